@@ -1,0 +1,119 @@
+//! The agent's TOML configuration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// `/etc/gatehouse-agent/agent.toml`, for example:
+///
+/// ```toml
+/// listen = "0.0.0.0:7443"
+/// profile = "sekha"
+/// state_dir = "/var/lib/gatehouse-agent"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Address the mTLS API listens on.
+    pub listen: SocketAddr,
+    /// Which service profile this agent runs beside (sekha, rae, jelmore, or a custom one).
+    pub profile: String,
+    /// Where the agent keeps its key, certificates and event buffer.
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid agent config: {detail}", path.display())]
+    Parse { path: PathBuf, detail: String },
+    #[error("{}: profile must be a name of letters, digits, '-' or '_', got {profile:?}", path.display())]
+    BadProfile { path: PathBuf, profile: String },
+}
+
+impl ConfigError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config_unreadable",
+            ConfigError::Parse { .. } => "config_invalid",
+            ConfigError::BadProfile { .. } => "config_bad_profile",
+        }
+    }
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: AgentConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
+        let valid_name = !config.profile.is_empty()
+            && config
+                .profile
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_name {
+            return Err(ConfigError::BadProfile {
+                path: path.to_owned(),
+                profile: config.profile,
+            });
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_minimal_config() {
+        let config = AgentConfig::parse(
+            "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/var/lib/gh\"\n",
+            Path::new("agent.toml"),
+        )
+        .expect("valid config parses");
+        assert_eq!(config.listen.port(), 7443, "listen address is kept");
+        assert_eq!(config.profile, "sekha");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_not_ignored() {
+        // Sekha's own config silently ignores misplaced keys; ours refuses them.
+        let err = AgentConfig::parse(
+            "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/x\"\nlisten_port = 1\n",
+            Path::new("agent.toml"),
+        )
+        .expect_err("a typo must not be ignored");
+        assert_eq!(err.code(), "config_invalid");
+        assert!(
+            err.to_string().contains("listen_port"),
+            "names the bad key: {err}"
+        );
+    }
+
+    #[test]
+    fn profile_names_cannot_escape_the_profile_directory() {
+        let err = AgentConfig::parse(
+            "listen = \"127.0.0.1:7443\"\nprofile = \"../etc\"\nstate_dir = \"/x\"\n",
+            Path::new("agent.toml"),
+        )
+        .expect_err("a path in the profile name must be refused");
+        assert_eq!(err.code(), "config_bad_profile");
+    }
+}

@@ -1,0 +1,266 @@
+//! [`Console`]: the operations the window and the CLI expose, one method each.
+//!
+//! The Tauri commands and the CLI subcommands are thin wrappers over these methods, so every
+//! capability can be scripted and tested without a display.
+
+use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::vault::{KeychainState, KeychainStatus};
+use crate::{DataDir, Error, Result, Store, Vault};
+
+/// The console: its data directory, database and keychain.
+#[derive(Debug)]
+pub struct Console {
+    data_dir: DataDir,
+    vault: Vault,
+    // rusqlite's Connection is Send but not Sync; calls are short, so one lock suffices.
+    store: Mutex<Store>,
+}
+
+/// What the About panel and `gatehouse info` show.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppInfo {
+    pub version: String,
+    pub data_dir: String,
+    pub database: String,
+    pub log_dir: String,
+    pub schema_version: u32,
+    pub platform: String,
+}
+
+/// The operator's preferences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Settings {
+    pub theme: Theme,
+}
+
+/// Colour theme. `System` follows the OS and is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::System => "system",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+}
+
+impl FromStr for Theme {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "system" => Ok(Theme::System),
+            "light" => Ok(Theme::Light),
+            "dark" => Ok(Theme::Dark),
+            other => Err(Error::InvalidInput {
+                field: "theme",
+                reason: format!("\"{other}\" is not one of system, light, dark"),
+            }),
+        }
+    }
+}
+
+/// The console's views, as the UI and the overview name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    Fleet,
+    Timeline,
+    Heatmaps,
+    Rotation,
+    Compliance,
+    Incidents,
+    Settings,
+}
+
+/// The one status vocabulary used everywhere; the UI pairs each with a word and an icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Warning,
+    Failing,
+    Unknown,
+}
+
+/// One thing that needs the operator's attention, shown on the first screen.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Attention {
+    pub view: View,
+    pub status: Status,
+    pub title: String,
+    pub detail: String,
+}
+
+/// The first screen's summary across all views.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Overview {
+    pub instances: u32,
+    pub keychain: KeychainStatus,
+    pub attention: Vec<Attention>,
+}
+
+impl Console {
+    /// Create the data directory if needed and open the database.
+    pub fn open(data_dir: DataDir, vault: Vault) -> Result<Self> {
+        data_dir.ensure()?;
+        let store = Store::open(&data_dir.database())?;
+        Ok(Console {
+            data_dir,
+            vault,
+            store: Mutex::new(store),
+        })
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    pub fn app_info(&self) -> Result<AppInfo> {
+        Ok(AppInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            data_dir: self.data_dir.root().display().to_string(),
+            database: self.data_dir.database().display().to_string(),
+            log_dir: self.data_dir.logs().display().to_string(),
+            schema_version: self.store().schema_version()?,
+            platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+        })
+    }
+
+    pub fn keychain_status(&self) -> KeychainStatus {
+        self.vault.status()
+    }
+
+    pub fn settings(&self) -> Result<Settings> {
+        let theme = match self.store().setting("theme")? {
+            Some(value) => value.parse().unwrap_or_else(|_: Error| {
+                tracing::warn!(%value, "unknown stored theme, using system");
+                Theme::System
+            }),
+            None => Theme::System,
+        };
+        Ok(Settings { theme })
+    }
+
+    pub fn set_theme(&self, theme: Theme) -> Result<Settings> {
+        self.store().set_setting("theme", theme.as_str())?;
+        tracing::info!(theme = theme.as_str(), "theme changed");
+        self.settings()
+    }
+
+    /// What needs attention across every view, worst first.
+    pub fn overview(&self) -> Result<Overview> {
+        let instances = self.store().instance_count()?;
+        let keychain = self.keychain_status();
+        let mut attention = Vec::new();
+        match keychain.state {
+            KeychainState::Available => {}
+            KeychainState::Locked => attention.push(Attention {
+                view: View::Settings,
+                status: Status::Warning,
+                title: "The OS keychain is locked".into(),
+                detail: keychain.message.clone(),
+            }),
+            KeychainState::Unavailable => attention.push(Attention {
+                view: View::Settings,
+                status: Status::Failing,
+                title: "No OS keychain is reachable".into(),
+                detail: keychain.message.clone(),
+            }),
+        }
+        if instances == 0 {
+            attention.push(Attention {
+                view: View::Fleet,
+                status: Status::Unknown,
+                title: "No instances enrolled yet".into(),
+                detail: "Enroll an instance from the Fleet view, or start the demo fleet to \
+                         see Gatehouse at work."
+                    .into(),
+            });
+        }
+        attention.sort_by_key(|a| severity_rank(a.status));
+        Ok(Overview {
+            instances,
+            keychain,
+            attention,
+        })
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave the store half-written: every write is a
+        // single statement or a transaction, which SQLite rolls back.
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn severity_rank(status: Status) -> u8 {
+    match status {
+        Status::Failing => 0,
+        Status::Warning => 1,
+        Status::Unknown => 2,
+        Status::Ok => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn theme_parse_rejects_unknown_values_with_the_choices() {
+        let err = "purple"
+            .parse::<Theme>()
+            .expect_err("purple is not a theme");
+        assert_eq!(err.code(), crate::ErrorCode::InvalidInput);
+        assert!(
+            err.to_string().contains("system, light, dark"),
+            "the message must list the valid choices: {err}"
+        );
+        for theme in [Theme::System, Theme::Light, Theme::Dark] {
+            assert_eq!(
+                theme.as_str().parse::<Theme>().expect("round trip"),
+                theme,
+                "as_str and FromStr must agree"
+            );
+        }
+    }
+
+    #[test]
+    fn severity_orders_failing_first() {
+        let mut statuses = [
+            Status::Ok,
+            Status::Unknown,
+            Status::Failing,
+            Status::Warning,
+        ];
+        statuses.sort_by_key(|s| severity_rank(*s));
+        assert_eq!(
+            statuses,
+            [
+                Status::Failing,
+                Status::Warning,
+                Status::Unknown,
+                Status::Ok
+            ],
+            "the first screen lists the worst first"
+        );
+    }
+}

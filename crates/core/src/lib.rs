@@ -1,0 +1,47 @@
+//! Gatehouse's console logic, with no dependency on Tauri or a display.
+//!
+//! The desktop app (`src-tauri/`) and the `gatehouse` CLI are thin shells over [`Console`].
+//! Time and randomness are passed in by callers wherever results depend on them, so tests are
+//! deterministic.
+
+mod console;
+mod error;
+pub mod logging;
+mod paths;
+mod sensitive;
+mod store;
+mod vault;
+
+pub use console::{AppInfo, Attention, Console, Overview, Settings, Status, Theme, View};
+pub use error::{Error, ErrorCode, IpcError, Result};
+pub use paths::{DataDir, DATA_DIR_ENV};
+pub use sensitive::Sensitive;
+pub use store::{Store, SCHEMA_VERSION};
+pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
+
+/// Every type that crosses IPC, rendered as TypeScript. `ui/src/gen/` holds exactly these
+/// files; the test suite fails when they drift from the Rust types.
+pub fn ipc_typescript() -> Vec<(String, String)> {
+    use ts_rs::{Config, TS};
+    fn one<T: TS + 'static + ?Sized>(cfg: &Config, out: &mut Vec<(String, String)>) {
+        let text = T::export_to_string(cfg).unwrap_or_else(|e| {
+            // Only fails for types without a name, which the derive never produces.
+            panic!("ts-rs cannot render {}: {e}", T::name(cfg))
+        });
+        out.push((format!("{}.ts", T::name(cfg)), text));
+    }
+    let cfg = Config::default();
+    let mut out = Vec::new();
+    one::<AppInfo>(&cfg, &mut out);
+    one::<Attention>(&cfg, &mut out);
+    one::<ErrorCode>(&cfg, &mut out);
+    one::<IpcError>(&cfg, &mut out);
+    one::<KeychainState>(&cfg, &mut out);
+    one::<KeychainStatus>(&cfg, &mut out);
+    one::<Overview>(&cfg, &mut out);
+    one::<Settings>(&cfg, &mut out);
+    one::<Status>(&cfg, &mut out);
+    one::<Theme>(&cfg, &mut out);
+    one::<View>(&cfg, &mut out);
+    out
+}

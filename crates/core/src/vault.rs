@@ -1,0 +1,174 @@
+//! The OS keychain, through the `keyring` crate.
+//!
+//! Every secret the console owns (the fleet CA key, its client key, the audit HMAC key,
+//! service API keys) lives here and nowhere else. If no keychain is reachable the console
+//! says so and stops; it never falls back to storing secrets in a file.
+
+use keyring::Entry;
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::{Error, Result, Sensitive};
+
+/// The keychain service under which Gatehouse files its secrets.
+pub const DEFAULT_SERVICE: &str = "Gatehouse";
+
+/// Reads `GATEHOUSE_KEYCHAIN_SERVICE`, so the demo and tests keep their secrets apart from an
+/// operator's real ones.
+pub const SERVICE_ENV: &str = "GATEHOUSE_KEYCHAIN_SERVICE";
+
+/// Name of the entry looked up (never written) to learn whether the keychain answers.
+const PROBE_ACCOUNT: &str = "gatehouse.probe";
+
+/// Handle on one keychain service.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    service: String,
+}
+
+/// Whether the keychain can be used right now, for the Settings view and `gatehouse doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct KeychainStatus {
+    pub state: KeychainState,
+    /// The keychain service name Gatehouse files its secrets under.
+    pub service: String,
+    /// The backend in use on this platform, for example "Secret Service".
+    pub backend: String,
+    /// What went wrong and how to fix it; empty when available.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum KeychainState {
+    Available,
+    Locked,
+    Unavailable,
+}
+
+impl Vault {
+    pub fn new(service: impl Into<String>) -> Self {
+        Vault {
+            service: service.into(),
+        }
+    }
+
+    /// The service named by `GATEHOUSE_KEYCHAIN_SERVICE`, or [`DEFAULT_SERVICE`].
+    pub fn from_env() -> Self {
+        match std::env::var(SERVICE_ENV) {
+            Ok(name) if !name.trim().is_empty() => Vault::new(name),
+            _ => Vault::new(DEFAULT_SERVICE),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Store a secret under `name`, replacing any previous value.
+    pub fn store(&self, name: &str, secret: &Sensitive<Vec<u8>>) -> Result<()> {
+        self.entry(name)?
+            .set_secret(secret.expose())
+            .map_err(|e| map_keyring_error(e, name))
+    }
+
+    /// Load the secret stored under `name`.
+    pub fn load(&self, name: &str) -> Result<Sensitive<Vec<u8>>> {
+        self.entry(name)?
+            .get_secret()
+            .map(Sensitive::new)
+            .map_err(|e| map_keyring_error(e, name))
+    }
+
+    /// Delete the secret under `name`. Deleting a secret that is not there is not an error:
+    /// removal must be idempotent so an interrupted removal can be retried.
+    pub fn delete(&self, name: &str) -> Result<()> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring_error(e, name)),
+        }
+    }
+
+    /// Look up an entry that is never written, to learn whether the keychain answers.
+    pub fn status(&self) -> KeychainStatus {
+        let result = self
+            .entry(PROBE_ACCOUNT)
+            .and_then(|entry| match entry.get_secret() {
+                Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
+                Err(e) => Err(map_keyring_error(e, PROBE_ACCOUNT)),
+            });
+        let (state, message) = match result {
+            Ok(()) => (KeychainState::Available, String::new()),
+            Err(e @ Error::KeychainLocked { .. }) => (KeychainState::Locked, e.to_string()),
+            Err(e) => (KeychainState::Unavailable, e.to_string()),
+        };
+        KeychainStatus {
+            state,
+            service: self.service.clone(),
+            backend: BACKEND.to_owned(),
+            message,
+        }
+    }
+
+    fn entry(&self, name: &str) -> Result<Entry> {
+        Entry::new(&self.service, name).map_err(|e| map_keyring_error(e, name))
+    }
+}
+
+#[cfg(target_os = "linux")]
+const BACKEND: &str = "Secret Service (D-Bus)";
+#[cfg(target_os = "macos")]
+const BACKEND: &str = "macOS Keychain";
+#[cfg(target_os = "windows")]
+const BACKEND: &str = "Windows Credential Manager";
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+const BACKEND: &str = "platform keychain";
+
+#[cfg(target_os = "linux")]
+const UNAVAILABLE_HINT: &str = "Start a Secret Service provider (GNOME Keyring or KeePassXC with \
+     Secret Service enabled) in your desktop session, make sure DBUS_SESSION_BUS_ADDRESS is set, \
+     then reopen Gatehouse.";
+#[cfg(target_os = "macos")]
+const UNAVAILABLE_HINT: &str = "Open Keychain Access and check that your login keychain exists.";
+#[cfg(target_os = "windows")]
+const UNAVAILABLE_HINT: &str = "Check that the Credential Manager service is running.";
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+const UNAVAILABLE_HINT: &str = "Gatehouse has no keychain backend for this platform.";
+
+fn map_keyring_error(error: keyring::Error, name: &str) -> Error {
+    match error {
+        keyring::Error::NoEntry => Error::SecretNotFound {
+            name: name.to_owned(),
+        },
+        keyring::Error::NoStorageAccess(inner) => Error::KeychainLocked {
+            detail: inner.to_string(),
+        },
+        keyring::Error::PlatformFailure(inner) => Error::KeychainUnavailable {
+            detail: inner.to_string(),
+            hint: UNAVAILABLE_HINT,
+        },
+        other => Error::Keychain {
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_message_says_how_to_fix() {
+        let err = map_keyring_error(keyring::Error::PlatformFailure("no bus".into()), "fleet-ca");
+        let text = err.to_string();
+        assert_eq!(err.code(), crate::ErrorCode::KeychainUnavailable);
+        assert!(
+            text.contains("never falls back to a file"),
+            "the operator must learn secrets are not silently stored elsewhere: {text}"
+        );
+        assert!(
+            text.contains(UNAVAILABLE_HINT),
+            "the message must carry the platform's fix: {text}"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The desktop shell: window setup, state, and the IPC commands. Logic lives in
+//! `gatehouse-core`; this crate only wires it to Tauri.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Once;
+use std::time::Instant;
+
+use gatehouse_core::{logging, Console, DataDir, IpcError, Vault};
+
+/// Set to print `first-paint` on stdout when the UI reports its first frame (bench/startup.py).
+const REPORT_FIRST_PAINT_ENV: &str = "GATEHOUSE_REPORT_FIRST_PAINT";
+
+/// What every command reaches through `State`.
+#[derive(Debug)]
+pub struct AppState {
+    /// The console, or why it could not open (the UI shows the message instead of a view).
+    console: Result<Console, IpcError>,
+    started: Instant,
+    first_paint: Once,
+}
+
+impl AppState {
+    pub fn new(console: Result<Console, IpcError>) -> Self {
+        AppState {
+            console,
+            started: Instant::now(),
+            first_paint: Once::new(),
+        }
+    }
+
+    fn console(&self) -> Result<&Console, IpcError> {
+        self.console.as_ref().map_err(Clone::clone)
+    }
+
+    fn record_first_paint(&self) {
+        self.first_paint.call_once(|| {
+            let ms = self.started.elapsed().as_millis();
+            tracing::info!(ms, "first paint");
+            if std::env::var_os(REPORT_FIRST_PAINT_ENV).is_some() {
+                println!("first-paint {ms}");
+            }
+        });
+    }
+}
+
+/// `--data-dir DIR` or `--data-dir=DIR` from the command line, if given.
+fn data_dir_arg() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if text == "--data-dir" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(value) = text.strip_prefix("--data-dir=") {
+            return Some(PathBuf::from(value));
+        }
+    }
+    None
+}
+
+/// Open the console and run the window until it closes.
+pub fn run() -> ExitCode {
+    let opened = DataDir::resolve(data_dir_arg().as_deref()).and_then(|dir| {
+        dir.ensure()?;
+        let guard = logging::init(&dir, "console")?;
+        Ok((Console::open(dir, Vault::from_env()), guard))
+    });
+    let (console, _log_guard) = match opened {
+        Ok((console, guard)) => (console.map_err(IpcError::from), Some(guard)),
+        // Without a data directory there is no log file either: say it on stderr, and still
+        // open the window so the operator sees the reason.
+        Err(error) => {
+            eprintln!("gatehouse: {error}");
+            (Err(IpcError::from(error)), None)
+        }
+    };
+    if let Err(error) = &console {
+        tracing::error!(code = error.code.as_str(), %error.message, "console failed to open");
+    }
+    build(AppState::new(console))
+}
+
+fn build(state: AppState) -> ExitCode {
+    let result = tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::keychain_status,
+            commands::overview,
+            commands::settings,
+            commands::set_theme,
+            commands::first_paint,
+        ])
+        .run(tauri::generate_context!());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the window could not start");
+            eprintln!("gatehouse: the window could not start: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

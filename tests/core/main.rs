@@ -1,0 +1,6 @@
+//! Integration tests of gatehouse-core: one binary, one module per area.
+
+mod console;
+mod ipc_drift;
+mod keychain;
+mod support;

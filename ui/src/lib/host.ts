@@ -1,0 +1,64 @@
+// The one module that talks to the Tauri host. Everything else receives a `Host`, so the UI
+// runs against `fakeHost` in tests and nothing but this file imports @tauri-apps/*.
+import { invoke } from '@tauri-apps/api/core';
+
+import type { AppInfo } from '../gen/AppInfo';
+import type { ErrorCode } from '../gen/ErrorCode';
+import type { KeychainStatus } from '../gen/KeychainStatus';
+import type { Overview } from '../gen/Overview';
+import type { Settings } from '../gen/Settings';
+import type { Theme } from '../gen/Theme';
+
+/** Codes the UI branches on: the core's, plus `ipc_failed` when the call itself failed. */
+export type HostErrorCode = ErrorCode | 'ipc_failed';
+
+/** A failed host call: the core's `{code, message}`, or an IPC failure. */
+export class HostError extends Error {
+  readonly code: HostErrorCode;
+
+  constructor(code: HostErrorCode, message: string) {
+    super(message);
+    this.name = 'HostError';
+    this.code = code;
+  }
+}
+
+export interface Host {
+  appInfo(): Promise<AppInfo>;
+  keychainStatus(): Promise<KeychainStatus>;
+  overview(): Promise<Overview>;
+  settings(): Promise<Settings>;
+  setTheme(theme: Theme): Promise<Settings>;
+  /** Tell the host the first frame is on screen (startup measurement). */
+  firstPaint(): Promise<void>;
+}
+
+/** Turn whatever a rejected call carried into a HostError. */
+export function toHostError(raw: unknown): HostError {
+  if (raw instanceof HostError) return raw;
+  if (typeof raw === 'object' && raw !== null && 'code' in raw && 'message' in raw) {
+    const { code, message } = raw as { code: unknown; message: unknown };
+    if (typeof code === 'string' && typeof message === 'string') {
+      return new HostError(code as ErrorCode, message);
+    }
+  }
+  const text = raw instanceof Error ? raw.message : String(raw);
+  return new HostError('ipc_failed', `The console's backend did not answer: ${text}`);
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (raw) {
+    throw toHostError(raw);
+  }
+}
+
+export const tauriHost: Host = {
+  appInfo: () => call('app_info'),
+  keychainStatus: () => call('keychain_status'),
+  overview: () => call('overview'),
+  settings: () => call('settings'),
+  setTheme: (theme) => call('set_theme', { theme }),
+  firstPaint: () => call('first_paint'),
+};
