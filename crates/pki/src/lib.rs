@@ -1,124 +1,70 @@
-//! Certificates for the fleet: fingerprints now; the fleet CA, CSR signing and the rustls
-//! configs that trust only the fleet CA build on this.
+//! The fleet's certificates: the fleet CA, issuing agent and console certificates, SHA-256
+//! fingerprints, revocation by serial number, and the rustls configs that trust only the
+//! fleet CA (never the system roots). ring is the only crypto provider.
+//!
+//! Names: an agent enrolled as instance `alpha` holds a server certificate for
+//! `alpha.gatehouse.invalid`; the console talks to it with a client certificate for
+//! `console.alpha.gatehouse.invalid`, issued for that instance only. The agent accepts a
+//! client certificate only if it chains to the fleet CA, is not revoked and names its own
+//! instance, so a console key stolen for one instance opens no other.
 
-use std::fmt;
-use std::str::FromStr;
+mod ca;
+mod fingerprint;
+mod revocation;
+mod tls;
 
-/// SHA-256 over a certificate's DER bytes: how an operator pins an agent at enrollment.
-///
-/// Displayed as 32 upper-case hex pairs joined by colons, the form `openssl x509 -fingerprint
-/// -sha256` prints, so an operator can compare it by eye with the agent's output.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint([u8; 32]);
+pub use ca::{
+    agent_name, cert_matches_key, console_name, parse_cert, CertInfo, FleetCa, Issued, KeyPem,
+    Validity, CERT_LIFETIME, ENROLLMENT_NAME,
+};
+pub use fingerprint::Fingerprint;
+pub use revocation::{RevocationList, Serial};
+pub use tls::{
+    agent_server_config, console_client_config, enrollment_client_config, enrollment_server_config,
+    install_provider, provider,
+};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("not a SHA-256 fingerprint: {reason}")]
     BadFingerprint { reason: &'static str },
+    #[error("not a valid {what}: {detail}")]
+    BadPem { what: &'static str, detail: String },
+    #[error("instance names are 1 to 40 lower-case letters, digits or '-', not starting with '-': got {0:?}")]
+    BadName(String),
+    #[error("certificate generation failed: {0}")]
+    Generate(String),
+    #[error("the certificate does not match the agent's key")]
+    KeyMismatch,
+    #[error("TLS configuration failed: {0}")]
+    Tls(String),
 }
 
 impl Error {
+    /// Stable code for each variant.
     pub fn code(&self) -> &'static str {
         match self {
             Error::BadFingerprint { .. } => "bad_fingerprint",
+            Error::BadPem { .. } => "bad_pem",
+            Error::BadName(_) => "bad_name",
+            Error::Generate(_) => "generate_failed",
+            Error::KeyMismatch => "key_mismatch",
+            Error::Tls(_) => "tls_config",
         }
     }
 }
 
-impl Fingerprint {
-    /// Fingerprint of a DER-encoded certificate.
-    pub fn of_der(der: &[u8]) -> Self {
-        let digest = ring::digest::digest(&ring::digest::SHA256, der);
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(digest.as_ref());
-        Fingerprint(bytes)
-    }
-
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+impl From<rcgen::Error> for Error {
+    fn from(e: rcgen::Error) -> Self {
+        Error::Generate(e.to_string())
     }
 }
 
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, byte) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{byte:02X}")?;
-        }
-        Ok(())
+impl From<rustls::Error> for Error {
+    fn from(e: rustls::Error) -> Self {
+        Error::Tls(e.to_string())
     }
 }
 
-impl fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Fingerprint({self})")
-    }
-}
-
-impl FromStr for Fingerprint {
-    type Err = Error;
-
-    /// Accepts the colon form in either case, or 64 bare hex digits (people paste both).
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let hex: Vec<u8> = s.trim().bytes().filter(|b| *b != b':').collect();
-        if hex.len() != 64 {
-            return Err(Error::BadFingerprint {
-                reason: "expected 32 bytes as 64 hex digits",
-            });
-        }
-        let mut bytes = [0u8; 32];
-        for (out, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
-            *out = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
-        Ok(Fingerprint(bytes))
-    }
-}
-
-fn nibble(c: u8) -> Result<u8, Error> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(Error::BadFingerprint {
-            reason: "only hex digits and colons are allowed",
-        }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn display_matches_openssl_form_and_parses_back() {
-        // SHA-256 of the empty input, a value anyone can check.
-        let fp = Fingerprint::of_der(b"");
-        let text = fp.to_string();
-        assert!(
-            text.starts_with("E3:B0:C4:42:98:FC:1C:14"),
-            "must print upper-case colon pairs like openssl: {text}"
-        );
-        assert_eq!(
-            text.parse::<Fingerprint>().expect("parses"),
-            fp,
-            "round trip"
-        );
-        let bare = text.replace(':', "").to_lowercase();
-        assert_eq!(
-            bare.parse::<Fingerprint>().expect("bare hex parses"),
-            fp,
-            "bare form accepted"
-        );
-    }
-
-    #[test]
-    fn malformed_fingerprints_are_refused() {
-        for bad in ["", "E3:B0", &"G".repeat(64), &"ab".repeat(33)] {
-            let err = bad.parse::<Fingerprint>().expect_err("must be refused");
-            assert_eq!(err.code(), "bad_fingerprint", "input {bad:?}");
-        }
-    }
-}
+pub type Result<T, E = Error> = std::result::Result<T, E>;

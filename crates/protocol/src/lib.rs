@@ -1,13 +1,37 @@
 //! The agent API's wire types.
 //!
-//! Versioned by path (`/v1/...`): a breaking change is a new version module, never an edit to
-//! a released one. No I/O here; the agent and the console both depend on this crate and nothing
-//! else crosses the wire.
+//! Versioned by path (`/v1/...`): a breaking change is a new version, never an edit to a
+//! released one. No I/O here; the agent and the console both depend on this crate and nothing
+//! else crosses the wire. Every decoder of bytes from the network lives here or in `pki`, and
+//! each has a fuzz target under `fuzz/`.
 
 use serde::{Deserialize, Serialize};
 
+mod enrollment;
+
+pub use enrollment::{EnrollmentCode, ENROLLMENT_CODE_PREFIX};
+
 /// The API version this build speaks, as it appears in paths.
 pub const API_VERSION: &str = "v1";
+
+/// Largest request or response body either side accepts, in bytes.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Endpoint paths.
+pub mod paths {
+    /// POST [`crate::EnrollCsrRequest`] → [`crate::EnrollCsrResponse`]; pinned TLS, before enrollment.
+    pub const ENROLL_CSR: &str = "/v1/enroll/csr";
+    /// POST [`crate::EnrollCompleteRequest`] → [`crate::Info`]; pinned TLS, before enrollment.
+    pub const ENROLL_COMPLETE: &str = "/v1/enroll/complete";
+    /// GET → [`crate::Info`]; mutual TLS.
+    pub const INFO: &str = "/v1/info";
+    /// POST → [`crate::RenewCsrResponse`]: the agent makes a new key and a CSR for it.
+    pub const RENEW_CSR: &str = "/v1/certificate/csr";
+    /// POST [`crate::InstallCertRequest`] → [`crate::Info`]: install the renewed certificate.
+    pub const RENEW_INSTALL: &str = "/v1/certificate";
+    /// PUT [`crate::Revocations`] → [`crate::Revocations`]: replace the revocation list.
+    pub const REVOCATIONS: &str = "/v1/revocations";
+}
 
 /// The health words used on the wire and in the UI: never colour alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,24 +50,106 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// Errors decoding what an agent sent.
+/// `GET /v1/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Info {
+    pub api_version: String,
+    pub agent_version: String,
+    pub host: String,
+    pub instance: String,
+    pub profile: String,
+    pub service: ServiceHealth,
+    /// Unix seconds when the agent's certificate expires.
+    pub cert_not_after: i64,
+    /// Serial (hex) of the agent's certificate.
+    pub cert_serial: String,
+}
+
+/// The managed service as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceHealth {
+    pub health: Health,
+    /// What was checked and what it answered, for a person to read.
+    pub detail: String,
+}
+
+/// First enrollment step: the token proves the console holds the one-time code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollCsrRequest {
+    pub token: String,
+    /// The name the instance is enrolled under (its certificate's name).
+    pub instance: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollCsrResponse {
+    pub csr_pem: String,
+    pub agent_version: String,
+}
+
+/// Second enrollment step: the signed certificate and the CA the agent will trust from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollCompleteRequest {
+    pub token: String,
+    pub cert_pem: String,
+    pub ca_pem: String,
+    /// Serials (hex) the agent must refuse from the start.
+    pub revoked: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewCsrResponse {
+    pub csr_pem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallCertRequest {
+    pub cert_pem: String,
+}
+
+/// The full list of revoked serials (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocations {
+    pub serials: Vec<String>,
+}
+
+/// Error codes the agent answers with.
+pub mod codes {
+    pub const TOKEN_INVALID: &str = "token_invalid";
+    pub const TOKEN_EXPIRED: &str = "token_expired";
+    pub const TOKEN_USED: &str = "token_used";
+    pub const ALREADY_ENROLLED: &str = "already_enrolled";
+    pub const NOT_ENROLLED: &str = "not_enrolled";
+    pub const BAD_REQUEST: &str = "bad_request";
+    pub const REVOKED: &str = "revoked";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// Errors decoding what the other side sent.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("the agent speaks API {found}, this console speaks {API_VERSION}")]
     VersionMismatch { found: String },
+    #[error("not a Gatehouse enrollment code: {reason}")]
+    BadEnrollmentCode { reason: &'static str },
 }
 
 impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::VersionMismatch { .. } => "version_mismatch",
+            Error::BadEnrollmentCode { .. } => "bad_enrollment_code",
         }
     }
-}
-
-/// Path of an API endpoint under the current version, e.g. `path("info")` is `/v1/info`.
-pub fn path(endpoint: &str) -> String {
-    format!("/{API_VERSION}/{}", endpoint.trim_start_matches('/'))
 }
 
 /// Check the version an agent reports before trusting anything else it says.
@@ -77,13 +183,38 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_versioned() {
-        assert_eq!(path("info"), "/v1/info", "every endpoint lives under /v1");
+    fn info_wire_form_is_stable() {
+        let info = Info {
+            api_version: "v1".into(),
+            agent_version: "0.1.0".into(),
+            host: "db-1".into(),
+            instance: "alpha".into(),
+            profile: "sekha".into(),
+            service: ServiceHealth {
+                health: Health::Ok,
+                detail: "GET http://127.0.0.1:8080/health answered 200".into(),
+            },
+            cert_not_after: 1_800_000_000,
+            cert_serial: "1a2b".into(),
+        };
+        let json = serde_json::to_value(&info).expect("serializes");
         assert_eq!(
-            path("/events"),
-            "/v1/events",
-            "a leading slash must not double up"
+            json,
+            serde_json::json!({
+                "api_version": "v1", "agent_version": "0.1.0", "host": "db-1",
+                "instance": "alpha", "profile": "sekha",
+                "service": {"health": "ok", "detail": "GET http://127.0.0.1:8080/health answered 200"},
+                "cert_not_after": 1_800_000_000, "cert_serial": "1a2b"
+            }),
+            "a change here breaks deployed agents: add a field in a new version instead"
         );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<Revocations>(r#"{"serials":[],"extra":1}"#)
+            .expect_err("unknown fields must not be silently dropped");
+        assert!(err.to_string().contains("extra"), "{err}");
     }
 
     #[test]
