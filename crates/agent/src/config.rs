@@ -11,6 +11,7 @@ use serde::Deserialize;
 /// listen = "0.0.0.0:7443"
 /// profile = "sekha"
 /// state_dir = "/var/lib/gatehouse-agent"
+/// service_url = "http://127.0.0.1:8080/health"
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +22,9 @@ pub struct AgentConfig {
     pub profile: String,
     /// Where the agent keeps its key, certificates and event buffer.
     pub state_dir: PathBuf,
+    /// The service's open health endpoint, probed for `/v1/info`.
+    #[serde(default)]
+    pub service_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

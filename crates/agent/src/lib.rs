@@ -1,6 +1,11 @@
 //! The Gatehouse agent: runs beside one service instance and answers the console over mutual
-//! TLS. This crate holds its configuration; the API server, log tailers and actions build on it.
+//! TLS. Enrollment pins a temporary certificate by fingerprint and trades a one-time token
+//! for a fleet certificate; from then on only the fleet CA is trusted, both ways.
 
+pub mod agent;
 pub mod config;
+pub mod server;
+pub mod state;
 
+pub use agent::{initialise, new_enrollment, Agent, ApiError, Channel};
 pub use config::{AgentConfig, ConfigError};

@@ -2,9 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gatehouse_agent::AgentConfig;
+use gatehouse_agent::state::StateDir;
+use gatehouse_agent::{initialise, server, Agent, AgentConfig};
+use gatehouse_pki::Fingerprint;
+use ring::rand::{SecureRandom, SystemRandom};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,31 +25,180 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create the agent's key and print a one-time enrollment code for the console.
+    Init {
+        #[arg(long, default_value = "/etc/gatehouse-agent/agent.toml")]
+        config: PathBuf,
+        /// How long the code stays valid, in minutes.
+        #[arg(long, default_value_t = 15)]
+        ttl_minutes: u64,
+        /// Replace an existing enrollment (the current certificate stops working).
+        #[arg(long)]
+        force: bool,
+        /// Also write the code to this file (mode 0600), for scripts.
+        #[arg(long, value_name = "FILE")]
+        code_file: Option<PathBuf>,
+    },
+    /// Serve the API over mutual TLS until SIGTERM or Ctrl-C.
+    Run {
+        #[arg(long, default_value = "/etc/gatehouse-agent/agent.toml")]
+        config: PathBuf,
+    },
     /// Validate a config file and print what it configures.
     CheckConfig {
-        /// Path of the agent's TOML config.
         #[arg(long, default_value = "/etc/gatehouse-agent/agent.toml")]
         config: PathBuf,
     },
 }
 
 fn main() -> ExitCode {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .ok();
     let cli = Cli::parse();
-    match cli.command {
-        Command::CheckConfig { config } => match AgentConfig::load(&config) {
-            Ok(cfg) => {
+    let result = match cli.command {
+        Command::Init {
+            config,
+            ttl_minutes,
+            force,
+            code_file,
+        } => init(&config, ttl_minutes, force, code_file),
+        Command::Run { config } => run(&config),
+        Command::CheckConfig { config } => AgentConfig::load(&config)
+            .map(|cfg| {
                 println!(
                     "ok: listen {} · profile {} · state {}",
                     cfg.listen,
                     cfg.profile,
                     cfg.state_dir.display()
                 );
-                ExitCode::SUCCESS
+            })
+            .map_err(|e| anyhow::anyhow!("error[{}]: {e}", e.code())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let text = format!("{e:#}");
+            if text.starts_with("error[") {
+                eprintln!("{text}");
+            } else {
+                eprintln!("error: {text}");
             }
-            Err(e) => {
-                eprintln!("error[{}]: {e}", e.code());
-                ExitCode::from(2)
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init(
+    config: &std::path::Path,
+    ttl_minutes: u64,
+    force: bool,
+    code_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let cfg = AgentConfig::load(config).map_err(|e| anyhow::anyhow!("error[{}]: {e}", e.code()))?;
+    let state = StateDir::new(&cfg.state_dir);
+    state
+        .ensure()
+        .with_context(|| format!("creating {}", cfg.state_dir.display()))?;
+    if state.fleet()?.is_some() && !force {
+        anyhow::bail!(
+            "this agent is already enrolled; `init --force` replaces its identity (the console \
+             must then enroll it again)"
+        );
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let ttl = Duration::from_secs(ttl_minutes.max(1) * 60);
+    let mut random = [0u8; 20];
+    SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
+    let (code, fingerprint) = initialise(&state, now, ttl, random)?;
+    if let Some(path) = code_file {
+        gatehouse_agent::state::write_atomic(&path, format!("{code}\n").as_bytes())?;
+    }
+    let expires = now + time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+    print_code(&cfg, &code.to_string(), &fingerprint, expires);
+    Ok(())
+}
+
+fn print_code(
+    cfg: &AgentConfig,
+    code: &str,
+    fingerprint: &Fingerprint,
+    expires: time::OffsetDateTime,
+) {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    let expires = expires
+        .format(&format)
+        .unwrap_or_else(|_| expires.to_string());
+    println!(
+        "Gatehouse agent initialised (profile {}, listening on {}).",
+        cfg.profile, cfg.listen
+    );
+    println!();
+    println!("Enrollment code, single use, valid until {expires}:");
+    println!();
+    println!("    {code}");
+    println!();
+    println!("In Gatehouse choose Add instance and paste it, or on the console machine run");
+    println!(
+        "    gatehouse instance add --name <name> --address <this host>:{} < code.txt",
+        cfg.listen.port()
+    );
+    println!();
+    println!("The console checks this agent's certificate fingerprint, which is");
+    println!("    {fingerprint}");
+}
+
+fn run(config: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = AgentConfig::load(config).map_err(|e| anyhow::anyhow!("error[{}]: {e}", e.code()))?;
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let agent = Arc::new(Agent::load(cfg)?);
+        let listener = server::bind(agent.config().listen).await?;
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            profile = %agent.config().profile,
+            enrolled = agent.is_enrolled(),
+            "agent started"
+        );
+        server::serve(agent, listener, shutdown_signal()).await
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
             }
-        },
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
     }
 }

@@ -9,8 +9,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::fleet::Links;
 use crate::vault::{KeychainState, KeychainStatus};
-use crate::{DataDir, Error, Result, Store, Vault};
+use crate::{Clock, DataDir, Error, Result, Store, Vault};
 
 /// The console: its data directory, database and keychain.
 #[derive(Debug)]
@@ -18,7 +19,10 @@ pub struct Console {
     data_dir: DataDir,
     vault: Vault,
     // rusqlite's Connection is Send but not Sync; calls are short, so one lock suffices.
+    // Never held across an await.
     store: Mutex<Store>,
+    pub(crate) clock: Clock,
+    pub(crate) links: Links,
 }
 
 /// What the About panel and `gatehouse info` show.
@@ -117,13 +121,22 @@ pub struct Overview {
 impl Console {
     /// Create the data directory if needed and open the database.
     pub fn open(data_dir: DataDir, vault: Vault) -> Result<Self> {
+        Console::open_with_clock(data_dir, vault, Clock::system())
+    }
+
+    /// [`Console::open`] with a clock of the caller's choosing.
+    pub fn open_with_clock(data_dir: DataDir, vault: Vault, clock: Clock) -> Result<Self> {
         data_dir.ensure()?;
         let store = Store::open(&data_dir.database())?;
-        Ok(Console {
+        let console = Console {
             data_dir,
             vault,
             store: Mutex::new(store),
-        })
+            clock,
+            links: Links::default(),
+        };
+        console.reload_revocations()?;
+        Ok(console)
     }
 
     pub fn data_dir(&self) -> &DataDir {
@@ -186,6 +199,16 @@ impl Console {
                 detail: keychain.message.clone(),
             }),
         }
+        for instance in self.instances()? {
+            if matches!(instance.status, Status::Failing | Status::Warning) {
+                attention.push(Attention {
+                    view: View::Fleet,
+                    status: instance.status,
+                    title: format!("{} needs attention", instance.name),
+                    detail: instance.status_text,
+                });
+            }
+        }
         if instances == 0 {
             attention.push(Attention {
                 view: View::Fleet,
@@ -204,10 +227,14 @@ impl Console {
         })
     }
 
-    fn store(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock cannot leave the store half-written: every write is a
         // single statement or a transaction, which SQLite rolls back.
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn store_mut<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        f(&mut self.store())
     }
 }
 

@@ -72,6 +72,83 @@ pub enum Error {
     /// Logging could not be set up.
     #[error("Cannot write the log in {}: {detail}", path.display())]
     Logging { path: PathBuf, detail: String },
+
+    /// The agent could not be reached at all.
+    #[error(
+        "Cannot reach the agent at {address}: {detail}. Check that gatehouse-agent is running \
+         there and that the port is open from this computer."
+    )]
+    AgentUnreachable { address: String, detail: String },
+
+    /// The agent did not answer in time.
+    #[error("The agent at {address} did not answer within {seconds} s. It may be overloaded, or a firewall may be dropping the connection.")]
+    AgentTimeout { address: String, seconds: u64 },
+
+    /// The agent answered, but not with the Gatehouse agent API.
+    #[error("The agent at {address} answered something that is not the Gatehouse agent API ({detail}). Is the address right?")]
+    AgentBadResponse { address: String, detail: String },
+
+    /// The agent refused the request, with its own code.
+    #[error("The agent at {address} refused: {message}")]
+    AgentRefused {
+        address: String,
+        code: String,
+        message: String,
+    },
+
+    /// At enrollment, the agent's certificate is not the one the code names.
+    #[error(
+        "The agent at {address} presented a certificate whose fingerprint does not match the \
+         enrollment code. Someone may be intercepting the connection, or the code belongs to \
+         another agent. Nothing was enrolled."
+    )]
+    FingerprintMismatch { address: String },
+
+    /// The enrollment code's token has expired.
+    #[error("{message} Nothing was enrolled.")]
+    EnrollmentExpired { message: String },
+
+    /// The enrollment code was already used.
+    #[error("{message} Nothing was enrolled.")]
+    EnrollmentUsed { message: String },
+
+    /// The enrollment code is not this agent's (or is malformed).
+    #[error("{message} Nothing was enrolled.")]
+    EnrollmentInvalid { message: String },
+
+    /// The agent's certificate is not acceptable any more (expired, revoked, wrong name...).
+    #[error("The agent at {address} cannot be trusted as \"{instance}\": {detail}")]
+    AgentCertificate {
+        instance: String,
+        address: String,
+        detail: String,
+    },
+
+    /// The agent refused this console's client certificate.
+    #[error(
+        "The agent at {address} refused this console's certificate for \"{instance}\": {detail}"
+    )]
+    ClientCertificateRefused {
+        instance: String,
+        address: String,
+        detail: String,
+    },
+
+    /// No instance by that name.
+    #[error("No instance named \"{0}\" is enrolled.")]
+    InstanceNotFound(String),
+
+    /// An instance by that name exists already.
+    #[error("An instance named \"{0}\" is already enrolled. Choose another name, or remove the old one first.")]
+    InstanceExists(String),
+
+    /// The instance was revoked; the console will not talk to it.
+    #[error("The instance \"{0}\" has been revoked; the console no longer talks to it. Remove it, then enroll the host again.")]
+    InstanceRevoked(String),
+
+    /// Certificate handling failed.
+    #[error("Certificate handling failed: {0}")]
+    Pki(#[from] gatehouse_pki::Error),
 }
 
 /// The stable code of an [`Error`]; the UI and scripts branch on it.
@@ -87,7 +164,48 @@ pub enum ErrorCode {
     SchemaTooNew,
     InvalidInput,
     Logging,
+    AgentUnreachable,
+    AgentTimeout,
+    AgentBadResponse,
+    AgentRefused,
+    FingerprintMismatch,
+    EnrollmentExpired,
+    EnrollmentUsed,
+    EnrollmentInvalid,
+    AgentCertificate,
+    ClientCertificateRefused,
+    InstanceNotFound,
+    InstanceExists,
+    InstanceRevoked,
+    Pki,
 }
+
+/// Every code, for tests and documentation.
+pub const ALL_CODES: &[ErrorCode] = &[
+    ErrorCode::KeychainUnavailable,
+    ErrorCode::KeychainLocked,
+    ErrorCode::SecretNotFound,
+    ErrorCode::KeychainFailed,
+    ErrorCode::DataDir,
+    ErrorCode::Database,
+    ErrorCode::SchemaTooNew,
+    ErrorCode::InvalidInput,
+    ErrorCode::Logging,
+    ErrorCode::AgentUnreachable,
+    ErrorCode::AgentTimeout,
+    ErrorCode::AgentBadResponse,
+    ErrorCode::AgentRefused,
+    ErrorCode::FingerprintMismatch,
+    ErrorCode::EnrollmentExpired,
+    ErrorCode::EnrollmentUsed,
+    ErrorCode::EnrollmentInvalid,
+    ErrorCode::AgentCertificate,
+    ErrorCode::ClientCertificateRefused,
+    ErrorCode::InstanceNotFound,
+    ErrorCode::InstanceExists,
+    ErrorCode::InstanceRevoked,
+    ErrorCode::Pki,
+];
 
 impl ErrorCode {
     /// The wire spelling, as in the JSON and the generated TypeScript union.
@@ -102,6 +220,20 @@ impl ErrorCode {
             ErrorCode::SchemaTooNew => "schema_too_new",
             ErrorCode::InvalidInput => "invalid_input",
             ErrorCode::Logging => "logging",
+            ErrorCode::AgentUnreachable => "agent_unreachable",
+            ErrorCode::AgentTimeout => "agent_timeout",
+            ErrorCode::AgentBadResponse => "agent_bad_response",
+            ErrorCode::AgentRefused => "agent_refused",
+            ErrorCode::FingerprintMismatch => "fingerprint_mismatch",
+            ErrorCode::EnrollmentExpired => "enrollment_expired",
+            ErrorCode::EnrollmentUsed => "enrollment_used",
+            ErrorCode::EnrollmentInvalid => "enrollment_invalid",
+            ErrorCode::AgentCertificate => "agent_certificate",
+            ErrorCode::ClientCertificateRefused => "client_certificate_refused",
+            ErrorCode::InstanceNotFound => "instance_not_found",
+            ErrorCode::InstanceExists => "instance_exists",
+            ErrorCode::InstanceRevoked => "instance_revoked",
+            ErrorCode::Pki => "pki",
         }
     }
 }
@@ -119,6 +251,25 @@ impl Error {
             Error::SchemaTooNew { .. } => ErrorCode::SchemaTooNew,
             Error::InvalidInput { .. } => ErrorCode::InvalidInput,
             Error::Logging { .. } => ErrorCode::Logging,
+            Error::AgentUnreachable { .. } => ErrorCode::AgentUnreachable,
+            Error::AgentTimeout { .. } => ErrorCode::AgentTimeout,
+            Error::AgentBadResponse { .. } => ErrorCode::AgentBadResponse,
+            Error::AgentRefused { .. } => ErrorCode::AgentRefused,
+            Error::FingerprintMismatch { .. } => ErrorCode::FingerprintMismatch,
+            Error::EnrollmentExpired { .. } => ErrorCode::EnrollmentExpired,
+            Error::EnrollmentUsed { .. } => ErrorCode::EnrollmentUsed,
+            Error::EnrollmentInvalid { .. } => ErrorCode::EnrollmentInvalid,
+            Error::AgentCertificate { .. } => ErrorCode::AgentCertificate,
+            Error::ClientCertificateRefused { .. } => ErrorCode::ClientCertificateRefused,
+            Error::InstanceNotFound(_) => ErrorCode::InstanceNotFound,
+            Error::InstanceExists(_) => ErrorCode::InstanceExists,
+            Error::InstanceRevoked(_) => ErrorCode::InstanceRevoked,
+            Error::Pki(e) => match e {
+                gatehouse_pki::Error::BadName(_) | gatehouse_pki::Error::BadFingerprint { .. } => {
+                    ErrorCode::InvalidInput
+                }
+                _ => ErrorCode::Pki,
+            },
         }
     }
 }
@@ -159,17 +310,7 @@ mod tests {
 
     #[test]
     fn as_str_matches_serde_spelling() {
-        for code in [
-            ErrorCode::KeychainUnavailable,
-            ErrorCode::KeychainLocked,
-            ErrorCode::SecretNotFound,
-            ErrorCode::KeychainFailed,
-            ErrorCode::DataDir,
-            ErrorCode::Database,
-            ErrorCode::SchemaTooNew,
-            ErrorCode::InvalidInput,
-            ErrorCode::Logging,
-        ] {
+        for &code in ALL_CODES {
             let json = serde_json::to_value(code).expect("code serializes");
             assert_eq!(
                 json.as_str(),

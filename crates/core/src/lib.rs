@@ -4,19 +4,23 @@
 //! Time and randomness are passed in by callers wherever results depend on them, so tests are
 //! deterministic.
 
+mod clock;
 mod console;
 mod error;
+mod fleet;
 pub mod logging;
 mod paths;
 mod sensitive;
 mod store;
 mod vault;
 
+pub use clock::Clock;
 pub use console::{AppInfo, Attention, Console, Overview, Settings, Status, Theme, View};
-pub use error::{Error, ErrorCode, IpcError, Result};
+pub use error::{Error, ErrorCode, IpcError, Result, ALL_CODES};
+pub use fleet::{AddInstance, InstanceView, RefreshSummary, REFRESH_CONCURRENCY};
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use sensitive::Sensitive;
-pub use store::{Store, SCHEMA_VERSION};
+pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
 pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
 
 /// Every type that crosses IPC, rendered as TypeScript. `ui/src/gen/` holds exactly these
@@ -32,13 +36,16 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     }
     let cfg = Config::default();
     let mut out = Vec::new();
+    one::<AddInstance>(&cfg, &mut out);
     one::<AppInfo>(&cfg, &mut out);
     one::<Attention>(&cfg, &mut out);
     one::<ErrorCode>(&cfg, &mut out);
+    one::<InstanceView>(&cfg, &mut out);
     one::<IpcError>(&cfg, &mut out);
     one::<KeychainState>(&cfg, &mut out);
     one::<KeychainStatus>(&cfg, &mut out);
     one::<Overview>(&cfg, &mut out);
+    one::<RefreshSummary>(&cfg, &mut out);
     one::<Settings>(&cfg, &mut out);
     one::<Status>(&cfg, &mut out);
     one::<Theme>(&cfg, &mut out);

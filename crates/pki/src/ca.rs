@@ -154,7 +154,8 @@ pub fn parse_cert(pem: &str) -> Result<CertInfo> {
     cert_info(&der)
 }
 
-pub(crate) fn cert_info(der: &[u8]) -> Result<CertInfo> {
+/// Parse a DER certificate.
+pub fn cert_info(der: &[u8]) -> Result<CertInfo> {
     let bad = |detail: String| Error::BadPem {
         what: "certificate",
         detail,
@@ -307,6 +308,38 @@ impl Serial {
     fn to_rcgen(&self) -> SerialNumber {
         SerialNumber::from_slice(self.as_bytes())
     }
+}
+
+/// Check that `ca_pem`'s key signed `cert_pem`.
+pub fn verify_issued_by(cert_pem: &str, ca_pem: &str) -> Result<()> {
+    let der = |pem: &str, what| {
+        CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| Error::BadPem {
+            what,
+            detail: e.to_string(),
+        })
+    };
+    let (cert_der, ca_der) = (
+        der(cert_pem, "certificate")?,
+        der(ca_pem, "CA certificate")?,
+    );
+    let (cert, ca) = (
+        parse_x509(&cert_der, "certificate")?,
+        parse_x509(&ca_der, "CA certificate")?,
+    );
+    cert.verify_signature(Some(ca.public_key()))
+        .map_err(|_| Error::KeyMismatch)
+}
+
+fn parse_x509<'a>(
+    der: &'a [u8],
+    what: &'static str,
+) -> Result<x509_parser::certificate::X509Certificate<'a>> {
+    x509_parser::parse_x509_certificate(der)
+        .map(|(_, c)| c)
+        .map_err(|e| Error::BadPem {
+            what,
+            detail: e.to_string(),
+        })
 }
 
 /// Whether `cert_pem` certifies `key`'s public key.

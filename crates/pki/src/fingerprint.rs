@@ -21,6 +21,10 @@ impl Fingerprint {
         Fingerprint(bytes)
     }
 
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Fingerprint(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -14,8 +14,8 @@ mod revocation;
 mod tls;
 
 pub use ca::{
-    agent_name, cert_matches_key, console_name, parse_cert, CertInfo, FleetCa, Issued, KeyPem,
-    Validity, CERT_LIFETIME, ENROLLMENT_NAME,
+    agent_name, cert_info, cert_matches_key, console_name, parse_cert, verify_issued_by, CertInfo,
+    FleetCa, Issued, KeyPem, Validity, CERT_LIFETIME, ENROLLMENT_NAME,
 };
 pub use fingerprint::Fingerprint;
 pub use revocation::{RevocationList, Serial};

@@ -1,0 +1,251 @@
+//! The agent's API server: TCP, TLS 1.3 chosen per connection by the name the client asked
+//! for, then HTTP (1.1 or 2) into one of two routers: the enrollment endpoints on the
+//! temporary certificate, the fleet endpoints on the fleet certificate with a verified client
+//! certificate.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use gatehouse_pki as pki;
+use gatehouse_protocol::{self as protocol, codes, paths, ErrorBody};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::agent::{Agent, ApiError, Channel};
+
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// A client that has not finished its TLS handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight requests get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serve until `shutdown` resolves, then let open connections finish (bounded).
+pub async fn serve(
+    agent: Arc<Agent>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let enroll = enrollment_router(agent.clone());
+    let fleet = fleet_router(agent.clone());
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = permits.clone().acquire_owned() => permit?,
+        };
+        let (tcp, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let agent = agent.clone();
+        let (enroll, fleet) = (enroll.clone(), fleet.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&agent, tcp)).await;
+            let (tls, channel) = match handshake {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => {
+                    tracing::info!(%remote, error = %e, "TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%remote, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let router = match &channel {
+                Channel::Enrollment => enroll,
+                Channel::Fleet { .. } => fleet,
+            };
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(channel.clone());
+                    router.clone().oneshot(request)
+                },
+            );
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: no new connections");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish within the grace period");
+    }
+    Ok(())
+}
+
+async fn handshake(
+    agent: &Agent,
+    tcp: tokio::net::TcpStream,
+) -> anyhow::Result<(
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    Channel,
+)> {
+    let start =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
+    let sni = start.client_hello().server_name().map(str::to_owned);
+    let (config, enrollment) = agent
+        .tls_for(sni.as_deref())
+        .ok_or_else(|| anyhow::anyhow!("no TLS identity to serve"))?;
+    let tls = start.into_stream(config).await?;
+    let channel = if enrollment {
+        Channel::Enrollment
+    } else {
+        // The fleet config requires a verified client certificate, so one is present.
+        let der = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .ok_or_else(|| anyhow::anyhow!("no client certificate"))?;
+        Channel::Fleet {
+            peer: pki::cert_info(der)?.serial,
+        }
+    };
+    Ok((tls, channel))
+}
+
+fn enrollment_router(agent: Arc<Agent>) -> Router {
+    Router::new()
+        .route(paths::ENROLL_CSR, post(enroll_csr))
+        .route(paths::ENROLL_COMPLETE, post(enroll_complete))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(protocol::MAX_BODY))
+        .with_state(agent)
+}
+
+fn fleet_router(agent: Arc<Agent>) -> Router {
+    Router::new()
+        .route(paths::INFO, get(info))
+        .route(paths::RENEW_CSR, post(renew_csr))
+        .route(paths::RENEW_INSTALL, post(renew_install))
+        .route(paths::REVOCATIONS, put(revocations))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            agent.clone(),
+            refuse_revoked,
+        ))
+        .layer(DefaultBodyLimit::max(protocol::MAX_BODY))
+        .with_state(agent)
+}
+
+/// The handshake checked revocation when the connection opened; this checks every request,
+/// so a revocation also closes connections that were already open.
+async fn refuse_revoked(
+    State(agent): State<Arc<Agent>>,
+    Extension(channel): Extension<Channel>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Channel::Fleet { peer } = &channel {
+        if agent.is_revoked(peer) {
+            tracing::warn!(serial = %peer, "request with a revoked certificate refused");
+            return error_response(&ApiError::new(
+                403,
+                codes::REVOKED,
+                "this client certificate has been revoked",
+            ));
+        }
+    }
+    next.run(request).await
+}
+
+async fn enroll_csr(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    respond(decode(&body).and_then(|request| agent.enroll_csr(request, now())))
+}
+
+async fn enroll_complete(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    match decode(&body) {
+        Ok(request) => respond(agent.enroll_complete(request, now()).await),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn info(State(agent): State<Arc<Agent>>) -> Response {
+    Json(agent.info().await).into_response()
+}
+
+async fn renew_csr(State(agent): State<Arc<Agent>>) -> Response {
+    respond(agent.renew_csr())
+}
+
+async fn renew_install(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    match decode(&body) {
+        Ok(request) => respond(agent.renew_install(request).await),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn revocations(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    respond(decode(&body).and_then(|request| agent.set_revocations(request)))
+}
+
+async fn not_found() -> Response {
+    error_response(&ApiError::new(
+        404,
+        codes::NOT_FOUND,
+        "no such endpoint on this agent",
+    ))
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, codes::BAD_REQUEST, format!("malformed request: {e}")))
+}
+
+fn respond<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn error_response(error: &ApiError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = ErrorBody {
+        code: error.code.into(),
+        message: error.message.clone(),
+    };
+    (status, Json(body)).into_response()
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Bind the configured address.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}

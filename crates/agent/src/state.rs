@@ -1,0 +1,207 @@
+//! The agent's files in its state directory (mode 0700):
+//!
+//! - `enroll.key`, `enroll.crt`, `enrollment.json`: written by `init`; the temporary
+//!   self-signed certificate the console pins, and the hash of the one-time token.
+//! - `fleet.json`: instance name, fleet CA, certificate and key, written at enrollment and
+//!   renewal as one file, so a crash can never pair a certificate with the wrong key.
+//! - `revoked.txt`: serials the console revoked, one per line.
+//!
+//! Every write goes to a temporary file in the same directory, is flushed to disk, and is
+//! renamed over the old file: a reader sees the old content or the new, never half.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use gatehouse_pki::{KeyPem, RevocationList};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// The hash of the one-time token and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// SHA-256 of the token, hex. The token itself is never stored.
+    pub token_sha256: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub used: bool,
+}
+
+/// What enrollment gave the agent. The key never leaves this file.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FleetIdentity {
+    pub instance: String,
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for FleetIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetIdentity")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        StateDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn ensure(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        set_mode(&self.root, 0o700)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    pub fn enroll_key(&self) -> std::io::Result<Option<KeyPem>> {
+        match read_optional(&self.path("enroll.key"))? {
+            Some(pem) => KeyPem::from_pem(pem)
+                .map(Some)
+                .map_err(std::io::Error::other),
+            None => Ok(None),
+        }
+    }
+
+    pub fn enroll_cert(&self) -> std::io::Result<Option<String>> {
+        read_optional(&self.path("enroll.crt"))
+    }
+
+    pub fn enrollment(&self) -> std::io::Result<Option<Enrollment>> {
+        read_json(&self.path("enrollment.json"))
+    }
+
+    pub fn fleet(&self) -> std::io::Result<Option<FleetIdentity>> {
+        read_json(&self.path("fleet.json"))
+    }
+
+    pub fn revoked(&self) -> std::io::Result<RevocationList> {
+        match read_optional(&self.path("revoked.txt"))? {
+            Some(text) => RevocationList::from_text(&text).map_err(std::io::Error::other),
+            None => Ok(RevocationList::new()),
+        }
+    }
+
+    /// Everything `init` writes, replacing a previous enrollment if any.
+    pub fn write_init(
+        &self,
+        key: &KeyPem,
+        cert_pem: &str,
+        enrollment: &Enrollment,
+    ) -> std::io::Result<()> {
+        write_atomic(&self.path("enroll.key"), key.expose().as_bytes())?;
+        write_atomic(&self.path("enroll.crt"), cert_pem.as_bytes())?;
+        self.write_enrollment(enrollment)?;
+        remove_if_present(&self.path("fleet.json"))?;
+        remove_if_present(&self.path("revoked.txt"))
+    }
+
+    pub fn write_enrollment(&self, enrollment: &Enrollment) -> std::io::Result<()> {
+        write_atomic(
+            &self.path("enrollment.json"),
+            &serde_json::to_vec_pretty(enrollment)?,
+        )
+    }
+
+    pub fn write_fleet(&self, identity: &FleetIdentity) -> std::io::Result<()> {
+        write_atomic(
+            &self.path("fleet.json"),
+            &serde_json::to_vec_pretty(identity)?,
+        )
+    }
+
+    pub fn write_revoked(&self, list: &RevocationList) -> std::io::Result<()> {
+        write_atomic(&self.path("revoked.txt"), list.to_text().as_bytes())
+    }
+}
+
+fn read_optional(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::io::Result<Option<T>> {
+    match read_optional(path)? {
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
+        None => Ok(None),
+    }
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Write `bytes` to `path` atomically, readable by the owner only.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    set_mode(tmp.path(), 0o600)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    // The rename is durable only once the directory entry is.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_writes_are_owner_only_and_replace_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("fleet.json");
+        write_atomic(&path, b"first").expect("write");
+        write_atomic(&path, b"second").expect("overwrite");
+        assert_eq!(std::fs::read(&path).expect("read"), b"second");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "key material must be private to the agent's user"
+        );
+        let leftovers = std::fs::read_dir(tmp.path()).expect("list").count();
+        assert_eq!(leftovers, 1, "no temporary files may be left behind");
+    }
+}

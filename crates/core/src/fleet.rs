@@ -1,0 +1,870 @@
+//! The fleet: the CA, enrollment, the mutual-TLS link to each agent, refresh, renewal,
+//! revocation and removal.
+//!
+//! Keychain entries: `fleet-ca.key` (the CA's private key) and `instance/<name>/client.key`
+//! (the console's private key for that instance's agent). Certificates are public and live in
+//! the database.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use gatehouse_pki::{self as pki, FleetCa, KeyPem, RevocationList, Serial, Validity};
+use gatehouse_protocol::{self as protocol, codes, paths, EnrollmentCode, ErrorBody};
+use reqwest::StatusCode;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use ts_rs::TS;
+
+use crate::console::Status;
+use crate::store::{Contact, InstanceRecord};
+use crate::{Console, Error, Result, Sensitive};
+
+const CA_KEY: &str = "fleet-ca.key";
+const CA_LIFETIME: time::Duration = time::Duration::days(5 * 365);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+/// Agents contacted at once by a fleet-wide refresh.
+pub const REFRESH_CONCURRENCY: usize = 16;
+
+fn client_key_name(instance: &str) -> String {
+    format!("instance/{instance}/client.key")
+}
+
+/// What the operator enters to enroll an instance.
+#[derive(Clone, Deserialize, TS)]
+pub struct AddInstance {
+    pub name: String,
+    /// `host:port` of the agent.
+    pub address: String,
+    /// The code `gatehouse-agent init` printed.
+    pub code: String,
+    /// Service profile, e.g. `sekha`; taken from the agent when empty.
+    #[serde(default)]
+    pub profile: String,
+}
+
+impl std::fmt::Debug for AddInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddInstance")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An instance as the Fleet view shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct InstanceView {
+    pub name: String,
+    pub address: String,
+    pub profile: String,
+    pub status: Status,
+    /// One line saying why the status is what it is.
+    pub status_text: String,
+    pub error_code: Option<String>,
+    pub host: Option<String>,
+    pub agent_version: Option<String>,
+    pub service_health: Option<String>,
+    pub service_detail: Option<String>,
+    /// Unix seconds.
+    #[ts(type = "number | null")]
+    pub last_contact: Option<i64>,
+    #[ts(type = "number")]
+    pub cert_not_after: i64,
+    #[ts(type = "number")]
+    pub cert_renew_at: i64,
+    pub revoked: bool,
+}
+
+/// Outcome of a fleet-wide refresh.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct RefreshSummary {
+    pub reached: u32,
+    pub failed: u32,
+    pub instances: Vec<InstanceView>,
+}
+
+/// The console's side of the links: the revocation list its verifiers consult and a cache of
+/// one HTTP client per instance, so refreshes reuse established connections.
+#[derive(Debug, Default)]
+pub(crate) struct Links {
+    revoked: Arc<RwLock<RevocationList>>,
+    clients: Mutex<HashMap<String, (String, reqwest::Client)>>,
+}
+
+impl Console {
+    /// Every enrolled instance, by name.
+    pub fn instances(&self) -> Result<Vec<InstanceView>> {
+        let now = self.now().unix_timestamp();
+        let records = self.store().instances()?;
+        records.iter().map(|r| view(r, now)).collect()
+    }
+
+    pub fn instance(&self, name: &str) -> Result<InstanceView> {
+        let record = self.record(name)?;
+        view(&record, self.now().unix_timestamp())
+    }
+
+    /// Enroll the agent at `request.address`. Either the instance is enrolled and stored, or
+    /// nothing is: no keychain entry, no row, and the agent's code is only spent if it was
+    /// accepted.
+    pub async fn add_instance(&self, request: AddInstance) -> Result<InstanceView> {
+        let name = request.name.trim().to_owned();
+        pki::agent_name(&name)?;
+        let code: EnrollmentCode =
+            request
+                .code
+                .parse()
+                .map_err(|e: protocol::Error| Error::InvalidInput {
+                    field: "enrollment code",
+                    reason: e.to_string(),
+                })?;
+        if self.store().instance(&name)?.is_some() {
+            return Err(Error::InstanceExists(name));
+        }
+        let address = request.address.trim().to_owned();
+        let socket = resolve(&address).await?;
+        let ca = self.fleet_ca()?;
+        let now = self.now();
+
+        let pin = pki::Fingerprint::from_bytes(code.fingerprint);
+        let enroll = http_client(
+            pki::enrollment_client_config(pin)?,
+            pki::ENROLLMENT_NAME,
+            socket,
+        )?;
+        let enroll_url = |path: &str| url(pki::ENROLLMENT_NAME, socket, path);
+        let csr: protocol::EnrollCsrResponse = call(
+            enroll
+                .post(enroll_url(paths::ENROLL_CSR))
+                .json(&protocol::EnrollCsrRequest {
+                    token: code.token.clone(),
+                    instance: name.clone(),
+                }),
+            &Target::enrolling(&address),
+        )
+        .await?;
+
+        let validity = Validity::starting(now, pki::CERT_LIFETIME);
+        let agent_cert = ca.sign_agent_csr(&csr.csr_pem, &name, validity, self.serial()?)?;
+        let (client_cert, client_key) = ca.issue_console_client(&name, validity, self.serial()?)?;
+        self.vault().store(
+            &client_key_name(&name),
+            &Sensitive::new(client_key.expose().as_bytes().to_vec()),
+        )?;
+        let revoked = self.store().revoked_serials()?;
+        let completed: Result<protocol::Info> = call(
+            enroll.post(enroll_url(paths::ENROLL_COMPLETE)).json(
+                &protocol::EnrollCompleteRequest {
+                    token: code.token.clone(),
+                    cert_pem: agent_cert.pem.clone(),
+                    ca_pem: ca.cert_pem(),
+                    revoked,
+                },
+            ),
+            &Target::enrolling(&address),
+        )
+        .await;
+        let info = match completed {
+            Ok(info) => info,
+            Err(e) => {
+                self.forget_client_key(&name);
+                return Err(e);
+            }
+        };
+        let profile = if request.profile.trim().is_empty() {
+            info.profile.clone()
+        } else {
+            request.profile.trim().to_owned()
+        };
+        let record = InstanceRecord::new(
+            &name,
+            &address,
+            &profile,
+            now.unix_timestamp(),
+            agent_cert.pem,
+            client_cert.pem,
+        );
+        if let Err(e) = self.store().insert_instance(&record) {
+            self.forget_client_key(&name);
+            return Err(e);
+        }
+        tracing::info!(instance = %name, %address, "instance enrolled");
+        // The first contact over the new mutual-TLS link; its result shows in the view.
+        self.refresh_instance(&name).await
+    }
+
+    /// Contact one agent over mutual TLS and record what it says (or why it could not).
+    pub async fn refresh_instance(&self, name: &str) -> Result<InstanceView> {
+        let record = self.record(name)?;
+        if record.revoked_at.is_some() {
+            return Err(Error::InstanceRevoked(name.to_owned()));
+        }
+        let now = self.now().unix_timestamp();
+        match self.fetch_info(&record).await {
+            Ok(info) => {
+                let contact = Contact {
+                    agent_version: Some(info.agent_version),
+                    host: Some(info.host),
+                    service_health: Some(health_word(info.service.health).to_owned()),
+                    service_detail: Some(info.service.detail),
+                };
+                self.store().record_contact(name, now, &contact)?;
+            }
+            Err(e) => {
+                tracing::info!(instance = %name, error = %e, "agent not reached");
+                self.store()
+                    .record_failure(name, now, e.code().as_str(), &e.to_string())?;
+            }
+        }
+        self.instance(name)
+    }
+
+    /// Refresh every instance that is not revoked, at most [`REFRESH_CONCURRENCY`] at once.
+    pub async fn refresh_all(&self) -> Result<RefreshSummary> {
+        use futures_util::stream::{self, StreamExt};
+        let names: Vec<String> = self
+            .store()
+            .instances()?
+            .into_iter()
+            .filter(|r| r.revoked_at.is_none())
+            .map(|r| r.name)
+            .collect();
+        let results: Vec<Result<InstanceView>> = stream::iter(names)
+            .map(|name| async move { self.refresh_instance(&name).await })
+            .buffer_unordered(REFRESH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut reached = 0;
+        let mut failed = 0;
+        for result in results {
+            match result {
+                Ok(view) if view.error_code.is_none() => reached += 1,
+                Ok(_) => failed += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(RefreshSummary {
+            reached,
+            failed,
+            instances: self.instances()?,
+        })
+    }
+
+    /// Renew every certificate past two thirds of its life: the console's client certificates
+    /// locally, agents' certificates through their API. Returns the instances renewed.
+    pub async fn renew_due(&self) -> Result<Vec<String>> {
+        let now = self.now();
+        let mut renewed = Vec::new();
+        let records = self.store().instances()?;
+        for record in records.into_iter().filter(|r| r.revoked_at.is_none()) {
+            let client_due = pki::parse_cert(&record.client_cert_pem)?
+                .validity
+                .renew_at()
+                <= now;
+            let agent_due = pki::parse_cert(&record.agent_cert_pem)?.validity.renew_at() <= now;
+            if client_due {
+                self.renew_client_cert(&record.name)?;
+            }
+            if agent_due {
+                match self.renew_agent_cert(&record.name).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::warn!(instance = %record.name, error = %e, "renewal failed");
+                        self.store().record_failure(
+                            &record.name,
+                            now.unix_timestamp(),
+                            e.code().as_str(),
+                            &format!("Certificate renewal failed: {e}"),
+                        )?;
+                        continue;
+                    }
+                }
+            }
+            if client_due || agent_due {
+                renewed.push(record.name);
+            }
+        }
+        Ok(renewed)
+    }
+
+    /// Revoke an instance: the agent is told to refuse this console's certificate for it at
+    /// once, and the console stops trusting the agent's certificate.
+    pub async fn revoke_instance(&self, name: &str) -> Result<InstanceView> {
+        let record = self.record(name)?;
+        let serials = vec![
+            pki::parse_cert(&record.agent_cert_pem)?.serial.to_string(),
+            pki::parse_cert(&record.client_cert_pem)?.serial.to_string(),
+        ];
+        if record.revoked_at.is_none() {
+            // Tell the agent first, while its link still works. If it is unreachable the
+            // revocation still holds on this side and the operator is told.
+            let mut list = self.store().revoked_serials()?;
+            list.extend(serials.iter().cloned());
+            let pushed = self.push_revocations(&record, list).await;
+            self.store_mut(|s| s.revoke_instance(name, &serials, self.now().unix_timestamp()))?;
+            self.reload_revocations()?;
+            self.drop_client(name);
+            if let Err(e) = pushed {
+                tracing::warn!(instance = %name, error = %e, "revocation not delivered");
+                self.store().record_failure(
+                    name,
+                    self.now().unix_timestamp(),
+                    e.code().as_str(),
+                    &format!(
+                        "Revoked here, but the agent could not be told ({e}). It will refuse \
+                         this console only once it is reached or re-initialised."
+                    ),
+                )?;
+            }
+            tracing::info!(instance = %name, "instance revoked");
+        }
+        self.instance(name)
+    }
+
+    /// Remove an instance: its secrets leave the keychain and its records the database. An
+    /// instance that is still trusted is revoked first (best effort).
+    pub async fn remove_instance(&self, name: &str) -> Result<()> {
+        let record = self.record(name)?;
+        if record.revoked_at.is_none() {
+            self.revoke_instance(name).await?;
+        }
+        self.vault().delete(&client_key_name(name))?;
+        self.store().delete_instance(name)?;
+        self.drop_client(name);
+        tracing::info!(instance = %name, "instance removed");
+        Ok(())
+    }
+
+    /// Round trip of `/v1/info` to one instance over its cached connection (for benchmarks
+    /// and the CLI's `instance ping`).
+    pub async fn ping(&self, name: &str) -> Result<protocol::Info> {
+        let record = self.record(name)?;
+        self.fetch_info(&record).await
+    }
+
+    async fn fetch_info(&self, record: &InstanceRecord) -> Result<protocol::Info> {
+        let (client, base) = self.client_for(record).await?;
+        let info: protocol::Info = call(
+            client.get(format!("{base}{}", paths::INFO)),
+            &Target::instance(record),
+        )
+        .await?;
+        protocol::check_version(&info.api_version).map_err(|e| Error::AgentBadResponse {
+            address: record.address.clone(),
+            detail: e.to_string(),
+        })?;
+        Ok(info)
+    }
+
+    async fn push_revocations(&self, record: &InstanceRecord, serials: Vec<String>) -> Result<()> {
+        let (client, base) = self.client_for(record).await?;
+        let _: protocol::Revocations = call(
+            client
+                .put(format!("{base}{}", paths::REVOCATIONS))
+                .json(&protocol::Revocations { serials }),
+            &Target::instance(record),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn renew_agent_cert(&self, name: &str) -> Result<()> {
+        let record = self.record(name)?;
+        let (client, base) = self.client_for(&record).await?;
+        let target = Target::instance(&record);
+        let csr: protocol::RenewCsrResponse =
+            call(client.post(format!("{base}{}", paths::RENEW_CSR)), &target).await?;
+        let ca = self.fleet_ca()?;
+        let validity = Validity::starting(self.now(), pki::CERT_LIFETIME);
+        let issued = ca.sign_agent_csr(&csr.csr_pem, name, validity, self.serial()?)?;
+        let _: protocol::Info = call(
+            client.post(format!("{base}{}", paths::RENEW_INSTALL)).json(
+                &protocol::InstallCertRequest {
+                    cert_pem: issued.pem.clone(),
+                },
+            ),
+            &target,
+        )
+        .await?;
+        self.store().set_agent_cert(name, &issued.pem)?;
+        tracing::info!(instance = %name, serial = %issued.info.serial, "agent certificate renewed");
+        Ok(())
+    }
+
+    /// New client key and certificate for `name`; needs no agent (it trusts any fleet client
+    /// certificate naming its instance).
+    fn renew_client_cert(&self, name: &str) -> Result<()> {
+        let ca = self.fleet_ca()?;
+        let validity = Validity::starting(self.now(), pki::CERT_LIFETIME);
+        let (cert, key) = ca.issue_console_client(name, validity, self.serial()?)?;
+        self.vault().store(
+            &client_key_name(name),
+            &Sensitive::new(key.expose().as_bytes().to_vec()),
+        )?;
+        self.store().set_client_cert(name, &cert.pem)?;
+        self.drop_client(name);
+        tracing::info!(instance = %name, serial = %cert.info.serial, "client certificate renewed");
+        Ok(())
+    }
+
+    /// The HTTP client for an instance, built once per client certificate.
+    async fn client_for(&self, record: &InstanceRecord) -> Result<(reqwest::Client, String)> {
+        let socket = resolve(&record.address).await?;
+        let host = pki::agent_name(&record.name)?;
+        let base = url(&host, socket, "");
+        let cached = {
+            let clients = self
+                .links
+                .clients
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            clients
+                .get(&record.name)
+                .filter(|(pem, _)| pem == &record.client_cert_pem)
+                .map(|(_, c)| c.clone())
+        };
+        if let Some(client) = cached {
+            return Ok((client, base));
+        }
+        let key_bytes = self.vault().load(&client_key_name(&record.name))?;
+        let key_pem =
+            String::from_utf8(key_bytes.expose().clone()).map_err(|_| Error::Keychain {
+                detail: format!("the key for {} in the keychain is not text", record.name),
+            })?;
+        let key = KeyPem::from_pem(key_pem)?;
+        let ca_pem = self.ca_cert_pem()?;
+        let config = pki::console_client_config(
+            &ca_pem,
+            &record.name,
+            &record.client_cert_pem,
+            &key,
+            self.links.revoked.clone(),
+        )?;
+        let client = http_client(config, &host, socket)?;
+        self.links
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                record.name.clone(),
+                (record.client_cert_pem.clone(), client.clone()),
+            );
+        Ok((client, base))
+    }
+
+    fn drop_client(&self, name: &str) {
+        self.links
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+    }
+
+    fn forget_client_key(&self, name: &str) {
+        if let Err(e) = self.vault().delete(&client_key_name(name)) {
+            tracing::error!(instance = %name, error = %e, "could not remove the client key after a failed enrollment");
+        }
+    }
+
+    pub(crate) fn reload_revocations(&self) -> Result<()> {
+        let list: RevocationList = self
+            .store()
+            .revoked_serials()?
+            .iter()
+            .map(|s| s.parse::<Serial>())
+            .collect::<std::result::Result<_, _>>()?;
+        *self
+            .links
+            .revoked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = list;
+        Ok(())
+    }
+
+    fn record(&self, name: &str) -> Result<InstanceRecord> {
+        self.store()
+            .instance(name)?
+            .ok_or_else(|| Error::InstanceNotFound(name.to_owned()))
+    }
+
+    fn ca_cert_pem(&self) -> Result<String> {
+        self.store()
+            .fleet_ca_cert()?
+            .ok_or_else(|| Error::Keychain {
+                detail: "the fleet CA certificate is missing from the database".into(),
+            })
+    }
+
+    /// The fleet CA, created on first use. Its key goes to the keychain before its
+    /// certificate is recorded, so a failure leaves no CA without a key.
+    fn fleet_ca(&self) -> Result<FleetCa> {
+        if let Some(cert_pem) = self.store().fleet_ca_cert()? {
+            let key_bytes = self.vault().load(CA_KEY).map_err(|e| match e {
+                Error::SecretNotFound { .. } => Error::Keychain {
+                    detail: "the fleet CA's key is missing from the keychain, so no certificate \
+                             can be issued or renewed; enroll the agents into a new console \
+                             data directory"
+                        .into(),
+                },
+                other => other,
+            })?;
+            let key_pem =
+                String::from_utf8(key_bytes.expose().clone()).map_err(|_| Error::Keychain {
+                    detail: "the fleet CA key in the keychain is not text".into(),
+                })?;
+            return Ok(FleetCa::from_pem(&cert_pem, &KeyPem::from_pem(key_pem)?)?);
+        }
+        let now = self.now();
+        let ca = FleetCa::generate(Validity::starting(now, CA_LIFETIME), self.serial()?)?;
+        self.vault().store(
+            CA_KEY,
+            &Sensitive::new(ca.key_pem().expose().as_bytes().to_vec()),
+        )?;
+        self.store()
+            .set_fleet_ca_cert(&ca.cert_pem(), now.unix_timestamp())?;
+        tracing::info!("fleet CA created");
+        Ok(ca)
+    }
+
+    fn serial(&self) -> Result<Serial> {
+        let mut bytes = [0u8; 16];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| Error::Keychain {
+                detail: "the system random number generator failed".into(),
+            })?;
+        Ok(Serial::from_random(bytes))
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+fn health_word(health: protocol::Health) -> &'static str {
+    match health {
+        protocol::Health::Ok => "ok",
+        protocol::Health::Warning => "warning",
+        protocol::Health::Failing => "failing",
+        protocol::Health::Unknown => "unknown",
+    }
+}
+
+fn view(record: &InstanceRecord, now: i64) -> Result<InstanceView> {
+    let cert = pki::parse_cert(&record.agent_cert_pem)?;
+    let not_after = cert.validity.not_after.unix_timestamp();
+    let renew_at = cert.validity.renew_at().unix_timestamp();
+    let service = record.contact.service_health.as_deref();
+    let (status, status_text) = if record.revoked_at.is_some() {
+        (
+            Status::Failing,
+            "Revoked: the console no longer talks to this agent.".to_owned(),
+        )
+    } else if let Some(error) = &record.last_error {
+        (Status::Failing, error.clone())
+    } else if now >= not_after {
+        (
+            Status::Failing,
+            "The agent's certificate has expired.".to_owned(),
+        )
+    } else if record.last_contact.is_none() {
+        (Status::Unknown, "Not contacted yet.".to_owned())
+    } else if service == Some("failing") {
+        (
+            Status::Failing,
+            format!(
+                "Agent reachable, service failing: {}",
+                record
+                    .contact
+                    .service_detail
+                    .as_deref()
+                    .unwrap_or("no detail")
+            ),
+        )
+    } else if now >= renew_at + 86_400 {
+        (
+            Status::Warning,
+            "Certificate renewal is overdue.".to_owned(),
+        )
+    } else if service == Some("ok") {
+        (Status::Ok, "Agent and service answer.".to_owned())
+    } else {
+        (
+            Status::Ok,
+            format!(
+                "Agent answers; service not checked: {}",
+                record
+                    .contact
+                    .service_detail
+                    .as_deref()
+                    .unwrap_or("no detail")
+            ),
+        )
+    };
+    Ok(InstanceView {
+        name: record.name.clone(),
+        address: record.address.clone(),
+        profile: record.profile.clone(),
+        status,
+        status_text,
+        error_code: record.last_error_code.clone(),
+        host: record.contact.host.clone(),
+        agent_version: record.contact.agent_version.clone(),
+        service_health: record.contact.service_health.clone(),
+        service_detail: record.contact.service_detail.clone(),
+        last_contact: record.last_contact,
+        cert_not_after: not_after,
+        cert_renew_at: renew_at,
+        revoked: record.revoked_at.is_some(),
+    })
+}
+
+/// `host:port` to a socket address (the first the resolver gives).
+async fn resolve(address: &str) -> Result<SocketAddr> {
+    let invalid = |reason: &str| Error::InvalidInput {
+        field: "address",
+        reason: format!("{address:?} {reason}"),
+    };
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(invalid("needs a port, like 192.0.2.10:7443"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(invalid("is not host:port"));
+    }
+    let mut addrs =
+        tokio::net::lookup_host(address)
+            .await
+            .map_err(|e| Error::AgentUnreachable {
+                address: address.to_owned(),
+                detail: format!("the name does not resolve ({e})"),
+            })?;
+    addrs.next().ok_or_else(|| Error::AgentUnreachable {
+        address: address.to_owned(),
+        detail: "the name resolves to no address".into(),
+    })
+}
+
+/// URLs carry the TLS name the agent must present (its SNI picks the certificate); DNS for
+/// that name is overridden to the configured address.
+fn url(host: &str, socket: SocketAddr, path: &str) -> String {
+    format!("https://{host}:{}{path}", socket.port())
+}
+
+fn http_client(
+    config: rustls::ClientConfig,
+    host: &str,
+    socket: SocketAddr,
+) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .resolve(host, socket)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .no_proxy()
+        .pool_max_idle_per_host(2)
+        .build()
+        .map_err(|e| Error::AgentBadResponse {
+            address: socket.to_string(),
+            detail: format!("cannot build the HTTPS client: {e}"),
+        })
+}
+
+/// Who a request is for, to word its errors.
+struct Target {
+    address: String,
+    instance: Option<String>,
+}
+
+impl Target {
+    fn enrolling(address: &str) -> Self {
+        Target {
+            address: address.to_owned(),
+            instance: None,
+        }
+    }
+
+    fn instance(record: &InstanceRecord) -> Self {
+        Target {
+            address: record.address.clone(),
+            instance: Some(record.name.clone()),
+        }
+    }
+}
+
+async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder, target: &Target) -> Result<T> {
+    let response = request.send().await.map_err(|e| classify(&e, target))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| classify(&e, target))?;
+    if body.len() > protocol::MAX_BODY {
+        return Err(Error::AgentBadResponse {
+            address: target.address.clone(),
+            detail: format!(
+                "a {} byte answer is larger than any the API sends",
+                body.len()
+            ),
+        });
+    }
+    if status.is_success() {
+        return serde_json::from_slice(&body).map_err(|e| Error::AgentBadResponse {
+            address: target.address.clone(),
+            detail: format!("HTTP {status} with an unreadable body: {e}"),
+        });
+    }
+    let Ok(error) = serde_json::from_slice::<ErrorBody>(&body) else {
+        return Err(Error::AgentBadResponse {
+            address: target.address.clone(),
+            detail: format!("HTTP {status} without a Gatehouse error body"),
+        });
+    };
+    Err(refused(status, error, target))
+}
+
+fn refused(status: StatusCode, error: ErrorBody, target: &Target) -> Error {
+    match (error.code.as_str(), &target.instance) {
+        (codes::TOKEN_EXPIRED, _) => Error::EnrollmentExpired {
+            message: format!("The agent says: {}.", error.message),
+        },
+        (codes::TOKEN_USED, _) => Error::EnrollmentUsed {
+            message: format!("The agent says: {}.", error.message),
+        },
+        (codes::TOKEN_INVALID, _) => Error::EnrollmentInvalid {
+            message: format!("The agent says: {}.", error.message),
+        },
+        (codes::REVOKED, Some(instance)) => Error::ClientCertificateRefused {
+            instance: instance.clone(),
+            address: target.address.clone(),
+            detail: "it has been revoked".into(),
+        },
+        _ => Error::AgentRefused {
+            address: target.address.clone(),
+            code: error.code,
+            message: format!("{} (HTTP {status})", error.message),
+        },
+    }
+}
+
+/// Turn a transport failure into an error that names the cause and the fix.
+fn classify(error: &reqwest::Error, target: &Target) -> Error {
+    let address = target.address.clone();
+
+    if let Some(tls) = find_rustls_error(error) {
+        use rustls::{AlertDescription as Alert, CertificateError as Cert};
+        let agent_cert = |detail: &str| match &target.instance {
+            Some(instance) => Error::AgentCertificate {
+                instance: instance.clone(),
+                address: address.clone(),
+                detail: detail.to_owned(),
+            },
+            None => Error::AgentBadResponse {
+                address: address.clone(),
+                detail: detail.to_owned(),
+            },
+        };
+        let client_refused = |detail: &str| Error::ClientCertificateRefused {
+            instance: target.instance.clone().unwrap_or_default(),
+            address: address.clone(),
+            detail: detail.to_owned(),
+        };
+        return match tls {
+            rustls::Error::InvalidCertificate(Cert::ApplicationVerificationFailure)
+                if target.instance.is_none() =>
+            {
+                Error::FingerprintMismatch { address }
+            }
+            rustls::Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => agent_cert(
+                "its certificate has expired (the console was probably offline past its renewal \
+                 date). Run `gatehouse-agent init --force` on the host, remove the instance and \
+                 enroll it again.",
+            ),
+            rustls::Error::InvalidCertificate(Cert::Revoked) => {
+                agent_cert("its certificate has been revoked.")
+            }
+            rustls::Error::InvalidCertificate(
+                Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+            ) => agent_cert(
+                "its certificate names another instance: the address may point at a different \
+                 agent.",
+            ),
+            rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => agent_cert(
+                "its certificate was not issued by this console's fleet CA (was it enrolled by \
+                 another console?).",
+            ),
+            rustls::Error::InvalidCertificate(other) => {
+                agent_cert(&format!("its certificate is not acceptable ({other:?})."))
+            }
+            rustls::Error::AlertReceived(Alert::CertificateRevoked) => {
+                client_refused("it has been revoked")
+            }
+            rustls::Error::AlertReceived(Alert::CertificateExpired) => client_refused(
+                "it has expired; it is renewed automatically, try again in a moment",
+            ),
+            rustls::Error::AlertReceived(Alert::UnknownCA | Alert::DecryptError) => client_refused(
+                "the agent trusts a different fleet CA (it was enrolled by another console, or \
+                 re-initialised)",
+            ),
+            rustls::Error::AlertReceived(
+                Alert::BadCertificate | Alert::CertificateRequired | Alert::CertificateUnknown,
+            ) => client_refused("the agent does not accept it for this instance"),
+            other => Error::AgentBadResponse {
+                address,
+                detail: format!("TLS failed: {other}"),
+            },
+        };
+    }
+    if error.is_timeout() {
+        // A connect timeout covers the TCP connect and the TLS handshake.
+        let limit = if error.is_connect() {
+            CONNECT_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
+        };
+        return Error::AgentTimeout {
+            address,
+            seconds: limit.as_secs(),
+        };
+    }
+    if error.is_connect() {
+        return Error::AgentUnreachable {
+            address,
+            detail: root_cause(error),
+        };
+    }
+    Error::AgentBadResponse {
+        address,
+        detail: root_cause(error),
+    }
+}
+
+/// rustls errors arrive wrapped in (possibly nested) io::Errors, whose `source()` skips the
+/// wrapped error itself; descend through `get_ref()` instead.
+fn find_rustls_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}

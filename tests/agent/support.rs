@@ -1,0 +1,110 @@
+//! A fleet made with the pki crate, and an agent serving it on loopback.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use gatehouse_agent::state::{FleetIdentity, StateDir};
+use gatehouse_pki::{self as pki, FleetCa, Issued, KeyPem, Serial, Validity};
+use time::{Duration, OffsetDateTime};
+
+#[path = "../common/loopback_agent.rs"]
+mod loopback_agent;
+pub use loopback_agent::start_agent;
+
+pub const INSTANCE: &str = "alpha";
+
+pub fn serial(n: u8) -> Serial {
+    Serial::from_random([n; 16])
+}
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub struct Fleet {
+    pub ca: FleetCa,
+    pub agent_key: KeyPem,
+    pub agent_cert: Issued,
+}
+
+impl Fleet {
+    pub fn new() -> Self {
+        pki::install_provider();
+        let ca = FleetCa::generate(Validity::starting(now(), Duration::days(365)), serial(1))
+            .expect("fleet CA");
+        let agent_key = KeyPem::generate().expect("agent key");
+        let csr = agent_key.agent_csr(INSTANCE).expect("csr");
+        let agent_cert = ca
+            .sign_agent_csr(
+                &csr,
+                INSTANCE,
+                Validity::starting(now(), pki::CERT_LIFETIME),
+                serial(2),
+            )
+            .expect("agent cert");
+        Fleet {
+            ca,
+            agent_key,
+            agent_cert,
+        }
+    }
+
+    /// A console client certificate from this fleet's CA.
+    pub fn client(&self, instance: &str, validity: Validity, n: u8) -> (Issued, KeyPem) {
+        self.ca
+            .issue_console_client(instance, validity, serial(n))
+            .expect("client cert")
+    }
+
+    /// Write the agent's state as enrollment would have.
+    pub fn write_agent_state(&self, dir: &Path) {
+        let state = StateDir::new(dir);
+        state.ensure().expect("state dir");
+        state
+            .write_fleet(&FleetIdentity {
+                instance: INSTANCE.into(),
+                ca_pem: self.ca.cert_pem(),
+                cert_pem: self.agent_cert.pem.clone(),
+                key_pem: self.agent_key.expose().to_owned(),
+            })
+            .expect("write fleet.json");
+    }
+}
+
+/// An HTTPS client for the agent with any rustls config, reaching it under its fleet name.
+pub fn client(config: rustls::ClientConfig, addr: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .resolve(&pki::agent_name(INSTANCE).expect("name"), addr)
+        .timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+pub fn info_url(addr: SocketAddr) -> String {
+    format!(
+        "https://{}:{}/v1/info",
+        pki::agent_name(INSTANCE).expect("name"),
+        addr.port()
+    )
+}
+
+/// The TLS alert the server sent, if the request failed with one. rustls errors arrive
+/// inside (nested) io::Errors, reached through `get_ref()`.
+pub fn alert(error: &reqwest::Error) -> Option<rustls::AlertDescription> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(rustls::Error::AlertReceived(alert)) = e.downcast_ref::<rustls::Error>() {
+            return Some(*alert);
+        }
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
+}

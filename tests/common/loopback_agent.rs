@@ -1,0 +1,55 @@
+//! An agent served in-process on a loopback port, for the agent's and the console's tests.
+//! Included with `#[path]` by both test binaries.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use gatehouse_agent::{server, Agent, AgentConfig};
+
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("the agent shuts down within its grace period")
+            .expect("the server task does not panic")
+            .expect("the server ends cleanly");
+    }
+}
+
+/// Serve the agent whose state is in `state_dir` on a free loopback port.
+pub async fn start_agent(state_dir: &Path) -> Running {
+    start_agent_with(state_dir, None).await
+}
+
+pub async fn start_agent_with(state_dir: &Path, service_url: Option<String>) -> Running {
+    let config = AgentConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        profile: "sekha".into(),
+        state_dir: state_dir.to_owned(),
+        service_url,
+    };
+    let agent = Arc::new(Agent::load(config).expect("agent loads its state"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(server::serve(agent, listener, async {
+        let _ = rx.await;
+    }));
+    Running {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}

@@ -1,0 +1,584 @@
+//! Enrollment and the mutual-TLS link end to end: a real console (real keychain, real SQLite)
+//! against a real agent on loopback. Faults leave nothing half-done.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gatehouse_agent::state::StateDir;
+use gatehouse_core::{AddInstance, Clock, Console, DataDir, Error, ErrorCode, Status, Vault};
+use gatehouse_pki as pki;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivateKeyDer;
+use time::OffsetDateTime;
+
+use crate::support::{contains, files_below, require_secret_service, unique_service};
+
+#[path = "../common/loopback_agent.rs"]
+mod loopback_agent;
+use loopback_agent::{start_agent, Running};
+
+/// A console with its own data directory, keychain service and movable clock.
+struct Lab {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    agents: PathBuf,
+    console: Console,
+    now: Arc<Mutex<OffsetDateTime>>,
+}
+
+impl Lab {
+    fn new() -> Self {
+        require_secret_service();
+        pki::install_provider();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("console");
+        let agents = tmp.path().join("agents");
+        let now = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
+        let clock_now = now.clone();
+        let clock = Clock::from_fn(move || *clock_now.lock().expect("clock"));
+        let console = Console::open_with_clock(
+            DataDir::at(&data),
+            Vault::new(unique_service("fleet")),
+            clock,
+        )
+        .expect("console");
+        Lab {
+            _tmp: tmp,
+            data,
+            agents,
+            console,
+            now,
+        }
+    }
+
+    fn set_clock(&self, at: OffsetDateTime) {
+        *self.now.lock().expect("clock") = at;
+    }
+
+    /// `gatehouse-agent init` for a new agent; returns its state dir and code.
+    fn init_agent(&self, name: &str, issued_at: OffsetDateTime) -> (PathBuf, String) {
+        let dir = self.agents.join(name);
+        let (code, _) = gatehouse_agent::initialise(
+            &StateDir::new(&dir),
+            issued_at,
+            Duration::from_secs(15 * 60),
+            [name.len() as u8; 20],
+        )
+        .expect("agent init");
+        (dir, code.to_string())
+    }
+
+    async fn agent(&self, name: &str) -> (Running, String) {
+        let (dir, code) = self.init_agent(name, OffsetDateTime::now_utc());
+        (start_agent(&dir).await, code)
+    }
+
+    async fn add(
+        &self,
+        name: &str,
+        agent: &Running,
+        code: &str,
+    ) -> gatehouse_core::Result<gatehouse_core::InstanceView> {
+        self.console
+            .add_instance(AddInstance {
+                name: name.into(),
+                address: agent.addr.to_string(),
+                code: code.into(),
+                profile: String::new(),
+            })
+            .await
+    }
+
+    /// What `secret-tool` finds for a name under this console's keychain service.
+    fn keychain_lookup(&self, name: &str) -> Vec<u8> {
+        Command::new("secret-tool")
+            .args([
+                "lookup",
+                "service",
+                self.console.vault().service(),
+                "username",
+                name,
+            ])
+            .output()
+            .expect("secret-tool runs")
+            .stdout
+    }
+
+    /// Nothing of a failed enrollment may remain.
+    fn assert_nothing_left(&self, name: &str) {
+        assert!(
+            self.console.instances().expect("list").is_empty(),
+            "no partial instance may be left in the database"
+        );
+        assert!(
+            self.keychain_lookup(&format!("instance/{name}/client.key"))
+                .is_empty(),
+            "no client key may be left in the keychain"
+        );
+    }
+}
+
+fn code_of(error: &Error) -> ErrorCode {
+    error.code()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_end_to_end_over_mutual_tls() {
+    let lab = Lab::new();
+    let (agent, code) = lab.agent("alpha").await;
+    let view = lab
+        .add("alpha", &agent, &code)
+        .await
+        .expect("enrollment succeeds");
+    assert_eq!(
+        view.error_code, None,
+        "the first mutual-TLS contact works: {}",
+        view.status_text
+    );
+    assert_eq!(view.status, Status::Ok, "{}", view.status_text);
+    assert_eq!(
+        view.agent_version.as_deref(),
+        Some(env!("CARGO_PKG_VERSION")),
+        "agent version recorded"
+    );
+    assert_eq!(
+        view.profile, "sekha",
+        "the profile comes from the agent when not given"
+    );
+    assert!(view.last_contact.is_some(), "last contact recorded");
+    assert!(
+        lab.keychain_lookup("instance/alpha/client.key")
+            .starts_with(b"-----BEGIN PRIVATE KEY"),
+        "the console's client key for the instance lives in the OS keychain"
+    );
+    assert!(
+        lab.keychain_lookup("fleet-ca.key")
+            .starts_with(b"-----BEGIN PRIVATE KEY"),
+        "the fleet CA key lives in the OS keychain"
+    );
+    let refreshed = lab.console.refresh_all().await.expect("refresh");
+    assert_eq!(
+        (refreshed.reached, refreshed.failed),
+        (1, 0),
+        "a refresh reaches the agent"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_enrollment_code_is_refused_and_leaves_nothing() {
+    let lab = Lab::new();
+    let (agent, code) = lab.agent("alpha").await;
+    lab.add("alpha", &agent, &code)
+        .await
+        .expect("first use works");
+
+    let other = Lab::new();
+    let err = other
+        .add("alpha", &agent, &code)
+        .await
+        .expect_err("a code works once");
+    assert_eq!(code_of(&err), ErrorCode::EnrollmentUsed, "{err}");
+    assert!(
+        err.to_string().contains("Nothing was enrolled"),
+        "says nothing changed: {err}"
+    );
+    other.assert_nothing_left("alpha");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_fingerprint_is_refused_and_the_code_stays_usable() {
+    let lab = Lab::new();
+    let (agent, code) = lab.agent("alpha").await;
+    // Flip the last hex digit of the fingerprint: a man in the middle's certificate.
+    let mut tampered = code.clone();
+    let last = tampered.pop().expect("non-empty");
+    tampered.push(if last == '0' { '1' } else { '0' });
+    let err = lab
+        .add("alpha", &agent, &tampered)
+        .await
+        .expect_err("pin mismatch");
+    assert_eq!(code_of(&err), ErrorCode::FingerprintMismatch, "{err}");
+    assert!(
+        err.to_string().contains("intercepting"),
+        "names the danger: {err}"
+    );
+    lab.assert_nothing_left("alpha");
+    lab.add("alpha", &agent, &code)
+        .await
+        .expect("the genuine code was not spent by the refused attempt");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_enrollment_code_is_refused() {
+    let lab = Lab::new();
+    let (dir, code) = lab.init_agent(
+        "alpha",
+        OffsetDateTime::now_utc() - time::Duration::minutes(20),
+    );
+    let agent = start_agent(&dir).await;
+    let err = lab
+        .add("alpha", &agent, &code)
+        .await
+        .expect_err("15 minutes have passed");
+    assert_eq!(code_of(&err), ErrorCode::EnrollmentExpired, "{err}");
+    assert!(
+        err.to_string().contains("init --force"),
+        "says how to get a new code: {err}"
+    );
+    lab.assert_nothing_left("alpha");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_agent_is_a_clear_error_with_nothing_left_behind() {
+    let lab = Lab::new();
+    let (_dir, code) = lab.init_agent("alpha", OffsetDateTime::now_utc());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = closed.local_addr().expect("addr").to_string();
+    drop(closed);
+    let err = lab
+        .console
+        .add_instance(AddInstance {
+            name: "alpha".into(),
+            address: address.clone(),
+            code,
+            profile: String::new(),
+        })
+        .await
+        .expect_err("nothing listens there");
+    assert_eq!(code_of(&err), ErrorCode::AgentUnreachable, "{err}");
+    assert!(
+        err.to_string().contains(&address)
+            && err.to_string().contains("gatehouse-agent is running"),
+        "names the address and what to check: {err}"
+    );
+    lab.assert_nothing_left("alpha");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_agent_times_out() {
+    let lab = Lab::new();
+    let (_dir, code) = lab.init_agent("alpha", OffsetDateTime::now_utc());
+    // Accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let err = lab
+        .console
+        .add_instance(AddInstance {
+            name: "alpha".into(),
+            address,
+            code,
+            profile: String::new(),
+        })
+        .await
+        .expect_err("no answer");
+    assert_eq!(code_of(&err), ErrorCode::AgentTimeout, "{err}");
+    lab.assert_nothing_left("alpha");
+    hold.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_answering_garbage_is_reported_as_such() {
+    use tokio::io::AsyncWriteExt;
+    let lab = Lab::new();
+    let (_dir, code) = lab.init_agent("alpha", OffsetDateTime::now_utc());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    let garbage = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket
+                .write_all(b"HTTP/1.0 200 OK\r\n\r\nnot TLS at all\r\n")
+                .await;
+        }
+    });
+    let err = lab
+        .console
+        .add_instance(AddInstance {
+            name: "alpha".into(),
+            address,
+            code,
+            profile: String::new(),
+        })
+        .await
+        .expect_err("not an agent");
+    assert_eq!(code_of(&err), ErrorCode::AgentBadResponse, "{err}");
+    lab.assert_nothing_left("alpha");
+    garbage.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_makes_the_agent_refuse_the_console_at_once() {
+    let lab = Lab::new();
+    let (agent, code) = lab.agent("alpha").await;
+    lab.add("alpha", &agent, &code).await.expect("enrolled");
+    // Keep the revoked identity to try it afterwards, as a thief would.
+    let key_pem = String::from_utf8(lab.keychain_lookup("instance/alpha/client.key")).expect("pem");
+    let view = lab.console.revoke_instance("alpha").await.expect("revoked");
+    assert!(view.revoked, "the view shows the instance revoked");
+    assert_eq!(
+        view.status,
+        Status::Failing,
+        "a revoked instance is not healthy"
+    );
+    let err = lab
+        .console
+        .refresh_instance("alpha")
+        .await
+        .expect_err("no more contact");
+    assert_eq!(code_of(&err), ErrorCode::InstanceRevoked, "{err}");
+
+    let record_cert = {
+        let db = rusqlite::Connection::open(lab.data.join("gatehouse.sqlite3")).expect("db");
+        db.query_row(
+            "SELECT client_cert_pem FROM instances WHERE name = 'alpha'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .expect("row")
+    };
+    let ca_pem = {
+        let db = rusqlite::Connection::open(lab.data.join("gatehouse.sqlite3")).expect("db");
+        db.query_row("SELECT cert_pem FROM fleet_ca", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .expect("ca")
+    };
+    let config = pki::console_client_config(
+        &ca_pem,
+        "alpha",
+        &record_cert,
+        &pki::KeyPem::from_pem(key_pem).expect("key"),
+        Default::default(),
+    )
+    .expect("config");
+    let stolen = reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .resolve(&pki::agent_name("alpha").expect("name"), agent.addr)
+        .no_proxy()
+        .build()
+        .expect("client");
+    let result = stolen
+        .get(format!(
+            "https://alpha.gatehouse.invalid:{}/v1/info",
+            agent.addr.port()
+        ))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "the agent must refuse the revoked client certificate, got {:?}",
+        result.map(|r| r.status())
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_takes_the_secrets_out_of_the_keychain() {
+    let lab = Lab::new();
+    let (agent, code) = lab.agent("alpha").await;
+    lab.add("alpha", &agent, &code).await.expect("enrolled");
+    assert!(
+        !lab.keychain_lookup("instance/alpha/client.key").is_empty(),
+        "key present before"
+    );
+    lab.console.remove_instance("alpha").await.expect("removed");
+    assert!(
+        lab.keychain_lookup("instance/alpha/client.key").is_empty(),
+        "the instance's secret has left the keychain"
+    );
+    assert!(
+        lab.console.instances().expect("list").is_empty(),
+        "and its row the database"
+    );
+    let err = lab
+        .console
+        .refresh_instance("alpha")
+        .await
+        .expect_err("gone");
+    assert_eq!(code_of(&err), ErrorCode::InstanceNotFound, "{err}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_runs_on_the_clock_and_replaces_both_certificates() {
+    let lab = Lab::new();
+    let real_now = OffsetDateTime::now_utc();
+    // Enrolled 21 days ago: past two thirds of a 30-day life, not yet expired.
+    lab.set_clock(real_now - time::Duration::days(21));
+    let (agent, code) = lab.agent("alpha").await;
+    lab.add("alpha", &agent, &code).await.expect("enrolled");
+    let before = lab.console.ping("alpha").await.expect("ping");
+    assert!(
+        lab.console
+            .renew_due()
+            .await
+            .expect("nothing due yet")
+            .is_empty(),
+        "not due at enrollment"
+    );
+
+    lab.set_clock(real_now);
+    let renewed = lab.console.renew_due().await.expect("renewal");
+    assert_eq!(
+        renewed,
+        vec!["alpha".to_owned()],
+        "renewed by the clock, with no traffic needed"
+    );
+    let after = lab
+        .console
+        .ping("alpha")
+        .await
+        .expect("the link works after renewal");
+    assert_ne!(
+        after.cert_serial, before.cert_serial,
+        "the agent serves its new certificate"
+    );
+    let view = lab.console.instance("alpha").expect("view");
+    assert!(
+        view.cert_not_after > before.cert_not_after,
+        "the new certificate lives longer than the old"
+    );
+    assert!(
+        lab.console.renew_due().await.expect("again").is_empty(),
+        "renewal is not repeated"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_that_expired_while_the_laptop_was_closed_says_how_to_recover() {
+    let lab = Lab::new();
+    // The console last ran 31 days ago: everything it issued then has expired since.
+    lab.set_clock(OffsetDateTime::now_utc() - time::Duration::days(31));
+    let (agent, code) = lab.agent("alpha").await;
+    let view = lab
+        .add("alpha", &agent, &code)
+        .await
+        .expect("enrollment itself completes");
+    lab.set_clock(OffsetDateTime::now_utc());
+    let view = if view.error_code.is_some() {
+        view
+    } else {
+        lab.console.refresh_instance("alpha").await.expect("view")
+    };
+    assert_eq!(
+        view.status,
+        Status::Failing,
+        "an expired link is failing, not silently ok"
+    );
+    assert_eq!(
+        view.error_code.as_deref(),
+        Some("agent_certificate"),
+        "{}",
+        view.status_text
+    );
+    assert!(
+        view.status_text.contains("expired") && view.status_text.contains("init --force"),
+        "says what happened and how to recover: {}",
+        view.status_text
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_refuses_an_agent_that_is_not_the_instance_it_enrolled() {
+    let lab = Lab::new();
+    let (alpha, alpha_code) = lab.agent("alpha").await;
+    let (beta, beta_code) = lab.agent("beta").await;
+    lab.add("alpha", &alpha, &alpha_code).await.expect("alpha");
+    lab.add("beta", &beta, &beta_code).await.expect("beta");
+    // alpha's address now leads to beta's agent (a DNS change, a port reuse, an attacker).
+    let db = rusqlite::Connection::open(lab.data.join("gatehouse.sqlite3")).expect("db");
+    db.execute(
+        "UPDATE instances SET address = ?1 WHERE name = 'alpha'",
+        [beta.addr.to_string()],
+    )
+    .expect("update");
+    let view = lab.console.refresh_instance("alpha").await.expect("view");
+    assert_eq!(
+        view.error_code.as_deref(),
+        Some("agent_certificate"),
+        "{}",
+        view.status_text
+    );
+    assert!(
+        view.status_text.contains("names another instance"),
+        "{}",
+        view.status_text
+    );
+    alpha.stop().await;
+    beta.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_private_key_reaches_disk_after_enrollment_and_renewal() {
+    let started = std::time::SystemTime::now();
+    let lab = Lab::new();
+    let _log = gatehouse_core::logging::init(&DataDir::at(&lab.data), "console").expect("log");
+    let real_now = OffsetDateTime::now_utc();
+    lab.set_clock(real_now - time::Duration::days(21));
+    let (agent, code) = lab.agent("alpha").await;
+    lab.add("alpha", &agent, &code).await.expect("enrolled");
+    lab.set_clock(real_now);
+    lab.console.renew_due().await.expect("renewed");
+
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    for name in ["fleet-ca.key", "instance/alpha/client.key"] {
+        let pem = lab.console.vault().load(name).expect("key in keychain");
+        let pem = pem.expose().clone();
+        let der = PrivateKeyDer::from_pem_slice(&pem).expect("pem key");
+        secrets.push(der.secret_der().to_vec());
+        // The base64 body, whole and line by line (a PEM written elsewhere wraps at 64).
+        let text = String::from_utf8(pem.clone()).expect("text");
+        let body: Vec<&str> = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        secrets.push(body.concat().into_bytes());
+        secrets.extend(
+            body.iter()
+                .filter(|l| l.len() >= 40)
+                .map(|l| l.as_bytes().to_vec()),
+        );
+        secrets.push(pem);
+    }
+    agent.stop().await;
+    drop(_log);
+    let data = files_below(&lab.data);
+    assert!(
+        data.iter()
+            .any(|(p, _)| p.starts_with(lab.data.join("logs"))),
+        "the scan must cover the console's log"
+    );
+    // Temporary files: whatever was written under the temp dir while this test ran.
+    let temp = files_below(&std::env::temp_dir())
+        .into_iter()
+        .filter(|(p, bytes)| {
+            bytes.len() < 16 << 20
+                && std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t >= started)
+        })
+        .filter(|(p, _)| !p.starts_with(&lab.agents)); // the agent's own key lives there
+    for (path, bytes) in data.into_iter().chain(temp) {
+        for secret in &secrets {
+            assert!(
+                !contains(&bytes, secret),
+                "private key material found in {}: keys must live only in the keychain",
+                path.display()
+            );
+        }
+    }
+}
