@@ -46,3 +46,135 @@ fn check_config_explains_a_missing_file() {
         "names the code and the file: {err}"
     );
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn write_config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("agent.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nprofile = \"rae\"\nstate_dir = \"{}\"\n",
+            dir.join("state").display()
+        ),
+    )
+    .expect("write config");
+    path
+}
+
+#[test]
+fn init_prints_a_one_time_code_and_keeps_only_its_hash() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = write_config(tmp.path(), free_port());
+    let out = agent()
+        .arg("init")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "init succeeds: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let code = text
+        .split_whitespace()
+        .find(|w| w.starts_with("gh1."))
+        .expect("the code is printed");
+    let parsed: gatehouse_protocol::EnrollmentCode = code.parse().expect("a valid code");
+    let state = tmp.path().join("state");
+    let stored = std::fs::read_to_string(state.join("enrollment.json")).expect("record");
+    assert!(
+        !stored.contains(&parsed.token),
+        "the token itself is never stored, only its hash"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state.join("enroll.key"))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the agent's key is private to its user"
+        );
+    }
+}
+
+#[test]
+fn run_serves_tls_and_stops_cleanly_on_sigterm() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let config = write_config(tmp.path(), port);
+    let init = agent()
+        .arg("init")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("init");
+    assert!(init.status.success());
+    let mut child = agent()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent listens within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent stops within its grace period"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut logs = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut logs)
+        .expect("logs");
+    assert!(
+        status.success(),
+        "SIGTERM is a clean shutdown, exit 0: {logs}"
+    );
+    let started = logs
+        .lines()
+        .find(|l| l.contains("agent started"))
+        .expect("a start line is logged");
+    let line: serde_json::Value = serde_json::from_str(started).expect("logs are JSON lines");
+    assert_eq!(
+        line["fields"]["profile"], "rae",
+        "structured fields: {line}"
+    );
+    assert!(
+        !logs.contains("gh1."),
+        "the enrollment code never reaches the log"
+    );
+}

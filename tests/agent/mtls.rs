@@ -11,7 +11,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::AlertDescription;
 use time::Duration;
 
-use crate::support::{alert, client, info_url, now, serial, start_agent, Fleet, INSTANCE};
+use crate::support::{client, info_url, now, serial, start_agent, Fleet, INSTANCE};
 
 fn no_revocations() -> Arc<RwLock<RevocationList>> {
     Arc::new(RwLock::new(RevocationList::new()))
@@ -28,17 +28,36 @@ fn client_config(fleet: &Fleet, cert_pem: &str, key: &KeyPem) -> rustls::ClientC
     .expect("client config")
 }
 
-/// Request /v1/info and return the TLS alert the agent refused with.
+/// Send a request over a raw TLS connection and return the alert the agent refused with.
+/// Under TLS 1.3 the client finishes its side of the handshake before the server has judged
+/// its certificate, so the alert arrives on the first read; reading it directly is
+/// deterministic, where an HTTP client may only see a closed connection.
 async fn refusal(config: rustls::ClientConfig, addr: std::net::SocketAddr) -> AlertDescription {
-    let result = client(config, addr).get(info_url(addr)).send().await;
-    match result {
-        Ok(response) => panic!(
-            "the agent must refuse, but answered HTTP {}",
-            response.status()
-        ),
-        Err(e) => {
-            alert(&e).unwrap_or_else(|| panic!("expected a TLS alert from the agent, got: {e:?}"))
-        }
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from(pki::agent_name(INSTANCE).expect("name"))
+        .expect("server name");
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("tcp connect");
+    let outcome = async {
+        let mut tls = connector.connect(name, tcp).await?;
+        tls.write_all(b"GET /v1/info HTTP/1.1\r\nHost: agent\r\n\r\n")
+            .await?;
+        let mut buf = [0u8; 1024];
+        let n = tls.read(&mut buf).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+    .await;
+    match outcome {
+        Ok(answer) => panic!("the agent must refuse, but answered: {answer}"),
+        Err(e) => match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::AlertReceived(alert)) => *alert,
+            _ => panic!("expected a TLS alert from the agent, got: {e:?}"),
+        },
     }
 }
 

@@ -89,22 +89,3 @@ pub fn info_url(addr: SocketAddr) -> String {
         addr.port()
     )
 }
-
-/// The TLS alert the server sent, if the request failed with one. rustls errors arrive
-/// inside (nested) io::Errors, reached through `get_ref()`.
-pub fn alert(error: &reqwest::Error) -> Option<rustls::AlertDescription> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(rustls::Error::AlertReceived(alert)) = e.downcast_ref::<rustls::Error>() {
-            return Some(*alert);
-        }
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner),
-            None => e.source(),
-        };
-    }
-    None
-}

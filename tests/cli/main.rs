@@ -174,3 +174,172 @@ fn a_database_from_a_newer_gatehouse_is_refused_untouched() {
         "the database is left untouched"
     );
 }
+
+/// The agent binary, built beside this one by the workspace build.
+fn agent_binary() -> std::path::PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_gatehouse")).with_file_name("gatehouse-agent");
+    assert!(
+        path.is_file(),
+        "build the workspace first: {} is missing",
+        path.display()
+    );
+    path
+}
+
+struct AgentProcess {
+    child: std::process::Child,
+    address: String,
+    code_file: std::path::PathBuf,
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_agent(dir: &Path) -> AgentProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    std::fs::create_dir_all(dir).expect("agent dir");
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nprofile = \"jelmore\"\nstate_dir = \"{}\"\n",
+            dir.join("state").display()
+        ),
+    )
+    .expect("config");
+    let code_file = dir.join("code.txt");
+    let init = Command::new(agent_binary())
+        .args(["init", "--config"])
+        .arg(&config)
+        .arg("--code-file")
+        .arg(&code_file)
+        .output()
+        .expect("init");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let child = Command::new(agent_binary())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("agent runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent listens within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    AgentProcess {
+        child,
+        address: format!("127.0.0.1:{port}"),
+        code_file,
+    }
+}
+
+#[test]
+fn instance_add_reads_the_code_from_stdin_and_the_fleet_lists_it() {
+    use std::io::Write;
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run through scripts/test.sh, which provides gnome-keyring"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let agent = start_agent(&tmp.path().join("agent"));
+    let code = std::fs::read_to_string(&agent.code_file).expect("code");
+    let data = tmp.path().join("console");
+    let mut add = gatehouse(
+        &data,
+        &[
+            "instance",
+            "add",
+            "--name",
+            "edge-1",
+            "--address",
+            &agent.address,
+        ],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("add runs");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(code.as_bytes())
+        .expect("write code");
+    let out = add.wait_with_output().expect("add finishes");
+    assert!(
+        out.status.success(),
+        "enrollment succeeds: {}",
+        stderr(&out)
+    );
+
+    let out = run(&mut gatehouse(&data, &["--json", "instance", "list"]));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json");
+    assert_eq!(list[0]["name"], "edge-1", "{list}");
+    assert_eq!(
+        list[0]["profile"], "jelmore",
+        "profile reported by the agent: {list}"
+    );
+    assert_eq!(list[0]["status"], "ok", "{list}");
+
+    let out = run(&mut gatehouse(&data, &["instance", "refresh", "edge-1"]));
+    assert!(
+        out.status.success(),
+        "refresh over mutual TLS: {}",
+        stderr(&out)
+    );
+    let out = run(&mut gatehouse(&data, &["instance", "remove", "edge-1"]));
+    assert!(out.status.success(), "remove: {}", stderr(&out));
+    let out = run(&mut gatehouse(&data, &["--json", "instance", "list"]));
+    assert_eq!(stdout(&out).trim(), "[]", "nothing left after removal");
+}
+
+#[test]
+fn instance_add_without_a_keychain_changes_nothing_and_says_why() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let agent = start_agent(&tmp.path().join("agent"));
+    let data = tmp.path().join("console");
+    let out = run(gatehouse(
+        &data,
+        &[
+            "instance",
+            "add",
+            "--name",
+            "edge-1",
+            "--address",
+            &agent.address,
+            "--code-file",
+        ],
+    )
+    .arg(&agent.code_file)
+    .env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/gatehouse-test-bus",
+    ));
+    assert_eq!(out.status.code(), Some(1), "enrollment needs the keychain");
+    assert!(
+        stderr(&out).starts_with("error[keychain_unavailable]:"),
+        "names the cause: {}",
+        stderr(&out)
+    );
+    let out = run(&mut gatehouse(&data, &["--json", "instance", "list"]));
+    assert_eq!(
+        stdout(&out).trim(),
+        "[]",
+        "no partial instance is left behind"
+    );
+}

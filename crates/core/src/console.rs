@@ -101,6 +101,18 @@ pub enum Status {
     Unknown,
 }
 
+impl Status {
+    /// The word shown next to the status icon, and in the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Failing => "failing",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
 /// One thing that needs the operator's attention, shown on the first screen.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct Attention {

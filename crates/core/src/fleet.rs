@@ -816,6 +816,22 @@ fn classify(error: &reqwest::Error, target: &Target) -> Error {
             },
         };
     }
+    let cause = root_cause(error);
+    if target.instance.is_some()
+        && (cause.contains("connection was not ready")
+            || cause.contains("connection closed before"))
+    {
+        // Under TLS 1.3 a refused client certificate shows up as the connection closing right
+        // after the handshake, before the request could be sent.
+        return Error::ClientCertificateRefused {
+            instance: target.instance.clone().unwrap_or_default(),
+            address,
+            detail: "the agent closed the connection right after the TLS handshake, which it \
+                     does when it refuses the certificate (revoked, expired, or from another \
+                     fleet)"
+                .into(),
+        };
+    }
     if error.is_timeout() {
         // A connect timeout covers the TCP connect and the TLS handshake.
         let limit = if error.is_connect() {
@@ -831,12 +847,12 @@ fn classify(error: &reqwest::Error, target: &Target) -> Error {
     if error.is_connect() {
         return Error::AgentUnreachable {
             address,
-            detail: root_cause(error),
+            detail: cause,
         };
     }
     Error::AgentBadResponse {
         address,
-        detail: root_cause(error),
+        detail: cause,
     }
 }
 
