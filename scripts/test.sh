@@ -47,5 +47,5 @@ step "GUI test (Xvfb + tauri-driver + WebKitWebDriver)"
 rm -rf "$root/artifacts/screenshots"
 GATEHOUSE_APP="$root/target/debug/gatehouse-console" \
 GATEHOUSE_ARTIFACTS="$root/artifacts" \
-  in_session xvfb-run -a -s "-screen 0 1280x800x24" node --test --test-reporter=spec tests/gui/
+  in_session xvfb-run -a -s "-screen 0 1280x800x24" node --test --test-concurrency=1 --test-reporter=spec tests/gui/
 echo "Screenshots: $root/artifacts/screenshots/"

@@ -7,4 +7,10 @@ pub const COMMANDS: &[&str] = &[
     "settings",
     "set_theme",
     "first_paint",
+    "instances",
+    "add_instance",
+    "refresh_instance",
+    "refresh_all",
+    "revoke_instance",
+    "remove_instance",
 ];

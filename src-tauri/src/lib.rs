@@ -5,8 +5,8 @@ mod commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Once;
-use std::time::Instant;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 
 use gatehouse_core::{logging, Console, DataDir, IpcError, Vault};
 
@@ -17,13 +17,13 @@ const REPORT_FIRST_PAINT_ENV: &str = "GATEHOUSE_REPORT_FIRST_PAINT";
 #[derive(Debug)]
 pub struct AppState {
     /// The console, or why it could not open (the UI shows the message instead of a view).
-    console: Result<Console, IpcError>,
+    console: Result<Arc<Console>, IpcError>,
     started: Instant,
     first_paint: Once,
 }
 
 impl AppState {
-    pub fn new(console: Result<Console, IpcError>) -> Self {
+    pub fn new(console: Result<Arc<Console>, IpcError>) -> Self {
         AppState {
             console,
             started: Instant::now(),
@@ -32,7 +32,7 @@ impl AppState {
     }
 
     fn console(&self) -> Result<&Console, IpcError> {
-        self.console.as_ref().map_err(Clone::clone)
+        self.console.as_deref().map_err(Clone::clone)
     }
 
     fn record_first_paint(&self) {
@@ -63,13 +63,14 @@ fn data_dir_arg() -> Option<PathBuf> {
 
 /// Open the console and run the window until it closes.
 pub fn run() -> ExitCode {
+    gatehouse_core::install_crypto_provider();
     let opened = DataDir::resolve(data_dir_arg().as_deref()).and_then(|dir| {
         dir.ensure()?;
         let guard = logging::init(&dir, "console")?;
         Ok((Console::open(dir, Vault::from_env()), guard))
     });
     let (console, _log_guard) = match opened {
-        Ok((console, guard)) => (console.map_err(IpcError::from), Some(guard)),
+        Ok((console, guard)) => (console.map(Arc::new).map_err(IpcError::from), Some(guard)),
         // Without a data directory there is no log file either: say it on stderr, and still
         // open the window so the operator sees the reason.
         Err(error) => {
@@ -83,8 +84,43 @@ pub fn run() -> ExitCode {
     build(AppState::new(console))
 }
 
+/// How often every agent is contacted, and how often certificates are checked for renewal.
+const REFRESH_EVERY: Duration = Duration::from_secs(60);
+const RENEW_CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
+
+/// Contact the fleet and renew certificates on a clock, whether or not anyone is looking.
+fn spawn_schedule(console: Arc<Console>) {
+    tauri::async_runtime::spawn(async move {
+        let mut refresh = tokio::time::interval(REFRESH_EVERY);
+        let mut renew = tokio::time::interval(RENEW_CHECK_EVERY);
+        loop {
+            tokio::select! {
+                _ = refresh.tick() => {
+                    if let Err(e) = console.refresh_all().await {
+                        tracing::warn!(error = %e, "scheduled refresh failed");
+                    }
+                }
+                _ = renew.tick() => {
+                    match console.renew_due().await {
+                        Ok(renewed) if !renewed.is_empty() => tracing::info!(?renewed, "certificates renewed"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "scheduled renewal failed"),
+                    }
+                }
+            }
+        }
+    });
+}
+
 fn build(state: AppState) -> ExitCode {
+    let scheduled = state.console.as_ref().ok().cloned();
     let result = tauri::Builder::default()
+        .setup(move |_app| {
+            if let Some(console) = scheduled {
+                spawn_schedule(console);
+            }
+            Ok(())
+        })
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -93,6 +129,12 @@ fn build(state: AppState) -> ExitCode {
             commands::settings,
             commands::set_theme,
             commands::first_paint,
+            commands::instances,
+            commands::add_instance,
+            commands::refresh_instance,
+            commands::refresh_all,
+            commands::revoke_instance,
+            commands::remove_instance,
         ])
         .run(tauri::generate_context!());
     match result {

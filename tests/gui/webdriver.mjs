@@ -96,7 +96,14 @@ export class Session {
     });
   }
 
+  /** A screenshot of what is on screen after the page has painted its latest changes. */
   async screenshot() {
+    await this.call('POST', '/execute/async', {
+      script:
+        'const done = arguments[arguments.length - 1];' +
+        'requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 50)));',
+      args: [],
+    });
     return Buffer.from(await this.call('GET', '/screenshot'), 'base64');
   }
 

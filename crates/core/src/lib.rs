@@ -23,6 +23,11 @@ pub use sensitive::Sensitive;
 pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
 pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
 
+/// Make ring rustls's process-wide crypto provider. Call once at start-up.
+pub fn install_crypto_provider() {
+    gatehouse_pki::install_provider();
+}
+
 /// Every type that crosses IPC, rendered as TypeScript. `ui/src/gen/` holds exactly these
 /// files; the test suite fails when they drift from the Rust types.
 pub fn ipc_typescript() -> Vec<(String, String)> {

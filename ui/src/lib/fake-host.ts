@@ -1,5 +1,6 @@
 // A scriptable stand-in for the Tauri host, for UI tests. It answers like the real core and
 // records what the UI asked for.
+import type { InstanceView } from '../gen/InstanceView';
 import type { KeychainStatus } from '../gen/KeychainStatus';
 import type { Overview } from '../gen/Overview';
 import type { Theme } from '../gen/Theme';
@@ -11,6 +12,31 @@ export interface FakeHost extends Host {
   keychain: KeychainStatus;
   overviewError: HostError | null;
   overviewOverride: Partial<Overview> | null;
+  fleet: InstanceView[];
+  /** When set, addInstance fails with it. */
+  addError: HostError | null;
+}
+
+/** An enrolled, healthy instance as the core would describe it. */
+export function sampleInstance(name: string, overrides: Partial<InstanceView> = {}): InstanceView {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    name,
+    address: '127.0.0.1:7443',
+    profile: 'sekha',
+    status: 'ok',
+    status_text: 'Agent and service answer.',
+    error_code: null,
+    host: 'db-1',
+    agent_version: '0.1.0',
+    service_health: 'ok',
+    service_detail: 'GET http://127.0.0.1:8080/health answered 200',
+    last_contact: now - 30,
+    cert_not_after: now + 30 * 86400,
+    cert_renew_at: now + 20 * 86400,
+    revoked: false,
+    ...overrides,
+  };
 }
 
 export function fakeHost(): FakeHost {
@@ -20,6 +46,8 @@ export function fakeHost(): FakeHost {
     keychain: { state: 'available', service: 'Gatehouse', backend: 'Secret Service (D-Bus)', message: '' },
     overviewError: null,
     overviewOverride: null,
+    fleet: [],
+    addError: null,
     async appInfo() {
       host.calls.push('appInfo');
       return {
@@ -63,6 +91,36 @@ export function fakeHost(): FakeHost {
     },
     async firstPaint() {
       host.calls.push('firstPaint');
+    },
+    async instances() {
+      host.calls.push('instances');
+      return host.fleet;
+    },
+    async addInstance(request) {
+      host.calls.push(`addInstance:${request.name}:${request.address}`);
+      if (host.addError) throw host.addError;
+      const added = sampleInstance(request.name, { address: request.address });
+      host.fleet = [...host.fleet, added];
+      return added;
+    },
+    async refreshInstance(name) {
+      host.calls.push(`refreshInstance:${name}`);
+      return host.fleet.find((i) => i.name === name)!;
+    },
+    async refreshAll() {
+      host.calls.push('refreshAll');
+      return { reached: host.fleet.length, failed: 0, instances: host.fleet };
+    },
+    async revokeInstance(name) {
+      host.calls.push(`revokeInstance:${name}`);
+      host.fleet = host.fleet.map((i) =>
+        i.name === name ? { ...i, revoked: true, status: 'failing', status_text: 'Revoked.' } : i,
+      );
+      return host.fleet.find((i) => i.name === name)!;
+    },
+    async removeInstance(name) {
+      host.calls.push(`removeInstance:${name}`);
+      host.fleet = host.fleet.filter((i) => i.name !== name);
     },
   };
   return host;

@@ -2,10 +2,13 @@
 // runs against `fakeHost` in tests and nothing but this file imports @tauri-apps/*.
 import { invoke } from '@tauri-apps/api/core';
 
+import type { AddInstance } from '../gen/AddInstance';
 import type { AppInfo } from '../gen/AppInfo';
 import type { ErrorCode } from '../gen/ErrorCode';
+import type { InstanceView } from '../gen/InstanceView';
 import type { KeychainStatus } from '../gen/KeychainStatus';
 import type { Overview } from '../gen/Overview';
+import type { RefreshSummary } from '../gen/RefreshSummary';
 import type { Settings } from '../gen/Settings';
 import type { Theme } from '../gen/Theme';
 
@@ -31,6 +34,12 @@ export interface Host {
   setTheme(theme: Theme): Promise<Settings>;
   /** Tell the host the first frame is on screen (startup measurement). */
   firstPaint(): Promise<void>;
+  instances(): Promise<InstanceView[]>;
+  addInstance(request: AddInstance): Promise<InstanceView>;
+  refreshInstance(name: string): Promise<InstanceView>;
+  refreshAll(): Promise<RefreshSummary>;
+  revokeInstance(name: string): Promise<InstanceView>;
+  removeInstance(name: string): Promise<void>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -61,4 +70,10 @@ export const tauriHost: Host = {
   settings: () => call('settings'),
   setTheme: (theme) => call('set_theme', { theme }),
   firstPaint: () => call('first_paint'),
+  instances: () => call('instances'),
+  addInstance: (request) => call('add_instance', { request }),
+  refreshInstance: (name) => call('refresh_instance', { name }),
+  refreshAll: () => call('refresh_all'),
+  revokeInstance: (name) => call('revoke_instance', { name }),
+  removeInstance: (name) => call('remove_instance', { name }),
 };

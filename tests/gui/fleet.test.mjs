@@ -1,0 +1,117 @@
+// Enrollment through the window: a real agent process on loopback, the Add instance dialog,
+// the instance listed over mutual TLS, then revoked with a confirmation.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { newSession, startDriver } from './webdriver.mjs';
+
+const app = process.env.GATEHOUSE_APP;
+const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
+const agentBinary = join(dirname(app ?? '.'), 'gatehouse-agent');
+
+let driver;
+let s;
+let agent;
+let address;
+let code;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+before(async () => {
+  assert.ok(app, 'GATEHOUSE_APP must name the built gatehouse-console binary');
+  const dir = mkdtempSync(join(tmpdir(), 'gh-gui-agent-'));
+  const port = await freePort();
+  address = `127.0.0.1:${port}`;
+  const config = join(dir, 'agent.toml');
+  writeFileSync(config, `listen = "${address}"\nprofile = "sekha"\nstate_dir = "${join(dir, 'state')}"\n`);
+  const init = spawnSync(agentBinary, ['init', '--config', config, '--code-file', join(dir, 'code')], {
+    encoding: 'utf8',
+  });
+  assert.equal(init.status, 0, `agent init: ${init.stderr}`);
+  code = readFileSync(join(dir, 'code'), 'utf8').trim();
+  agent = spawn(agentBinary, ['run', '--config', config], { stdio: 'ignore' });
+
+  // A console data directory of its own, so the other GUI test's state does not mix in.
+  process.env.GATEHOUSE_DATA_DIR = mkdtempSync(join(tmpdir(), 'gh-gui-console-'));
+  driver = await startDriver();
+  s = await newSession(driver.base, app);
+  await s.until('the fleet view', async () => (await s.findAll('nav [data-view]')).length === 7);
+});
+
+after(async () => {
+  await s?.quit();
+  driver?.stop();
+  agent?.kill('SIGTERM');
+});
+
+async function shoot(name) {
+  const out = join(artifacts, 'screenshots', 'fleet');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, `${name}.png`), await s.screenshot());
+}
+
+async function type(css, text) {
+  const el = await s.find(css);
+  await s.call('POST', `/element/${el}/value`, { text });
+}
+
+test('an instance enrolled through the dialog appears healthy over mutual TLS', async () => {
+  const add = await s.until('the Add instance button', async () => {
+    for (const b of await s.findAll('button')) if ((await s.text(b)) === 'Add instance') return b;
+    return null;
+  });
+  await s.click(add);
+  await s.until('the dialog', () => s.find('[role=dialog] input'));
+  await type('[role=dialog] label:nth-of-type(1) input', 'sekha-demo');
+  await type('[role=dialog] label:nth-of-type(2) input', address);
+  await type('[role=dialog] textarea', code);
+  await shoot('add-dialog');
+  await s.click(await s.find('[role=dialog] button[type=submit]'));
+  const row = await s.until(
+    'the enrolled instance',
+    async () => {
+      const rows = await s.findAll('tr[data-instance="sekha-demo"]');
+      return rows[0] ?? null;
+    },
+    20_000,
+  );
+  const text = await s.until('a first contact', async () => {
+    const t = await s.text(row);
+    return /OK/.test(t) ? t : null;
+  });
+  assert.match(text, /OK/, `the new instance is reachable over mutual TLS: ${text}`);
+  assert.match(text, /sekha/, 'with its profile');
+  await shoot('enrolled');
+  const errors = await s.findAll('[data-testid=unexpected-error]');
+  assert.equal(errors.length, 0, 'no error raised during enrollment');
+});
+
+test('revoking asks first, then the row says revoked', async () => {
+  const revoke = await s.find('button[aria-label="Revoke sekha-demo"]');
+  await s.click(revoke);
+  const dialog = await s.until('the confirmation', () => s.find('[role=dialog]'));
+  assert.match(await s.text(dialog), /refuse this console's certificate at once/, 'the impact is named');
+  await shoot('revoke-confirm');
+  for (const b of await s.findAll('[role=dialog] button')) {
+    if ((await s.text(b)) === 'Revoke sekha-demo') await s.click(b);
+  }
+  await s.until('the revoked state', async () => {
+    const row = await s.find('tr[data-instance="sekha-demo"]');
+    return /Revoked/.test(await s.text(row));
+  });
+  await shoot('revoked');
+});

@@ -1,0 +1,78 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import App from '../App.svelte';
+import { fakeHost, sampleInstance } from '../lib/fake-host';
+import { HostError } from '../lib/host';
+
+afterEach(cleanup);
+
+const CODE = `gh1.${'a'.repeat(32)}.${'0'.repeat(64)}`;
+
+describe('the fleet view', () => {
+  it('lists instances with a status word, the reason, and the address', async () => {
+    const host = fakeHost();
+    host.fleet = [
+      sampleInstance('sekha-prod'),
+      sampleInstance('rae-1', { status: 'failing', status_text: 'Cannot reach the agent at 10.0.0.9:7443.', error_code: 'agent_unreachable' }),
+    ];
+    render(App, { host });
+    const row = await screen.findByText('rae-1');
+    const tr = row.closest('tr')!;
+    expect(within(tr).getByText('Failing'), 'status is a word, not only a colour').toBeTruthy();
+    expect(within(tr).getByText('Cannot reach the agent at 10.0.0.9:7443.')).toBeTruthy();
+    expect(screen.getByText('Instances (2)')).toBeTruthy();
+  });
+
+  it('enrolls an instance from the dialog and shows it', async () => {
+    const host = fakeHost();
+    render(App, { host });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Add instance' }));
+    const enroll = screen.getByRole('button', { name: 'Enroll' }) as HTMLButtonElement;
+    expect(enroll.disabled, 'nothing to send until the form is valid').toBe(true);
+    await fireEvent.input(screen.getByLabelText(/^Name/), { target: { value: 'edge-1' } });
+    await fireEvent.input(screen.getByLabelText(/^Agent address/), { target: { value: '10.0.0.5:7443' } });
+    await fireEvent.input(screen.getByLabelText(/^Enrollment code/), { target: { value: CODE } });
+    expect(enroll.disabled).toBe(false);
+    await fireEvent.click(enroll);
+    await waitFor(() => expect(host.calls).toContain('addInstance:edge-1:10.0.0.5:7443'));
+    await screen.findByText('edge-1');
+    expect(screen.queryByRole('dialog'), 'the dialog closes on success').toBeNull();
+  });
+
+  it('keeps the dialog open with the reason when enrollment fails', async () => {
+    const host = fakeHost();
+    host.addError = new HostError('fingerprint_mismatch', 'The agent presented a certificate whose fingerprint does not match.');
+    render(App, { host });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Add instance' }));
+    await fireEvent.input(screen.getByLabelText(/^Name/), { target: { value: 'edge-1' } });
+    await fireEvent.input(screen.getByLabelText(/^Agent address/), { target: { value: '10.0.0.5:7443' } });
+    await fireEvent.input(screen.getByLabelText(/^Enrollment code/), { target: { value: CODE } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Enroll' }));
+    await screen.findByText(/fingerprint does not match/);
+    expect(screen.getByRole('dialog'), 'the operator can correct and retry').toBeTruthy();
+  });
+
+  it('asks before revoking, naming the target and the impact', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    render(App, { host });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Revoke sekha-prod' }));
+    const dialog = screen.getByRole('dialog');
+    expect(within(dialog).getByText(/refuse this console's certificate at once/)).toBeTruthy();
+    expect(host.calls, 'nothing happens before confirmation').not.toContain('revokeInstance:sekha-prod');
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Revoke sekha-prod' }));
+    await waitFor(() => expect(host.calls).toContain('revokeInstance:sekha-prod'));
+    await screen.findByText('Revoked.');
+  });
+
+  it('cancels a removal with Escape', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    render(App, { host });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Remove sekha-prod' }));
+    await fireEvent.keyDown(screen.getByRole('dialog'), { key: 'Escape' });
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(host.calls).not.toContain('removeInstance:sekha-prod');
+  });
+});
