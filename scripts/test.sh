@@ -25,7 +25,7 @@ cargo build --workspace --all-targets --locked --quiet
 # A private session bus with gnome-keyring unlocked, and XDG dirs in a temp folder, so tests
 # use a real Secret Service and never touch this user's keyring, data or caches.
 sandbox=$(mktemp -d)
-trap 'rm -rf "$sandbox"' EXIT
+trap 'rm -rf "$sandbox" 2>/dev/null || true' EXIT
 mkdir -p "$sandbox"/{data,config,cache,runtime}
 chmod 700 "$sandbox/runtime"
 export XDG_DATA_HOME=$sandbox/data XDG_CONFIG_HOME=$sandbox/config \

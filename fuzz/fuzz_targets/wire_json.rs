@@ -1,0 +1,20 @@
+//! Every body that crosses the wire between console and agent, in both directions.
+#![no_main]
+
+use gatehouse_protocol as p;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = serde_json::from_slice::<p::Info>(data);
+    let _ = serde_json::from_slice::<p::ErrorBody>(data);
+    let _ = serde_json::from_slice::<p::EnrollCsrRequest>(data);
+    let _ = serde_json::from_slice::<p::EnrollCsrResponse>(data);
+    let _ = serde_json::from_slice::<p::EnrollCompleteRequest>(data);
+    let _ = serde_json::from_slice::<p::RenewCsrResponse>(data);
+    let _ = serde_json::from_slice::<p::InstallCertRequest>(data);
+    if let Ok(list) = serde_json::from_slice::<p::Revocations>(data) {
+        for serial in list.serials {
+            let _ = serial.parse::<gatehouse_pki::Serial>();
+        }
+    }
+});
