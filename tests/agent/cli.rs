@@ -178,3 +178,20 @@ fn run_serves_tls_and_stops_cleanly_on_sigterm() {
         "the enrollment code never reaches the log"
     );
 }
+
+#[test]
+fn the_example_config_in_packaging_is_valid() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/agent.toml.example");
+    let out = agent()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "the documented example must pass check-config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

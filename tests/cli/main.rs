@@ -343,3 +343,51 @@ fn instance_add_without_a_keychain_changes_nothing_and_says_why() {
         "no partial instance is left behind"
     );
 }
+
+#[test]
+fn a_locked_keychain_is_reported_as_locked_and_nothing_is_enrolled() {
+    // Locking is session-wide, so this test gets a D-Bus session and gnome-keyring of its own.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let agent = start_agent(&tmp.path().join("agent"));
+    let data = tmp.path().join("console");
+    let keyring_home = tmp.path().join("keyring");
+    std::fs::create_dir_all(&keyring_home).expect("keyring home");
+    let script = r#"
+        echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+        dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+          org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null
+        "$GH" --data-dir "$DATA" --json doctor; echo "doctor-exit=$?"
+        "$GH" --data-dir "$DATA" instance add --name edge-1 --address "$ADDR" --code-file "$CODE"
+        echo "add-exit=$?"
+        "$GH" --data-dir "$DATA" --json instance list
+    "#;
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script])
+        .env("GH", env!("CARGO_BIN_EXE_gatehouse"))
+        .env("DATA", &data)
+        .env("ADDR", &agent.address)
+        .env("CODE", &agent.code_file)
+        .env("XDG_DATA_HOME", &keyring_home)
+        .env("GATEHOUSE_KEYCHAIN_SERVICE", "Gatehouse locked test")
+        .output()
+        .expect("dbus-run-session runs");
+    let text = stdout(&out);
+    let err = stderr(&out);
+    assert!(
+        text.contains(r#""state": "locked""#),
+        "doctor reports the lock: {text}\n{err}"
+    );
+    assert!(
+        text.contains("doctor-exit=1"),
+        "doctor fails while locked: {text}"
+    );
+    assert!(
+        err.contains("error[keychain_locked]"),
+        "enrollment names the cause: {err}"
+    );
+    assert!(text.contains("add-exit=1"), "enrollment fails: {text}");
+    assert!(
+        text.trim_end().ends_with("[]"),
+        "no instance is left behind: {text}"
+    );
+}

@@ -23,7 +23,11 @@ pub enum Error {
     KeychainUnavailable { detail: String, hint: &'static str },
 
     /// The keychain answered but refused access, usually because it is locked.
-    #[error("The OS keychain is locked or refused access ({detail}). Unlock it and try again.")]
+    #[error(
+        "The OS keychain is locked or refused access ({detail}). Unlock it (on Linux: log in to \
+         your desktop session, or unlock the \"Login\" keyring in Passwords and Keys), then try \
+         again. Nothing was changed."
+    )]
     KeychainLocked { detail: String },
 
     /// A named secret is not in the keychain.

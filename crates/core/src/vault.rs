@@ -89,14 +89,17 @@ impl Vault {
         }
     }
 
-    /// Look up an entry that is never written, to learn whether the keychain answers.
+    /// Whether the keychain answers and is unlocked. Looking up an entry that is never
+    /// written proves it answers; on Linux the default collection is also asked whether it is
+    /// locked, since a lookup of a missing entry succeeds even then.
     pub fn status(&self) -> KeychainStatus {
         let result = self
             .entry(PROBE_ACCOUNT)
             .and_then(|entry| match entry.get_secret() {
                 Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
                 Err(e) => Err(map_keyring_error(e, PROBE_ACCOUNT)),
-            });
+            })
+            .and_then(|()| check_unlocked());
         let (state, message) = match result {
             Ok(()) => (KeychainState::Available, String::new()),
             Err(e @ Error::KeychainLocked { .. }) => (KeychainState::Locked, e.to_string()),
@@ -135,8 +138,46 @@ const UNAVAILABLE_HINT: &str = "Check that the Credential Manager service is run
 #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
 const UNAVAILABLE_HINT: &str = "Gatehouse has no keychain backend for this platform.";
 
+#[cfg(target_os = "linux")]
+fn check_unlocked() -> Result<()> {
+    use dbus_secret_service::{EncryptionType, SecretService};
+    // Plain is enough: only the collection's Locked property is read, no secret is exchanged.
+    let service =
+        SecretService::connect(EncryptionType::Plain).map_err(|e| Error::KeychainUnavailable {
+            detail: e.to_string(),
+            hint: UNAVAILABLE_HINT,
+        })?;
+    let locked = service
+        .get_default_collection()
+        .and_then(|c| c.is_locked())
+        .map_err(|e| Error::Keychain {
+            detail: e.to_string(),
+        })?;
+    if locked {
+        return Err(Error::KeychainLocked {
+            detail: "the default keyring is locked".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn check_unlocked() -> Result<()> {
+    // macOS and Windows unlock the user's keychain at login and prompt when needed.
+    Ok(())
+}
+
 fn map_keyring_error(error: keyring::Error, name: &str) -> Error {
     match error {
+        // The Secret Service reports a locked collection (or a dismissed unlock prompt) as a
+        // D-Bus error; only its text tells it apart from an absent service.
+        keyring::Error::PlatformFailure(inner)
+            if inner.to_string().contains("locked") || inner.to_string().contains("ismissed") =>
+        {
+            Error::KeychainLocked {
+                detail: inner.to_string(),
+            }
+        }
         keyring::Error::NoEntry => Error::SecretNotFound {
             name: name.to_owned(),
         },
