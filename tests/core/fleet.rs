@@ -158,6 +158,16 @@ async fn enrollment_end_to_end_over_mutual_tls() {
             .starts_with(b"-----BEGIN PRIVATE KEY"),
         "the fleet CA key lives in the OS keychain"
     );
+    let audit = lab
+        .console
+        .vault()
+        .load("audit-hmac.key")
+        .expect("audit key in the keychain");
+    assert_eq!(audit.expose().len(), 32, "the audit HMAC key is 256 bits");
+    assert!(
+        audit.expose().iter().any(|b| *b != 0),
+        "and random, not zeros"
+    );
     let refreshed = lab.console.refresh_all().await.expect("refresh");
     assert_eq!(
         (refreshed.reached, refreshed.failed),
@@ -538,6 +548,12 @@ async fn no_private_key_reaches_disk_after_enrollment_and_renewal() {
     lab.console.renew_due().await.expect("renewed");
 
     let mut secrets: Vec<Vec<u8>> = Vec::new();
+    let audit = lab
+        .console
+        .vault()
+        .load("audit-hmac.key")
+        .expect("audit key");
+    secrets.push(audit.expose().clone());
     for name in ["fleet-ca.key", "instance/alpha/client.key"] {
         let pem = lab.console.vault().load(name).expect("key in keychain");
         let pem = pem.expose().clone();

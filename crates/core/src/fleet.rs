@@ -24,6 +24,8 @@ use crate::store::{Contact, InstanceRecord};
 use crate::{Console, Error, Result, Sensitive};
 
 const CA_KEY: &str = "fleet-ca.key";
+/// Key of the HMAC that chains the console's own audit log.
+pub(crate) const AUDIT_KEY: &str = "audit-hmac.key";
 const CA_LIFETIME: time::Duration = time::Duration::days(5 * 365);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
@@ -525,10 +527,28 @@ impl Console {
             CA_KEY,
             &Sensitive::new(ca.key_pem().expose().as_bytes().to_vec()),
         )?;
+        self.ensure_audit_key()?;
         self.store()
             .set_fleet_ca_cert(&ca.cert_pem(), now.unix_timestamp())?;
         tracing::info!("fleet CA created");
         Ok(ca)
+    }
+
+    /// The audit log's HMAC key (256 random bits), created in the keychain on first need.
+    pub(crate) fn ensure_audit_key(&self) -> Result<()> {
+        match self.vault().load(AUDIT_KEY) {
+            Ok(_) => Ok(()),
+            Err(Error::SecretNotFound { .. }) => {
+                let mut key = Sensitive::new(vec![0u8; 32]);
+                SystemRandom::new()
+                    .fill(&mut key.expose_mut()[..])
+                    .map_err(|_| Error::Keychain {
+                        detail: "the system random number generator failed".into(),
+                    })?;
+                self.vault().store(AUDIT_KEY, &key)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn serial(&self) -> Result<Serial> {

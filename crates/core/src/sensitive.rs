@@ -31,6 +31,12 @@ impl<T: Zeroize> Sensitive<T> {
     pub fn expose(&self) -> &T {
         &self.0
     }
+
+    /// Fill or change the secret in place (for example with random bytes), so it never
+    /// exists outside the wrapper.
+    pub fn expose_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
 }
 
 impl<T: Zeroize> Drop for Sensitive<T> {
