@@ -120,7 +120,11 @@ fn run(name: &str, format: Format, data: &[u8]) -> f64 {
     for _ in 0..3 {
         counts = (0, 0, 0);
         let start = Instant::now();
-        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        // Lines found the way the agent's reader finds them: memchr for the newline.
+        let mut line_start = 0;
+        for end in memchr::memchr_iter(b'\n', data) {
+            let line = &data[line_start..end];
+            line_start = end + 1;
             match format.parse(line) {
                 Ok(p) if p.kind == Kind::Auth && p.outcome == Outcome::Failure => counts.1 += 1,
                 Ok(_) => counts.0 += 1,

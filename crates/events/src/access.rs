@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use memchr::memchr;
 use serde::Deserialize;
 
-use crate::{classify_status, parse_nginx_time, parse_rfc3339, utf8, Parsed, Unparsed};
+use crate::{classify_status, json, parse_nginx_time, parse_rfc3339, utf8, Parsed, Unparsed};
 
 const fn bad(reason: &'static str) -> Unparsed {
     Unparsed { reason }
@@ -66,46 +66,27 @@ pub fn uvicorn(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
     Ok(parsed)
 }
 
-/// nginx with Gatehouse's JSON `log_format` (documented in `profiles/README.md`).
-#[derive(Deserialize)]
-struct NginxJson<'a> {
-    #[serde(borrow, alias = "time_iso8601")]
-    time: Cow<'a, str>,
-    #[serde(borrow, alias = "remote_ip")]
-    remote_addr: Cow<'a, str>,
-    #[serde(borrow, default, alias = "method")]
-    request_method: Option<Cow<'a, str>>,
-    #[serde(borrow, default, alias = "uri")]
-    request_uri: Option<Cow<'a, str>>,
-    status: StatusField,
-}
-
-/// nginx writes `$status` bare or quoted depending on the format author.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StatusField {
-    Number(u16),
-    Text(String),
-}
-
-impl StatusField {
-    fn value(&self) -> Option<u16> {
-        match self {
-            StatusField::Number(n) => Some(*n),
-            StatusField::Text(t) => t.parse().ok(),
-        }
-    }
-}
-
+/// nginx with Gatehouse's JSON `log_format` (documented in `profiles/README.md`); the
+/// names nginx variables are usually given are accepted too.
 pub fn nginx_json(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
-    let record: NginxJson<'_> = serde_json::from_slice(line).map_err(|_| bad("not nginx JSON"))?;
-    let status = record.status.value().ok_or(bad("no status"))?;
+    let (mut time, mut ip, mut method, mut path, mut status) = (None, None, None, None, None);
+    json::for_each_field(line, |key, value| match key {
+        "time" | "time_iso8601" => time = value.text(),
+        "remote_addr" | "remote_ip" => ip = value.text(),
+        "request_method" | "method" => method = value.text(),
+        "request_uri" | "uri" => path = value.text(),
+        "status" => status = value.status(),
+        _ => {}
+    })
+    .ok_or(bad("not nginx JSON"))?;
+    let status = status.ok_or(bad("no status"))?;
+    let time = time.ok_or(bad("no time"))?;
     let (kind, outcome) = classify_status(status);
     let mut parsed = Parsed::new(kind, outcome);
-    parsed.time_us = Some(parse_rfc3339(record.time.as_bytes()).ok_or(bad("unreadable time"))?);
-    parsed.ip = Some(record.remote_addr);
-    parsed.method = record.request_method;
-    parsed.path = record.request_uri;
+    parsed.time_us = Some(parse_rfc3339(time.as_bytes()).ok_or(bad("unreadable time"))?);
+    parsed.ip = Some(ip.ok_or(bad("no client address"))?);
+    parsed.method = method;
+    parsed.path = path;
     parsed.status = Some(status);
     Ok(parsed)
 }

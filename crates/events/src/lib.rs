@@ -8,6 +8,7 @@
 //! `unparsed` event with its raw text.
 
 mod access;
+mod json;
 pub mod profile;
 mod service;
 mod time;

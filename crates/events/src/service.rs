@@ -2,9 +2,7 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-
-use crate::{classify_status, parse_rfc3339, utf8, Kind, Outcome, Parsed, Unparsed};
+use crate::{classify_status, json, parse_rfc3339, utf8, Kind, Outcome, Parsed, Unparsed};
 
 /// `2026-11-23T02:41:57.390647Z  INFO sekha_controller: 🔒 API authentication enabled`, with
 /// ANSI colour codes unless the service ran with NO_COLOR=1. Sekha logs nothing per request.
@@ -89,40 +87,32 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
-#[derive(Deserialize)]
-struct Structlog<'a> {
-    #[serde(borrow)]
-    event: Cow<'a, str>,
-    #[serde(borrow, default)]
-    level: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    key_prefix: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    key_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    user_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    client: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    client_ip: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    path: Option<Cow<'a, str>>,
-    #[serde(default)]
-    status_code: Option<u16>,
-}
-
 /// One structlog JSON object: RAE (`invalid_api_key`, `authentication_required_no_credentials`,
 /// `internal_jwt_verification_*`) and Jelmore (`Invalid API key` with `key_prefix`,
 /// `Missing API key`, `API key authenticated`, `Request completed`).
 pub fn structlog(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
-    let record: Structlog<'_> = serde_json::from_slice(line).map_err(|_| Unparsed {
+    let mut fields = StructlogFields::default();
+    json::for_each_field(line, |key, value| match key {
+        "event" => fields.event = value.text(),
+        "level" => fields.level = value.text(),
+        "timestamp" => fields.timestamp = value.text(),
+        "key_prefix" => fields.key_prefix = value.text(),
+        "key_name" => fields.key_name = value.text(),
+        "user_id" => fields.user_id = value.text(),
+        "client" => fields.client = value.text(),
+        "client_ip" => fields.client_ip = value.text(),
+        "method" => fields.method = value.text(),
+        "path" => fields.path = value.text(),
+        "status_code" => fields.status_code = value.status(),
+        _ => {}
+    })
+    .ok_or(Unparsed {
         reason: "not a structlog JSON line",
     })?;
-    let (kind, outcome) = match record.event.as_ref() {
+    let event = fields.event.ok_or(Unparsed {
+        reason: "no event field",
+    })?;
+    let (kind, outcome) = match event.as_ref() {
         "invalid_api_key"
         | "authentication_required_no_credentials"
         | "internal_jwt_verification_failed"
@@ -131,7 +121,7 @@ pub fn structlog(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
         "internal_jwt_verification_succeeded" | "API key authenticated" => {
             (Kind::Auth, Outcome::Success)
         }
-        "Request completed" => record
+        "Request completed" => fields
             .status_code
             .map_or((Kind::Request, Outcome::Info), classify_status),
         "security_settings" | "API keys loaded" | "startup" | "shutdown" => {
@@ -139,7 +129,7 @@ pub fn structlog(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
         }
         _ => (
             Kind::Log,
-            match record.level.as_deref() {
+            match fields.level.as_deref() {
                 Some("error" | "critical" | "exception") => Outcome::Error,
                 Some("warning" | "warn") => Outcome::Failure,
                 _ => Outcome::Info,
@@ -147,20 +137,35 @@ pub fn structlog(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
         ),
     };
     let mut parsed = Parsed::new(kind, outcome);
-    if let Some(time) = &record.timestamp {
+    if let Some(time) = &fields.timestamp {
         parsed.time_us = Some(parse_rfc3339(time.as_bytes()).ok_or(Unparsed {
             reason: "unreadable timestamp",
         })?);
     }
-    parsed.actor = record.key_name.or(record.user_id);
-    parsed.key_prefix = record.key_prefix;
+    parsed.actor = fields.key_name.or(fields.user_id);
+    parsed.key_prefix = fields.key_prefix;
     // Jelmore's client/client_ip is the first X-Forwarded-For entry: spoofable, kept as said.
-    parsed.ip = record.client_ip.or(record.client);
-    parsed.method = record.method;
-    parsed.path = record.path;
-    parsed.status = record.status_code;
-    parsed.message = Some(record.event);
+    parsed.ip = fields.client_ip.or(fields.client);
+    parsed.method = fields.method;
+    parsed.path = fields.path;
+    parsed.status = fields.status_code;
+    parsed.message = Some(event);
     Ok(parsed)
+}
+
+#[derive(Default)]
+struct StructlogFields<'a> {
+    event: Option<Cow<'a, str>>,
+    level: Option<Cow<'a, str>>,
+    timestamp: Option<Cow<'a, str>>,
+    key_prefix: Option<Cow<'a, str>>,
+    key_name: Option<Cow<'a, str>>,
+    user_id: Option<Cow<'a, str>>,
+    client: Option<Cow<'a, str>>,
+    client_ip: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
+    path: Option<Cow<'a, str>>,
+    status_code: Option<u16>,
 }
 
 #[cfg(test)]
