@@ -4,3 +4,4 @@
 mod cli;
 mod mtls;
 mod support;
+mod tail;

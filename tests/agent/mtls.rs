@@ -275,3 +275,93 @@ async fn revocation_takes_effect_at_once_on_open_connections() {
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_served_in_pages_over_mutual_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = Fleet::new();
+    fleet.write_agent_state(dir.path());
+    let log = dir.path().join("access.log");
+    let lines: String = (0..5)
+        .map(|n| format!("203.0.113.{n} - - [23/Nov/2026:02:41:57 +0000] \"GET /health HTTP/1.1\" 200 2 \"-\" \"probe\"\n"))
+        .collect();
+    std::fs::write(&log, lines).expect("log");
+    let agent = crate::support::start_agent_config(gatehouse_agent::AgentConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        profile: "sekha".into(),
+        state_dir: dir.path().to_owned(),
+        service_url: None,
+        logs: vec![gatehouse_agent::tail::LogConfig {
+            path: log,
+            format: gatehouse_events::Format::NginxCombined,
+            source: "proxy".into(),
+        }],
+        buffer_capacity: 1000,
+    })
+    .await;
+    let (cert, key) = fleet.client(INSTANCE, Validity::starting(now(), pki::CERT_LIFETIME), 20);
+    let http = client(client_config(&fleet, &cert.pem, &key), agent.addr);
+    let url = |after: u64, limit: u32| {
+        format!(
+            "https://{}:{}/v1/events?after={after}&limit={limit}",
+            pki::agent_name(INSTANCE).expect("n"),
+            agent.addr.port()
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page: gatehouse_protocol::EventsPage = http
+            .get(url(0, 100))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("page");
+        if page.head >= 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent reads the log within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let first: gatehouse_protocol::EventsPage = http
+        .get(url(0, 2))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("page");
+    assert_eq!(
+        first.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2],
+        "limit is honoured"
+    );
+    let second: gatehouse_protocol::EventsPage = http
+        .get(url(2, 2))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("page");
+    assert_eq!(
+        second.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [3, 4],
+        "after resumes exactly"
+    );
+    assert_eq!(
+        second.events[0].ip.as_deref(),
+        Some("203.0.113.2"),
+        "lines arrive in order"
+    );
+    assert_eq!(
+        (second.head, second.oldest),
+        (5, 1),
+        "the page says what the agent holds"
+    );
+    agent.stop().await;
+}

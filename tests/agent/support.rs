@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 
 #[path = "../common/loopback_agent.rs"]
 mod loopback_agent;
-pub use loopback_agent::start_agent;
+pub use loopback_agent::{start_agent, start_agent_config};
 
 pub const INSTANCE: &str = "alpha";
 

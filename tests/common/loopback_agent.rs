@@ -32,12 +32,19 @@ pub async fn start_agent(state_dir: &Path) -> Running {
 }
 
 pub async fn start_agent_with(state_dir: &Path, service_url: Option<String>) -> Running {
-    let config = AgentConfig {
+    start_agent_config(AgentConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         profile: "sekha".into(),
         state_dir: state_dir.to_owned(),
         service_url,
-    };
+        logs: Vec::new(),
+        buffer_capacity: 1000,
+    })
+    .await
+}
+
+/// Serve an agent with any config (its `listen` is replaced by a free loopback port).
+pub async fn start_agent_config(config: AgentConfig) -> Running {
     let agent = Arc::new(Agent::load(config).expect("agent loads its state"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

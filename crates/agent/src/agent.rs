@@ -1,5 +1,6 @@
 //! The agent's state and operations, apart from HTTP: enrollment, renewal, revocation, info.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -9,8 +10,13 @@ use ring::digest::{digest, SHA256};
 use rustls::ServerConfig;
 use time::OffsetDateTime;
 
+use crate::buffer::Buffer;
 use crate::state::{Enrollment, FleetIdentity, StateDir};
+use crate::tail::Tailer;
 use crate::AgentConfig;
+
+/// How often the followed logs are read.
+const TAIL_EVERY: Duration = Duration::from_millis(250);
 
 /// An error answered to the console: an HTTP status, a stable code and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +76,7 @@ pub struct Agent {
     fleet: RwLock<Option<Fleet>>,
     revoked: Arc<RwLock<RevocationList>>,
     probe: reqwest::Client,
+    buffer: Mutex<Buffer>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -99,6 +106,7 @@ impl Agent {
                 "this agent has not been initialised: run `gatehouse-agent init --config <file>` first"
             );
         }
+        let buffer = Buffer::open(&state.root().join("events.sqlite3"), config.buffer_capacity)?;
         let probe = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .no_proxy()
@@ -114,7 +122,43 @@ impl Agent {
             fleet: RwLock::new(fleet),
             revoked,
             probe,
+            buffer: Mutex::new(buffer),
         })
+    }
+
+    fn buffer(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        // SQLite rolls back a transaction interrupted by a panic; the buffer stays usable.
+        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `GET /v1/events`.
+    pub fn events(&self, after: u64, limit: u32) -> Result<protocol::EventsPage, ApiError> {
+        let limit = limit.clamp(1, protocol::MAX_EVENTS_PAGE);
+        self.buffer()
+            .page(after, limit)
+            .map_err(|e| ApiError::internal("reading the event buffer", e))
+    }
+
+    /// Follow the configured logs until `stop` is set. Blocking: run it on its own thread.
+    pub fn tail_until(&self, stop: &AtomicBool) {
+        let mut tailers: Vec<Tailer> = Vec::new();
+        for log in &self.config.logs {
+            match Tailer::new(log.clone(), &self.buffer()) {
+                Ok(t) => tailers.push(t),
+                Err(e) => {
+                    tracing::error!(path = %log.path.display(), error = %e, "cannot follow log")
+                }
+            }
+        }
+        while !stop.load(Ordering::Relaxed) {
+            let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+            for tailer in &mut tailers {
+                if let Err(e) = tailer.poll(&mut self.buffer(), now_us) {
+                    tracing::warn!(error = %e, "reading a log failed; retrying");
+                }
+            }
+            std::thread::sleep(TAIL_EVERY);
+        }
     }
 
     pub fn config(&self) -> &AgentConfig {

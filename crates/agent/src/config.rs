@@ -25,6 +25,16 @@ pub struct AgentConfig {
     /// The service's open health endpoint, probed for `/v1/info`.
     #[serde(default)]
     pub service_url: Option<String>,
+    /// Logs to follow (`[[logs]]` tables: path, format, source).
+    #[serde(default)]
+    pub logs: Vec<crate::tail::LogConfig>,
+    /// Most events the buffer holds before it drops the oldest (with a gap marker).
+    #[serde(default = "default_capacity")]
+    pub buffer_capacity: u64,
+}
+
+fn default_capacity() -> u64 {
+    2_000_000
 }
 
 #[derive(Debug, thiserror::Error)]

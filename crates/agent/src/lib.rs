@@ -3,9 +3,11 @@
 //! for a fleet certificate; from then on only the fleet CA is trusted, both ways.
 
 pub mod agent;
+pub mod buffer;
 pub mod config;
 pub mod server;
 pub mod state;
+pub mod tail;
 
 pub use agent::{initialise, new_enrollment, Agent, ApiError, Channel};
 pub use config::{AgentConfig, ConfigError};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +41,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let enroll = enrollment_router(agent.clone());
     let fleet = fleet_router(agent.clone());
+    let stop_tailing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tailing = {
+        let (agent, stop) = (agent.clone(), stop_tailing.clone());
+        tokio::task::spawn_blocking(move || agent.tail_until(&stop))
+    };
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -95,6 +100,10 @@ pub async fn serve(
         });
     }
     tracing::info!("shutting down: no new connections");
+    stop_tailing.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Err(e) = tailing.await {
+        tracing::error!(error = %e, "the log reader stopped abnormally");
+    }
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()
@@ -150,6 +159,7 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::RENEW_CSR, post(renew_csr))
         .route(paths::RENEW_INSTALL, post(renew_install))
         .route(paths::REVOCATIONS, put(revocations))
+        .route(paths::EVENTS, get(events))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             agent.clone(),
@@ -208,6 +218,22 @@ async fn renew_install(State(agent): State<Arc<Agent>>, body: Bytes) -> Response
 
 async fn revocations(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
     respond(decode(&body).and_then(|request| agent.set_revocations(request)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn default_limit() -> u32 {
+    1000
+}
+
+async fn events(State(agent): State<Arc<Agent>>, Query(query): Query<EventsQuery>) -> Response {
+    respond(agent.events(query.after, query.limit))
 }
 
 async fn not_found() -> Response {

@@ -31,6 +31,69 @@ pub mod paths {
     pub const RENEW_INSTALL: &str = "/v1/certificate";
     /// PUT [`crate::Revocations`] → [`crate::Revocations`]: replace the revocation list.
     pub const REVOCATIONS: &str = "/v1/revocations";
+    /// GET `?after=<seq>&limit=<n>` → [`crate::EventsPage`].
+    pub const EVENTS: &str = "/v1/events";
+}
+
+/// Most events one page carries.
+pub const MAX_EVENTS_PAGE: u32 = 5000;
+
+/// `GET /v1/events?after=<seq>&limit=<n>`: events with `seq > after`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsPage {
+    pub events: Vec<WireEvent>,
+    /// The highest sequence number the agent has assigned.
+    pub head: u64,
+    /// The lowest it still holds. If `oldest > after + 1`, events in between were dropped
+    /// (the agent's buffer is bounded) and the console records a gap.
+    pub oldest: u64,
+}
+
+/// A normalized event as the agent buffers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireEvent {
+    pub seq: u64,
+    /// Microseconds since the epoch: the line's own time, or when it was read if it had none.
+    pub time_us: i64,
+    /// Which log: `service`, `access`, `proxy`, or `agent` for the agent's own markers.
+    pub source: String,
+    pub kind: gatehouse_events::Kind,
+    pub outcome: gatehouse_events::Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The line as read (invalid UTF-8 replaced, so see `flags`).
+    pub raw: String,
+    /// [`flags`] bits.
+    #[serde(default)]
+    pub flags: u32,
+}
+
+/// Bits of [`WireEvent::flags`].
+pub mod flags {
+    /// The line was not valid UTF-8; `raw` has replacement characters.
+    pub const INVALID_UTF8: u32 = 1;
+    /// The line was longer than the limit and was cut.
+    pub const TRUNCATED: u32 = 1 << 1;
+    /// The line's time is more than five minutes ahead of the agent's clock.
+    pub const FROM_THE_FUTURE: u32 = 1 << 2;
+    /// The line carried no time; `time_us` is when the agent read it.
+    pub const TIME_FROM_AGENT: u32 = 1 << 3;
+    /// The client address is the service's own report of X-Forwarded-For: spoofable.
+    pub const IP_SPOOFABLE: u32 = 1 << 4;
 }
 
 /// The health words used on the wire and in the UI: never colour alone.

@@ -1,0 +1,334 @@
+//! The agent's event buffer: SQLite in the state directory, a monotonic sequence per event,
+//! bounded in size. When it must drop the oldest events it says so with a `gap` event, and
+//! the page it serves names the oldest sequence it still holds, so the console can tell
+//! exactly what it missed. Nothing is lost silently.
+//!
+//! Tail offsets are stored with the events they produced, in one transaction: after a crash
+//! or restart, reading resumes exactly where the last committed batch ended.
+
+use std::path::Path;
+
+use gatehouse_events::{Kind, Outcome};
+use gatehouse_protocol::{EventsPage, WireEvent};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Where a log file was read up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    /// Identity of the file (inode on Unix) the offset belongs to.
+    pub file_id: u64,
+    pub offset: u64,
+}
+
+/// An event before it has a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub time_us: i64,
+    pub source: String,
+    pub kind: Kind,
+    pub outcome: Outcome,
+    pub actor: Option<String>,
+    pub key_prefix: Option<String>,
+    pub ip: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    pub message: Option<String>,
+    pub raw: String,
+    pub flags: u32,
+}
+
+#[derive(Debug)]
+pub struct Buffer {
+    conn: Connection,
+    capacity: u64,
+}
+
+impl Buffer {
+    /// Open (creating) the buffer at `path`, holding at most `capacity` events.
+    pub fn open(path: &Path, capacity: u64) -> rusqlite::Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS events (
+                 seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+                 time_us    INTEGER NOT NULL,
+                 source     TEXT NOT NULL,
+                 kind       TEXT NOT NULL,
+                 outcome    TEXT NOT NULL,
+                 actor      TEXT,
+                 key_prefix TEXT,
+                 ip         TEXT,
+                 method     TEXT,
+                 path       TEXT,
+                 status     INTEGER,
+                 message    TEXT,
+                 raw        TEXT NOT NULL,
+                 flags      INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS positions (
+                 path    TEXT PRIMARY KEY NOT NULL,
+                 file_id INTEGER NOT NULL,
+                 offset  INTEGER NOT NULL
+             );",
+        )?;
+        Ok(Buffer {
+            conn,
+            capacity: capacity.max(2),
+        })
+    }
+
+    /// Where reading `path` stopped, if it was ever read.
+    pub fn position(&self, path: &str) -> rusqlite::Result<Option<Position>> {
+        self.conn
+            .query_row(
+                "SELECT file_id, offset FROM positions WHERE path = ?1",
+                [path],
+                |row| {
+                    Ok(Position {
+                        file_id: row.get::<_, i64>(0)? as u64,
+                        offset: row.get::<_, i64>(1)? as u64,
+                    })
+                },
+            )
+            .optional()
+    }
+
+    /// Append events and record the position reached, atomically. Drops the oldest events
+    /// (leaving a gap marker) if the buffer would exceed its capacity.
+    pub fn append(
+        &mut self,
+        events: &[NewEvent],
+        path: &str,
+        position: Position,
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (time_us, source, kind, outcome, actor, key_prefix, ip, method,
+                                     path, status, message, raw, flags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for e in events {
+                insert.execute(params![
+                    e.time_us,
+                    e.source,
+                    word(e.kind),
+                    outcome_word(e.outcome),
+                    e.actor,
+                    e.key_prefix,
+                    e.ip,
+                    e.method,
+                    e.path,
+                    e.status,
+                    e.message,
+                    e.raw,
+                    e.flags
+                ])?;
+            }
+            tx.execute(
+                "INSERT INTO positions (path, file_id, offset) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(path) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset",
+                params![path, position.file_id as i64, position.offset as i64],
+            )?;
+            let count: i64 = tx.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            let excess = count - self.capacity as i64;
+            if excess > 0 {
+                // Room for the marker too.
+                let dropped = excess + 1;
+                let (first, last): (i64, i64) = tx.query_row(
+                    "SELECT MIN(seq), MAX(seq) FROM (SELECT seq FROM events ORDER BY seq LIMIT ?1)",
+                    [dropped],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                tx.execute("DELETE FROM events WHERE seq <= ?1", [last])?;
+                let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
+                tx.execute(
+                    "INSERT INTO events (time_us, source, kind, outcome, message, raw, flags)
+                     VALUES (?1, 'agent', 'gap', 'error', ?2, '', 0)",
+                    params![
+                        now as i64,
+                        format!("The agent's buffer was full: {dropped} events (seq {first} to {last}) were dropped before the console read them.")
+                    ],
+                )?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Events after `after`, oldest first, at most `limit`.
+    pub fn page(&self, after: u64, limit: u32) -> rusqlite::Result<EventsPage> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, time_us, source, kind, outcome, actor, key_prefix, ip, method, path,
+                    status, message, raw, flags
+             FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let events = stmt
+            .query_map(params![after as i64, limit], |row| {
+                Ok(WireEvent {
+                    seq: row.get::<_, i64>(0)? as u64,
+                    time_us: row.get(1)?,
+                    source: row.get(2)?,
+                    kind: parse_kind(&row.get::<_, String>(3)?),
+                    outcome: parse_outcome(&row.get::<_, String>(4)?),
+                    actor: row.get(5)?,
+                    key_prefix: row.get(6)?,
+                    ip: row.get(7)?,
+                    method: row.get(8)?,
+                    path: row.get(9)?,
+                    status: row.get(10)?,
+                    message: row.get(11)?,
+                    raw: row.get(12)?,
+                    flags: row.get(13)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // The sequence's high-water mark survives deletes (AUTOINCREMENT keeps it).
+        let head: i64 = self
+            .conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let oldest: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))?;
+        Ok(EventsPage {
+            events,
+            head: head as u64,
+            oldest: oldest.map_or(head as u64 + 1, |s| s as u64),
+        })
+    }
+}
+
+fn word(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Auth => "auth",
+        Kind::Request => "request",
+        Kind::RateLimit => "rate_limit",
+        Kind::Service => "service",
+        Kind::Log => "log",
+        Kind::Unparsed => "unparsed",
+        Kind::Gap => "gap",
+    }
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "success",
+        Outcome::Failure => "failure",
+        Outcome::Error => "error",
+        Outcome::Info => "info",
+    }
+}
+
+fn parse_kind(text: &str) -> Kind {
+    match text {
+        "auth" => Kind::Auth,
+        "request" => Kind::Request,
+        "rate_limit" => Kind::RateLimit,
+        "service" => Kind::Service,
+        "log" => Kind::Log,
+        "gap" => Kind::Gap,
+        _ => Kind::Unparsed,
+    }
+}
+
+fn parse_outcome(text: &str) -> Outcome {
+    match text {
+        "success" => Outcome::Success,
+        "failure" => Outcome::Failure,
+        "error" => Outcome::Error,
+        _ => Outcome::Info,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize) -> NewEvent {
+        NewEvent {
+            time_us: n as i64,
+            source: "proxy".into(),
+            kind: Kind::Auth,
+            outcome: Outcome::Failure,
+            actor: None,
+            key_prefix: None,
+            ip: Some("203.0.113.7".into()),
+            method: None,
+            path: None,
+            status: Some(401),
+            message: None,
+            raw: format!("line {n}"),
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn sequences_are_monotonic_and_pages_resume() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut buffer = Buffer::open(&tmp.path().join("events.sqlite3"), 1000).expect("open");
+        let events: Vec<_> = (0..10).map(event).collect();
+        buffer
+            .append(
+                &events,
+                "/var/log/a",
+                Position {
+                    file_id: 7,
+                    offset: 99,
+                },
+            )
+            .expect("append");
+        let first = buffer.page(0, 4).expect("page");
+        assert_eq!(
+            first.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        let next = buffer.page(4, 100).expect("page");
+        assert_eq!(
+            next.events.first().map(|e| e.seq),
+            Some(5),
+            "after=4 resumes at 5"
+        );
+        assert_eq!((next.head, next.oldest), (10, 1));
+        assert_eq!(
+            buffer.position("/var/log/a").expect("pos"),
+            Some(Position {
+                file_id: 7,
+                offset: 99
+            }),
+            "the position is stored with the events"
+        );
+    }
+
+    #[test]
+    fn overflow_drops_the_oldest_and_says_so() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut buffer = Buffer::open(&tmp.path().join("events.sqlite3"), 5).expect("open");
+        let events: Vec<_> = (0..8).map(event).collect();
+        buffer
+            .append(&events, "/x", Position::default())
+            .expect("append");
+        let page = buffer.page(0, 100).expect("page");
+        assert_eq!(page.events.len(), 5, "the capacity holds");
+        assert!(
+            page.oldest > 1,
+            "the page says events before {} are gone",
+            page.oldest
+        );
+        let gap = page.events.last().expect("a marker");
+        assert_eq!(gap.kind, Kind::Gap, "the drop leaves a gap marker");
+        assert!(
+            gap.message
+                .as_deref()
+                .is_some_and(|m| m.contains("4 events")),
+            "{gap:?}"
+        );
+        assert_eq!(page.head, 9, "8 events plus the marker");
+    }
+}

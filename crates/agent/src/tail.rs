@@ -1,0 +1,317 @@
+//! Following log files: appended lines become events in the buffer.
+//!
+//! Rotation by rename: the old file is read to its end before the new one is opened at its
+//! start. Rotation by copytruncate: a file shorter than the offset reached is read again from
+//! its start. A file that disappears is reported once and followed again when it returns.
+//! Every line becomes an event: one that no parser understands is kept as `unparsed` with its
+//! raw text; invalid UTF-8, over-long lines and times from the future are flagged.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use gatehouse_events::{Format, Kind, Outcome, MAX_LINE};
+use gatehouse_protocol::flags;
+use serde::Deserialize;
+
+use crate::buffer::{Buffer, NewEvent, Position};
+
+/// Most bytes read from one file in one poll, so one busy log cannot starve the others.
+const CHUNK: usize = 4 << 20;
+/// A line time this far ahead of the agent's clock is flagged.
+const FUTURE_SLACK_US: i64 = 5 * 60 * 1_000_000;
+
+/// One log the agent follows, from its config.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub path: PathBuf,
+    pub format: Format,
+    /// `service`, `access` or `proxy`.
+    pub source: String,
+}
+
+#[derive(Debug)]
+pub struct Tailer {
+    config: LogConfig,
+    key: String,
+    file: Option<(File, u64)>,
+    offset: u64,
+    /// The start of a line whose newline has not been written yet.
+    partial: Vec<u8>,
+    /// Set while skipping the rest of a line already cut at MAX_LINE.
+    discarding: bool,
+    missing_reported: bool,
+    resumed: Option<Position>,
+}
+
+impl Tailer {
+    /// A tailer that resumes where the buffer says reading stopped.
+    pub fn new(config: LogConfig, buffer: &Buffer) -> rusqlite::Result<Self> {
+        let key = config.path.display().to_string();
+        let resumed = buffer.position(&key)?;
+        Ok(Tailer {
+            config,
+            key,
+            file: None,
+            offset: 0,
+            partial: Vec::new(),
+            discarding: false,
+            missing_reported: false,
+            resumed,
+        })
+    }
+
+    /// Read what was appended since the last poll into `buffer`. Returns how many events
+    /// were added.
+    pub fn poll(&mut self, buffer: &mut Buffer, now_us: i64) -> std::io::Result<usize> {
+        let mut events = Vec::new();
+        if self.file.is_none() {
+            self.open(&mut events, now_us)?;
+        }
+        if let Some((file, _)) = self.file.as_mut() {
+            let mut chunk = Vec::new();
+            file.seek(SeekFrom::Start(self.offset))?;
+            file.take(CHUNK as u64).read_to_end(&mut chunk)?;
+            self.offset += chunk.len() as u64;
+            self.lines(&chunk, &mut events, now_us);
+            if chunk.is_empty() {
+                self.check_rotation(&mut events, now_us)?;
+            }
+        }
+        let added = events.len();
+        let file_id = self.file.as_ref().map_or(0, |(_, id)| *id);
+        if added > 0 || self.file.is_some() {
+            buffer
+                .append(
+                    &events,
+                    &self.key,
+                    Position {
+                        file_id,
+                        offset: self.offset - self.partial.len() as u64,
+                    },
+                )
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(added)
+    }
+
+    fn open(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
+        let file = match File::open(&self.config.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.report_missing(events, now_us);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let id = file_id(&file)?;
+        let len = file.metadata()?.len();
+        self.offset = match self.resumed.take() {
+            // The same file as before a restart, and it has not shrunk: carry on.
+            Some(p) if p.file_id == id && p.offset <= len => p.offset,
+            Some(_) => {
+                events.push(self.marker(
+                    now_us,
+                    Kind::Log,
+                    "The log was rotated or replaced while the agent was not reading it; lines written in between may be missing.",
+                ));
+                0
+            }
+            None => 0,
+        };
+        self.partial.clear();
+        self.discarding = false;
+        self.missing_reported = false;
+        self.file = Some((file, id));
+        Ok(())
+    }
+
+    fn check_rotation(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
+        let Some((_, id)) = &self.file else {
+            return Ok(());
+        };
+        match std::fs::metadata(&self.config.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Renamed away and not yet recreated: keep reading the old file meanwhile.
+                self.report_missing(events, now_us);
+                Ok(())
+            }
+            Err(e) => Err(e),
+            Ok(meta) if metadata_id(&meta) != *id => {
+                // Renamed and recreated: the old file is drained (this poll read nothing), so
+                // its unterminated last line is complete, and the new file starts at 0.
+                self.flush_partial(events, now_us);
+                self.file = None;
+                self.resumed = None;
+                self.open(events, now_us)
+            }
+            Ok(meta) if meta.len() < self.offset => {
+                self.offset = 0;
+                self.partial.clear();
+                self.discarding = false;
+                events.push(self.marker(now_us, Kind::Log, "The log was truncated in place (copytruncate); reading it again from the start."));
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    fn report_missing(&mut self, events: &mut Vec<NewEvent>, now_us: i64) {
+        if !self.missing_reported {
+            self.missing_reported = true;
+            let message = format!(
+                "The log file {} is missing; it will be followed again when it reappears.",
+                self.key
+            );
+            events.push(self.marker(now_us, Kind::Log, &message));
+        }
+    }
+
+    fn lines(&mut self, chunk: &[u8], events: &mut Vec<NewEvent>, now_us: i64) {
+        let mut rest = chunk;
+        while let Some(newline) = memchr::memchr(b'\n', rest) {
+            let piece = &rest[..newline];
+            rest = &rest[newline + 1..];
+            if self.discarding {
+                self.discarding = false;
+                continue;
+            }
+            if self.partial.is_empty() {
+                events.push(self.event(strip_cr(piece), 0, now_us));
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(piece);
+                events.push(self.event(strip_cr(&line), 0, now_us));
+            }
+        }
+        if !self.discarding {
+            self.partial.extend_from_slice(rest);
+            if self.partial.len() > MAX_LINE {
+                // Keep the line's start (cut and flagged by `event`), skip the rest of it.
+                let line = std::mem::take(&mut self.partial);
+                events.push(self.event(&line, 0, now_us));
+                self.discarding = true;
+            }
+        }
+    }
+
+    fn flush_partial(&mut self, events: &mut Vec<NewEvent>, now_us: i64) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            events.push(self.event(&line, 0, now_us));
+        }
+    }
+
+    fn event(&self, line: &[u8], mut flag_bits: u32, now_us: i64) -> NewEvent {
+        let line = if line.len() > MAX_LINE {
+            flag_bits |= flags::TRUNCATED;
+            // Cut on a character boundary, so the cut itself does not look like bad UTF-8.
+            let mut end = MAX_LINE;
+            while end > MAX_LINE - 4 && line[end] & 0b1100_0000 == 0b1000_0000 {
+                end -= 1;
+            }
+            &line[..end]
+        } else {
+            line
+        };
+        let raw = String::from_utf8_lossy(line);
+        if matches!(raw, std::borrow::Cow::Owned(_)) {
+            flag_bits |= flags::INVALID_UTF8;
+        }
+        let parsed = if flag_bits & flags::TRUNCATED != 0 {
+            Err(gatehouse_events::Unparsed {
+                reason: "line longer than 64 KiB",
+            })
+        } else {
+            self.config.format.parse(line)
+        };
+        match parsed {
+            Ok(p) => {
+                let time_us = match p.time_us {
+                    Some(t) => {
+                        if t > now_us + FUTURE_SLACK_US {
+                            flag_bits |= flags::FROM_THE_FUTURE;
+                        }
+                        t
+                    }
+                    None => {
+                        flag_bits |= flags::TIME_FROM_AGENT;
+                        now_us
+                    }
+                };
+                if self.config.format == Format::Structlog && p.ip.is_some() {
+                    flag_bits |= flags::IP_SPOOFABLE;
+                }
+                NewEvent {
+                    time_us,
+                    source: self.config.source.clone(),
+                    kind: p.kind,
+                    outcome: p.outcome,
+                    actor: p.actor.map(Into::into),
+                    key_prefix: p.key_prefix.map(Into::into),
+                    ip: p.ip.map(Into::into),
+                    method: p.method.map(Into::into),
+                    path: p.path.map(Into::into),
+                    status: p.status,
+                    message: p.message.map(Into::into),
+                    raw: raw.into_owned(),
+                    flags: flag_bits,
+                }
+            }
+            Err(unparsed) => NewEvent {
+                time_us: now_us,
+                source: self.config.source.clone(),
+                kind: Kind::Unparsed,
+                outcome: Outcome::Info,
+                actor: None,
+                key_prefix: None,
+                ip: None,
+                method: None,
+                path: None,
+                status: None,
+                message: Some(unparsed.reason.to_owned()),
+                raw: raw.into_owned(),
+                flags: flag_bits | flags::TIME_FROM_AGENT,
+            },
+        }
+    }
+
+    fn marker(&self, now_us: i64, kind: Kind, message: &str) -> NewEvent {
+        NewEvent {
+            time_us: now_us,
+            source: "agent".into(),
+            kind,
+            outcome: Outcome::Info,
+            actor: None,
+            key_prefix: None,
+            ip: None,
+            method: None,
+            path: Some(self.key.clone()),
+            status: None,
+            message: Some(message.to_owned()),
+            raw: String::new(),
+            flags: 0,
+        }
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(unix)]
+fn metadata_id(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
+#[cfg(not(unix))]
+fn metadata_id(_meta: &std::fs::Metadata) -> u64 {
+    // The agent targets Linux; elsewhere rotation by rename is seen as truncation.
+    0
+}
+
+fn file_id(file: &File) -> std::io::Result<u64> {
+    Ok(metadata_id(&file.metadata()?))
+}

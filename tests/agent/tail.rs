@@ -1,0 +1,213 @@
+//! Following logs: rotation, restarts and bad input never lose or duplicate a line.
+
+use std::io::Write;
+use std::path::Path;
+
+use gatehouse_agent::buffer::Buffer;
+use gatehouse_agent::tail::{LogConfig, Tailer};
+use gatehouse_events::{Format, Kind};
+use gatehouse_protocol::{flags, WireEvent};
+
+const NOW_US: i64 = 1_795_401_717_000_000;
+
+fn nginx(n: usize) -> String {
+    format!("203.0.113.{n} - - [23/Nov/2026:02:41:57 +0000] \"POST /mcp/tools/memory_stats HTTP/1.1\" 401 35 \"-\" \"curl/8\"\n")
+}
+
+fn append(path: &Path, text: &[u8]) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    file.write_all(text).expect("append");
+}
+
+fn setup(dir: &Path, format: Format) -> (Buffer, LogConfig) {
+    let buffer = Buffer::open(&dir.join("events.sqlite3"), 100_000).expect("buffer");
+    let config = LogConfig {
+        path: dir.join("access.log"),
+        format,
+        source: "proxy".into(),
+    };
+    (buffer, config)
+}
+
+fn all(buffer: &Buffer) -> Vec<WireEvent> {
+    buffer.page(0, 5000).expect("page").events
+}
+
+/// The client addresses of the access-log events, in order: which lines were read.
+fn ips(buffer: &Buffer) -> Vec<String> {
+    all(buffer)
+        .into_iter()
+        .filter(|e| e.source == "proxy")
+        .filter_map(|e| e.ip)
+        .collect()
+}
+
+fn expected(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|n| format!("203.0.113.{n}")).collect()
+}
+
+#[test]
+fn rotation_by_rename_loses_and_repeats_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path.clone();
+    append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    // logrotate renames; the service keeps writing to the old file until it reopens.
+    std::fs::rename(&log, tmp.path().join("access.log.1")).expect("rename");
+    append(&tmp.path().join("access.log.1"), nginx(3).as_bytes());
+    append(&log, (4..6).map(nginx).collect::<String>().as_bytes());
+    for _ in 0..3 {
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    assert_eq!(
+        ips(&buffer),
+        expected(0..6),
+        "the old file is drained before the new one is read"
+    );
+}
+
+#[test]
+fn copytruncate_is_read_again_from_the_start_and_said() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path.clone();
+    append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .expect("truncate");
+    append(&log, (3..5).map(nginx).collect::<String>().as_bytes());
+    for _ in 0..3 {
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    assert_eq!(
+        ips(&buffer),
+        expected(0..5),
+        "lines after the truncation are read once"
+    );
+    assert!(
+        all(&buffer).iter().any(|e| e.source == "agent"
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("copytruncate"))),
+        "the truncation is visible on the timeline"
+    );
+}
+
+#[test]
+fn a_restart_resumes_where_reading_stopped_even_mid_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path.clone();
+    append(&log, (0..2).map(nginx).collect::<String>().as_bytes());
+    let half = nginx(2);
+    append(&log, &half.as_bytes()[..20]);
+    {
+        let mut tailer = Tailer::new(config.clone(), &buffer).expect("tailer");
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    // The agent is down while the service writes on.
+    drop(buffer);
+    append(&log, &half.as_bytes()[20..]);
+    append(&log, nginx(3).as_bytes());
+    let mut buffer = Buffer::open(&tmp.path().join("events.sqlite3"), 100_000).expect("reopen");
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer after restart");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    assert_eq!(
+        ips(&buffer),
+        expected(0..4),
+        "no line lost or doubled across the restart"
+    );
+}
+
+#[test]
+fn hostile_lines_are_kept_flagged_and_good_lines_after_them_still_parse() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, mut config) = setup(tmp.path(), Format::Structlog);
+    config.source = "service".into();
+    let log = config.path.clone();
+    let good = br#"{"path": "/api/v1/v1/sessions", "key_prefix": "wrong_key_", "client": "203.0.113.9", "event": "Invalid API key", "timestamp": "2026-11-23T02:33:23.190201Z", "level": "warning"}"#;
+    let future =
+        br#"{"event": "Invalid API key", "timestamp": "2099-01-01T00:00:00Z", "level": "warning"}"#;
+    let mut text = Vec::new();
+    text.extend_from_slice(b"\xff\xfe broken utf-8\n");
+    text.extend_from_slice(&vec![b'x'; 1 << 20]);
+    text.push(b'\n');
+    text.extend_from_slice(b"nul\0bytes\0here\n");
+    text.extend_from_slice(br#"{"event": "Invalid API key", "timest"#);
+    text.push(b'\n');
+    text.extend_from_slice(b"\x1b[31mred\x1b[0m\n");
+    text.extend_from_slice(future);
+    text.push(b'\n');
+    text.extend_from_slice(good);
+    text.push(b'\n');
+    append(&log, &text);
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+    for _ in 0..3 {
+        tailer
+            .poll(&mut buffer, NOW_US)
+            .expect("poll never fails on content");
+    }
+    let events = all(&buffer);
+    assert_eq!(
+        events.len(),
+        7,
+        "every line is an event, none dropped: {events:#?}"
+    );
+    let unparsed = events.iter().filter(|e| e.kind == Kind::Unparsed).count();
+    assert_eq!(unparsed, 5, "five lines are kept as unparsed and counted");
+    assert!(
+        events[0].flags & flags::INVALID_UTF8 != 0,
+        "invalid UTF-8 is flagged"
+    );
+    assert!(
+        events[1].flags & flags::TRUNCATED != 0,
+        "the 1 MiB line is cut and flagged"
+    );
+    assert!(
+        events[1].raw.len() <= gatehouse_events::MAX_LINE,
+        "and kept compact"
+    );
+    assert!(
+        events[5].flags & flags::FROM_THE_FUTURE != 0,
+        "a line from 2099 is flagged"
+    );
+    let last = &events[6];
+    assert_eq!(
+        (last.kind, last.key_prefix.as_deref()),
+        (Kind::Auth, Some("wrong_key_")),
+        "the good line still parses"
+    );
+    assert!(
+        last.flags & flags::IP_SPOOFABLE != 0,
+        "Jelmore's client address is marked spoofable"
+    );
+}
+
+#[test]
+fn a_file_that_disappears_is_reported_once_and_followed_when_it_returns() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path.clone();
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+    for _ in 0..3 {
+        tailer
+            .poll(&mut buffer, NOW_US)
+            .expect("a missing file is not an error");
+    }
+    let markers = all(&buffer).iter().filter(|e| e.source == "agent").count();
+    assert_eq!(markers, 1, "reported once, not on every poll");
+    append(&log, nginx(7).as_bytes());
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    assert_eq!(ips(&buffer), expected(7..8), "read once it exists");
+}
