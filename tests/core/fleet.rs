@@ -1,124 +1,14 @@
 //! Enrollment and the mutual-TLS link end to end: a real console (real keychain, real SQLite)
 //! against a real agent on loopback. Faults leave nothing half-done.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use gatehouse_agent::state::StateDir;
-use gatehouse_core::{AddInstance, Clock, Console, DataDir, Error, ErrorCode, Status, Vault};
+use gatehouse_core::{AddInstance, DataDir, Error, ErrorCode, Status};
 use gatehouse_pki as pki;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 use time::OffsetDateTime;
 
-use crate::support::{contains, files_below, require_secret_service, unique_service};
-
-#[path = "../common/loopback_agent.rs"]
-mod loopback_agent;
-use loopback_agent::{start_agent, Running};
-
-/// A console with its own data directory, keychain service and movable clock.
-struct Lab {
-    _tmp: tempfile::TempDir,
-    data: PathBuf,
-    agents: PathBuf,
-    console: Console,
-    now: Arc<Mutex<OffsetDateTime>>,
-}
-
-impl Lab {
-    fn new() -> Self {
-        require_secret_service();
-        pki::install_provider();
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let data = tmp.path().join("console");
-        let agents = tmp.path().join("agents");
-        let now = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
-        let clock_now = now.clone();
-        let clock = Clock::from_fn(move || *clock_now.lock().expect("clock"));
-        let console = Console::open_with_clock(
-            DataDir::at(&data),
-            Vault::new(unique_service("fleet")),
-            clock,
-        )
-        .expect("console");
-        Lab {
-            _tmp: tmp,
-            data,
-            agents,
-            console,
-            now,
-        }
-    }
-
-    fn set_clock(&self, at: OffsetDateTime) {
-        *self.now.lock().expect("clock") = at;
-    }
-
-    /// `gatehouse-agent init` for a new agent; returns its state dir and code.
-    fn init_agent(&self, name: &str, issued_at: OffsetDateTime) -> (PathBuf, String) {
-        let dir = self.agents.join(name);
-        let (code, _) = gatehouse_agent::initialise(
-            &StateDir::new(&dir),
-            issued_at,
-            Duration::from_secs(15 * 60),
-            [name.len() as u8; 20],
-        )
-        .expect("agent init");
-        (dir, code.to_string())
-    }
-
-    async fn agent(&self, name: &str) -> (Running, String) {
-        let (dir, code) = self.init_agent(name, OffsetDateTime::now_utc());
-        (start_agent(&dir).await, code)
-    }
-
-    async fn add(
-        &self,
-        name: &str,
-        agent: &Running,
-        code: &str,
-    ) -> gatehouse_core::Result<gatehouse_core::InstanceView> {
-        self.console
-            .add_instance(AddInstance {
-                name: name.into(),
-                address: agent.addr.to_string(),
-                code: code.into(),
-                profile: String::new(),
-            })
-            .await
-    }
-
-    /// What `secret-tool` finds for a name under this console's keychain service.
-    fn keychain_lookup(&self, name: &str) -> Vec<u8> {
-        Command::new("secret-tool")
-            .args([
-                "lookup",
-                "service",
-                self.console.vault().service(),
-                "username",
-                name,
-            ])
-            .output()
-            .expect("secret-tool runs")
-            .stdout
-    }
-
-    /// Nothing of a failed enrollment may remain.
-    fn assert_nothing_left(&self, name: &str) {
-        assert!(
-            self.console.instances().expect("list").is_empty(),
-            "no partial instance may be left in the database"
-        );
-        assert!(
-            self.keychain_lookup(&format!("instance/{name}/client.key"))
-                .is_empty(),
-            "no client key may be left in the keychain"
-        );
-    }
-}
+use crate::lab::{start_agent, Lab};
+use crate::support::{contains, files_below};
 
 fn code_of(error: &Error) -> ErrorCode {
     error.code()

@@ -4,4 +4,6 @@ mod console;
 mod fleet;
 mod ipc_drift;
 mod keychain;
+mod lab;
 mod support;
+mod timeline;

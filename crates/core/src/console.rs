@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::events::EventStore;
 use crate::fleet::Links;
 use crate::vault::{KeychainState, KeychainStatus};
 use crate::{Clock, DataDir, Error, Result, Store, Vault};
@@ -21,6 +22,8 @@ pub struct Console {
     // rusqlite's Connection is Send but not Sync; calls are short, so one lock suffices.
     // Never held across an await.
     store: Mutex<Store>,
+    /// The timeline's events, in a database of their own.
+    events: Mutex<EventStore>,
     pub(crate) clock: Clock,
     pub(crate) links: Links,
 }
@@ -140,10 +143,12 @@ impl Console {
     pub fn open_with_clock(data_dir: DataDir, vault: Vault, clock: Clock) -> Result<Self> {
         data_dir.ensure()?;
         let store = Store::open(&data_dir.database())?;
+        let events = EventStore::open(&data_dir.events_database())?;
         let console = Console {
             data_dir,
             vault,
             store: Mutex::new(store),
+            events: Mutex::new(events),
             clock,
             links: Links::default(),
         };
@@ -243,6 +248,11 @@ impl Console {
         // A panic while holding the lock cannot leave the store half-written: every write is a
         // single statement or a transaction, which SQLite rolls back.
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn event_store(&self) -> MutexGuard<'_, EventStore> {
+        // Ingest is one transaction per page; a panic mid-way is rolled back by SQLite.
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn store_mut<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {

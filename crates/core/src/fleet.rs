@@ -96,6 +96,7 @@ pub struct RefreshSummary {
 pub(crate) struct Links {
     revoked: Arc<RwLock<RevocationList>>,
     clients: Mutex<HashMap<String, (String, reqwest::Client)>>,
+    pub(crate) backoff: Mutex<crate::sync::Backoff>,
 }
 
 impl Console {
@@ -107,7 +108,7 @@ impl Console {
     }
 
     pub fn instance(&self, name: &str) -> Result<InstanceView> {
-        let record = self.record(name)?;
+        let record = self.instance_record(name)?;
         view(&record, self.now().unix_timestamp())
     }
 
@@ -196,13 +197,19 @@ impl Console {
             return Err(e);
         }
         tracing::info!(instance = %name, %address, "instance enrolled");
+        self.event_store().forget_instance(&name)?;
+        self.record_action(
+            &name,
+            gatehouse_events::Outcome::Success,
+            &format!("Enrolled the agent at {address} (profile {profile})."),
+        );
         // The first contact over the new mutual-TLS link; its result shows in the view.
         self.refresh_instance(&name).await
     }
 
     /// Contact one agent over mutual TLS and record what it says (or why it could not).
     pub async fn refresh_instance(&self, name: &str) -> Result<InstanceView> {
-        let record = self.record(name)?;
+        let record = self.instance_record(name)?;
         if record.revoked_at.is_some() {
             return Err(Error::InstanceRevoked(name.to_owned()));
         }
@@ -297,7 +304,7 @@ impl Console {
     /// Revoke an instance: the agent is told to refuse this console's certificate for it at
     /// once, and the console stops trusting the agent's certificate.
     pub async fn revoke_instance(&self, name: &str) -> Result<InstanceView> {
-        let record = self.record(name)?;
+        let record = self.instance_record(name)?;
         let serials = vec![
             pki::parse_cert(&record.agent_cert_pem)?.serial.to_string(),
             pki::parse_cert(&record.client_cert_pem)?.serial.to_string(),
@@ -324,6 +331,11 @@ impl Console {
                 )?;
             }
             tracing::info!(instance = %name, "instance revoked");
+            self.record_action(
+                name,
+                gatehouse_events::Outcome::Success,
+                "Revoked the instance: its agent refuses this console's certificate.",
+            );
         }
         self.instance(name)
     }
@@ -331,7 +343,7 @@ impl Console {
     /// Remove an instance: its secrets leave the keychain and its records the database. An
     /// instance that is still trusted is revoked first (best effort).
     pub async fn remove_instance(&self, name: &str) -> Result<()> {
-        let record = self.record(name)?;
+        let record = self.instance_record(name)?;
         if record.revoked_at.is_none() {
             self.revoke_instance(name).await?;
         }
@@ -339,13 +351,18 @@ impl Console {
         self.store().delete_instance(name)?;
         self.drop_client(name);
         tracing::info!(instance = %name, "instance removed");
+        self.record_action(
+            name,
+            gatehouse_events::Outcome::Success,
+            "Removed the instance; its key left the keychain.",
+        );
         Ok(())
     }
 
     /// Round trip of `/v1/info` to one instance over its cached connection (for benchmarks
     /// and the CLI's `instance ping`).
     pub async fn ping(&self, name: &str) -> Result<protocol::Info> {
-        let record = self.record(name)?;
+        let record = self.instance_record(name)?;
         self.fetch_info(&record).await
     }
 
@@ -363,6 +380,20 @@ impl Console {
         Ok(info)
     }
 
+    /// GET `path` (with its query) from an instance's agent over mutual TLS.
+    pub(crate) async fn agent_get<T: DeserializeOwned>(
+        &self,
+        record: &InstanceRecord,
+        path: &str,
+    ) -> Result<T> {
+        let (client, base) = self.client_for(record).await?;
+        call(
+            client.get(format!("{base}{path}")),
+            &Target::instance(record),
+        )
+        .await
+    }
+
     async fn push_revocations(&self, record: &InstanceRecord, serials: Vec<String>) -> Result<()> {
         let (client, base) = self.client_for(record).await?;
         let _: protocol::Revocations = call(
@@ -376,7 +407,7 @@ impl Console {
     }
 
     async fn renew_agent_cert(&self, name: &str) -> Result<()> {
-        let record = self.record(name)?;
+        let record = self.instance_record(name)?;
         let (client, base) = self.client_for(&record).await?;
         let target = Target::instance(&record);
         let csr: protocol::RenewCsrResponse =
@@ -395,6 +426,14 @@ impl Console {
         .await?;
         self.store().set_agent_cert(name, &issued.pem)?;
         tracing::info!(instance = %name, serial = %issued.info.serial, "agent certificate renewed");
+        self.record_action(
+            name,
+            gatehouse_events::Outcome::Success,
+            &format!(
+                "Renewed the agent's certificate (serial {}).",
+                issued.info.serial
+            ),
+        );
         Ok(())
     }
 
@@ -488,7 +527,7 @@ impl Console {
         Ok(())
     }
 
-    fn record(&self, name: &str) -> Result<InstanceRecord> {
+    pub(crate) fn instance_record(&self, name: &str) -> Result<InstanceRecord> {
         self.store()
             .instance(name)?
             .ok_or_else(|| Error::InstanceNotFound(name.to_owned()))

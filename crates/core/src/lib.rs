@@ -7,16 +7,19 @@
 mod clock;
 mod console;
 mod error;
+pub mod events;
 mod fleet;
 pub mod logging;
 mod paths;
 mod sensitive;
 mod store;
+mod sync;
 mod vault;
 
 pub use clock::Clock;
 pub use console::{AppInfo, Attention, Console, Overview, Settings, Status, Theme, View};
 pub use error::{Error, ErrorCode, IpcError, Result, ALL_CODES};
+pub use events::{Cursor, EventFilter, EventPage, SyncState, TimelineEvent};
 pub use fleet::{AddInstance, InstanceView, RefreshSummary, REFRESH_CONCURRENCY};
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use sensitive::Sensitive;
@@ -44,7 +47,10 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<AddInstance>(&cfg, &mut out);
     one::<AppInfo>(&cfg, &mut out);
     one::<Attention>(&cfg, &mut out);
+    one::<Cursor>(&cfg, &mut out);
     one::<ErrorCode>(&cfg, &mut out);
+    one::<EventFilter>(&cfg, &mut out);
+    one::<EventPage>(&cfg, &mut out);
     one::<InstanceView>(&cfg, &mut out);
     one::<IpcError>(&cfg, &mut out);
     one::<KeychainState>(&cfg, &mut out);
@@ -53,7 +59,9 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<RefreshSummary>(&cfg, &mut out);
     one::<Settings>(&cfg, &mut out);
     one::<Status>(&cfg, &mut out);
+    one::<SyncState>(&cfg, &mut out);
     one::<Theme>(&cfg, &mut out);
+    one::<TimelineEvent>(&cfg, &mut out);
     one::<View>(&cfg, &mut out);
     out
 }

@@ -57,6 +57,11 @@ impl DataDir {
         self.root.join("gatehouse.sqlite3")
     }
 
+    /// The timeline's events, apart from the rest so large ingests never block it.
+    pub fn events_database(&self) -> PathBuf {
+        self.root.join("events.sqlite3")
+    }
+
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
     }

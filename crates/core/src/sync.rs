@@ -1,0 +1,183 @@
+//! Pulling events from agents into the timeline: per instance, scheduled and on demand, with
+//! back-off while an agent is down, and a visible sync state.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gatehouse_protocol::{self as protocol, paths};
+
+use crate::events::{Cursor, EventFilter, EventPage, SyncState};
+use crate::{Console, Error, Result};
+
+/// Pages pulled from one agent per sync, so one busy agent cannot hold up the others; the
+/// next sync carries on where this one stopped.
+const MAX_PAGES_PER_SYNC: usize = 20;
+/// Back-off after failures: 5 s doubling to 5 minutes.
+const BACKOFF_START: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// When each failing instance may be tried again.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    next_try: HashMap<String, (u32, Instant)>,
+}
+
+impl Backoff {
+    fn ready(&self, name: &str, now: Instant) -> bool {
+        self.next_try.get(name).is_none_or(|(_, at)| now >= *at)
+    }
+
+    fn failed(&mut self, name: &str, now: Instant) {
+        let failures = self.next_try.get(name).map_or(0, |(n, _)| *n) + 1;
+        let delay = BACKOFF_START
+            .saturating_mul(1 << failures.min(10).saturating_sub(1))
+            .min(BACKOFF_MAX);
+        self.next_try
+            .insert(name.to_owned(), (failures, now + delay));
+    }
+
+    fn succeeded(&mut self, name: &str) {
+        self.next_try.remove(name);
+    }
+}
+
+impl Console {
+    /// Pull new events from one instance's agent. Returns how many were stored.
+    pub async fn sync_instance(&self, name: &str) -> Result<u64> {
+        let result = self.pull(name).await;
+        let now = Instant::now();
+        let mut backoff = self
+            .links
+            .backoff
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &result {
+            Ok(_) => backoff.succeeded(name),
+            Err(e) => {
+                backoff.failed(name, now);
+                drop(backoff);
+                self.event_store()
+                    .record_sync_failure(name, &e.to_string())?;
+            }
+        }
+        result
+    }
+
+    /// Sync every instance that is not revoked and not backing off, a few at a time.
+    pub async fn sync_all(&self) -> Result<u64> {
+        use futures_util::stream::{self, StreamExt};
+        let now = Instant::now();
+        let names: Vec<String> = {
+            let backoff = self
+                .links
+                .backoff
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.store()
+                .instances()?
+                .into_iter()
+                .filter(|r| r.revoked_at.is_none() && backoff.ready(&r.name, now))
+                .map(|r| r.name)
+                .collect()
+        };
+        let counts: Vec<Result<u64>> = stream::iter(names)
+            .map(|name| async move { self.sync_instance(&name).await })
+            .buffer_unordered(crate::REFRESH_CONCURRENCY)
+            .collect()
+            .await;
+        // One agent's failure is recorded in its sync state; it does not fail the others.
+        Ok(counts.into_iter().filter_map(|c| c.ok()).sum())
+    }
+
+    async fn pull(&self, name: &str) -> Result<u64> {
+        let record = self.instance_record(name)?;
+        if record.revoked_at.is_some() {
+            return Err(Error::InstanceRevoked(name.to_owned()));
+        }
+        let mut stored = 0u64;
+        for _ in 0..MAX_PAGES_PER_SYNC {
+            let after = self.event_store().sync_state(name)?.map_or(0, |s| s.after);
+            let page: protocol::EventsPage = self
+                .agent_get(
+                    &record,
+                    &format!(
+                        "{}?after={after}&limit={}",
+                        paths::EVENTS,
+                        protocol::MAX_EVENTS_PAGE
+                    ),
+                )
+                .await?;
+            let now_us = self.now_us();
+            if page.head < after {
+                // The agent's buffer was recreated (re-initialised host): start again from 0.
+                self.event_store().forget_instance(name)?;
+                self.event_store().record_action(
+                    name,
+                    gatehouse_events::Outcome::Info,
+                    "The agent's event sequence restarted (its buffer was recreated); reading it from the start.",
+                    now_us,
+                )?;
+                continue;
+            }
+            let dropped = page.oldest.saturating_sub(after + 1);
+            let count = page.events.len() as u64;
+            self.event_store()
+                .ingest(name, &page.events, after, dropped, now_us)?;
+            stored += count;
+            if count < u64::from(protocol::MAX_EVENTS_PAGE) {
+                break;
+            }
+        }
+        Ok(stored)
+    }
+
+    /// A page of the timeline, newest first.
+    pub fn events(
+        &self,
+        filter: &EventFilter,
+        before: Option<Cursor>,
+        limit: u32,
+    ) -> Result<EventPage> {
+        let instances_of_service: Vec<String> = match &filter.service {
+            Some(service) => self
+                .store()
+                .instances()?
+                .into_iter()
+                .filter(|r| &r.profile == service)
+                .map(|r| r.name)
+                .collect(),
+            None => Vec::new(),
+        };
+        self.event_store()
+            .page(filter, &instances_of_service, before, limit)
+    }
+
+    /// The raw line of an event, shown as text in the detail panel.
+    pub fn event_raw(&self, id: i64) -> Result<Option<String>> {
+        self.event_store().raw(id)
+    }
+
+    pub fn sync_states(&self) -> Result<Vec<SyncState>> {
+        self.event_store().sync_states()
+    }
+
+    /// Put one of the console's own actions on the timeline.
+    pub(crate) fn record_action(
+        &self,
+        instance: &str,
+        outcome: gatehouse_events::Outcome,
+        message: &str,
+    ) {
+        let now_us = self.now_us();
+        if let Err(e) = self
+            .event_store()
+            .record_action(instance, outcome, message, now_us)
+        {
+            tracing::error!(error = %e, "could not record the action on the timeline");
+        }
+    }
+
+    fn now_us(&self) -> i64 {
+        (self.clock.now().unix_timestamp_nanos() / 1000) as i64
+    }
+}

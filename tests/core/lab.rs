@@ -1,0 +1,142 @@
+//! A console with a movable clock and its own keychain service, and agents on loopback.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gatehouse_agent::state::StateDir;
+use gatehouse_core::{AddInstance, Clock, Console, DataDir, Vault};
+use gatehouse_pki as pki;
+use time::OffsetDateTime;
+
+use crate::support::{require_secret_service, unique_service};
+
+#[path = "../common/loopback_agent.rs"]
+mod loopback_agent;
+pub use loopback_agent::{start_agent, start_agent_config, Running};
+
+/// A console with its own data directory, keychain service and movable clock.
+pub struct Lab {
+    _tmp: tempfile::TempDir,
+    pub data: PathBuf,
+    pub agents: PathBuf,
+    pub console: Console,
+    now: Arc<Mutex<OffsetDateTime>>,
+}
+
+impl Lab {
+    pub fn new() -> Self {
+        require_secret_service();
+        pki::install_provider();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("console");
+        let agents = tmp.path().join("agents");
+        let now = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
+        let clock_now = now.clone();
+        let clock = Clock::from_fn(move || *clock_now.lock().expect("clock"));
+        let console = Console::open_with_clock(
+            DataDir::at(&data),
+            Vault::new(unique_service("fleet")),
+            clock,
+        )
+        .expect("console");
+        Lab {
+            _tmp: tmp,
+            data,
+            agents,
+            console,
+            now,
+        }
+    }
+
+    pub fn set_clock(&self, at: OffsetDateTime) {
+        *self.now.lock().expect("clock") = at;
+    }
+
+    /// `gatehouse-agent init` for a new agent; returns its state dir and code.
+    pub fn init_agent(&self, name: &str, issued_at: OffsetDateTime) -> (PathBuf, String) {
+        let dir = self.agents.join(name);
+        let (code, _) = gatehouse_agent::initialise(
+            &StateDir::new(&dir),
+            issued_at,
+            Duration::from_secs(15 * 60),
+            [name.len() as u8; 20],
+        )
+        .expect("agent init");
+        (dir, code.to_string())
+    }
+
+    pub async fn agent(&self, name: &str) -> (Running, String) {
+        let (dir, code) = self.init_agent(name, OffsetDateTime::now_utc());
+        (start_agent(&dir).await, code)
+    }
+
+    /// An initialised agent that follows `log` (nginx combined) with a bounded buffer.
+    pub async fn agent_following(
+        &self,
+        name: &str,
+        log: &std::path::Path,
+        capacity: u64,
+    ) -> (Running, String) {
+        let (dir, code) = self.init_agent(name, OffsetDateTime::now_utc());
+        let agent = start_agent_config(gatehouse_agent::AgentConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            profile: "sekha".into(),
+            state_dir: dir,
+            service_url: None,
+            logs: vec![gatehouse_agent::tail::LogConfig {
+                path: log.to_owned(),
+                format: gatehouse_events::Format::NginxCombined,
+                source: "proxy".into(),
+            }],
+            buffer_capacity: capacity,
+        })
+        .await;
+        (agent, code)
+    }
+
+    pub async fn add(
+        &self,
+        name: &str,
+        agent: &Running,
+        code: &str,
+    ) -> gatehouse_core::Result<gatehouse_core::InstanceView> {
+        self.console
+            .add_instance(AddInstance {
+                name: name.into(),
+                address: agent.addr.to_string(),
+                code: code.into(),
+                profile: String::new(),
+            })
+            .await
+    }
+
+    /// What `secret-tool` finds for a name under this console's keychain service.
+    pub fn keychain_lookup(&self, name: &str) -> Vec<u8> {
+        Command::new("secret-tool")
+            .args([
+                "lookup",
+                "service",
+                self.console.vault().service(),
+                "username",
+                name,
+            ])
+            .output()
+            .expect("secret-tool runs")
+            .stdout
+    }
+
+    /// Nothing of a failed enrollment may remain.
+    pub fn assert_nothing_left(&self, name: &str) {
+        assert!(
+            self.console.instances().expect("list").is_empty(),
+            "no partial instance may be left in the database"
+        );
+        assert!(
+            self.keychain_lookup(&format!("instance/{name}/client.key"))
+                .is_empty(),
+            "no client key may be left in the keychain"
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! From a line written on a host to the console's timeline: sync, filters, search, paging,
+//! gaps, back-off, and the console's own actions.
+
+use std::io::Write;
+use std::time::Duration;
+
+use gatehouse_core::events::EventStore;
+use gatehouse_core::{ErrorCode, EventFilter};
+use gatehouse_events::{Kind, Outcome};
+use gatehouse_protocol::WireEvent;
+
+use crate::lab::Lab;
+
+fn nginx(ip: &str, status: u16, minute: u32) -> String {
+    format!("{ip} - - [23/Nov/2026:02:{minute:02}:00 +0000] \"POST /mcp/tools/memory_stats HTTP/1.1\" {status} 35 \"-\" \"curl/8\"\n")
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("append to the log");
+}
+
+/// Sync until `want` events are stored (the agent reads its logs every 250 ms).
+async fn sync_until(lab: &Lab, name: &str, want: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut total = 0;
+    while total < want {
+        total += lab.console.sync_instance(name).await.expect("sync");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{total} of {want} events synced within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_written_on_a_host_reach_the_timeline() {
+    let lab = Lab::new();
+    let log = lab.agents.join("access.log");
+    std::fs::create_dir_all(&lab.agents).expect("dir");
+    append(
+        &log,
+        &(0..3)
+            .map(|m| nginx("203.0.113.7", 401, m))
+            .collect::<String>(),
+    );
+    append(&log, &nginx("10.0.0.2", 200, 5));
+    let (agent, code) = lab.agent_following("alpha", &log, 10_000).await;
+    lab.add("alpha", &agent, &code).await.expect("enrolled");
+    sync_until(&lab, "alpha", 4).await;
+
+    let all = lab
+        .console
+        .events(&EventFilter::default(), None, 100)
+        .expect("page");
+    assert_eq!(
+        all.events[0].kind, "console",
+        "the console's own enrollment is on the timeline, newest"
+    );
+    assert!(
+        all.events[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("Enrolled")),
+        "{:?}",
+        all.events[0]
+    );
+    let failed = lab
+        .console
+        .events(
+            &EventFilter {
+                kind: Some("auth".into()),
+                outcome: Some("failure".into()),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
+        .expect("page");
+    assert_eq!(failed.events.len(), 3, "three failed logins");
+    assert!(failed
+        .events
+        .iter()
+        .all(|e| e.ip.as_deref() == Some("203.0.113.7") && e.instance == "alpha"));
+    assert!(
+        failed
+            .events
+            .windows(2)
+            .all(|w| w[0].time_us >= w[1].time_us),
+        "newest first"
+    );
+    let raw = lab
+        .console
+        .event_raw(failed.events[0].id)
+        .expect("raw")
+        .expect("kept");
+    assert!(
+        raw.starts_with("203.0.113.7 - - [23/Nov/2026:02:02:00"),
+        "the raw line is kept as read: {raw}"
+    );
+    let state = lab.console.sync_states().expect("states");
+    assert_eq!(
+        (state[0].instance.as_str(), state[0].events, state[0].gaps),
+        ("alpha", 4, 0)
+    );
+    // Nothing new: a sync stores nothing and repeats nothing.
+    assert_eq!(
+        lab.console.sync_instance("alpha").await.expect("sync"),
+        0,
+        "no duplicates"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_agent_had_to_drop_leave_a_visible_gap() {
+    let lab = Lab::new();
+    std::fs::create_dir_all(&lab.agents).expect("dir");
+    let log = lab.agents.join("access.log");
+    let (agent, code) = lab.agent_following("alpha", &log, 5).await;
+    lab.add("alpha", &agent, &code).await.expect("enrolled");
+    // Twenty lines while the console is away: the 5-event buffer overflows.
+    append(
+        &log,
+        &(0..20)
+            .map(|m| nginx("203.0.113.8", 401, m))
+            .collect::<String>(),
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    lab.console.sync_instance("alpha").await.expect("sync");
+    let gaps = lab
+        .console
+        .events(
+            &EventFilter {
+                kind: Some("gap".into()),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
+        .expect("page");
+    assert!(
+        !gaps.events.is_empty(),
+        "the loss is on the timeline, never silent"
+    );
+    let state = &lab.console.sync_states().expect("states")[0];
+    assert!(state.gaps > 0, "and counted in the sync state: {state:?}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_is_down_backs_off_and_says_why() {
+    let lab = Lab::new();
+    std::fs::create_dir_all(&lab.agents).expect("dir");
+    let log = lab.agents.join("access.log");
+    let (agent, code) = lab.agent_following("alpha", &log, 100).await;
+    lab.add("alpha", &agent, &code).await.expect("enrolled");
+    agent.stop().await;
+    let err = lab
+        .console
+        .sync_instance("alpha")
+        .await
+        .expect_err("the agent is down");
+    assert_eq!(err.code(), ErrorCode::AgentUnreachable, "{err}");
+    let state = &lab.console.sync_states().expect("states")[0];
+    assert_eq!(state.failures, 1, "the failure is visible");
+    assert!(
+        state
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Cannot reach")),
+        "{state:?}"
+    );
+    lab.console.sync_all().await.expect("sync all");
+    let state = &lab.console.sync_states().expect("states")[0];
+    assert_eq!(
+        state.failures, 1,
+        "a backing-off agent is not hammered on every round"
+    );
+}
+
+fn wire(
+    seq: u64,
+    minute: i64,
+    ip: &str,
+    kind: Kind,
+    outcome: Outcome,
+    path: &str,
+    key: Option<&str>,
+) -> WireEvent {
+    WireEvent {
+        seq,
+        time_us: 1_795_401_600_000_000 + minute * 60_000_000,
+        source: "proxy".into(),
+        kind,
+        outcome,
+        actor: None,
+        key_prefix: key.map(Into::into),
+        ip: Some(ip.into()),
+        method: Some("POST".into()),
+        path: Some(path.into()),
+        status: Some(401),
+        message: None,
+        raw: format!("line {seq}"),
+        flags: 0,
+    }
+}
+
+#[test]
+fn filters_search_and_paging_find_exactly_the_right_events() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut store = EventStore::open(&tmp.path().join("events.sqlite3")).expect("store");
+    let mut events = Vec::new();
+    for i in 0..50u64 {
+        let (ip, kind, outcome) = if i % 5 == 0 {
+            ("198.51.100.4", Kind::Auth, Outcome::Failure)
+        } else {
+            ("10.0.0.1", Kind::Request, Outcome::Success)
+        };
+        let path = if i % 2 == 0 {
+            "/mcp/tools/memory_store"
+        } else {
+            "/api/v1/conversations"
+        };
+        let key = (i % 5 == 0).then_some("wrong_key_");
+        events.push(wire(i + 1, i as i64, ip, kind, outcome, path, key));
+    }
+    store.ingest("alpha", &events, 0, 0, 0).expect("ingest");
+    let page = |filter: EventFilter| store.page(&filter, &[], None, 1000).expect("page").events;
+
+    assert_eq!(
+        page(EventFilter {
+            ip: Some("198.51.100.4".into()),
+            ..Default::default()
+        })
+        .len(),
+        10
+    );
+    assert_eq!(
+        page(EventFilter {
+            key_prefix: Some("wrong".into()),
+            ..Default::default()
+        })
+        .len(),
+        10,
+        "key prefix filter"
+    );
+    assert_eq!(
+        page(EventFilter {
+            path: Some("/api/v1/".into()),
+            ..Default::default()
+        })
+        .len(),
+        25,
+        "path prefix filter"
+    );
+    assert_eq!(
+        page(EventFilter {
+            text: Some("198.51.100".into()),
+            ..Default::default()
+        })
+        .len(),
+        10,
+        "free text finds addresses"
+    );
+    assert_eq!(
+        page(EventFilter {
+            text: Some("memory_store 198.51".into()),
+            ..Default::default()
+        })
+        .len(),
+        5,
+        "every word must match"
+    );
+    assert!(page(EventFilter {
+        text: Some("nothing-like-this".into()),
+        ..Default::default()
+    })
+    .is_empty());
+    let window = EventFilter {
+        from_us: Some(1_795_401_600_000_000 + 10 * 60_000_000),
+        to_us: Some(1_795_401_600_000_000 + 20 * 60_000_000),
+        ..Default::default()
+    };
+    assert_eq!(page(window).len(), 10, "from is inclusive, to exclusive");
+    assert!(
+        page(EventFilter {
+            instance: Some("beta".into()),
+            ..Default::default()
+        })
+        .is_empty(),
+        "unknown instance: nothing"
+    );
+
+    // Paging with the cursor visits every event once.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = store
+            .page(&EventFilter::default(), &[], cursor, 7)
+            .expect("page");
+        seen.extend(p.events.iter().map(|e| e.id));
+        match p.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        (seen.len(), unique.len()),
+        (50, 50),
+        "no event twice, none missed"
+    );
+    let by_hour = store.failed_auth_by_hour("alpha").expect("rollup");
+    assert_eq!(
+        by_hour.iter().map(|(_, n)| n).sum::<i64>(),
+        10,
+        "rollups count the failed logins"
+    );
+}
