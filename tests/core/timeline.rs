@@ -96,7 +96,7 @@ async fn lines_written_on_a_host_reach_the_timeline() {
     );
     let raw = lab
         .console
-        .event_raw(failed.events[0].id)
+        .event_raw(&failed.events[0].instance, failed.events[0].seq)
         .expect("raw")
         .expect("kept");
     assert!(
@@ -230,7 +230,17 @@ fn filters_search_and_paging_find_exactly_the_right_events() {
         let key = (i % 5 == 0).then_some("wrong_key_");
         events.push(wire(i + 1, i as i64, ip, kind, outcome, path, key));
     }
-    store.ingest("alpha", &events, 0, 0, 0).expect("ingest");
+    store
+        .ingest(
+            "alpha",
+            &[gatehouse_core::events::Pulled {
+                events,
+                after: 0,
+                dropped: 0,
+            }],
+            0,
+        )
+        .expect("ingest");
     let page = |filter: EventFilter| store.page(&filter, &[], None, 1000).expect("page").events;
 
     assert_eq!(
@@ -302,9 +312,9 @@ fn filters_search_and_paging_find_exactly_the_right_events() {
     let mut cursor = None;
     loop {
         let p = store
-            .page(&EventFilter::default(), &[], cursor, 7)
+            .page(&EventFilter::default(), &[], cursor.as_ref(), 7)
             .expect("page");
-        seen.extend(p.events.iter().map(|e| e.id));
+        seen.extend(p.events.iter().map(|e| e.seq));
         match p.next {
             Some(next) => cursor = Some(next),
             None => break,

@@ -1,18 +1,28 @@
 //! The console's event store: every instance's events in one timeline.
 //!
 //! A SQLite file of its own (`events.sqlite3`), so a large ingest never blocks the fleet or
-//! settings. Designed for millions of rows:
+//! settings. Built for tens of millions of rows and a million inserts a second:
+//! - `events` is a `WITHOUT ROWID` table keyed by `(time_us, instance, seq)`: one B-tree per
+//!   event, appended near its right edge, time-ordered for the timeline, and the key is the
+//!   event's stable identity and paging cursor. There is no per-row secondary index;
 //! - strings (addresses, paths, actors, key prefixes, messages, sources) are interned into
 //!   `strings` and rows hold integers; a cache keeps the mapping in memory;
-//! - raw lines live in a side table keyed by the event id, read only for the detail panel
-//!   and exports;
-//! - indexes serve the timeline's pages: by time, by instance and time, by address and time;
+//! - filters prune by hour: `hour_terms` records which hours contain each string and each
+//!   kind/outcome (one row per distinct pair per batch), so a filtered page scans only the
+//!   hours that can match, newest first;
+//! - raw lines are kept compactly: one LZ4-compressed block per ingested page, read only for
+//!   the detail panel and exports;
 //! - free-text search uses FTS5 over the distinct strings (updated only when a new string
 //!   appears), so ingest does not tokenize every line;
 //! - hourly rollups (instance, address, kind, outcome, hour) are kept as events arrive, so
 //!   heatmaps never scan raw events.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
+
+// Randomly seeded and fast: the keys are strings from hosts, which must not be able to force
+// collisions, and hashing them is a large share of ingest.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::path::Path;
 
 use gatehouse_events::{Kind, Outcome};
@@ -23,6 +33,20 @@ use ts_rs::TS;
 
 use crate::Result;
 
+const HOUR_US: i64 = 3_600_000_000;
+/// Rows bound into one INSERT statement (14 parameters each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 500;
+
+/// `INSERT OR IGNORE INTO events ... VALUES (...), (...), ...` for `rows` rows.
+fn multi_insert_sql(rows: usize) -> String {
+    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    let values = vec![one; rows].join(",");
+    format!(
+        "INSERT OR IGNORE INTO events (time_us, instance, seq, kind, outcome, source, ip, path,
+                                       actor, key_prefix, method, status, message, flags) VALUES {values}"
+    )
+}
+
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS strings (
         id    INTEGER PRIMARY KEY,
@@ -32,10 +56,9 @@ const SCHEMA: &str = "
         value, content='strings', content_rowid='id'
     );
     CREATE TABLE IF NOT EXISTS events (
-        id         INTEGER PRIMARY KEY,
         time_us    INTEGER NOT NULL,
         instance   INTEGER NOT NULL,
-        agent_seq  INTEGER NOT NULL,
+        seq        INTEGER NOT NULL,
         kind       INTEGER NOT NULL,
         outcome    INTEGER NOT NULL,
         source     INTEGER NOT NULL,
@@ -46,15 +69,22 @@ const SCHEMA: &str = "
         method     INTEGER,
         status     INTEGER,
         message    INTEGER,
-        flags      INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS events_time ON events(time_us, id);
-    CREATE INDEX IF NOT EXISTS events_instance_time ON events(instance, time_us);
-    CREATE INDEX IF NOT EXISTS events_ip_time ON events(ip, time_us) WHERE ip IS NOT NULL;
-    CREATE TABLE IF NOT EXISTS raw (
-        id   INTEGER PRIMARY KEY,
-        line TEXT NOT NULL
-    );
+        flags      INTEGER NOT NULL,
+        PRIMARY KEY (time_us, instance, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS hour_terms (
+        term INTEGER NOT NULL,
+        hour INTEGER NOT NULL,
+        PRIMARY KEY (term, hour)
+    ) WITHOUT ROWID;
+    -- Raw lines of one instance's events first_seq..=last_seq, in order, newline-joined.
+    CREATE TABLE IF NOT EXISTS raw_blocks (
+        instance  INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq  INTEGER NOT NULL,
+        data      BLOB NOT NULL,
+        PRIMARY KEY (instance, first_seq)
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS rollup_hourly (
         hour     INTEGER NOT NULL,
         instance INTEGER NOT NULL,
@@ -78,12 +108,13 @@ const SCHEMA: &str = "
 /// One event as the timeline shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct TimelineEvent {
-    #[ts(type = "number")]
-    pub id: i64,
     /// Microseconds since the epoch.
     #[ts(type = "number")]
     pub time_us: i64,
     pub instance: String,
+    /// The agent's sequence number (negative for markers the console wrote itself).
+    #[ts(type = "number")]
+    pub seq: i64,
     pub source: String,
     pub kind: String,
     pub outcome: String,
@@ -113,20 +144,22 @@ pub struct EventFilter {
     pub kind: Option<String>,
     pub outcome: Option<String>,
     pub ip: Option<String>,
+    /// Key prefix, matched as a prefix.
     pub key_prefix: Option<String>,
     /// Path prefix.
     pub path: Option<String>,
-    /// Free text: words matched against addresses, paths, actors, keys and messages.
+    /// Free text: every word must match an address, path, actor, key, message or method.
     pub text: Option<String>,
 }
 
-/// Where a page ends, to ask for the next (older) one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, TS)]
+/// Where a page ends: the last event's key. Pass it back for the next (older) page.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, TS)]
 pub struct Cursor {
     #[ts(type = "number")]
     pub time_us: i64,
+    pub instance: String,
     #[ts(type = "number")]
-    pub id: i64,
+    pub seq: i64,
 }
 
 /// A page of the timeline, newest first.
@@ -153,6 +186,15 @@ pub struct SyncState {
     pub last_sync: Option<i64>,
     pub last_error: Option<String>,
     pub failures: u32,
+}
+
+/// One page as pulled from an agent: its events, the sequence it was asked for events after,
+/// and how many the agent had dropped before them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    pub events: Vec<WireEvent>,
+    pub after: u64,
+    pub dropped: u64,
 }
 
 /// The event store.
@@ -200,10 +242,34 @@ fn outcome_code(outcome: Outcome) -> i64 {
 
 const OUTCOME_WORDS: [&str; 4] = ["success", "failure", "error", "info"];
 
+/// `hour_terms` terms for a kind and an outcome: negative, so they never collide with string
+/// ids.
+fn kind_term(kind: i64) -> i64 {
+    -1 - kind
+}
+
+fn outcome_term(outcome: i64) -> i64 {
+    -100 - outcome
+}
+
+/// A time-ordered, unique-enough sequence for markers the console writes itself.
+fn marker_seq(time_us: i64) -> i64 {
+    -time_us.max(1)
+}
+
 impl EventStore {
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
+        // The console serializes access behind its own lock, so SQLite's per-call mutexes
+        // would only cost time.
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Larger pages: fewer B-tree levels and splits for tens of millions of small rows.
+        // Takes effect only when the file is created.
+        conn.pragma_update(None, "page_size", 16_384)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -65_536)?;
@@ -211,8 +277,8 @@ impl EventStore {
         conn.execute_batch(SCHEMA)?;
         let mut store = EventStore {
             conn,
-            interned: HashMap::new(),
-            names: HashMap::new(),
+            interned: HashMap::default(),
+            names: HashMap::default(),
         };
         store.load_strings()?;
         Ok(store)
@@ -229,99 +295,114 @@ impl EventStore {
         Ok(())
     }
 
-    /// Store a page pulled from `instance`'s agent and advance its sync state, atomically.
-    /// `dropped` is how many events the agent lost before they were read (from the page's
-    /// `oldest`); a gap event records them.
-    pub fn ingest(
-        &mut self,
-        instance: &str,
-        events: &[WireEvent],
-        after: u64,
-        dropped: u64,
-        now_us: i64,
-    ) -> Result<()> {
+    /// Store pages pulled from `instance`'s agent and advance its sync state, in one
+    /// transaction (one commit per sync round rather than per page is what lets ingest run at
+    /// a million events a second).
+    pub fn ingest(&mut self, instance: &str, pages: &[Pulled], now_us: i64) -> Result<()> {
+        let result = self.ingest_tx(instance, pages, now_us);
+        if result.is_err() {
+            // The transaction rolled back; ids interned in it are gone from the database.
+            self.interned.clear();
+            self.names.clear();
+            self.load_strings()?;
+        }
+        result
+    }
+
+    fn ingest_tx(&mut self, instance: &str, pages: &[Pulled], now_us: i64) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let mut new_strings: Vec<(i64, String)> = Vec::new();
         {
-            let mut intern_stmt = tx.prepare_cached("INSERT INTO strings (value) VALUES (?1)")?;
-            let mut intern = |value: &str| -> rusqlite::Result<i64> {
-                if let Some(id) = self.interned.get(value) {
-                    return Ok(*id);
+            let mut interner = Interner::new(&tx, &mut self.interned, &mut self.names)?;
+            let instance_id = interner.intern(instance)?;
+            // Aggregated over the whole batch, written once at the end.
+            let mut terms: HashSet<(i64, i64)> = HashSet::default();
+            let mut rollups: HashMap<(i64, i64, i64, i64), i64> = HashMap::default();
+            let mut rows: Vec<rusqlite::types::Value> = Vec::with_capacity(ROWS_PER_INSERT * 14);
+            for page in pages {
+                if page.dropped > 0 {
+                    let message = interner.intern(&format!(
+                        "{} events were dropped by the agent before the console read them.",
+                        page.dropped
+                    ))?;
+                    let source = interner.intern("agent")?;
+                    let (kind, outcome) = (kind_code(Kind::Gap), outcome_code(Outcome::Error));
+                    tx.execute(
+                        "INSERT OR IGNORE INTO events (time_us, instance, seq, kind, outcome, source, message, flags)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+                        params![now_us, instance_id, marker_seq(now_us), kind, outcome, source, message],
+                    )?;
+                    let hour = now_us.div_euclid(HOUR_US);
+                    terms.extend([
+                        (instance_id, hour),
+                        (kind_term(kind), hour),
+                        (outcome_term(outcome), hour),
+                        (message, hour),
+                    ]);
                 }
-                intern_stmt.execute([value])?;
-                let id = tx.last_insert_rowid();
-                self.interned.insert(value.to_owned(), id);
-                self.names.insert(id, value.to_owned());
-                new_strings.push((id, value.to_owned()));
-                Ok(id)
-            };
-            let instance_id = intern(instance)?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events (time_us, instance, agent_seq, kind, outcome, source, ip, path,
-                                     actor, key_prefix, method, status, message, flags)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?;
-            let mut insert_raw = tx.prepare_cached("INSERT INTO raw (id, line) VALUES (?1, ?2)")?;
-            let mut rollups: HashMap<(i64, i64, i64, i64), i64> = HashMap::new();
-            let opt = |v: &Option<String>,
-                       intern: &mut dyn FnMut(&str) -> rusqlite::Result<i64>|
-             -> rusqlite::Result<Option<i64>> {
-                v.as_deref().map(intern).transpose()
-            };
-            if dropped > 0 {
-                let message = intern(&format!(
-                    "{dropped} events were dropped by the agent before the console read them."
-                ))?;
-                let source = intern("agent")?;
-                insert.execute(params![
-                    now_us,
-                    instance_id,
-                    after as i64,
-                    kind_code(Kind::Gap),
-                    outcome_code(Outcome::Error),
-                    source,
-                    None::<i64>,
-                    None::<i64>,
-                    None::<i64>,
-                    None::<i64>,
-                    None::<i64>,
-                    None::<i64>,
-                    message,
-                    0
-                ])?;
+                let mut block = String::new();
+                for chunk in page.events.chunks(ROWS_PER_INSERT) {
+                    rows.clear();
+                    for e in chunk {
+                        let source = interner.intern(&e.source)?;
+                        let ip = interner.intern_opt(&e.ip)?;
+                        let path = interner.intern_opt(&e.path)?;
+                        let actor = interner.intern_opt(&e.actor)?;
+                        let key_prefix = interner.intern_opt(&e.key_prefix)?;
+                        let method = interner.intern_opt(&e.method)?;
+                        let message = interner.intern_opt(&e.message)?;
+                        let (kind, outcome) = (kind_code(e.kind), outcome_code(e.outcome));
+                        rows.extend([
+                            e.time_us.into(),
+                            instance_id.into(),
+                            (e.seq as i64).into(),
+                            kind.into(),
+                            outcome.into(),
+                            source.into(),
+                            ip.into(),
+                            path.into(),
+                            actor.into(),
+                            key_prefix.into(),
+                            method.into(),
+                            e.status.map(i64::from).into(),
+                            message.into(),
+                            i64::from(e.flags).into(),
+                        ]);
+                        let hour = e.time_us.div_euclid(HOUR_US);
+                        terms.insert((instance_id, hour));
+                        terms.insert((kind_term(kind), hour));
+                        terms.insert((outcome_term(outcome), hour));
+                        for term in [ip, path, actor, key_prefix, message, method]
+                            .into_iter()
+                            .flatten()
+                        {
+                            terms.insert((term, hour));
+                        }
+                        *rollups
+                            .entry((hour, ip.unwrap_or(0), kind, outcome))
+                            .or_default() += 1;
+                        // A line read up to a newline holds none; guard the block's framing.
+                        if e.raw.contains('\n') {
+                            block.push_str(&e.raw.replace('\n', " "));
+                        } else {
+                            block.push_str(&e.raw);
+                        }
+                        block.push('\n');
+                    }
+                    // Many rows per statement: SQLite's per-statement cost dominates small rows.
+                    let mut multi = tx.prepare_cached(&multi_insert_sql(chunk.len()))?;
+                    multi.execute(rusqlite::params_from_iter(rows.drain(..)))?;
+                }
+                if let (Some(first), Some(last)) = (page.events.first(), page.events.last()) {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO raw_blocks (instance, first_seq, last_seq, data) VALUES (?1, ?2, ?3, ?4)",
+                        params![instance_id, first.seq as i64, last.seq as i64, lz4_flex::compress_prepend_size(block.as_bytes())],
+                    )?;
+                }
             }
-            for e in events {
-                let source = intern(&e.source)?;
-                let ip = opt(&e.ip, &mut intern)?;
-                let path = opt(&e.path, &mut intern)?;
-                let actor = opt(&e.actor, &mut intern)?;
-                let key_prefix = opt(&e.key_prefix, &mut intern)?;
-                let method = opt(&e.method, &mut intern)?;
-                let message = opt(&e.message, &mut intern)?;
-                let (kind, outcome) = (kind_code(e.kind), outcome_code(e.outcome));
-                insert.execute(params![
-                    e.time_us,
-                    instance_id,
-                    e.seq as i64,
-                    kind,
-                    outcome,
-                    source,
-                    ip,
-                    path,
-                    actor,
-                    key_prefix,
-                    method,
-                    e.status,
-                    message,
-                    e.flags
-                ])?;
-                if !e.raw.is_empty() {
-                    insert_raw.execute(params![tx.last_insert_rowid(), e.raw])?;
-                }
-                let hour = e.time_us.div_euclid(3_600_000_000);
-                *rollups
-                    .entry((hour, ip.unwrap_or(0), kind, outcome))
-                    .or_default() += 1;
+            let mut term_insert =
+                tx.prepare_cached("INSERT OR IGNORE INTO hour_terms (term, hour) VALUES (?1, ?2)")?;
+            for (term, hour) in terms {
+                term_insert.execute(params![term, hour])?;
             }
             let mut rollup = tx.prepare_cached(
                 "INSERT INTO rollup_hourly (hour, instance, ip, kind, outcome, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -330,32 +411,23 @@ impl EventStore {
             for ((hour, ip, kind, outcome), count) in rollups {
                 rollup.execute(params![hour, instance_id, ip, kind, outcome, count])?;
             }
-            let mut fts =
-                tx.prepare_cached("INSERT INTO strings_fts (rowid, value) VALUES (?1, ?2)")?;
-            for (id, value) in &new_strings {
-                fts.execute(params![id, value])?;
-            }
-            let last = events.last().map_or(after, |e| e.seq);
-            tx.execute(
-                "INSERT INTO sync_state (instance, after, events, gaps, last_sync, last_error, failures)
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0)
-                 ON CONFLICT(instance) DO UPDATE SET after = excluded.after,
-                     events = events + excluded.events, gaps = gaps + excluded.gaps,
-                     last_sync = excluded.last_sync, last_error = NULL, failures = 0",
-                params![instance, last as i64, events.len() as i64, dropped as i64, now_us],
-            )?;
-        }
-        // A failed transaction leaves interned ids in the cache that were rolled back; forget
-        // them by reloading (rare).
-        match tx.commit() {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.interned.clear();
-                self.names.clear();
-                self.load_strings()?;
-                Err(e.into())
+            interner.index_new_strings()?;
+            if let Some(last_page) = pages.last() {
+                let last = last_page.events.last().map_or(last_page.after, |e| e.seq);
+                let events: usize = pages.iter().map(|p| p.events.len()).sum();
+                let dropped: u64 = pages.iter().map(|p| p.dropped).sum();
+                tx.execute(
+                    "INSERT INTO sync_state (instance, after, events, gaps, last_sync, last_error, failures)
+                     VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0)
+                     ON CONFLICT(instance) DO UPDATE SET after = excluded.after,
+                         events = events + excluded.events, gaps = gaps + excluded.gaps,
+                         last_sync = excluded.last_sync, last_error = NULL, failures = 0",
+                    params![instance, last as i64, events as i64, dropped as i64, now_us],
+                )?;
             }
         }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Record something the console itself did (an enrollment, a revocation, a rotation).
@@ -367,29 +439,31 @@ impl EventStore {
         time_us: i64,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let mut ids = Vec::new();
-        for value in [instance, "console", message] {
-            let id = match self.interned.get(value) {
-                Some(id) => *id,
-                None => {
-                    tx.execute("INSERT INTO strings (value) VALUES (?1)", [value])?;
-                    let id = tx.last_insert_rowid();
-                    tx.execute(
-                        "INSERT INTO strings_fts (rowid, value) VALUES (?1, ?2)",
-                        params![id, value],
-                    )?;
-                    self.interned.insert(value.to_owned(), id);
-                    self.names.insert(id, value.to_owned());
-                    id
-                }
-            };
-            ids.push(id);
+        {
+            let mut interner = Interner::new(&tx, &mut self.interned, &mut self.names)?;
+            let instance_id = interner.intern(instance)?;
+            let source = interner.intern("console")?;
+            let message_id = interner.intern(message)?;
+            let outcome = outcome_code(outcome);
+            tx.execute(
+                "INSERT OR IGNORE INTO events (time_us, instance, seq, kind, outcome, source, message, flags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+                params![time_us, instance_id, marker_seq(time_us), CONSOLE_KIND, outcome, source, message_id],
+            )?;
+            let hour = time_us.div_euclid(HOUR_US);
+            for term in [
+                instance_id,
+                kind_term(CONSOLE_KIND),
+                outcome_term(outcome),
+                message_id,
+            ] {
+                tx.execute(
+                    "INSERT OR IGNORE INTO hour_terms (term, hour) VALUES (?1, ?2)",
+                    params![term, hour],
+                )?;
+            }
+            interner.index_new_strings()?;
         }
-        tx.execute(
-            "INSERT INTO events (time_us, instance, agent_seq, kind, outcome, source, message, flags)
-             VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, 0)",
-            params![time_us, ids[0], CONSOLE_KIND, outcome_code(outcome), ids[1], ids[2]],
-        )?;
         tx.commit()?;
         Ok(())
     }
@@ -434,73 +508,63 @@ impl EventStore {
         &self,
         filter: &EventFilter,
         instances_of_service: &[String],
-        before: Option<Cursor>,
+        before: Option<&Cursor>,
         limit: u32,
     ) -> Result<EventPage> {
-        let limit = limit.clamp(1, 1000);
-        let mut sql = String::from(
-            "SELECT id, time_us, instance, source, kind, outcome, ip, path, actor, key_prefix, method, status, message, flags FROM events",
-        );
+        let limit = limit.clamp(1, 1000) as usize;
+        let id_of = |value: &str| self.interned.get(value).copied().unwrap_or(i64::MIN);
         let mut clauses: Vec<String> = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let id_of = |value: &str| self.interned.get(value).copied().unwrap_or(-1);
-        if let Some(from) = filter.from_us {
-            clauses.push("time_us >= ?".into());
-            args.push(from.into());
-        }
-        if let Some(to) = filter.to_us {
-            clauses.push("time_us < ?".into());
-            args.push(to.into());
-        }
+        // Sets of terms an event must have one of; each prunes hours through hour_terms.
+        let mut term_sets: Vec<Vec<i64>> = Vec::new();
+        let column_in = |column: &str, ids: &[i64], clauses: &mut Vec<String>| {
+            let list = ids
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            clauses.push(format!(
+                "{column} IN ({})",
+                if list.is_empty() { "NULL".into() } else { list }
+            ));
+        };
         if let Some(instance) = &filter.instance {
-            clauses.push("instance = ?".into());
-            args.push(id_of(instance).into());
+            let ids = vec![id_of(instance)];
+            column_in("instance", &ids, &mut clauses);
+            term_sets.push(ids);
         }
         if filter.service.is_some() {
-            let ids: Vec<String> = instances_of_service
-                .iter()
-                .map(|i| id_of(i).to_string())
-                .collect();
-            clauses.push(format!(
-                "instance IN ({})",
-                if ids.is_empty() {
-                    "-1".to_owned()
-                } else {
-                    ids.join(",")
-                }
-            ));
+            let ids: Vec<i64> = instances_of_service.iter().map(|i| id_of(i)).collect();
+            column_in("instance", &ids, &mut clauses);
+            term_sets.push(ids);
         }
         if let Some(kind) = &filter.kind {
             let code = KIND_WORDS
                 .iter()
                 .position(|w| w == kind)
-                .map_or(-1, |p| p as i64);
-            clauses.push("kind = ?".into());
-            args.push(code.into());
+                .map_or(i64::MIN, |p| p as i64);
+            column_in("kind", &[code], &mut clauses);
+            term_sets.push(vec![kind_term(code)]);
         }
         if let Some(outcome) = &filter.outcome {
             let code = OUTCOME_WORDS
                 .iter()
                 .position(|w| w == outcome)
-                .map_or(-1, |p| p as i64);
-            clauses.push("outcome = ?".into());
-            args.push(code.into());
+                .map_or(i64::MIN, |p| p as i64);
+            column_in("outcome", &[code], &mut clauses);
+            term_sets.push(vec![outcome_term(code)]);
         }
         if let Some(ip) = &filter.ip {
-            clauses.push("ip = ?".into());
-            args.push(id_of(ip).into());
+            let ids = vec![id_of(ip)];
+            column_in("ip", &ids, &mut clauses);
+            term_sets.push(ids);
         }
-        if let Some(prefix) = &filter.key_prefix {
-            clauses.push(
-                "key_prefix IN (SELECT id FROM strings WHERE value >= ? AND value < ?)".into(),
-            );
-            args.push(prefix.clone().into());
-            args.push(format!("{prefix}\u{10FFFF}").into());
-        }
-        if let Some(path) = &filter.path {
-            clauses.push("path IN (SELECT id FROM strings WHERE value >= ? AND value < ?)".into());
-            args.push(path.clone().into());
-            args.push(format!("{path}\u{10FFFF}").into());
+        for (column, prefix) in [("key_prefix", &filter.key_prefix), ("path", &filter.path)] {
+            if let Some(prefix) = prefix {
+                let ids = self.strings_with_prefix(prefix)?;
+                column_in(column, &ids, &mut clauses);
+                term_sets.push(ids);
+            }
         }
         if let Some(text) = filter
             .text
@@ -508,91 +572,201 @@ impl EventStore {
             .map(str::trim)
             .filter(|t| !t.is_empty())
         {
-            // Each word must match one of the event's strings (address, path, actor, key,
-            // message, method): find the matching strings first, then the events. A word is
-            // a phrase prefix, so "198.51" finds 198.51.100.4 and "memory_store" finds
+            // A word is a phrase prefix: "198.51" finds 198.51.100.4, "memory_store" finds
             // /mcp/tools/memory_store.
             for word in text.split_whitespace() {
-                let quoted = format!("\"{}\"*", word.replace('"', "\"\""));
-                let mut stmt = self.conn.prepare_cached(
-                    "SELECT rowid FROM strings_fts WHERE strings_fts MATCH ?1 LIMIT 5000",
-                )?;
-                let ids: Vec<String> = stmt
-                    .query_map([quoted], |r| r.get::<_, i64>(0))?
-                    .map(|id| id.map(|id| id.to_string()))
-                    .collect::<rusqlite::Result<_>>()?;
-                let list = if ids.is_empty() {
-                    "-1".to_owned()
+                let ids = self.strings_matching(word)?;
+                let list = ids
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let list = if list.is_empty() {
+                    "NULL".to_owned()
                 } else {
-                    ids.join(",")
+                    list
                 };
                 clauses.push(format!(
                     "(ip IN ({list}) OR path IN ({list}) OR actor IN ({list}) OR key_prefix IN ({list}) \
                      OR message IN ({list}) OR method IN ({list}) OR instance IN ({list}))"
                 ));
+                term_sets.push(ids);
             }
         }
+        let from = filter.from_us.unwrap_or(i64::MIN);
+        let mut to = filter.to_us.unwrap_or(i64::MAX);
         if let Some(cursor) = before {
-            clauses.push("(time_us, id) < (?, ?)".into());
+            clauses.push("(time_us, instance, seq) < (?, ?, ?)".into());
             args.push(cursor.time_us.into());
-            args.push(cursor.id.into());
+            args.push(id_of(&cursor.instance).into());
+            args.push(cursor.seq.into());
+            to = to.min(cursor.time_us.saturating_add(1));
         }
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
+        if from >= to {
+            return Ok(EventPage {
+                events: Vec::new(),
+                next: None,
+            });
         }
-        sql.push_str(" ORDER BY time_us DESC, id DESC LIMIT ?");
-        args.push(i64::from(limit).into());
+        let filters = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" AND {}", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT time_us, instance, seq, source, kind, outcome, ip, path, actor, key_prefix, method, status, message, flags
+             FROM events WHERE time_us >= ? AND time_us < ?{filters}
+             ORDER BY time_us DESC, instance DESC, seq DESC LIMIT ?"
+        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let name = |id: Option<i64>| id.and_then(|id| self.names.get(&id).cloned());
-        let events = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| {
-                Ok(TimelineEvent {
-                    id: r.get(0)?,
-                    time_us: r.get(1)?,
-                    instance: name(r.get(2)?).unwrap_or_default(),
-                    source: name(r.get(3)?).unwrap_or_default(),
-                    kind: KIND_WORDS
-                        .get(r.get::<_, i64>(4)? as usize)
-                        .copied()
-                        .unwrap_or("unparsed")
-                        .to_owned(),
-                    outcome: OUTCOME_WORDS
-                        .get(r.get::<_, i64>(5)? as usize)
-                        .copied()
-                        .unwrap_or("info")
-                        .to_owned(),
-                    ip: name(r.get(6)?),
-                    path: name(r.get(7)?),
-                    actor: name(r.get(8)?),
-                    key_prefix: name(r.get(9)?),
-                    method: name(r.get(10)?),
-                    status: r.get(11)?,
-                    message: name(r.get(12)?),
-                    flags: r.get(13)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let next = (events.len() == limit as usize)
+        let mut events = Vec::with_capacity(limit);
+        let mut run =
+            |lo: i64, hi: i64, want: usize, events: &mut Vec<TimelineEvent>| -> Result<()> {
+                let mut all: Vec<rusqlite::types::Value> = vec![lo.into(), hi.into()];
+                all.extend(args.iter().cloned());
+                all.push((want as i64).into());
+                let rows = stmt.query_map(rusqlite::params_from_iter(all), |r| self.row(r))?;
+                for row in rows {
+                    events.push(row?);
+                }
+                Ok(())
+            };
+        if term_sets.is_empty() {
+            run(from, to, limit, &mut events)?;
+        } else {
+            // Hours that have at least one term of every set, newest first.
+            let mut hours: Option<BTreeSet<i64>> = None;
+            for set in &term_sets {
+                let found = self.hours_with_any(
+                    set,
+                    from.div_euclid(HOUR_US),
+                    (to - 1).div_euclid(HOUR_US),
+                )?;
+                hours = Some(match hours {
+                    None => found,
+                    Some(h) => h.intersection(&found).copied().collect(),
+                });
+            }
+            for hour in hours.unwrap_or_default().into_iter().rev() {
+                let lo = from.max(hour * HOUR_US);
+                let hi = to.min((hour + 1) * HOUR_US);
+                run(lo, hi, limit - events.len(), &mut events)?;
+                if events.len() == limit {
+                    break;
+                }
+            }
+        }
+        let next = (events.len() == limit)
             .then(|| {
                 events.last().map(|e| Cursor {
                     time_us: e.time_us,
-                    id: e.id,
+                    instance: e.instance.clone(),
+                    seq: e.seq,
                 })
             })
             .flatten();
         Ok(EventPage { events, next })
     }
 
-    /// The raw line of one event, as read on the host.
-    pub fn raw(&self, id: i64) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT line FROM raw WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?)
+    fn row(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineEvent> {
+        let name = |id: Option<i64>| id.and_then(|id| self.names.get(&id).cloned());
+        Ok(TimelineEvent {
+            time_us: r.get(0)?,
+            instance: name(r.get(1)?).unwrap_or_default(),
+            seq: r.get(2)?,
+            source: name(r.get(3)?).unwrap_or_default(),
+            kind: KIND_WORDS
+                .get(r.get::<_, i64>(4)? as usize)
+                .copied()
+                .unwrap_or("unparsed")
+                .to_owned(),
+            outcome: OUTCOME_WORDS
+                .get(r.get::<_, i64>(5)? as usize)
+                .copied()
+                .unwrap_or("info")
+                .to_owned(),
+            ip: name(r.get(6)?),
+            path: name(r.get(7)?),
+            actor: name(r.get(8)?),
+            key_prefix: name(r.get(9)?),
+            method: name(r.get(10)?),
+            status: r.get(11)?,
+            message: name(r.get(12)?),
+            flags: r.get(13)?,
+        })
     }
 
-    /// Failed authentications per hour from the rollups (for analytics and tests).
+    fn hours_with_any(
+        &self,
+        terms: &[i64],
+        first_hour: i64,
+        last_hour: i64,
+    ) -> Result<BTreeSet<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hour FROM hour_terms WHERE term = ?1 AND hour BETWEEN ?2 AND ?3",
+        )?;
+        let mut hours = BTreeSet::new();
+        for term in terms {
+            for hour in
+                stmt.query_map(params![term, first_hour, last_hour], |r| r.get::<_, i64>(0))?
+            {
+                hours.insert(hour?);
+            }
+        }
+        Ok(hours)
+    }
+
+    fn strings_with_prefix(&self, prefix: &str) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM strings WHERE value >= ?1 AND value < ?2 LIMIT 5000")?;
+        let ids = stmt
+            .query_map(params![prefix, format!("{prefix}\u{10FFFF}")], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    fn strings_matching(&self, word: &str) -> Result<Vec<i64>> {
+        let quoted = format!("\"{}\"*", word.replace('"', "\"\""));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rowid FROM strings_fts WHERE strings_fts MATCH ?1 LIMIT 5000",
+        )?;
+        let ids = stmt
+            .query_map([quoted], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// The raw line of one event, as read on the host.
+    pub fn raw(&self, instance: &str, seq: i64) -> Result<Option<String>> {
+        let Some(instance_id) = self.interned.get(instance) else {
+            return Ok(None);
+        };
+        let block: Option<(i64, i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT first_seq, last_seq, data FROM raw_blocks
+                 WHERE instance = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1",
+                params![instance_id, seq],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((first, _, data)) = block.filter(|(_, last, _)| seq <= *last) else {
+            return Ok(None);
+        };
+        let text =
+            lz4_flex::decompress_size_prepended(&data).map_err(|e| crate::Error::Keychain {
+                detail: format!("a stored raw-line block is damaged: {e}"),
+            })?;
+        let text = String::from_utf8_lossy(&text);
+        Ok(text
+            .split('\n')
+            .nth((seq - first) as usize)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned))
+    }
+
+    /// Failed authentications per hour from the rollups.
     pub fn failed_auth_by_hour(&self, instance: &str) -> Result<Vec<(i64, i64)>> {
         let Some(id) = self.interned.get(instance) else {
             return Ok(Vec::new());
@@ -609,6 +783,60 @@ impl EventStore {
             .conn
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))?
             as u64)
+    }
+}
+
+/// Interning within one transaction: new strings are inserted and remembered, and added to
+/// the full-text index at the end.
+struct Interner<'t, 'c> {
+    tx: &'t rusqlite::Transaction<'c>,
+    insert: rusqlite::CachedStatement<'t>,
+    interned: &'t mut HashMap<String, i64>,
+    names: &'t mut HashMap<i64, String>,
+    new: Vec<i64>,
+}
+
+impl<'t, 'c> Interner<'t, 'c> {
+    fn new(
+        tx: &'t rusqlite::Transaction<'c>,
+        interned: &'t mut HashMap<String, i64>,
+        names: &'t mut HashMap<i64, String>,
+    ) -> rusqlite::Result<Self> {
+        Ok(Interner {
+            tx,
+            insert: tx.prepare_cached("INSERT INTO strings (value) VALUES (?1)")?,
+            interned,
+            names,
+            new: Vec::new(),
+        })
+    }
+
+    fn intern(&mut self, value: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.interned.get(value) {
+            return Ok(*id);
+        }
+        self.insert.execute([value])?;
+        let id = self.tx.last_insert_rowid();
+        self.interned.insert(value.to_owned(), id);
+        self.names.insert(id, value.to_owned());
+        self.new.push(id);
+        Ok(id)
+    }
+
+    fn intern_opt(&mut self, value: &Option<String>) -> rusqlite::Result<Option<i64>> {
+        value.as_deref().map(|v| self.intern(v)).transpose()
+    }
+
+    fn index_new_strings(&mut self) -> rusqlite::Result<()> {
+        let mut fts = self
+            .tx
+            .prepare_cached("INSERT INTO strings_fts (rowid, value) VALUES (?1, ?2)")?;
+        for id in self.new.drain(..) {
+            if let Some(value) = self.names.get(&id) {
+                fts.execute(params![id, value])?;
+            }
+        }
+        Ok(())
     }
 }
 

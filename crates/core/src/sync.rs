@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_protocol::{self as protocol, paths};
 
-use crate::events::{Cursor, EventFilter, EventPage, SyncState};
+use crate::events::{Cursor, EventFilter, EventPage, Pulled, SyncState};
 use crate::{Console, Error, Result};
 
 /// Pages pulled from one agent per sync, so one busy agent cannot hold up the others; the
@@ -94,9 +94,9 @@ impl Console {
         if record.revoked_at.is_some() {
             return Err(Error::InstanceRevoked(name.to_owned()));
         }
-        let mut stored = 0u64;
+        let mut after = self.event_store().sync_state(name)?.map_or(0, |s| s.after);
+        let mut batch: Vec<Pulled> = Vec::new();
         for _ in 0..MAX_PAGES_PER_SYNC {
-            let after = self.event_store().sync_state(name)?.map_or(0, |s| s.after);
             let page: protocol::EventsPage = self
                 .agent_get(
                     &record,
@@ -107,27 +107,34 @@ impl Console {
                     ),
                 )
                 .await?;
-            let now_us = self.now_us();
             if page.head < after {
                 // The agent's buffer was recreated (re-initialised host): start again from 0.
+                batch.clear();
+                after = 0;
                 self.event_store().forget_instance(name)?;
-                self.event_store().record_action(
+                self.record_action(
                     name,
                     gatehouse_events::Outcome::Info,
                     "The agent's event sequence restarted (its buffer was recreated); reading it from the start.",
-                    now_us,
-                )?;
+                );
                 continue;
             }
+            let full = page.events.len() as u64 == u64::from(protocol::MAX_EVENTS_PAGE);
             let dropped = page.oldest.saturating_sub(after + 1);
-            let count = page.events.len() as u64;
-            self.event_store()
-                .ingest(name, &page.events, after, dropped, now_us)?;
-            stored += count;
-            if count < u64::from(protocol::MAX_EVENTS_PAGE) {
+            let next_after = page.events.last().map_or(after, |e| e.seq);
+            batch.push(Pulled {
+                events: page.events,
+                after,
+                dropped,
+            });
+            after = next_after;
+            if !full {
                 break;
             }
         }
+        let stored = batch.iter().map(|p| p.events.len() as u64).sum();
+        let now_us = self.now_us();
+        self.event_store().ingest(name, &batch, now_us)?;
         Ok(stored)
     }
 
@@ -135,7 +142,7 @@ impl Console {
     pub fn events(
         &self,
         filter: &EventFilter,
-        before: Option<Cursor>,
+        before: Option<&Cursor>,
         limit: u32,
     ) -> Result<EventPage> {
         let instances_of_service: Vec<String> = match &filter.service {
@@ -153,8 +160,8 @@ impl Console {
     }
 
     /// The raw line of an event, shown as text in the detail panel.
-    pub fn event_raw(&self, id: i64) -> Result<Option<String>> {
-        self.event_store().raw(id)
+    pub fn event_raw(&self, instance: &str, seq: i64) -> Result<Option<String>> {
+        self.event_store().raw(instance, seq)
     }
 
     pub fn sync_states(&self) -> Result<Vec<SyncState>> {

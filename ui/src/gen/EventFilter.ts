@@ -15,12 +15,16 @@ to_us: number | null, instance: string | null,
 /**
  * Service profile: the instances running it.
  */
-service: string | null, kind: string | null, outcome: string | null, ip: string | null, key_prefix: string | null, 
+service: string | null, kind: string | null, outcome: string | null, ip: string | null, 
+/**
+ * Key prefix, matched as a prefix.
+ */
+key_prefix: string | null, 
 /**
  * Path prefix.
  */
 path: string | null, 
 /**
- * Free text: words matched against addresses, paths, actors, keys and messages.
+ * Free text: every word must match an address, path, actor, key, message or method.
  */
 text: string | null, };

@@ -3,8 +3,12 @@
 /**
  * One event as the timeline shows it.
  */
-export type TimelineEvent = { id: number, 
+export type TimelineEvent = { 
 /**
  * Microseconds since the epoch.
  */
-time_us: number, instance: string, source: string, kind: string, outcome: string, ip: string | null, path: string | null, actor: string | null, key_prefix: string | null, method: string | null, status: number | null, message: string | null, flags: number, };
+time_us: number, instance: string, 
+/**
+ * The agent's sequence number (negative for markers the console wrote itself).
+ */
+seq: number, source: string, kind: string, outcome: string, ip: string | null, path: string | null, actor: string | null, key_prefix: string | null, method: string | null, status: number | null, message: string | null, flags: number, };
