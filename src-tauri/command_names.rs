@@ -13,4 +13,9 @@ pub const COMMANDS: &[&str] = &[
     "refresh_all",
     "revoke_instance",
     "remove_instance",
+    "events",
+    "event_raw",
+    "sync_states",
+    "sync_now",
+    "export_events",
 ];

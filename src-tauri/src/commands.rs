@@ -1,8 +1,8 @@
 //! IPC commands: extract state, make one call into core, convert the error. Nothing else.
 
 use gatehouse_core::{
-    AddInstance, AppInfo, InstanceView, IpcError, KeychainStatus, Overview, RefreshSummary,
-    Settings, Theme,
+    AddInstance, AppInfo, Cursor, EventFilter, EventPage, ExportFormat, ExportResult, InstanceView,
+    IpcError, KeychainStatus, Overview, RefreshSummary, Settings, SyncState, Theme,
 };
 use tauri::State;
 
@@ -87,4 +87,50 @@ pub async fn revoke_instance(
 #[tracing::instrument(skip(state))]
 pub async fn remove_instance(state: State<'_, AppState>, name: String) -> Result<(), IpcError> {
     Ok(state.console()?.remove_instance(&name).await?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn events(
+    state: State<'_, AppState>,
+    filter: EventFilter,
+    before: Option<Cursor>,
+    limit: u32,
+) -> Result<EventPage, IpcError> {
+    Ok(state.console()?.events(&filter, before.as_ref(), limit)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn event_raw(
+    state: State<'_, AppState>,
+    instance: String,
+    seq: i64,
+) -> Result<Option<String>, IpcError> {
+    Ok(state.console()?.event_raw(&instance, seq)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn sync_states(state: State<'_, AppState>) -> Result<Vec<SyncState>, IpcError> {
+    Ok(state.console()?.sync_states()?)
+}
+
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+pub async fn sync_now(state: State<'_, AppState>) -> Result<u64, IpcError> {
+    Ok(state.console()?.sync_all().await?)
+}
+
+/// Export to the Downloads folder (the data directory's `exports/` if there is none).
+#[tauri::command(async)]
+#[tracing::instrument(skip(state, filter))]
+pub fn export_events(
+    state: State<'_, AppState>,
+    filter: EventFilter,
+    format: ExportFormat,
+) -> Result<ExportResult, IpcError> {
+    let console = state.console()?;
+    let dir = crate::downloads_dir(console);
+    Ok(console.export_to_dir(&filter, format, &dir)?)
 }

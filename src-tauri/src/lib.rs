@@ -61,6 +61,19 @@ fn data_dir_arg() -> Option<PathBuf> {
     None
 }
 
+/// Where the window's exports go: the user's Downloads folder, or `exports/` in the data
+/// directory on a system without one.
+fn downloads_dir(console: &Console) -> PathBuf {
+    directories::UserDirs::new()
+        .and_then(|dirs| dirs.download_dir().map(PathBuf::from))
+        .filter(|dir| dir.is_dir())
+        .unwrap_or_else(|| {
+            let dir = console.data_dir().root().join("exports");
+            let _ = std::fs::create_dir_all(&dir);
+            dir
+        })
+}
+
 /// Open the console and run the window until it closes.
 pub fn run() -> ExitCode {
     gatehouse_core::install_crypto_provider();
@@ -84,17 +97,26 @@ pub fn run() -> ExitCode {
     build(AppState::new(console))
 }
 
-/// How often every agent is contacted, and how often certificates are checked for renewal.
+/// How often every agent is contacted, how often new events are pulled, and how often
+/// certificates are checked for renewal.
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
+const SYNC_EVERY: Duration = Duration::from_secs(2);
 const RENEW_CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
 
 /// Contact the fleet and renew certificates on a clock, whether or not anyone is looking.
 fn spawn_schedule(console: Arc<Console>) {
     tauri::async_runtime::spawn(async move {
         let mut refresh = tokio::time::interval(REFRESH_EVERY);
+        let mut sync = tokio::time::interval(SYNC_EVERY);
+        sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut renew = tokio::time::interval(RENEW_CHECK_EVERY);
         loop {
             tokio::select! {
+                _ = sync.tick() => {
+                    if let Err(e) = console.sync_all().await {
+                        tracing::warn!(error = %e, "scheduled sync failed");
+                    }
+                }
                 _ = refresh.tick() => {
                     if let Err(e) = console.refresh_all().await {
                         tracing::warn!(error = %e, "scheduled refresh failed");
@@ -135,6 +157,11 @@ fn build(state: AppState) -> ExitCode {
             commands::refresh_all,
             commands::revoke_instance,
             commands::remove_instance,
+            commands::events,
+            commands::event_raw,
+            commands::sync_states,
+            commands::sync_now,
+            commands::export_events,
         ])
         .run(tauri::generate_context!());
     match result {

@@ -209,8 +209,10 @@ fn start_agent(dir: &Path) -> AgentProcess {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:{port}\"\nprofile = \"jelmore\"\nstate_dir = \"{}\"\n",
-            dir.join("state").display()
+            "listen = \"127.0.0.1:{port}\"\nprofile = \"jelmore\"\nstate_dir = \"{}\"\n\n\
+             [[logs]]\npath = \"{}\"\nformat = \"nginx_combined\"\nsource = \"proxy\"\n",
+            dir.join("state").display(),
+            dir.join("access.log").display()
         ),
     )
     .expect("config");
@@ -389,5 +391,99 @@ fn a_locked_keychain_is_reported_as_locked_and_nothing_is_enrolled() {
     assert!(
         text.trim_end().ends_with("[]"),
         "no instance is left behind: {text}"
+    );
+}
+
+#[test]
+fn events_from_an_agent_are_listed_and_exported_with_filters() {
+    use std::io::Write;
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run through scripts/test.sh, which provides gnome-keyring"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let agent_dir = tmp.path().join("agent");
+    std::fs::create_dir_all(&agent_dir).expect("dir");
+    let mut log = std::fs::File::create(agent_dir.join("access.log")).expect("log");
+    for n in 0..3 {
+        writeln!(log, "203.0.113.{n} - - [23/Nov/2026:02:41:5{n} +0000] \"POST /mcp/tools/memory_stats HTTP/1.1\" 401 35 \"-\" \"curl/8\"").expect("write");
+    }
+    writeln!(
+        log,
+        "10.0.0.9 - - [23/Nov/2026:02:42:00 +0000] \"GET /health HTTP/1.1\" 200 2 \"-\" \"probe\""
+    )
+    .expect("write");
+    drop(log);
+    let agent = start_agent(&agent_dir);
+    let data = tmp.path().join("console");
+    let out = run(gatehouse(
+        &data,
+        &[
+            "instance",
+            "add",
+            "--name",
+            "edge-1",
+            "--address",
+            &agent.address,
+            "--code-file",
+        ],
+    )
+    .arg(&agent.code_file));
+    assert!(out.status.success(), "enrolled: {}", stderr(&out));
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let jsonl = loop {
+        let out = run(&mut gatehouse(
+            &data,
+            &["events", "--sync", "--kind", "auth", "--format", "jsonl"],
+        ));
+        assert!(out.status.success(), "events: {}", stderr(&out));
+        let text = stdout(&out);
+        if text.lines().count() >= 3 {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed logins arrive within 15 s: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "exactly the three failed logins: {jsonl}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["status"] == 401 && l["instance"] == "edge-1"),
+        "{jsonl}"
+    );
+    assert!(
+        lines[0]["raw"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("203.0.113.2 - -")),
+        "newest first, raw kept: {}",
+        lines[0]
+    );
+
+    let out = run(&mut gatehouse(
+        &data,
+        &["events", "--ip", "10.0.0.9", "--format", "csv"],
+    ));
+    let csv = stdout(&out);
+    assert!(csv.starts_with("time_utc,instance,"), "a header row: {csv}");
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "header and the one request from 10.0.0.9: {csv}"
+    );
+
+    let out = run(&mut gatehouse(&data, &["events", "--since", "yesterday"]));
+    assert_eq!(out.status.code(), Some(1), "a bad age is refused");
+    assert!(
+        stderr(&out).starts_with("error[invalid_input]"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -48,6 +48,51 @@ enum Command {
         #[command(subcommand)]
         action: InstanceAction,
     },
+    /// The timeline: events from every instance, newest first, with the window's filters.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EventsArgs {
+    /// Pull new events from every agent first.
+    #[arg(long)]
+    sync: bool,
+    /// Only events this recent: 15m, 1h, 24h, 7d.
+    #[arg(long, value_name = "AGE")]
+    since: Option<String>,
+    /// Only events at or after this instant (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only events before this instant (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long)]
+    instance: Option<String>,
+    /// Service profile: sekha, rae, jelmore.
+    #[arg(long)]
+    service: Option<String>,
+    /// auth, request, rate_limit, service, log, unparsed, gap, console.
+    #[arg(long)]
+    kind: Option<String>,
+    /// success, failure, error, info.
+    #[arg(long)]
+    outcome: Option<String>,
+    #[arg(long)]
+    ip: Option<String>,
+    #[arg(long)]
+    key_prefix: Option<String>,
+    /// Path prefix.
+    #[arg(long)]
+    path: Option<String>,
+    /// Free text: every word must match an address, path, actor, key or message.
+    #[arg(long)]
+    text: Option<String>,
+    /// Most events shown as a table (CSV and JSON Lines export everything that matches).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// table, csv or jsonl.
+    #[arg(long, default_value = "table")]
+    format: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +282,7 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             }
         }
         Command::Instance { action } => return instance(&console, action, cli.json),
+        Command::Events(args) => events(&console, args, cli.json)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -303,6 +349,103 @@ fn instance(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::Result<()> {
+    let invalid = |field: &'static str, reason: String| Error::InvalidInput { field, reason };
+    let instant =
+        |field: &'static str, text: &Option<String>| -> gatehouse_core::Result<Option<i64>> {
+            text.as_deref()
+                .map(|t| {
+                    gatehouse_events::parse_rfc3339(t.as_bytes()).ok_or_else(|| {
+                        invalid(
+                            field,
+                            format!("{t:?} is not an RFC 3339 time like 2026-11-23T02:00:00Z"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+    let mut from_us = instant("from", &args.from)?;
+    if let Some(age) = &args.since {
+        let (number, unit) = age.split_at(age.len().saturating_sub(1));
+        let seconds = match (number.parse::<i64>(), unit) {
+            (Ok(n), "m") => n * 60,
+            (Ok(n), "h") => n * 3600,
+            (Ok(n), "d") => n * 86_400,
+            _ => {
+                return Err(invalid(
+                    "since",
+                    format!("{age:?} is not an age like 15m, 1h or 7d"),
+                ))
+            }
+        };
+        let now_us = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
+        from_us = Some(
+            from_us
+                .unwrap_or(i64::MIN)
+                .max(now_us - seconds * 1_000_000),
+        );
+    }
+    let filter = gatehouse_core::EventFilter {
+        from_us,
+        to_us: instant("to", &args.to)?,
+        instance: args.instance.clone(),
+        service: args.service.clone(),
+        kind: args.kind.clone(),
+        outcome: args.outcome.clone(),
+        ip: args.ip.clone(),
+        key_prefix: args.key_prefix.clone(),
+        path: args.path.clone(),
+        text: args.text.clone(),
+    };
+    if args.sync {
+        gatehouse_pki::install_provider();
+        runtime()?.block_on(console.sync_all())?;
+    }
+    let format = match args.format.as_str() {
+        "table" if json => Some(gatehouse_core::ExportFormat::Jsonl),
+        "table" => None,
+        "csv" => Some(gatehouse_core::ExportFormat::Csv),
+        "jsonl" => Some(gatehouse_core::ExportFormat::Jsonl),
+        other => {
+            return Err(invalid(
+                "format",
+                format!("{other:?} is not table, csv or jsonl"),
+            ))
+        }
+    };
+    if let Some(format) = format {
+        let stdout = std::io::stdout();
+        console.export_events(&filter, format, &mut stdout.lock())?;
+        return Ok(());
+    }
+    let page = console.events(&filter, None, args.limit)?;
+    if page.events.is_empty() {
+        println!("No events match. Enroll an instance, or pull new events with --sync.");
+    }
+    for e in &page.events {
+        println!(
+            "{} {:<14} {:<8} {:<7} {:<15} {:<4} {:<30} {}",
+            gatehouse_core::utc(e.time_us),
+            e.instance,
+            e.kind,
+            e.outcome,
+            e.ip.as_deref().unwrap_or("-"),
+            e.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            e.path.as_deref().unwrap_or("-"),
+            e.message
+                .as_deref()
+                .or(e.key_prefix.as_deref())
+                .unwrap_or("")
+        );
+    }
+    if page.next.is_some() {
+        println!("… more events match; raise --limit or export with --format csv");
+    }
+    Ok(())
 }
 
 fn print_json(value: &impl serde::Serialize) {
