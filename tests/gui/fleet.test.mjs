@@ -37,7 +37,18 @@ before(async () => {
   const port = await freePort();
   address = `127.0.0.1:${port}`;
   const config = join(dir, 'agent.toml');
-  writeFileSync(config, `listen = "${address}"\nprofile = "sekha"\nstate_dir = "${join(dir, 'state')}"\n`);
+  const log = join(dir, 'access.log');
+  writeFileSync(
+    log,
+    [1, 2, 3]
+      .map((n) => `203.0.113.${n} - - [23/Nov/2026:02:41:5${n} +0000] "POST /mcp/tools/memory_stats HTTP/1.1" 401 35 "-" "curl/8"\n`)
+      .join(''),
+  );
+  writeFileSync(
+    config,
+    `listen = "${address}"\nprofile = "sekha"\nstate_dir = "${join(dir, 'state')}"\n\n` +
+      `[[logs]]\npath = "${log}"\nformat = "nginx_combined"\nsource = "proxy"\n`,
+  );
   const init = spawnSync(agentBinary, ['init', '--config', config, '--code-file', join(dir, 'code')], {
     encoding: 'utf8',
   });
@@ -98,6 +109,31 @@ test('an instance enrolled through the dialog appears healthy over mutual TLS', 
   await shoot('enrolled');
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised during enrollment');
+});
+
+test('the failed logins on the host reach the timeline within seconds', async () => {
+  await s.click(await s.find('nav [data-view=timeline]'));
+  await s.until('the timeline view', async () => (await s.findAll('[data-testid=timeline-list]')).length === 1);
+  await shoot('timeline-opened');
+  await s.until(
+    'three failed logins on the timeline',
+    async () => {
+      const rows = await s.findAll('[data-testid=timeline-list] [data-kind=auth]');
+      return rows.length >= 3;
+    },
+    20_000,
+  );
+  const rows = await s.findAll('[data-testid=timeline-list] [data-kind=auth]');
+  await s.click(rows[0]);
+  const raw = await s.until('the raw line', async () => {
+    const t = await s.text(await s.find('[data-testid=raw-line]'));
+    return t.startsWith('203.0.113.') ? t : null;
+  });
+  assert.match(raw, /"POST \/mcp\/tools\/memory_stats HTTP\/1.1" 401/, 'the raw line is shown as read on the host');
+  await shoot('timeline');
+  const errors = await s.findAll('[data-testid=unexpected-error]');
+  assert.equal(errors.length, 0, 'no error raised on the timeline');
+  await s.click(await s.find('nav [data-view=fleet]'));
 });
 
 test('revoking asks first, then the row says revoked', async () => {

@@ -1,6 +1,8 @@
 // A scriptable stand-in for the Tauri host, for UI tests. It answers like the real core and
 // records what the UI asked for.
+import type { EventFilter } from '../gen/EventFilter';
 import type { InstanceView } from '../gen/InstanceView';
+import type { TimelineEvent } from '../gen/TimelineEvent';
 import type { KeychainStatus } from '../gen/KeychainStatus';
 import type { Overview } from '../gen/Overview';
 import type { Theme } from '../gen/Theme';
@@ -15,6 +17,41 @@ export interface FakeHost extends Host {
   fleet: InstanceView[];
   /** When set, addInstance fails with it. */
   addError: HostError | null;
+  /** The timeline, newest first. */
+  timeline: TimelineEvent[];
+  raw: Record<string, string>;
+  lastFilter: EventFilter | null;
+}
+
+/** A timeline event as the core would return it. */
+export function sampleEvent(seq: number, overrides: Partial<TimelineEvent> = {}): TimelineEvent {
+  return {
+    time_us: 1_795_401_717_000_000 + seq * 1_000_000,
+    instance: 'sekha-prod',
+    seq,
+    source: 'proxy',
+    kind: 'auth',
+    outcome: 'failure',
+    ip: '203.0.113.7',
+    path: '/mcp/tools/memory_stats',
+    actor: null,
+    key_prefix: null,
+    method: 'POST',
+    status: 401,
+    message: null,
+    flags: 0,
+    ...overrides,
+  };
+}
+
+function matches(e: TimelineEvent, f: EventFilter): boolean {
+  return (
+    (!f.instance || e.instance === f.instance) &&
+    (!f.kind || e.kind === f.kind) &&
+    (!f.outcome || e.outcome === f.outcome) &&
+    (!f.ip || e.ip === f.ip) &&
+    (!f.text || [e.ip, e.path, e.message, e.instance].some((v) => v?.includes(f.text!)))
+  );
 }
 
 /** An enrolled, healthy instance as the core would describe it. */
@@ -48,6 +85,9 @@ export function fakeHost(): FakeHost {
     overviewOverride: null,
     fleet: [],
     addError: null,
+    timeline: [],
+    raw: {},
+    lastFilter: null,
     async appInfo() {
       host.calls.push('appInfo');
       return {
@@ -121,6 +161,33 @@ export function fakeHost(): FakeHost {
     async removeInstance(name) {
       host.calls.push(`removeInstance:${name}`);
       host.fleet = host.fleet.filter((i) => i.name !== name);
+    },
+    async events(filter, before, limit) {
+      host.calls.push('events');
+      host.lastFilter = filter;
+      const all = host.timeline.filter((e) => matches(e, filter));
+      const start = before ? all.findIndex((e) => e.time_us < before.time_us || (e.time_us === before.time_us && e.seq < before.seq)) : 0;
+      const page = start < 0 ? [] : all.slice(start, start + limit);
+      const last = page[page.length - 1];
+      const next = page.length === limit && last ? { time_us: last.time_us, instance: last.instance, seq: last.seq } : null;
+      return { events: page, next };
+    },
+    async eventRaw(instance, seq) {
+      host.calls.push(`eventRaw:${instance}:${seq}`);
+      return host.raw[`${instance}:${seq}`] ?? null;
+    },
+    async syncStates() {
+      host.calls.push('syncStates');
+      return host.fleet.map((i) => ({ instance: i.name, after: 0, events: 0, gaps: 0, last_sync: null, last_error: null, failures: 0 }));
+    },
+    async syncNow() {
+      host.calls.push('syncNow');
+      return 0;
+    },
+    async exportEvents(filter, format) {
+      host.calls.push(`exportEvents:${format}`);
+      host.lastFilter = filter;
+      return { path: `/home/op/Downloads/gatehouse-events.${format}`, events: host.timeline.filter((e) => matches(e, filter)).length };
     },
   };
   return host;

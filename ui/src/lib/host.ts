@@ -4,12 +4,18 @@ import { invoke } from '@tauri-apps/api/core';
 
 import type { AddInstance } from '../gen/AddInstance';
 import type { AppInfo } from '../gen/AppInfo';
+import type { Cursor } from '../gen/Cursor';
 import type { ErrorCode } from '../gen/ErrorCode';
+import type { EventFilter } from '../gen/EventFilter';
+import type { EventPage } from '../gen/EventPage';
+import type { ExportFormat } from '../gen/ExportFormat';
+import type { ExportResult } from '../gen/ExportResult';
 import type { InstanceView } from '../gen/InstanceView';
 import type { KeychainStatus } from '../gen/KeychainStatus';
 import type { Overview } from '../gen/Overview';
 import type { RefreshSummary } from '../gen/RefreshSummary';
 import type { Settings } from '../gen/Settings';
+import type { SyncState } from '../gen/SyncState';
 import type { Theme } from '../gen/Theme';
 
 /** Codes the UI branches on: the core's, plus `ipc_failed` when the call itself failed. */
@@ -40,6 +46,11 @@ export interface Host {
   refreshAll(): Promise<RefreshSummary>;
   revokeInstance(name: string): Promise<InstanceView>;
   removeInstance(name: string): Promise<void>;
+  events(filter: EventFilter, before: Cursor | null, limit: number): Promise<EventPage>;
+  eventRaw(instance: string, seq: number): Promise<string | null>;
+  syncStates(): Promise<SyncState[]>;
+  syncNow(): Promise<number>;
+  exportEvents(filter: EventFilter, format: ExportFormat): Promise<ExportResult>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -76,4 +87,9 @@ export const tauriHost: Host = {
   refreshAll: () => call('refresh_all'),
   revokeInstance: (name) => call('revoke_instance', { name }),
   removeInstance: (name) => call('remove_instance', { name }),
+  events: (filter, before, limit) => call('events', { filter, before, limit }),
+  eventRaw: (instance, seq) => call('event_raw', { instance, seq }),
+  syncStates: () => call('sync_states'),
+  syncNow: () => call('sync_now'),
+  exportEvents: (filter, format) => call('export_events', { filter, format }),
 };

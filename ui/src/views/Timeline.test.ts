@@ -1,0 +1,80 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { fakeHost, sampleEvent, sampleInstance } from '../lib/fake-host';
+import Timeline from './Timeline.svelte';
+
+afterEach(cleanup);
+
+function withEvents(n: number) {
+  const host = fakeHost();
+  host.fleet = [sampleInstance('sekha-prod')];
+  host.timeline = Array.from({ length: n }, (_, i) => sampleEvent(n - i, { ip: `203.0.113.${(n - i) % 250}` }));
+  return host;
+}
+
+describe('the timeline', () => {
+  it('shows events newest first, with words for kind and outcome', async () => {
+    const host = withEvents(3);
+    render(Timeline, { host, ongo: () => {} });
+    const list = await screen.findByTestId('timeline-list');
+    await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(3));
+    const rows = within(list).getAllByRole('option');
+    expect(rows[0]!.textContent).toContain('203.0.113.3');
+    expect(rows[0]!.textContent, 'outcome as a word').toContain('failure');
+  });
+
+  it('renders only the visible rows of a long list', async () => {
+    const host = withEvents(10_000);
+    render(Timeline, { host, ongo: () => {} });
+    const list = await screen.findByTestId('timeline-list');
+    await waitFor(() => expect(within(list).getAllByRole('option').length).toBeGreaterThan(0));
+    expect(within(list).getAllByRole('option').length, 'a window of rows, not all loaded').toBeLessThan(100);
+  });
+
+  it('shows the raw line as text, never as markup, and selects from the keyboard', async () => {
+    const host = withEvents(2);
+    host.raw['sekha-prod:2'] = '<img src=x id=injected> "POST /x" 401';
+    render(Timeline, { host, ongo: () => {} });
+    const list = await screen.findByTestId('timeline-list');
+    await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(2));
+    await fireEvent.keyDown(list, { key: 'ArrowDown' });
+    const raw = await screen.findByTestId('raw-line');
+    await waitFor(() => expect(raw.textContent).toBe('<img src=x id=injected> "POST /x" 401'));
+    expect(document.getElementById('injected'), 'host text never becomes an element').toBeNull();
+    await fireEvent.keyDown(list, { key: 'Escape' });
+    expect(screen.queryByTestId('raw-line'), 'Escape closes the detail').toBeNull();
+  });
+
+  it('passes filters to the host and exports what they select', async () => {
+    const host = withEvents(5);
+    render(Timeline, { host, ongo: () => {} });
+    await screen.findByTestId('timeline-list');
+    await fireEvent.change(screen.getByLabelText('Kind'), { target: { value: 'auth' } });
+    await fireEvent.input(screen.getByLabelText('Address'), { target: { value: '203.0.113.4' } });
+    await waitFor(() => expect(host.lastFilter?.ip).toBe('203.0.113.4'));
+    expect(host.lastFilter?.kind).toBe('auth');
+    await fireEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
+    await screen.findByText(/Saved 1 events to \/home\/op\/Downloads\/gatehouse-events.csv/);
+    expect(host.calls).toContain('exportEvents:csv');
+  });
+
+  it('explains itself when no instance is enrolled', async () => {
+    render(Timeline, { host: fakeHost(), ongo: () => {} });
+    await screen.findByText('Nothing has happened yet');
+  });
+});
+
+describe('live mode', () => {
+  it('shows history an agent backfills below the top, not only newer events', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.timeline = [sampleEvent(100, { kind: 'console', outcome: 'success', message: 'Enrolled', ip: null })];
+    render(Timeline, { host, ongo: () => {} });
+    const list = await screen.findByTestId('timeline-list');
+    await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(1));
+    // The agent reads its log from the start: older lines arrive after the enrollment.
+    host.timeline = [...host.timeline, sampleEvent(3), sampleEvent(2), sampleEvent(1)];
+    await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(4), { timeout: 5000 });
+  });
+});
