@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Set up what is missing, start a demo fleet of three local agents (one per service profile:
-# Sekha, RAE, Jelmore) on loopback, enroll them, and open the console. Demo data and keychain
-# entries are kept apart from any real Gatehouse use.
+# Set up what is missing, start the demo fleet and open the console on it. The fleet: three
+# small fixture services that behave like Sekha, RAE and Jelmore (demo/fixture_service.py),
+# nginx in front of them writing access logs, one Gatehouse agent beside each following the
+# service's and nginx's logs, enrolled over mutual TLS, and a traffic generator (normal use,
+# brute-force bursts, slow key spraying). All on loopback. Demo data and keychain entries are
+# kept apart from any real Gatehouse use.
 #
-# With no display (a server, CI), the window opens under Xvfb inside a private D-Bus session
-# with its own gnome-keyring, and a screenshot is saved to artifacts/demo.png; pass
-# --screenshot-and-exit to stop after it.
+# With no display (a server, CI), everything runs under Xvfb inside a private D-Bus session
+# with its own gnome-keyring, and a screenshot of the timeline is saved to artifacts/demo.png;
+# pass --screenshot-and-exit to stop after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,37 +42,87 @@ if [[ $GATEHOUSE_DEMO_INNER == headless ]]; then
   # The private keychain is new each run, so the console's data must be too.
   rm -rf "$demo"
 fi
-mkdir -p "$demo/agents"
+mkdir -p "$demo"/{agents,services,logs,nginx/tmp}
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "Nothing answered on 127.0.0.1:$1" >&2
+}
+
+# The services, with keys of their own, kept in their config files as the real ones are.
+if [[ ! -f $demo/keys.json ]]; then
+  mkdir -p "$demo/services"/{sekha,rae,jelmore}
+  python3 - "$demo" <<'PY'
+import json, os, secrets, sys
+demo = sys.argv[1]
+k = {name: secrets.token_urlsafe(32) for name in ("sekha", "rae", "admin", "client")}
+def write(path, text):
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(text)
+write(f"{demo}/services/sekha/config.toml", f'mcp_api_key = "{k["sekha"]}"\n\n[server]\nport = 18181\n')
+write(f"{demo}/services/rae/.env", f'API_KEY={k["rae"]}\nENABLE_API_KEY_AUTH=true\n')
+write(f"{demo}/services/jelmore/.env", f'API_KEY_ADMIN={k["admin"]}\nAPI_KEY_CLIENT={k["client"]}\nPOSTGRES_PASSWORD=demo\n')
+write(f"{demo}/keys.json", json.dumps({
+    "sekha": k["sekha"], "rae": k["rae"], "jelmore_client": k["client"],
+    "sekha_url": "http://127.0.0.1:18081", "rae_url": "http://127.0.0.1:18082",
+    "jelmore_url": "http://127.0.0.1:18083"}))
+PY
+fi
+fixture=$root/demo/fixture_service.py
+python3 "$fixture" --profile sekha --port 18181 --workdir "$demo/services/sekha" --log "$demo/logs/sekha.log" 2>/dev/null &
+pids+=($!)
+python3 "$fixture" --profile rae --port 18182 --workdir "$demo/services/rae" --log "$demo/logs/rae.log" 2>/dev/null &
+pids+=($!)
+python3 "$fixture" --profile jelmore --port 18183 --workdir "$demo/services/jelmore" --log "$demo/logs/jelmore.log" \
+  --access-log "$demo/logs/jelmore.uvicorn.log" 2>/dev/null &
+pids+=($!)
+
+# nginx in front, trusting X-Forwarded-For from loopback as it would behind a load balancer.
+user_line=""
+[[ $(id -u) -eq 0 ]] && user_line="user root root;"
+sed -e "s|@DEMO@|$demo|g" -e "s|@USER@|$user_line|" "$root/demo/nginx.conf.in" >"$demo/nginx/nginx.conf"
+nginx -p "$demo/nginx" -c "$demo/nginx/nginx.conf" &
+pids+=($!)
+
+# One agent per service, following the service's own log and nginx's.
+write_agent() { # profile agent-port service-port log|format|source...
+  local profile=$1 port=$2 service_port=$3 dir=$demo/agents/$1 log
+  shift 3
+  mkdir -p "$dir"
+  {
+    printf 'listen = "127.0.0.1:%s"\nprofile = "%s"\nstate_dir = "%s"\n' "$port" "$profile" "$dir/state"
+    printf 'service_url = "http://127.0.0.1:%s/health"\n' "$service_port"
+    for log in "$@"; do
+      IFS='|' read -r file format source <<<"$log"
+      printf '\n[[logs]]\npath = "%s"\nformat = "%s"\nsource = "%s"\n' "$demo/logs/$file" "$format" "$source"
+    done
+  } >"$dir/agent.toml"
+}
+write_agent sekha 17441 18181 "sekha.log|sekha_tracing|service" "sekha.access.log|nginx_combined|proxy"
+write_agent rae 17442 18182 "rae.log|structlog|service" "rae.access.json|nginx_json|proxy"
+write_agent jelmore 17443 18183 "jelmore.log|structlog|service" "jelmore.uvicorn.log|uvicorn_access|access" \
+  "jelmore.access.log|nginx_combined|proxy"
+
 enrolled=$("$bin/gatehouse" --json instance list 2>/dev/null || echo "[]")
 to_enroll=()
 for spec in sekha:17441 rae:17442 jelmore:17443; do
-  profile=${spec%%:*} port=${spec##*:}
+  profile=${spec%%:*}
   dir=$demo/agents/$profile
-  mkdir -p "$dir"
-  cat >"$dir/agent.toml" <<EOF
-listen = "127.0.0.1:$port"
-profile = "$profile"
-state_dir = "$dir/state"
-EOF
   if ! grep -q "\"name\": \"$profile-demo\"" <<<"$enrolled"; then
     "$bin/gatehouse-agent" init --force --config "$dir/agent.toml" --code-file "$dir/code" >/dev/null
-    to_enroll+=("$profile:$port")
+    to_enroll+=("$spec")
   fi
   "$bin/gatehouse-agent" run --config "$dir/agent.toml" 2>>"$dir/agent.log" &
   pids+=($!)
 done
-
-for spec in sekha:17441 rae:17442 jelmore:17443; do
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/${spec##*:}") 2>/dev/null && break
-    sleep 0.1
-  done
-done
+for port in 18081 18082 18083 17441 17442 17443; do wait_port "$port"; done
 
 for spec in "${to_enroll[@]}"; do
   profile=${spec%%:*} port=${spec##*:}
@@ -82,6 +135,10 @@ for spec in "${to_enroll[@]}"; do
   rm -f "$demo/agents/$profile/code"
 done
 
+python3 "$root/demo/traffic.py" --demo-dir "$demo" &
+pids+=($!)
+echo "Traffic: normal use, a brute-force burst every 45 s, slow key spraying against Jelmore."
+
 if [[ $GATEHOUSE_DEMO_INNER == desktop ]]; then
   "$bin/gatehouse-console"
   exit 0
@@ -89,7 +146,10 @@ fi
 
 "$bin/gatehouse-console" &
 pids+=($!)
-sleep 6
+sleep 8
+xdotool search --sync --name Gatehouse windowactivate 2>/dev/null || true
+xdotool key ctrl+2 2>/dev/null || true
+sleep 4
 mkdir -p "$root/artifacts"
 import -window root "$root/artifacts/demo.png" && echo "Screenshot: $root/artifacts/demo.png"
 [[ ${1:-} == --screenshot-and-exit ]] && exit 0

@@ -14,7 +14,10 @@ APT_PACKAGES=(
   # run and test: a display, the WebDriver for WebKitGTK, a real keychain, a notification daemon
   xvfb xauth imagemagick webkit2gtk-driver gnome-keyring dbus-x11 dbus libsecret-tools dunst
   fonts-dejavu-core xdotool
+  # the demo fleet: nginx in front of the fixture services
+  nginx
 )
+command -v python3 >/dev/null || APT_PACKAGES+=(python3)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

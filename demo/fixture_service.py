@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Small stand-ins for Sekha, RAE and Jelmore that behave as shared/service-facts.md says:
+where the key is configured, which header carries it, what each endpoint answers with a
+missing, malformed or wrong key, which data endpoints are open anyway, and what each writes to
+its log. The demo fleet and tests run them behind nginx; the real services are tried by hand.
+
+    fixture_service.py --profile sekha   --port 18181 --workdir DIR --log FILE
+    fixture_service.py --profile rae     --port 18182 --workdir DIR --log FILE
+    fixture_service.py --profile jelmore --port 18183 --workdir DIR --log FILE --access-log FILE
+
+Keys are read from DIR/config.toml (Sekha, root-level mcp_api_key; a key after a [table]
+header is ignored, like Sekha's own loader) or DIR/.env (RAE's API_KEY, Jelmore's API_KEY_*),
+once at start: like the real services, a key change needs a restart.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tomllib
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SEKHA_DEFAULT_KEY = "dev_default_key_change_me_1234567890"
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Log:
+    def __init__(self, path):
+        self.file = open(path, "a", buffering=1, encoding="utf-8")
+
+    def line(self, text):
+        self.file.write(text + "\n")
+
+    def structlog(self, event, level="info", **fields):
+        # structlog masks any field whose name contains key/secret/password.
+        masked = {k: ("***" if any(w in k for w in ("key", "secret", "password")) and k not in ("key_prefix", "key_name", "key_count", "key_names") else v) for k, v in fields.items()}
+        self.line(json.dumps({**masked, "event": event, "level": level, "timestamp": now_iso()}))
+
+    def tracing(self, level, target, message):
+        colour = {"INFO": "32", "WARN": "33", "ERROR": "31"}.get(level, "34")
+        self.line(f"\x1b[2m{now_iso()}\x1b[0m \x1b[{colour}m{level:>5}\x1b[0m \x1b[2m{target}\x1b[0m\x1b[2m:\x1b[0m {message}")
+
+
+def read_dotenv(path):
+    values = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for raw in f:
+                line = raw.strip()
+                if line and not line.startswith("#") and "=" in line:
+                    k, v = line.split("=", 1)
+                    values[k.strip()] = v.strip().strip('"').strip("'")
+    return values
+
+
+class Service:
+    """One profile's behaviour. `handle` returns (status, headers, body)."""
+
+    def __init__(self, workdir, log, access_log):
+        self.workdir, self.log, self.access_log = workdir, log, access_log
+
+
+class Sekha(Service):
+    def __init__(self, *args):
+        super().__init__(*args)
+        path = os.path.join(self.workdir, "config.toml")
+        config = {}
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                config = tomllib.load(f)
+        # Only a root-level key counts; one inside a [table] is ignored.
+        self.key = os.environ.get("SEKHA__MCP_API_KEY") or config.get("mcp_api_key") or SEKHA_DEFAULT_KEY
+        self.log.tracing("INFO", "sekha_controller", "Starting Sekha controller")
+        self.log.tracing("INFO", "sekha_controller", "🔒 API authentication enabled")
+
+    def handle(self, method, path, headers, body):
+        if path == "/health" or path == "/metrics":
+            return 200, {}, b'{"status":"ok"}' if path == "/health" else b"sekha_requests_total 1\n"
+        if path.startswith("/api/v1/"):
+            return 200, {}, b'{"conversations":[]}'  # open with no auth: a real finding
+        if method == "POST" and path.startswith("/mcp/tools/"):
+            auth = headers.get("Authorization")
+            if auth is None:
+                return 401, {}, b'{"error":"Missing authorization header"}'
+            if not auth.startswith("Bearer "):
+                return 400, {}, b'{"error":"Invalid authorization format"}'
+            presented = auth[len("Bearer "):]
+            if len(self.key) < 32 or presented != self.key:
+                return 401, {}, b'{"error":"Invalid API key"}'
+            return 200, {}, b'{"result":"ok"}'
+        return 404, {}, b'{"error":"Not found"}'
+
+
+class Rae(Service):
+    def __init__(self, *args):
+        super().__init__(*args)
+        env = {**read_dotenv(os.path.join(self.workdir, ".env")), **{k: v for k, v in os.environ.items() if k in ("API_KEY", "ENABLE_API_KEY_AUTH")}}
+        self.key = env.get("API_KEY", "secret")
+        self.enabled = env.get("ENABLE_API_KEY_AUTH", "false").lower() == "true"
+        self.log.structlog("security_settings", api_key_auth=self.enabled, jwt_auth=False, rate_limiting=False)
+
+    def handle(self, method, path, headers, body):
+        if path in ("/health", "/ready", "/live", "/metrics", "/docs", "/openapi.json"):
+            return 200, {}, b'{"status":"healthy"}'
+        if path.startswith("/v2/compliance/") or path.startswith("/v2/federation/"):
+            if not self.enabled:
+                return 200, {}, b'{"circuit_breakers":[]}'
+            # With JWT auth off (the default), any Bearer token is accepted.
+            if (headers.get("Authorization") or "").startswith("Bearer "):
+                return 200, {}, b'{"circuit_breakers":[]}'
+            presented = headers.get("X-API-Key")
+            if presented is not None and presented == self.key:
+                return 200, {}, b'{"circuit_breakers":[]}'
+            if presented is not None:
+                self.log.structlog("invalid_api_key", "warning", provided_key=presented, logger="apps.memory_api.security.auth")
+            self.log.structlog("authentication_required_no_credentials", "warning", logger="apps.memory_api.security.auth")
+            return 401, {}, b'{"error":{"code":"401","message":"Authentication required. Provide either a Bearer token or an X-API-Key header."}}'
+        if path.startswith("/v2/memories"):
+            return 200, {}, b'{"memories":[]}'  # open even with auth on
+        return 404, {}, b'{"detail":"Not Found"}'
+
+
+class Jelmore(Service):
+    PERMISSIONS = {"admin": ["read", "write", "admin", "delete"], "development": ["read", "write", "admin", "delete"], "client": ["read", "write"], "service": ["read", "write"]}
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        env = {**read_dotenv(os.path.join(self.workdir, ".env")), **os.environ}
+        self.keys = {v: k[len("API_KEY_"):].lower() for k, v in env.items() if k.startswith("API_KEY_") and v}
+        self.log.structlog("API keys loaded", key_count=len(self.keys), key_names=sorted(self.keys.values()))
+
+    def handle(self, method, path, headers, body):
+        client = (headers.get("X-Forwarded-For") or "127.0.0.1").split(",")[0].strip()
+        status, extra, out = self.route(method, path, headers, client)
+        request_id = uuid.uuid4().hex
+        self.log.structlog("Request completed", method=method, path=path, status_code=status, duration_ms=0.59, client_ip=client, correlation_id=request_id, request_id=request_id)
+        return status, extra, out
+
+    def route(self, method, path, headers, client):
+        if path in ("/health", "/metrics", "/api/v1/docs"):
+            return 200, {}, b'{"status":"healthy"}'
+        if path.startswith("/api/v1/v1/"):
+            presented = headers.get("X-API-Key")
+            if presented is None:
+                self.log.structlog("Missing API key", "warning", path=path, client=client)
+                return 401, {"www-authenticate": 'APIKey realm="X-API-Key"'}, b'{"detail":"API key required"}'
+            name = self.keys.get(presented)
+            if name is None:
+                prefix = presented[:10] if len(presented) > 10 else "short_key"
+                self.log.structlog("Invalid API key", "warning", path=path, key_prefix=prefix, client=client)
+                return 401, {}, b'{"detail":"Invalid API key"}'
+            self.log.structlog("API key authenticated", path=path, key_name=name, permissions=self.PERMISSIONS.get(name, ["read"]), client=client)
+            return 200, {}, b'{"sessions":[]}'
+        return 404, {}, b'{"detail":"Not Found"}'
+
+
+PROFILES = {"sekha": Sekha, "rae": Rae, "jelmore": Jelmore}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", choices=PROFILES, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--access-log", help="uvicorn's access lines (Jelmore)")
+    args = parser.parse_args()
+    log = Log(args.log)
+    access = Log(args.access_log) if args.access_log else None
+    service = PROFILES[args.profile](args.workdir, log, access)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            status, extra, out = service.handle(self.command, self.path.split("?")[0], self.headers, body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            for k, v in extra.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(out)
+            if access is not None:
+                reason = self.responses.get(status, ("",))[0]
+                access.line(f'INFO:     {self.client_address[0]}:{self.client_address[1]} - "{self.command} {self.path} HTTP/1.1" {status} {reason}')
+
+        do_GET = do_POST = do_PUT = do_DELETE = do
+
+        def log_message(self, *args):
+            pass  # the service's own log says what the real service says, nothing more
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    print(f"{args.profile} fixture on 127.0.0.1:{args.port}", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
