@@ -16,6 +16,9 @@ cargo fmt --all --check
 step "UI: type check, lint, unit tests, build"
 (cd ui && npm run --silent check && npm run --silent lint && npm test --silent && npm run --silent build)
 
+step "fixture services behave as service-facts.md says"
+python3 -m unittest demo/test_fixture_service.py
+
 step "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
