@@ -10,17 +10,9 @@ use gatehouse_core::EventFilter;
 use gatehouse_events::{Kind, Outcome};
 use gatehouse_protocol::WireEvent;
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-}
+#[path = "lcg.rs"]
+mod lcg;
+use lcg::Lcg;
 
 const PATHS: &[&str] = &[
     "/api/v1/conversations",

@@ -12,18 +12,9 @@ use std::time::Instant;
 
 use gatehouse_events::{Format, Kind, Outcome};
 
-/// A small deterministic generator, so every run parses the same bytes.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-}
+#[path = "lcg.rs"]
+mod lcg;
+use lcg::Lcg;
 
 const PATHS: &[&str] = &[
     "/api/v1/conversations",

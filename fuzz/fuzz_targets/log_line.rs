@@ -4,17 +4,8 @@
 use gatehouse_events::Format;
 use libfuzzer_sys::fuzz_target;
 
-const FORMATS: [Format; 6] = [
-    Format::SekhaTracing,
-    Format::Structlog,
-    Format::UvicornAccess,
-    Format::NginxCombined,
-    Format::NginxJson,
-    Format::CaddyJson,
-];
-
 fuzz_target!(|data: &[u8]| {
-    for format in FORMATS {
+    for format in Format::ALL {
         if let Ok(parsed) = format.parse(data) {
             // A parsed line never claims more than it had.
             if let Some(path) = parsed.path {

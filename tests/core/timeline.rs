@@ -335,3 +335,26 @@ fn filters_search_and_paging_find_exactly_the_right_events() {
         "rollups count the failed logins"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_one_response_is_pulled_completely() {
+    let lab = Lab::new();
+    std::fs::create_dir_all(&lab.agents).expect("dir");
+    let log = lab.agents.join("access.log");
+    // About 4000 lines of 300 bytes: several pages, each cut at the body cap.
+    let long_path = format!("/api/v1/conversations/{}", "x".repeat(160));
+    let lines: String = (0..4000)
+        .map(|n| format!("10.0.{}.{} - - [23/Nov/2026:02:41:57 +0000] \"GET {long_path} HTTP/1.1\" 200 2 \"-\" \"probe\"\n", n / 250, n % 250))
+        .collect();
+    append(&log, &lines);
+    let (agent, code) = lab.agent_following("alpha", &log, 100_000).await;
+    lab.add("alpha", &agent, &code).await.expect("enrolled");
+    sync_until(&lab, "alpha", 4000).await;
+    let state = &lab.console.sync_states().expect("states")[0];
+    assert_eq!(
+        (state.events, state.gaps),
+        (4000, 0),
+        "every line arrived, none twice: {state:?}"
+    );
+    agent.stop().await;
+}

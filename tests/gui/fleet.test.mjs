@@ -87,7 +87,7 @@ test('an instance enrolled through the dialog appears healthy over mutual TLS', 
   });
   await s.click(add);
   await s.until('the dialog', () => s.find('[role=dialog] input'));
-  await type('[role=dialog] label:nth-of-type(1) input', 'sekha-demo');
+  await type('[role=dialog] label:nth-of-type(1) input', 'edge-one');
   await type('[role=dialog] label:nth-of-type(2) input', address);
   await type('[role=dialog] textarea', code);
   await shoot('add-dialog');
@@ -95,7 +95,7 @@ test('an instance enrolled through the dialog appears healthy over mutual TLS', 
   const row = await s.until(
     'the enrolled instance',
     async () => {
-      const rows = await s.findAll('tr[data-instance="sekha-demo"]');
+      const rows = await s.findAll('tr[data-instance="edge-one"]');
       return rows[0] ?? null;
     },
     20_000,
@@ -105,7 +105,7 @@ test('an instance enrolled through the dialog appears healthy over mutual TLS', 
     return /OK/.test(t) ? t : null;
   });
   assert.match(text, /OK/, `the new instance is reachable over mutual TLS: ${text}`);
-  assert.match(text, /sekha/, 'with its profile');
+  assert.match(text, /\bsekha\b/, 'with the profile the agent reported');
   await shoot('enrolled');
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised during enrollment');
@@ -137,16 +137,16 @@ test('the failed logins on the host reach the timeline within seconds', async ()
 });
 
 test('revoking asks first, then the row says revoked', async () => {
-  const revoke = await s.find('button[aria-label="Revoke sekha-demo"]');
+  const revoke = await s.find('button[aria-label="Revoke edge-one"]');
   await s.click(revoke);
   const dialog = await s.until('the confirmation', () => s.find('[role=dialog]'));
   assert.match(await s.text(dialog), /refuse this console's certificate at once/, 'the impact is named');
   await shoot('revoke-confirm');
   for (const b of await s.findAll('[role=dialog] button')) {
-    if ((await s.text(b)) === 'Revoke sekha-demo') await s.click(b);
+    if ((await s.text(b)) === 'Revoke edge-one') await s.click(b);
   }
   await s.until('the revoked state', async () => {
-    const row = await s.find('tr[data-instance="sekha-demo"]');
+    const row = await s.find('tr[data-instance="edge-one"]');
     return /Revoked/.test(await s.text(row));
   });
   await shoot('revoked');

@@ -132,7 +132,13 @@ impl Buffer {
                  ON CONFLICT(path) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset",
                 params![path, position.file_id as i64, position.offset as i64],
             )?;
-            let count: i64 = tx.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            // Sequence numbers are contiguous (only a prefix is ever deleted), so the count is
+            // their span: two index lookups instead of a scan of millions of rows.
+            let count: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM events",
+                [],
+                |r| r.get(0),
+            )?;
             let excess = count - self.capacity as i64;
             if excess > 0 {
                 // Room for the marker too.
@@ -157,7 +163,8 @@ impl Buffer {
         tx.commit()
     }
 
-    /// Events after `after`, oldest first, at most `limit`.
+    /// Events after `after`, oldest first, at most `limit`, and never more than fits in a
+    /// response body (`MAX_BODY`): the page ends early and the console asks again.
     pub fn page(&self, after: u64, limit: u32) -> rusqlite::Result<EventsPage> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, time_us, source, kind, outcome, actor, key_prefix, ip, method, path,
@@ -184,6 +191,16 @@ impl Buffer {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut budget = PAGE_BYTES;
+        let events: Vec<WireEvent> = events
+            .into_iter()
+            .take_while(|e| {
+                let size = approximate_json_size(e);
+                let fits = size <= budget;
+                budget = budget.saturating_sub(size);
+                fits
+            })
+            .collect();
         // The sequence's high-water mark survives deletes (AUTOINCREMENT keeps it).
         let head: i64 = self
             .conn
@@ -203,6 +220,28 @@ impl Buffer {
             oldest: oldest.map_or(head as u64 + 1, |s| s as u64),
         })
     }
+}
+
+/// What a page's events may add up to in JSON, leaving room under `MAX_BODY` for the rest.
+const PAGE_BYTES: usize = gatehouse_protocol::MAX_BODY * 3 / 4;
+
+/// An upper bound of an event's JSON size: escaping can at most double a string (six bytes
+/// for a control character, rare in logs, are covered by the slack in `PAGE_BYTES`).
+fn approximate_json_size(e: &WireEvent) -> usize {
+    let text = [
+        &e.actor,
+        &e.key_prefix,
+        &e.ip,
+        &e.method,
+        &e.path,
+        &e.message,
+    ]
+    .iter()
+    .map(|v| v.as_deref().map_or(0, str::len))
+    .sum::<usize>()
+        + e.raw.len()
+        + e.source.len();
+    2 * text + 256
 }
 
 fn word(kind: Kind) -> &'static str {
@@ -303,6 +342,35 @@ mod tests {
                 offset: 99
             }),
             "the position is stored with the events"
+        );
+    }
+
+    #[test]
+    fn a_page_always_fits_in_a_response_body() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut buffer = Buffer::open(&tmp.path().join("events.sqlite3"), 100_000).expect("open");
+        let mut events: Vec<_> = (0..5000).map(event).collect();
+        for e in &mut events {
+            e.raw = "x".repeat(400);
+        }
+        buffer
+            .append(&events, "/x", Position::default())
+            .expect("append");
+        let page = buffer.page(0, 5000).expect("page");
+        let json = serde_json::to_vec(&page).expect("json");
+        assert!(
+            json.len() <= gatehouse_protocol::MAX_BODY,
+            "{} bytes must fit the body cap",
+            json.len()
+        );
+        assert!(
+            page.events.len() < 5000 && !page.events.is_empty(),
+            "the page ends early: {}",
+            page.events.len()
+        );
+        assert!(
+            page.head > page.events.last().map_or(0, |e| e.seq),
+            "and says more remain"
         );
     }
 

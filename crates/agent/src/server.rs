@@ -16,7 +16,7 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use gatehouse_pki as pki;
 use gatehouse_protocol::{self as protocol, codes, paths, ErrorBody};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::de::DeserializeOwned;
@@ -32,6 +32,12 @@ const MAX_CONNECTIONS: usize = 256;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// A client must send a request's headers within this time, including the next request on a
+/// kept-alive connection, or the connection is closed: idle connections cannot pile up.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections on the enrollment channel (no client certificate needed) served at once, so
+/// anyone who can reach the port cannot take every connection slot with it.
+const MAX_ENROLLMENT_CONNECTIONS: usize = 8;
 
 /// Serve until `shutdown` resolves, then let open connections finish (bounded).
 pub async fn serve(
@@ -47,6 +53,7 @@ pub async fn serve(
         tokio::task::spawn_blocking(move || agent.tail_until(&stop))
     };
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let enrollment_permits = Arc::new(Semaphore::new(MAX_ENROLLMENT_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -68,6 +75,7 @@ pub async fn serve(
         let agent = agent.clone();
         let (enroll, fleet) = (enroll.clone(), fleet.clone());
         let watcher = graceful.watcher();
+        let enrollment_permits = enrollment_permits.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&agent, tcp)).await;
@@ -82,9 +90,15 @@ pub async fn serve(
                     return;
                 }
             };
-            let router = match &channel {
-                Channel::Enrollment => enroll,
-                Channel::Fleet { .. } => fleet,
+            let (router, _enrollment_permit) = match &channel {
+                Channel::Enrollment => match enrollment_permits.try_acquire_owned() {
+                    Ok(permit) => (enroll, Some(permit)),
+                    Err(_) => {
+                        tracing::info!(%remote, "too many enrollment connections; closed");
+                        return;
+                    }
+                },
+                Channel::Fleet { .. } => (fleet, None),
             };
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -92,7 +106,15 @@ pub async fn serve(
                     router.clone().oneshot(request)
                 },
             );
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(HEADER_READ_TIMEOUT));
             let connection = builder.serve_connection(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");

@@ -43,6 +43,8 @@ pub struct Tailer {
     discarding: bool,
     missing_reported: bool,
     resumed: Option<Position>,
+    /// The position last written to the buffer.
+    committed: Option<Position>,
 }
 
 impl Tailer {
@@ -59,6 +61,7 @@ impl Tailer {
             discarding: false,
             missing_reported: false,
             resumed,
+            committed: None,
         })
     }
 
@@ -80,18 +83,26 @@ impl Tailer {
             }
         }
         let added = events.len();
-        let file_id = self.file.as_ref().map_or(0, |(_, id)| *id);
-        if added > 0 || self.file.is_some() {
+        let Some((_, file_id)) = &self.file else {
+            // No file open: only a marker (missing file) to store; keep the saved position.
+            if added > 0 {
+                let keep = self.resumed.unwrap_or_default();
+                buffer
+                    .append(&events, &self.key, keep)
+                    .map_err(std::io::Error::other)?;
+            }
+            return Ok(added);
+        };
+        let position = Position {
+            file_id: *file_id,
+            offset: self.offset - self.partial.len() as u64,
+        };
+        // An idle poll writes nothing: no transaction, no fsync, four times a second.
+        if added > 0 || self.committed != Some(position) {
             buffer
-                .append(
-                    &events,
-                    &self.key,
-                    Position {
-                        file_id,
-                        offset: self.offset - self.partial.len() as u64,
-                    },
-                )
+                .append(&events, &self.key, position)
                 .map_err(std::io::Error::other)?;
+            self.committed = Some(position);
         }
         Ok(added)
     }

@@ -368,24 +368,24 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
         };
     let mut from_us = instant("from", &args.from)?;
     if let Some(age) = &args.since {
-        let (number, unit) = age.split_at(age.len().saturating_sub(1));
-        let seconds = match (number.parse::<i64>(), unit) {
-            (Ok(n), "m") => n * 60,
-            (Ok(n), "h") => n * 3600,
-            (Ok(n), "d") => n * 86_400,
-            _ => {
-                return Err(invalid(
-                    "since",
-                    format!("{age:?} is not an age like 15m, 1h or 7d"),
-                ))
-            }
+        let bad = || invalid("since", format!("{age:?} is not an age like 15m, 1h or 7d"));
+        let unit = age.chars().last().ok_or_else(bad)?;
+        let number: i64 = age[..age.len() - unit.len_utf8()]
+            .parse()
+            .map_err(|_| bad())?;
+        let scale = match unit {
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
         };
+        let seconds = number
+            .checked_mul(scale)
+            .filter(|s| *s >= 0)
+            .ok_or_else(bad)?;
         let now_us = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
-        from_us = Some(
-            from_us
-                .unwrap_or(i64::MIN)
-                .max(now_us - seconds * 1_000_000),
-        );
+        let since = now_us.saturating_sub(seconds.saturating_mul(1_000_000));
+        from_us = Some(from_us.unwrap_or(i64::MIN).max(since));
     }
     let filter = gatehouse_core::EventFilter {
         from_us,
@@ -425,21 +425,24 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
         println!("No events match. Enroll an instance, or pull new events with --sync.");
     }
     for e in &page.events {
+        // Host-controlled text never reaches the terminal raw: no escape sequences.
         println!(
             "{} {:<14} {:<8} {:<7} {:<15} {:<4} {:<30} {}",
             gatehouse_core::utc(e.time_us),
-            e.instance,
+            printable(&e.instance),
             e.kind,
             e.outcome,
-            e.ip.as_deref().unwrap_or("-"),
+            printable(e.ip.as_deref().unwrap_or("-")),
             e.status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
-            e.path.as_deref().unwrap_or("-"),
-            e.message
-                .as_deref()
-                .or(e.key_prefix.as_deref())
-                .unwrap_or("")
+            printable(e.path.as_deref().unwrap_or("-")),
+            printable(
+                e.message
+                    .as_deref()
+                    .or(e.key_prefix.as_deref())
+                    .unwrap_or("")
+            )
         );
     }
     if page.next.is_some() {
@@ -448,10 +451,48 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
     Ok(())
 }
 
+/// Control characters (ESC and the like) shown as escapes instead of being sent to the
+/// terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         // Our DTOs are plain data; serialization cannot fail, but never panic on output.
         Err(e) => eprintln!("error[internal]: cannot render JSON: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn host_text_cannot_send_escape_sequences_to_the_terminal() {
+        let hostile = "/x\u{1b}]0;pwned\u{7}\u{1b}[2J";
+        let shown = printable(hostile);
+        assert!(
+            !shown.chars().any(char::is_control),
+            "no control character survives: {shown:?}"
+        );
+        assert!(
+            shown.contains("\\u{1b}"),
+            "it is shown as an escape instead: {shown}"
+        );
+        assert_eq!(
+            printable("/api/v1/é"),
+            "/api/v1/é",
+            "ordinary text is untouched"
+        );
     }
 }

@@ -203,6 +203,17 @@ pub struct EventStore {
     conn: Connection,
     interned: HashMap<String, i64>,
     names: HashMap<i64, String>,
+    /// The last raw block read, decompressed: exports and a detail panel stepping through
+    /// neighbours read the same block again and again.
+    raw_cache: Option<RawBlock>,
+}
+
+#[derive(Debug)]
+struct RawBlock {
+    instance: i64,
+    first_seq: i64,
+    last_seq: i64,
+    lines: Vec<String>,
 }
 
 /// Integer codes of kinds and outcomes in the `events` table. Append only.
@@ -279,14 +290,26 @@ impl EventStore {
             conn,
             interned: HashMap::default(),
             names: HashMap::default(),
+            raw_cache: None,
         };
         store.load_strings()?;
         Ok(store)
     }
 
     fn load_strings(&mut self) -> Result<()> {
-        let mut stmt = self.conn.prepare("SELECT id, value FROM strings")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        self.refresh_strings()
+    }
+
+    /// Learn the strings other processes (the CLI beside the app) added since the cache was
+    /// filled: ids only grow, so one indexed query above the highest id known does it.
+    fn refresh_strings(&mut self) -> Result<()> {
+        let known = self.names.keys().copied().max().unwrap_or(0);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, value FROM strings WHERE id > ?1")?;
+        let rows = stmt.query_map([known], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         for row in rows {
             let (id, value) = row?;
             self.names.insert(id, value.clone());
@@ -318,7 +341,7 @@ impl EventStore {
             let mut terms: HashSet<(i64, i64)> = HashSet::default();
             let mut rollups: HashMap<(i64, i64, i64, i64), i64> = HashMap::default();
             let mut rows: Vec<rusqlite::types::Value> = Vec::with_capacity(ROWS_PER_INSERT * 14);
-            for page in pages {
+            for (page_index, page) in pages.iter().enumerate() {
                 if page.dropped > 0 {
                     let message = interner.intern(&format!(
                         "{} events were dropped by the agent before the console read them.",
@@ -326,10 +349,12 @@ impl EventStore {
                     ))?;
                     let source = interner.intern("agent")?;
                     let (kind, outcome) = (kind_code(Kind::Gap), outcome_code(Outcome::Error));
+                    // One marker per page with a gap; pages of one batch share `now_us`.
+                    let seq = marker_seq(now_us) - page_index as i64;
                     tx.execute(
                         "INSERT OR IGNORE INTO events (time_us, instance, seq, kind, outcome, source, message, flags)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
-                        params![now_us, instance_id, marker_seq(now_us), kind, outcome, source, message],
+                        params![now_us, instance_id, seq, kind, outcome, source, message],
                     )?;
                     let hour = now_us.div_euclid(HOUR_US);
                     terms.extend([
@@ -738,32 +763,50 @@ impl EventStore {
     }
 
     /// The raw line of one event, as read on the host.
-    pub fn raw(&self, instance: &str, seq: i64) -> Result<Option<String>> {
-        let Some(instance_id) = self.interned.get(instance) else {
+    pub fn raw(&mut self, instance: &str, seq: i64) -> Result<Option<String>> {
+        self.refresh_strings()?;
+        let Some(&instance_id) = self.interned.get(instance) else {
             return Ok(None);
         };
-        let block: Option<(i64, i64, Vec<u8>)> = self
-            .conn
-            .query_row(
-                "SELECT first_seq, last_seq, data FROM raw_blocks
-                 WHERE instance = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1",
-                params![instance_id, seq],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((first, _, data)) = block.filter(|(_, last, _)| seq <= *last) else {
-            return Ok(None);
-        };
-        let text =
-            lz4_flex::decompress_size_prepended(&data).map_err(|e| crate::Error::Keychain {
-                detail: format!("a stored raw-line block is damaged: {e}"),
-            })?;
-        let text = String::from_utf8_lossy(&text);
-        Ok(text
-            .split('\n')
-            .nth((seq - first) as usize)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned))
+        let cached = self
+            .raw_cache
+            .as_ref()
+            .is_some_and(|b| b.instance == instance_id && b.first_seq <= seq && seq <= b.last_seq);
+        if !cached {
+            let block: Option<(i64, i64, Vec<u8>)> = self
+                .conn
+                .query_row(
+                    "SELECT first_seq, last_seq, data FROM raw_blocks
+                     WHERE instance = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1",
+                    params![instance_id, seq],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((first_seq, last_seq, data)) = block.filter(|(_, last, _)| seq <= *last)
+            else {
+                return Ok(None);
+            };
+            let text =
+                lz4_flex::decompress_size_prepended(&data).map_err(|e| crate::Error::Keychain {
+                    detail: format!("a stored raw-line block is damaged: {e}"),
+                })?;
+            let lines = String::from_utf8_lossy(&text)
+                .split('\n')
+                .map(str::to_owned)
+                .collect();
+            self.raw_cache = Some(RawBlock {
+                instance: instance_id,
+                first_seq,
+                last_seq,
+                lines,
+            });
+        }
+        Ok(self
+            .raw_cache
+            .as_ref()
+            .and_then(|b| b.lines.get((seq - b.first_seq) as usize))
+            .filter(|line| !line.is_empty())
+            .cloned())
     }
 
     /// Failed authentications per hour from the rollups.
@@ -804,7 +847,7 @@ impl<'t, 'c> Interner<'t, 'c> {
     ) -> rusqlite::Result<Self> {
         Ok(Interner {
             tx,
-            insert: tx.prepare_cached("INSERT INTO strings (value) VALUES (?1)")?,
+            insert: tx.prepare_cached("INSERT OR IGNORE INTO strings (value) VALUES (?1)")?,
             interned,
             names,
             new: Vec::new(),
@@ -815,7 +858,17 @@ impl<'t, 'c> Interner<'t, 'c> {
         if let Some(id) = self.interned.get(value) {
             return Ok(*id);
         }
-        self.insert.execute([value])?;
+        // Another process may have added it since the cache was filled.
+        if self.insert.execute([value])? == 0 {
+            let id =
+                self.tx
+                    .query_row("SELECT id FROM strings WHERE value = ?1", [value], |r| {
+                        r.get(0)
+                    })?;
+            self.interned.insert(value.to_owned(), id);
+            self.names.insert(id, value.to_owned());
+            return Ok(id);
+        }
         let id = self.tx.last_insert_rowid();
         self.interned.insert(value.to_owned(), id);
         self.names.insert(id, value.to_owned());

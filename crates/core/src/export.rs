@@ -142,10 +142,11 @@ fn csv_row(e: &TimelineEvent, raw: &str) -> String {
         .join(",")
 }
 
-/// Quote a field when needed; a leading `=`, `+`, `-` or `@` is prefixed with `'` so a log
-/// line cannot become a formula when the file is opened in a spreadsheet.
+/// Quote a field when needed; a leading `=`, `+`, `-`, `@`, tab or carriage return is
+/// prefixed with `'` so a log line cannot become a formula when the file is opened in a
+/// spreadsheet.
 fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_owned()
@@ -172,6 +173,11 @@ mod tests {
             "a log line must not become a formula"
         );
         assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(
+            csv_field("\t=1"),
+            "'\t=1",
+            "a leading tab is a formula vector too"
+        );
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub(crate) struct Links {
     revoked: Arc<RwLock<RevocationList>>,
     clients: Mutex<HashMap<String, (String, reqwest::Client)>>,
     pub(crate) backoff: Mutex<crate::sync::Backoff>,
+    pub(crate) sync_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Console {
@@ -758,6 +759,15 @@ impl Target {
 async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder, target: &Target) -> Result<T> {
     let response = request.send().await.map_err(|e| classify(&e, target))?;
     let status = response.status();
+    if response
+        .content_length()
+        .is_some_and(|n| n > protocol::MAX_BODY as u64)
+    {
+        return Err(Error::AgentBadResponse {
+            address: target.address.clone(),
+            detail: "an answer larger than any the API sends".into(),
+        });
+    }
     let body = response.bytes().await.map_err(|e| classify(&e, target))?;
     if body.len() > protocol::MAX_BODY {
         return Err(Error::AgentBadResponse {

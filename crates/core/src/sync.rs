@@ -44,6 +44,17 @@ impl Backoff {
 impl Console {
     /// Pull new events from one instance's agent. Returns how many were stored.
     pub async fn sync_instance(&self, name: &str) -> Result<u64> {
+        // One pull per instance at a time (the schedule, "Sync now", a CLI run in the same
+        // process): two would read the same position and count rollups twice.
+        let lock = {
+            let mut locks = self
+                .links
+                .sync_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(name.to_owned()).or_default().clone()
+        };
+        let _pulling = lock.lock().await;
         let result = self.pull(name).await;
         let now = Instant::now();
         let mut backoff = self
@@ -119,7 +130,8 @@ impl Console {
                 );
                 continue;
             }
-            let full = page.events.len() as u64 == u64::from(protocol::MAX_EVENTS_PAGE);
+            // A page ends at a count or at the body cap; the head says whether more remain.
+            let more = page.events.last().is_some_and(|e| e.seq < page.head);
             let dropped = page.oldest.saturating_sub(after + 1);
             let next_after = page.events.last().map_or(after, |e| e.seq);
             batch.push(Pulled {
@@ -128,7 +140,7 @@ impl Console {
                 dropped,
             });
             after = next_after;
-            if !full {
+            if !more {
                 break;
             }
         }

@@ -115,6 +115,16 @@ pub struct Unparsed {
 }
 
 impl Format {
+    /// Every supported format.
+    pub const ALL: [Format; 6] = [
+        Format::SekhaTracing,
+        Format::Structlog,
+        Format::UvicornAccess,
+        Format::NginxCombined,
+        Format::NginxJson,
+        Format::CaddyJson,
+    ];
+
     /// Parse one line (without its newline).
     pub fn parse(self, line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
         if line.len() > MAX_LINE {
@@ -154,15 +164,6 @@ fn utf8(bytes: &[u8]) -> Result<&str, Unparsed> {
 mod tests {
     use super::*;
 
-    const ALL: [Format; 6] = [
-        Format::SekhaTracing,
-        Format::Structlog,
-        Format::UvicornAccess,
-        Format::NginxCombined,
-        Format::NginxJson,
-        Format::CaddyJson,
-    ];
-
     #[test]
     fn hostile_lines_are_unparsed_never_a_panic() {
         let long = vec![b'a'; MAX_LINE + 1];
@@ -177,7 +178,7 @@ mod tests {
             (b"", "an empty line"),
             (b"\x1b[31m\x1b[0m", "only ANSI escapes"),
         ];
-        for format in ALL {
+        for format in Format::ALL {
             for (line, what) in &cases {
                 // Any result is acceptable except a panic; most must be refused.
                 let result = format.parse(line);

@@ -36,7 +36,11 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
     let offset = match rest {
         [b'Z' | b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let minutes = digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?;
+            let (h, m) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let minutes = h * 60 + m;
             if *sign == b'+' {
                 minutes
             } else {
@@ -81,7 +85,11 @@ pub fn parse_nginx_time(s: &[u8]) -> Option<i64> {
         b'-' => -1,
         _ => return None,
     };
-    let offset = sign * (digits(&s[22..24])? * 60 + digits(&s[24..26])?);
+    let (h, m) = (digits(&s[22..24])?, digits(&s[24..26])?);
+    if h > 23 || m > 59 {
+        return None;
+    }
+    let offset = sign * (h * 60 + m);
     Some((civil_seconds(year, month, day, hour, minute, second)? - offset * 60) * 1_000_000)
 }
 

@@ -139,7 +139,7 @@ pub struct ServiceHealth {
 }
 
 /// First enrollment step: the token proves the console holds the one-time code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollCsrRequest {
     pub token: String,
@@ -155,7 +155,7 @@ pub struct EnrollCsrResponse {
 }
 
 /// Second enrollment step: the signed certificate and the CA the agent will trust from now on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollCompleteRequest {
     pub token: String,
@@ -163,6 +163,23 @@ pub struct EnrollCompleteRequest {
     pub ca_pem: String,
     /// Serials (hex) the agent must refuse from the start.
     pub revoked: Vec<String>,
+}
+
+// The token is a secret until used: Debug never prints it.
+impl std::fmt::Debug for EnrollCsrRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollCsrRequest")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for EnrollCompleteRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollCompleteRequest")
+            .field("revoked", &self.revoked.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
