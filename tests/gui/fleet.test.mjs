@@ -105,7 +105,8 @@ test('an instance enrolled through the dialog appears healthy over mutual TLS', 
     return /OK/.test(t) ? t : null;
   });
   assert.match(text, /OK/, `the new instance is reachable over mutual TLS: ${text}`);
-  assert.match(text, /\bsekha\b/, 'with the profile the agent reported');
+  const profile = await s.text(await s.find('tr[data-instance="edge-one"] td:nth-child(3)'));
+  assert.equal(profile, 'sekha', 'with the profile the agent reported');
   await shoot('enrolled');
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised during enrollment');
