@@ -18,6 +18,9 @@ use crate::buffer::{Buffer, NewEvent, Position};
 
 /// Most bytes read from one file in one poll, so one busy log cannot starve the others.
 const CHUNK: usize = 4 << 20;
+/// After a rename, the old file is still read until it has been idle this many polls (5 s):
+/// a service writes to it until it is told to reopen its log.
+const DRAIN_IDLE_POLLS: u32 = 20;
 /// A line time this far ahead of the agent's clock is flagged.
 const FUTURE_SLACK_US: i64 = 5 * 60 * 1_000_000;
 
@@ -45,6 +48,17 @@ pub struct Tailer {
     resumed: Option<Position>,
     /// The position last written to the buffer.
     committed: Option<Position>,
+    /// The file a rename rotated away, still being read.
+    draining: Option<Drain>,
+}
+
+#[derive(Debug)]
+struct Drain {
+    file: File,
+    offset: u64,
+    partial: Vec<u8>,
+    discarding: bool,
+    idle_polls: u32,
 }
 
 impl Tailer {
@@ -62,6 +76,7 @@ impl Tailer {
             missing_reported: false,
             resumed,
             committed: None,
+            draining: None,
         })
     }
 
@@ -69,6 +84,8 @@ impl Tailer {
     /// were added.
     pub fn poll(&mut self, buffer: &mut Buffer, now_us: i64) -> std::io::Result<usize> {
         let mut events = Vec::new();
+        // Lines still written to a rotated-away file come before the new file's.
+        self.drain(&mut events, now_us)?;
         if self.file.is_none() {
             self.open(&mut events, now_us)?;
         }
@@ -150,10 +167,21 @@ impl Tailer {
             }
             Err(e) => Err(e),
             Ok(meta) if metadata_id(&meta) != *id => {
-                // Renamed and recreated: the old file is drained (this poll read nothing), so
-                // its unterminated last line is complete, and the new file starts at 0.
-                self.flush_partial(events, now_us);
-                self.file = None;
+                // Renamed and recreated: the new file starts at 0; the old one is kept and
+                // read until it falls silent (the service may not have reopened yet).
+                if let Some((file, _)) = self.file.take() {
+                    if let Some(previous) = self.draining.take() {
+                        // Rotated twice within the drain window: finish the older one now.
+                        self.finish_drain(previous, events, now_us);
+                    }
+                    self.draining = Some(Drain {
+                        file,
+                        offset: self.offset,
+                        partial: std::mem::take(&mut self.partial),
+                        discarding: std::mem::take(&mut self.discarding),
+                        idle_polls: 0,
+                    });
+                }
                 self.resumed = None;
                 self.open(events, now_us)
             }
@@ -207,9 +235,38 @@ impl Tailer {
         }
     }
 
-    fn flush_partial(&mut self, events: &mut Vec<NewEvent>, now_us: i64) {
-        if !self.partial.is_empty() {
-            let line = std::mem::take(&mut self.partial);
+    /// Read what was appended to the rotated-away file; let it go once idle long enough.
+    fn drain(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
+        let Some(mut old) = self.draining.take() else {
+            return Ok(());
+        };
+        let mut chunk = Vec::new();
+        old.file.seek(SeekFrom::Start(old.offset))?;
+        (&old.file).take(CHUNK as u64).read_to_end(&mut chunk)?;
+        old.offset += chunk.len() as u64;
+        old.idle_polls = if chunk.is_empty() {
+            old.idle_polls + 1
+        } else {
+            0
+        };
+        // Split its lines with its own partial-line state.
+        std::mem::swap(&mut self.partial, &mut old.partial);
+        std::mem::swap(&mut self.discarding, &mut old.discarding);
+        self.lines(&chunk, events, now_us);
+        std::mem::swap(&mut self.partial, &mut old.partial);
+        std::mem::swap(&mut self.discarding, &mut old.discarding);
+        if old.idle_polls >= DRAIN_IDLE_POLLS {
+            self.finish_drain(old, events, now_us);
+        } else {
+            self.draining = Some(old);
+        }
+        Ok(())
+    }
+
+    /// The old file's unterminated last line is complete once the file is let go.
+    fn finish_drain(&mut self, mut old: Drain, events: &mut Vec<NewEvent>, now_us: i64) {
+        if !old.partial.is_empty() && !old.discarding {
+            let line = std::mem::take(&mut old.partial);
             events.push(self.event(&line, 0, now_us));
         }
     }
