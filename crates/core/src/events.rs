@@ -188,6 +188,12 @@ pub struct SyncState {
     pub failures: u32,
 }
 
+/// Strings an event must have one of, to prune hours: ids, or a subquery that selects them.
+enum Terms {
+    Ids(Vec<i64>),
+    Query(&'static str, Vec<rusqlite::types::Value>),
+}
+
 /// One page as pulled from an agent: its events, the sequence it was asked for events after,
 /// and how many the agent had dropped before them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -541,7 +547,7 @@ impl EventStore {
         let mut clauses: Vec<String> = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         // Sets of terms an event must have one of; each prunes hours through hour_terms.
-        let mut term_sets: Vec<Vec<i64>> = Vec::new();
+        let mut term_sets: Vec<Terms> = Vec::new();
         let column_in = |column: &str, ids: &[i64], clauses: &mut Vec<String>| {
             let list = ids
                 .iter()
@@ -556,12 +562,12 @@ impl EventStore {
         if let Some(instance) = &filter.instance {
             let ids = vec![id_of(instance)];
             column_in("instance", &ids, &mut clauses);
-            term_sets.push(ids);
+            term_sets.push(Terms::Ids(ids));
         }
         if filter.service.is_some() {
             let ids: Vec<i64> = instances_of_service.iter().map(|i| id_of(i)).collect();
             column_in("instance", &ids, &mut clauses);
-            term_sets.push(ids);
+            term_sets.push(Terms::Ids(ids));
         }
         if let Some(kind) = &filter.kind {
             let code = KIND_WORDS
@@ -569,7 +575,7 @@ impl EventStore {
                 .position(|w| w == kind)
                 .map_or(i64::MIN, |p| p as i64);
             column_in("kind", &[code], &mut clauses);
-            term_sets.push(vec![kind_term(code)]);
+            term_sets.push(Terms::Ids(vec![kind_term(code)]));
         }
         if let Some(outcome) = &filter.outcome {
             let code = OUTCOME_WORDS
@@ -577,18 +583,22 @@ impl EventStore {
                 .position(|w| w == outcome)
                 .map_or(i64::MIN, |p| p as i64);
             column_in("outcome", &[code], &mut clauses);
-            term_sets.push(vec![outcome_term(code)]);
+            term_sets.push(Terms::Ids(vec![outcome_term(code)]));
         }
         if let Some(ip) = &filter.ip {
             let ids = vec![id_of(ip)];
             column_in("ip", &ids, &mut clauses);
-            term_sets.push(ids);
+            term_sets.push(Terms::Ids(ids));
         }
+        // Prefixes and words select strings with a subquery, however many match.
+        const PREFIX: &str = "SELECT id FROM strings WHERE value >= ? AND value < ?";
         for (column, prefix) in [("key_prefix", &filter.key_prefix), ("path", &filter.path)] {
             if let Some(prefix) = prefix {
-                let ids = self.strings_with_prefix(prefix)?;
-                column_in(column, &ids, &mut clauses);
-                term_sets.push(ids);
+                let sub_args: Vec<rusqlite::types::Value> =
+                    vec![prefix.clone().into(), format!("{prefix}\u{10FFFF}").into()];
+                clauses.push(format!("{column} IN ({PREFIX})"));
+                args.extend(sub_args.iter().cloned());
+                term_sets.push(Terms::Query(PREFIX, sub_args));
             }
         }
         if let Some(text) = filter
@@ -599,23 +609,27 @@ impl EventStore {
         {
             // A word is a phrase prefix: "198.51" finds 198.51.100.4, "memory_store" finds
             // /mcp/tools/memory_store.
+            const WORD: &str = "SELECT rowid FROM strings_fts WHERE strings_fts MATCH ?";
+            const COLUMNS: [&str; 7] = [
+                "ip",
+                "path",
+                "actor",
+                "key_prefix",
+                "message",
+                "method",
+                "instance",
+            ];
             for word in text.split_whitespace() {
-                let ids = self.strings_matching(word)?;
-                let list = ids
+                let quoted: rusqlite::types::Value =
+                    format!("\"{}\"*", word.replace('"', "\"\"")).into();
+                let any = COLUMNS
                     .iter()
-                    .map(ToString::to_string)
+                    .map(|c| format!("{c} IN ({WORD})"))
                     .collect::<Vec<_>>()
-                    .join(",");
-                let list = if list.is_empty() {
-                    "NULL".to_owned()
-                } else {
-                    list
-                };
-                clauses.push(format!(
-                    "(ip IN ({list}) OR path IN ({list}) OR actor IN ({list}) OR key_prefix IN ({list}) \
-                     OR message IN ({list}) OR method IN ({list}) OR instance IN ({list}))"
-                ));
-                term_sets.push(ids);
+                    .join(" OR ");
+                clauses.push(format!("({any})"));
+                args.extend(std::iter::repeat_n(quoted.clone(), COLUMNS.len()));
+                term_sets.push(Terms::Query(WORD, vec![quoted]));
             }
         }
         let from = filter.from_us.unwrap_or(i64::MIN);
@@ -723,43 +737,39 @@ impl EventStore {
 
     fn hours_with_any(
         &self,
-        terms: &[i64],
+        terms: &Terms,
         first_hour: i64,
         last_hour: i64,
     ) -> Result<BTreeSet<i64>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT hour FROM hour_terms WHERE term = ?1 AND hour BETWEEN ?2 AND ?3",
-        )?;
         let mut hours = BTreeSet::new();
-        for term in terms {
-            for hour in
-                stmt.query_map(params![term, first_hour, last_hour], |r| r.get::<_, i64>(0))?
-            {
-                hours.insert(hour?);
+        match terms {
+            Terms::Ids(ids) => {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT hour FROM hour_terms WHERE term = ?1 AND hour BETWEEN ?2 AND ?3",
+                )?;
+                for term in ids {
+                    for hour in stmt
+                        .query_map(params![term, first_hour, last_hour], |r| r.get::<_, i64>(0))?
+                    {
+                        hours.insert(hour?);
+                    }
+                }
+            }
+            Terms::Query(sub, sub_args) => {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT DISTINCT hour FROM hour_terms WHERE term IN ({sub}) AND hour BETWEEN ? AND ?"
+                ))?;
+                let mut all = sub_args.clone();
+                all.push(first_hour.into());
+                all.push(last_hour.into());
+                for hour in
+                    stmt.query_map(rusqlite::params_from_iter(all), |r| r.get::<_, i64>(0))?
+                {
+                    hours.insert(hour?);
+                }
             }
         }
         Ok(hours)
-    }
-
-    fn strings_with_prefix(&self, prefix: &str) -> Result<Vec<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id FROM strings WHERE value >= ?1 AND value < ?2 LIMIT 5000")?;
-        let ids = stmt
-            .query_map(params![prefix, format!("{prefix}\u{10FFFF}")], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(ids)
-    }
-
-    fn strings_matching(&self, word: &str) -> Result<Vec<i64>> {
-        let quoted = format!("\"{}\"*", word.replace('"', "\"\""));
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT rowid FROM strings_fts WHERE strings_fts MATCH ?1 LIMIT 5000",
-        )?;
-        let ids = stmt
-            .query_map([quoted], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(ids)
     }
 
     /// The raw line of one event, as read on the host.
