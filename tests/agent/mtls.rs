@@ -297,6 +297,7 @@ async fn events_are_served_in_pages_over_mutual_tls() {
             source: "proxy".into(),
         }],
         buffer_capacity: 1000,
+        profiles_dir: None,
     })
     .await;
     let (cert, key) = fleet.client(INSTANCE, Validity::starting(now(), pki::CERT_LIFETIME), 20);

@@ -91,6 +91,7 @@ impl Lab {
                 source: "proxy".into(),
             }],
             buffer_capacity: capacity,
+            profiles_dir: None,
         })
         .await;
         (agent, code)

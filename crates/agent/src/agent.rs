@@ -142,7 +142,14 @@ impl Agent {
     /// Follow the configured logs until `stop` is set. Blocking: run it on its own thread.
     pub fn tail_until(&self, stop: &AtomicBool) {
         let mut tailers: Vec<Tailer> = Vec::new();
-        for log in &self.config.logs {
+        let logs = match self.config.effective_logs() {
+            Ok(logs) => logs,
+            Err(e) => {
+                tracing::error!(error = %e, "no logs to follow");
+                Vec::new()
+            }
+        };
+        for log in &logs {
             match Tailer::new(log.clone(), &self.buffer()) {
                 Ok(t) => tailers.push(t),
                 Err(e) => {

@@ -25,9 +25,14 @@ pub struct AgentConfig {
     /// The service's open health endpoint, probed for `/v1/info`.
     #[serde(default)]
     pub service_url: Option<String>,
-    /// Logs to follow (`[[logs]]` tables: path, format, source).
+    /// Logs to follow (`[[logs]]` tables: path, format, source). Without any, the profile's
+    /// log sources are followed.
     #[serde(default)]
     pub logs: Vec<crate::tail::LogConfig>,
+    /// Where operator-written profiles (`<name>.toml`) live, for services beyond the built-in
+    /// ones.
+    #[serde(default)]
+    pub profiles_dir: Option<PathBuf>,
     /// Most events the buffer holds before it drops the oldest (with a gap marker).
     #[serde(default = "default_capacity")]
     pub buffer_capacity: u64,
@@ -49,6 +54,11 @@ pub enum ConfigError {
     Parse { path: PathBuf, detail: String },
     #[error("{}: profile must be a name of letters, digits, '-' or '_', got {profile:?}", path.display())]
     BadProfile { path: PathBuf, profile: String },
+    #[error(
+        "profile {profile:?} is neither built in (sekha, rae, jelmore) nor a file in profiles_dir, \
+         and the config lists no [[logs]]: {detail}"
+    )]
+    UnknownProfile { profile: String, detail: String },
 }
 
 impl ConfigError {
@@ -57,11 +67,46 @@ impl ConfigError {
             ConfigError::Read { .. } => "config_unreadable",
             ConfigError::Parse { .. } => "config_invalid",
             ConfigError::BadProfile { .. } => "config_bad_profile",
+            ConfigError::UnknownProfile { .. } => "config_unknown_profile",
         }
     }
 }
 
 impl AgentConfig {
+    /// The logs to follow: the config's own `[[logs]]`, or else its profile's log sources
+    /// (an operator-written profile in `profiles_dir` first, then the built-in one).
+    pub fn effective_logs(&self) -> Result<Vec<crate::tail::LogConfig>, ConfigError> {
+        if !self.logs.is_empty() {
+            return Ok(self.logs.clone());
+        }
+        let unknown = |detail: String| ConfigError::UnknownProfile {
+            profile: self.profile.clone(),
+            detail,
+        };
+        let custom = self
+            .profiles_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{}.toml", self.profile)))
+            .filter(|path| path.is_file());
+        let profile = match custom {
+            Some(path) => {
+                gatehouse_events::Profile::load(&path).map_err(|e| unknown(e.to_string()))?
+            }
+            None => gatehouse_events::Profile::builtin(&self.profile)
+                .ok_or_else(|| unknown("no such built-in profile".into()))?
+                .map_err(|e| unknown(e.to_string()))?,
+        };
+        Ok(profile
+            .logs
+            .into_iter()
+            .map(|log| crate::tail::LogConfig {
+                path: PathBuf::from(log.path),
+                format: log.format,
+                source: log.source,
+            })
+            .collect())
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -119,6 +164,54 @@ mod tests {
             err.to_string().contains("listen_port"),
             "names the bad key: {err}"
         );
+    }
+
+    #[test]
+    fn without_logs_the_profile_says_what_to_follow() {
+        let config = AgentConfig::parse(
+            "listen = \"127.0.0.1:7443\"\nprofile = \"rae\"\nstate_dir = \"/x\"\n",
+            Path::new("agent.toml"),
+        )
+        .expect("parses");
+        let logs = config.effective_logs().expect("rae is built in");
+        let formats: Vec<_> = logs.iter().map(|l| l.format).collect();
+        assert_eq!(
+            formats,
+            [
+                gatehouse_events::Format::Structlog,
+                gatehouse_events::Format::NginxJson
+            ],
+            "RAE's service log and its proxy's JSON log"
+        );
+    }
+
+    #[test]
+    fn an_operator_written_profile_is_used_and_an_unknown_one_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let custom = include_str!("../../../profiles/sekha.toml")
+            .replace("name = \"sekha\"", "name = \"memo\"")
+            .replace("/var/log/sekha/sekha.log", "/srv/memo/memo.log");
+        std::fs::write(dir.path().join("memo.toml"), custom).expect("write profile");
+        let text = format!(
+            "listen = \"127.0.0.1:7443\"\nprofile = \"memo\"\nstate_dir = \"/x\"\nprofiles_dir = \"{}\"\n",
+            dir.path().display()
+        );
+        let config = AgentConfig::parse(&text, Path::new("agent.toml")).expect("parses");
+        let logs = config
+            .effective_logs()
+            .expect("the custom profile is found");
+        assert_eq!(
+            logs[0].path,
+            PathBuf::from("/srv/memo/memo.log"),
+            "its own log path"
+        );
+        let unknown = AgentConfig::parse(
+            "listen = \"127.0.0.1:7443\"\nprofile = \"nosuch\"\nstate_dir = \"/x\"\n",
+            Path::new("agent.toml"),
+        )
+        .expect("parses");
+        let err = unknown.effective_logs().expect_err("nothing to follow");
+        assert_eq!(err.code(), "config_unknown_profile", "{err}");
     }
 
     #[test]

@@ -65,13 +65,22 @@ fn main() -> ExitCode {
         } => init(&config, ttl_minutes, force, code_file),
         Command::Run { config } => run(&config),
         Command::CheckConfig { config } => AgentConfig::load(&config)
-            .map(|cfg| {
+            .and_then(|cfg| cfg.effective_logs().map(|logs| (cfg, logs)))
+            .map(|(cfg, logs)| {
                 println!(
                     "ok: listen {} · profile {} · state {}",
                     cfg.listen,
                     cfg.profile,
                     cfg.state_dir.display()
                 );
+                for log in logs {
+                    println!(
+                        "   follows {} ({:?}, {})",
+                        log.path.display(),
+                        log.format,
+                        log.source
+                    );
+                }
             })
             .map_err(|e| anyhow::anyhow!("error[{}]: {e}", e.code())),
     };
