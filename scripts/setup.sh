@@ -26,7 +26,11 @@ done
 if ((${#missing[@]})); then
   say "apt: installing ${missing[*]}"
   SUDO=()
-  [[ $(id -u) -eq 0 ]] || SUDO=(sudo)
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || die "these packages are missing and installing them needs root: ${missing[*]}
+  Run this script as root once, or install them with your package manager."
+    SUDO=(sudo)
+  fi
   "${SUDO[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

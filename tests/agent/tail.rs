@@ -80,6 +80,9 @@ fn copytruncate_is_read_again_from_the_start_and_said() {
     append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
     let mut tailer = Tailer::new(config, &buffer).expect("tailer");
     tailer.poll(&mut buffer, NOW_US).expect("poll");
+    // A line the service had not finished when logrotate copied and truncated the file.
+    append(&log, nginx(9).trim_end().as_bytes());
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
     std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)
@@ -89,10 +92,13 @@ fn copytruncate_is_read_again_from_the_start_and_said() {
     for _ in 0..3 {
         tailer.poll(&mut buffer, NOW_US).expect("poll");
     }
+    let mut want = expected(0..3);
+    want.push("203.0.113.9".into());
+    want.extend(expected(3..5));
     assert_eq!(
         ips(&buffer),
-        expected(0..5),
-        "lines after the truncation are read once"
+        want,
+        "the unfinished line is kept, and lines after the truncation are read once"
     );
     assert!(
         all(&buffer).iter().any(|e| e.source == "agent"

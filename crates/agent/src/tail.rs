@@ -186,6 +186,11 @@ impl Tailer {
                 self.open(events, now_us)
             }
             Ok(meta) if meta.len() < self.offset => {
+                // The unfinished last line before the truncation will never be finished.
+                if !self.partial.is_empty() && !self.discarding {
+                    let line = std::mem::take(&mut self.partial);
+                    events.push(self.event(&line, 0, now_us));
+                }
                 self.offset = 0;
                 self.partial.clear();
                 self.discarding = false;

@@ -98,6 +98,7 @@ pub(crate) struct Links {
     clients: Mutex<HashMap<String, (String, reqwest::Client)>>,
     pub(crate) backoff: Mutex<crate::sync::Backoff>,
     pub(crate) sync_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    ca_lock: Mutex<()>,
 }
 
 impl Console {
@@ -272,13 +273,29 @@ impl Console {
         let mut renewed = Vec::new();
         let records = self.store().instances()?;
         for record in records.into_iter().filter(|r| r.revoked_at.is_none()) {
-            let client_due = pki::parse_cert(&record.client_cert_pem)?
-                .validity
-                .renew_at()
-                <= now;
-            let agent_due = pki::parse_cert(&record.agent_cert_pem)?.validity.renew_at() <= now;
+            let due = |pem: &str| pki::parse_cert(pem).map(|c| c.validity.renew_at() <= now);
+            // One instance's unreadable certificate or failed renewal must not stop the rest.
+            let (client_due, agent_due) = match (
+                due(&record.client_cert_pem),
+                due(&record.agent_cert_pem),
+            ) {
+                (Ok(client), Ok(agent)) => (client, agent),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(instance = %record.name, error = %e, "stored certificate unreadable");
+                    continue;
+                }
+            };
             if client_due {
-                self.renew_client_cert(&record.name)?;
+                if let Err(e) = self.renew_client_cert(&record.name) {
+                    tracing::warn!(instance = %record.name, error = %e, "client certificate renewal failed");
+                    self.store().record_failure(
+                        &record.name,
+                        now.unix_timestamp(),
+                        e.code().as_str(),
+                        &format!("Certificate renewal failed: {e}"),
+                    )?;
+                    continue;
+                }
             }
             if agent_due {
                 match self.renew_agent_cert(&record.name).await {
@@ -545,6 +562,13 @@ impl Console {
     /// The fleet CA, created on first use. Its key goes to the keychain before its
     /// certificate is recorded, so a failure leaves no CA without a key.
     fn fleet_ca(&self) -> Result<FleetCa> {
+        // Two enrollments at once must not each create a CA: the second would pair its key
+        // with the first one's certificate.
+        let _creating = self
+            .links
+            .ca_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(cert_pem) = self.store().fleet_ca_cert()? {
             let key_bytes = self.vault().load(CA_KEY).map_err(|e| match e {
                 Error::SecretNotFound { .. } => Error::Keychain {
