@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::ports::{free_port, wait_listening};
+
 fn agent() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gatehouse-agent"))
 }
@@ -45,13 +47,6 @@ fn check_config_explains_a_missing_file() {
         err.starts_with("error[config_unreadable]") && err.contains("/nonexistent/agent.toml"),
         "names the code and the file: {err}"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 fn write_config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
@@ -120,7 +115,10 @@ fn run_serves_tls_and_stops_cleanly_on_sigterm() {
         .arg(&config)
         .output()
         .expect("init");
-    assert!(init.status.success());
+    assert!(
+        init.status.success(),
+        "init must succeed before the agent can run"
+    );
     let mut child = agent()
         .arg("run")
         .arg("--config")
@@ -128,19 +126,12 @@ fn run_serves_tls_and_stops_cleanly_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the agent listens within 10 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_listening(port);
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
-    assert!(term.success());
+    assert!(term.success(), "kill must deliver SIGTERM to the agent");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {

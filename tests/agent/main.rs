@@ -3,5 +3,7 @@
 
 mod cli;
 mod mtls;
+#[path = "../common/ports.rs"]
+mod ports;
 mod support;
 mod tail;

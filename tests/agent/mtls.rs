@@ -11,7 +11,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::AlertDescription;
 use time::Duration;
 
-use crate::support::{client, info_url, now, serial, start_agent, Fleet, INSTANCE};
+use crate::support::{client, info_url, now, serial, serve_fleet, start_agent, Fleet, INSTANCE};
 
 fn no_revocations() -> Arc<RwLock<RevocationList>> {
     Arc::new(RwLock::new(RevocationList::new()))
@@ -63,10 +63,7 @@ async fn refusal(config: rustls::ClientConfig, addr: std::net::SocketAddr) -> Al
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_with_a_fleet_certificate() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = Fleet::new();
-    fleet.write_agent_state(dir.path());
-    let agent = start_agent(dir.path()).await;
+    let (_dir, fleet, agent) = serve_fleet().await;
     let (cert, key) = fleet.client(INSTANCE, Validity::starting(now(), pki::CERT_LIFETIME), 10);
     let response = client(client_config(&fleet, &cert.pem, &key), agent.addr)
         .get(info_url(agent.addr))
@@ -89,10 +86,7 @@ async fn accepted_with_a_fleet_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_without_a_client_certificate() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = Fleet::new();
-    fleet.write_agent_state(dir.path());
-    let agent = start_agent(dir.path()).await;
+    let (_dir, fleet, agent) = serve_fleet().await;
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(fleet.ca.cert_pem().as_bytes()).expect("ca der"))
@@ -112,10 +106,7 @@ async fn refused_without_a_client_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_with_a_certificate_from_another_ca() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = Fleet::new();
-    fleet.write_agent_state(dir.path());
-    let agent = start_agent(dir.path()).await;
+    let (_dir, fleet, agent) = serve_fleet().await;
     let other = FleetCa::generate(Validity::starting(now(), Duration::days(365)), serial(50))
         .expect("other CA");
     let (cert, key) = other
@@ -140,10 +131,7 @@ async fn refused_with_a_certificate_from_another_ca() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_with_an_expired_certificate() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = Fleet::new();
-    fleet.write_agent_state(dir.path());
-    let agent = start_agent(dir.path()).await;
+    let (_dir, fleet, agent) = serve_fleet().await;
     let expired = Validity {
         not_before: now() - Duration::days(40),
         not_after: now() - Duration::days(10),
@@ -177,10 +165,7 @@ async fn refused_with_a_revoked_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_with_a_certificate_for_another_name() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = Fleet::new();
-    fleet.write_agent_state(dir.path());
-    let agent = start_agent(dir.path()).await;
+    let (_dir, fleet, agent) = serve_fleet().await;
     // A genuine fleet certificate, but the console's certificate for another instance.
     let (cert, key) = fleet.client("beta", Validity::starting(now(), pki::CERT_LIFETIME), 13);
     assert_eq!(
@@ -193,10 +178,7 @@ async fn refused_with_a_certificate_for_another_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_with_a_self_signed_certificate() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = Fleet::new();
-    fleet.write_agent_state(dir.path());
-    let agent = start_agent(dir.path()).await;
+    let (_dir, fleet, agent) = serve_fleet().await;
     // The right name, signed by itself.
     let name = pki::console_name(INSTANCE).expect("name");
     let forged = rcgen::generate_simple_self_signed(vec![name]).expect("self-signed");
@@ -214,10 +196,7 @@ async fn refused_with_a_self_signed_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_takes_effect_at_once_on_open_connections() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = Fleet::new();
-    fleet.write_agent_state(dir.path());
-    let agent = start_agent(dir.path()).await;
+    let (dir, fleet, agent) = serve_fleet().await;
     let (victim_cert, victim_key) =
         fleet.client(INSTANCE, Validity::starting(now(), pki::CERT_LIFETIME), 14);
     let (admin_cert, admin_key) =

@@ -21,6 +21,16 @@ pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// A fresh fleet and its enrolled agent serving on loopback; the directory lives as long as
+/// the returned guard.
+pub async fn serve_fleet() -> (tempfile::TempDir, Fleet, loopback_agent::Running) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = Fleet::new();
+    fleet.write_agent_state(dir.path());
+    let agent = start_agent(dir.path()).await;
+    (dir, fleet, agent)
+}
+
 pub struct Fleet {
     pub ca: FleetCa,
     pub agent_key: KeyPem,

@@ -3,6 +3,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[path = "../common/ports.rs"]
+mod ports;
+use ports::{free_port, wait_listening};
+
 fn gatehouse(data_dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.arg("--data-dir").arg(data_dir).args(args);
@@ -150,7 +154,10 @@ fn errors_are_json_in_json_mode() {
 fn a_database_from_a_newer_gatehouse_is_refused_untouched() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = run(&mut gatehouse(tmp.path(), &["info"]));
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "a first run creates the database the test then ages"
+    );
     let db = tmp.path().join("gatehouse.sqlite3");
     // Pretend a newer build wrote it: bump user_version past what we know.
     rusqlite::Connection::open(&db)
@@ -200,10 +207,7 @@ impl Drop for AgentProcess {
 }
 
 fn start_agent(dir: &Path) -> AgentProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = free_port();
     std::fs::create_dir_all(dir).expect("agent dir");
     let config = dir.join("agent.toml");
     std::fs::write(
@@ -235,14 +239,7 @@ fn start_agent(dir: &Path) -> AgentProcess {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("agent runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the agent listens within 10 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_listening(port);
     AgentProcess {
         child,
         address: format!("127.0.0.1:{port}"),

@@ -1,7 +1,7 @@
 //! Enrollment and the mutual-TLS link end to end: a real console (real keychain, real SQLite)
 //! against a real agent on loopback. Faults leave nothing half-done.
 
-use gatehouse_core::{AddInstance, DataDir, Error, ErrorCode, Status};
+use gatehouse_core::{DataDir, Error, ErrorCode, Status};
 use gatehouse_pki as pki;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
@@ -142,13 +142,7 @@ async fn an_unreachable_agent_is_a_clear_error_with_nothing_left_behind() {
     let address = closed.local_addr().expect("addr").to_string();
     drop(closed);
     let err = lab
-        .console
-        .add_instance(AddInstance {
-            name: "alpha".into(),
-            address: address.clone(),
-            code,
-            profile: String::new(),
-        })
+        .add_at("alpha", &address, &code)
         .await
         .expect_err("nothing listens there");
     assert_eq!(code_of(&err), ErrorCode::AgentUnreachable, "{err}");
@@ -176,13 +170,7 @@ async fn a_silent_agent_times_out() {
         }
     });
     let err = lab
-        .console
-        .add_instance(AddInstance {
-            name: "alpha".into(),
-            address,
-            code,
-            profile: String::new(),
-        })
+        .add_at("alpha", &address, &code)
         .await
         .expect_err("no answer");
     assert_eq!(code_of(&err), ErrorCode::AgentTimeout, "{err}");
@@ -207,13 +195,7 @@ async fn an_agent_answering_garbage_is_reported_as_such() {
         }
     });
     let err = lab
-        .console
-        .add_instance(AddInstance {
-            name: "alpha".into(),
-            address,
-            code,
-            profile: String::new(),
-        })
+        .add_at("alpha", &address, &code)
         .await
         .expect_err("not an agent");
     assert_eq!(code_of(&err), ErrorCode::AgentBadResponse, "{err}");

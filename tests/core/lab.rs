@@ -103,10 +103,20 @@ impl Lab {
         agent: &Running,
         code: &str,
     ) -> gatehouse_core::Result<gatehouse_core::InstanceView> {
+        self.add_at(name, &agent.addr.to_string(), code).await
+    }
+
+    /// Enroll whatever answers at `address` (an agent, or something posing as one).
+    pub async fn add_at(
+        &self,
+        name: &str,
+        address: &str,
+        code: &str,
+    ) -> gatehouse_core::Result<gatehouse_core::InstanceView> {
         self.console
             .add_instance(AddInstance {
                 name: name.into(),
-                address: agent.addr.to_string(),
+                address: address.into(),
                 code: code.into(),
                 profile: String::new(),
             })

@@ -83,10 +83,13 @@ async fn lines_written_on_a_host_reach_the_timeline() {
         )
         .expect("page");
     assert_eq!(failed.events.len(), 3, "three failed logins");
-    assert!(failed
-        .events
-        .iter()
-        .all(|e| e.ip.as_deref() == Some("203.0.113.7") && e.instance == "alpha"));
+    assert!(
+        failed
+            .events
+            .iter()
+            .all(|e| e.ip.as_deref() == Some("203.0.113.7") && e.instance == "alpha"),
+        "the filter returns only the attacker's failed logins on alpha"
+    );
     assert!(
         failed
             .events
@@ -106,7 +109,8 @@ async fn lines_written_on_a_host_reach_the_timeline() {
     let state = lab.console.sync_states().expect("states");
     assert_eq!(
         (state[0].instance.as_str(), state[0].events, state[0].gaps),
-        ("alpha", 4, 0)
+        ("alpha", 4, 0),
+        "the sync state counts the four events and no gap"
     );
     // Nothing new: a sync stores nothing and repeats nothing.
     assert_eq!(
@@ -249,7 +253,8 @@ fn filters_search_and_paging_find_exactly_the_right_events() {
             ..Default::default()
         })
         .len(),
-        10
+        10,
+        "an address filter finds exactly that address's events"
     );
     assert_eq!(
         page(EventFilter {
@@ -287,11 +292,14 @@ fn filters_search_and_paging_find_exactly_the_right_events() {
         5,
         "every word must match"
     );
-    assert!(page(EventFilter {
-        text: Some("nothing-like-this".into()),
-        ..Default::default()
-    })
-    .is_empty());
+    assert!(
+        page(EventFilter {
+            text: Some("nothing-like-this".into()),
+            ..Default::default()
+        })
+        .is_empty(),
+        "a word nothing contains matches no event"
+    );
     let window = EventFilter {
         from_us: Some(1_795_401_600_000_000 + 10 * 60_000_000),
         to_us: Some(1_795_401_600_000_000 + 20 * 60_000_000),

@@ -326,7 +326,8 @@ mod tests {
         let first = buffer.page(0, 4).expect("page");
         assert_eq!(
             first.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            [1, 2, 3, 4]
+            [1, 2, 3, 4],
+            "limit 4 after 0 gives sequences 1 to 4"
         );
         let next = buffer.page(4, 100).expect("page");
         assert_eq!(
@@ -334,7 +335,11 @@ mod tests {
             Some(5),
             "after=4 resumes at 5"
         );
-        assert_eq!((next.head, next.oldest), (10, 1));
+        assert_eq!(
+            (next.head, next.oldest),
+            (10, 1),
+            "the page reports the highest and lowest sequence held"
+        );
         assert_eq!(
             buffer.position("/var/log/a").expect("pos"),
             Some(Position {

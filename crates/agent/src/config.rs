@@ -148,7 +148,7 @@ mod tests {
         )
         .expect("valid config parses");
         assert_eq!(config.listen.port(), 7443, "listen address is kept");
-        assert_eq!(config.profile, "sekha");
+        assert_eq!(config.profile, "sekha", "the profile name is kept");
     }
 
     #[test]
@@ -159,7 +159,7 @@ mod tests {
             Path::new("agent.toml"),
         )
         .expect_err("a typo must not be ignored");
-        assert_eq!(err.code(), "config_invalid");
+        assert_eq!(err.code(), "config_invalid", "a typo is a config error");
         assert!(
             err.to_string().contains("listen_port"),
             "names the bad key: {err}"
@@ -221,6 +221,10 @@ mod tests {
             Path::new("agent.toml"),
         )
         .expect_err("a path in the profile name must be refused");
-        assert_eq!(err.code(), "config_bad_profile");
+        assert_eq!(
+            err.code(),
+            "config_bad_profile",
+            "the profile name is refused for its characters"
+        );
     }
 }

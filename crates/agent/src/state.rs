@@ -195,7 +195,11 @@ mod tests {
         let path = tmp.path().join("fleet.json");
         write_atomic(&path, b"first").expect("write");
         write_atomic(&path, b"second").expect("overwrite");
-        assert_eq!(std::fs::read(&path).expect("read"), b"second");
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            b"second",
+            "the second write replaces the first whole"
+        );
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(
             mode, 0o600,

@@ -278,7 +278,11 @@ mod tests {
         let err = "purple"
             .parse::<Theme>()
             .expect_err("purple is not a theme");
-        assert_eq!(err.code(), crate::ErrorCode::InvalidInput);
+        assert_eq!(
+            err.code(),
+            crate::ErrorCode::InvalidInput,
+            "an unknown theme is invalid input"
+        );
         assert!(
             err.to_string().contains("system, light, dark"),
             "the message must list the valid choices: {err}"

@@ -164,15 +164,23 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain", "plain text is left alone");
+        assert_eq!(csv_field("a,b"), "\"a,b\"", "a comma forces quotes");
+        assert_eq!(
+            csv_field("say \"hi\""),
+            "\"say \"\"hi\"\"\"",
+            "quotes are doubled inside quotes"
+        );
         assert_eq!(
             csv_field("=HYPERLINK(\"x\")"),
             "\"'=HYPERLINK(\"\"x\"\")\"",
             "a log line must not become a formula"
         );
-        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(
+            csv_field("-1"),
+            "'-1",
+            "a leading minus could start a formula"
+        );
         assert_eq!(
             csv_field("\t=1"),
             "'\t=1",
@@ -182,6 +190,10 @@ mod tests {
 
     #[test]
     fn utc_has_microseconds() {
-        assert_eq!(utc(1_795_401_717_390_647), "2026-11-23T02:41:57.390647Z");
+        assert_eq!(
+            utc(1_795_401_717_390_647),
+            "2026-11-23T02:41:57.390647Z",
+            "RFC 3339 UTC with microseconds"
+        );
     }
 }

@@ -96,7 +96,11 @@ mod tests {
             Path::new("/tmp/explicit"),
             "the --data-dir flag must beat env and OS defaults"
         );
-        assert_eq!(dir.database(), Path::new("/tmp/explicit/gatehouse.sqlite3"));
+        assert_eq!(
+            dir.database(),
+            Path::new("/tmp/explicit/gatehouse.sqlite3"),
+            "the database lives in the data directory"
+        );
     }
 
     #[cfg(unix)]

@@ -202,7 +202,11 @@ mod tests {
     fn unavailable_message_says_how_to_fix() {
         let err = map_keyring_error(keyring::Error::PlatformFailure("no bus".into()), "fleet-ca");
         let text = err.to_string();
-        assert_eq!(err.code(), crate::ErrorCode::KeychainUnavailable);
+        assert_eq!(
+            err.code(),
+            crate::ErrorCode::KeychainUnavailable,
+            "a platform failure means no keychain is reachable"
+        );
         assert!(
             text.contains("never falls back to a file"),
             "the operator must learn secrets are not silently stored elsewhere: {text}"

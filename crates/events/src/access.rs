@@ -174,10 +174,22 @@ mod tests {
             Some("203.0.113.7"),
             "the client address comes from the proxy"
         );
-        assert_eq!(p.method.as_deref(), Some("POST"));
-        assert_eq!(p.path.as_deref(), Some("/mcp/tools/memory_stats"));
-        assert_eq!(p.status, Some(401));
-        assert_eq!(p.time_us, Some(1_795_401_717_000_000));
+        assert_eq!(
+            p.method.as_deref(),
+            Some("POST"),
+            "the method comes from the request line"
+        );
+        assert_eq!(
+            p.path.as_deref(),
+            Some("/mcp/tools/memory_stats"),
+            "the path comes from the request line"
+        );
+        assert_eq!(p.status, Some(401), "the status is read");
+        assert_eq!(
+            p.time_us,
+            Some(1_795_401_717_000_000),
+            "the local time with its offset is the instant in UTC"
+        );
     }
 
     #[test]
@@ -187,12 +199,20 @@ mod tests {
         let p = Format::NginxCombined
             .parse(line)
             .expect("still an access line");
-        assert_eq!(p.status, Some(400));
+        assert_eq!(
+            p.status,
+            Some(400),
+            "the status of a garbage request is kept"
+        );
         assert_eq!(
             p.method, None,
             "a TLS hello sent to the HTTP port has no method"
         );
-        assert_eq!(p.ip.as_deref(), Some("198.51.100.9"));
+        assert_eq!(
+            p.ip.as_deref(),
+            Some("198.51.100.9"),
+            "the client address of a garbage request is kept"
+        );
     }
 
     #[test]
@@ -216,7 +236,11 @@ mod tests {
         let p = Format::UvicornAccess
             .parse(br#"INFO:     127.0.0.1:58196 - "GET /api/v1/v1/sessions HTTP/1.1" 401 Unauthorized"#)
             .expect("parses");
-        assert_eq!((p.kind, p.status), (Kind::Auth, Some(401)));
+        assert_eq!(
+            (p.kind, p.status),
+            (Kind::Auth, Some(401)),
+            "a 401 in an uvicorn line is a failed authentication"
+        );
         assert_eq!(
             p.ip.as_deref(),
             Some("127.0.0.1"),
@@ -229,7 +253,11 @@ mod tests {
         let v6 = Format::UvicornAccess
             .parse(br#"INFO:     ::1:40000 - "GET /health HTTP/1.1" 200 OK"#)
             .expect("IPv6 parses");
-        assert_eq!(v6.ip.as_deref(), Some("::1"));
+        assert_eq!(
+            v6.ip.as_deref(),
+            Some("::1"),
+            "an IPv6 client keeps its colons, loses its port"
+        );
     }
 
     #[test]
@@ -241,14 +269,19 @@ mod tests {
             (Kind::RateLimit, Outcome::Failure),
             "429 is rate limiting"
         );
-        assert_eq!(p.path.as_deref(), Some("/v2/compliance/circuit-breakers"));
+        assert_eq!(
+            p.path.as_deref(),
+            Some("/v2/compliance/circuit-breakers"),
+            "the request URI is the path"
+        );
         let quoted = br#"{"time":"2026-11-23T02:41:57+00:00","remote_addr":"::1","status":"200"}"#;
         assert_eq!(
             Format::NginxJson
                 .parse(quoted)
                 .expect("quoted status")
                 .status,
-            Some(200)
+            Some(200),
+            "a status written as a string is read too"
         );
     }
 
@@ -272,7 +305,15 @@ mod tests {
             Some("203.0.113.7"),
             "client_ip is preferred over the proxy peer"
         );
-        assert_eq!(p.time_us, Some(1_795_401_717_390_647));
-        assert_eq!((p.kind, p.status), (Kind::Auth, Some(403)));
+        assert_eq!(
+            p.time_us,
+            Some(1_795_401_717_390_647),
+            "Caddy's float seconds become microseconds"
+        );
+        assert_eq!(
+            (p.kind, p.status),
+            (Kind::Auth, Some(403)),
+            "a 403 is a failed authentication"
+        );
     }
 }

@@ -200,15 +200,27 @@ mod tests {
             ["a", "n", "arr", "t", "z"],
             "nested values are skipped whole, even with brackets in strings"
         );
-        assert_eq!(got[1].1, Value::Scalar("12"));
-        assert_eq!(got[2].1, Value::Nested);
-        assert_eq!(got[4].1.text().as_deref(), Some("y"));
+        assert_eq!(
+            got[1].1,
+            Value::Scalar("12"),
+            "a number is a scalar, as written"
+        );
+        assert_eq!(got[2].1, Value::Nested, "an array is skipped as nested");
+        assert_eq!(
+            got[4].1.text().as_deref(),
+            Some("y"),
+            "the field after the nested value is still read"
+        );
     }
 
     #[test]
     fn decodes_escapes_only_when_present() {
         let got = fields(r#"{"p": "/a\"b\u00e9\\", "q": "plain"}"#).expect("valid");
-        assert_eq!(got[0].1.text().as_deref(), Some("/a\"bé\\"));
+        assert_eq!(
+            got[0].1.text().as_deref(),
+            Some("/a\"bé\\"),
+            "escapes are decoded"
+        );
         assert!(
             matches!(got[1].1.text(), Some(Cow::Borrowed("plain"))),
             "no allocation without escapes"

@@ -252,7 +252,11 @@ mod tests {
     #[test]
     fn every_builtin_profile_is_valid() {
         let names: Vec<_> = Profile::builtin_names().collect();
-        assert_eq!(names, ["sekha", "rae", "jelmore"]);
+        assert_eq!(
+            names,
+            ["sekha", "rae", "jelmore"],
+            "the three built-in profiles, in order"
+        );
         for name in names {
             assert_eq!(builtin(name).name, name, "file and name agree");
         }
@@ -263,37 +267,53 @@ mod tests {
         let sekha = builtin("sekha");
         assert!(!sekha.multiple_keys, "Sekha enforces exactly one key");
         assert_eq!(sekha.auth.scheme, "Bearer ", "case-sensitive Bearer prefix");
-        assert!(sekha
-            .keys
-            .known_weak
-            .contains(&"dev_default_key_change_me_1234567890".to_owned()));
-        assert_eq!(sekha.config_files[0].format, ConfigFormat::TomlRootKey);
+        assert!(
+            sekha
+                .keys
+                .known_weak
+                .contains(&"dev_default_key_change_me_1234567890".to_owned()),
+            "Sekha's built-in default key is known as weak"
+        );
+        assert_eq!(
+            sekha.config_files[0].format,
+            ConfigFormat::TomlRootKey,
+            "Sekha's key is a root-level TOML key"
+        );
         assert!(
             sekha.env.iter().any(|e| e.name == "SEKHA__MCP_API_KEY"),
             "the double-underscore variable is the one that works"
         );
-        assert!(sekha
-            .probes
-            .unprotected_data
-            .iter()
-            .any(|p| p.starts_with("/api/v1/")));
+        assert!(
+            sekha
+                .probes
+                .unprotected_data
+                .iter()
+                .any(|p| p.starts_with("/api/v1/")),
+            "Sekha's open /api/v1 data endpoints are listed"
+        );
 
         let rae = builtin("rae");
         assert!(
             rae.keys.known_weak.contains(&"secret".to_owned()),
             "RAE's default key"
         );
-        assert_eq!(rae.auth.header, "X-API-Key");
-        assert!(rae
-            .probes
-            .unprotected_data
-            .contains(&"/v2/memories".to_owned()));
+        assert_eq!(
+            rae.auth.header, "X-API-Key",
+            "RAE's key travels in X-API-Key"
+        );
+        assert!(
+            rae.probes
+                .unprotected_data
+                .contains(&"/v2/memories".to_owned()),
+            "RAE's /v2/memories is open even with auth on"
+        );
 
         let jelmore = builtin("jelmore");
         assert!(jelmore.multiple_keys, "every API_KEY_* is valid at once");
         assert_eq!(
             jelmore.config_files[0].key_prefix.as_deref(),
-            Some("API_KEY_")
+            Some("API_KEY_"),
+            "Jelmore's keys are the API_KEY_* family"
         );
         assert!(
             jelmore.keys.known_weak.contains(&"X-API-Key".to_owned()),
@@ -303,10 +323,13 @@ mod tests {
             jelmore.probes.protected.path, "/api/v1/v1/sessions",
             "the doubled prefix"
         );
-        assert!(jelmore
-            .logs
-            .iter()
-            .any(|l| l.format == Format::UvicornAccess));
+        assert!(
+            jelmore
+                .logs
+                .iter()
+                .any(|l| l.format == Format::UvicornAccess),
+            "Jelmore's uvicorn access log is a source"
+        );
     }
 
     #[test]

@@ -178,9 +178,21 @@ mod tests {
         let p = Format::SekhaTracing
             .parse(line.as_bytes())
             .expect("parses once colours are stripped");
-        assert_eq!(p.time_us, Some(1_795_401_717_390_647));
-        assert_eq!((p.kind, p.outcome), (Kind::Service, Outcome::Info));
-        assert_eq!(p.message.as_deref(), Some("🔒 API authentication enabled"));
+        assert_eq!(
+            p.time_us,
+            Some(1_795_401_717_390_647),
+            "the microseconds survive the ANSI codes"
+        );
+        assert_eq!(
+            (p.kind, p.outcome),
+            (Kind::Service, Outcome::Info),
+            "a start-up message is a service event"
+        );
+        assert_eq!(
+            p.message.as_deref(),
+            Some("🔒 API authentication enabled"),
+            "the message is kept without the colour codes"
+        );
     }
 
     #[test]
@@ -201,7 +213,7 @@ mod tests {
             br#"{"event": "authentication_required_no_credentials", "level": "warning", "logger": "apps.memory_api.security.auth", "timestamp": "2026-11-23T02:36:30.930942Z"}"#.as_slice(),
         ] {
             let p = Format::Structlog.parse(line).expect("parses");
-            assert_eq!((p.kind, p.outcome), (Kind::Auth, Outcome::Failure));
+            assert_eq!((p.kind, p.outcome), (Kind::Auth, Outcome::Failure), "both RAE lines are failed authentications");
             assert_eq!(p.key_prefix, None, "RAE masks the key; nothing to keep");
             assert_eq!(p.ip, None, "RAE logs no client address");
         }
@@ -211,10 +223,26 @@ mod tests {
     fn jelmore_failed_key_keeps_its_prefix_and_path() {
         let line = br#"{"path": "/api/v1/v1/sessions", "key_prefix": "wrong_key_", "client": "127.0.0.1", "event": "Invalid API key", "correlation_id": "c2df", "request_id": "c2df", "timestamp": "2026-11-23T02:33:23.190201Z", "level": "warning"}"#;
         let p = Format::Structlog.parse(line).expect("parses");
-        assert_eq!((p.kind, p.outcome), (Kind::Auth, Outcome::Failure));
-        assert_eq!(p.key_prefix.as_deref(), Some("wrong_key_"));
-        assert_eq!(p.ip.as_deref(), Some("127.0.0.1"));
-        assert_eq!(p.path.as_deref(), Some("/api/v1/v1/sessions"));
+        assert_eq!(
+            (p.kind, p.outcome),
+            (Kind::Auth, Outcome::Failure),
+            "Jelmore's wrong key is a failed authentication"
+        );
+        assert_eq!(
+            p.key_prefix.as_deref(),
+            Some("wrong_key_"),
+            "the first ten characters Jelmore logged"
+        );
+        assert_eq!(
+            p.ip.as_deref(),
+            Some("127.0.0.1"),
+            "the client Jelmore logged"
+        );
+        assert_eq!(
+            p.path.as_deref(),
+            Some("/api/v1/v1/sessions"),
+            "the doubled /api/v1/v1 prefix is kept as logged"
+        );
     }
 
     #[test]
@@ -223,13 +251,15 @@ mod tests {
         let p = Format::Structlog.parse(ok).expect("parses");
         assert_eq!(
             (p.kind, p.outcome, p.actor.as_deref()),
-            (Kind::Auth, Outcome::Success, Some("admin"))
+            (Kind::Auth, Outcome::Success, Some("admin")),
+            "an accepted key names its role"
         );
         let done = br#"{"method": "GET", "path": "/api/v1/v1/sessions", "status_code": 401, "duration_ms": 0.59, "client_ip": "127.0.0.1", "event": "Request completed", "timestamp": "2026-11-23T02:33:23.191Z", "level": "info"}"#;
         let p = Format::Structlog.parse(done).expect("parses");
         assert_eq!(
             (p.kind, p.status, p.method.as_deref()),
-            (Kind::Auth, Some(401), Some("GET"))
+            (Kind::Auth, Some(401), Some("GET")),
+            "a completed request with 401 is a failed authentication"
         );
     }
 
@@ -238,7 +268,8 @@ mod tests {
         let line = br#"{"key_count": 4, "key_names": ["admin", "client", "readonly", "header"], "event": "API keys loaded", "timestamp": "2026-11-23T02:30:00Z", "level": "info"}"#;
         assert_eq!(
             Format::Structlog.parse(line).expect("parses").kind,
-            Kind::Service
+            Kind::Service,
+            "a key list at start-up is a service event"
         );
     }
 }

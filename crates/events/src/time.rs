@@ -135,7 +135,8 @@ mod tests {
         // 2026-11-23T02:41:57Z is 1795401717 (date -d ... +%s).
         assert_eq!(
             parse_rfc3339(b"2026-11-23T02:41:57Z"),
-            Some(1_795_401_717_000_000)
+            Some(1_795_401_717_000_000),
+            "whole seconds in UTC"
         );
         assert_eq!(
             parse_rfc3339(b"2026-11-23T02:41:57.390647Z"),
@@ -177,7 +178,8 @@ mod tests {
     fn nginx_time_with_offsets() {
         assert_eq!(
             parse_nginx_time(b"23/Nov/2026:02:41:57 +0000"),
-            Some(1_795_401_717_000_000)
+            Some(1_795_401_717_000_000),
+            "nginx time in UTC"
         );
         assert_eq!(
             parse_nginx_time(b"23/Nov/2026:03:41:57 +0100"),

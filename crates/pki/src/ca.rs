@@ -414,7 +414,11 @@ mod tests {
         let ca = FleetCa::generate(validity, serial(1)).expect("CA");
         let other = KeyPem::generate().expect("key");
         let err = FleetCa::from_pem(&ca.cert_pem(), &other).expect_err("mismatched key");
-        assert_eq!(err.code(), "key_mismatch");
+        assert_eq!(
+            err.code(),
+            "key_mismatch",
+            "a CA certificate with another key is refused"
+        );
     }
 
     #[test]
@@ -428,7 +432,10 @@ mod tests {
 
     #[test]
     fn instance_names_are_dns_labels() {
-        assert!(agent_name("alpha-1").is_ok());
+        assert!(
+            agent_name("alpha-1").is_ok(),
+            "a DNS label is a valid instance name"
+        );
         for bad in ["", "-x", "Alpha", "a.b", "a b", &"x".repeat(41)] {
             assert_eq!(
                 agent_name(bad).expect_err("refused").code(),

@@ -144,7 +144,8 @@ mod tests {
         );
         assert_eq!(
             "001234".parse::<Serial>().expect("hex"),
-            Serial::from_bytes(&[0x12, 0x34])
+            Serial::from_bytes(&[0x12, 0x34]),
+            "hex text with leading zeros parses to the same serial"
         );
     }
 

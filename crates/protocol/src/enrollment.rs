@@ -115,7 +115,8 @@ mod tests {
             format!("  {text}\n")
                 .parse::<EnrollmentCode>()
                 .expect("parses"),
-            code
+            code,
+            "a pasted code with surrounding white space parses to the same code"
         );
     }
 

@@ -301,6 +301,10 @@ mod tests {
     fn other_versions_are_refused() {
         assert!(check_version("v1").is_ok(), "our own version is accepted");
         let err = check_version("v2").expect_err("v2 must be refused");
-        assert_eq!(err.code(), "version_mismatch");
+        assert_eq!(
+            err.code(),
+            "version_mismatch",
+            "the error names the version mismatch"
+        );
     }
 }
