@@ -1,9 +1,11 @@
 //! Integration tests of gatehouse-core: one binary, one module per area.
 
+mod analytics;
 mod console;
 mod fleet;
 mod ipc_drift;
 mod keychain;
 mod lab;
+mod notify;
 mod support;
 mod timeline;

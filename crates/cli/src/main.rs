@@ -1,6 +1,8 @@
 //! `gatehouse`: the console without a window. Every capability of the desktop app is here too,
 //! so it can be scripted, run on a server and tested without a display.
 
+mod analytics;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,23 @@ enum Command {
     },
     /// The timeline: events from every instance, newest first, with the window's filters.
     Events(EventsArgs),
+    /// A heatmap of failed sign-ins, as text, SVG or PNG.
+    Heatmap(analytics::HeatmapArgs),
+    /// The addresses with the most failed sign-ins.
+    Offenders(analytics::OffenderArgs),
+    /// Alerts raised by the detection rules: list, acknowledge, resolve.
+    Alerts {
+        #[command(subcommand)]
+        action: Option<analytics::AlertsAction>,
+    },
+    /// The detection rules and allowlist.
+    Rules {
+        /// Put back the rules from the services' guides.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Parse a log file and run the detection rules over it, without a console.
+    Scan(analytics::ScanArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +147,8 @@ enum InstanceAction {
 enum SettingsAction {
     /// Set the colour theme: system, light or dark.
     Theme { theme: String },
+    /// Set the time zone of charts (an IANA name such as Europe/Berlin), or `system`.
+    TimeZone { zone: String },
 }
 
 fn main() -> ExitCode {
@@ -164,7 +185,7 @@ fn read_code(file: Option<&PathBuf>) -> gatehouse_core::Result<String> {
     }
 }
 
-fn runtime() -> gatehouse_core::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> gatehouse_core::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -208,6 +229,10 @@ fn print_instances(instances: &[InstanceView], json: bool) {
 }
 
 fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
+    if let Command::Scan(args) = &cli.command {
+        analytics::scan(args, cli.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let data_dir = DataDir::resolve(cli.data_dir.as_deref())?;
     data_dir.ensure()?;
     let _log = gatehouse_core::logging::init(&data_dir, "cli")?;
@@ -274,15 +299,35 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
                 Some(SettingsAction::Theme { theme }) => {
                     console.set_theme(theme.parse::<Theme>()?)?
                 }
+                Some(SettingsAction::TimeZone { zone }) => {
+                    console.set_time_zone(Some(zone.as_str()).filter(|z| *z != "system"))?
+                }
             };
             if cli.json {
                 print_json(&settings);
             } else {
-                println!("theme  {}", settings.theme.as_str());
+                println!("theme      {}", settings.theme.as_str());
+                println!(
+                    "time zone  {}{}",
+                    settings.effective_time_zone,
+                    if settings.time_zone.is_none() {
+                        " (system)"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
         Command::Instance { action } => return instance(&console, action, cli.json),
         Command::Events(args) => events(&console, args, cli.json)?,
+        Command::Heatmap(args) => analytics::heatmap(&console, args, cli.json)?,
+        Command::Offenders(args) => analytics::offenders(&console, args, cli.json)?,
+        Command::Alerts { action } => {
+            return analytics::alerts(&console, action.as_ref(), cli.json)
+        }
+        Command::Rules { reset } => analytics::rules(&console, *reset, cli.json)?,
+        // Handled before the console is opened.
+        Command::Scan(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -398,6 +443,7 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
         key_prefix: args.key_prefix.clone(),
         path: args.path.clone(),
         text: args.text.clone(),
+        ..Default::default()
     };
     if args.sync {
         gatehouse_pki::install_provider();
@@ -453,7 +499,7 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
 
 /// Control characters (ESC and the like) shown as escapes instead of being sent to the
 /// terminal.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             if c.is_control() {
@@ -465,7 +511,7 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-fn print_json(value: &impl serde::Serialize) {
+pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         // Our DTOs are plain data; serialization cannot fail, but never panic on output.

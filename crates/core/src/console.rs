@@ -26,6 +26,7 @@ pub struct Console {
     events: Mutex<EventStore>,
     pub(crate) clock: Clock,
     pub(crate) links: Links,
+    pub(crate) alerting: crate::alerts::Alerting,
 }
 
 /// What the About panel and `gatehouse info` show.
@@ -43,6 +44,10 @@ pub struct AppInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Settings {
     pub theme: Theme,
+    /// IANA time zone for charts and times; `None` follows the system.
+    pub time_zone: Option<String>,
+    /// The zone in effect (the system's when `time_zone` is `None`).
+    pub effective_time_zone: String,
 }
 
 /// Colour theme. `System` follows the OS and is the default.
@@ -151,6 +156,7 @@ impl Console {
             events: Mutex::new(events),
             clock,
             links: Links::default(),
+            alerting: Default::default(),
         };
         console.reload_revocations()?;
         Ok(console)
@@ -187,7 +193,30 @@ impl Console {
             }),
             None => Theme::System,
         };
-        Ok(Settings { theme })
+        let time_zone = self.store().setting("time_zone")?;
+        let tz = crate::heatmap::time_zone(time_zone.as_deref());
+        let effective_time_zone = crate::heatmap::zone_name(&tz, jiff::Timestamp::now());
+        Ok(Settings {
+            theme,
+            time_zone,
+            effective_time_zone,
+        })
+    }
+
+    /// Set the time zone for charts (an IANA name such as `Europe/Berlin`), or follow the
+    /// system's with `None`.
+    pub fn set_time_zone(&self, name: Option<&str>) -> Result<Settings> {
+        match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => {
+                jiff::tz::TimeZone::get(name).map_err(|e| Error::InvalidInput {
+                    field: "time_zone",
+                    reason: format!("\"{name}\" is not a known time zone ({e}); use an IANA name such as Europe/Berlin"),
+                })?;
+                self.store().set_setting("time_zone", name)?;
+            }
+            None => self.store().delete_setting("time_zone")?,
+        }
+        self.settings()
     }
 
     pub fn set_theme(&self, theme: Theme) -> Result<Settings> {

@@ -153,6 +153,18 @@ pub enum Error {
     /// Certificate handling failed.
     #[error("Certificate handling failed: {0}")]
     Pki(#[from] gatehouse_pki::Error),
+
+    /// A chart could not be drawn.
+    #[error("The chart could not be drawn: {detail}")]
+    Chart { detail: String },
+
+    /// The desktop notification could not be shown.
+    #[error("The desktop notification could not be shown: {detail}. Alerts are still listed in the Heatmaps view.")]
+    Notification { detail: String },
+
+    /// No alert with that id.
+    #[error("There is no alert number {0}; it may have been removed with its instance.")]
+    AlertNotFound(i64),
 }
 
 /// The stable code of an [`Error`]; the UI and scripts branch on it.
@@ -182,6 +194,9 @@ pub enum ErrorCode {
     InstanceExists,
     InstanceRevoked,
     Pki,
+    Chart,
+    AlertNotFound,
+    Notification,
 }
 
 /// Every code, for tests and documentation.
@@ -209,6 +224,9 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::InstanceExists,
     ErrorCode::InstanceRevoked,
     ErrorCode::Pki,
+    ErrorCode::Chart,
+    ErrorCode::AlertNotFound,
+    ErrorCode::Notification,
 ];
 
 impl ErrorCode {
@@ -238,6 +256,9 @@ impl ErrorCode {
             ErrorCode::InstanceExists => "instance_exists",
             ErrorCode::InstanceRevoked => "instance_revoked",
             ErrorCode::Pki => "pki",
+            ErrorCode::Chart => "chart",
+            ErrorCode::AlertNotFound => "alert_not_found",
+            ErrorCode::Notification => "notification",
         }
     }
 }
@@ -274,6 +295,9 @@ impl Error {
                 }
                 _ => ErrorCode::Pki,
             },
+            Error::Chart { .. } => ErrorCode::Chart,
+            Error::AlertNotFound(_) => ErrorCode::AlertNotFound,
+            Error::Notification { .. } => ErrorCode::Notification,
         }
     }
 }

@@ -14,8 +14,16 @@
 //!   the detail panel and exports;
 //! - free-text search uses FTS5 over the distinct strings (updated only when a new string
 //!   appears), so ingest does not tokenize every line;
-//! - hourly rollups (instance, address, kind, outcome, hour) are kept as events arrive, so
-//!   heatmaps never scan raw events.
+//! - failed authentications are rolled up by hour as events arrive (per instance and log
+//!   source, with and without the client address, and per address and key prefix), so
+//!   heatmaps, offenders and the baseline never scan events.
+//!
+//! One failed sign-in is often logged three times: by the proxy, by the service's access log
+//! and by the service itself (RAE even writes two lines for one wrong key). Counting all of
+//! them would triple every figure, so an *attempt* is counted from one log per instance, the
+//! first it has of proxy, access, service: the proxy's access log is the one with a client
+//! address that can be trusted (service-facts: the services do not log one). The other logs
+//! still add what only they know, such as Jelmore's key prefixes.
 
 use std::collections::BTreeSet;
 
@@ -85,15 +93,6 @@ const SCHEMA: &str = "
         data      BLOB NOT NULL,
         PRIMARY KEY (instance, first_seq)
     ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS rollup_hourly (
-        hour     INTEGER NOT NULL,
-        instance INTEGER NOT NULL,
-        ip       INTEGER NOT NULL,
-        kind     INTEGER NOT NULL,
-        outcome  INTEGER NOT NULL,
-        count    INTEGER NOT NULL,
-        PRIMARY KEY (hour, instance, ip, kind, outcome)
-    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS sync_state (
         instance   TEXT PRIMARY KEY NOT NULL,
         after      INTEGER NOT NULL,
@@ -104,6 +103,64 @@ const SCHEMA: &str = "
         failures   INTEGER NOT NULL DEFAULT 0
     );
 ";
+
+/// The event store's own schema version (`PRAGMA user_version` of `events.sqlite3`).
+const EVENTS_SCHEMA_VERSION: i64 = 1;
+
+/// Failed-authentication rollups (version 1). Hours are UTC hours since the epoch; `ip` is
+/// a string id, or 0 when the line had no client address.
+const AUTH_SCHEMA: &str = "
+    DROP TABLE IF EXISTS rollup_hourly;
+    CREATE TABLE IF NOT EXISTS auth_hourly (
+        hour     INTEGER NOT NULL,
+        instance INTEGER NOT NULL,
+        source   INTEGER NOT NULL,
+        ip       INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        first_us INTEGER NOT NULL,
+        last_us  INTEGER NOT NULL,
+        PRIMARY KEY (hour, instance, source, ip)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS auth_totals (
+        hour     INTEGER NOT NULL,
+        instance INTEGER NOT NULL,
+        source   INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        PRIMARY KEY (hour, instance, source)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS auth_keys (
+        ip         INTEGER NOT NULL,
+        key_prefix INTEGER NOT NULL,
+        instance   INTEGER NOT NULL,
+        hour       INTEGER NOT NULL,
+        failures   INTEGER NOT NULL,
+        PRIMARY KEY (ip, key_prefix, instance, hour)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS instance_sources (
+        instance INTEGER NOT NULL,
+        source   INTEGER NOT NULL,
+        PRIMARY KEY (instance, source)
+    ) WITHOUT ROWID;
+";
+
+/// Rebuild the version-1 rollups from the events already stored (a store written before
+/// they existed).
+const AUTH_BACKFILL: &str = "
+    INSERT INTO instance_sources (instance, source)
+        SELECT DISTINCT instance, source FROM events WHERE kind != 7 AND seq >= 0;
+    INSERT INTO auth_hourly (hour, instance, source, ip, failures, first_us, last_us)
+        SELECT time_us / 3600000000, instance, source, COALESCE(ip, 0), COUNT(*), MIN(time_us), MAX(time_us)
+        FROM events WHERE kind = 0 AND outcome = 1 GROUP BY 1, 2, 3, 4;
+    INSERT INTO auth_totals (hour, instance, source, failures)
+        SELECT hour, instance, source, SUM(failures) FROM auth_hourly GROUP BY 1, 2, 3;
+    INSERT INTO auth_keys (ip, key_prefix, instance, hour, failures)
+        SELECT ip, key_prefix, instance, time_us / 3600000000, COUNT(*)
+        FROM events WHERE kind = 0 AND outcome = 1 AND ip IS NOT NULL AND key_prefix IS NOT NULL
+        GROUP BY 1, 2, 3, 4;
+";
+
+/// The order in which an instance's logs are preferred for counting attempts.
+const COUNTING_PREFERENCE: [&str; 3] = ["proxy", "access", "service"];
 
 /// One event as the timeline shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -150,6 +207,14 @@ pub struct EventFilter {
     pub path: Option<String>,
     /// Free text: every word must match an address, path, actor, key, message or method.
     pub text: Option<String>,
+    /// Which log: `proxy`, `access`, `service`, `agent`, `console`.
+    pub source: Option<String>,
+    /// Only these UTC hours (hours since the epoch): a heatmap cell's exact buckets.
+    #[ts(type = "Array<number> | null")]
+    pub hours: Option<Vec<i64>>,
+    /// Only failed authentications as heatmaps and detection count them: from each
+    /// instance's counting log (see the module documentation).
+    pub attempts: bool,
 }
 
 /// Where a page ends: the last event's key. Pass it back for the next (older) page.
@@ -292,6 +357,25 @@ impl EventStore {
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.execute_batch(SCHEMA)?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > EVENTS_SCHEMA_VERSION {
+            return Err(crate::Error::SchemaTooNew {
+                path: path.to_owned(),
+                found: found as u32,
+                supported: EVENTS_SCHEMA_VERSION as u32,
+            });
+        }
+        if found < 1 {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(AUTH_SCHEMA)?;
+            tx.execute_batch(AUTH_BACKFILL)?;
+            tx.pragma_update(None, "user_version", 1)?;
+            tx.commit()?;
+            tracing::info!(
+                version = 1,
+                "event store migrated: failed-authentication rollups"
+            );
+        }
         let mut store = EventStore {
             conn,
             interned: HashMap::default(),
@@ -345,7 +429,8 @@ impl EventStore {
             let instance_id = interner.intern(instance)?;
             // Aggregated over the whole batch, written once at the end.
             let mut terms: HashSet<(i64, i64)> = HashSet::default();
-            let mut rollups: HashMap<(i64, i64, i64, i64), i64> = HashMap::default();
+            let mut auth = AuthRollups::default();
+            let mut sources: HashSet<i64> = HashSet::default();
             let mut rows: Vec<rusqlite::types::Value> = Vec::with_capacity(ROWS_PER_INSERT * 14);
             for (page_index, page) in pages.iter().enumerate() {
                 if page.dropped > 0 {
@@ -408,9 +493,10 @@ impl EventStore {
                         {
                             terms.insert((term, hour));
                         }
-                        *rollups
-                            .entry((hour, ip.unwrap_or(0), kind, outcome))
-                            .or_default() += 1;
+                        sources.insert(source);
+                        if e.kind == Kind::Auth && e.outcome == Outcome::Failure {
+                            auth.add(hour, source, ip, key_prefix, e.time_us);
+                        }
                         // A line read up to a newline holds none; guard the block's framing.
                         if e.raw.contains('\n') {
                             block.push_str(&e.raw.replace('\n', " "));
@@ -435,12 +521,12 @@ impl EventStore {
             for (term, hour) in terms {
                 term_insert.execute(params![term, hour])?;
             }
-            let mut rollup = tx.prepare_cached(
-                "INSERT INTO rollup_hourly (hour, instance, ip, kind, outcome, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            auth.write(&tx, instance_id)?;
+            let mut source_insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO instance_sources (instance, source) VALUES (?1, ?2)",
             )?;
-            for ((hour, ip, kind, outcome), count) in rollups {
-                rollup.execute(params![hour, instance_id, ip, kind, outcome, count])?;
+            for source in sources {
+                source_insert.execute(params![instance_id, source])?;
             }
             interner.index_new_strings()?;
             if let Some(last_page) = pages.last() {
@@ -476,11 +562,18 @@ impl EventStore {
             let source = interner.intern("console")?;
             let message_id = interner.intern(message)?;
             let outcome = outcome_code(outcome);
-            tx.execute(
-                "INSERT OR IGNORE INTO events (time_us, instance, seq, kind, outcome, source, message, flags)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
-                params![time_us, instance_id, marker_seq(time_us), CONSOLE_KIND, outcome, source, message_id],
-            )?;
+            // Several actions in one microsecond (a batch raising alerts, a fixed test
+            // clock) take the next free sequence below.
+            for step in 0..10_000 {
+                let stored = tx.execute(
+                    "INSERT OR IGNORE INTO events (time_us, instance, seq, kind, outcome, source, message, flags)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+                    params![time_us, instance_id, marker_seq(time_us) - step, CONSOLE_KIND, outcome, source, message_id],
+                )?;
+                if stored == 1 {
+                    break;
+                }
+            }
             let hour = time_us.div_euclid(HOUR_US);
             for term in [
                 instance_id,
@@ -632,6 +725,23 @@ impl EventStore {
                 term_sets.push(Terms::Query(WORD, vec![quoted]));
             }
         }
+        if let Some(source) = &filter.source {
+            column_in("source", &[id_of(source)], &mut clauses);
+        }
+        if filter.attempts {
+            let pairs = self.counting_sources()?;
+            let any = pairs
+                .iter()
+                .map(|(i, s)| format!("(instance = {i} AND source = {s})"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            clauses.push(format!(
+                "kind = 0 AND outcome = 1 AND ({})",
+                if any.is_empty() { "0".into() } else { any }
+            ));
+            term_sets.push(Terms::Ids(vec![kind_term(0)]));
+            term_sets.push(Terms::Ids(vec![outcome_term(1)]));
+        }
         let from = filter.from_us.unwrap_or(i64::MIN);
         let mut to = filter.to_us.unwrap_or(i64::MAX);
         if let Some(cursor) = before {
@@ -670,11 +780,17 @@ impl EventStore {
                 }
                 Ok(())
             };
-        if term_sets.is_empty() {
+        if term_sets.is_empty() && filter.hours.is_none() {
             run(from, to, limit, &mut events)?;
         } else {
             // Hours that have at least one term of every set, newest first.
-            let mut hours: Option<BTreeSet<i64>> = None;
+            let mut hours: Option<BTreeSet<i64>> = filter.hours.as_ref().map(|h| {
+                let (first, last) = (from.div_euclid(HOUR_US), (to - 1).div_euclid(HOUR_US));
+                h.iter()
+                    .copied()
+                    .filter(|h| (first..=last).contains(h))
+                    .collect()
+            });
             for set in &term_sets {
                 let found = self.hours_with_any(
                     set,
@@ -819,16 +935,83 @@ impl EventStore {
             .cloned())
     }
 
-    /// Failed authentications per hour from the rollups.
+    /// Failed authentication attempts per hour of one instance, from the rollups.
     pub fn failed_auth_by_hour(&self, instance: &str) -> Result<Vec<(i64, i64)>> {
-        let Some(id) = self.interned.get(instance) else {
+        let Some(&id) = self.interned.get(instance) else {
             return Ok(Vec::new());
         };
-        let mut stmt = self.conn.prepare(
-            "SELECT hour, SUM(count) FROM rollup_hourly WHERE instance = ?1 AND kind = 0 AND outcome = 1 GROUP BY hour ORDER BY hour",
+        let Some((_, source)) = self.counting_sources()?.into_iter().find(|(i, _)| *i == id) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hour, failures FROM auth_totals WHERE instance = ?1 AND source = ?2 ORDER BY hour",
         )?;
-        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([id, source], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// For each instance, the log its attempts are counted from: `(instance id, source id)`.
+    pub(crate) fn counting_sources(&self) -> Result<Vec<(i64, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT instance, source FROM instance_sources ORDER BY instance")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rank = |source: i64| {
+            let name = self.names.get(&source).map(String::as_str).unwrap_or("");
+            COUNTING_PREFERENCE
+                .iter()
+                .position(|p| *p == name)
+                .unwrap_or(COUNTING_PREFERENCE.len())
+        };
+        let mut best: std::collections::BTreeMap<i64, (usize, i64)> = Default::default();
+        for (instance, source) in rows {
+            let r = rank(source);
+            let entry = best.entry(instance).or_insert((r, source));
+            if r < entry.0 || (r == entry.0 && source < entry.1) {
+                *entry = (r, source);
+            }
+        }
+        Ok(best.into_iter().map(|(i, (_, s))| (i, s)).collect())
+    }
+
+    /// An instance's average failed attempts per hour over `first..=last` (counting log).
+    pub(crate) fn mean_hourly_failures(&self, instance: i64, first: i64, last: i64) -> Result<f64> {
+        let Some((_, source)) = self
+            .counting_sources()?
+            .into_iter()
+            .find(|(i, _)| *i == instance)
+        else {
+            return Ok(0.0);
+        };
+        let total: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(failures), 0) FROM auth_totals
+             WHERE instance = ?1 AND source = ?2 AND hour BETWEEN ?3 AND ?4",
+            )?
+            .query_row(params![instance, source, first, last], |r| r.get(0))?;
+        Ok(total as f64 / (last - first + 1).max(1) as f64)
+    }
+
+    /// The id of an interned string, if it was ever stored.
+    pub(crate) fn string_id(&self, value: &str) -> Option<i64> {
+        self.interned.get(value).copied()
+    }
+
+    /// The string of an id.
+    pub(crate) fn string(&self, id: i64) -> Option<&str> {
+        self.names.get(&id).map(String::as_str)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Learn strings other processes stored (the CLI beside the app, or the reverse).
+    pub(crate) fn refresh(&mut self) -> Result<()> {
+        self.refresh_strings()
     }
 
     pub fn count(&self) -> Result<u64> {
@@ -836,6 +1019,59 @@ impl EventStore {
             .conn
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))?
             as u64)
+    }
+}
+
+/// One batch's failed authentications, aggregated before they are written.
+#[derive(Default)]
+struct AuthRollups {
+    /// (hour, source, ip or 0) -> (failures, first, last).
+    by_address: HashMap<(i64, i64, i64), (i64, i64, i64)>,
+    /// (ip, key prefix, hour) -> failures.
+    keys: HashMap<(i64, i64, i64), i64>,
+}
+
+impl AuthRollups {
+    fn add(&mut self, hour: i64, source: i64, ip: Option<i64>, key: Option<i64>, time_us: i64) {
+        let entry = self
+            .by_address
+            .entry((hour, source, ip.unwrap_or(0)))
+            .or_insert((0, time_us, time_us));
+        entry.0 += 1;
+        entry.1 = entry.1.min(time_us);
+        entry.2 = entry.2.max(time_us);
+        if let (Some(ip), Some(key)) = (ip, key) {
+            *self.keys.entry((ip, key, hour)).or_default() += 1;
+        }
+    }
+
+    fn write(self, tx: &rusqlite::Transaction<'_>, instance: i64) -> rusqlite::Result<()> {
+        let mut hourly = tx.prepare_cached(
+            "INSERT INTO auth_hourly (hour, instance, source, ip, failures, first_us, last_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT DO UPDATE SET failures = failures + excluded.failures,
+                 first_us = MIN(first_us, excluded.first_us), last_us = MAX(last_us, excluded.last_us)",
+        )?;
+        let mut totals: HashMap<(i64, i64), i64> = HashMap::default();
+        for ((hour, source, ip), (failures, first, last)) in self.by_address {
+            hourly.execute(params![hour, instance, source, ip, failures, first, last])?;
+            *totals.entry((hour, source)).or_default() += failures;
+        }
+        let mut total = tx.prepare_cached(
+            "INSERT INTO auth_totals (hour, instance, source, failures) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO UPDATE SET failures = failures + excluded.failures",
+        )?;
+        for ((hour, source), failures) in totals {
+            total.execute(params![hour, instance, source, failures])?;
+        }
+        let mut keys = tx.prepare_cached(
+            "INSERT INTO auth_keys (ip, key_prefix, instance, hour, failures) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO UPDATE SET failures = failures + excluded.failures",
+        )?;
+        for ((ip, key, hour), failures) in self.keys {
+            keys.execute(params![ip, key, instance, hour, failures])?;
+        }
+        Ok(())
     }
 }
 

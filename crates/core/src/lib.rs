@@ -4,25 +4,40 @@
 //! Time and randomness are passed in by callers wherever results depend on them, so tests are
 //! deterministic.
 
+mod alerts;
 mod clock;
 mod console;
+pub mod detect;
 mod error;
 pub mod events;
 mod export;
 mod fleet;
+mod heatmap;
 pub mod logging;
+pub mod notify;
+mod offenders;
 mod paths;
 mod sensitive;
 mod store;
 mod sync;
 mod vault;
 
+pub use alerts::{
+    allowlisted, Alert, AlertFilter, AlertNotice, AlertState, DetectionSettings, NotificationGate,
+    NOTIFICATIONS_PER_MINUTE,
+};
 pub use clock::Clock;
 pub use console::{AppInfo, Attention, Console, Overview, Settings, Status, Theme, View};
+pub use detect::{Rule, Severity};
 pub use error::{Error, ErrorCode, IpcError, Result, ALL_CODES};
 pub use events::{Cursor, EventFilter, EventPage, SyncState, TimelineEvent};
 pub use export::{utc, ExportFormat, ExportResult};
 pub use fleet::{AddInstance, InstanceView, RefreshSummary, REFRESH_CONCURRENCY};
+pub use heatmap::{
+    build as build_heatmap, render_png, time_zone, ChartTheme, GridBox, HeatCell, Heatmap,
+    HeatmapKind, HeatmapQuery, ImageFormat, Window,
+};
+pub use offenders::{Offender, OffenderQuery};
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use sensitive::Sensitive;
 pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
@@ -47,6 +62,23 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     let cfg = Config::default();
     let mut out = Vec::new();
     one::<AddInstance>(&cfg, &mut out);
+    one::<Alert>(&cfg, &mut out);
+    one::<AlertFilter>(&cfg, &mut out);
+    one::<AlertState>(&cfg, &mut out);
+    one::<ChartTheme>(&cfg, &mut out);
+    one::<DetectionSettings>(&cfg, &mut out);
+    one::<detect::Detection>(&cfg, &mut out);
+    one::<GridBox>(&cfg, &mut out);
+    one::<HeatCell>(&cfg, &mut out);
+    one::<Heatmap>(&cfg, &mut out);
+    one::<HeatmapKind>(&cfg, &mut out);
+    one::<HeatmapQuery>(&cfg, &mut out);
+    one::<ImageFormat>(&cfg, &mut out);
+    one::<Offender>(&cfg, &mut out);
+    one::<OffenderQuery>(&cfg, &mut out);
+    one::<Rule>(&cfg, &mut out);
+    one::<Severity>(&cfg, &mut out);
+    one::<Window>(&cfg, &mut out);
     one::<AppInfo>(&cfg, &mut out);
     one::<Attention>(&cfg, &mut out);
     one::<Cursor>(&cfg, &mut out);

@@ -48,6 +48,27 @@ const MIGRATIONS: &[&str] = &[
          instance   TEXT NOT NULL,
          revoked_at INTEGER NOT NULL
      ) STRICT;",
+    // 2: alerts raised by the detection rules. One row per episode; its state is the
+    // operator's (new, acknowledged, resolved).
+    "CREATE TABLE alerts (
+         id         INTEGER PRIMARY KEY,
+         rule_id    TEXT NOT NULL,
+         rule_name  TEXT NOT NULL,
+         kind       TEXT NOT NULL,
+         severity   TEXT NOT NULL,
+         instance   TEXT NOT NULL,
+         subject    TEXT,
+         first_us   INTEGER NOT NULL,
+         last_us    INTEGER NOT NULL,
+         count      INTEGER NOT NULL,
+         distinct_n INTEGER NOT NULL,
+         detail     TEXT NOT NULL,
+         state      TEXT NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'acknowledged', 'resolved')),
+         state_at   INTEGER,
+         created_us INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX alerts_by_subject ON alerts (rule_id, instance, subject, state);
+     CREATE INDEX alerts_by_time ON alerts (last_us);",
 ];
 
 /// The schema version this build writes.
@@ -107,6 +128,16 @@ impl Store {
             [key, value],
         )?;
         Ok(())
+    }
+
+    pub fn delete_setting(&self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     pub fn fleet_ca_cert(&self) -> Result<Option<String>> {

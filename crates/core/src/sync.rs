@@ -147,6 +147,10 @@ impl Console {
         let stored = batch.iter().map(|p| p.events.len() as u64).sum();
         let now_us = self.now_us();
         self.event_store().ingest(name, &batch, now_us)?;
+        // The events are stored whatever the rules make of them.
+        if let Err(e) = self.detect(name, &record.profile, &batch) {
+            tracing::error!(instance = name, error = %e, "detection failed on a synced batch");
+        }
         Ok(stored)
     }
 
@@ -196,7 +200,7 @@ impl Console {
         }
     }
 
-    fn now_us(&self) -> i64 {
+    pub(crate) fn now_us(&self) -> i64 {
         (self.clock.now().unix_timestamp_nanos() / 1000) as i64
     }
 }

@@ -1,0 +1,370 @@
+//! `gatehouse heatmap`, `offenders`, `alerts`, `rules` and `scan`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use gatehouse_core::{
+    AlertFilter, AlertState, ChartTheme, Console, Error, HeatmapKind, HeatmapQuery, OffenderQuery,
+    Window,
+};
+use serde_json::json;
+
+use crate::{print_json, printable, runtime};
+
+#[derive(Debug, clap::Args)]
+pub struct HeatmapArgs {
+    /// weekday-hour, addresses (top addresses x time) or instances (instances x day).
+    #[arg(long, default_value = "weekday-hour")]
+    kind: String,
+    /// day (by hour), week, month or quarter.
+    #[arg(long, default_value = "month")]
+    window: String,
+    #[arg(long)]
+    instance: Option<String>,
+    /// Service profile: sekha, rae, jelmore.
+    #[arg(long)]
+    service: Option<String>,
+    /// light or dark colours.
+    #[arg(long, default_value = "light")]
+    theme: String,
+    /// Write the chart as SVG to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Write the chart as PNG to FILE.
+    #[arg(long, value_name = "FILE")]
+    png: Option<PathBuf>,
+    /// Pull new events from every agent first.
+    #[arg(long)]
+    sync: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OffenderArgs {
+    /// day, week, month or quarter.
+    #[arg(long, default_value = "week")]
+    window: String,
+    #[arg(long)]
+    instance: Option<String>,
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long, default_value_t = 25)]
+    limit: u32,
+    /// Pull new events from every agent first.
+    #[arg(long)]
+    sync: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AlertsAction {
+    /// Open alerts (new and acknowledged), newest activity first.
+    List {
+        /// Resolved ones too.
+        #[arg(long)]
+        all: bool,
+        /// Only alerts in this state: new, acknowledged, resolved.
+        #[arg(long)]
+        state: Option<String>,
+        /// Pull new events from every agent (and run the rules) first.
+        #[arg(long)]
+        sync: bool,
+    },
+    /// Acknowledge an alert: someone is on it.
+    Ack { id: i64 },
+    /// Resolve an alert.
+    Resolve { id: i64 },
+    /// Reopen a resolved or acknowledged alert.
+    Reopen { id: i64 },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// The log file to read.
+    file: PathBuf,
+    /// Its format: nginx_combined, nginx_json, caddy_json, structlog, sekha_tracing,
+    /// uvicorn_access.
+    #[arg(long, default_value = "nginx_combined")]
+    format: String,
+    /// Run the rules for this service profile (default: the every-instance rules).
+    #[arg(long, default_value = "")]
+    service: String,
+}
+
+fn kind(word: &str) -> gatehouse_core::Result<HeatmapKind> {
+    match word {
+        "weekday-hour" | "weekday_hour" => Ok(HeatmapKind::WeekdayHour),
+        "addresses" | "address_time" => Ok(HeatmapKind::AddressTime),
+        "instances" | "instance_day" => Ok(HeatmapKind::InstanceDay),
+        other => Err(Error::InvalidInput {
+            field: "kind",
+            reason: format!("{other:?} is not weekday-hour, addresses or instances"),
+        }),
+    }
+}
+
+fn sync(console: &Console) -> gatehouse_core::Result<()> {
+    gatehouse_pki::install_provider();
+    runtime()?.block_on(console.sync_all())?;
+    Ok(())
+}
+
+pub fn heatmap(console: &Console, args: &HeatmapArgs, as_json: bool) -> gatehouse_core::Result<()> {
+    if args.sync {
+        sync(console)?;
+    }
+    let theme = match args.theme.as_str() {
+        "light" => ChartTheme::Light,
+        "dark" => ChartTheme::Dark,
+        other => {
+            return Err(Error::InvalidInput {
+                field: "theme",
+                reason: format!("{other:?} is not light or dark"),
+            })
+        }
+    };
+    let query = HeatmapQuery {
+        kind: kind(&args.kind)?,
+        window: args.window.parse::<Window>()?,
+        instance: args.instance.clone(),
+        service: args.service.clone(),
+        theme,
+    };
+    let map = console.heatmap(&query)?;
+    let write = |path: &PathBuf, bytes: &[u8]| -> gatehouse_core::Result<()> {
+        if path.as_os_str() == "-" {
+            use std::io::Write;
+            return std::io::stdout()
+                .write_all(bytes)
+                .map_err(|e| Error::InvalidInput {
+                    field: "svg",
+                    reason: format!("cannot write to standard output: {e}"),
+                });
+        }
+        std::fs::write(path, bytes).map_err(|e| Error::InvalidInput {
+            field: "output",
+            reason: format!("cannot write {}: {e}", path.display()),
+        })
+    };
+    if let Some(path) = &args.svg {
+        write(path, map.svg.as_bytes())?;
+    }
+    if let Some(path) = &args.png {
+        write(path, &gatehouse_core::render_png(&map, theme)?)?;
+    }
+    if args.svg.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+        return Ok(());
+    }
+    if as_json {
+        let mut value = serde_json::to_value(&map).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.remove("svg");
+        }
+        print_json(&value);
+        return Ok(());
+    }
+    println!("{}", map.title);
+    println!("{}", map.subtitle);
+    let mut busiest: Vec<_> = map.cells.iter().filter(|c| c.count > 0).collect();
+    busiest.sort_by(|a, b| b.count.cmp(&a.count));
+    if busiest.is_empty() {
+        println!("No failed sign-ins in this window.");
+    }
+    for cell in busiest.iter().take(10) {
+        println!("{:>8}  {}", cell.count, printable(&cell.label));
+    }
+    for (flag, path) in [("SVG", &args.svg), ("PNG", &args.png)] {
+        if let Some(path) = path {
+            println!("{flag} written to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn offenders(
+    console: &Console,
+    args: &OffenderArgs,
+    as_json: bool,
+) -> gatehouse_core::Result<()> {
+    if args.sync {
+        sync(console)?;
+    }
+    let rows = console.offenders(&OffenderQuery {
+        window: args.window.parse()?,
+        instance: args.instance.clone(),
+        service: args.service.clone(),
+        limit: Some(args.limit),
+    })?;
+    if as_json {
+        print_json(&rows);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("No failed sign-ins from a known address in this window.");
+        return Ok(());
+    }
+    println!(
+        "{:<39} {:>8} {:>5} {:<9} {:<20} {:<20} {:<7} INSTANCES",
+        "ADDRESS", "FAILURES", "KEYS", "TREND", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "ALERTS"
+    );
+    for o in rows {
+        let mark = if o.allowlisted { " (allowlisted)" } else { "" };
+        println!(
+            "{:<39} {:>8} {:>5} {:<9} {:<20} {:<20} {:<7} {}{mark}",
+            printable(&o.ip),
+            o.failures,
+            o.distinct_keys,
+            o.direction,
+            &gatehouse_core::utc(o.first_us)[..19],
+            &gatehouse_core::utc(o.last_us)[..19],
+            o.open_alerts,
+            printable(&o.instances.join(", "))
+        );
+    }
+    Ok(())
+}
+
+pub fn alerts(
+    console: &Console,
+    action: Option<&AlertsAction>,
+    as_json: bool,
+) -> gatehouse_core::Result<ExitCode> {
+    let (id, state) = match action {
+        None => return list(console, false, None, false, as_json),
+        Some(AlertsAction::List { all, state, sync }) => {
+            return list(console, *all, state.as_deref(), *sync, as_json)
+        }
+        Some(AlertsAction::Ack { id }) => (*id, AlertState::Acknowledged),
+        Some(AlertsAction::Resolve { id }) => (*id, AlertState::Resolved),
+        Some(AlertsAction::Reopen { id }) => (*id, AlertState::New),
+    };
+    let alert = console.set_alert_state(id, state)?;
+    if as_json {
+        print_json(&alert);
+    } else {
+        println!("Alert {} is now {}.", alert.id, alert.state.as_str());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(
+    console: &Console,
+    all: bool,
+    state: Option<&str>,
+    with_sync: bool,
+    as_json: bool,
+) -> gatehouse_core::Result<ExitCode> {
+    if with_sync {
+        sync(console)?;
+    }
+    let alerts = console.alerts(&AlertFilter {
+        state: state.map(str::parse).transpose()?,
+        all,
+        ..Default::default()
+    })?;
+    if as_json {
+        print_json(&alerts);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if alerts.is_empty() {
+        println!("No open alerts.");
+    }
+    for a in &alerts {
+        println!(
+            "#{:<5} {:<12} {:<6} {:<14} {:<16} {}",
+            a.id,
+            a.state.as_str(),
+            a.severity.as_str(),
+            printable(&a.instance),
+            &gatehouse_core::utc(a.last_us)[..19],
+            printable(&a.detail)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rules(console: &Console, reset: bool, as_json: bool) -> gatehouse_core::Result<()> {
+    let detection = if reset {
+        console.reset_detection()?
+    } else {
+        console.detection()?
+    };
+    if as_json {
+        print_json(&detection);
+        return Ok(());
+    }
+    for rule in &detection.rules {
+        let scope = if rule.services.is_empty() {
+            "every service".to_owned()
+        } else {
+            rule.services.join(", ")
+        };
+        println!(
+            "{:<3} {:<18} {:<6} {:<16} {}",
+            if rule.enabled { "on" } else { "off" },
+            rule.id,
+            rule.severity.as_str(),
+            scope,
+            serde_json::to_string(&rule.detection).unwrap_or_default()
+        );
+    }
+    println!(
+        "allowlist: {}",
+        if detection.allowlist.is_empty() {
+            "(empty)".to_owned()
+        } else {
+            detection.allowlist.join(", ")
+        }
+    );
+    Ok(())
+}
+
+/// Parse and detect over a log file without a console: for checking a log by hand and for
+/// the comparison with fail2ban.
+pub fn scan(args: &ScanArgs, as_json: bool) -> gatehouse_core::Result<()> {
+    let format: gatehouse_events::Format =
+        serde_json::from_value(json!(args.format)).map_err(|_| Error::InvalidInput {
+            field: "format",
+            reason: format!("{:?} is not a known log format", args.format),
+        })?;
+    let started = std::time::Instant::now();
+    let data = std::fs::read(&args.file).map_err(|e| Error::InvalidInput {
+        field: "file",
+        reason: format!("cannot read {}: {e}", args.file.display()),
+    })?;
+    let rules = gatehouse_core::detect::default_rules();
+    let applied = gatehouse_core::detect::rules_for(&rules, &args.service);
+    let report = gatehouse_core::detect::scan(&data, format, &applied, "scanned log");
+    let seconds = started.elapsed().as_secs_f64();
+    let mut addresses: Vec<&str> = report
+        .firings
+        .iter()
+        .filter_map(|f| f.subject.as_deref())
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    if as_json {
+        print_json(&json!({
+            "lines": report.lines, "unparsed": report.unparsed, "failures": report.failures,
+            "alerts": report.firings.len(), "alerted_addresses": addresses, "seconds": seconds,
+        }));
+        return Ok(());
+    }
+    println!(
+        "{} lines, {} unparsed, {} failed sign-ins, {} alerts in {:.3} s",
+        report.lines,
+        report.unparsed,
+        report.failures,
+        report.firings.len(),
+        seconds
+    );
+    for f in &report.firings {
+        println!(
+            "{:<14} {:<39} {:>8} failures from {} to {}",
+            f.rule_id,
+            printable(f.subject.as_deref().unwrap_or("(instance)")),
+            f.count,
+            gatehouse_core::utc(f.first_us),
+            gatehouse_core::utc(f.last_us)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,600 @@
+//! Alerts: the detection rules run over every synced batch, firings become alerts the operator
+//! acknowledges and resolves, and new alerts reach the desktop through a rate-limited hook.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use gatehouse_events::{Kind, Outcome};
+use gatehouse_protocol::WireEvent;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::detect::{self, Attempt, Detector, Firing, Rule};
+use crate::events::Pulled;
+use crate::heatmap::HOUR_US;
+use crate::{Console, Error, Result};
+
+/// Where an alert stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    New,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::New => "new",
+            AlertState::Acknowledged => "acknowledged",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+impl std::str::FromStr for AlertState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "new" => Ok(AlertState::New),
+            "acknowledged" | "ack" => Ok(AlertState::Acknowledged),
+            "resolved" => Ok(AlertState::Resolved),
+            other => Err(Error::InvalidInput {
+                field: "state",
+                reason: format!("\"{other}\" is not one of new, acknowledged, resolved"),
+            }),
+        }
+    }
+}
+
+/// An alert: one episode of one rule on one instance (and address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Alert {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub rule_id: String,
+    pub rule_name: String,
+    /// `brute_force`, `key_spraying`, `distributed`, `baseline_jump`.
+    pub kind: String,
+    pub severity: detect::Severity,
+    pub instance: String,
+    /// The address, for per-address rules.
+    pub subject: Option<String>,
+    #[ts(type = "number")]
+    pub first_us: i64,
+    #[ts(type = "number")]
+    pub last_us: i64,
+    #[ts(type = "number")]
+    pub count: u64,
+    /// One sentence: what happened.
+    pub detail: String,
+    pub state: AlertState,
+    #[ts(type = "number | null")]
+    pub state_at: Option<i64>,
+    #[ts(type = "number")]
+    pub created_us: i64,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct AlertFilter {
+    /// Only alerts in this state; `None` lists new and acknowledged ones.
+    pub state: Option<AlertState>,
+    /// Every state, resolved included.
+    pub all: bool,
+    pub instance: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// The detection settings: the rules and the addresses never alerted on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DetectionSettings {
+    pub rules: Vec<Rule>,
+    /// Addresses and networks (CIDR) that never raise an alert: monitoring, the operator's
+    /// own network.
+    pub allowlist: Vec<String>,
+}
+
+/// At most this many desktop notifications per minute; the rest are summed into the next.
+pub const NOTIFICATIONS_PER_MINUTE: usize = 3;
+
+/// Deduplication and rate limiting of desktop notifications: one per new alert, never more
+/// than [`NOTIFICATIONS_PER_MINUTE`], and a count of what was held back.
+#[derive(Debug, Default)]
+pub struct NotificationGate {
+    sent: std::collections::VecDeque<i64>,
+    held_back: u32,
+    notified: std::collections::HashSet<i64>,
+}
+
+impl NotificationGate {
+    /// Whether to show `alert_id` now, and how many were held back before it.
+    pub fn admit(&mut self, alert_id: i64, now_us: i64) -> Option<u32> {
+        if !self.notified.insert(alert_id) {
+            return None;
+        }
+        while self.sent.front().is_some_and(|t| now_us - t >= 60_000_000) {
+            self.sent.pop_front();
+        }
+        if self.sent.len() >= NOTIFICATIONS_PER_MINUTE {
+            self.held_back += 1;
+            return None;
+        }
+        self.sent.push_back(now_us);
+        Some(std::mem::take(&mut self.held_back))
+    }
+}
+
+/// What the desktop is told about a new alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertNotice {
+    pub alert: Alert,
+    /// Alerts held back by the rate limit since the last notice.
+    pub held_back: u32,
+}
+
+type Hook = Box<dyn Fn(AlertNotice) + Send + Sync>;
+
+/// The detector and the desktop hook, owned by the console.
+#[derive(Default)]
+pub(crate) struct Alerting {
+    detector: Mutex<Detector>,
+    gate: Mutex<NotificationGate>,
+    hook: Mutex<Option<Hook>>,
+}
+
+impl std::fmt::Debug for Alerting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerting").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether `ip` is in one of `list`'s addresses or CIDR networks.
+pub fn allowlisted(list: &[String], ip: &str) -> bool {
+    let Ok(ip) = ip.parse::<IpAddr>() else {
+        return false;
+    };
+    list.iter().any(|entry| match entry.split_once('/') {
+        None => entry.parse::<IpAddr>().is_ok_and(|a| a == ip),
+        Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
+            (Ok(IpAddr::V4(n)), Ok(bits)) if bits <= 32 => match ip {
+                IpAddr::V4(a) => {
+                    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                    u32::from(a) & mask == u32::from(n) & mask
+                }
+                IpAddr::V6(_) => false,
+            },
+            (Ok(IpAddr::V6(n)), Ok(bits)) if bits <= 128 => match ip {
+                IpAddr::V6(a) => {
+                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                    u128::from(a) & mask == u128::from(n) & mask
+                }
+                IpAddr::V4(_) => false,
+            },
+            _ => false,
+        },
+    })
+}
+
+fn validate_allowlist(list: &[String]) -> Result<()> {
+    for entry in list {
+        let (net, bits) = match entry.split_once('/') {
+            Some((net, bits)) => (net, Some(bits)),
+            None => (entry.as_str(), None),
+        };
+        let max = match net.parse::<IpAddr>() {
+            Ok(IpAddr::V4(_)) => 32,
+            Ok(IpAddr::V6(_)) => 128,
+            Err(_) => {
+                return Err(Error::InvalidInput {
+                    field: "allowlist",
+                    reason: format!(
+                        "\"{entry}\" is not an address or a network such as 192.0.2.0/24"
+                    ),
+                })
+            }
+        };
+        if let Some(bits) = bits {
+            if !bits.parse::<u32>().is_ok_and(|b| b <= max) {
+                return Err(Error::InvalidInput {
+                    field: "allowlist",
+                    reason: format!("\"{entry}\": the prefix length must be 0 to {max}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(rule: &Rule, f: &Firing) -> String {
+    let minutes = |us: i64| {
+        let secs = us / 1_000_000;
+        if secs < 120 {
+            format!("{secs} s")
+        } else {
+            format!("{} min", secs / 60)
+        }
+    };
+    let span = minutes(f.last_us - f.first_us);
+    let on = &f.instance;
+    match (rule.detection, &f.subject) {
+        (detect::Detection::BruteForce { .. }, Some(ip)) => {
+            format!(
+                "{} failed sign-ins from {ip} against {on} within {span}.",
+                f.count
+            )
+        }
+        (detect::Detection::KeySpraying { .. }, Some(ip)) => format!(
+            "{ip} tried {} different keys against {on} within {span} ({} failures).",
+            f.distinct, f.count
+        ),
+        (detect::Detection::Distributed { .. }, _) => format!(
+            "{} different addresses failed to sign in to {on} within {span} ({} failures).",
+            f.distinct, f.count
+        ),
+        (detect::Detection::BaselineJump { factor, .. }, _) => format!(
+            "{} failed sign-ins on {on} within {span}: at least {factor} times its 7-day average.",
+            f.count
+        ),
+        (_, None) => format!("{} failed sign-ins on {on} within {span}.", f.count),
+    }
+}
+
+const ALERT_COLUMNS: &str = "id, rule_id, rule_name, kind, severity, instance, subject, first_us, last_us, count, detail, state, state_at, created_us";
+
+fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+    let severity: String = r.get(4)?;
+    let state: String = r.get(11)?;
+    Ok(Alert {
+        id: r.get(0)?,
+        rule_id: r.get(1)?,
+        rule_name: r.get(2)?,
+        kind: r.get(3)?,
+        severity: match severity.as_str() {
+            "high" => detect::Severity::High,
+            "medium" => detect::Severity::Medium,
+            _ => detect::Severity::Low,
+        },
+        instance: r.get(5)?,
+        subject: r.get(6)?,
+        first_us: r.get(7)?,
+        last_us: r.get(8)?,
+        count: r.get::<_, i64>(9)? as u64,
+        detail: r.get(10)?,
+        state: state.parse().unwrap_or(AlertState::New),
+        state_at: r.get(12)?,
+        created_us: r.get(13)?,
+    })
+}
+
+impl Console {
+    /// The detection rules and allowlist (the defaults until the operator changes them).
+    pub fn detection(&self) -> Result<DetectionSettings> {
+        let store = self.store();
+        let rules = match store.setting("detection_rules")? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "stored detection rules are unreadable; using the defaults");
+                detect::default_rules()
+            }),
+            None => detect::default_rules(),
+        };
+        let allowlist = match store.setting("allowlist")? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok(DetectionSettings { rules, allowlist })
+    }
+
+    /// Replace the rules and allowlist, after checking every value.
+    pub fn set_detection(&self, detection: &DetectionSettings) -> Result<DetectionSettings> {
+        for rule in &detection.rules {
+            rule.validate()?;
+        }
+        let mut ids: Vec<&str> = detection.rules.iter().map(|r| r.id.as_str()).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::InvalidInput {
+                field: "rules",
+                reason: "two rules share an id".into(),
+            });
+        }
+        validate_allowlist(&detection.allowlist)?;
+        let store = self.store();
+        store.set_setting("detection_rules", &to_json(&detection.rules))?;
+        store.set_setting("allowlist", &to_json(&detection.allowlist))?;
+        drop(store);
+        tracing::info!(rules = detection.rules.len(), "detection settings changed");
+        self.detection()
+    }
+
+    /// Put back the rules from the guides.
+    pub fn reset_detection(&self) -> Result<DetectionSettings> {
+        self.store().delete_setting("detection_rules")?;
+        self.detection()
+    }
+
+    /// Called with each new alert that passes the rate limit (the app shows a desktop
+    /// notification).
+    pub fn on_alert(&self, hook: impl Fn(AlertNotice) + Send + Sync + 'static) {
+        *lock(&self.alerting.hook) = Some(Box::new(hook));
+    }
+
+    /// Run the rules over a batch just stored for `instance`.
+    pub(crate) fn detect(&self, instance: &str, profile: &str, batch: &[Pulled]) -> Result<()> {
+        let failures: Vec<&WireEvent> = batch
+            .iter()
+            .flat_map(|p| &p.events)
+            .filter(|e| e.kind == Kind::Auth && e.outcome == Outcome::Failure)
+            .collect();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let settings = self.detection()?;
+        let rules = detect::rules_for(&settings.rules, profile);
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let (counting, baseline) = {
+            let mut events = self.event_store();
+            events.refresh()?;
+            let id = events.string_id(instance);
+            let counting = events
+                .counting_sources()?
+                .into_iter()
+                .find(|(i, _)| Some(*i) == id)
+                .and_then(|(_, s)| events.string(s).map(str::to_owned));
+            let last_hour = failures
+                .iter()
+                .map(|e| e.time_us)
+                .max()
+                .unwrap_or(0)
+                .div_euclid(HOUR_US);
+            let baseline = match id {
+                Some(id) => events.mean_hourly_failures(id, last_hour - 168, last_hour - 1)?,
+                None => 0.0,
+            };
+            (counting, baseline)
+        };
+        let attempts: Vec<Attempt<'_>> = failures
+            .iter()
+            .filter(|e| {
+                e.ip.as_deref()
+                    .is_none_or(|ip| !allowlisted(&settings.allowlist, ip))
+            })
+            .map(|e| Attempt {
+                time_us: e.time_us,
+                ip: e.ip.as_deref(),
+                key_prefix: e.key_prefix.as_deref(),
+                counted: counting.as_deref() == Some(e.source.as_str()),
+            })
+            .collect();
+        let firings = lock(&self.alerting.detector).observe(instance, &rules, &attempts, baseline);
+        for firing in firings {
+            let Some(rule) = rules.iter().find(|r| r.id == firing.rule_id) else {
+                continue;
+            };
+            if let Some(alert) = self.record_firing(rule, &firing)? {
+                self.record_action(
+                    instance,
+                    Outcome::Failure,
+                    &format!("Alert {}: {} {}", alert.id, rule.name, alert.detail),
+                );
+                tracing::warn!(alert = alert.id, rule = %rule.id, instance, subject = ?alert.subject, "alert raised");
+                let now_us = self.now_us();
+                let admitted = lock(&self.alerting.gate).admit(alert.id, now_us);
+                if let Some(held_back) = admitted {
+                    if let Some(hook) = lock(&self.alerting.hook).as_ref() {
+                        hook(AlertNotice { alert, held_back });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Store a firing: a new alert (returned), or an update of the episode's alert. A new
+    /// firing joins an unresolved alert of the same rule and subject whose last event is
+    /// within the rule's window (the console restarted mid-episode).
+    fn record_firing(&self, rule: &Rule, f: &Firing) -> Result<Option<Alert>> {
+        let store = self.store();
+        let conn = store.conn();
+        let window = rule.detection.window_us();
+        let open: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM alerts WHERE rule_id = ?1 AND instance = ?2 AND subject IS ?3
+                 AND state != 'resolved' AND last_us >= ?4 ORDER BY last_us DESC LIMIT 1",
+                params![rule.id, f.instance, f.subject, f.first_us - window],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let now_us = self.now_us();
+        match open {
+            Some(id) => {
+                let add = if f.new { f.count } else { f.added };
+                conn.execute(
+                    "UPDATE alerts SET count = count + ?2, last_us = MAX(last_us, ?3),
+                         distinct_n = MAX(distinct_n, ?4) WHERE id = ?1",
+                    params![id, add as i64, f.last_us, f.distinct as i64],
+                )?;
+                let alert = conn.query_row(
+                    &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                    [id],
+                    alert_row,
+                )?;
+                let detail = describe(
+                    rule,
+                    &Firing {
+                        count: alert.count,
+                        first_us: alert.first_us,
+                        last_us: alert.last_us,
+                        ..f.clone()
+                    },
+                );
+                conn.execute(
+                    "UPDATE alerts SET detail = ?2 WHERE id = ?1",
+                    params![id, detail],
+                )?;
+                Ok(None)
+            }
+            None if !f.new => Ok(None),
+            None => {
+                conn.execute(
+                    "INSERT INTO alerts (rule_id, rule_name, kind, severity, instance, subject,
+                         first_us, last_us, count, distinct_n, detail, created_us)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    params![
+                        rule.id,
+                        rule.name,
+                        rule.detection.word(),
+                        rule.severity.as_str(),
+                        f.instance,
+                        f.subject,
+                        f.first_us,
+                        f.last_us,
+                        f.count as i64,
+                        f.distinct as i64,
+                        describe(rule, f),
+                        now_us
+                    ],
+                )?;
+                let id = conn.last_insert_rowid();
+                Ok(Some(conn.query_row(
+                    &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                    [id],
+                    alert_row,
+                )?))
+            }
+        }
+    }
+
+    /// Alerts, newest activity first.
+    pub fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>> {
+        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1");
+        let mut args: Vec<String> = Vec::new();
+        match (filter.state, filter.all) {
+            (Some(state), _) => {
+                args.push(state.as_str().into());
+                sql.push_str(&format!(" AND state = ?{}", args.len()));
+            }
+            (None, false) => sql.push_str(" AND state != 'resolved'"),
+            (None, true) => {}
+        }
+        if let Some(instance) = &filter.instance {
+            args.push(instance.clone());
+            sql.push_str(&format!(" AND instance = ?{}", args.len()));
+        }
+        if let Some(subject) = &filter.subject {
+            args.push(subject.clone());
+            sql.push_str(&format!(" AND subject = ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY last_us DESC, id DESC LIMIT 1000");
+        let store = self.store();
+        let mut stmt = store.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), alert_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn alert(&self, id: i64) -> Result<Alert> {
+        let store = self.store();
+        store
+            .conn()
+            .query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                [id],
+                alert_row,
+            )
+            .optional()?
+            .ok_or(Error::AlertNotFound(id))
+    }
+
+    /// Acknowledge, resolve or reopen an alert.
+    pub fn set_alert_state(&self, id: i64, state: AlertState) -> Result<Alert> {
+        let now_us = self.now_us();
+        let changed = self.store().conn().execute(
+            "UPDATE alerts SET state = ?2, state_at = ?3 WHERE id = ?1",
+            params![id, state.as_str(), now_us],
+        )?;
+        if changed == 0 {
+            return Err(Error::AlertNotFound(id));
+        }
+        let alert = self.alert(id)?;
+        self.record_action(
+            &alert.instance,
+            Outcome::Info,
+            &format!("Alert {id} marked {}.", state.as_str()),
+        );
+        Ok(alert)
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Plain data (strings, numbers, unit enums) always serializes.
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_notifies_each_alert_once_and_at_most_three_a_minute() {
+        let mut gate = NotificationGate::default();
+        let s = 1_000_000;
+        assert_eq!(gate.admit(1, 0), Some(0), "the first alert is shown");
+        assert_eq!(
+            gate.admit(1, s),
+            None,
+            "the same alert is never shown twice"
+        );
+        assert_eq!(gate.admit(2, 2 * s), Some(0), "a second alert is shown");
+        assert_eq!(gate.admit(3, 3 * s), Some(0), "a third is shown");
+        assert_eq!(
+            gate.admit(4, 4 * s),
+            None,
+            "a fourth within the minute is held back"
+        );
+        assert_eq!(gate.admit(5, 5 * s), None, "and a fifth");
+        assert_eq!(
+            gate.admit(6, 61 * s),
+            Some(2),
+            "once the minute has passed, the next says how many were held back"
+        );
+    }
+
+    #[test]
+    fn allowlist_matches_addresses_and_networks() {
+        let list = vec![
+            "192.0.2.10".to_owned(),
+            "198.51.100.0/24".into(),
+            "2001:db8::/32".into(),
+        ];
+        assert!(allowlisted(&list, "192.0.2.10"), "an exact address");
+        assert!(!allowlisted(&list, "192.0.2.11"), "a neighbour is not");
+        assert!(allowlisted(&list, "198.51.100.77"), "inside a /24");
+        assert!(!allowlisted(&list, "198.51.101.1"), "outside it");
+        assert!(
+            allowlisted(&list, "2001:db8:1::5"),
+            "inside an IPv6 network"
+        );
+        assert!(
+            !allowlisted(&list, "not an address"),
+            "garbage never matches"
+        );
+        assert!(
+            validate_allowlist(&["10.0.0.0/33".into()]).is_err(),
+            "a /33 is refused"
+        );
+        assert!(
+            validate_allowlist(&["example.com".into()]).is_err(),
+            "a name is refused"
+        );
+    }
+}

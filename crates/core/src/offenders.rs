@@ -1,0 +1,277 @@
+//! Offenders: the client addresses with the most failed sign-ins, with what they tried, where,
+//! when, and whether it is getting worse.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::events::EventStore;
+use crate::heatmap::{pair_clause, time_zone, Scope, Window};
+use crate::{allowlisted, AlertFilter, Console, Result};
+
+/// Buckets of an offender's trend over the window.
+pub const TREND_BUCKETS: usize = 8;
+/// Key prefixes listed per offender (the count covers all of them).
+const PREFIXES_LISTED: usize = 10;
+
+/// Which offenders to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct OffenderQuery {
+    pub window: Window,
+    pub instance: Option<String>,
+    pub service: Option<String>,
+    /// At most this many, most failures first (default 100).
+    pub limit: Option<u32>,
+}
+
+/// One client address and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Offender {
+    pub ip: String,
+    #[ts(type = "number")]
+    pub failures: u64,
+    /// Distinct key prefixes tried (from services that log them, such as Jelmore).
+    pub distinct_keys: u32,
+    /// Up to ten of them, most tried first.
+    pub key_prefixes: Vec<String>,
+    /// Instances it failed against.
+    pub instances: Vec<String>,
+    #[ts(type = "number")]
+    pub first_us: i64,
+    #[ts(type = "number")]
+    pub last_us: i64,
+    /// Failures in equal parts of the window, oldest first.
+    #[ts(type = "Array<number>")]
+    pub trend: Vec<u64>,
+    /// `rising`, `falling`, `steady`, `new` or `quiet`, from the last quarter of the window
+    /// against the one before.
+    pub direction: String,
+    pub allowlisted: bool,
+    /// Blocked on a host firewall by Gatehouse.
+    pub blocked: bool,
+    /// Unresolved alerts about it.
+    pub open_alerts: u32,
+}
+
+fn direction(trend: &[u64]) -> &'static str {
+    let n = trend.len();
+    let recent: u64 = trend[n - n / 4..].iter().sum();
+    let before: u64 = trend[n - n / 2..n - n / 4].iter().sum();
+    match (before, recent) {
+        (_, 0) => "quiet",
+        (0, _) => "new",
+        (b, r) if r * 2 > b * 3 => "rising",
+        (b, r) if r * 3 < b * 2 => "falling",
+        _ => "steady",
+    }
+}
+
+impl EventStore {
+    fn offender_rows(
+        &self,
+        scope: &Scope<'_>,
+        first: i64,
+        last: i64,
+        limit: usize,
+    ) -> Result<Vec<Offender>> {
+        let top = self.top_addresses(scope, first, last, limit)?;
+        if top.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pairs = pair_clause(&self.counting_sources_in(scope)?);
+        let ids = top
+            .iter()
+            .map(|(ip, _)| ip.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut by_ip: HashMap<i64, Offender> = HashMap::new();
+        for (ip, failures) in &top {
+            by_ip.insert(
+                *ip,
+                Offender {
+                    ip: self.string(*ip).unwrap_or("?").to_owned(),
+                    failures: *failures,
+                    distinct_keys: 0,
+                    key_prefixes: Vec::new(),
+                    instances: Vec::new(),
+                    first_us: i64::MAX,
+                    last_us: i64::MIN,
+                    trend: vec![0; TREND_BUCKETS],
+                    direction: String::new(),
+                    allowlisted: false,
+                    blocked: false,
+                    open_alerts: 0,
+                },
+            );
+        }
+        let span = (last - first + 1).max(1);
+        let sql = format!(
+            "SELECT ip, instance, hour, SUM(failures), MIN(first_us), MAX(last_us) FROM auth_hourly
+             WHERE hour BETWEEN ?1 AND ?2 AND ip IN ({ids}) AND ({pairs}) GROUP BY ip, instance, hour"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map([first, last], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
+        for row in rows {
+            let (ip, instance, hour, failures, first_us, last_us) = row?;
+            let Some(o) = by_ip.get_mut(&ip) else {
+                continue;
+            };
+            let name = self.string(instance).unwrap_or("?");
+            if !o.instances.iter().any(|i| i == name) {
+                o.instances.push(name.to_owned());
+            }
+            o.first_us = o.first_us.min(first_us);
+            o.last_us = o.last_us.max(last_us);
+            let bucket = ((hour - first) * TREND_BUCKETS as i64 / span) as usize;
+            o.trend[bucket.min(TREND_BUCKETS - 1)] += failures as u64;
+        }
+        // Key prefixes come from every log that names them, not only the counting one.
+        let instance_filter = match self.instance_ids_in(scope)? {
+            Some(list) if list.is_empty() => "0".to_owned(),
+            Some(list) => format!(
+                "instance IN ({})",
+                list.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            None => "1".to_owned(),
+        };
+        let sql = format!(
+            "SELECT ip, key_prefix, SUM(failures) AS n FROM auth_keys
+             WHERE ip IN ({ids}) AND hour BETWEEN ?1 AND ?2 AND {instance_filter}
+             GROUP BY ip, key_prefix ORDER BY n DESC"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map([first, last], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (ip, key) = row?;
+            if let Some(o) = by_ip.get_mut(&ip) {
+                o.distinct_keys += 1;
+                if o.key_prefixes.len() < PREFIXES_LISTED {
+                    o.key_prefixes
+                        .push(self.string(key).unwrap_or("?").to_owned());
+                }
+            }
+        }
+        let mut out: Vec<Offender> = top
+            .iter()
+            .filter_map(|(ip, _)| by_ip.remove(ip))
+            .map(|mut o| {
+                o.instances.sort();
+                o.direction = direction(&o.trend).to_owned();
+                o
+            })
+            .collect();
+        out.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.ip.cmp(&b.ip)));
+        Ok(out)
+    }
+
+    /// `(instance id, source id)` pairs counted for this scope.
+    pub(crate) fn counting_sources_in(&self, scope: &Scope<'_>) -> Result<Vec<(i64, i64)>> {
+        let ids = self.instance_ids_in(scope)?;
+        let mut pairs = self.counting_sources()?;
+        if let Some(ids) = ids {
+            pairs.retain(|(i, _)| ids.contains(i));
+        }
+        Ok(pairs)
+    }
+
+    /// The instance ids a scope allows; `None` for all.
+    fn instance_ids_in(&self, scope: &Scope<'_>) -> Result<Option<Vec<i64>>> {
+        let mut ids: Option<Vec<i64>> = None;
+        if let Some(instance) = scope.instance {
+            ids = Some(self.string_id(instance).into_iter().collect());
+        }
+        if let Some(names) = scope.service_instances {
+            let of_service: Vec<i64> = names.iter().filter_map(|n| self.string_id(n)).collect();
+            ids = Some(match ids {
+                Some(prev) => prev
+                    .into_iter()
+                    .filter(|i| of_service.contains(i))
+                    .collect(),
+                None => of_service,
+            });
+        }
+        Ok(ids)
+    }
+}
+
+impl Console {
+    /// The addresses with the most failed sign-ins in the window.
+    pub fn offenders(&self, query: &OffenderQuery) -> Result<Vec<Offender>> {
+        let service_instances: Option<Vec<String>> = match &query.service {
+            Some(service) => Some(
+                self.store()
+                    .instances()?
+                    .into_iter()
+                    .filter(|r| &r.profile == service)
+                    .map(|r| r.name)
+                    .collect(),
+            ),
+            None => None,
+        };
+        let scope = Scope {
+            instance: query.instance.as_deref(),
+            service_instances: service_instances.as_deref(),
+        };
+        let tz = time_zone(self.settings()?.time_zone.as_deref());
+        let now_us = self.now_us();
+        let (first, last) = crate::heatmap::window_hours(query.window, now_us, &tz);
+        let limit = query.limit.unwrap_or(100).clamp(1, 10_000) as usize;
+        let mut rows = {
+            let mut events = self.event_store();
+            events.refresh()?;
+            events.offender_rows(&scope, first, last, limit)?
+        };
+        let allowlist = self.detection()?.allowlist;
+        let open = self.alerts(&AlertFilter::default())?;
+        for o in &mut rows {
+            o.allowlisted = allowlisted(&allowlist, &o.ip);
+            o.open_alerts = open
+                .iter()
+                .filter(|a| a.subject.as_deref() == Some(o.ip.as_str()))
+                .count() as u32;
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direction_compares_the_last_quarter_with_the_one_before() {
+        assert_eq!(direction(&[0, 0, 0, 0, 1, 1, 5, 5]), "rising", "10 after 2");
+        assert_eq!(
+            direction(&[0, 0, 0, 0, 5, 5, 1, 1]),
+            "falling",
+            "2 after 10"
+        );
+        assert_eq!(direction(&[0, 0, 0, 0, 3, 3, 3, 3]), "steady", "6 after 6");
+        assert_eq!(
+            direction(&[9, 9, 0, 0, 0, 0, 2, 0]),
+            "new",
+            "nothing in the quarter before"
+        );
+        assert_eq!(
+            direction(&[9, 9, 9, 9, 9, 9, 0, 0]),
+            "quiet",
+            "nothing lately"
+        );
+    }
+}
