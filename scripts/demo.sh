@@ -84,6 +84,9 @@ python3 "$fixture" --profile jelmore --port 18183 --workdir "$demo/services/jelm
   --access-log "$demo/logs/jelmore.uvicorn.log" 2>/dev/null &
 pids+=($!)
 
+# Three weeks of past proxy traffic, so the heatmaps have a history (first run only).
+python3 "$root/demo/history.py" --demo-dir "$demo" >/dev/null
+
 # nginx in front, trusting X-Forwarded-For from loopback as it would behind a load balancer.
 user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root root;"
@@ -152,5 +155,8 @@ xdotool key ctrl+2 2>/dev/null || true
 sleep 4
 mkdir -p "$root/artifacts"
 import -window root "$root/artifacts/demo.png" && echo "Screenshot: $root/artifacts/demo.png"
+xdotool key ctrl+3 2>/dev/null || true
+sleep 3
+import -window root "$root/artifacts/demo-heatmaps.png" && echo "Screenshot: $root/artifacts/demo-heatmaps.png"
 [[ ${1:-} == --screenshot-and-exit ]] && exit 0
 wait "${pids[-1]}"

@@ -1,8 +1,10 @@
 //! IPC commands: extract state, make one call into core, convert the error. Nothing else.
 
 use gatehouse_core::{
-    AddInstance, AppInfo, Cursor, EventFilter, EventPage, ExportFormat, ExportResult, InstanceView,
-    IpcError, KeychainStatus, Overview, RefreshSummary, Settings, SyncState, Theme,
+    AddInstance, Alert, AlertFilter, AlertState, AppInfo, Cursor, DetectionSettings, EventFilter,
+    EventPage, ExportFormat, ExportResult, Heatmap, HeatmapQuery, ImageFormat, InstanceView,
+    IpcError, KeychainStatus, Offender, OffenderQuery, Overview, RefreshSummary, Settings,
+    SyncState, Theme,
 };
 use tauri::State;
 
@@ -133,4 +135,85 @@ pub fn export_events(
     let console = state.console()?;
     let dir = crate::downloads_dir(console);
     Ok(console.export_to_dir(&filter, format, &dir)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all, fields(zone = ?zone))]
+pub fn set_time_zone(
+    state: State<'_, AppState>,
+    zone: Option<String>,
+) -> Result<Settings, IpcError> {
+    Ok(state.console()?.set_time_zone(zone.as_deref())?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all, fields(kind = ?query.kind, window = ?query.window))]
+pub fn heatmap(state: State<'_, AppState>, query: HeatmapQuery) -> Result<Heatmap, IpcError> {
+    Ok(state.console()?.heatmap(&query)?)
+}
+
+/// Save a heatmap picture to the Downloads folder; returns its path.
+#[tauri::command(async)]
+#[tracing::instrument(skip(state, query))]
+pub fn export_heatmap(
+    state: State<'_, AppState>,
+    query: HeatmapQuery,
+    format: ImageFormat,
+) -> Result<String, IpcError> {
+    let console = state.console()?;
+    let dir = crate::downloads_dir(console);
+    Ok(console.export_heatmap_to_dir(&query, format, &dir)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn offenders(
+    state: State<'_, AppState>,
+    query: OffenderQuery,
+) -> Result<Vec<Offender>, IpcError> {
+    Ok(state.console()?.offenders(&query)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn alerts(state: State<'_, AppState>, filter: AlertFilter) -> Result<Vec<Alert>, IpcError> {
+    Ok(state.console()?.alerts(&filter)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn set_alert_state(
+    state: State<'_, AppState>,
+    id: i64,
+    alert_state: AlertState,
+) -> Result<Alert, IpcError> {
+    Ok(state.console()?.set_alert_state(id, alert_state)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn detection(state: State<'_, AppState>) -> Result<DetectionSettings, IpcError> {
+    Ok(state.console()?.detection()?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn set_detection(
+    state: State<'_, AppState>,
+    detection: DetectionSettings,
+) -> Result<DetectionSettings, IpcError> {
+    Ok(state.console()?.set_detection(&detection)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn reset_detection(state: State<'_, AppState>) -> Result<DetectionSettings, IpcError> {
+    Ok(state.console()?.reset_detection()?)
+}
+
+/// Resolves with the id of an alert whose desktop notification was clicked. The window keeps
+/// one call waiting; events would need core permissions the window does not have.
+#[tauri::command]
+pub async fn next_opened_alert(state: State<'_, AppState>) -> Result<i64, IpcError> {
+    Ok(state.next_opened_alert().await)
 }

@@ -20,14 +20,29 @@ pub struct AppState {
     console: Result<Arc<Console>, IpcError>,
     started: Instant,
     first_paint: Once,
+    /// Alerts whose notification was clicked, for the window to open.
+    opened_tx: tokio::sync::mpsc::UnboundedSender<i64>,
+    opened_rx: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<i64>>,
 }
 
 impl AppState {
     pub fn new(console: Result<Arc<Console>, IpcError>) -> Self {
+        let (opened_tx, opened_rx) = tokio::sync::mpsc::unbounded_channel();
         AppState {
             console,
             started: Instant::now(),
             first_paint: Once::new(),
+            opened_tx,
+            opened_rx: tokio::sync::Mutex::new(opened_rx),
+        }
+    }
+
+    /// The next alert to open because its notification was clicked.
+    async fn next_opened_alert(&self) -> i64 {
+        match self.opened_rx.lock().await.recv().await {
+            Some(id) => id,
+            // The sender lives as long as the state: never closed while the window runs.
+            None => std::future::pending().await,
         }
     }
 
@@ -134,11 +149,37 @@ fn spawn_schedule(console: Arc<Console>) {
     });
 }
 
+/// New alerts become desktop notifications; a click brings the window forward and opens the
+/// alert.
+fn notify_alerts(
+    console: &Console,
+    app: tauri::AppHandle,
+    opened: tokio::sync::mpsc::UnboundedSender<i64>,
+) {
+    console.on_alert(move |notice| {
+        let app = app.clone();
+        let opened = opened.clone();
+        let shown = gatehouse_core::notify::show_alert(&notice, move |id| {
+            if let Some(window) = tauri::Manager::get_webview_window(&app, "main") {
+                let _ = window.unminimize();
+                let _ = window.show();
+                let _ = window.set_focus();
+            }
+            let _ = opened.send(id);
+        });
+        if let Err(e) = shown {
+            tracing::warn!(error = %e, alert = notice.alert.id, "no desktop notification");
+        }
+    });
+}
+
 fn build(state: AppState) -> ExitCode {
     let scheduled = state.console.as_ref().ok().cloned();
+    let opened = state.opened_tx.clone();
     let result = tauri::Builder::default()
-        .setup(move |_app| {
+        .setup(move |app| {
             if let Some(console) = scheduled {
+                notify_alerts(&console, app.handle().clone(), opened);
                 spawn_schedule(console);
             }
             Ok(())
@@ -162,6 +203,16 @@ fn build(state: AppState) -> ExitCode {
             commands::sync_states,
             commands::sync_now,
             commands::export_events,
+            commands::set_time_zone,
+            commands::heatmap,
+            commands::export_heatmap,
+            commands::offenders,
+            commands::alerts,
+            commands::set_alert_state,
+            commands::detection,
+            commands::set_detection,
+            commands::reset_detection,
+            commands::next_opened_alert,
         ])
         .run(tauri::generate_context!());
     match result {

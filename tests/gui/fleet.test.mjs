@@ -137,6 +137,31 @@ test('the failed logins on the host reach the timeline within seconds', async ()
   await s.click(await s.find('nav [data-view=fleet]'));
 });
 
+test('a heatmap cell opens exactly its failed sign-ins in the timeline', async () => {
+  await s.click(await s.find('nav [data-view=heatmaps]'));
+  const cell = await s.until(
+    'a heatmap cell with failed sign-ins',
+    async () => (await s.findAll('[data-testid=heatmap-cells] button:not([data-count="0"])'))[0] ?? null,
+    20_000,
+  );
+  const count = Number(await s.call('GET', `/element/${cell}/attribute/data-count`));
+  const label = await s.call('GET', `/element/${cell}/attribute/aria-label`);
+  assert.ok(count >= 3, `the three failed logins are counted in one cell: ${label}`);
+  await shoot('heatmap');
+  await s.click(cell);
+  const chip = await s.until('the timeline with the cell as its filter', () => s.find('[data-testid=timeline-preset]'));
+  assert.match(await s.text(chip), /heatmap cell/, 'the timeline says what it shows');
+  const rows = await s.until('the cell\'s events', async () => {
+    const found = await s.findAll('[data-testid=timeline-list] [role=option]');
+    return found.length === count ? found : null;
+  });
+  for (const row of rows) {
+    assert.equal(await s.call('GET', `/element/${row}/attribute/data-kind`), 'auth', 'only failed sign-ins are listed');
+  }
+  await shoot('heatmap-cell-in-timeline');
+  await s.click(await s.find('nav [data-view=fleet]'));
+});
+
 test('revoking asks first, then the row says revoked', async () => {
   const revoke = await s.find('button[aria-label="Revoke edge-one"]');
   await s.click(revoke);

@@ -99,6 +99,9 @@ pub struct DetectionSettings {
     pub allowlist: Vec<String>,
 }
 
+/// Alerts whose last event is older than this when raised get no notification.
+const STALE_FOR_NOTIFICATION_US: i64 = 3_600_000_000;
+
 /// At most this many desktop notifications per minute; the rest are summed into the next.
 pub const NOTIFICATIONS_PER_MINUTE: usize = 3;
 
@@ -389,6 +392,11 @@ impl Console {
                 );
                 tracing::warn!(alert = alert.id, rule = %rule.id, instance, subject = ?alert.subject, "alert raised");
                 let now_us = self.now_us();
+                // Notifications are for what is happening now: an alert about events an agent
+                // is only catching up on is listed, not pushed to the desktop.
+                if now_us - alert.last_us > STALE_FOR_NOTIFICATION_US {
+                    continue;
+                }
                 let admitted = lock(&self.alerting.gate).admit(alert.id, now_us);
                 if let Some(held_back) = admitted {
                     if let Some(hook) = lock(&self.alerting.hook).as_ref() {

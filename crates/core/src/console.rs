@@ -255,6 +255,27 @@ impl Console {
                 });
             }
         }
+        let open = self.alerts(&crate::AlertFilter {
+            state: Some(crate::AlertState::New),
+            ..Default::default()
+        })?;
+        if let Some(latest) = open.first() {
+            let high = open.iter().any(|a| a.severity == crate::Severity::High);
+            attention.push(Attention {
+                view: View::Heatmaps,
+                status: if high {
+                    Status::Failing
+                } else {
+                    Status::Warning
+                },
+                title: if open.len() == 1 {
+                    format!("New alert: {} on {}", latest.rule_name, latest.instance)
+                } else {
+                    format!("{} new alerts", open.len())
+                },
+                detail: latest.detail.clone(),
+            });
+        }
         if instances == 0 {
             attention.push(Attention {
                 view: View::Fleet,

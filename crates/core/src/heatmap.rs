@@ -609,9 +609,9 @@ fn palette(theme: ChartTheme) -> Palette {
         // Low counts pale, high counts dark: contrast grows with the count.
         ChartTheme::Light => Palette {
             background: RGBColor(0xff, 0xff, 0xff),
-            text: RGBColor(0x1f, 0x29, 0x37),
+            text: RGBColor(0x1b, 0x23, 0x30),
             muted: RGBColor(0x4b, 0x55, 0x63),
-            zero: RGBColor(0xee, 0xf0, 0xf3),
+            zero: RGBColor(0xee, 0xf1, 0xf5),
             ramp: [
                 RGBColor(0xfe, 0xe8, 0xc8),
                 RGBColor(0xfd, 0xbb, 0x84),
@@ -621,10 +621,10 @@ fn palette(theme: ChartTheme) -> Palette {
         },
         // On a dark background the scale runs the other way: more is brighter.
         ChartTheme::Dark => Palette {
-            background: RGBColor(0x17, 0x18, 0x1c),
-            text: RGBColor(0xe5, 0xe7, 0xeb),
-            muted: RGBColor(0xb0, 0xb6, 0xc0),
-            zero: RGBColor(0x26, 0x28, 0x2e),
+            background: RGBColor(0x17, 0x1e, 0x27),
+            text: RGBColor(0xe6, 0xe9, 0xee),
+            muted: RGBColor(0xb0, 0xb9, 0xc6),
+            zero: RGBColor(0x24, 0x2d, 0x39),
             ramp: [
                 RGBColor(0x4a, 0x2c, 0x1c),
                 RGBColor(0x9a, 0x3f, 0x18),
@@ -667,10 +667,11 @@ where
     let p = palette(theme);
     let g = geometry(map);
     root.fill(&p.background).map_err(chart_error)?;
-    let title = (FONT, 17).into_font().style(FontStyle::Bold).color(&p.text);
-    let small = (FONT, 12).into_font().color(&p.muted);
-    let label = (FONT, 12).into_font().color(&p.text);
-    root.draw(&Text::new(map.title.clone(), (16, 14), title))
+    // plotters draws text at about 0.8 of the requested size; these come out near 16 and 12 px.
+    let title = (FONT, 20).into_font().style(FontStyle::Bold).color(&p.text);
+    let small = (FONT, 15).into_font().color(&p.muted);
+    let label = (FONT, 15).into_font().color(&p.text);
+    root.draw(&Text::new(map.title.clone(), (16, 12), title))
         .map_err(chart_error)?;
     root.draw(&Text::new(map.subtitle.clone(), (16, 38), small.clone()))
         .map_err(chart_error)?;

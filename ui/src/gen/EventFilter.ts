@@ -27,4 +27,17 @@ path: string | null,
 /**
  * Free text: every word must match an address, path, actor, key, message or method.
  */
-text: string | null, };
+text: string | null, 
+/**
+ * Which log: `proxy`, `access`, `service`, `agent`, `console`.
+ */
+source: string | null, 
+/**
+ * Only these UTC hours (hours since the epoch): a heatmap cell's exact buckets.
+ */
+hours: Array<number> | null, 
+/**
+ * Only failed authentications as heatmaps and detection count them: from each
+ * instance's counting log (see the module documentation).
+ */
+attempts: boolean, };

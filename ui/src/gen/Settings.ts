@@ -4,4 +4,12 @@ import type { Theme } from "./Theme";
 /**
  * The operator's preferences.
  */
-export type Settings = { theme: Theme, };
+export type Settings = { theme: Theme, 
+/**
+ * IANA time zone for charts and times; `None` follows the system.
+ */
+time_zone: string | null, 
+/**
+ * The zone in effect (the system's when `time_zone` is `None`).
+ */
+effective_time_zone: string, };

@@ -1,6 +1,11 @@
 // A scriptable stand-in for the Tauri host, for UI tests. It answers like the real core and
 // records what the UI asked for.
+import type { Alert } from '../gen/Alert';
+import type { DetectionSettings } from '../gen/DetectionSettings';
 import type { EventFilter } from '../gen/EventFilter';
+import type { Heatmap } from '../gen/Heatmap';
+import type { HeatmapQuery } from '../gen/HeatmapQuery';
+import type { Offender } from '../gen/Offender';
 import type { InstanceView } from '../gen/InstanceView';
 import type { TimelineEvent } from '../gen/TimelineEvent';
 import type { KeychainStatus } from '../gen/KeychainStatus';
@@ -21,6 +26,96 @@ export interface FakeHost extends Host {
   timeline: TimelineEvent[];
   raw: Record<string, string>;
   lastFilter: EventFilter | null;
+  timeZone: string | null;
+  heatmapQueries: HeatmapQuery[];
+  offenderList: Offender[];
+  alertList: Alert[];
+  detectionSettings: DetectionSettings;
+  /** Resolve to simulate a click on an alert's desktop notification. */
+  openAlert: (id: number) => void;
+}
+
+/** A 7 x 24 weekday heatmap as the core would draw it, with one busy cell. */
+export function sampleHeatmap(query: HeatmapQuery): Heatmap {
+  const rows = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+  const columns = Array.from({ length: 24 }, (_, h) => String(h).padStart(2, '0'));
+  const cells = rows.flatMap((row, r) =>
+    columns.map((column, c) => ({
+      row: r,
+      column: c,
+      count: r === 0 && c === 14 ? 40 : 0,
+      label: `${row} ${column}:00`,
+      filter: {
+        from_us: null,
+        to_us: null,
+        instance: query.instance,
+        service: query.service,
+        kind: null,
+        outcome: null,
+        ip: null,
+        key_prefix: null,
+        path: null,
+        text: null,
+        source: null,
+        hours: [r * 24 + c],
+        attempts: true,
+      },
+    })),
+  );
+  return {
+    title: 'Failed sign-ins by weekday and hour',
+    subtitle: 'last 30 days · times in Europe/Berlin (UTC+01:00) · all instances · 40 in all',
+    time_zone: 'Europe/Berlin',
+    rows,
+    columns,
+    cells,
+    max: 40,
+    total: 40,
+    width: 960,
+    height: 316,
+    grid: { left: 0.06, top: 0.2, width: 0.92, height: 0.53 },
+    svg: `<svg xmlns="http://www.w3.org/2000/svg" width="960" height="316"><rect width="960" height="316" fill="${query.theme === 'dark' ? '#17181C' : '#FFFFFF'}"/></svg>`,
+  };
+}
+
+/** An offender as the core would describe it. */
+export function sampleOffender(ip: string, overrides: Partial<Offender> = {}): Offender {
+  return {
+    ip,
+    failures: 120,
+    distinct_keys: 0,
+    key_prefixes: [],
+    instances: ['sekha-prod'],
+    first_us: 1_795_401_000_000_000,
+    last_us: 1_795_401_717_000_000,
+    trend: [0, 0, 0, 0, 2, 8, 40, 70],
+    direction: 'rising',
+    allowlisted: false,
+    blocked: false,
+    open_alerts: 1,
+    ...overrides,
+  };
+}
+
+/** An alert as the core would describe it. */
+export function sampleAlert(id: number, overrides: Partial<Alert> = {}): Alert {
+  return {
+    id,
+    rule_id: 'brute-force',
+    rule_name: 'Brute force',
+    kind: 'brute_force',
+    severity: 'high',
+    instance: 'sekha-prod',
+    subject: '203.0.113.7',
+    first_us: 1_795_401_600_000_000,
+    last_us: 1_795_401_717_000_000,
+    count: 12,
+    detail: '12 failed sign-ins from 203.0.113.7 against sekha-prod within 1 min.',
+    state: 'new',
+    state_at: null,
+    created_us: 1_795_401_717_000_000,
+    ...overrides,
+  };
 }
 
 /** A timeline event as the core would return it. */
@@ -50,6 +145,7 @@ function matches(e: TimelineEvent, f: EventFilter): boolean {
     (!f.kind || e.kind === f.kind) &&
     (!f.outcome || e.outcome === f.outcome) &&
     (!f.ip || e.ip === f.ip) &&
+    (!f.attempts || (e.kind === 'auth' && e.outcome === 'failure')) &&
     (!f.text || [e.ip, e.path, e.message, e.instance].some((v) => v?.includes(f.text!)))
   );
 }
@@ -88,6 +184,25 @@ export function fakeHost(): FakeHost {
     timeline: [],
     raw: {},
     lastFilter: null,
+    timeZone: null,
+    heatmapQueries: [],
+    offenderList: [],
+    alertList: [],
+    detectionSettings: {
+      rules: [
+        {
+          id: 'brute-force',
+          name: 'Brute force',
+          detection: { kind: 'brute_force', failures: 5, window_secs: 600 },
+          services: [],
+          enabled: true,
+          severity: 'high',
+          basis: 'Sekha security guide, Fail2Ban jail: maxretry = 5, findtime = 600.',
+        },
+      ],
+      allowlist: [],
+    },
+    openAlert: () => {},
     async appInfo() {
       host.calls.push('appInfo');
       return {
@@ -122,12 +237,62 @@ export function fakeHost(): FakeHost {
     },
     async settings() {
       host.calls.push('settings');
-      return { theme: host.theme };
+      return { theme: host.theme, time_zone: host.timeZone, effective_time_zone: host.timeZone ?? 'Europe/Berlin' };
     },
     async setTheme(theme) {
       host.calls.push(`setTheme:${theme}`);
       host.theme = theme;
-      return { theme };
+      return host.settings();
+    },
+    async setTimeZone(zone) {
+      host.calls.push(`setTimeZone:${zone}`);
+      if (zone === 'Mars/Olympus') throw new HostError('invalid_input', 'Invalid time_zone: "Mars/Olympus" is not a known time zone');
+      host.timeZone = zone;
+      return host.settings();
+    },
+    async heatmap(query) {
+      host.calls.push(`heatmap:${query.kind}:${query.window}:${query.theme}`);
+      host.heatmapQueries.push(query);
+      return sampleHeatmap(query);
+    },
+    async exportHeatmap(query, format) {
+      host.calls.push(`exportHeatmap:${query.kind}:${format}`);
+      return `/home/op/Downloads/gatehouse-heatmap.${format}`;
+    },
+    async offenders(query) {
+      host.calls.push(`offenders:${query.window}`);
+      return host.offenderList;
+    },
+    async alerts(filter) {
+      host.calls.push(`alerts:${filter.all ? 'all' : 'open'}`);
+      return host.alertList.filter((a) => filter.all || a.state !== 'resolved');
+    },
+    async setAlertState(id, state) {
+      host.calls.push(`setAlertState:${id}:${state}`);
+      host.alertList = host.alertList.map((a) => (a.id === id ? { ...a, state } : a));
+      return host.alertList.find((a) => a.id === id)!;
+    },
+    async detection() {
+      host.calls.push('detection');
+      return host.detectionSettings;
+    },
+    async setDetection(detection) {
+      host.calls.push('setDetection');
+      if (detection.allowlist.some((a) => !/^[0-9a-f.:/]+$/i.test(a))) {
+        throw new HostError('invalid_input', `Invalid allowlist: "${detection.allowlist.find((a) => !/^[0-9a-f.:/]+$/i.test(a))}" is not an address or a network such as 192.0.2.0/24`);
+      }
+      host.detectionSettings = detection;
+      return detection;
+    },
+    async resetDetection() {
+      host.calls.push('resetDetection');
+      return host.detectionSettings;
+    },
+    nextOpenedAlert() {
+      host.calls.push('nextOpenedAlert');
+      return new Promise<number>((resolve) => {
+        host.openAlert = resolve;
+      });
     },
     async firstPaint() {
       host.calls.push('firstPaint');

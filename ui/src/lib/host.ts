@@ -3,6 +3,15 @@
 import { invoke } from '@tauri-apps/api/core';
 
 import type { AddInstance } from '../gen/AddInstance';
+import type { Alert } from '../gen/Alert';
+import type { AlertFilter } from '../gen/AlertFilter';
+import type { AlertState } from '../gen/AlertState';
+import type { DetectionSettings } from '../gen/DetectionSettings';
+import type { Heatmap } from '../gen/Heatmap';
+import type { HeatmapQuery } from '../gen/HeatmapQuery';
+import type { ImageFormat } from '../gen/ImageFormat';
+import type { Offender } from '../gen/Offender';
+import type { OffenderQuery } from '../gen/OffenderQuery';
 import type { AppInfo } from '../gen/AppInfo';
 import type { Cursor } from '../gen/Cursor';
 import type { ErrorCode } from '../gen/ErrorCode';
@@ -51,6 +60,19 @@ export interface Host {
   syncStates(): Promise<SyncState[]>;
   syncNow(): Promise<number>;
   exportEvents(filter: EventFilter, format: ExportFormat): Promise<ExportResult>;
+  /** Set the charts' time zone (IANA name), or follow the system's with null. */
+  setTimeZone(zone: string | null): Promise<Settings>;
+  heatmap(query: HeatmapQuery): Promise<Heatmap>;
+  /** Save the chart to the Downloads folder; resolves with its path. */
+  exportHeatmap(query: HeatmapQuery, format: ImageFormat): Promise<string>;
+  offenders(query: OffenderQuery): Promise<Offender[]>;
+  alerts(filter: AlertFilter): Promise<Alert[]>;
+  setAlertState(id: number, state: AlertState): Promise<Alert>;
+  detection(): Promise<DetectionSettings>;
+  setDetection(detection: DetectionSettings): Promise<DetectionSettings>;
+  resetDetection(): Promise<DetectionSettings>;
+  /** Resolves when the operator clicks an alert's desktop notification. */
+  nextOpenedAlert(): Promise<number>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -92,4 +114,14 @@ export const tauriHost: Host = {
   syncStates: () => call('sync_states'),
   syncNow: () => call('sync_now'),
   exportEvents: (filter, format) => call('export_events', { filter, format }),
+  setTimeZone: (zone) => call('set_time_zone', { zone }),
+  heatmap: (query) => call('heatmap', { query }),
+  exportHeatmap: (query, format) => call('export_heatmap', { query, format }),
+  offenders: (query) => call('offenders', { query }),
+  alerts: (filter) => call('alerts', { filter }),
+  setAlertState: (id, state) => call('set_alert_state', { id, alertState: state }),
+  detection: () => call('detection'),
+  setDetection: (detection) => call('set_detection', { detection }),
+  resetDetection: () => call('reset_detection'),
+  nextOpenedAlert: () => call('next_opened_alert'),
 };

@@ -8,3 +8,9 @@ export function applyTheme(theme: Theme, root: HTMLElement = document.documentEl
     root.dataset.theme = theme;
   }
 }
+
+/** The colours actually in use: the operator's choice, or the OS's for `system`. */
+export function effectiveTheme(theme: Theme): 'light' | 'dark' {
+  if (theme !== 'system') return theme;
+  return typeof window !== 'undefined' && window.matchMedia?.('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}

@@ -1,0 +1,123 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import App from '../App.svelte';
+import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender } from '../lib/fake-host';
+import type { TimelinePreset } from '../lib/preset';
+import Heatmaps from './Heatmaps.svelte';
+
+afterEach(cleanup);
+
+function withFleet() {
+  const host = fakeHost();
+  host.fleet = [sampleInstance('sekha-prod')];
+  return host;
+}
+
+describe('heatmaps', () => {
+  it('shows the core-drawn chart as an image with a target per cell', async () => {
+    const host = withFleet();
+    render(Heatmaps, { host, theme: 'dark', onopen: () => {}, ongo: () => {} });
+    const img = await screen.findByRole('img');
+    expect(img.getAttribute('src'), 'the SVG is an image, never inserted markup').toMatch(/^data:image\/svg\+xml/);
+    expect(img.getAttribute('alt'), 'the alt text carries the title and window').toContain('Failed sign-ins by weekday and hour');
+    expect(host.heatmapQueries[0]?.theme, 'drawn in the current theme').toBe('dark');
+    const cells = within(screen.getByTestId('heatmap-cells')).getAllByRole('button');
+    expect(cells.length, 'one target per cell of 7 x 24').toBe(168);
+  });
+
+  it('opens exactly a cell\'s events in the timeline, from the mouse or the keyboard', async () => {
+    const host = withFleet();
+    const opened: TimelinePreset[] = [];
+    render(Heatmaps, { host, theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} });
+    const grid = await screen.findByTestId('heatmap-cells');
+    const busy = within(grid).getByRole('button', { name: 'Mon 14:00: 40 failed sign-ins' });
+    await fireEvent.mouseEnter(busy);
+    expect(screen.getByText(/40 failed sign-ins/, { selector: 'figcaption' }), 'hovering shows the count').toBeTruthy();
+    await fireEvent.click(busy);
+    expect(opened[0]?.filter.hours, 'the cell\'s own hours').toEqual([14]);
+    expect(opened[0]?.filter.attempts, 'counted failed sign-ins only').toBe(true);
+    // Keyboard: from the first cell, 14 steps right and Enter (a button's click).
+    const first = within(grid).getAllByRole('button')[0]!;
+    first.focus();
+    for (let i = 0; i < 14; i++) await fireEvent.keyDown(grid, { key: 'ArrowRight' });
+    expect(document.activeElement, 'the arrow keys move the focus along the row').toBe(busy);
+    await fireEvent.keyDown(grid, { key: 'ArrowDown' });
+    expect(document.activeElement?.getAttribute('aria-label'), 'down moves to the next weekday').toBe('Tue 14:00: 0 failed sign-ins');
+  });
+
+  it('lists offenders with what they did and explains what blocking needs', async () => {
+    const host = withFleet();
+    host.offenderList = [
+      sampleOffender('203.0.113.7'),
+      sampleOffender('198.51.100.4', { failures: 7, distinct_keys: 5, key_prefixes: ['aaaa', 'bbbb'], allowlisted: true, open_alerts: 0, direction: 'falling' }),
+    ];
+    const opened: TimelinePreset[] = [];
+    render(Heatmaps, { host, theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} });
+    await fireEvent.click(await screen.findByTestId('tab-offenders'));
+    const table = await screen.findByTestId('offenders');
+    const rows = within(table).getAllByRole('row').slice(1);
+    expect(rows[0]!.textContent).toContain('203.0.113.7');
+    expect(rows[0]!.textContent, 'status in words').toContain('1 open alert');
+    expect(rows[1]!.textContent).toContain('Allowlisted');
+    await fireEvent.click(within(table).getByRole('button', { name: 'Keys tried' }));
+    expect(within(table).getAllByRole('row')[1]!.textContent, 'sorted by keys tried').toContain('198.51.100.4');
+    await fireEvent.click(within(rows[0]!).getByRole('button', { name: 'Block…' }));
+    expect(screen.getByRole('status').textContent, 'the button says why it cannot block yet').toMatch(/incident response/);
+    await fireEvent.click(within(rows[0]!).getByRole('button', { name: 'Events' }));
+    expect(opened[0]?.filter.ip).toBe('203.0.113.7');
+  });
+
+  it('acknowledges and resolves alerts', async () => {
+    const host = withFleet();
+    host.alertList = [sampleAlert(3)];
+    render(Heatmaps, { host, theme: 'light', onopen: () => {}, ongo: () => {} });
+    await fireEvent.click(await screen.findByTestId('tab-alerts'));
+    const list = await screen.findByTestId('alerts');
+    expect(list.textContent).toContain('12 failed sign-ins from 203.0.113.7');
+    await fireEvent.click(within(list).getByRole('button', { name: 'Acknowledge' }));
+    await waitFor(() => expect(list.textContent).toContain('Acknowledged'));
+    await fireEvent.click(within(list).getByRole('button', { name: 'Resolve' }));
+    expect(host.calls).toContain('setAlertState:3:resolved');
+  });
+});
+
+describe('from the shell', () => {
+  it('a cell click lands in the timeline with a clearable preset', async () => {
+    const host = withFleet();
+    host.timeline = [sampleEvent(2), sampleEvent(1, { kind: 'request', outcome: 'success' })];
+    render(App, { host });
+    await fireEvent.keyDown(window, { key: '3', ctrlKey: true });
+    const grid = await screen.findByTestId('heatmap-cells');
+    await fireEvent.click(within(grid).getByRole('button', { name: 'Mon 14:00: 40 failed sign-ins' }));
+    const chip = await screen.findByTestId('timeline-preset');
+    expect(chip.textContent).toContain('Mon 14:00');
+    await waitFor(() => expect(host.lastFilter?.hours).toEqual([14]));
+    expect(host.lastFilter?.attempts, 'the timeline asks for the counted failures').toBe(true);
+    await fireEvent.click(within(chip).getByRole('button', { name: 'Clear and show all events' }));
+    await waitFor(() => expect(host.lastFilter?.hours ?? null).toBeNull());
+  });
+
+  it('clicking an alert\'s desktop notification opens the alert', async () => {
+    const host = withFleet();
+    host.alertList = [sampleAlert(9)];
+    render(App, { host });
+    await waitFor(() => expect(host.calls).toContain('nextOpenedAlert'));
+    host.openAlert(9);
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Heatmaps'));
+    const alert = await screen.findByText(/#9 Brute force/);
+    await waitFor(() => expect(document.activeElement?.id, 'the alert has the focus').toBe('alert-9'));
+    expect(alert).toBeTruthy();
+  });
+
+  it('settings refuse a bad allowlist entry with the reason', async () => {
+    const host = withFleet();
+    render(App, { host });
+    await fireEvent.keyDown(window, { key: '7', ctrlKey: true });
+    const box = await screen.findByLabelText(/Allowlist/);
+    await fireEvent.input(box, { target: { value: '10.0.0.0/8\nmy-laptop' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Save rules' }));
+    await screen.findByText(/"my-laptop" is not an address/);
+    expect(host.detectionSettings.allowlist, 'nothing was saved').toEqual([]);
+  });
+});
