@@ -115,7 +115,7 @@ pub fn run() -> ExitCode {
 /// How often every agent is contacted, how often new events are pulled, and how often
 /// certificates are checked for renewal.
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
-const SYNC_EVERY: Duration = Duration::from_secs(2);
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 const RENEW_CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
 
 /// Contact the fleet and renew certificates on a clock, whether or not anyone is looking.

@@ -128,8 +128,8 @@ fn a_theme_set_from_the_cli_is_kept() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run(&mut gatehouse(tmp.path(), &["settings"]));
     assert_eq!(
-        stdout(&out).trim(),
-        "theme  dark",
+        stdout(&out).lines().next(),
+        Some("theme      dark"),
         "the choice persists in the database"
     );
 }
@@ -482,5 +482,135 @@ fn events_from_an_agent_are_listed_and_exported_with_filters() {
         stderr(&out).starts_with("error[invalid_input]"),
         "{}",
         stderr(&out)
+    );
+}
+
+fn access_log(dir: &Path) -> std::path::PathBuf {
+    let log = dir.join("access.log");
+    let mut text = String::new();
+    // A brute force from one address, a stale key from another, and normal use.
+    for s in 0..8 {
+        text.push_str(&format!("203.0.113.66 - - [23/Nov/2026:03:00:{:02} +0000] \"POST /mcp/tools/memory_store HTTP/1.1\" 401 35 \"-\" \"curl/8\"\n", s * 5));
+    }
+    text.push_str("10.0.0.9 - - [23/Nov/2026:03:01:00 +0000] \"POST /mcp/tools/memory_store HTTP/1.1\" 401 35 \"-\" \"app/1\"\n");
+    for s in 0..20 {
+        text.push_str(&format!("10.0.0.{} - - [23/Nov/2026:03:02:{s:02} +0000] \"GET /health HTTP/1.1\" 200 2 \"-\" \"probe\"\n", 1 + s % 5));
+    }
+    text.push_str("this line is not nginx\n");
+    std::fs::write(&log, text).expect("write the log");
+    log
+}
+
+#[test]
+fn scan_counts_failed_lines_and_alerts_on_the_attacker_only() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = access_log(tmp.path());
+    let out = run(Command::new(env!("CARGO_BIN_EXE_gatehouse")).args([
+        "--json",
+        "scan",
+        "--service",
+        "sekha",
+        log.to_str().expect("utf-8 path"),
+    ]));
+    assert!(out.status.success(), "scan must succeed: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["lines"], 30, "every line is read: {report}");
+    assert_eq!(
+        report["unparsed"], 1,
+        "the odd line is counted, not dropped"
+    );
+    assert_eq!(report["failures"], 9, "eight attacks and one stale key");
+    assert_eq!(
+        report["alerted_addresses"],
+        serde_json::json!(["203.0.113.66"]),
+        "the brute forcer alerts; one stale key does not"
+    );
+    let bad = run(Command::new(env!("CARGO_BIN_EXE_gatehouse")).args([
+        "scan",
+        "--format",
+        "apache",
+        log.to_str().expect("utf-8 path"),
+    ]));
+    assert!(!bad.status.success(), "an unknown format fails");
+    assert!(
+        stderr(&bad).contains("error[invalid_input]") && stderr(&bad).contains("apache"),
+        "and says which: {}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn heatmap_offenders_and_alerts_work_on_an_empty_console() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let svg = tmp.path().join("map.svg");
+    let png = tmp.path().join("map.png");
+    let out = run(&mut gatehouse(
+        tmp.path(),
+        &[
+            "heatmap",
+            "--kind",
+            "instances",
+            "--window",
+            "week",
+            "--svg",
+            svg.to_str().expect("utf-8"),
+            "--png",
+            png.to_str().expect("utf-8"),
+        ],
+    ));
+    assert!(
+        out.status.success(),
+        "heatmap must succeed: {}",
+        stderr(&out)
+    );
+    let text = std::fs::read_to_string(&svg).expect("the SVG was written");
+    assert!(text.starts_with("<svg"), "an SVG document");
+    assert!(
+        text.contains("No failed sign-ins"),
+        "an empty chart says so in the picture"
+    );
+    let bytes = std::fs::read(&png).expect("the PNG was written");
+    assert_eq!(&bytes[..4], b"\x89PNG", "a PNG file");
+    assert!(
+        stdout(&out).contains("No failed sign-ins in this window."),
+        "and in the terminal: {}",
+        stdout(&out)
+    );
+    let offenders = run(&mut gatehouse(tmp.path(), &["--json", "offenders"]));
+    assert!(offenders.status.success(), "{}", stderr(&offenders));
+    assert_eq!(stdout(&offenders).trim(), "[]", "no offenders yet");
+    let alerts = run(&mut gatehouse(tmp.path(), &["alerts"]));
+    assert!(
+        stdout(&alerts).contains("No open alerts."),
+        "{}",
+        stdout(&alerts)
+    );
+    let missing = run(&mut gatehouse(tmp.path(), &["alerts", "ack", "7"]));
+    assert!(!missing.status.success(), "no alert 7");
+    assert!(
+        stderr(&missing).contains("error[alert_not_found]"),
+        "{}",
+        stderr(&missing)
+    );
+    let bad_window = run(&mut gatehouse(tmp.path(), &["heatmap", "--window", "year"]));
+    assert!(
+        stderr(&bad_window).contains("not one of day, week, month, quarter"),
+        "the choices are named: {}",
+        stderr(&bad_window)
+    );
+    let zone = run(&mut gatehouse(
+        tmp.path(),
+        &["settings", "time-zone", "Mars/Olympus"],
+    ));
+    assert!(!zone.status.success(), "an unknown zone is refused");
+    assert!(stderr(&zone).contains("Mars/Olympus"), "{}", stderr(&zone));
+    let zone = run(&mut gatehouse(
+        tmp.path(),
+        &["settings", "time-zone", "Asia/Kolkata"],
+    ));
+    assert!(
+        stdout(&zone).contains("time zone  Asia/Kolkata"),
+        "a known zone is kept: {}",
+        stdout(&zone)
     );
 }

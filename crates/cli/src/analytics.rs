@@ -161,19 +161,19 @@ pub fn heatmap(console: &Console, args: &HeatmapArgs, as_json: bool) -> gatehous
         print_json(&value);
         return Ok(());
     }
-    println!("{}", map.title);
-    println!("{}", map.subtitle);
+    say!("{}", map.title);
+    say!("{}", map.subtitle);
     let mut busiest: Vec<_> = map.cells.iter().filter(|c| c.count > 0).collect();
     busiest.sort_by(|a, b| b.count.cmp(&a.count));
     if busiest.is_empty() {
-        println!("No failed sign-ins in this window.");
+        say!("No failed sign-ins in this window.");
     }
     for cell in busiest.iter().take(10) {
-        println!("{:>8}  {}", cell.count, printable(&cell.label));
+        say!("{:>8}  {}", cell.count, printable(&cell.label));
     }
     for (flag, path) in [("SVG", &args.svg), ("PNG", &args.png)] {
         if let Some(path) = path {
-            println!("{flag} written to {}", path.display());
+            say!("{flag} written to {}", path.display());
         }
     }
     Ok(())
@@ -198,16 +198,22 @@ pub fn offenders(
         return Ok(());
     }
     if rows.is_empty() {
-        println!("No failed sign-ins from a known address in this window.");
+        say!("No failed sign-ins from a known address in this window.");
         return Ok(());
     }
-    println!(
+    say!(
         "{:<39} {:>8} {:>5} {:<9} {:<20} {:<20} {:<7} INSTANCES",
-        "ADDRESS", "FAILURES", "KEYS", "TREND", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "ALERTS"
+        "ADDRESS",
+        "FAILURES",
+        "KEYS",
+        "TREND",
+        "FIRST SEEN (UTC)",
+        "LAST SEEN (UTC)",
+        "ALERTS"
     );
     for o in rows {
         let mark = if o.allowlisted { " (allowlisted)" } else { "" };
-        println!(
+        say!(
             "{:<39} {:>8} {:>5} {:<9} {:<20} {:<20} {:<7} {}{mark}",
             printable(&o.ip),
             o.failures,
@@ -240,7 +246,7 @@ pub fn alerts(
     if as_json {
         print_json(&alert);
     } else {
-        println!("Alert {} is now {}.", alert.id, alert.state.as_str());
+        say!("Alert {} is now {}.", alert.id, alert.state.as_str());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -265,10 +271,10 @@ fn list(
         return Ok(ExitCode::SUCCESS);
     }
     if alerts.is_empty() {
-        println!("No open alerts.");
+        say!("No open alerts.");
     }
     for a in &alerts {
-        println!(
+        say!(
             "#{:<5} {:<12} {:<6} {:<14} {:<16} {}",
             a.id,
             a.state.as_str(),
@@ -297,7 +303,7 @@ pub fn rules(console: &Console, reset: bool, as_json: bool) -> gatehouse_core::R
         } else {
             rule.services.join(", ")
         };
-        println!(
+        say!(
             "{:<3} {:<18} {:<6} {:<16} {}",
             if rule.enabled { "on" } else { "off" },
             rule.id,
@@ -306,7 +312,7 @@ pub fn rules(console: &Console, reset: bool, as_json: bool) -> gatehouse_core::R
             serde_json::to_string(&rule.detection).unwrap_or_default()
         );
     }
-    println!(
+    say!(
         "allowlist: {}",
         if detection.allowlist.is_empty() {
             "(empty)".to_owned()
@@ -348,7 +354,7 @@ pub fn scan(args: &ScanArgs, as_json: bool) -> gatehouse_core::Result<()> {
         }));
         return Ok(());
     }
-    println!(
+    say!(
         "{} lines, {} unparsed, {} failed sign-ins, {} alerts in {:.3} s",
         report.lines,
         report.unparsed,
@@ -357,7 +363,7 @@ pub fn scan(args: &ScanArgs, as_json: bool) -> gatehouse_core::Result<()> {
         seconds
     );
     for f in &report.firings {
-        println!(
+        say!(
             "{:<14} {:<39} {:>8} failures from {} to {}",
             f.rule_id,
             printable(f.subject.as_deref().unwrap_or("(instance)")),

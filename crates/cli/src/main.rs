@@ -1,6 +1,17 @@
 //! `gatehouse`: the console without a window. Every capability of the desktop app is here too,
 //! so it can be scripted, run on a server and tested without a display.
 
+/// `println!` for a pipe that may close early (`gatehouse events | head`): when the reader has
+/// gone, the program ends quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::output_failed(&e);
+        }
+    }};
+}
+
 mod analytics;
 
 use std::io::Read;
@@ -167,6 +178,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Standard output failed: a closed pipe ends the program as SIGPIPE would (status 141),
+/// anything else is reported.
+pub(crate) fn output_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("error[output]: cannot write to standard output: {error}");
+    std::process::exit(1);
+}
+
 fn read_code(file: Option<&PathBuf>) -> gatehouse_core::Result<String> {
     let invalid = |reason: String| Error::InvalidInput {
         field: "enrollment code",
@@ -201,12 +222,17 @@ fn print_instances(instances: &[InstanceView], json: bool) {
         return;
     }
     if instances.is_empty() {
-        println!("No instances enrolled. Run `gatehouse-agent init` on a host, then `gatehouse instance add`.");
+        say!("No instances enrolled. Run `gatehouse-agent init` on a host, then `gatehouse instance add`.");
         return;
     }
-    println!(
+    say!(
         "{:<8} {:<16} {:<22} {:<8} {:<9} {:<20} WHY",
-        "STATUS", "NAME", "ADDRESS", "PROFILE", "AGENT", "CERT EXPIRES (UTC)"
+        "STATUS",
+        "NAME",
+        "ADDRESS",
+        "PROFILE",
+        "AGENT",
+        "CERT EXPIRES (UTC)"
     );
     for i in instances {
         let expires = time::OffsetDateTime::from_unix_timestamp(i.cert_not_after)
@@ -215,7 +241,7 @@ fn print_instances(instances: &[InstanceView], json: bool) {
                 t.format(&f).unwrap_or_default()
             })
             .unwrap_or_default();
-        println!(
+        say!(
             "{:<8} {:<16} {:<22} {:<8} {:<9} {:<20} {}",
             i.status.as_str(),
             i.name,
@@ -243,13 +269,14 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             if cli.json {
                 print_json(&info);
             } else {
-                println!("Gatehouse {} ({})", info.version, info.platform);
-                println!("data dir  {}", info.data_dir);
-                println!(
+                say!("Gatehouse {} ({})", info.version, info.platform);
+                say!("data dir  {}", info.data_dir);
+                say!(
                     "database  {} (schema v{})",
-                    info.database, info.schema_version
+                    info.database,
+                    info.schema_version
                 );
-                println!("logs      {}", info.log_dir);
+                say!("logs      {}", info.log_dir);
             }
         }
         Command::Doctor => {
@@ -259,16 +286,17 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             if cli.json {
                 print_json(&json!({"info": info, "keychain": keychain, "healthy": healthy}));
             } else {
-                println!("ok       data dir {}", info.data_dir);
-                println!("ok       database schema v{}", info.schema_version);
+                say!("ok       data dir {}", info.data_dir);
+                say!("ok       database schema v{}", info.schema_version);
                 match keychain.state {
-                    KeychainState::Available => println!(
+                    KeychainState::Available => say!(
                         "ok       keychain: {} (service \"{}\")",
-                        keychain.backend, keychain.service
+                        keychain.backend,
+                        keychain.service
                     ),
-                    KeychainState::Locked => println!("warning  keychain: {}", keychain.message),
+                    KeychainState::Locked => say!("warning  keychain: {}", keychain.message),
                     KeychainState::Unavailable => {
-                        println!("failing  keychain: {}", keychain.message)
+                        say!("failing  keychain: {}", keychain.message)
                     }
                 }
             }
@@ -281,9 +309,9 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             if cli.json {
                 print_json(&overview);
             } else {
-                println!("{} instance(s) enrolled", overview.instances);
+                say!("{} instance(s) enrolled", overview.instances);
                 for item in &overview.attention {
-                    println!(
+                    say!(
                         "{:<8} {:<10} {}: {}",
                         item.status.as_str(),
                         format!("{:?}", item.view).to_lowercase(),
@@ -306,8 +334,8 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             if cli.json {
                 print_json(&settings);
             } else {
-                println!("theme      {}", settings.theme.as_str());
-                println!(
+                say!("theme      {}", settings.theme.as_str());
+                say!(
                     "time zone  {}{}",
                     settings.effective_time_zone,
                     if settings.time_zone.is_none() {
@@ -375,9 +403,9 @@ fn instance(
             if json {
                 print_json(&renewed);
             } else if renewed.is_empty() {
-                println!("No certificate is due for renewal.");
+                say!("No certificate is due for renewal.");
             } else {
-                println!("Renewed: {}", renewed.join(", "));
+                say!("Renewed: {}", renewed.join(", "));
             }
         }
         InstanceAction::Revoke { name } => {
@@ -389,7 +417,7 @@ fn instance(
             if json {
                 print_json(&json!({"removed": name}));
             } else {
-                println!("Removed {name}; its secrets have left the keychain.");
+                say!("Removed {name}; its secrets have left the keychain.");
             }
         }
     }
@@ -468,11 +496,11 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
     }
     let page = console.events(&filter, None, args.limit)?;
     if page.events.is_empty() {
-        println!("No events match. Enroll an instance, or pull new events with --sync.");
+        say!("No events match. Enroll an instance, or pull new events with --sync.");
     }
     for e in &page.events {
         // Host-controlled text never reaches the terminal raw: no escape sequences.
-        println!(
+        say!(
             "{} {:<14} {:<8} {:<7} {:<15} {:<4} {:<30} {}",
             gatehouse_core::utc(e.time_us),
             printable(&e.instance),
@@ -492,7 +520,7 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
         );
     }
     if page.next.is_some() {
-        println!("… more events match; raise --limit or export with --format csv");
+        say!("… more events match; raise --limit or export with --format csv");
     }
     Ok(())
 }
@@ -513,7 +541,7 @@ pub(crate) fn printable(text: &str) -> String {
 
 pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => say!("{text}"),
         // Our DTOs are plain data; serialization cannot fail, but never panic on output.
         Err(e) => eprintln!("error[internal]: cannot render JSON: {e}"),
     }

@@ -21,6 +21,8 @@ use crate::events::{EventFilter, EventStore};
 use crate::{Console, Error, Result};
 
 pub(crate) const HOUR_US: i64 = 3_600_000_000;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// Rows of the address chart: the addresses with the most failures in the window.
 pub const TOP_ADDRESSES: usize = 12;
 const WIDTH: u32 = 960;
@@ -332,17 +334,26 @@ impl EventStore {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
+        // Summed in a hash map rather than with GROUP BY: on the hundred thousand rows of a
+        // month, SQLite's sorter is most of the cost.
         let sql = format!(
-            "SELECT ip, SUM(failures) AS n FROM auth_hourly
-             WHERE hour BETWEEN ?1 AND ?2 AND ip != 0 AND ({})
-             GROUP BY ip ORDER BY n DESC, ip LIMIT ?3",
+            "SELECT ip, failures FROM auth_hourly WHERE hour BETWEEN ?1 AND ?2 AND ip != 0 AND ({})",
             pair_clause(&pairs)
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map([first, last, limit as i64], |r| {
-            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = stmt.query([first, last])?;
+        let mut totals: FastMap<i64, u64> = FastMap::default();
+        while let Some(row) = rows.next()? {
+            *totals.entry(row.get(0)?).or_default() += row.get::<_, i64>(1)? as u64;
+        }
+        let mut top: Vec<(i64, u64)> = totals.into_iter().collect();
+        let order = |a: &(i64, u64), b: &(i64, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+        if top.len() > limit {
+            top.select_nth_unstable_by(limit, order);
+            top.truncate(limit);
+        }
+        top.sort_unstable_by(order);
+        Ok(top)
     }
 
     /// Failed attempts per (hour, address) for the given addresses.
@@ -363,15 +374,17 @@ impl EventStore {
             .collect::<Vec<_>>()
             .join(",");
         let sql = format!(
-            "SELECT hour, ip, SUM(failures) FROM auth_hourly
-             WHERE hour BETWEEN ?1 AND ?2 AND ip IN ({list}) AND ({}) GROUP BY hour, ip",
+            "SELECT hour, ip, failures FROM auth_hourly
+             WHERE hour BETWEEN ?1 AND ?2 AND ip IN ({list}) AND ({})",
             pair_clause(&pairs)
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map([first, last], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = stmt.query([first, last])?;
+        let mut sums: FastMap<(i64, i64), u64> = FastMap::default();
+        while let Some(row) = rows.next()? {
+            *sums.entry((row.get(0)?, row.get(1)?)).or_default() += row.get::<_, i64>(2)? as u64;
+        }
+        Ok(sums.into_iter().map(|((h, ip), n)| (h, ip, n)).collect())
     }
 }
 
