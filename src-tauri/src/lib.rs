@@ -159,17 +159,20 @@ fn notify_alerts(
     console.on_alert(move |notice| {
         let app = app.clone();
         let opened = opened.clone();
-        let shown = gatehouse_core::notify::show_alert(&notice, move |id| {
-            if let Some(window) = tauri::Manager::get_webview_window(&app, "main") {
-                let _ = window.unminimize();
-                let _ = window.show();
-                let _ = window.set_focus();
+        // D-Bus calls block: never on the sync task that raised the alert.
+        std::thread::spawn(move || {
+            let shown = gatehouse_core::notify::show_alert(&notice, move |id| {
+                if let Some(window) = tauri::Manager::get_webview_window(&app, "main") {
+                    let _ = window.unminimize();
+                    let _ = window.show();
+                    let _ = window.set_focus();
+                }
+                let _ = opened.send(id);
+            });
+            if let Err(e) = shown {
+                tracing::warn!(error = %e, alert = notice.alert.id, "no desktop notification");
             }
-            let _ = opened.send(id);
         });
-        if let Err(e) = shown {
-            tracing::warn!(error = %e, alert = notice.alert.id, "no desktop notification");
-        }
     });
 }
 

@@ -297,6 +297,53 @@ fn attempts_are_counted_from_the_proxy_log_when_there_is_one() {
     assert_eq!(page.events[0].source, "proxy", "from the proxy log");
 }
 
+#[test]
+fn pages_pulled_twice_are_counted_once() {
+    let t = 1_795_401_600_000_000;
+    let events: Vec<_> = (1..=4)
+        .map(|i| failure(i, t + i as i64, "proxy", Some("203.0.113.5")))
+        .collect();
+    let (_tmp, mut store) = store_with("sekha-1", events.clone());
+    // The app and a CLI run pulled the same pages: the second ingest adds nothing.
+    let before = store
+        .ingest(
+            "sekha-1",
+            &[Pulled {
+                events,
+                after: 0,
+                dropped: 0,
+            }],
+            0,
+        )
+        .expect("ingest again");
+    assert_eq!(before, 4, "the store says which sequence it already had");
+    let by_hour = store.failed_auth_by_hour("sekha-1").expect("rollups");
+    assert_eq!(
+        by_hour.iter().map(|(_, n)| n).sum::<i64>(),
+        4,
+        "the rollups count each failure once: {by_hour:?}"
+    );
+}
+
+#[test]
+fn adding_a_proxy_log_later_keeps_the_history_counted_before() {
+    let t = 1_795_401_600_000_000;
+    // Hour 0: only the service log. Hour 5: the proxy log is added, and both see each failure.
+    let mut events = vec![
+        failure(1, t, "service", None),
+        failure(2, t + 60_000_000, "service", None),
+    ];
+    events.push(failure(3, t + 5 * HOUR, "service", None));
+    events.push(failure(4, t + 5 * HOUR, "proxy", Some("198.51.100.8")));
+    let (_tmp, store) = store_with("sekha-1", events);
+    let by_hour = store.failed_auth_by_hour("sekha-1").expect("rollups");
+    assert_eq!(
+        by_hour,
+        vec![(t / HOUR, 2), (t / HOUR + 5, 1)],
+        "before the proxy the service log counts; after, the proxy alone"
+    );
+}
+
 fn snapshot_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/core/snapshots")
 }

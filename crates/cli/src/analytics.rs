@@ -89,6 +89,12 @@ pub struct ScanArgs {
     service: String,
 }
 
+/// `2026-11-23T02:41:57` from a time in microseconds (the whole text if it is not that long).
+fn minute(time_us: i64) -> String {
+    let text = gatehouse_core::utc(time_us);
+    text.get(..19).map(str::to_owned).unwrap_or(text)
+}
+
 fn kind(word: &str) -> gatehouse_core::Result<HeatmapKind> {
     match word {
         "weekday-hour" | "weekday_hour" => Ok(HeatmapKind::WeekdayHour),
@@ -219,8 +225,8 @@ pub fn offenders(
             o.failures,
             o.distinct_keys,
             o.direction,
-            &gatehouse_core::utc(o.first_us)[..19],
-            &gatehouse_core::utc(o.last_us)[..19],
+            minute(o.first_us),
+            minute(o.last_us),
             o.open_alerts,
             printable(&o.instances.join(", "))
         );
@@ -280,7 +286,7 @@ fn list(
             a.state.as_str(),
             a.severity.as_str(),
             printable(&a.instance),
-            &gatehouse_core::utc(a.last_us)[..19],
+            minute(a.last_us),
             printable(&a.detail)
         );
     }
@@ -332,13 +338,13 @@ pub fn scan(args: &ScanArgs, as_json: bool) -> gatehouse_core::Result<()> {
             reason: format!("{:?} is not a known log format", args.format),
         })?;
     let started = std::time::Instant::now();
-    let data = std::fs::read(&args.file).map_err(|e| Error::InvalidInput {
-        field: "file",
-        reason: format!("cannot read {}: {e}", args.file.display()),
-    })?;
     let rules = gatehouse_core::detect::default_rules();
     let applied = gatehouse_core::detect::rules_for(&rules, &args.service);
-    let report = gatehouse_core::detect::scan(&data, format, &applied, "scanned log");
+    let report = gatehouse_core::detect::scan(&args.file, format, &applied, "scanned log")
+        .map_err(|e| Error::InvalidInput {
+            field: "file",
+            reason: format!("cannot read {}: {e}", args.file.display()),
+        })?;
     let seconds = started.elapsed().as_secs_f64();
     let mut addresses: Vec<&str> = report
         .firings

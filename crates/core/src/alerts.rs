@@ -140,7 +140,7 @@ pub struct AlertNotice {
     pub held_back: u32,
 }
 
-type Hook = Box<dyn Fn(AlertNotice) + Send + Sync>;
+type Hook = std::sync::Arc<dyn Fn(AlertNotice) + Send + Sync>;
 
 /// The detector and the desktop hook, owned by the console.
 #[derive(Default)]
@@ -327,16 +327,26 @@ impl Console {
     /// Called with each new alert that passes the rate limit (the app shows a desktop
     /// notification).
     pub fn on_alert(&self, hook: impl Fn(AlertNotice) + Send + Sync + 'static) {
-        *lock(&self.alerting.hook) = Some(Box::new(hook));
+        *lock(&self.alerting.hook) = Some(std::sync::Arc::new(hook));
     }
 
     /// Run the rules over a batch just stored for `instance`.
-    pub(crate) fn detect(&self, instance: &str, profile: &str, batch: &[Pulled]) -> Result<()> {
-        let failures: Vec<&WireEvent> = batch
+    /// Only events above `stored_before` are new (see `EventStore::ingest`).
+    pub(crate) fn detect(
+        &self,
+        instance: &str,
+        profile: &str,
+        batch: &[Pulled],
+        stored_before: u64,
+    ) -> Result<()> {
+        let mut failures: Vec<&WireEvent> = batch
             .iter()
             .flat_map(|p| &p.events)
+            .filter(|e| e.seq > stored_before)
             .filter(|e| e.kind == Kind::Auth && e.outcome == Outcome::Failure)
             .collect();
+        // Logs are read side by side, so a batch interleaves them: the windows want time order.
+        failures.sort_by_key(|e| e.time_us);
         if failures.is_empty() {
             return Ok(());
         }
@@ -349,11 +359,12 @@ impl Console {
             let mut events = self.event_store();
             events.refresh()?;
             let id = events.string_id(instance);
-            let counting = events
-                .counting_sources()?
-                .into_iter()
-                .find(|(i, _)| Some(*i) == id)
-                .and_then(|(_, s)| events.string(s).map(str::to_owned));
+            let counting = match id {
+                Some(id) => events
+                    .current_counting_source(id)?
+                    .and_then(|s| events.string(s).map(str::to_owned)),
+                None => None,
+            };
             let last_hour = failures
                 .iter()
                 .map(|e| e.time_us)
@@ -399,7 +410,10 @@ impl Console {
                 }
                 let admitted = lock(&self.alerting.gate).admit(alert.id, now_us);
                 if let Some(held_back) = admitted {
-                    if let Some(hook) = lock(&self.alerting.hook).as_ref() {
+                    // Called without the lock held; the hook must not block (the app hands
+                    // the notification to a thread of its own).
+                    let hook = lock(&self.alerting.hook).clone();
+                    if let Some(hook) = hook {
                         hook(AlertNotice { alert, held_back });
                     }
                 }
@@ -452,7 +466,8 @@ impl Console {
                 )?;
                 Ok(None)
             }
-            None if !f.new => Ok(None),
+            // No open alert: a new episode, or one whose alert the operator resolved while it
+            // went on; either way the operator hears about it.
             None => {
                 conn.execute(
                     "INSERT INTO alerts (rule_id, rule_name, kind, severity, instance, subject,

@@ -76,6 +76,31 @@ impl Detection {
         }
     }
 
+    /// The level at which the rule fires; for the baseline, given the usual failures per hour.
+    fn threshold(self, baseline_per_hour: f64) -> u64 {
+        match self {
+            Detection::BruteForce { failures, .. } => u64::from(failures),
+            Detection::KeySpraying { prefixes, .. } => u64::from(prefixes),
+            Detection::Distributed { addresses, .. } => u64::from(addresses),
+            Detection::BaselineJump {
+                factor,
+                minimum,
+                window_secs,
+            } => {
+                let expected = baseline_per_hour * f64::from(window_secs) / 3600.0;
+                u64::from(minimum).max((f64::from(factor) * expected).ceil() as u64)
+            }
+        }
+    }
+
+    /// Whether the rule counts distinct items (prefixes, addresses) rather than events.
+    fn counts_distinct(self) -> bool {
+        matches!(
+            self,
+            Detection::KeySpraying { .. } | Detection::Distributed { .. }
+        )
+    }
+
     /// Whether a subject is an address (else the instance itself).
     fn per_address(self) -> bool {
         matches!(
@@ -268,6 +293,8 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// No subject: the rule watches the instance as a whole.
 const WHOLE_INSTANCE: u32 = u32::MAX;
+/// Distinct strings the detector keeps ids for before it starts afresh.
+const MAX_ITEMS: usize = 1_000_000;
 
 /// Sliding windows for every rule, instance and subject.
 #[derive(Debug, Default)]
@@ -303,45 +330,61 @@ impl Detector {
         attempts: &[Attempt<'_>],
         baseline_per_hour: f64,
     ) -> Vec<Firing> {
+        // Prefixes and addresses are chosen by whoever sends the requests: bound the ids.
+        // Forgetting the windows costs at most a repeated firing, which joins its open alert.
+        if self.items.len() > MAX_ITEMS {
+            tracing::warn!(
+                items = self.items.len(),
+                "detector forgot its windows: too many distinct addresses and keys"
+            );
+            self.items.clear();
+            self.tracks.clear();
+        }
         let mut out: Vec<Firing> = Vec::new();
         let instance_id = self.item(instance);
+        let ids: Vec<(Option<u32>, Option<u32>)> = attempts
+            .iter()
+            .map(|a| {
+                (
+                    a.ip.map(|ip| self.item(ip)),
+                    a.key_prefix.map(|k| self.item(k)),
+                )
+            })
+            .collect();
         for rule in rules {
             let window = rule.detection.window_us();
             let rule_id = self.item(&rule.id);
-            for attempt in attempts {
+            let threshold = rule.detection.threshold(baseline_per_hour);
+            let distinct_counted = rule.detection.counts_distinct();
+            for (attempt, &(ip_id, prefix_id)) in attempts.iter().zip(&ids) {
                 let item = match rule.detection {
-                    Detection::KeySpraying { .. } => match (attempt.ip, attempt.key_prefix) {
-                        (Some(_), Some(prefix)) => self.item(prefix),
+                    Detection::KeySpraying { .. } => match (ip_id, prefix_id) {
+                        (Some(_), Some(prefix)) => prefix,
                         _ => continue,
                     },
-                    Detection::BruteForce { .. } => {
-                        if !attempt.counted || attempt.ip.is_none() {
-                            continue;
-                        }
-                        0
-                    }
-                    Detection::Distributed { .. } => match attempt.ip {
-                        Some(ip) if attempt.counted => self.item(ip),
-                        _ => continue,
+                    Detection::BruteForce { .. } if attempt.counted && ip_id.is_some() => 0,
+                    Detection::Distributed { .. } if attempt.counted => match ip_id {
+                        Some(ip) => ip,
+                        None => continue,
                     },
-                    Detection::BaselineJump { .. } => {
-                        if !attempt.counted {
-                            continue;
-                        }
-                        0
-                    }
+                    Detection::BaselineJump { .. } if attempt.counted => 0,
+                    _ => continue,
                 };
-                let subject = if rule.detection.per_address() {
-                    attempt.ip
-                } else {
-                    None
+                let (subject, subject_id) = match (rule.detection.per_address(), attempt.ip, ip_id)
+                {
+                    (true, Some(ip), Some(id)) => (Some(ip), id),
+                    _ => (None, WHOLE_INSTANCE),
                 };
-                let subject_id = subject.map_or(WHOLE_INSTANCE, |s| self.item(s));
                 let track = self
                     .tracks
                     .entry((rule_id, instance_id, subject_id))
                     .or_default();
                 let t = attempt.time_us;
+                if !track.window.is_empty() && t <= track.last_us - window {
+                    // Older than anything the window still holds (a log backfilled out of
+                    // order): it belongs to a period the rules have already judged.
+                    continue;
+                }
                 // Quiet for a whole window: the episode is over.
                 if track.episode.is_some() && t - track.last_us > window {
                     *track = Track::default();
@@ -349,11 +392,15 @@ impl Detector {
                 if track.window.is_empty() && track.episode.is_none() {
                     track.first_us = t;
                 }
-                track.window.push_back((t, item));
-                *track.distinct.entry(item).or_default() += 1;
+                let at = track.window.partition_point(|(x, _)| *x <= t);
+                track.window.insert(at, (t, item));
+                if distinct_counted {
+                    *track.distinct.entry(item).or_default() += 1;
+                }
                 track.last_us = track.last_us.max(t);
+                let horizon = track.last_us - window;
                 while let Some(&(old, old_item)) = track.window.front() {
-                    if old > t - window {
+                    if old > horizon {
                         break;
                     }
                     track.window.pop_front();
@@ -364,29 +411,26 @@ impl Detector {
                         }
                     }
                 }
-                if let Some(total) = track.episode.as_mut() {
-                    *total += 1;
-                    let total = *total;
-                    upsert(&mut out, rule, instance, subject, track, total, false);
-                    continue;
-                }
-                let in_window = track.window.len() as u64;
-                let distinct = track.distinct.len() as u64;
-                let fires = match rule.detection {
-                    Detection::BruteForce { failures, .. } => in_window >= u64::from(failures),
-                    Detection::KeySpraying { prefixes, .. } => distinct >= u64::from(prefixes),
-                    Detection::Distributed { addresses, .. } => distinct >= u64::from(addresses),
-                    Detection::BaselineJump {
-                        factor,
-                        minimum,
-                        window_secs,
-                    } => {
-                        let expected = baseline_per_hour * f64::from(window_secs) / 3600.0;
-                        in_window >= u64::from(minimum)
-                            && in_window as f64 >= f64::from(factor) * expected
-                    }
+                let level = if distinct_counted {
+                    track.distinct.len() as u64
+                } else {
+                    track.window.len() as u64
                 };
-                if fires {
+                if let Some(total) = track.episode {
+                    // The episode ends when the window falls well below the threshold
+                    // (half: no flapping at the edge), so a lasting trickle cannot keep one
+                    // alert open and swallow the next attack.
+                    if level * 2 < threshold {
+                        track.episode = None;
+                    } else {
+                        let total = total + 1;
+                        track.episode = Some(total);
+                        upsert(&mut out, rule, instance, subject, track, total, false);
+                        continue;
+                    }
+                }
+                if level >= threshold {
+                    let in_window = track.window.len() as u64;
                     track.episode = Some(in_window);
                     track.first_us = track.window.front().map_or(t, |(first, _)| *first);
                     upsert(&mut out, rule, instance, subject, track, in_window, true);
@@ -426,18 +470,22 @@ fn upsert(
     total: u64,
     new: bool,
 ) {
-    if let Some(f) = out
-        .iter_mut()
-        .rev()
-        .find(|f| f.rule_id == rule.id && f.subject.as_deref() == subject)
-    {
-        if !f.new {
-            f.added += total - f.count;
+    // A new episode is always its own firing; an update goes to its episode's, the latest of
+    // the rule and subject in this batch.
+    if !new {
+        if let Some(f) = out
+            .iter_mut()
+            .rev()
+            .find(|f| f.rule_id == rule.id && f.subject.as_deref() == subject)
+        {
+            if !f.new {
+                f.added += total.saturating_sub(f.count);
+            }
+            f.count = total;
+            f.last_us = track.last_us;
+            f.distinct = track.distinct.len() as u64;
+            return;
         }
-        f.count = total;
-        f.last_us = track.last_us;
-        f.distinct = track.distinct.len() as u64;
-        return;
     }
     out.push(Firing {
         rule_id: rule.id.clone(),
@@ -462,82 +510,76 @@ pub struct ScanReport {
     pub firings: Vec<Firing>,
 }
 
-/// Parse a whole log with the agent's parser and run `rules` over its failed sign-ins, as
-/// the console would have. The parse runs on every core (chunks split at line ends); the
+/// Parse a whole log file with the agent's parser and run `rules` over its failed sign-ins,
+/// as the console would have. Every core reads and parses its own part of the file (split at
+/// line ends) in chunks, so reading overlaps parsing and the file is never held whole; the
 /// rules then see the failures in file order.
 pub fn scan(
-    data: &[u8],
+    path: &std::path::Path,
     format: gatehouse_events::Format,
     rules: &[&Rule],
     instance: &str,
-) -> ScanReport {
-    use gatehouse_events::{Kind, Outcome};
+) -> std::io::Result<ScanReport> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut bounds = vec![0];
-    for i in 1..threads {
-        let guess = data.len() * i / threads;
-        let end = memchr::memchr(b'\n', &data[guess.max(*bounds.last().unwrap_or(&0))..])
-            .map_or(data.len(), |p| {
-                guess.max(*bounds.last().unwrap_or(&0)) + p + 1
-            });
-        bounds.push(end.min(data.len()));
+    scan_with(path, format, rules, instance, threads, 1 << 20)
+}
+
+/// One reader's share: lines, unparsed lines, and failures as (time, address, key prefix).
+#[derive(Default)]
+struct Part {
+    lines: u64,
+    unparsed: u64,
+    failures: Vec<(i64, String, Option<String>)>,
+}
+
+fn scan_with(
+    path: &std::path::Path,
+    format: gatehouse_events::Format,
+    rules: &[&Rule],
+    instance: &str,
+    threads: usize,
+    chunk: usize,
+) -> std::io::Result<ScanReport> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = std::fs::metadata(path)?.len();
+    // Split points: the first line start at or after each even share of the file.
+    let mut bounds = vec![0u64];
+    {
+        let mut file = std::fs::File::open(path)?;
+        let mut probe = vec![0u8; 64 * 1024];
+        for i in 1..threads as u64 {
+            let mut at = (len * i / threads as u64).max(*bounds.last().unwrap_or(&0));
+            let boundary = loop {
+                if at >= len {
+                    break len;
+                }
+                file.seek(SeekFrom::Start(at))?;
+                let n = file.read(&mut probe)?;
+                if n == 0 {
+                    break len;
+                }
+                match memchr::memchr(b'\n', &probe[..n]) {
+                    Some(p) => break at + p as u64 + 1,
+                    None => at += n as u64,
+                }
+            };
+            bounds.push(boundary);
+        }
+        bounds.push(len);
     }
-    bounds.push(data.len());
-    struct Part<'a> {
-        lines: u64,
-        unparsed: u64,
-        failures: Vec<(
-            i64,
-            std::borrow::Cow<'a, str>,
-            Option<std::borrow::Cow<'a, str>>,
-        )>,
-    }
-    let parts: Vec<Part<'_>> = std::thread::scope(|scope| {
+    let parts: Vec<std::io::Result<Part>> = std::thread::scope(|scope| {
         let handles: Vec<_> = bounds
             .windows(2)
             .map(|w| {
-                let chunk = &data[w[0]..w[1]];
-                scope.spawn(move || {
-                    let mut part = Part {
-                        lines: 0,
-                        unparsed: 0,
-                        failures: Vec::new(),
-                    };
-                    let mut last_time = 0;
-                    let mut start = 0;
-                    for end in memchr::memchr_iter(b'\n', chunk).chain(
-                        (!chunk.is_empty() && !chunk.ends_with(b"\n")).then_some(chunk.len()),
-                    ) {
-                        let line = &chunk[start..end];
-                        start = end + 1;
-                        if line.is_empty() {
-                            continue;
-                        }
-                        part.lines += 1;
-                        match format.parse(line) {
-                            Ok(p) => {
-                                last_time = p.time_us.unwrap_or(last_time);
-                                if p.kind == Kind::Auth && p.outcome == Outcome::Failure {
-                                    if let Some(ip) = p.ip {
-                                        part.failures.push((last_time, ip, p.key_prefix));
-                                    }
-                                }
-                            }
-                            Err(_) => part.unparsed += 1,
-                        }
-                    }
-                    part
-                })
+                let (lo, hi) = (w[0], w[1]);
+                scope.spawn(move || read_part(path, format, lo, hi, chunk))
             })
             .collect();
         handles
             .into_iter()
             .map(|h| {
-                h.join().unwrap_or_else(|_| Part {
-                    lines: 0,
-                    unparsed: 0,
-                    failures: Vec::new(),
-                })
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a reader thread failed")))
             })
             .collect()
     });
@@ -548,7 +590,8 @@ pub fn scan(
         firings: Vec::new(),
     };
     let mut detector = Detector::new();
-    for part in &parts {
+    for part in parts {
+        let part = part?;
         report.lines += part.lines;
         report.unparsed += part.unparsed;
         report.failures += part.failures.len() as u64;
@@ -557,7 +600,7 @@ pub fn scan(
             .iter()
             .map(|(time_us, ip, key)| Attempt {
                 time_us: *time_us,
-                ip: Some(ip.as_ref()),
+                ip: Some(ip.as_str()),
                 key_prefix: key.as_deref(),
                 counted: true,
             })
@@ -566,6 +609,7 @@ pub fn scan(
             match report
                 .firings
                 .iter_mut()
+                .rev()
                 .find(|f| f.rule_id == firing.rule_id && f.subject == firing.subject && !firing.new)
             {
                 Some(f) => {
@@ -576,7 +620,78 @@ pub fn scan(
             }
         }
     }
-    report
+    Ok(report)
+}
+
+/// Read `lo..hi` of the file in chunks and parse every line; a line cut by a chunk's end is
+/// carried into the next.
+fn read_part(
+    path: &std::path::Path,
+    format: gatehouse_events::Format,
+    lo: u64,
+    hi: u64,
+    chunk: usize,
+) -> std::io::Result<Part> {
+    use gatehouse_events::{Kind, Outcome, MAX_LINE};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(lo))?;
+    let mut part = Part::default();
+    let mut last_time = 0;
+    let mut one = |line: &[u8], part: &mut Part| {
+        if line.is_empty() {
+            return;
+        }
+        part.lines += 1;
+        match format.parse(line) {
+            Ok(p) => {
+                last_time = p.time_us.unwrap_or(last_time);
+                if p.kind == Kind::Auth && p.outcome == Outcome::Failure {
+                    if let Some(ip) = p.ip {
+                        part.failures.push((
+                            last_time,
+                            ip.into_owned(),
+                            p.key_prefix.map(|k| k.into_owned()),
+                        ));
+                    }
+                }
+            }
+            Err(_) => part.unparsed += 1,
+        }
+    };
+    let mut buf = vec![0u8; chunk + MAX_LINE + 1];
+    let mut carry = 0;
+    let mut left = hi - lo;
+    while left > 0 {
+        let want = chunk.min(left as usize);
+        file.read_exact(&mut buf[carry..carry + want])?;
+        left -= want as u64;
+        let filled = carry + want;
+        let end = match memchr::memrchr(b'\n', &buf[..filled]) {
+            Some(p) => p + 1,
+            // No line end yet: keep reading, unless the line is already longer than any line
+            // is kept whole, in which case it is one unparsed line.
+            None if filled > MAX_LINE => {
+                one(&buf[..filled], &mut part);
+                carry = 0;
+                continue;
+            }
+            None => {
+                carry = filled;
+                continue;
+            }
+        };
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &buf[..end]) {
+            one(&buf[start..nl], &mut part);
+            start = nl + 1;
+        }
+        buf.copy_within(end..filled, 0);
+        carry = filled - end;
+    }
+    // The last line of the file, without a line end.
+    one(&buf[..carry], &mut part);
+    Ok(part)
 }
 
 #[cfg(test)]
@@ -673,6 +788,64 @@ mod tests {
             "a burst after a quiet window is a new episode"
         );
         assert!(next[0].new, "and a new alert");
+    }
+
+    #[test]
+    fn an_episode_ends_when_the_attack_dies_down_and_the_next_is_its_own_alert() {
+        let r = rule(Detection::BruteForce {
+            failures: 5,
+            window_secs: 600,
+        });
+        let mut d = Detector::new();
+        let mut batch: Vec<_> = (0..5)
+            .map(|i| attempt(f64::from(i) * 0.1, "192.0.2.5"))
+            .collect();
+        // A trickle: one failure every six minutes leaves at most two in any window.
+        batch.extend((1..=4).map(|i| attempt(f64::from(i) * 6.0, "192.0.2.5")));
+        // Then a second burst, still within the window of the last trickle failure.
+        batch.extend((0..5).map(|i| attempt(25.0 + f64::from(i) * 0.1, "192.0.2.5")));
+        let fired = d.observe("sekha", &[&r], &batch, 0.0);
+        assert_eq!(
+            fired.len(),
+            2,
+            "two bursts, two alerts, even in one batch: {fired:?}"
+        );
+        assert!(fired.iter().all(|f| f.new), "both are new episodes");
+        assert_eq!(
+            fired[1].first_us,
+            18 * MIN,
+            "the second starts with the oldest failure in its window (18 minutes)"
+        );
+    }
+
+    #[test]
+    fn late_lines_are_placed_in_time_and_backfilled_history_is_left_alone() {
+        let r = rule(Detection::BruteForce {
+            failures: 5,
+            window_secs: 600,
+        });
+        let mut d = Detector::new();
+        let first: Vec<_> = [20.0, 21.0, 22.0, 23.0]
+            .iter()
+            .map(|m| attempt(*m, "192.0.2.8"))
+            .collect();
+        assert!(d.observe("rae", &[&r], &first, 0.0).is_empty(), "four");
+        assert!(
+            d.observe("rae", &[&r], &[attempt(2.0, "192.0.2.8")], 0.0)
+                .is_empty(),
+            "a line from 18 minutes earlier is outside the window and does not make five"
+        );
+        let fired = d.observe("rae", &[&r], &[attempt(19.5, "192.0.2.8")], 0.0);
+        assert_eq!(
+            fired.len(),
+            1,
+            "a slightly late line inside the window does"
+        );
+        assert_eq!(
+            fired[0].first_us,
+            (19.5 * MIN as f64) as i64,
+            "and is placed in time order"
+        );
     }
 
     #[test]
@@ -820,6 +993,61 @@ mod tests {
         assert!(!for_sekha.contains(&"brute-force-rae"), "not RAE's rule");
         for rule in &rules {
             rule.validate().expect("the defaults are valid");
+        }
+    }
+
+    #[test]
+    fn a_scan_reads_every_line_whatever_the_chunks_and_readers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        let mut text = String::new();
+        for i in 0..500 {
+            let (ip, status) = if i % 5 == 0 {
+                ("203.0.113.9", 401)
+            } else {
+                ("10.0.0.1", 200)
+            };
+            text.push_str(&format!(
+                "{ip} - - [23/Nov/2026:02:{:02}:{:02} +0000] \"GET /x HTTP/1.1\" {status} 1 \"-\" \"c\"\n",
+                i / 60 % 60,
+                i % 60
+            ));
+        }
+        text.push_str("not a log line\n");
+        text.push_str(
+            "203.0.113.9 - - [23/Nov/2026:03:00:00 +0000] \"GET /x HTTP/1.1\" 401 1 \"-\" \"c\"",
+        );
+        std::fs::write(&path, &text).expect("write");
+        let rule = rule(Detection::BruteForce {
+            failures: 5,
+            window_secs: 600,
+        });
+        let format = gatehouse_events::Format::NginxCombined;
+        let whole = scan_with(&path, format, &[&rule], "x", 1, 1 << 20).expect("scan");
+        assert_eq!(
+            whole.lines, 502,
+            "every line, the last one without a line end too"
+        );
+        assert_eq!(whole.unparsed, 1, "the odd line is counted");
+        assert_eq!(whole.failures, 101, "100 failures plus the last line");
+        assert_eq!(whole.firings.len(), 1, "one episode");
+        assert_eq!(whole.firings[0].count, 100, "of 100 failures");
+        for (threads, chunk) in [(2, 37), (3, 100), (4, 4096), (7, 1)] {
+            let split = scan_with(&path, format, &[&rule], "x", threads, chunk).expect("scan");
+            assert_eq!(
+                (split.lines, split.unparsed, split.failures),
+                (whole.lines, whole.unparsed, whole.failures),
+                "{threads} readers with {chunk}-byte chunks see the same lines"
+            );
+            assert_eq!(
+                split.firings.len(),
+                1,
+                "one brute-force episode whatever the split"
+            );
+            assert_eq!(
+                split.firings[0].count, 100,
+                "counting every failure of it; the last, an hour later, is on its own"
+            );
         }
     }
 

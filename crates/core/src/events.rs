@@ -136,9 +136,11 @@ const AUTH_SCHEMA: &str = "
         failures   INTEGER NOT NULL,
         PRIMARY KEY (ip, key_prefix, instance, hour)
     ) WITHOUT ROWID;
+    -- Each log an instance has, from the first hour it had an event.
     CREATE TABLE IF NOT EXISTS instance_sources (
-        instance INTEGER NOT NULL,
-        source   INTEGER NOT NULL,
+        instance   INTEGER NOT NULL,
+        source     INTEGER NOT NULL,
+        first_hour INTEGER NOT NULL,
         PRIMARY KEY (instance, source)
     ) WITHOUT ROWID;
 ";
@@ -146,8 +148,9 @@ const AUTH_SCHEMA: &str = "
 /// Rebuild the version-1 rollups from the events already stored (a store written before
 /// they existed).
 const AUTH_BACKFILL: &str = "
-    INSERT INTO instance_sources (instance, source)
-        SELECT DISTINCT instance, source FROM events WHERE kind != 7 AND seq >= 0;
+    INSERT INTO instance_sources (instance, source, first_hour)
+        SELECT instance, source, MIN(time_us) / 3600000000 FROM events WHERE kind != 7 AND seq >= 0
+        GROUP BY instance, source;
     INSERT INTO auth_hourly (hour, instance, source, ip, failures, first_us, last_us)
         SELECT time_us / 3600000000, instance, source, COALESCE(ip, 0), COUNT(*), MIN(time_us), MAX(time_us)
         FROM events WHERE kind = 0 AND outcome = 1 GROUP BY 1, 2, 3, 4;
@@ -161,6 +164,58 @@ const AUTH_BACKFILL: &str = "
 
 /// The order in which an instance's logs are preferred for counting attempts.
 const COUNTING_PREFERENCE: [&str; 3] = ["proxy", "access", "service"];
+
+/// One instance's attempts are counted from `source` over `from_hour..until_hour`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counting {
+    pub instance: i64,
+    pub source: i64,
+    pub from_hour: i64,
+    pub until_hour: i64,
+}
+
+/// How a table records time, for [`counting_clause`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeColumn {
+    /// `hour`: UTC hours since the epoch (the rollups).
+    Hour,
+    /// `time_us` (the events).
+    Micros,
+}
+
+/// SQL selecting the rows counted as attempts: `(instance = .. AND source = .. AND <time in
+/// its period>) OR ...`, from integer ids and hours only (never text from hosts). Matches
+/// nothing when there are no periods.
+pub(crate) fn counting_clause(periods: &[Counting], time: TimeColumn) -> String {
+    if periods.is_empty() {
+        return "0".to_owned();
+    }
+    periods
+        .iter()
+        .map(|c| {
+            let mut clause = format!("(instance = {} AND source = {}", c.instance, c.source);
+            let (column, scale) = match time {
+                TimeColumn::Hour => ("hour", 1),
+                TimeColumn::Micros => ("time_us", HOUR_US),
+            };
+            if c.from_hour != i64::MIN {
+                clause.push_str(&format!(
+                    " AND {column} >= {}",
+                    c.from_hour.saturating_mul(scale)
+                ));
+            }
+            if c.until_hour != i64::MAX {
+                clause.push_str(&format!(
+                    " AND {column} < {}",
+                    c.until_hour.saturating_mul(scale)
+                ));
+            }
+            clause.push(')');
+            clause
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
 
 /// One event as the timeline shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -411,7 +466,11 @@ impl EventStore {
     /// Store pages pulled from `instance`'s agent and advance its sync state, in one
     /// transaction (one commit per sync round rather than per page is what lets ingest run at
     /// a million events a second).
-    pub fn ingest(&mut self, instance: &str, pages: &[Pulled], now_us: i64) -> Result<()> {
+    ///
+    /// Events at or below the sequence already stored for the instance (the same pages pulled
+    /// twice, by the app and a CLI at once) are skipped, so nothing is counted twice. Returns
+    /// that sequence: the caller's events above it are the new ones.
+    pub fn ingest(&mut self, instance: &str, pages: &[Pulled], now_us: i64) -> Result<u64> {
         let result = self.ingest_tx(instance, pages, now_us);
         if result.is_err() {
             // The transaction rolled back; ids interned in it are gone from the database.
@@ -422,15 +481,28 @@ impl EventStore {
         result
     }
 
-    fn ingest_tx(&mut self, instance: &str, pages: &[Pulled], now_us: i64) -> Result<()> {
-        let tx = self.conn.transaction()?;
+    fn ingest_tx(&mut self, instance: &str, pages: &[Pulled], now_us: i64) -> Result<u64> {
+        // Immediate: the stored position is read and advanced under one write lock, across
+        // processes too.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let stored: u64 = tx
+            .query_row(
+                "SELECT after FROM sync_state WHERE instance = ?1",
+                [instance],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map_or(0, |a| a.max(0) as u64);
         {
             let mut interner = Interner::new(&tx, &mut self.interned, &mut self.names)?;
             let instance_id = interner.intern(instance)?;
             // Aggregated over the whole batch, written once at the end.
             let mut terms: HashSet<(i64, i64)> = HashSet::default();
             let mut auth = AuthRollups::default();
-            let mut sources: HashSet<i64> = HashSet::default();
+            // Each source's earliest hour in the batch.
+            let mut sources: HashMap<i64, i64> = HashMap::default();
             let mut rows: Vec<rusqlite::types::Value> = Vec::with_capacity(ROWS_PER_INSERT * 14);
             for (page_index, page) in pages.iter().enumerate() {
                 if page.dropped > 0 {
@@ -456,7 +528,9 @@ impl EventStore {
                     ]);
                 }
                 let mut block = String::new();
-                for chunk in page.events.chunks(ROWS_PER_INSERT) {
+                let fresh = page.events.partition_point(|e| e.seq <= stored);
+                let events = &page.events[fresh..];
+                for chunk in events.chunks(ROWS_PER_INSERT) {
                     rows.clear();
                     for e in chunk {
                         let source = interner.intern(&e.source)?;
@@ -493,7 +567,8 @@ impl EventStore {
                         {
                             terms.insert((term, hour));
                         }
-                        sources.insert(source);
+                        let first = sources.entry(source).or_insert(hour);
+                        *first = (*first).min(hour);
                         if e.kind == Kind::Auth && e.outcome == Outcome::Failure {
                             auth.add(hour, source, ip, key_prefix, e.time_us);
                         }
@@ -509,7 +584,7 @@ impl EventStore {
                     let mut multi = tx.prepare_cached(&multi_insert_sql(chunk.len()))?;
                     multi.execute(rusqlite::params_from_iter(rows.drain(..)))?;
                 }
-                if let (Some(first), Some(last)) = (page.events.first(), page.events.last()) {
+                if let (Some(first), Some(last)) = (events.first(), events.last()) {
                     tx.execute(
                         "INSERT OR REPLACE INTO raw_blocks (instance, first_seq, last_seq, data) VALUES (?1, ?2, ?3, ?4)",
                         params![instance_id, first.seq as i64, last.seq as i64, lz4_flex::compress_prepend_size(block.as_bytes())],
@@ -523,15 +598,23 @@ impl EventStore {
             }
             auth.write(&tx, instance_id)?;
             let mut source_insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO instance_sources (instance, source) VALUES (?1, ?2)",
+                "INSERT INTO instance_sources (instance, source, first_hour) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO UPDATE SET first_hour = MIN(first_hour, excluded.first_hour)",
             )?;
-            for source in sources {
-                source_insert.execute(params![instance_id, source])?;
+            for (source, first_hour) in sources {
+                source_insert.execute(params![instance_id, source, first_hour])?;
             }
             interner.index_new_strings()?;
             if let Some(last_page) = pages.last() {
-                let last = last_page.events.last().map_or(last_page.after, |e| e.seq);
-                let events: usize = pages.iter().map(|p| p.events.len()).sum();
+                let last = last_page
+                    .events
+                    .last()
+                    .map_or(last_page.after, |e| e.seq)
+                    .max(stored);
+                let events: usize = pages
+                    .iter()
+                    .map(|p| p.events.iter().filter(|e| e.seq > stored).count())
+                    .sum();
                 let dropped: u64 = pages.iter().map(|p| p.dropped).sum();
                 tx.execute(
                     "INSERT INTO sync_state (instance, after, events, gaps, last_sync, last_error, failures)
@@ -544,7 +627,7 @@ impl EventStore {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(stored)
     }
 
     /// Record something the console itself did (an enrollment, a revocation, a rotation).
@@ -729,15 +812,10 @@ impl EventStore {
             column_in("source", &[id_of(source)], &mut clauses);
         }
         if filter.attempts {
-            let pairs = self.counting_sources()?;
-            let any = pairs
-                .iter()
-                .map(|(i, s)| format!("(instance = {i} AND source = {s})"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
+            let periods = self.counting_sources()?;
             clauses.push(format!(
                 "kind = 0 AND outcome = 1 AND ({})",
-                if any.is_empty() { "0".into() } else { any }
+                counting_clause(&periods, TimeColumn::Micros)
             ));
             term_sets.push(Terms::Ids(vec![kind_term(0)]));
             term_sets.push(Terms::Ids(vec![outcome_term(1)]));
@@ -803,8 +881,8 @@ impl EventStore {
                 });
             }
             for hour in hours.unwrap_or_default().into_iter().rev() {
-                let lo = from.max(hour * HOUR_US);
-                let hi = to.min((hour + 1) * HOUR_US);
+                let lo = from.max(hour.saturating_mul(HOUR_US));
+                let hi = to.min(hour.saturating_add(1).saturating_mul(HOUR_US));
                 run(lo, hi, limit - events.len(), &mut events)?;
                 if events.len() == limit {
                     break;
@@ -940,23 +1018,37 @@ impl EventStore {
         let Some(&id) = self.interned.get(instance) else {
             return Ok(Vec::new());
         };
-        let Some((_, source)) = self.counting_sources()?.into_iter().find(|(i, _)| *i == id) else {
+        let periods: Vec<Counting> = self
+            .counting_sources()?
+            .into_iter()
+            .filter(|c| c.instance == id)
+            .collect();
+        if periods.is_empty() {
             return Ok(Vec::new());
-        };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT hour, failures FROM auth_totals WHERE instance = ?1 AND source = ?2 ORDER BY hour",
-        )?;
-        let rows = stmt.query_map([id, source], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        }
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT hour, failures FROM auth_totals WHERE {} ORDER BY hour",
+            counting_clause(&periods, TimeColumn::Hour)
+        ))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// For each instance, the log its attempts are counted from: `(instance id, source id)`.
-    pub(crate) fn counting_sources(&self) -> Result<Vec<(i64, i64)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT instance, source FROM instance_sources ORDER BY instance")?;
+    /// Which log each instance's attempts are counted from, and over which hours: its best
+    /// log (proxy, access, service) from the hour that log first appeared, the next best
+    /// before that, so adding a proxy log later does not hide the history counted before.
+    pub(crate) fn counting_sources(&self) -> Result<Vec<Counting>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT instance, source, first_hour FROM instance_sources ORDER BY instance",
+        )?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let rank = |source: i64| {
             let name = self.names.get(&source).map(String::as_str).unwrap_or("");
@@ -965,33 +1057,64 @@ impl EventStore {
                 .position(|p| *p == name)
                 .unwrap_or(COUNTING_PREFERENCE.len())
         };
-        let mut best: std::collections::BTreeMap<i64, (usize, i64)> = Default::default();
-        for (instance, source) in rows {
-            let r = rank(source);
-            let entry = best.entry(instance).or_insert((r, source));
-            if r < entry.0 || (r == entry.0 && source < entry.1) {
-                *entry = (r, source);
+        let mut by_instance: std::collections::BTreeMap<i64, Vec<(usize, i64, i64)>> =
+            Default::default();
+        for (instance, source, first_hour) in rows {
+            by_instance
+                .entry(instance)
+                .or_default()
+                .push((rank(source), source, first_hour));
+        }
+        let mut out = Vec::new();
+        for (instance, mut sources) in by_instance {
+            sources.sort_unstable();
+            let mut until = i64::MAX;
+            for (_, source, first_hour) in sources {
+                if first_hour < until {
+                    out.push(Counting {
+                        instance,
+                        source,
+                        from_hour: first_hour,
+                        until_hour: until,
+                    });
+                    until = first_hour;
+                }
+            }
+            // The earliest period reaches back to the beginning.
+            if let Some(last) = out.last_mut() {
+                last.from_hour = i64::MIN;
             }
         }
-        Ok(best.into_iter().map(|(i, (_, s))| (i, s)).collect())
+        Ok(out)
+    }
+
+    /// The log an instance's new events are counted from (its best log so far).
+    pub(crate) fn current_counting_source(&self, instance: i64) -> Result<Option<i64>> {
+        Ok(self
+            .counting_sources()?
+            .into_iter()
+            .find(|c| c.instance == instance && c.until_hour == i64::MAX)
+            .map(|c| c.source))
     }
 
     /// An instance's average failed attempts per hour over `first..=last` (counting log).
     pub(crate) fn mean_hourly_failures(&self, instance: i64, first: i64, last: i64) -> Result<f64> {
-        let Some((_, source)) = self
+        let periods: Vec<Counting> = self
             .counting_sources()?
             .into_iter()
-            .find(|(i, _)| *i == instance)
-        else {
+            .filter(|c| c.instance == instance)
+            .collect();
+        if periods.is_empty() {
             return Ok(0.0);
-        };
+        }
         let total: i64 = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT COALESCE(SUM(failures), 0) FROM auth_totals
-             WHERE instance = ?1 AND source = ?2 AND hour BETWEEN ?3 AND ?4",
-            )?
-            .query_row(params![instance, source, first, last], |r| r.get(0))?;
+                 WHERE hour BETWEEN ?1 AND ?2 AND ({})",
+                counting_clause(&periods, TimeColumn::Hour)
+            ))?
+            .query_row(params![first, last], |r| r.get(0))?;
         Ok(total as f64 / (last - first + 1).max(1) as f64)
     }
 

@@ -17,7 +17,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::events::{EventFilter, EventStore};
+use crate::events::{counting_clause, EventFilter, EventStore, TimeColumn};
 use crate::{Console, Error, Result};
 
 pub(crate) const HOUR_US: i64 = 3_600_000_000;
@@ -313,7 +313,7 @@ impl EventStore {
         }
         let sql = format!(
             "SELECT hour, instance, failures FROM auth_totals WHERE hour BETWEEN ?1 AND ?2 AND ({})",
-            pair_clause(&pairs)
+            counting_clause(&pairs, TimeColumn::Hour)
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map([first, last], |r| {
@@ -338,7 +338,7 @@ impl EventStore {
         // month, SQLite's sorter is most of the cost.
         let sql = format!(
             "SELECT ip, failures FROM auth_hourly WHERE hour BETWEEN ?1 AND ?2 AND ip != 0 AND ({})",
-            pair_clause(&pairs)
+            counting_clause(&pairs, TimeColumn::Hour)
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let mut rows = stmt.query([first, last])?;
@@ -376,7 +376,7 @@ impl EventStore {
         let sql = format!(
             "SELECT hour, ip, failures FROM auth_hourly
              WHERE hour BETWEEN ?1 AND ?2 AND ip IN ({list}) AND ({})",
-            pair_clause(&pairs)
+            counting_clause(&pairs, TimeColumn::Hour)
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let mut rows = stmt.query([first, last])?;
@@ -386,15 +386,6 @@ impl EventStore {
         }
         Ok(sums.into_iter().map(|((h, ip), n)| (h, ip, n)).collect())
     }
-}
-
-/// `(instance = a AND source = b) OR ...` over integer ids (never user text).
-pub(crate) fn pair_clause(pairs: &[(i64, i64)]) -> String {
-    pairs
-        .iter()
-        .map(|(i, s)| format!("(instance = {i} AND source = {s})"))
-        .collect::<Vec<_>>()
-        .join(" OR ")
 }
 
 /// Count, lay out and draw a heatmap. `fleet` lists every enrolled instance with its

@@ -12,7 +12,9 @@ pub fn notice_text(notice: &AlertNotice) -> (String, String) {
         a.instance,
         a.severity.as_str()
     );
-    let mut body = a.detail.clone();
+    // Notification servers read the body as markup, and an address can come from a header a
+    // client chose (Jelmore's X-Forwarded-For): escape it.
+    let mut body = escape_markup(&a.detail);
     if notice.held_back > 0 {
         body.push_str(&format!(
             " {} more alert{} arrived in the last minute; see the Alerts list.",
@@ -22,6 +24,25 @@ pub fn notice_text(notice: &AlertNotice) -> (String, String) {
     }
     (summary, body)
 }
+
+/// `&`, `<` and `>` as entities: the body markup the freedesktop specification allows.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Notifications whose click is still awaited; past this, new ones are shown without waiting
+/// (servers that keep notifications forever would otherwise collect threads).
+const MAX_WAITING: usize = 16;
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Show a notification for a new alert. `on_open` runs with the alert's id when the operator
 /// clicks it (where the platform reports clicks).
@@ -42,10 +63,14 @@ pub fn show_alert(notice: &AlertNotice, on_open: impl FnOnce(i64) + Send + 'stat
         let handle = notification.show().map_err(|e| Error::Notification {
             detail: e.to_string(),
         })?;
+        use std::sync::atomic::Ordering;
         let id = notice.alert.id;
-        // Blocks until the notification is clicked, dismissed or expires; the rate limit
-        // bounds how many wait at once.
-        std::thread::Builder::new()
+        if WAITING.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+            return Ok(());
+        }
+        // Blocks until the notification is clicked, dismissed or expires.
+        let spawned = std::thread::Builder::new()
             .name("alert-notification".into())
             .spawn(move || {
                 let mut on_open = Some(on_open);
@@ -56,10 +81,14 @@ pub fn show_alert(notice: &AlertNotice, on_open: impl FnOnce(i64) + Send + 'stat
                         }
                     }
                 });
-            })
-            .map_err(|e| Error::Notification {
+                WAITING.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Notification {
                 detail: format!("cannot wait for the click: {e}"),
-            })?;
+            });
+        }
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     {
@@ -70,4 +99,23 @@ pub fn show_alert(notice: &AlertNotice, on_open: impl FnOnce(i64) + Send + 'stat
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_hosts_cannot_become_markup_in_the_notification() {
+        let escaped = escape_markup(r#"<a href="file:///etc">x</a> & <img src=x>"#);
+        assert!(
+            !escaped.contains('<') && !escaped.contains('>'),
+            "no tag survives: {escaped}"
+        );
+        assert_eq!(
+            escape_markup("a & b"),
+            "a &amp; b",
+            "an ampersand is an entity, so it cannot start one"
+        );
+    }
 }

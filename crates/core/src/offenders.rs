@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::events::EventStore;
-use crate::heatmap::{pair_clause, time_zone, Scope, Window};
+use crate::events::{counting_clause, Counting, TimeColumn};
+use crate::heatmap::{time_zone, Scope, Window};
 use crate::{allowlisted, AlertFilter, Console, Result};
 
 /// Buckets of an offender's trend over the window.
@@ -80,7 +81,7 @@ impl EventStore {
         if top.is_empty() {
             return Ok(Vec::new());
         }
-        let pairs = pair_clause(&self.counting_sources_in(scope)?);
+        let pairs = counting_clause(&self.counting_sources_in(scope)?, TimeColumn::Hour);
         let ids = top
             .iter()
             .map(|(ip, _)| ip.to_string())
@@ -181,13 +182,13 @@ impl EventStore {
     }
 
     /// `(instance id, source id)` pairs counted for this scope.
-    pub(crate) fn counting_sources_in(&self, scope: &Scope<'_>) -> Result<Vec<(i64, i64)>> {
+    pub(crate) fn counting_sources_in(&self, scope: &Scope<'_>) -> Result<Vec<Counting>> {
         let ids = self.instance_ids_in(scope)?;
-        let mut pairs = self.counting_sources()?;
+        let mut periods = self.counting_sources()?;
         if let Some(ids) = ids {
-            pairs.retain(|(i, _)| ids.contains(i));
+            periods.retain(|c| ids.contains(&c.instance));
         }
-        Ok(pairs)
+        Ok(periods)
     }
 
     /// The instance ids a scope allows; `None` for all.

@@ -146,9 +146,9 @@ impl Console {
         }
         let stored = batch.iter().map(|p| p.events.len() as u64).sum();
         let now_us = self.now_us();
-        self.event_store().ingest(name, &batch, now_us)?;
+        let stored_before = self.event_store().ingest(name, &batch, now_us)?;
         // The events are stored whatever the rules make of them.
-        if let Err(e) = self.detect(name, &record.profile, &batch) {
+        if let Err(e) = self.detect(name, &record.profile, &batch, stored_before) {
             tracing::error!(instance = name, error = %e, "detection failed on a synced batch");
         }
         Ok(stored)
