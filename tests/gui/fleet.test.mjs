@@ -145,10 +145,19 @@ test('a heatmap cell opens exactly its failed sign-ins in the timeline', async (
     20_000,
   );
   const count = Number(await s.call('GET', `/element/${cell}/attribute/data-count`));
+  // The cell is re-rendered when the tab comes back; its count is what matters.
   const label = await s.call('GET', `/element/${cell}/attribute/aria-label`);
   assert.ok(count >= 3, `the three failed logins are counted in one cell: ${label}`);
   await shoot('heatmap');
-  await s.click(cell);
+  await s.click(await s.find('[data-testid=tab-offenders]'));
+  const table = await s.until('the offenders table', () => s.find('[data-testid=offenders]'));
+  const listed = await s.text(table);
+  for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
+    assert.ok(listed.includes(ip), `${ip} failed to sign in, so it is an offender: ${listed}`);
+  }
+  await shoot('offenders');
+  await s.click(await s.find('[role=tablist] button'));
+  await s.click(await s.until('the chart again', async () => (await s.findAll('[data-testid=heatmap-cells] button:not([data-count="0"])'))[0] ?? null));
   const chip = await s.until('the timeline with the cell as its filter', () => s.find('[data-testid=timeline-preset]'));
   assert.match(await s.text(chip), /heatmap cell/, 'the timeline says what it shows');
   const rows = await s.until('the cell\'s events', async () => {
