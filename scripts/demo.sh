@@ -102,6 +102,7 @@ write_agent() { # profile agent-port service-port log|format|source...
   {
     printf 'listen = "127.0.0.1:%s"\nprofile = "%s"\nstate_dir = "%s"\n' "$port" "$profile" "$dir/state"
     printf 'service_url = "http://127.0.0.1:%s/health"\n' "$service_port"
+    printf 'service_dir = "%s"\n' "$demo/services/$profile"
     for log in "$@"; do
       IFS='|' read -r file format source <<<"$log"
       printf '\n[[logs]]\npath = "%s"\nformat = "%s"\nsource = "%s"\n' "$demo/logs/$file" "$format" "$source"

@@ -28,4 +28,6 @@ pub const COMMANDS: &[&str] = &[
     "set_detection",
     "reset_detection",
     "next_opened_alert",
+    "credentials",
+    "set_key_rotation_days",
 ];

@@ -1,10 +1,10 @@
 //! IPC commands: extract state, make one call into core, convert the error. Nothing else.
 
 use gatehouse_core::{
-    AddInstance, Alert, AlertFilter, AlertState, AppInfo, Cursor, DetectionSettings, EventFilter,
-    EventPage, ExportFormat, ExportResult, Heatmap, HeatmapQuery, ImageFormat, InstanceView,
-    IpcError, KeychainStatus, Offender, OffenderQuery, Overview, RefreshSummary, Settings,
-    SyncState, Theme,
+    AddInstance, Alert, AlertFilter, AlertState, AppInfo, CredentialInventory, Cursor,
+    DetectionSettings, EventFilter, EventPage, ExportFormat, ExportResult, Heatmap, HeatmapQuery,
+    ImageFormat, InstanceView, IpcError, KeychainStatus, Offender, OffenderQuery, Overview,
+    RefreshSummary, Settings, SyncState, Theme,
 };
 use tauri::State;
 
@@ -216,4 +216,21 @@ pub fn reset_detection(state: State<'_, AppState>) -> Result<DetectionSettings, 
 #[tauri::command]
 pub async fn next_opened_alert(state: State<'_, AppState>) -> Result<i64, IpcError> {
     Ok(state.next_opened_alert().await)
+}
+
+/// Every credential known, read from the agents now.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+pub async fn credentials(state: State<'_, AppState>) -> Result<CredentialInventory, IpcError> {
+    Ok(state.console()?.credentials().await?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn set_key_rotation_days(
+    state: State<'_, AppState>,
+    instance: String,
+    days: Option<u32>,
+) -> Result<(), IpcError> {
+    Ok(state.console()?.set_key_rotation_days(&instance, days)?)
 }

@@ -143,6 +143,19 @@ fn spawn_schedule(console: Arc<Console>) {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "scheduled renewal failed"),
                     }
+                    match console.due_warnings().await {
+                        Ok(notices) => {
+                            for notice in notices {
+                                // D-Bus calls block: not on the schedule's task.
+                                std::thread::spawn(move || {
+                                    if let Err(e) = gatehouse_core::notify::show_due(&notice) {
+                                        tracing::warn!(error = %e, "no desktop notification for a due credential");
+                                    }
+                                });
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "checking rotation due dates failed"),
+                    }
                 }
             }
         }
@@ -216,6 +229,8 @@ fn build(state: AppState) -> ExitCode {
             commands::set_detection,
             commands::reset_detection,
             commands::next_opened_alert,
+            commands::credentials,
+            commands::set_key_rotation_days,
         ])
         .run(tauri::generate_context!());
     match result {

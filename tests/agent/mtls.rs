@@ -277,6 +277,7 @@ async fn events_are_served_in_pages_over_mutual_tls() {
         }],
         buffer_capacity: 1000,
         profiles_dir: None,
+        service_dir: None,
     })
     .await;
     let (cert, key) = fleet.client(INSTANCE, Validity::starting(now(), pki::CERT_LIFETIME), 20);

@@ -614,3 +614,34 @@ fn heatmap_offenders_and_alerts_work_on_an_empty_console() {
         stdout(&zone)
     );
 }
+
+#[test]
+fn credentials_on_an_empty_console_say_what_to_do_and_policies_need_an_instance() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = run(&mut gatehouse(tmp.path(), &["credentials"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("No credentials known yet"),
+        "{}",
+        stdout(&out)
+    );
+    let policy = run(&mut gatehouse(
+        tmp.path(),
+        &["credentials", "policy", "ghost", "--days", "30"],
+    ));
+    assert!(!policy.status.success(), "no such instance");
+    assert!(
+        stderr(&policy).contains("error[instance_not_found]"),
+        "{}",
+        stderr(&policy)
+    );
+    let neither = run(&mut gatehouse(
+        tmp.path(),
+        &["credentials", "policy", "ghost"],
+    ));
+    assert!(
+        stderr(&neither).contains("--days N, or --default"),
+        "the missing choice is named: {}",
+        stderr(&neither)
+    );
+}

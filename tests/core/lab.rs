@@ -92,6 +92,7 @@ impl Lab {
             }],
             buffer_capacity: capacity,
             profiles_dir: None,
+            service_dir: None,
         })
         .await;
         (agent, code)

@@ -7,5 +7,6 @@ mod ipc_drift;
 mod keychain;
 mod lab;
 mod notify;
+mod rotation;
 mod support;
 mod timeline;

@@ -348,6 +348,19 @@ impl Agent {
         Ok(protocol::Revocations { serials })
     }
 
+    /// `GET /v1/credentials`: read the service's config files now.
+    pub fn credentials(&self) -> protocol::CredentialsReport {
+        match self.config.service_profile() {
+            Ok(profile) => {
+                crate::credentials::inventory(&profile, self.config.service_dir.as_deref())
+            }
+            Err(e) => protocol::CredentialsReport {
+                credentials: Vec::new(),
+                problems: vec![e.to_string()],
+            },
+        }
+    }
+
     /// `GET /v1/info`.
     pub async fn info(&self) -> Info {
         let (instance, not_after, serial) = {

@@ -29,6 +29,10 @@ pub struct AgentConfig {
     /// log sources are followed.
     #[serde(default)]
     pub logs: Vec<crate::tail::LogConfig>,
+    /// The service's working directory: the profile's config files (`config.toml`, `.env`)
+    /// are read relative to it, for the credential inventory.
+    #[serde(default)]
+    pub service_dir: Option<PathBuf>,
     /// Where operator-written profiles (`<name>.toml`) live, for services beyond the built-in
     /// ones.
     #[serde(default)]
@@ -75,10 +79,8 @@ impl ConfigError {
 impl AgentConfig {
     /// The logs to follow: the config's own `[[logs]]`, or else its profile's log sources
     /// (an operator-written profile in `profiles_dir` first, then the built-in one).
-    pub fn effective_logs(&self) -> Result<Vec<crate::tail::LogConfig>, ConfigError> {
-        if !self.logs.is_empty() {
-            return Ok(self.logs.clone());
-        }
+    /// The service profile: an operator-written one in `profiles_dir`, else the built-in one.
+    pub fn service_profile(&self) -> Result<gatehouse_events::Profile, ConfigError> {
         let unknown = |detail: String| ConfigError::UnknownProfile {
             profile: self.profile.clone(),
             detail,
@@ -88,14 +90,21 @@ impl AgentConfig {
             .as_ref()
             .map(|dir| dir.join(format!("{}.toml", self.profile)))
             .filter(|path| path.is_file());
-        let profile = match custom {
+        match custom {
             Some(path) => {
-                gatehouse_events::Profile::load(&path).map_err(|e| unknown(e.to_string()))?
+                gatehouse_events::Profile::load(&path).map_err(|e| unknown(e.to_string()))
             }
             None => gatehouse_events::Profile::builtin(&self.profile)
                 .ok_or_else(|| unknown("no such built-in profile".into()))?
-                .map_err(|e| unknown(e.to_string()))?,
-        };
+                .map_err(|e| unknown(e.to_string())),
+        }
+    }
+
+    pub fn effective_logs(&self) -> Result<Vec<crate::tail::LogConfig>, ConfigError> {
+        if !self.logs.is_empty() {
+            return Ok(self.logs.clone());
+        }
+        let profile = self.service_profile()?;
         Ok(profile
             .logs
             .into_iter()

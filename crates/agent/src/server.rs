@@ -182,6 +182,7 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::RENEW_INSTALL, post(renew_install))
         .route(paths::REVOCATIONS, put(revocations))
         .route(paths::EVENTS, get(events))
+        .route(paths::CREDENTIALS, get(credentials))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             agent.clone(),
@@ -225,6 +226,18 @@ async fn enroll_complete(State(agent): State<Arc<Agent>>, body: Bytes) -> Respon
 
 async fn info(State(agent): State<Arc<Agent>>) -> Response {
     Json(agent.info().await).into_response()
+}
+
+async fn credentials(State(agent): State<Arc<Agent>>) -> Response {
+    // Small files, but file system calls all the same: off the async workers.
+    match tokio::task::spawn_blocking(move || agent.credentials()).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => error_response(&ApiError::new(
+            500,
+            codes::INTERNAL,
+            format!("reading the credentials failed: {e}"),
+        )),
+    }
 }
 
 async fn renew_csr(State(agent): State<Arc<Agent>>) -> Response {

@@ -170,7 +170,7 @@ pub fn heatmap(console: &Console, args: &HeatmapArgs, as_json: bool) -> gatehous
     say!("{}", map.title);
     say!("{}", map.subtitle);
     let mut busiest: Vec<_> = map.cells.iter().filter(|c| c.count > 0).collect();
-    busiest.sort_by(|a, b| b.count.cmp(&a.count));
+    busiest.sort_by_key(|c| std::cmp::Reverse(c.count));
     if busiest.is_empty() {
         say!("No failed sign-ins in this window.");
     }
@@ -379,4 +379,61 @@ pub fn scan(args: &ScanArgs, as_json: bool) -> gatehouse_core::Result<()> {
         );
     }
     Ok(())
+}
+
+pub fn credentials(console: &Console, as_json: bool) -> gatehouse_core::Result<ExitCode> {
+    gatehouse_pki::install_provider();
+    let inventory = runtime()?.block_on(console.credentials())?;
+    if as_json {
+        print_json(&inventory);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if inventory.credentials.is_empty() && inventory.problems.is_empty() {
+        say!("No credentials known yet: enroll an instance first.");
+    }
+    let day = |t: Option<i64>| {
+        t.map(|t| {
+            let text = minute(t.saturating_mul(1_000_000));
+            text.get(..10).map(str::to_owned).unwrap_or(text)
+        })
+        .unwrap_or_else(|| "-".into())
+    };
+    say!(
+        "{:<8} {:<14} {:<19} {:<26} {:<16} {:<11} {:<11} WHY",
+        "STATUS",
+        "INSTANCE",
+        "KIND",
+        "NAME",
+        "FINGERPRINT",
+        "SET BY",
+        "DUE"
+    );
+    for c in &inventory.credentials {
+        say!(
+            "{:<8} {:<14} {:<19} {:<26} {:<16} {:<11} {:<11} {}",
+            c.status.as_str(),
+            printable(c.instance.as_deref().unwrap_or("-")),
+            serde_json::to_value(c.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            printable(&c.name),
+            c.fingerprint,
+            day(c.set_at),
+            day(c.due_at),
+            c.status_text
+        );
+    }
+    for p in &inventory.problems {
+        say!(
+            "problem  {}: {}",
+            printable(&p.instance),
+            printable(&p.message)
+        );
+    }
+    Ok(if inventory.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

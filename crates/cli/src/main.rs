@@ -80,6 +80,26 @@ enum Command {
     },
     /// Parse a log file and run the detection rules over it, without a console.
     Scan(analytics::ScanArgs),
+    /// Every credential known (keys by fingerprint, certificates, the fleet CA), with its age
+    /// and when it is due.
+    Credentials {
+        #[command(subcommand)]
+        action: Option<CredentialsAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialsAction {
+    /// Set how often an instance's API keys are due for rotation.
+    Policy {
+        instance: String,
+        /// Days between rotations.
+        #[arg(long, conflicts_with = "default")]
+        days: Option<u32>,
+        /// Back to the guides' 90 days.
+        #[arg(long)]
+        default: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -354,6 +374,23 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             return analytics::alerts(&console, action.as_ref(), cli.json)
         }
         Command::Rules { reset } => analytics::rules(&console, *reset, cli.json)?,
+        Command::Credentials { action } => {
+            if let Some(CredentialsAction::Policy {
+                instance,
+                days,
+                default,
+            }) = action
+            {
+                if days.is_none() && !default {
+                    return Err(Error::InvalidInput {
+                        field: "days",
+                        reason: "give --days N, or --default for the guides' 90 days".into(),
+                    });
+                }
+                console.set_key_rotation_days(instance, *days)?;
+            }
+            return analytics::credentials(&console, cli.json);
+        }
         // Handled before the console is opened.
         Command::Scan(_) => {}
     }

@@ -625,7 +625,7 @@ impl Console {
         Ok(Serial::from_random(bytes))
     }
 
-    fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 }

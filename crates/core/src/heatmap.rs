@@ -751,8 +751,8 @@ where
     let top_count = map.max.max(1);
     for i in 0..steps {
         let count = 1 + (top_count - 1) * (i * i) as u64 / ((steps - 1) * (steps - 1)) as u64;
-        let x0 = x + i as i32 * bar / steps as i32;
-        let x1 = x + (i as i32 + 1) * bar / steps as i32;
+        let x0 = x + i * bar / steps;
+        let x1 = x + (i + 1) * bar / steps;
         root.draw(&Rectangle::new(
             [(x0, legend_y), (x1, legend_y + 14)],
             shade(&p, count, top_count).filled(),

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod notify;
 mod offenders;
 mod paths;
+mod rotation;
 mod sensitive;
 mod store;
 mod sync;
@@ -39,6 +40,9 @@ pub use heatmap::{
 };
 pub use offenders::{Offender, OffenderQuery};
 pub use paths::{DataDir, DATA_DIR_ENV};
+pub use rotation::{
+    Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem, DEFAULT_KEY_DAYS,
+};
 pub use sensitive::Sensitive;
 pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
 pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
@@ -81,7 +85,11 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<Window>(&cfg, &mut out);
     one::<AppInfo>(&cfg, &mut out);
     one::<Attention>(&cfg, &mut out);
+    one::<Credential>(&cfg, &mut out);
+    one::<CredentialInventory>(&cfg, &mut out);
+    one::<CredentialKind>(&cfg, &mut out);
     one::<Cursor>(&cfg, &mut out);
+    one::<InventoryProblem>(&cfg, &mut out);
     one::<ErrorCode>(&cfg, &mut out);
     one::<EventFilter>(&cfg, &mut out);
     one::<EventPage>(&cfg, &mut out);

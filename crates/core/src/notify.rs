@@ -101,6 +101,46 @@ pub fn show_alert(notice: &AlertNotice, on_open: impl FnOnce(i64) + Send + 'stat
     Ok(())
 }
 
+/// The words of a due-date warning.
+pub fn due_text(notice: &crate::DueNotice) -> (String, String) {
+    let c = &notice.credential;
+    let on = c
+        .instance
+        .as_deref()
+        .map(|i| format!(" on {i}"))
+        .unwrap_or_default();
+    let summary = if notice.days == 0 {
+        format!("Gatehouse: {}{on} is overdue for rotation", c.name)
+    } else {
+        format!(
+            "Gatehouse: {}{on} is due in {} day{}",
+            c.name,
+            notice.days,
+            if notice.days == 1 { "" } else { "s" }
+        )
+    };
+    let body = escape_markup(&format!(
+        "{} ({}). Policy: {}. See the Rotation view.",
+        c.status_text, c.location, c.policy
+    ));
+    (summary, body)
+}
+
+/// Show a warning that a credential is due for rotation or renewal.
+pub fn show_due(notice: &crate::DueNotice) -> Result<()> {
+    let (summary, body) = due_text(notice);
+    notify_rust::Notification::new()
+        .appname("Gatehouse")
+        .summary(&summary)
+        .body(&body)
+        .icon("dialog-information")
+        .show()
+        .map(|_| ())
+        .map_err(|e| Error::Notification {
+            detail: e.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

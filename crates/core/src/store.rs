@@ -69,6 +69,23 @@ const MIGRATIONS: &[&str] = &[
      ) STRICT;
      CREATE INDEX alerts_by_subject ON alerts (rule_id, instance, subject, state);
      CREATE INDEX alerts_by_time ON alerts (last_us);",
+    // 3: the credential inventory. Each value an agent reported (by fingerprint) with when it
+    // was first and last seen, and the due-date warnings already given.
+    "CREATE TABLE credentials_seen (
+         instance    TEXT NOT NULL,
+         name        TEXT NOT NULL,
+         fingerprint TEXT NOT NULL,
+         first_seen  INTEGER NOT NULL,
+         last_seen   INTEGER NOT NULL,
+         PRIMARY KEY (instance, name, fingerprint)
+     ) STRICT;
+     CREATE TABLE rotation_warnings (
+         credential TEXT NOT NULL,
+         due_at     INTEGER NOT NULL,
+         days       INTEGER NOT NULL,
+         warned_at  INTEGER NOT NULL,
+         PRIMARY KEY (credential, due_at, days)
+     ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -33,6 +33,8 @@ pub mod paths {
     pub const REVOCATIONS: &str = "/v1/revocations";
     /// GET `?after=<seq>&limit=<n>` → [`crate::EventsPage`].
     pub const EVENTS: &str = "/v1/events";
+    /// GET → [`crate::CredentialsReport`]: the service's credentials, by fingerprint.
+    pub const CREDENTIALS: &str = "/v1/credentials";
 }
 
 /// Most events one page carries.
@@ -104,6 +106,35 @@ pub enum Health {
     Warning,
     Failing,
     Unknown,
+}
+
+/// `GET /v1/credentials`: the service's credentials as its config files hold them. Values
+/// never leave the host: each is described by a fingerprint, its length and its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsReport {
+    pub credentials: Vec<HostCredential>,
+    /// What could not be read, for a person: a missing file, a key inside a TOML table.
+    pub problems: Vec<String>,
+}
+
+/// One credential in a service's config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCredential {
+    /// `api_key` or `jwt_secret` (the profile's role).
+    pub role: String,
+    /// The variable or key that holds it: `mcp_api_key`, `API_KEY`, `API_KEY_ADMIN`.
+    pub name: String,
+    /// The config file, as an absolute path on the host.
+    pub file: String,
+    /// The first 16 hex digits of the value's SHA-256.
+    pub fingerprint: String,
+    pub length: u32,
+    /// Unix seconds when the file last changed: the key was set then or earlier.
+    pub file_modified: i64,
+    /// A known default or published value, or shorter than the profile's minimum.
+    pub weak: bool,
 }
 
 /// The body of every non-2xx answer from the agent.

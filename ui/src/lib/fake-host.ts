@@ -1,6 +1,7 @@
 // A scriptable stand-in for the Tauri host, for UI tests. It answers like the real core and
 // records what the UI asked for.
 import type { Alert } from '../gen/Alert';
+import type { Credential } from '../gen/Credential';
 import type { DetectionSettings } from '../gen/DetectionSettings';
 import type { EventFilter } from '../gen/EventFilter';
 import type { Heatmap } from '../gen/Heatmap';
@@ -33,6 +34,30 @@ export interface FakeHost extends Host {
   detectionSettings: DetectionSettings;
   /** Resolve to simulate a click on an alert's desktop notification. */
   openAlert: (id: number) => void;
+  credentialList: Credential[];
+  keyDays: Record<string, number>;
+}
+
+/** A credential as the core would describe it; `dueInDays` from now. */
+export function sampleCredential(id: string, dueInDays: number, overrides: Partial<Credential> = {}): Credential {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    id,
+    instance: 'sekha-prod',
+    kind: 'api_key',
+    name: 'mcp_api_key',
+    location: '/srv/sekha/config.toml',
+    fingerprint: '9f86d081884c7d65',
+    set_at: now - (90 - dueInDays) * 86400,
+    last_rotation: null,
+    expires_at: null,
+    due_at: now + dueInDays * 86400,
+    policy: 'every 90 days (the guides: quarterly)',
+    status: dueInDays < 0 ? 'failing' : dueInDays < 30 ? 'warning' : 'ok',
+    status_text: dueInDays < 0 ? `overdue by ${-dueInDays} days` : `due in ${dueInDays} days`,
+    weak: false,
+    ...overrides,
+  };
 }
 
 /** A 7 x 24 weekday heatmap as the core would draw it, with one busy cell. */
@@ -203,6 +228,8 @@ export function fakeHost(): FakeHost {
       allowlist: [],
     },
     openAlert: () => {},
+    credentialList: [],
+    keyDays: {},
     async appInfo() {
       host.calls.push('appInfo');
       return {
@@ -287,6 +314,16 @@ export function fakeHost(): FakeHost {
     async resetDetection() {
       host.calls.push('resetDetection');
       return host.detectionSettings;
+    },
+    async credentials() {
+      host.calls.push('credentials');
+      return { credentials: host.credentialList, problems: [], key_days: host.keyDays, checked_at: Math.floor(Date.now() / 1000) };
+    },
+    async setKeyRotationDays(instance, days) {
+      host.calls.push(`setKeyRotationDays:${instance}:${days}`);
+      if (days !== null && (days < 1 || days > 730)) throw new HostError('invalid_input', `Invalid days: a rotation period must be 1 to 730 days, not ${days}`);
+      if (days === null) delete host.keyDays[instance];
+      else host.keyDays[instance] = days;
     },
     nextOpenedAlert() {
       host.calls.push('nextOpenedAlert');

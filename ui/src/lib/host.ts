@@ -6,6 +6,7 @@ import type { AddInstance } from '../gen/AddInstance';
 import type { Alert } from '../gen/Alert';
 import type { AlertFilter } from '../gen/AlertFilter';
 import type { AlertState } from '../gen/AlertState';
+import type { CredentialInventory } from '../gen/CredentialInventory';
 import type { DetectionSettings } from '../gen/DetectionSettings';
 import type { Heatmap } from '../gen/Heatmap';
 import type { HeatmapQuery } from '../gen/HeatmapQuery';
@@ -73,6 +74,10 @@ export interface Host {
   resetDetection(): Promise<DetectionSettings>;
   /** Resolves when the operator clicks an alert's desktop notification. */
   nextOpenedAlert(): Promise<number>;
+  /** Every credential known; asks the agents now. */
+  credentials(): Promise<CredentialInventory>;
+  /** Days between API key rotations on an instance; null for the guides' 90. */
+  setKeyRotationDays(instance: string, days: number | null): Promise<void>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -124,4 +129,6 @@ export const tauriHost: Host = {
   setDetection: (detection) => call('set_detection', { detection }),
   resetDetection: () => call('reset_detection'),
   nextOpenedAlert: () => call('next_opened_alert'),
+  credentials: () => call('credentials'),
+  setKeyRotationDays: (instance, days) => call('set_key_rotation_days', { instance, days }),
 };

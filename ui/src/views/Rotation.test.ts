@@ -1,0 +1,75 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { calendar, groupByDay } from '../lib/calendar';
+import { fakeHost, sampleCredential, sampleInstance } from '../lib/fake-host';
+import Rotation from './Rotation.svelte';
+
+afterEach(cleanup);
+
+function withCredentials() {
+  const host = fakeHost();
+  host.fleet = [sampleInstance('sekha-prod'), sampleInstance('rae-prod', { profile: 'rae' })];
+  host.credentialList = [
+    sampleCredential('sekha-prod/api_key/mcp_api_key', -3),
+    sampleCredential('rae-prod/api_key/API_KEY', 5, { instance: 'rae-prod', name: 'API_KEY', weak: true }),
+    sampleCredential('sekha-prod/agent_certificate', 20, { kind: 'agent_certificate', name: 'agent certificate' }),
+    sampleCredential('fleet_ca', 3000, { instance: null, kind: 'fleet_ca', name: 'fleet certificate authority' }),
+  ];
+  return host;
+}
+
+describe('rotation', () => {
+  it('groups credentials by how soon they are due, overdue first', async () => {
+    const host = withCredentials();
+    render(Rotation, { host, ongo: () => {} });
+    await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
+    const titles = screen.getAllByTestId('bucket').map((b) => b.querySelector('h2')?.textContent ?? '');
+    expect(titles[0], 'overdue comes first').toMatch(/^Overdue/);
+    expect(titles[1]).toMatch(/^Due within 7 days/);
+    const overdue = screen.getAllByTestId('bucket')[0]!;
+    expect(overdue.textContent, 'with the words, not only a colour').toContain('overdue by 3 days');
+    expect(screen.getByText('weak value'), 'weak keys are marked').toBeTruthy();
+    expect(document.body.textContent, 'fingerprints, never values').toContain('9f86d081884c7d65');
+  });
+
+  it('shows the days things fall due on a calendar and filters by a day', async () => {
+    const host = withCredentials();
+    render(Rotation, { host, ongo: () => {} });
+    const grid = await screen.findByRole('grid', { name: new Date().toLocaleDateString(undefined, { month: 'long', year: 'numeric' }) });
+    const due = await waitFor(() => {
+      const days = within(grid).getAllByRole('button').filter((b) => /\d+ due/.test(b.getAttribute('aria-label') ?? ''));
+      expect(days.length).toBeGreaterThan(0);
+      return days;
+    });
+    await fireEvent.click(due[0]!);
+    expect(screen.getByRole('heading', { name: /Due on/ }), 'the list narrows to that day').toBeTruthy();
+  });
+
+  it('saves a rotation period per instance and refuses a silly one', async () => {
+    const host = withCredentials();
+    render(Rotation, { host, ongo: () => {} });
+    const form = await screen.findByRole('form', { name: 'Rotation policy' });
+    await waitFor(() => expect((within(form).getByLabelText('Instance') as HTMLSelectElement).value).toBe('sekha-prod'));
+    await fireEvent.input(within(form).getByRole('spinbutton'), { target: { value: '30' } });
+    await fireEvent.click(within(form).getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(host.calls).toContain('setKeyRotationDays:sekha-prod:30'));
+    await fireEvent.input(within(form).getByRole('spinbutton'), { target: { value: '5000' } });
+    await fireEvent.click(within(form).getByRole('button', { name: 'Save' }));
+    expect(host.calls, 'the form refuses a period beyond two years before asking the host').not.toContain(
+      'setKeyRotationDays:sekha-prod:5000',
+    );
+  });
+});
+
+describe('the calendar', () => {
+  it('starts weeks on Monday and puts overdue items on today', () => {
+    const at = new Date(2026, 10, 23, 12).getTime() / 1000; // Monday 23 November 2026
+    const [november] = calendar(at, 1);
+    const leading = november!.days.findIndex((d) => d !== null);
+    expect(leading, '1 November 2026 is a Sunday: six blank days before it').toBe(6);
+    expect(november!.days.filter(Boolean).length, 'thirty days').toBe(30);
+    const byDay = groupByDay([sampleCredential('a', -10)], at);
+    expect([...byDay.keys()], 'overdue shows on today').toEqual(['2026-11-23']);
+  });
+});
