@@ -8,6 +8,9 @@ its log. The demo fleet and tests run them behind nginx; the real services are t
     fixture_service.py --profile rae     --port 18182 --workdir DIR --log FILE
     fixture_service.py --profile jelmore --port 18183 --workdir DIR --log FILE --access-log FILE
 
+`restart_fixture.sh` restarts one (stop by its pid file, start again), as `systemctl restart`
+would the real service.
+
 Keys are read from DIR/config.toml (Sekha, root-level mcp_api_key; a key after a [table]
 header is ignored, like Sekha's own loader) or DIR/.env (RAE's API_KEY, Jelmore's API_KEY_*),
 once at start: like the real services, a key change needs a restart.
@@ -169,7 +172,17 @@ def main():
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--access-log", help="uvicorn's access lines (Jelmore)")
+    parser.add_argument("--pid-file", help="write the process id here (for restart scripts)")
+    parser.add_argument("--fail-start-flag", help="if this file exists, remove it and exit 1 at start "
+                        "(a start that fails once, as Sekha's can on an existing database)")
     args = parser.parse_args()
+    if args.fail_start_flag and os.path.exists(args.fail_start_flag):
+        os.remove(args.fail_start_flag)
+        print("Error: UNIQUE constraint failed: seaql_migrations.version", file=sys.stderr)
+        sys.exit(1)
+    if args.pid_file:
+        with open(args.pid_file, "w", encoding="utf-8") as f:
+            f.write(str(os.getpid()))
     log = Log(args.log)
     access = Log(args.access_log) if args.access_log else None
     service = PROFILES[args.profile](args.workdir, log, access)

@@ -5,5 +5,6 @@ mod cli;
 mod mtls;
 #[path = "../common/ports.rs"]
 mod ports;
+mod rotate;
 mod support;
 mod tail;

@@ -40,6 +40,8 @@ pub async fn start_agent_with(state_dir: &Path, service_url: Option<String>) -> 
         logs: Vec::new(),
         buffer_capacity: 1000,
         profiles_dir: None,
+        restart_command: None,
+        restart_timeout_secs: None,
         service_dir: None,
     })
     .await

@@ -92,6 +92,8 @@ impl Lab {
             }],
             buffer_capacity: capacity,
             profiles_dir: None,
+            restart_command: None,
+            restart_timeout_secs: None,
             service_dir: None,
         })
         .await;

@@ -33,6 +33,8 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         logs: Vec::new(),
         buffer_capacity: 1000,
         profiles_dir: None,
+        restart_command: None,
+        restart_timeout_secs: None,
         service_dir: Some(service.clone()),
     })
     .await;

@@ -77,6 +77,8 @@ pub struct Agent {
     revoked: Arc<RwLock<RevocationList>>,
     probe: reqwest::Client,
     buffer: Mutex<Buffer>,
+    /// One rotation at a time.
+    rotating: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -123,6 +125,7 @@ impl Agent {
             revoked,
             probe,
             buffer: Mutex::new(buffer),
+            rotating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -346,6 +349,43 @@ impl Agent {
             .collect();
         tracing::info!(count = request.serials.len(), "revocation list replaced");
         Ok(protocol::Revocations { serials })
+    }
+
+    fn service(&self) -> Result<crate::rotate::Service<'_>, ApiError> {
+        let profile = self
+            .config
+            .service_profile()
+            .map_err(|e| ApiError::new(409, codes::CANNOT_ROTATE, e.to_string()))?;
+        Ok(crate::rotate::Service {
+            config: &self.config,
+            profile,
+            http: &self.probe,
+        })
+    }
+
+    /// `POST /v1/credentials/rotate`.
+    pub async fn rotate(
+        &self,
+        request: protocol::RotateRequest,
+        now: i64,
+    ) -> Result<protocol::RotateOutcome, ApiError> {
+        let _one = self.rotating.lock().await;
+        self.service()?
+            .rotate(self.state.root(), &request, now)
+            .await
+    }
+
+    /// `GET /v1/credentials/rotate`: the last rotation's outcome.
+    pub fn last_rotation(&self) -> Option<protocol::RotateOutcome> {
+        crate::rotate::last_outcome(self.state.root())
+    }
+
+    /// At start: roll back a rotation the agent was stopped in the middle of.
+    pub async fn recover_rotation(&self, now: i64) {
+        let _one = self.rotating.lock().await;
+        if let Ok(service) = self.service() {
+            service.recover(self.state.root(), now).await;
+        }
     }
 
     /// `GET /v1/credentials`: read the service's config files now.

@@ -33,6 +33,13 @@ pub struct AgentConfig {
     /// are read relative to it, for the credential inventory.
     #[serde(default)]
     pub service_dir: Option<PathBuf>,
+    /// The command that restarts the service (default: the profile's, such as
+    /// `systemctl restart sekha`).
+    #[serde(default)]
+    pub restart_command: Option<Vec<String>>,
+    /// How long the service has to answer its health check after a restart (default 60 s).
+    #[serde(default)]
+    pub restart_timeout_secs: Option<u64>,
     /// Where operator-written profiles (`<name>.toml`) live, for services beyond the built-in
     /// ones.
     #[serde(default)]

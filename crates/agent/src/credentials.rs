@@ -76,6 +76,7 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
                 length: value.len() as u32,
                 file_modified: modified,
                 weak,
+                file_digest: fingerprint(&text),
             });
         }
     }
@@ -93,7 +94,7 @@ pub fn fingerprint(value: &str) -> String {
 
 /// A string key at the root of a TOML document; a key of that name inside a table is a
 /// problem worth saying (Sekha ignores it there).
-fn toml_root_key(text: &str, key: &str) -> Result<Option<String>, String> {
+pub(crate) fn toml_root_key(text: &str, key: &str) -> Result<Option<String>, String> {
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
@@ -116,7 +117,7 @@ fn toml_root_key(text: &str, key: &str) -> Result<Option<String>, String> {
 }
 
 /// `KEY=value` lines (with optional `export `, quotes and comments), last one winning.
-fn dotenv(text: &str) -> Vec<(String, String)> {
+pub(crate) fn dotenv(text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
         let line = line.trim();

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod buffer;
 pub mod config;
 pub mod credentials;
+pub mod rotate;
 pub mod server;
 pub mod state;
 pub mod tail;

@@ -45,6 +45,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    // A rotation interrupted by a stop is rolled back before anything else is served.
+    agent.recover_rotation(now()).await;
     let enroll = enrollment_router(agent.clone());
     let fleet = fleet_router(agent.clone());
     let stop_tailing = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -183,6 +185,7 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::REVOCATIONS, put(revocations))
         .route(paths::EVENTS, get(events))
         .route(paths::CREDENTIALS, get(credentials))
+        .route(paths::ROTATE, post(rotate).get(last_rotation))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             agent.clone(),
@@ -238,6 +241,17 @@ async fn credentials(State(agent): State<Arc<Agent>>) -> Response {
             format!("reading the credentials failed: {e}"),
         )),
     }
+}
+
+async fn rotate(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    match decode(&body) {
+        Ok(request) => respond(agent.rotate(request, now()).await),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn last_rotation(State(agent): State<Arc<Agent>>) -> Response {
+    Json(agent.last_rotation()).into_response()
 }
 
 async fn renew_csr(State(agent): State<Arc<Agent>>) -> Response {

@@ -35,6 +35,9 @@ pub mod paths {
     pub const EVENTS: &str = "/v1/events";
     /// GET → [`crate::CredentialsReport`]: the service's credentials, by fingerprint.
     pub const CREDENTIALS: &str = "/v1/credentials";
+    /// POST [`crate::RotateRequest`] → [`crate::RotateOutcome`]: replace a key in the
+    /// service's config, restart it, verify, or roll back. GET → the last outcome, if any.
+    pub const ROTATE: &str = "/v1/credentials/rotate";
 }
 
 /// Most events one page carries.
@@ -135,6 +138,55 @@ pub struct HostCredential {
     pub file_modified: i64,
     /// A known default or published value, or shorter than the profile's minimum.
     pub weak: bool,
+    /// The first 16 hex digits of the whole file's SHA-256: a rotation refuses a file that
+    /// changed since the console read it.
+    pub file_digest: String,
+}
+
+/// Replace one key of the service. The new value travels once, over mutual TLS.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// The variable or key, as in [`HostCredential::name`].
+    pub name: String,
+    /// The value the console last saw, by fingerprint.
+    pub expected_fingerprint: String,
+    /// The file as the console last saw it, by digest.
+    pub expected_file_digest: String,
+    pub new_key: String,
+}
+
+impl std::fmt::Debug for RotateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotateRequest")
+            .field("name", &self.name)
+            .field("expected_fingerprint", &self.expected_fingerprint)
+            .field("new_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a rotation did, step by step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateOutcome {
+    pub name: String,
+    /// The new key is in place, the service accepts it and refuses the old one.
+    pub committed: bool,
+    pub old_fingerprint: String,
+    pub new_fingerprint: String,
+    /// What happened, in order, for a person.
+    pub steps: Vec<String>,
+    /// Why it did not commit.
+    pub error: Option<String>,
+    /// The previous config was put back and the service restarted with it.
+    pub rolled_back: bool,
+    /// After a rollback: whether the old key works again.
+    pub old_key_works: Option<bool>,
+    /// The backup of the previous config, kept on the host.
+    pub backup: Option<String>,
+    /// Unix seconds when it finished.
+    pub finished_at: i64,
 }
 
 /// The body of every non-2xx answer from the agent.
@@ -243,6 +295,10 @@ pub mod codes {
     pub const REVOKED: &str = "revoked";
     pub const NOT_FOUND: &str = "not_found";
     pub const INTERNAL: &str = "internal";
+    /// The config changed since the console read it, or the key is not where it was.
+    pub const CONFIG_CHANGED: &str = "config_changed";
+    /// The agent cannot rotate this key (no service_dir, unknown key, another rotation).
+    pub const CANNOT_ROTATE: &str = "cannot_rotate";
 }
 
 /// Errors decoding what the other side sent.

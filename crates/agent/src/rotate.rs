@@ -1,0 +1,558 @@
+//! Rotating a key in the service's config as a transaction: check the file is as the console
+//! last saw it, keep a backup, write the new config atomically, restart the service, verify
+//! against the service itself (the new key is accepted on the protected endpoint, the old one
+//! refused), and otherwise put the backup back, restart and check the old key works again.
+//!
+//! A journal in the state directory records a rotation under way; an agent that starts and
+//! finds one was interrupted mid-way, so it rolls back and says so.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gatehouse_events::profile::{ConfigFile, ConfigFormat};
+use gatehouse_events::Profile;
+use gatehouse_protocol::{codes, RotateOutcome, RotateRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::agent::ApiError;
+use crate::config::AgentConfig;
+use crate::credentials::{dotenv, fingerprint, toml_root_key};
+
+/// How long the service has to answer its health check after a restart, by default.
+const COME_BACK: Duration = Duration::from_secs(60);
+const JOURNAL: &str = "rotation.json";
+const LAST_OUTCOME: &str = "rotation-outcome.json";
+
+/// A rotation under way, as the journal records it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    name: String,
+    file: PathBuf,
+    backup: PathBuf,
+    old_fingerprint: String,
+    new_fingerprint: String,
+}
+
+/// The service side of a rotation: where its config is and how to reach and restart it.
+#[derive(Debug)]
+pub struct Service<'a> {
+    pub config: &'a AgentConfig,
+    pub profile: Profile,
+    pub http: &'a reqwest::Client,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(409, code, message)
+}
+
+impl Service<'_> {
+    fn config_file(&self, name: &str) -> Result<(&ConfigFile, PathBuf), ApiError> {
+        let dir = self.config.service_dir.as_ref().ok_or_else(|| {
+            refuse(
+                codes::CANNOT_ROTATE,
+                "service_dir is not set in the agent's config, so the service's config cannot be found",
+            )
+        })?;
+        let file = self
+            .profile
+            .config_files
+            .iter()
+            .find(|f| match (&f.key, &f.key_prefix) {
+                (Some(key), _) => key == name,
+                (None, Some(prefix)) => name.starts_with(prefix.as_str()),
+                (None, None) => false,
+            })
+            .ok_or_else(|| {
+                refuse(
+                    codes::CANNOT_ROTATE,
+                    format!("the {} profile has no key named {name}", self.profile.name),
+                )
+            })?;
+        Ok((file, dir.join(&file.path)))
+    }
+
+    fn base_url(&self) -> Result<String, String> {
+        let url = self
+            .config
+            .service_url
+            .as_deref()
+            .ok_or("no service_url is configured, so the service cannot be checked")?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("service_url {url}: {e}"))?;
+        Ok(parsed.origin().ascii_serialization())
+    }
+
+    /// The protected endpoint's answer to `key`: true when accepted.
+    async fn accepts(&self, key: &str) -> Result<bool, String> {
+        let probe = &self.profile.probes.protected;
+        let url = format!("{}{}", self.base_url()?, probe.path);
+        let method = reqwest::Method::from_bytes(probe.method.as_bytes())
+            .map_err(|e| format!("probe method {}: {e}", probe.method))?;
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header(
+                self.profile.auth.header.as_str(),
+                format!("{}{key}", self.profile.auth.scheme),
+            )
+            .timeout(Duration::from_secs(10));
+        if let Some(body) = &probe.body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.clone());
+        }
+        let status = request
+            .send()
+            .await
+            .map_err(|e| format!("{} {url}: {e}", probe.method))?
+            .status()
+            .as_u16();
+        Ok(!matches!(status, 401 | 403))
+    }
+
+    /// Run the restart command, then wait for the health endpoint to answer 2xx.
+    async fn restart(&self) -> Result<(), String> {
+        let command = self
+            .config
+            .restart_command
+            .clone()
+            .unwrap_or_else(|| self.profile.restart.command.clone());
+        let (program, args) = command
+            .split_first()
+            .ok_or("the restart command is empty")?;
+        let output = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            // An abandoned rotation (the agent stopping) does not leave a restart running.
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| format!("cannot run {}: {e}", command.join(" ")))?;
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr);
+            let last = said.lines().last().unwrap_or("").trim();
+            return Err(format!(
+                "{} exited with {}{}",
+                command.first().map_or("the restart command", String::as_str),
+                output.status,
+                if last.is_empty() { String::new() } else { format!(": {last}") }
+            ));
+        }
+        let health = self
+            .config
+            .service_url
+            .as_deref()
+            .ok_or("no service_url is configured, so the restart cannot be checked")?;
+        let come_back = self
+            .config
+            .restart_timeout_secs
+            .map_or(COME_BACK, Duration::from_secs);
+        let deadline = tokio::time::Instant::now() + come_back;
+        // The old process may still answer for a moment: give the restart time to take.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        loop {
+            let answer = self
+                .http
+                .get(health)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "the service did not answer {health} within {} s of the restart",
+                    come_back.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The whole transaction. A refusal before anything changed is an error; everything
+    /// after is an outcome, committed or rolled back.
+    pub async fn rotate(
+        &self,
+        state_dir: &Path,
+        request: &RotateRequest,
+        now: i64,
+    ) -> Result<RotateOutcome, ApiError> {
+        if state_dir.join(JOURNAL).exists() {
+            return Err(refuse(
+                codes::CANNOT_ROTATE,
+                "another rotation is under way on this host",
+            ));
+        }
+        let (file, path) = self.config_file(&request.name)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            refuse(
+                codes::CONFIG_CHANGED,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        if fingerprint(&text) != request.expected_file_digest {
+            return Err(refuse(
+                codes::CONFIG_CHANGED,
+                format!(
+                    "{} changed since the console last read it (edited by hand?); nothing was changed. Check the inventory again, then rotate.",
+                    path.display()
+                ),
+            ));
+        }
+        let old = current_value(&text, file, &request.name).ok_or_else(|| {
+            refuse(
+                codes::CONFIG_CHANGED,
+                format!("{} no longer holds {}", path.display(), request.name),
+            )
+        })?;
+        if fingerprint(&old) != request.expected_fingerprint {
+            return Err(refuse(
+                codes::CONFIG_CHANGED,
+                format!(
+                    "{} in {} is not the value the console saw; nothing was changed",
+                    request.name,
+                    path.display()
+                ),
+            ));
+        }
+        if request.new_key.len() < self.profile.keys.min_length
+            || request
+                .new_key
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
+        {
+            return Err(refuse(
+                codes::CANNOT_ROTATE,
+                format!(
+                    "the new key must be at least {} characters, without quotes, backslashes or spaces",
+                    self.profile.keys.min_length
+                ),
+            ));
+        }
+        let new_text = replace_value(&text, file, &request.name, &request.new_key);
+        let mut outcome = RotateOutcome {
+            name: request.name.clone(),
+            committed: false,
+            old_fingerprint: fingerprint(&old),
+            new_fingerprint: fingerprint(&request.new_key),
+            steps: Vec::new(),
+            error: None,
+            rolled_back: false,
+            old_key_works: None,
+            backup: None,
+            finished_at: now,
+        };
+        let backup = path.with_file_name(format!(
+            "{}.gatehouse-{now}.bak",
+            path.file_name()
+                .map_or("config".into(), |n| n.to_string_lossy())
+        ));
+        let journal = Journal {
+            name: request.name.clone(),
+            file: path.clone(),
+            backup: backup.clone(),
+            old_fingerprint: outcome.old_fingerprint.clone(),
+            new_fingerprint: outcome.new_fingerprint.clone(),
+        };
+        // Backup and journal first: from here on, an interrupted agent can put things back.
+        if let Err(e) = write_atomically(&backup, text.as_bytes(), &path)
+            .and_then(|()| write_journal(state_dir, &journal))
+        {
+            let _ = std::fs::remove_file(&backup);
+            return Err(refuse(
+                codes::CANNOT_ROTATE,
+                format!(
+                    "cannot keep a backup of {}: {e}; nothing was changed",
+                    path.display()
+                ),
+            ));
+        }
+        outcome.backup = Some(backup.display().to_string());
+        outcome.steps.push(format!(
+            "kept a backup of {} at {}",
+            path.display(),
+            backup.display()
+        ));
+        if let Err(e) = write_atomically(&path, new_text.as_bytes(), &path) {
+            let _ = std::fs::remove_file(state_dir.join(JOURNAL));
+            outcome.error = Some(format!(
+                "cannot write {}: {e}; the config and the service are unchanged",
+                path.display()
+            ));
+            return Ok(finish(state_dir, outcome));
+        }
+        outcome.steps.push(format!(
+            "wrote the new {} to {} (mode 0600)",
+            request.name,
+            path.display()
+        ));
+        let verified = match self.restart().await {
+            Err(e) => Err(e),
+            Ok(()) => {
+                outcome
+                    .steps
+                    .push("restarted the service; it answers its health check".into());
+                match (self.accepts(&request.new_key).await, self.accepts(&old).await) {
+                    (Ok(true), Ok(false)) => Ok(()),
+                    (Ok(false), _) => Err("the service refuses the new key (is the key set elsewhere, such as an environment variable that wins over the file?)".to_owned()),
+                    (Ok(true), Ok(true)) => Err("the service still accepts the old key".to_owned()),
+                    (Err(e), _) | (_, Err(e)) => Err(format!("cannot check the keys: {e}")),
+                }
+            }
+        };
+        match verified {
+            Ok(()) => {
+                outcome
+                    .steps
+                    .push("verified: the new key is accepted, the old key is refused".into());
+                outcome.committed = true;
+                let _ = std::fs::remove_file(state_dir.join(JOURNAL));
+            }
+            Err(e) => {
+                outcome.error = Some(e);
+                self.roll_back(state_dir, &journal, &old, &mut outcome)
+                    .await;
+            }
+        }
+        Ok(finish(state_dir, outcome))
+    }
+
+    async fn roll_back(
+        &self,
+        state_dir: &Path,
+        journal: &Journal,
+        old: &str,
+        outcome: &mut RotateOutcome,
+    ) {
+        let restored = std::fs::read(&journal.backup)
+            .and_then(|bytes| write_atomically(&journal.file, &bytes, &journal.file));
+        if let Err(e) = restored {
+            outcome.steps.push(format!(
+                "could not put the backup back ({e}); restore {} to {} by hand",
+                journal.backup.display(),
+                journal.file.display()
+            ));
+            return;
+        }
+        outcome.rolled_back = true;
+        outcome.steps.push(format!(
+            "put the previous config back from {}",
+            journal.backup.display()
+        ));
+        match self.restart().await {
+            Ok(()) => {
+                outcome
+                    .steps
+                    .push("restarted the service with the previous config".into());
+                let works = self.accepts(old).await.unwrap_or(false);
+                outcome.old_key_works = Some(works);
+                outcome.steps.push(if works {
+                    "verified: the old key works again".into()
+                } else {
+                    "the old key does not work either: the service needs attention".into()
+                });
+            }
+            Err(e) => {
+                outcome.old_key_works = Some(false);
+                outcome.steps.push(format!(
+                    "the restart with the previous config failed too: {e}"
+                ));
+            }
+        }
+        let _ = std::fs::remove_file(state_dir.join(JOURNAL));
+    }
+
+    /// At start: a journal left behind means the agent stopped mid-rotation. The new key's
+    /// fate is unknown to the console, so the previous config is put back.
+    pub async fn recover(&self, state_dir: &Path, now: i64) -> Option<RotateOutcome> {
+        let text = std::fs::read_to_string(state_dir.join(JOURNAL)).ok()?;
+        let journal: Journal = match serde_json::from_str(&text) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "unreadable rotation journal left as it is");
+                return None;
+            }
+        };
+        let old = std::fs::read_to_string(&journal.backup)
+            .ok()
+            .and_then(|backup| {
+                let (file, _) = self.config_file(&journal.name).ok()?;
+                current_value(&backup, file, &journal.name)
+            })
+            .unwrap_or_default();
+        let mut outcome = RotateOutcome {
+            name: journal.name.clone(),
+            committed: false,
+            old_fingerprint: journal.old_fingerprint.clone(),
+            new_fingerprint: journal.new_fingerprint.clone(),
+            steps: vec!["the agent stopped in the middle of this rotation; rolling back".into()],
+            error: Some("the agent was interrupted mid-rotation, so it was rolled back".into()),
+            rolled_back: false,
+            old_key_works: None,
+            backup: Some(journal.backup.display().to_string()),
+            finished_at: now,
+        };
+        self.roll_back(state_dir, &journal, &old, &mut outcome)
+            .await;
+        tracing::warn!(name = %journal.name, rolled_back = outcome.rolled_back, "interrupted rotation rolled back");
+        Some(finish(state_dir, outcome))
+    }
+}
+
+/// The last rotation's outcome, if any.
+pub fn last_outcome(state_dir: &Path) -> Option<RotateOutcome> {
+    let text = std::fs::read_to_string(state_dir.join(LAST_OUTCOME)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn finish(state_dir: &Path, outcome: RotateOutcome) -> RotateOutcome {
+    match serde_json::to_vec(&outcome) {
+        Ok(bytes) => {
+            let target = state_dir.join(LAST_OUTCOME);
+            if let Err(e) = write_atomically(&target, &bytes, &target) {
+                tracing::error!(error = %e, "cannot record the rotation outcome");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot record the rotation outcome"),
+    }
+    tracing::info!(name = %outcome.name, committed = outcome.committed, rolled_back = outcome.rolled_back, "rotation finished");
+    outcome
+}
+
+fn write_journal(state_dir: &Path, journal: &Journal) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(journal).map_err(std::io::Error::other)?;
+    let target = state_dir.join(JOURNAL);
+    write_atomically(&target, &bytes, &target)
+}
+
+/// Temp file beside the target, fsync, mode 0600, the owner of `like` (when it exists),
+/// rename, fsync the directory.
+fn write_atomically(target: &Path, bytes: &[u8], like: &Path) -> std::io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        if let Ok(meta) = std::fs::metadata(like) {
+            // Only root can give a file away; otherwise it stays the agent's own.
+            let _ = std::os::unix::fs::fchown(temp.as_file(), Some(meta.uid()), Some(meta.gid()));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = like;
+    temp.persist(target).map_err(|e| e.error)?;
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn current_value(text: &str, file: &ConfigFile, name: &str) -> Option<String> {
+    match file.format {
+        ConfigFormat::TomlRootKey => toml_root_key(text, name).ok().flatten(),
+        ConfigFormat::Dotenv => dotenv(text)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v),
+    }
+}
+
+/// The config text with `name` set to `value`: a TOML key at the root (above any table,
+/// where the service reads it), a dotenv line in place. Everything else is kept as it was.
+pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    match file.format {
+        ConfigFormat::TomlRootKey => {
+            let root_end = lines
+                .iter()
+                .position(|l| l.trim_start().starts_with('['))
+                .unwrap_or(lines.len());
+            let line = format!("{name} = \"{value}\"");
+            let existing = lines[..root_end].iter().position(|l| {
+                l.trim_start()
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+            match existing {
+                Some(i) => lines[i] = line,
+                None => lines.insert(0, line),
+            }
+        }
+        ConfigFormat::Dotenv => {
+            let existing = lines.iter().rposition(|l| {
+                let l = l.trim_start();
+                let l = l.strip_prefix("export ").unwrap_or(l);
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+            match existing {
+                Some(i) => {
+                    let export = if lines[i].trim_start().starts_with("export ") {
+                        "export "
+                    } else {
+                        ""
+                    };
+                    lines[i] = format!("{export}{name}={value}");
+                }
+                None => lines.push(format!("{name}={value}")),
+            }
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_of(profile: &str, name: &str) -> ConfigFile {
+        let p = Profile::builtin(profile).expect("built in").expect("valid");
+        p.config_files
+            .into_iter()
+            .find(|f| {
+                f.key.as_deref() == Some(name)
+                    || f.key_prefix.as_deref().is_some_and(|k| name.starts_with(k))
+            })
+            .expect("config file")
+    }
+
+    #[test]
+    fn the_new_key_goes_where_the_service_reads_it_and_nothing_else_moves() {
+        let sekha = file_of("sekha", "mcp_api_key");
+        let text = "# Sekha\nmcp_api_key = \"old\"\n\n[server]\nport = 8080\n";
+        assert_eq!(
+            replace_value(text, &sekha, "mcp_api_key", "NEW"),
+            "# Sekha\nmcp_api_key = \"NEW\"\n\n[server]\nport = 8080\n",
+            "replaced in place at the root"
+        );
+        let in_table = "[server]\nport = 8080\nmcp_api_key = \"old\"\n";
+        let fixed = replace_value(in_table, &sekha, "mcp_api_key", "NEW");
+        assert!(
+            fixed.starts_with("mcp_api_key = \"NEW\"\n[server]"),
+            "a key only inside a table gets a root-level one: {fixed}"
+        );
+        assert_eq!(
+            toml_root_key(&fixed, "mcp_api_key")
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("NEW"),
+            "which the root reader sees"
+        );
+        let jelmore = file_of("jelmore", "API_KEY_CLIENT");
+        let env = "API_KEY_ADMIN=a\nexport API_KEY_CLIENT=\"old\"\nPOSTGRES_PASSWORD=pw\n";
+        assert_eq!(
+            replace_value(env, &jelmore, "API_KEY_CLIENT", "NEW"),
+            "API_KEY_ADMIN=a\nexport API_KEY_CLIENT=NEW\nPOSTGRES_PASSWORD=pw\n",
+            "only that variable changes"
+        );
+    }
+}

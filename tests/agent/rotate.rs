@@ -1,0 +1,453 @@
+//! Key rotation on the host, against the fixture services of all three profiles, restarted
+//! for real: the new key works and the old one is refused, or everything is put back and the
+//! old key works again. Faults: the service does not come back, the new key is refused (an
+//! environment variable wins over the file), the config was edited by hand, and the agent is
+//! stopped mid-way.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gatehouse_agent::agent::Agent;
+use gatehouse_agent::credentials::fingerprint;
+use gatehouse_agent::AgentConfig;
+use gatehouse_protocol::{RotateOutcome, RotateRequest};
+
+use crate::ports::free_port;
+
+fn demo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo")
+}
+
+/// A fixture service run through `restart_fixture.sh`, and an agent beside it.
+struct Host {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    config_file: PathBuf,
+    pid_file: PathBuf,
+    agent: AgentConfig,
+    key_name: &'static str,
+    old_key: String,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// `extra` runs before the restart script: an environment override, a hang.
+fn host(profile: &'static str, extra: &str) -> Host {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("service");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let old_key = format!("{profile}-old-key-0123456789-abcdefghijklmnop");
+    let (file, key_name, text) = match profile {
+        "sekha" => ("config.toml", "mcp_api_key", format!("mcp_api_key = \"{old_key}\"\n\n[server]\nport = 8080\n")),
+        "rae" => (".env", "API_KEY", format!("API_KEY={old_key}\nENABLE_API_KEY_AUTH=true\n")),
+        _ => (".env", "API_KEY_CLIENT", format!("API_KEY_ADMIN=admin-key-that-stays-0123456789-abcdef\nAPI_KEY_CLIENT={old_key}\nPOSTGRES_PASSWORD=x\n")),
+    };
+    let config_file = dir.join(file);
+    std::fs::write(&config_file, text).expect("config");
+    let port = free_port();
+    let pid_file = tmp.path().join("service.pid");
+    let script = demo_dir().join("restart_fixture.sh");
+    let command = format!(
+        "{extra} sh {} {} --profile {profile} --port {port} --workdir {} --log {}",
+        script.display(),
+        pid_file.display(),
+        dir.display(),
+        tmp.path().join("service.log").display()
+    );
+    let agent = AgentConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        profile: profile.into(),
+        state_dir: tmp.path().join("agent"),
+        service_url: Some(format!("http://127.0.0.1:{port}/health")),
+        logs: Vec::new(),
+        buffer_capacity: 1000,
+        profiles_dir: None,
+        service_dir: Some(dir.clone()),
+        restart_command: Some(vec!["sh".into(), "-c".into(), command]),
+        restart_timeout_secs: Some(5),
+    };
+    Host {
+        _tmp: tmp,
+        dir,
+        config_file,
+        pid_file,
+        agent,
+        key_name,
+        old_key,
+    }
+}
+
+async fn healthy(url: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} answers within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Start the service through the same script the agent restarts it with.
+async fn boot(h: &Host) -> Agent {
+    gatehouse_pki::install_provider();
+    gatehouse_agent::initialise(
+        &gatehouse_agent::state::StateDir::new(&h.agent.state_dir),
+        time::OffsetDateTime::now_utc(),
+        Duration::from_secs(900),
+        [7; 20],
+    )
+    .expect("agent init");
+    let cmd = h.agent.restart_command.clone().expect("restart command");
+    let status = tokio::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .status()
+        .await
+        .expect("start the fixture");
+    assert!(status.success(), "the fixture starts");
+    healthy(h.agent.service_url.as_deref().expect("url")).await;
+    let agent = Agent::load(h.agent.clone()).expect("agent");
+    let report = agent.credentials();
+    assert!(
+        report.problems.is_empty(),
+        "the agent reads the config: {:?}",
+        report.problems
+    );
+    agent
+}
+
+fn request(agent: &Agent, name: &str, new_key: &str) -> RotateRequest {
+    let report = agent.credentials();
+    let c = report
+        .credentials
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("{name} is in the inventory: {report:?}"));
+    RotateRequest {
+        name: name.into(),
+        expected_fingerprint: c.fingerprint.clone(),
+        expected_file_digest: c.file_digest.clone(),
+        new_key: new_key.into(),
+    }
+}
+
+/// Whether the service accepts `key` on its protected endpoint (as the profile says to ask).
+async fn accepts(h: &Host, key: &str) -> bool {
+    let profile = gatehouse_events::Profile::builtin(&h.agent.profile)
+        .expect("built in")
+        .expect("valid");
+    let base = h
+        .agent
+        .service_url
+        .as_deref()
+        .expect("url")
+        .trim_end_matches("/health")
+        .to_owned();
+    let probe = &profile.probes.protected;
+    let mut req = reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(probe.method.as_bytes()).expect("method"),
+            format!("{base}{}", probe.path),
+        )
+        .header(
+            profile.auth.header.as_str(),
+            format!("{}{key}", profile.auth.scheme),
+        );
+    if let Some(body) = &probe.body {
+        req = req
+            .header("content-type", "application/json")
+            .body(body.clone());
+    }
+    let status = req
+        .send()
+        .await
+        .expect("the service answers")
+        .status()
+        .as_u16();
+    !matches!(status, 401 | 403)
+}
+
+fn new_key(profile: &str) -> String {
+    format!("{profile}-NEW-key-zyxwvutsrqponmlkjihgfedcba-9876")
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+const PROFILES: [&str; 3] = ["sekha", "rae", "jelmore"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
+    for profile in PROFILES {
+        let h = host(profile, "");
+        let agent = boot(&h).await;
+        assert!(
+            accepts(&h, &h.old_key).await,
+            "{profile}: the old key works before"
+        );
+        let key = new_key(profile);
+        let outcome: RotateOutcome = agent
+            .rotate(request(&agent, h.key_name, &key), 1_795_401_600)
+            .await
+            .expect("the rotation runs");
+        assert!(outcome.committed, "{profile}: committed: {outcome:?}");
+        assert_eq!(
+            outcome.new_fingerprint,
+            fingerprint(&key),
+            "{profile}: reports the new key by fingerprint"
+        );
+        assert!(
+            accepts(&h, &key).await,
+            "{profile}: the new key is accepted"
+        );
+        assert!(
+            !accepts(&h, &h.old_key).await,
+            "{profile}: the old key is refused"
+        );
+        let text = std::fs::read_to_string(&h.config_file).expect("config");
+        assert!(
+            text.contains(&key) && !text.contains(&h.old_key),
+            "{profile}: the file holds the new key only"
+        );
+        #[cfg(unix)]
+        assert_eq!(
+            mode(&h.config_file),
+            0o600,
+            "{profile}: the config is readable by its owner only"
+        );
+        let backup = PathBuf::from(outcome.backup.clone().expect("backup"));
+        assert!(
+            std::fs::read_to_string(&backup)
+                .expect("backup kept")
+                .contains(&h.old_key),
+            "{profile}: the backup keeps the previous config"
+        );
+        if profile == "jelmore" {
+            assert!(
+                text.contains("API_KEY_ADMIN=admin-key-that-stays"),
+                "the other keys are untouched"
+            );
+        }
+        if profile == "sekha" {
+            assert!(
+                text.starts_with("mcp_api_key = "),
+                "Sekha's key stays at the root: {text}"
+            );
+        }
+        let log = serde_json::to_string(&outcome).expect("json");
+        assert!(
+            !log.contains(&key) && !log.contains(&h.old_key),
+            "{profile}: no key in the outcome"
+        );
+        assert_eq!(
+            agent.last_rotation(),
+            Some(outcome),
+            "{profile}: the outcome is kept for the console"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_does_not_come_back_is_rolled_back_on_every_profile() {
+    for profile in PROFILES {
+        let h = host(profile, "");
+        let agent = boot(&h).await;
+        // Its next start fails once, as Sekha's can on an existing database.
+        let flag = h.dir.join("fail-next-start");
+        std::fs::write(&flag, "").expect("flag");
+        let mut config = h.agent.clone();
+        if let Some(cmd) = config.restart_command.as_mut() {
+            cmd[2] = cmd[2].clone() + &format!(" --fail-start-flag {}", flag.display());
+        }
+        let agent = {
+            drop(agent);
+            Agent::load(config).expect("agent")
+        };
+        let outcome = agent
+            .rotate(
+                request(&agent, h.key_name, &new_key(profile)),
+                1_795_401_600,
+            )
+            .await
+            .expect("the rotation runs");
+        assert!(!outcome.committed, "{profile}: not committed");
+        assert!(
+            outcome
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("did not answer")),
+            "{profile}: says why: {outcome:?}"
+        );
+        assert!(outcome.rolled_back, "{profile}: rolled back");
+        assert_eq!(
+            outcome.old_key_works,
+            Some(true),
+            "{profile}: and the old key works again"
+        );
+        assert!(
+            accepts(&h, &h.old_key).await,
+            "{profile}: checked from outside too"
+        );
+        assert!(
+            std::fs::read_to_string(&h.config_file)
+                .expect("config")
+                .contains(&h.old_key),
+            "{profile}: the previous config is back"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_the_service_refuses_is_rolled_back_on_every_profile() {
+    for profile in PROFILES {
+        // An environment variable that wins over the config file pins the old key.
+        let env = match profile {
+            "sekha" => "SEKHA__MCP_API_KEY",
+            "rae" => "API_KEY",
+            _ => "API_KEY_CLIENT",
+        };
+        let old = format!("{profile}-old-key-0123456789-abcdefghijklmnop");
+        let h = host(profile, &format!("{env}={old}"));
+        let agent = boot(&h).await;
+        let outcome = agent
+            .rotate(
+                request(&agent, h.key_name, &new_key(profile)),
+                1_795_401_600,
+            )
+            .await
+            .expect("the rotation runs");
+        assert!(!outcome.committed, "{profile}: not committed: {outcome:?}");
+        assert!(
+            outcome
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("refuses the new key")),
+            "{profile}: says the new key was refused and why that may be: {outcome:?}"
+        );
+        assert!(outcome.rolled_back, "{profile}: rolled back");
+        assert_eq!(
+            outcome.old_key_works,
+            Some(true),
+            "{profile}: the old key works"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_edited_by_hand_since_the_last_read_is_left_alone_on_every_profile() {
+    for profile in PROFILES {
+        let h = host(profile, "");
+        let agent = boot(&h).await;
+        let stale = request(&agent, h.key_name, &new_key(profile));
+        let mut text = std::fs::read_to_string(&h.config_file).expect("config");
+        text.push_str("# edited by hand\n");
+        std::fs::write(&h.config_file, &text).expect("edit");
+        let err = agent
+            .rotate(stale, 1_795_401_600)
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code, "config_changed", "{profile}: {}", err.message);
+        assert!(
+            err.message.contains("nothing was changed"),
+            "{profile}: {}",
+            err.message
+        );
+        assert_eq!(
+            std::fs::read_to_string(&h.config_file).expect("config"),
+            text,
+            "{profile}: the file is as the operator left it"
+        );
+        assert!(
+            accepts(&h, &h.old_key).await,
+            "{profile}: the service is untouched"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_stopped_mid_rotation_rolls_back_when_it_starts_on_every_profile() {
+    for profile in PROFILES {
+        // The restart hangs once (the agent is stopped while it waits).
+        let h = host(profile, "");
+        let agent = boot(&h).await;
+        let hang = h.dir.join("hang-once");
+        std::fs::write(&hang, "").expect("flag");
+        let mut config = h.agent.clone();
+        if let Some(cmd) = config.restart_command.as_mut() {
+            cmd[2] = format!(
+                "if [ -f {hang} ]; then rm {hang}; sleep 30; fi; {}",
+                cmd[2],
+                hang = hang.display()
+            );
+        }
+        drop(agent);
+        let agent = std::sync::Arc::new(Agent::load(config.clone()).expect("agent"));
+        let req = request(&agent, h.key_name, &new_key(profile));
+        let running = {
+            let agent = agent.clone();
+            tokio::spawn(async move { agent.rotate(req, 1_795_401_600).await })
+        };
+        let journal = config.state_dir.join("rotation.json");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !journal.exists() || hang.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{profile}: the rotation reaches its restart"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The agent process goes away mid-restart.
+        running.abort();
+        let _ = running.await;
+        drop(agent);
+        assert!(
+            std::fs::read_to_string(&h.config_file)
+                .expect("config")
+                .contains(&new_key(profile)),
+            "{profile}: the new config was written before the stop"
+        );
+        let restarted = Agent::load(config).expect("agent starts again");
+        restarted.recover_rotation(1_795_401_700).await;
+        let outcome = restarted.last_rotation().expect("the outcome is recorded");
+        assert!(
+            outcome.rolled_back,
+            "{profile}: rolled back at start: {outcome:?}"
+        );
+        assert!(
+            outcome
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("interrupted")),
+            "{profile}: and says why"
+        );
+        assert_eq!(
+            outcome.old_key_works,
+            Some(true),
+            "{profile}: the old key works again"
+        );
+        assert!(!journal.exists(), "{profile}: the journal is cleared");
+        assert!(
+            accepts(&h, &h.old_key).await,
+            "{profile}: checked from outside"
+        );
+    }
+}
