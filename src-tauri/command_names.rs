@@ -30,4 +30,7 @@ pub const COMMANDS: &[&str] = &[
     "next_opened_alert",
     "credentials",
     "set_key_rotation_days",
+    "rotation_preview",
+    "rotate_key",
+    "copy_rotated_key",
 ];

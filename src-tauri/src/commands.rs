@@ -4,7 +4,7 @@ use gatehouse_core::{
     AddInstance, Alert, AlertFilter, AlertState, AppInfo, CredentialInventory, Cursor,
     DetectionSettings, EventFilter, EventPage, ExportFormat, ExportResult, Heatmap, HeatmapQuery,
     ImageFormat, InstanceView, IpcError, KeychainStatus, Offender, OffenderQuery, Overview,
-    RefreshSummary, Settings, SyncState, Theme,
+    RefreshSummary, RotationPreview, RotationResult, Settings, SyncState, Theme,
 };
 use tauri::State;
 
@@ -233,4 +233,53 @@ pub fn set_key_rotation_days(
     days: Option<u32>,
 ) -> Result<(), IpcError> {
     Ok(state.console()?.set_key_rotation_days(&instance, days)?)
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn rotation_preview(
+    state: State<'_, AppState>,
+    instance: String,
+    name: String,
+) -> Result<RotationPreview, IpcError> {
+    Ok(state.console()?.rotation_preview(&instance, &name).await?)
+}
+
+/// Rotate a key. The new key stays in the shell (and the keychain), never in the webview,
+/// until `copy_rotated_key` puts it on the clipboard once.
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn rotate_key(
+    state: State<'_, AppState>,
+    instance: String,
+    name: String,
+) -> Result<RotationResult, IpcError> {
+    let (result, key) = state.console()?.rotate_key(&instance, &name).await?;
+    if let Some(key) = key {
+        state.keep_rotated_key(format!("{name} on {instance}"), key);
+    }
+    Ok(result)
+}
+
+/// Copy the last rotated key to the clipboard, once; it is cleared after 30 seconds.
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn copy_rotated_key(state: State<'_, AppState>) -> Result<String, IpcError> {
+    let Some((label, key)) = state.take_rotated_key() else {
+        return Err(IpcError::from(gatehouse_core::Error::InvalidInput {
+            field: "key",
+            reason: "the new key was already copied once; it is in the OS keychain".into(),
+        }));
+    };
+    crate::clipboard::copy_for(key, std::time::Duration::from_secs(30)).map_err(|detail| {
+        IpcError::from(gatehouse_core::Error::InvalidInput {
+            field: "clipboard",
+            reason: format!(
+                "the clipboard cannot be used: {detail}; the key is in the OS keychain"
+            ),
+        })
+    })?;
+    Ok(format!(
+        "The new key for {label} is on the clipboard for 30 seconds."
+    ))
 }

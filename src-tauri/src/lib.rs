@@ -1,6 +1,7 @@
 //! The desktop shell: window setup, state, and the IPC commands. Logic lives in
 //! `gatehouse-core`; this crate only wires it to Tauri.
 
+mod clipboard;
 mod commands;
 
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ pub struct AppState {
     console: Result<Arc<Console>, IpcError>,
     started: Instant,
     first_paint: Once,
+    /// The key of the last committed rotation, until it is copied once.
+    rotated_key: std::sync::Mutex<Option<(String, gatehouse_core::Sensitive<String>)>>,
     /// Alerts whose notification was clicked, for the window to open.
     opened_tx: tokio::sync::mpsc::UnboundedSender<i64>,
     opened_rx: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<i64>>,
@@ -34,7 +37,22 @@ impl AppState {
             first_paint: Once::new(),
             opened_tx,
             opened_rx: tokio::sync::Mutex::new(opened_rx),
+            rotated_key: std::sync::Mutex::new(None),
         }
+    }
+
+    fn keep_rotated_key(&self, label: String, key: gatehouse_core::Sensitive<String>) {
+        *self
+            .rotated_key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((label, key));
+    }
+
+    fn take_rotated_key(&self) -> Option<(String, gatehouse_core::Sensitive<String>)> {
+        self.rotated_key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// The next alert to open because its notification was clicked.
@@ -231,6 +249,9 @@ fn build(state: AppState) -> ExitCode {
             commands::next_opened_alert,
             commands::credentials,
             commands::set_key_rotation_days,
+            commands::rotation_preview,
+            commands::rotate_key,
+            commands::copy_rotated_key,
         ])
         .run(tauri::generate_context!());
     match result {

@@ -7,6 +7,12 @@ mod ipc_drift;
 mod keychain;
 mod lab;
 mod notify;
+#[allow(
+    dead_code,
+    reason = "shared with the other test binaries, which use all of it"
+)]
+#[path = "../common/ports.rs"]
+mod ports;
 mod rotation;
 mod support;
 mod timeline;

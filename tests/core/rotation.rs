@@ -178,3 +178,184 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
     );
     agent.stop().await;
 }
+
+/// A Sekha fixture service restarted through `demo/restart_fixture.sh`, with an agent.
+async fn sekha_with_agent(
+    lab: &Lab,
+    extra_env: &str,
+) -> (crate::lab::Running, std::path::PathBuf, String) {
+    let service = lab.agents.join("sekha-svc");
+    std::fs::create_dir_all(&service).expect("service dir");
+    let old = "o".repeat(43);
+    std::fs::write(
+        service.join("config.toml"),
+        format!("mcp_api_key = \"{old}\"\n"),
+    )
+    .expect("config");
+    let port = crate::ports::free_port();
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo/restart_fixture.sh");
+    let pid = lab.agents.join("sekha.pid");
+    let command = format!(
+        "{extra_env} sh {} {} --profile sekha --port {port} --workdir {} --log {}",
+        script.display(),
+        pid.display(),
+        service.display(),
+        lab.agents.join("sekha.log").display()
+    );
+    let restart = vec!["sh".to_owned(), "-c".to_owned(), command];
+    let started = std::process::Command::new(&restart[0])
+        .args(&restart[1..])
+        .status()
+        .expect("start");
+    assert!(started.success(), "the fixture starts");
+    let health = format!("http://127.0.0.1:{port}/health");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !reqwest::get(&health)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(std::time::Instant::now() < deadline, "the fixture answers");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (dir, code) = lab.init_agent("sekha-r", OffsetDateTime::now_utc());
+    let agent = start_agent_config(gatehouse_agent::AgentConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        profile: "sekha".into(),
+        state_dir: dir,
+        service_url: Some(health),
+        logs: Vec::new(),
+        buffer_capacity: 1000,
+        profiles_dir: None,
+        restart_command: Some(restart),
+        restart_timeout_secs: Some(5),
+        service_dir: Some(service.clone()),
+    })
+    .await;
+    lab.add("sekha-r", &agent, &code).await.expect("enrolled");
+    (agent, pid, old)
+}
+
+fn stop_fixture(pid: &std::path::Path) {
+    if let Ok(pid) = std::fs::read_to_string(pid) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() {
+    let lab = Lab::new();
+    let (agent, pid, old) = sekha_with_agent(&lab, "").await;
+    let preview = lab
+        .console
+        .rotation_preview("sekha-r", "mcp_api_key")
+        .await
+        .expect("preview");
+    assert!(
+        preview.impact.contains("cutting over at once"),
+        "a single-key service's impact is said: {}",
+        preview.impact
+    );
+    let (result, key) = lab
+        .console
+        .rotate_key("sekha-r", "mcp_api_key")
+        .await
+        .expect("rotation");
+    assert!(result.committed, "{result:?}");
+    let key = key.expect("the new key is handed back once");
+    assert_eq!(key.expose().len(), 43, "256 bits, base64url");
+    assert_eq!(
+        result.new_fingerprint,
+        sha_prefix(key.expose()),
+        "the fingerprint is the new key's"
+    );
+    let kept = lab
+        .console
+        .vault()
+        .load("instance/sekha-r/key/mcp_api_key")
+        .expect("the keychain holds the new key");
+    assert_eq!(
+        kept.expose().as_slice(),
+        key.expose().as_bytes(),
+        "the same key"
+    );
+    assert_eq!(
+        lab.console
+            .vault()
+            .load("instance/sekha-r/key/mcp_api_key.pending")
+            .expect_err("no pending key is left")
+            .code(),
+        ErrorCode::SecretNotFound,
+        "pending is cleared on commit"
+    );
+    let inventory = lab.console.credentials().await.expect("inventory");
+    let api = inventory
+        .credentials
+        .iter()
+        .find(|c| c.kind == CredentialKind::ApiKey)
+        .expect("listed");
+    assert_eq!(
+        api.fingerprint, result.new_fingerprint,
+        "the host now holds the new key"
+    );
+    assert_ne!(api.fingerprint, sha_prefix(&old), "and not the old one");
+    // Nothing of the key in the console's files.
+    let files = crate::support::files_below(&lab.data);
+    assert!(
+        !files
+            .iter()
+            .any(|(_, bytes)| crate::support::contains(bytes, key.expose().as_bytes())),
+        "the new key is in no file of the data directory"
+    );
+    agent.stop().await;
+    stop_fixture(&pid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_the_service_refuses_leaves_the_old_key_and_nothing_pending() {
+    let lab = Lab::new();
+    let old = "o".repeat(43);
+    // An environment variable wins over the file: the new key cannot take effect.
+    let (agent, pid, _) = sekha_with_agent(&lab, &format!("SEKHA__MCP_API_KEY={old}")).await;
+    let (result, key) = lab
+        .console
+        .rotate_key("sekha-r", "mcp_api_key")
+        .await
+        .expect("rotation ran");
+    assert!(!result.committed, "not committed");
+    assert!(
+        key.is_none(),
+        "no key is handed out for a rotation that did not happen"
+    );
+    assert!(result.rolled_back, "rolled back: {result:?}");
+    assert_eq!(result.old_key_works, Some(true), "and the old key works");
+    assert!(
+        lab.console
+            .vault()
+            .load("instance/sekha-r/key/mcp_api_key.pending")
+            .is_err(),
+        "the pending key is dropped"
+    );
+    let timeline = lab
+        .console
+        .events(
+            &EventFilter {
+                kind: Some("console".into()),
+                text: Some("Rotation".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .expect("timeline");
+    assert!(
+        timeline.events.iter().any(|e| e
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("the old key works"))),
+        "the failure and the rollback are on the timeline: {:?}",
+        timeline.events
+    );
+    agent.stop().await;
+    stop_fixture(&pid);
+}

@@ -85,11 +85,7 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
 
 /// The first 16 hex digits of the SHA-256 of a secret.
 pub fn fingerprint(value: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
-    digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    gatehouse_pki::secret_fingerprint(value.as_bytes())
 }
 
 /// A string key at the root of a TOML document; a key of that name inside a table is a

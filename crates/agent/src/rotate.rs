@@ -135,9 +135,15 @@ impl Service<'_> {
             let last = said.lines().last().unwrap_or("").trim();
             return Err(format!(
                 "{} exited with {}{}",
-                command.first().map_or("the restart command", String::as_str),
+                command
+                    .first()
+                    .map_or("the restart command", String::as_str),
                 output.status,
-                if last.is_empty() { String::new() } else { format!(": {last}") }
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {last}")
+                }
             ));
         }
         let health = self

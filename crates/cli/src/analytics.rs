@@ -437,3 +437,66 @@ pub fn credentials(console: &Console, as_json: bool) -> gatehouse_core::Result<E
         ExitCode::FAILURE
     })
 }
+
+pub fn rotate(
+    console: &Console,
+    instance: &str,
+    name: &str,
+    yes: bool,
+    show_key: bool,
+    as_json: bool,
+) -> gatehouse_core::Result<ExitCode> {
+    gatehouse_pki::install_provider();
+    let rt = runtime()?;
+    let preview = rt.block_on(console.rotation_preview(instance, name))?;
+    if !yes {
+        if as_json {
+            print_json(&preview);
+        } else {
+            say!(
+                "Rotate {} on {} (fingerprint {}):",
+                preview.name,
+                preview.instance,
+                preview.fingerprint
+            );
+            say!("{}", preview.impact);
+            say!("Run again with --yes to go ahead (and --show-key to print the new key once).");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let (result, key) = rt.block_on(console.rotate_key(instance, name))?;
+    if as_json {
+        let mut value = serde_json::to_value(&result).unwrap_or_default();
+        if let (Some(object), Some(key), true) = (value.as_object_mut(), &key, show_key) {
+            object.insert("new_key".into(), json!(key.expose()));
+        }
+        print_json(&value);
+    } else {
+        for step in &result.steps {
+            say!("  {}", printable(step));
+        }
+        if result.committed {
+            say!(
+                "Rotated {} on {}: {} -> {}.",
+                name,
+                instance,
+                result.old_fingerprint,
+                result.new_fingerprint
+            );
+            match (&key, show_key) {
+                (Some(key), true) => say!("New key (shown once): {}", key.expose()),
+                _ => say!("The new key is in the OS keychain; --show-key prints it once."),
+            }
+        } else {
+            say!(
+                "Not rotated: {}",
+                printable(result.error.as_deref().unwrap_or("unknown"))
+            );
+        }
+    }
+    Ok(if result.committed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

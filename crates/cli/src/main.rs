@@ -80,6 +80,20 @@ enum Command {
     },
     /// Parse a log file and run the detection rules over it, without a console.
     Scan(analytics::ScanArgs),
+    /// Rotate a service key: a new key is written, the service restarted and the key verified
+    /// on the host, or everything is put back.
+    Rotate {
+        instance: String,
+        /// The key's variable or name, as `gatehouse credentials` lists it (mcp_api_key,
+        /// API_KEY, API_KEY_CLIENT).
+        name: String,
+        /// Go ahead (without it, only say what would change).
+        #[arg(long)]
+        yes: bool,
+        /// Print the new key once, to hand to the service's clients.
+        #[arg(long)]
+        show_key: bool,
+    },
     /// Every credential known (keys by fingerprint, certificates, the fleet CA), with its age
     /// and when it is due.
     Credentials {
@@ -374,6 +388,12 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             return analytics::alerts(&console, action.as_ref(), cli.json)
         }
         Command::Rules { reset } => analytics::rules(&console, *reset, cli.json)?,
+        Command::Rotate {
+            instance,
+            name,
+            yes,
+            show_key,
+        } => return analytics::rotate(&console, instance, name, *yes, *show_key, cli.json),
         Command::Credentials { action } => {
             if let Some(CredentialsAction::Policy {
                 instance,

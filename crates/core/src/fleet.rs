@@ -412,6 +412,26 @@ impl Console {
         .await
     }
 
+    /// POST a JSON body to an instance's agent, waiting up to `timeout` for the answer (a
+    /// rotation restarts the service).
+    pub(crate) async fn agent_post<T: DeserializeOwned, B: Serialize>(
+        &self,
+        record: &InstanceRecord,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<T> {
+        let (client, base) = self.client_for(record).await?;
+        call(
+            client
+                .post(format!("{base}{path}"))
+                .json(body)
+                .timeout(timeout),
+            &Target::instance(record),
+        )
+        .await
+    }
+
     async fn push_revocations(&self, record: &InstanceRecord, serials: Vec<String>) -> Result<()> {
         let (client, base) = self.client_for(record).await?;
         let _: protocol::Revocations = call(

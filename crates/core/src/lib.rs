@@ -41,7 +41,8 @@ pub use heatmap::{
 pub use offenders::{Offender, OffenderQuery};
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use rotation::{
-    Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem, DEFAULT_KEY_DAYS,
+    Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem, RotationPreview,
+    RotationResult, DEFAULT_KEY_DAYS,
 };
 pub use sensitive::Sensitive;
 pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
@@ -80,6 +81,8 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<ImageFormat>(&cfg, &mut out);
     one::<Offender>(&cfg, &mut out);
     one::<OffenderQuery>(&cfg, &mut out);
+    one::<RotationPreview>(&cfg, &mut out);
+    one::<RotationResult>(&cfg, &mut out);
     one::<Rule>(&cfg, &mut out);
     one::<Severity>(&cfg, &mut out);
     one::<Window>(&cfg, &mut out);

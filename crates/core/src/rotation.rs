@@ -12,6 +12,8 @@ use ts_rs::TS;
 
 use crate::{Console, Error, Result, Status};
 
+type Duration = std::time::Duration;
+
 const DAY: i64 = 86_400;
 /// Key rotation period when the operator has not set one: the guides' "quarterly".
 pub const DEFAULT_KEY_DAYS: u32 = 90;
@@ -388,9 +390,329 @@ impl Console {
     }
 }
 
+/// What a rotation will do, for the operator to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RotationPreview {
+    pub instance: String,
+    pub name: String,
+    pub file: String,
+    pub fingerprint: String,
+    /// What changes for the service and its clients.
+    pub impact: String,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RotationResult {
+    pub instance: String,
+    pub name: String,
+    pub committed: bool,
+    pub rolled_back: bool,
+    pub old_key_works: Option<bool>,
+    /// What happened on the host, in order.
+    pub steps: Vec<String>,
+    pub error: Option<String>,
+    pub old_fingerprint: String,
+    pub new_fingerprint: String,
+}
+
+/// The keychain entry of a service key Gatehouse set, and of one being set.
+fn key_entry(instance: &str, name: &str) -> String {
+    format!("instance/{instance}/key/{name}")
+}
+
+fn pending_entry(instance: &str, name: &str) -> String {
+    format!("instance/{instance}/key/{name}.pending")
+}
+
+/// 256 random bits, base64url without padding (43 characters): what every profile accepts.
+fn generate_key() -> Result<crate::Sensitive<String>> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Keychain {
+            detail: "the system's random number generator failed".into(),
+        })?;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(43);
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    bytes.fill(0);
+    Ok(crate::Sensitive::new(out))
+}
+
+const ROTATE_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Console {
+    /// What rotating `name` on `instance` would change.
+    pub async fn rotation_preview(&self, instance: &str, name: &str) -> Result<RotationPreview> {
+        let record = self.instance_record(instance)?;
+        let report: CredentialsReport = self.agent_get(&record, paths::CREDENTIALS).await?;
+        let found = report
+            .credentials
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| Error::InvalidInput {
+                field: "name",
+                reason: format!("{instance} reports no key named {name}"),
+            })?;
+        let multiple = gatehouse_events::Profile::builtin(&record.profile)
+            .and_then(std::result::Result::ok)
+            .is_some_and(|p| p.multiple_keys);
+        let impact = if multiple {
+            format!(
+                "{name} is replaced in {} and the service restarts. Its clients need the new key at                  once; its other keys keep working.",
+                found.file
+            )
+        } else {
+            format!(
+                "{name} is the service's one key: it is replaced in {} and the service restarts,                  cutting over at once. Every client needs the new key as soon as this completes.",
+                found.file
+            )
+        };
+        Ok(RotationPreview {
+            instance: instance.to_owned(),
+            name: name.to_owned(),
+            file: found.file.clone(),
+            fingerprint: found.fingerprint.clone(),
+            impact,
+        })
+    }
+
+    /// Rotate `name` on `instance`: a new key from the system's random source is kept in the
+    /// keychain as pending, the agent writes it, restarts the service and verifies it (or
+    /// rolls back); then the keychain holds it as current. Returns what happened and, when it
+    /// committed, the new key for the operator to hand to the service's clients.
+    pub async fn rotate_key(
+        &self,
+        instance: &str,
+        name: &str,
+    ) -> Result<(RotationResult, Option<crate::Sensitive<String>>)> {
+        self.resolve_pending_rotations().await?;
+        let record = self.instance_record(instance)?;
+        let report: CredentialsReport = self.agent_get(&record, paths::CREDENTIALS).await?;
+        let found = report
+            .credentials
+            .into_iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| Error::InvalidInput {
+                field: "name",
+                reason: format!("{instance} reports no key named {name}"),
+            })?;
+        let key = generate_key()?;
+        let new_fingerprint = gatehouse_pki::secret_fingerprint(key.expose().as_bytes());
+        let pending = pending_entry(instance, name);
+        self.vault().store(
+            &pending,
+            &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
+        )?;
+        let now = self.now().unix_timestamp();
+        let id = {
+            let store = self.store();
+            store.conn().execute(
+                "INSERT INTO rotations (instance, name, old_fingerprint, new_fingerprint, started_at, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
+                params![instance, name, found.fingerprint, new_fingerprint, now],
+            )?;
+            store.conn().last_insert_rowid()
+        };
+        let request = gatehouse_protocol::RotateRequest {
+            name: name.to_owned(),
+            expected_fingerprint: found.fingerprint.clone(),
+            expected_file_digest: found.file_digest.clone(),
+            new_key: key.expose().clone(),
+        };
+        let answer: Result<gatehouse_protocol::RotateOutcome> = self
+            .agent_post(&record, paths::ROTATE, &request, ROTATE_TIMEOUT)
+            .await;
+        drop(request);
+        let outcome = match answer {
+            Ok(outcome) => outcome,
+            Err(e @ Error::AgentRefused { .. }) => {
+                // Refused before anything changed on the host.
+                self.vault().delete(&pending)?;
+                self.finish_rotation(id, "refused", &e.to_string())?;
+                self.record_action(
+                    instance,
+                    gatehouse_events::Outcome::Failure,
+                    &format!("Rotation of {name} refused, nothing changed: {e}"),
+                );
+                return Err(e);
+            }
+            Err(e) => {
+                // The outcome is unknown: the key stays pending until the agent says.
+                let message = format!(
+                    "The agent did not answer ({e}). An agent stopped mid-way rolls back when it starts                      again; Gatehouse asks it for the outcome before the next rotation and inventory."
+                );
+                self.record_action(
+                    instance,
+                    gatehouse_events::Outcome::Error,
+                    &format!("Rotation of {name}: {message}"),
+                );
+                return Ok((
+                    RotationResult {
+                        instance: instance.to_owned(),
+                        name: name.to_owned(),
+                        committed: false,
+                        rolled_back: false,
+                        old_key_works: None,
+                        steps: Vec::new(),
+                        error: Some(message),
+                        old_fingerprint: found.fingerprint,
+                        new_fingerprint,
+                    },
+                    None,
+                ));
+            }
+        };
+        let result = RotationResult {
+            instance: instance.to_owned(),
+            name: name.to_owned(),
+            committed: outcome.committed,
+            rolled_back: outcome.rolled_back,
+            old_key_works: outcome.old_key_works,
+            steps: outcome.steps.clone(),
+            error: outcome.error.clone(),
+            old_fingerprint: outcome.old_fingerprint.clone(),
+            new_fingerprint: outcome.new_fingerprint.clone(),
+        };
+        if outcome.committed && outcome.new_fingerprint == new_fingerprint {
+            self.vault().store(
+                &key_entry(instance, name),
+                &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
+            )?;
+            self.vault().delete(&pending)?;
+            self.finish_rotation(id, "committed", &outcome.steps.join("; "))?;
+            self.record_action(
+                instance,
+                gatehouse_events::Outcome::Success,
+                &format!(
+                    "Rotated {name} ({} → {}): the new key is accepted and the old one refused.",
+                    outcome.old_fingerprint, outcome.new_fingerprint
+                ),
+            );
+            Ok((result, Some(key)))
+        } else {
+            self.vault().delete(&pending)?;
+            let state = if outcome.rolled_back {
+                "rolled_back"
+            } else {
+                "failed"
+            };
+            let why = outcome.error.clone().unwrap_or_default();
+            self.finish_rotation(id, state, &why)?;
+            self.record_action(
+                instance,
+                gatehouse_events::Outcome::Failure,
+                &format!(
+                    "Rotation of {name} failed: {why}{}",
+                    match outcome.old_key_works {
+                        Some(true) => " Rolled back; the old key works.",
+                        Some(false) => " Rolled back, but the old key does not work: the service needs attention.",
+                        None => "",
+                    }
+                ),
+            );
+            Ok((result, None))
+        }
+    }
+
+    fn finish_rotation(&self, id: i64, state: &str, detail: &str) -> Result<()> {
+        let now = self.now().unix_timestamp();
+        self.store().conn().execute(
+            "UPDATE rotations SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1",
+            params![id, state, detail, now],
+        )?;
+        Ok(())
+    }
+
+    /// Rotations whose outcome the console never heard (it or the agent stopped mid-way):
+    /// ask each agent for its last outcome, keep the key if it committed, drop it otherwise.
+    pub async fn resolve_pending_rotations(&self) -> Result<()> {
+        let pending: Vec<(i64, String, String, String)> = {
+            let store = self.store();
+            let mut stmt = store.conn().prepare(
+                "SELECT id, instance, name, new_fingerprint FROM rotations WHERE state = 'pending'",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (id, instance, name, new_fingerprint) in pending {
+            let Ok(record) = self.instance_record(&instance) else {
+                self.finish_rotation(id, "failed", "the instance was removed")?;
+                continue;
+            };
+            let last: Option<gatehouse_protocol::RotateOutcome> =
+                match self.agent_get(&record, paths::ROTATE).await {
+                    Ok(last) => last,
+                    // Still unreachable: ask again next time.
+                    Err(_) => continue,
+                };
+            let pending_key = pending_entry(&instance, &name);
+            match last.filter(|o| o.new_fingerprint == new_fingerprint) {
+                Some(o) if o.committed => {
+                    let key = self.vault().load(&pending_key)?;
+                    self.vault().store(&key_entry(&instance, &name), &key)?;
+                    self.vault().delete(&pending_key)?;
+                    self.finish_rotation(id, "committed", "completed while the console was away")?;
+                    self.record_action(&instance, gatehouse_events::Outcome::Success, &format!("Rotation of {name} had completed on the host; the new key is now the current one in the keychain."));
+                }
+                Some(o) => {
+                    self.vault().delete(&pending_key)?;
+                    let why = o.error.unwrap_or_default();
+                    self.finish_rotation(
+                        id,
+                        if o.rolled_back {
+                            "rolled_back"
+                        } else {
+                            "failed"
+                        },
+                        &why,
+                    )?;
+                    self.record_action(
+                        &instance,
+                        gatehouse_events::Outcome::Failure,
+                        &format!("Rotation of {name} did not complete on the host: {why}"),
+                    );
+                }
+                None => {
+                    // The agent never started it (or lost its record): nothing changed.
+                    self.vault().delete(&pending_key)?;
+                    self.finish_rotation(
+                        id,
+                        "failed",
+                        "the agent has no record of it; nothing changed",
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_keys_are_256_bits_of_base64url() {
+        let a = generate_key().expect("key");
+        let b = generate_key().expect("key");
+        assert_eq!(a.expose().len(), 43, "32 bytes in unpadded base64url");
+        assert!(
+            a.expose()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "only the base64url alphabet: safe in TOML strings and dotenv lines"
+        );
+        assert_ne!(a.expose(), b.expose(), "every key is new");
+    }
 
     #[test]
     fn status_words_say_how_long_is_left() {

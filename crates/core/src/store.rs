@@ -85,6 +85,18 @@ const MIGRATIONS: &[&str] = &[
          days       INTEGER NOT NULL,
          warned_at  INTEGER NOT NULL,
          PRIMARY KEY (credential, due_at, days)
+     ) STRICT;
+     -- Rotations run from the console: pending until the agent's outcome is known.
+     CREATE TABLE rotations (
+         id              INTEGER PRIMARY KEY,
+         instance        TEXT NOT NULL,
+         name            TEXT NOT NULL,
+         old_fingerprint TEXT NOT NULL,
+         new_fingerprint TEXT NOT NULL,
+         started_at      INTEGER NOT NULL,
+         finished_at     INTEGER,
+         state           TEXT NOT NULL CHECK (state IN ('pending', 'committed', 'rolled_back', 'failed', 'refused')),
+         detail          TEXT NOT NULL DEFAULT ''
      ) STRICT;",
 ];
 

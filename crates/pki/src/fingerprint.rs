@@ -12,6 +12,16 @@ use crate::Error;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint([u8; 32]);
 
+/// A secret described without its value: the first 16 hex digits of its SHA-256. The agent
+/// reports keys this way and the console recognises the keys it set by it.
+pub fn secret_fingerprint(value: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, value);
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Fingerprint {
     /// Fingerprint of a DER-encoded certificate.
     pub fn of_der(der: &[u8]) -> Self {

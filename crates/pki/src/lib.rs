@@ -17,7 +17,7 @@ pub use ca::{
     agent_name, cert_info, cert_matches_key, console_name, parse_cert, verify_issued_by, CertInfo,
     FleetCa, Issued, KeyPem, Validity, CERT_LIFETIME, ENROLLMENT_NAME,
 };
-pub use fingerprint::Fingerprint;
+pub use fingerprint::{secret_fingerprint, Fingerprint};
 pub use revocation::{RevocationList, Serial};
 pub use tls::{
     agent_server_config, console_client_config, enrollment_client_config, enrollment_server_config,

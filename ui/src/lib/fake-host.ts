@@ -36,6 +36,8 @@ export interface FakeHost extends Host {
   openAlert: (id: number) => void;
   credentialList: Credential[];
   keyDays: Record<string, number>;
+  /** When set, rotations roll back with this reason. */
+  rotationFails: string | null;
 }
 
 /** A credential as the core would describe it; `dueInDays` from now. */
@@ -230,6 +232,7 @@ export function fakeHost(): FakeHost {
     openAlert: () => {},
     credentialList: [],
     keyDays: {},
+    rotationFails: null,
     async appInfo() {
       host.calls.push('appInfo');
       return {
@@ -324,6 +327,37 @@ export function fakeHost(): FakeHost {
       if (days !== null && (days < 1 || days > 730)) throw new HostError('invalid_input', `Invalid days: a rotation period must be 1 to 730 days, not ${days}`);
       if (days === null) delete host.keyDays[instance];
       else host.keyDays[instance] = days;
+    },
+    async rotationPreview(instance, name) {
+      host.calls.push(`rotationPreview:${instance}:${name}`);
+      return {
+        instance,
+        name,
+        file: '/srv/sekha/config.toml',
+        fingerprint: '9f86d081884c7d65',
+        impact: `${name} is the service's one key: it is replaced and the service restarts, cutting over at once.`,
+      };
+    },
+    async rotateKey(instance, name) {
+      host.calls.push(`rotateKey:${instance}:${name}`);
+      const failed = host.rotationFails;
+      return {
+        instance,
+        name,
+        committed: failed === null,
+        rolled_back: failed !== null,
+        old_key_works: failed === null ? null : true,
+        steps: failed === null
+          ? ['kept a backup', 'wrote the new key (mode 0600)', 'restarted the service', 'verified: the new key is accepted, the old key is refused']
+          : ['kept a backup', 'wrote the new key (mode 0600)', 'put the previous config back', 'verified: the old key works again'],
+        error: failed,
+        old_fingerprint: '9f86d081884c7d65',
+        new_fingerprint: 'a1b2c3d4e5f60718',
+      };
+    },
+    async copyRotatedKey() {
+      host.calls.push('copyRotatedKey');
+      return 'The new key for mcp_api_key on sekha-prod is on the clipboard for 30 seconds.';
     },
     nextOpenedAlert() {
       host.calls.push('nextOpenedAlert');

@@ -13,6 +13,8 @@ import type { HeatmapQuery } from '../gen/HeatmapQuery';
 import type { ImageFormat } from '../gen/ImageFormat';
 import type { Offender } from '../gen/Offender';
 import type { OffenderQuery } from '../gen/OffenderQuery';
+import type { RotationPreview } from '../gen/RotationPreview';
+import type { RotationResult } from '../gen/RotationResult';
 import type { AppInfo } from '../gen/AppInfo';
 import type { Cursor } from '../gen/Cursor';
 import type { ErrorCode } from '../gen/ErrorCode';
@@ -78,6 +80,11 @@ export interface Host {
   credentials(): Promise<CredentialInventory>;
   /** Days between API key rotations on an instance; null for the guides' 90. */
   setKeyRotationDays(instance: string, days: number | null): Promise<void>;
+  rotationPreview(instance: string, name: string): Promise<RotationPreview>;
+  /** Rotate a key on the host; the new key never comes to the window. */
+  rotateKey(instance: string, name: string): Promise<RotationResult>;
+  /** Put the last rotated key on the clipboard once (cleared after 30 s); resolves with words. */
+  copyRotatedKey(): Promise<string>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -131,4 +138,7 @@ export const tauriHost: Host = {
   nextOpenedAlert: () => call('next_opened_alert'),
   credentials: () => call('credentials'),
   setKeyRotationDays: (instance, days) => call('set_key_rotation_days', { instance, days }),
+  rotationPreview: (instance, name) => call('rotation_preview', { instance, name }),
+  rotateKey: (instance, name) => call('rotate_key', { instance, name }),
+  copyRotatedKey: () => call('copy_rotated_key'),
 };

@@ -73,3 +73,38 @@ describe('the calendar', () => {
     expect([...byDay.keys()], 'overdue shows on today').toEqual(['2026-11-23']);
   });
 });
+
+describe('rotating a key', () => {
+  it('previews, rotates with progress, and copies the key without it reaching the window', async () => {
+    const host = withCredentials();
+    render(Rotation, { host, ongo: () => {} });
+    await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
+    const row = document.querySelector('[data-credential="sekha-prod/api_key/mcp_api_key"]') as HTMLElement;
+    await fireEvent.click(within(row).getByRole('button', { name: 'Rotate…' }));
+    const dialog = await screen.findByRole('dialog');
+    await within(dialog).findByText(/cutting over at once/);
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Rotate mcp_api_key on sekha-prod' }));
+    const result = await within(dialog).findByTestId('rotation-result');
+    expect(result.textContent, 'the verified outcome is shown').toContain('Rotated and verified');
+    expect(result.textContent).toContain('the old key is refused');
+    await fireEvent.click(within(dialog).getByRole('button', { name: /Copy the new key/ }));
+    await within(dialog).findByText(/on the clipboard for 30 seconds/);
+    expect(host.calls).toContain('rotateKey:sekha-prod:mcp_api_key');
+  });
+
+  it('says why a rotation rolled back and that the old key works', async () => {
+    const host = withCredentials();
+    host.rotationFails = 'the service refuses the new key';
+    render(Rotation, { host, ongo: () => {} });
+    await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
+    const row = document.querySelector('[data-credential="sekha-prod/api_key/mcp_api_key"]') as HTMLElement;
+    await fireEvent.click(within(row).getByRole('button', { name: 'Rotate…' }));
+    const dialog = await screen.findByRole('dialog');
+    await fireEvent.click(await within(dialog).findByRole('button', { name: 'Rotate mcp_api_key on sekha-prod' }));
+    const result = await within(dialog).findByTestId('rotation-result');
+    expect(result.textContent).toContain('Rolled back');
+    expect(result.textContent).toContain('the service refuses the new key');
+    expect(result.textContent, 'and that the service works as before').toContain('the old key works');
+    expect(within(dialog).queryByRole('button', { name: /Copy the new key/ }), 'no key to copy').toBeNull();
+  });
+});

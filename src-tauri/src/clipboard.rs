@@ -1,0 +1,26 @@
+//! A secret on the clipboard for a while, then gone.
+
+use std::time::Duration;
+
+use gatehouse_core::Sensitive;
+
+/// Put `secret` on the clipboard and clear it after `keep` (unless something else was copied
+/// meanwhile). On X11 the clipboard is served by its owner, so the owner lives exactly that
+/// long.
+pub fn copy_for(secret: Sensitive<String>, keep: Duration) -> Result<(), String> {
+    let mut clipboard = arboard::Clipboard::new().map_err(|e| e.to_string())?;
+    clipboard
+        .set_text(secret.expose().clone())
+        .map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        std::thread::sleep(keep);
+        let still_ours = clipboard
+            .get_text()
+            .is_ok_and(|text| text == *secret.expose());
+        if still_ours {
+            let _ = clipboard.clear();
+        }
+        tracing::info!(cleared = still_ours, "rotated key clipboard time is over");
+    });
+    Ok(())
+}
