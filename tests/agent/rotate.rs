@@ -451,3 +451,74 @@ async fn an_agent_stopped_mid_rotation_rolls_back_when_it_starts_on_every_profil
         );
     }
 }
+
+/// A tmpfs mounted for the test (the agent's tests run as root in CI), unmounted after.
+struct SmallDisk(PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_changes_nothing_on_every_profile() {
+    // Mounting needs root (as in CI); elsewhere say so rather than pretend.
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !root {
+        eprintln!("a_full_disk_changes_nothing_on_every_profile needs root to mount a small tmpfs; not run");
+        return;
+    }
+    for profile in PROFILES {
+        let h = host(profile, "");
+        // Move the service's directory onto a 64 KiB tmpfs, then fill it.
+        let original = std::fs::read(&h.config_file).expect("config");
+        let disk = SmallDisk(h.dir.clone());
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&h.dir)
+            .status()
+            .expect("mount");
+        assert!(mounted.success(), "a tmpfs is mounted for the test");
+        std::fs::write(&h.config_file, &original).expect("config on the small disk");
+        let agent = boot(&h).await;
+        let req = request(&agent, h.key_name, &new_key(profile));
+        let mut filler = std::fs::File::create(h.dir.join("filler")).expect("filler");
+        let chunk = vec![0u8; 4096];
+        while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+        drop(filler);
+        let err = agent
+            .rotate(req, 1_795_401_600)
+            .await
+            .expect_err("nothing can be written");
+        assert!(
+            err.message.contains("nothing was changed"),
+            "{profile}: says nothing changed: {}",
+            err.message
+        );
+        assert_eq!(
+            std::fs::read(&h.config_file).expect("config"),
+            original,
+            "{profile}: the config is untouched"
+        );
+        assert!(
+            !h.agent.state_dir.join("rotation.json").exists(),
+            "{profile}: no rotation is left under way"
+        );
+        assert!(
+            accepts(&h, &h.old_key).await,
+            "{profile}: the service still takes the old key"
+        );
+        drop(agent);
+        if let Ok(pid) = std::fs::read_to_string(&h.pid_file) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        drop(disk);
+        drop(h);
+    }
+}

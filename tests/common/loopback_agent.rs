@@ -49,10 +49,13 @@ pub async fn start_agent_with(state_dir: &Path, service_url: Option<String>) -> 
 
 /// Serve an agent with any config (its `listen` is replaced by a free loopback port).
 pub async fn start_agent_config(config: AgentConfig) -> Running {
+    start_agent_at(config, "127.0.0.1:0".parse().expect("addr")).await
+}
+
+/// Serve an agent on a given address (an agent started again where it was).
+pub async fn start_agent_at(config: AgentConfig, addr: SocketAddr) -> Running {
     let agent = Arc::new(Agent::load(config).expect("agent loads its state"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(server::serve(agent, listener, async {

@@ -14,7 +14,7 @@ use crate::support::{require_secret_service, unique_service};
 
 #[path = "../common/loopback_agent.rs"]
 mod loopback_agent;
-pub use loopback_agent::{start_agent, start_agent_config, Running};
+pub use loopback_agent::{start_agent, start_agent_at, start_agent_config, Running};
 
 /// A console with its own data directory, keychain service and movable clock.
 pub struct Lab {

@@ -184,6 +184,22 @@ async fn sekha_with_agent(
     lab: &Lab,
     extra_env: &str,
 ) -> (crate::lab::Running, std::path::PathBuf, String) {
+    let (agent, pid, old, _) = sekha_with_agent_config(lab, extra_env, "").await;
+    (agent, pid, old)
+}
+
+/// As [`sekha_with_agent`], with a shell prefix before the restart (a hang) and the agent's
+/// config, to start it again.
+async fn sekha_with_agent_config(
+    lab: &Lab,
+    extra_env: &str,
+    before_restart: &str,
+) -> (
+    crate::lab::Running,
+    std::path::PathBuf,
+    String,
+    gatehouse_agent::AgentConfig,
+) {
     let service = lab.agents.join("sekha-svc");
     std::fs::create_dir_all(&service).expect("service dir");
     let old = "o".repeat(43);
@@ -203,11 +219,15 @@ async fn sekha_with_agent(
         service.display(),
         lab.agents.join("sekha.log").display()
     );
-    let restart = vec!["sh".to_owned(), "-c".to_owned(), command];
-    let started = std::process::Command::new(&restart[0])
-        .args(&restart[1..])
+    let started = std::process::Command::new("sh")
+        .args(["-c", &command])
         .status()
         .expect("start");
+    let restart = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        format!("{before_restart}{command}"),
+    ];
     assert!(started.success(), "the fixture starts");
     let health = format!("http://127.0.0.1:{port}/health");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -219,7 +239,7 @@ async fn sekha_with_agent(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let (dir, code) = lab.init_agent("sekha-r", OffsetDateTime::now_utc());
-    let agent = start_agent_config(gatehouse_agent::AgentConfig {
+    let config = gatehouse_agent::AgentConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         profile: "sekha".into(),
         state_dir: dir,
@@ -230,10 +250,10 @@ async fn sekha_with_agent(
         restart_command: Some(restart),
         restart_timeout_secs: Some(5),
         service_dir: Some(service.clone()),
-    })
-    .await;
+    };
+    let agent = start_agent_config(config.clone()).await;
     lab.add("sekha-r", &agent, &code).await.expect("enrolled");
-    (agent, pid, old)
+    (agent, pid, old, config)
 }
 
 fn stop_fixture(pid: &std::path::Path) {
@@ -355,6 +375,95 @@ async fn a_rotation_the_service_refuses_leaves_the_old_key_and_nothing_pending()
             .is_some_and(|m| m.contains("the old key works"))),
         "the failure and the rollback are on the timeline: {:?}",
         timeline.events
+    );
+    agent.stop().await;
+    stop_fixture(&pid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
+    let lab = Lab::new();
+    let hang = lab.agents.join("hang-once");
+    let (agent, pid, old, config) = sekha_with_agent_config(
+        &lab,
+        "",
+        &format!(
+            "if [ -f {h} ]; then rm {h}; sleep 30; fi; ",
+            h = hang.display()
+        ),
+    )
+    .await;
+    std::fs::write(&hang, "").expect("flag");
+    let journal = config.state_dir.join("rotation.json");
+    // The console goes away while the agent is restarting the service.
+    tokio::select! {
+        result = lab.console.rotate_key("sekha-r", "mcp_api_key") => {
+            panic!("the rotation cannot finish while the restart hangs: {:?}", result.map(|r| r.0));
+        }
+        () = async {
+            while !journal.exists() || hang.exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        } => {}
+    }
+    assert!(
+        lab.console
+            .vault()
+            .load("instance/sekha-r/key/mcp_api_key.pending")
+            .is_ok(),
+        "the new key waits in the keychain as pending"
+    );
+    // The agent went down with it; started again, it rolls back what it was doing.
+    let addr = agent.addr;
+    agent.stop().await;
+    let agent = crate::lab::start_agent_at(config, addr).await;
+    lab.console
+        .refresh_instance("sekha-r")
+        .await
+        .expect("the agent is back");
+    lab.console
+        .resolve_pending_rotations()
+        .await
+        .expect("the console asks for the outcome");
+    assert!(
+        lab.console
+            .vault()
+            .load("instance/sekha-r/key/mcp_api_key.pending")
+            .is_err(),
+        "the pending key is dropped: the rotation did not complete"
+    );
+    let timeline = lab
+        .console
+        .events(
+            &EventFilter {
+                kind: Some("console".into()),
+                text: Some("complete".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .expect("timeline");
+    assert!(
+        timeline
+            .events
+            .iter()
+            .any(|e| e.message.as_deref().is_some_and(|m| m
+                .contains("did not complete on the host")
+                && m.contains("interrupted"))),
+        "the console says which way it went: {:?}",
+        timeline.events
+    );
+    let inventory = lab.console.credentials().await.expect("inventory");
+    let api = inventory
+        .credentials
+        .iter()
+        .find(|c| c.kind == CredentialKind::ApiKey)
+        .expect("listed");
+    assert_eq!(
+        api.fingerprint,
+        sha_prefix(&old),
+        "the host is back on the old key"
     );
     agent.stop().await;
     stop_fixture(&pid);
