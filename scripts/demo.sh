@@ -45,7 +45,10 @@ fi
 mkdir -p "$demo"/{agents,services,logs,nginx/tmp}
 
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  stop_services 2>/dev/null || true
+}
 trap cleanup EXIT
 
 wait_port() {
@@ -75,14 +78,23 @@ write(f"{demo}/keys.json", json.dumps({
     "jelmore_url": "http://127.0.0.1:18083"}))
 PY
 fi
-fixture=$root/demo/fixture_service.py
-python3 "$fixture" --profile sekha --port 18181 --workdir "$demo/services/sekha" --log "$demo/logs/sekha.log" 2>/dev/null &
-pids+=($!)
-python3 "$fixture" --profile rae --port 18182 --workdir "$demo/services/rae" --log "$demo/logs/rae.log" 2>/dev/null &
-pids+=($!)
-python3 "$fixture" --profile jelmore --port 18183 --workdir "$demo/services/jelmore" --log "$demo/logs/jelmore.log" \
-  --access-log "$demo/logs/jelmore.uvicorn.log" 2>/dev/null &
-pids+=($!)
+# Each service is started (and later restarted by its agent, for key rotation) the same way:
+# restart_fixture.sh stops it by its pid file and starts it again.
+restart_cmd() { # profile port [more fixture arguments]
+  local profile=$1 port=$2
+  shift 2
+  echo "sh $root/demo/restart_fixture.sh $demo/services/$profile.pid --profile $profile --port $port" \
+    "--workdir $demo/services/$profile --log $demo/logs/$profile.log $*"
+}
+stop_services() {
+  for pidfile in "$demo"/services/*.pid; do
+    [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+}
+stop_services
+sh -c "$(restart_cmd sekha 18181)"
+sh -c "$(restart_cmd rae 18182)"
+sh -c "$(restart_cmd jelmore 18183 --access-log "$demo/logs/jelmore.uvicorn.log")"
 
 # Three weeks of past proxy traffic, so the heatmaps have a history (first run only).
 python3 "$root/demo/history.py" --demo-dir "$demo" >/dev/null
@@ -103,6 +115,7 @@ write_agent() { # profile agent-port service-port log|format|source...
     printf 'listen = "127.0.0.1:%s"\nprofile = "%s"\nstate_dir = "%s"\n' "$port" "$profile" "$dir/state"
     printf 'service_url = "http://127.0.0.1:%s/health"\n' "$service_port"
     printf 'service_dir = "%s"\n' "$demo/services/$profile"
+    printf 'restart_command = ["sh", "-c", "%s"]\n' "$(restart_cmd "$profile" "$service_port" ${extra_args:-})"
     for log in "$@"; do
       IFS='|' read -r file format source <<<"$log"
       printf '\n[[logs]]\npath = "%s"\nformat = "%s"\nsource = "%s"\n' "$demo/logs/$file" "$format" "$source"
@@ -111,7 +124,8 @@ write_agent() { # profile agent-port service-port log|format|source...
 }
 write_agent sekha 17441 18181 "sekha.log|sekha_tracing|service" "sekha.access.log|nginx_combined|proxy"
 write_agent rae 17442 18182 "rae.log|structlog|service" "rae.access.json|nginx_json|proxy"
-write_agent jelmore 17443 18183 "jelmore.log|structlog|service" "jelmore.uvicorn.log|uvicorn_access|access" \
+extra_args="--access-log $demo/logs/jelmore.uvicorn.log" \
+  write_agent jelmore 17443 18183 "jelmore.log|structlog|service" "jelmore.uvicorn.log|uvicorn_access|access" \
   "jelmore.access.log|nginx_combined|proxy"
 
 enrolled=$("$bin/gatehouse" --json instance list 2>/dev/null || echo "[]")
@@ -159,5 +173,8 @@ import -window root "$root/artifacts/demo.png" && echo "Screenshot: $root/artifa
 xdotool key ctrl+3 2>/dev/null || true
 sleep 3
 import -window root "$root/artifacts/demo-heatmaps.png" && echo "Screenshot: $root/artifacts/demo-heatmaps.png"
+xdotool key ctrl+4 2>/dev/null || true
+sleep 4
+import -window root "$root/artifacts/demo-rotation.png" && echo "Screenshot: $root/artifacts/demo-rotation.png"
 [[ ${1:-} == --screenshot-and-exit ]] && exit 0
 wait "${pids[-1]}"

@@ -33,4 +33,6 @@ pub const COMMANDS: &[&str] = &[
     "rotation_preview",
     "rotate_key",
     "copy_rotated_key",
+    "rotate_many",
+    "bulk_progress",
 ];

@@ -1,7 +1,7 @@
 //! IPC commands: extract state, make one call into core, convert the error. Nothing else.
 
 use gatehouse_core::{
-    AddInstance, Alert, AlertFilter, AlertState, AppInfo, CredentialInventory, Cursor,
+    AddInstance, Alert, AlertFilter, AlertState, AppInfo, BulkItem, CredentialInventory, Cursor,
     DetectionSettings, EventFilter, EventPage, ExportFormat, ExportResult, Heatmap, HeatmapQuery,
     ImageFormat, InstanceView, IpcError, KeychainStatus, Offender, OffenderQuery, Overview,
     RefreshSummary, RotationPreview, RotationResult, Settings, SyncState, Theme,
@@ -261,11 +261,15 @@ pub async fn rotate_key(
     Ok(result)
 }
 
-/// Copy the last rotated key to the clipboard, once; it is cleared after 30 seconds.
+/// Copy a rotated key (by its label, `NAME on INSTANCE`, or the latest) to the clipboard,
+/// once; it is cleared after 30 seconds.
 #[tauri::command]
 #[tracing::instrument(skip(state))]
-pub async fn copy_rotated_key(state: State<'_, AppState>) -> Result<String, IpcError> {
-    let Some((label, key)) = state.take_rotated_key() else {
+pub async fn copy_rotated_key(
+    state: State<'_, AppState>,
+    label: Option<String>,
+) -> Result<String, IpcError> {
+    let Some((label, key)) = state.take_rotated_key(label.as_deref()) else {
         return Err(IpcError::from(gatehouse_core::Error::InvalidInput {
             field: "key",
             reason: "the new key was already copied once; it is in the OS keychain".into(),
@@ -282,4 +286,30 @@ pub async fn copy_rotated_key(state: State<'_, AppState>) -> Result<String, IpcE
     Ok(format!(
         "The new key for {label} is on the clipboard for 30 seconds."
     ))
+}
+
+/// Rotate several keys, four at a time; `bulk_progress` says how far it got.
+#[tauri::command]
+#[tracing::instrument(skip_all, fields(keys = targets.len()))]
+pub async fn rotate_many(
+    state: State<'_, AppState>,
+    targets: Vec<(String, String)>,
+) -> Result<Vec<BulkItem>, IpcError> {
+    let console = state.console()?;
+    state.set_bulk(0, targets.len() as u32);
+    let (items, keys) = console
+        .rotate_many(&targets, gatehouse_core::BULK_CONCURRENCY, |done, total| {
+            state.set_bulk(done as u32, total as u32)
+        })
+        .await;
+    for (label, key) in keys {
+        state.keep_rotated_key(label, key);
+    }
+    Ok(items)
+}
+
+/// `[done, total]` of the bulk rotation under way (or the last one).
+#[tauri::command]
+pub fn bulk_progress(state: State<'_, AppState>) -> (u32, u32) {
+    state.bulk()
 }

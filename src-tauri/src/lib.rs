@@ -21,8 +21,10 @@ pub struct AppState {
     console: Result<Arc<Console>, IpcError>,
     started: Instant,
     first_paint: Once,
-    /// The key of the last committed rotation, until it is copied once.
-    rotated_key: std::sync::Mutex<Option<(String, gatehouse_core::Sensitive<String>)>>,
+    /// Keys of committed rotations by label (`NAME on INSTANCE`), until each is copied once.
+    rotated_keys: std::sync::Mutex<Vec<(String, gatehouse_core::Sensitive<String>)>>,
+    /// A bulk rotation's progress: keys done, keys in all.
+    bulk: std::sync::Mutex<(u32, u32)>,
     /// Alerts whose notification was clicked, for the window to open.
     opened_tx: tokio::sync::mpsc::UnboundedSender<i64>,
     opened_rx: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<i64>>,
@@ -37,22 +39,48 @@ impl AppState {
             first_paint: Once::new(),
             opened_tx,
             opened_rx: tokio::sync::Mutex::new(opened_rx),
-            rotated_key: std::sync::Mutex::new(None),
+            rotated_keys: std::sync::Mutex::new(Vec::new()),
+            bulk: std::sync::Mutex::new((0, 0)),
         }
     }
 
     fn keep_rotated_key(&self, label: String, key: gatehouse_core::Sensitive<String>) {
-        *self
-            .rotated_key
+        let mut keys = self
+            .rotated_keys
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((label, key));
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.retain(|(l, _)| l != &label);
+        keys.push((label, key));
     }
 
-    fn take_rotated_key(&self) -> Option<(String, gatehouse_core::Sensitive<String>)> {
-        self.rotated_key
+    /// The key labelled `label` (or the latest), which is then forgotten.
+    fn take_rotated_key(
+        &self,
+        label: Option<&str>,
+    ) -> Option<(String, gatehouse_core::Sensitive<String>)> {
+        let mut keys = self
+            .rotated_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = match label {
+            Some(label) => keys.iter().position(|(l, _)| l == label)?,
+            None => keys.len().checked_sub(1)?,
+        };
+        Some(keys.remove(index))
+    }
+
+    fn set_bulk(&self, done: u32, total: u32) {
+        *self
+            .bulk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (done, total);
+    }
+
+    fn bulk(&self) -> (u32, u32) {
+        *self
+            .bulk
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
     }
 
     /// The next alert to open because its notification was clicked.
@@ -252,6 +280,8 @@ fn build(state: AppState) -> ExitCode {
             commands::rotation_preview,
             commands::rotate_key,
             commands::copy_rotated_key,
+            commands::rotate_many,
+            commands::bulk_progress,
         ])
         .run(tauri::generate_context!());
     match result {

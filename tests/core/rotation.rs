@@ -184,7 +184,7 @@ async fn sekha_with_agent(
     lab: &Lab,
     extra_env: &str,
 ) -> (crate::lab::Running, std::path::PathBuf, String) {
-    let (agent, pid, old, _) = sekha_with_agent_config(lab, extra_env, "").await;
+    let (agent, pid, old, _) = sekha_with_agent_config(lab, "sekha-r", extra_env, "").await;
     (agent, pid, old)
 }
 
@@ -192,6 +192,7 @@ async fn sekha_with_agent(
 /// config, to start it again.
 async fn sekha_with_agent_config(
     lab: &Lab,
+    instance: &str,
     extra_env: &str,
     before_restart: &str,
 ) -> (
@@ -200,7 +201,7 @@ async fn sekha_with_agent_config(
     String,
     gatehouse_agent::AgentConfig,
 ) {
-    let service = lab.agents.join("sekha-svc");
+    let service = lab.agents.join(format!("{instance}-svc"));
     std::fs::create_dir_all(&service).expect("service dir");
     let old = "o".repeat(43);
     std::fs::write(
@@ -211,13 +212,13 @@ async fn sekha_with_agent_config(
     let port = crate::ports::free_port();
     let script =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo/restart_fixture.sh");
-    let pid = lab.agents.join("sekha.pid");
+    let pid = lab.agents.join(format!("{instance}.pid"));
     let command = format!(
         "{extra_env} sh {} {} --profile sekha --port {port} --workdir {} --log {}",
         script.display(),
         pid.display(),
         service.display(),
-        lab.agents.join("sekha.log").display()
+        lab.agents.join(format!("{instance}.log")).display()
     );
     let started = std::process::Command::new("sh")
         .args(["-c", &command])
@@ -238,7 +239,7 @@ async fn sekha_with_agent_config(
         assert!(std::time::Instant::now() < deadline, "the fixture answers");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let (dir, code) = lab.init_agent("sekha-r", OffsetDateTime::now_utc());
+    let (dir, code) = lab.init_agent(instance, OffsetDateTime::now_utc());
     let config = gatehouse_agent::AgentConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         profile: "sekha".into(),
@@ -252,7 +253,7 @@ async fn sekha_with_agent_config(
         service_dir: Some(service.clone()),
     };
     let agent = start_agent_config(config.clone()).await;
-    lab.add("sekha-r", &agent, &code).await.expect("enrolled");
+    lab.add(instance, &agent, &code).await.expect("enrolled");
     (agent, pid, old, config)
 }
 
@@ -386,6 +387,7 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
     let hang = lab.agents.join("hang-once");
     let (agent, pid, old, config) = sekha_with_agent_config(
         &lab,
+        "sekha-r",
         "",
         &format!(
             "if [ -f {h} ]; then rm {h}; sleep 30; fi; ",
@@ -421,6 +423,20 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
         .refresh_instance("sekha-r")
         .await
         .expect("the agent is back");
+    // A rotation still running is never second-guessed: nothing happens before its time is up.
+    lab.console
+        .resolve_pending_rotations()
+        .await
+        .expect("nothing to resolve yet");
+    assert!(
+        lab.console
+            .vault()
+            .load("instance/sekha-r/key/mcp_api_key.pending")
+            .is_ok(),
+        "a rotation that might still be running keeps its pending key"
+    );
+    // The console starts again later.
+    lab.set_clock(OffsetDateTime::now_utc() + Duration::minutes(10));
     lab.console
         .resolve_pending_rotations()
         .await
@@ -467,4 +483,67 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
     );
     agent.stop().await;
     stop_fixture(&pid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_rotation_reports_each_outcome_and_one_failure_stops_nothing() {
+    let lab = Lab::new();
+    let old = "o".repeat(43);
+    let (a, pid_a, _, _) = sekha_with_agent_config(&lab, "sekha-a", "", "").await;
+    let (b, pid_b, _, _) =
+        sekha_with_agent_config(&lab, "sekha-b", &format!("SEKHA__MCP_API_KEY={old}"), "").await;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let targets = vec![
+        ("sekha-a".to_owned(), "mcp_api_key".to_owned()),
+        ("sekha-b".to_owned(), "mcp_api_key".to_owned()),
+        ("sekha-a".to_owned(), "no_such_key".to_owned()),
+    ];
+    let (items, keys) = lab
+        .console
+        .rotate_many(&targets, gatehouse_core::BULK_CONCURRENCY, |done, total| {
+            seen.lock().expect("progress").push((done, total));
+        })
+        .await;
+    let mut progress = seen.into_inner().expect("progress");
+    progress.sort_unstable();
+    assert_eq!(
+        progress,
+        vec![(1, 3), (2, 3), (3, 3)],
+        "progress after each key"
+    );
+    assert_eq!(items.len(), 3, "every target has an outcome");
+    let of = |instance: &str, name: &str| {
+        items
+            .iter()
+            .find(|i| i.instance == instance && i.name == name)
+            .expect("item")
+    };
+    assert!(
+        of("sekha-a", "mcp_api_key")
+            .result
+            .as_ref()
+            .is_some_and(|r| r.committed),
+        "the healthy instance rotated: {items:?}"
+    );
+    let b_result = of("sekha-b", "mcp_api_key").result.as_ref().expect("ran");
+    assert!(
+        b_result.rolled_back && !b_result.committed,
+        "the pinned one rolled back"
+    );
+    assert!(
+        of("sekha-a", "no_such_key")
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no key named")),
+        "an unknown key is refused with the reason"
+    );
+    assert_eq!(keys.len(), 1, "only the committed rotation hands out a key");
+    assert_eq!(
+        keys[0].0, "mcp_api_key on sekha-a",
+        "labelled by key and instance"
+    );
+    a.stop().await;
+    b.stop().await;
+    stop_fixture(&pid_a);
+    stop_fixture(&pid_b);
 }

@@ -500,3 +500,85 @@ pub fn rotate(
         ExitCode::FAILURE
     })
 }
+
+/// `gatehouse rotate --due`: every key that needs it, with progress and a summary.
+pub fn rotate_due(
+    console: &Console,
+    yes: bool,
+    show_key: bool,
+    as_json: bool,
+) -> gatehouse_core::Result<ExitCode> {
+    use gatehouse_core::{CredentialKind, Status};
+    gatehouse_pki::install_provider();
+    let rt = runtime()?;
+    let inventory = rt.block_on(console.credentials())?;
+    let targets: Vec<(String, String)> = inventory
+        .credentials
+        .iter()
+        .filter(|c| matches!(c.kind, CredentialKind::ApiKey | CredentialKind::JwtSecret))
+        .filter(|c| matches!(c.status, Status::Failing | Status::Warning))
+        .filter_map(|c| c.instance.clone().map(|i| (i, c.name.clone())))
+        .collect();
+    if targets.is_empty() {
+        say!("No key is due within 30 days, overdue or weak.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !yes {
+        say!(
+            "These {} keys would be rotated (each service restarts):",
+            targets.len()
+        );
+        for (instance, name) in &targets {
+            say!("  {name} on {}", printable(instance));
+        }
+        say!("Run again with --yes to go ahead.");
+        return Ok(ExitCode::FAILURE);
+    }
+    let (items, keys) = rt.block_on(console.rotate_many(
+        &targets,
+        gatehouse_core::BULK_CONCURRENCY,
+        |done, total| eprintln!("[{done}/{total}] done"),
+    ));
+    if as_json {
+        print_json(&items);
+    } else {
+        for item in &items {
+            let what = match (&item.result, &item.error) {
+                (Some(r), _) if r.committed => "rotated and verified".to_owned(),
+                (Some(r), _) if r.rolled_back => format!(
+                    "rolled back: {}{}",
+                    r.error.as_deref().unwrap_or(""),
+                    if r.old_key_works == Some(true) {
+                        " (the old key works)"
+                    } else {
+                        ""
+                    }
+                ),
+                (Some(r), _) => format!("not rotated: {}", r.error.as_deref().unwrap_or("")),
+                (None, Some(e)) => format!("not started: {e}"),
+                (None, None) => "not started".into(),
+            };
+            say!(
+                "{:<26} {:<16} {}",
+                printable(&item.name),
+                printable(&item.instance),
+                printable(&what)
+            );
+        }
+        let committed = items
+            .iter()
+            .filter(|i| i.result.as_ref().is_some_and(|r| r.committed))
+            .count();
+        say!("{committed} of {} rotated.", items.len());
+        if show_key {
+            for (label, key) in &keys {
+                say!("New key for {label} (shown once): {}", key.expose());
+            }
+        }
+    }
+    Ok(if keys.len() == items.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

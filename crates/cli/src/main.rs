@@ -83,10 +83,17 @@ enum Command {
     /// Rotate a service key: a new key is written, the service restarted and the key verified
     /// on the host, or everything is put back.
     Rotate {
-        instance: String,
+        /// The instance (omit with --due).
+        #[arg(required_unless_present = "due")]
+        instance: Option<String>,
         /// The key's variable or name, as `gatehouse credentials` lists it (mcp_api_key,
         /// API_KEY, API_KEY_CLIENT).
-        name: String,
+        #[arg(required_unless_present = "due")]
+        name: Option<String>,
+        /// Every key that is overdue, due within 30 days or weak, across the fleet, four at a
+        /// time.
+        #[arg(long, conflicts_with_all = ["instance", "name"])]
+        due: bool,
         /// Go ahead (without it, only say what would change).
         #[arg(long)]
         yes: bool,
@@ -389,11 +396,24 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
         }
         Command::Rules { reset } => analytics::rules(&console, *reset, cli.json)?,
         Command::Rotate {
-            instance,
-            name,
+            due: true,
             yes,
             show_key,
+            ..
+        } => return analytics::rotate_due(&console, *yes, *show_key, cli.json),
+        Command::Rotate {
+            instance: Some(instance),
+            name: Some(name),
+            yes,
+            show_key,
+            ..
         } => return analytics::rotate(&console, instance, name, *yes, *show_key, cli.json),
+        Command::Rotate { .. } => {
+            return Err(Error::InvalidInput {
+                field: "rotate",
+                reason: "name an instance and a key, or use --due".into(),
+            })
+        }
         Command::Credentials { action } => {
             if let Some(CredentialsAction::Policy {
                 instance,

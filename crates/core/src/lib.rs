@@ -41,8 +41,8 @@ pub use heatmap::{
 pub use offenders::{Offender, OffenderQuery};
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use rotation::{
-    Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem, RotationPreview,
-    RotationResult, DEFAULT_KEY_DAYS,
+    BulkItem, Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem,
+    RotationPreview, RotationResult, BULK_CONCURRENCY, DEFAULT_KEY_DAYS,
 };
 pub use sensitive::Sensitive;
 pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
@@ -70,6 +70,7 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<Alert>(&cfg, &mut out);
     one::<AlertFilter>(&cfg, &mut out);
     one::<AlertState>(&cfg, &mut out);
+    one::<BulkItem>(&cfg, &mut out);
     one::<ChartTheme>(&cfg, &mut out);
     one::<DetectionSettings>(&cfg, &mut out);
     one::<detect::Detection>(&cfg, &mut out);

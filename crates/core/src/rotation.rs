@@ -118,6 +118,30 @@ fn status_of(now: i64, due: Option<i64>, weak: bool) -> (Status, String) {
     }
 }
 
+/// Certificates renew themselves: only a renewal that has not happened needs the operator.
+fn renewal_status(now: i64, due: i64) -> (Status, String) {
+    let days = (due - now).div_euclid(DAY);
+    if due + DAY < now {
+        (
+            Status::Failing,
+            format!(
+                "renewal overdue by {} days: check the agent is reachable",
+                (now - due).div_euclid(DAY)
+            ),
+        )
+    } else if due <= now {
+        (Status::Ok, "renews at the next check".into())
+    } else {
+        (
+            Status::Ok,
+            format!(
+                "renews itself in {days} day{}",
+                if days == 1 { "" } else { "s" }
+            ),
+        )
+    }
+}
+
 fn short(fingerprint: &pki::Fingerprint) -> String {
     fingerprint
         .to_string()
@@ -250,7 +274,7 @@ impl Console {
             ] {
                 if let Ok(cert) = pki::parse_cert(pem) {
                     let due = cert.validity.renew_at().unix_timestamp();
-                    let (status, status_text) = status_of(now, Some(due), false);
+                    let (status, status_text) = renewal_status(now, due);
                     let id_kind = if kind == CredentialKind::AgentCertificate {
                         "agent_certificate"
                     } else {
@@ -367,6 +391,14 @@ impl Console {
             let Some(due) = credential.due_at else {
                 continue;
             };
+            let automatic = matches!(
+                credential.kind,
+                CredentialKind::AgentCertificate | CredentialKind::ClientCertificate
+            );
+            if automatic && credential.status != Status::Failing {
+                // Renewed on a clock by the console; the operator hears only of a failure.
+                continue;
+            }
             let left = due - now;
             let Some(days) = WARN_DAYS
                 .iter()
@@ -415,6 +447,22 @@ pub struct RotationResult {
     pub old_fingerprint: String,
     pub new_fingerprint: String,
 }
+
+/// One key of a bulk rotation: its result, or why it could not start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct BulkItem {
+    pub instance: String,
+    pub name: String,
+    pub result: Option<RotationResult>,
+    /// Refused before anything changed (unreachable agent, config edited by hand).
+    pub error: Option<String>,
+}
+
+/// A new key and what it is for (`NAME on INSTANCE`).
+pub type LabelledKey = (String, crate::Sensitive<String>);
+
+/// Keys rotated at once in a bulk rotation.
+pub const BULK_CONCURRENCY: usize = 4;
 
 /// The keychain entry of a service key Gatehouse set, and of one being set.
 fn key_entry(instance: &str, name: &str) -> String {
@@ -623,6 +671,60 @@ impl Console {
         }
     }
 
+    /// Rotate several keys, `concurrency` at a time, telling `progress` after each (done,
+    /// total). One failing does not stop the others. Returns each outcome and the new keys
+    /// of those that committed (labelled `NAME on INSTANCE`).
+    pub async fn rotate_many(
+        &self,
+        targets: &[(String, String)],
+        concurrency: usize,
+        progress: impl Fn(usize, usize) + Send + Sync,
+    ) -> (Vec<BulkItem>, Vec<LabelledKey>) {
+        use futures_util::stream::{self, StreamExt};
+        let total = targets.len();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let progress = &progress;
+        let done = &done;
+        let results: Vec<(BulkItem, Option<LabelledKey>)> = stream::iter(targets.iter().cloned())
+            .map(|(instance, name)| async move {
+                let outcome = self.rotate_key(&instance, &name).await;
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                progress(finished, total);
+                let label = format!("{name} on {instance}");
+                match outcome {
+                    Ok((result, key)) => (
+                        BulkItem {
+                            instance,
+                            name,
+                            result: Some(result),
+                            error: None,
+                        },
+                        key.map(|k| (label, k)),
+                    ),
+                    Err(e) => (
+                        BulkItem {
+                            instance,
+                            name,
+                            result: None,
+                            error: Some(e.to_string()),
+                        },
+                        None,
+                    ),
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut items = Vec::with_capacity(results.len());
+        let mut keys = Vec::new();
+        for (item, key) in results {
+            items.push(item);
+            keys.extend(key);
+        }
+        items.sort_by(|a, b| (&a.instance, &a.name).cmp(&(&b.instance, &b.name)));
+        (items, keys)
+    }
+
     fn finish_rotation(&self, id: i64, state: &str, detail: &str) -> Result<()> {
         let now = self.now().unix_timestamp();
         self.store().conn().execute(
@@ -634,13 +736,19 @@ impl Console {
 
     /// Rotations whose outcome the console never heard (it or the agent stopped mid-way):
     /// ask each agent for its last outcome, keep the key if it committed, drop it otherwise.
+    /// Only rotations older than any answer could take are looked at, so one still running
+    /// (here or in another Gatehouse process) is never touched.
     pub async fn resolve_pending_rotations(&self) -> Result<()> {
+        let cutoff = self.now().unix_timestamp() - ROTATE_TIMEOUT.as_secs() as i64 - 30;
         let pending: Vec<(i64, String, String, String)> = {
             let store = self.store();
             let mut stmt = store.conn().prepare(
-                "SELECT id, instance, name, new_fingerprint FROM rotations WHERE state = 'pending'",
+                "SELECT id, instance, name, new_fingerprint FROM rotations
+                 WHERE state = 'pending' AND started_at < ?1",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows = stmt.query_map([cutoff], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         for (id, instance, name, new_fingerprint) in pending {

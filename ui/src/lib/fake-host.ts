@@ -355,9 +355,20 @@ export function fakeHost(): FakeHost {
         new_fingerprint: 'a1b2c3d4e5f60718',
       };
     },
-    async copyRotatedKey() {
-      host.calls.push('copyRotatedKey');
-      return 'The new key for mcp_api_key on sekha-prod is on the clipboard for 30 seconds.';
+    async copyRotatedKey(label) {
+      host.calls.push(`copyRotatedKey:${label ?? ''}`);
+      return `The new key for ${label ?? 'mcp_api_key on sekha-prod'} is on the clipboard for 30 seconds.`;
+    },
+    async rotateMany(targets) {
+      host.calls.push(`rotateMany:${targets.length}`);
+      const items = [];
+      for (const [instance, name] of targets) {
+        items.push({ instance, name, result: await host.rotateKey(instance, name), error: null });
+      }
+      return items;
+    },
+    async bulkProgress() {
+      return [1, 2];
     },
     nextOpenedAlert() {
       host.calls.push('nextOpenedAlert');

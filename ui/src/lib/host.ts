@@ -16,6 +16,7 @@ import type { OffenderQuery } from '../gen/OffenderQuery';
 import type { RotationPreview } from '../gen/RotationPreview';
 import type { RotationResult } from '../gen/RotationResult';
 import type { AppInfo } from '../gen/AppInfo';
+import type { BulkItem } from '../gen/BulkItem';
 import type { Cursor } from '../gen/Cursor';
 import type { ErrorCode } from '../gen/ErrorCode';
 import type { EventFilter } from '../gen/EventFilter';
@@ -83,8 +84,12 @@ export interface Host {
   rotationPreview(instance: string, name: string): Promise<RotationPreview>;
   /** Rotate a key on the host; the new key never comes to the window. */
   rotateKey(instance: string, name: string): Promise<RotationResult>;
-  /** Put the last rotated key on the clipboard once (cleared after 30 s); resolves with words. */
-  copyRotatedKey(): Promise<string>;
+  /** Put a rotated key (by label, or the latest) on the clipboard once, cleared after 30 s. */
+  copyRotatedKey(label?: string): Promise<string>;
+  /** Rotate several keys, four at a time. */
+  rotateMany(targets: [string, string][]): Promise<BulkItem[]>;
+  /** [done, total] of the bulk rotation under way. */
+  bulkProgress(): Promise<[number, number]>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -140,5 +145,7 @@ export const tauriHost: Host = {
   setKeyRotationDays: (instance, days) => call('set_key_rotation_days', { instance, days }),
   rotationPreview: (instance, name) => call('rotation_preview', { instance, name }),
   rotateKey: (instance, name) => call('rotate_key', { instance, name }),
-  copyRotatedKey: () => call('copy_rotated_key'),
+  copyRotatedKey: (label) => call('copy_rotated_key', { label: label ?? null }),
+  rotateMany: (targets) => call('rotate_many', { targets }),
+  bulkProgress: () => call('bulk_progress'),
 };

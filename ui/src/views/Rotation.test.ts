@@ -108,3 +108,23 @@ describe('rotating a key', () => {
     expect(within(dialog).queryByRole('button', { name: /Copy the new key/ }), 'no key to copy').toBeNull();
   });
 });
+
+describe('rotating every due key', () => {
+  it('asks for the scope to be typed, then summarises each outcome', async () => {
+    const host = withCredentials();
+    render(Rotation, { host, ongo: () => {} });
+    const open = await screen.findByRole('button', { name: 'Rotate all due (2)…' });
+    await fireEvent.click(open);
+    const dialog = await screen.findByRole('dialog');
+    const go = within(dialog).getByRole('button', { name: 'Rotate 2 keys' }) as HTMLButtonElement;
+    expect(go.disabled, 'a fleet-wide action waits for the scope to be typed').toBe(true);
+    await fireEvent.input(within(dialog).getByRole('textbox'), { target: { value: '2 keys' } });
+    expect(go.disabled).toBe(false);
+    await fireEvent.click(go);
+    const summary = await within(dialog).findByTestId('bulk-summary');
+    expect(summary.textContent).toContain('2 of 2 rotated and verified');
+    await fireEvent.click(within(dialog).getAllByRole('button', { name: 'Copy key' })[0]!);
+    await within(dialog).findByText('copied');
+    expect(host.calls, 'each key is copied by its label').toContain('copyRotatedKey:mcp_api_key on sekha-prod');
+  });
+});
