@@ -172,7 +172,7 @@ test('a heatmap cell opens exactly its failed sign-ins in the timeline', async (
 });
 
 test('revoking asks first, then the row says revoked', async () => {
-  const revoke = await s.find('button[aria-label="Revoke edge-one"]');
+  const revoke = await s.until('the fleet list with edge-one', () => s.find('button[aria-label="Revoke edge-one"]'));
   await s.click(revoke);
   const dialog = await s.until('the confirmation', () => s.find('[role=dialog]'));
   assert.match(await s.text(dialog), /refuse this console's certificate at once/, 'the impact is named');

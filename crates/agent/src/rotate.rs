@@ -250,6 +250,7 @@ impl Service<'_> {
             old_key_works: None,
             backup: None,
             finished_at: now,
+            restart_ms: 0,
         };
         let backup = path.with_file_name(format!(
             "{}.gatehouse-{now}.bak",
@@ -295,7 +296,10 @@ impl Service<'_> {
             request.name,
             path.display()
         ));
-        let verified = match self.restart().await {
+        let restart_started = std::time::Instant::now();
+        let restarted = self.restart().await;
+        outcome.restart_ms += restart_started.elapsed().as_millis() as u64;
+        let verified = match restarted {
             Err(e) => Err(e),
             Ok(()) => {
                 outcome
@@ -400,6 +404,7 @@ impl Service<'_> {
             old_key_works: None,
             backup: Some(journal.backup.display().to_string()),
             finished_at: now,
+            restart_ms: 0,
         };
         self.roll_back(state_dir, &journal, &old, &mut outcome)
             .await;

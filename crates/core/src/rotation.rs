@@ -446,6 +446,9 @@ pub struct RotationResult {
     pub error: Option<String>,
     pub old_fingerprint: String,
     pub new_fingerprint: String,
+    /// Milliseconds the host spent restarting the service and waiting for it.
+    #[ts(type = "number")]
+    pub restart_ms: u64,
 }
 
 /// One key of a bulk rotation: its result, or why it could not start.
@@ -614,6 +617,7 @@ impl Console {
                         error: Some(message),
                         old_fingerprint: found.fingerprint,
                         new_fingerprint,
+                        restart_ms: 0,
                     },
                     None,
                 ));
@@ -629,6 +633,7 @@ impl Console {
             error: outcome.error.clone(),
             old_fingerprint: outcome.old_fingerprint.clone(),
             new_fingerprint: outcome.new_fingerprint.clone(),
+            restart_ms: outcome.restart_ms,
         };
         if outcome.committed && outcome.new_fingerprint == new_fingerprint {
             self.vault().store(

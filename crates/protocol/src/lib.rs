@@ -187,6 +187,9 @@ pub struct RotateOutcome {
     pub backup: Option<String>,
     /// Unix seconds when it finished.
     pub finished_at: i64,
+    /// Milliseconds spent restarting the service and waiting for it to answer.
+    #[serde(default)]
+    pub restart_ms: u64,
 }
 
 /// The body of every non-2xx answer from the agent.

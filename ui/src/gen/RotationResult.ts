@@ -7,4 +7,8 @@ export type RotationResult = { instance: string, name: string, committed: boolea
 /**
  * What happened on the host, in order.
  */
-steps: Array<string>, error: string | null, old_fingerprint: string, new_fingerprint: string, };
+steps: Array<string>, error: string | null, old_fingerprint: string, new_fingerprint: string, 
+/**
+ * Milliseconds the host spent restarting the service and waiting for it.
+ */
+restart_ms: number, };
