@@ -45,7 +45,11 @@ fn host(profile: &'static str, extra: &str) -> Host {
     let old_key = format!("{profile}-old-key-0123456789-abcdefghijklmnop");
     let (file, key_name, text) = match profile {
         "sekha" => ("config.toml", "mcp_api_key", format!("mcp_api_key = \"{old_key}\"\n\n[server]\nport = 8080\n")),
-        "rae" => (".env", "API_KEY", format!("API_KEY={old_key}\nENABLE_API_KEY_AUTH=true\n")),
+        "rae" => (
+            ".env",
+            "API_KEY",
+            format!("API_KEY={old_key}\nENABLE_API_KEY_AUTH=true\nSECRET_KEY=change-this-secret-key-in-production\n"),
+        ),
         _ => (".env", "API_KEY_CLIENT", format!("API_KEY_ADMIN=admin-key-that-stays-0123456789-abcdef\nAPI_KEY_CLIENT={old_key}\nPOSTGRES_PASSWORD=x\n")),
     };
     let config_file = dir.join(file);
@@ -521,4 +525,24 @@ async fn a_full_disk_changes_nothing_on_every_profile() {
         drop(disk);
         drop(h);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rae_s_jwt_secret_rotates_without_touching_its_api_key() {
+    let h = host("rae", "");
+    let agent = boot(&h).await;
+    let secret = new_key("rae-jwt");
+    let outcome = agent
+        .rotate(request(&agent, "SECRET_KEY", &secret), 1_795_401_600)
+        .await
+        .expect("the rotation runs");
+    assert!(outcome.committed, "a signing secret commits once the service is back: {outcome:?}");
+    assert!(
+        outcome.steps.iter().any(|s| s.contains("cannot be checked on the protected endpoint")),
+        "and says what could not be verified: {:?}",
+        outcome.steps
+    );
+    let text = std::fs::read_to_string(&h.config_file).expect("config");
+    assert!(text.contains(&format!("SECRET_KEY={secret}")), "the secret is replaced");
+    assert!(accepts(&h, &h.old_key).await, "the API key is untouched and still works");
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gatehouse_events::profile::{ConfigFile, ConfigFormat};
+use gatehouse_events::profile::{ConfigFile, ConfigFormat, Role};
 use gatehouse_events::Profile;
 use gatehouse_protocol::{codes, RotateOutcome, RotateRequest};
 use serde::{Deserialize, Serialize};
@@ -305,19 +305,32 @@ impl Service<'_> {
                 outcome
                     .steps
                     .push("restarted the service; it answers its health check".into());
+                if file.role == Role::JwtSecret {
+                    // A signing secret is not presented as a key: the protected endpoint cannot
+                    // tell. The service came back with it; tokens signed with the old one stop
+                    // working.
+                    outcome.steps.push(
+                        "a signing secret cannot be checked on the protected endpoint; tokens signed with the old secret no longer verify"
+                            .into(),
+                    );
+                    Ok(())
+                } else {
                 match (self.accepts(&request.new_key).await, self.accepts(&old).await) {
                     (Ok(true), Ok(false)) => Ok(()),
                     (Ok(false), _) => Err("the service refuses the new key (is the key set elsewhere, such as an environment variable that wins over the file?)".to_owned()),
                     (Ok(true), Ok(true)) => Err("the service still accepts the old key".to_owned()),
                     (Err(e), _) | (_, Err(e)) => Err(format!("cannot check the keys: {e}")),
                 }
+                }
             }
         };
         match verified {
             Ok(()) => {
-                outcome
-                    .steps
-                    .push("verified: the new key is accepted, the old key is refused".into());
+                if file.role != Role::JwtSecret {
+                    outcome
+                        .steps
+                        .push("verified: the new key is accepted, the old key is refused".into());
+                }
                 outcome.committed = true;
                 let _ = std::fs::remove_file(state_dir.join(JOURNAL));
             }

@@ -476,6 +476,13 @@ fn pending_entry(instance: &str, name: &str) -> String {
     format!("instance/{instance}/key/{name}.pending")
 }
 
+/// Who is at the console: the OS account running it.
+fn operator() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// 256 random bits, base64url without padding (43 characters): what every profile accepts.
 fn generate_key() -> Result<crate::Sensitive<String>> {
     use ring::rand::SecureRandom;
@@ -567,9 +574,9 @@ impl Console {
         let id = {
             let store = self.store();
             store.conn().execute(
-                "INSERT INTO rotations (instance, name, old_fingerprint, new_fingerprint, started_at, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
-                params![instance, name, found.fingerprint, new_fingerprint, now],
+                "INSERT INTO rotations (instance, name, old_fingerprint, new_fingerprint, started_at, state, operator)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+                params![instance, name, found.fingerprint, new_fingerprint, now, operator()],
             )?;
             store.conn().last_insert_rowid()
         };
@@ -646,8 +653,10 @@ impl Console {
                 instance,
                 gatehouse_events::Outcome::Success,
                 &format!(
-                    "Rotated {name} ({} → {}): the new key is accepted and the old one refused.",
-                    outcome.old_fingerprint, outcome.new_fingerprint
+                    "Rotated {name} ({} → {}), by {}: the new key is accepted and the old one refused.",
+                    outcome.old_fingerprint,
+                    outcome.new_fingerprint,
+                    operator()
                 ),
             );
             Ok((result, Some(key)))

@@ -96,7 +96,8 @@ const MIGRATIONS: &[&str] = &[
          started_at      INTEGER NOT NULL,
          finished_at     INTEGER,
          state           TEXT NOT NULL CHECK (state IN ('pending', 'committed', 'rolled_back', 'failed', 'refused')),
-         detail          TEXT NOT NULL DEFAULT ''
+         detail          TEXT NOT NULL DEFAULT '',
+         operator        TEXT NOT NULL DEFAULT ''
      ) STRICT;",
 ];
 
