@@ -9,8 +9,15 @@ use gatehouse_core::Sensitive;
 /// long.
 pub fn copy_for(secret: Sensitive<String>, keep: Duration) -> Result<(), String> {
     let mut clipboard = arboard::Clipboard::new().map_err(|e| e.to_string())?;
-    clipboard
-        .set_text(secret.expose().clone())
+    let set = clipboard.set();
+    // Kept out of clipboard managers' history and cloud sync where the platform allows.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    let set = arboard::SetExtLinux::exclude_from_history(set);
+    #[cfg(target_os = "macos")]
+    let set = arboard::SetExtApple::exclude_from_history(set);
+    #[cfg(windows)]
+    let set = arboard::SetExtWindows::exclude_from_history(set);
+    set.text(secret.expose().clone())
         .map_err(|e| e.to_string())?;
     std::thread::spawn(move || {
         std::thread::sleep(keep);

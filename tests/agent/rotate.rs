@@ -210,7 +210,7 @@ async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
         );
         let key = new_key(profile);
         let outcome: RotateOutcome = agent
-            .rotate(request(&agent, h.key_name, &key), 1_795_401_600)
+            .rotate(request(&agent, h.key_name, &key))
             .await
             .expect("the rotation runs");
         assert!(outcome.committed, "{profile}: committed: {outcome:?}");
@@ -287,10 +287,7 @@ async fn a_service_that_does_not_come_back_is_rolled_back_on_every_profile() {
             Agent::load(config).expect("agent")
         };
         let outcome = agent
-            .rotate(
-                request(&agent, h.key_name, &new_key(profile)),
-                1_795_401_600,
-            )
+            .rotate(request(&agent, h.key_name, &new_key(profile)))
             .await
             .expect("the rotation runs");
         assert!(!outcome.committed, "{profile}: not committed");
@@ -333,10 +330,7 @@ async fn a_new_key_the_service_refuses_is_rolled_back_on_every_profile() {
         let h = host(profile, &format!("{env}={old}"));
         let agent = boot(&h).await;
         let outcome = agent
-            .rotate(
-                request(&agent, h.key_name, &new_key(profile)),
-                1_795_401_600,
-            )
+            .rotate(request(&agent, h.key_name, &new_key(profile)))
             .await
             .expect("the rotation runs");
         assert!(!outcome.committed, "{profile}: not committed: {outcome:?}");
@@ -365,10 +359,7 @@ async fn a_config_edited_by_hand_since_the_last_read_is_left_alone_on_every_prof
         let mut text = std::fs::read_to_string(&h.config_file).expect("config");
         text.push_str("# edited by hand\n");
         std::fs::write(&h.config_file, &text).expect("edit");
-        let err = agent
-            .rotate(stale, 1_795_401_600)
-            .await
-            .expect_err("refused");
+        let err = agent.rotate(stale).await.expect_err("refused");
         assert_eq!(err.code, "config_changed", "{profile}: {}", err.message);
         assert!(
             err.message.contains("nothing was changed"),
@@ -408,7 +399,7 @@ async fn an_agent_stopped_mid_rotation_rolls_back_when_it_starts_on_every_profil
         let req = request(&agent, h.key_name, &new_key(profile));
         let running = {
             let agent = agent.clone();
-            tokio::spawn(async move { agent.rotate(req, 1_795_401_600).await })
+            tokio::spawn(async move { agent.rotate(req).await })
         };
         let journal = config.state_dir.join("rotation.json");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -495,10 +486,7 @@ async fn a_full_disk_changes_nothing_on_every_profile() {
         let chunk = vec![0u8; 4096];
         while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
         drop(filler);
-        let err = agent
-            .rotate(req, 1_795_401_600)
-            .await
-            .expect_err("nothing can be written");
+        let err = agent.rotate(req).await.expect_err("nothing can be written");
         assert!(
             err.message.contains("nothing was changed"),
             "{profile}: says nothing changed: {}",
@@ -533,16 +521,28 @@ async fn rae_s_jwt_secret_rotates_without_touching_its_api_key() {
     let agent = boot(&h).await;
     let secret = new_key("rae-jwt");
     let outcome = agent
-        .rotate(request(&agent, "SECRET_KEY", &secret), 1_795_401_600)
+        .rotate(request(&agent, "SECRET_KEY", &secret))
         .await
         .expect("the rotation runs");
-    assert!(outcome.committed, "a signing secret commits once the service is back: {outcome:?}");
     assert!(
-        outcome.steps.iter().any(|s| s.contains("cannot be checked on the protected endpoint")),
+        outcome.committed,
+        "a signing secret commits once the service is back: {outcome:?}"
+    );
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|s| s.contains("cannot be checked on the protected endpoint")),
         "and says what could not be verified: {:?}",
         outcome.steps
     );
     let text = std::fs::read_to_string(&h.config_file).expect("config");
-    assert!(text.contains(&format!("SECRET_KEY={secret}")), "the secret is replaced");
-    assert!(accepts(&h, &h.old_key).await, "the API key is untouched and still works");
+    assert!(
+        text.contains(&format!("SECRET_KEY={secret}")),
+        "the secret is replaced"
+    );
+    assert!(
+        accepts(&h, &h.old_key).await,
+        "the API key is untouched and still works"
+    );
 }

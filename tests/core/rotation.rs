@@ -547,3 +547,63 @@ async fn a_bulk_rotation_reports_each_outcome_and_one_failure_stops_nothing() {
     stop_fixture(&pid_a);
     stop_fixture(&pid_b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_the_console_walked_away_from_is_kept_when_the_host_finished_it() {
+    let lab = Lab::new();
+    let slow = lab.agents.join("slow-once");
+    let (agent, pid, _old, config) = sekha_with_agent_config(
+        &lab,
+        "sekha-r",
+        "",
+        &format!(
+            "if [ -f {s} ]; then rm {s}; sleep 2; fi; ",
+            s = slow.display()
+        ),
+    )
+    .await;
+    std::fs::write(&slow, "").expect("flag");
+    let journal = config.state_dir.join("rotation.json");
+    // The console goes away while the service restarts; the agent carries on.
+    tokio::select! {
+        result = lab.console.rotate_key("sekha-r", "mcp_api_key") => {
+            panic!("the console was meant to leave first: {:?}", result.map(|r| r.0));
+        }
+        () = async {
+            while !journal.exists() || slow.exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        } => {}
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while journal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent finishes the rotation on its own"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    lab.set_clock(OffsetDateTime::now_utc() + Duration::minutes(10));
+    lab.console
+        .resolve_pending_rotations()
+        .await
+        .expect("the console asks for the outcome");
+    let current = lab
+        .console
+        .vault()
+        .load("instance/sekha-r/key/mcp_api_key")
+        .expect("the committed key is now the current one in the keychain");
+    let inventory = lab.console.credentials().await.expect("inventory");
+    let api = inventory
+        .credentials
+        .iter()
+        .find(|c| c.kind == CredentialKind::ApiKey)
+        .expect("listed");
+    assert_eq!(
+        api.fingerprint,
+        sha_prefix(std::str::from_utf8(current.expose()).expect("text")),
+        "the keychain holds exactly the key the host now uses"
+    );
+    agent.stop().await;
+    stop_fixture(&pid);
+}

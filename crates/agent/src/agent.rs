@@ -367,17 +367,23 @@ impl Agent {
     pub async fn rotate(
         &self,
         request: protocol::RotateRequest,
-        now: i64,
     ) -> Result<protocol::RotateOutcome, ApiError> {
         let _one = self.rotating.lock().await;
+        // Taken after the wait, so queued rotations never share a backup name.
+        let now = OffsetDateTime::now_utc().unix_timestamp();
         self.service()?
             .rotate(self.state.root(), &request, now)
             .await
     }
 
-    /// `GET /v1/credentials/rotate`: the last rotation's outcome.
+    /// `GET /v1/credentials/rotate?fingerprint=`: what became of a rotation.
+    pub fn rotation_status(&self, fingerprint: Option<&str>) -> protocol::RotationStatus {
+        crate::rotate::status(self.state.root(), fingerprint)
+    }
+
+    /// The last rotation's outcome, if any.
     pub fn last_rotation(&self) -> Option<protocol::RotateOutcome> {
-        crate::rotate::last_outcome(self.state.root())
+        self.rotation_status(None).outcome
     }
 
     /// At start: roll back a rotation the agent was stopped in the middle of.

@@ -120,7 +120,7 @@ pub(crate) fn dotenv(text: &str) -> Vec<(String, String)> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").unwrap_or(line);
+        let line = crate::rotate::strip_export(line);
         let Some((name, value)) = line.split_once('=') else {
             continue;
         };

@@ -22,7 +22,11 @@ use crate::credentials::{dotenv, fingerprint, toml_root_key};
 /// How long the service has to answer its health check after a restart, by default.
 const COME_BACK: Duration = Duration::from_secs(60);
 const JOURNAL: &str = "rotation.json";
-const LAST_OUTCOME: &str = "rotation-outcome.json";
+const OUTCOMES: &str = "rotation-outcomes.json";
+/// Outcomes kept for the console to ask about, newest last.
+const OUTCOMES_KEPT: usize = 50;
+/// The longest a restart may be given, whatever the config says.
+const COME_BACK_MAX: Duration = Duration::from_secs(3600);
 
 /// A rotation under way, as the journal records it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -32,6 +36,9 @@ struct Journal {
     backup: PathBuf,
     old_fingerprint: String,
     new_fingerprint: String,
+    /// The config's permission bits before the rotation, put back on rollback.
+    #[serde(default)]
+    mode: Option<u32>,
 }
 
 /// The service side of a rotation: where its config is and how to reach and restart it.
@@ -120,15 +127,28 @@ impl Service<'_> {
         let (program, args) = command
             .split_first()
             .ok_or("the restart command is empty")?;
-        let output = tokio::process::Command::new(program)
+        let come_back = self
+            .config
+            .restart_timeout_secs
+            .map_or(COME_BACK, Duration::from_secs)
+            .min(COME_BACK_MAX);
+        let running = tokio::process::Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             // An abandoned rotation (the agent stopping) does not leave a restart running.
             .kill_on_drop(true)
-            .output()
+            .output();
+        let output = tokio::time::timeout(come_back, running)
             .await
+            .map_err(|_| {
+                format!(
+                    "{} did not finish within {} s",
+                    command.join(" "),
+                    come_back.as_secs()
+                )
+            })?
             .map_err(|e| format!("cannot run {}: {e}", command.join(" ")))?;
         if !output.status.success() {
             let said = String::from_utf8_lossy(&output.stderr);
@@ -151,10 +171,6 @@ impl Service<'_> {
             .service_url
             .as_deref()
             .ok_or("no service_url is configured, so the restart cannot be checked")?;
-        let come_back = self
-            .config
-            .restart_timeout_secs
-            .map_or(COME_BACK, Duration::from_secs);
         let deadline = tokio::time::Instant::now() + come_back;
         // The old process may still answer for a moment: give the restart time to take.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -193,6 +209,8 @@ impl Service<'_> {
             ));
         }
         let (file, path) = self.config_file(&request.name)?;
+        // Through a symlink to the file itself, so the link stays a link.
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             refuse(
                 codes::CONFIG_CHANGED,
@@ -239,6 +257,20 @@ impl Service<'_> {
             ));
         }
         let new_text = replace_value(&text, file, &request.name, &request.new_key);
+        // Read the result back as the service would: exactly the new key, or nothing is done.
+        if current_value(&new_text, file, &request.name).as_deref()
+            != Some(request.new_key.as_str())
+            || (file.format == ConfigFormat::TomlRootKey
+                && new_text.parse::<toml::Table>().is_err())
+        {
+            return Err(refuse(
+                codes::CANNOT_ROTATE,
+                format!(
+                    "{} is laid out in a way the new key cannot be placed in safely; nothing was changed. Rotate it by hand.",
+                    path.display()
+                ),
+            ));
+        }
         let mut outcome = RotateOutcome {
             name: request.name.clone(),
             committed: false,
@@ -251,11 +283,13 @@ impl Service<'_> {
             backup: None,
             finished_at: now,
             restart_ms: 0,
+            verified: false,
         };
         let backup = path.with_file_name(format!(
-            "{}.gatehouse-{now}.bak",
+            "{}.gatehouse-{now}-{}.bak",
             path.file_name()
-                .map_or("config".into(), |n| n.to_string_lossy())
+                .map_or("config".into(), |n| n.to_string_lossy()),
+            &outcome.new_fingerprint[..8.min(outcome.new_fingerprint.len())]
         ));
         let journal = Journal {
             name: request.name.clone(),
@@ -263,9 +297,10 @@ impl Service<'_> {
             backup: backup.clone(),
             old_fingerprint: outcome.old_fingerprint.clone(),
             new_fingerprint: outcome.new_fingerprint.clone(),
+            mode: file_mode(&path),
         };
         // Backup and journal first: from here on, an interrupted agent can put things back.
-        if let Err(e) = write_atomically(&backup, text.as_bytes(), &path)
+        if let Err(e) = write_atomically(&backup, text.as_bytes(), &path, None)
             .and_then(|()| write_journal(state_dir, &journal))
         {
             let _ = std::fs::remove_file(&backup);
@@ -283,8 +318,7 @@ impl Service<'_> {
             path.display(),
             backup.display()
         ));
-        if let Err(e) = write_atomically(&path, new_text.as_bytes(), &path) {
-            let _ = std::fs::remove_file(state_dir.join(JOURNAL));
+        if let Err(e) = write_atomically(&path, new_text.as_bytes(), &path, None) {
             outcome.error = Some(format!(
                 "cannot write {}: {e}; the config and the service are unchanged",
                 path.display()
@@ -315,7 +349,7 @@ impl Service<'_> {
                     );
                     Ok(())
                 } else {
-                match (self.accepts(&request.new_key).await, self.accepts(&old).await) {
+                    match (self.accepts(&request.new_key).await, self.accepts(&old).await) {
                     (Ok(true), Ok(false)) => Ok(()),
                     (Ok(false), _) => Err("the service refuses the new key (is the key set elsewhere, such as an environment variable that wins over the file?)".to_owned()),
                     (Ok(true), Ok(true)) => Err("the service still accepts the old key".to_owned()),
@@ -332,7 +366,7 @@ impl Service<'_> {
                         .push("verified: the new key is accepted, the old key is refused".into());
                 }
                 outcome.committed = true;
-                let _ = std::fs::remove_file(state_dir.join(JOURNAL));
+                outcome.verified = file.role != Role::JwtSecret;
             }
             Err(e) => {
                 outcome.error = Some(e);
@@ -351,7 +385,7 @@ impl Service<'_> {
         outcome: &mut RotateOutcome,
     ) {
         let restored = std::fs::read(&journal.backup)
-            .and_then(|bytes| write_atomically(&journal.file, &bytes, &journal.file));
+            .and_then(|bytes| write_atomically(&journal.file, &bytes, &journal.file, journal.mode));
         if let Err(e) = restored {
             outcome.steps.push(format!(
                 "could not put the backup back ({e}); restore {} to {} by hand",
@@ -385,7 +419,7 @@ impl Service<'_> {
                 ));
             }
         }
-        let _ = std::fs::remove_file(state_dir.join(JOURNAL));
+        let _ = state_dir;
     }
 
     /// At start: a journal left behind means the agent stopped mid-rotation. The new key's
@@ -418,6 +452,7 @@ impl Service<'_> {
             backup: Some(journal.backup.display().to_string()),
             finished_at: now,
             restart_ms: 0,
+            verified: false,
         };
         self.roll_back(state_dir, &journal, &old, &mut outcome)
             .await;
@@ -426,21 +461,50 @@ impl Service<'_> {
     }
 }
 
-/// The last rotation's outcome, if any.
-pub fn last_outcome(state_dir: &Path) -> Option<RotateOutcome> {
-    let text = std::fs::read_to_string(state_dir.join(LAST_OUTCOME)).ok()?;
-    serde_json::from_str(&text).ok()
+/// What became of the rotation to `fingerprint` (the new key's), or of the latest.
+pub fn status(state_dir: &Path, fingerprint: Option<&str>) -> gatehouse_protocol::RotationStatus {
+    let in_progress = std::fs::read_to_string(state_dir.join(JOURNAL))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Journal>(&t).ok())
+        .is_some_and(|j| fingerprint.is_none_or(|f| f == j.new_fingerprint));
+    let all = outcomes(state_dir);
+    let outcome = match fingerprint {
+        Some(f) => all.into_iter().rev().find(|o| o.new_fingerprint == f),
+        None => all.into_iter().last(),
+    };
+    gatehouse_protocol::RotationStatus {
+        in_progress,
+        outcome,
+    }
 }
 
+fn outcomes(state_dir: &Path) -> Vec<RotateOutcome> {
+    std::fs::read_to_string(state_dir.join(OUTCOMES))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Record the outcome, and only then end the journal: until the outcome is on disk, a
+/// restarted agent still knows a rotation was under way.
 fn finish(state_dir: &Path, outcome: RotateOutcome) -> RotateOutcome {
-    match serde_json::to_vec(&outcome) {
-        Ok(bytes) => {
-            let target = state_dir.join(LAST_OUTCOME);
-            if let Err(e) = write_atomically(&target, &bytes, &target) {
-                tracing::error!(error = %e, "cannot record the rotation outcome");
-            }
+    let mut all = outcomes(state_dir);
+    all.push(outcome.clone());
+    let excess = all.len().saturating_sub(OUTCOMES_KEPT);
+    all.drain(..excess);
+    let written = serde_json::to_vec(&all)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| {
+            let target = state_dir.join(OUTCOMES);
+            write_atomically(&target, &bytes, &target, None)
+        });
+    match written {
+        Ok(()) => {
+            let _ = std::fs::remove_file(state_dir.join(JOURNAL));
         }
-        Err(e) => tracing::error!(error = %e, "cannot record the rotation outcome"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the rotation outcome; the journal is kept")
+        }
     }
     tracing::info!(name = %outcome.name, committed = outcome.committed, rolled_back = outcome.rolled_back, "rotation finished");
     outcome
@@ -449,12 +513,33 @@ fn finish(state_dir: &Path, outcome: RotateOutcome) -> RotateOutcome {
 fn write_journal(state_dir: &Path, journal: &Journal) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(journal).map_err(std::io::Error::other)?;
     let target = state_dir.join(JOURNAL);
-    write_atomically(&target, &bytes, &target)
+    write_atomically(&target, &bytes, &target, None)
+}
+
+/// Permission bits of a file, where the platform has them.
+fn file_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Temp file beside the target, fsync, mode 0600, the owner of `like` (when it exists),
 /// rename, fsync the directory.
-fn write_atomically(target: &Path, bytes: &[u8], like: &Path) -> std::io::Result<()> {
+fn write_atomically(
+    target: &Path,
+    bytes: &[u8],
+    like: &Path,
+    mode: Option<u32>,
+) -> std::io::Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
     temp.write_all(bytes)?;
@@ -463,14 +548,14 @@ fn write_atomically(target: &Path, bytes: &[u8], like: &Path) -> std::io::Result
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            .set_permissions(std::fs::Permissions::from_mode(mode.unwrap_or(0o600)))?;
         if let Ok(meta) = std::fs::metadata(like) {
             // Only root can give a file away; otherwise it stays the agent's own.
             let _ = std::os::unix::fs::fchown(temp.as_file(), Some(meta.uid()), Some(meta.gid()));
         }
     }
     #[cfg(not(unix))]
-    let _ = like;
+    let _ = (like, mode);
     temp.persist(target).map_err(|e| e.error)?;
     #[cfg(unix)]
     std::fs::File::open(dir)?.sync_all()?;
@@ -487,9 +572,18 @@ fn current_value(text: &str, file: &ConfigFile, name: &str) -> Option<String> {
     }
 }
 
+/// A dotenv line without its `export` keyword (and the blanks after it).
+pub(crate) fn strip_export(line: &str) -> &str {
+    match line.strip_prefix("export") {
+        Some(rest) if rest.starts_with([' ', '\t']) => rest.trim_start(),
+        _ => line,
+    }
+}
+
 /// The config text with `name` set to `value`: a TOML key at the root (above any table,
 /// where the service reads it), a dotenv line in place. Everything else is kept as it was.
 pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> String {
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     match file.format {
         ConfigFormat::TomlRootKey => {
@@ -510,14 +604,14 @@ pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> 
         }
         ConfigFormat::Dotenv => {
             let existing = lines.iter().rposition(|l| {
-                let l = l.trim_start();
-                let l = l.strip_prefix("export ").unwrap_or(l);
-                l.strip_prefix(name)
+                strip_export(l.trim_start())
+                    .strip_prefix(name)
                     .is_some_and(|rest| rest.trim_start().starts_with('='))
             });
             match existing {
                 Some(i) => {
-                    let export = if lines[i].trim_start().starts_with("export ") {
+                    let line = lines[i].trim_start();
+                    let export = if strip_export(line).len() < line.len() {
                         "export "
                     } else {
                         ""
@@ -528,8 +622,8 @@ pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> 
             }
         }
     }
-    let mut out = lines.join("\n");
-    out.push('\n');
+    let mut out = lines.join(newline);
+    out.push_str(newline);
     out
 }
 
@@ -577,6 +671,18 @@ mod tests {
             replace_value(env, &jelmore, "API_KEY_CLIENT", "NEW"),
             "API_KEY_ADMIN=a\nexport API_KEY_CLIENT=NEW\nPOSTGRES_PASSWORD=pw\n",
             "only that variable changes"
+        );
+        let windows = "API_KEY_ADMIN=a\r\nexport\tAPI_KEY_CLIENT=old\r\n";
+        assert_eq!(
+            replace_value(windows, &jelmore, "API_KEY_CLIENT", "NEW"),
+            "API_KEY_ADMIN=a\r\nexport API_KEY_CLIENT=NEW\r\n",
+            "CRLF line ends are kept, and `export` with a tab is still the same variable"
+        );
+        let prefix = "API_KEY=plain\nAPI_KEY_CLIENT=old\n";
+        assert_eq!(
+            replace_value(prefix, &jelmore, "API_KEY_CLIENT", "NEW"),
+            "API_KEY=plain\nAPI_KEY_CLIENT=NEW\n",
+            "a variable whose name is a prefix of another is not touched"
         );
     }
 }

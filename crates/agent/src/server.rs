@@ -245,13 +245,30 @@ async fn credentials(State(agent): State<Arc<Agent>>) -> Response {
 
 async fn rotate(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
     match decode(&body) {
-        Ok(request) => respond(agent.rotate(request, now()).await),
+        // A task of its own: if the console goes away mid-way, the transaction still runs to
+        // its end (commit or rollback) and records its outcome for the console to ask about.
+        Ok(request) => match tokio::spawn(async move { agent.rotate(request).await }).await {
+            Ok(result) => respond(result),
+            Err(e) => error_response(&ApiError::new(
+                500,
+                codes::INTERNAL,
+                format!("the rotation task failed: {e}"),
+            )),
+        },
         Err(e) => error_response(&e),
     }
 }
 
-async fn last_rotation(State(agent): State<Arc<Agent>>) -> Response {
-    Json(agent.last_rotation()).into_response()
+#[derive(serde::Deserialize)]
+struct RotationQuery {
+    fingerprint: Option<String>,
+}
+
+async fn last_rotation(
+    State(agent): State<Arc<Agent>>,
+    Query(query): Query<RotationQuery>,
+) -> Response {
+    Json(agent.rotation_status(query.fingerprint.as_deref())).into_response()
 }
 
 async fn renew_csr(State(agent): State<Arc<Agent>>) -> Response {

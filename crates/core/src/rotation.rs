@@ -553,6 +553,14 @@ impl Console {
         name: &str,
     ) -> Result<(RotationResult, Option<crate::Sensitive<String>>)> {
         self.resolve_pending_rotations().await?;
+        self.rotate_one(instance, name).await
+    }
+
+    async fn rotate_one(
+        &self,
+        instance: &str,
+        name: &str,
+    ) -> Result<(RotationResult, Option<crate::Sensitive<String>>)> {
         let record = self.instance_record(instance)?;
         let report: CredentialsReport = self.agent_get(&record, paths::CREDENTIALS).await?;
         let found = report
@@ -661,6 +669,35 @@ impl Console {
             );
             Ok((result, Some(key)))
         } else {
+            let proven_back = outcome.rolled_back && outcome.old_key_works == Some(true)
+                || !outcome.rolled_back
+                    && outcome
+                        .error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("unchanged"));
+            if !proven_back {
+                // The host did not prove it is back on the old key: ask which key it holds
+                // before the new one is forgotten.
+                match self.host_fingerprint(&record, name).await {
+                    Some(fp) if fp == new_fingerprint => {
+                        self.vault().store(
+                            &key_entry(instance, name),
+                            &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
+                        )?;
+                        self.record_action(instance, gatehouse_events::Outcome::Error, &format!("Rotation of {name} failed, but the host holds the new key; it is kept in the keychain as current. Check the service."));
+                    }
+                    Some(_) => {}
+                    None => {
+                        // Unknown: keep the pending key for the next look.
+                        self.finish_rotation(
+                            id,
+                            "pending",
+                            outcome.error.as_deref().unwrap_or(""),
+                        )?;
+                        return Ok((result, None));
+                    }
+                }
+            }
             self.vault().delete(&pending)?;
             let state = if outcome.rolled_back {
                 "rolled_back"
@@ -696,39 +733,56 @@ impl Console {
     ) -> (Vec<BulkItem>, Vec<LabelledKey>) {
         use futures_util::stream::{self, StreamExt};
         let total = targets.len();
+        if let Err(e) = self.resolve_pending_rotations().await {
+            tracing::warn!(error = %e, "pending rotations could not be settled first");
+        }
         let done = std::sync::atomic::AtomicUsize::new(0);
         let progress = &progress;
         let done = &done;
-        let results: Vec<(BulkItem, Option<LabelledKey>)> = stream::iter(targets.iter().cloned())
-            .map(|(instance, name)| async move {
-                let outcome = self.rotate_key(&instance, &name).await;
-                let finished = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                progress(finished, total);
-                let label = format!("{name} on {instance}");
-                match outcome {
-                    Ok((result, key)) => (
-                        BulkItem {
-                            instance,
-                            name,
-                            result: Some(result),
-                            error: None,
-                        },
-                        key.map(|k| (label, k)),
-                    ),
-                    Err(e) => (
-                        BulkItem {
-                            instance,
-                            name,
-                            result: None,
-                            error: Some(e.to_string()),
-                        },
-                        None,
-                    ),
+        // Keys of one instance share its config file and its restarts: one at a time per
+        // instance, instances side by side.
+        let mut by_instance: Vec<Vec<(String, String)>> = Vec::new();
+        for target in targets {
+            match by_instance.iter_mut().find(|g| g[0].0 == target.0) {
+                Some(group) => group.push(target.clone()),
+                None => by_instance.push(vec![target.clone()]),
+            }
+        }
+        let groups: Vec<Vec<(BulkItem, Option<LabelledKey>)>> = stream::iter(by_instance)
+            .map(|group| async move {
+                let mut out = Vec::with_capacity(group.len());
+                for (instance, name) in group {
+                    let outcome = self.rotate_one(&instance, &name).await;
+                    let finished = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    progress(finished, total);
+                    let label = format!("{name} on {instance}");
+                    out.push(match outcome {
+                        Ok((result, key)) => (
+                            BulkItem {
+                                instance,
+                                name,
+                                result: Some(result),
+                                error: None,
+                            },
+                            key.map(|k| (label, k)),
+                        ),
+                        Err(e) => (
+                            BulkItem {
+                                instance,
+                                name,
+                                result: None,
+                                error: Some(e.to_string()),
+                            },
+                            None,
+                        ),
+                    });
                 }
+                out
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
+        let results: Vec<(BulkItem, Option<LabelledKey>)> = groups.into_iter().flatten().collect();
         let mut items = Vec::with_capacity(results.len());
         let mut keys = Vec::new();
         for (item, key) in results {
@@ -737,6 +791,16 @@ impl Console {
         }
         items.sort_by(|a, b| (&a.instance, &a.name).cmp(&(&b.instance, &b.name)));
         (items, keys)
+    }
+
+    /// The fingerprint of `name` as the host holds it now, if the agent answers.
+    async fn host_fingerprint(&self, record: &crate::InstanceRecord, name: &str) -> Option<String> {
+        let report: CredentialsReport = self.agent_get(record, paths::CREDENTIALS).await.ok()?;
+        report
+            .credentials
+            .into_iter()
+            .find(|c| c.name == name)
+            .map(|c| c.fingerprint)
     }
 
     fn finish_rotation(&self, id: i64, state: &str, detail: &str) -> Result<()> {
@@ -770,14 +834,27 @@ impl Console {
                 self.finish_rotation(id, "failed", "the instance was removed")?;
                 continue;
             };
-            let last: Option<gatehouse_protocol::RotateOutcome> =
-                match self.agent_get(&record, paths::ROTATE).await {
-                    Ok(last) => last,
-                    // Still unreachable: ask again next time.
-                    Err(_) => continue,
-                };
+            let status: gatehouse_protocol::RotationStatus = match self
+                .agent_get(
+                    &record,
+                    &format!("{}?fingerprint={new_fingerprint}", paths::ROTATE),
+                )
+                .await
+            {
+                Ok(status) => status,
+                // Still unreachable: ask again next time.
+                Err(_) => continue,
+            };
+            if status.in_progress {
+                continue;
+            }
             let pending_key = pending_entry(&instance, &name);
-            match last.filter(|o| o.new_fingerprint == new_fingerprint) {
+            if let Err(Error::SecretNotFound { .. }) = self.vault().load(&pending_key) {
+                // Another Gatehouse process settled it already.
+                self.finish_rotation(id, "failed", "settled elsewhere")?;
+                continue;
+            }
+            match status.outcome {
                 Some(o) if o.committed => {
                     let key = self.vault().load(&pending_key)?;
                     self.vault().store(&key_entry(&instance, &name), &key)?;
@@ -803,15 +880,20 @@ impl Console {
                         &format!("Rotation of {name} did not complete on the host: {why}"),
                     );
                 }
-                None => {
-                    // The agent never started it (or lost its record): nothing changed.
-                    self.vault().delete(&pending_key)?;
-                    self.finish_rotation(
-                        id,
-                        "failed",
-                        "the agent has no record of it; nothing changed",
-                    )?;
-                }
+                None => match self.host_fingerprint(&record, &name).await {
+                    // No record, but the host holds the new key: it is the current one.
+                    Some(fp) if fp == new_fingerprint => {
+                        let key = self.vault().load(&pending_key)?;
+                        self.vault().store(&key_entry(&instance, &name), &key)?;
+                        self.vault().delete(&pending_key)?;
+                        self.finish_rotation(id, "committed", "the host holds the new key")?;
+                    }
+                    Some(_) => {
+                        self.vault().delete(&pending_key)?;
+                        self.finish_rotation(id, "failed", "the agent has no record of it and the host holds another key; nothing changed")?;
+                    }
+                    None => continue,
+                },
             }
         }
         Ok(())

@@ -190,6 +190,20 @@ pub struct RotateOutcome {
     /// Milliseconds spent restarting the service and waiting for it to answer.
     #[serde(default)]
     pub restart_ms: u64,
+    /// The service itself was shown to accept the new key and refuse the old one (a signing
+    /// secret can only be shown to come back healthy).
+    #[serde(default)]
+    pub verified: bool,
+}
+
+/// `GET /v1/credentials/rotate?fingerprint=<new>`: what became of a rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationStatus {
+    /// A rotation to that fingerprint is running now.
+    pub in_progress: bool,
+    /// Its outcome, once finished.
+    pub outcome: Option<RotateOutcome>,
 }
 
 /// The body of every non-2xx answer from the agent.
