@@ -449,6 +449,9 @@ pub struct RotationResult {
     /// Milliseconds the host spent restarting the service and waiting for it.
     #[ts(type = "number")]
     pub restart_ms: u64,
+    /// Shown on the service: the new key accepted, the old refused (not possible for a
+    /// signing secret, which is only shown to come back healthy).
+    pub verified: bool,
 }
 
 /// One key of a bulk rotation: its result, or why it could not start.
@@ -633,6 +636,7 @@ impl Console {
                         old_fingerprint: found.fingerprint,
                         new_fingerprint,
                         restart_ms: 0,
+                        verified: false,
                     },
                     None,
                 ));
@@ -649,6 +653,7 @@ impl Console {
             old_fingerprint: outcome.old_fingerprint.clone(),
             new_fingerprint: outcome.new_fingerprint.clone(),
             restart_ms: outcome.restart_ms,
+            verified: outcome.verified,
         };
         if outcome.committed && outcome.new_fingerprint == new_fingerprint {
             self.vault().store(
@@ -661,10 +666,15 @@ impl Console {
                 instance,
                 gatehouse_events::Outcome::Success,
                 &format!(
-                    "Rotated {name} ({} → {}), by {}: the new key is accepted and the old one refused.",
+                    "Rotated {name} ({} → {}), by {}: {}",
                     outcome.old_fingerprint,
                     outcome.new_fingerprint,
-                    operator()
+                    operator(),
+                    if outcome.verified {
+                        "the new key is accepted and the old one refused."
+                    } else {
+                        "the service came back with it (a signing secret cannot be checked on the service)."
+                    }
                 ),
             );
             Ok((result, Some(key)))

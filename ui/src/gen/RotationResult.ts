@@ -11,4 +11,9 @@ steps: Array<string>, error: string | null, old_fingerprint: string, new_fingerp
 /**
  * Milliseconds the host spent restarting the service and waiting for it.
  */
-restart_ms: number, };
+restart_ms: number, 
+/**
+ * Shown on the service: the new key accepted, the old refused (not possible for a
+ * signing secret, which is only shown to come back healthy).
+ */
+verified: boolean, };

@@ -354,6 +354,7 @@ export function fakeHost(): FakeHost {
         old_fingerprint: '9f86d081884c7d65',
         new_fingerprint: 'a1b2c3d4e5f60718',
         restart_ms: 850,
+        verified: failed === null,
       };
     },
     async copyRotatedKey(label) {
