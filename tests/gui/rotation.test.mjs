@@ -1,0 +1,166 @@
+// Rotating a key through the window: a Sekha fixture service with its agent (real processes
+// on loopback), enrolled with the CLI, then the Rotation view's dialog: preview, rotate,
+// verified result, and the new key copied from the console process, never shown.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { KEY, newSession, startDriver } from './webdriver.mjs';
+
+const app = process.env.GATEHOUSE_APP;
+const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
+const bin = dirname(app ?? '.');
+const repo = resolve(dirname(new URL(import.meta.url).pathname), '../..');
+const OLD_KEY = 'gui-old-key-0123456789-abcdefghijklmnopqrstu';
+
+let driver;
+let s;
+let agent;
+let pidFile;
+let servicePort;
+let configFile;
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+    server.on('error', fail);
+  });
+}
+
+async function answers(url) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within 10 s`);
+}
+
+/** Whether Sekha's protected endpoint accepts `key`. */
+async function accepts(key) {
+  const res = await fetch(`http://127.0.0.1:${servicePort}/mcp/tools/memory_stats`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  return res.status !== 401 && res.status !== 403;
+}
+
+before(async () => {
+  assert.ok(app, 'GATEHOUSE_APP must name the built gatehouse-console binary');
+  const dir = mkdtempSync(join(tmpdir(), 'gh-gui-rotation-'));
+  const service = join(dir, 'service');
+  mkdirSync(service);
+  configFile = join(service, 'config.toml');
+  writeFileSync(configFile, `mcp_api_key = "${OLD_KEY}"\n`, { mode: 0o600 });
+  servicePort = await freePort();
+  pidFile = join(dir, 'service.pid');
+  const restart = `sh ${repo}/demo/restart_fixture.sh ${pidFile} --profile sekha --port ${servicePort} --workdir ${service} --log ${join(dir, 'service.log')}`;
+  execFileSync('sh', ['-c', restart]);
+  await answers(`http://127.0.0.1:${servicePort}/health`);
+  const agentPort = await freePort();
+  const config = join(dir, 'agent.toml');
+  writeFileSync(
+    config,
+    `listen = "127.0.0.1:${agentPort}"\nprofile = "sekha"\nstate_dir = "${join(dir, 'state')}"\n` +
+      `service_url = "http://127.0.0.1:${servicePort}/health"\nservice_dir = "${service}"\n` +
+      `restart_command = ["sh", "-c", "${restart}"]\nrestart_timeout_secs = 20\n`,
+  );
+  const init = spawnSync(join(bin, 'gatehouse-agent'), ['init', '--config', config, '--code-file', join(dir, 'code')], {
+    encoding: 'utf8',
+  });
+  assert.equal(init.status, 0, `agent init: ${init.stderr}`);
+  agent = spawn(join(bin, 'gatehouse-agent'), ['run', '--config', config], { stdio: 'ignore' });
+  process.env.GATEHOUSE_DATA_DIR = mkdtempSync(join(tmpdir(), 'gh-gui-rotation-console-'));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const add = spawnSync(
+      join(bin, 'gatehouse'),
+      ['instance', 'add', '--name', 'rot-one', '--address', `127.0.0.1:${agentPort}`, '--code-file', join(dir, 'code')],
+      { encoding: 'utf8' },
+    );
+    if (add.status === 0) break;
+    assert.ok(Date.now() < deadline, `the CLI enrolls the agent: ${add.stderr}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  driver = await startDriver();
+  s = await newSession(driver.base, app);
+  await s.until('the shell', async () => (await s.findAll('nav [data-view]')).length === 7);
+});
+
+after(async () => {
+  await s?.quit();
+  driver?.stop();
+  agent?.kill('SIGTERM');
+  try {
+    process.kill(Number(readFileSync(pidFile, 'utf8')));
+  } catch {
+    // already gone
+  }
+});
+
+async function shoot(name) {
+  const out = join(artifacts, 'screenshots', 'rotation');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, `${name}.png`), await s.screenshot());
+}
+
+test('a key is rotated from the window, verified on the service, and copied without being shown', async () => {
+  await s.chord([KEY.CONTROL, '4']);
+  const rotate = await s.until(
+    'the key in the inventory',
+    async () => (await s.findAll('[data-credential="rot-one/api_key/mcp_api_key"] button'))[0] ?? null,
+    20_000,
+  );
+  await shoot('inventory');
+  await s.click(rotate);
+  const confirm = await s.until('the preview', async () => {
+    for (const b of await s.findAll('[role=dialog] button')) {
+      if ((await s.text(b)) === 'Rotate mcp_api_key on rot-one') return b;
+    }
+    return null;
+  });
+  assert.match(await s.text(await s.find('[role=dialog]')), /cutting over at once/, 'the impact is named');
+  await shoot('preview');
+  await s.click(confirm);
+  const result = await s.until(
+    'the verified result',
+    async () => {
+      const t = await s.text(await s.find('[data-testid=rotation-result]'));
+      return /Rotated and verified/.test(t) ? t : null;
+    },
+    60_000,
+  );
+  assert.match(result, /the old key is refused/, `the steps say what was proven: ${result}`);
+  await shoot('result');
+  assert.equal(await accepts(OLD_KEY), false, 'the service refuses the old key');
+  const written = readFileSync(configFile, 'utf8');
+  const newKey = /mcp_api_key = "([^"]+)"/.exec(written)?.[1];
+  assert.ok(newKey && newKey !== OLD_KEY, 'the config holds a new key');
+  assert.equal(await accepts(newKey), true, 'and the service accepts it');
+  const page = await s.execute('return document.documentElement.outerHTML');
+  assert.ok(!page.includes(newKey), 'the new key never enters the window');
+  for (const b of await s.findAll('[role=dialog] button')) {
+    if ((await s.text(b)).startsWith('Copy the new key')) await s.click(b);
+  }
+  const copied = await s.until('the copy confirmation', async () => {
+    const t = await s.text(await s.find('[role=dialog]'));
+    return /on the clipboard for 30 seconds/.test(t) ? t : null;
+  });
+  assert.match(copied, /rot-one/, 'it says which key');
+  await shoot('copied');
+  const errors = await s.findAll('[data-testid=unexpected-error]');
+  assert.equal(errors.length, 0, 'no error raised during the rotation');
+});
