@@ -35,4 +35,5 @@ pub const COMMANDS: &[&str] = &[
     "copy_rotated_key",
     "rotate_many",
     "bulk_progress",
+    "rotation_history",
 ];

@@ -4,7 +4,7 @@ use gatehouse_core::{
     AddInstance, Alert, AlertFilter, AlertState, AppInfo, BulkItem, CredentialInventory, Cursor,
     DetectionSettings, EventFilter, EventPage, ExportFormat, ExportResult, Heatmap, HeatmapQuery,
     ImageFormat, InstanceView, IpcError, KeychainStatus, Offender, OffenderQuery, Overview,
-    RefreshSummary, RotationPreview, RotationResult, Settings, SyncState, Theme,
+    RefreshSummary, RotationPreview, RotationRecord, RotationResult, Settings, SyncState, Theme,
 };
 use tauri::State;
 
@@ -312,4 +312,14 @@ pub async fn rotate_many(
 #[tauri::command]
 pub fn bulk_progress(state: State<'_, AppState>) -> (u32, u32) {
     state.bulk()
+}
+
+/// Rotations run from this console, newest first.
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn rotation_history(
+    state: State<'_, AppState>,
+    limit: u32,
+) -> Result<Vec<RotationRecord>, IpcError> {
+    Ok(state.console()?.rotation_history(limit)?)
 }

@@ -282,6 +282,7 @@ fn build(state: AppState) -> ExitCode {
             commands::copy_rotated_key,
             commands::rotate_many,
             commands::bulk_progress,
+            commands::rotation_history,
         ])
         .run(tauri::generate_context!());
     match result {

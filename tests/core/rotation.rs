@@ -117,6 +117,15 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
             .any(|n| n.credential.kind == CredentialKind::ApiKey && n.days == 0),
         "once past due, an overdue warning: {overdue:?}"
     );
+    let overview = lab.console.overview().expect("overview");
+    assert!(
+        overview
+            .attention
+            .iter()
+            .any(|a| a.view == gatehouse_core::View::Rotation && a.title.contains("mcp_api_key")),
+        "the first screen says the key needs rotating: {:?}",
+        overview.attention
+    );
 
     // The key is changed on the host: a new fingerprint, a change noticed and recorded.
     let new_key = "n".repeat(43);
@@ -320,6 +329,18 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
         "the host now holds the new key"
     );
     assert_ne!(api.fingerprint, sha_prefix(&old), "and not the old one");
+    let history = lab.console.rotation_history(10).expect("history");
+    assert_eq!(history.len(), 1, "one rotation recorded");
+    assert_eq!(history[0].state, "committed", "as committed");
+    assert_eq!(
+        (
+            history[0].old_fingerprint.as_str(),
+            history[0].new_fingerprint.as_str()
+        ),
+        (sha_prefix(&old).as_str(), result.new_fingerprint.as_str()),
+        "with both fingerprints"
+    );
+    assert!(!history[0].operator.is_empty(), "and who ran it");
     // Nothing of the key in the console's files.
     let files = crate::support::files_below(&lab.data);
     assert!(

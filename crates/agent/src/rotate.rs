@@ -25,6 +25,8 @@ const JOURNAL: &str = "rotation.json";
 const OUTCOMES: &str = "rotation-outcomes.json";
 /// Outcomes kept for the console to ask about, newest last.
 const OUTCOMES_KEPT: usize = 50;
+/// Backups of a config kept after a committed rotation (each holds a retired key).
+const BACKUPS_KEPT: usize = 3;
 /// The longest a restart may be given, whatever the config says.
 const COME_BACK_MAX: Duration = Duration::from_secs(3600);
 
@@ -367,6 +369,8 @@ impl Service<'_> {
                 }
                 outcome.committed = true;
                 outcome.verified = file.role != Role::JwtSecret;
+                // Backups hold retired keys: keep the last few, for a rollback by hand.
+                prune_backups(&path, BACKUPS_KEPT);
             }
             Err(e) => {
                 outcome.error = Some(e);
@@ -516,6 +520,31 @@ fn write_journal(state_dir: &Path, journal: &Journal) -> std::io::Result<()> {
     write_atomically(&target, &bytes, &target, None)
 }
 
+/// Remove all but the `keep` newest `<file>.gatehouse-*.bak` beside `file`.
+fn prune_backups(file: &Path, keep: usize) {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.gatehouse-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut backups: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&prefix) && n.ends_with(".bak")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    backups.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    for (_, old) in backups.into_iter().skip(keep) {
+        if let Err(e) = std::fs::remove_file(&old) {
+            tracing::warn!(error = %e, file = %old.display(), "cannot remove an old backup");
+        }
+    }
+}
+
 /// Permission bits of a file, where the platform has them.
 fn file_mode(path: &Path) -> Option<u32> {
     #[cfg(unix)]
@@ -640,6 +669,41 @@ mod tests {
                     || f.key_prefix.as_deref().is_some_and(|k| name.starts_with(k))
             })
             .expect("config file")
+    }
+
+    #[test]
+    fn only_the_newest_backups_are_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, "x").expect("config");
+        for i in 0..5 {
+            std::fs::write(
+                dir.path()
+                    .join(format!("config.toml.gatehouse-{i}-abcd.bak")),
+                "old",
+            )
+            .expect("backup");
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        std::fs::write(dir.path().join("other.bak"), "not ours").expect("other");
+        prune_backups(&config, 3);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "config.toml",
+                "config.toml.gatehouse-2-abcd.bak",
+                "config.toml.gatehouse-3-abcd.bak",
+                "config.toml.gatehouse-4-abcd.bak",
+                "other.bak"
+            ],
+            "the three newest backups stay, and nothing that is not ours is touched"
+        );
     }
 
     #[test]

@@ -121,6 +121,11 @@ enum CredentialsAction {
         #[arg(long)]
         default: bool,
     },
+    /// Rotations run from this console: key, fingerprints, who, when, outcome.
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -413,6 +418,30 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
                 field: "rotate",
                 reason: "name an instance and a key, or use --due".into(),
             })
+        }
+        Command::Credentials {
+            action: Some(CredentialsAction::History { limit }),
+        } => {
+            let history = console.rotation_history(*limit)?;
+            if cli.json {
+                print_json(&history);
+            } else if history.is_empty() {
+                say!("No rotation has been run from this console yet.");
+            } else {
+                for r in &history {
+                    say!(
+                        "{} {:<11} {:<26} {:<14} {} -> {} by {} {}",
+                        gatehouse_core::utc(r.started_at.saturating_mul(1_000_000)),
+                        r.state,
+                        printable(&r.name),
+                        printable(&r.instance),
+                        r.old_fingerprint,
+                        r.new_fingerprint,
+                        printable(&r.operator),
+                        printable(&r.detail)
+                    );
+                }
+            }
         }
         Command::Credentials { action } => {
             if let Some(CredentialsAction::Policy {

@@ -27,6 +27,8 @@ pub struct Console {
     pub(crate) clock: Clock,
     pub(crate) links: Links,
     pub(crate) alerting: crate::alerts::Alerting,
+    /// The last credential inventory, for the first screen (reading it asks every agent).
+    pub(crate) last_inventory: Mutex<Option<crate::CredentialInventory>>,
 }
 
 /// What the About panel and `gatehouse info` show.
@@ -157,6 +159,7 @@ impl Console {
             clock,
             links: Links::default(),
             alerting: Default::default(),
+            last_inventory: Mutex::new(None),
         };
         console.reload_revocations()?;
         Ok(console)
@@ -275,6 +278,38 @@ impl Console {
                 },
                 detail: latest.detail.clone(),
             });
+        }
+        let inventory = self
+            .last_inventory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(inventory) = inventory {
+            let failing: Vec<&crate::Credential> = inventory
+                .credentials
+                .iter()
+                .filter(|c| c.status == Status::Failing)
+                .collect();
+            if let Some(first) = failing.first() {
+                attention.push(Attention {
+                    view: View::Rotation,
+                    status: Status::Failing,
+                    title: if failing.len() == 1 {
+                        format!(
+                            "{}{} needs rotating",
+                            first.name,
+                            first
+                                .instance
+                                .as_deref()
+                                .map(|i| format!(" on {i}"))
+                                .unwrap_or_default()
+                        )
+                    } else {
+                        format!("{} credentials need rotating", failing.len())
+                    },
+                    detail: first.status_text.clone(),
+                });
+            }
         }
         if instances == 0 {
             attention.push(Attention {

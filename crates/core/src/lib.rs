@@ -42,7 +42,7 @@ pub use offenders::{Offender, OffenderQuery};
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use rotation::{
     BulkItem, Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem,
-    RotationPreview, RotationResult, BULK_CONCURRENCY, DEFAULT_KEY_DAYS,
+    RotationPreview, RotationRecord, RotationResult, BULK_CONCURRENCY, DEFAULT_KEY_DAYS,
 };
 pub use sensitive::Sensitive;
 pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
@@ -83,6 +83,7 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<Offender>(&cfg, &mut out);
     one::<OffenderQuery>(&cfg, &mut out);
     one::<RotationPreview>(&cfg, &mut out);
+    one::<RotationRecord>(&cfg, &mut out);
     one::<RotationResult>(&cfg, &mut out);
     one::<Rule>(&cfg, &mut out);
     one::<Severity>(&cfg, &mut out);

@@ -323,12 +323,40 @@ impl Console {
             }
         }
         credentials.sort_by_key(|c| (c.due_at.unwrap_or(i64::MAX), c.id.clone()));
-        Ok(CredentialInventory {
+        let inventory = CredentialInventory {
             credentials,
             problems,
             key_days,
             checked_at: now,
-        })
+        };
+        *self
+            .last_inventory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(inventory.clone());
+        Ok(inventory)
+    }
+
+    /// Rotations run from this console, newest first.
+    pub fn rotation_history(&self, limit: u32) -> Result<Vec<RotationRecord>> {
+        let store = self.store();
+        let mut stmt = store.conn().prepare(
+            "SELECT instance, name, old_fingerprint, new_fingerprint, started_at, finished_at, state, detail, operator
+             FROM rotations ORDER BY started_at DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(RotationRecord {
+                instance: r.get(0)?,
+                name: r.get(1)?,
+                old_fingerprint: r.get(2)?,
+                new_fingerprint: r.get(3)?,
+                started_at: r.get(4)?,
+                finished_at: r.get(5)?,
+                state: r.get(6)?,
+                detail: r.get(7)?,
+                operator: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// When this value was first seen, and when the key last changed to a new value (if
@@ -452,6 +480,24 @@ pub struct RotationResult {
     /// Shown on the service: the new key accepted, the old refused (not possible for a
     /// signing secret, which is only shown to come back healthy).
     pub verified: bool,
+}
+
+/// A rotation in the history: which key, from what to what, by whom, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RotationRecord {
+    pub instance: String,
+    pub name: String,
+    pub old_fingerprint: String,
+    pub new_fingerprint: String,
+    #[ts(type = "number")]
+    pub started_at: i64,
+    #[ts(type = "number | null")]
+    pub finished_at: Option<i64>,
+    /// `pending`, `committed`, `rolled_back`, `failed` or `refused`.
+    pub state: String,
+    pub detail: String,
+    /// The OS account that ran it.
+    pub operator: String,
 }
 
 /// One key of a bulk rotation: its result, or why it could not start.

@@ -372,6 +372,22 @@ export function fakeHost(): FakeHost {
     async bulkProgress() {
       return [1, 2];
     },
+    async rotationHistory(limit) {
+      host.calls.push(`rotationHistory:${limit}`);
+      return [
+        {
+          instance: 'sekha-prod',
+          name: 'mcp_api_key',
+          old_fingerprint: '9f86d081884c7d65',
+          new_fingerprint: 'a1b2c3d4e5f60718',
+          started_at: 1_795_401_600,
+          finished_at: 1_795_401_602,
+          state: 'committed',
+          detail: 'verified',
+          operator: 'alice',
+        },
+      ];
+    },
     nextOpenedAlert() {
       host.calls.push('nextOpenedAlert');
       return new Promise<number>((resolve) => {

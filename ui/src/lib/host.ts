@@ -14,6 +14,7 @@ import type { ImageFormat } from '../gen/ImageFormat';
 import type { Offender } from '../gen/Offender';
 import type { OffenderQuery } from '../gen/OffenderQuery';
 import type { RotationPreview } from '../gen/RotationPreview';
+import type { RotationRecord } from '../gen/RotationRecord';
 import type { RotationResult } from '../gen/RotationResult';
 import type { AppInfo } from '../gen/AppInfo';
 import type { BulkItem } from '../gen/BulkItem';
@@ -90,6 +91,8 @@ export interface Host {
   rotateMany(targets: [string, string][]): Promise<BulkItem[]>;
   /** [done, total] of the bulk rotation under way. */
   bulkProgress(): Promise<[number, number]>;
+  /** Rotations run from this console, newest first. */
+  rotationHistory(limit: number): Promise<RotationRecord[]>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -148,4 +151,5 @@ export const tauriHost: Host = {
   copyRotatedKey: (label) => call('copy_rotated_key', { label: label ?? null }),
   rotateMany: (targets) => call('rotate_many', { targets }),
   bulkProgress: () => call('bulk_progress'),
+  rotationHistory: (limit) => call('rotation_history', { limit }),
 };

@@ -31,6 +31,9 @@ describe('rotation', () => {
     expect(overdue.textContent, 'with the words, not only a colour').toContain('overdue by 3 days');
     expect(screen.getByText('weak value'), 'weak keys are marked').toBeTruthy();
     expect(document.body.textContent, 'fingerprints, never values').toContain('9f86d081884c7d65');
+    const history = await screen.findByTestId('rotation-history');
+    expect(history.textContent, 'past rotations say who ran them and how they ended').toContain('alice');
+    expect(history.textContent).toContain('committed');
   });
 
   it('shows the days things fall due on a calendar and filters by a day', async () => {
