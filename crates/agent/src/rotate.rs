@@ -683,7 +683,7 @@ mod tests {
                 "old",
             )
             .expect("backup");
-            std::thread::sleep(std::time::Duration::from_millis(15));
+            std::thread::sleep(Duration::from_millis(15));
         }
         std::fs::write(dir.path().join("other.bak"), "not ours").expect("other");
         prune_backups(&config, 3);
