@@ -95,7 +95,10 @@ fn doctor_passes_with_a_real_secret_service() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = run(&mut gatehouse(tmp.path(), &["doctor", "--json"]));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor --json");
-    assert_eq!(report["keychain"]["state"], "available", "{report}");
+    assert_eq!(
+        report["keychain"]["state"], "available",
+        "doctor reports the keychain available: {report}"
+    );
     assert!(
         out.status.success(),
         "doctor exits 0 when healthy: {}",
@@ -143,10 +146,13 @@ fn errors_are_json_in_json_mode() {
     ));
     let err: serde_json::Value =
         serde_json::from_slice(&out.stderr).expect("error on stderr is JSON in --json mode");
-    assert_eq!(err["code"], "invalid_input", "{err}");
+    assert_eq!(
+        err["code"], "invalid_input",
+        "a bad theme is invalid input: {err}"
+    );
     assert!(
         err["message"].as_str().is_some_and(|m| m.contains("theme")),
-        "{err}"
+        "the message names the bad field: {err}"
     );
 }
 
@@ -172,7 +178,7 @@ fn a_database_from_a_newer_gatehouse_is_refused_untouched() {
     );
     assert!(
         stderr(&out).starts_with("error[schema_too_new]:"),
-        "{}",
+        "a newer schema is refused with its code: {}",
         stderr(&out)
     );
     assert_eq!(
@@ -230,7 +236,7 @@ fn start_agent(dir: &Path) -> AgentProcess {
         .expect("init");
     assert!(
         init.status.success(),
-        "{}",
+        "the agent initialises: {}",
         String::from_utf8_lossy(&init.stderr)
     );
     let child = Command::new(agent_binary())
@@ -288,12 +294,15 @@ fn instance_add_reads_the_code_from_stdin_and_the_fleet_lists_it() {
 
     let out = run(&mut gatehouse(&data, &["--json", "instance", "list"]));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json");
-    assert_eq!(list[0]["name"], "edge-1", "{list}");
+    assert_eq!(
+        list[0]["name"], "edge-1",
+        "the enrolled instance is listed: {list}"
+    );
     assert_eq!(
         list[0]["profile"], "jelmore",
         "profile reported by the agent: {list}"
     );
-    assert_eq!(list[0]["status"], "ok", "{list}");
+    assert_eq!(list[0]["status"], "ok", "and reachable: {list}");
 
     let out = run(&mut gatehouse(&data, &["instance", "refresh", "edge-1"]));
     assert!(
@@ -454,7 +463,7 @@ fn events_from_an_agent_are_listed_and_exported_with_filters() {
         lines
             .iter()
             .all(|l| l["status"] == 401 && l["instance"] == "edge-1"),
-        "{jsonl}"
+        "only failed logins of edge-1 are exported: {jsonl}"
     );
     assert!(
         lines[0]["raw"]
@@ -480,7 +489,7 @@ fn events_from_an_agent_are_listed_and_exported_with_filters() {
     assert_eq!(out.status.code(), Some(1), "a bad age is refused");
     assert!(
         stderr(&out).starts_with("error[invalid_input]"),
-        "{}",
+        "a bad age is refused as invalid input: {}",
         stderr(&out)
     );
 }
@@ -582,14 +591,14 @@ fn heatmap_offenders_and_alerts_work_on_an_empty_console() {
     let alerts = run(&mut gatehouse(tmp.path(), &["alerts"]));
     assert!(
         stdout(&alerts).contains("No open alerts."),
-        "{}",
+        "an empty console says there are no open alerts: {}",
         stdout(&alerts)
     );
     let missing = run(&mut gatehouse(tmp.path(), &["alerts", "ack", "7"]));
     assert!(!missing.status.success(), "no alert 7");
     assert!(
         stderr(&missing).contains("error[alert_not_found]"),
-        "{}",
+        "acknowledging a missing alert names the code: {}",
         stderr(&missing)
     );
     let bad_window = run(&mut gatehouse(tmp.path(), &["heatmap", "--window", "year"]));
@@ -622,7 +631,7 @@ fn credentials_on_an_empty_console_say_what_to_do_and_policies_need_an_instance(
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("No credentials known yet"),
-        "{}",
+        "an empty inventory says what to do: {}",
         stdout(&out)
     );
     let policy = run(&mut gatehouse(
@@ -632,7 +641,7 @@ fn credentials_on_an_empty_console_say_what_to_do_and_policies_need_an_instance(
     assert!(!policy.status.success(), "no such instance");
     assert!(
         stderr(&policy).contains("error[instance_not_found]"),
-        "{}",
+        "a policy for an unknown instance is refused with its code: {}",
         stderr(&policy)
     );
     let neither = run(&mut gatehouse(

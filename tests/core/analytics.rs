@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use gatehouse_core::events::{EventStore, Pulled};
 use gatehouse_core::{
@@ -14,6 +13,7 @@ use gatehouse_events::{Kind, Outcome};
 use gatehouse_protocol::WireEvent;
 
 use crate::lab::{start_agent_config, Lab};
+use crate::support::append;
 
 const HOUR: i64 = 3_600_000_000;
 
@@ -434,29 +434,6 @@ fn jelmore_line(ip: &str, key: &str, second: u32) -> String {
     )
 }
 
-fn append(path: &std::path::Path, text: &str) {
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .expect("append to the log");
-}
-
-async fn sync_for(lab: &Lab, name: &str, want: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut total = 0;
-    while total < want {
-        total += lab.console.sync_instance(name).await.expect("sync");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{total} of {want} events synced within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows_it() {
     let lab = Lab::new();
@@ -502,7 +479,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     let seen = notices.clone();
     lab.console
         .on_alert(move |n| seen.lock().expect("notices").push(n));
-    sync_for(&lab, "jelmore-1", 5).await;
+    lab.sync_until("jelmore-1", 5).await;
     assert!(
         lab.console
             .alerts(&AlertFilter::default())
@@ -518,7 +495,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
             .map(|s| nginx_line("203.0.113.9", 401, 60 + s * 5))
             .collect::<String>(),
     );
-    sync_for(&lab, "jelmore-1", 6).await;
+    lab.sync_until("jelmore-1", 6).await;
     let alerts = lab.console.alerts(&AlertFilter::default()).expect("alerts");
     assert_eq!(alerts.len(), 1, "one brute force, one alert: {alerts:?}");
     let alert = &alerts[0];
@@ -539,7 +516,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
             .map(|s| nginx_line("203.0.113.9", 401, 100 + s))
             .collect::<String>(),
     );
-    sync_for(&lab, "jelmore-1", 3).await;
+    lab.sync_until("jelmore-1", 3).await;
     let alerts = lab.console.alerts(&AlertFilter::default()).expect("alerts");
     assert_eq!(alerts.len(), 1, "the burst goes on: still one alert");
     assert_eq!(alerts[0].count, 13, "updated with the new failures");
@@ -556,7 +533,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
             .map(|i| jelmore_line("198.51.100.23", &format!("guess{i:05}"), 200 + i))
             .collect::<String>(),
     );
-    sync_for(&lab, "jelmore-1", 5).await;
+    lab.sync_until("jelmore-1", 5).await;
     let spraying = lab
         .console
         .alerts(&AlertFilter {
@@ -644,7 +621,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
             .map(|s| nginx_line("192.0.2.77", 401, 300 + s))
             .collect::<String>(),
     );
-    sync_for(&lab, "jelmore-1", 8).await;
+    lab.sync_until("jelmore-1", 8).await;
     assert!(
         lab.console
             .alerts(&AlertFilter {

@@ -27,7 +27,12 @@ async fn enrollment_end_to_end_over_mutual_tls() {
         "the first mutual-TLS contact works: {}",
         view.status_text
     );
-    assert_eq!(view.status, Status::Ok, "{}", view.status_text);
+    assert_eq!(
+        view.status,
+        Status::Ok,
+        "a freshly enrolled instance is healthy: {}",
+        view.status_text
+    );
     assert_eq!(
         view.agent_version.as_deref(),
         Some(env!("CARGO_PKG_VERSION")),
@@ -80,7 +85,11 @@ async fn a_reused_enrollment_code_is_refused_and_leaves_nothing() {
         .add("alpha", &agent, &code)
         .await
         .expect_err("a code works once");
-    assert_eq!(code_of(&err), ErrorCode::EnrollmentUsed, "{err}");
+    assert_eq!(
+        code_of(&err),
+        ErrorCode::EnrollmentUsed,
+        "a used code is refused as used: {err}"
+    );
     assert!(
         err.to_string().contains("Nothing was enrolled"),
         "says nothing changed: {err}"
@@ -101,7 +110,11 @@ async fn a_tampered_fingerprint_is_refused_and_the_code_stays_usable() {
         .add("alpha", &agent, &tampered)
         .await
         .expect_err("pin mismatch");
-    assert_eq!(code_of(&err), ErrorCode::FingerprintMismatch, "{err}");
+    assert_eq!(
+        code_of(&err),
+        ErrorCode::FingerprintMismatch,
+        "a certificate not matching the code is refused: {err}"
+    );
     assert!(
         err.to_string().contains("intercepting"),
         "names the danger: {err}"
@@ -125,7 +138,11 @@ async fn an_expired_enrollment_code_is_refused() {
         .add("alpha", &agent, &code)
         .await
         .expect_err("15 minutes have passed");
-    assert_eq!(code_of(&err), ErrorCode::EnrollmentExpired, "{err}");
+    assert_eq!(
+        code_of(&err),
+        ErrorCode::EnrollmentExpired,
+        "an expired code is refused as expired: {err}"
+    );
     assert!(
         err.to_string().contains("init --force"),
         "says how to get a new code: {err}"
@@ -145,7 +162,11 @@ async fn an_unreachable_agent_is_a_clear_error_with_nothing_left_behind() {
         .add_at("alpha", &address, &code)
         .await
         .expect_err("nothing listens there");
-    assert_eq!(code_of(&err), ErrorCode::AgentUnreachable, "{err}");
+    assert_eq!(
+        code_of(&err),
+        ErrorCode::AgentUnreachable,
+        "a closed port is unreachable: {err}"
+    );
     assert!(
         err.to_string().contains(&address)
             && err.to_string().contains("gatehouse-agent is running"),
@@ -173,7 +194,11 @@ async fn a_silent_agent_times_out() {
         .add_at("alpha", &address, &code)
         .await
         .expect_err("no answer");
-    assert_eq!(code_of(&err), ErrorCode::AgentTimeout, "{err}");
+    assert_eq!(
+        code_of(&err),
+        ErrorCode::AgentTimeout,
+        "a silent agent times out: {err}"
+    );
     lab.assert_nothing_left("alpha");
     hold.abort();
 }
@@ -198,7 +223,11 @@ async fn an_agent_answering_garbage_is_reported_as_such() {
         .add_at("alpha", &address, &code)
         .await
         .expect_err("not an agent");
-    assert_eq!(code_of(&err), ErrorCode::AgentBadResponse, "{err}");
+    assert_eq!(
+        code_of(&err),
+        ErrorCode::AgentBadResponse,
+        "a non-agent answer is a bad response: {err}"
+    );
     lab.assert_nothing_left("alpha");
     garbage.abort();
 }
@@ -222,7 +251,11 @@ async fn revoking_makes_the_agent_refuse_the_console_at_once() {
         .refresh_instance("alpha")
         .await
         .expect_err("no more contact");
-    assert_eq!(code_of(&err), ErrorCode::InstanceRevoked, "{err}");
+    assert_eq!(
+        code_of(&err),
+        ErrorCode::InstanceRevoked,
+        "a revoked instance is not contacted: {err}"
+    );
 
     let record_cert = {
         let db = rusqlite::Connection::open(lab.data.join("gatehouse.sqlite3")).expect("db");
@@ -292,7 +325,11 @@ async fn removing_takes_the_secrets_out_of_the_keychain() {
         .refresh_instance("alpha")
         .await
         .expect_err("gone");
-    assert_eq!(code_of(&err), ErrorCode::InstanceNotFound, "{err}");
+    assert_eq!(
+        code_of(&err),
+        ErrorCode::InstanceNotFound,
+        "an unknown instance is not found: {err}"
+    );
     agent.stop().await;
 }
 
@@ -366,7 +403,7 @@ async fn a_certificate_that_expired_while_the_laptop_was_closed_says_how_to_reco
     assert_eq!(
         view.error_code.as_deref(),
         Some("agent_certificate"),
-        "{}",
+        "an expired agent certificate is reported as such: {}",
         view.status_text
     );
     assert!(
@@ -395,12 +432,12 @@ async fn the_console_refuses_an_agent_that_is_not_the_instance_it_enrolled() {
     assert_eq!(
         view.error_code.as_deref(),
         Some("agent_certificate"),
-        "{}",
+        "an agent certificate for another name is reported: {}",
         view.status_text
     );
     assert!(
         view.status_text.contains("names another instance"),
-        "{}",
+        "and the status says whose name it carries: {}",
         view.status_text
     );
     alpha.stop().await;

@@ -50,6 +50,20 @@ impl Lab {
         }
     }
 
+    /// Sync until `want` events are stored (an agent reads its logs every 250 ms).
+    pub async fn sync_until(&self, name: &str, want: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut total = 0;
+        while total < want {
+            total += self.console.sync_instance(name).await.expect("sync");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{total} of {want} events synced within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn set_clock(&self, at: OffsetDateTime) {
         *self.now.lock().expect("clock") = at;
     }

@@ -41,7 +41,11 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
     lab.add("sekha-1", &agent, &code).await.expect("enrolled");
 
     let inventory = lab.console.credentials().await.expect("inventory");
-    assert!(inventory.problems.is_empty(), "{:?}", inventory.problems);
+    assert!(
+        inventory.problems.is_empty(),
+        "the agent reads the service's config: {:?}",
+        inventory.problems
+    );
     let api = inventory
         .credentials
         .iter()
@@ -84,12 +88,20 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         .console
         .set_key_rotation_days("sekha-1", Some(0))
         .expect_err("zero days");
-    assert_eq!(err.code(), ErrorCode::InvalidInput, "{err}");
+    assert_eq!(
+        err.code(),
+        ErrorCode::InvalidInput,
+        "zero days is invalid input: {err}"
+    );
     let err = lab
         .console
         .set_key_rotation_days("nope", Some(30))
         .expect_err("no such instance");
-    assert_eq!(err.code(), ErrorCode::InstanceNotFound, "{err}");
+    assert_eq!(
+        err.code(),
+        ErrorCode::InstanceNotFound,
+        "a policy needs an enrolled instance: {err}"
+    );
 
     // Warnings: 4.5 days before the due date is inside the 7-day threshold, told once.
     lab.set_clock(OffsetDateTime::from_unix_timestamp(set_at).expect("time") + Duration::hours(36));
@@ -182,7 +194,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
             .problems
             .iter()
             .any(|p| p.instance == "sekha-1" && p.message.contains("inside [server]")),
-        "{:?}",
+        "a key inside a table is reported for its instance: {:?}",
         inventory.problems
     );
     agent.stop().await;
@@ -266,6 +278,43 @@ async fn sekha_with_agent_config(
     (agent, pid, old, config)
 }
 
+/// Start a rotation of `sekha-r`'s key whose first restart takes `pause_secs`, and drop it
+/// (the console going away) once the agent is inside that restart.
+async fn console_leaves_mid_restart(
+    lab: &Lab,
+    pause_secs: u32,
+) -> (
+    crate::lab::Running,
+    std::path::PathBuf,
+    String,
+    gatehouse_agent::AgentConfig,
+) {
+    let flag = lab.agents.join("pause-once");
+    let (agent, pid, old, config) = sekha_with_agent_config(
+        lab,
+        "sekha-r",
+        "",
+        &format!(
+            "if [ -f {f} ]; then rm {f}; sleep {pause_secs}; fi; ",
+            f = flag.display()
+        ),
+    )
+    .await;
+    std::fs::write(&flag, "").expect("flag");
+    let journal = config.state_dir.join("rotation.json");
+    tokio::select! {
+        result = lab.console.rotate_key("sekha-r", "mcp_api_key") => {
+            panic!("the console was meant to leave mid-restart: {:?}", result.map(|r| r.0));
+        }
+        () = async {
+            while !journal.exists() || flag.exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        } => {}
+    }
+    (agent, pid, old, config)
+}
+
 fn stop_fixture(pid: &std::path::Path) {
     if let Ok(pid) = std::fs::read_to_string(pid) {
         let _ = std::process::Command::new("kill").arg(pid.trim()).status();
@@ -291,7 +340,7 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
         .rotate_key("sekha-r", "mcp_api_key")
         .await
         .expect("rotation");
-    assert!(result.committed, "{result:?}");
+    assert!(result.committed, "the rotation commits: {result:?}");
     let key = key.expect("the new key is handed back once");
     assert_eq!(key.expose().len(), 43, "256 bits, base64url");
     assert_eq!(
@@ -405,30 +454,8 @@ async fn a_rotation_the_service_refuses_leaves_the_old_key_and_nothing_pending()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
     let lab = Lab::new();
-    let hang = lab.agents.join("hang-once");
-    let (agent, pid, old, config) = sekha_with_agent_config(
-        &lab,
-        "sekha-r",
-        "",
-        &format!(
-            "if [ -f {h} ]; then rm {h}; sleep 30; fi; ",
-            h = hang.display()
-        ),
-    )
-    .await;
-    std::fs::write(&hang, "").expect("flag");
-    let journal = config.state_dir.join("rotation.json");
-    // The console goes away while the agent is restarting the service.
-    tokio::select! {
-        result = lab.console.rotate_key("sekha-r", "mcp_api_key") => {
-            panic!("the rotation cannot finish while the restart hangs: {:?}", result.map(|r| r.0));
-        }
-        () = async {
-            while !journal.exists() || hang.exists() {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        } => {}
-    }
+    // The console goes away while the agent is restarting the service (which hangs).
+    let (agent, pid, old, config) = console_leaves_mid_restart(&lab, 30).await;
     assert!(
         lab.console
             .vault()
@@ -572,30 +599,9 @@ async fn a_bulk_rotation_reports_each_outcome_and_one_failure_stops_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_the_console_walked_away_from_is_kept_when_the_host_finished_it() {
     let lab = Lab::new();
-    let slow = lab.agents.join("slow-once");
-    let (agent, pid, _old, config) = sekha_with_agent_config(
-        &lab,
-        "sekha-r",
-        "",
-        &format!(
-            "if [ -f {s} ]; then rm {s}; sleep 2; fi; ",
-            s = slow.display()
-        ),
-    )
-    .await;
-    std::fs::write(&slow, "").expect("flag");
+    // The console goes away while the service restarts (slowly); the agent carries on.
+    let (agent, pid, _old, config) = console_leaves_mid_restart(&lab, 2).await;
     let journal = config.state_dir.join("rotation.json");
-    // The console goes away while the service restarts; the agent carries on.
-    tokio::select! {
-        result = lab.console.rotate_key("sekha-r", "mcp_api_key") => {
-            panic!("the console was meant to leave first: {:?}", result.map(|r| r.0));
-        }
-        () = async {
-            while !journal.exists() || slow.exists() {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        } => {}
-    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while journal.exists() {
         assert!(

@@ -1,7 +1,6 @@
 //! From a line written on a host to the console's timeline: sync, filters, search, paging,
 //! gaps, back-off, and the console's own actions.
 
-use std::io::Write;
 use std::time::Duration;
 
 use gatehouse_core::events::EventStore;
@@ -10,32 +9,10 @@ use gatehouse_events::{Kind, Outcome};
 use gatehouse_protocol::WireEvent;
 
 use crate::lab::Lab;
+use crate::support::append;
 
 fn nginx(ip: &str, status: u16, minute: u32) -> String {
     format!("{ip} - - [23/Nov/2026:02:{minute:02}:00 +0000] \"POST /mcp/tools/memory_stats HTTP/1.1\" {status} 35 \"-\" \"curl/8\"\n")
-}
-
-fn append(path: &std::path::Path, text: &str) {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .expect("append to the log");
-}
-
-/// Sync until `want` events are stored (the agent reads its logs every 250 ms).
-async fn sync_until(lab: &Lab, name: &str, want: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut total = 0;
-    while total < want {
-        total += lab.console.sync_instance(name).await.expect("sync");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{total} of {want} events synced within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +29,7 @@ async fn lines_written_on_a_host_reach_the_timeline() {
     append(&log, &nginx("10.0.0.2", 200, 5));
     let (agent, code) = lab.agent_following("alpha", &log, 10_000).await;
     lab.add("alpha", &agent, &code).await.expect("enrolled");
-    sync_until(&lab, "alpha", 4).await;
+    lab.sync_until("alpha", 4).await;
 
     let all = lab
         .console
@@ -67,7 +44,7 @@ async fn lines_written_on_a_host_reach_the_timeline() {
             .message
             .as_deref()
             .is_some_and(|m| m.starts_with("Enrolled")),
-        "{:?}",
+        "the enrollment is the newest event: {:?}",
         all.events[0]
     );
     let failed = lab
@@ -170,7 +147,11 @@ async fn an_agent_that_is_down_backs_off_and_says_why() {
         .sync_instance("alpha")
         .await
         .expect_err("the agent is down");
-    assert_eq!(err.code(), ErrorCode::AgentUnreachable, "{err}");
+    assert_eq!(
+        err.code(),
+        ErrorCode::AgentUnreachable,
+        "a closed port is unreachable: {err}"
+    );
     let state = &lab.console.sync_states().expect("states")[0];
     assert_eq!(state.failures, 1, "the failure is visible");
     assert!(
@@ -178,7 +159,7 @@ async fn an_agent_that_is_down_backs_off_and_says_why() {
             .last_error
             .as_deref()
             .is_some_and(|e| e.contains("Cannot reach")),
-        "{state:?}"
+        "an unreachable agent is recorded in the sync state: {state:?}"
     );
     lab.console.sync_all().await.expect("sync all");
     let state = &lab.console.sync_states().expect("states")[0];
@@ -357,7 +338,7 @@ async fn a_backlog_larger_than_one_response_is_pulled_completely() {
     append(&log, &lines);
     let (agent, code) = lab.agent_following("alpha", &log, 100_000).await;
     lab.add("alpha", &agent, &code).await.expect("enrolled");
-    sync_until(&lab, "alpha", 4000).await;
+    lab.sync_until("alpha", 4000).await;
     let state = &lab.console.sync_states().expect("states")[0];
     assert_eq!(
         (state.events, state.gaps),

@@ -400,7 +400,7 @@ mod tests {
             gap.message
                 .as_deref()
                 .is_some_and(|m| m.contains("4 events")),
-            "{gap:?}"
+            "the gap marker says how many events were dropped: {gap:?}"
         );
         assert_eq!(page.head, 9, "8 events plus the marker");
     }

@@ -227,7 +227,11 @@ mod tests {
         )
         .expect("parses");
         let err = unknown.effective_logs().expect_err("nothing to follow");
-        assert_eq!(err.code(), "config_unknown_profile", "{err}");
+        assert_eq!(
+            err.code(),
+            "config_unknown_profile",
+            "an unknown profile without [[logs]] is refused: {err}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::{Error, Result};
+use crate::{Error, FastMap, Result};
 
 /// How bad a firing is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
@@ -288,8 +288,6 @@ struct Track {
     first_us: i64,
     last_us: i64,
 }
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// No subject: the rule watches the instance as a whole.
 const WHOLE_INSTANCE: u32 = u32::MAX;

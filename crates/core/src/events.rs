@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 
 // Randomly seeded and fast: the keys are strings from hosts, which must not be able to force
 // collisions, and hashing them is a large share of ingest.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashMap<K, V> = crate::FastMap<K, V>;
 type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::path::Path;
 

@@ -18,11 +18,10 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::events::{counting_clause, EventFilter, EventStore, TimeColumn};
-use crate::{Console, Error, Result};
+use crate::{Console, Error, FastMap, Result};
 
 pub(crate) const HOUR_US: i64 = 3_600_000_000;
 
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// Rows of the address chart: the addresses with the most failures in the window.
 pub const TOP_ADDRESSES: usize = 12;
 const WIDTH: u32 = 960;

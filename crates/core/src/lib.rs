@@ -48,6 +48,10 @@ pub use sensitive::Sensitive;
 pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
 pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
 
+/// A hash map with a fast, randomly seeded hasher: keys come from hosts (addresses, paths,
+/// key prefixes), which must not be able to force collisions, and hashing them is hot.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Make ring rustls's process-wide crypto provider. Call once at start-up.
 pub fn install_crypto_provider() {
     gatehouse_pki::install_provider();

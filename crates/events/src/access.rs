@@ -225,7 +225,7 @@ mod tests {
         ] {
             assert!(
                 Format::NginxCombined.parse(bad).is_err(),
-                "{:?}",
+                "a truncated or malformed access line is refused: {:?}",
                 String::from_utf8_lossy(bad)
             );
         }

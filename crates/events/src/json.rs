@@ -262,7 +262,11 @@ mod tests {
         assert_eq!(got.len(), reference.len(), "same number of fields");
         for (key, value) in got {
             if let Some(text) = value.text() {
-                assert_eq!(reference[&key].as_str(), Some(text.as_ref()), "{key}");
+                assert_eq!(
+                    reference[&key].as_str(),
+                    Some(text.as_ref()),
+                    "every value matches serde_json's reading: {key}"
+                );
             }
         }
     }

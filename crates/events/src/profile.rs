@@ -337,7 +337,10 @@ mod tests {
         let sekha = include_str!("../../../profiles/sekha.toml");
         let typo = sekha.replace("multiple_keys", "multiple_key");
         let err = Profile::parse(&typo, "custom.toml").expect_err("unknown key");
-        assert!(err.message.contains("multiple_key"), "{err}");
+        assert!(
+            err.message.contains("multiple_key"),
+            "multiple_keys misspelt is refused: {err}"
+        );
         let both = sekha.replace(
             "key = \"mcp_api_key\"",
             "key = \"mcp_api_key\"\nkey_prefix = \"X\"",
@@ -345,7 +348,7 @@ mod tests {
         let err = Profile::parse(&both, "custom.toml").expect_err("ambiguous key");
         assert!(
             err.message.contains("exactly one of key or key_prefix"),
-            "{err}"
+            "a profile naming both key and key_prefix is refused with the rule: {err}"
         );
         let bad_format = sekha.replace("format = \"sekha_tracing\"", "format = \"syslog\"");
         assert!(

@@ -168,7 +168,7 @@ mod tests {
             assert_eq!(
                 parse_rfc3339(bad),
                 None,
-                "{:?}",
+                "a malformed timestamp is refused: {:?}",
                 String::from_utf8_lossy(bad)
             );
         }

@@ -449,6 +449,9 @@ mod tests {
     fn key_debug_is_redacted() {
         let key = KeyPem::generate().expect("key");
         let printed = format!("{key:?}");
-        assert!(!printed.contains("PRIVATE"), "{printed}");
+        assert!(
+            !printed.contains("PRIVATE"),
+            "Debug never prints a private key: {printed}"
+        );
     }
 }

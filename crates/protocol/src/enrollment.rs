@@ -109,7 +109,10 @@ mod tests {
     fn codes_round_trip_through_text() {
         let code = EnrollmentCode::new([7; 20], [0xab; 32]);
         let text = code.to_string();
-        assert!(text.starts_with("gh1."), "{text}");
+        assert!(
+            text.starts_with("gh1."),
+            "codes start with their version: {text}"
+        );
         assert_eq!(text.len(), 3 + 1 + 32 + 1 + 64, "fixed length: {text}");
         assert_eq!(
             format!("  {text}\n")
@@ -133,7 +136,11 @@ mod tests {
         ];
         for case in cases {
             let err = case.parse::<EnrollmentCode>().expect_err("must be refused");
-            assert_eq!(err.code(), "bad_enrollment_code", "{case:?}");
+            assert_eq!(
+                err.code(),
+                "bad_enrollment_code",
+                "each malformed code is refused with its code: {case:?}"
+            );
         }
     }
 

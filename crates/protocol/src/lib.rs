@@ -398,7 +398,10 @@ mod tests {
     fn unknown_fields_are_refused() {
         let err = serde_json::from_str::<Revocations>(r#"{"serials":[],"extra":1}"#)
             .expect_err("unknown fields must not be silently dropped");
-        assert!(err.to_string().contains("extra"), "{err}");
+        assert!(
+            err.to_string().contains("extra"),
+            "unknown fields are refused: {err}"
+        );
     }
 
     #[test]
