@@ -67,15 +67,15 @@ impl Vault {
 
     /// Store a secret under `name`, replacing any previous value.
     pub fn store(&self, name: &str, secret: &Sensitive<Vec<u8>>) -> Result<()> {
-        self.entry(name)?
-            .set_secret(secret.expose())
-            .map_err(|e| map_keyring_error(e, name))
+        let entry = self.entry(name)?;
+        // Setting replaces, so repeating a call that timed out after it took effect is safe.
+        patiently(|| entry.set_secret(secret.expose())).map_err(|e| map_keyring_error(e, name))
     }
 
     /// Load the secret stored under `name`.
     pub fn load(&self, name: &str) -> Result<Sensitive<Vec<u8>>> {
-        self.entry(name)?
-            .get_secret()
+        let entry = self.entry(name)?;
+        patiently(|| entry.get_secret())
             .map(Sensitive::new)
             .map_err(|e| map_keyring_error(e, name))
     }
@@ -83,7 +83,8 @@ impl Vault {
     /// Delete the secret under `name`. Deleting a secret that is not there is not an error:
     /// removal must be idempotent so an interrupted removal can be retried.
     pub fn delete(&self, name: &str) -> Result<()> {
-        match self.entry(name)?.delete_credential() {
+        let entry = self.entry(name)?;
+        match patiently(|| entry.delete_credential()) {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(map_keyring_error(e, name)),
         }
@@ -95,7 +96,7 @@ impl Vault {
     pub fn status(&self) -> KeychainStatus {
         let result = self
             .entry(PROBE_ACCOUNT)
-            .and_then(|entry| match entry.get_secret() {
+            .and_then(|entry| match patiently(|| entry.get_secret()) {
                 Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
                 Err(e) => Err(map_keyring_error(e, PROBE_ACCOUNT)),
             })
@@ -167,8 +168,44 @@ fn check_unlocked() -> Result<()> {
     Ok(())
 }
 
+/// The D-Bus text of a call that got no answer within the Secret Service client's per-call
+/// timeout (two seconds): the daemon is busy, not locked or absent.
+const NO_REPLY: &str = "Did not receive a reply";
+
+fn is_no_reply(error: &keyring::Error) -> bool {
+    match error {
+        keyring::Error::PlatformFailure(inner) | keyring::Error::NoStorageAccess(inner) => {
+            inner.to_string().contains(NO_REPLY)
+        }
+        _ => false,
+    }
+}
+
+/// Runs a keychain call, repeating it while the keychain daemon is too busy to answer in
+/// time (a loaded machine, a daemon writing its file), for up to about four seconds more.
+/// Every call repeated this way is idempotent: a read, a replacing write, or a delete that
+/// accepts an absent entry.
+fn patiently<T>(mut call: impl FnMut() -> keyring::Result<T>) -> keyring::Result<T> {
+    let mut pauses = [250u64, 750, 1500, 1500].into_iter();
+    loop {
+        match call() {
+            Err(e) if is_no_reply(&e) => match pauses.next() {
+                Some(ms) => {
+                    tracing::debug!(pause_ms = ms, "keychain busy, asking again");
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                None => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}
+
 fn map_keyring_error(error: keyring::Error, name: &str) -> Error {
     match error {
+        ref e if is_no_reply(e) => Error::Keychain {
+            detail: format!("the keychain did not answer in time ({e}); try again in a moment"),
+        },
         // The Secret Service reports a locked collection (or a dismissed unlock prompt) as a
         // D-Bus error; only its text tells it apart from an absent service.
         keyring::Error::PlatformFailure(inner)
@@ -214,6 +251,54 @@ mod tests {
         assert!(
             text.contains(UNAVAILABLE_HINT),
             "the message must carry the platform's fix: {text}"
+        );
+    }
+
+    #[test]
+    fn a_busy_keychain_is_asked_again_and_then_reported_as_busy() {
+        let no_reply = || {
+            keyring::Error::NoStorageAccess(
+                "DBus error: Did not receive a reply. Possible causes include: ...".into(),
+            )
+        };
+        let mut calls = 0;
+        let answered = patiently(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(no_reply())
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(
+            answered.ok(),
+            Some(7),
+            "a daemon that answers on the third try is used"
+        );
+        assert_eq!(calls, 3, "no call is repeated once it has an answer");
+
+        let mut calls = 0;
+        let locked = patiently(|| -> keyring::Result<()> {
+            calls += 1;
+            Err(keyring::Error::NoStorageAccess(
+                "collection is locked".into(),
+            ))
+        });
+        assert!(locked.is_err(), "a locked keychain stays an error");
+        assert_eq!(
+            calls, 1,
+            "a locked keychain is not asked again: it needs the operator"
+        );
+
+        let err = map_keyring_error(no_reply(), "fleet-ca");
+        assert_eq!(
+            err.code(),
+            crate::ErrorCode::KeychainFailed,
+            "a timeout is neither a locked nor an absent keychain: {err}"
+        );
+        assert!(
+            err.to_string().contains("try again"),
+            "says what to do: {err}"
         );
     }
 }
