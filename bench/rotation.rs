@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
             service_url: Some(health),
             logs: Vec::new(),
             buffer_capacity: 1000,
+            checks: Default::default(),
             profiles_dir: None,
             service_dir: Some(service),
             restart_command: Some(vec!["sh".into(), "-c".into(), command]),

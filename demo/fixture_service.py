@@ -14,6 +14,11 @@ would the real service.
 Keys are read from DIR/config.toml (Sekha, root-level mcp_api_key; a key after a [table]
 header is ignored, like Sekha's own loader) or DIR/.env (RAE's API_KEY, Jelmore's API_KEY_*),
 once at start: like the real services, a key change needs a restart.
+
+Sekha limits requests in a fixed 60 s window keyed on the first X-Forwarded-For entry (one
+shared bucket without it) and answers 429 text/plain with no Retry-After; the fixture's limit
+is --rate-limit (Sekha's own number is a config value). RAE answers CORS from ALLOWED_ORIGINS
+(default ["*"], which it sends as `*`).
 """
 
 import argparse
@@ -21,6 +26,8 @@ import datetime
 import json
 import os
 import sys
+import threading
+import time
 import tomllib
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,8 +71,27 @@ def read_dotenv(path):
 class Service:
     """One profile's behaviour. `handle` returns (status, headers, body)."""
 
+    rate_limit = None
+
     def __init__(self, workdir, log, access_log):
         self.workdir, self.log, self.access_log = workdir, log, access_log
+
+
+class FixedWindow:
+    """Sekha's limiter: a fixed 60 s window per first X-Forwarded-For entry."""
+
+    def __init__(self, per_minute):
+        self.per_minute, self.lock, self.windows = per_minute, threading.Lock(), {}
+
+    def allow(self, headers):
+        bucket = (headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+        window = int(time.time() // 60)
+        with self.lock:
+            start, count = self.windows.get(bucket, (window, 0))
+            if start != window:
+                start, count = window, 0
+            self.windows[bucket] = (start, count + 1)
+            return count < self.per_minute
 
 
 class Sekha(Service):
@@ -82,6 +108,8 @@ class Sekha(Service):
         self.log.tracing("INFO", "sekha_controller", "🔒 API authentication enabled")
 
     def handle(self, method, path, headers, body):
+        if self.rate_limit is not None and not self.rate_limit.allow(headers):
+            return 429, {"Content-Type": "text/plain"}, b"Rate limit exceeded. Please try again later."
         if path == "/health" or path == "/metrics":
             return 200, {}, b'{"status":"ok"}' if path == "/health" else b"sekha_requests_total 1\n"
         if path.startswith("/api/v1/"):
@@ -102,12 +130,28 @@ class Sekha(Service):
 class Rae(Service):
     def __init__(self, *args):
         super().__init__(*args)
-        env = {**read_dotenv(os.path.join(self.workdir, ".env")), **{k: v for k, v in os.environ.items() if k in ("API_KEY", "ENABLE_API_KEY_AUTH")}}
+        env = {**read_dotenv(os.path.join(self.workdir, ".env")), **{k: v for k, v in os.environ.items() if k in ("API_KEY", "ENABLE_API_KEY_AUTH", "ALLOWED_ORIGINS")}}
         self.key = env.get("API_KEY", "secret")
         self.enabled = env.get("ENABLE_API_KEY_AUTH", "false").lower() == "true"
+        try:
+            self.origins = json.loads(env.get("ALLOWED_ORIGINS", '["*"]'))
+        except ValueError:
+            self.origins = ["*"]
         self.log.structlog("security_settings", api_key_auth=self.enabled, jwt_auth=False, rate_limiting=False)
 
     def handle(self, method, path, headers, body):
+        status, extra, out = self.route(method, path, headers, body)
+        origin = headers.get("Origin")
+        if origin is not None:
+            if "*" in self.origins:
+                extra = {**extra, "Access-Control-Allow-Origin": "*"}
+            elif origin in self.origins:
+                extra = {**extra, "Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return status, extra, out
+
+    def route(self, method, path, headers, body):
+        if method == "OPTIONS":
+            return 200, {"Access-Control-Allow-Methods": "GET, POST, PUT, DELETE"}, b""
         if path in ("/health", "/ready", "/live", "/metrics", "/docs", "/openapi.json"):
             return 200, {}, b'{"status":"healthy"}'
         if path.startswith("/v2/compliance/") or path.startswith("/v2/federation/"):
@@ -175,6 +219,8 @@ def main():
     parser.add_argument("--pid-file", help="write the process id here (for restart scripts)")
     parser.add_argument("--fail-start-flag", help="if this file exists, remove it and exit 1 at start "
                         "(a start that fails once, as Sekha's can on an existing database)")
+    parser.add_argument("--rate-limit", type=int, default=100,
+                        help="Sekha: requests per 60 s window per X-Forwarded-For address")
     args = parser.parse_args()
     if args.fail_start_flag and os.path.exists(args.fail_start_flag):
         os.remove(args.fail_start_flag)
@@ -186,6 +232,8 @@ def main():
     log = Log(args.log)
     access = Log(args.access_log) if args.access_log else None
     service = PROFILES[args.profile](args.workdir, log, access)
+    if args.profile == "sekha":
+        service.rate_limit = FixedWindow(args.rate_limit)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -195,7 +243,8 @@ def main():
             body = self.rfile.read(length) if length else b""
             status, extra, out = service.handle(self.command, self.path.split("?")[0], self.headers, body)
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if "Content-Type" not in extra:
+                self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
             for k, v in extra.items():
                 self.send_header(k, v)
@@ -205,7 +254,7 @@ def main():
                 reason = self.responses.get(status, ("",))[0]
                 access.line(f'INFO:     {self.client_address[0]}:{self.client_address[1]} - "{self.command} {self.path} HTTP/1.1" {status} {reason}')
 
-        do_GET = do_POST = do_PUT = do_DELETE = do
+        do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do
 
         def log_message(self, *args):
             pass  # the service's own log says what the real service says, nothing more

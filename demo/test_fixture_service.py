@@ -26,7 +26,7 @@ def free_port():
 
 
 class Fixture:
-    def __init__(self, profile, files):
+    def __init__(self, profile, files, extra=()):
         self.dir = tempfile.TemporaryDirectory()
         for name, text in files.items():
             with open(os.path.join(self.dir.name, name), "w", encoding="utf-8") as f:
@@ -36,7 +36,7 @@ class Fixture:
         self.access = os.path.join(self.dir.name, "access.log")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "fixture_service.py"), "--profile", profile, "--port", str(self.port),
-             "--workdir", self.dir.name, "--log", self.log, "--access-log", self.access],
+             "--workdir", self.dir.name, "--log", self.log, "--access-log", self.access, *extra],
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -101,6 +101,22 @@ class SekhaFacts(unittest.TestCase):
         self.assertIn("\x1b[", self.sekha.log_lines()[-1], "ANSI colours")
 
 
+class SekhaRateLimit(unittest.TestCase):
+    def test_a_fixed_window_per_forwarded_address_answers_429_in_plain_text(self):
+        sekha = Fixture("sekha", {"config.toml": f'mcp_api_key = "{KEY}"\n'}, ["--rate-limit", "3"])
+        try:
+            statuses = [sekha.call("GET", "/health", {"X-Forwarded-For": "192.0.2.1"})[0] for _ in range(4)]
+            self.assertEqual(statuses, [200, 200, 200, 429], "the fourth request in the window is limited")
+            status, body, headers = sekha.call("GET", "/health", {"X-Forwarded-For": "192.0.2.1"})
+            self.assertEqual(body, "Rate limit exceeded. Please try again later.", "Sekha's 429 text")
+            self.assertTrue(headers["Content-Type"].startswith("text/plain"), "429 is text/plain")
+            self.assertNotIn("Retry-After", headers, "Sekha sends no Retry-After")
+            other = sekha.call("GET", "/health", {"X-Forwarded-For": "198.51.100.7"})[0]
+            self.assertEqual(other, 200, "another forwarded address has its own bucket (spoofable)")
+        finally:
+            sekha.close()
+
+
 class RaeFacts(unittest.TestCase):
     def setUp(self):
         self.rae = Fixture("rae", {".env": f"API_KEY={KEY}\nENABLE_API_KEY_AUTH=true\n"})
@@ -116,6 +132,13 @@ class RaeFacts(unittest.TestCase):
         self.assertEqual(self.rae.call("GET", path, {"X-API-Key": KEY})[0], 200)
         self.assertEqual(self.rae.call("GET", path, {"Authorization": "Bearer anything"})[0], 200, "any Bearer with JWT off")
         self.assertEqual(self.rae.call("GET", "/v2/memories/search")[0], 200, "open even with auth on")
+
+    def test_cors_answers_any_origin_with_a_star_by_default(self):
+        status, _, headers = self.rae.call("GET", "/health", {"Origin": "https://evil.example"})
+        self.assertEqual(headers.get("Access-Control-Allow-Origin"), "*", "ALLOWED_ORIGINS defaults to *")
+        status, _, headers = self.rae.call("OPTIONS", "/v2/memories", {"Origin": "https://evil.example",
+                                                                        "Access-Control-Request-Method": "GET"})
+        self.assertEqual((status, headers.get("Access-Control-Allow-Origin")), (200, "*"), "preflight too")
 
     def test_wrong_key_gives_the_two_structlog_lines(self):
         self.rae.call("GET", "/v2/compliance/circuit-breakers", {"X-API-Key": "wrong"})

@@ -16,6 +16,8 @@ APT_PACKAGES=(
   fonts-dejavu-core xdotool
   # the demo fleet: nginx in front of the fixture services
   nginx
+  # compliance and incident tests: nftables in network namespaces, gpg-encrypted backups
+  nftables iproute2 gnupg
 )
 command -v python3 >/dev/null || APT_PACKAGES+=(python3)
 

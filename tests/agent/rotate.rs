@@ -71,6 +71,7 @@ fn host(profile: &'static str, extra: &str) -> Host {
         service_url: Some(format!("http://127.0.0.1:{port}/health")),
         logs: Vec::new(),
         buffer_capacity: 1000,
+        checks: Default::default(),
         profiles_dir: None,
         service_dir: Some(dir.clone()),
         restart_command: Some(vec!["sh".into(), "-c".into(), command]),

@@ -105,6 +105,7 @@ impl Lab {
                 source: "proxy".into(),
             }],
             buffer_capacity: capacity,
+            checks: Default::default(),
             profiles_dir: None,
             restart_command: None,
             restart_timeout_secs: None,

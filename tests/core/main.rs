@@ -1,6 +1,7 @@
 //! Integration tests of gatehouse-core: one binary, one module per area.
 
 mod analytics;
+mod compliance;
 mod console;
 mod fleet;
 mod ipc_drift;

@@ -394,6 +394,27 @@ impl Agent {
         }
     }
 
+    /// `POST /v1/checks`: run compliance checks on the host and against the service.
+    pub async fn checks(
+        &self,
+        request: protocol::ChecksRequest,
+    ) -> Result<protocol::ChecksReport, ApiError> {
+        let profile = self
+            .config
+            .service_profile()
+            .map_err(|e| ApiError::new(409, codes::INTERNAL, e.to_string()))?;
+        let host = crate::checks::Host {
+            config: &self.config,
+            profile,
+            http: &self.probe,
+        };
+        let report = host
+            .run(&request, OffsetDateTime::now_utc().unix_timestamp())
+            .await;
+        tracing::info!(checks = report.results.len(), "compliance checks run");
+        Ok(report)
+    }
+
     /// `GET /v1/credentials`: read the service's config files now.
     pub fn credentials(&self) -> protocol::CredentialsReport {
         match self.config.service_profile() {

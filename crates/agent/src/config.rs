@@ -44,9 +44,37 @@ pub struct AgentConfig {
     /// ones.
     #[serde(default)]
     pub profiles_dir: Option<PathBuf>,
+    /// What the compliance checks look at (`[checks]`).
+    #[serde(default)]
+    pub checks: CheckSettings,
     /// Most events the buffer holds before it drops the oldest (with a gap marker).
     #[serde(default = "default_capacity")]
     pub buffer_capacity: u64,
+}
+
+/// `[checks]`: where the compliance checks look, beyond what the profile says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSettings {
+    /// The service's public address as clients reach it (usually the reverse proxy, for
+    /// example `https://sekha.example.org/`), for the TLS, HSTS and CORS checks.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The account the service runs as: its config files must belong to it.
+    #[serde(default)]
+    pub service_user: Option<String>,
+    /// Where the service's backups are written, for the backup check.
+    #[serde(default)]
+    pub backup_dir: Option<PathBuf>,
+    /// How old the newest backup may be, in hours (default 48: a daily backup and a spare).
+    #[serde(default)]
+    pub backup_max_age_hours: Option<u64>,
+    /// The command that prints the firewall ruleset as JSON (default `nft -j list ruleset`).
+    #[serde(default)]
+    pub firewall_command: Option<Vec<String>>,
+    /// Most requests the rate-limit check sends in its burst (default 150).
+    #[serde(default)]
+    pub rate_limit_burst: Option<u32>,
 }
 
 fn default_capacity() -> u64 {

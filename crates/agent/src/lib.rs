@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod buffer;
+pub mod checks;
 pub mod config;
 pub mod credentials;
 pub mod rotate;
@@ -12,4 +13,4 @@ pub mod state;
 pub mod tail;
 
 pub use agent::{initialise, new_enrollment, Agent, ApiError, Channel};
-pub use config::{AgentConfig, ConfigError};
+pub use config::{AgentConfig, CheckSettings, ConfigError};

@@ -186,6 +186,7 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::EVENTS, get(events))
         .route(paths::CREDENTIALS, get(credentials))
         .route(paths::ROTATE, post(rotate).get(last_rotation))
+        .route(paths::CHECKS, post(checks))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             agent.clone(),
@@ -240,6 +241,13 @@ async fn credentials(State(agent): State<Arc<Agent>>) -> Response {
             codes::INTERNAL,
             format!("reading the credentials failed: {e}"),
         )),
+    }
+}
+
+async fn checks(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    match decode(&body) {
+        Ok(request) => respond(agent.checks(request).await),
+        Err(e) => error_response(&e),
     }
 }
 

@@ -13,6 +13,7 @@ macro_rules! say {
 }
 
 mod analytics;
+mod checks;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -100,6 +101,12 @@ enum Command {
         /// Print the new key once, to hand to the service's clients.
         #[arg(long)]
         show_key: bool,
+    },
+    /// Compliance checklists: run the automated checks, list items, export the report, and
+    /// sign off, attach evidence to or waive items.
+    Checks {
+        #[command(subcommand)]
+        action: checks::ChecksAction,
     },
     /// Every credential known (keys by fingerprint, certificates, the fleet CA), with its age
     /// and when it is due.
@@ -460,6 +467,7 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             }
             return analytics::credentials(&console, cli.json);
         }
+        Command::Checks { action } => return checks::checks(&console, action, cli.json),
         // Handled before the console is opened.
         Command::Scan(_) => {}
     }

@@ -498,6 +498,62 @@ impl Console {
         }
     }
 
+    /// Raise (or join the open one of) a compliance alert: an item that passed and now
+    /// fails. Notified like a detection alert.
+    pub(crate) fn raise_compliance_alert(
+        &self,
+        instance: &str,
+        item: &str,
+        detail: &str,
+    ) -> Result<Alert> {
+        let now_us = self.now_us();
+        let alert = {
+            let store = self.store();
+            let conn = store.conn();
+            let open: Option<i64> = conn
+                .query_row(
+                    "SELECT id FROM alerts WHERE rule_id = 'compliance_drift' AND instance = ?1
+                     AND subject = ?2 AND state != 'resolved'",
+                    params![instance, item],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let id = match open {
+                Some(id) => {
+                    conn.execute(
+                        "UPDATE alerts SET last_us = ?2, count = count + 1, detail = ?3 WHERE id = ?1",
+                        params![id, now_us, detail],
+                    )?;
+                    id
+                }
+                None => {
+                    conn.execute(
+                        "INSERT INTO alerts (rule_id, rule_name, kind, severity, instance, subject,
+                             first_us, last_us, count, distinct_n, detail, created_us)
+                         VALUES ('compliance_drift', 'Compliance drift', 'compliance', 'warning', ?1, ?2, ?3, ?3, 1, 0, ?4, ?3)",
+                        params![instance, item, now_us, detail],
+                    )?;
+                    conn.last_insert_rowid()
+                }
+            };
+            conn.query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                [id],
+                alert_row,
+            )?
+        };
+        if let Some(held_back) = lock(&self.alerting.gate).admit(alert.id, now_us) {
+            let hook = lock(&self.alerting.hook).clone();
+            if let Some(hook) = hook {
+                hook(AlertNotice {
+                    alert: alert.clone(),
+                    held_back,
+                });
+            }
+        }
+        Ok(alert)
+    }
+
     /// Alerts, newest activity first.
     pub fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>> {
         let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1");

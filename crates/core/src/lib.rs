@@ -6,6 +6,7 @@
 
 mod alerts;
 mod clock;
+pub mod compliance;
 mod console;
 pub mod detect;
 mod error;
@@ -17,6 +18,7 @@ pub mod logging;
 pub mod notify;
 mod offenders;
 mod paths;
+mod report;
 mod rotation;
 mod sensitive;
 mod store;
@@ -28,6 +30,11 @@ pub use alerts::{
     NOTIFICATIONS_PER_MINUTE,
 };
 pub use clock::Clock;
+pub use compliance::{
+    Burst, Cadence, CheckRun, CheckView, ComplianceQuery, ComplianceView, Evidence, EvidenceInput,
+    EvidenceKind, HistoryEntry, InstanceCompliance, ItemFilter, ItemState, ItemView, Scorecard,
+    Waiver, WaiverInput, WaiverKind,
+};
 pub use console::{AppInfo, Attention, Console, Overview, Settings, Status, Theme, View};
 pub use detect::{Rule, Severity};
 pub use error::{Error, ErrorCode, IpcError, Result, ALL_CODES};
@@ -40,6 +47,7 @@ pub use heatmap::{
 };
 pub use offenders::{Offender, OffenderQuery};
 pub use paths::{DataDir, DATA_DIR_ENV};
+pub use report::ReportFormat;
 pub use rotation::{
     BulkItem, Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem,
     RotationPreview, RotationRecord, RotationResult, BULK_CONCURRENCY, DEFAULT_KEY_DAYS,
@@ -93,6 +101,24 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<Severity>(&cfg, &mut out);
     one::<Window>(&cfg, &mut out);
     one::<AppInfo>(&cfg, &mut out);
+    one::<Cadence>(&cfg, &mut out);
+    one::<CheckRun>(&cfg, &mut out);
+    one::<CheckView>(&cfg, &mut out);
+    one::<ComplianceQuery>(&cfg, &mut out);
+    one::<ComplianceView>(&cfg, &mut out);
+    one::<Evidence>(&cfg, &mut out);
+    one::<EvidenceInput>(&cfg, &mut out);
+    one::<EvidenceKind>(&cfg, &mut out);
+    one::<HistoryEntry>(&cfg, &mut out);
+    one::<InstanceCompliance>(&cfg, &mut out);
+    one::<ItemFilter>(&cfg, &mut out);
+    one::<ItemState>(&cfg, &mut out);
+    one::<ItemView>(&cfg, &mut out);
+    one::<Scorecard>(&cfg, &mut out);
+    one::<ReportFormat>(&cfg, &mut out);
+    one::<Waiver>(&cfg, &mut out);
+    one::<WaiverInput>(&cfg, &mut out);
+    one::<WaiverKind>(&cfg, &mut out);
     one::<Attention>(&cfg, &mut out);
     one::<Credential>(&cfg, &mut out);
     one::<CredentialInventory>(&cfg, &mut out);

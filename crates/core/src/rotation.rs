@@ -526,7 +526,7 @@ fn pending_entry(instance: &str, name: &str) -> String {
 }
 
 /// Who is at the console: the OS account running it.
-fn operator() -> String {
+pub(crate) fn operator() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into())

@@ -99,6 +99,71 @@ const MIGRATIONS: &[&str] = &[
          detail          TEXT NOT NULL DEFAULT '',
          operator        TEXT NOT NULL DEFAULT ''
      ) STRICT;",
+    // 4: compliance. The last answer of each check per instance; per item its owner, due
+    // date, sign-off and the state its checks had at the last run (to notice drift); the
+    // evidence, waivers and history of every item.
+    "CREATE TABLE compliance_checks (
+         instance   TEXT NOT NULL,
+         check_id   TEXT NOT NULL,
+         status     TEXT NOT NULL CHECK (status IN ('pass', 'fail', 'unknown')),
+         summary    TEXT NOT NULL,
+         evidence   TEXT NOT NULL,
+         checked_at INTEGER NOT NULL,
+         PRIMARY KEY (instance, check_id)
+     ) STRICT;
+     CREATE TABLE compliance_runs (
+         instance TEXT PRIMARY KEY,
+         at       INTEGER NOT NULL,
+         problem  TEXT
+     ) STRICT;
+     CREATE TABLE compliance_items (
+         instance      TEXT NOT NULL,
+         item          TEXT NOT NULL,
+         owner         TEXT,
+         due_at        INTEGER,
+         signed_off_at INTEGER,
+         signed_off_by TEXT,
+         last_state    TEXT,
+         last_pass_at  INTEGER,
+         PRIMARY KEY (instance, item)
+     ) STRICT;
+     CREATE TABLE compliance_evidence (
+         id       INTEGER PRIMARY KEY,
+         instance TEXT NOT NULL,
+         item     TEXT NOT NULL,
+         at       INTEGER NOT NULL,
+         actor    TEXT NOT NULL,
+         kind     TEXT NOT NULL CHECK (kind IN ('note', 'link', 'file')),
+         text     TEXT NOT NULL,
+         sha256   TEXT,
+         size     INTEGER
+     ) STRICT;
+     CREATE INDEX compliance_evidence_by_item ON compliance_evidence (instance, item);
+     CREATE TABLE compliance_waivers (
+         id          INTEGER PRIMARY KEY,
+         instance    TEXT NOT NULL,
+         item        TEXT NOT NULL,
+         kind        TEXT NOT NULL CHECK (kind IN ('not_applicable', 'accepted_risk')),
+         reason      TEXT NOT NULL,
+         approved_by TEXT NOT NULL,
+         created_at  INTEGER NOT NULL,
+         created_by  TEXT NOT NULL,
+         expires_at  INTEGER NOT NULL,
+         ended_at    INTEGER,
+         ended_why   TEXT
+     ) STRICT;
+     CREATE INDEX compliance_waivers_by_item ON compliance_waivers (instance, item);
+     CREATE TABLE compliance_history (
+         id       INTEGER PRIMARY KEY,
+         instance TEXT NOT NULL,
+         item     TEXT NOT NULL,
+         at       INTEGER NOT NULL,
+         kind     TEXT NOT NULL,
+         state    TEXT,
+         detail   TEXT NOT NULL,
+         actor    TEXT NOT NULL
+     ) STRICT;
+     CREATE INDEX compliance_history_by_item ON compliance_history (instance, item, at);",
 ];
 
 /// The schema version this build writes.

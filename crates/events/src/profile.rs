@@ -61,6 +61,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub key_prefix: Option<String>,
     pub role: Role,
+    /// The value the service uses when the key is absent: a published default, so a
+    /// missing key is as bad as a default one.
+    #[serde(default)]
+    pub default: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
 }

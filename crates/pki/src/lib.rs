@@ -21,7 +21,7 @@ pub use fingerprint::{secret_fingerprint, Fingerprint};
 pub use revocation::{RevocationList, Serial};
 pub use tls::{
     agent_server_config, console_client_config, enrollment_client_config, enrollment_server_config,
-    install_provider, provider,
+    install_provider, probe_client_config, provider, ProbeVersions,
 };
 
 /// Errors of this crate.

@@ -101,11 +101,43 @@ pub fn console_client_config(
 pub fn enrollment_client_config(pin: Fingerprint) -> Result<ClientConfig> {
     let provider = provider();
     let verifier = Arc::new(PinnedVerifier {
-        pin,
+        pin: Some(pin),
         provider: provider.clone(),
     });
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(TLS13)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Which TLS versions a probe offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeVersions {
+    Tls12Only,
+    Tls13Only,
+    Both,
+}
+
+/// The agent probing a service's public endpoint for its TLS settings (versions offered,
+/// certificate dates, headers): any certificate is accepted, since the point is to look at
+/// it, not to trust it; the handshake signature is still checked. Never send a secret over
+/// a connection made with this config.
+pub fn probe_client_config(versions: ProbeVersions) -> Result<ClientConfig> {
+    let provider = provider();
+    let verifier = Arc::new(PinnedVerifier {
+        pin: None,
+        provider: provider.clone(),
+    });
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match versions {
+        ProbeVersions::Tls12Only => &[&rustls::version::TLS12],
+        ProbeVersions::Tls13Only => &[&rustls::version::TLS13],
+        ProbeVersions::Both => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -265,7 +297,8 @@ impl ServerCertVerifier for FleetServerVerifier {
 
 #[derive(Debug)]
 struct PinnedVerifier {
-    pin: Fingerprint,
+    /// None: any certificate, for probes only.
+    pin: Option<Fingerprint>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -278,7 +311,10 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        if Fingerprint::of_der(end_entity) == self.pin {
+        if self
+            .pin
+            .is_none_or(|pin| Fingerprint::of_der(end_entity) == pin)
+        {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(

@@ -38,6 +38,9 @@ pub mod paths {
     /// POST [`crate::RotateRequest`] → [`crate::RotateOutcome`]: replace a key in the
     /// service's config, restart it, verify, or roll back. GET → the last outcome, if any.
     pub const ROTATE: &str = "/v1/credentials/rotate";
+    /// POST [`crate::ChecksRequest`] → [`crate::ChecksReport`]: run compliance checks on the
+    /// host and against the service.
+    pub const CHECKS: &str = "/v1/checks";
 }
 
 /// Most events one page carries.
@@ -302,6 +305,106 @@ pub struct Revocations {
 }
 
 /// Error codes the agent answers with.
+/// A compliance check the agent runs on its host or against its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckId {
+    /// The service's config and env files are mode 0600 and owned by the service user.
+    ConfigFileMode,
+    /// Every key is long enough and random-looking.
+    KeyStrength,
+    /// No built-in default or published key is in use.
+    DefaultKey,
+    /// The public endpoint offers only the TLS versions the policy allows.
+    TlsVersions,
+    /// The public endpoint's certificate is valid for a while yet.
+    TlsCertificate,
+    /// The public endpoint sends `Strict-Transport-Security`.
+    Hsts,
+    /// The public endpoint does not answer CORS with `*` or echo any origin.
+    Cors,
+    /// The protected endpoint refuses a missing and a wrong key.
+    AuthRefuses,
+    /// No arbitrary `Authorization: Bearer` token is accepted.
+    BearerBypass,
+    /// Data endpoints that should be protected do not answer without a key.
+    DataEndpointsProtected,
+    /// A short, bounded burst is answered with 429.
+    RateLimit,
+    /// Access logging is on and has written recently.
+    AccessLogRecent,
+    /// Backups exist, are recent and are encrypted.
+    Backups,
+    /// The host firewall's default policy drops incoming traffic.
+    Firewall,
+}
+
+impl CheckId {
+    pub const ALL: [CheckId; 14] = [
+        CheckId::ConfigFileMode,
+        CheckId::KeyStrength,
+        CheckId::DefaultKey,
+        CheckId::TlsVersions,
+        CheckId::TlsCertificate,
+        CheckId::Hsts,
+        CheckId::Cors,
+        CheckId::AuthRefuses,
+        CheckId::BearerBypass,
+        CheckId::DataEndpointsProtected,
+        CheckId::RateLimit,
+        CheckId::AccessLogRecent,
+        CheckId::Backups,
+        CheckId::Firewall,
+    ];
+}
+
+/// The oldest TLS version a public endpoint may offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMinimum {
+    Tls12,
+    #[default]
+    Tls13,
+}
+
+/// `POST /v1/checks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksRequest {
+    pub checks: Vec<CheckId>,
+    #[serde(default)]
+    pub tls_minimum: TlsMinimum,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    /// The check could not be run (nothing configured to check, no permission): says why.
+    Unknown,
+}
+
+/// One check's answer, with evidence a person can read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    pub check: CheckId,
+    pub status: CheckStatus,
+    /// One sentence: what was found.
+    pub summary: String,
+    /// What was looked at and seen, line by line (never a secret).
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksReport {
+    pub results: Vec<CheckResult>,
+    /// Unix seconds when the checks finished.
+    pub checked_at: i64,
+}
+
 pub mod codes {
     pub const TOKEN_INVALID: &str = "token_invalid";
     pub const TOKEN_EXPIRED: &str = "token_expired";

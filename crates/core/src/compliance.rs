@@ -1,0 +1,1418 @@
+//! Checklists that check themselves. Templates are data (`checklists/*.toml`, from the
+//! services' guides); automated items are decided by checks the agents run (and the key's
+//! age, from the rotation inventory); manual items have an owner, a due date, evidence and a
+//! sign-off, and come back when their cadence says; waivers expire; an automated item that
+//! passed and now fails re-opens, raises an alert and lands on the timeline.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use gatehouse_events::Outcome;
+use gatehouse_protocol::{
+    paths, CheckId, CheckResult, CheckStatus, ChecksReport, ChecksRequest, TlsMinimum,
+};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::rotation::operator;
+use crate::{Console, CredentialKind, Error, InstanceRecord, Result, Status};
+
+/// The burst of the rate-limit check spends a service's window: on a schedule, at most daily.
+const RATE_LIMIT_EVERY: i64 = 24 * 3600;
+/// The longest a waiver may run before someone looks again.
+const MAX_WAIVER: i64 = 2 * 365 * 86_400;
+const SETTING_TLS_MINIMUM: &str = "compliance_tls_minimum";
+
+/// A checklist taken from one service's guide.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub name: String,
+    pub title: String,
+    pub guide: String,
+    pub items: Vec<TemplateItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateItem {
+    pub id: String,
+    pub section: String,
+    pub text: String,
+    pub source: String,
+    pub cadence: Cadence,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    #[serde(default)]
+    pub why: Option<String>,
+}
+
+/// How often an item is due: manual items come back this long after their sign-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Cadence {
+    Once,
+    Daily,
+    Weekly,
+    Monthly,
+    Quarterly,
+    Yearly,
+}
+
+impl Cadence {
+    pub fn seconds(self) -> Option<i64> {
+        const DAY: i64 = 86_400;
+        match self {
+            Cadence::Once => None,
+            Cadence::Daily => Some(DAY),
+            Cadence::Weekly => Some(7 * DAY),
+            Cadence::Monthly => Some(30 * DAY),
+            Cadence::Quarterly => Some(91 * DAY),
+            Cadence::Yearly => Some(365 * DAY),
+        }
+    }
+}
+
+/// A check deciding an automated item: one the agent runs, or the key's age (the console's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Check {
+    Agent(CheckId),
+    KeyAge,
+}
+
+impl TryFrom<String> for Check {
+    type Error = String;
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        if name == "key_age" {
+            return Ok(Check::KeyAge);
+        }
+        serde_json::from_value(serde_json::Value::String(name.clone()))
+            .map(Check::Agent)
+            .map_err(|_| format!("unknown check {name:?}"))
+    }
+}
+
+impl Check {
+    pub fn name(self) -> String {
+        match self {
+            Check::KeyAge => "key_age".into(),
+            Check::Agent(id) => serde_json::to_value(id)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The built-in templates, parsed once.
+pub fn templates() -> &'static [Template] {
+    static TEMPLATES: OnceLock<Vec<Template>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        [
+            include_str!("../../../checklists/sekha.toml"),
+            include_str!("../../../checklists/rae.toml"),
+            include_str!("../../../checklists/jelmore.toml"),
+        ]
+        .iter()
+        // Compiled in and parsed by the unit tests below: a broken template fails the build's
+        // tests, never an operator's console.
+        .map(|text| toml::from_str(text).expect("built-in checklist templates parse"))
+        .collect()
+    })
+}
+
+pub fn template(name: &str) -> Option<&'static Template> {
+    templates().iter().find(|t| t.name == name)
+}
+
+/// Where an item stands, in words shown everywhere the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    /// Automated: a check failed.
+    Fail,
+    /// Manual: never done, or due again.
+    Due,
+    /// Automated: not checked yet, or a check could not run.
+    Unknown,
+    Waived,
+    /// Manual: signed off and not yet due again.
+    Done,
+    /// Automated: every check passed.
+    Pass,
+}
+
+impl ItemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Fail => "fail",
+            ItemState::Due => "due",
+            ItemState::Unknown => "unknown",
+            ItemState::Waived => "waived",
+            ItemState::Done => "done",
+            ItemState::Pass => "pass",
+        }
+    }
+
+    fn parse(text: &str) -> Option<ItemState> {
+        [
+            ItemState::Fail,
+            ItemState::Due,
+            ItemState::Unknown,
+            ItemState::Waived,
+            ItemState::Done,
+            ItemState::Pass,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// One check's last answer for an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct CheckView {
+    pub check: String,
+    /// pass, fail or unknown.
+    pub status: String,
+    pub summary: String,
+    pub evidence: Vec<String>,
+    #[ts(type = "number")]
+    pub checked_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    Note,
+    Link,
+    File,
+}
+
+/// Evidence attached to an item. A file is recorded by name, size and SHA-256; its content
+/// stays where the operator keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Evidence {
+    #[ts(type = "number")]
+    pub id: i64,
+    #[ts(type = "number")]
+    pub at: i64,
+    pub actor: String,
+    pub kind: EvidenceKind,
+    pub text: String,
+    pub sha256: Option<String>,
+    #[ts(type = "number | null")]
+    pub size: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum WaiverKind {
+    NotApplicable,
+    AcceptedRisk,
+}
+
+impl WaiverKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            WaiverKind::NotApplicable => "not_applicable",
+            WaiverKind::AcceptedRisk => "accepted_risk",
+        }
+    }
+    fn words(self) -> &'static str {
+        match self {
+            WaiverKind::NotApplicable => "not applicable",
+            WaiverKind::AcceptedRisk => "accepted risk",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Waiver {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub kind: WaiverKind,
+    pub reason: String,
+    pub approved_by: String,
+    #[ts(type = "number")]
+    pub created_at: i64,
+    #[ts(type = "number")]
+    pub expires_at: i64,
+}
+
+/// What the operator asks for when waiving an item.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+pub struct WaiverInput {
+    pub kind: WaiverKind,
+    pub reason: String,
+    pub approved_by: String,
+    #[ts(type = "number")]
+    pub expires_at: i64,
+}
+
+/// Evidence the operator attaches: a note, a link, or a file (by path, hashed here).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+pub struct EvidenceInput {
+    pub kind: EvidenceKind,
+    /// The note, the URL, or the file's path.
+    pub text: String,
+}
+
+/// One item of one instance's checklist, with everything known about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct ItemView {
+    pub instance: String,
+    pub id: String,
+    pub section: String,
+    pub text: String,
+    pub source: String,
+    pub why: Option<String>,
+    pub cadence: Cadence,
+    pub automated: bool,
+    pub state: ItemState,
+    /// A sentence on why it is in that state.
+    pub state_text: String,
+    pub checks: Vec<CheckView>,
+    pub owner: Option<String>,
+    #[ts(type = "number | null")]
+    pub due_at: Option<i64>,
+    pub overdue: bool,
+    #[ts(type = "number | null")]
+    pub signed_off_at: Option<i64>,
+    pub signed_off_by: Option<String>,
+    pub evidence: Vec<Evidence>,
+    pub waiver: Option<Waiver>,
+    /// It passed before and fails now.
+    pub reopened: bool,
+}
+
+/// Counts of items by state, and the share done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct Scorecard {
+    pub total: u32,
+    pub passing: u32,
+    pub failing: u32,
+    pub due: u32,
+    pub unknown: u32,
+    pub waived: u32,
+    /// passing out of the items not waived, in whole percent.
+    pub score: u32,
+}
+
+impl Scorecard {
+    fn add(&mut self, state: ItemState) {
+        self.total += 1;
+        match state {
+            ItemState::Pass | ItemState::Done => self.passing += 1,
+            ItemState::Fail => self.failing += 1,
+            ItemState::Due => self.due += 1,
+            ItemState::Unknown => self.unknown += 1,
+            ItemState::Waived => self.waived += 1,
+        }
+    }
+
+    fn finish(&mut self) {
+        let counted = self.total - self.waived;
+        self.score = if counted == 0 {
+            100
+        } else {
+            self.passing * 100 / counted
+        };
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct InstanceCompliance {
+    pub instance: String,
+    pub profile: String,
+    pub template: String,
+    pub guide: String,
+    pub scorecard: Scorecard,
+    pub items: Vec<ItemView>,
+    #[ts(type = "number | null")]
+    pub last_run: Option<i64>,
+    /// Why the instance has no checklist, or its last run failed.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct ComplianceView {
+    pub fleet: Scorecard,
+    pub instances: Vec<InstanceCompliance>,
+    #[ts(type = "number")]
+    pub generated_at: i64,
+    /// The oldest TLS version the public endpoints may offer: "1.2" or "1.3".
+    pub tls_minimum: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemFilter {
+    Failing,
+    Due,
+    Waived,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, TS)]
+pub struct ComplianceQuery {
+    pub instance: Option<String>,
+    pub filter: Option<ItemFilter>,
+}
+
+/// What a run of the automated checks did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct CheckRun {
+    pub instances: u32,
+    pub checks: u32,
+    /// `instance: item` for every item that passed before and fails now.
+    pub reopened: Vec<String>,
+    /// Instances whose checks could not run, and why.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct HistoryEntry {
+    #[ts(type = "number")]
+    pub at: i64,
+    /// check, reopened, signoff, evidence, owner, waiver, waiver_ended, waiver_expired.
+    pub kind: String,
+    pub state: Option<String>,
+    pub detail: String,
+    pub actor: String,
+}
+
+/// Whether a run includes the rate-limit burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Burst {
+    /// Run by hand: every check.
+    Always,
+    /// On a schedule: the burst at most once a day per instance.
+    Daily,
+}
+
+impl Console {
+    /// Run the automated checks on one instance or all, store the answers, and re-open (with
+    /// an alert and a timeline entry) every item that passed before and fails now.
+    pub async fn run_checks(&self, instance: Option<&str>, burst: Burst) -> Result<CheckRun> {
+        let now = self.clock.now().unix_timestamp();
+        let records: Vec<InstanceRecord> = self
+            .store()
+            .instances()?
+            .into_iter()
+            .filter(|r| r.revoked_at.is_none() && instance.is_none_or(|i| i == r.name))
+            .collect();
+        if let Some(name) = instance {
+            if records.is_empty() {
+                return Err(Error::InstanceNotFound(name.to_owned()));
+            }
+        }
+        let tls_minimum = self.tls_minimum()?;
+        let mut run = CheckRun::default();
+        let mut inventory = None;
+        for record in records {
+            let Some(template) = template(&record.profile) else {
+                continue;
+            };
+            let wanted: BTreeSet<Check> = template
+                .items
+                .iter()
+                .flat_map(|i| i.checks.iter().copied())
+                .collect();
+            let mut agent_checks: Vec<CheckId> = wanted
+                .iter()
+                .filter_map(|c| match c {
+                    Check::Agent(id) => Some(*id),
+                    Check::KeyAge => None,
+                })
+                .collect();
+            if burst == Burst::Daily {
+                let last = self.last_checked(&record.name, CheckId::RateLimit)?;
+                if last.is_some_and(|t| now - t < RATE_LIMIT_EVERY) {
+                    agent_checks.retain(|c| *c != CheckId::RateLimit);
+                }
+            }
+            let mut results: Vec<Answer> = Vec::new();
+            let request = ChecksRequest {
+                checks: agent_checks,
+                tls_minimum,
+            };
+            match self
+                .agent_post::<ChecksReport, _>(
+                    &record,
+                    paths::CHECKS,
+                    &request,
+                    Duration::from_secs(90),
+                )
+                .await
+            {
+                Ok(report) => {
+                    results.extend(report.results.into_iter().map(Answer::from));
+                }
+                Err(e) => {
+                    run.errors.push(format!("{}: {e}", record.name));
+                    self.set_run_problem(&record.name, Some(&e.to_string()), now)?;
+                    continue;
+                }
+            }
+            if wanted.contains(&Check::KeyAge) {
+                if inventory.is_none() {
+                    inventory = Some(self.credentials().await?);
+                }
+                if let Some(inv) = &inventory {
+                    results.push(key_age(inv, &record.name));
+                }
+            }
+            run.instances += 1;
+            run.checks += results.len() as u32;
+            self.store_results(&record.name, &results, now)?;
+            self.set_run_problem(&record.name, None, now)?;
+            for text in self.note_drift(&record, template, now)? {
+                run.reopened.push(format!("{}: {text}", record.name));
+            }
+        }
+        Ok(run)
+    }
+
+    /// Every instance's checklist as it stands now (waivers that ran out are ended first).
+    pub fn compliance(&self, query: &ComplianceQuery) -> Result<ComplianceView> {
+        let now = self.clock.now().unix_timestamp();
+        self.expire_waivers(now)?;
+        let mut fleet = Scorecard::default();
+        let mut instances = Vec::new();
+        // Bound first: a guard in the `for` expression would be held for the whole loop.
+        let records = self.store().instances()?;
+        for record in records {
+            if query.instance.as_ref().is_some_and(|i| *i != record.name) {
+                continue;
+            }
+            let Some(template) = template(&record.profile) else {
+                instances.push(InstanceCompliance {
+                    instance: record.name.clone(),
+                    profile: record.profile.clone(),
+                    template: String::new(),
+                    guide: String::new(),
+                    scorecard: Scorecard::default(),
+                    items: Vec::new(),
+                    last_run: None,
+                    problem: Some(format!(
+                        "no checklist template for the profile {:?}",
+                        record.profile
+                    )),
+                });
+                continue;
+            };
+            let (last_run, problem) = self.run_state(&record.name)?;
+            let mut scorecard = Scorecard::default();
+            let mut items = Vec::new();
+            for item in &template.items {
+                let view = self.item_view(&record.name, item, now)?;
+                scorecard.add(view.state);
+                fleet.add(view.state);
+                let keep = match query.filter {
+                    None => true,
+                    Some(ItemFilter::Failing) => view.state == ItemState::Fail,
+                    Some(ItemFilter::Due) => view.state == ItemState::Due,
+                    Some(ItemFilter::Waived) => view.state == ItemState::Waived,
+                };
+                if keep {
+                    items.push(view);
+                }
+            }
+            scorecard.finish();
+            instances.push(InstanceCompliance {
+                instance: record.name.clone(),
+                profile: record.profile.clone(),
+                template: template.title.clone(),
+                guide: template.guide.clone(),
+                scorecard,
+                items,
+                last_run,
+                problem,
+            });
+        }
+        fleet.finish();
+        Ok(ComplianceView {
+            fleet,
+            instances,
+            generated_at: now,
+            tls_minimum: match self.tls_minimum()? {
+                TlsMinimum::Tls12 => "1.2".into(),
+                TlsMinimum::Tls13 => "1.3".into(),
+            },
+        })
+    }
+
+    /// One item's history, newest first.
+    pub fn item_history(&self, instance: &str, item: &str) -> Result<Vec<HistoryEntry>> {
+        self.item(instance, item)?;
+        let store = self.store();
+        let mut stmt = store.conn().prepare(
+            "SELECT at, kind, state, detail, actor FROM compliance_history
+             WHERE instance = ?1 AND item = ?2 ORDER BY at DESC, id DESC LIMIT 200",
+        )?;
+        let rows = stmt.query_map(params![instance, item], |r| {
+            Ok(HistoryEntry {
+                at: r.get(0)?,
+                kind: r.get(1)?,
+                state: r.get(2)?,
+                detail: r.get(3)?,
+                actor: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Give an item an owner and a due date (either may be cleared).
+    pub fn assign_item(
+        &self,
+        instance: &str,
+        item: &str,
+        owner: Option<&str>,
+        due_at: Option<i64>,
+    ) -> Result<ItemView> {
+        let template_item = self.item(instance, item)?;
+        let owner = owner.map(str::trim).filter(|o| !o.is_empty());
+        let now = self.clock.now().unix_timestamp();
+        self.ensure_item_row(instance, item)?;
+        self.store().conn().execute(
+            "UPDATE compliance_items SET owner = ?3, due_at = ?4 WHERE instance = ?1 AND item = ?2",
+            params![instance, item, owner, due_at],
+        )?;
+        let detail = match (owner, due_at) {
+            (Some(o), Some(d)) => format!("owner {o}, due {}", day(d)),
+            (Some(o), None) => format!("owner {o}, no due date"),
+            (None, Some(d)) => format!("no owner, due {}", day(d)),
+            (None, None) => "owner and due date cleared".into(),
+        };
+        self.history(instance, item, now, "owner", None, &detail)?;
+        self.item_view(instance, &template_item, now)
+    }
+
+    /// Sign off a manual item as done now; it comes back when its cadence says.
+    pub fn sign_off_item(&self, instance: &str, item: &str, note: &str) -> Result<ItemView> {
+        let template_item = self.item(instance, item)?;
+        if !template_item.checks.is_empty() {
+            return Err(Error::InvalidInput {
+                field: "item",
+                reason: "an automated item is decided by its checks; waive it if it does not apply"
+                    .into(),
+            });
+        }
+        let now = self.clock.now().unix_timestamp();
+        let who = operator();
+        self.ensure_item_row(instance, item)?;
+        self.store().conn().execute(
+            "UPDATE compliance_items SET signed_off_at = ?3, signed_off_by = ?4, due_at = NULL
+             WHERE instance = ?1 AND item = ?2",
+            params![instance, item, now, who],
+        )?;
+        let note = note.trim();
+        if !note.is_empty() {
+            self.add_evidence_row(instance, item, now, EvidenceKind::Note, note, None, None)?;
+        }
+        let detail = match template_item.cadence.seconds() {
+            Some(s) => format!("signed off; due again {}", day(now + s)),
+            None => "signed off".into(),
+        };
+        self.history(instance, item, now, "signoff", Some("done"), &detail)?;
+        self.record_action(
+            instance,
+            Outcome::Success,
+            &format!("Compliance: \"{}\" signed off by {who}", template_item.text),
+        );
+        self.item_view(instance, &template_item, now)
+    }
+
+    /// Attach evidence: a note, an http(s) link, or a file recorded by its SHA-256.
+    pub fn add_item_evidence(
+        &self,
+        instance: &str,
+        item: &str,
+        input: &EvidenceInput,
+    ) -> Result<ItemView> {
+        let template_item = self.item(instance, item)?;
+        let now = self.clock.now().unix_timestamp();
+        let text = input.text.trim();
+        let bad = |reason: &str| Error::InvalidInput {
+            field: "evidence",
+            reason: reason.into(),
+        };
+        let (text, sha, size) = match input.kind {
+            EvidenceKind::Note if text.is_empty() => return Err(bad("the note is empty")),
+            EvidenceKind::Note => (text.to_owned(), None, None),
+            EvidenceKind::Link => {
+                let url = reqwest::Url::parse(text)
+                    .map_err(|e| bad(&format!("{text:?} is not a link: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(bad("a link must start with https:// or http://"));
+                }
+                (url.to_string(), None, None)
+            }
+            EvidenceKind::File => {
+                let path = std::path::Path::new(text);
+                let (sha, size) = sha256_file(path)
+                    .map_err(|e| bad(&format!("cannot read {}: {e}", path.display())))?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| text.to_owned());
+                (name, Some(sha), Some(size))
+            }
+        };
+        self.ensure_item_row(instance, item)?;
+        self.add_evidence_row(instance, item, now, input.kind, &text, sha.as_deref(), size)?;
+        let detail = match &sha {
+            Some(sha) => format!("file {text} (SHA-256 {sha})"),
+            None => format!("{}: {text}", kind_word(input.kind)),
+        };
+        self.history(instance, item, now, "evidence", None, &detail)?;
+        self.item_view(instance, &template_item, now)
+    }
+
+    /// Waive an item: not applicable or an accepted risk, with a reason, an approver and an
+    /// expiry, after which it counts again.
+    pub fn waive_item(&self, instance: &str, item: &str, input: &WaiverInput) -> Result<ItemView> {
+        let template_item = self.item(instance, item)?;
+        let now = self.clock.now().unix_timestamp();
+        let bad = |reason: &str| Error::InvalidInput {
+            field: "waiver",
+            reason: reason.into(),
+        };
+        if input.reason.trim().is_empty() {
+            return Err(bad("say why the item is waived"));
+        }
+        if input.approved_by.trim().is_empty() {
+            return Err(bad("say who approved the waiver"));
+        }
+        if input.expires_at <= now {
+            return Err(bad("the expiry must be in the future"));
+        }
+        if input.expires_at > now + MAX_WAIVER {
+            return Err(bad(
+                "a waiver runs two years at most; renew it when it expires",
+            ));
+        }
+        self.ensure_item_row(instance, item)?;
+        {
+            let store = self.store();
+            let conn = store.conn();
+            conn.execute(
+                "UPDATE compliance_waivers SET ended_at = ?3, ended_why = 'replaced'
+                 WHERE instance = ?1 AND item = ?2 AND ended_at IS NULL",
+                params![instance, item, now],
+            )?;
+            conn.execute(
+                "INSERT INTO compliance_waivers (instance, item, kind, reason, approved_by, created_at, expires_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    instance,
+                    item,
+                    input.kind.as_str(),
+                    input.reason.trim(),
+                    input.approved_by.trim(),
+                    now,
+                    input.expires_at,
+                    operator()
+                ],
+            )?;
+        }
+        let detail = format!(
+            "waived as {} until {}, approved by {}: {}",
+            input.kind.words(),
+            day(input.expires_at),
+            input.approved_by.trim(),
+            input.reason.trim()
+        );
+        self.history(instance, item, now, "waiver", Some("waived"), &detail)?;
+        self.record_action(
+            instance,
+            Outcome::Info,
+            &format!("Compliance: \"{}\" {detail}", template_item.text),
+        );
+        self.item_view(instance, &template_item, now)
+    }
+
+    /// End an item's waiver now.
+    pub fn end_waiver(&self, instance: &str, item: &str) -> Result<ItemView> {
+        let template_item = self.item(instance, item)?;
+        let now = self.clock.now().unix_timestamp();
+        let ended = self.store().conn().execute(
+            "UPDATE compliance_waivers SET ended_at = ?3, ended_why = 'ended'
+             WHERE instance = ?1 AND item = ?2 AND ended_at IS NULL",
+            params![instance, item, now],
+        )?;
+        if ended == 0 {
+            return Err(Error::InvalidInput {
+                field: "waiver",
+                reason: "this item has no waiver".into(),
+            });
+        }
+        self.history(instance, item, now, "waiver_ended", None, "waiver ended")?;
+        self.item_view(instance, &template_item, now)
+    }
+
+    /// The oldest TLS version public endpoints may offer (default 1.3, as Sekha's guide asks).
+    pub fn tls_minimum(&self) -> Result<TlsMinimum> {
+        Ok(
+            match self.store().setting(SETTING_TLS_MINIMUM)?.as_deref() {
+                Some("1.2") => TlsMinimum::Tls12,
+                _ => TlsMinimum::Tls13,
+            },
+        )
+    }
+
+    pub fn set_tls_minimum(&self, version: &str) -> Result<()> {
+        match version {
+            "1.2" | "1.3" => self.store().set_setting(SETTING_TLS_MINIMUM, version),
+            other => Err(Error::InvalidInput {
+                field: "tls_minimum",
+                reason: format!("{other:?}: choose 1.2 or 1.3"),
+            }),
+        }
+    }
+
+    fn item(&self, instance: &str, item: &str) -> Result<TemplateItem> {
+        let record = self.instance_record(instance)?;
+        let template = template(&record.profile).ok_or_else(|| Error::InvalidInput {
+            field: "instance",
+            reason: format!("no checklist template for the profile {:?}", record.profile),
+        })?;
+        template
+            .items
+            .iter()
+            .find(|i| i.id == item)
+            .cloned()
+            .ok_or_else(|| Error::InvalidInput {
+                field: "item",
+                reason: format!("{item:?} is not an item of the {} checklist", template.name),
+            })
+    }
+
+    fn ensure_item_row(&self, instance: &str, item: &str) -> Result<()> {
+        self.store().conn().execute(
+            "INSERT OR IGNORE INTO compliance_items (instance, item) VALUES (?1, ?2)",
+            params![instance, item],
+        )?;
+        Ok(())
+    }
+
+    fn history(
+        &self,
+        instance: &str,
+        item: &str,
+        at: i64,
+        kind: &str,
+        state: Option<&str>,
+        detail: &str,
+    ) -> Result<()> {
+        self.store().conn().execute(
+            "INSERT INTO compliance_history (instance, item, at, kind, state, detail, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![instance, item, at, kind, state, detail, operator()],
+        )?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_evidence_row(
+        &self,
+        instance: &str,
+        item: &str,
+        at: i64,
+        kind: EvidenceKind,
+        text: &str,
+        sha256: Option<&str>,
+        size: Option<i64>,
+    ) -> Result<()> {
+        self.store().conn().execute(
+            "INSERT INTO compliance_evidence (instance, item, at, actor, kind, text, sha256, size)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                instance,
+                item,
+                at,
+                operator(),
+                kind_word(kind),
+                text,
+                sha256,
+                size
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn last_checked(&self, instance: &str, check: CheckId) -> Result<Option<i64>> {
+        Ok(self
+            .store()
+            .conn()
+            .query_row(
+                "SELECT checked_at FROM compliance_checks WHERE instance = ?1 AND check_id = ?2",
+                params![instance, Check::Agent(check).name()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn store_results(&self, instance: &str, results: &[Answer], now: i64) -> Result<()> {
+        let store = self.store();
+        let conn = store.conn();
+        for r in results {
+            conn.execute(
+                "INSERT INTO compliance_checks (instance, check_id, status, summary, evidence, checked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (instance, check_id) DO UPDATE SET status = excluded.status,
+                   summary = excluded.summary, evidence = excluded.evidence, checked_at = excluded.checked_at",
+                params![
+                    instance,
+                    r.name,
+                    status_word(r.status),
+                    r.summary,
+                    serde_json::to_string(&r.evidence).unwrap_or_default(),
+                    now
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn set_run_problem(&self, instance: &str, problem: Option<&str>, now: i64) -> Result<()> {
+        self.store().conn().execute(
+            "INSERT INTO compliance_runs (instance, at, problem) VALUES (?1, ?2, ?3)
+             ON CONFLICT (instance) DO UPDATE SET at = excluded.at, problem = excluded.problem",
+            params![instance, now, problem],
+        )?;
+        Ok(())
+    }
+
+    fn run_state(&self, instance: &str) -> Result<(Option<i64>, Option<String>)> {
+        Ok(self
+            .store()
+            .conn()
+            .query_row(
+                "SELECT at, problem FROM compliance_runs WHERE instance = ?1",
+                [instance],
+                |r| Ok((Some(r.get(0)?), r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((None, None)))
+    }
+
+    /// Compare each automated item with its state at the last run: a pass turned fail
+    /// re-opens it, raises an alert and goes on the timeline.
+    fn note_drift(
+        &self,
+        record: &InstanceRecord,
+        template: &Template,
+        now: i64,
+    ) -> Result<Vec<String>> {
+        let mut reopened = Vec::new();
+        for item in template.items.iter().filter(|i| !i.checks.is_empty()) {
+            let view = self.item_view(&record.name, item, now)?;
+            let checked = item_checks_state(&view.checks, item.checks.len());
+            let previous: Option<String> = self
+                .store()
+                .conn()
+                .query_row(
+                    "SELECT last_state FROM compliance_items WHERE instance = ?1 AND item = ?2",
+                    params![record.name, item.id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let previous = previous.as_deref().and_then(ItemState::parse);
+            if previous == Some(checked) {
+                continue;
+            }
+            self.ensure_item_row(&record.name, &item.id)?;
+            self.store().conn().execute(
+                "UPDATE compliance_items SET last_state = ?3, last_pass_at = CASE WHEN ?3 = 'pass' THEN ?4 ELSE last_pass_at END
+                 WHERE instance = ?1 AND item = ?2",
+                params![record.name, item.id, checked.as_str(), now],
+            )?;
+            let failing: Vec<&CheckView> =
+                view.checks.iter().filter(|c| c.status == "fail").collect();
+            let why = failing
+                .iter()
+                .map(|c| c.summary.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            if previous == Some(ItemState::Pass) && checked == ItemState::Fail {
+                let detail = format!("passed before, fails now: {why}");
+                self.history(
+                    &record.name,
+                    &item.id,
+                    now,
+                    "reopened",
+                    Some("fail"),
+                    &detail,
+                )?;
+                self.record_action(
+                    &record.name,
+                    Outcome::Failure,
+                    &format!("Compliance: \"{}\" re-opened: {why}", item.text),
+                );
+                self.raise_compliance_alert(
+                    &record.name,
+                    &item.id,
+                    &format!("\"{}\" fails again: {why}", item.text),
+                )?;
+                reopened.push(item.text.clone());
+            } else {
+                let detail = match checked {
+                    ItemState::Fail => why,
+                    ItemState::Pass => "every check passes".into(),
+                    _ => "could not be decided".into(),
+                };
+                self.history(
+                    &record.name,
+                    &item.id,
+                    now,
+                    "check",
+                    Some(checked.as_str()),
+                    &detail,
+                )?;
+            }
+        }
+        Ok(reopened)
+    }
+
+    fn expire_waivers(&self, now: i64) -> Result<()> {
+        let expired: Vec<(String, String, i64)> = {
+            let store = self.store();
+            let mut stmt = store.conn().prepare(
+                "SELECT instance, item, expires_at FROM compliance_waivers
+                 WHERE ended_at IS NULL AND expires_at <= ?1",
+            )?;
+            let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (instance, item, expires_at) in expired {
+            self.store().conn().execute(
+                "UPDATE compliance_waivers SET ended_at = expires_at, ended_why = 'expired'
+                 WHERE instance = ?1 AND item = ?2 AND ended_at IS NULL",
+                params![instance, item],
+            )?;
+            self.history(
+                &instance,
+                &item,
+                expires_at,
+                "waiver_expired",
+                None,
+                "the waiver expired: the item counts again",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn item_view(&self, instance: &str, item: &TemplateItem, now: i64) -> Result<ItemView> {
+        let store = self.store();
+        let conn = store.conn();
+        let row: Option<(Option<String>, Option<i64>, Option<i64>, Option<String>, Option<String>)> = conn
+            .query_row(
+                "SELECT owner, due_at, signed_off_at, signed_off_by, last_state FROM compliance_items
+                 WHERE instance = ?1 AND item = ?2",
+                params![instance, item.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let (owner, assigned_due, signed_off_at, signed_off_by, _last_state) =
+            row.unwrap_or((None, None, None, None, None));
+        let mut checks = Vec::new();
+        for check in &item.checks {
+            let found = conn
+                .query_row(
+                    "SELECT status, summary, evidence, checked_at FROM compliance_checks
+                     WHERE instance = ?1 AND check_id = ?2",
+                    params![instance, check.name()],
+                    |r| {
+                        let evidence: String = r.get(2)?;
+                        Ok(CheckView {
+                            check: check.name(),
+                            status: r.get(0)?,
+                            summary: r.get(1)?,
+                            evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+                            checked_at: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if let Some(found) = found {
+                checks.push(found);
+            }
+        }
+        let evidence = {
+            let mut stmt = conn.prepare(
+                "SELECT id, at, actor, kind, text, sha256, size FROM compliance_evidence
+                 WHERE instance = ?1 AND item = ?2 ORDER BY at DESC, id DESC",
+            )?;
+            let rows = stmt.query_map(params![instance, item.id], |r| {
+                let kind: String = r.get(3)?;
+                Ok(Evidence {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    kind: match kind.as_str() {
+                        "link" => EvidenceKind::Link,
+                        "file" => EvidenceKind::File,
+                        _ => EvidenceKind::Note,
+                    },
+                    text: r.get(4)?,
+                    sha256: r.get(5)?,
+                    size: r.get(6)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let waiver = conn
+            .query_row(
+                "SELECT id, kind, reason, approved_by, created_at, expires_at FROM compliance_waivers
+                 WHERE instance = ?1 AND item = ?2 AND ended_at IS NULL AND expires_at > ?3
+                 ORDER BY id DESC LIMIT 1",
+                params![instance, item.id, now],
+                |r| {
+                    let kind: String = r.get(1)?;
+                    Ok(Waiver {
+                        id: r.get(0)?,
+                        kind: if kind == "accepted_risk" {
+                            WaiverKind::AcceptedRisk
+                        } else {
+                            WaiverKind::NotApplicable
+                        },
+                        reason: r.get(2)?,
+                        approved_by: r.get(3)?,
+                        created_at: r.get(4)?,
+                        expires_at: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?;
+        let reopened: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM compliance_history h WHERE h.instance = ?1 AND h.item = ?2
+                   AND h.kind = 'reopened'
+                   AND NOT EXISTS (SELECT 1 FROM compliance_history l WHERE l.instance = ?1 AND l.item = ?2
+                     AND l.kind = 'check' AND l.state = 'pass' AND l.id > h.id))",
+                params![instance, item.id],
+                |r| r.get(0),
+            )?;
+        drop(store);
+
+        let automated = !item.checks.is_empty();
+        let (mut state, mut state_text, due_at) = if automated {
+            let state = item_checks_state(&checks, item.checks.len());
+            let text = match state {
+                ItemState::Pass => "every check passes".to_owned(),
+                ItemState::Fail => checks
+                    .iter()
+                    .filter(|c| c.status == "fail")
+                    .map(|c| c.summary.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                _ if checks.len() < item.checks.len() => "not checked yet: run the checks".into(),
+                _ => checks
+                    .iter()
+                    .filter(|c| c.status == "unknown")
+                    .map(|c| c.summary.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            (state, text, assigned_due)
+        } else {
+            let next_due = match (signed_off_at, item.cadence.seconds()) {
+                (Some(at), Some(every)) => Some(at + every),
+                (Some(_), None) => None,
+                (None, _) => assigned_due,
+            };
+            match signed_off_at {
+                Some(at) if next_due.is_none_or(|d| now < d) => (
+                    ItemState::Done,
+                    format!(
+                        "signed off {} by {}{}",
+                        day(at),
+                        signed_off_by.clone().unwrap_or_default(),
+                        next_due
+                            .map(|d| format!("; due again {}", day(d)))
+                            .unwrap_or_default()
+                    ),
+                    next_due,
+                ),
+                Some(at) => (
+                    ItemState::Due,
+                    format!(
+                        "due again since {} (last signed off {})",
+                        day(next_due.unwrap_or(at)),
+                        day(at)
+                    ),
+                    next_due,
+                ),
+                None => (
+                    ItemState::Due,
+                    match assigned_due {
+                        Some(d) => format!("not done yet; due {}", day(d)),
+                        None => "not done yet".into(),
+                    },
+                    assigned_due,
+                ),
+            }
+        };
+        if let Some(w) = &waiver {
+            state_text = format!(
+                "waived as {} until {} ({}; approved by {})",
+                w.kind.words(),
+                day(w.expires_at),
+                w.reason,
+                w.approved_by
+            );
+            state = ItemState::Waived;
+        }
+        let overdue =
+            matches!(state, ItemState::Due | ItemState::Fail) && due_at.is_some_and(|d| d < now);
+        Ok(ItemView {
+            instance: instance.to_owned(),
+            id: item.id.clone(),
+            section: item.section.clone(),
+            text: item.text.clone(),
+            source: item.source.clone(),
+            why: item.why.clone(),
+            cadence: item.cadence,
+            automated,
+            state,
+            state_text,
+            checks,
+            owner,
+            due_at,
+            overdue,
+            signed_off_at,
+            signed_off_by,
+            evidence,
+            waiver,
+            reopened: reopened && state == ItemState::Fail,
+        })
+    }
+}
+
+fn item_checks_state(checks: &[CheckView], wanted: usize) -> ItemState {
+    if checks.iter().any(|c| c.status == "fail") {
+        ItemState::Fail
+    } else if checks.len() < wanted || checks.iter().any(|c| c.status != "pass") {
+        ItemState::Unknown
+    } else {
+        ItemState::Pass
+    }
+}
+
+/// The instance's keys against their rotation policy, from the credential inventory.
+fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
+    let keys: Vec<_> = inventory
+        .credentials
+        .iter()
+        .filter(|c| {
+            c.instance.as_deref() == Some(instance)
+                && matches!(c.kind, CredentialKind::ApiKey | CredentialKind::JwtSecret)
+        })
+        .collect();
+    let evidence: Vec<String> = keys
+        .iter()
+        .map(|c| {
+            format!(
+                "{} (fingerprint {}): set {}, due {} ({}) — {}",
+                c.name,
+                c.fingerprint,
+                c.set_at.map(day).unwrap_or_else(|| "?".into()),
+                c.due_at.map(day).unwrap_or_else(|| "?".into()),
+                c.policy,
+                c.status_text
+            )
+        })
+        .collect();
+    let (status, summary) = if keys.is_empty() {
+        (
+            CheckStatus::Unknown,
+            "no key of this instance is in the inventory".to_owned(),
+        )
+    } else if keys
+        .iter()
+        .any(|c| c.due_at.is_some() && c.status == Status::Failing)
+    {
+        (
+            CheckStatus::Fail,
+            "a key is past its rotation date".to_owned(),
+        )
+    } else {
+        (
+            CheckStatus::Pass,
+            "every key is within its rotation period".to_owned(),
+        )
+    };
+    Answer {
+        name: Check::KeyAge.name(),
+        status,
+        summary,
+        evidence,
+    }
+}
+
+/// One check's answer, from an agent or the console.
+struct Answer {
+    name: String,
+    status: CheckStatus,
+    summary: String,
+    evidence: Vec<String>,
+}
+
+impl From<CheckResult> for Answer {
+    fn from(r: CheckResult) -> Self {
+        Answer {
+            name: Check::Agent(r.check).name(),
+            status: r.status,
+            summary: r.summary,
+            evidence: r.evidence,
+        }
+    }
+}
+
+fn status_word(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Pass => "pass",
+        CheckStatus::Fail => "fail",
+        CheckStatus::Unknown => "unknown",
+    }
+}
+
+fn kind_word(kind: EvidenceKind) -> &'static str {
+    match kind {
+        EvidenceKind::Note => "note",
+        EvidenceKind::Link => "link",
+        EvidenceKind::File => "file",
+    }
+}
+
+fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, i64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0i64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as i64;
+        ctx.update(&buf[..n]);
+    }
+    let hex: String = ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((hex, size))
+}
+
+/// A Unix time as its UTC date.
+pub(crate) fn day(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| unix.to_string())
+}
+
+/// The templates' items by id, for the report and the CLI.
+pub fn items_by_id(template: &Template) -> BTreeMap<&str, &TemplateItem> {
+    template.items.iter().map(|i| (i.id.as_str(), i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_templates_parse_and_hold_the_guides_lists() {
+        let names: Vec<&str> = templates().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["sekha", "rae", "jelmore"],
+            "one template per built-in profile"
+        );
+        let sections = |name: &str| -> BTreeSet<String> {
+            template(name)
+                .expect("template")
+                .items
+                .iter()
+                .map(|i| i.section.clone())
+                .collect()
+        };
+        for (name, wanted) in [
+            (
+                "sekha",
+                ["Pre-deployment", "Post-deployment", "Ongoing maintenance"].as_slice(),
+            ),
+            (
+                "rae",
+                ["Development", "Deployment", "Operations"].as_slice(),
+            ),
+            (
+                "jelmore",
+                ["Daily", "Weekly", "Monthly", "Quarterly"].as_slice(),
+            ),
+        ] {
+            let have = sections(name);
+            for section in wanted {
+                assert!(
+                    have.contains(*section),
+                    "{name} has the guide's {section} list: {have:?}"
+                );
+            }
+        }
+        for t in templates() {
+            let mut ids = BTreeSet::new();
+            for item in &t.items {
+                assert!(
+                    ids.insert(&item.id),
+                    "{}: item ids are unique ({})",
+                    t.name,
+                    item.id
+                );
+            }
+            assert!(
+                t.items.iter().any(|i| i.checks.is_empty())
+                    && t.items.iter().any(|i| !i.checks.is_empty()),
+                "{}: has both manual and automated items",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_check_names_are_refused() {
+        let bad = "name='x'\ntitle='x'\nguide='x'\n[[items]]\nid='a'\nsection='s'\ntext='t'\nsource='s'\ncadence='once'\nchecks=['tls_vresions']\n";
+        let err = toml::from_str::<Template>(bad).expect_err("a misspelt check");
+        assert!(
+            err.to_string().contains("tls_vresions"),
+            "names the bad check: {err}"
+        );
+    }
+
+    #[test]
+    fn the_score_counts_what_is_not_waived() {
+        let mut card = Scorecard::default();
+        for s in [
+            ItemState::Pass,
+            ItemState::Done,
+            ItemState::Fail,
+            ItemState::Due,
+            ItemState::Waived,
+        ] {
+            card.add(s);
+        }
+        card.finish();
+        assert_eq!(
+            (card.total, card.passing, card.waived),
+            (5, 2, 1),
+            "each state is counted"
+        );
+        assert_eq!(card.score, 50, "2 of the 4 items not waived are done");
+    }
+}

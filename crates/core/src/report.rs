@@ -1,0 +1,368 @@
+//! The compliance report: one self-contained HTML page that prints well to PDF (scorecards,
+//! a chart, every item's state and evidence), or the same data as JSON.
+//!
+//! Every string that came from a host or an operator is escaped; the page has no script.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::compliance::{day, ComplianceQuery, ComplianceView, ItemState, ItemView, Scorecard};
+use crate::{Console, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    Html,
+    Json,
+}
+
+impl ReportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Html => "html",
+            ReportFormat::Json => "json",
+        }
+    }
+}
+
+impl Console {
+    /// The compliance report of the whole fleet (or one instance).
+    pub fn compliance_report(
+        &self,
+        query: &ComplianceQuery,
+        format: ReportFormat,
+    ) -> Result<String> {
+        let view = self.compliance(query)?;
+        Ok(match format {
+            ReportFormat::Json => {
+                let doc = serde_json::json!({
+                    "report": "gatehouse-compliance",
+                    "generated_at_utc": crate::utc(view.generated_at * 1_000_000),
+                    "compliance": view,
+                });
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            }
+            ReportFormat::Html => html(&view),
+        })
+    }
+}
+
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The word and icon of a state, the same as in the window.
+fn badge(state: ItemState) -> (&'static str, &'static str, &'static str) {
+    match state {
+        ItemState::Pass => ("✔", "pass", "ok"),
+        ItemState::Done => ("✔", "done", "ok"),
+        ItemState::Fail => ("✖", "fail", "bad"),
+        ItemState::Due => ("●", "due", "warn"),
+        ItemState::Unknown => ("?", "unknown", "unknown"),
+        ItemState::Waived => ("–", "waived", "waived"),
+    }
+}
+
+const STYLE: &str = r#"
+:root { --ok: #1a7f37; --bad: #c62828; --warn: #9a6700; --unknown: #57606a; --waived: #6e40c9; --line: #d0d7de; }
+* { box-sizing: border-box; }
+body { font: 11pt/1.45 "DejaVu Sans", system-ui, sans-serif; color: #1f2328; margin: 2em auto; max-width: 60em; padding: 0 1.5em; }
+h1 { font-size: 1.6em; margin: 0 0 .2em; }
+h2 { font-size: 1.25em; margin: 1.6em 0 .4em; border-bottom: 2px solid var(--line); padding-bottom: .2em; }
+h3 { font-size: 1em; margin: 1.2em 0 .3em; color: #57606a; text-transform: uppercase; letter-spacing: .04em; }
+.meta { color: #57606a; margin: 0 0 1em; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .35em .5em; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-size: .85em; color: #57606a; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.state { white-space: nowrap; font-weight: 600; }
+.ok { color: var(--ok); } .bad { color: var(--bad); } .warn { color: var(--warn); }
+.unknown { color: var(--unknown); } .waived { color: var(--waived); }
+.item-text { font-weight: 600; }
+.small { font-size: .85em; color: #57606a; }
+ul.evidence { margin: .2em 0 0; padding-left: 1.2em; font-size: .85em; }
+ul.evidence li { word-break: break-word; }
+code { font: .9em "DejaVu Sans Mono", monospace; }
+.chart { margin: .5em 0 1em; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 9.5pt; }
+  h2 { break-after: avoid; }
+  tr, .instance-head { break-inside: avoid; }
+  section.instance { break-before: page; }
+  * { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+}
+"#;
+
+fn html(view: &ComplianceView) -> String {
+    let mut out = String::new();
+    let generated = crate::utc(view.generated_at * 1_000_000);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Gatehouse compliance report, {}</title><style>{STYLE}</style></head><body>\n",
+        esc(&day(view.generated_at))
+    );
+    let _ = write!(
+        out,
+        "<h1>Compliance report</h1><p class=\"meta\">Gatehouse · generated {} UTC · {} instance(s) · \
+         public endpoints must offer TLS {} or newer</p>\n",
+        esc(&generated),
+        view.instances.len(),
+        esc(&view.tls_minimum)
+    );
+    out.push_str("<h2>Scorecard</h2>\n<table><thead><tr><th>Instance</th><th>Checklist</th>\
+        <th class=\"num\">Score</th><th class=\"num\">Passing</th><th class=\"num\">Failing</th>\
+        <th class=\"num\">Due</th><th class=\"num\">Unknown</th><th class=\"num\">Waived</th><th>Last checked</th></tr></thead><tbody>\n");
+    for i in &view.instances {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td>{}<td>{}</td></tr>\n",
+            esc(&i.instance),
+            esc(&i.template),
+            score_cells(&i.scorecard),
+            i.last_run
+                .map(|t| esc(&crate::utc(t * 1_000_000)))
+                .unwrap_or_else(|| "never".into())
+        );
+    }
+    let _ = write!(
+        out,
+        "<tr><th>Fleet</th><th></th>{}<th></th></tr></tbody></table>\n",
+        score_cells(&view.fleet)
+            .replace("<td", "<th")
+            .replace("</td>", "</th>")
+    );
+    out.push_str("<div class=\"chart\">");
+    out.push_str(&chart(view));
+    out.push_str("</div>\n");
+
+    for i in &view.instances {
+        let _ = write!(
+            out,
+            "<section class=\"instance\"><h2 class=\"instance-head\">{} <span class=\"small\">{} · {} · score {}%</span></h2>\n",
+            esc(&i.instance),
+            esc(&i.profile),
+            esc(&i.guide),
+            i.scorecard.score
+        );
+        if let Some(problem) = &i.problem {
+            let _ = write!(out, "<p class=\"bad\">{}</p>\n", esc(problem));
+        }
+        let mut section = "";
+        for item in &i.items {
+            if item.section != section {
+                if !section.is_empty() {
+                    out.push_str("</tbody></table>\n");
+                }
+                section = &item.section;
+                let _ = write!(
+                    out,
+                    "<h3>{}</h3><table><thead><tr><th style=\"width:7em\">State</th><th>Item</th></tr></thead><tbody>\n",
+                    esc(section)
+                );
+            }
+            item_row(&mut out, item);
+        }
+        if !section.is_empty() {
+            out.push_str("</tbody></table>\n");
+        }
+        out.push_str("</section>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn score_cells(s: &Scorecard) -> String {
+    format!(
+        "<td class=\"num\">{}%</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+        s.score, s.passing, s.failing, s.due, s.unknown, s.waived
+    )
+}
+
+fn item_row(out: &mut String, item: &ItemView) {
+    let (icon, word, class) = badge(item.state);
+    let _ =
+        write!(
+        out,
+        "<tr><td class=\"state {class}\">{icon} {word}{}</td><td><div class=\"item-text\">{}</div>\
+         <div class=\"small\">{} · {} · {}</div><div>{}</div>",
+        if item.reopened { "<br><span class=\"small bad\">re-opened</span>" } else { "" },
+        esc(&item.text),
+        esc(&item.source),
+        if item.automated { "automated" } else { "manual" },
+        esc(cadence_word(item.cadence)),
+        esc(&item.state_text)
+    );
+    let mut lines: Vec<String> = Vec::new();
+    for c in &item.checks {
+        lines.push(format!(
+            "<b>{}</b> {}: {} <span class=\"small\">({})</span>",
+            esc(&c.check),
+            esc(&c.status),
+            esc(&c.summary),
+            esc(&crate::utc(c.checked_at * 1_000_000))
+        ));
+        for e in &c.evidence {
+            lines.push(format!("<code>{}</code>", esc(e)));
+        }
+    }
+    if let Some(owner) = &item.owner {
+        lines.push(format!("owner: {}", esc(owner)));
+    }
+    if let Some(due) = item.due_at {
+        lines.push(format!(
+            "due: {}{}",
+            esc(&day(due)),
+            if item.overdue {
+                " <b class=\"bad\">overdue</b>"
+            } else {
+                ""
+            }
+        ));
+    }
+    for e in &item.evidence {
+        let what = match (&e.sha256, e.size) {
+            (Some(sha), Some(size)) => format!(
+                "file {} ({size} bytes, SHA-256 <code>{}</code>)",
+                esc(&e.text),
+                esc(sha)
+            ),
+            _ => esc(&e.text),
+        };
+        lines.push(format!(
+            "evidence, {} by {}: {what}",
+            esc(&day(e.at)),
+            esc(&e.actor)
+        ));
+    }
+    if let Some(w) = &item.waiver {
+        lines.push(format!(
+            "waiver #{}: {} until {}, approved by {}: {}",
+            w.id,
+            match w.kind {
+                crate::WaiverKind::NotApplicable => "not applicable",
+                crate::WaiverKind::AcceptedRisk => "accepted risk",
+            },
+            esc(&day(w.expires_at)),
+            esc(&w.approved_by),
+            esc(&w.reason)
+        ));
+    }
+    if !lines.is_empty() {
+        out.push_str("<ul class=\"evidence\">");
+        for l in lines {
+            let _ = write!(out, "<li>{l}</li>");
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("</td></tr>\n");
+}
+
+fn cadence_word(c: crate::Cadence) -> &'static str {
+    match c {
+        crate::Cadence::Once => "once",
+        crate::Cadence::Daily => "daily",
+        crate::Cadence::Weekly => "weekly",
+        crate::Cadence::Monthly => "monthly",
+        crate::Cadence::Quarterly => "quarterly",
+        crate::Cadence::Yearly => "yearly",
+    }
+}
+
+/// One stacked bar per instance: passing, failing, due, unknown, waived.
+fn chart(view: &ComplianceView) -> String {
+    const W: i64 = 720;
+    const LABEL: i64 = 150;
+    const BAR: i64 = 22;
+    const GAP: i64 = 10;
+    let rows = view.instances.len() as i64;
+    let height = 34 + rows * (BAR + GAP);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\" \
+         role=\"img\" aria-label=\"Checklist items by state, per instance\" font-family=\"DejaVu Sans, sans-serif\" font-size=\"12\">"
+    );
+    let parts: [(&str, &str, fn(&Scorecard) -> u32); 5] = [
+        ("passing", "#1a7f37", |s| s.passing),
+        ("failing", "#c62828", |s| s.failing),
+        ("due", "#bf8700", |s| s.due),
+        ("unknown", "#8c959f", |s| s.unknown),
+        ("waived", "#8250df", |s| s.waived),
+    ];
+    let mut x = LABEL;
+    for (name, colour, _) in parts {
+        let _ = write!(
+            svg,
+            "<rect x=\"{x}\" y=\"4\" width=\"12\" height=\"12\" fill=\"{colour}\"/><text x=\"{}\" y=\"14\">{name}</text>",
+            x + 16
+        );
+        x += 100;
+    }
+    for (row, i) in view.instances.iter().enumerate() {
+        let y = 30 + row as i64 * (BAR + GAP);
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            LABEL - 8,
+            y + BAR / 2 + 4,
+            esc(&i.instance)
+        );
+        let total = i64::from(i.scorecard.total.max(1));
+        let mut x = LABEL;
+        for (name, colour, count) in parts {
+            let n = i64::from(count(&i.scorecard));
+            if n == 0 {
+                continue;
+            }
+            let w = (W - LABEL - 50) * n / total;
+            let _ = write!(
+                svg,
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{BAR}\" fill=\"{colour}\"><title>{n} {name}</title></rect>"
+            );
+            if w >= 18 {
+                let _ = write!(
+                    svg,
+                    "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#fff\">{n}</text>",
+                    x + w / 2,
+                    y + BAR / 2 + 4
+                );
+            }
+            x += w;
+        }
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\">{}%</text>",
+            x + 6,
+            y + BAR / 2 + 4,
+            i.scorecard.score
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_strings_are_escaped() {
+        assert_eq!(
+            esc("<img src=x onerror=alert(1)> & \"q\" 'a'"),
+            "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;q&quot; &#39;a&#39;",
+            "an evidence line from a host cannot become markup in the report"
+        );
+    }
+}

@@ -1,0 +1,715 @@
+//! Compliance checks against the fixture services of all three profiles set up to pass and
+//! to fail, a real nginx with TLS 1.3-only and TLS 1.2 configurations for the TLS, HSTS and
+//! CORS checks, real gpg output for the backup check, and nftables in a network namespace
+//! for the firewall check.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use gatehouse_agent::agent::Agent;
+use gatehouse_agent::{AgentConfig, CheckSettings};
+use gatehouse_protocol::{CheckId, CheckResult, CheckStatus, ChecksRequest, TlsMinimum};
+
+use crate::ports::{free_port, wait_listening};
+
+fn demo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A fixture service started for one test, stopped when dropped.
+struct Service {
+    tmp: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Service {
+    fn start(profile: &str, files: &[(&str, &str, u32)], extra: &[&str]) -> Service {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("service");
+        std::fs::create_dir_all(&dir).expect("dir");
+        for (name, text, mode) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("config");
+            set_mode(&path, *mode);
+        }
+        let port = free_port();
+        let child = Command::new("python3")
+            .arg(demo_dir().join("fixture_service.py"))
+            .args(["--profile", profile, "--port", &port.to_string()])
+            .arg("--workdir")
+            .arg(&dir)
+            .arg("--log")
+            .arg(tmp.path().join("service.log"))
+            .args(extra)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the fixture");
+        wait_listening(port);
+        Service { tmp, port, child }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.tmp.path().join("service")
+    }
+
+    fn config(&self, profile: &str, checks: CheckSettings) -> AgentConfig {
+        AgentConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            profile: profile.into(),
+            // A state directory per agent: one service can be checked by several configs.
+            state_dir: self.tmp.path().join(format!(
+                "agent-{}",
+                AGENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )),
+            service_url: Some(format!("http://127.0.0.1:{}/health", self.port)),
+            logs: Vec::new(),
+            service_dir: Some(self.dir()),
+            restart_command: None,
+            restart_timeout_secs: None,
+            profiles_dir: None,
+            checks,
+            buffer_capacity: 1000,
+        }
+    }
+}
+
+static AGENTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn boot(config: AgentConfig) -> Agent {
+    gatehouse_pki::install_provider();
+    gatehouse_agent::initialise(
+        &gatehouse_agent::state::StateDir::new(&config.state_dir),
+        time::OffsetDateTime::now_utc(),
+        Duration::from_secs(900),
+        [7; 20],
+    )
+    .expect("agent init");
+    Agent::load(config).expect("agent")
+}
+
+async fn run(agent: &Agent, checks: &[CheckId], tls_minimum: TlsMinimum) -> Vec<CheckResult> {
+    let report = agent
+        .checks(ChecksRequest {
+            checks: checks.to_vec(),
+            tls_minimum,
+        })
+        .await
+        .expect("checks run");
+    assert_eq!(
+        report.results.len(),
+        checks.len(),
+        "every check asked for answers, in order"
+    );
+    report.results
+}
+
+fn expect(results: &[CheckResult], case: &str, want: &[(CheckId, CheckStatus)]) {
+    for (check, status) in want {
+        let got = results
+            .iter()
+            .find(|r| r.check == *check)
+            .unwrap_or_else(|| panic!("{case}: {check:?} was run"));
+        assert_eq!(
+            got.status, *status,
+            "{case}: {check:?} should be {status:?}: {} {:?}",
+            got.summary, got.evidence
+        );
+        assert!(
+            !got.summary.is_empty(),
+            "{case}: {check:?} says what it found"
+        );
+    }
+}
+
+const STRONG_A: &str = "kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b";
+const STRONG_B: &str = "Zq4Xv1Lw8Rt3Ny6Pm2Ks9Hd5Gf7Jb0Cc4Ve1Ua8Oi3E";
+
+const SERVICE_CHECKS: [CheckId; 7] = [
+    CheckId::ConfigFileMode,
+    CheckId::KeyStrength,
+    CheckId::DefaultKey,
+    CheckId::AuthRefuses,
+    CheckId::BearerBypass,
+    CheckId::DataEndpointsProtected,
+    CheckId::RateLimit,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
+    use CheckId::*;
+    use CheckStatus::{Fail, Pass};
+    let me = String::from_utf8(Command::new("id").arg("-un").output().expect("id").stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    let hardened_sekha = format!("mcp_api_key = \"{STRONG_A}\"\n[server]\nport = 8080\n");
+    let weak_sekha = format!("[server]\nmcp_api_key = \"{STRONG_A}\"\n");
+    let hardened_rae =
+        format!("API_KEY={STRONG_A}\nSECRET_KEY={STRONG_B}\nENABLE_API_KEY_AUTH=true\n");
+    let hardened_jelmore =
+        format!("API_KEY_ADMIN={STRONG_A}\nAPI_KEY_CLIENT={STRONG_B}\nPOSTGRES_PASSWORD=x\n");
+    let weak_jelmore = format!(
+        "API_KEY_ADMIN=admin123\nAPI_KEY_CLIENT={STRONG_B}\nAPI_KEY_HEADER=X-API-Key\nPOSTGRES_PASSWORD=x\n"
+    );
+    struct Case<'a> {
+        name: &'a str,
+        profile: &'a str,
+        file: (&'a str, &'a str, u32),
+        extra: &'a [&'a str],
+        user: Option<String>,
+        want: Vec<(CheckId, CheckStatus)>,
+    }
+    let cases = [
+        Case {
+            name: "Sekha hardened",
+            profile: "sekha",
+            file: ("config.toml", &hardened_sekha, 0o600),
+            extra: &["--rate-limit", "20"],
+            user: Some(me.clone()),
+            want: vec![
+                (ConfigFileMode, Pass),
+                (KeyStrength, Pass),
+                (DefaultKey, Pass),
+                (AuthRefuses, Pass),
+                (BearerBypass, Pass),
+                // Sekha's /api/v1/* is open whatever its config says: only a proxy rule helps.
+                (DataEndpointsProtected, Fail),
+                (RateLimit, Pass),
+            ],
+        },
+        Case {
+            name: "Sekha with its key inside [server], world-readable, no effective limit",
+            profile: "sekha",
+            file: ("config.toml", &weak_sekha, 0o644),
+            extra: &["--rate-limit", "100000"],
+            user: None,
+            want: vec![
+                (ConfigFileMode, Fail),
+                (DefaultKey, Fail),
+                (AuthRefuses, Pass),
+                (RateLimit, Fail),
+            ],
+        },
+        Case {
+            name: "RAE hardened",
+            profile: "rae",
+            file: (".env", &hardened_rae, 0o600),
+            extra: &[],
+            user: None,
+            want: vec![
+                (ConfigFileMode, Pass),
+                (KeyStrength, Pass),
+                (DefaultKey, Pass),
+                (AuthRefuses, Pass),
+                // With JWT auth off (its default), any Bearer token gets in.
+                (BearerBypass, Fail),
+                (DataEndpointsProtected, Fail),
+                // ENABLE_RATE_LIMITING is not wired in RAE.
+                (RateLimit, Fail),
+            ],
+        },
+        Case {
+            name: "RAE as shipped (auth off, default keys)",
+            profile: "rae",
+            file: (".env", "LOG_LEVEL=info\n", 0o640),
+            extra: &[],
+            user: None,
+            want: vec![
+                (ConfigFileMode, Fail),
+                (KeyStrength, Fail),
+                (DefaultKey, Fail),
+                (AuthRefuses, Fail),
+                (BearerBypass, Fail),
+            ],
+        },
+        Case {
+            name: "Jelmore hardened",
+            profile: "jelmore",
+            file: (".env", &hardened_jelmore, 0o600),
+            extra: &[],
+            user: Some(me.clone()),
+            want: vec![
+                (ConfigFileMode, Pass),
+                (KeyStrength, Pass),
+                (DefaultKey, Pass),
+                (AuthRefuses, Pass),
+                (BearerBypass, Pass),
+                (DataEndpointsProtected, Fail),
+                (RateLimit, Fail),
+            ],
+        },
+        Case {
+            name: "Jelmore with API_KEY_HEADER and a short admin key, owned by someone else",
+            profile: "jelmore",
+            file: (".env", &weak_jelmore, 0o600),
+            extra: &[],
+            user: Some("nobody".into()),
+            want: vec![
+                (ConfigFileMode, Fail),
+                (KeyStrength, Fail),
+                (DefaultKey, Fail),
+                (AuthRefuses, Pass),
+            ],
+        },
+    ];
+    for case in cases {
+        let service = Service::start(case.profile, &[case.file], case.extra);
+        let agent = boot(service.config(
+            case.profile,
+            CheckSettings {
+                service_user: case.user.clone(),
+                ..CheckSettings::default()
+            },
+        ));
+        let results = run(&agent, &SERVICE_CHECKS, TlsMinimum::Tls13).await;
+        expect(&results, case.name, &case.want);
+        let text = serde_json::to_string(&results).expect("json");
+        for secret in [STRONG_A, STRONG_B, "admin123"] {
+            assert!(
+                !text.contains(secret),
+                "{}: no key value appears in the evidence",
+                case.name
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evidence_names_what_was_seen() {
+    let weak = "API_KEY_ADMIN=admin123\nAPI_KEY_HEADER=X-API-Key\n";
+    let service = Service::start("jelmore", &[(".env", weak, 0o644)], &[]);
+    let agent = boot(service.config("jelmore", CheckSettings::default()));
+    let results = run(
+        &agent,
+        &[
+            CheckId::ConfigFileMode,
+            CheckId::DefaultKey,
+            CheckId::AuthRefuses,
+        ],
+        TlsMinimum::Tls13,
+    )
+    .await;
+    let evidence = |i: usize| results[i].evidence.join("\n");
+    assert!(
+        evidence(0).contains("mode 0644") && evidence(0).contains(".env"),
+        "the file and its mode are named: {}",
+        evidence(0)
+    );
+    assert!(
+        evidence(1).contains("API_KEY_HEADER"),
+        "the variable that made a published key valid is named: {}",
+        evidence(1)
+    );
+    assert!(
+        evidence(2).contains("GET /api/v1/v1/sessions without a key: 401"),
+        "the probe and the service's answer are shown: {}",
+        evidence(2)
+    );
+}
+
+/// nginx on loopback serving TLS with a certificate made for the test.
+struct Nginx {
+    _tmp: tempfile::TempDir,
+    child: Child,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // TERM, not KILL: the master then stops its workers too.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn cert(dir: &Path, name: &str, days: i64) -> (PathBuf, PathBuf) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(days);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("cert");
+    let (c, k) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&c, cert.pem()).expect("cert file");
+    std::fs::write(&k, key.serialize_pem()).expect("key file");
+    (c, k)
+}
+
+/// Two TLS servers: `strict` (TLS 1.3 only, HSTS for a year, a 90-day certificate) in front
+/// of Sekha, and `loose` (TLS 1.2 and 1.3, no HSTS, a certificate expiring in 5 days) in
+/// front of RAE, whose CORS answers `*`.
+fn nginx(strict_port: u16, sekha: u16, loose_port: u16, rae: u16) -> Nginx {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("tmp")).expect("tmp");
+    let (strict_crt, strict_key) = cert(dir, "strict", 90);
+    let (loose_crt, loose_key) = cert(dir, "loose", 5);
+    let user = if is_root() { "user root;" } else { "" };
+    let d = dir.display();
+    let conf = format!(
+        r#"{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  client_body_temp_path {d}/tmp/body;
+  proxy_temp_path {d}/tmp/proxy;
+  fastcgi_temp_path {d}/tmp/fastcgi;
+  uwsgi_temp_path {d}/tmp/uwsgi;
+  scgi_temp_path {d}/tmp/scgi;
+  access_log off;
+  server {{
+    listen 127.0.0.1:{strict_port} ssl;
+    ssl_certificate {strict_crt};
+    ssl_certificate_key {strict_key};
+    ssl_protocols TLSv1.3;
+    add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+    location / {{ proxy_pass http://127.0.0.1:{sekha}; }}
+  }}
+  server {{
+    listen 127.0.0.1:{loose_port} ssl;
+    ssl_certificate {loose_crt};
+    ssl_certificate_key {loose_key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {{ proxy_pass http://127.0.0.1:{rae}; }}
+  }}
+}}
+"#,
+        strict_crt = strict_crt.display(),
+        strict_key = strict_key.display(),
+        loose_crt = loose_crt.display(),
+        loose_key = loose_key.display(),
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).expect("nginx.conf");
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx runs (scripts/setup.sh installs it)");
+    wait_listening(strict_port);
+    wait_listening(loose_port);
+    Nginx { _tmp: tmp, child }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_hsts_and_cors_are_checked_on_a_real_nginx() {
+    use CheckId::{Cors, Hsts, TlsCertificate, TlsVersions};
+    use CheckStatus::{Fail, Pass};
+    let sekha_config = format!("mcp_api_key = \"{STRONG_A}\"\n");
+    let sekha = Service::start("sekha", &[("config.toml", &sekha_config, 0o600)], &[]);
+    let rae = Service::start("rae", &[(".env", "API_KEY=x\n", 0o600)], &[]);
+    let (strict_port, loose_port) = (free_port(), free_port());
+    let _nginx = nginx(strict_port, sekha.port, loose_port, rae.port);
+    let public = [TlsVersions, TlsCertificate, Hsts, Cors];
+
+    let strict = boot(sekha.config(
+        "sekha",
+        CheckSettings {
+            public_url: Some(format!("https://localhost:{strict_port}/health")),
+            ..CheckSettings::default()
+        },
+    ));
+    let results = run(&strict, &public, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "TLS 1.3 only, HSTS, no CORS",
+        &[
+            (TlsVersions, Pass),
+            (TlsCertificate, Pass),
+            (Hsts, Pass),
+            (Cors, Pass),
+        ],
+    );
+    assert!(
+        results[0]
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("TLS 1.2: refused")),
+        "the refused version is shown: {:?}",
+        results[0].evidence
+    );
+
+    let loose = boot(rae.config(
+        "rae",
+        CheckSettings {
+            public_url: Some(format!("https://localhost:{loose_port}/health")),
+            ..CheckSettings::default()
+        },
+    ));
+    let results = run(&loose, &public, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "TLS 1.2 offered, no HSTS, CORS *, certificate ending in 5 days",
+        &[
+            (TlsVersions, Fail),
+            (TlsCertificate, Fail),
+            (Hsts, Fail),
+            (Cors, Fail),
+        ],
+    );
+    let results = run(&loose, &[TlsVersions], TlsMinimum::Tls12).await;
+    expect(
+        &results,
+        "TLS 1.2 allowed by policy",
+        &[(TlsVersions, Pass)],
+    );
+
+    let plain = boot(sekha.config(
+        "sekha",
+        CheckSettings {
+            public_url: Some(format!("http://127.0.0.1:{}/health", sekha.port)),
+            ..CheckSettings::default()
+        },
+    ));
+    let results = run(&plain, &[TlsVersions, Hsts], TlsMinimum::Tls12).await;
+    expect(&results, "plain HTTP", &[(TlsVersions, Fail), (Hsts, Fail)]);
+}
+
+fn backdate(path: &Path, hours: u64) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open");
+    file.set_modified(SystemTime::now() - Duration::from_secs(hours * 3600))
+        .expect("set mtime");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_must_be_recent_and_encrypted_and_the_access_log_recent() {
+    use CheckStatus::{Fail, Pass, Unknown};
+    let sekha = Service::start(
+        "sekha",
+        &[("config.toml", "mcp_api_key = \"x\"\n", 0o600)],
+        &[],
+    );
+    let backups = sekha.tmp.path().join("backups");
+    std::fs::create_dir_all(&backups).expect("backups");
+    let access = sekha.tmp.path().join("access.log");
+    std::fs::write(
+        &access,
+        "127.0.0.1 - - [23/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"\n",
+    )
+    .expect("log");
+    let mut config = sekha.config(
+        "sekha",
+        CheckSettings {
+            backup_dir: Some(backups.clone()),
+            ..CheckSettings::default()
+        },
+    );
+    config.logs = vec![serde_json::from_value(serde_json::json!({
+        "path": access, "format": "nginx_combined", "source": "proxy"
+    }))
+    .expect("log config")];
+    let agent = boot(config);
+    let checks = [CheckId::Backups, CheckId::AccessLogRecent];
+
+    let results = run(&agent, &checks, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "no backup yet, fresh access log",
+        &[(CheckId::Backups, Fail), (CheckId::AccessLogRecent, Pass)],
+    );
+
+    // A real gpg --symmetric file.
+    let plain = backups.join("sekha.db");
+    std::fs::write(&plain, b"SQLite format 3\0 and pages of conversations").expect("db");
+    let gnupg = tempfile::tempdir().expect("gnupg home");
+    set_mode(gnupg.path(), 0o700);
+    let encrypted = backups.join("sekha-2026-11-23.db.gpg");
+    let status = Command::new("gpg")
+        .env("GNUPGHOME", gnupg.path())
+        .args([
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "backup-passphrase",
+            "--symmetric",
+            "-o",
+        ])
+        .arg(&encrypted)
+        .arg(&plain)
+        .stderr(Stdio::null())
+        .status()
+        .expect("gpg runs (scripts/setup.sh installs it)");
+    assert!(status.success(), "gpg encrypts the backup");
+    backdate(&plain, 24 * 30);
+    let results = run(&agent, &checks, TlsMinimum::Tls13).await;
+    expect(&results, "a fresh gpg backup", &[(CheckId::Backups, Pass)]);
+    assert!(
+        results[0].evidence.iter().any(|e| e.contains("OpenPGP")),
+        "the evidence says how it is encrypted: {:?}",
+        results[0].evidence
+    );
+
+    backdate(&encrypted, 72);
+    backdate(&access, 48);
+    let results = run(&agent, &checks, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "the newest backup three days old, the access log silent for two",
+        &[(CheckId::Backups, Fail), (CheckId::AccessLogRecent, Fail)],
+    );
+
+    std::fs::write(
+        backups.join("sekha-2026-11-24.db"),
+        b"SQLite format 3\0 plain pages",
+    )
+    .expect("plain");
+    let results = run(&agent, &checks, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "a fresh but plain SQLite copy",
+        &[(CheckId::Backups, Fail)],
+    );
+    assert!(
+        results[0].summary.contains("not encrypted"),
+        "says why: {}",
+        results[0].summary
+    );
+
+    let nowhere = boot(sekha.config("sekha", CheckSettings::default()));
+    let results = run(&nowhere, &[CheckId::Backups], TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "no backup_dir configured",
+        &[(CheckId::Backups, Unknown)],
+    );
+}
+
+/// A network namespace made for the test, deleted after.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_firewall_policy_is_read_from_nftables_in_a_network_namespace() {
+    if !is_root() {
+        eprintln!("the firewall check test needs root to make a network namespace; not run");
+        return;
+    }
+    let ns = Netns(format!("gh-fw-{}", std::process::id()));
+    let made = Command::new("ip")
+        .args(["netns", "add", &ns.0])
+        .status()
+        .expect("ip");
+    assert!(made.success(), "the test makes its namespace");
+    let nft = |script: &str| {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("script");
+        assert!(child.wait().expect("nft").success(), "nft loads: {script}");
+    };
+    let sekha = Service::start(
+        "sekha",
+        &[("config.toml", "mcp_api_key = \"x\"\n", 0o600)],
+        &[],
+    );
+    let command = |ns: &str| {
+        ["ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset"]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let agent = boot(sekha.config(
+        "sekha",
+        CheckSettings {
+            firewall_command: Some(command(&ns.0)),
+            ..CheckSettings::default()
+        },
+    ));
+    let check = [CheckId::Firewall];
+
+    let results = run(&agent, &check, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "an empty ruleset",
+        &[(CheckId::Firewall, CheckStatus::Fail)],
+    );
+
+    nft("table inet filter {\n chain input { type filter hook input priority 0; policy accept; }\n}\n");
+    let results = run(&agent, &check, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "an accepting input policy",
+        &[(CheckId::Firewall, CheckStatus::Fail)],
+    );
+
+    nft("flush ruleset\ntable inet filter {\n chain input { type filter hook input priority 0; policy drop;\n  iif lo accept\n  tcp dport 443 accept\n }\n}\n");
+    let results = run(&agent, &check, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "a dropping input policy",
+        &[(CheckId::Firewall, CheckStatus::Pass)],
+    );
+    assert!(
+        results[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("policy drop, 2 rule(s)")),
+        "the chain, its policy and its rules are shown: {:?}",
+        results[0].evidence
+    );
+
+    let missing = boot(sekha.config(
+        "sekha",
+        CheckSettings {
+            firewall_command: Some(command("gh-fw-no-such-namespace")),
+            ..CheckSettings::default()
+        },
+    ));
+    let results = run(&missing, &check, TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "a ruleset that cannot be read",
+        &[(CheckId::Firewall, CheckStatus::Unknown)],
+    );
+}
