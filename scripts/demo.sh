@@ -99,6 +99,24 @@ sh -c "$(restart_cmd jelmore 18183 --access-log "$demo/logs/jelmore.uvicorn.log"
 # Three weeks of past proxy traffic, so the heatmaps have a history (first run only).
 python3 "$root/demo/history.py" --demo-dir "$demo" >/dev/null
 
+# A certificate for the TLS side of nginx, and backups for the compliance checks: Sekha's
+# encrypted with gpg as its guide says, RAE's a plain copy (a finding).
+if [[ ! -f $demo/nginx/tls.crt ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" \
+    -keyout "$demo/nginx/tls.key" -out "$demo/nginx/tls.crt" 2>/dev/null
+fi
+mkdir -p "$demo/backups"/{sekha,rae}
+today=$(date -u +%F)
+if [[ ! -f $demo/backups/sekha/sekha-$today.db.gpg ]]; then
+  gnupg=$(mktemp -d)
+  printf 'SQLite format 3\0 demo conversations\n' >"$gnupg/sekha.db"
+  GNUPGHOME=$gnupg gpg --batch --yes --pinentry-mode loopback --passphrase demo-backup \
+    --symmetric -o "$demo/backups/sekha/sekha-$today.db.gpg" "$gnupg/sekha.db" 2>/dev/null || true
+  rm -rf "$gnupg"
+  printf 'SQLite format 3\0 demo memories\n' >"$demo/backups/rae/rae-$today.db"
+fi
+
 # nginx in front, trusting X-Forwarded-For from loopback as it would behind a load balancer.
 user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root root;"
@@ -116,15 +134,19 @@ write_agent() { # profile agent-port service-port log|format|source...
     printf 'service_url = "http://127.0.0.1:%s/health"\n' "$service_port"
     printf 'service_dir = "%s"\n' "$demo/services/$profile"
     printf 'restart_command = ["sh", "-c", "%s"]\n' "$(restart_cmd "$profile" "$service_port" ${extra_args:-})"
+    printf '\n[checks]\npublic_url = "%s"\nservice_user = "%s"\n' "$public_url" "$(id -un)"
+    [[ -d $demo/backups/$profile ]] && printf 'backup_dir = "%s"\n' "$demo/backups/$profile"
     for log in "$@"; do
       IFS='|' read -r file format source <<<"$log"
       printf '\n[[logs]]\npath = "%s"\nformat = "%s"\nsource = "%s"\n' "$demo/logs/$file" "$format" "$source"
     done
   } >"$dir/agent.toml"
 }
-write_agent sekha 17441 18181 "sekha.log|sekha_tracing|service" "sekha.access.log|nginx_combined|proxy"
-write_agent rae 17442 18182 "rae.log|structlog|service" "rae.access.json|nginx_json|proxy"
-extra_args="--access-log $demo/logs/jelmore.uvicorn.log" \
+public_url=https://localhost:18441/health \
+  write_agent sekha 17441 18181 "sekha.log|sekha_tracing|service" "sekha.access.log|nginx_combined|proxy"
+public_url=https://localhost:18442/health \
+  write_agent rae 17442 18182 "rae.log|structlog|service" "rae.access.json|nginx_json|proxy"
+public_url=http://127.0.0.1:18083/health extra_args="--access-log $demo/logs/jelmore.uvicorn.log" \
   write_agent jelmore 17443 18183 "jelmore.log|structlog|service" "jelmore.uvicorn.log|uvicorn_access|access" \
   "jelmore.access.log|nginx_combined|proxy"
 
@@ -140,7 +162,7 @@ for spec in sekha:17441 rae:17442 jelmore:17443; do
   "$bin/gatehouse-agent" run --config "$dir/agent.toml" 2>>"$dir/agent.log" &
   pids+=($!)
 done
-for port in 18081 18082 18083 17441 17442 17443; do wait_port "$port"; done
+for port in 18081 18082 18083 18441 18442 17441 17442 17443; do wait_port "$port"; done
 
 for spec in "${to_enroll[@]}"; do
   profile=${spec%%:*} port=${spec##*:}
@@ -152,6 +174,10 @@ for spec in "${to_enroll[@]}"; do
   fi
   rm -f "$demo/agents/$profile/code"
 done
+
+# The compliance checks once now, so the checklists have answers when the window opens (the
+# console then runs them every hour).
+"$bin/gatehouse" checks run >/dev/null 2>&1 || true
 
 python3 "$root/demo/traffic.py" --demo-dir "$demo" &
 pids+=($!)
@@ -176,5 +202,8 @@ import -window root "$root/artifacts/demo-heatmaps.png" && echo "Screenshot: $ro
 xdotool key ctrl+4 2>/dev/null || true
 sleep 4
 import -window root "$root/artifacts/demo-rotation.png" && echo "Screenshot: $root/artifacts/demo-rotation.png"
+xdotool key ctrl+5 2>/dev/null || true
+sleep 3
+import -window root "$root/artifacts/demo-compliance.png" && echo "Screenshot: $root/artifacts/demo-compliance.png"
 [[ ${1:-} == --screenshot-and-exit ]] && exit 0
 wait "${pids[-1]}"

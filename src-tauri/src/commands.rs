@@ -6,6 +6,10 @@ use gatehouse_core::{
     ImageFormat, InstanceView, IpcError, KeychainStatus, Offender, OffenderQuery, Overview,
     RefreshSummary, RotationPreview, RotationRecord, RotationResult, Settings, SyncState, Theme,
 };
+use gatehouse_core::{
+    Burst, CheckRun, ComplianceQuery, ComplianceView, EvidenceInput, HistoryEntry, ItemView,
+    ReportFormat, WaiverInput,
+};
 use tauri::State;
 
 use crate::AppState;
@@ -322,4 +326,118 @@ pub fn rotation_history(
     limit: u32,
 ) -> Result<Vec<RotationRecord>, IpcError> {
     Ok(state.console()?.rotation_history(limit)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn compliance(
+    state: State<'_, AppState>,
+    query: ComplianceQuery,
+) -> Result<ComplianceView, IpcError> {
+    Ok(state.console()?.compliance(&query)?)
+}
+
+/// Run every automated check now, the rate-limit burst included.
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn run_checks(
+    state: State<'_, AppState>,
+    instance: Option<String>,
+) -> Result<CheckRun, IpcError> {
+    Ok(state
+        .console()?
+        .run_checks(instance.as_deref(), Burst::Always)
+        .await?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn item_history(
+    state: State<'_, AppState>,
+    instance: String,
+    item: String,
+) -> Result<Vec<HistoryEntry>, IpcError> {
+    Ok(state.console()?.item_history(&instance, &item)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn assign_item(
+    state: State<'_, AppState>,
+    instance: String,
+    item: String,
+    owner: Option<String>,
+    due_at: Option<i64>,
+) -> Result<ItemView, IpcError> {
+    Ok(state
+        .console()?
+        .assign_item(&instance, &item, owner.as_deref(), due_at)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state, note))]
+pub fn sign_off_item(
+    state: State<'_, AppState>,
+    instance: String,
+    item: String,
+    note: String,
+) -> Result<ItemView, IpcError> {
+    Ok(state.console()?.sign_off_item(&instance, &item, &note)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state, evidence))]
+pub fn add_item_evidence(
+    state: State<'_, AppState>,
+    instance: String,
+    item: String,
+    evidence: EvidenceInput,
+) -> Result<ItemView, IpcError> {
+    Ok(state
+        .console()?
+        .add_item_evidence(&instance, &item, &evidence)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state, waiver))]
+pub fn waive_item(
+    state: State<'_, AppState>,
+    instance: String,
+    item: String,
+    waiver: WaiverInput,
+) -> Result<ItemView, IpcError> {
+    Ok(state.console()?.waive_item(&instance, &item, &waiver)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn end_waiver(
+    state: State<'_, AppState>,
+    instance: String,
+    item: String,
+) -> Result<ItemView, IpcError> {
+    Ok(state.console()?.end_waiver(&instance, &item)?)
+}
+
+/// Save the compliance report (HTML or JSON) to the Downloads folder; returns its path.
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn export_compliance(
+    state: State<'_, AppState>,
+    format: ReportFormat,
+) -> Result<String, IpcError> {
+    let console = state.console()?;
+    let dir = crate::downloads_dir(console);
+    Ok(console.compliance_report_to_dir(format, &dir)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn set_tls_minimum(
+    state: State<'_, AppState>,
+    version: String,
+) -> Result<ComplianceView, IpcError> {
+    let console = state.console()?;
+    console.set_tls_minimum(&version)?;
+    Ok(console.compliance(&ComplianceQuery::default())?)
 }

@@ -163,6 +163,8 @@ pub fn run() -> ExitCode {
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 const RENEW_CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How often the automated compliance checks run (the rate-limit burst at most daily).
+const CHECKS_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Contact the fleet and renew certificates on a clock, whether or not anyone is looking.
 fn spawn_schedule(console: Arc<Console>) {
@@ -171,6 +173,11 @@ fn spawn_schedule(console: Arc<Console>) {
         let mut sync = tokio::time::interval(SYNC_EVERY);
         sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut renew = tokio::time::interval(RENEW_CHECK_EVERY);
+        // The first run a few minutes after start, not while the window is opening.
+        let mut checks = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(120),
+            CHECKS_EVERY,
+        );
         loop {
             tokio::select! {
                 _ = sync.tick() => {
@@ -181,6 +188,13 @@ fn spawn_schedule(console: Arc<Console>) {
                 _ = refresh.tick() => {
                     if let Err(e) = console.refresh_all().await {
                         tracing::warn!(error = %e, "scheduled refresh failed");
+                    }
+                }
+                _ = checks.tick() => {
+                    match console.run_checks(None, gatehouse_core::Burst::Daily).await {
+                        Ok(run) if !run.reopened.is_empty() => tracing::warn!(reopened = ?run.reopened, "compliance items re-opened"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "scheduled compliance checks failed"),
                     }
                 }
                 _ = renew.tick() => {
@@ -283,6 +297,16 @@ fn build(state: AppState) -> ExitCode {
             commands::rotate_many,
             commands::bulk_progress,
             commands::rotation_history,
+            commands::compliance,
+            commands::run_checks,
+            commands::item_history,
+            commands::assign_item,
+            commands::sign_off_item,
+            commands::add_item_evidence,
+            commands::waive_item,
+            commands::end_waiver,
+            commands::export_compliance,
+            commands::set_tls_minimum,
         ])
         .run(tauri::generate_context!());
     match result {

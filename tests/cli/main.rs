@@ -654,3 +654,88 @@ fn credentials_on_an_empty_console_say_what_to_do_and_policies_need_an_instance(
         stderr(&neither)
     );
 }
+
+#[test]
+fn checks_on_an_empty_fleet_say_so_and_export_valid_reports() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = run(&mut gatehouse(tmp.path(), &["checks", "list"]));
+    assert!(
+        out.status.success(),
+        "nothing enrolled is nothing failing: {}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("No instances enrolled"),
+        "and says why the list is empty: {}",
+        stdout(&out)
+    );
+    let out = run(&mut gatehouse(
+        tmp.path(),
+        &["checks", "export", "--json-report", "-"],
+    ));
+    assert!(
+        out.status.success(),
+        "the JSON report is written: {}",
+        stderr(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        report["report"], "gatehouse-compliance",
+        "it says what it is"
+    );
+    assert_eq!(
+        report["compliance"]["fleet"]["total"], 0,
+        "an empty fleet has no items"
+    );
+    let html = tmp.path().join("report.html");
+    let out = run(&mut gatehouse(
+        tmp.path(),
+        &["checks", "export", "--html", html.to_str().expect("utf-8")],
+    ));
+    assert!(
+        out.status.success(),
+        "the HTML report is written: {}",
+        stderr(&out)
+    );
+    let text = std::fs::read_to_string(&html).expect("report file");
+    assert!(text.starts_with("<!DOCTYPE html>"), "a whole page");
+}
+
+#[test]
+fn checks_refuse_bad_input_with_a_reason() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = run(&mut gatehouse(tmp.path(), &["checks", "tls", "1.1"]));
+    assert!(
+        !out.status.success(),
+        "TLS 1.1 is not a policy Gatehouse offers"
+    );
+    assert!(
+        stderr(&out).contains("choose 1.2 or 1.3"),
+        "says what is allowed: {}",
+        stderr(&out)
+    );
+    let out = run(&mut gatehouse(
+        tmp.path(),
+        &[
+            "checks",
+            "waive",
+            "nobody",
+            "pre.firewall",
+            "--reason",
+            "r",
+            "--approved-by",
+            "a",
+            "--until",
+            "next week",
+        ],
+    ));
+    assert!(
+        !out.status.success(),
+        "a date that is not a date is refused"
+    );
+    assert!(
+        stderr(&out).contains("2027-01-31"),
+        "with an example of the form: {}",
+        stderr(&out)
+    );
+}

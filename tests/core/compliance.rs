@@ -209,6 +209,19 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
             .map(|e| &e.message)
             .collect::<Vec<_>>()
     );
+    let overview = lab.console.overview().expect("overview");
+    assert!(
+        overview
+            .attention
+            .iter()
+            .any(|a| a.title.contains("Set file permissions") && a.title.contains("re-opened")),
+        "the first screen names the re-opened item: {:?}",
+        overview
+            .attention
+            .iter()
+            .map(|a| &a.title)
+            .collect::<Vec<_>>()
+    );
     let history = lab
         .console
         .item_history("sekha-1", "pre.file-permissions")

@@ -40,6 +40,40 @@ async function request(base, method, path, body, timeoutMs = 30_000) {
   return json.value;
 }
 
+/** WebKitGTK's own WebDriver on `port`, driving MiniBrowser: for pages outside the app. */
+export async function startBrowserDriver(port) {
+  const proc = spawn('WebKitWebDriver', [`--port=${port}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`WebKitWebDriver exited with ${proc.exitCode}`);
+    try {
+      const res = await fetch(`${base}/status`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return { base, stop: () => proc.kill('SIGTERM') };
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  proc.kill('SIGKILL');
+  throw new Error('WebKitWebDriver did not start listening within 15 s');
+}
+
+export async function newBrowserSession(base, binary) {
+  const value = await request(
+    base,
+    'POST',
+    '/session',
+    {
+      capabilities: {
+        alwaysMatch: { 'webkitgtk:browserOptions': { binary, args: ['--automation'] } },
+      },
+    },
+    60_000,
+  );
+  return new Session(base, value.sessionId);
+}
+
 export async function newSession(base, application, args = []) {
   const value = await request(
     base,
@@ -77,6 +111,16 @@ export class Session {
 
   text(element) {
     return this.call('GET', `/element/${element}/text`);
+  }
+
+  /** Type into an input (after clearing it). */
+  async type(element, text) {
+    await this.call('POST', `/element/${element}/clear`, {});
+    return this.call('POST', `/element/${element}/value`, { text });
+  }
+
+  navigate(url) {
+    return this.call('POST', '/url', { url });
   }
 
   click(element) {

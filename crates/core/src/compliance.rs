@@ -315,11 +315,7 @@ impl Scorecard {
 
     fn finish(&mut self) {
         let counted = self.total - self.waived;
-        self.score = if counted == 0 {
-            100
-        } else {
-            self.passing * 100 / counted
-        };
+        self.score = (self.passing * 100).checked_div(counted).unwrap_or(100);
     }
 }
 
@@ -815,7 +811,10 @@ impl Console {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one column each; a struct would only move them"
+    )]
     fn add_evidence_row(
         &self,
         instance: &str,
@@ -1009,7 +1008,7 @@ impl Console {
     fn item_view(&self, instance: &str, item: &TemplateItem, now: i64) -> Result<ItemView> {
         let store = self.store();
         let conn = store.conn();
-        let row: Option<(Option<String>, Option<i64>, Option<i64>, Option<String>, Option<String>)> = conn
+        let row: Option<ItemRow> = conn
             .query_row(
                 "SELECT owner, due_at, signed_off_at, signed_off_by, last_state FROM compliance_items
                  WHERE instance = ?1 AND item = ?2",
@@ -1104,19 +1103,9 @@ impl Console {
             let state = item_checks_state(&checks, item.checks.len());
             let text = match state {
                 ItemState::Pass => "every check passes".to_owned(),
-                ItemState::Fail => checks
-                    .iter()
-                    .filter(|c| c.status == "fail")
-                    .map(|c| c.summary.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                ItemState::Fail => unique(checks.iter().filter(|c| c.status == "fail")),
                 _ if checks.len() < item.checks.len() => "not checked yet: run the checks".into(),
-                _ => checks
-                    .iter()
-                    .filter(|c| c.status == "unknown")
-                    .map(|c| c.summary.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                _ => unique(checks.iter().filter(|c| c.status == "unknown")),
             };
             (state, text, assigned_due)
         } else {
@@ -1192,6 +1181,26 @@ impl Console {
         })
     }
 }
+
+/// The checks' summaries, each once (several checks of one probe can say the same thing).
+fn unique<'a>(checks: impl Iterator<Item = &'a CheckView>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for c in checks {
+        if !seen.contains(&c.summary.as_str()) {
+            seen.push(&c.summary);
+        }
+    }
+    seen.join("; ")
+}
+
+/// owner, due date, signed off at, signed off by, state at the last run.
+type ItemRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
 
 fn item_checks_state(checks: &[CheckView], wanted: usize) -> ItemState {
     if checks.iter().any(|c| c.status == "fail") {

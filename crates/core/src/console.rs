@@ -311,6 +311,33 @@ impl Console {
                 });
             }
         }
+        let failing = self.compliance(&crate::ComplianceQuery {
+            instance: None,
+            filter: Some(crate::ItemFilter::Failing),
+        })?;
+        let items: Vec<&crate::ItemView> = failing
+            .instances
+            .iter()
+            .flat_map(|i| i.items.iter())
+            .collect();
+        if let Some(first) = items.iter().find(|i| i.reopened).or(items.first()) {
+            let reopened = items.iter().filter(|i| i.reopened).count();
+            attention.push(Attention {
+                view: View::Compliance,
+                status: if reopened > 0 {
+                    Status::Failing
+                } else {
+                    Status::Warning
+                },
+                title: match (reopened, items.len()) {
+                    (0, 1) => format!("\"{}\" fails on {}", first.text, first.instance),
+                    (0, n) => format!("{n} checklist items fail"),
+                    (1, _) => format!("\"{}\" re-opened on {}", first.text, first.instance),
+                    (r, _) => format!("{r} checklist items re-opened"),
+                },
+                detail: first.state_text.clone(),
+            });
+        }
         if instances == 0 {
             attention.push(Attention {
                 view: View::Fleet,

@@ -49,6 +49,28 @@ impl Console {
     }
 }
 
+impl Console {
+    /// Write the report into `dir` (the window's Downloads folder); returns the file's path.
+    pub fn compliance_report_to_dir(
+        &self,
+        format: ReportFormat,
+        dir: &std::path::Path,
+    ) -> Result<String> {
+        let text = self.compliance_report(&ComplianceQuery::default(), format)?;
+        let stamp =
+            crate::utc(self.clock.now().unix_timestamp() * 1_000_000).replace([':', '.'], "-");
+        let path = dir.join(format!(
+            "gatehouse-compliance-{stamp}.{}",
+            format.extension()
+        ));
+        std::fs::write(&path, text).map_err(|e| crate::Error::InvalidInput {
+            field: "export",
+            reason: format!("cannot write {}: {e}", path.display()),
+        })?;
+        Ok(path.display().to_string())
+    }
+}
+
 fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -108,17 +130,17 @@ code { font: .9em "DejaVu Sans Mono", monospace; }
 
 fn html(view: &ComplianceView) -> String {
     let mut out = String::new();
-    let generated = crate::utc(view.generated_at * 1_000_000);
-    let _ = write!(
+    let generated = minute(view.generated_at);
+    let _ = writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Gatehouse compliance report, {}</title><style>{STYLE}</style></head><body>\n",
+         <title>Gatehouse compliance report, {}</title><style>{STYLE}</style></head><body>",
         esc(&day(view.generated_at))
     );
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<h1>Compliance report</h1><p class=\"meta\">Gatehouse · generated {} UTC · {} instance(s) · \
-         public endpoints must offer TLS {} or newer</p>\n",
+        "<h1>Compliance report</h1><p class=\"meta\">Gatehouse · generated {} · {} instance(s) · \
+         public endpoints must offer TLS {} or newer</p>",
         esc(&generated),
         view.instances.len(),
         esc(&view.tls_minimum)
@@ -127,20 +149,18 @@ fn html(view: &ComplianceView) -> String {
         <th class=\"num\">Score</th><th class=\"num\">Passing</th><th class=\"num\">Failing</th>\
         <th class=\"num\">Due</th><th class=\"num\">Unknown</th><th class=\"num\">Waived</th><th>Last checked</th></tr></thead><tbody>\n");
     for i in &view.instances {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td>{}<td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td>{}<td>{}</td></tr>",
             esc(&i.instance),
             esc(&i.template),
             score_cells(&i.scorecard),
-            i.last_run
-                .map(|t| esc(&crate::utc(t * 1_000_000)))
-                .unwrap_or_else(|| "never".into())
+            i.last_run.map(minute).unwrap_or_else(|| "never".into())
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<tr><th>Fleet</th><th></th>{}<th></th></tr></tbody></table>\n",
+        "<tr><th>Fleet</th><th></th>{}<th></th></tr></tbody></table>",
         score_cells(&view.fleet)
             .replace("<td", "<th")
             .replace("</td>", "</th>")
@@ -150,16 +170,16 @@ fn html(view: &ComplianceView) -> String {
     out.push_str("</div>\n");
 
     for i in &view.instances {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<section class=\"instance\"><h2 class=\"instance-head\">{} <span class=\"small\">{} · {} · score {}%</span></h2>\n",
+            "<section class=\"instance\"><h2 class=\"instance-head\">{} <span class=\"small\">{} · {} · score {}%</span></h2>",
             esc(&i.instance),
             esc(&i.profile),
             esc(&i.guide),
             i.scorecard.score
         );
         if let Some(problem) = &i.problem {
-            let _ = write!(out, "<p class=\"bad\">{}</p>\n", esc(problem));
+            let _ = writeln!(out, "<p class=\"bad\">{}</p>", esc(problem));
         }
         let mut section = "";
         for item in &i.items {
@@ -168,9 +188,9 @@ fn html(view: &ComplianceView) -> String {
                     out.push_str("</tbody></table>\n");
                 }
                 section = &item.section;
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<h3>{}</h3><table><thead><tr><th style=\"width:7em\">State</th><th>Item</th></tr></thead><tbody>\n",
+                    "<h3>{}</h3><table><thead><tr><th style=\"width:7em\">State</th><th>Item</th></tr></thead><tbody>",
                     esc(section)
                 );
             }
@@ -183,6 +203,15 @@ fn html(view: &ComplianceView) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// A Unix time to the minute, in UTC.
+fn minute(unix: i64) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&f).ok())
+        .unwrap_or_else(|| unix.to_string())
 }
 
 fn score_cells(s: &Scorecard) -> String {
@@ -213,7 +242,7 @@ fn item_row(out: &mut String, item: &ItemView) {
             esc(&c.check),
             esc(&c.status),
             esc(&c.summary),
-            esc(&crate::utc(c.checked_at * 1_000_000))
+            minute(c.checked_at)
         ));
         for e in &c.evidence {
             lines.push(format!("<code>{}</code>", esc(e)));
@@ -282,6 +311,9 @@ fn cadence_word(c: crate::Cadence) -> &'static str {
     }
 }
 
+/// A bar segment: its name, colour, and the count it shows.
+type Part = (&'static str, &'static str, fn(&Scorecard) -> u32);
+
 /// One stacked bar per instance: passing, failing, due, unknown, waived.
 fn chart(view: &ComplianceView) -> String {
     const W: i64 = 720;
@@ -294,7 +326,7 @@ fn chart(view: &ComplianceView) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\" \
          role=\"img\" aria-label=\"Checklist items by state, per instance\" font-family=\"DejaVu Sans, sans-serif\" font-size=\"12\">"
     );
-    let parts: [(&str, &str, fn(&Scorecard) -> u32); 5] = [
+    let parts: [Part; 5] = [
         ("passing", "#1a7f37", |s| s.passing),
         ("failing", "#c62828", |s| s.failing),
         ("due", "#bf8700", |s| s.due),

@@ -31,6 +31,14 @@ import type { RefreshSummary } from '../gen/RefreshSummary';
 import type { Settings } from '../gen/Settings';
 import type { SyncState } from '../gen/SyncState';
 import type { Theme } from '../gen/Theme';
+import type { CheckRun } from '../gen/CheckRun';
+import type { ComplianceQuery } from '../gen/ComplianceQuery';
+import type { ComplianceView } from '../gen/ComplianceView';
+import type { EvidenceInput } from '../gen/EvidenceInput';
+import type { HistoryEntry } from '../gen/HistoryEntry';
+import type { ItemView } from '../gen/ItemView';
+import type { ReportFormat } from '../gen/ReportFormat';
+import type { WaiverInput } from '../gen/WaiverInput';
 
 /** Codes the UI branches on: the core's, plus `ipc_failed` when the call itself failed. */
 export type HostErrorCode = ErrorCode | 'ipc_failed';
@@ -93,6 +101,19 @@ export interface Host {
   bulkProgress(): Promise<[number, number]>;
   /** Rotations run from this console, newest first. */
   rotationHistory(limit: number): Promise<RotationRecord[]>;
+  /** Every instance's checklist as it stands. */
+  compliance(query: ComplianceQuery): Promise<ComplianceView>;
+  /** Run the automated checks now (one instance, or all with null). */
+  runChecks(instance: string | null): Promise<CheckRun>;
+  itemHistory(instance: string, item: string): Promise<HistoryEntry[]>;
+  assignItem(instance: string, item: string, owner: string | null, dueAt: number | null): Promise<ItemView>;
+  signOffItem(instance: string, item: string, note: string): Promise<ItemView>;
+  addItemEvidence(instance: string, item: string, evidence: EvidenceInput): Promise<ItemView>;
+  waiveItem(instance: string, item: string, waiver: WaiverInput): Promise<ItemView>;
+  endWaiver(instance: string, item: string): Promise<ItemView>;
+  /** Save the report to the Downloads folder; resolves with its path. */
+  exportCompliance(format: ReportFormat): Promise<string>;
+  setTlsMinimum(version: string): Promise<ComplianceView>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -152,4 +173,14 @@ export const tauriHost: Host = {
   rotateMany: (targets) => call('rotate_many', { targets }),
   bulkProgress: () => call('bulk_progress'),
   rotationHistory: (limit) => call('rotation_history', { limit }),
+  compliance: (query) => call('compliance', { query }),
+  runChecks: (instance) => call('run_checks', { instance }),
+  itemHistory: (instance, item) => call('item_history', { instance, item }),
+  assignItem: (instance, item, owner, dueAt) => call('assign_item', { instance, item, owner, dueAt }),
+  signOffItem: (instance, item, note) => call('sign_off_item', { instance, item, note }),
+  addItemEvidence: (instance, item, evidence) => call('add_item_evidence', { instance, item, evidence }),
+  waiveItem: (instance, item, waiver) => call('waive_item', { instance, item, waiver }),
+  endWaiver: (instance, item) => call('end_waiver', { instance, item }),
+  exportCompliance: (format) => call('export_compliance', { format }),
+  setTlsMinimum: (version) => call('set_tls_minimum', { version }),
 };

@@ -1,0 +1,110 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { fakeHost, sampleItem } from '../lib/fake-host';
+import Compliance from './Compliance.svelte';
+
+afterEach(cleanup);
+
+function withItems() {
+  const host = fakeHost();
+  host.items = [
+    sampleItem('pre.file-permissions', {
+      text: 'Set file permissions (600 for configs)',
+      state: 'fail',
+      reopened: true,
+      state_text: '1 config file(s) are not mode 0600 for the service user',
+      checks: [
+        {
+          check: 'config_file_mode',
+          status: 'fail',
+          summary: '1 config file(s) are not mode 0600 for the service user',
+          evidence: ['/srv/sekha/config.toml: mode 0644, owner uid 998'],
+          checked_at: 1_795_401_600,
+        },
+      ],
+    }),
+    sampleItem('pre.strong-key', { text: 'Generate strong API key (32+ characters)' }),
+    sampleItem('post.backup-restore', {
+      section: 'Post-deployment',
+      text: 'Test backup restoration',
+      automated: false,
+      state: 'due',
+      state_text: 'not done yet',
+    }),
+    sampleItem('probe.cors', { instance: 'rae-prod', section: 'What the running service shows', text: 'CORS does not answer any origin', state: 'waived', state_text: 'waived as accepted risk' }),
+  ];
+  return host;
+}
+
+describe('compliance', () => {
+  it('shows scorecards and items with a word for every state, grouped by section', async () => {
+    const host = withItems();
+    render(Compliance, { host, ongo: () => {} });
+    const cards = await screen.findByRole('table', { name: 'Scorecards' });
+    expect(within(cards).getByText('sekha-prod'), 'one scorecard row per instance').toBeTruthy();
+    const sekha = within(cards).getByText('sekha-prod').closest('tr')!;
+    expect(sekha.textContent, '1 of the 3 sekha items not waived passes').toContain('33%');
+    const rae = within(cards).getByText('rae-prod').closest('tr')!;
+    expect(rae.textContent, 'an instance whose only item is waived is not marked down').toContain('100%');
+    expect(screen.getByRole('heading', { name: 'Pre-deployment' }), 'items sit under their guide section').toBeTruthy();
+    const failing = document.querySelector('[data-item="pre.file-permissions"]')!;
+    expect(failing.textContent, 'a failing item says Fail in words').toContain('Fail');
+    expect(failing.textContent, 'and that it re-opened').toContain('re-opened');
+    expect(screen.getAllByText('Waived').length, 'waived items are marked as such').toBeGreaterThan(0);
+  });
+
+  it('filters to failing items', async () => {
+    const host = withItems();
+    render(Compliance, { host, ongo: () => {} });
+    await screen.findByRole('table', { name: 'Scorecards' });
+    await fireEvent.click(screen.getByRole('radio', { name: 'Failing' }));
+    await waitFor(() => expect(host.calls).toContain('compliance:failing'));
+    await waitFor(() => expect(document.querySelector('[data-item="pre.strong-key"]'), 'passing items are hidden').toBeNull());
+    expect(document.querySelector('[data-item="pre.file-permissions"]'), 'failing ones stay').toBeTruthy();
+  });
+
+  it('opens an item with its evidence and signs off a manual one', async () => {
+    const host = withItems();
+    render(Compliance, { host, ongo: () => {} });
+    await screen.findByRole('table', { name: 'Scorecards' });
+    await fireEvent.click(document.querySelector('[data-item="pre.file-permissions"]')!);
+    const detail = await screen.findByRole('complementary', { name: 'Item details' });
+    expect(detail.textContent, 'the evidence a person can read').toContain('mode 0644');
+    expect(within(detail).queryByRole('form', { name: 'Sign off' }), 'automated items are not signed off by hand').toBeNull();
+
+    await fireEvent.click(document.querySelector('[data-item="post.backup-restore"]')!);
+    const form = await screen.findByRole('form', { name: 'Sign off' });
+    await fireEvent.input(within(form).getByRole('textbox'), { target: { value: 'restored last night' } });
+    await fireEvent.click(within(form).getByRole('button', { name: 'Sign off as done' }));
+    await waitFor(() => expect(host.calls).toContain('signOffItem:sekha-prod:post.backup-restore:restored last night'));
+    await waitFor(() => expect(document.querySelector('[data-item="post.backup-restore"]')!.textContent).toContain('Done'));
+  });
+
+  it('says why a waiver was refused and keeps the form', async () => {
+    const host = withItems();
+    render(Compliance, { host, ongo: () => {} });
+    await screen.findByRole('table', { name: 'Scorecards' });
+    await fireEvent.click(document.querySelector('[data-item="pre.strong-key"]')!);
+    const form = await screen.findByRole('form', { name: 'Waive' });
+    await fireEvent.click(within(form).getByRole('button', { name: 'Waive' }));
+    expect((await screen.findByRole('alert')).textContent, 'the reason is shown').toContain('say why');
+    expect(host.items.find((i) => i.id === 'pre.strong-key')!.state, 'nothing was waived').toBe('pass');
+  });
+
+  it('runs the checks and exports the report', async () => {
+    const host = withItems();
+    render(Compliance, { host, ongo: () => {} });
+    await screen.findByRole('table', { name: 'Scorecards' });
+    await fireEvent.click(screen.getByRole('button', { name: 'Run checks now' }));
+    await waitFor(() => expect(screen.getByText(/Ran 14 checks on 1 instance/)).toBeTruthy());
+    await fireEvent.click(screen.getByRole('button', { name: 'Export HTML' }));
+    await waitFor(() => expect(screen.getByText(/Report saved to .*gatehouse-compliance.html/)).toBeTruthy());
+  });
+
+  it('explains what to do with no instance', async () => {
+    const host = fakeHost();
+    render(Compliance, { host, ongo: () => {} });
+    expect(await screen.findByText('No checklists running yet')).toBeTruthy();
+  });
+});
