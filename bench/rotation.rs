@@ -80,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
             logs: Vec::new(),
             buffer_capacity: 1000,
             checks: Default::default(),
+            firewall: Default::default(),
             profiles_dir: None,
             service_dir: Some(service),
             restart_command: Some(vec!["sh".into(), "-c".into(), command]),

@@ -7,6 +7,10 @@ use gatehouse_core::{
     RefreshSummary, RotationPreview, RotationRecord, RotationResult, Settings, SyncState, Theme,
 };
 use gatehouse_core::{
+    AuditEntry, AuditVerdict, BundleResult, Incident, IncidentStatus, IncidentView, OpenIncident,
+    TimelineEvent,
+};
+use gatehouse_core::{
     Burst, CheckRun, ComplianceQuery, ComplianceView, EvidenceInput, HistoryEntry, ItemView,
     ReportFormat, WaiverInput,
 };
@@ -440,4 +444,158 @@ pub fn set_tls_minimum(
     let console = state.console()?;
     console.set_tls_minimum(&version)?;
     Ok(console.compliance(&ComplianceQuery::default())?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn incidents(state: State<'_, AppState>) -> Result<Vec<Incident>, IpcError> {
+    Ok(state.console()?.incidents()?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn incident(state: State<'_, AppState>, id: i64) -> Result<IncidentView, IpcError> {
+    Ok(state.console()?.incident(id)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn open_incident(
+    state: State<'_, AppState>,
+    input: OpenIncident,
+) -> Result<IncidentView, IpcError> {
+    let console = state.console()?;
+    let incident = console.open_incident(&input)?;
+    Ok(console.incident(incident.id)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn incident_from_alert(
+    state: State<'_, AppState>,
+    alert: i64,
+) -> Result<IncidentView, IpcError> {
+    let console = state.console()?;
+    let incident = console.incident_from_alert(alert)?;
+    Ok(console.incident(incident.id)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state, text))]
+pub fn incident_note(
+    state: State<'_, AppState>,
+    id: i64,
+    decision: bool,
+    text: String,
+) -> Result<IncidentView, IpcError> {
+    Ok(state.console()?.incident_note(id, decision, &text)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn update_incident(
+    state: State<'_, AppState>,
+    id: i64,
+    status: Option<IncidentStatus>,
+    owner: Option<String>,
+    step: Option<String>,
+) -> Result<IncidentView, IpcError> {
+    Ok(state
+        .console()?
+        .update_incident(id, status, owner.as_deref(), step.as_deref())?)
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn incident_block(
+    state: State<'_, AppState>,
+    id: i64,
+    instance: String,
+    ip: String,
+    ttl_secs: u64,
+) -> Result<IncidentView, IpcError> {
+    Ok(state
+        .console()?
+        .incident_block(id, &instance, &ip, ttl_secs)
+        .await?)
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn incident_unblock(
+    state: State<'_, AppState>,
+    id: i64,
+    instance: String,
+    ip: String,
+) -> Result<IncidentView, IpcError> {
+    Ok(state
+        .console()?
+        .incident_unblock(id, &instance, &ip)
+        .await?)
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn incident_restart(
+    state: State<'_, AppState>,
+    id: i64,
+    instance: String,
+) -> Result<IncidentView, IpcError> {
+    Ok(state.console()?.incident_restart(id, &instance).await?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn incident_writes(
+    state: State<'_, AppState>,
+    id: i64,
+) -> Result<Vec<TimelineEvent>, IpcError> {
+    Ok(state.console()?.incident_writes(id)?)
+}
+
+/// Collect the evidence bundle into the Downloads folder.
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn evidence_bundle(
+    state: State<'_, AppState>,
+    id: i64,
+) -> Result<BundleResult, IpcError> {
+    let console = state.console()?;
+    let dir = crate::downloads_dir(console);
+    Ok(console.evidence_bundle(id, &dir).await?)
+}
+
+/// Save the post-incident report (Markdown or HTML) to the Downloads folder.
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn export_incident_report(
+    state: State<'_, AppState>,
+    id: i64,
+    markdown: bool,
+) -> Result<String, IpcError> {
+    let console = state.console()?;
+    let text = console.incident_report(id, markdown)?;
+    let path = crate::downloads_dir(console).join(format!(
+        "gatehouse-incident-{id}.{}",
+        if markdown { "md" } else { "html" }
+    ));
+    std::fs::write(&path, text).map_err(|e| {
+        IpcError::from(gatehouse_core::Error::InvalidInput {
+            field: "report",
+            reason: format!("cannot write {}: {e}", path.display()),
+        })
+    })?;
+    Ok(path.display().to_string())
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn audit_log(state: State<'_, AppState>, limit: u32) -> Result<Vec<AuditEntry>, IpcError> {
+    Ok(state.console()?.audit_log(limit)?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state))]
+pub fn verify_audit(state: State<'_, AppState>) -> Result<AuditVerdict, IpcError> {
+    Ok(state.console()?.verify_audit()?)
 }

@@ -307,6 +307,20 @@ fn build(state: AppState) -> ExitCode {
             commands::end_waiver,
             commands::export_compliance,
             commands::set_tls_minimum,
+            commands::incidents,
+            commands::incident,
+            commands::open_incident,
+            commands::incident_from_alert,
+            commands::incident_note,
+            commands::update_incident,
+            commands::incident_block,
+            commands::incident_unblock,
+            commands::incident_restart,
+            commands::incident_writes,
+            commands::evidence_bundle,
+            commands::export_incident_report,
+            commands::audit_log,
+            commands::verify_audit,
         ])
         .run(tauri::generate_context!());
     match result {

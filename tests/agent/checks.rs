@@ -84,6 +84,7 @@ impl Service {
             restart_timeout_secs: None,
             profiles_dir: None,
             checks,
+            firewall: Default::default(),
             buffer_capacity: 1000,
         }
     }

@@ -3,6 +3,7 @@
 
 mod checks;
 mod cli;
+mod firewall;
 mod mtls;
 #[path = "../common/ports.rs"]
 mod ports;

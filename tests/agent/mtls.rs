@@ -277,6 +277,7 @@ async fn events_are_served_in_pages_over_mutual_tls() {
         }],
         buffer_capacity: 1000,
         checks: Default::default(),
+        firewall: Default::default(),
         profiles_dir: None,
         restart_command: None,
         restart_timeout_secs: None,

@@ -72,6 +72,7 @@ fn host(profile: &'static str, extra: &str) -> Host {
         logs: Vec::new(),
         buffer_capacity: 1000,
         checks: Default::default(),
+        firewall: Default::default(),
         profiles_dir: None,
         service_dir: Some(dir.clone()),
         restart_command: Some(vec!["sh".into(), "-c".into(), command]),

@@ -40,6 +40,7 @@ pub async fn start_agent_with(state_dir: &Path, service_url: Option<String>) -> 
         logs: Vec::new(),
         buffer_capacity: 1000,
         checks: Default::default(),
+        firewall: Default::default(),
         profiles_dir: None,
         restart_command: None,
         restart_timeout_secs: None,

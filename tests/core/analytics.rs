@@ -469,6 +469,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
         ],
         buffer_capacity: 10_000,
         checks: Default::default(),
+        firewall: Default::default(),
         profiles_dir: None,
         restart_command: None,
         restart_timeout_secs: None,

@@ -68,6 +68,7 @@ async fn sekha(lab: &Lab) -> (Fixture, Running, PathBuf) {
         logs: Vec::new(),
         buffer_capacity: 1000,
         checks: Default::default(),
+        firewall: Default::default(),
         profiles_dir: None,
         restart_command: None,
         restart_timeout_secs: None,

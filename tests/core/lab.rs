@@ -106,6 +106,7 @@ impl Lab {
             }],
             buffer_capacity: capacity,
             checks: Default::default(),
+            firewall: Default::default(),
             profiles_dir: None,
             restart_command: None,
             restart_timeout_secs: None,

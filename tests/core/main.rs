@@ -1,9 +1,11 @@
 //! Integration tests of gatehouse-core: one binary, one module per area.
 
 mod analytics;
+mod audit;
 mod compliance;
 mod console;
 mod fleet;
+mod incidents;
 mod ipc_drift;
 mod keychain;
 mod lab;

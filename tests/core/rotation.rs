@@ -33,6 +33,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         logs: Vec::new(),
         buffer_capacity: 1000,
         checks: Default::default(),
+        firewall: Default::default(),
         profiles_dir: None,
         restart_command: None,
         restart_timeout_secs: None,
@@ -212,7 +213,7 @@ async fn sekha_with_agent(
 
 /// As [`sekha_with_agent`], with a shell prefix before the restart (a hang) and the agent's
 /// config, to start it again.
-async fn sekha_with_agent_config(
+pub(crate) async fn sekha_with_agent_config(
     lab: &Lab,
     instance: &str,
     extra_env: &str,
@@ -270,6 +271,7 @@ async fn sekha_with_agent_config(
         logs: Vec::new(),
         buffer_capacity: 1000,
         checks: Default::default(),
+        firewall: Default::default(),
         profiles_dir: None,
         restart_command: Some(restart),
         restart_timeout_secs: Some(5),

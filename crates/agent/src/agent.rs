@@ -35,7 +35,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(400, codes::BAD_REQUEST, message)
     }
 
@@ -392,6 +392,85 @@ impl Agent {
         if let Ok(service) = self.service() {
             service.recover(self.state.root(), now).await;
         }
+    }
+
+    fn nft(&self) -> crate::firewall::Nft {
+        crate::firewall::Nft {
+            command: self
+                .config
+                .firewall
+                .nft_command
+                .clone()
+                .unwrap_or_else(|| vec!["nft".into()]),
+        }
+    }
+
+    /// `POST /v1/firewall/block`; `console` is the address the request came from.
+    pub async fn block(
+        &self,
+        mut request: protocol::BlockRequest,
+        console: Option<std::net::IpAddr>,
+    ) -> Result<protocol::BlockResult, ApiError> {
+        request
+            .never
+            .extend(self.config.firewall.never_block.iter().cloned());
+        self.nft().block(&request, console).await
+    }
+
+    /// `POST /v1/firewall/unblock`.
+    pub async fn unblock(&self, ip: &str) -> Result<protocol::BlockResult, ApiError> {
+        self.nft().unblock(ip).await
+    }
+
+    /// `GET /v1/firewall`.
+    pub async fn blocked(&self) -> Result<protocol::BlockList, ApiError> {
+        self.nft()
+            .list()
+            .await
+            .map_err(|e| ApiError::new(409, codes::CANNOT_BLOCK, e))
+    }
+
+    /// `POST /v1/service/restart`: restart the service and wait for its health check.
+    /// Not while a rotation runs (it restarts the service itself).
+    pub async fn restart_service(&self) -> Result<protocol::RestartResult, ApiError> {
+        let _one = self.rotating.lock().await;
+        let service = self.service()?;
+        let started = std::time::Instant::now();
+        let outcome = service.restart().await;
+        let restart_ms = started.elapsed().as_millis() as u64;
+        let mut steps = vec!["ran the restart command".to_owned()];
+        Ok(match outcome {
+            Ok(()) => {
+                steps.push(format!(
+                    "verified: the service answers its health check ({restart_ms} ms)"
+                ));
+                tracing::warn!(restart_ms, "service restarted");
+                protocol::RestartResult {
+                    ok: true,
+                    steps,
+                    error: None,
+                    restart_ms,
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "service restart failed");
+                protocol::RestartResult {
+                    ok: false,
+                    steps,
+                    error: Some(e),
+                    restart_ms,
+                }
+            }
+        })
+    }
+
+    /// `GET /v1/evidence?lines=`: recent log lines and config file facts.
+    pub fn evidence(&self, lines: u32) -> protocol::EvidenceReport {
+        crate::evidence::collect(
+            &self.config,
+            lines.min(protocol::MAX_EVIDENCE_LINES) as usize,
+            OffsetDateTime::now_utc().unix_timestamp(),
+        )
     }
 
     /// `POST /v1/checks`: run compliance checks on the host and against the service.

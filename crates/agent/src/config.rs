@@ -47,9 +47,24 @@ pub struct AgentConfig {
     /// What the compliance checks look at (`[checks]`).
     #[serde(default)]
     pub checks: CheckSettings,
+    /// How the agent blocks addresses (`[firewall]`).
+    #[serde(default)]
+    pub firewall: FirewallSettings,
     /// Most events the buffer holds before it drops the oldest (with a gap marker).
     #[serde(default = "default_capacity")]
     pub buffer_capacity: u64,
+}
+
+/// `[firewall]`: blocking addresses with nftables (the agent needs `CAP_NET_ADMIN`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallSettings {
+    /// How to run nft (default `["nft"]`).
+    #[serde(default)]
+    pub nft_command: Option<Vec<String>>,
+    /// Addresses and networks never blocked, whatever the console asks.
+    #[serde(default)]
+    pub never_block: Vec<String>,
 }
 
 /// `[checks]`: where the compliance checks look, beyond what the profile says.

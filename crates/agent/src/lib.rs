@@ -7,10 +7,12 @@ pub mod buffer;
 pub mod checks;
 pub mod config;
 pub mod credentials;
+pub mod evidence;
+pub mod firewall;
 pub mod rotate;
 pub mod server;
 pub mod state;
 pub mod tail;
 
 pub use agent::{initialise, new_enrollment, Agent, ApiError, Channel};
-pub use config::{AgentConfig, CheckSettings, ConfigError};
+pub use config::{AgentConfig, CheckSettings, ConfigError, FirewallSettings};

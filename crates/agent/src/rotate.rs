@@ -120,7 +120,7 @@ impl Service<'_> {
     }
 
     /// Run the restart command, then wait for the health endpoint to answer 2xx.
-    async fn restart(&self) -> Result<(), String> {
+    pub(crate) async fn restart(&self) -> Result<(), String> {
         let command = self
             .config
             .restart_command

@@ -105,6 +105,7 @@ pub async fn serve(
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(channel.clone());
+                    request.extensions_mut().insert(PeerAddr(remote.ip()));
                     router.clone().oneshot(request)
                 },
             );
@@ -187,6 +188,11 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::CREDENTIALS, get(credentials))
         .route(paths::ROTATE, post(rotate).get(last_rotation))
         .route(paths::CHECKS, post(checks))
+        .route(paths::RESTART, post(restart))
+        .route(paths::EVIDENCE, get(evidence))
+        .route(paths::FIREWALL, get(blocked))
+        .route(paths::FIREWALL_BLOCK, post(block))
+        .route(paths::FIREWALL_UNBLOCK, post(unblock))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             agent.clone(),
@@ -242,6 +248,65 @@ async fn credentials(State(agent): State<Arc<Agent>>) -> Response {
             format!("reading the credentials failed: {e}"),
         )),
     }
+}
+
+async fn restart(State(agent): State<Arc<Agent>>) -> Response {
+    // A task of its own, like a rotation: a console that goes away does not cut it short.
+    match tokio::spawn(async move { agent.restart_service().await }).await {
+        Ok(result) => respond(result),
+        Err(e) => error_response(&ApiError::new(
+            500,
+            codes::INTERNAL,
+            format!("the restart task failed: {e}"),
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct EvidenceQuery {
+    #[serde(default = "default_lines")]
+    lines: u32,
+}
+
+fn default_lines() -> u32 {
+    500
+}
+
+async fn evidence(State(agent): State<Arc<Agent>>, Query(q): Query<EvidenceQuery>) -> Response {
+    match tokio::task::spawn_blocking(move || agent.evidence(q.lines)).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => error_response(&ApiError::new(
+            500,
+            codes::INTERNAL,
+            format!("collecting the evidence failed: {e}"),
+        )),
+    }
+}
+
+/// The address a connection came from.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::IpAddr);
+
+async fn block(
+    State(agent): State<Arc<Agent>>,
+    peer: Option<Extension<PeerAddr>>,
+    body: Bytes,
+) -> Response {
+    match decode(&body) {
+        Ok(request) => respond(agent.block(request, peer.map(|Extension(p)| p.0)).await),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn unblock(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    match decode::<protocol::UnblockRequest>(&body) {
+        Ok(request) => respond(agent.unblock(&request.ip).await),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn blocked(State(agent): State<Arc<Agent>>) -> Response {
+    respond(agent.blocked().await)
 }
 
 async fn checks(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {

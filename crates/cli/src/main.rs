@@ -14,6 +14,7 @@ macro_rules! say {
 
 mod analytics;
 mod checks;
+mod incident;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -102,6 +103,18 @@ enum Command {
         #[arg(long)]
         show_key: bool,
     },
+    /// Incidents: open from an alert or by hand, run the playbook's actions, collect
+    /// evidence, write the post-incident report.
+    Incident {
+        #[command(subcommand)]
+        action: incident::IncidentAction,
+    },
+    /// The console's own audit log: every operator action, hash-chained with an HMAC key
+    /// from the keychain.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Compliance checklists: run the automated checks, list items, export the report, and
     /// sign off, attach evidence to or waive items.
     Checks {
@@ -113,6 +126,18 @@ enum Command {
     Credentials {
         #[command(subcommand)]
         action: Option<CredentialsAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Recompute the chain; exits 1 and names the first broken link if a row was edited,
+    /// removed or added without the key.
+    Verify,
+    /// The newest rows.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
     },
 }
 
@@ -468,6 +493,53 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             return analytics::credentials(&console, cli.json);
         }
         Command::Checks { action } => return checks::checks(&console, action, cli.json),
+        Command::Incident { action } => return incident::incident(&console, action, cli.json),
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => {
+            let verdict = console.verify_audit()?;
+            if cli.json {
+                print_json(&verdict);
+            } else if verdict.intact {
+                say!(
+                    "The audit log is intact: {} rows, every link verified.",
+                    verdict.rows
+                );
+            } else {
+                say!(
+                    "The audit log is broken at row {}: {}",
+                    verdict.first_broken.unwrap_or_default(),
+                    verdict.problem.as_deref().unwrap_or("")
+                );
+            }
+            return Ok(if verdict.intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        Command::Audit {
+            action: AuditAction::List { limit },
+        } => {
+            let log = console.audit_log(*limit)?;
+            if cli.json {
+                print_json(&log);
+            } else if log.is_empty() {
+                say!("Nothing in the audit log yet.");
+            } else {
+                for e in &log {
+                    say!(
+                        "{:>6} {} {:<12} {:<24} {:<20} {}",
+                        e.id,
+                        gatehouse_core::utc(e.at_us),
+                        printable(&e.actor),
+                        printable(&e.action),
+                        printable(&e.target),
+                        printable(&e.detail)
+                    );
+                }
+            }
+        }
         // Handled before the console is opened.
         Command::Scan(_) => {}
     }

@@ -315,12 +315,26 @@ impl Console {
         store.set_setting("allowlist", &to_json(&detection.allowlist))?;
         drop(store);
         tracing::info!(rules = detection.rules.len(), "detection settings changed");
+        self.audit(
+            "detection_settings",
+            "fleet",
+            &format!(
+                "{} rules, allowlist: {}",
+                detection.rules.len(),
+                detection.allowlist.join(", ")
+            ),
+        )?;
         self.detection()
     }
 
     /// Put back the rules from the guides.
     pub fn reset_detection(&self) -> Result<DetectionSettings> {
         self.store().delete_setting("detection_rules")?;
+        self.audit(
+            "detection_settings",
+            "fleet",
+            "rules reset to the guides' defaults",
+        )?;
         self.detection()
     }
 

@@ -761,7 +761,14 @@ impl Console {
 
     pub fn set_tls_minimum(&self, version: &str) -> Result<()> {
         match version {
-            "1.2" | "1.3" => self.store().set_setting(SETTING_TLS_MINIMUM, version),
+            "1.2" | "1.3" => {
+                self.store().set_setting(SETTING_TLS_MINIMUM, version)?;
+                self.audit(
+                    "compliance_tls_minimum",
+                    "fleet",
+                    &format!("TLS {version} or newer"),
+                )
+            }
             other => Err(Error::InvalidInput {
                 field: "tls_minimum",
                 reason: format!("{other:?}: choose 1.2 or 1.3"),
@@ -808,6 +815,14 @@ impl Console {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![instance, item, at, kind, state, detail, operator()],
         )?;
+        // What an operator did (not what a check run found) goes to the audit log too.
+        if matches!(kind, "owner" | "evidence" | "waiver_ended") {
+            self.audit(
+                &format!("compliance_{kind}"),
+                &format!("{instance}/{item}"),
+                detail,
+            )?;
+        }
         Ok(())
     }
 

@@ -29,6 +29,8 @@ pub struct Console {
     pub(crate) alerting: crate::alerts::Alerting,
     /// The last credential inventory, for the first screen (reading it asks every agent).
     pub(crate) last_inventory: Mutex<Option<crate::CredentialInventory>>,
+    /// The audit log's HMAC key, read from the keychain once.
+    pub(crate) audit_key: Mutex<Option<ring::hmac::Key>>,
 }
 
 /// What the About panel and `gatehouse info` show.
@@ -160,6 +162,7 @@ impl Console {
             links: Links::default(),
             alerting: Default::default(),
             last_inventory: Mutex::new(None),
+            audit_key: Mutex::new(None),
         };
         console.reload_revocations()?;
         Ok(console)

@@ -5,6 +5,7 @@
 //! deterministic.
 
 mod alerts;
+mod audit;
 mod clock;
 pub mod compliance;
 mod console;
@@ -14,6 +15,7 @@ pub mod events;
 mod export;
 mod fleet;
 mod heatmap;
+pub mod incidents;
 pub mod logging;
 pub mod notify;
 mod offenders;
@@ -29,6 +31,7 @@ pub use alerts::{
     allowlisted, Alert, AlertFilter, AlertNotice, AlertState, DetectionSettings, NotificationGate,
     NOTIFICATIONS_PER_MINUTE,
 };
+pub use audit::{AuditEntry, AuditVerdict};
 pub use clock::Clock;
 pub use compliance::{
     Burst, Cadence, CheckRun, CheckView, ComplianceQuery, ComplianceView, Evidence, EvidenceInput,
@@ -44,6 +47,10 @@ pub use fleet::{AddInstance, InstanceView, RefreshSummary, REFRESH_CONCURRENCY};
 pub use heatmap::{
     build as build_heatmap, render_png, time_zone, ChartTheme, GridBox, HeatCell, Heatmap,
     HeatmapKind, HeatmapQuery, ImageFormat, Window,
+};
+pub use incidents::{
+    ActionKind, BundleResult, Incident, IncidentEntry, IncidentStatus, IncidentView, OpenIncident,
+    Playbook, PlaybookStep,
 };
 pub use offenders::{Offender, OffenderQuery};
 pub use paths::{DataDir, DATA_DIR_ENV};
@@ -101,7 +108,18 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<Severity>(&cfg, &mut out);
     one::<Window>(&cfg, &mut out);
     one::<AppInfo>(&cfg, &mut out);
+    one::<AuditEntry>(&cfg, &mut out);
+    one::<AuditVerdict>(&cfg, &mut out);
     one::<Cadence>(&cfg, &mut out);
+    one::<ActionKind>(&cfg, &mut out);
+    one::<BundleResult>(&cfg, &mut out);
+    one::<Incident>(&cfg, &mut out);
+    one::<IncidentEntry>(&cfg, &mut out);
+    one::<IncidentStatus>(&cfg, &mut out);
+    one::<IncidentView>(&cfg, &mut out);
+    one::<OpenIncident>(&cfg, &mut out);
+    one::<Playbook>(&cfg, &mut out);
+    one::<PlaybookStep>(&cfg, &mut out);
     one::<CheckRun>(&cfg, &mut out);
     one::<CheckView>(&cfg, &mut out);
     one::<ComplianceQuery>(&cfg, &mut out);

@@ -71,6 +71,192 @@ impl Console {
     }
 }
 
+impl Console {
+    /// The post-incident report: Markdown, or HTML that prints well to PDF (with the
+    /// heatmap of the incident's addresses over its window).
+    pub fn incident_report(&self, id: i64, markdown: bool) -> Result<String> {
+        let view = self.incident(id)?;
+        let i = &view.incident;
+        let when = |us: i64| minute(us.div_euclid(1_000_000));
+        let status = serde_json::to_value(i.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let actions: Vec<&crate::IncidentEntry> =
+            view.log.iter().filter(|e| e.kind == "action").collect();
+        let decisions: Vec<&crate::IncidentEntry> =
+            view.log.iter().filter(|e| e.kind == "decision").collect();
+        let writes = self.incident_writes(id)?;
+        if markdown {
+            let mut out = String::new();
+            let _ = writeln!(out, "# Incident {}: {}\n", i.id, i.title);
+            let _ = writeln!(out, "| | |\n|---|---|");
+            let _ = writeln!(out, "| Status | {status} |");
+            let _ = writeln!(out, "| Severity | {} |", i.severity.as_str());
+            let _ = writeln!(out, "| Owner | {} |", i.owner.as_deref().unwrap_or("-"));
+            let _ = writeln!(out, "| Started from | {} |", i.source);
+            let _ = writeln!(out, "| Instances | {} |", i.instances.join(", "));
+            let _ = writeln!(
+                out,
+                "| Addresses | {} |",
+                if i.ips.is_empty() {
+                    "-".into()
+                } else {
+                    i.ips.join(", ")
+                }
+            );
+            let _ = writeln!(out, "| Window | {} to {} |", when(i.from_us), when(i.to_us));
+            let _ = writeln!(
+                out,
+                "| Failed sign-ins in the window | {} |",
+                view.failed_attempts
+            );
+            let _ = writeln!(
+                out,
+                "| Writes and deletes in the window | {} |\n",
+                writes.len()
+            );
+            let _ = writeln!(out, "## Decisions\n");
+            if decisions.is_empty() {
+                let _ = writeln!(out, "None recorded.\n");
+            }
+            for d in &decisions {
+                let _ = writeln!(out, "- {} ({}, {})", d.text, d.actor, when(d.at_us));
+            }
+            let _ = writeln!(out, "\n## Actions and their verified results\n");
+            if actions.is_empty() {
+                let _ = writeln!(out, "None.\n");
+            }
+            for a in &actions {
+                let verdict = match a.ok {
+                    Some(true) => "verified",
+                    Some(false) => "NOT verified",
+                    None => "-",
+                };
+                let _ = writeln!(
+                    out,
+                    "- **{}**: {verdict} ({}, {})",
+                    a.text,
+                    a.actor,
+                    when(a.at_us)
+                );
+                for step in &a.steps {
+                    let _ = writeln!(out, "  - {step}");
+                }
+            }
+            let _ = writeln!(out, "\n## Timeline\n");
+            for e in &view.log {
+                let _ = writeln!(
+                    out,
+                    "- {} {} ({}): {}",
+                    when(e.at_us),
+                    e.kind,
+                    e.actor,
+                    e.text
+                );
+            }
+            return Ok(out);
+        }
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Incident {} report</title><style>{STYLE}</style></head><body>",
+            i.id
+        );
+        let _ = write!(
+            out,
+            "<h1>Incident {}: {}</h1><p class=\"meta\">Gatehouse · post-incident report · {status} · severity {}</p>",
+            i.id,
+            esc(&i.title),
+            i.severity.as_str()
+        );
+        out.push_str("<table><tbody>");
+        for (k, v) in [
+            ("Owner", i.owner.clone().unwrap_or_else(|| "-".into())),
+            ("Started from", i.source.clone()),
+            ("Instances", i.instances.join(", ")),
+            (
+                "Addresses",
+                if i.ips.is_empty() {
+                    "-".into()
+                } else {
+                    i.ips.join(", ")
+                },
+            ),
+            (
+                "Window",
+                format!("{} to {}", when(i.from_us), when(i.to_us)),
+            ),
+            (
+                "Failed sign-ins in the window",
+                view.failed_attempts.to_string(),
+            ),
+            ("Writes and deletes in the window", writes.len().to_string()),
+        ] {
+            let _ = write!(out, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
+        }
+        out.push_str("</tbody></table>");
+        if let Some(instance) = i.instances.first() {
+            let query = crate::HeatmapQuery {
+                kind: crate::HeatmapKind::AddressTime,
+                window: crate::Window::Day,
+                instance: Some(instance.clone()),
+                ..crate::HeatmapQuery::default()
+            };
+            if let Ok(chart) = self.heatmap(&query) {
+                out.push_str("<h2>Failed sign-ins, top addresses over the last day</h2><div class=\"chart\">");
+                out.push_str(&chart.svg);
+                out.push_str("</div>");
+            }
+        }
+        out.push_str("<h2>Decisions</h2><ul>");
+        if decisions.is_empty() {
+            out.push_str("<li>None recorded.</li>");
+        }
+        for d in &decisions {
+            let _ = write!(
+                out,
+                "<li>{} <span class=\"small\">({}, {})</span></li>",
+                esc(&d.text),
+                esc(&d.actor),
+                when(d.at_us)
+            );
+        }
+        out.push_str("</ul><h2>Actions and their verified results</h2><table><thead><tr><th style=\"width:8em\">Result</th><th>Action</th></tr></thead><tbody>");
+        for a in &actions {
+            let (icon, word, class) = match a.ok {
+                Some(true) => ("✔", "verified", "ok"),
+                Some(false) => ("✖", "not verified", "bad"),
+                None => ("?", "-", "unknown"),
+            };
+            let _ = write!(
+                out,
+                "<tr><td class=\"state {class}\">{icon} {word}</td><td><div class=\"item-text\">{}</div><div class=\"small\">{} · {}</div><ul class=\"evidence\">",
+                esc(&a.text),
+                esc(&a.actor),
+                when(a.at_us)
+            );
+            for step in &a.steps {
+                let _ = write!(out, "<li>{}</li>", esc(step));
+            }
+            out.push_str("</ul></td></tr>");
+        }
+        out.push_str("</tbody></table><h2>Timeline</h2><table><tbody>");
+        for e in &view.log {
+            let _ = write!(
+                out,
+                "<tr><td class=\"small\" style=\"white-space:nowrap\">{}</td><td>{}</td><td>{} <span class=\"small\">({})</span></td></tr>",
+                when(e.at_us),
+                esc(&e.kind),
+                esc(&e.text),
+                esc(&e.actor)
+            );
+        }
+        out.push_str("</tbody></table></body></html>\n");
+        Ok(out)
+    }
+}
+
 fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

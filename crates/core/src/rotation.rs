@@ -180,7 +180,14 @@ impl Console {
         };
         let json = serde_json::to_string(&all).unwrap_or_else(|_| "{}".into());
         self.store().set_setting("rotation_key_days", &json)?;
-        Ok(())
+        self.audit(
+            "rotation_policy",
+            instance,
+            &match days {
+                Some(days) => format!("API keys every {days} days"),
+                None => "API keys every 90 days (default)".into(),
+            },
+        )
     }
 
     /// Ask every agent for its service's credentials and describe every credential known.
@@ -528,8 +535,36 @@ fn pending_entry(instance: &str, name: &str) -> String {
 /// Who is at the console: the OS account running it.
 pub(crate) fn operator() -> String {
     std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(account_of_process)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The account the process runs as, when the environment does not say (a service manager,
+/// a test driver): the real uid from `/proc`, named by `/etc/passwd`.
+#[cfg(target_os = "linux")]
+fn account_of_process() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn account_of_process() -> Option<String> {
+    None
 }
 
 /// 256 random bits, base64url without padding (43 characters): what every profile accepts.

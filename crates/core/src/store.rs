@@ -164,6 +164,44 @@ const MIGRATIONS: &[&str] = &[
          actor    TEXT NOT NULL
      ) STRICT;
      CREATE INDEX compliance_history_by_item ON compliance_history (instance, item, at);",
+    // 5: the console's own audit log, each row chained to the one before by an HMAC.
+    "CREATE TABLE audit_log (
+         id     INTEGER PRIMARY KEY,
+         at_us  INTEGER NOT NULL,
+         actor  TEXT NOT NULL,
+         action TEXT NOT NULL,
+         target TEXT NOT NULL,
+         detail TEXT NOT NULL,
+         mac    TEXT NOT NULL
+     ) STRICT;",
+    // 6: incidents and their own log (notes, decisions, actions with verified results).
+    "CREATE TABLE incidents (
+         id        INTEGER PRIMARY KEY,
+         title     TEXT NOT NULL,
+         severity  TEXT NOT NULL,
+         status    TEXT NOT NULL CHECK (status IN ('open', 'contained', 'resolved', 'closed')),
+         owner     TEXT,
+         source    TEXT NOT NULL,
+         instances TEXT NOT NULL,
+         ips       TEXT NOT NULL,
+         from_us   INTEGER NOT NULL,
+         to_us     INTEGER NOT NULL,
+         opened_us INTEGER NOT NULL,
+         closed_us INTEGER,
+         playbook  TEXT,
+         step      TEXT
+     ) STRICT;
+     CREATE TABLE incident_log (
+         id       INTEGER PRIMARY KEY,
+         incident INTEGER NOT NULL REFERENCES incidents (id),
+         at_us    INTEGER NOT NULL,
+         actor    TEXT NOT NULL,
+         kind     TEXT NOT NULL,
+         text     TEXT NOT NULL,
+         ok       INTEGER,
+         steps    TEXT NOT NULL
+     ) STRICT;
+     CREATE INDEX incident_log_by_incident ON incident_log (incident, at_us);",
 ];
 
 /// The schema version this build writes.

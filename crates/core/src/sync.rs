@@ -198,6 +198,9 @@ impl Console {
         {
             tracing::error!(error = %e, "could not record the action on the timeline");
         }
+        if let Err(e) = self.audit("console", instance, message) {
+            tracing::error!(error = %e, "could not append the action to the audit log");
+        }
     }
 
     pub(crate) fn now_us(&self) -> i64 {

@@ -41,6 +41,16 @@ pub mod paths {
     /// POST [`crate::ChecksRequest`] → [`crate::ChecksReport`]: run compliance checks on the
     /// host and against the service.
     pub const CHECKS: &str = "/v1/checks";
+    /// GET → [`crate::BlockList`]: addresses blocked on the host firewall.
+    pub const FIREWALL: &str = "/v1/firewall";
+    /// POST [`crate::BlockRequest`] → [`crate::BlockResult`]: block an address, with a TTL.
+    pub const FIREWALL_BLOCK: &str = "/v1/firewall/block";
+    /// POST [`crate::UnblockRequest`] → [`crate::BlockResult`].
+    pub const FIREWALL_UNBLOCK: &str = "/v1/firewall/unblock";
+    /// POST → [`crate::RestartResult`]: restart the service and wait for it to answer.
+    pub const RESTART: &str = "/v1/service/restart";
+    /// GET `?lines=<n>` → [`crate::EvidenceReport`]: recent log lines, config file facts.
+    pub const EVIDENCE: &str = "/v1/evidence";
 }
 
 /// Most events one page carries.
@@ -405,6 +415,94 @@ pub struct ChecksReport {
     pub checked_at: i64,
 }
 
+/// `POST /v1/firewall/block`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRequest {
+    pub ip: String,
+    /// How long the block lasts; the kernel lifts it then.
+    pub ttl_secs: u64,
+    /// Addresses and networks that must never be blocked (the console's allowlist).
+    #[serde(default)]
+    pub never: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnblockRequest {
+    pub ip: String,
+}
+
+/// What a block or unblock did, verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockResult {
+    pub ip: String,
+    /// Whether the address is blocked now.
+    pub blocked: bool,
+    pub expires_in_secs: Option<u64>,
+    /// What was done and checked, in order.
+    pub steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blocked {
+    pub ip: String,
+    pub expires_in_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockList {
+    pub blocked: Vec<Blocked>,
+}
+
+/// What a restart did: the service answered its health check again, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartResult {
+    pub ok: bool,
+    pub steps: Vec<String>,
+    pub error: Option<String>,
+    pub restart_ms: u64,
+}
+
+/// The host's side of an evidence bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceReport {
+    pub logs: Vec<LogTail>,
+    pub files: Vec<FileFacts>,
+    /// Unix seconds.
+    pub collected_at: i64,
+}
+
+/// The last lines of one followed log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogTail {
+    pub path: String,
+    pub source: String,
+    pub lines: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// A config file described by its hash and mode, never its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileFacts {
+    pub path: String,
+    pub sha256: Option<String>,
+    pub mode: Option<u32>,
+    pub size: Option<u64>,
+    pub modified: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Most log lines an evidence request returns per log.
+pub const MAX_EVIDENCE_LINES: u32 = 5000;
+
 pub mod codes {
     pub const TOKEN_INVALID: &str = "token_invalid";
     pub const TOKEN_EXPIRED: &str = "token_expired";
@@ -419,6 +517,8 @@ pub mod codes {
     pub const CONFIG_CHANGED: &str = "config_changed";
     /// The agent cannot rotate this key (no service_dir, unknown key, another rotation).
     pub const CANNOT_ROTATE: &str = "cannot_rotate";
+    /// A block or unblock was refused or did not take; the message says why.
+    pub const CANNOT_BLOCK: &str = "cannot_block";
 }
 
 /// Errors decoding what the other side sent.

@@ -32,6 +32,14 @@ import type { Settings } from '../gen/Settings';
 import type { SyncState } from '../gen/SyncState';
 import type { Theme } from '../gen/Theme';
 import type { CheckRun } from '../gen/CheckRun';
+import type { AuditEntry } from '../gen/AuditEntry';
+import type { AuditVerdict } from '../gen/AuditVerdict';
+import type { BundleResult } from '../gen/BundleResult';
+import type { Incident } from '../gen/Incident';
+import type { IncidentStatus } from '../gen/IncidentStatus';
+import type { IncidentView } from '../gen/IncidentView';
+import type { OpenIncident } from '../gen/OpenIncident';
+import type { TimelineEvent } from '../gen/TimelineEvent';
 import type { ComplianceQuery } from '../gen/ComplianceQuery';
 import type { ComplianceView } from '../gen/ComplianceView';
 import type { EvidenceInput } from '../gen/EvidenceInput';
@@ -114,6 +122,23 @@ export interface Host {
   /** Save the report to the Downloads folder; resolves with its path. */
   exportCompliance(format: ReportFormat): Promise<string>;
   setTlsMinimum(version: string): Promise<ComplianceView>;
+  incidents(): Promise<Incident[]>;
+  incident(id: number): Promise<IncidentView>;
+  openIncident(input: OpenIncident): Promise<IncidentView>;
+  incidentFromAlert(alert: number): Promise<IncidentView>;
+  incidentNote(id: number, decision: boolean, text: string): Promise<IncidentView>;
+  updateIncident(id: number, status: IncidentStatus | null, owner: string | null, step: string | null): Promise<IncidentView>;
+  /** Block an address on an instance's host, verified there. */
+  incidentBlock(id: number, instance: string, ip: string, ttlSecs: number): Promise<IncidentView>;
+  incidentUnblock(id: number, instance: string, ip: string): Promise<IncidentView>;
+  incidentRestart(id: number, instance: string): Promise<IncidentView>;
+  incidentWrites(id: number): Promise<TimelineEvent[]>;
+  /** Collect the evidence bundle into the Downloads folder. */
+  evidenceBundle(id: number): Promise<BundleResult>;
+  /** Save the post-incident report to the Downloads folder; resolves with its path. */
+  exportIncidentReport(id: number, markdown: boolean): Promise<string>;
+  auditLog(limit: number): Promise<AuditEntry[]>;
+  verifyAudit(): Promise<AuditVerdict>;
 }
 
 /** Turn whatever a rejected call carried into a HostError. */
@@ -183,4 +208,18 @@ export const tauriHost: Host = {
   endWaiver: (instance, item) => call('end_waiver', { instance, item }),
   exportCompliance: (format) => call('export_compliance', { format }),
   setTlsMinimum: (version) => call('set_tls_minimum', { version }),
+  incidents: () => call('incidents'),
+  incident: (id) => call('incident', { id }),
+  openIncident: (input) => call('open_incident', { input }),
+  incidentFromAlert: (alert) => call('incident_from_alert', { alert }),
+  incidentNote: (id, decision, text) => call('incident_note', { id, decision, text }),
+  updateIncident: (id, status, owner, step) => call('update_incident', { id, status, owner, step }),
+  incidentBlock: (id, instance, ip, ttlSecs) => call('incident_block', { id, instance, ip, ttlSecs }),
+  incidentUnblock: (id, instance, ip) => call('incident_unblock', { id, instance, ip }),
+  incidentRestart: (id, instance) => call('incident_restart', { id, instance }),
+  incidentWrites: (id) => call('incident_writes', { id }),
+  evidenceBundle: (id) => call('evidence_bundle', { id }),
+  exportIncidentReport: (id, markdown) => call('export_incident_report', { id, markdown }),
+  auditLog: (limit) => call('audit_log', { limit }),
+  verifyAudit: () => call('verify_audit'),
 };

@@ -62,10 +62,20 @@ describe('heatmaps', () => {
     expect(rows[1]!.textContent).toContain('Allowlisted');
     await fireEvent.click(within(table).getByRole('button', { name: 'Keys tried' }));
     expect(within(table).getAllByRole('row')[1]!.textContent, 'sorted by keys tried').toContain('198.51.100.4');
-    await fireEvent.click(within(rows[0]!).getByRole('button', { name: 'Block…' }));
-    expect(screen.getByRole('status').textContent, 'the button says why it cannot block yet').toMatch(/incident response/);
     await fireEvent.click(within(rows[0]!).getByRole('button', { name: 'Events' }));
     expect(opened[0]?.filter.ip).toBe('203.0.113.7');
+  });
+
+  it('starts an incident about an offender with its address and instances', async () => {
+    const host = withFleet();
+    host.offenderList = [sampleOffender('203.0.113.7')];
+    const shown: number[] = [];
+    render(Heatmaps, { host, theme: 'light', onopen: () => {}, ongo: () => {}, onincident: (id: number) => shown.push(id) });
+    await fireEvent.click(await screen.findByTestId('tab-offenders'));
+    const table = await screen.findByTestId('offenders');
+    await fireEvent.click(within(table).getByRole('button', { name: 'Incident…' }));
+    await waitFor(() => expect(shown, 'the new incident is shown').toEqual([1]));
+    expect(host.incidentList[0]!.ips, 'about the offender').toEqual(['203.0.113.7']);
   });
 
   it('acknowledges and resolves alerts', async () => {

@@ -1,0 +1,144 @@
+//! The host's side of an incident's evidence bundle: the last lines of every followed log,
+//! and each config file of the service described by SHA-256, mode, size and change time
+//! (never its content, which holds the keys).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use gatehouse_protocol::{EvidenceReport, FileFacts, LogTail};
+
+use crate::config::AgentConfig;
+
+/// The most bytes read from the end of one log.
+const TAIL_BYTES: u64 = 4 << 20;
+
+pub fn collect(config: &AgentConfig, lines: usize, now: i64) -> EvidenceReport {
+    let mut logs = Vec::new();
+    match config.effective_logs() {
+        Ok(list) => {
+            for log in list {
+                let (lines, error) = match tail(&log.path, lines) {
+                    Ok(lines) => (lines, None),
+                    Err(e) => (Vec::new(), Some(e.to_string())),
+                };
+                logs.push(LogTail {
+                    path: log.path.display().to_string(),
+                    source: log.source.clone(),
+                    lines,
+                    error,
+                });
+            }
+        }
+        Err(e) => logs.push(LogTail {
+            path: String::new(),
+            source: String::new(),
+            lines: Vec::new(),
+            error: Some(e.to_string()),
+        }),
+    }
+    let mut files = Vec::new();
+    if let (Ok(profile), Some(dir)) = (config.service_profile(), &config.service_dir) {
+        let mut paths: Vec<_> = profile
+            .config_files
+            .iter()
+            .map(|f| dir.join(&f.path))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        for path in paths {
+            files.push(facts(&path));
+        }
+    }
+    EvidenceReport {
+        logs,
+        files,
+        collected_at: now,
+    }
+}
+
+/// The last `n` lines of a file, reading at most [`TAIL_BYTES`] from its end.
+fn tail(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut all: Vec<&str> = text.lines().collect();
+    if start > 0 && !all.is_empty() {
+        // The first line read is a partial one.
+        all.remove(0);
+    }
+    Ok(all[all.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| (*l).to_owned())
+        .collect())
+}
+
+fn facts(path: &Path) -> FileFacts {
+    let shown = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) => {
+            return FileFacts {
+                path: shown,
+                sha256: None,
+                mode: None,
+                size: None,
+                modified: None,
+                error: Some(e.to_string()),
+            }
+        }
+    };
+    let sha256 = std::fs::read(path).ok().map(|bytes| {
+        ring::digest::digest(&ring::digest::SHA256, &bytes)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    });
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        Some(meta.permissions().mode() & 0o7777)
+    };
+    #[cfg(not(unix))]
+    let mode = None;
+    FileFacts {
+        path: shown,
+        sha256,
+        mode,
+        size: Some(meta.len()),
+        modified: meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64),
+        error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_is_the_last_lines_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, text).expect("log");
+        let lines = tail(&path, 3).expect("tail");
+        assert_eq!(
+            lines,
+            ["line 97", "line 98", "line 99"],
+            "the newest lines, in order"
+        );
+        assert_eq!(
+            tail(&path, 1000).expect("all").len(),
+            100,
+            "no more than there are"
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! Blocking an address on the host firewall: an nftables table of Gatehouse's own
+//! (`inet gatehouse`) with a set per address family whose elements carry a timeout, and an
+//! input chain that drops what is in them. The kernel lets a block lapse when its TTL is up,
+//! with no agent needed.
+//!
+//! A block is verified by reading the set back (the address is in it, with time left) and
+//! the chain (hooked on input, dropping from the set). Refused: the address the console
+//! itself connects from, loopback and other special addresses, and the allowlist the console
+//! sends.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use gatehouse_protocol::{BlockList, BlockRequest, BlockResult, Blocked};
+
+use crate::agent::ApiError;
+
+const TABLE: &str = "inet gatehouse";
+/// The longest block the agent accepts.
+const MAX_TTL: u64 = 30 * 86_400;
+
+/// How the agent runs `nft` (`["nft"]`, or inside a network namespace for tests).
+#[derive(Debug, Clone)]
+pub struct Nft {
+    pub command: Vec<String>,
+}
+
+fn refuse(message: impl Into<String>) -> ApiError {
+    ApiError::new(409, gatehouse_protocol::codes::CANNOT_BLOCK, message)
+}
+
+impl Nft {
+    async fn run(&self, args: &[&str], script: Option<&str>) -> Result<String, String> {
+        let (program, base) = self
+            .command
+            .split_first()
+            .ok_or("the nft command is empty")?;
+        let mut command = tokio::process::Command::new(program);
+        command.args(base).args(args).kill_on_drop(true);
+        command.stdin(if script.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("{} could not run: {e}", self.command.join(" ")))?;
+        if let (Some(script), Some(mut stdin)) = (script, child.stdin.take()) {
+            use tokio::io::AsyncWriteExt;
+            stdin
+                .write_all(script.as_bytes())
+                .await
+                .map_err(|e| format!("writing to nft: {e}"))?;
+        }
+        let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+            .await
+            .map_err(|_| "nft did not finish within 10 s".to_owned())?
+            .map_err(|e| format!("nft: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "nft {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    /// Create the table, sets and chain if missing; the sets (and so the blocks) survive.
+    async fn ensure(&self) -> Result<(), String> {
+        let script = format!(
+            "add table {TABLE}\n\
+             add set {TABLE} blocked4 {{ type ipv4_addr; flags timeout; }}\n\
+             add set {TABLE} blocked6 {{ type ipv6_addr; flags timeout; }}\n\
+             add chain {TABLE} input {{ type filter hook input priority -10; policy accept; }}\n\
+             flush chain {TABLE} input\n\
+             add rule {TABLE} input ip saddr @blocked4 counter drop\n\
+             add rule {TABLE} input ip6 saddr @blocked6 counter drop\n"
+        );
+        self.run(&["-f", "-"], Some(&script)).await.map(|_| ())
+    }
+
+    /// Every address in the sets, with the seconds left.
+    pub async fn list(&self) -> Result<BlockList, String> {
+        let mut blocked = Vec::new();
+        for set in ["blocked4", "blocked6"] {
+            match self
+                .run(&["-j", "list", "set", "inet", "gatehouse", set], None)
+                .await
+            {
+                Ok(json) => blocked.extend(elements(&json)?),
+                // No table yet: nothing blocked.
+                Err(e) if e.contains("No such file") || e.contains("does not exist") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(BlockList { blocked })
+    }
+
+    /// Whether the input chain is in place: hooked on input and dropping from both sets.
+    async fn chain_in_place(&self) -> Result<bool, String> {
+        let json = self
+            .run(&["-j", "list", "chain", "inet", "gatehouse", "input"], None)
+            .await?;
+        let hooked = json.contains("\"hook\": \"input\"") || json.contains("\"hook\":\"input\"");
+        let drops = json.contains("@blocked4") || json.contains("\"blocked4\"");
+        Ok(hooked && drops && json.contains("drop"))
+    }
+
+    pub async fn block(
+        &self,
+        request: &BlockRequest,
+        console: Option<IpAddr>,
+    ) -> Result<BlockResult, ApiError> {
+        let ip: IpAddr = request
+            .ip
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("{:?} is not an IP address", request.ip)))?;
+        if Some(ip) == console {
+            return Err(refuse(format!(
+                "{ip} is the address the console connects from: blocking it would cut the console off this host"
+            )));
+        }
+        if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() {
+            return Err(refuse(format!(
+                "{ip} is a loopback, unspecified or multicast address, not a client"
+            )));
+        }
+        if let Some(entry) = request.never.iter().find(|n| covers(n, ip)) {
+            return Err(refuse(format!(
+                "{ip} is on the allowlist ({entry}): take it off first if it must be blocked"
+            )));
+        }
+        if request.ttl_secs == 0 || request.ttl_secs > MAX_TTL {
+            return Err(ApiError::bad_request(format!(
+                "a block lasts 1 s to 30 days, not {} s",
+                request.ttl_secs
+            )));
+        }
+        let mut steps = Vec::new();
+        self.ensure()
+            .await
+            .map_err(|e| refuse(format!("the firewall could not be prepared: {e}")))?;
+        steps.push(format!("table {TABLE} with its input chain in place"));
+        let set = if ip.is_ipv4() { "blocked4" } else { "blocked6" };
+        // A block already there gets the new TTL: delete (may fail if absent), then add.
+        let _ = self
+            .run(
+                &[
+                    "delete",
+                    "element",
+                    "inet",
+                    "gatehouse",
+                    set,
+                    &format!("{{ {ip} }}"),
+                ],
+                None,
+            )
+            .await;
+        self.run(
+            &[
+                "add",
+                "element",
+                "inet",
+                "gatehouse",
+                set,
+                &format!("{{ {ip} timeout {}s }}", request.ttl_secs),
+            ],
+            None,
+        )
+        .await
+        .map_err(|e| refuse(format!("the address could not be added: {e}")))?;
+        steps.push(format!("{ip} added to {set} for {} s", request.ttl_secs));
+        let listed = self
+            .list()
+            .await
+            .map_err(|e| refuse(format!("the block could not be read back: {e}")))?;
+        let present = listed
+            .blocked
+            .iter()
+            .find(|b| b.ip == ip.to_string())
+            .cloned();
+        let in_place = self.chain_in_place().await.unwrap_or(false);
+        match (&present, in_place) {
+            (Some(b), true) => steps.push(format!(
+                "verified: {ip} is in the set with {} s left, and the input chain drops it",
+                b.expires_in_secs
+            )),
+            _ => {
+                return Err(refuse(format!(
+                    "the block did not take: {ip} {} the set, the input chain {}",
+                    if present.is_some() {
+                        "is in"
+                    } else {
+                        "is not in"
+                    },
+                    if in_place {
+                        "is in place"
+                    } else {
+                        "is missing"
+                    }
+                )))
+            }
+        }
+        tracing::warn!(%ip, ttl = request.ttl_secs, "address blocked");
+        Ok(BlockResult {
+            ip: ip.to_string(),
+            blocked: true,
+            expires_in_secs: present.map(|b| b.expires_in_secs),
+            steps,
+        })
+    }
+
+    pub async fn unblock(&self, ip: &str) -> Result<BlockResult, ApiError> {
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("{ip:?} is not an IP address")))?;
+        let set = if ip.is_ipv4() { "blocked4" } else { "blocked6" };
+        let mut steps = Vec::new();
+        match self
+            .run(
+                &[
+                    "delete",
+                    "element",
+                    "inet",
+                    "gatehouse",
+                    set,
+                    &format!("{{ {ip} }}"),
+                ],
+                None,
+            )
+            .await
+        {
+            Ok(_) => steps.push(format!("{ip} removed from {set}")),
+            Err(_) => steps.push(format!("{ip} was not blocked")),
+        }
+        let listed = self
+            .list()
+            .await
+            .map_err(|e| refuse(format!("the firewall could not be read: {e}")))?;
+        if listed.blocked.iter().any(|b| b.ip == ip.to_string()) {
+            return Err(refuse(format!("{ip} is still in the set")));
+        }
+        steps.push(format!("verified: {ip} is not in the set"));
+        tracing::warn!(%ip, "address unblocked");
+        Ok(BlockResult {
+            ip: ip.to_string(),
+            blocked: false,
+            expires_in_secs: None,
+            steps,
+        })
+    }
+}
+
+/// The elements of an `nft -j list set` document.
+fn elements(json: &str) -> Result<Vec<Blocked>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("nft printed something unexpected: {e}"))?;
+    let mut out = Vec::new();
+    for item in doc
+        .get("nftables")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(elems) = item
+            .get("set")
+            .and_then(|s| s.get("elem"))
+            .and_then(|e| e.as_array())
+        else {
+            continue;
+        };
+        for e in elems {
+            // With a timeout an element is {"elem": {"val": ip, "timeout": n, "expires": n}}.
+            let (ip, expires) = match e.get("elem") {
+                Some(inner) => (
+                    inner.get("val").and_then(|v| v.as_str()).map(str::to_owned),
+                    inner.get("expires").and_then(serde_json::Value::as_u64),
+                ),
+                None => (e.as_str().map(str::to_owned), None),
+            };
+            if let Some(ip) = ip {
+                out.push(Blocked {
+                    ip,
+                    expires_in_secs: expires.unwrap_or(0),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an allowlist entry (an address or a CIDR network) covers `ip`.
+fn covers(entry: &str, ip: IpAddr) -> bool {
+    let (net, bits) = match entry.split_once('/') {
+        Some((net, bits)) => (net, bits.parse::<u32>().ok()),
+        None => (entry, None),
+    };
+    let Ok(net) = net.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlist_entries_cover_addresses_and_networks() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert!(
+            covers("192.0.2.0/24", ip("192.0.2.77")),
+            "a network covers its addresses"
+        );
+        assert!(
+            !covers("192.0.2.0/24", ip("192.0.3.1")),
+            "and not the next one"
+        );
+        assert!(
+            covers("198.51.100.7", ip("198.51.100.7")),
+            "a bare address covers itself"
+        );
+        assert!(
+            covers("2001:db8::/32", ip("2001:db8:1::5")),
+            "IPv6 networks too"
+        );
+        assert!(
+            !covers("2001:db8::/32", ip("192.0.2.1")),
+            "families do not mix"
+        );
+        assert!(
+            !covers("not an address", ip("192.0.2.1")),
+            "garbage covers nothing"
+        );
+    }
+
+    #[test]
+    fn set_elements_are_read_with_their_time_left() {
+        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "blocked4", "table": "gatehouse", "type": "ipv4_addr", "handle": 1, "flags": ["timeout"], "elem": [{"elem": {"val": "10.77.1.2", "timeout": 600, "expires": 598}}]}}]}"#;
+        let found = elements(json).expect("elements");
+        assert_eq!(
+            found,
+            vec![Blocked {
+                ip: "10.77.1.2".into(),
+                expires_in_secs: 598
+            }],
+            "address and time left"
+        );
+        assert!(
+            elements(r#"{"nftables": []}"#).expect("empty").is_empty(),
+            "an empty set blocks nothing"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! The console's own audit log: every operator action, append-only, each row chained to the
+//! one before by an HMAC-SHA256 whose key lives only in the keychain. The newest row's id and
+//! MAC are also kept in the keychain, so removing rows from the end is noticed too.
+//!
+//! `verify` recomputes the chain and reports the first broken link: a row edited, a row
+//! removed, rows added without the key, or the log cut short.
+
+use ring::hmac;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::fleet::AUDIT_KEY;
+use crate::rotation::operator;
+use crate::{Console, Error, Result, Sensitive};
+
+/// Keychain entry holding `id:mac` of the newest row.
+const AUDIT_HEAD: &str = "audit-head";
+/// The MAC before the first row.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One row of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct AuditEntry {
+    #[ts(type = "number")]
+    pub id: i64,
+    #[ts(type = "number")]
+    pub at_us: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub mac: String,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct AuditVerdict {
+    pub intact: bool,
+    #[ts(type = "number")]
+    pub rows: u64,
+    /// The first row whose link is broken (or the id where one is missing).
+    #[ts(type = "number | null")]
+    pub first_broken: Option<i64>,
+    /// What is wrong there, for a person.
+    pub problem: Option<String>,
+}
+
+impl Console {
+    /// Append an operator action to the audit log.
+    pub(crate) fn audit(&self, action: &str, target: &str, detail: &str) -> Result<()> {
+        let key = self.audit_key()?;
+        let at_us = self.now_us();
+        let actor = operator();
+        let (id, mac) = {
+            let store = self.store();
+            let conn = store.conn();
+            let last: Option<(i64, String)> = conn
+                .query_row(
+                    "SELECT id, mac FROM audit_log ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (prev_id, prev_mac) = last.unwrap_or((0, GENESIS.to_owned()));
+            let id = prev_id + 1;
+            let mac = link(&key, &prev_mac, id, at_us, &actor, action, target, detail);
+            conn.execute(
+                "INSERT INTO audit_log (id, at_us, actor, action, target, detail, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, at_us, actor, action, target, detail, mac],
+            )?;
+            (id, mac)
+        };
+        self.vault().store(
+            AUDIT_HEAD,
+            &Sensitive::new(format!("{id}:{mac}").into_bytes()),
+        )
+    }
+
+    /// The audit log, newest first.
+    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let store = self.store();
+        let mut stmt = store.conn().prepare(
+            "SELECT id, at_us, actor, action, target, detail, mac FROM audit_log
+             ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at_us: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                target: r.get(4)?,
+                detail: r.get(5)?,
+                mac: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Recompute the chain from the first row and report the first broken link.
+    pub fn verify_audit(&self) -> Result<AuditVerdict> {
+        let key = self.audit_key()?;
+        let head = match self.vault().load(AUDIT_HEAD) {
+            Ok(head) => Some(String::from_utf8_lossy(head.expose()).into_owned()),
+            Err(Error::SecretNotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let store = self.store();
+        let mut stmt = store.conn().prepare(
+            "SELECT id, at_us, actor, action, target, detail, mac FROM audit_log ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut prev_mac = GENESIS.to_owned();
+        let mut expected_id = 1i64;
+        let mut count = 0u64;
+        let broken = |id: i64, count: u64, problem: String| AuditVerdict {
+            intact: false,
+            rows: count,
+            first_broken: Some(id),
+            problem: Some(problem),
+        };
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let at_us: i64 = r.get(1)?;
+            let actor: String = r.get(2)?;
+            let action: String = r.get(3)?;
+            let target: String = r.get(4)?;
+            let detail: String = r.get(5)?;
+            let mac: String = r.get(6)?;
+            count += 1;
+            if id != expected_id {
+                return Ok(broken(
+                    expected_id,
+                    count,
+                    format!(
+                        "row {expected_id} is missing (the next row is {id}): a row was removed"
+                    ),
+                ));
+            }
+            let want = link(
+                &key, &prev_mac, id, at_us, &actor, &action, &target, &detail,
+            );
+            if want != mac {
+                return Ok(broken(
+                    id,
+                    count,
+                    format!("row {id} does not match its MAC: it was edited, or written without the key"),
+                ));
+            }
+            prev_mac = mac;
+            expected_id += 1;
+        }
+        let last = expected_id - 1;
+        match head.as_deref().and_then(|h| h.split_once(':')) {
+            Some((id, mac)) if id == last.to_string() && mac == prev_mac => {}
+            Some((id, _)) if id.parse::<i64>().is_ok_and(|id| id > last) => {
+                return Ok(broken(
+                    last + 1,
+                    count,
+                    format!("the log ends at row {last} but row {id} was written: rows were removed from the end"),
+                ));
+            }
+            None if last == 0 => {}
+            _ => {
+                return Ok(broken(
+                    last.max(1),
+                    count,
+                    "the newest row is not the one the keychain recorded".into(),
+                ))
+            }
+        }
+        Ok(AuditVerdict {
+            intact: true,
+            rows: count,
+            first_broken: None,
+            problem: None,
+        })
+    }
+
+    fn audit_key(&self) -> Result<hmac::Key> {
+        if let Some(key) = self
+            .audit_key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(key);
+        }
+        self.ensure_audit_key()?;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.vault().load(AUDIT_KEY)?.expose());
+        *self
+            .audit_key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key.clone());
+        Ok(key)
+    }
+}
+
+/// The MAC of one row: the previous row's MAC and every field, each length-prefixed so no two
+/// different rows encode alike.
+#[allow(clippy::too_many_arguments, reason = "every column is part of the MAC")]
+fn link(
+    key: &hmac::Key,
+    prev_mac: &str,
+    id: i64,
+    at_us: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> String {
+    let mut ctx = hmac::Context::with_key(key);
+    for field in [
+        prev_mac,
+        &id.to_string(),
+        &at_us.to_string(),
+        actor,
+        action,
+        target,
+        detail,
+    ] {
+        ctx.update(&(field.len() as u64).to_be_bytes());
+        ctx.update(field.as_bytes());
+    }
+    ctx.sign()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_cannot_be_shifted_between_columns() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]);
+        let a = link(&key, GENESIS, 1, 5, "alice", "block", "1.2.3.4", "x");
+        let b = link(&key, GENESIS, 1, 5, "alic", "eblock", "1.2.3.4", "x");
+        assert_ne!(
+            a, b,
+            "moving bytes from one field to the next changes the MAC"
+        );
+        let c = link(
+            &hmac::Key::new(hmac::HMAC_SHA256, &[8; 32]),
+            GENESIS,
+            1,
+            5,
+            "alice",
+            "block",
+            "1.2.3.4",
+            "x",
+        );
+        assert_ne!(a, c, "another key makes another MAC");
+    }
+}

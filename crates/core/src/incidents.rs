@@ -1,0 +1,913 @@
+//! Incidents: started from an alert, an offender or by hand, each with its context (instances,
+//! addresses, a time window), a severity, a status and an owner, the playbook of its service
+//! (`playbooks/*.toml`, from the guides), and a log where every note, decision and action
+//! lands with its verified result. Actions run on the agents as transactions (block and
+//! unblock an address, restart, rotate a key), and every one is also on the timeline and in
+//! the audit log.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use gatehouse_events::Outcome;
+use gatehouse_protocol::{
+    paths, BlockList, BlockRequest, BlockResult, EvidenceReport, RestartResult, UnblockRequest,
+};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::detect::Severity;
+use crate::rotation::operator;
+use crate::{Console, Error, EventFilter, Result, TimelineEvent};
+
+/// How long a block lasts unless the operator says otherwise.
+pub const DEFAULT_BLOCK_SECS: u64 = 3600;
+
+/// A playbook from one service's guide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct Playbook {
+    pub name: String,
+    pub title: String,
+    pub guide: String,
+    pub steps: Vec<PlaybookStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybookStep {
+    pub id: String,
+    pub title: String,
+    /// What to look at.
+    pub look: String,
+    /// What to decide.
+    pub decide: String,
+    pub actions: Vec<ActionKind>,
+}
+
+/// The one-click actions a step can offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    ShowEvents,
+    ShowWrites,
+    BlockIp,
+    UnblockIp,
+    RotateKey,
+    RestartService,
+    EvidenceBundle,
+    Report,
+}
+
+pub fn playbooks() -> &'static [Playbook] {
+    static PLAYBOOKS: OnceLock<Vec<Playbook>> = OnceLock::new();
+    PLAYBOOKS.get_or_init(|| {
+        [
+            include_str!("../../../playbooks/sekha.toml"),
+            include_str!("../../../playbooks/rae.toml"),
+            include_str!("../../../playbooks/jelmore.toml"),
+        ]
+        .iter()
+        // Compiled in and parsed by the unit tests below.
+        .map(|text| toml::from_str(text).expect("built-in playbooks parse"))
+        .collect()
+    })
+}
+
+pub fn playbook(name: &str) -> Option<&'static Playbook> {
+    playbooks().iter().find(|p| p.name == name)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Open,
+    Contained,
+    Resolved,
+    Closed,
+}
+
+impl IncidentStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Contained => "contained",
+            IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Closed => "closed",
+        }
+    }
+    fn parse(text: &str) -> IncidentStatus {
+        match text {
+            "contained" => IncidentStatus::Contained,
+            "resolved" => IncidentStatus::Resolved,
+            "closed" => IncidentStatus::Closed,
+            _ => IncidentStatus::Open,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Incident {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub title: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
+    pub owner: Option<String>,
+    /// What started it: `alert 12`, `offender 203.0.113.5`, `by hand`.
+    pub source: String,
+    pub instances: Vec<String>,
+    pub ips: Vec<String>,
+    #[ts(type = "number")]
+    pub from_us: i64,
+    #[ts(type = "number")]
+    pub to_us: i64,
+    #[ts(type = "number")]
+    pub opened_us: i64,
+    #[ts(type = "number | null")]
+    pub closed_us: Option<i64>,
+    /// The step of the playbook the operator is on.
+    pub step: Option<String>,
+}
+
+/// One line of an incident's own timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct IncidentEntry {
+    #[ts(type = "number")]
+    pub id: i64,
+    #[ts(type = "number")]
+    pub at_us: i64,
+    pub actor: String,
+    /// opened, note, decision, action, status, step.
+    pub kind: String,
+    pub text: String,
+    /// For actions: whether the effect was verified.
+    pub ok: Option<bool>,
+    /// For actions: what was done and checked, in order.
+    pub steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct IncidentView {
+    pub incident: Incident,
+    pub playbook: Option<Playbook>,
+    pub log: Vec<IncidentEntry>,
+    /// Failed sign-ins from the incident's addresses on its instances in its window.
+    #[ts(type = "number")]
+    pub failed_attempts: u64,
+    /// The filter that shows the incident's events in the timeline.
+    pub events: EventFilter,
+}
+
+/// What the operator gives to open an incident by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+pub struct OpenIncident {
+    pub title: String,
+    pub severity: Severity,
+    pub instances: Vec<String>,
+    pub ips: Vec<String>,
+    #[ts(type = "number")]
+    pub from_us: i64,
+    #[ts(type = "number")]
+    pub to_us: i64,
+}
+
+/// Where an evidence bundle went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct BundleResult {
+    pub path: String,
+    pub files: u32,
+    /// The manifest: `sha256sum -c MANIFEST.sha256` in the folder checks it.
+    pub manifest: String,
+}
+
+const INCIDENT_COLUMNS: &str = "id, title, severity, status, owner, source, instances, ips, from_us, to_us, opened_us, closed_us, step";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    let severity: String = r.get(2)?;
+    let status: String = r.get(3)?;
+    let instances: String = r.get(6)?;
+    let ips: String = r.get(7)?;
+    Ok(Incident {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        severity: match severity.as_str() {
+            "high" => Severity::High,
+            "low" => Severity::Low,
+            _ => Severity::Medium,
+        },
+        status: IncidentStatus::parse(&status),
+        owner: r.get(4)?,
+        source: r.get(5)?,
+        instances: serde_json::from_str(&instances).unwrap_or_default(),
+        ips: serde_json::from_str(&ips).unwrap_or_default(),
+        from_us: r.get(8)?,
+        to_us: r.get(9)?,
+        opened_us: r.get(10)?,
+        closed_us: r.get(11)?,
+        step: r.get(12)?,
+    })
+}
+
+fn bad(field: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidInput {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl Console {
+    /// Open an incident by hand.
+    pub fn open_incident(&self, input: &OpenIncident) -> Result<Incident> {
+        self.insert_incident(input, "by hand")
+    }
+
+    /// Open an incident from an alert: its instance, its address, and its window with an
+    /// hour before it.
+    pub fn incident_from_alert(&self, alert_id: i64) -> Result<Incident> {
+        let alert = self.alert(alert_id)?;
+        let ips: Vec<String> = alert
+            .subject
+            .iter()
+            .filter(|s| s.parse::<IpAddr>().is_ok())
+            .cloned()
+            .collect();
+        let input = OpenIncident {
+            title: format!("{} on {}", alert.rule_name, alert.instance),
+            severity: alert.severity,
+            instances: vec![alert.instance.clone()],
+            ips,
+            from_us: alert.first_us - 3_600_000_000,
+            // A minute past the last event: a window's end is exclusive.
+            to_us: (alert.last_us + 60_000_000).max(self.now_us()),
+        };
+        self.insert_incident(&input, &format!("alert {alert_id}"))
+    }
+
+    fn insert_incident(&self, input: &OpenIncident, source: &str) -> Result<Incident> {
+        let title = input.title.trim();
+        if title.is_empty() {
+            return Err(bad("title", "give the incident a title"));
+        }
+        if input.instances.is_empty() {
+            return Err(bad(
+                "instances",
+                "an incident concerns at least one instance",
+            ));
+        }
+        let mut profile = None;
+        for name in &input.instances {
+            let record = self.instance_record(name)?;
+            profile.get_or_insert(record.profile);
+        }
+        for ip in &input.ips {
+            ip.parse::<IpAddr>()
+                .map_err(|_| bad("ips", format!("{ip:?} is not an IP address")))?;
+        }
+        if input.from_us >= input.to_us {
+            return Err(bad("window", "the window must end after it starts"));
+        }
+        let now = self.now_us();
+        let first_step = profile
+            .as_deref()
+            .and_then(playbook)
+            .and_then(|p| p.steps.first())
+            .map(|s| s.id.clone());
+        let id = {
+            let store = self.store();
+            let conn = store.conn();
+            conn.execute(
+                "INSERT INTO incidents (title, severity, status, source, instances, ips, from_us, to_us, opened_us, playbook, step)
+                 VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    title,
+                    input.severity.as_str(),
+                    source,
+                    serde_json::to_string(&input.instances).unwrap_or_default(),
+                    serde_json::to_string(&input.ips).unwrap_or_default(),
+                    input.from_us,
+                    input.to_us,
+                    now,
+                    profile,
+                    first_step
+                ],
+            )?;
+            conn.last_insert_rowid()
+        };
+        self.log_incident(
+            id,
+            "opened",
+            &format!("opened from {source}: {title}"),
+            None,
+            &[],
+        )?;
+        for instance in &input.instances {
+            self.record_action(
+                instance,
+                Outcome::Info,
+                &format!("Incident {id} opened: {title}"),
+            );
+        }
+        self.incident_record(id)
+    }
+
+    pub fn incidents(&self) -> Result<Vec<Incident>> {
+        let store = self.store();
+        let mut stmt = store.conn().prepare(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY (status IN ('resolved', 'closed')), opened_us DESC"
+        ))?;
+        let rows = stmt.query_map([], incident_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn incident_record(&self, id: i64) -> Result<Incident> {
+        self.store()
+            .conn()
+            .query_row(
+                &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
+                [id],
+                incident_row,
+            )
+            .optional()?
+            .ok_or_else(|| bad("incident", format!("there is no incident {id}")))
+    }
+
+    /// An incident with its playbook, its log and how many failed sign-ins it covers.
+    pub fn incident(&self, id: i64) -> Result<IncidentView> {
+        let incident = self.incident_record(id)?;
+        let profile: Option<String> = self.store().conn().query_row(
+            "SELECT playbook FROM incidents WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let log = {
+            let store = self.store();
+            let mut stmt = store.conn().prepare(
+                "SELECT id, at_us, actor, kind, text, ok, steps FROM incident_log
+                 WHERE incident = ?1 ORDER BY at_us, id",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                let steps: String = r.get(6)?;
+                Ok(IncidentEntry {
+                    id: r.get(0)?,
+                    at_us: r.get(1)?,
+                    actor: r.get(2)?,
+                    kind: r.get(3)?,
+                    text: r.get(4)?,
+                    ok: r.get(5)?,
+                    steps: serde_json::from_str(&steps).unwrap_or_default(),
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let events = self.incident_filter(&incident, true);
+        let mut failed_attempts = 0;
+        for instance in &incident.instances {
+            let ips: Vec<Option<String>> = if incident.ips.is_empty() {
+                vec![None]
+            } else {
+                incident.ips.iter().cloned().map(Some).collect()
+            };
+            for ip in ips {
+                let filter = EventFilter {
+                    instance: Some(instance.clone()),
+                    ip,
+                    ..events.clone()
+                };
+                failed_attempts += self.count_events(&filter)?;
+            }
+        }
+        Ok(IncidentView {
+            incident,
+            playbook: profile.as_deref().and_then(playbook).cloned(),
+            log,
+            failed_attempts,
+            events,
+        })
+    }
+
+    /// The timeline filter of an incident: its window, its first instance and address (the
+    /// timeline filters one of each), failed sign-ins only when `attempts`.
+    fn incident_filter(&self, incident: &Incident, attempts: bool) -> EventFilter {
+        EventFilter {
+            from_us: Some(incident.from_us),
+            to_us: Some(incident.to_us.max(self.now_us())),
+            instance: incident.instances.first().cloned(),
+            ip: incident.ips.first().cloned(),
+            attempts,
+            ..EventFilter::default()
+        }
+    }
+
+    fn count_events(&self, filter: &EventFilter) -> Result<u64> {
+        let mut cursor = None;
+        let mut n = 0u64;
+        loop {
+            let page = self.events(filter, cursor.as_ref(), 1000)?;
+            n += page.events.len() as u64;
+            match page.next {
+                Some(next) if n < 1_000_000 => cursor = Some(next),
+                _ => return Ok(n),
+            }
+        }
+    }
+
+    /// Writes and deletes on the incident's instances in its window, newest first.
+    pub fn incident_writes(&self, id: i64) -> Result<Vec<TimelineEvent>> {
+        let incident = self.incident_record(id)?;
+        let mut out = Vec::new();
+        for instance in &incident.instances {
+            let filter = EventFilter {
+                from_us: Some(incident.from_us),
+                to_us: Some(incident.to_us.max(self.now_us())),
+                instance: Some(instance.clone()),
+                ..EventFilter::default()
+            };
+            let mut cursor = None;
+            loop {
+                let page = self.events(&filter, cursor.as_ref(), 1000)?;
+                out.extend(page.events.into_iter().filter(|e| {
+                    matches!(
+                        e.method.as_deref(),
+                        Some("POST" | "PUT" | "PATCH" | "DELETE")
+                    )
+                }));
+                match page.next {
+                    Some(next) if out.len() < 10_000 => cursor = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        out.sort_by_key(|e| std::cmp::Reverse(e.time_us));
+        Ok(out)
+    }
+
+    /// Add a note or a decision to the incident's log.
+    pub fn incident_note(&self, id: i64, decision: bool, text: &str) -> Result<IncidentView> {
+        self.incident_record(id)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(bad("note", "the note is empty"));
+        }
+        self.log_incident(
+            id,
+            if decision { "decision" } else { "note" },
+            text,
+            None,
+            &[],
+        )?;
+        self.audit(
+            if decision {
+                "incident_decision"
+            } else {
+                "incident_note"
+            },
+            &format!("incident {id}"),
+            text,
+        )?;
+        self.incident(id)
+    }
+
+    /// Change an incident's status, owner or current playbook step.
+    pub fn update_incident(
+        &self,
+        id: i64,
+        status: Option<IncidentStatus>,
+        owner: Option<&str>,
+        step: Option<&str>,
+    ) -> Result<IncidentView> {
+        let incident = self.incident_record(id)?;
+        let now = self.now_us();
+        if let Some(status) = status {
+            let closed =
+                matches!(status, IncidentStatus::Resolved | IncidentStatus::Closed).then_some(now);
+            self.store().conn().execute(
+                "UPDATE incidents SET status = ?2, closed_us = ?3 WHERE id = ?1",
+                params![id, status.as_str(), closed],
+            )?;
+            self.log_incident(
+                id,
+                "status",
+                &format!("status: {}", status.as_str()),
+                None,
+                &[],
+            )?;
+            for instance in &incident.instances {
+                self.record_action(
+                    instance,
+                    Outcome::Info,
+                    &format!("Incident {id} {}", status.as_str()),
+                );
+            }
+        }
+        if let Some(owner) = owner {
+            let owner = owner.trim();
+            self.store().conn().execute(
+                "UPDATE incidents SET owner = ?2 WHERE id = ?1",
+                params![id, (!owner.is_empty()).then_some(owner)],
+            )?;
+            self.log_incident(id, "status", &format!("owner: {owner}"), None, &[])?;
+            self.audit("incident_owner", &format!("incident {id}"), owner)?;
+        }
+        if let Some(step) = step {
+            self.store().conn().execute(
+                "UPDATE incidents SET step = ?2 WHERE id = ?1",
+                params![id, step],
+            )?;
+            self.log_incident(id, "step", &format!("on to: {step}"), None, &[])?;
+        }
+        self.incident(id)
+    }
+
+    /// Block an address on an instance's host firewall for `ttl_secs`, verified there. The
+    /// console's allowlist is refused here and sent along; the agent also refuses the
+    /// address the console connects from.
+    pub async fn block_ip(&self, instance: &str, ip: &str, ttl_secs: u64) -> Result<BlockResult> {
+        let record = self.instance_record(instance)?;
+        ip.parse::<IpAddr>()
+            .map_err(|_| bad("ip", format!("{ip:?} is not an IP address")))?;
+        let never = self.detection()?.allowlist;
+        if crate::alerts::allowlisted(&never, ip) {
+            return Err(bad(
+                "ip",
+                format!(
+                    "{ip} is on the allowlist in Settings: take it off first if it must be blocked"
+                ),
+            ));
+        }
+        let result: BlockResult = self
+            .agent_post(
+                &record,
+                paths::FIREWALL_BLOCK,
+                &BlockRequest {
+                    ip: ip.to_owned(),
+                    ttl_secs,
+                    never,
+                },
+                Duration::from_secs(30),
+            )
+            .await?;
+        self.record_action(
+            instance,
+            Outcome::Success,
+            &format!(
+                "Blocked {ip} for {ttl_secs} s: {}",
+                result.steps.last().cloned().unwrap_or_default()
+            ),
+        );
+        Ok(result)
+    }
+
+    pub async fn unblock_ip(&self, instance: &str, ip: &str) -> Result<BlockResult> {
+        let record = self.instance_record(instance)?;
+        let result: BlockResult = self
+            .agent_post(
+                &record,
+                paths::FIREWALL_UNBLOCK,
+                &UnblockRequest { ip: ip.to_owned() },
+                Duration::from_secs(30),
+            )
+            .await?;
+        self.record_action(instance, Outcome::Success, &format!("Unblocked {ip}"));
+        Ok(result)
+    }
+
+    /// Addresses blocked on an instance's host, with the time left.
+    pub async fn blocked(&self, instance: &str) -> Result<BlockList> {
+        let record = self.instance_record(instance)?;
+        self.agent_get(&record, paths::FIREWALL).await
+    }
+
+    /// Restart an instance's service and check that it answers.
+    pub async fn restart_service(&self, instance: &str) -> Result<RestartResult> {
+        let record = self.instance_record(instance)?;
+        let result: RestartResult = self
+            .agent_post(
+                &record,
+                paths::RESTART,
+                &serde_json::json!({}),
+                Duration::from_secs(3700),
+            )
+            .await?;
+        self.record_action(
+            instance,
+            if result.ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+            &match &result.error {
+                None => format!("Service restarted and answers ({} ms)", result.restart_ms),
+                Some(e) => format!("Service restart failed: {e}"),
+            },
+        );
+        Ok(result)
+    }
+
+    /// Block from an incident: the result lands in its log, the address joins its context.
+    pub async fn incident_block(
+        &self,
+        id: i64,
+        instance: &str,
+        ip: &str,
+        ttl_secs: u64,
+    ) -> Result<IncidentView> {
+        let incident = self.incident_record(id)?;
+        match self.block_ip(instance, ip, ttl_secs).await {
+            Ok(result) => {
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("block {ip} on {instance} for {ttl_secs} s"),
+                    Some(result.blocked),
+                    &result.steps,
+                )?;
+                if !incident.ips.iter().any(|i| i == ip) {
+                    let mut ips = incident.ips.clone();
+                    ips.push(ip.to_owned());
+                    self.store().conn().execute(
+                        "UPDATE incidents SET ips = ?2 WHERE id = ?1",
+                        params![id, serde_json::to_string(&ips).unwrap_or_default()],
+                    )?;
+                }
+            }
+            Err(e) => {
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("block {ip} on {instance}: refused"),
+                    Some(false),
+                    &[e.to_string()],
+                )?;
+                return Err(e);
+            }
+        }
+        self.incident(id)
+    }
+
+    pub async fn incident_unblock(
+        &self,
+        id: i64,
+        instance: &str,
+        ip: &str,
+    ) -> Result<IncidentView> {
+        self.incident_record(id)?;
+        match self.unblock_ip(instance, ip).await {
+            Ok(result) => self.log_incident(
+                id,
+                "action",
+                &format!("unblock {ip} on {instance}"),
+                Some(!result.blocked),
+                &result.steps,
+            )?,
+            Err(e) => {
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("unblock {ip} on {instance}: failed"),
+                    Some(false),
+                    &[e.to_string()],
+                )?;
+                return Err(e);
+            }
+        }
+        self.incident(id)
+    }
+
+    pub async fn incident_restart(&self, id: i64, instance: &str) -> Result<IncidentView> {
+        self.incident_record(id)?;
+        match self.restart_service(instance).await {
+            Ok(result) => {
+                let mut steps = result.steps.clone();
+                steps.extend(result.error.clone());
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("restart the service on {instance}"),
+                    Some(result.ok),
+                    &steps,
+                )?;
+            }
+            Err(e) => {
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("restart on {instance}: failed"),
+                    Some(false),
+                    &[e.to_string()],
+                )?;
+                return Err(e);
+            }
+        }
+        self.incident(id)
+    }
+
+    /// Rotate a key from an incident (the verified rotation transaction).
+    pub async fn incident_rotate(
+        &self,
+        id: i64,
+        instance: &str,
+        name: &str,
+    ) -> Result<(IncidentView, Option<crate::Sensitive<String>>)> {
+        self.incident_record(id)?;
+        match self.rotate_key(instance, name).await {
+            Ok((result, key)) => {
+                let mut steps = result.steps.clone();
+                steps.extend(result.error.clone());
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("rotate {name} on {instance}"),
+                    Some(result.committed),
+                    &steps,
+                )?;
+                Ok((self.incident(id)?, key))
+            }
+            Err(e) => {
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("rotate {name} on {instance}: refused"),
+                    Some(false),
+                    &[e.to_string()],
+                )?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Collect an evidence bundle into a new folder under `dir`: each instance's recent log
+    /// lines and config file facts, the incident's events, its log, and a SHA-256 manifest.
+    pub async fn evidence_bundle(&self, id: i64, dir: &Path) -> Result<BundleResult> {
+        let incident = self.incident_record(id)?;
+        let stamp = crate::utc(self.now_us()).replace([':', '.'], "-");
+        let folder = dir.join(format!("gatehouse-incident-{id}-{stamp}"));
+        let io = |e: std::io::Error, what: &Path| {
+            bad("evidence", format!("cannot write {}: {e}", what.display()))
+        };
+        std::fs::create_dir_all(&folder).map_err(|e| io(e, &folder))?;
+        let mut written: Vec<PathBuf> = Vec::new();
+        let mut write = |name: &str, bytes: &[u8]| -> Result<()> {
+            let path = folder.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io(e, parent))?;
+            }
+            std::fs::write(&path, bytes).map_err(|e| io(e, &path))?;
+            written.push(PathBuf::from(name));
+            Ok(())
+        };
+        let view = self.incident(id)?;
+        write(
+            "incident.json",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "incident": view.incident, "log": view.log, "failed_attempts": view.failed_attempts,
+            }))
+            .unwrap_or_default()
+            .as_bytes(),
+        )?;
+        let mut problems = Vec::new();
+        for instance in &incident.instances {
+            let record = self.instance_record(instance)?;
+            match self
+                .agent_get::<EvidenceReport>(&record, &format!("{}?lines=1000", paths::EVIDENCE))
+                .await
+            {
+                Ok(report) => {
+                    for (n, log) in report.logs.iter().enumerate() {
+                        let base = Path::new(&log.path)
+                            .file_name()
+                            .map(|f| f.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| format!("log-{n}"));
+                        let mut text = log.lines.join("\n");
+                        text.push('\n');
+                        if let Some(e) = &log.error {
+                            text = format!("# {}: {e}\n", log.path);
+                        }
+                        write(&format!("{instance}/logs/{n}-{base}"), text.as_bytes())?;
+                    }
+                    let files: String = report
+                        .files
+                        .iter()
+                        .map(|f| match &f.error {
+                            Some(e) => format!("{}  error: {e}\n", f.path),
+                            None => format!(
+                                "{}  sha256 {}  mode {:04o}  {} bytes  modified {}\n",
+                                f.path,
+                                f.sha256.as_deref().unwrap_or("-"),
+                                f.mode.unwrap_or(0),
+                                f.size.unwrap_or(0),
+                                f.modified
+                                    .map(|t| crate::utc(t * 1_000_000))
+                                    .unwrap_or_default()
+                            ),
+                        })
+                        .collect();
+                    write(&format!("{instance}/config-files.txt"), files.as_bytes())?;
+                }
+                Err(e) => problems.push(format!("{instance}: {e}")),
+            }
+            let filter = EventFilter {
+                from_us: Some(incident.from_us),
+                to_us: Some(incident.to_us.max(self.now_us())),
+                instance: Some(instance.clone()),
+                ..EventFilter::default()
+            };
+            let mut events = Vec::new();
+            self.export_events(&filter, crate::ExportFormat::Jsonl, &mut events)?;
+            write(&format!("{instance}/events.jsonl"), &events)?;
+        }
+        if !problems.is_empty() {
+            write("PROBLEMS.txt", problems.join("\n").as_bytes())?;
+        }
+        let mut manifest = String::new();
+        for name in &written {
+            let bytes = std::fs::read(folder.join(name)).map_err(|e| io(e, name))?;
+            let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            manifest.push_str(&format!("{hex}  {}\n", name.display()));
+        }
+        let manifest_path = folder.join("MANIFEST.sha256");
+        std::fs::write(&manifest_path, &manifest).map_err(|e| io(e, &manifest_path))?;
+        let files = written.len() as u32;
+        let steps = vec![format!(
+            "{files} files and MANIFEST.sha256 in {}",
+            folder.display()
+        )];
+        self.log_incident(
+            id,
+            "action",
+            "collect an evidence bundle",
+            Some(problems.is_empty()),
+            &steps,
+        )?;
+        self.audit("incident_evidence", &format!("incident {id}"), &steps[0])?;
+        Ok(BundleResult {
+            path: folder.display().to_string(),
+            files,
+            manifest: manifest_path.display().to_string(),
+        })
+    }
+
+    fn log_incident(
+        &self,
+        id: i64,
+        kind: &str,
+        text: &str,
+        ok: Option<bool>,
+        steps: &[String],
+    ) -> Result<()> {
+        self.store().conn().execute(
+            "INSERT INTO incident_log (incident, at_us, actor, kind, text, ok, steps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id, self.now_us(), operator(), kind, text, ok, serde_json::to_string(steps).unwrap_or_default()],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_playbooks_follow_the_guides() {
+        let steps = |name: &str| -> Vec<String> {
+            playbook(name)
+                .expect("playbook")
+                .steps
+                .iter()
+                .map(|s| s.id.clone())
+                .collect()
+        };
+        assert_eq!(
+            steps("sekha"),
+            [
+                "detection",
+                "containment",
+                "eradication",
+                "recovery",
+                "post_incident"
+            ],
+            "Sekha's five steps"
+        );
+        assert_eq!(steps("rae").len(), 5, "RAE's five phases");
+        assert_eq!(steps("jelmore").len(), 4, "Jelmore's four-step checklist");
+        for p in playbooks() {
+            assert!(
+                p.steps
+                    .iter()
+                    .any(|s| s.actions.contains(&ActionKind::BlockIp)),
+                "{}: containment can block an address",
+                p.name
+            );
+            assert!(
+                p.steps
+                    .iter()
+                    .all(|s| !s.look.is_empty() && !s.decide.is_empty()),
+                "{}: every step says what to look at and what to decide",
+                p.name
+            );
+        }
+    }
+}

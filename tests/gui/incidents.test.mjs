@@ -1,0 +1,180 @@
+// The guided flow from an alert to a contained incident, in the window: a real brute force
+// against a Sekha fixture's proxy log raises an alert; the operator opens an incident from
+// it, goes to the containment step, blocks the address (nftables in a network namespace the
+// test makes; the agent verifies the block) and marks the incident contained. The time from
+// the first failed sign-in to the verified block and the clicks it took are written to
+// artifacts/contain.json (bench/contain.sh runs this drill several times for the median).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { KEY, newSession, startDriver } from './webdriver.mjs';
+
+const app = process.env.GATEHOUSE_APP;
+const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
+const bin = dirname(app ?? '.');
+const repo = resolve(dirname(new URL(import.meta.url).pathname), '../..');
+const ATTACKER = '203.0.113.7';
+const root = process.getuid?.() === 0;
+const netns = `gh-gui-${process.pid}`;
+
+let driver;
+let s;
+let agent;
+let service;
+let proxyLog;
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+    server.on('error', fail);
+  });
+}
+
+async function answers(url) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within 10 s`);
+}
+
+function nginxTime(d) {
+  const m = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()];
+  const p = (n) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}/${m}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+before(async () => {
+  assert.ok(app, 'GATEHOUSE_APP must name the built gatehouse-console binary');
+  const dir = mkdtempSync(join(tmpdir(), 'gh-gui-incident-'));
+  const serviceDir = join(dir, 'service');
+  mkdirSync(serviceDir);
+  writeFileSync(join(serviceDir, 'config.toml'), 'mcp_api_key = "kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b"\n', { mode: 0o600 });
+  proxyLog = join(dir, 'sekha.access.log');
+  writeFileSync(proxyLog, '');
+  const servicePort = await freePort();
+  service = spawn(
+    'python3',
+    [join(repo, 'demo/fixture_service.py'), '--profile', 'sekha', '--port', String(servicePort), '--workdir', serviceDir, '--log', join(dir, 'service.log')],
+    { stdio: 'ignore' },
+  );
+  await answers(`http://127.0.0.1:${servicePort}/health`);
+  if (root) {
+    assert.equal(spawnSync('ip', ['netns', 'add', netns]).status, 0, 'the test makes its network namespace');
+  }
+  const agentPort = await freePort();
+  const config = join(dir, 'agent.toml');
+  writeFileSync(
+    config,
+    `listen = "127.0.0.1:${agentPort}"\nprofile = "sekha"\nstate_dir = "${join(dir, 'state')}"\n` +
+      `service_url = "http://127.0.0.1:${servicePort}/health"\nservice_dir = "${serviceDir}"\n` +
+      `[[logs]]\npath = "${proxyLog}"\nformat = "nginx_combined"\nsource = "proxy"\n` +
+      (root ? `[firewall]\nnft_command = ["ip", "netns", "exec", "${netns}", "nft"]\n` : ''),
+  );
+  const init = spawnSync(join(bin, 'gatehouse-agent'), ['init', '--config', config, '--code-file', join(dir, 'code')], { encoding: 'utf8' });
+  assert.equal(init.status, 0, `agent init: ${init.stderr}`);
+  agent = spawn(join(bin, 'gatehouse-agent'), ['run', '--config', config], { stdio: 'ignore' });
+  process.env.GATEHOUSE_DATA_DIR = mkdtempSync(join(tmpdir(), 'gh-gui-incident-console-'));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const add = spawnSync(join(bin, 'gatehouse'), ['instance', 'add', '--name', 'inc-one', '--address', `127.0.0.1:${agentPort}`, '--code-file', join(dir, 'code')], { encoding: 'utf8' });
+    if (add.status === 0) break;
+    assert.ok(Date.now() < deadline, `the CLI enrolls the agent: ${add.stderr}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  driver = await startDriver();
+  s = await newSession(driver.base, app);
+  await s.until('the shell', async () => (await s.findAll('nav [data-view]')).length === 7);
+});
+
+after(async () => {
+  await s?.quit();
+  driver?.stop();
+  agent?.kill('SIGTERM');
+  service?.kill('SIGTERM');
+  if (root) spawnSync('ip', ['netns', 'delete', netns]);
+});
+
+async function shoot(name) {
+  const out = join(artifacts, 'screenshots', 'incidents');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, `${name}.png`), await s.screenshot());
+}
+
+async function buttonNamed(scope, name) {
+  for (const b of await s.findAll(`${scope} button`)) {
+    if ((await s.text(b)).trim() === name) return b;
+  }
+  return null;
+}
+
+test('from an alert to a contained incident, with the block verified on the host', async () => {
+  const started = Date.now();
+  for (let i = 0; i < 6; i += 1) {
+    appendFileSync(proxyLog, `${ATTACKER} - - [${nginxTime(new Date())}] "POST /mcp/tools/memory_stats HTTP/1.1" 401 40 "-" "curl/8"\n`);
+  }
+  let clicks = 0;
+  await s.chord([KEY.CONTROL, '3']);
+  await s.click(await s.until('the alerts tab', async () => (await s.findAll('[data-testid=tab-alerts]'))[0] ?? null));
+  const incidentButton = await s.until(
+    'the alert with its Incident button',
+    async () => {
+      const list = (await s.findAll('[data-testid=alerts]'))[0];
+      // The list refreshes itself every two seconds while it is shown.
+      if (!list || !(await s.text(list)).includes(ATTACKER)) return null;
+      return buttonNamed('[data-testid=alerts]', 'Incident…');
+    },
+    30_000,
+  );
+  await shoot('alert');
+  await s.click(incidentButton);
+  clicks += 1;
+  const detail = await s.until('the incident', async () => (await s.findAll('section[aria-label^="Incident "]'))[0] ?? null);
+  assert.match(await s.text(detail), new RegExp(ATTACKER.replaceAll('.', '\\.')), 'the incident carries the alert address');
+  await s.click(await s.until('the containment step', () => buttonNamed('section[aria-label^="Incident "]', 'Containment')));
+  clicks += 1;
+  await s.click(await s.until('the block action', () => buttonNamed('section[aria-label^="Incident "]', 'Block an address…')));
+  clicks += 1;
+  const confirm = await s.until('the confirmation', () => buttonNamed('[role=dialog]', `Block ${ATTACKER} on inc-one`));
+  assert.match(await s.text(await s.find('[role=dialog]')), /lifts by itself/, 'the impact is named before anything happens');
+  await shoot('confirm');
+  await s.click(confirm);
+  clicks += 1;
+  const log = await s.until(
+    'the block result in the log',
+    async () => {
+      const t = await s.text(await s.find('[data-testid=incident-log]'));
+      return /block 203\.0\.113\.7/.test(t) && /(Verified|Not done)/.test(t) ? t : null;
+    },
+    30_000,
+  );
+  const contained = Date.now();
+  if (root) {
+    assert.match(log, /Verified/, `the block is verified on the host: ${log}`);
+    const set = spawnSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'set', 'inet', 'gatehouse', 'blocked4'], { encoding: 'utf8' });
+    assert.match(set.stdout, /203\.0\.113\.7/, 'the address is in the host firewall set');
+  } else {
+    assert.match(log, /Not done/, 'without root the refusal is shown, not hidden');
+  }
+  await s.click(await s.until('Mark contained', () => buttonNamed('section[aria-label^="Incident "]', 'Mark contained')));
+  await s.until('contained', async () => /Contained/.test(await s.text(await s.find('section[aria-label^="Incident "]'))));
+  await shoot('contained');
+  const errors = await s.findAll('[data-testid=unexpected-error]');
+  assert.equal(errors.length, 0, 'no error raised during the flow');
+  mkdirSync(artifacts, { recursive: true });
+  writeFileSync(join(artifacts, 'contain.json'), JSON.stringify({ ms: contained - started, clicks, verified: root }));
+});
