@@ -23,6 +23,7 @@ is --rate-limit (Sekha's own number is a config value). RAE answers CORS from AL
 
 import argparse
 import datetime
+import sqlite3
 import json
 import os
 import sys
@@ -106,14 +107,42 @@ class Sekha(Service):
         self.key = os.environ.get("SEKHA__MCP_API_KEY") or config.get("mcp_api_key") or SEKHA_DEFAULT_KEY
         self.log.tracing("INFO", "sekha_controller", "Starting Sekha controller")
         self.log.tracing("INFO", "sekha_controller", "🔒 API authentication enabled")
+        # Conversations live in sekha.db in the working directory, as Sekha's own do.
+        self.db_path = os.path.join(self.workdir, "sekha.db")
+        with sqlite3.connect(self.db_path) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, label TEXT NOT NULL, created_at TEXT NOT NULL)")
+
+    def conversations(self, method, path, body):
+        """/api/v1/conversations: list, create, delete; open with no auth, as on a real Sekha."""
+        db = sqlite3.connect(self.db_path, timeout=5)
+        try:
+            rest = path[len("/api/v1/conversations"):].strip("/")
+            if method == "GET" and not rest:
+                rows = db.execute("SELECT id, label, created_at FROM conversations ORDER BY created_at").fetchall()
+                return 200, {}, json.dumps({"conversations": [{"id": r[0], "label": r[1], "created_at": r[2]} for r in rows]}).encode()
+            if method == "POST" and not rest:
+                data = json.loads(body or b"{}")
+                cid = str(uuid.uuid4())
+                db.execute("INSERT INTO conversations VALUES (?, ?, ?)", (cid, str(data.get("label", "")), now_iso()))
+                db.commit()
+                return 201, {}, json.dumps({"id": cid}).encode()
+            if method == "DELETE" and rest:
+                gone = db.execute("DELETE FROM conversations WHERE id = ?", (rest,)).rowcount
+                db.commit()
+                return (200, {}, b'{"deleted":true}') if gone else (404, {}, b'{"error":"Not found"}')
+            return 405, {}, b'{"error":"Method not allowed"}'
+        finally:
+            db.close()
 
     def handle(self, method, path, headers, body):
         if self.rate_limit is not None and not self.rate_limit.allow(headers):
             return 429, {"Content-Type": "text/plain"}, b"Rate limit exceeded. Please try again later."
         if path == "/health" or path == "/metrics":
             return 200, {}, b'{"status":"ok"}' if path == "/health" else b"sekha_requests_total 1\n"
+        if path.startswith("/api/v1/conversations"):
+            return self.conversations(method, path, body)  # open with no auth: a real finding
         if path.startswith("/api/v1/"):
-            return 200, {}, b'{"conversations":[]}'  # open with no auth: a real finding
+            return 200, {}, b'{"conversations":[]}'
         if method == "POST" and path.startswith("/mcp/tools/"):
             auth = headers.get("Authorization")
             if auth is None:

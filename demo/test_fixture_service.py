@@ -101,6 +101,22 @@ class SekhaFacts(unittest.TestCase):
         self.assertIn("\x1b[", self.sekha.log_lines()[-1], "ANSI colours")
 
 
+class SekhaDatabase(unittest.TestCase):
+    def test_conversations_live_in_sekha_db_and_can_be_deleted_without_a_key(self):
+        sekha = Fixture("sekha", {"config.toml": f'mcp_api_key = "{KEY}"\n'})
+        try:
+            status, body, _ = sekha.call("POST", "/api/v1/conversations", body=b'{"label": "hello"}')
+            self.assertEqual(status, 201, "created with no key: the open data endpoint")
+            cid = json.loads(body)["id"]
+            listed = json.loads(sekha.call("GET", "/api/v1/conversations")[1])["conversations"]
+            self.assertEqual([c["label"] for c in listed], ["hello"], "listed back")
+            self.assertTrue(os.path.exists(os.path.join(sekha.dir.name, "sekha.db")), "kept in sekha.db")
+            self.assertEqual(sekha.call("DELETE", f"/api/v1/conversations/{cid}")[0], 200, "and deleted with no key")
+            self.assertEqual(json.loads(sekha.call("GET", "/api/v1/conversations")[1])["conversations"], [], "gone")
+        finally:
+            sekha.close()
+
+
 class SekhaRateLimit(unittest.TestCase):
     def test_a_fixed_window_per_forwarded_address_answers_429_in_plain_text(self):
         sekha = Fixture("sekha", {"config.toml": f'mcp_api_key = "{KEY}"\n'}, ["--rate-limit", "3"])

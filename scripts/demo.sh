@@ -124,6 +124,10 @@ sed -e "s|@DEMO@|$demo|g" -e "s|@USER@|$user_line|" "$root/demo/nginx.conf.in" >
 nginx -p "$demo/nginx" -c "$demo/nginx/nginx.conf" &
 pids+=($!)
 
+if [[ $(id -u) -eq 0 ]]; then
+  ip netns add gatehouse-demo 2>/dev/null || true
+fi
+
 # One agent per service, following the service's own log and nginx's.
 write_agent() { # profile agent-port service-port log|format|source...
   local profile=$1 port=$2 service_port=$3 dir=$demo/agents/$1 log
@@ -136,6 +140,11 @@ write_agent() { # profile agent-port service-port log|format|source...
     printf 'restart_command = ["sh", "-c", "%s"]\n' "$(restart_cmd "$profile" "$service_port" ${extra_args:-})"
     printf '\n[checks]\npublic_url = "%s"\nservice_user = "%s"\n' "$public_url" "$(id -un)"
     [[ -d $demo/backups/$profile ]] && printf 'backup_dir = "%s"\n' "$demo/backups/$profile"
+    # Blocks from the demo go to a network namespace of their own, never this machine's
+    # firewall (without root the agent says it lacks CAP_NET_ADMIN instead).
+    if [[ $(id -u) -eq 0 ]]; then
+      printf '\n[firewall]\nnft_command = ["ip", "netns", "exec", "gatehouse-demo", "nft"]\n'
+    fi
     for log in "$@"; do
       IFS='|' read -r file format source <<<"$log"
       printf '\n[[logs]]\npath = "%s"\nformat = "%s"\nsource = "%s"\n' "$demo/logs/$file" "$format" "$source"

@@ -60,4 +60,7 @@ pub const COMMANDS: &[&str] = &[
     "export_incident_report",
     "audit_log",
     "verify_audit",
+    "incident_snapshot",
+    "incident_restore",
+    "snapshots",
 ];

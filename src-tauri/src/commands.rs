@@ -599,3 +599,44 @@ pub fn audit_log(state: State<'_, AppState>, limit: u32) -> Result<Vec<AuditEntr
 pub fn verify_audit(state: State<'_, AppState>) -> Result<AuditVerdict, IpcError> {
     Ok(state.console()?.verify_audit()?)
 }
+
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn incident_snapshot(
+    state: State<'_, AppState>,
+    id: i64,
+    instance: String,
+) -> Result<IncidentView, IpcError> {
+    Ok(state.console()?.incident_snapshot(id, &instance).await?)
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn incident_restore(
+    state: State<'_, AppState>,
+    id: i64,
+    instance: String,
+    name: String,
+) -> Result<IncidentView, IpcError> {
+    Ok(state
+        .console()?
+        .incident_restore(id, &instance, &name)
+        .await?)
+}
+
+/// The database snapshots kept on an instance's host, as names, newest first.
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn snapshots(
+    state: State<'_, AppState>,
+    instance: String,
+) -> Result<Vec<String>, IpcError> {
+    Ok(state
+        .console()?
+        .snapshots(&instance)
+        .await?
+        .snapshots
+        .into_iter()
+        .map(|s| s.name)
+        .collect())
+}

@@ -321,6 +321,9 @@ fn build(state: AppState) -> ExitCode {
             commands::export_incident_report,
             commands::audit_log,
             commands::verify_audit,
+            commands::incident_snapshot,
+            commands::incident_restore,
+            commands::snapshots,
         ])
         .run(tauri::generate_context!());
     match result {

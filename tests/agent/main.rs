@@ -3,6 +3,7 @@
 
 mod checks;
 mod cli;
+mod database;
 mod firewall;
 mod mtls;
 #[path = "../common/ports.rs"]

@@ -166,6 +166,64 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     );
     drop(pid);
 
+    // Eradication and recovery: snapshot, a planted conversation, the snapshot restored.
+    let base = health.trim_end_matches("/health").to_owned();
+    let labels = || async {
+        let body: serde_json::Value = reqwest::get(format!("{base}/api/v1/conversations"))
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        body["conversations"].as_array().expect("list").len()
+    };
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{base}/api/v1/conversations"))
+        .body("{\"label\": \"clean\"}")
+        .send()
+        .await
+        .expect("post");
+    let view = lab
+        .console
+        .incident_snapshot(incident.id, "sekha-i")
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        view.log.last().and_then(|e| e.ok),
+        Some(true),
+        "the snapshot is logged"
+    );
+    client
+        .post(format!("{base}/api/v1/conversations"))
+        .body("{\"label\": \"planted\"}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(labels().await, 2, "the planted conversation is there");
+    let snapshots = lab.console.snapshots("sekha-i").await.expect("snapshots");
+    let name = snapshots.snapshots.first().expect("one").name.clone();
+    let view = lab
+        .console
+        .incident_restore(incident.id, "sekha-i", &name)
+        .await
+        .expect("restore");
+    let restore = view.log.last().expect("logged");
+    assert_eq!(
+        restore.ok,
+        Some(true),
+        "the restore is verified: {:?}",
+        restore.steps
+    );
+    assert!(
+        restore
+            .steps
+            .iter()
+            .any(|s| s.starts_with("safety snapshot")),
+        "after a safety snapshot"
+    );
+    assert_eq!(labels().await, 1, "the planted conversation is gone");
+
     lab.console
         .update_incident(
             incident.id,

@@ -39,7 +39,7 @@ impl ApiError {
         ApiError::new(400, codes::BAD_REQUEST, message)
     }
 
-    fn internal(context: &str, e: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(context: &str, e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, context, "internal error");
         ApiError::new(
             500,
@@ -461,6 +461,85 @@ impl Agent {
                     restart_ms,
                 }
             }
+        })
+    }
+
+    /// `POST /v1/database/snapshots`: snapshot the service's database now.
+    pub async fn snapshot(&self) -> Result<protocol::Snapshot, ApiError> {
+        let _one = self.rotating.lock().await;
+        let (config, state) = (self.config.clone(), self.state.root().to_owned());
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let snapshot = tokio::task::spawn_blocking(move || {
+            crate::database::take(&config, &state, now, "snapshot")
+        })
+        .await
+        .map_err(|e| ApiError::internal("the snapshot task", e))??;
+        tracing::info!(name = %snapshot.name, size = snapshot.size, "database snapshot taken");
+        Ok(snapshot)
+    }
+
+    /// `GET /v1/database/snapshots`.
+    pub fn snapshots(&self) -> protocol::Snapshots {
+        crate::database::list(&self.config, self.state.root())
+    }
+
+    /// `POST /v1/database/restore`: a safety snapshot, the chosen one copied in, the service
+    /// restarted and its health checked. Not while a rotation or a restart runs.
+    pub async fn restore(
+        &self,
+        request: protocol::RestoreRequest,
+    ) -> Result<protocol::RestoreResult, ApiError> {
+        let _one = self.rotating.lock().await;
+        let (config, state) = (self.config.clone(), self.state.root().to_owned());
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let name = request.name.clone();
+        let (safety, restored) = tokio::task::spawn_blocking(move || {
+            // Nothing is touched for a snapshot that is not there.
+            crate::database::existing(&state, &name)?;
+            crate::database::database(&config)?;
+            let safety = crate::database::take(&config, &state, now, "before-restore")?;
+            let restored = crate::database::restore_into(&config, &state, &name);
+            Ok::<_, ApiError>((safety, restored))
+        })
+        .await
+        .map_err(|e| ApiError::internal("the restore task", e))??;
+        let mut steps = vec![format!(
+            "safety snapshot {} ({} bytes)",
+            safety.name, safety.size
+        )];
+        if let Err(e) = restored {
+            return Ok(protocol::RestoreResult {
+                ok: false,
+                safety_snapshot: Some(safety.name),
+                steps,
+                error: Some(format!("the database was left as it was: {}", e.message)),
+            });
+        }
+        steps.push(format!(
+            "{} copied into the database (SQLite online backup)",
+            request.name
+        ));
+        let outcome = self.service()?.restart().await;
+        Ok(match outcome {
+            Ok(()) => {
+                steps.push("verified: the service restarted and answers its health check".into());
+                tracing::warn!(snapshot = %request.name, "database restored");
+                protocol::RestoreResult {
+                    ok: true,
+                    safety_snapshot: Some(safety.name),
+                    steps,
+                    error: None,
+                }
+            }
+            Err(e) => protocol::RestoreResult {
+                ok: false,
+                safety_snapshot: Some(safety.name.clone()),
+                steps,
+                error: Some(format!(
+                    "{e}; the database before the restore is in {}",
+                    safety.name
+                )),
+            },
         })
     }
 

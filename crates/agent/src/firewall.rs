@@ -62,11 +62,13 @@ impl Nft {
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
-            Err(format!(
-                "nft {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
+            let said = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            let hint = if said.contains("Operation not permitted") {
+                " (the agent needs CAP_NET_ADMIN: run it as root, or grant the capability in its systemd unit)"
+            } else {
+                ""
+            };
+            Err(format!("nft {}: {said}{hint}", args.join(" ")))
         }
     }
 

@@ -7,6 +7,7 @@ pub mod buffer;
 pub mod checks;
 pub mod config;
 pub mod credentials;
+pub mod database;
 pub mod evidence;
 pub mod firewall;
 pub mod rotate;

@@ -189,6 +189,8 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::ROTATE, post(rotate).get(last_rotation))
         .route(paths::CHECKS, post(checks))
         .route(paths::RESTART, post(restart))
+        .route(paths::SNAPSHOTS, get(snapshots).post(snapshot))
+        .route(paths::RESTORE, post(restore))
         .route(paths::EVIDENCE, get(evidence))
         .route(paths::FIREWALL, get(blocked))
         .route(paths::FIREWALL_BLOCK, post(block))
@@ -259,6 +261,36 @@ async fn restart(State(agent): State<Arc<Agent>>) -> Response {
             codes::INTERNAL,
             format!("the restart task failed: {e}"),
         )),
+    }
+}
+
+async fn snapshots(State(agent): State<Arc<Agent>>) -> Response {
+    match tokio::task::spawn_blocking(move || agent.snapshots()).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => error_response(&ApiError::new(
+            500,
+            codes::INTERNAL,
+            format!("listing snapshots failed: {e}"),
+        )),
+    }
+}
+
+async fn snapshot(State(agent): State<Arc<Agent>>) -> Response {
+    respond(agent.snapshot().await)
+}
+
+async fn restore(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    match decode::<protocol::RestoreRequest>(&body) {
+        // A task of its own: the restore runs to its end if the console goes away.
+        Ok(request) => match tokio::spawn(async move { agent.restore(request).await }).await {
+            Ok(result) => respond(result),
+            Err(e) => error_response(&ApiError::new(
+                500,
+                codes::INTERNAL,
+                format!("the restore task failed: {e}"),
+            )),
+        },
+        Err(e) => error_response(&e),
     }
 }
 

@@ -71,6 +71,18 @@ pub enum IncidentAction {
         #[arg(long)]
         yes: bool,
     },
+    /// Snapshot the instance's database (SQLite online backup, kept on the host).
+    Snapshot { id: i64, instance: String },
+    /// The snapshots kept on the instance's host.
+    Snapshots { instance: String },
+    /// Restore a snapshot: a safety snapshot first, then restart and check the service.
+    Restore {
+        id: i64,
+        instance: String,
+        name: String,
+        #[arg(long)]
+        yes: bool,
+    },
     /// Collect an evidence bundle (logs, config file hashes and modes, events, manifest).
     Evidence {
         id: i64,
@@ -203,6 +215,33 @@ pub fn incident(
         IncidentAction::Restart { id, instance, yes } => {
             needs_yes(*yes, &format!("restart the service on {instance}"))?;
             runtime()?.block_on(console.incident_restart(*id, instance))?
+        }
+        IncidentAction::Snapshot { id, instance } => {
+            runtime()?.block_on(console.incident_snapshot(*id, instance))?
+        }
+        IncidentAction::Snapshots { instance } => {
+            let list = runtime()?.block_on(console.snapshots(instance))?;
+            if as_json {
+                print_json(&list);
+            } else {
+                say!("database: {}", printable(&list.database));
+                for s in &list.snapshots {
+                    say!("{}  {} bytes  sha256 {}", s.name, s.size, s.sha256);
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        IncidentAction::Restore {
+            id,
+            instance,
+            name,
+            yes,
+        } => {
+            needs_yes(
+                *yes,
+                &format!("replace the database on {instance} with {name} and restart the service"),
+            )?;
+            runtime()?.block_on(console.incident_restore(*id, instance, name))?
         }
         IncidentAction::Evidence { id, out } => {
             let bundle = runtime()?.block_on(console.evidence_bundle(*id, out))?;

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use gatehouse_events::Outcome;
 use gatehouse_protocol::{
-    paths, BlockList, BlockRequest, BlockResult, EvidenceReport, RestartResult, UnblockRequest,
+    paths, BlockList, BlockRequest, BlockResult, EvidenceReport, RestartResult, RestoreRequest,
+    RestoreResult, Snapshot, Snapshots, UnblockRequest,
 };
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,8 @@ pub enum ActionKind {
     UnblockIp,
     RotateKey,
     RestartService,
+    SnapshotDatabase,
+    RestoreDatabase,
     EvidenceBundle,
     Report,
 }
@@ -604,6 +607,123 @@ impl Console {
             },
         );
         Ok(result)
+    }
+
+    /// Snapshot an instance's database (SQLite online backup, kept on the host).
+    pub async fn snapshot_database(&self, instance: &str) -> Result<Snapshot> {
+        let record = self.instance_record(instance)?;
+        let snapshot: Snapshot = self
+            .agent_post(
+                &record,
+                paths::SNAPSHOTS,
+                &serde_json::json!({}),
+                Duration::from_secs(600),
+            )
+            .await?;
+        self.record_action(
+            instance,
+            Outcome::Success,
+            &format!(
+                "Database snapshot {} ({} bytes, SHA-256 {})",
+                snapshot.name, snapshot.size, snapshot.sha256
+            ),
+        );
+        Ok(snapshot)
+    }
+
+    /// The snapshots kept on an instance's host, newest first.
+    pub async fn snapshots(&self, instance: &str) -> Result<Snapshots> {
+        let record = self.instance_record(instance)?;
+        self.agent_get(&record, paths::SNAPSHOTS).await
+    }
+
+    /// Restore a snapshot: the agent takes a safety snapshot first, restores, restarts the
+    /// service and checks that it answers.
+    pub async fn restore_database(&self, instance: &str, name: &str) -> Result<RestoreResult> {
+        let record = self.instance_record(instance)?;
+        let result: RestoreResult = self
+            .agent_post(
+                &record,
+                paths::RESTORE,
+                &RestoreRequest {
+                    name: name.to_owned(),
+                },
+                Duration::from_secs(3700),
+            )
+            .await?;
+        self.record_action(
+            instance,
+            if result.ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+            &match &result.error {
+                None => format!("Database restored from {name}; the service answers"),
+                Some(e) => format!("Database restore from {name} failed: {e}"),
+            },
+        );
+        Ok(result)
+    }
+
+    pub async fn incident_snapshot(&self, id: i64, instance: &str) -> Result<IncidentView> {
+        self.incident_record(id)?;
+        match self.snapshot_database(instance).await {
+            Ok(s) => self.log_incident(
+                id,
+                "action",
+                &format!("snapshot the database on {instance}"),
+                Some(true),
+                &[format!(
+                    "{} ({} bytes, SHA-256 {})",
+                    s.name, s.size, s.sha256
+                )],
+            )?,
+            Err(e) => {
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("snapshot on {instance}: failed"),
+                    Some(false),
+                    &[e.to_string()],
+                )?;
+                return Err(e);
+            }
+        }
+        self.incident(id)
+    }
+
+    pub async fn incident_restore(
+        &self,
+        id: i64,
+        instance: &str,
+        name: &str,
+    ) -> Result<IncidentView> {
+        self.incident_record(id)?;
+        match self.restore_database(instance, name).await {
+            Ok(result) => {
+                let mut steps = result.steps.clone();
+                steps.extend(result.error.clone());
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("restore {name} on {instance}"),
+                    Some(result.ok),
+                    &steps,
+                )?;
+            }
+            Err(e) => {
+                self.log_incident(
+                    id,
+                    "action",
+                    &format!("restore {name} on {instance}: refused"),
+                    Some(false),
+                    &[e.to_string()],
+                )?;
+                return Err(e);
+            }
+        }
+        self.incident(id)
     }
 
     /// Block from an incident: the result lands in its log, the address joins its context.

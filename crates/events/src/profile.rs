@@ -31,6 +31,20 @@ pub struct Profile {
     pub logs: Vec<LogSource>,
     pub restart: Restart,
     pub guides: Guides,
+    /// The service's own database, where incident response can snapshot and restore it.
+    #[serde(default)]
+    pub database: Option<Database>,
+}
+
+/// `[database]`: a SQLite file, relative to the service's working directory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub path: String,
+    /// Only `sqlite`: snapshots use SQLite's online backup, consistent while it runs.
+    pub format: String,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

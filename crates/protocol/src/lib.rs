@@ -51,6 +51,11 @@ pub mod paths {
     pub const RESTART: &str = "/v1/service/restart";
     /// GET `?lines=<n>` → [`crate::EvidenceReport`]: recent log lines, config file facts.
     pub const EVIDENCE: &str = "/v1/evidence";
+    /// GET → [`crate::Snapshots`]; POST → [`crate::Snapshot`]: take a snapshot of the
+    /// service's database now.
+    pub const SNAPSHOTS: &str = "/v1/database/snapshots";
+    /// POST [`crate::RestoreRequest`] → [`crate::RestoreResult`].
+    pub const RESTORE: &str = "/v1/database/restore";
 }
 
 /// Most events one page carries.
@@ -500,6 +505,44 @@ pub struct FileFacts {
     pub error: Option<String>,
 }
 
+/// A snapshot of the service's database, kept on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshots {
+    /// Newest first.
+    pub snapshots: Vec<Snapshot>,
+    /// Where the database is, or why there is none to snapshot.
+    pub database: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    pub name: String,
+}
+
+/// What a restore did: a safety snapshot first, the chosen one restored, the service
+/// restarted and answering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreResult {
+    pub ok: bool,
+    /// Taken before anything changed, so the restore itself can be undone.
+    pub safety_snapshot: Option<String>,
+    pub steps: Vec<String>,
+    pub error: Option<String>,
+}
+
 /// Most log lines an evidence request returns per log.
 pub const MAX_EVIDENCE_LINES: u32 = 5000;
 
@@ -519,6 +562,8 @@ pub mod codes {
     pub const CANNOT_ROTATE: &str = "cannot_rotate";
     /// A block or unblock was refused or did not take; the message says why.
     pub const CANNOT_BLOCK: &str = "cannot_block";
+    /// No database to snapshot or restore, or the snapshot asked for does not exist.
+    pub const CANNOT_RESTORE: &str = "cannot_restore";
 }
 
 /// Errors decoding what the other side sent.

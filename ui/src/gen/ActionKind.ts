@@ -3,4 +3,4 @@
 /**
  * The one-click actions a step can offer.
  */
-export type ActionKind = "show_events" | "show_writes" | "block_ip" | "unblock_ip" | "rotate_key" | "restart_service" | "evidence_bundle" | "report";
+export type ActionKind = "show_events" | "show_writes" | "block_ip" | "unblock_ip" | "rotate_key" | "restart_service" | "snapshot_database" | "restore_database" | "evidence_bundle" | "report";

@@ -50,6 +50,8 @@ export interface FakeHost extends Host {
   incidentLogs: Record<number, IncidentView['log']>;
   /** When set, blocks are refused with this reason. */
   blockRefused: string | null;
+  audit: import('../gen/AuditEntry').AuditEntry[];
+  auditVerdict: import('../gen/AuditVerdict').AuditVerdict;
 }
 
 /** Sekha's playbook as the core has it. */
@@ -61,7 +63,7 @@ export const SAMPLE_PLAYBOOK: Playbook = {
     { id: 'detection', title: 'Detection', look: 'Failed sign-ins by address.', decide: 'Which addresses are attacking?', actions: ['show_events'] },
     { id: 'containment', title: 'Containment', look: 'The attacking addresses.', decide: 'Block them; rotate the key if it may have leaked.', actions: ['block_ip', 'rotate_key', 'restart_service'] },
     { id: 'eradication', title: 'Eradication', look: 'Writes in the window.', decide: 'Malicious data to remove?', actions: ['show_writes'] },
-    { id: 'recovery', title: 'Recovery', look: 'Whether the service answers.', decide: 'Restore from a clean backup?', actions: ['restart_service', 'unblock_ip'] },
+    { id: 'recovery', title: 'Recovery', look: 'Whether the service answers.', decide: 'Restore from a clean snapshot?', actions: ['restore_database', 'restart_service', 'unblock_ip'] },
     { id: 'post_incident', title: 'Post-incident', look: 'The timeline.', decide: 'Root cause.', actions: ['evidence_bundle', 'report'] },
   ],
 };
@@ -328,6 +330,8 @@ export function fakeHost(): FakeHost {
     incidentList: [],
     incidentLogs: {},
     blockRefused: null,
+    audit: [],
+    auditVerdict: { intact: true, rows: 0, first_broken: null, problem: null },
     async appInfo() {
       host.calls.push('appInfo');
       return {
@@ -599,13 +603,27 @@ export function fakeHost(): FakeHost {
       host.calls.push(`exportIncidentReport:${id}:${markdown}`);
       return `/home/op/Downloads/gatehouse-incident-${id}.${markdown ? 'md' : 'html'}`;
     },
+    async incidentSnapshot(id, instance) {
+      host.calls.push(`incidentSnapshot:${id}:${instance}`);
+      log(id, 'action', `snapshot the database on ${instance}`, true, ['20261123T090000Z-snapshot.sqlite3 (8192 bytes)']);
+      return viewOf(id);
+    },
+    async incidentRestore(id, instance, name) {
+      host.calls.push(`incidentRestore:${id}:${instance}:${name}`);
+      log(id, 'action', `restore ${name} on ${instance}`, true, ['safety snapshot 20261123T091000Z-before-restore.sqlite3', `${name} copied into the database`, 'verified: the service restarted and answers its health check']);
+      return viewOf(id);
+    },
+    async snapshots(instance) {
+      host.calls.push(`snapshots:${instance}`);
+      return ['20261123T090000Z-snapshot.sqlite3'];
+    },
     async auditLog(limit) {
       host.calls.push(`auditLog:${limit}`);
-      return [];
+      return host.audit;
     },
     async verifyAudit() {
       host.calls.push('verifyAudit');
-      return { intact: true, rows: 0, first_broken: null, problem: null };
+      return host.auditVerdict;
     },
     nextOpenedAlert() {
       host.calls.push('nextOpenedAlert');

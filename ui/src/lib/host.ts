@@ -137,6 +137,12 @@ export interface Host {
   evidenceBundle(id: number): Promise<BundleResult>;
   /** Save the post-incident report to the Downloads folder; resolves with its path. */
   exportIncidentReport(id: number, markdown: boolean): Promise<string>;
+  /** Snapshot an instance's database from an incident. */
+  incidentSnapshot(id: number, instance: string): Promise<IncidentView>;
+  /** Restore a snapshot (a safety snapshot is taken first). */
+  incidentRestore(id: number, instance: string, name: string): Promise<IncidentView>;
+  /** Snapshot names on an instance's host, newest first. */
+  snapshots(instance: string): Promise<string[]>;
   auditLog(limit: number): Promise<AuditEntry[]>;
   verifyAudit(): Promise<AuditVerdict>;
 }
@@ -220,6 +226,9 @@ export const tauriHost: Host = {
   incidentWrites: (id) => call('incident_writes', { id }),
   evidenceBundle: (id) => call('evidence_bundle', { id }),
   exportIncidentReport: (id, markdown) => call('export_incident_report', { id, markdown }),
+  incidentSnapshot: (id, instance) => call('incident_snapshot', { id, instance }),
+  incidentRestore: (id, instance, name) => call('incident_restore', { id, instance, name }),
+  snapshots: (instance) => call('snapshots', { instance }),
   auditLog: (limit) => call('audit_log', { limit }),
   verifyAudit: () => call('verify_audit'),
 };

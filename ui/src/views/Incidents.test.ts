@@ -70,6 +70,22 @@ describe('incidents', () => {
     await waitFor(() => expect(within(detail).getByText('Contained')).toBeTruthy());
   });
 
+  it('restores a snapshot only after choosing it and confirming, and logs the safety snapshot', async () => {
+    const host = await withIncident();
+    await host.updateIncident(1, null, null, 'recovery');
+    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    const detail = await screen.findByRole('region', { name: 'Incident 1' });
+    await fireEvent.click(await within(detail).findByRole('button', { name: 'Restore a snapshot…' }));
+    await waitFor(() => expect(host.calls).toContain('snapshots:sekha-prod'));
+    expect(await within(detail).findByLabelText('Snapshot'), 'the snapshots to choose from').toBeTruthy();
+    await fireEvent.click(within(detail).getByRole('button', { name: 'Restore a snapshot…' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(dialog.textContent, 'the impact, and that it can be undone').toMatch(/safety snapshot/);
+    await fireEvent.click(within(dialog).getByRole('button', { name: /^Restore 2026/ }));
+    await waitFor(() => expect(host.calls).toContain('incidentRestore:1:sekha-prod:20261123T090000Z-snapshot.sqlite3'));
+    await waitFor(() => expect(screen.getByTestId('incident-log').textContent).toContain('safety snapshot'));
+  });
+
   it('explains how to start when there is none', async () => {
     render(Incidents, { host: fakeHost(), ongo: () => {}, onopen: () => {} });
     expect(await screen.findByText('No incidents')).toBeTruthy();
