@@ -131,6 +131,14 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
             1,
             "the host's firewall holds the address"
         );
+        let offenders = lab
+            .console
+            .offenders(&gatehouse_core::OffenderQuery::default())
+            .expect("offenders");
+        assert!(
+            offenders.iter().any(|o| o.ip == "203.0.113.7" && o.blocked),
+            "the offenders table shows the address as blocked"
+        );
         let refused = lab
             .console
             .incident_block(incident.id, "sekha-i", "127.0.0.1", 60)

@@ -71,8 +71,21 @@ pub enum IncidentAction {
         #[arg(long)]
         yes: bool,
     },
+    /// Rotate a key (the verified rotation), recorded in the incident.
+    Rotate {
+        id: i64,
+        instance: String,
+        name: String,
+        #[arg(long)]
+        yes: bool,
+        /// Print the new key once, to hand to the service's clients.
+        #[arg(long)]
+        show_key: bool,
+    },
     /// Snapshot the instance's database (SQLite online backup, kept on the host).
     Snapshot { id: i64, instance: String },
+    /// The addresses blocked on the instance's host, with the time left.
+    Blocked { instance: String },
     /// The snapshots kept on the instance's host.
     Snapshots { instance: String },
     /// Restore a snapshot: a safety snapshot first, then restart and check the service.
@@ -216,8 +229,38 @@ pub fn incident(
             needs_yes(*yes, &format!("restart the service on {instance}"))?;
             runtime()?.block_on(console.incident_restart(*id, instance))?
         }
+        IncidentAction::Rotate {
+            id,
+            instance,
+            name,
+            yes,
+            show_key,
+        } => {
+            needs_yes(
+                *yes,
+                &format!("rotate {name} on {instance}: its clients need the new key"),
+            )?;
+            let (view, key) = runtime()?.block_on(console.incident_rotate(*id, instance, name))?;
+            if let (Some(key), true, false) = (&key, *show_key, as_json) {
+                say!("New key (shown once): {}", key.expose());
+            }
+            view
+        }
         IncidentAction::Snapshot { id, instance } => {
             runtime()?.block_on(console.incident_snapshot(*id, instance))?
+        }
+        IncidentAction::Blocked { instance } => {
+            let list = runtime()?.block_on(console.blocked(instance))?;
+            if as_json {
+                print_json(&list);
+            } else if list.blocked.is_empty() {
+                say!("Nothing is blocked on {instance}'s host.");
+            } else {
+                for b in &list.blocked {
+                    say!("{:<40} {} s left", b.ip, b.expires_in_secs);
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         IncidentAction::Snapshots { instance } => {
             let list = runtime()?.block_on(console.snapshots(instance))?;

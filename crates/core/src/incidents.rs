@@ -552,6 +552,11 @@ impl Console {
                 Duration::from_secs(30),
             )
             .await?;
+        let now = self.clock.now().unix_timestamp();
+        self.store().conn().execute(
+            "INSERT INTO blocks (instance, ip, blocked_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![instance, ip, now, now + ttl_secs as i64],
+        )?;
         self.record_action(
             instance,
             Outcome::Success,
@@ -573,8 +578,24 @@ impl Console {
                 Duration::from_secs(30),
             )
             .await?;
+        self.store().conn().execute(
+            "UPDATE blocks SET lifted_at = ?3 WHERE instance = ?1 AND ip = ?2 AND lifted_at IS NULL",
+            params![instance, ip, self.clock.now().unix_timestamp()],
+        )?;
         self.record_action(instance, Outcome::Success, &format!("Unblocked {ip}"));
         Ok(result)
+    }
+
+    /// Addresses this console blocked that are still blocked somewhere (not lifted, TTL not
+    /// over).
+    pub(crate) fn blocked_addresses(&self) -> Result<std::collections::HashSet<String>> {
+        let now = self.clock.now().unix_timestamp();
+        let store = self.store();
+        let mut stmt = store.conn().prepare(
+            "SELECT DISTINCT ip FROM blocks WHERE lifted_at IS NULL AND expires_at > ?1",
+        )?;
+        let rows = stmt.query_map([now], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Addresses blocked on an instance's host, with the time left.

@@ -240,8 +240,10 @@ impl Console {
         };
         let allowlist = self.detection()?.allowlist;
         let open = self.alerts(&AlertFilter::default())?;
+        let blocked = self.blocked_addresses()?;
         for o in &mut rows {
             o.allowlisted = allowlisted(&allowlist, &o.ip);
+            o.blocked = blocked.contains(&o.ip);
             o.open_alerts = open
                 .iter()
                 .filter(|a| a.subject.as_deref() == Some(o.ip.as_str()))

@@ -174,7 +174,8 @@ const MIGRATIONS: &[&str] = &[
          detail TEXT NOT NULL,
          mac    TEXT NOT NULL
      ) STRICT;",
-    // 6: incidents and their own log (notes, decisions, actions with verified results).
+    // 6: incidents and their own log (notes, decisions, actions with verified results), and
+    // the blocks the console placed (for the offenders' "blocked" column).
     "CREATE TABLE incidents (
          id        INTEGER PRIMARY KEY,
          title     TEXT NOT NULL,
@@ -201,7 +202,16 @@ const MIGRATIONS: &[&str] = &[
          ok       INTEGER,
          steps    TEXT NOT NULL
      ) STRICT;
-     CREATE INDEX incident_log_by_incident ON incident_log (incident, at_us);",
+     CREATE INDEX incident_log_by_incident ON incident_log (incident, at_us);
+     CREATE TABLE blocks (
+         id         INTEGER PRIMARY KEY,
+         instance   TEXT NOT NULL,
+         ip         TEXT NOT NULL,
+         blocked_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         lifted_at  INTEGER
+     ) STRICT;
+     CREATE INDEX blocks_by_ip ON blocks (ip, expires_at);",
 ];
 
 /// The schema version this build writes.

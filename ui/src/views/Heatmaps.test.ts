@@ -108,6 +108,22 @@ describe('from the shell', () => {
     await waitFor(() => expect(host.lastFilter?.hours ?? null).toBeNull());
   });
 
+  it('a heatmap cell becomes an incident about exactly its hours', async () => {
+    const host = withFleet();
+    host.timeline = [sampleEvent(2)];
+    render(App, { host });
+    await fireEvent.keyDown(window, { key: '3', ctrlKey: true });
+    const grid = await screen.findByTestId('heatmap-cells');
+    await fireEvent.click(within(grid).getByRole('button', { name: 'Mon 14:00: 40 failed sign-ins' }));
+    const chip = await screen.findByTestId('timeline-preset');
+    await fireEvent.click(within(chip).getByRole('button', { name: 'Incident…' }));
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent, 'the incident is shown').toBe('Incidents'));
+    const incident = host.incidentList[0]!;
+    expect(incident.from_us, 'the window starts at the cell hour').toBe(14 * 3_600_000_000);
+    expect(incident.to_us, 'and ends with it').toBe(15 * 3_600_000_000);
+    expect(incident.instances.length, 'the cell covers every instance').toBe(host.fleet.length);
+  });
+
   it('clicking an alert\'s desktop notification opens the alert', async () => {
     const host = withFleet();
     host.alertList = [sampleAlert(9)];
