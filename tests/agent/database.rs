@@ -217,6 +217,24 @@ async fn a_missing_snapshot_or_a_database_server_is_refused_and_nothing_changes(
         ["keep me"],
         "the data is untouched"
     );
+    // Ten snapshots, the most kept: restoring the oldest must not prune it away.
+    let mut names = Vec::new();
+    for _ in 0..10 {
+        names.push(agent.snapshot().await.expect("snapshot").name);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let oldest = names.first().expect("ten").clone();
+    let restored = agent
+        .restore(RestoreRequest {
+            name: oldest.clone(),
+        })
+        .await
+        .expect("restore the oldest");
+    assert!(restored.ok, "the oldest of ten restores: {restored:?}");
+    assert!(
+        agent.snapshots().snapshots.iter().any(|s| s.name == oldest),
+        "and is still there after the safety snapshot pruned the list"
+    );
     let escape = agent
         .restore(RestoreRequest {
             name: "../../etc/passwd".into(),

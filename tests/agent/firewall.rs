@@ -246,15 +246,17 @@ async fn a_block_stops_the_attacker_and_spares_the_good_client_until_lifted() {
         "after unblocking the attacker reaches the service again"
     );
 
+    // Five seconds: long enough that a slow start of the probe still finds it in place.
+    let placed = std::time::Instant::now();
     agent
-        .block(request("10.77.1.2", 2), None)
+        .block(request("10.77.1.2", 5), None)
         .await
         .expect("short block");
     assert!(
         !lab.reaches(&lab.atk, "10.77.1.1"),
         "a short block holds while it lasts"
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(5500).saturating_sub(placed.elapsed())).await;
     assert!(
         lab.reaches(&lab.atk, "10.77.1.1"),
         "and lapses by itself when its TTL is up"
@@ -292,6 +294,33 @@ async fn the_console_s_own_address_the_allowlist_and_nonsense_are_refused() {
     assert!(
         agent.blocked().await.expect("list").blocked.is_empty(),
         "nothing was blocked"
+    );
+    let mapped = agent
+        .block(
+            request("10.77.2.2", 60),
+            Some("::ffff:10.77.2.2".parse().expect("ip")),
+        )
+        .await;
+    assert!(
+        mapped.is_err(),
+        "the console's address is refused however the socket spells it"
+    );
+    let blocked = agent
+        .block(request("::ffff:10.77.1.2", 60), console)
+        .await
+        .expect("a mapped address");
+    assert_eq!(
+        blocked.ip, "10.77.1.2",
+        "an IPv4-mapped address is blocked as the IPv4 address it is"
+    );
+    assert!(
+        !lab.reaches(&lab.atk, "10.77.1.1"),
+        "and the IPv4 client is really cut off"
+    );
+    agent.unblock("::ffff:10.77.1.2").await.expect("unblock");
+    assert!(
+        lab.reaches(&lab.atk, "10.77.1.1"),
+        "unblocking the same spelling lifts it"
     );
     assert!(
         lab.reaches(&lab.good, "10.77.2.1"),

@@ -186,6 +186,11 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
         alerts[0].instance, "sekha-1",
         "on the instance that drifted"
     );
+    assert_eq!(
+        alerts[0].severity,
+        gatehouse_core::Severity::Medium,
+        "a drift is a medium-severity alert"
+    );
     let timeline = lab
         .console
         .events(

@@ -470,7 +470,7 @@ impl Agent {
         let (config, state) = (self.config.clone(), self.state.root().to_owned());
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let snapshot = tokio::task::spawn_blocking(move || {
-            crate::database::take(&config, &state, now, "snapshot")
+            crate::database::take(&config, &state, now, "snapshot", None)
         })
         .await
         .map_err(|e| ApiError::internal("the snapshot task", e))??;
@@ -497,7 +497,8 @@ impl Agent {
             // Nothing is touched for a snapshot that is not there.
             crate::database::existing(&state, &name)?;
             crate::database::database(&config)?;
-            let safety = crate::database::take(&config, &state, now, "before-restore")?;
+            let safety =
+                crate::database::take(&config, &state, now, "before-restore", Some(&name))?;
             let restored = crate::database::restore_into(&config, &state, &name);
             Ok::<_, ApiError>((safety, restored))
         })

@@ -476,21 +476,27 @@ impl Host<'_> {
                 vec![],
             );
         }
-        let mut open = 0;
+        let (mut open, mut refused) = (0, 0);
         let mut evidence = Vec::new();
         for path in paths {
             let url = format!("{base}{path}");
+            // GET only: a probe never calls anything that could change data.
             match self.http.get(&url).timeout(PROBE_TIMEOUT).send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let answered = r.status().is_success();
-                    if answered {
-                        open += 1;
-                    }
-                    evidence.push(format!(
-                        "GET {path} without a key: {status}{}",
-                        if answered { " (open)" } else { "" }
-                    ));
+                    let word = match status {
+                        200..=299 => {
+                            open += 1;
+                            " (open)"
+                        }
+                        401 | 403 => {
+                            refused += 1;
+                            " (refused)"
+                        }
+                        // 404, 405 and the like say nothing about protection.
+                        _ => " (neither open nor refused)",
+                    };
+                    evidence.push(format!("GET {path} without a key: {status}{word}"));
                 }
                 Err(e) => evidence.push(format!("GET {path}: {}", root_cause(&e))),
             }
@@ -501,8 +507,12 @@ impl Host<'_> {
                 format!("{open} endpoint(s) answer without a key; restrict them at the proxy"),
                 evidence,
             )
-        } else if evidence.iter().any(|e| !e.contains(": 4")) {
-            unknown(check, "some endpoints did not answer", evidence)
+        } else if refused < paths.len() {
+            unknown(
+                check,
+                "some endpoints neither answered nor refused a request without a key",
+                evidence,
+            )
         } else {
             pass(
                 check,

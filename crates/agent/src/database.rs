@@ -61,11 +61,14 @@ fn backup(from: &Path, to: &Path) -> Result<(), String> {
         .map_err(|e| format!("backup of {}: {e}", from.display()))
 }
 
+/// Take a snapshot; pruning to the newest ten never removes `protect` (the snapshot a
+/// restore is about to use).
 pub fn take(
     config: &AgentConfig,
     state_dir: &Path,
     now: i64,
     label: &str,
+    protect: Option<&str>,
 ) -> Result<Snapshot, ApiError> {
     let db = database(config)?;
     if !db.is_file() {
@@ -94,7 +97,7 @@ pub fn take(
     backup(&db, &partial).map_err(refuse)?;
     restrict(&partial);
     std::fs::rename(&partial, &path).map_err(|e| ApiError::internal("keeping the snapshot", e))?;
-    prune(&dir);
+    prune(&dir, protect);
     describe(&path, now).map_err(|e| ApiError::internal("reading the snapshot", e))
 }
 
@@ -166,16 +169,21 @@ fn describe(path: &Path, created_at: i64) -> std::io::Result<Snapshot> {
     })
 }
 
-fn prune(dir: &Path) {
+fn prune(dir: &Path, protect: Option<&str>) {
     let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite3"))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.ends_with(".sqlite3") && Some(name.as_str()) != protect
+        })
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
     files.sort();
-    while files.len() > KEPT {
+    // The protected one counts towards the ten.
+    let keep = KEPT - usize::from(protect.is_some());
+    while files.len() > keep {
         let (_, oldest) = files.remove(0);
         let _ = std::fs::remove_file(oldest);
     }

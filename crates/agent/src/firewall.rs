@@ -118,10 +118,14 @@ impl Nft {
         request: &BlockRequest,
         console: Option<IpAddr>,
     ) -> Result<BlockResult, ApiError> {
+        // An IPv4 client seen through a dual-stack socket is `::ffff:a.b.c.d`: the same
+        // address, and it must land in the IPv4 set to be dropped.
         let ip: IpAddr = request
             .ip
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("{:?} is not an IP address", request.ip)))?;
+            .parse::<IpAddr>()
+            .map_err(|_| ApiError::bad_request(format!("{:?} is not an IP address", request.ip)))?
+            .to_canonical();
+        let console = console.map(|c| c.to_canonical());
         if Some(ip) == console {
             return Err(refuse(format!(
                 "{ip} is the address the console connects from: blocking it would cut the console off this host"
@@ -219,8 +223,9 @@ impl Nft {
 
     pub async fn unblock(&self, ip: &str) -> Result<BlockResult, ApiError> {
         let ip: IpAddr = ip
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("{ip:?} is not an IP address")))?;
+            .parse::<IpAddr>()
+            .map_err(|_| ApiError::bad_request(format!("{ip:?} is not an IP address")))?
+            .to_canonical();
         let set = if ip.is_ipv4() { "blocked4" } else { "blocked6" };
         let mut steps = Vec::new();
         match self

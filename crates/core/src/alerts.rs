@@ -544,7 +544,7 @@ impl Console {
                     conn.execute(
                         "INSERT INTO alerts (rule_id, rule_name, kind, severity, instance, subject,
                              first_us, last_us, count, distinct_n, detail, created_us)
-                         VALUES ('compliance_drift', 'Compliance drift', 'compliance', 'warning', ?1, ?2, ?3, ?3, 1, 0, ?4, ?3)",
+                         VALUES ('compliance_drift', 'Compliance drift', 'compliance', 'medium', ?1, ?2, ?3, ?3, 1, 0, ?4, ?3)",
                         params![instance, item, now_us, detail],
                     )?;
                     conn.last_insert_rowid()

@@ -52,7 +52,7 @@ impl Console {
         let key = self.audit_key()?;
         let at_us = self.now_us();
         let actor = operator();
-        let (id, mac) = {
+        {
             let store = self.store();
             let conn = store.conn();
             let last: Option<(i64, String)> = conn
@@ -70,12 +70,13 @@ impl Console {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![id, at_us, actor, action, target, detail, mac],
             )?;
-            (id, mac)
-        };
-        self.vault().store(
-            AUDIT_HEAD,
-            &Sensitive::new(format!("{id}:{mac}").into_bytes()),
-        )
+            // Still under the store's lock: two actions at once must not leave the keychain
+            // naming a row older than the newest.
+            self.vault().store(
+                AUDIT_HEAD,
+                &Sensitive::new(format!("{id}:{mac}").into_bytes()),
+            )
+        }
     }
 
     /// The audit log, newest first.
@@ -102,12 +103,13 @@ impl Console {
     /// Recompute the chain from the first row and report the first broken link.
     pub fn verify_audit(&self) -> Result<AuditVerdict> {
         let key = self.audit_key()?;
+        // The head is read under the store's lock, so no append lands in between.
+        let store = self.store();
         let head = match self.vault().load(AUDIT_HEAD) {
             Ok(head) => Some(String::from_utf8_lossy(head.expose()).into_owned()),
             Err(Error::SecretNotFound { .. }) => None,
             Err(e) => return Err(e),
         };
-        let store = self.store();
         let mut stmt = store.conn().prepare(
             "SELECT id, at_us, actor, action, target, detail, mac FROM audit_log ORDER BY id",
         )?;

@@ -555,7 +555,7 @@ impl Console {
         let now = self.clock.now().unix_timestamp();
         self.store().conn().execute(
             "INSERT INTO blocks (instance, ip, blocked_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![instance, ip, now, now + ttl_secs as i64],
+            params![instance, result.ip, now, now + ttl_secs as i64],
         )?;
         self.record_action(
             instance,
@@ -580,7 +580,7 @@ impl Console {
             .await?;
         self.store().conn().execute(
             "UPDATE blocks SET lifted_at = ?3 WHERE instance = ?1 AND ip = ?2 AND lifted_at IS NULL",
-            params![instance, ip, self.clock.now().unix_timestamp()],
+            params![instance, result.ip, self.clock.now().unix_timestamp()],
         )?;
         self.record_action(instance, Outcome::Success, &format!("Unblocked {ip}"));
         Ok(result)
