@@ -48,8 +48,20 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   stop_services 2>/dev/null || true
+  [[ $(id -u) -eq 0 ]] && ip netns delete gatehouse-demo 2>/dev/null
+  true
 }
 trap cleanup EXIT
+
+if [[ $GATEHOUSE_DEMO_INNER == headless ]]; then
+  # The session bus was started before Xvfb, so a notification daemon it activated would not
+  # know the display ("Cannot open X11 display"). Tell the bus, and start dunst on it now.
+  dbus-update-activation-environment DISPLAY XAUTHORITY 2>/dev/null || true
+  if command -v dunst >/dev/null; then
+    dunst >/dev/null 2>&1 &
+    pids+=($!)
+  fi
+fi
 
 wait_port() {
   for _ in $(seq 100); do

@@ -18,6 +18,8 @@ APT_PACKAGES=(
   nginx
   # compliance and incident tests: nftables in network namespaces, gpg-encrypted backups
   nftables iproute2 gnupg
+  # the suite run again with the clock moved (scripts/test-dates.sh)
+  faketime
 )
 command -v python3 >/dev/null || APT_PACKAGES+=(python3)
 

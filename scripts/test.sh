@@ -2,13 +2,17 @@
 # The whole test suite: formatting, lints, UI checks and tests, Rust tests against a real
 # keychain, and the GUI test (the built app under Xvfb, driven by tauri-driver).
 # Installs what is missing first. Screenshots land in artifacts/screenshots/.
+# scripts/test-dates.sh then runs the Rust and UI tests again with the clock moved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-
 scripts/setup.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+checkout_before=$(git status --porcelain 2>/dev/null || true)
+left_before=$(leftovers)
 
 step "format"
 cargo fmt --all --check
@@ -25,23 +29,9 @@ cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 step "build"
 cargo build --workspace --all-targets --locked --quiet
 
-# A private session bus with gnome-keyring unlocked, and XDG dirs in a temp folder, so tests
-# use a real Secret Service and never touch this user's keyring, data or caches.
-sandbox=$(mktemp -d)
-trap 'rm -rf "$sandbox" 2>/dev/null || true' EXIT
-mkdir -p "$sandbox"/{data,config,cache,runtime}
-chmod 700 "$sandbox/runtime"
-export XDG_DATA_HOME=$sandbox/data XDG_CONFIG_HOME=$sandbox/config \
-  XDG_CACHE_HOME=$sandbox/cache XDG_RUNTIME_DIR=$sandbox/runtime
-export GATEHOUSE_DATA_DIR=$sandbox/gatehouse GATEHOUSE_KEYCHAIN_SERVICE="Gatehouse test"
-in_session() {
-  dbus-run-session -- bash -c '
-    echo -n gatehouse-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    exec "$@"' session "$@"
-}
-
 step "Rust tests (real Secret Service)"
 in_session cargo nextest run --workspace --locked --no-fail-fast
+no_new_leftovers "$left_before" "the Rust tests"
 
 step "doc tests (Sensitive<T> must not compile into Serialize or Display)"
 cargo test --workspace --doc --locked --quiet
@@ -52,3 +42,13 @@ GATEHOUSE_APP="$root/target/debug/gatehouse-console" \
 GATEHOUSE_ARTIFACTS="$root/artifacts" \
   in_session xvfb-run -a -s "-screen 0 1280x800x24" node --test --test-concurrency=1 --test-reporter=spec tests/gui/
 echo "Screenshots: $root/artifacts/screenshots/"
+no_new_leftovers "$left_before" "the GUI tests"
+
+step "the run left the checkout as it found it"
+checkout_after=$(git status --porcelain 2>/dev/null || true)
+if [[ $checkout_after != "$checkout_before" ]]; then
+  printf 'The test run changed the checkout (git status before and after differ):\n%s\n' \
+    "$(diff <(echo "$checkout_before") <(echo "$checkout_after") || true)" >&2
+  exit 1
+fi
+echo "git status is as it was."

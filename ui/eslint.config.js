@@ -25,6 +25,23 @@ export default ts.config(
     rules: { 'no-restricted-imports': 'off' },
   },
   {
+    // The wall clock is read in src/lib/clock.ts only, so tests can pin it.
+    ignores: ['src/lib/clock.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+          message: 'Read the time through src/lib/clock.ts (nowMs, nowSeconds, nowMicros).',
+        },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'Read the time through src/lib/clock.ts (nowDate).',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.svelte', '**/*.svelte.ts'],
     languageOptions: { parserOptions: { parser: ts.parser } },
   },

@@ -498,6 +498,9 @@ async fn tls_hsts_and_cors_are_checked_on_a_real_nginx() {
     expect(&results, "plain HTTP", &[(TlsVersions, Fail), (Hsts, Fail)]);
 }
 
+/// Set `path`'s modification time to `hours` before now, as this process tells the time. A
+/// file just written is stamped by the kernel's clock, which a test run under libfaketime does
+/// not move; the agent compares with its own clock, so "fresh" files are stamped too (0).
 fn backdate(path: &Path, hours: u64) {
     let file = std::fs::File::options()
         .write(true)
@@ -523,6 +526,7 @@ async fn backups_must_be_recent_and_encrypted_and_the_access_log_recent() {
         "127.0.0.1 - - [23/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"\n",
     )
     .expect("log");
+    backdate(&access, 0);
     let mut config = sekha.config(
         "sekha",
         CheckSettings {
@@ -568,6 +572,7 @@ async fn backups_must_be_recent_and_encrypted_and_the_access_log_recent() {
         .status()
         .expect("gpg runs (scripts/setup.sh installs it)");
     assert!(status.success(), "gpg encrypts the backup");
+    backdate(&encrypted, 0);
     backdate(&plain, 24 * 30);
     let results = run(&agent, &checks, TlsMinimum::Tls13).await;
     expect(&results, "a fresh gpg backup", &[(CheckId::Backups, Pass)]);
@@ -591,6 +596,7 @@ async fn backups_must_be_recent_and_encrypted_and_the_access_log_recent() {
         b"SQLite format 3\0 plain pages",
     )
     .expect("plain");
+    backdate(&backups.join("sekha-2026-11-24.db"), 0);
     let results = run(&agent, &checks, TlsMinimum::Tls13).await;
     expect(
         &results,

@@ -186,3 +186,40 @@ fn the_example_config_in_packaging_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn init_writes_the_code_to_a_file_named_relative_to_the_working_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = write_config(tmp.path(), free_port());
+    let out = agent()
+        .current_dir(tmp.path())
+        .args(["init", "--config"])
+        .arg(&config)
+        .args(["--code-file", "code.txt"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "a bare file name is a file in the working directory: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = std::fs::read_to_string(tmp.path().join("code.txt")).expect("code.txt written");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(code.trim()),
+        "the file holds the code init printed"
+    );
+
+    let out = agent()
+        .current_dir(tmp.path())
+        .args(["init", "--force", "--config"])
+        .arg(&config)
+        .args(["--code-file", "missing-dir/code.txt"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a folder that is not there fails");
+    assert!(
+        err.contains("missing-dir/code.txt"),
+        "and the message names the file it could not write: {err}"
+    );
+}

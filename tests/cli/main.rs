@@ -492,6 +492,67 @@ fn events_from_an_agent_are_listed_and_exported_with_filters() {
         "a bad age is refused as invalid input: {}",
         stderr(&out)
     );
+
+    let out = run(&mut gatehouse(&data, &["--json", "events", "--limit", "1"]));
+    assert!(out.status.success(), "events --json: {}", stderr(&out));
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON page");
+    assert_eq!(
+        page["events"].as_array().map(Vec::len),
+        Some(1),
+        "--json honours --limit like the table does: {page}"
+    );
+    assert!(
+        page["next"].is_object(),
+        "and says more events match: {page}"
+    );
+
+    for args in [
+        &["events", "--format", "csv"][..],
+        &["events"][..],
+        &["checks", "list"][..],
+    ] {
+        assert_eq!(
+            closed_output(&data, args),
+            Some(141),
+            "`gatehouse {}` into a closed pipe (stdout and stderr) ends as SIGPIPE would, \
+             neither as an error of its own nor as a panic (101)",
+            args.join(" ")
+        );
+    }
+
+    let out = run(&mut gatehouse(&data, &["checks", "list"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "listing a checklist is not an error, even with items due: {}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("edge-1"),
+        "the list names the instance: {}",
+        stdout(&out)
+    );
+    let out = run(&mut gatehouse(&data, &["checks", "list", "--exit-code"]));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--exit-code reports open items (the manual ones are due on day one) as 2, apart from \
+         errors: {}",
+        stderr(&out)
+    );
+}
+
+/// Run `gatehouse ARGS` with standard output and standard error both pipes whose reading end
+/// is closed before it writes (as `2>&1 | head -0` would leave them); its exit code.
+fn closed_output(data: &Path, args: &[&str]) -> Option<i32> {
+    let mut child = gatehouse(data, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    child.wait().expect("wait").code()
 }
 
 fn access_log(dir: &Path) -> std::path::PathBuf {

@@ -418,19 +418,24 @@ fn heatmap_svg_matches_its_snapshot_in_both_themes() {
     }
 }
 
-fn nginx_line(ip: &str, status: u16, second: u32) -> String {
-    format!(
-        "{ip} - - [23/Nov/2026:02:{:02}:{:02} +0000] \"GET /api/v1/v1/sessions HTTP/1.1\" {status} 35 \"-\" \"curl/8\"\n",
-        second / 60,
-        second % 60
-    )
+/// An nginx line stamped `second` seconds after `start`.
+fn nginx_line(start: time::OffsetDateTime, ip: &str, status: u16, second: u32) -> String {
+    let f = time::macros::format_description!(
+        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+    );
+    let at = (start + time::Duration::seconds(second.into()))
+        .format(&f)
+        .expect("time");
+    format!("{ip} - - [{at}] \"GET /api/v1/v1/sessions HTTP/1.1\" {status} 35 \"-\" \"curl/8\"\n")
 }
 
-fn jelmore_line(ip: &str, key: &str, second: u32) -> String {
+/// A Jelmore "Invalid API key" line stamped `second` seconds after `start`.
+fn jelmore_line(start: time::OffsetDateTime, ip: &str, key: &str, second: u32) -> String {
+    let at = (start + time::Duration::seconds(second.into()))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
     format!(
-        "{{\"path\": \"/api/v1/v1/sessions\", \"key_prefix\": \"{key}\", \"client\": \"{ip}\", \"event\": \"Invalid API key\", \"timestamp\": \"2026-11-23T02:{:02}:{:02}.000000Z\", \"level\": \"warning\"}}\n",
-        second / 60,
-        second % 60
+        "{{\"path\": \"/api/v1/v1/sessions\", \"key_prefix\": \"{key}\", \"client\": \"{ip}\", \"event\": \"Invalid API key\", \"timestamp\": \"{at}\", \"level\": \"warning\"}}\n"
     )
 }
 
@@ -438,17 +443,19 @@ fn jelmore_line(ip: &str, key: &str, second: u32) -> String {
 async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows_it() {
     let lab = Lab::new();
     std::fs::create_dir_all(&lab.agents).expect("dir");
-    lab.set_clock(time::macros::datetime!(2026-11-23 02:30 UTC));
+    // The attack happened half an hour before the console's "now" (recent enough to alert,
+    // not so recent that it is still going on): stamped relative to the lab's clock.
+    let start = lab.now() - time::Duration::minutes(30);
     let proxy = lab.agents.join("caddy.log");
     let service = lab.agents.join("jelmore.log");
     // Four failures: below the threshold of five.
     append(
         &proxy,
         &(0..4)
-            .map(|s| nginx_line("203.0.113.9", 401, s * 10))
+            .map(|s| nginx_line(start, "203.0.113.9", 401, s * 10))
             .collect::<String>(),
     );
-    append(&proxy, &nginx_line("10.0.0.2", 200, 45));
+    append(&proxy, &nginx_line(start, "10.0.0.2", 200, 45));
     let (dir, code) = lab.init_agent("jelmore-1", time::OffsetDateTime::now_utc());
     let agent = start_agent_config(gatehouse_agent::AgentConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -494,7 +501,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     append(
         &proxy,
         &(0..6)
-            .map(|s| nginx_line("203.0.113.9", 401, 60 + s * 5))
+            .map(|s| nginx_line(start, "203.0.113.9", 401, 60 + s * 5))
             .collect::<String>(),
     );
     lab.sync_until("jelmore-1", 6).await;
@@ -515,7 +522,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     append(
         &proxy,
         &(0..3)
-            .map(|s| nginx_line("203.0.113.9", 401, 100 + s))
+            .map(|s| nginx_line(start, "203.0.113.9", 401, 100 + s))
             .collect::<String>(),
     );
     lab.sync_until("jelmore-1", 3).await;
@@ -532,7 +539,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     append(
         &service,
         &(0..5)
-            .map(|i| jelmore_line("198.51.100.23", &format!("guess{i:05}"), 200 + i))
+            .map(|i| jelmore_line(start, "198.51.100.23", &format!("guess{i:05}"), 200 + i))
             .collect::<String>(),
     );
     lab.sync_until("jelmore-1", 5).await;
@@ -620,7 +627,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     append(
         &proxy,
         &(0..8)
-            .map(|s| nginx_line("192.0.2.77", 401, 300 + s))
+            .map(|s| nginx_line(start, "192.0.2.77", 401, 300 + s))
             .collect::<String>(),
     );
     lab.sync_until("jelmore-1", 8).await;

@@ -40,6 +40,7 @@ async fn sekha(lab: &Lab) -> (Fixture, Running, PathBuf) {
     )
     .expect("config");
     set_mode(&config, 0o600);
+    crate::support::stamp(&config, lab.now());
     let port = free_port();
     let child = Command::new("python3")
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo/fixture_service.py"))

@@ -49,7 +49,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         assert!(made.success(), "the test makes its namespace");
         ns
     });
-    let (agent, pid, old_key, mut config) =
+    let (agent, _service, old_key, mut config) =
         crate::rotation::sekha_with_agent_config(&lab, "sekha-i", "", "").await;
     let proxy = lab.agents.join("sekha-proxy.log");
     append(&proxy, "");
@@ -172,7 +172,6 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
             .is_ok_and(|r| r.status().is_success()),
         "the fixture answers after the restart"
     );
-    drop(pid);
 
     // Eradication and recovery: snapshot, a planted conversation, the snapshot restored.
     let base = health.trim_end_matches("/health").to_owned();

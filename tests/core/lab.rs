@@ -64,6 +64,11 @@ impl Lab {
         }
     }
 
+    /// The console's "now".
+    pub fn now(&self) -> OffsetDateTime {
+        *self.now.lock().expect("clock")
+    }
+
     pub fn set_clock(&self, at: OffsetDateTime) {
         *self.now.lock().expect("clock") = at;
     }

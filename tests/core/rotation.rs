@@ -6,6 +6,7 @@ use gatehouse_core::{CredentialKind, ErrorCode, EventFilter};
 use time::{Duration, OffsetDateTime};
 
 use crate::lab::{start_agent_config, Lab};
+use crate::support::PidFile;
 
 fn sha_prefix(value: &str) -> String {
     gatehouse_agent::credentials::fingerprint(value)
@@ -203,10 +204,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
 }
 
 /// A Sekha fixture service restarted through `demo/restart_fixture.sh`, with an agent.
-async fn sekha_with_agent(
-    lab: &Lab,
-    extra_env: &str,
-) -> (crate::lab::Running, std::path::PathBuf, String) {
+async fn sekha_with_agent(lab: &Lab, extra_env: &str) -> (crate::lab::Running, PidFile, String) {
     let (agent, pid, old, _) = sekha_with_agent_config(lab, "sekha-r", extra_env, "").await;
     (agent, pid, old)
 }
@@ -220,7 +218,7 @@ pub(crate) async fn sekha_with_agent_config(
     before_restart: &str,
 ) -> (
     crate::lab::Running,
-    std::path::PathBuf,
+    PidFile,
     String,
     gatehouse_agent::AgentConfig,
 ) {
@@ -235,11 +233,11 @@ pub(crate) async fn sekha_with_agent_config(
     let port = crate::ports::free_port();
     let script =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo/restart_fixture.sh");
-    let pid = lab.agents.join(format!("{instance}.pid"));
+    let pid = PidFile(lab.agents.join(format!("{instance}.pid")));
     let command = format!(
         "{extra_env} sh {} {} --profile sekha --port {port} --workdir {} --log {}",
         script.display(),
-        pid.display(),
+        pid.0.display(),
         service.display(),
         lab.agents.join(format!("{instance}.log")).display()
     );
@@ -289,7 +287,7 @@ async fn console_leaves_mid_restart(
     pause_secs: u32,
 ) -> (
     crate::lab::Running,
-    std::path::PathBuf,
+    PidFile,
     String,
     gatehouse_agent::AgentConfig,
 ) {
@@ -317,12 +315,6 @@ async fn console_leaves_mid_restart(
         } => {}
     }
     (agent, pid, old, config)
-}
-
-fn stop_fixture(pid: &std::path::Path) {
-    if let Ok(pid) = std::fs::read_to_string(pid) {
-        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,7 +395,7 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
         "the new key is in no file of the data directory"
     );
     agent.stop().await;
-    stop_fixture(&pid);
+    drop(pid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,7 +444,7 @@ async fn a_rotation_the_service_refuses_leaves_the_old_key_and_nothing_pending()
         timeline.events
     );
     agent.stop().await;
-    stop_fixture(&pid);
+    drop(pid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,7 +526,7 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
         "the host is back on the old key"
     );
     agent.stop().await;
-    stop_fixture(&pid);
+    drop(pid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,8 +588,8 @@ async fn a_bulk_rotation_reports_each_outcome_and_one_failure_stops_nothing() {
     );
     a.stop().await;
     b.stop().await;
-    stop_fixture(&pid_a);
-    stop_fixture(&pid_b);
+    drop(pid_a);
+    drop(pid_b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -636,5 +628,5 @@ async fn a_rotation_the_console_walked_away_from_is_kept_when_the_host_finished_
         "the keychain holds exactly the key the host now uses"
     );
     agent.stop().await;
-    stop_fixture(&pid);
+    drop(pid);
 }

@@ -55,3 +55,28 @@ pub fn append(path: &Path, text: &str) {
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .expect("append to the log");
 }
+
+/// A service started through `demo/restart_fixture.sh`. When this is dropped, however the
+/// test ends, the process its pid file names then is stopped: the agent may have restarted
+/// the service since, and that new process belongs to the test too.
+#[derive(Debug)]
+pub struct PidFile(pub std::path::PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// Set `path`'s modification time to `at`. A file just written carries the kernel's clock,
+/// which libfaketime (the suite's "another date" runs) does not move; files whose age matters
+/// are stamped with the time the test passes in.
+pub fn stamp(path: &Path, at: time::OffsetDateTime) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open to stamp");
+    file.set_modified(at.into()).expect("set mtime");
+}

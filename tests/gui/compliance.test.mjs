@@ -2,14 +2,14 @@
 // drifts and re-opens with its evidence, a manual item is signed off, and the exported HTML
 // report is rendered in WebKitGTK's MiniBrowser and screenshot.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { tmpdir, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { KEY, newBrowserSession, newSession, startBrowserDriver, startDriver } from './webdriver.mjs';
-import { answers, freePort } from './support.mjs';
+import { answers, freePort, owned, scratchDir, startAndEnroll } from './support.mjs';
 
 const app = process.env.GATEHOUSE_APP;
 const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
@@ -30,19 +30,19 @@ function cli(args) {
 
 before(async () => {
   assert.ok(app, 'GATEHOUSE_APP must name the built gatehouse-console binary');
-  dir = mkdtempSync(join(tmpdir(), 'gh-gui-compliance-'));
+  dir = scratchDir('gh-gui-compliance-');
   const serviceDir = join(dir, 'service');
   mkdirSync(serviceDir);
   configFile = join(serviceDir, 'config.toml');
   writeFileSync(configFile, 'mcp_api_key = "kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b"\n', { mode: 0o600 });
   chmodSync(configFile, 0o600);
   const servicePort = await freePort();
-  service = spawn(
+  service = owned(spawn(
     'python3',
     [join(repo, 'demo/fixture_service.py'), '--profile', 'sekha', '--port', String(servicePort), '--rate-limit', '20',
       '--workdir', serviceDir, '--log', join(dir, 'service.log')],
     { stdio: 'ignore' },
-  );
+  ));
   await answers(`http://127.0.0.1:${servicePort}/health`);
   const agentPort = await freePort();
   const config = join(dir, 'agent.toml');
@@ -52,19 +52,8 @@ before(async () => {
       `service_url = "http://127.0.0.1:${servicePort}/health"\nservice_dir = "${serviceDir}"\n` +
       `[checks]\nservice_user = "${userInfo().username}"\n`,
   );
-  const init = spawnSync(join(bin, 'gatehouse-agent'), ['init', '--config', config, '--code-file', join(dir, 'code')], {
-    encoding: 'utf8',
-  });
-  assert.equal(init.status, 0, `agent init: ${init.stderr}`);
-  agent = spawn(join(bin, 'gatehouse-agent'), ['run', '--config', config], { stdio: 'ignore' });
-  process.env.GATEHOUSE_DATA_DIR = mkdtempSync(join(tmpdir(), 'gh-gui-compliance-console-'));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const add = cli(['instance', 'add', '--name', 'chk-one', '--address', `127.0.0.1:${agentPort}`, '--code-file', join(dir, 'code')]);
-    if (add.status === 0) break;
-    assert.ok(Date.now() < deadline, `the CLI enrolls the agent: ${add.stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  process.env.GATEHOUSE_DATA_DIR = scratchDir('gh-gui-compliance-console-');
+  agent = await startAndEnroll(bin, config, 'chk-one', `127.0.0.1:${agentPort}`, dir);
   const run = cli(['checks', 'run']);
   assert.equal(run.status, 0, `the checks run from the CLI: ${run.stdout} ${run.stderr}`);
   driver = await startDriver();

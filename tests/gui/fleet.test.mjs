@@ -2,13 +2,12 @@
 // the instance listed over mutual TLS, then revoked with a confirmation.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { newSession, startDriver } from './webdriver.mjs';
+import { freePort, nginxTime, owned, scratchDir } from './support.mjs';
 
 const app = process.env.GATEHOUSE_APP;
 const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
@@ -20,29 +19,19 @@ let agent;
 let address;
 let code;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 before(async () => {
   assert.ok(app, 'GATEHOUSE_APP must name the built gatehouse-console binary');
-  const dir = mkdtempSync(join(tmpdir(), 'gh-gui-agent-'));
+  const dir = scratchDir('gh-gui-agent-');
   const port = await freePort();
   address = `127.0.0.1:${port}`;
   const config = join(dir, 'agent.toml');
   const log = join(dir, 'access.log');
+  // Stamped with the time of writing: the timeline shows the last 24 hours by default.
+  const at = nginxTime(new Date());
   writeFileSync(
     log,
-    [1, 2, 3]
-      .map((n) => `203.0.113.${n} - - [23/Nov/2026:02:41:5${n} +0000] "POST /mcp/tools/memory_stats HTTP/1.1" 401 35 "-" "curl/8"\n`)
-      .join(''),
+    [1, 2, 3].map((n) => `203.0.113.${n} - - [${at}] "POST /mcp/tools/memory_stats HTTP/1.1" 401 35 "-" "curl/8"\n`).join(''),
   );
   writeFileSync(
     config,
@@ -54,10 +43,10 @@ before(async () => {
   });
   assert.equal(init.status, 0, `agent init: ${init.stderr}`);
   code = readFileSync(join(dir, 'code'), 'utf8').trim();
-  agent = spawn(agentBinary, ['run', '--config', config], { stdio: 'ignore' });
+  agent = owned(spawn(agentBinary, ['run', '--config', config], { stdio: 'ignore' }));
 
   // A console data directory of its own, so the other GUI test's state does not mix in.
-  process.env.GATEHOUSE_DATA_DIR = mkdtempSync(join(tmpdir(), 'gh-gui-console-'));
+  process.env.GATEHOUSE_DATA_DIR = scratchDir('gh-gui-console-');
   driver = await startDriver();
   s = await newSession(driver.base, app);
   await s.until('the fleet view', async () => (await s.findAll('nav [data-view]')).length === 7);

@@ -6,13 +6,12 @@
 // artifacts/contain.json (bench/contain.sh runs this drill several times for the median).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { KEY, newSession, startDriver } from './webdriver.mjs';
-import { answers, freePort } from './support.mjs';
+import { answers, freePort, nginxTime, owned, scratchDir, startAndEnroll } from './support.mjs';
 
 const app = process.env.GATEHOUSE_APP;
 const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
@@ -28,26 +27,21 @@ let agent;
 let service;
 let proxyLog;
 
-function nginxTime(d) {
-  const m = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()];
-  const p = (n) => String(n).padStart(2, '0');
-  return `${p(d.getUTCDate())}/${m}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-}
 
 before(async () => {
   assert.ok(app, 'GATEHOUSE_APP must name the built gatehouse-console binary');
-  const dir = mkdtempSync(join(tmpdir(), 'gh-gui-incident-'));
+  const dir = scratchDir('gh-gui-incident-');
   const serviceDir = join(dir, 'service');
   mkdirSync(serviceDir);
   writeFileSync(join(serviceDir, 'config.toml'), 'mcp_api_key = "kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b"\n', { mode: 0o600 });
   proxyLog = join(dir, 'sekha.access.log');
   writeFileSync(proxyLog, '');
   const servicePort = await freePort();
-  service = spawn(
+  service = owned(spawn(
     'python3',
     [join(repo, 'demo/fixture_service.py'), '--profile', 'sekha', '--port', String(servicePort), '--workdir', serviceDir, '--log', join(dir, 'service.log')],
     { stdio: 'ignore' },
-  );
+  ));
   await answers(`http://127.0.0.1:${servicePort}/health`);
   if (root) {
     assert.equal(spawnSync('ip', ['netns', 'add', netns]).status, 0, 'the test makes its network namespace');
@@ -61,17 +55,8 @@ before(async () => {
       `[[logs]]\npath = "${proxyLog}"\nformat = "nginx_combined"\nsource = "proxy"\n` +
       (root ? `[firewall]\nnft_command = ["ip", "netns", "exec", "${netns}", "nft"]\n` : ''),
   );
-  const init = spawnSync(join(bin, 'gatehouse-agent'), ['init', '--config', config, '--code-file', join(dir, 'code')], { encoding: 'utf8' });
-  assert.equal(init.status, 0, `agent init: ${init.stderr}`);
-  agent = spawn(join(bin, 'gatehouse-agent'), ['run', '--config', config], { stdio: 'ignore' });
-  process.env.GATEHOUSE_DATA_DIR = mkdtempSync(join(tmpdir(), 'gh-gui-incident-console-'));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const add = spawnSync(join(bin, 'gatehouse'), ['instance', 'add', '--name', 'inc-one', '--address', `127.0.0.1:${agentPort}`, '--code-file', join(dir, 'code')], { encoding: 'utf8' });
-    if (add.status === 0) break;
-    assert.ok(Date.now() < deadline, `the CLI enrolls the agent: ${add.stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  process.env.GATEHOUSE_DATA_DIR = scratchDir('gh-gui-incident-console-');
+  agent = await startAndEnroll(bin, config, 'inc-one', `127.0.0.1:${agentPort}`, dir);
   driver = await startDriver();
   s = await newSession(driver.base, app);
   await s.until('the shell', async () => (await s.findAll('nav [data-view]')).length === 7);

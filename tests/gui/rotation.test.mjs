@@ -2,14 +2,13 @@
 // on loopback), enrolled with the CLI, then the Rotation view's dialog: preview, rotate,
 // verified result, and the new key copied from the console process, never shown.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { KEY, newSession, startDriver } from './webdriver.mjs';
-import { answers, freePort } from './support.mjs';
+import { answers, freePort, ownPidFile, scratchDir, startAndEnroll } from './support.mjs';
 
 const app = process.env.GATEHOUSE_APP;
 const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
@@ -36,13 +35,16 @@ async function accepts(key) {
 
 before(async () => {
   assert.ok(app, 'GATEHOUSE_APP must name the built gatehouse-console binary');
-  const dir = mkdtempSync(join(tmpdir(), 'gh-gui-rotation-'));
+  const dir = scratchDir('gh-gui-rotation-');
   const service = join(dir, 'service');
   mkdirSync(service);
   configFile = join(service, 'config.toml');
   writeFileSync(configFile, `mcp_api_key = "${OLD_KEY}"\n`, { mode: 0o600 });
   servicePort = await freePort();
   pidFile = join(dir, 'service.pid');
+  // The agent restarts the service during rotation: whichever process the pid file names at
+  // the end is the one to stop.
+  ownPidFile(pidFile);
   const restart = `sh ${repo}/demo/restart_fixture.sh ${pidFile} --profile sekha --port ${servicePort} --workdir ${service} --log ${join(dir, 'service.log')}`;
   execFileSync('sh', ['-c', restart]);
   await answers(`http://127.0.0.1:${servicePort}/health`);
@@ -54,23 +56,8 @@ before(async () => {
       `service_url = "http://127.0.0.1:${servicePort}/health"\nservice_dir = "${service}"\n` +
       `restart_command = ["sh", "-c", "${restart}"]\nrestart_timeout_secs = 20\n`,
   );
-  const init = spawnSync(join(bin, 'gatehouse-agent'), ['init', '--config', config, '--code-file', join(dir, 'code')], {
-    encoding: 'utf8',
-  });
-  assert.equal(init.status, 0, `agent init: ${init.stderr}`);
-  agent = spawn(join(bin, 'gatehouse-agent'), ['run', '--config', config], { stdio: 'ignore' });
-  process.env.GATEHOUSE_DATA_DIR = mkdtempSync(join(tmpdir(), 'gh-gui-rotation-console-'));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const add = spawnSync(
-      join(bin, 'gatehouse'),
-      ['instance', 'add', '--name', 'rot-one', '--address', `127.0.0.1:${agentPort}`, '--code-file', join(dir, 'code')],
-      { encoding: 'utf8' },
-    );
-    if (add.status === 0) break;
-    assert.ok(Date.now() < deadline, `the CLI enrolls the agent: ${add.stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  process.env.GATEHOUSE_DATA_DIR = scratchDir('gh-gui-rotation-console-');
+  agent = await startAndEnroll(bin, config, 'rot-one', `127.0.0.1:${agentPort}`, dir);
   driver = await startDriver();
   s = await newSession(driver.base, app);
   await s.until('the shell', async () => (await s.findAll('nav [data-view]')).length === 7);

@@ -1,5 +1,10 @@
 // Helpers shared by the GUI tests that start fixture services and agents.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** A loopback port nothing listens on right now. */
 export function freePort() {
@@ -25,4 +30,83 @@ export async function answers(url) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not answer within 10 s`);
+}
+
+// What a test leaves behind is removed when its process ends, however it ends (a failed
+// assertion included): scratch folders (they hold test agents' keys), child processes, and
+// services a restart started that no test owns (by their pid files).
+const scratch = [];
+const children = [];
+const pidFiles = [];
+
+function cleanup() {
+  for (const child of children.splice(0)) {
+    try {
+      child.kill('SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  for (const file of pidFiles.splice(0)) {
+    try {
+      process.kill(Number(readFileSync(file, 'utf8')), 'SIGTERM');
+    } catch {
+      // no file, or already gone
+    }
+  }
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    cleanup();
+    process.exit(1);
+  });
+}
+
+/** A new folder under the system's temp folder, removed when the test process ends. */
+export function scratchDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
+
+/** `child`, killed when the test process ends if it is still running. */
+export function owned(child) {
+  children.push(child);
+  return child;
+}
+
+/** The process whose pid `file` holds when the test process ends is killed then. */
+export function ownPidFile(file) {
+  pidFiles.push(file);
+}
+
+/** The time as nginx writes it in an access log line: `06/Dec/2026:23:41:57 +0000`. */
+export function nginxTime(d) {
+  const m = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()];
+  const p = (n) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}/${m}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+/** Start an agent with `config` (`gatehouse-agent init` first, for its code) and enroll it
+ * as `name` from the console CLI, retrying while the agent comes up (at most 10 s). */
+export async function startAndEnroll(bin, config, name, address, dir) {
+  const codeFile = join(dir, 'code');
+  const init = spawnSync(join(bin, 'gatehouse-agent'), ['init', '--config', config, '--code-file', codeFile], {
+    encoding: 'utf8',
+  });
+  assert.equal(init.status, 0, `agent init: ${init.stderr}`);
+  const agent = owned(spawn(join(bin, 'gatehouse-agent'), ['run', '--config', config], { stdio: 'ignore' }));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const add = spawnSync(
+      join(bin, 'gatehouse'),
+      ['instance', 'add', '--name', name, '--address', address, '--code-file', codeFile],
+      { encoding: 'utf8' },
+    );
+    if (add.status === 0) return agent;
+    assert.ok(Date.now() < deadline, `the CLI enrolls the agent: ${add.stderr}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

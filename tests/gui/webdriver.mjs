@@ -3,12 +3,16 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { owned } from './support.mjs';
+
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
 export async function startDriver({ port = 4444, nativeDriver = '/usr/bin/WebKitWebDriver' } = {}) {
-  const proc = spawn('tauri-driver', ['--port', String(port), '--native-driver', nativeDriver], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const proc = owned(
+    spawn('tauri-driver', ['--port', String(port), '--native-driver', nativeDriver], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    }),
+  );
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
@@ -42,7 +46,7 @@ async function request(base, method, path, body, timeoutMs = 30_000) {
 
 /** WebKitGTK's own WebDriver on `port`, driving MiniBrowser: for pages outside the app. */
 export async function startBrowserDriver(port) {
-  const proc = spawn('WebKitWebDriver', [`--port=${port}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const proc = owned(spawn('WebKitWebDriver', [`--port=${port}`], { stdio: ['ignore', 'inherit', 'inherit'] }));
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {

@@ -123,7 +123,8 @@ fn init(
         .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
     let (code, fingerprint) = initialise(&state, now, ttl, random)?;
     if let Some(path) = code_file {
-        gatehouse_agent::state::write_atomic(&path, format!("{code}\n").as_bytes())?;
+        gatehouse_agent::state::write_atomic(&path, format!("{code}\n").as_bytes())
+            .with_context(|| format!("writing the enrollment code to {}", path.display()))?;
     }
     let expires = now + time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
     print_code(&cfg, &code.to_string(), &fingerprint, expires);

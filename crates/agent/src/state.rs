@@ -152,7 +152,11 @@ fn remove_if_present(path: &Path) -> std::io::Result<()> {
 
 /// Write `bytes` to `path` atomically, readable by the owner only.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name has an empty parent: that is the working directory.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     set_mode(tmp.path(), 0o600)?;
     tmp.write_all(bytes)?;

@@ -537,7 +537,7 @@ pub fn rotate_due(
     let (items, keys) = rt.block_on(console.rotate_many(
         &targets,
         gatehouse_core::BULK_CONCURRENCY,
-        |done, total| eprintln!("[{done}/{total}] done"),
+        |done, total| tell!("[{done}/{total}] done"),
     ));
     if as_json {
         print_json(&items);

@@ -15,9 +15,12 @@ use crate::{print_json, printable, runtime};
 pub enum ChecksAction {
     /// Run the automated checks now (every instance, or one), including the rate-limit burst.
     Run { instance: Option<String> },
-    /// Every item with its state; exits 1 when an item fails or is due.
+    /// Every item with its state.
     List {
         instance: Option<String>,
+        /// Exit with status 2 when an item fails or is due (1 stays "the command failed").
+        #[arg(long)]
+        exit_code: bool,
         #[arg(long, conflicts_with_all = ["due", "waived"])]
         failing: bool,
         #[arg(long, conflicts_with = "waived")]
@@ -130,6 +133,7 @@ pub fn checks(
         }
         ChecksAction::List {
             instance,
+            exit_code,
             failing,
             due,
             waived,
@@ -197,10 +201,10 @@ pub fn checks(
                 }
             }
             let open = view.fleet.failing + view.fleet.due;
-            Ok(if open == 0 {
-                ExitCode::SUCCESS
+            Ok(if *exit_code && open > 0 {
+                ExitCode::from(2)
             } else {
-                ExitCode::FAILURE
+                ExitCode::SUCCESS
             })
         }
         ChecksAction::Export {
@@ -233,7 +237,7 @@ pub fn checks(
                     field: "export",
                     reason: format!("cannot write {}: {e}", path.display()),
                 })?;
-                eprintln!("Wrote {}", path.display());
+                tell!("Wrote {}", path.display());
             }
             Ok(ExitCode::SUCCESS)
         }

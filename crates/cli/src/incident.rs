@@ -318,7 +318,7 @@ pub fn incident(
                     field: "report",
                     reason: format!("cannot write {}: {e}", path.display()),
                 })?;
-                eprintln!("Wrote {}", path.display());
+                tell!("Wrote {}", path.display());
             }
             return Ok(ExitCode::SUCCESS);
         }

@@ -12,6 +12,15 @@ macro_rules! say {
     }};
 }
 
+/// `eprintln!` that never panics: with `2>&1 | head` standard error is a closed pipe too, and
+/// a message that cannot be shown is dropped rather than turned into a crash.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod analytics;
 mod checks;
 mod incident;
@@ -247,9 +256,9 @@ fn main() -> ExitCode {
         Err(error) => {
             let ipc = IpcError::from(error);
             if cli.json {
-                eprintln!("{}", json!({"code": ipc.code, "message": ipc.message}));
+                tell!("{}", json!({"code": ipc.code, "message": ipc.message}));
             } else {
-                eprintln!("error[{}]: {}", ipc.code.as_str(), ipc.message);
+                tell!("error[{}]: {}", ipc.code.as_str(), ipc.message);
             }
             ExitCode::FAILURE
         }
@@ -262,8 +271,34 @@ pub(crate) fn output_failed(error: &std::io::Error) -> ! {
     if error.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(141);
     }
-    eprintln!("error[output]: cannot write to standard output: {error}");
+    tell!("error[output]: cannot write to standard output: {error}");
     std::process::exit(1);
+}
+
+/// Standard output for long writes (exports): a reader that goes away ends the program as
+/// SIGPIPE would, instead of surfacing as an error of the export.
+pub(crate) struct Stdout(std::io::StdoutLock<'static>);
+
+impl Stdout {
+    pub(crate) fn lock() -> Self {
+        Self(std::io::stdout().lock())
+    }
+}
+
+impl std::fmt::Debug for Stdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stdout")
+    }
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).inspect_err(|e| output_failed(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().inspect_err(|e| output_failed(e))
+    }
 }
 
 fn read_code(file: Option<&PathBuf>) -> gatehouse_core::Result<String> {
@@ -664,7 +699,6 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
         runtime()?.block_on(console.sync_all())?;
     }
     let format = match args.format.as_str() {
-        "table" if json => Some(gatehouse_core::ExportFormat::Jsonl),
         "table" => None,
         "csv" => Some(gatehouse_core::ExportFormat::Csv),
         "jsonl" => Some(gatehouse_core::ExportFormat::Jsonl),
@@ -675,12 +709,21 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
             ))
         }
     };
-    if let Some(format) = format {
-        let stdout = std::io::stdout();
-        console.export_events(&filter, format, &mut stdout.lock())?;
-        return Ok(());
-    }
-    let page = console.events(&filter, None, args.limit)?;
+    let page = match format {
+        // --json is the table as data: the same page, --limit honoured.
+        None if json => {
+            let page = console.events(&filter, None, args.limit)?;
+            print_json(&page);
+            return Ok(());
+        }
+        None => console.events(&filter, None, args.limit)?,
+        Some(format) => {
+            let mut out = Stdout::lock();
+            console.export_events(&filter, format, &mut out)?;
+            std::io::Write::flush(&mut out).ok();
+            return Ok(());
+        }
+    };
     if page.events.is_empty() {
         say!("No events match. Enroll an instance, or pull new events with --sync.");
     }
@@ -729,7 +772,7 @@ pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => say!("{text}"),
         // Our DTOs are plain data; serialization cannot fail, but never panic on output.
-        Err(e) => eprintln!("error[internal]: cannot render JSON: {e}"),
+        Err(e) => tell!("error[internal]: cannot render JSON: {e}"),
     }
 }
 

@@ -609,12 +609,14 @@ impl Console {
             .is_some_and(|p| p.multiple_keys);
         let impact = if multiple {
             format!(
-                "{name} is replaced in {} and the service restarts. Its clients need the new key at                  once; its other keys keep working.",
+                "{name} is replaced in {} and the service restarts. Its clients need the new key at \
+                 once; its other keys keep working.",
                 found.file
             )
         } else {
             format!(
-                "{name} is the service's one key: it is replaced in {} and the service restarts,                  cutting over at once. Every client needs the new key as soon as this completes.",
+                "{name} is the service's one key: it is replaced in {} and the service restarts, \
+                 cutting over at once. Every client needs the new key as soon as this completes.",
                 found.file
             )
         };
@@ -698,7 +700,8 @@ impl Console {
             Err(e) => {
                 // The outcome is unknown: the key stays pending until the agent says.
                 let message = format!(
-                    "The agent did not answer ({e}). An agent stopped mid-way rolls back when it starts                      again; Gatehouse asks it for the outcome before the next rotation and inventory."
+                    "The agent did not answer ({e}). An agent stopped mid-way rolls back when it starts \
+                     again; Gatehouse asks it for the outcome before the next rotation and inventory."
                 );
                 self.record_action(
                     instance,

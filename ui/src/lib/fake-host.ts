@@ -17,6 +17,7 @@ import type { ItemView } from '../gen/ItemView';
 import type { Incident } from '../gen/Incident';
 import type { IncidentView } from '../gen/IncidentView';
 import type { Playbook } from '../gen/Playbook';
+import { nowMicros, nowSeconds } from './clock';
 import { HostError, type Host } from './host';
 
 export interface FakeHost extends Host {
@@ -128,14 +129,18 @@ export function complianceOf(items: ItemView[], filter: string | null, instance:
         problem: null,
       };
     }),
-    generated_at: Math.floor(Date.now() / 1000),
+    generated_at: Math.floor(nowSeconds()),
     tls_minimum: '1.3',
   };
 }
 
-/** A credential as the core would describe it; `dueInDays` from now. */
-export function sampleCredential(id: string, dueInDays: number, overrides: Partial<Credential> = {}): Credential {
-  const now = Math.floor(Date.now() / 1000);
+/** A credential as the core would describe it; due `dueInDays` after `now` (Unix seconds). */
+export function sampleCredential(
+  id: string,
+  dueInDays: number,
+  overrides: Partial<Credential> = {},
+  now: number = Math.floor(nowSeconds()),
+): Credential {
   return {
     id,
     instance: 'sekha-prod',
@@ -270,9 +275,12 @@ function matches(e: TimelineEvent, f: EventFilter): boolean {
   );
 }
 
-/** An enrolled, healthy instance as the core would describe it. */
-export function sampleInstance(name: string, overrides: Partial<InstanceView> = {}): InstanceView {
-  const now = Math.floor(Date.now() / 1000);
+/** An enrolled, healthy instance as the core would describe it, as of `now` (Unix seconds). */
+export function sampleInstance(
+  name: string,
+  overrides: Partial<InstanceView> = {},
+  now: number = Math.floor(nowSeconds()),
+): InstanceView {
   return {
     name,
     address: '127.0.0.1:7443',
@@ -419,7 +427,7 @@ export function fakeHost(): FakeHost {
     },
     async credentials() {
       host.calls.push('credentials');
-      return { credentials: host.credentialList, problems: [], key_days: host.keyDays, checked_at: Math.floor(Date.now() / 1000) };
+      return { credentials: host.credentialList, problems: [], key_days: host.keyDays, checked_at: Math.floor(nowSeconds()) };
     },
     async setKeyRotationDays(instance, days) {
       host.calls.push(`setKeyRotationDays:${instance}:${days}`);
@@ -505,7 +513,7 @@ export function fakeHost(): FakeHost {
     },
     async signOffItem(instance, item, note) {
       host.calls.push(`signOffItem:${instance}:${item}:${note}`);
-      return update(instance, item, { state: 'done', state_text: 'signed off just now by alice', signed_off_by: 'alice', signed_off_at: Math.floor(Date.now() / 1000) });
+      return update(instance, item, { state: 'done', state_text: 'signed off just now by alice', signed_off_by: 'alice', signed_off_at: Math.floor(nowSeconds()) });
     },
     async addItemEvidence(instance, item, evidence) {
       host.calls.push(`addItemEvidence:${instance}:${item}:${evidence.kind}:${evidence.text}`);
@@ -514,7 +522,7 @@ export function fakeHost(): FakeHost {
       }
       const current = host.items.find((i) => i.instance === instance && i.id === item)!;
       return update(instance, item, {
-        evidence: [{ id: current.evidence.length + 1, at: Math.floor(Date.now() / 1000), actor: 'alice', kind: evidence.kind, text: evidence.text, sha256: null, size: null }, ...current.evidence],
+        evidence: [{ id: current.evidence.length + 1, at: Math.floor(nowSeconds()), actor: 'alice', kind: evidence.kind, text: evidence.text, sha256: null, size: null }, ...current.evidence],
       });
     },
     async waiveItem(instance, item, waiver) {
@@ -523,7 +531,7 @@ export function fakeHost(): FakeHost {
       return update(instance, item, {
         state: 'waived',
         state_text: `waived until later (${waiver.reason}; approved by ${waiver.approved_by})`,
-        waiver: { id: 1, kind: waiver.kind, reason: waiver.reason, approved_by: waiver.approved_by, created_at: Math.floor(Date.now() / 1000), expires_at: waiver.expires_at },
+        waiver: { id: 1, kind: waiver.kind, reason: waiver.reason, approved_by: waiver.approved_by, created_at: Math.floor(nowSeconds()), expires_at: waiver.expires_at },
       });
     },
     async endWaiver(instance, item) {
@@ -550,7 +558,7 @@ export function fakeHost(): FakeHost {
       host.calls.push(`openIncident:${input.ips.join(',')}`);
       const id = host.incidentList.length + 1;
       host.incidentList = [
-        { id, title: input.title, severity: input.severity, status: 'open', owner: null, source: 'by hand', instances: input.instances, ips: input.ips, from_us: input.from_us, to_us: input.to_us, opened_us: Date.now() * 1000, closed_us: null, step: 'detection' },
+        { id, title: input.title, severity: input.severity, status: 'open', owner: null, source: 'by hand', instances: input.instances, ips: input.ips, from_us: input.from_us, to_us: input.to_us, opened_us: nowMicros(), closed_us: null, step: 'detection' },
         ...host.incidentList,
       ];
       log(id, 'opened', `opened: ${input.title}`);
@@ -694,7 +702,7 @@ export function fakeHost(): FakeHost {
   };
   function log(id: number, kind: string, text: string, ok: boolean | null = null, steps: string[] = []) {
     const entries = host.incidentLogs[id] ?? [];
-    entries.push({ id: entries.length + 1, at_us: Date.now() * 1000, actor: 'alice', kind, text, ok, steps });
+    entries.push({ id: entries.length + 1, at_us: nowMicros(), actor: 'alice', kind, text, ok, steps });
     host.incidentLogs[id] = entries;
   }
   function viewOf(id: number): IncidentView {

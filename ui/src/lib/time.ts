@@ -1,9 +1,10 @@
 // Times are shown in the operator's time zone; the exact UTC instant is on hover.
+import { nowSeconds } from './clock';
 
 const local = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 /** "3 min ago", "in 12 days": where recency matters. */
-export function relative(unixSeconds: number, now: number = Date.now() / 1000): string {
+export function relative(unixSeconds: number, now: number = nowSeconds()): string {
   const delta = unixSeconds - now;
   const abs = Math.abs(delta);
   const [value, unit] =

@@ -2,6 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { calendar, groupByDay } from '../lib/calendar';
+import { nowDate } from '../lib/clock';
 import { fakeHost, sampleCredential, sampleInstance } from '../lib/fake-host';
 import Rotation from './Rotation.svelte';
 
@@ -39,7 +40,7 @@ describe('rotation', () => {
   it('shows the days things fall due on a calendar and filters by a day', async () => {
     const host = withCredentials();
     render(Rotation, { host, ongo: () => {} });
-    const grid = await screen.findByRole('grid', { name: new Date().toLocaleDateString(undefined, { month: 'long', year: 'numeric' }) });
+    const grid = await screen.findByRole('grid', { name: nowDate().toLocaleDateString(undefined, { month: 'long', year: 'numeric' }) });
     const due = await waitFor(() => {
       const days = within(grid).getAllByRole('button').filter((b) => /\d+ due/.test(b.getAttribute('aria-label') ?? ''));
       expect(days.length).toBeGreaterThan(0);
@@ -72,7 +73,7 @@ describe('the calendar', () => {
     const leading = november!.days.findIndex((d) => d !== null);
     expect(leading, '1 November 2026 is a Sunday: six blank days before it').toBe(6);
     expect(november!.days.filter(Boolean).length, 'thirty days').toBe(30);
-    const byDay = groupByDay([sampleCredential('a', -10)], at);
+    const byDay = groupByDay([sampleCredential('a', -10, {}, at)], at);
     expect([...byDay.keys()], 'overdue shows on today').toEqual(['2026-11-23']);
   });
 });
