@@ -139,13 +139,16 @@ async fn main() -> anyhow::Result<()> {
     rtts.sort();
 
     // A fresh handshake each time: a new client, so a new TCP and TLS 1.3 connection.
-    let db = rusqlite::Connection::open(tmp.path().join("console/gatehouse.sqlite3"))?;
-    let ca_pem: String = db.query_row("SELECT cert_pem FROM fleet_ca", [], |r| r.get(0))?;
-    let client_pem: String = db.query_row(
-        "SELECT client_cert_pem FROM instances WHERE name = ?1",
-        [first],
-        |r| r.get(0),
-    )?;
+    let db = gatehouse_core::Db::open(&tmp.path().join("console/gatehouse.sqlite3"))?;
+    let ca_pem = db
+        .instances()
+        .fleet_ca_cert()?
+        .ok_or_else(|| anyhow::anyhow!("the fleet CA was made at the first enrollment"))?;
+    let client_pem = db
+        .instances()
+        .get(first)?
+        .ok_or_else(|| anyhow::anyhow!("the instance was enrolled"))?
+        .client_cert_pem;
     let key = console
         .vault()
         .load(&format!("instance/{first}/client.key"))?;

@@ -147,8 +147,8 @@ fn main() -> anyhow::Result<()> {
         (
             "failed auth",
             EventFilter {
-                kind: Some("auth".into()),
-                outcome: Some("failure".into()),
+                kind: Some(Kind::Auth),
+                outcome: Some(Outcome::Failure),
                 ..Default::default()
             },
         ),

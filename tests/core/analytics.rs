@@ -656,7 +656,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
         .console
         .events(
             &EventFilter {
-                kind: Some("console".into()),
+                kind: Some(Kind::Console),
                 text: Some("Alert".into()),
                 ..Default::default()
             },

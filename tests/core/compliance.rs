@@ -376,7 +376,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
             .item_history("sekha-1", "probe.data-endpoints")
             .expect("history")
             .iter()
-            .any(|h| h.kind == "waiver_expired"),
+            .any(|h| h.kind == gatehouse_core::HistoryKind::WaiverExpired),
         "the expiry is in the item's history"
     );
     lab.set_clock(t0);

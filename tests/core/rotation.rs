@@ -168,7 +168,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         .console
         .events(
             &EventFilter {
-                kind: Some("console".into()),
+                kind: Some(gatehouse_events::Kind::Console),
                 text: Some("changed".into()),
                 ..Default::default()
             },
@@ -376,7 +376,11 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
     assert_ne!(api.fingerprint, sha_prefix(&old), "and not the old one");
     let history = lab.console.rotation_history(10).expect("history");
     assert_eq!(history.len(), 1, "one rotation recorded");
-    assert_eq!(history[0].state, "committed", "as committed");
+    assert_eq!(
+        history[0].state,
+        gatehouse_core::RotationState::Committed,
+        "as committed"
+    );
     assert_eq!(
         (
             history[0].old_fingerprint.as_str(),
@@ -427,7 +431,7 @@ async fn a_rotation_the_service_refuses_leaves_the_old_key_and_nothing_pending()
         .console
         .events(
             &EventFilter {
-                kind: Some("console".into()),
+                kind: Some(gatehouse_events::Kind::Console),
                 text: Some("Rotation".into()),
                 ..Default::default()
             },
@@ -496,7 +500,7 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
         .console
         .events(
             &EventFilter {
-                kind: Some("console".into()),
+                kind: Some(gatehouse_events::Kind::Console),
                 text: Some("complete".into()),
                 ..Default::default()
             },

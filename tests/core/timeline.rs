@@ -36,7 +36,8 @@ async fn lines_written_on_a_host_reach_the_timeline() {
         .events(&EventFilter::default(), None, 100)
         .expect("page");
     assert_eq!(
-        all.events[0].kind, "console",
+        all.events[0].kind,
+        Kind::Console,
         "the console's own enrollment is on the timeline, newest"
     );
     assert!(
@@ -51,8 +52,8 @@ async fn lines_written_on_a_host_reach_the_timeline() {
         .console
         .events(
             &EventFilter {
-                kind: Some("auth".into()),
-                outcome: Some("failure".into()),
+                kind: Some(Kind::Auth),
+                outcome: Some(Outcome::Failure),
                 ..Default::default()
             },
             None,
@@ -118,7 +119,7 @@ async fn events_the_agent_had_to_drop_leave_a_visible_gap() {
         .console
         .events(
             &EventFilter {
-                kind: Some("gap".into()),
+                kind: Some(Kind::Gap),
                 ..Default::default()
             },
             None,

@@ -114,8 +114,8 @@ impl Buffer {
                 insert.execute(params![
                     e.time_us,
                     e.source,
-                    word(e.kind),
-                    outcome_word(e.outcome),
+                    e.kind.as_str(),
+                    e.outcome.as_str(),
                     e.actor,
                     e.key_prefix,
                     e.ip,
@@ -177,8 +177,8 @@ impl Buffer {
                     seq: row.get::<_, i64>(0)? as u64,
                     time_us: row.get(1)?,
                     source: row.get(2)?,
-                    kind: parse_kind(&row.get::<_, String>(3)?),
-                    outcome: parse_outcome(&row.get::<_, String>(4)?),
+                    kind: vocabulary(3, &row.get::<_, String>(3)?, Kind::from_word)?,
+                    outcome: vocabulary(4, &row.get::<_, String>(4)?, Outcome::from_word)?,
                     actor: row.get(5)?,
                     key_prefix: row.get(6)?,
                     ip: row.get(7)?,
@@ -244,46 +244,15 @@ fn approximate_json_size(e: &WireEvent) -> usize {
     2 * text + 256
 }
 
-fn word(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Auth => "auth",
-        Kind::Request => "request",
-        Kind::RateLimit => "rate_limit",
-        Kind::Service => "service",
-        Kind::Log => "log",
-        Kind::Unparsed => "unparsed",
-        Kind::Gap => "gap",
-    }
-}
-
-fn outcome_word(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Success => "success",
-        Outcome::Failure => "failure",
-        Outcome::Error => "error",
-        Outcome::Info => "info",
-    }
-}
-
-fn parse_kind(text: &str) -> Kind {
-    match text {
-        "auth" => Kind::Auth,
-        "request" => Kind::Request,
-        "rate_limit" => Kind::RateLimit,
-        "service" => Kind::Service,
-        "log" => Kind::Log,
-        "gap" => Kind::Gap,
-        _ => Kind::Unparsed,
-    }
-}
-
-fn parse_outcome(text: &str) -> Outcome {
-    match text {
-        "success" => Outcome::Success,
-        "failure" => Outcome::Failure,
-        "error" => Outcome::Error,
-        _ => Outcome::Info,
-    }
+/// A stored word read back: one no build writes is damage, reported rather than guessed.
+fn vocabulary<T>(column: usize, text: &str, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    parse(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("{text:?} is not a word Gatehouse writes here").into(),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -268,7 +268,10 @@ fn list(
         sync(console)?;
     }
     let alerts = console.alerts(&AlertFilter {
-        state: state.map(str::parse).transpose()?,
+        state: state
+            .map(|s| if s == "ack" { "acknowledged" } else { s })
+            .map(str::parse)
+            .transpose()?,
         all,
         ..Default::default()
     })?;

@@ -253,7 +253,7 @@ pub fn checks(
                         "{} {:<15} {:<8} {} ({})",
                         gatehouse_core::utc(h.at.saturating_mul(1_000_000)),
                         h.kind,
-                        h.state.as_deref().unwrap_or("-"),
+                        h.state.map_or("-", |s| s.as_str()),
                         printable(&h.detail),
                         printable(&h.actor)
                     );

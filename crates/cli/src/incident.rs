@@ -327,7 +327,7 @@ pub fn incident(
     let failed = view
         .log
         .last()
-        .is_some_and(|e| e.kind == "action" && e.ok == Some(false));
+        .is_some_and(|e| e.kind == gatehouse_core::EntryKind::Action && e.ok == Some(false));
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -6,89 +6,17 @@ use std::sync::Mutex;
 
 use gatehouse_events::{Kind, Outcome};
 use gatehouse_protocol::WireEvent;
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+use gatehouse_store::alerts::NewAlert;
 
 use crate::detect::{self, Attempt, Detector, Firing, Rule};
 use crate::events::Pulled;
 use crate::heatmap::HOUR_US;
 use crate::{Console, Error, Result};
 
-/// Where an alert stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    New,
-    Acknowledged,
-    Resolved,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::New => "new",
-            AlertState::Acknowledged => "acknowledged",
-            AlertState::Resolved => "resolved",
-        }
-    }
-}
-
-impl std::str::FromStr for AlertState {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "new" => Ok(AlertState::New),
-            "acknowledged" | "ack" => Ok(AlertState::Acknowledged),
-            "resolved" => Ok(AlertState::Resolved),
-            other => Err(Error::InvalidInput {
-                field: "state",
-                reason: format!("\"{other}\" is not one of new, acknowledged, resolved"),
-            }),
-        }
-    }
-}
-
-/// An alert: one episode of one rule on one instance (and address).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct Alert {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub rule_id: String,
-    pub rule_name: String,
-    /// `brute_force`, `key_spraying`, `distributed`, `baseline_jump`.
-    pub kind: String,
-    pub severity: detect::Severity,
-    pub instance: String,
-    /// The address, for per-address rules.
-    pub subject: Option<String>,
-    #[ts(type = "number")]
-    pub first_us: i64,
-    #[ts(type = "number")]
-    pub last_us: i64,
-    #[ts(type = "number")]
-    pub count: u64,
-    /// One sentence: what happened.
-    pub detail: String,
-    pub state: AlertState,
-    #[ts(type = "number | null")]
-    pub state_at: Option<i64>,
-    #[ts(type = "number")]
-    pub created_us: i64,
-}
-
-/// Which alerts to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(default)]
-pub struct AlertFilter {
-    /// Only alerts in this state; `None` lists new and acknowledged ones.
-    pub state: Option<AlertState>,
-    /// Every state, resolved included.
-    pub all: bool,
-    pub instance: Option<String>,
-    pub subject: Option<String>,
-}
+pub use gatehouse_store::alerts::{Alert, AlertFilter, AlertState};
 
 /// The detection settings: the rules and the addresses never alerted on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -98,6 +26,9 @@ pub struct DetectionSettings {
     /// own network.
     pub allowlist: Vec<String>,
 }
+
+/// The rule id of compliance drift alerts.
+const DRIFT_RULE: &str = "compliance_drift";
 
 /// Alerts whose last event is older than this when raised get no notification.
 const STALE_FOR_NOTIFICATION_US: i64 = 3_600_000_000;
@@ -251,45 +182,19 @@ fn describe(rule: &Rule, f: &Firing) -> String {
     }
 }
 
-const ALERT_COLUMNS: &str = "id, rule_id, rule_name, kind, severity, instance, subject, first_us, last_us, count, detail, state, state_at, created_us";
-
-fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
-    let severity: String = r.get(4)?;
-    let state: String = r.get(11)?;
-    Ok(Alert {
-        id: r.get(0)?,
-        rule_id: r.get(1)?,
-        rule_name: r.get(2)?,
-        kind: r.get(3)?,
-        severity: match severity.as_str() {
-            "high" => detect::Severity::High,
-            "medium" => detect::Severity::Medium,
-            _ => detect::Severity::Low,
-        },
-        instance: r.get(5)?,
-        subject: r.get(6)?,
-        first_us: r.get(7)?,
-        last_us: r.get(8)?,
-        count: r.get::<_, i64>(9)? as u64,
-        detail: r.get(10)?,
-        state: state.parse().unwrap_or(AlertState::New),
-        state_at: r.get(12)?,
-        created_us: r.get(13)?,
-    })
-}
-
 impl Console {
     /// The detection rules and allowlist (the defaults until the operator changes them).
     pub fn detection(&self) -> Result<DetectionSettings> {
         let store = self.store();
-        let rules = match store.setting("detection_rules")? {
+        let settings = store.settings();
+        let rules = match settings.get("detection_rules")? {
             Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "stored detection rules are unreadable; using the defaults");
                 detect::default_rules()
             }),
             None => detect::default_rules(),
         };
-        let allowlist = match store.setting("allowlist")? {
+        let allowlist = match settings.get("allowlist")? {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => Vec::new(),
         };
@@ -310,10 +215,15 @@ impl Console {
             });
         }
         validate_allowlist(&detection.allowlist)?;
-        let store = self.store();
-        store.set_setting("detection_rules", &to_json(&detection.rules))?;
-        store.set_setting("allowlist", &to_json(&detection.allowlist))?;
-        drop(store);
+        {
+            let store = self.store();
+            store
+                .settings()
+                .set("detection_rules", &to_json(&detection.rules))?;
+            store
+                .settings()
+                .set("allowlist", &to_json(&detection.allowlist))?;
+        }
         tracing::info!(rules = detection.rules.len(), "detection settings changed");
         self.audit(
             "detection_settings",
@@ -329,7 +239,7 @@ impl Console {
 
     /// Put back the rules from the guides.
     pub fn reset_detection(&self) -> Result<DetectionSettings> {
-        self.store().delete_setting("detection_rules")?;
+        self.store().settings().delete("detection_rules")?;
         self.audit(
             "detection_settings",
             "fleet",
@@ -372,23 +282,14 @@ impl Console {
         let (counting, baseline) = {
             let mut events = self.event_store();
             events.refresh()?;
-            let id = events.string_id(instance);
-            let counting = match id {
-                Some(id) => events
-                    .current_counting_source(id)?
-                    .and_then(|s| events.string(s).map(str::to_owned)),
-                None => None,
-            };
+            let counting = events.counting_source(instance)?;
             let last_hour = failures
                 .iter()
                 .map(|e| e.time_us)
                 .max()
                 .unwrap_or(0)
                 .div_euclid(HOUR_US);
-            let baseline = match id {
-                Some(id) => events.mean_hourly_failures(id, last_hour - 168, last_hour - 1)?,
-                None => 0.0,
-            };
+            let baseline = events.mean_hourly_failures(instance, last_hour - 168, last_hour - 1)?;
             (counting, baseline)
         };
         let attempts: Vec<Attempt<'_>> = failures
@@ -441,30 +342,19 @@ impl Console {
     /// within the rule's window (the console restarted mid-episode).
     fn record_firing(&self, rule: &Rule, f: &Firing) -> Result<Option<Alert>> {
         let store = self.store();
-        let conn = store.conn();
+        let alerts = store.alerts();
         let window = rule.detection.window_us();
-        let open: Option<i64> = conn
-            .query_row(
-                "SELECT id FROM alerts WHERE rule_id = ?1 AND instance = ?2 AND subject IS ?3
-                 AND state != 'resolved' AND last_us >= ?4 ORDER BY last_us DESC LIMIT 1",
-                params![rule.id, f.instance, f.subject, f.first_us - window],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let now_us = self.now_us();
+        let open = alerts.open_episode(
+            &rule.id,
+            &f.instance,
+            f.subject.as_deref(),
+            f.first_us - window,
+        )?;
         match open {
             Some(id) => {
-                let add = if f.new { f.count } else { f.added };
-                conn.execute(
-                    "UPDATE alerts SET count = count + ?2, last_us = MAX(last_us, ?3),
-                         distinct_n = MAX(distinct_n, ?4) WHERE id = ?1",
-                    params![id, add as i64, f.last_us, f.distinct as i64],
-                )?;
-                let alert = conn.query_row(
-                    &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
-                    [id],
-                    alert_row,
-                )?;
+                let added = if f.new { f.count } else { f.added };
+                alerts.extend(id, added, f.last_us, f.distinct)?;
+                let alert = alerts.get(id)?.ok_or(Error::AlertNotFound(id))?;
                 let detail = describe(
                     rule,
                     &Firing {
@@ -474,41 +364,25 @@ impl Console {
                         ..f.clone()
                     },
                 );
-                conn.execute(
-                    "UPDATE alerts SET detail = ?2 WHERE id = ?1",
-                    params![id, detail],
-                )?;
+                alerts.set_detail(id, &detail)?;
                 Ok(None)
             }
             // No open alert: a new episode, or one whose alert the operator resolved while it
             // went on; either way the operator hears about it.
-            None => {
-                conn.execute(
-                    "INSERT INTO alerts (rule_id, rule_name, kind, severity, instance, subject,
-                         first_us, last_us, count, distinct_n, detail, created_us)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    params![
-                        rule.id,
-                        rule.name,
-                        rule.detection.word(),
-                        rule.severity.as_str(),
-                        f.instance,
-                        f.subject,
-                        f.first_us,
-                        f.last_us,
-                        f.count as i64,
-                        f.distinct as i64,
-                        describe(rule, f),
-                        now_us
-                    ],
-                )?;
-                let id = conn.last_insert_rowid();
-                Ok(Some(conn.query_row(
-                    &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
-                    [id],
-                    alert_row,
-                )?))
-            }
+            None => Ok(Some(alerts.insert(&NewAlert {
+                rule_id: &rule.id,
+                rule_name: &rule.name,
+                kind: rule.detection.word(),
+                severity: rule.severity,
+                instance: &f.instance,
+                subject: f.subject.as_deref(),
+                first_us: f.first_us,
+                last_us: f.last_us,
+                count: f.count,
+                distinct: f.distinct,
+                detail: &describe(rule, f),
+                created_us: self.now_us(),
+            })?)),
         }
     }
 
@@ -523,38 +397,32 @@ impl Console {
         let now_us = self.now_us();
         let alert = {
             let store = self.store();
-            let conn = store.conn();
-            let open: Option<i64> = conn
-                .query_row(
-                    "SELECT id FROM alerts WHERE rule_id = 'compliance_drift' AND instance = ?1
-                     AND subject = ?2 AND state != 'resolved'",
-                    params![instance, item],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let id = match open {
+            let alerts = store.alerts();
+            let id = match alerts.unresolved(DRIFT_RULE, instance, item)? {
                 Some(id) => {
-                    conn.execute(
-                        "UPDATE alerts SET last_us = ?2, count = count + 1, detail = ?3 WHERE id = ?1",
-                        params![id, now_us, detail],
-                    )?;
+                    alerts.repeat(id, now_us, detail)?;
                     id
                 }
                 None => {
-                    conn.execute(
-                        "INSERT INTO alerts (rule_id, rule_name, kind, severity, instance, subject,
-                             first_us, last_us, count, distinct_n, detail, created_us)
-                         VALUES ('compliance_drift', 'Compliance drift', 'compliance', 'medium', ?1, ?2, ?3, ?3, 1, 0, ?4, ?3)",
-                        params![instance, item, now_us, detail],
-                    )?;
-                    conn.last_insert_rowid()
+                    alerts
+                        .insert(&NewAlert {
+                            rule_id: DRIFT_RULE,
+                            rule_name: "Compliance drift",
+                            kind: "compliance",
+                            severity: detect::Severity::Medium,
+                            instance,
+                            subject: Some(item),
+                            first_us: now_us,
+                            last_us: now_us,
+                            count: 1,
+                            distinct: 0,
+                            detail,
+                            created_us: now_us,
+                        })?
+                        .id
                 }
             };
-            conn.query_row(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
-                [id],
-                alert_row,
-            )?
+            alerts.get(id)?.ok_or(Error::AlertNotFound(id))?
         };
         if let Some(held_back) = lock(&self.alerting.gate).admit(alert.id, now_us) {
             let hook = lock(&self.alerting.hook).clone();
@@ -570,52 +438,20 @@ impl Console {
 
     /// Alerts, newest activity first.
     pub fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>> {
-        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1");
-        let mut args: Vec<String> = Vec::new();
-        match (filter.state, filter.all) {
-            (Some(state), _) => {
-                args.push(state.as_str().into());
-                sql.push_str(&format!(" AND state = ?{}", args.len()));
-            }
-            (None, false) => sql.push_str(" AND state != 'resolved'"),
-            (None, true) => {}
-        }
-        if let Some(instance) = &filter.instance {
-            args.push(instance.clone());
-            sql.push_str(&format!(" AND instance = ?{}", args.len()));
-        }
-        if let Some(subject) = &filter.subject {
-            args.push(subject.clone());
-            sql.push_str(&format!(" AND subject = ?{}", args.len()));
-        }
-        sql.push_str(" ORDER BY last_us DESC, id DESC LIMIT 1000");
-        let store = self.store();
-        let mut stmt = store.conn().prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), alert_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self.store().alerts().list(filter)?)
     }
 
     pub fn alert(&self, id: i64) -> Result<Alert> {
-        let store = self.store();
-        store
-            .conn()
-            .query_row(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
-                [id],
-                alert_row,
-            )
-            .optional()?
+        self.store()
+            .alerts()
+            .get(id)?
             .ok_or(Error::AlertNotFound(id))
     }
 
     /// Acknowledge, resolve or reopen an alert.
     pub fn set_alert_state(&self, id: i64, state: AlertState) -> Result<Alert> {
         let now_us = self.now_us();
-        let changed = self.store().conn().execute(
-            "UPDATE alerts SET state = ?2, state_at = ?3 WHERE id = ?1",
-            params![id, state.as_str(), now_us],
-        )?;
-        if changed == 0 {
+        if !self.store().alerts().set_state(id, state, now_us)? {
             return Err(Error::AlertNotFound(id));
         }
         let alert = self.alert(id)?;

@@ -6,7 +6,6 @@
 //! removed, rows added without the key, or the log cut short.
 
 use ring::hmac;
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -19,19 +18,7 @@ const AUDIT_HEAD: &str = "audit-head";
 /// The MAC before the first row.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// One row of the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct AuditEntry {
-    #[ts(type = "number")]
-    pub id: i64,
-    #[ts(type = "number")]
-    pub at_us: i64,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub detail: String,
-    pub mac: String,
-}
+pub use gatehouse_store::audit::AuditEntry;
 
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -54,22 +41,19 @@ impl Console {
         let actor = operator();
         {
             let store = self.store();
-            let conn = store.conn();
-            let last: Option<(i64, String)> = conn
-                .query_row(
-                    "SELECT id, mac FROM audit_log ORDER BY id DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (prev_id, prev_mac) = last.unwrap_or((0, GENESIS.to_owned()));
+            let audit = store.audit();
+            let (prev_id, prev_mac) = audit.last()?.unwrap_or((0, GENESIS.to_owned()));
             let id = prev_id + 1;
             let mac = link(&key, &prev_mac, id, at_us, &actor, action, target, detail);
-            conn.execute(
-                "INSERT INTO audit_log (id, at_us, actor, action, target, detail, mac)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, at_us, actor, action, target, detail, mac],
-            )?;
+            audit.append(&AuditEntry {
+                id,
+                at_us,
+                actor,
+                action: action.to_owned(),
+                target: target.to_owned(),
+                detail: detail.to_owned(),
+                mac: mac.clone(),
+            })?;
             // Still under the store's lock: two actions at once must not leave the keychain
             // naming a row older than the newest.
             self.vault().store(
@@ -81,23 +65,7 @@ impl Console {
 
     /// The audit log, newest first.
     pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        let store = self.store();
-        let mut stmt = store.conn().prepare(
-            "SELECT id, at_us, actor, action, target, detail, mac FROM audit_log
-             ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit], |r| {
-            Ok(AuditEntry {
-                id: r.get(0)?,
-                at_us: r.get(1)?,
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                target: r.get(4)?,
-                detail: r.get(5)?,
-                mac: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self.store().audit().newest(limit)?)
     }
 
     /// Recompute the chain from the first row and report the first broken link.
@@ -110,10 +78,6 @@ impl Console {
             Err(Error::SecretNotFound { .. }) => None,
             Err(e) => return Err(e),
         };
-        let mut stmt = store.conn().prepare(
-            "SELECT id, at_us, actor, action, target, detail, mac FROM audit_log ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
         let mut prev_mac = GENESIS.to_owned();
         let mut expected_id = 1i64;
         let mut count = 0u64;
@@ -123,36 +87,47 @@ impl Console {
             first_broken: Some(id),
             problem: Some(problem),
         };
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let at_us: i64 = r.get(1)?;
-            let actor: String = r.get(2)?;
-            let action: String = r.get(3)?;
-            let target: String = r.get(4)?;
-            let detail: String = r.get(5)?;
-            let mac: String = r.get(6)?;
+        let mut verdict = None;
+        store.audit().each(|row| {
             count += 1;
-            if id != expected_id {
-                return Ok(broken(
+            if row.id != expected_id {
+                verdict = Some(broken(
                     expected_id,
                     count,
                     format!(
-                        "row {expected_id} is missing (the next row is {id}): a row was removed"
+                        "row {expected_id} is missing (the next row is {}): a row was removed",
+                        row.id
                     ),
                 ));
+                return false;
             }
             let want = link(
-                &key, &prev_mac, id, at_us, &actor, &action, &target, &detail,
+                &key,
+                &prev_mac,
+                row.id,
+                row.at_us,
+                &row.actor,
+                &row.action,
+                &row.target,
+                &row.detail,
             );
-            if want != mac {
-                return Ok(broken(
-                    id,
+            if want != row.mac {
+                verdict = Some(broken(
+                    row.id,
                     count,
-                    format!("row {id} does not match its MAC: it was edited, or written without the key"),
+                    format!(
+                        "row {} does not match its MAC: it was edited, or written without the key",
+                        row.id
+                    ),
                 ));
+                return false;
             }
-            prev_mac = mac;
+            prev_mac = row.mac;
             expected_id += 1;
+            true
+        })?;
+        if let Some(verdict) = verdict {
+            return Ok(verdict);
         }
         let last = expected_id - 1;
         match head.as_deref().and_then(|h| h.split_once(':')) {

@@ -12,7 +12,7 @@ use gatehouse_events::Outcome;
 use gatehouse_protocol::{
     paths, CheckId, CheckResult, CheckStatus, ChecksReport, ChecksRequest, TlsMinimum,
 };
-use rusqlite::{params, OptionalExtension};
+use gatehouse_store::compliance::{NewEvidence, NewWaiver};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -128,119 +128,10 @@ pub fn template(name: &str) -> Option<&'static Template> {
     templates().iter().find(|t| t.name == name)
 }
 
-/// Where an item stands, in words shown everywhere the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemState {
-    /// Automated: a check failed.
-    Fail,
-    /// Manual: never done, or due again.
-    Due,
-    /// Automated: not checked yet, or a check could not run.
-    Unknown,
-    Waived,
-    /// Manual: signed off and not yet due again.
-    Done,
-    /// Automated: every check passed.
-    Pass,
-}
-
-impl ItemState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ItemState::Fail => "fail",
-            ItemState::Due => "due",
-            ItemState::Unknown => "unknown",
-            ItemState::Waived => "waived",
-            ItemState::Done => "done",
-            ItemState::Pass => "pass",
-        }
-    }
-
-    fn parse(text: &str) -> Option<ItemState> {
-        [
-            ItemState::Fail,
-            ItemState::Due,
-            ItemState::Unknown,
-            ItemState::Waived,
-            ItemState::Done,
-            ItemState::Pass,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-}
-
-/// One check's last answer for an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct CheckView {
-    pub check: String,
-    /// pass, fail or unknown.
-    pub status: String,
-    pub summary: String,
-    pub evidence: Vec<String>,
-    #[ts(type = "number")]
-    pub checked_at: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum EvidenceKind {
-    Note,
-    Link,
-    File,
-}
-
-/// Evidence attached to an item. A file is recorded by name, size and SHA-256; its content
-/// stays where the operator keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct Evidence {
-    #[ts(type = "number")]
-    pub id: i64,
-    #[ts(type = "number")]
-    pub at: i64,
-    pub actor: String,
-    pub kind: EvidenceKind,
-    pub text: String,
-    pub sha256: Option<String>,
-    #[ts(type = "number | null")]
-    pub size: Option<i64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum WaiverKind {
-    NotApplicable,
-    AcceptedRisk,
-}
-
-impl WaiverKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            WaiverKind::NotApplicable => "not_applicable",
-            WaiverKind::AcceptedRisk => "accepted_risk",
-        }
-    }
-    fn words(self) -> &'static str {
-        match self {
-            WaiverKind::NotApplicable => "not applicable",
-            WaiverKind::AcceptedRisk => "accepted risk",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct Waiver {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub kind: WaiverKind,
-    pub reason: String,
-    pub approved_by: String,
-    #[ts(type = "number")]
-    pub created_at: i64,
-    #[ts(type = "number")]
-    pub expires_at: i64,
-}
+pub use gatehouse_store::compliance::{
+    CheckState, CheckView, Evidence, EvidenceKind, HistoryEntry, HistoryKind, ItemState, Waiver,
+    WaiverKind,
+};
 
 /// What the operator asks for when waiving an item.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
@@ -368,17 +259,6 @@ pub struct CheckRun {
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct HistoryEntry {
-    #[ts(type = "number")]
-    pub at: i64,
-    /// check, reopened, signoff, evidence, owner, waiver, waiver_ended, waiver_expired.
-    pub kind: String,
-    pub state: Option<String>,
-    pub detail: String,
-    pub actor: String,
-}
-
 /// Whether a run includes the rate-limit burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Burst {
@@ -395,7 +275,8 @@ impl Console {
         let now = self.clock.now().unix_timestamp();
         let records: Vec<InstanceRecord> = self
             .store()
-            .instances()?
+            .instances()
+            .all()?
             .into_iter()
             .filter(|r| r.revoked_at.is_none() && instance.is_none_or(|i| i == r.name))
             .collect();
@@ -424,7 +305,10 @@ impl Console {
                 })
                 .collect();
             if burst == Burst::Daily {
-                let last = self.last_checked(&record.name, CheckId::RateLimit)?;
+                let last = self
+                    .store()
+                    .compliance()
+                    .last_checked(&record.name, &Check::Agent(CheckId::RateLimit).name())?;
                 if last.is_some_and(|t| now - t < RATE_LIMIT_EVERY) {
                     agent_checks.retain(|c| *c != CheckId::RateLimit);
                 }
@@ -448,7 +332,9 @@ impl Console {
                 }
                 Err(e) => {
                     run.errors.push(format!("{}: {e}", record.name));
-                    self.set_run_problem(&record.name, Some(&e.to_string()), now)?;
+                    self.store()
+                        .compliance()
+                        .set_run(&record.name, Some(&e.to_string()), now)?;
                     continue;
                 }
             }
@@ -462,8 +348,23 @@ impl Console {
             }
             run.instances += 1;
             run.checks += results.len() as u32;
-            self.store_results(&record.name, &results, now)?;
-            self.set_run_problem(&record.name, None, now)?;
+            {
+                let store = self.store();
+                let compliance = store.compliance();
+                for answer in &results {
+                    compliance.store_answer(
+                        &record.name,
+                        &CheckView {
+                            check: answer.name.clone(),
+                            status: answer.status,
+                            summary: answer.summary.clone(),
+                            evidence: answer.evidence.clone(),
+                            checked_at: now,
+                        },
+                    )?;
+                }
+                compliance.set_run(&record.name, None, now)?;
+            }
             for text in self.note_drift(&record, template, now)? {
                 run.reopened.push(format!("{}: {text}", record.name));
             }
@@ -478,7 +379,7 @@ impl Console {
         let mut fleet = Scorecard::default();
         let mut instances = Vec::new();
         // Bound first: a guard in the `for` expression would be held for the whole loop.
-        let records = self.store().instances()?;
+        let records = self.store().instances().all()?;
         for record in records {
             if query.instance.as_ref().is_some_and(|i| *i != record.name) {
                 continue;
@@ -499,7 +400,7 @@ impl Console {
                 });
                 continue;
             };
-            let (last_run, problem) = self.run_state(&record.name)?;
+            let (last_run, problem) = self.store().compliance().run(&record.name)?;
             let mut scorecard = Scorecard::default();
             let mut items = Vec::new();
             for item in &template.items {
@@ -543,21 +444,7 @@ impl Console {
     /// One item's history, newest first.
     pub fn item_history(&self, instance: &str, item: &str) -> Result<Vec<HistoryEntry>> {
         self.item(instance, item)?;
-        let store = self.store();
-        let mut stmt = store.conn().prepare(
-            "SELECT at, kind, state, detail, actor FROM compliance_history
-             WHERE instance = ?1 AND item = ?2 ORDER BY at DESC, id DESC LIMIT 200",
-        )?;
-        let rows = stmt.query_map(params![instance, item], |r| {
-            Ok(HistoryEntry {
-                at: r.get(0)?,
-                kind: r.get(1)?,
-                state: r.get(2)?,
-                detail: r.get(3)?,
-                actor: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self.store().compliance().history(instance, item)?)
     }
 
     /// Give an item an owner and a due date (either may be cleared).
@@ -571,18 +458,16 @@ impl Console {
         let template_item = self.item(instance, item)?;
         let owner = owner.map(str::trim).filter(|o| !o.is_empty());
         let now = self.clock.now().unix_timestamp();
-        self.ensure_item_row(instance, item)?;
-        self.store().conn().execute(
-            "UPDATE compliance_items SET owner = ?3, due_at = ?4 WHERE instance = ?1 AND item = ?2",
-            params![instance, item, owner, due_at],
-        )?;
+        self.store()
+            .compliance()
+            .assign(instance, item, owner, due_at)?;
         let detail = match (owner, due_at) {
             (Some(o), Some(d)) => format!("owner {o}, due {}", day(d)),
             (Some(o), None) => format!("owner {o}, no due date"),
             (None, Some(d)) => format!("no owner, due {}", day(d)),
             (None, None) => "owner and due date cleared".into(),
         };
-        self.history(instance, item, now, "owner", None, &detail)?;
+        self.history(instance, item, now, HistoryKind::Owner, None, &detail)?;
         self.item_view(instance, &template_item, now)
     }
 
@@ -598,21 +483,36 @@ impl Console {
         }
         let now = self.clock.now().unix_timestamp();
         let who = operator();
-        self.ensure_item_row(instance, item)?;
-        self.store().conn().execute(
-            "UPDATE compliance_items SET signed_off_at = ?3, signed_off_by = ?4, due_at = NULL
-             WHERE instance = ?1 AND item = ?2",
-            params![instance, item, now, who],
-        )?;
+        self.store()
+            .compliance()
+            .sign_off(instance, item, now, &who)?;
         let note = note.trim();
         if !note.is_empty() {
-            self.add_evidence_row(instance, item, now, EvidenceKind::Note, note, None, None)?;
+            self.store().compliance().add_evidence(
+                instance,
+                item,
+                &NewEvidence {
+                    at: now,
+                    actor: &who,
+                    kind: EvidenceKind::Note,
+                    text: note,
+                    sha256: None,
+                    size: None,
+                },
+            )?;
         }
         let detail = match template_item.cadence.seconds() {
             Some(s) => format!("signed off; due again {}", day(now + s)),
             None => "signed off".into(),
         };
-        self.history(instance, item, now, "signoff", Some("done"), &detail)?;
+        self.history(
+            instance,
+            item,
+            now,
+            HistoryKind::Signoff,
+            Some(ItemState::Done),
+            &detail,
+        )?;
         self.record_action(
             instance,
             Outcome::Success,
@@ -657,13 +557,23 @@ impl Console {
                 (name, Some(sha), Some(size))
             }
         };
-        self.ensure_item_row(instance, item)?;
-        self.add_evidence_row(instance, item, now, input.kind, &text, sha.as_deref(), size)?;
+        self.store().compliance().add_evidence(
+            instance,
+            item,
+            &NewEvidence {
+                at: now,
+                actor: &operator(),
+                kind: input.kind,
+                text: &text,
+                sha256: sha.as_deref(),
+                size,
+            },
+        )?;
         let detail = match &sha {
             Some(sha) => format!("file {text} (SHA-256 {sha})"),
-            None => format!("{}: {text}", kind_word(input.kind)),
+            None => format!("{}: {text}", input.kind.as_str()),
         };
-        self.history(instance, item, now, "evidence", None, &detail)?;
+        self.history(instance, item, now, HistoryKind::Evidence, None, &detail)?;
         self.item_view(instance, &template_item, now)
     }
 
@@ -690,30 +600,18 @@ impl Console {
                 "a waiver runs two years at most; renew it when it expires",
             ));
         }
-        self.ensure_item_row(instance, item)?;
-        {
-            let store = self.store();
-            let conn = store.conn();
-            conn.execute(
-                "UPDATE compliance_waivers SET ended_at = ?3, ended_why = 'replaced'
-                 WHERE instance = ?1 AND item = ?2 AND ended_at IS NULL",
-                params![instance, item, now],
-            )?;
-            conn.execute(
-                "INSERT INTO compliance_waivers (instance, item, kind, reason, approved_by, created_at, expires_at, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    instance,
-                    item,
-                    input.kind.as_str(),
-                    input.reason.trim(),
-                    input.approved_by.trim(),
-                    now,
-                    input.expires_at,
-                    operator()
-                ],
-            )?;
-        }
+        self.store().compliance().waive(
+            instance,
+            item,
+            &NewWaiver {
+                kind: input.kind,
+                reason: input.reason.trim(),
+                approved_by: input.approved_by.trim(),
+                expires_at: input.expires_at,
+                created_by: &operator(),
+            },
+            now,
+        )?;
         let detail = format!(
             "waived as {} until {}, approved by {}: {}",
             input.kind.words(),
@@ -721,7 +619,14 @@ impl Console {
             input.approved_by.trim(),
             input.reason.trim()
         );
-        self.history(instance, item, now, "waiver", Some("waived"), &detail)?;
+        self.history(
+            instance,
+            item,
+            now,
+            HistoryKind::Waiver,
+            Some(ItemState::Waived),
+            &detail,
+        )?;
         self.record_action(
             instance,
             Outcome::Info,
@@ -734,25 +639,27 @@ impl Console {
     pub fn end_waiver(&self, instance: &str, item: &str) -> Result<ItemView> {
         let template_item = self.item(instance, item)?;
         let now = self.clock.now().unix_timestamp();
-        let ended = self.store().conn().execute(
-            "UPDATE compliance_waivers SET ended_at = ?3, ended_why = 'ended'
-             WHERE instance = ?1 AND item = ?2 AND ended_at IS NULL",
-            params![instance, item, now],
-        )?;
-        if ended == 0 {
+        if !self.store().compliance().end_waiver(instance, item, now)? {
             return Err(Error::InvalidInput {
                 field: "waiver",
                 reason: "this item has no waiver".into(),
             });
         }
-        self.history(instance, item, now, "waiver_ended", None, "waiver ended")?;
+        self.history(
+            instance,
+            item,
+            now,
+            HistoryKind::WaiverEnded,
+            None,
+            "waiver ended",
+        )?;
         self.item_view(instance, &template_item, now)
     }
 
     /// The oldest TLS version public endpoints may offer (default 1.3, as Sekha's guide asks).
     pub fn tls_minimum(&self) -> Result<TlsMinimum> {
         Ok(
-            match self.store().setting(SETTING_TLS_MINIMUM)?.as_deref() {
+            match self.store().settings().get(SETTING_TLS_MINIMUM)?.as_deref() {
                 Some("1.2") => TlsMinimum::Tls12,
                 _ => TlsMinimum::Tls13,
             },
@@ -762,7 +669,7 @@ impl Console {
     pub fn set_tls_minimum(&self, version: &str) -> Result<()> {
         match version {
             "1.2" | "1.3" => {
-                self.store().set_setting(SETTING_TLS_MINIMUM, version)?;
+                self.store().settings().set(SETTING_TLS_MINIMUM, version)?;
                 self.audit(
                     "compliance_tls_minimum",
                     "fleet",
@@ -793,124 +700,36 @@ impl Console {
             })
     }
 
-    fn ensure_item_row(&self, instance: &str, item: &str) -> Result<()> {
-        self.store().conn().execute(
-            "INSERT OR IGNORE INTO compliance_items (instance, item) VALUES (?1, ?2)",
-            params![instance, item],
-        )?;
-        Ok(())
-    }
-
     fn history(
         &self,
         instance: &str,
         item: &str,
         at: i64,
-        kind: &str,
-        state: Option<&str>,
+        kind: HistoryKind,
+        state: Option<ItemState>,
         detail: &str,
     ) -> Result<()> {
-        self.store().conn().execute(
-            "INSERT INTO compliance_history (instance, item, at, kind, state, detail, actor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![instance, item, at, kind, state, detail, operator()],
+        self.store().compliance().add_history(
+            instance,
+            item,
+            at,
+            kind,
+            state,
+            detail,
+            &operator(),
         )?;
         // What an operator did (not what a check run found) goes to the audit log too.
-        if matches!(kind, "owner" | "evidence" | "waiver_ended") {
+        if matches!(
+            kind,
+            HistoryKind::Owner | HistoryKind::Evidence | HistoryKind::WaiverEnded
+        ) {
             self.audit(
-                &format!("compliance_{kind}"),
+                &format!("compliance_{}", kind.as_str()),
                 &format!("{instance}/{item}"),
                 detail,
             )?;
         }
         Ok(())
-    }
-
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one column each; a struct would only move them"
-    )]
-    fn add_evidence_row(
-        &self,
-        instance: &str,
-        item: &str,
-        at: i64,
-        kind: EvidenceKind,
-        text: &str,
-        sha256: Option<&str>,
-        size: Option<i64>,
-    ) -> Result<()> {
-        self.store().conn().execute(
-            "INSERT INTO compliance_evidence (instance, item, at, actor, kind, text, sha256, size)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                instance,
-                item,
-                at,
-                operator(),
-                kind_word(kind),
-                text,
-                sha256,
-                size
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn last_checked(&self, instance: &str, check: CheckId) -> Result<Option<i64>> {
-        Ok(self
-            .store()
-            .conn()
-            .query_row(
-                "SELECT checked_at FROM compliance_checks WHERE instance = ?1 AND check_id = ?2",
-                params![instance, Check::Agent(check).name()],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    fn store_results(&self, instance: &str, results: &[Answer], now: i64) -> Result<()> {
-        let store = self.store();
-        let conn = store.conn();
-        for r in results {
-            conn.execute(
-                "INSERT INTO compliance_checks (instance, check_id, status, summary, evidence, checked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (instance, check_id) DO UPDATE SET status = excluded.status,
-                   summary = excluded.summary, evidence = excluded.evidence, checked_at = excluded.checked_at",
-                params![
-                    instance,
-                    r.name,
-                    status_word(r.status),
-                    r.summary,
-                    serde_json::to_string(&r.evidence).unwrap_or_default(),
-                    now
-                ],
-            )?;
-        }
-        Ok(())
-    }
-
-    fn set_run_problem(&self, instance: &str, problem: Option<&str>, now: i64) -> Result<()> {
-        self.store().conn().execute(
-            "INSERT INTO compliance_runs (instance, at, problem) VALUES (?1, ?2, ?3)
-             ON CONFLICT (instance) DO UPDATE SET at = excluded.at, problem = excluded.problem",
-            params![instance, now, problem],
-        )?;
-        Ok(())
-    }
-
-    fn run_state(&self, instance: &str) -> Result<(Option<i64>, Option<String>)> {
-        Ok(self
-            .store()
-            .conn()
-            .query_row(
-                "SELECT at, problem FROM compliance_runs WHERE instance = ?1",
-                [instance],
-                |r| Ok((Some(r.get(0)?), r.get(1)?)),
-            )
-            .optional()?
-            .unwrap_or((None, None)))
     }
 
     /// Compare each automated item with its state at the last run: a pass turned fail
@@ -925,28 +744,22 @@ impl Console {
         for item in template.items.iter().filter(|i| !i.checks.is_empty()) {
             let view = self.item_view(&record.name, item, now)?;
             let checked = item_checks_state(&view.checks, item.checks.len());
-            let previous: Option<String> = self
+            let previous = self
                 .store()
-                .conn()
-                .query_row(
-                    "SELECT last_state FROM compliance_items WHERE instance = ?1 AND item = ?2",
-                    params![record.name, item.id],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .flatten();
-            let previous = previous.as_deref().and_then(ItemState::parse);
+                .compliance()
+                .item(&record.name, &item.id)?
+                .last_state;
             if previous == Some(checked) {
                 continue;
             }
-            self.ensure_item_row(&record.name, &item.id)?;
-            self.store().conn().execute(
-                "UPDATE compliance_items SET last_state = ?3, last_pass_at = CASE WHEN ?3 = 'pass' THEN ?4 ELSE last_pass_at END
-                 WHERE instance = ?1 AND item = ?2",
-                params![record.name, item.id, checked.as_str(), now],
-            )?;
-            let failing: Vec<&CheckView> =
-                view.checks.iter().filter(|c| c.status == "fail").collect();
+            self.store()
+                .compliance()
+                .set_last_state(&record.name, &item.id, checked, now)?;
+            let failing: Vec<&CheckView> = view
+                .checks
+                .iter()
+                .filter(|c| c.status == CheckState::Fail)
+                .collect();
             let why = failing
                 .iter()
                 .map(|c| c.summary.as_str())
@@ -958,8 +771,8 @@ impl Console {
                     &record.name,
                     &item.id,
                     now,
-                    "reopened",
-                    Some("fail"),
+                    HistoryKind::Reopened,
+                    Some(ItemState::Fail),
                     &detail,
                 )?;
                 self.record_action(
@@ -983,8 +796,8 @@ impl Console {
                     &record.name,
                     &item.id,
                     now,
-                    "check",
-                    Some(checked.as_str()),
+                    HistoryKind::Check,
+                    Some(checked),
                     &detail,
                 )?;
             }
@@ -993,26 +806,14 @@ impl Console {
     }
 
     fn expire_waivers(&self, now: i64) -> Result<()> {
-        let expired: Vec<(String, String, i64)> = {
-            let store = self.store();
-            let mut stmt = store.conn().prepare(
-                "SELECT instance, item, expires_at FROM compliance_waivers
-                 WHERE ended_at IS NULL AND expires_at <= ?1",
-            )?;
-            let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for (instance, item, expires_at) in expired {
-            self.store().conn().execute(
-                "UPDATE compliance_waivers SET ended_at = expires_at, ended_why = 'expired'
-                 WHERE instance = ?1 AND item = ?2 AND ended_at IS NULL",
-                params![instance, item],
-            )?;
+        let lapsed = self.store().compliance().lapsed_waivers(now)?;
+        for (instance, item, expires_at) in lapsed {
+            self.store().compliance().expire_waiver(&instance, &item)?;
             self.history(
                 &instance,
                 &item,
                 expires_at,
-                "waiver_expired",
+                HistoryKind::WaiverExpired,
                 None,
                 "the waiver expired: the item counts again",
             )?;
@@ -1022,95 +823,23 @@ impl Console {
 
     fn item_view(&self, instance: &str, item: &TemplateItem, now: i64) -> Result<ItemView> {
         let store = self.store();
-        let conn = store.conn();
-        let row: Option<ItemRow> = conn
-            .query_row(
-                "SELECT owner, due_at, signed_off_at, signed_off_by, last_state FROM compliance_items
-                 WHERE instance = ?1 AND item = ?2",
-                params![instance, item.id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?;
-        let (owner, assigned_due, signed_off_at, signed_off_by, _last_state) =
-            row.unwrap_or((None, None, None, None, None));
+        let compliance = store.compliance();
+        let record = compliance.item(instance, &item.id)?;
+        let (owner, assigned_due, signed_off_at, signed_off_by) = (
+            record.owner,
+            record.due_at,
+            record.signed_off_at,
+            record.signed_off_by,
+        );
         let mut checks = Vec::new();
         for check in &item.checks {
-            let found = conn
-                .query_row(
-                    "SELECT status, summary, evidence, checked_at FROM compliance_checks
-                     WHERE instance = ?1 AND check_id = ?2",
-                    params![instance, check.name()],
-                    |r| {
-                        let evidence: String = r.get(2)?;
-                        Ok(CheckView {
-                            check: check.name(),
-                            status: r.get(0)?,
-                            summary: r.get(1)?,
-                            evidence: serde_json::from_str(&evidence).unwrap_or_default(),
-                            checked_at: r.get(3)?,
-                        })
-                    },
-                )
-                .optional()?;
-            if let Some(found) = found {
+            if let Some(found) = compliance.answer(instance, &check.name())? {
                 checks.push(found);
             }
         }
-        let evidence = {
-            let mut stmt = conn.prepare(
-                "SELECT id, at, actor, kind, text, sha256, size FROM compliance_evidence
-                 WHERE instance = ?1 AND item = ?2 ORDER BY at DESC, id DESC",
-            )?;
-            let rows = stmt.query_map(params![instance, item.id], |r| {
-                let kind: String = r.get(3)?;
-                Ok(Evidence {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    kind: match kind.as_str() {
-                        "link" => EvidenceKind::Link,
-                        "file" => EvidenceKind::File,
-                        _ => EvidenceKind::Note,
-                    },
-                    text: r.get(4)?,
-                    sha256: r.get(5)?,
-                    size: r.get(6)?,
-                })
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        let waiver = conn
-            .query_row(
-                "SELECT id, kind, reason, approved_by, created_at, expires_at FROM compliance_waivers
-                 WHERE instance = ?1 AND item = ?2 AND ended_at IS NULL AND expires_at > ?3
-                 ORDER BY id DESC LIMIT 1",
-                params![instance, item.id, now],
-                |r| {
-                    let kind: String = r.get(1)?;
-                    Ok(Waiver {
-                        id: r.get(0)?,
-                        kind: if kind == "accepted_risk" {
-                            WaiverKind::AcceptedRisk
-                        } else {
-                            WaiverKind::NotApplicable
-                        },
-                        reason: r.get(2)?,
-                        approved_by: r.get(3)?,
-                        created_at: r.get(4)?,
-                        expires_at: r.get(5)?,
-                    })
-                },
-            )
-            .optional()?;
-        let reopened: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM compliance_history h WHERE h.instance = ?1 AND h.item = ?2
-                   AND h.kind = 'reopened'
-                   AND NOT EXISTS (SELECT 1 FROM compliance_history l WHERE l.instance = ?1 AND l.item = ?2
-                     AND l.kind = 'check' AND l.state = 'pass' AND l.id > h.id))",
-                params![instance, item.id],
-                |r| r.get(0),
-            )?;
+        let evidence = compliance.evidence(instance, &item.id)?;
+        let waiver = compliance.waiver(instance, &item.id, now)?;
+        let reopened = compliance.reopened(instance, &item.id)?;
         drop(store);
 
         let automated = !item.checks.is_empty();
@@ -1118,9 +847,9 @@ impl Console {
             let state = item_checks_state(&checks, item.checks.len());
             let text = match state {
                 ItemState::Pass => "every check passes".to_owned(),
-                ItemState::Fail => unique(checks.iter().filter(|c| c.status == "fail")),
+                ItemState::Fail => unique(checks.iter().filter(|c| c.status == CheckState::Fail)),
                 _ if checks.len() < item.checks.len() => "not checked yet: run the checks".into(),
-                _ => unique(checks.iter().filter(|c| c.status == "unknown")),
+                _ => unique(checks.iter().filter(|c| c.status == CheckState::Unknown)),
             };
             (state, text, assigned_due)
         } else {
@@ -1208,19 +937,10 @@ fn unique<'a>(checks: impl Iterator<Item = &'a CheckView>) -> String {
     seen.join("; ")
 }
 
-/// owner, due date, signed off at, signed off by, state at the last run.
-type ItemRow = (
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
-
 fn item_checks_state(checks: &[CheckView], wanted: usize) -> ItemState {
-    if checks.iter().any(|c| c.status == "fail") {
+    if checks.iter().any(|c| c.status == CheckState::Fail) {
         ItemState::Fail
-    } else if checks.len() < wanted || checks.iter().any(|c| c.status != "pass") {
+    } else if checks.len() < wanted || checks.iter().any(|c| c.status != CheckState::Pass) {
         ItemState::Unknown
     } else {
         ItemState::Pass
@@ -1253,7 +973,7 @@ fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
         .collect();
     let (status, summary) = if keys.is_empty() {
         (
-            CheckStatus::Unknown,
+            CheckState::Unknown,
             "no key of this instance is in the inventory".to_owned(),
         )
     } else if keys
@@ -1261,12 +981,12 @@ fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
         .any(|c| c.due_at.is_some() && c.status == Status::Failing)
     {
         (
-            CheckStatus::Fail,
+            CheckState::Fail,
             "a key is past its rotation date".to_owned(),
         )
     } else {
         (
-            CheckStatus::Pass,
+            CheckState::Pass,
             "every key is within its rotation period".to_owned(),
         )
     };
@@ -1281,7 +1001,7 @@ fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
 /// One check's answer, from an agent or the console.
 struct Answer {
     name: String,
-    status: CheckStatus,
+    status: CheckState,
     summary: String,
     evidence: Vec<String>,
 }
@@ -1290,26 +1010,14 @@ impl From<CheckResult> for Answer {
     fn from(r: CheckResult) -> Self {
         Answer {
             name: Check::Agent(r.check).name(),
-            status: r.status,
+            status: match r.status {
+                CheckStatus::Pass => CheckState::Pass,
+                CheckStatus::Fail => CheckState::Fail,
+                CheckStatus::Unknown => CheckState::Unknown,
+            },
             summary: r.summary,
             evidence: r.evidence,
         }
-    }
-}
-
-fn status_word(status: CheckStatus) -> &'static str {
-    match status {
-        CheckStatus::Pass => "pass",
-        CheckStatus::Fail => "fail",
-        CheckStatus::Unknown => "unknown",
-    }
-}
-
-fn kind_word(kind: EvidenceKind) -> &'static str {
-    match kind {
-        EvidenceKind::Note => "note",
-        EvidenceKind::Link => "link",
-        EvidenceKind::File => "file",
     }
 }
 

@@ -9,10 +9,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::events::EventStore;
+use gatehouse_store::{Db, EventStore};
+
 use crate::fleet::Links;
 use crate::vault::{KeychainState, KeychainStatus};
-use crate::{Clock, DataDir, Error, Result, Store, Vault};
+use crate::{Clock, DataDir, Error, Result, Vault};
 
 /// The console: its data directory, database and keychain.
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub struct Console {
     vault: Vault,
     // rusqlite's Connection is Send but not Sync; calls are short, so one lock suffices.
     // Never held across an await.
-    store: Mutex<Store>,
+    store: Mutex<Db>,
     /// The timeline's events, in a database of their own.
     events: Mutex<EventStore>,
     pub(crate) clock: Clock,
@@ -151,7 +152,7 @@ impl Console {
     /// [`Console::open`] with a clock of the caller's choosing.
     pub fn open_with_clock(data_dir: DataDir, vault: Vault, clock: Clock) -> Result<Self> {
         data_dir.ensure()?;
-        let store = Store::open(&data_dir.database())?;
+        let store = Db::open(&data_dir.database())?;
         let events = EventStore::open(&data_dir.events_database())?;
         let console = Console {
             data_dir,
@@ -192,14 +193,14 @@ impl Console {
     }
 
     pub fn settings(&self) -> Result<Settings> {
-        let theme = match self.store().setting("theme")? {
+        let theme = match self.store().settings().get("theme")? {
             Some(value) => value.parse().unwrap_or_else(|_: Error| {
                 tracing::warn!(%value, "unknown stored theme, using system");
                 Theme::System
             }),
             None => Theme::System,
         };
-        let time_zone = self.store().setting("time_zone")?;
+        let time_zone = self.store().settings().get("time_zone")?;
         let tz = crate::heatmap::time_zone(time_zone.as_deref());
         let effective_time_zone = crate::heatmap::zone_name(&tz, jiff::Timestamp::now());
         Ok(Settings {
@@ -218,22 +219,22 @@ impl Console {
                     field: "time_zone",
                     reason: format!("\"{name}\" is not a known time zone ({e}); use an IANA name such as Europe/Berlin"),
                 })?;
-                self.store().set_setting("time_zone", name)?;
+                self.store().settings().set("time_zone", name)?;
             }
-            None => self.store().delete_setting("time_zone")?,
+            None => self.store().settings().delete("time_zone")?,
         }
         self.settings()
     }
 
     pub fn set_theme(&self, theme: Theme) -> Result<Settings> {
-        self.store().set_setting("theme", theme.as_str())?;
+        self.store().settings().set("theme", theme.as_str())?;
         tracing::info!(theme = theme.as_str(), "theme changed");
         self.settings()
     }
 
     /// What needs attention across every view, worst first.
     pub fn overview(&self) -> Result<Overview> {
-        let instances = self.store().instance_count()?;
+        let instances = self.store().instances().count()?;
         let keychain = self.keychain_status();
         let mut attention = Vec::new();
         match keychain.state {
@@ -359,7 +360,7 @@ impl Console {
         })
     }
 
-    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Db> {
         // A panic while holding the lock cannot leave the store half-written: every write is a
         // single statement or a transaction, which SQLite rolls back.
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
@@ -368,10 +369,6 @@ impl Console {
     pub(crate) fn event_store(&self) -> MutexGuard<'_, EventStore> {
         // Ingest is one transaction per page; a panic mid-way is rolled back by SQLite.
         self.events.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn store_mut<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        f(&mut self.store())
     }
 }
 

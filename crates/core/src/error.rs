@@ -53,9 +53,9 @@ pub enum Error {
     )]
     NoDataDir,
 
-    /// SQLite failed.
+    /// The console's database failed (a full disk, a locked or damaged file).
     #[error("The console's database failed: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(gatehouse_store::Error),
 
     /// The database was written by a newer Gatehouse.
     #[error(
@@ -165,6 +165,39 @@ pub enum Error {
     /// No alert with that id.
     #[error("There is no alert number {0}; it may have been removed with its instance.")]
     AlertNotFound(i64),
+}
+
+impl From<gatehouse_events::UnknownWord> for Error {
+    fn from(error: gatehouse_events::UnknownWord) -> Self {
+        let field = match error.what {
+            "Kind" => "kind",
+            "Outcome" => "outcome",
+            "Source" => "source",
+            "Severity" => "severity",
+            _ => "state",
+        };
+        Error::InvalidInput {
+            field,
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl From<gatehouse_store::Error> for Error {
+    fn from(error: gatehouse_store::Error) -> Self {
+        match error {
+            gatehouse_store::Error::SchemaTooNew {
+                path,
+                found,
+                supported,
+            } => Error::SchemaTooNew {
+                path,
+                found,
+                supported,
+            },
+            other => Error::Database(other),
+        }
+    }
 }
 
 /// The stable code of an [`Error`]; the UI and scripts branch on it.

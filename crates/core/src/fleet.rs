@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 use ts_rs::TS;
 
 use crate::console::Status;
-use crate::store::{Contact, InstanceRecord};
 use crate::{Console, Error, Result, Sensitive};
+use gatehouse_store::instances::{Contact, InstanceRecord};
 
 const CA_KEY: &str = "fleet-ca.key";
 /// Key of the HMAC that chains the console's own audit log.
@@ -105,7 +105,7 @@ impl Console {
     /// Every enrolled instance, by name.
     pub fn instances(&self) -> Result<Vec<InstanceView>> {
         let now = self.now().unix_timestamp();
-        let records = self.store().instances()?;
+        let records = self.store().instances().all()?;
         records.iter().map(|r| view(r, now)).collect()
     }
 
@@ -128,7 +128,7 @@ impl Console {
                     field: "enrollment code",
                     reason: e.to_string(),
                 })?;
-        if self.store().instance(&name)?.is_some() {
+        if self.store().instances().get(&name)?.is_some() {
             return Err(Error::InstanceExists(name));
         }
         let address = request.address.trim().to_owned();
@@ -161,7 +161,7 @@ impl Console {
             &client_key_name(&name),
             &Sensitive::new(client_key.expose().as_bytes().to_vec()),
         )?;
-        let revoked = self.store().revoked_serials()?;
+        let revoked = self.store().instances().revoked_serials()?;
         let completed: Result<protocol::Info> = call(
             enroll.post(enroll_url(paths::ENROLL_COMPLETE)).json(
                 &protocol::EnrollCompleteRequest {
@@ -194,9 +194,9 @@ impl Console {
             agent_cert.pem,
             client_cert.pem,
         );
-        if let Err(e) = self.store().insert_instance(&record) {
+        if let Err(e) = self.store().instances().insert(&record) {
             self.forget_client_key(&name);
-            return Err(e);
+            return Err(e.into());
         }
         tracing::info!(instance = %name, %address, "instance enrolled");
         self.event_store().forget_instance(&name)?;
@@ -224,12 +224,18 @@ impl Console {
                     service_health: Some(health_word(info.service.health).to_owned()),
                     service_detail: Some(info.service.detail),
                 };
-                self.store().record_contact(name, now, &contact)?;
+                self.store()
+                    .instances()
+                    .record_contact(name, now, &contact)?;
             }
             Err(e) => {
                 tracing::info!(instance = %name, error = %e, "agent not reached");
-                self.store()
-                    .record_failure(name, now, e.code().as_str(), &e.to_string())?;
+                self.store().instances().record_failure(
+                    name,
+                    now,
+                    e.code().as_str(),
+                    &e.to_string(),
+                )?;
             }
         }
         self.instance(name)
@@ -240,7 +246,8 @@ impl Console {
         use futures_util::stream::{self, StreamExt};
         let names: Vec<String> = self
             .store()
-            .instances()?
+            .instances()
+            .all()?
             .into_iter()
             .filter(|r| r.revoked_at.is_none())
             .map(|r| r.name)
@@ -271,7 +278,7 @@ impl Console {
     pub async fn renew_due(&self) -> Result<Vec<String>> {
         let now = self.now();
         let mut renewed = Vec::new();
-        let records = self.store().instances()?;
+        let records = self.store().instances().all()?;
         for record in records.into_iter().filter(|r| r.revoked_at.is_none()) {
             let due = |pem: &str| pki::parse_cert(pem).map(|c| c.validity.renew_at() <= now);
             // One instance's unreadable certificate or failed renewal must not stop the rest.
@@ -288,7 +295,7 @@ impl Console {
             if client_due {
                 if let Err(e) = self.renew_client_cert(&record.name) {
                     tracing::warn!(instance = %record.name, error = %e, "client certificate renewal failed");
-                    self.store().record_failure(
+                    self.store().instances().record_failure(
                         &record.name,
                         now.unix_timestamp(),
                         e.code().as_str(),
@@ -302,7 +309,7 @@ impl Console {
                     Ok(()) => {}
                     Err(e) => {
                         tracing::warn!(instance = %record.name, error = %e, "renewal failed");
-                        self.store().record_failure(
+                        self.store().instances().record_failure(
                             &record.name,
                             now.unix_timestamp(),
                             e.code().as_str(),
@@ -330,15 +337,17 @@ impl Console {
         if record.revoked_at.is_none() {
             // Tell the agent first, while its link still works. If it is unreachable the
             // revocation still holds on this side and the operator is told.
-            let mut list = self.store().revoked_serials()?;
+            let mut list = self.store().instances().revoked_serials()?;
             list.extend(serials.iter().cloned());
             let pushed = self.push_revocations(&record, list).await;
-            self.store_mut(|s| s.revoke_instance(name, &serials, self.now().unix_timestamp()))?;
+            self.store()
+                .instances()
+                .revoke(name, &serials, self.now().unix_timestamp())?;
             self.reload_revocations()?;
             self.drop_client(name);
             if let Err(e) = pushed {
                 tracing::warn!(instance = %name, error = %e, "revocation not delivered");
-                self.store().record_failure(
+                self.store().instances().record_failure(
                     name,
                     self.now().unix_timestamp(),
                     e.code().as_str(),
@@ -366,7 +375,7 @@ impl Console {
             self.revoke_instance(name).await?;
         }
         self.vault().delete(&client_key_name(name))?;
-        self.store().delete_instance(name)?;
+        self.store().instances().delete(name)?;
         self.drop_client(name);
         tracing::info!(instance = %name, "instance removed");
         self.record_action(
@@ -462,7 +471,7 @@ impl Console {
             &target,
         )
         .await?;
-        self.store().set_agent_cert(name, &issued.pem)?;
+        self.store().instances().set_agent_cert(name, &issued.pem)?;
         tracing::info!(instance = %name, serial = %issued.info.serial, "agent certificate renewed");
         self.record_action(
             name,
@@ -485,7 +494,7 @@ impl Console {
             &client_key_name(name),
             &Sensitive::new(key.expose().as_bytes().to_vec()),
         )?;
-        self.store().set_client_cert(name, &cert.pem)?;
+        self.store().instances().set_client_cert(name, &cert.pem)?;
         self.drop_client(name);
         tracing::info!(instance = %name, serial = %cert.info.serial, "client certificate renewed");
         Ok(())
@@ -553,6 +562,7 @@ impl Console {
     pub(crate) fn reload_revocations(&self) -> Result<()> {
         let list: RevocationList = self
             .store()
+            .instances()
             .revoked_serials()?
             .iter()
             .map(|s| s.parse::<Serial>())
@@ -567,12 +577,14 @@ impl Console {
 
     pub(crate) fn instance_record(&self, name: &str) -> Result<InstanceRecord> {
         self.store()
-            .instance(name)?
+            .instances()
+            .get(name)?
             .ok_or_else(|| Error::InstanceNotFound(name.to_owned()))
     }
 
     fn ca_cert_pem(&self) -> Result<String> {
         self.store()
+            .instances()
             .fleet_ca_cert()?
             .ok_or_else(|| Error::Keychain {
                 detail: "the fleet CA certificate is missing from the database".into(),
@@ -589,7 +601,7 @@ impl Console {
             .ca_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(cert_pem) = self.store().fleet_ca_cert()? {
+        if let Some(cert_pem) = self.store().instances().fleet_ca_cert()? {
             let key_bytes = self.vault().load(CA_KEY).map_err(|e| match e {
                 Error::SecretNotFound { .. } => Error::Keychain {
                     detail: "the fleet CA's key is missing from the keychain, so no certificate \
@@ -613,6 +625,7 @@ impl Console {
         )?;
         self.ensure_audit_key()?;
         self.store()
+            .instances()
             .set_fleet_ca_cert(&ca.cert_pem(), now.unix_timestamp())?;
         tracing::info!("fleet CA created");
         Ok(ca)

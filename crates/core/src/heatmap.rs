@@ -17,10 +17,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::events::{counting_clause, EventFilter, EventStore, TimeColumn};
-use crate::{Console, Error, FastMap, Result};
+use gatehouse_store::events::{EventFilter, EventStore, Scope, StringId};
 
-pub(crate) const HOUR_US: i64 = 3_600_000_000;
+use crate::{Console, Error, Result};
+
+pub(crate) use gatehouse_store::events::HOUR_US;
 
 /// Rows of the address chart: the addresses with the most failures in the window.
 pub const TOP_ADDRESSES: usize = 12;
@@ -291,102 +292,6 @@ fn layout(kind: HeatmapKind, window: Window, now_us: i64, tz: &TimeZone) -> Layo
     }
 }
 
-/// What the counting needs from the fleet: instance names by profile.
-pub(crate) struct Scope<'a> {
-    pub instance: Option<&'a str>,
-    /// `Some` when filtering by service: the instances running it.
-    pub service_instances: Option<&'a [String]>,
-}
-
-impl EventStore {
-    /// Failed attempts per (hour, instance) in `first..=last`, from the counting logs.
-    fn attempts_by_hour(
-        &self,
-        scope: &Scope<'_>,
-        first: i64,
-        last: i64,
-    ) -> Result<Vec<(i64, i64, u64)>> {
-        let pairs = self.counting_sources_in(scope)?;
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT hour, instance, failures FROM auth_totals WHERE hour BETWEEN ?1 AND ?2 AND ({})",
-            counting_clause(&pairs, TimeColumn::Hour)
-        );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map([first, last], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The addresses with the most failed attempts in `first..=last`, most first.
-    pub(crate) fn top_addresses(
-        &self,
-        scope: &Scope<'_>,
-        first: i64,
-        last: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, u64)>> {
-        let pairs = self.counting_sources_in(scope)?;
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Summed in a hash map rather than with GROUP BY: on the hundred thousand rows of a
-        // month, SQLite's sorter is most of the cost.
-        let sql = format!(
-            "SELECT ip, failures FROM auth_hourly WHERE hour BETWEEN ?1 AND ?2 AND ip != 0 AND ({})",
-            counting_clause(&pairs, TimeColumn::Hour)
-        );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let mut rows = stmt.query([first, last])?;
-        let mut totals: FastMap<i64, u64> = FastMap::default();
-        while let Some(row) = rows.next()? {
-            *totals.entry(row.get(0)?).or_default() += row.get::<_, i64>(1)? as u64;
-        }
-        let mut top: Vec<(i64, u64)> = totals.into_iter().collect();
-        let order = |a: &(i64, u64), b: &(i64, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-        if top.len() > limit {
-            top.select_nth_unstable_by(limit, order);
-            top.truncate(limit);
-        }
-        top.sort_unstable_by(order);
-        Ok(top)
-    }
-
-    /// Failed attempts per (hour, address) for the given addresses.
-    fn attempts_of_addresses(
-        &self,
-        scope: &Scope<'_>,
-        addresses: &[i64],
-        first: i64,
-        last: i64,
-    ) -> Result<Vec<(i64, i64, u64)>> {
-        let pairs = self.counting_sources_in(scope)?;
-        if pairs.is_empty() || addresses.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = addresses
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = format!(
-            "SELECT hour, ip, failures FROM auth_hourly
-             WHERE hour BETWEEN ?1 AND ?2 AND ip IN ({list}) AND ({})",
-            counting_clause(&pairs, TimeColumn::Hour)
-        );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let mut rows = stmt.query([first, last])?;
-        let mut sums: FastMap<(i64, i64), u64> = FastMap::default();
-        while let Some(row) = rows.next()? {
-            *sums.entry((row.get(0)?, row.get(1)?)).or_default() += row.get::<_, i64>(2)? as u64;
-        }
-        Ok(sums.into_iter().map(|((h, ip), n)| (h, ip, n)).collect())
-    }
-}
-
 /// Count, lay out and draw a heatmap. `fleet` lists every enrolled instance with its
 /// profile, for the instance chart's rows and the service filter.
 pub fn build(
@@ -424,7 +329,7 @@ pub fn build(
         }
         HeatmapKind::AddressTime => {
             let top = store.top_addresses(&scope, first, last, TOP_ADDRESSES)?;
-            let ids: Vec<i64> = top.iter().map(|(ip, _)| *ip).collect();
+            let ids: Vec<StringId> = top.iter().map(|(ip, _)| *ip).collect();
             for (ip, _) in &top {
                 let name = store.string(*ip).unwrap_or("?").to_owned();
                 layout.rows.push(name.clone());
@@ -837,7 +742,8 @@ impl Console {
     pub fn heatmap(&self, query: &HeatmapQuery) -> Result<Heatmap> {
         let fleet: Vec<(String, String)> = self
             .store()
-            .instances()?
+            .instances()
+            .all()?
             .into_iter()
             .map(|r| (r.name, r.profile))
             .collect();

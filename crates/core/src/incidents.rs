@@ -15,7 +15,7 @@ use gatehouse_protocol::{
     paths, BlockList, BlockRequest, BlockResult, EvidenceReport, RestartResult, RestoreRequest,
     RestoreResult, Snapshot, Snapshots, UnblockRequest,
 };
-use rusqlite::{params, OptionalExtension};
+use gatehouse_store::incidents::{EntryKind, NewEntry, NewIncident};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -83,74 +83,7 @@ pub fn playbook(name: &str) -> Option<&'static Playbook> {
     playbooks().iter().find(|p| p.name == name)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentStatus {
-    Open,
-    Contained,
-    Resolved,
-    Closed,
-}
-
-impl IncidentStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            IncidentStatus::Open => "open",
-            IncidentStatus::Contained => "contained",
-            IncidentStatus::Resolved => "resolved",
-            IncidentStatus::Closed => "closed",
-        }
-    }
-    fn parse(text: &str) -> IncidentStatus {
-        match text {
-            "contained" => IncidentStatus::Contained,
-            "resolved" => IncidentStatus::Resolved,
-            "closed" => IncidentStatus::Closed,
-            _ => IncidentStatus::Open,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct Incident {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub title: String,
-    pub severity: Severity,
-    pub status: IncidentStatus,
-    pub owner: Option<String>,
-    /// What started it: `alert 12`, `offender 203.0.113.5`, `by hand`.
-    pub source: String,
-    pub instances: Vec<String>,
-    pub ips: Vec<String>,
-    #[ts(type = "number")]
-    pub from_us: i64,
-    #[ts(type = "number")]
-    pub to_us: i64,
-    #[ts(type = "number")]
-    pub opened_us: i64,
-    #[ts(type = "number | null")]
-    pub closed_us: Option<i64>,
-    /// The step of the playbook the operator is on.
-    pub step: Option<String>,
-}
-
-/// One line of an incident's own timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct IncidentEntry {
-    #[ts(type = "number")]
-    pub id: i64,
-    #[ts(type = "number")]
-    pub at_us: i64,
-    pub actor: String,
-    /// opened, note, decision, action, status, step.
-    pub kind: String,
-    pub text: String,
-    /// For actions: whether the effect was verified.
-    pub ok: Option<bool>,
-    /// For actions: what was done and checked, in order.
-    pub steps: Vec<String>,
-}
+pub use gatehouse_store::incidents::{Incident, IncidentEntry, IncidentStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct IncidentView {
@@ -184,34 +117,6 @@ pub struct BundleResult {
     pub files: u32,
     /// The manifest: `sha256sum -c MANIFEST.sha256` in the folder checks it.
     pub manifest: String,
-}
-
-const INCIDENT_COLUMNS: &str = "id, title, severity, status, owner, source, instances, ips, from_us, to_us, opened_us, closed_us, step";
-
-fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
-    let severity: String = r.get(2)?;
-    let status: String = r.get(3)?;
-    let instances: String = r.get(6)?;
-    let ips: String = r.get(7)?;
-    Ok(Incident {
-        id: r.get(0)?,
-        title: r.get(1)?,
-        severity: match severity.as_str() {
-            "high" => Severity::High,
-            "low" => Severity::Low,
-            _ => Severity::Medium,
-        },
-        status: IncidentStatus::parse(&status),
-        owner: r.get(4)?,
-        source: r.get(5)?,
-        instances: serde_json::from_str(&instances).unwrap_or_default(),
-        ips: serde_json::from_str(&ips).unwrap_or_default(),
-        from_us: r.get(8)?,
-        to_us: r.get(9)?,
-        opened_us: r.get(10)?,
-        closed_us: r.get(11)?,
-        step: r.get(12)?,
-    })
 }
 
 fn bad(field: &'static str, reason: impl Into<String>) -> Error {
@@ -278,30 +183,21 @@ impl Console {
             .and_then(playbook)
             .and_then(|p| p.steps.first())
             .map(|s| s.id.clone());
-        let id = {
-            let store = self.store();
-            let conn = store.conn();
-            conn.execute(
-                "INSERT INTO incidents (title, severity, status, source, instances, ips, from_us, to_us, opened_us, playbook, step)
-                 VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    title,
-                    input.severity.as_str(),
-                    source,
-                    serde_json::to_string(&input.instances).unwrap_or_default(),
-                    serde_json::to_string(&input.ips).unwrap_or_default(),
-                    input.from_us,
-                    input.to_us,
-                    now,
-                    profile,
-                    first_step
-                ],
-            )?;
-            conn.last_insert_rowid()
-        };
+        let id = self.store().incidents().insert(&NewIncident {
+            title,
+            severity: input.severity,
+            source,
+            instances: &input.instances,
+            ips: &input.ips,
+            from_us: input.from_us,
+            to_us: input.to_us,
+            opened_us: now,
+            playbook: profile.as_deref(),
+            step: first_step.as_deref(),
+        })?;
         self.log_incident(
             id,
-            "opened",
+            EntryKind::Opened,
             &format!("opened from {source}: {title}"),
             None,
             &[],
@@ -317,53 +213,25 @@ impl Console {
     }
 
     pub fn incidents(&self) -> Result<Vec<Incident>> {
-        let store = self.store();
-        let mut stmt = store.conn().prepare(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY (status IN ('resolved', 'closed')), opened_us DESC"
-        ))?;
-        let rows = stmt.query_map([], incident_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self.store().incidents().all()?)
     }
 
     fn incident_record(&self, id: i64) -> Result<Incident> {
         self.store()
-            .conn()
-            .query_row(
-                &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
-                [id],
-                incident_row,
-            )
-            .optional()?
+            .incidents()
+            .get(id)?
             .ok_or_else(|| bad("incident", format!("there is no incident {id}")))
     }
 
     /// An incident with its playbook, its log and how many failed sign-ins it covers.
     pub fn incident(&self, id: i64) -> Result<IncidentView> {
         let incident = self.incident_record(id)?;
-        let profile: Option<String> = self.store().conn().query_row(
-            "SELECT playbook FROM incidents WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
-        let log = {
+        let (profile, log) = {
             let store = self.store();
-            let mut stmt = store.conn().prepare(
-                "SELECT id, at_us, actor, kind, text, ok, steps FROM incident_log
-                 WHERE incident = ?1 ORDER BY at_us, id",
-            )?;
-            let rows = stmt.query_map([id], |r| {
-                let steps: String = r.get(6)?;
-                Ok(IncidentEntry {
-                    id: r.get(0)?,
-                    at_us: r.get(1)?,
-                    actor: r.get(2)?,
-                    kind: r.get(3)?,
-                    text: r.get(4)?,
-                    ok: r.get(5)?,
-                    steps: serde_json::from_str(&steps).unwrap_or_default(),
-                })
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            (
+                store.incidents().playbook(id)?,
+                store.incidents().entries(id)?,
+            )
         };
         let events = self.incident_filter(&incident, true);
         let mut failed_attempts = 0;
@@ -456,7 +324,11 @@ impl Console {
         }
         self.log_incident(
             id,
-            if decision { "decision" } else { "note" },
+            if decision {
+                EntryKind::Decision
+            } else {
+                EntryKind::Note
+            },
             text,
             None,
             &[],
@@ -486,13 +358,10 @@ impl Console {
         if let Some(status) = status {
             let closed =
                 matches!(status, IncidentStatus::Resolved | IncidentStatus::Closed).then_some(now);
-            self.store().conn().execute(
-                "UPDATE incidents SET status = ?2, closed_us = ?3 WHERE id = ?1",
-                params![id, status.as_str(), closed],
-            )?;
+            self.store().incidents().set_status(id, status, closed)?;
             self.log_incident(
                 id,
-                "status",
+                EntryKind::Status,
                 &format!("status: {}", status.as_str()),
                 None,
                 &[],
@@ -507,19 +376,15 @@ impl Console {
         }
         if let Some(owner) = owner {
             let owner = owner.trim();
-            self.store().conn().execute(
-                "UPDATE incidents SET owner = ?2 WHERE id = ?1",
-                params![id, (!owner.is_empty()).then_some(owner)],
-            )?;
-            self.log_incident(id, "status", &format!("owner: {owner}"), None, &[])?;
+            self.store()
+                .incidents()
+                .set_owner(id, (!owner.is_empty()).then_some(owner))?;
+            self.log_incident(id, EntryKind::Status, &format!("owner: {owner}"), None, &[])?;
             self.audit("incident_owner", &format!("incident {id}"), owner)?;
         }
         if let Some(step) = step {
-            self.store().conn().execute(
-                "UPDATE incidents SET step = ?2 WHERE id = ?1",
-                params![id, step],
-            )?;
-            self.log_incident(id, "step", &format!("on to: {step}"), None, &[])?;
+            self.store().incidents().set_step(id, step)?;
+            self.log_incident(id, EntryKind::Step, &format!("on to: {step}"), None, &[])?;
         }
         self.incident(id)
     }
@@ -553,10 +418,9 @@ impl Console {
             )
             .await?;
         let now = self.clock.now().unix_timestamp();
-        self.store().conn().execute(
-            "INSERT INTO blocks (instance, ip, blocked_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![instance, result.ip, now, now + ttl_secs as i64],
-        )?;
+        self.store()
+            .blocks()
+            .placed(instance, &result.ip, now, now + ttl_secs as i64)?;
         self.record_action(
             instance,
             Outcome::Success,
@@ -578,10 +442,9 @@ impl Console {
                 Duration::from_secs(30),
             )
             .await?;
-        self.store().conn().execute(
-            "UPDATE blocks SET lifted_at = ?3 WHERE instance = ?1 AND ip = ?2 AND lifted_at IS NULL",
-            params![instance, result.ip, self.clock.now().unix_timestamp()],
-        )?;
+        self.store()
+            .blocks()
+            .lifted(instance, &result.ip, self.clock.now().unix_timestamp())?;
         self.record_action(instance, Outcome::Success, &format!("Unblocked {ip}"));
         Ok(result)
     }
@@ -590,12 +453,7 @@ impl Console {
     /// over).
     pub(crate) fn blocked_addresses(&self) -> Result<std::collections::HashSet<String>> {
         let now = self.clock.now().unix_timestamp();
-        let store = self.store();
-        let mut stmt = store.conn().prepare(
-            "SELECT DISTINCT ip FROM blocks WHERE lifted_at IS NULL AND expires_at > ?1",
-        )?;
-        let rows = stmt.query_map([now], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self.store().blocks().active(now)?.into_iter().collect())
     }
 
     /// Addresses blocked on an instance's host, with the time left.
@@ -692,7 +550,7 @@ impl Console {
         match self.snapshot_database(instance).await {
             Ok(s) => self.log_incident(
                 id,
-                "action",
+                EntryKind::Action,
                 &format!("snapshot the database on {instance}"),
                 Some(true),
                 &[format!(
@@ -703,7 +561,7 @@ impl Console {
             Err(e) => {
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("snapshot on {instance}: failed"),
                     Some(false),
                     &[e.to_string()],
@@ -727,7 +585,7 @@ impl Console {
                 steps.extend(result.error.clone());
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("restore {name} on {instance}"),
                     Some(result.ok),
                     &steps,
@@ -736,7 +594,7 @@ impl Console {
             Err(e) => {
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("restore {name} on {instance}: refused"),
                     Some(false),
                     &[e.to_string()],
@@ -760,7 +618,7 @@ impl Console {
             Ok(result) => {
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("block {ip} on {instance} for {ttl_secs} s"),
                     Some(result.blocked),
                     &result.steps,
@@ -768,16 +626,13 @@ impl Console {
                 if !incident.ips.iter().any(|i| i == ip) {
                     let mut ips = incident.ips.clone();
                     ips.push(ip.to_owned());
-                    self.store().conn().execute(
-                        "UPDATE incidents SET ips = ?2 WHERE id = ?1",
-                        params![id, serde_json::to_string(&ips).unwrap_or_default()],
-                    )?;
+                    self.store().incidents().set_ips(id, &ips)?;
                 }
             }
             Err(e) => {
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("block {ip} on {instance}: refused"),
                     Some(false),
                     &[e.to_string()],
@@ -798,7 +653,7 @@ impl Console {
         match self.unblock_ip(instance, ip).await {
             Ok(result) => self.log_incident(
                 id,
-                "action",
+                EntryKind::Action,
                 &format!("unblock {ip} on {instance}"),
                 Some(!result.blocked),
                 &result.steps,
@@ -806,7 +661,7 @@ impl Console {
             Err(e) => {
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("unblock {ip} on {instance}: failed"),
                     Some(false),
                     &[e.to_string()],
@@ -825,7 +680,7 @@ impl Console {
                 steps.extend(result.error.clone());
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("restart the service on {instance}"),
                     Some(result.ok),
                     &steps,
@@ -834,7 +689,7 @@ impl Console {
             Err(e) => {
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("restart on {instance}: failed"),
                     Some(false),
                     &[e.to_string()],
@@ -859,7 +714,7 @@ impl Console {
                 steps.extend(result.error.clone());
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("rotate {name} on {instance}"),
                     Some(result.committed),
                     &steps,
@@ -869,7 +724,7 @@ impl Console {
             Err(e) => {
                 self.log_incident(
                     id,
-                    "action",
+                    EntryKind::Action,
                     &format!("rotate {name} on {instance}: refused"),
                     Some(false),
                     &[e.to_string()],
@@ -978,7 +833,7 @@ impl Console {
         )];
         self.log_incident(
             id,
-            "action",
+            EntryKind::Action,
             "collect an evidence bundle",
             Some(problems.is_empty()),
             &steps,
@@ -994,14 +849,21 @@ impl Console {
     fn log_incident(
         &self,
         id: i64,
-        kind: &str,
+        kind: EntryKind,
         text: &str,
         ok: Option<bool>,
         steps: &[String],
     ) -> Result<()> {
-        self.store().conn().execute(
-            "INSERT INTO incident_log (incident, at_us, actor, kind, text, ok, steps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, self.now_us(), operator(), kind, text, ok, serde_json::to_string(steps).unwrap_or_default()],
+        self.store().incidents().log(
+            id,
+            &NewEntry {
+                at_us: self.now_us(),
+                actor: &operator(),
+                kind,
+                text,
+                ok,
+                steps,
+            },
         )?;
         Ok(())
     }

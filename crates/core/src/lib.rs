@@ -11,7 +11,6 @@ pub mod compliance;
 mod console;
 pub mod detect;
 mod error;
-pub mod events;
 mod export;
 mod fleet;
 mod heatmap;
@@ -23,7 +22,6 @@ mod paths;
 mod report;
 mod rotation;
 mod sensitive;
-mod store;
 mod sync;
 mod vault;
 
@@ -34,16 +32,20 @@ pub use alerts::{
 pub use audit::{AuditEntry, AuditVerdict};
 pub use clock::Clock;
 pub use compliance::{
-    Burst, Cadence, CheckRun, CheckView, ComplianceQuery, ComplianceView, Evidence, EvidenceInput,
-    EvidenceKind, HistoryEntry, InstanceCompliance, ItemFilter, ItemState, ItemView, Scorecard,
-    Waiver, WaiverInput, WaiverKind,
+    Burst, Cadence, CheckRun, CheckState, CheckView, ComplianceQuery, ComplianceView, Evidence,
+    EvidenceInput, EvidenceKind, HistoryEntry, HistoryKind, InstanceCompliance, ItemFilter,
+    ItemState, ItemView, Scorecard, Waiver, WaiverInput, WaiverKind,
 };
 pub use console::{AppInfo, Attention, Console, Overview, Settings, Status, Theme, View};
 pub use detect::{Rule, Severity};
 pub use error::{Error, ErrorCode, IpcError, Result, ALL_CODES};
-pub use events::{Cursor, EventFilter, EventPage, SyncState, TimelineEvent};
 pub use export::{utc, ExportFormat, ExportResult};
 pub use fleet::{AddInstance, InstanceView, RefreshSummary, REFRESH_CONCURRENCY};
+pub use gatehouse_store::events;
+pub use gatehouse_store::events::{Cursor, EventFilter, EventPage, SyncState, TimelineEvent};
+pub use gatehouse_store::incidents::EntryKind;
+pub use gatehouse_store::instances::{Contact, InstanceRecord};
+pub use gatehouse_store::{Db, SCHEMA_VERSION};
 pub use heatmap::{
     build as build_heatmap, render_png, time_zone, ChartTheme, GridBox, HeatCell, Heatmap,
     HeatmapKind, HeatmapQuery, ImageFormat, Window,
@@ -57,10 +59,10 @@ pub use paths::{DataDir, DATA_DIR_ENV};
 pub use report::ReportFormat;
 pub use rotation::{
     BulkItem, Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem,
-    RotationPreview, RotationRecord, RotationResult, BULK_CONCURRENCY, DEFAULT_KEY_DAYS,
+    RotationPreview, RotationRecord, RotationResult, RotationState, BULK_CONCURRENCY,
+    DEFAULT_KEY_DAYS,
 };
 pub use sensitive::Sensitive;
-pub use store::{Contact, InstanceRecord, Store, SCHEMA_VERSION};
 pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
 
 /// A hash map with a fast, randomly seeded hasher: keys come from hosts (addresses, paths,
@@ -160,5 +162,11 @@ pub fn ipc_typescript() -> Vec<(String, String)> {
     one::<Theme>(&cfg, &mut out);
     one::<TimelineEvent>(&cfg, &mut out);
     one::<View>(&cfg, &mut out);
+    one::<RotationState>(&cfg, &mut out);
+    one::<CheckState>(&cfg, &mut out);
+    one::<HistoryKind>(&cfg, &mut out);
+    one::<EntryKind>(&cfg, &mut out);
+    one::<gatehouse_events::Kind>(&cfg, &mut out);
+    one::<gatehouse_events::Outcome>(&cfg, &mut out);
     out
 }

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::events::EventStore;
-use crate::events::{counting_clause, Counting, TimeColumn};
-use crate::heatmap::{time_zone, Scope, Window};
+use gatehouse_store::events::{EventStore, Scope, StringId};
+
+use crate::heatmap::{time_zone, Window};
 use crate::{allowlisted, AlertFilter, Console, Result};
 
 /// Buckets of an offender's trend over the window.
@@ -69,146 +69,74 @@ fn direction(trend: &[u64]) -> &'static str {
     }
 }
 
-impl EventStore {
-    fn offender_rows(
-        &self,
-        scope: &Scope<'_>,
-        first: i64,
-        last: i64,
-        limit: usize,
-    ) -> Result<Vec<Offender>> {
-        let top = self.top_addresses(scope, first, last, limit)?;
-        if top.is_empty() {
-            return Ok(Vec::new());
-        }
-        let pairs = counting_clause(&self.counting_sources_in(scope)?, TimeColumn::Hour);
-        let ids = top
-            .iter()
-            .map(|(ip, _)| ip.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut by_ip: HashMap<i64, Offender> = HashMap::new();
-        for (ip, failures) in &top {
-            by_ip.insert(
-                *ip,
-                Offender {
-                    ip: self.string(*ip).unwrap_or("?").to_owned(),
-                    failures: *failures,
-                    distinct_keys: 0,
-                    key_prefixes: Vec::new(),
-                    instances: Vec::new(),
-                    first_us: i64::MAX,
-                    last_us: i64::MIN,
-                    trend: vec![0; TREND_BUCKETS],
-                    direction: String::new(),
-                    allowlisted: false,
-                    blocked: false,
-                    open_alerts: 0,
-                },
-            );
-        }
-        let span = (last - first + 1).max(1);
-        let sql = format!(
-            "SELECT ip, instance, hour, SUM(failures), MIN(first_us), MAX(last_us) FROM auth_hourly
-             WHERE hour BETWEEN ?1 AND ?2 AND ip IN ({ids}) AND ({pairs}) GROUP BY ip, instance, hour"
+/// The top offenders in `first..=last`, assembled from the rollups.
+fn offender_rows(
+    store: &EventStore,
+    scope: &Scope<'_>,
+    first: i64,
+    last: i64,
+    limit: usize,
+) -> Result<Vec<Offender>> {
+    let top = store.top_addresses(scope, first, last, limit)?;
+    if top.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<StringId> = top.iter().map(|(ip, _)| *ip).collect();
+    let mut by_ip: HashMap<StringId, Offender> = HashMap::new();
+    for (ip, failures) in &top {
+        by_ip.insert(
+            *ip,
+            Offender {
+                ip: store.string(*ip).unwrap_or("?").to_owned(),
+                failures: *failures,
+                distinct_keys: 0,
+                key_prefixes: Vec::new(),
+                instances: Vec::new(),
+                first_us: i64::MAX,
+                last_us: i64::MIN,
+                trend: vec![0; TREND_BUCKETS],
+                direction: String::new(),
+                allowlisted: false,
+                blocked: false,
+                open_alerts: 0,
+            },
         );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map([first, last], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })?;
-        for row in rows {
-            let (ip, instance, hour, failures, first_us, last_us) = row?;
-            let Some(o) = by_ip.get_mut(&ip) else {
-                continue;
-            };
-            let name = self.string(instance).unwrap_or("?");
-            if !o.instances.iter().any(|i| i == name) {
-                o.instances.push(name.to_owned());
-            }
-            o.first_us = o.first_us.min(first_us);
-            o.last_us = o.last_us.max(last_us);
-            let bucket = ((hour - first) * TREND_BUCKETS as i64 / span) as usize;
-            o.trend[bucket.min(TREND_BUCKETS - 1)] += failures as u64;
-        }
-        // Key prefixes come from every log that names them, not only the counting one.
-        let instance_filter = match self.instance_ids_in(scope)? {
-            Some(list) if list.is_empty() => "0".to_owned(),
-            Some(list) => format!(
-                "instance IN ({})",
-                list.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            None => "1".to_owned(),
+    }
+    let span = (last - first + 1).max(1);
+    for row in store.address_hours(scope, &ids, first, last)? {
+        let Some(o) = by_ip.get_mut(&row.ip) else {
+            continue;
         };
-        let sql = format!(
-            "SELECT ip, key_prefix, SUM(failures) AS n FROM auth_keys
-             WHERE ip IN ({ids}) AND hour BETWEEN ?1 AND ?2 AND {instance_filter}
-             GROUP BY ip, key_prefix ORDER BY n DESC"
-        );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map([first, last], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (ip, key) = row?;
-            if let Some(o) = by_ip.get_mut(&ip) {
-                o.distinct_keys += 1;
-                if o.key_prefixes.len() < PREFIXES_LISTED {
-                    o.key_prefixes
-                        .push(self.string(key).unwrap_or("?").to_owned());
-                }
+        let name = store.string(row.instance).unwrap_or("?");
+        if !o.instances.iter().any(|i| i == name) {
+            o.instances.push(name.to_owned());
+        }
+        o.first_us = o.first_us.min(row.first_us);
+        o.last_us = o.last_us.max(row.last_us);
+        let bucket = ((row.hour - first) * TREND_BUCKETS as i64 / span) as usize;
+        o.trend[bucket.min(TREND_BUCKETS - 1)] += row.failures;
+    }
+    // Key prefixes come from every log that names them, not only the counting one.
+    for (ip, key, _) in store.key_prefixes(scope, &ids, first, last)? {
+        if let Some(o) = by_ip.get_mut(&ip) {
+            o.distinct_keys += 1;
+            if o.key_prefixes.len() < PREFIXES_LISTED {
+                o.key_prefixes
+                    .push(store.string(key).unwrap_or("?").to_owned());
             }
         }
-        let mut out: Vec<Offender> = top
-            .iter()
-            .filter_map(|(ip, _)| by_ip.remove(ip))
-            .map(|mut o| {
-                o.instances.sort();
-                o.direction = direction(&o.trend).to_owned();
-                o
-            })
-            .collect();
-        out.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.ip.cmp(&b.ip)));
-        Ok(out)
     }
-
-    /// `(instance id, source id)` pairs counted for this scope.
-    pub(crate) fn counting_sources_in(&self, scope: &Scope<'_>) -> Result<Vec<Counting>> {
-        let ids = self.instance_ids_in(scope)?;
-        let mut periods = self.counting_sources()?;
-        if let Some(ids) = ids {
-            periods.retain(|c| ids.contains(&c.instance));
-        }
-        Ok(periods)
-    }
-
-    /// The instance ids a scope allows; `None` for all.
-    fn instance_ids_in(&self, scope: &Scope<'_>) -> Result<Option<Vec<i64>>> {
-        let mut ids: Option<Vec<i64>> = None;
-        if let Some(instance) = scope.instance {
-            ids = Some(self.string_id(instance).into_iter().collect());
-        }
-        if let Some(names) = scope.service_instances {
-            let of_service: Vec<i64> = names.iter().filter_map(|n| self.string_id(n)).collect();
-            ids = Some(match ids {
-                Some(prev) => prev
-                    .into_iter()
-                    .filter(|i| of_service.contains(i))
-                    .collect(),
-                None => of_service,
-            });
-        }
-        Ok(ids)
-    }
+    let mut out: Vec<Offender> = top
+        .iter()
+        .filter_map(|(ip, _)| by_ip.remove(ip))
+        .map(|mut o| {
+            o.instances.sort();
+            o.direction = direction(&o.trend).to_owned();
+            o
+        })
+        .collect();
+    out.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.ip.cmp(&b.ip)));
+    Ok(out)
 }
 
 impl Console {
@@ -217,7 +145,8 @@ impl Console {
         let service_instances: Option<Vec<String>> = match &query.service {
             Some(service) => Some(
                 self.store()
-                    .instances()?
+                    .instances()
+                    .all()?
                     .into_iter()
                     .filter(|r| &r.profile == service)
                     .map(|r| r.name)
@@ -236,7 +165,7 @@ impl Console {
         let mut rows = {
             let mut events = self.event_store();
             events.refresh()?;
-            events.offender_rows(&scope, first, last, limit)?
+            offender_rows(&events, &scope, first, last, limit)?
         };
         let allowlist = self.detection()?.allowlist;
         let open = self.alerts(&AlertFilter::default())?;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::compliance::{day, ComplianceQuery, ComplianceView, ItemState, ItemView, Scorecard};
-use crate::{Console, Result};
+use crate::{Console, EntryKind, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -82,10 +82,16 @@ impl Console {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        let actions: Vec<&crate::IncidentEntry> =
-            view.log.iter().filter(|e| e.kind == "action").collect();
-        let decisions: Vec<&crate::IncidentEntry> =
-            view.log.iter().filter(|e| e.kind == "decision").collect();
+        let actions: Vec<&crate::IncidentEntry> = view
+            .log
+            .iter()
+            .filter(|e| e.kind == EntryKind::Action)
+            .collect();
+        let decisions: Vec<&crate::IncidentEntry> = view
+            .log
+            .iter()
+            .filter(|e| e.kind == EntryKind::Decision)
+            .collect();
         let writes = self.incident_writes(id)?;
         if markdown {
             let mut out = String::new();
@@ -247,7 +253,7 @@ impl Console {
                 out,
                 "<tr><td class=\"small\" style=\"white-space:nowrap\">{}</td><td>{}</td><td>{} <span class=\"small\">({})</span></td></tr>",
                 when(e.at_us),
-                esc(&e.kind),
+                esc(e.kind.as_str()),
                 esc(&e.text),
                 esc(&e.actor)
             );
@@ -426,7 +432,7 @@ fn item_row(out: &mut String, item: &ItemView) {
         lines.push(format!(
             "<b>{}</b> {}: {} <span class=\"small\">({})</span>",
             esc(&c.check),
-            esc(&c.status),
+            esc(c.status.as_str()),
             esc(&c.summary),
             minute(c.checked_at)
         ));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use gatehouse_pki as pki;
 use gatehouse_protocol::{paths, CredentialsReport};
-use rusqlite::params;
+use gatehouse_store::rotations::Pending;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -155,7 +155,7 @@ fn short(fingerprint: &pki::Fingerprint) -> String {
 impl Console {
     /// The rotation period of API keys on `instance`, in days.
     fn key_days(&self) -> Result<BTreeMap<String, u32>> {
-        Ok(match self.store().setting("rotation_key_days")? {
+        Ok(match self.store().settings().get("rotation_key_days")? {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => BTreeMap::new(),
         })
@@ -179,7 +179,7 @@ impl Console {
             None => all.remove(instance),
         };
         let json = serde_json::to_string(&all).unwrap_or_else(|_| "{}".into());
-        self.store().set_setting("rotation_key_days", &json)?;
+        self.store().settings().set("rotation_key_days", &json)?;
         self.audit(
             "rotation_policy",
             instance,
@@ -196,7 +196,8 @@ impl Console {
         let now = self.now().unix_timestamp();
         let records: Vec<_> = self
             .store()
-            .instances()?
+            .instances()
+            .all()?
             .into_iter()
             .filter(|r| r.revoked_at.is_none())
             .collect();
@@ -306,7 +307,7 @@ impl Console {
                 }
             }
         }
-        if let Some(pem) = self.store().fleet_ca_cert()? {
+        if let Some(pem) = self.store().instances().fleet_ca_cert()? {
             if let Ok(cert) = pki::parse_cert(&pem) {
                 let expires = cert.validity.not_after.unix_timestamp();
                 let due = expires - CA_WARNING_DAYS * DAY;
@@ -345,25 +346,7 @@ impl Console {
 
     /// Rotations run from this console, newest first.
     pub fn rotation_history(&self, limit: u32) -> Result<Vec<RotationRecord>> {
-        let store = self.store();
-        let mut stmt = store.conn().prepare(
-            "SELECT instance, name, old_fingerprint, new_fingerprint, started_at, finished_at, state, detail, operator
-             FROM rotations ORDER BY started_at DESC, id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit], |r| {
-            Ok(RotationRecord {
-                instance: r.get(0)?,
-                name: r.get(1)?,
-                old_fingerprint: r.get(2)?,
-                new_fingerprint: r.get(3)?,
-                started_at: r.get(4)?,
-                finished_at: r.get(5)?,
-                state: r.get(6)?,
-                detail: r.get(7)?,
-                operator: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self.store().rotations().history(limit)?)
     }
 
     /// When this value was first seen, and when the key last changed to a new value (if
@@ -375,33 +358,11 @@ impl Console {
         fingerprint: &str,
         now: i64,
     ) -> Result<(i64, Option<i64>)> {
-        let (first_seen, older, inserted) = {
-            let store = self.store();
-            let conn = store.conn();
-            let inserted = conn.execute(
-                "INSERT OR IGNORE INTO credentials_seen (instance, name, fingerprint, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![instance, name, fingerprint, now],
-            )? == 1;
-            conn.execute(
-                "UPDATE credentials_seen SET last_seen = ?4 WHERE instance = ?1 AND name = ?2 AND fingerprint = ?3",
-                params![instance, name, fingerprint, now],
-            )?;
-            let first_seen: i64 = conn.query_row(
-                "SELECT first_seen FROM credentials_seen WHERE instance = ?1 AND name = ?2 AND fingerprint = ?3",
-                params![instance, name, fingerprint],
-                |r| r.get(0),
-            )?;
-            let older: Option<String> = conn
-                .query_row(
-                    "SELECT fingerprint FROM credentials_seen WHERE instance = ?1 AND name = ?2
-                     AND fingerprint != ?3 ORDER BY last_seen DESC LIMIT 1",
-                    params![instance, name, fingerprint],
-                    |r| r.get(0),
-                )
-                .ok();
-            (first_seen, older, inserted)
-        };
+        let seen = self
+            .store()
+            .credentials()
+            .seen(instance, name, fingerprint, now)?;
+        let (first_seen, older, inserted) = (seen.first_seen, seen.previous, seen.new);
         if inserted {
             if let Some(previous) = &older {
                 self.record_action(
@@ -444,11 +405,10 @@ impl Console {
             else {
                 continue;
             };
-            let fresh = self.store().conn().execute(
-                "INSERT OR IGNORE INTO rotation_warnings (credential, due_at, days, warned_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![credential.id, due, days, now],
-            )? == 1;
+            let fresh = self
+                .store()
+                .credentials()
+                .warn_once(&credential.id, due, days, now)?;
             if fresh {
                 notices.push(DueNotice { credential, days });
             }
@@ -489,23 +449,7 @@ pub struct RotationResult {
     pub verified: bool,
 }
 
-/// A rotation in the history: which key, from what to what, by whom, when, and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct RotationRecord {
-    pub instance: String,
-    pub name: String,
-    pub old_fingerprint: String,
-    pub new_fingerprint: String,
-    #[ts(type = "number")]
-    pub started_at: i64,
-    #[ts(type = "number | null")]
-    pub finished_at: Option<i64>,
-    /// `pending`, `committed`, `rolled_back`, `failed` or `refused`.
-    pub state: String,
-    pub detail: String,
-    /// The OS account that ran it.
-    pub operator: String,
-}
+pub use gatehouse_store::rotations::{RotationRecord, RotationState};
 
 /// One key of a bulk rotation: its result, or why it could not start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -665,15 +609,14 @@ impl Console {
             &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
         )?;
         let now = self.now().unix_timestamp();
-        let id = {
-            let store = self.store();
-            store.conn().execute(
-                "INSERT INTO rotations (instance, name, old_fingerprint, new_fingerprint, started_at, state, operator)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
-                params![instance, name, found.fingerprint, new_fingerprint, now, operator()],
-            )?;
-            store.conn().last_insert_rowid()
-        };
+        let id = self.store().rotations().start(
+            instance,
+            name,
+            &found.fingerprint,
+            &new_fingerprint,
+            now,
+            &operator(),
+        )?;
         let request = gatehouse_protocol::RotateRequest {
             name: name.to_owned(),
             expected_fingerprint: found.fingerprint.clone(),
@@ -689,7 +632,7 @@ impl Console {
             Err(e @ Error::AgentRefused { .. }) => {
                 // Refused before anything changed on the host.
                 self.vault().delete(&pending)?;
-                self.finish_rotation(id, "refused", &e.to_string())?;
+                self.finish_rotation(id, RotationState::Refused, &e.to_string())?;
                 self.record_action(
                     instance,
                     gatehouse_events::Outcome::Failure,
@@ -745,7 +688,7 @@ impl Console {
                 &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
             )?;
             self.vault().delete(&pending)?;
-            self.finish_rotation(id, "committed", &outcome.steps.join("; "))?;
+            self.finish_rotation(id, RotationState::Committed, &outcome.steps.join("; "))?;
             self.record_action(
                 instance,
                 gatehouse_events::Outcome::Success,
@@ -785,7 +728,7 @@ impl Console {
                         // Unknown: keep the pending key for the next look.
                         self.finish_rotation(
                             id,
-                            "pending",
+                            RotationState::Pending,
                             outcome.error.as_deref().unwrap_or(""),
                         )?;
                         return Ok((result, None));
@@ -794,9 +737,9 @@ impl Console {
             }
             self.vault().delete(&pending)?;
             let state = if outcome.rolled_back {
-                "rolled_back"
+                RotationState::RolledBack
             } else {
-                "failed"
+                RotationState::Failed
             };
             let why = outcome.error.clone().unwrap_or_default();
             self.finish_rotation(id, state, &why)?;
@@ -897,13 +840,9 @@ impl Console {
             .map(|c| c.fingerprint)
     }
 
-    fn finish_rotation(&self, id: i64, state: &str, detail: &str) -> Result<()> {
+    fn finish_rotation(&self, id: i64, state: RotationState, detail: &str) -> Result<()> {
         let now = self.now().unix_timestamp();
-        self.store().conn().execute(
-            "UPDATE rotations SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1",
-            params![id, state, detail, now],
-        )?;
-        Ok(())
+        Ok(self.store().rotations().finish(id, state, detail, now)?)
     }
 
     /// Rotations whose outcome the console never heard (it or the agent stopped mid-way):
@@ -912,20 +851,16 @@ impl Console {
     /// (here or in another Gatehouse process) is never touched.
     pub async fn resolve_pending_rotations(&self) -> Result<()> {
         let cutoff = self.now().unix_timestamp() - ROTATE_TIMEOUT.as_secs() as i64 - 30;
-        let pending: Vec<(i64, String, String, String)> = {
-            let store = self.store();
-            let mut stmt = store.conn().prepare(
-                "SELECT id, instance, name, new_fingerprint FROM rotations
-                 WHERE state = 'pending' AND started_at < ?1",
-            )?;
-            let rows = stmt.query_map([cutoff], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for (id, instance, name, new_fingerprint) in pending {
+        let pending = self.store().rotations().pending_before(cutoff)?;
+        for Pending {
+            id,
+            instance,
+            name,
+            new_fingerprint,
+        } in pending
+        {
             let Ok(record) = self.instance_record(&instance) else {
-                self.finish_rotation(id, "failed", "the instance was removed")?;
+                self.finish_rotation(id, RotationState::Failed, "the instance was removed")?;
                 continue;
             };
             let status: gatehouse_protocol::RotationStatus = match self
@@ -945,7 +880,7 @@ impl Console {
             let pending_key = pending_entry(&instance, &name);
             if let Err(Error::SecretNotFound { .. }) = self.vault().load(&pending_key) {
                 // Another Gatehouse process settled it already.
-                self.finish_rotation(id, "failed", "settled elsewhere")?;
+                self.finish_rotation(id, RotationState::Failed, "settled elsewhere")?;
                 continue;
             }
             match status.outcome {
@@ -953,7 +888,11 @@ impl Console {
                     let key = self.vault().load(&pending_key)?;
                     self.vault().store(&key_entry(&instance, &name), &key)?;
                     self.vault().delete(&pending_key)?;
-                    self.finish_rotation(id, "committed", "completed while the console was away")?;
+                    self.finish_rotation(
+                        id,
+                        RotationState::Committed,
+                        "completed while the console was away",
+                    )?;
                     self.record_action(&instance, gatehouse_events::Outcome::Success, &format!("Rotation of {name} had completed on the host; the new key is now the current one in the keychain."));
                 }
                 Some(o) => {
@@ -962,9 +901,9 @@ impl Console {
                     self.finish_rotation(
                         id,
                         if o.rolled_back {
-                            "rolled_back"
+                            RotationState::RolledBack
                         } else {
-                            "failed"
+                            RotationState::Failed
                         },
                         &why,
                     )?;
@@ -980,11 +919,15 @@ impl Console {
                         let key = self.vault().load(&pending_key)?;
                         self.vault().store(&key_entry(&instance, &name), &key)?;
                         self.vault().delete(&pending_key)?;
-                        self.finish_rotation(id, "committed", "the host holds the new key")?;
+                        self.finish_rotation(
+                            id,
+                            RotationState::Committed,
+                            "the host holds the new key",
+                        )?;
                     }
                     Some(_) => {
                         self.vault().delete(&pending_key)?;
-                        self.finish_rotation(id, "failed", "the agent has no record of it and the host holds another key; nothing changed")?;
+                        self.finish_rotation(id, RotationState::Failed, "the agent has no record of it and the host holds another key; nothing changed")?;
                     }
                     None => continue,
                 },

@@ -85,7 +85,8 @@ impl Console {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             self.store()
-                .instances()?
+                .instances()
+                .all()?
                 .into_iter()
                 .filter(|r| r.revoked_at.is_none() && backoff.ready(&r.name, now))
                 .map(|r| r.name)
@@ -164,24 +165,26 @@ impl Console {
         let instances_of_service: Vec<String> = match &filter.service {
             Some(service) => self
                 .store()
-                .instances()?
+                .instances()
+                .all()?
                 .into_iter()
                 .filter(|r| &r.profile == service)
                 .map(|r| r.name)
                 .collect(),
             None => Vec::new(),
         };
-        self.event_store()
-            .page(filter, &instances_of_service, before, limit)
+        Ok(self
+            .event_store()
+            .page(filter, &instances_of_service, before, limit)?)
     }
 
     /// The raw line of an event, shown as text in the detail panel.
     pub fn event_raw(&self, instance: &str, seq: i64) -> Result<Option<String>> {
-        self.event_store().raw(instance, seq)
+        Ok(self.event_store().raw(instance, seq)?)
     }
 
     pub fn sync_states(&self) -> Result<Vec<SyncState>> {
-        self.event_store().sync_states()
+        Ok(self.event_store().sync_states()?)
     }
 
     /// Put one of the console's own actions on the timeline.

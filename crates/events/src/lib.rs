@@ -23,34 +23,135 @@ pub use crate::time::{parse_nginx_time, parse_rfc3339};
 /// Longest line kept whole; longer lines are cut here and flagged.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// What an event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// An authentication decision: a key or token accepted or refused.
-    Auth,
-    /// A request seen by an access log.
-    Request,
-    /// A request refused for its rate.
-    RateLimit,
-    /// The service itself: start-up, configuration, shutdown.
-    Service,
-    /// Any other line the service logged.
-    Log,
-    /// A line no parser understood, kept with its raw text.
-    Unparsed,
-    /// Events were lost here (a buffer overflowed); never silent.
-    Gap,
+/// An enum whose values have one word each, used everywhere the value is stored, sent or
+/// shown: the agent's buffer, the wire, the console's store, the UI (its TypeScript is
+/// generated from these types), the CLI.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value's word.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+
+            /// The value a word names.
+            pub fn from_word(word: &str) -> Option<Self> {
+                match word { $($word => Some($name::$variant),)+ _ => None }
+            }
+
+            /// The words, for messages: "a, b or c".
+            pub fn words() -> String {
+                let all: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                match all.split_last() {
+                    Some((last, [])) => (*last).to_owned(),
+                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                    None => String::new(),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownWord;
+
+            fn from_str(word: &str) -> Result<Self, UnknownWord> {
+                $name::from_word(word).ok_or_else(|| UnknownWord {
+                    what: stringify!($name),
+                    word: word.to_owned(),
+                    expected: $name::words(),
+                })
+            }
+        }
+    };
 }
 
-/// How it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Success,
-    Failure,
-    Error,
-    Info,
+/// A word that names no value of a vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWord {
+    pub what: &'static str,
+    pub word: String,
+    /// The words that would do.
+    pub expected: String,
+}
+
+impl std::fmt::Display for UnknownWord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not one of {}", self.word, self.expected)
+    }
+}
+
+impl std::error::Error for UnknownWord {}
+
+vocabulary! {
+    /// What an event is about.
+    pub enum Kind {
+        /// An authentication decision: a key or token accepted or refused.
+        Auth = "auth",
+        /// A request seen by an access log.
+        Request = "request",
+        /// A request refused for its rate.
+        RateLimit = "rate_limit",
+        /// The service itself: start-up, configuration, shutdown.
+        Service = "service",
+        /// Any other line the service logged.
+        Log = "log",
+        /// A line no parser understood, kept with its raw text.
+        Unparsed = "unparsed",
+        /// Events were lost here (a buffer overflowed); never silent.
+        Gap = "gap",
+        /// Something the console itself did (an enrollment, a rotation, a block).
+        Console = "console",
+    }
+}
+
+vocabulary! {
+    /// How it ended.
+    pub enum Outcome {
+        Success = "success",
+        Failure = "failure",
+        Error = "error",
+        Info = "info",
+    }
+}
+
+vocabulary! {
+    /// Which log an event came from. A failed sign-in is often logged by several; it is
+    /// counted from the first an instance has of proxy, access, service.
+    pub enum Source {
+        /// The reverse proxy's access log (the one client address that can be trusted).
+        Proxy = "proxy",
+        /// The service's own access log (uvicorn).
+        Access = "access",
+        /// The service's application log.
+        Service = "service",
+        /// The agent's own markers (a gap).
+        Agent = "agent",
+        /// The console's own actions.
+        Console = "console",
+    }
+}
+
+vocabulary! {
+    /// How bad a finding is: a detection rule's firing, an alert, an incident.
+    pub enum Severity {
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+    }
 }
 
 /// The formats a log source can be in.

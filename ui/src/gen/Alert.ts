@@ -7,11 +7,11 @@ import type { Severity } from "./Severity";
  */
 export type Alert = { id: number, rule_id: string, rule_name: string, 
 /**
- * `brute_force`, `key_spraying`, `distributed`, `baseline_jump`.
+ * `brute_force`, `key_spraying`, `distributed`, `baseline_jump`, `compliance`.
  */
 kind: string, severity: Severity, instance: string, 
 /**
- * The address, for per-address rules.
+ * The address, for per-address rules (the item, for compliance drift).
  */
 subject: string | null, first_us: number, last_us: number, count: number, 
 /**

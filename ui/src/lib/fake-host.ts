@@ -17,6 +17,7 @@ import type { ItemView } from '../gen/ItemView';
 import type { Incident } from '../gen/Incident';
 import type { IncidentView } from '../gen/IncidentView';
 import type { Playbook } from '../gen/Playbook';
+import type { EntryKind } from '../gen/EntryKind';
 import { nowMicros, nowSeconds } from './clock';
 import { HostError, type Host } from './host';
 
@@ -700,7 +701,7 @@ export function fakeHost(): FakeHost {
       return { path: `/home/op/Downloads/gatehouse-events.${format}`, events: host.timeline.filter((e) => matches(e, filter)).length };
     },
   };
-  function log(id: number, kind: string, text: string, ok: boolean | null = null, steps: string[] = []) {
+  function log(id: number, kind: EntryKind, text: string, ok: boolean | null = null, steps: string[] = []) {
     const entries = host.incidentLogs[id] ?? [];
     entries.push({ id: entries.length + 1, at_us: nowMicros(), actor: 'alice', kind, text, ok, steps });
     host.incidentLogs[id] = entries;
