@@ -6,48 +6,19 @@ use std::time::Duration;
 
 use gatehouse_pki::{self as pki, KeyPem, RevocationList, Serial};
 use gatehouse_protocol::{self as protocol, codes, Health, Info, ServiceHealth};
-use ring::digest::{digest, SHA256};
 use rustls::ServerConfig;
 use time::OffsetDateTime;
 
 use crate::buffer::Buffer;
+use crate::error::root_cause;
+pub use crate::error::ApiError;
+use crate::fsutil::sha256_hex;
 use crate::state::{Enrollment, FleetIdentity, StateDir};
 use crate::tail::Tailer;
 use crate::AgentConfig;
 
 /// How often the followed logs are read.
 const TAIL_EVERY: Duration = Duration::from_millis(250);
-
-/// An error answered to the console: an HTTP status, a stable code and a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(400, codes::BAD_REQUEST, message)
-    }
-
-    pub(crate) fn internal(context: &str, e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, context, "internal error");
-        ApiError::new(
-            500,
-            codes::INTERNAL,
-            format!("{context} failed on the agent: {e}"),
-        )
-    }
-}
 
 /// The enrolled identity with its ready TLS config.
 struct Fleet {
@@ -667,7 +638,7 @@ impl Agent {
                 "this agent has no enrollment code",
             ));
         };
-        let presented = hex(digest(&SHA256, token.as_bytes()).as_ref());
+        let presented = sha256_hex(token.as_bytes());
         if !constant_time_eq(presented.as_bytes(), enrollment.token_sha256.as_bytes()) {
             return Err(ApiError::new(
                 401,
@@ -793,27 +764,15 @@ pub fn new_enrollment(
 ) -> (protocol::EnrollmentCode, Enrollment) {
     let code = protocol::EnrollmentCode::new(random, fingerprint);
     let record = Enrollment {
-        token_sha256: hex(digest(&SHA256, code.token.as_bytes()).as_ref()),
+        token_sha256: sha256_hex(code.token.as_bytes()),
         expires_at: now.unix_timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
         used: false,
     };
     (code, record)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut current = error;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    current.to_string()
 }
 
 fn hostname() -> String {

@@ -19,6 +19,7 @@ use gatehouse_protocol::{
 
 use crate::config::AgentConfig;
 use crate::credentials::{dotenv, fingerprint, toml_root_key};
+use crate::error::root_cause;
 
 /// A key presented by the probes: recognisable in the service's own log as Gatehouse's.
 const PROBE_KEY: &str = "gatehouse-compliance-probe-not-a-key";
@@ -1268,14 +1269,6 @@ fn human(d: Duration) -> String {
         7200..=172_799 => format!("{} h", s / 3600),
         _ => format!("{} days", s / 86_400),
     }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 fn pass(check: CheckId, summary: impl Into<String>, evidence: Vec<String>) -> CheckResult {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::error::ConfigError;
+
 /// `/etc/gatehouse-agent/agent.toml`, for example:
 ///
 /// ```toml
@@ -94,36 +96,6 @@ pub struct CheckSettings {
 
 fn default_capacity() -> u64 {
     2_000_000
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is not a valid agent config: {detail}", path.display())]
-    Parse { path: PathBuf, detail: String },
-    #[error("{}: profile must be a name of letters, digits, '-' or '_', got {profile:?}", path.display())]
-    BadProfile { path: PathBuf, profile: String },
-    #[error(
-        "profile {profile:?} is neither built in (sekha, rae, jelmore) nor a file in profiles_dir, \
-         and the config lists no [[logs]]: {detail}"
-    )]
-    UnknownProfile { profile: String, detail: String },
-}
-
-impl ConfigError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            ConfigError::Read { .. } => "config_unreadable",
-            ConfigError::Parse { .. } => "config_invalid",
-            ConfigError::BadProfile { .. } => "config_bad_profile",
-            ConfigError::UnknownProfile { .. } => "config_unknown_profile",
-        }
-    }
 }
 
 impl AgentConfig {

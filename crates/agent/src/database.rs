@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use gatehouse_protocol::{codes, Snapshot, Snapshots};
 
-use crate::agent::ApiError;
 use crate::config::AgentConfig;
+use crate::error::ApiError;
 
 const DIR: &str = "snapshots";
 const KEPT: usize = 10;
 
 fn refuse(message: impl Into<String>) -> ApiError {
-    ApiError::new(409, codes::CANNOT_RESTORE, message)
+    ApiError::conflict(codes::CANNOT_RESTORE, message)
 }
 
 /// The service's database file, from the profile and `service_dir`.
@@ -160,11 +160,7 @@ fn describe(path: &Path, created_at: i64) -> std::io::Result<Snapshot> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         size: bytes.len() as u64,
-        sha256: ring::digest::digest(&ring::digest::SHA256, &bytes)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256: crate::fsutil::sha256_hex(&bytes),
         created_at,
     })
 }

@@ -91,13 +91,9 @@ fn facts(path: &Path) -> FileFacts {
             }
         }
     };
-    let sha256 = std::fs::read(path).ok().map(|bytes| {
-        ring::digest::digest(&ring::digest::SHA256, &bytes)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    });
+    let sha256 = std::fs::read(path)
+        .ok()
+        .map(|bytes| crate::fsutil::sha256_hex(&bytes));
     #[cfg(unix)]
     let mode = {
         use std::os::unix::fs::PermissionsExt;

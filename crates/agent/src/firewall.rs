@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gatehouse_protocol::{BlockList, BlockRequest, BlockResult, Blocked};
 
-use crate::agent::ApiError;
+use crate::error::ApiError;
 
 const TABLE: &str = "inet gatehouse";
 /// The longest block the agent accepts.
@@ -26,7 +26,7 @@ pub struct Nft {
 }
 
 fn refuse(message: impl Into<String>) -> ApiError {
-    ApiError::new(409, gatehouse_protocol::codes::CANNOT_BLOCK, message)
+    ApiError::conflict(gatehouse_protocol::codes::CANNOT_BLOCK, message)
 }
 
 impl Nft {

@@ -6,7 +6,6 @@
 //! A journal in the state directory records a rotation under way; an agent that starts and
 //! finds one was interrupted mid-way, so it rolls back and says so.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,9 +14,10 @@ use gatehouse_events::Profile;
 use gatehouse_protocol::{codes, RotateOutcome, RotateRequest};
 use serde::{Deserialize, Serialize};
 
-use crate::agent::ApiError;
 use crate::config::AgentConfig;
 use crate::credentials::{dotenv, fingerprint, toml_root_key};
+use crate::error::ApiError;
+use crate::fsutil::{self, Access};
 
 /// How long the service has to answer its health check after a restart, by default.
 const COME_BACK: Duration = Duration::from_secs(60);
@@ -51,14 +51,10 @@ pub struct Service<'a> {
     pub http: &'a reqwest::Client,
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(409, code, message)
-}
-
 impl Service<'_> {
     fn config_file(&self, name: &str) -> Result<(&ConfigFile, PathBuf), ApiError> {
         let dir = self.config.service_dir.as_ref().ok_or_else(|| {
-            refuse(
+            ApiError::conflict(
                 codes::CANNOT_ROTATE,
                 "service_dir is not set in the agent's config, so the service's config cannot be found",
             )
@@ -73,7 +69,7 @@ impl Service<'_> {
                 (None, None) => false,
             })
             .ok_or_else(|| {
-                refuse(
+                ApiError::conflict(
                     codes::CANNOT_ROTATE,
                     format!("the {} profile has no key named {name}", self.profile.name),
                 )
@@ -205,7 +201,7 @@ impl Service<'_> {
         now: i64,
     ) -> Result<RotateOutcome, ApiError> {
         if state_dir.join(JOURNAL).exists() {
-            return Err(refuse(
+            return Err(ApiError::conflict(
                 codes::CANNOT_ROTATE,
                 "another rotation is under way on this host",
             ));
@@ -214,13 +210,13 @@ impl Service<'_> {
         // Through a symlink to the file itself, so the link stays a link.
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            refuse(
+            ApiError::conflict(
                 codes::CONFIG_CHANGED,
                 format!("cannot read {}: {e}", path.display()),
             )
         })?;
         if fingerprint(&text) != request.expected_file_digest {
-            return Err(refuse(
+            return Err(ApiError::conflict(
                 codes::CONFIG_CHANGED,
                 format!(
                     "{} changed since the console last read it (edited by hand?); nothing was changed. Check the inventory again, then rotate.",
@@ -229,13 +225,13 @@ impl Service<'_> {
             ));
         }
         let old = current_value(&text, file, &request.name).ok_or_else(|| {
-            refuse(
+            ApiError::conflict(
                 codes::CONFIG_CHANGED,
                 format!("{} no longer holds {}", path.display(), request.name),
             )
         })?;
         if fingerprint(&old) != request.expected_fingerprint {
-            return Err(refuse(
+            return Err(ApiError::conflict(
                 codes::CONFIG_CHANGED,
                 format!(
                     "{} in {} is not the value the console saw; nothing was changed",
@@ -250,7 +246,7 @@ impl Service<'_> {
                 .chars()
                 .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
         {
-            return Err(refuse(
+            return Err(ApiError::conflict(
                 codes::CANNOT_ROTATE,
                 format!(
                     "the new key must be at least {} characters, without quotes, backslashes or spaces",
@@ -265,7 +261,7 @@ impl Service<'_> {
             || (file.format == ConfigFormat::TomlRootKey
                 && new_text.parse::<toml::Table>().is_err())
         {
-            return Err(refuse(
+            return Err(ApiError::conflict(
                 codes::CANNOT_ROTATE,
                 format!(
                     "{} is laid out in a way the new key cannot be placed in safely; nothing was changed. Rotate it by hand.",
@@ -299,14 +295,24 @@ impl Service<'_> {
             backup: backup.clone(),
             old_fingerprint: outcome.old_fingerprint.clone(),
             new_fingerprint: outcome.new_fingerprint.clone(),
-            mode: file_mode(&path),
+            mode: std::fs::metadata(&path)
+                .ok()
+                .as_ref()
+                .and_then(fsutil::mode_of),
         };
         // Backup and journal first: from here on, an interrupted agent can put things back.
-        if let Err(e) = write_atomically(&backup, text.as_bytes(), &path, None)
-            .and_then(|()| write_journal(state_dir, &journal))
+        if let Err(e) = fsutil::write_atomic_with(
+            &backup,
+            text.as_bytes(),
+            Access {
+                mode: 0o600,
+                owner_of: Some(&path),
+            },
+        )
+        .and_then(|()| write_journal(state_dir, &journal))
         {
             let _ = std::fs::remove_file(&backup);
-            return Err(refuse(
+            return Err(ApiError::conflict(
                 codes::CANNOT_ROTATE,
                 format!(
                     "cannot keep a backup of {}: {e}; nothing was changed",
@@ -320,7 +326,14 @@ impl Service<'_> {
             path.display(),
             backup.display()
         ));
-        if let Err(e) = write_atomically(&path, new_text.as_bytes(), &path, None) {
+        if let Err(e) = fsutil::write_atomic_with(
+            &path,
+            new_text.as_bytes(),
+            Access {
+                mode: 0o600,
+                owner_of: Some(&path),
+            },
+        ) {
             outcome.error = Some(format!(
                 "cannot write {}: {e}; the config and the service are unchanged",
                 path.display()
@@ -388,8 +401,16 @@ impl Service<'_> {
         old: &str,
         outcome: &mut RotateOutcome,
     ) {
-        let restored = std::fs::read(&journal.backup)
-            .and_then(|bytes| write_atomically(&journal.file, &bytes, &journal.file, journal.mode));
+        let restored = std::fs::read(&journal.backup).and_then(|bytes| {
+            fsutil::write_atomic_with(
+                &journal.file,
+                &bytes,
+                Access {
+                    mode: journal.mode.unwrap_or(0o600),
+                    owner_of: Some(&journal.file),
+                },
+            )
+        });
         if let Err(e) = restored {
             outcome.steps.push(format!(
                 "could not put the backup back ({e}); restore {} to {} by hand",
@@ -498,10 +519,7 @@ fn finish(state_dir: &Path, outcome: RotateOutcome) -> RotateOutcome {
     all.drain(..excess);
     let written = serde_json::to_vec(&all)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| {
-            let target = state_dir.join(OUTCOMES);
-            write_atomically(&target, &bytes, &target, None)
-        });
+        .and_then(|bytes| fsutil::write_atomic(&state_dir.join(OUTCOMES), &bytes));
     match written {
         Ok(()) => {
             let _ = std::fs::remove_file(state_dir.join(JOURNAL));
@@ -516,8 +534,7 @@ fn finish(state_dir: &Path, outcome: RotateOutcome) -> RotateOutcome {
 
 fn write_journal(state_dir: &Path, journal: &Journal) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(journal).map_err(std::io::Error::other)?;
-    let target = state_dir.join(JOURNAL);
-    write_atomically(&target, &bytes, &target, None)
+    fsutil::write_atomic(&state_dir.join(JOURNAL), &bytes)
 }
 
 /// Remove all but the `keep` newest `<file>.gatehouse-*.bak` beside `file`.
@@ -543,52 +560,6 @@ fn prune_backups(file: &Path, keep: usize) {
             tracing::warn!(error = %e, file = %old.display(), "cannot remove an old backup");
         }
     }
-}
-
-/// Permission bits of a file, where the platform has them.
-fn file_mode(path: &Path) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| m.permissions().mode() & 0o7777)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
-}
-
-/// Temp file beside the target, fsync, mode 0600, the owner of `like` (when it exists),
-/// rename, fsync the directory.
-fn write_atomically(
-    target: &Path,
-    bytes: &[u8],
-    like: &Path,
-    mode: Option<u32>,
-) -> std::io::Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode.unwrap_or(0o600)))?;
-        if let Ok(meta) = std::fs::metadata(like) {
-            // Only root can give a file away; otherwise it stays the agent's own.
-            let _ = std::os::unix::fs::fchown(temp.as_file(), Some(meta.uid()), Some(meta.gid()));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (like, mode);
-    temp.persist(target).map_err(|e| e.error)?;
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 fn current_value(text: &str, file: &ConfigFile, name: &str) -> Option<String> {

@@ -24,7 +24,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::agent::{Agent, ApiError, Channel};
+use crate::agent::{Agent, Channel};
+use crate::error::ApiError;
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;
