@@ -32,19 +32,10 @@ pub async fn start_agent(state_dir: &Path) -> Running {
 }
 
 pub async fn start_agent_with(state_dir: &Path, service_url: Option<String>) -> Running {
-    start_agent_config(AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: "sekha".into(),
-        state_dir: state_dir.to_owned(),
-        service_url,
-        logs: Vec::new(),
-        buffer_capacity: 1000,
-        checks: Default::default(),
-        firewall: Default::default(),
-        profiles_dir: None,
-        restart_command: None,
-        restart_timeout_secs: None,
-        service_dir: None,
+    let config = AgentConfig::for_test(state_dir.to_owned());
+    start_agent_config(match service_url {
+        Some(url) => config.with_service_url(url),
+        None => config,
     })
     .await
 }

@@ -18,4 +18,4 @@ pub mod state;
 pub mod tail;
 
 pub use agent::{initialise, new_enrollment, Agent, ApiError, Channel};
-pub use config::{AgentConfig, CheckSettings, ConfigError, FirewallSettings};
+pub use config::{AgentConfig, CheckSettings, ConfigError, FirewallSettings, LogConfig, Settings};

@@ -8,13 +8,12 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
 
 use gatehouse_events::{Format, Kind, Outcome, MAX_LINE};
 use gatehouse_protocol::flags;
-use serde::Deserialize;
 
 use crate::buffer::{Buffer, NewEvent, Position};
+pub use crate::config::LogConfig;
 
 /// Most bytes read from one file in one poll, so one busy log cannot starve the others.
 const CHUNK: usize = 4 << 20;
@@ -23,16 +22,6 @@ const CHUNK: usize = 4 << 20;
 const DRAIN_IDLE_POLLS: u32 = 20;
 /// A line time this far ahead of the agent's clock is flagged.
 const FUTURE_SLACK_US: i64 = 5 * 60 * 1_000_000;
-
-/// One log the agent follows, from its config.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    pub path: PathBuf,
-    pub format: Format,
-    /// `service`, `access` or `proxy`.
-    pub source: String,
-}
 
 #[derive(Debug)]
 pub struct Tailer {
