@@ -10,19 +10,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use gatehouse_events::profile::{ConfigFile, ConfigFormat};
-use gatehouse_events::Profile;
+use gatehouse_events::profile::ConfigFile;
 use gatehouse_pki::ProbeVersions;
 use gatehouse_protocol::{
     CheckId, CheckResult, CheckStatus, ChecksReport, ChecksRequest, TlsMinimum,
 };
 
-use crate::config::AgentConfig;
-use crate::credentials::{dotenv, fingerprint, toml_root_key};
-use crate::error::root_cause;
+use crate::config::{CheckPolicy, LogConfig};
+use crate::error::{root_cause, ConfigError};
+use crate::fsutil;
+use crate::service::files::{self, fingerprint};
+use crate::service::Service;
 
 /// A key presented by the probes: recognisable in the service's own log as Gatehouse's.
 const PROBE_KEY: &str = "gatehouse-compliance-probe-not-a-key";
+/// How the probes introduce themselves in the service's access log.
+const PROBE_USER_AGENT: &str = "gatehouse-agent compliance probe";
 /// The origin the CORS probe claims.
 const PROBE_ORIGIN: &str = "https://gatehouse-probe.invalid";
 /// TEST-NET-1: a rate limit keyed on `X-Forwarded-For` charges the burst to nobody real.
@@ -35,19 +38,19 @@ const MIN_HSTS_SECONDS: u64 = 15_552_000;
 const MIN_CERT_DAYS: i64 = 14;
 /// An access log silent for longer than this is not "recent".
 const ACCESS_LOG_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
-const DEFAULT_BURST: u32 = 150;
 const BURST_TIME_LIMIT: Duration = Duration::from_secs(15);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything a check needs to look at.
-#[derive(Debug)]
-pub struct Host<'a> {
-    pub config: &'a AgentConfig,
-    pub profile: Profile,
-    pub http: &'a reqwest::Client,
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub service: Service<'a>,
+    pub policy: &'a CheckPolicy,
+    /// The logs the agent follows, or why there are none.
+    pub logs: Result<&'a [LogConfig], &'a ConfigError>,
 }
 
-impl Host<'_> {
+impl Context<'_> {
     /// Run the requested checks, one after another (the burst must not overlap the auth
     /// probes, or a limited service would answer them 429).
     pub async fn run(&self, request: &ChecksRequest, now: i64) -> ChecksReport {
@@ -83,25 +86,18 @@ impl Host<'_> {
         }
     }
 
-    fn config_paths(&self) -> Result<Vec<(PathBuf, &ConfigFile)>, String> {
-        let dir = self.config.service_dir.as_ref().ok_or(
-            "service_dir is not set in the agent's config, so the service's files cannot be found",
-        )?;
-        Ok(self
-            .profile
-            .config_files
-            .iter()
-            .map(|file| (dir.join(&file.path), file))
-            .collect())
+    fn config_files(&self) -> Result<Vec<(PathBuf, &ConfigFile)>, String> {
+        self.service
+            .config_files()
+            .ok_or_else(|| files::no_dir("the service's files"))
     }
 
     fn file_modes(&self) -> CheckResult {
         let check = CheckId::ConfigFileMode;
-        let files = match self.config_paths() {
-            Ok(files) => files,
-            Err(why) => return unknown(check, why, vec![]),
+        let Some(paths) = self.service.config_paths() else {
+            return unknown(check, files::no_dir("the service's files"), vec![]);
         };
-        let owner_uid = match &self.config.checks.service_user {
+        let owner_uid = match &self.policy.service_user {
             Some(user) => match uid_of(user) {
                 Some(uid) => Some((user.clone(), uid)),
                 None => {
@@ -116,11 +112,8 @@ impl Host<'_> {
         };
         let mut evidence = Vec::new();
         let mut failing = 0;
-        let mut paths: Vec<&PathBuf> = files.iter().map(|(p, _)| p).collect();
-        paths.sort();
-        paths.dedup();
-        for path in paths {
-            match file_owner_mode(path) {
+        for path in &paths {
+            match fsutil::owner_and_mode(path) {
                 Ok((uid, mode)) => {
                     let mut problems = Vec::new();
                     if mode & 0o077 != 0 {
@@ -170,28 +163,12 @@ impl Host<'_> {
     /// its default value if the service falls back to one.
     fn keys(&self) -> Result<Vec<FoundKey>, String> {
         let mut found = Vec::new();
-        for (path, file) in self.config_paths()? {
+        for (path, file) in self.config_files()? {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let shown = path.display().to_string();
-            let values: Vec<(String, String)> = match file.format {
-                ConfigFormat::TomlRootKey => {
-                    let Some(key) = &file.key else { continue };
-                    match toml_root_key(&text, key) {
-                        Ok(Some(value)) => vec![(key.clone(), value)],
-                        // Inside a table or absent: the service does not see it.
-                        Ok(None) | Err(_) => Vec::new(),
-                    }
-                }
-                ConfigFormat::Dotenv => dotenv(&text)
-                    .into_iter()
-                    .filter(|(name, _)| match (&file.key, &file.key_prefix) {
-                        (Some(key), _) => name == key,
-                        (None, Some(prefix)) => name.starts_with(prefix.as_str()),
-                        (None, None) => false,
-                    })
-                    .collect(),
-            };
+            // Inside a table or absent: the service does not see it.
+            let values = files::keys_in(file, &text).unwrap_or_default();
             if values.is_empty() {
                 if let (Some(key), Some(default)) = (&file.key, &file.default) {
                     found.push(FoundKey {
@@ -227,7 +204,7 @@ impl Host<'_> {
                 vec![],
             );
         }
-        let min = self.profile.keys.min_length;
+        let min = self.service.profile.keys.min_length;
         let mut weak = 0;
         let mut evidence = Vec::new();
         for key in &keys {
@@ -279,8 +256,9 @@ impl Host<'_> {
         };
         let mut evidence = Vec::new();
         for key in &keys {
-            let known = self.profile.keys.known_weak.contains(&key.value)
+            let known = self.service.profile.keys.known_weak.contains(&key.value)
                 || self
+                    .service
                     .profile
                     .config_files
                     .iter()
@@ -288,7 +266,7 @@ impl Host<'_> {
             if key.defaulted {
                 evidence.push(format!(
                     "{} is not set in {}: {} uses its published default",
-                    key.name, key.file, self.profile.display_name
+                    key.name, key.file, self.service.profile.display_name
                 ));
             } else if known {
                 evidence.push(format!(
@@ -299,7 +277,7 @@ impl Host<'_> {
                 ));
             }
         }
-        if self.profile.name == "jelmore" {
+        if self.service.profile.name == "jelmore" {
             // Jelmore reads every API_KEY_* variable as a key, so its own compose file's
             // API_KEY_HEADER=X-API-Key makes that literal string a valid key.
             if let Some(header) = keys.iter().find(|k| k.name == "API_KEY_HEADER") {
@@ -330,7 +308,7 @@ impl Host<'_> {
     }
 
     async fn probe_public(&self) -> PublicProbe {
-        let Some(url) = self.config.checks.public_url.clone() else {
+        let Some(url) = self.policy.public_url.clone() else {
             return PublicProbe::NotConfigured;
         };
         let parsed = match reqwest::Url::parse(&url) {
@@ -360,34 +338,19 @@ impl Host<'_> {
     }
 
     fn base_url(&self) -> Result<String, String> {
-        let url = self
-            .config
-            .service_url
-            .as_deref()
-            .ok_or("no service_url is configured, so the service cannot be probed")?;
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("service_url {url}: {e}"))?;
-        Ok(parsed.origin().ascii_serialization())
+        self.service.origin().unwrap_or_else(|| {
+            Err("no service_url is configured, so the service cannot be probed".into())
+        })
     }
 
     /// The protected endpoint's status for a request with `header` (or none).
     async fn protected_status(&self, header: Option<(&str, String)>) -> Result<u16, String> {
-        let probe = &self.profile.probes.protected;
-        let url = format!("{}{}", self.base_url()?, probe.path);
-        let method = reqwest::Method::from_bytes(probe.method.as_bytes())
-            .map_err(|e| format!("probe method {}: {e}", probe.method))?;
-        let mut request = self
-            .http
-            .request(method, &url)
-            .header("user-agent", "gatehouse-agent compliance probe")
-            .timeout(PROBE_TIMEOUT);
-        if let Some((name, value)) = header {
-            request = request.header(name, value);
-        }
-        if let Some(body) = &probe.body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.clone());
-        }
+        let probe = &self.service.profile.probes.protected;
+        let mut headers = vec![("user-agent", PROBE_USER_AGENT.to_owned())];
+        headers.extend(header);
+        let (request, url) =
+            self.service
+                .protected_request(&self.base_url()?, headers, PROBE_TIMEOUT)?;
         request
             .send()
             .await
@@ -397,13 +360,13 @@ impl Host<'_> {
 
     async fn auth_refuses(&self) -> CheckResult {
         let check = CheckId::AuthRefuses;
-        let probe = &self.profile.probes.protected;
+        let probe = &self.service.profile.probes.protected;
         let target = format!("{} {}", probe.method, probe.path);
         let missing = self.protected_status(None).await;
         let wrong = self
             .protected_status(Some((
-                self.profile.auth.header.as_str(),
-                format!("{}{PROBE_KEY}", self.profile.auth.scheme),
+                self.service.profile.auth.header.as_str(),
+                format!("{}{PROBE_KEY}", self.service.profile.auth.scheme),
             )))
             .await;
         let (missing, wrong) = match (missing, wrong) {
@@ -425,7 +388,7 @@ impl Host<'_> {
             ),
             _ => {
                 let mut evidence = evidence;
-                if let Some(note) = &self.profile.auth.note {
+                if let Some(note) = &self.service.profile.auth.note {
                     evidence.push(format!("profile: {note}"));
                 }
                 fail(
@@ -439,7 +402,7 @@ impl Host<'_> {
 
     async fn bearer_bypass(&self) -> CheckResult {
         let check = CheckId::BearerBypass;
-        let probe = &self.profile.probes.protected;
+        let probe = &self.service.profile.probes.protected;
         let target = format!("{} {}", probe.method, probe.path);
         match self
             .protected_status(Some(("authorization", format!("Bearer {PROBE_KEY}"))))
@@ -469,7 +432,7 @@ impl Host<'_> {
             Ok(base) => base,
             Err(why) => return unknown(check, why, vec![]),
         };
-        let paths = &self.profile.probes.unprotected_data;
+        let paths = &self.service.profile.probes.unprotected_data;
         if paths.is_empty() {
             return pass(
                 check,
@@ -482,7 +445,14 @@ impl Host<'_> {
         for path in paths {
             let url = format!("{base}{path}");
             // GET only: a probe never calls anything that could change data.
-            match self.http.get(&url).timeout(PROBE_TIMEOUT).send().await {
+            match self
+                .service
+                .http
+                .get(&url)
+                .timeout(PROBE_TIMEOUT)
+                .send()
+                .await
+            {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let word = match status {
@@ -530,18 +500,14 @@ impl Host<'_> {
             Err(why) => return unknown(check, why, vec![]),
         };
         let limit_status = self
+            .service
             .profile
             .rate_limit
             .as_ref()
             .and_then(|r| r.status)
             .unwrap_or(429);
-        let url = format!("{base}{}", self.profile.probes.open.path);
-        let burst = self
-            .config
-            .checks
-            .rate_limit_burst
-            .unwrap_or(DEFAULT_BURST)
-            .clamp(1, 1000);
+        let url = format!("{base}{}", self.service.profile.probes.open.path);
+        let burst = self.policy.rate_limit_burst;
         let started = Instant::now();
         let mut sent = 0u32;
         let mut limited_at = None;
@@ -552,10 +518,11 @@ impl Host<'_> {
             let mut tasks = Vec::with_capacity(batch as usize);
             for _ in 0..batch {
                 let request = self
+                    .service
                     .http
                     .get(&url)
                     .header("x-forwarded-for", PROBE_FORWARDED_FOR)
-                    .header("user-agent", "gatehouse-agent compliance probe")
+                    .header("user-agent", PROBE_USER_AGENT)
                     .timeout(PROBE_TIMEOUT)
                     .send();
                 tasks.push(request);
@@ -575,7 +542,7 @@ impl Host<'_> {
         let took = started.elapsed().as_millis();
         let mut evidence = vec![format!(
             "{sent} GET {} in {took} ms with X-Forwarded-For {PROBE_FORWARDED_FOR}{}",
-            self.profile.probes.open.path,
+            self.service.profile.probes.open.path,
             if errors > 0 {
                 format!(", {errors} failed")
             } else {
@@ -583,6 +550,7 @@ impl Host<'_> {
             }
         )];
         if let Some(note) = self
+            .service
             .profile
             .rate_limit
             .as_ref()
@@ -609,7 +577,7 @@ impl Host<'_> {
 
     fn access_log(&self) -> CheckResult {
         let check = CheckId::AccessLogRecent;
-        let logs = match self.config.effective_logs() {
+        let logs = match self.logs {
             Ok(logs) => logs,
             Err(e) => return unknown(check, e.to_string(), vec![]),
         };
@@ -662,15 +630,14 @@ impl Host<'_> {
 
     fn backups(&self) -> CheckResult {
         let check = CheckId::Backups;
-        let Some(dir) = &self.config.checks.backup_dir else {
+        let Some(dir) = &self.policy.backup_dir else {
             return unknown(
                 check,
                 "no backup_dir is set in the agent's [checks], so backups cannot be looked at",
                 vec![],
             );
         };
-        let max_age =
-            Duration::from_secs(3600 * self.config.checks.backup_max_age_hours.unwrap_or(48));
+        let max_age = self.policy.backup_max_age;
         let newest = match newest_file(dir) {
             Ok(Some(newest)) => newest,
             Ok(None) => {
@@ -725,12 +692,7 @@ impl Host<'_> {
 
     async fn firewall(&self) -> CheckResult {
         let check = CheckId::Firewall;
-        let command = self
-            .config
-            .checks
-            .firewall_command
-            .clone()
-            .unwrap_or_else(|| vec!["nft".into(), "-j".into(), "list".into(), "ruleset".into()]);
+        let command = &self.policy.firewall_command;
         let Some((program, args)) = command.split_first() else {
             return unknown(check, "firewall_command is empty", vec![]);
         };
@@ -1239,18 +1201,6 @@ fn input_policy(json: &[u8]) -> Result<Vec<InputChain>, String> {
         });
     }
     Ok(chains)
-}
-
-#[cfg(unix)]
-fn file_owner_mode(path: &Path) -> std::io::Result<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)?;
-    Ok((meta.uid(), meta.mode()))
-}
-
-#[cfg(not(unix))]
-fn file_owner_mode(_path: &Path) -> std::io::Result<(u32, u32)> {
-    Err(std::io::Error::other("file modes are a Unix notion"))
 }
 
 fn uid_of(user: &str) -> Option<u32> {

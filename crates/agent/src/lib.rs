@@ -6,16 +6,20 @@ pub mod agent;
 pub mod buffer;
 pub mod checks;
 pub mod config;
-pub mod credentials;
-pub mod database;
 pub mod error;
-pub mod evidence;
-pub mod firewall;
 pub mod fsutil;
-pub mod rotate;
+pub mod identity;
+pub mod ops;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod tail;
 
 pub use agent::{initialise, new_enrollment, Agent, ApiError, Channel};
 pub use config::{AgentConfig, CheckSettings, ConfigError, FirewallSettings, LogConfig, Settings};
+
+/// The credential inventory and key fingerprints, where the console's tests find them.
+pub mod credentials {
+    pub use crate::ops::credentials::inventory;
+    pub use crate::service::files::fingerprint;
+}

@@ -169,10 +169,10 @@ fn run(config: &std::path::Path) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let agent = Arc::new(Agent::load(cfg)?);
-        let listener = server::bind(agent.config().listen).await?;
+        let listener = server::bind(agent.settings().listen).await?;
         tracing::info!(
             listen = %listener.local_addr()?,
-            profile = %agent.config().profile,
+            profile = %agent.settings().profile_name,
             enrolled = agent.is_enrolled(),
             "agent started"
         );

@@ -53,7 +53,16 @@ pub async fn serve(
     let stop_tailing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tailing = {
         let (agent, stop) = (agent.clone(), stop_tailing.clone());
-        tokio::task::spawn_blocking(move || agent.tail_until(&stop))
+        tokio::task::spawn_blocking(move || {
+            let logs = match agent.settings().logs() {
+                Ok(logs) => logs.to_vec(),
+                Err(e) => {
+                    tracing::error!(error = %e, "no logs to follow");
+                    Vec::new()
+                }
+            };
+            crate::tail::follow(&logs, agent.buffer(), &stop)
+        })
     };
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let enrollment_permits = Arc::new(Semaphore::new(MAX_ENROLLMENT_CONNECTIONS));

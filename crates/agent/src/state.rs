@@ -5,6 +5,10 @@
 //! - `fleet.json`: instance name, fleet CA, certificate and key, written at enrollment and
 //!   renewal as one file, so a crash can never pair a certificate with the wrong key.
 //! - `revoked.txt`: serials the console revoked, one per line.
+//! - `events.sqlite3`: the event buffer (`buffer.rs`).
+//! - `rotation.json`: the journal of a rotation under way; `rotation-outcomes.json`: the
+//!   last outcomes (`ops/rotate.rs`).
+//! - `snapshots/`: the service's database snapshots (`ops/database.rs`).
 //!
 //! Every write goes through `fsutil::write_atomic`: a reader sees the old content or the new,
 //! never half.
@@ -65,6 +69,24 @@ impl StateDir {
 
     fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
+    }
+
+    /// The event buffer's database.
+    pub fn events(&self) -> PathBuf {
+        self.path("events.sqlite3")
+    }
+
+    /// Present while a rotation is under way.
+    pub fn rotation_journal(&self) -> PathBuf {
+        self.path("rotation.json")
+    }
+
+    pub fn rotation_outcomes(&self) -> PathBuf {
+        self.path("rotation-outcomes.json")
+    }
+
+    pub fn snapshots(&self) -> PathBuf {
+        self.path("snapshots")
     }
 
     pub fn enroll_key(&self) -> std::io::Result<Option<KeyPem>> {
