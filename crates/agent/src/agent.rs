@@ -266,9 +266,12 @@ impl Agent {
             policy: &self.settings.checks,
             logs: self.settings.logs(),
         };
-        let report = context
-            .run(&request, OffsetDateTime::now_utc().unix_timestamp())
-            .await;
+        let report = checks::run(
+            &context,
+            &request,
+            OffsetDateTime::now_utc().unix_timestamp(),
+        )
+        .await;
         tracing::info!(checks = report.results.len(), "compliance checks run");
         Ok(report)
     }

@@ -16,14 +16,14 @@ pub fn no_dir(what: &str) -> String {
     format!("service_dir is not set in the agent's config, so {what} cannot be found")
 }
 
-impl Service<'_> {
+impl<'a> Service<'a> {
     /// The service's working directory, if configured.
-    pub fn dir(&self) -> Option<&Path> {
+    pub fn dir(&self) -> Option<&'a Path> {
         self.settings.dir.as_deref()
     }
 
     /// Every config file entry of the profile with its path (see [`config_files`]).
-    pub fn config_files(&self) -> Option<Vec<(PathBuf, &ConfigFile)>> {
+    pub fn config_files(&self) -> Option<Vec<(PathBuf, &'a ConfigFile)>> {
         Some(config_files(self.profile, self.dir()?))
     }
 
@@ -40,7 +40,7 @@ impl Service<'_> {
     }
 
     /// The profile's config file entry that holds the key `name`.
-    pub fn file_holding(&self, name: &str) -> Option<&ConfigFile> {
+    pub fn file_holding(&self, name: &str) -> Option<&'a ConfigFile> {
         self.profile
             .config_files
             .iter()
