@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use gatehouse_agent::agent::Agent;
+use gatehouse_agent::Agent;
 use gatehouse_agent::{AgentConfig, CheckSettings};
 use gatehouse_protocol::{CheckId, CheckResult, CheckStatus, ChecksRequest, TlsMinimum};
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gatehouse_agent::agent::Agent;
+use gatehouse_agent::Agent;
 use gatehouse_agent::AgentConfig;
 use gatehouse_protocol::RestoreRequest;
 

@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use gatehouse_agent::agent::Agent;
+use gatehouse_agent::Agent;
 use gatehouse_agent::{AgentConfig, FirewallSettings};
 use gatehouse_protocol::BlockRequest;
 

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gatehouse_agent::agent::Agent;
 use gatehouse_agent::credentials::fingerprint;
+use gatehouse_agent::Agent;
 use gatehouse_agent::AgentConfig;
 use gatehouse_protocol::{RotateOutcome, RotateRequest};
 

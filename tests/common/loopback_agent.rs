@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use gatehouse_agent::{server, Agent, AgentConfig};
+use gatehouse_agent::{app, Agent, AgentConfig};
 
 pub struct Running {
     pub addr: SocketAddr,
@@ -51,7 +51,7 @@ pub async fn start_agent_at(config: AgentConfig, addr: SocketAddr) -> Running {
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(server::serve(agent, listener, async {
+    let task = tokio::spawn(app::serve(agent, listener, async {
         let _ = rx.await;
     }));
     Running {
