@@ -3,11 +3,12 @@
 //! [`identity`](crate::identity), [`ops`](crate::ops), [`checks`](crate::checks) or the
 //! buffer; HTTP is [`api`](crate::api)'s business, start-up [`app`](crate::app)'s.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use gatehouse_pki::Serial;
 use gatehouse_protocol::{self as protocol, codes, Info};
+use rustls::ServerConfig;
 use time::OffsetDateTime;
 
 use crate::buffer::Buffer;
@@ -71,7 +72,7 @@ impl Agent {
     }
 
     /// The event buffer, shared by the log tailer and `/v1/events`.
-    pub fn buffer(&self) -> &Mutex<Buffer> {
+    pub(crate) fn buffer(&self) -> &Mutex<Buffer> {
         &self.buffer
     }
 
@@ -98,10 +99,7 @@ impl Agent {
 
     /// The TLS config for a connection that asked for `sni`, and whether it is the enrollment
     /// one.
-    pub fn tls_for(
-        &self,
-        sni: Option<&str>,
-    ) -> Option<(std::sync::Arc<rustls::ServerConfig>, bool)> {
+    pub fn tls_for(&self, sni: Option<&str>) -> Option<(Arc<ServerConfig>, bool)> {
         self.identity.tls_for(sni)
     }
 

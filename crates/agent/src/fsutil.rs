@@ -20,12 +20,21 @@ pub struct Access<'a> {
     pub owner_of: Option<&'a Path>,
 }
 
-impl Access<'_> {
+impl<'a> Access<'a> {
     /// Mode 0600, owned by the agent.
     pub const PRIVATE: Access<'static> = Access {
         mode: 0o600,
         owner_of: None,
     };
+
+    /// Mode 0600, with the owner of `file` (the service's config and its backups stay the
+    /// service account's).
+    pub fn private_like(file: &'a Path) -> Self {
+        Access {
+            mode: 0o600,
+            owner_of: Some(file),
+        }
+    }
 }
 
 /// Write `bytes` to `path` atomically, readable by the owner only.

@@ -73,12 +73,12 @@ pub async fn rotate(
     })?;
     if fingerprint(&text) != request.expected_file_digest {
         return Err(ApiError::conflict(
-                codes::CONFIG_CHANGED,
-                format!(
-                    "{} changed since the console last read it (edited by hand?); nothing was changed. Check the inventory again, then rotate.",
-                    path.display()
-                ),
-            ));
+            codes::CONFIG_CHANGED,
+            format!(
+                "{} changed since the console last read it (edited by hand?); nothing was changed. Check the inventory again, then rotate.",
+                path.display()
+            ),
+        ));
     }
     let old = value_of(file, &text, &request.name).ok_or_else(|| {
         ApiError::conflict(
@@ -116,12 +116,12 @@ pub async fn rotate(
         || (file.format == ConfigFormat::TomlRootKey && new_text.parse::<toml::Table>().is_err())
     {
         return Err(ApiError::conflict(
-                codes::CANNOT_ROTATE,
-                format!(
-                    "{} is laid out in a way the new key cannot be placed in safely; nothing was changed. Rotate it by hand.",
-                    path.display()
-                ),
-            ));
+            codes::CANNOT_ROTATE,
+            format!(
+                "{} is laid out in a way the new key cannot be placed in safely; nothing was changed. Rotate it by hand.",
+                path.display()
+            ),
+        ));
     }
     let mut outcome = RotateOutcome {
         name: request.name.clone(),
@@ -155,15 +155,8 @@ pub async fn rotate(
             .and_then(fsutil::mode_of),
     };
     // Backup and journal first: from here on, an interrupted agent can put things back.
-    if let Err(e) = fsutil::write_atomic_with(
-        &backup,
-        text.as_bytes(),
-        Access {
-            mode: 0o600,
-            owner_of: Some(&path),
-        },
-    )
-    .and_then(|()| write_journal(state, &journal))
+    if let Err(e) = fsutil::write_atomic_with(&backup, text.as_bytes(), Access::private_like(&path))
+        .and_then(|()| write_journal(state, &journal))
     {
         let _ = std::fs::remove_file(&backup);
         return Err(ApiError::conflict(
@@ -180,14 +173,9 @@ pub async fn rotate(
         path.display(),
         backup.display()
     ));
-    if let Err(e) = fsutil::write_atomic_with(
-        &path,
-        new_text.as_bytes(),
-        Access {
-            mode: 0o600,
-            owner_of: Some(&path),
-        },
-    ) {
+    if let Err(e) =
+        fsutil::write_atomic_with(&path, new_text.as_bytes(), Access::private_like(&path))
+    {
         outcome.error = Some(format!(
             "cannot write {}: {e}; the config and the service are unchanged",
             path.display()
@@ -213,9 +201,9 @@ pub async fn rotate(
                 // tell. The service came back with it; tokens signed with the old one stop
                 // working.
                 outcome.steps.push(
-                        "a signing secret cannot be checked on the protected endpoint; tokens signed with the old secret no longer verify"
-                            .into(),
-                    );
+                    "a signing secret cannot be checked on the protected endpoint; tokens signed with the old secret no longer verify"
+                        .into(),
+                );
                 Ok(())
             } else {
                 match (service.accepts(&request.new_key).await, service.accepts(&old).await) {
