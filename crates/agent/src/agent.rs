@@ -1,7 +1,7 @@
 //! The agent as the API sees it: its resolved settings, its identity, its event buffer and
 //! the service beside it, with one method per operation. Each method is a few lines into
-//! [`identity`](crate::identity), [`ops`](crate::ops), [`checks`](crate::checks) or the
-//! buffer; HTTP is [`api`](crate::api)'s business, start-up [`app`](crate::app)'s.
+//! [`identity`](crate::identity), [`ops`], [`checks`] or the buffer; HTTP is `api`'s
+//! business, start-up `app`'s.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

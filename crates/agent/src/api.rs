@@ -134,7 +134,7 @@ impl std::fmt::Debug for Connections {
 }
 
 impl Connections {
-    /// Let in-flight requests finish, for [`SHUTDOWN_GRACE`] at most.
+    /// Let in-flight requests finish, for ten seconds at most.
     pub async fn drain(self) {
         if tokio::time::timeout(SHUTDOWN_GRACE, self.0.shutdown())
             .await
