@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use gatehouse_agent::agent::Agent;
+use gatehouse_agent::Agent;
 use gatehouse_agent::{AgentConfig, CheckSettings};
 use gatehouse_protocol::{CheckId, CheckResult, CheckStatus, ChecksRequest, TlsMinimum};
 
@@ -69,24 +69,16 @@ impl Service {
     }
 
     fn config(&self, profile: &str, checks: CheckSettings) -> AgentConfig {
-        AgentConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            profile: profile.into(),
-            // A state directory per agent: one service can be checked by several configs.
-            state_dir: self.tmp.path().join(format!(
-                "agent-{}",
-                AGENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            )),
-            service_url: Some(format!("http://127.0.0.1:{}/health", self.port)),
-            logs: Vec::new(),
-            service_dir: Some(self.dir()),
-            restart_command: None,
-            restart_timeout_secs: None,
-            profiles_dir: None,
-            checks,
-            firewall: Default::default(),
-            buffer_capacity: 1000,
-        }
+        // A state directory per agent: one service can be checked by several configs.
+        let state_dir = self.tmp.path().join(format!(
+            "agent-{}",
+            AGENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        AgentConfig::for_test(state_dir)
+            .with_profile(profile)
+            .with_service_url(format!("http://127.0.0.1:{}/health", self.port))
+            .with_service_dir(self.dir())
+            .with_checks(checks)
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gatehouse_agent::agent::Agent;
+use gatehouse_agent::Agent;
 use gatehouse_agent::AgentConfig;
 use gatehouse_protocol::RestoreRequest;
 
@@ -50,20 +50,10 @@ fn sekha() -> (Sekha, AgentConfig) {
         .status()
         .expect("start");
     assert!(status.success(), "the fixture starts");
-    let config = AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: "sekha".into(),
-        state_dir: tmp.path().join("agent"),
-        service_url: Some(format!("http://127.0.0.1:{port}/health")),
-        logs: Vec::new(),
-        service_dir: Some(service),
-        restart_command: Some(vec!["sh".into(), "-c".into(), command]),
-        restart_timeout_secs: Some(10),
-        profiles_dir: None,
-        checks: Default::default(),
-        firewall: Default::default(),
-        buffer_capacity: 1000,
-    };
+    let config = AgentConfig::for_test(tmp.path().join("agent"))
+        .with_service_url(format!("http://127.0.0.1:{port}/health"))
+        .with_service_dir(service)
+        .with_restart(vec!["sh".into(), "-c".into(), command], 10);
     (Sekha { tmp, port, pid }, config)
 }
 
@@ -243,9 +233,8 @@ async fn a_missing_snapshot_or_a_database_server_is_refused_and_nothing_changes(
     assert!(escape.is_err(), "a path is not a snapshot name");
 
     let rae = AgentConfig {
-        profile: "rae".into(),
         state_dir: sekha.tmp.path().join("agent-rae"),
-        ..config
+        ..config.with_profile("rae")
     };
     let agent = boot(&rae);
     let refused = agent

@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use gatehouse_agent::agent::Agent;
+use gatehouse_agent::Agent;
 use gatehouse_agent::{AgentConfig, FirewallSettings};
 use gatehouse_protocol::BlockRequest;
 
@@ -157,27 +157,16 @@ impl Lab {
             [9; 20],
         )
         .expect("agent init");
-        Agent::load(AgentConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            profile: "sekha".into(),
-            state_dir: tmp,
-            service_url: None,
-            logs: Vec::new(),
-            service_dir: None,
-            restart_command: None,
-            restart_timeout_secs: None,
-            profiles_dir: None,
-            checks: Default::default(),
-            firewall: FirewallSettings {
+        Agent::load(
+            AgentConfig::for_test(tmp).with_firewall(FirewallSettings {
                 nft_command: Some(
                     ["ip", "netns", "exec", &self.svc, "nft"]
                         .map(str::to_owned)
                         .to_vec(),
                 ),
                 never_block: vec!["10.77.9.0/24".into()],
-            },
-            buffer_capacity: 1000,
-        })
+            }),
+        )
         .expect("agent")
     }
 }

@@ -5,6 +5,7 @@ mod checks;
 mod cli;
 mod database;
 mod firewall;
+mod layering;
 mod mtls;
 #[path = "../common/ports.rs"]
 mod ports;

@@ -5,6 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use gatehouse_agent::state::StateDir;
+use gatehouse_agent::{AgentConfig, LogConfig};
 use gatehouse_pki::{self as pki, FleetCa, KeyPem, RevocationList, Validity};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -265,24 +266,13 @@ async fn events_are_served_in_pages_over_mutual_tls() {
         .map(|n| format!("203.0.113.{n} - - [23/Nov/2026:02:41:57 +0000] \"GET /health HTTP/1.1\" 200 2 \"-\" \"probe\"\n"))
         .collect();
     std::fs::write(&log, lines).expect("log");
-    let agent = crate::support::start_agent_config(gatehouse_agent::AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: "sekha".into(),
-        state_dir: dir.path().to_owned(),
-        service_url: None,
-        logs: vec![gatehouse_agent::tail::LogConfig {
+    let agent = crate::support::start_agent_config(
+        AgentConfig::for_test(dir.path().to_owned()).with_logs(vec![LogConfig {
             path: log,
             format: gatehouse_events::Format::NginxCombined,
             source: "proxy".into(),
-        }],
-        buffer_capacity: 1000,
-        checks: Default::default(),
-        firewall: Default::default(),
-        profiles_dir: None,
-        restart_command: None,
-        restart_timeout_secs: None,
-        service_dir: None,
-    })
+        }]),
+    )
     .await;
     let (cert, key) = fleet.client(INSTANCE, Validity::starting(now(), pki::CERT_LIFETIME), 20);
     let http = client(client_config(&fleet, &cert.pem, &key), agent.addr);

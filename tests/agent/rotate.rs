@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gatehouse_agent::agent::Agent;
 use gatehouse_agent::credentials::fingerprint;
+use gatehouse_agent::Agent;
 use gatehouse_agent::AgentConfig;
 use gatehouse_protocol::{RotateOutcome, RotateRequest};
 
@@ -64,20 +64,11 @@ fn host(profile: &'static str, extra: &str) -> Host {
         dir.display(),
         tmp.path().join("service.log").display()
     );
-    let agent = AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: profile.into(),
-        state_dir: tmp.path().join("agent"),
-        service_url: Some(format!("http://127.0.0.1:{port}/health")),
-        logs: Vec::new(),
-        buffer_capacity: 1000,
-        checks: Default::default(),
-        firewall: Default::default(),
-        profiles_dir: None,
-        service_dir: Some(dir.clone()),
-        restart_command: Some(vec!["sh".into(), "-c".into(), command]),
-        restart_timeout_secs: Some(5),
-    };
+    let agent = AgentConfig::for_test(tmp.path().join("agent"))
+        .with_profile(profile)
+        .with_service_url(format!("http://127.0.0.1:{port}/health"))
+        .with_service_dir(dir.clone())
+        .with_restart(vec!["sh".into(), "-c".into(), command], 5);
     Host {
         _tmp: tmp,
         dir,

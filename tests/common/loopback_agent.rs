@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use gatehouse_agent::{server, Agent, AgentConfig};
+use gatehouse_agent::{app, Agent, AgentConfig};
 
 pub struct Running {
     pub addr: SocketAddr,
@@ -32,19 +32,10 @@ pub async fn start_agent(state_dir: &Path) -> Running {
 }
 
 pub async fn start_agent_with(state_dir: &Path, service_url: Option<String>) -> Running {
-    start_agent_config(AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: "sekha".into(),
-        state_dir: state_dir.to_owned(),
-        service_url,
-        logs: Vec::new(),
-        buffer_capacity: 1000,
-        checks: Default::default(),
-        firewall: Default::default(),
-        profiles_dir: None,
-        restart_command: None,
-        restart_timeout_secs: None,
-        service_dir: None,
+    let config = AgentConfig::for_test(state_dir.to_owned());
+    start_agent_config(match service_url {
+        Some(url) => config.with_service_url(url),
+        None => config,
     })
     .await
 }
@@ -60,7 +51,7 @@ pub async fn start_agent_at(config: AgentConfig, addr: SocketAddr) -> Running {
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(server::serve(agent, listener, async {
+    let task = tokio::spawn(app::serve(agent, listener, async {
         let _ = rx.await;
     }));
     Running {

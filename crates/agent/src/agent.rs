@@ -1,135 +1,82 @@
-//! The agent's state and operations, apart from HTTP: enrollment, renewal, revocation, info.
+//! The agent as the API sees it: its resolved settings, its identity, its event buffer and
+//! the service beside it, with one method per operation. Each method is a few lines into
+//! [`identity`](crate::identity), [`ops`], [`checks`] or the buffer; HTTP is `api`'s
+//! business, start-up `app`'s.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use gatehouse_pki::{self as pki, KeyPem, RevocationList, Serial};
-use gatehouse_protocol::{self as protocol, codes, Health, Info, ServiceHealth};
-use ring::digest::{digest, SHA256};
+use gatehouse_pki::Serial;
+use gatehouse_protocol::{self as protocol, codes, Info};
 use rustls::ServerConfig;
 use time::OffsetDateTime;
 
 use crate::buffer::Buffer;
-use crate::state::{Enrollment, FleetIdentity, StateDir};
-use crate::tail::Tailer;
-use crate::AgentConfig;
+use crate::checks;
+use crate::config::{AgentConfig, Settings};
+pub use crate::error::ApiError;
+use crate::error::ConfigError;
+use crate::identity::Identity;
+pub use crate::identity::{initialise, new_enrollment, Channel};
+use crate::ops;
+use crate::service::{probe, Service};
+use crate::state::StateDir;
 
-/// How often the followed logs are read.
-const TAIL_EVERY: Duration = Duration::from_millis(250);
-
-/// An error answered to the console: an HTTP status, a stable code and a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(400, codes::BAD_REQUEST, message)
-    }
-
-    pub(crate) fn internal(context: &str, e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, context, "internal error");
-        ApiError::new(
-            500,
-            codes::INTERNAL,
-            format!("{context} failed on the agent: {e}"),
-        )
-    }
-}
-
-/// The enrolled identity with its ready TLS config.
-struct Fleet {
-    identity: FleetIdentity,
-    cert: pki::CertInfo,
-    tls: Arc<ServerConfig>,
-}
-
-/// Which TLS identity a connection was served with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Channel {
-    /// The temporary certificate: only the enrollment endpoints answer.
-    Enrollment,
-    /// The fleet certificate; the console's client certificate serial.
-    Fleet { peer: Serial },
-}
+/// How long a request to the service may take, unless a probe says otherwise.
+const SERVICE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Agent {
-    config: AgentConfig,
+    settings: Settings,
     state: StateDir,
-    enroll_tls: Option<Arc<ServerConfig>>,
-    enroll_key: Option<KeyPem>,
-    enrollment: Mutex<Option<Enrollment>>,
-    pending_instance: Mutex<Option<String>>,
-    pending_key: Mutex<Option<KeyPem>>,
-    fleet: RwLock<Option<Fleet>>,
-    revoked: Arc<RwLock<RevocationList>>,
-    probe: reqwest::Client,
+    identity: Identity,
+    /// The one HTTP client for the service.
+    http: reqwest::Client,
     buffer: Mutex<Buffer>,
-    /// One rotation at a time.
-    rotating: tokio::sync::Mutex<()>,
+    /// One action on the service at a time: a rotation, a restart, a snapshot or a restore.
+    one_action: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agent")
-            .field("profile", &self.config.profile)
+            .field("profile", &self.settings.profile_name)
             .finish_non_exhaustive()
     }
 }
 
 impl Agent {
-    /// Load the state directory. Fails if the agent was never initialised.
+    /// Resolve the config and load the state directory. Fails if the agent was never
+    /// initialised.
     pub fn load(config: AgentConfig) -> anyhow::Result<Self> {
-        let state = StateDir::new(&config.state_dir);
-        let revoked = Arc::new(RwLock::new(state.revoked()?));
-        let enroll_key = state.enroll_key()?;
-        let enroll_tls = match (&enroll_key, state.enroll_cert()?) {
-            (Some(key), Some(cert)) => Some(Arc::new(pki::enrollment_server_config(&cert, key)?)),
-            _ => None,
-        };
-        let fleet = match state.fleet()? {
-            Some(identity) => Some(build_fleet(identity, revoked.clone())?),
-            None => None,
-        };
-        if enroll_tls.is_none() && fleet.is_none() {
-            anyhow::bail!(
-                "this agent has not been initialised: run `gatehouse-agent init --config <file>` first"
-            );
-        }
-        let buffer = Buffer::open(&state.root().join("events.sqlite3"), config.buffer_capacity)?;
-        let probe = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
+        let settings = Settings::resolve(&config);
+        let state = StateDir::new(&settings.state_dir);
+        let identity = Identity::load(&state)?;
+        let buffer = Buffer::open(&state.events(), settings.buffer_capacity)?;
+        let http = reqwest::Client::builder()
+            .timeout(SERVICE_TIMEOUT)
             .no_proxy()
             .build()?;
         Ok(Agent {
-            enrollment: Mutex::new(state.enrollment()?),
-            config,
+            settings,
             state,
-            enroll_tls,
-            enroll_key,
-            pending_instance: Mutex::new(None),
-            pending_key: Mutex::new(None),
-            fleet: RwLock::new(fleet),
-            revoked,
-            probe,
+            identity,
+            http,
             buffer: Mutex::new(buffer),
-            rotating: tokio::sync::Mutex::new(()),
+            one_action: tokio::sync::Mutex::new(()),
         })
     }
 
-    fn buffer(&self) -> std::sync::MutexGuard<'_, Buffer> {
+    /// What the agent runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The event buffer, shared by the log tailer and `/v1/events`.
+    pub(crate) fn buffer(&self) -> &Mutex<Buffer> {
+        &self.buffer
+    }
+
+    fn lock_buffer(&self) -> MutexGuard<'_, Buffer> {
         // SQLite rolls back a transaction interrupted by a panic; the buffer stays usable.
         self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -137,72 +84,23 @@ impl Agent {
     /// `GET /v1/events`.
     pub fn events(&self, after: u64, limit: u32) -> Result<protocol::EventsPage, ApiError> {
         let limit = limit.clamp(1, protocol::MAX_EVENTS_PAGE);
-        self.buffer()
+        self.lock_buffer()
             .page(after, limit)
             .map_err(|e| ApiError::internal("reading the event buffer", e))
     }
 
-    /// Follow the configured logs until `stop` is set. Blocking: run it on its own thread.
-    pub fn tail_until(&self, stop: &AtomicBool) {
-        let mut tailers: Vec<Tailer> = Vec::new();
-        let logs = match self.config.effective_logs() {
-            Ok(logs) => logs,
-            Err(e) => {
-                tracing::error!(error = %e, "no logs to follow");
-                Vec::new()
-            }
-        };
-        for log in &logs {
-            match Tailer::new(log.clone(), &self.buffer()) {
-                Ok(t) => tailers.push(t),
-                Err(e) => {
-                    tracing::error!(path = %log.path.display(), error = %e, "cannot follow log")
-                }
-            }
-        }
-        while !stop.load(Ordering::Relaxed) {
-            let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
-            for tailer in &mut tailers {
-                if let Err(e) = tailer.poll(&mut self.buffer(), now_us) {
-                    tracing::warn!(error = %e, "reading a log failed; retrying");
-                }
-            }
-            std::thread::sleep(TAIL_EVERY);
-        }
-    }
-
-    pub fn config(&self) -> &AgentConfig {
-        &self.config
-    }
-
     pub fn is_enrolled(&self) -> bool {
-        self.fleet
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.identity.is_enrolled()
     }
 
     pub fn is_revoked(&self, serial: &Serial) -> bool {
-        self.revoked
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(serial)
+        self.identity.is_revoked(serial)
     }
 
-    /// The TLS config for a connection that asked for `sni`: the enrollment name gets the
-    /// temporary certificate; anything else the fleet certificate once enrolled.
+    /// The TLS config for a connection that asked for `sni`, and whether it is the enrollment
+    /// one.
     pub fn tls_for(&self, sni: Option<&str>) -> Option<(Arc<ServerConfig>, bool)> {
-        let fleet = self.fleet.read().unwrap_or_else(PoisonError::into_inner);
-        match (
-            sni == Some(pki::ENROLLMENT_NAME),
-            fleet.as_ref(),
-            &self.enroll_tls,
-        ) {
-            (true, _, Some(enroll)) => Some((enroll.clone(), true)),
-            (_, Some(fleet), _) => Some((fleet.tls.clone(), false)),
-            (_, None, Some(enroll)) => Some((enroll.clone(), true)),
-            (_, None, None) => None,
-        }
+        self.identity.tls_for(sni)
     }
 
     /// `POST /v1/enroll/csr`.
@@ -211,26 +109,7 @@ impl Agent {
         request: protocol::EnrollCsrRequest,
         now: i64,
     ) -> Result<protocol::EnrollCsrResponse, ApiError> {
-        self.check_token(&request.token, now)?;
-        pki::agent_name(&request.instance).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let key = self.enroll_key.as_ref().ok_or_else(|| {
-            ApiError::new(
-                409,
-                codes::TOKEN_INVALID,
-                "this agent has no enrollment key",
-            )
-        })?;
-        let csr_pem = key
-            .agent_csr(&request.instance)
-            .map_err(|e| ApiError::internal("making the CSR", e))?;
-        *self
-            .pending_instance
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(request.instance);
-        Ok(protocol::EnrollCsrResponse {
-            csr_pem,
-            agent_version: env!("CARGO_PKG_VERSION").into(),
-        })
+        self.identity.enroll_csr(request, now)
     }
 
     /// `POST /v1/enroll/complete`: verify, persist, switch to mutual TLS.
@@ -239,60 +118,14 @@ impl Agent {
         request: protocol::EnrollCompleteRequest,
         now: i64,
     ) -> Result<Info, ApiError> {
-        self.check_token(&request.token, now)?;
-        let instance = self
-            .pending_instance
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| ApiError::bad_request("ask for a CSR (/v1/enroll/csr) first"))?;
-        let key = self.enroll_key.clone().ok_or_else(|| {
-            ApiError::new(
-                409,
-                codes::TOKEN_INVALID,
-                "this agent has no enrollment key",
-            )
-        })?;
-        let revoked: RevocationList = request
-            .revoked
-            .iter()
-            .map(|s| s.parse::<Serial>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let identity = FleetIdentity {
-            instance,
-            ca_pem: request.ca_pem,
-            cert_pem: request.cert_pem,
-            key_pem: key.expose().to_owned(),
-        };
-        check_identity(&identity, &key)?;
-        self.install_revocations(revoked)?;
-        let fleet = build_fleet(identity.clone(), self.revoked.clone())
-            .map_err(|e| ApiError::bad_request(format!("unusable certificate: {e}")))?;
-        // Persist the identity before burning the token: after a crash in between, the agent
-        // comes back enrolled and the token is refused as used.
-        self.state
-            .write_fleet(&identity)
-            .map_err(|e| ApiError::internal("saving the certificate", e))?;
-        self.burn_token()?;
-        *self.fleet.write().unwrap_or_else(PoisonError::into_inner) = Some(fleet);
-        tracing::info!(instance = %identity.instance, "enrolled");
+        self.identity.enroll_complete(request, now)?;
         Ok(self.info().await)
     }
 
     /// `POST /v1/certificate/csr`: a new key for renewal, kept pending until its certificate
     /// arrives.
     pub fn renew_csr(&self) -> Result<protocol::RenewCsrResponse, ApiError> {
-        let instance = self.instance().ok_or_else(not_enrolled)?;
-        let key = KeyPem::generate().map_err(|e| ApiError::internal("making a key", e))?;
-        let csr_pem = key
-            .agent_csr(&instance)
-            .map_err(|e| ApiError::internal("making the CSR", e))?;
-        *self
-            .pending_key
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(key);
-        Ok(protocol::RenewCsrResponse { csr_pem })
+        self.identity.renew_csr()
     }
 
     /// `POST /v1/certificate`: install a renewed certificate for the pending key.
@@ -300,30 +133,7 @@ impl Agent {
         &self,
         request: protocol::InstallCertRequest,
     ) -> Result<Info, ApiError> {
-        let current = self.identity().ok_or_else(not_enrolled)?;
-        let key = self
-            .pending_key
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| ApiError::bad_request("ask for a renewal CSR first"))?;
-        let identity = FleetIdentity {
-            cert_pem: request.cert_pem,
-            key_pem: key.expose().to_owned(),
-            ..current
-        };
-        check_identity(&identity, &key)?;
-        let fleet = build_fleet(identity.clone(), self.revoked.clone())
-            .map_err(|e| ApiError::bad_request(format!("unusable certificate: {e}")))?;
-        self.state
-            .write_fleet(&identity)
-            .map_err(|e| ApiError::internal("saving the certificate", e))?;
-        *self.fleet.write().unwrap_or_else(PoisonError::into_inner) = Some(fleet);
-        *self
-            .pending_key
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
-        tracing::info!("certificate renewed");
+        self.identity.renew_install(request)?;
         Ok(self.info().await)
     }
 
@@ -333,34 +143,20 @@ impl Agent {
         &self,
         request: protocol::Revocations,
     ) -> Result<protocol::Revocations, ApiError> {
-        let list: RevocationList = request
-            .serials
-            .iter()
-            .map(|s| s.parse::<Serial>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        self.install_revocations(list)?;
-        let serials = self
-            .revoked
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        tracing::info!(count = request.serials.len(), "revocation list replaced");
-        Ok(protocol::Revocations { serials })
+        self.identity.set_revocations(request)
     }
 
-    fn service(&self) -> Result<crate::rotate::Service<'_>, ApiError> {
-        let profile = self
-            .config
-            .service_profile()
-            .map_err(|e| ApiError::new(409, codes::CANNOT_ROTATE, e.to_string()))?;
-        Ok(crate::rotate::Service {
-            config: &self.config,
-            profile,
-            http: &self.probe,
-        })
+    /// The service beside the agent, or why it is unknown (its profile could not be found).
+    fn service(&self) -> Result<Service<'_>, &ConfigError> {
+        self.settings
+            .profile()
+            .map(|profile| Service::new(profile, &self.settings.service, &self.http))
+    }
+
+    /// The service for an action that refuses with `code` when there is no profile.
+    fn service_for(&self, code: &'static str) -> Result<Service<'_>, ApiError> {
+        self.service()
+            .map_err(|e| ApiError::conflict(code, e.to_string()))
     }
 
     /// `POST /v1/credentials/rotate`.
@@ -368,17 +164,16 @@ impl Agent {
         &self,
         request: protocol::RotateRequest,
     ) -> Result<protocol::RotateOutcome, ApiError> {
-        let _one = self.rotating.lock().await;
+        let _one = self.one_action.lock().await;
         // Taken after the wait, so queued rotations never share a backup name.
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        self.service()?
-            .rotate(self.state.root(), &request, now)
-            .await
+        let service = self.service_for(codes::CANNOT_ROTATE)?;
+        ops::rotate::rotate(&service, &self.state, &request, now).await
     }
 
     /// `GET /v1/credentials/rotate?fingerprint=`: what became of a rotation.
     pub fn rotation_status(&self, fingerprint: Option<&str>) -> protocol::RotationStatus {
-        crate::rotate::status(self.state.root(), fingerprint)
+        ops::rotate::status(&self.state, fingerprint)
     }
 
     /// The last rotation's outcome, if any.
@@ -388,99 +183,49 @@ impl Agent {
 
     /// At start: roll back a rotation the agent was stopped in the middle of.
     pub async fn recover_rotation(&self, now: i64) {
-        let _one = self.rotating.lock().await;
+        let _one = self.one_action.lock().await;
         if let Ok(service) = self.service() {
-            service.recover(self.state.root(), now).await;
-        }
-    }
-
-    fn nft(&self) -> crate::firewall::Nft {
-        crate::firewall::Nft {
-            command: self
-                .config
-                .firewall
-                .nft_command
-                .clone()
-                .unwrap_or_else(|| vec!["nft".into()]),
+            ops::rotate::recover(&service, &self.state, now).await;
         }
     }
 
     /// `POST /v1/firewall/block`; `console` is the address the request came from.
     pub async fn block(
         &self,
-        mut request: protocol::BlockRequest,
+        request: protocol::BlockRequest,
         console: Option<std::net::IpAddr>,
     ) -> Result<protocol::BlockResult, ApiError> {
-        request
-            .never
-            .extend(self.config.firewall.never_block.iter().cloned());
-        self.nft().block(&request, console).await
+        ops::firewall::block(&self.settings.firewall, request, console).await
     }
 
     /// `POST /v1/firewall/unblock`.
     pub async fn unblock(&self, ip: &str) -> Result<protocol::BlockResult, ApiError> {
-        self.nft().unblock(ip).await
+        ops::firewall::unblock(&self.settings.firewall, ip).await
     }
 
     /// `GET /v1/firewall`.
     pub async fn blocked(&self) -> Result<protocol::BlockList, ApiError> {
-        self.nft()
-            .list()
-            .await
-            .map_err(|e| ApiError::new(409, codes::CANNOT_BLOCK, e))
+        ops::firewall::blocked(&self.settings.firewall).await
     }
 
     /// `POST /v1/service/restart`: restart the service and wait for its health check.
     /// Not while a rotation runs (it restarts the service itself).
     pub async fn restart_service(&self) -> Result<protocol::RestartResult, ApiError> {
-        let _one = self.rotating.lock().await;
-        let service = self.service()?;
-        let started = std::time::Instant::now();
-        let outcome = service.restart().await;
-        let restart_ms = started.elapsed().as_millis() as u64;
-        let mut steps = vec!["ran the restart command".to_owned()];
-        Ok(match outcome {
-            Ok(()) => {
-                steps.push(format!(
-                    "verified: the service answers its health check ({restart_ms} ms)"
-                ));
-                tracing::warn!(restart_ms, "service restarted");
-                protocol::RestartResult {
-                    ok: true,
-                    steps,
-                    error: None,
-                    restart_ms,
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "service restart failed");
-                protocol::RestartResult {
-                    ok: false,
-                    steps,
-                    error: Some(e),
-                    restart_ms,
-                }
-            }
-        })
+        let _one = self.one_action.lock().await;
+        let service = self.service_for(codes::CANNOT_ROTATE)?;
+        Ok(ops::restart::restart(&service).await)
     }
 
     /// `POST /v1/database/snapshots`: snapshot the service's database now.
     pub async fn snapshot(&self) -> Result<protocol::Snapshot, ApiError> {
-        let _one = self.rotating.lock().await;
-        let (config, state) = (self.config.clone(), self.state.root().to_owned());
+        let _one = self.one_action.lock().await;
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let snapshot = tokio::task::spawn_blocking(move || {
-            crate::database::take(&config, &state, now, "snapshot", None)
-        })
-        .await
-        .map_err(|e| ApiError::internal("the snapshot task", e))??;
-        tracing::info!(name = %snapshot.name, size = snapshot.size, "database snapshot taken");
-        Ok(snapshot)
+        ops::database::snapshot(self.service(), &self.state, now).await
     }
 
     /// `GET /v1/database/snapshots`.
     pub fn snapshots(&self) -> protocol::Snapshots {
-        crate::database::list(&self.config, self.state.root())
+        ops::database::list(&ops::database::locate(self.service()), &self.state)
     }
 
     /// `POST /v1/database/restore`: a safety snapshot, the chosen one copied in, the service
@@ -489,65 +234,21 @@ impl Agent {
         &self,
         request: protocol::RestoreRequest,
     ) -> Result<protocol::RestoreResult, ApiError> {
-        let _one = self.rotating.lock().await;
-        let (config, state) = (self.config.clone(), self.state.root().to_owned());
+        let _one = self.one_action.lock().await;
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let name = request.name.clone();
-        let (safety, restored) = tokio::task::spawn_blocking(move || {
-            // Nothing is touched for a snapshot that is not there.
-            crate::database::existing(&state, &name)?;
-            crate::database::database(&config)?;
-            let safety =
-                crate::database::take(&config, &state, now, "before-restore", Some(&name))?;
-            let restored = crate::database::restore_into(&config, &state, &name);
-            Ok::<_, ApiError>((safety, restored))
-        })
-        .await
-        .map_err(|e| ApiError::internal("the restore task", e))??;
-        let mut steps = vec![format!(
-            "safety snapshot {} ({} bytes)",
-            safety.name, safety.size
-        )];
-        if let Err(e) = restored {
-            return Ok(protocol::RestoreResult {
-                ok: false,
-                safety_snapshot: Some(safety.name),
-                steps,
-                error: Some(format!("the database was left as it was: {}", e.message)),
-            });
-        }
-        steps.push(format!(
-            "{} copied into the database (SQLite online backup)",
-            request.name
-        ));
-        let outcome = self.service()?.restart().await;
-        Ok(match outcome {
-            Ok(()) => {
-                steps.push("verified: the service restarted and answers its health check".into());
-                tracing::warn!(snapshot = %request.name, "database restored");
-                protocol::RestoreResult {
-                    ok: true,
-                    safety_snapshot: Some(safety.name),
-                    steps,
-                    error: None,
-                }
-            }
-            Err(e) => protocol::RestoreResult {
-                ok: false,
-                safety_snapshot: Some(safety.name.clone()),
-                steps,
-                error: Some(format!(
-                    "{e}; the database before the restore is in {}",
-                    safety.name
-                )),
-            },
-        })
+        ops::database::restore(self.service(), &self.state, &request, now).await
     }
 
     /// `GET /v1/evidence?lines=`: recent log lines and config file facts.
     pub fn evidence(&self, lines: u32) -> protocol::EvidenceReport {
-        crate::evidence::collect(
-            &self.config,
+        let config_files = self
+            .service()
+            .ok()
+            .and_then(|service| service.config_paths())
+            .unwrap_or_default();
+        ops::evidence::collect(
+            self.settings.logs(),
+            &config_files,
             lines.min(protocol::MAX_EVIDENCE_LINES) as usize,
             OffsetDateTime::now_utc().unix_timestamp(),
         )
@@ -558,28 +259,25 @@ impl Agent {
         &self,
         request: protocol::ChecksRequest,
     ) -> Result<protocol::ChecksReport, ApiError> {
-        let profile = self
-            .config
-            .service_profile()
-            .map_err(|e| ApiError::new(409, codes::INTERNAL, e.to_string()))?;
-        let host = crate::checks::Host {
-            config: &self.config,
-            profile,
-            http: &self.probe,
+        let context = checks::Context {
+            service: self.service_for(codes::INTERNAL)?,
+            policy: &self.settings.checks,
+            logs: self.settings.logs(),
         };
-        let report = host
-            .run(&request, OffsetDateTime::now_utc().unix_timestamp())
-            .await;
+        let report = checks::run(
+            &context,
+            &request,
+            OffsetDateTime::now_utc().unix_timestamp(),
+        )
+        .await;
         tracing::info!(checks = report.results.len(), "compliance checks run");
         Ok(report)
     }
 
     /// `GET /v1/credentials`: read the service's config files now.
     pub fn credentials(&self) -> protocol::CredentialsReport {
-        match self.config.service_profile() {
-            Ok(profile) => {
-                crate::credentials::inventory(&profile, self.config.service_dir.as_deref())
-            }
+        match self.service() {
+            Ok(service) => ops::credentials::inventory(service.profile, service.dir()),
             Err(e) => protocol::CredentialsReport {
                 credentials: Vec::new(),
                 problems: vec![e.to_string()],
@@ -589,231 +287,18 @@ impl Agent {
 
     /// `GET /v1/info`.
     pub async fn info(&self) -> Info {
-        let (instance, not_after, serial) = {
-            let fleet = self.fleet.read().unwrap_or_else(PoisonError::into_inner);
-            match fleet.as_ref() {
-                Some(f) => (
-                    f.identity.instance.clone(),
-                    f.cert.validity.not_after.unix_timestamp(),
-                    f.cert.serial.to_string(),
-                ),
-                None => (String::new(), 0, String::new()),
-            }
-        };
+        let certificate = self.identity.summary();
         Info {
             api_version: protocol::API_VERSION.into(),
             agent_version: env!("CARGO_PKG_VERSION").into(),
             host: hostname(),
-            instance,
-            profile: self.config.profile.clone(),
-            service: self.service_health().await,
-            cert_not_after: not_after,
-            cert_serial: serial,
+            instance: certificate.instance,
+            profile: self.settings.profile_name.clone(),
+            service: probe::health(&self.http, self.settings.service.url.as_deref()).await,
+            cert_not_after: certificate.cert_not_after,
+            cert_serial: certificate.cert_serial,
         }
     }
-
-    async fn service_health(&self) -> ServiceHealth {
-        let Some(url) = &self.config.service_url else {
-            return ServiceHealth {
-                health: Health::Unknown,
-                detail: "no service_url is configured for this agent".into(),
-            };
-        };
-        match self.probe.get(url).send().await {
-            Ok(response) if response.status().is_success() => ServiceHealth {
-                health: Health::Ok,
-                detail: format!("GET {url} answered {}", response.status().as_u16()),
-            },
-            Ok(response) => ServiceHealth {
-                health: Health::Failing,
-                detail: format!("GET {url} answered {}", response.status().as_u16()),
-            },
-            Err(e) => ServiceHealth {
-                health: Health::Failing,
-                detail: format!("GET {url} failed: {}", root_cause(&e)),
-            },
-        }
-    }
-
-    fn instance(&self) -> Option<String> {
-        self.identity().map(|i| i.instance)
-    }
-
-    fn identity(&self) -> Option<FleetIdentity> {
-        self.fleet
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|f| f.identity.clone())
-    }
-
-    fn check_token(&self, token: &str, now: i64) -> Result<(), ApiError> {
-        if self.is_enrolled() {
-            return Err(ApiError::new(
-                409,
-                codes::TOKEN_USED,
-                "this agent is already enrolled; its enrollment code was used. To enroll it \
-                 again, run `gatehouse-agent init --force` on the host for a new code.",
-            ));
-        }
-        let guard = self
-            .enrollment
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let Some(enrollment) = guard.as_ref() else {
-            return Err(ApiError::new(
-                409,
-                codes::TOKEN_INVALID,
-                "this agent has no enrollment code",
-            ));
-        };
-        let presented = hex(digest(&SHA256, token.as_bytes()).as_ref());
-        if !constant_time_eq(presented.as_bytes(), enrollment.token_sha256.as_bytes()) {
-            return Err(ApiError::new(
-                401,
-                codes::TOKEN_INVALID,
-                "the enrollment code's token is wrong for this agent",
-            ));
-        }
-        if enrollment.used {
-            return Err(ApiError::new(
-                409,
-                codes::TOKEN_USED,
-                "this enrollment code was already used",
-            ));
-        }
-        if now >= enrollment.expires_at {
-            return Err(ApiError::new(
-                401,
-                codes::TOKEN_EXPIRED,
-                "this enrollment code has expired; run `gatehouse-agent init --force` on the \
-                 host for a new one",
-            ));
-        }
-        Ok(())
-    }
-
-    fn burn_token(&self) -> Result<(), ApiError> {
-        let mut guard = self
-            .enrollment
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(enrollment) = guard.as_mut() {
-            enrollment.used = true;
-            self.state
-                .write_enrollment(enrollment)
-                .map_err(|e| ApiError::internal("recording the used token", e))?;
-        }
-        Ok(())
-    }
-
-    fn install_revocations(&self, list: RevocationList) -> Result<(), ApiError> {
-        self.state
-            .write_revoked(&list)
-            .map_err(|e| ApiError::internal("saving the revocation list", e))?;
-        *self.revoked.write().unwrap_or_else(PoisonError::into_inner) = list;
-        Ok(())
-    }
-}
-
-fn not_enrolled() -> ApiError {
-    ApiError::new(409, codes::NOT_ENROLLED, "this agent is not enrolled yet")
-}
-
-/// The certificate must certify our key, name our instance and chain to the CA it came with.
-fn check_identity(identity: &FleetIdentity, key: &KeyPem) -> Result<(), ApiError> {
-    let info =
-        pki::parse_cert(&identity.cert_pem).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if info.public_key
-        != key
-            .public_key_der()
-            .map_err(|e| ApiError::internal("reading the key", e))?
-    {
-        return Err(ApiError::bad_request(
-            "the certificate is not for this agent's key",
-        ));
-    }
-    let name =
-        pki::agent_name(&identity.instance).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if !info.dns_names.contains(&name) {
-        return Err(ApiError::bad_request(format!(
-            "the certificate does not name {name}"
-        )));
-    }
-    pki::verify_issued_by(&identity.cert_pem, &identity.ca_pem).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the certificate does not chain to the CA sent: {e}"
-        ))
-    })
-}
-
-fn build_fleet(
-    identity: FleetIdentity,
-    revoked: Arc<RwLock<RevocationList>>,
-) -> anyhow::Result<Fleet> {
-    let key = KeyPem::from_pem(identity.key_pem.clone())?;
-    let cert = pki::parse_cert(&identity.cert_pem)?;
-    let tls = pki::agent_server_config(
-        &identity.ca_pem,
-        &identity.cert_pem,
-        &key,
-        &identity.instance,
-        revoked,
-    )?;
-    Ok(Fleet {
-        identity,
-        cert,
-        tls: Arc::new(tls),
-    })
-}
-
-/// `gatehouse-agent init`: a new key, a temporary self-signed certificate and a one-time
-/// code, replacing any previous identity. Returns the code and the certificate's fingerprint.
-pub fn initialise(
-    state: &StateDir,
-    now: OffsetDateTime,
-    ttl: Duration,
-    random: [u8; 20],
-) -> anyhow::Result<(protocol::EnrollmentCode, pki::Fingerprint)> {
-    state.ensure()?;
-    let key = KeyPem::generate()?;
-    let cert = key.enrollment_cert(pki::Validity::starting(now, time::Duration::days(1)))?;
-    let fingerprint = pki::parse_cert(&cert)?.fingerprint;
-    let (code, record) = new_enrollment(random, *fingerprint.as_bytes(), now, ttl);
-    state.write_init(&key, &cert, &record)?;
-    Ok((code, fingerprint))
-}
-
-/// A new one-time enrollment: the token (to print once) and its record (to store).
-pub fn new_enrollment(
-    random: [u8; 20],
-    fingerprint: [u8; 32],
-    now: OffsetDateTime,
-    ttl: Duration,
-) -> (protocol::EnrollmentCode, Enrollment) {
-    let code = protocol::EnrollmentCode::new(random, fingerprint);
-    let record = Enrollment {
-        token_sha256: hex(digest(&SHA256, code.token.as_bytes()).as_ref()),
-        expires_at: now.unix_timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
-        used: false,
-    };
-    (code, record)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut current = error;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    current.to_string()
 }
 
 fn hostname() -> String {

@@ -3,17 +3,33 @@
 //! for a fleet certificate; from then on only the fleet CA is trusted, both ways.
 
 pub mod agent;
+pub mod api;
+pub mod app;
 pub mod buffer;
 pub mod checks;
 pub mod config;
-pub mod credentials;
-pub mod database;
-pub mod evidence;
-pub mod firewall;
-pub mod rotate;
-pub mod server;
+pub mod error;
+pub mod fsutil;
+pub mod identity;
+pub mod ops;
+pub mod service;
 pub mod state;
 pub mod tail;
 
-pub use agent::{initialise, new_enrollment, Agent, ApiError, Channel};
-pub use config::{AgentConfig, CheckSettings, ConfigError, FirewallSettings};
+pub use agent::Agent;
+pub use config::{AgentConfig, CheckSettings, ConfigError, FirewallSettings, LogConfig, Settings};
+pub use error::ApiError;
+pub use identity::{initialise, new_enrollment, Channel};
+
+/// The credential inventory and key fingerprints, where the console's tests find them.
+pub mod credentials {
+    pub use crate::ops::credentials::inventory;
+    pub use crate::service::files::fingerprint;
+}
+
+/// Starting a loaded agent, where the console's tests and benchmarks find it:
+/// `server::serve` recovers, tails and serves, as `gatehouse-agent run` does.
+pub mod server {
+    pub use crate::api::PeerAddr;
+    pub use crate::app::{bind, serve};
+}

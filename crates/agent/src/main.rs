@@ -1,14 +1,15 @@
-//! `gatehouse-agent`: the daemon beside each service instance.
+//! `gatehouse-agent`: the daemon beside each service instance. A thin command line over the
+//! library: `init` makes the identity and prints the enrollment code, `run` hands over to
+//! `app::run`, `check-config` resolves a config and says what it configures.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse_agent::state::StateDir;
-use gatehouse_agent::{initialise, server, Agent, AgentConfig};
+use gatehouse_agent::{app, fsutil, initialise, AgentConfig, ConfigError, Settings};
 use gatehouse_pki::Fingerprint;
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -64,25 +65,7 @@ fn main() -> ExitCode {
             code_file,
         } => init(&config, ttl_minutes, force, code_file),
         Command::Run { config } => run(&config),
-        Command::CheckConfig { config } => AgentConfig::load(&config)
-            .and_then(|cfg| cfg.effective_logs().map(|logs| (cfg, logs)))
-            .map(|(cfg, logs)| {
-                println!(
-                    "ok: listen {} · profile {} · state {}",
-                    cfg.listen,
-                    cfg.profile,
-                    cfg.state_dir.display()
-                );
-                for log in logs {
-                    println!(
-                        "   follows {} ({:?}, {})",
-                        log.path.display(),
-                        log.format,
-                        log.source
-                    );
-                }
-            })
-            .map_err(|e| anyhow::anyhow!("error[{}]: {e}", e.code())),
+        Command::CheckConfig { config } => check_config(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,13 +81,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// A config error as the operator sees it: `error[code]: message`.
+fn config_error(e: &ConfigError) -> anyhow::Error {
+    anyhow::anyhow!("error[{}]: {e}", e.code())
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = AgentConfig::load(path).map_err(|e| config_error(&e))?;
+    let settings = Settings::resolve(&cfg);
+    let logs = settings.logs().map_err(config_error)?;
+    println!(
+        "ok: listen {} · profile {} · state {}",
+        cfg.listen,
+        cfg.profile,
+        cfg.state_dir.display()
+    );
+    for log in logs {
+        println!(
+            "   follows {} ({:?}, {})",
+            log.path.display(),
+            log.format,
+            log.source
+        );
+    }
+    Ok(())
+}
+
 fn init(
     config: &std::path::Path,
     ttl_minutes: u64,
     force: bool,
     code_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let cfg = AgentConfig::load(config).map_err(|e| anyhow::anyhow!("error[{}]: {e}", e.code()))?;
+    let cfg = AgentConfig::load(config).map_err(|e| config_error(&e))?;
     let state = StateDir::new(&cfg.state_dir);
     state
         .ensure()
@@ -123,7 +132,7 @@ fn init(
         .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
     let (code, fingerprint) = initialise(&state, now, ttl, random)?;
     if let Some(path) = code_file {
-        gatehouse_agent::state::write_atomic(&path, format!("{code}\n").as_bytes())
+        fsutil::write_atomic(&path, format!("{code}\n").as_bytes())
             .with_context(|| format!("writing the enrollment code to {}", path.display()))?;
     }
     let expires = now + time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
@@ -161,23 +170,13 @@ fn print_code(
 }
 
 fn run(config: &std::path::Path) -> anyhow::Result<()> {
-    let cfg = AgentConfig::load(config).map_err(|e| anyhow::anyhow!("error[{}]: {e}", e.code()))?;
+    let cfg = AgentConfig::load(config).map_err(|e| config_error(&e))?;
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let agent = Arc::new(Agent::load(cfg)?);
-        let listener = server::bind(agent.config().listen).await?;
-        tracing::info!(
-            listen = %listener.local_addr()?,
-            profile = %agent.config().profile,
-            enrolled = agent.is_enrolled(),
-            "agent started"
-        );
-        server::serve(agent, listener, shutdown_signal()).await
-    })
+    runtime.block_on(app::run(cfg, shutdown_signal()))
 }
 
 fn init_logging() {

@@ -5,15 +5,21 @@
 //! - `fleet.json`: instance name, fleet CA, certificate and key, written at enrollment and
 //!   renewal as one file, so a crash can never pair a certificate with the wrong key.
 //! - `revoked.txt`: serials the console revoked, one per line.
+//! - `events.sqlite3`: the event buffer (`buffer.rs`).
+//! - `rotation.json`: the journal of a rotation under way; `rotation-outcomes.json`: the
+//!   last outcomes (`ops/rotate.rs`).
+//! - `snapshots/`: the service's database snapshots (`ops/database.rs`).
 //!
-//! Every write goes to a temporary file in the same directory, is flushed to disk, and is
-//! renamed over the old file: a reader sees the old content or the new, never half.
+//! Every write goes through `fsutil::write_atomic`: a reader sees the old content or the new,
+//! never half.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use gatehouse_pki::{KeyPem, RevocationList};
 use serde::{Deserialize, Serialize};
+
+pub use crate::fsutil::write_atomic;
+use crate::fsutil::{read_optional, remove_if_present, set_mode};
 
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -63,6 +69,24 @@ impl StateDir {
 
     fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
+    }
+
+    /// The event buffer's database.
+    pub fn events(&self) -> PathBuf {
+        self.path("events.sqlite3")
+    }
+
+    /// Present while a rotation is under way.
+    pub fn rotation_journal(&self) -> PathBuf {
+        self.path("rotation.json")
+    }
+
+    pub fn rotation_outcomes(&self) -> PathBuf {
+        self.path("rotation-outcomes.json")
+    }
+
+    pub fn snapshots(&self) -> PathBuf {
+        self.path("snapshots")
     }
 
     pub fn enroll_key(&self) -> std::io::Result<Option<KeyPem>> {
@@ -126,90 +150,11 @@ impl StateDir {
     }
 }
 
-fn read_optional(path: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::io::Result<Option<T>> {
     match read_optional(path)? {
         Some(text) => serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
         None => Ok(None),
-    }
-}
-
-fn remove_if_present(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// Write `bytes` to `path` atomically, readable by the owner only.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    // A bare file name has an empty parent: that is the working directory.
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    set_mode(tmp.path(), 0o600)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
-    Ok(())
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    // The rename is durable only once the directory entry is.
-    std::fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(unix)]
-    #[test]
-    fn atomic_writes_are_owner_only_and_replace_whole() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let path = tmp.path().join("fleet.json");
-        write_atomic(&path, b"first").expect("write");
-        write_atomic(&path, b"second").expect("overwrite");
-        assert_eq!(
-            std::fs::read(&path).expect("read"),
-            b"second",
-            "the second write replaces the first whole"
-        );
-        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
-        assert_eq!(
-            mode, 0o600,
-            "key material must be private to the agent's user"
-        );
-        let leftovers = std::fs::read_dir(tmp.path()).expect("list").count();
-        assert_eq!(leftovers, 1, "no temporary files may be left behind");
     }
 }

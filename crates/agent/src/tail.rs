@@ -8,14 +8,18 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use gatehouse_events::{Format, Kind, Outcome, MAX_LINE};
 use gatehouse_protocol::flags;
-use serde::Deserialize;
 
 use crate::buffer::{Buffer, NewEvent, Position};
+pub use crate::config::LogConfig;
 
+/// How often the followed logs are read.
+const TAIL_EVERY: Duration = Duration::from_millis(250);
 /// Most bytes read from one file in one poll, so one busy log cannot starve the others.
 const CHUNK: usize = 4 << 20;
 /// After a rename, the old file is still read until it has been idle this many polls (5 s):
@@ -24,14 +28,29 @@ const DRAIN_IDLE_POLLS: u32 = 20;
 /// A line time this far ahead of the agent's clock is flagged.
 const FUTURE_SLACK_US: i64 = 5 * 60 * 1_000_000;
 
-/// One log the agent follows, from its config.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    pub path: PathBuf,
-    pub format: Format,
-    /// `service`, `access` or `proxy`.
-    pub source: String,
+/// Follow `logs` into `buffer` until `stop` is set, each from where the buffer says reading
+/// stopped. Blocking: run it on a thread of its own.
+pub fn follow(logs: &[LogConfig], buffer: &Mutex<Buffer>, stop: &AtomicBool) {
+    // SQLite rolls back a transaction interrupted by a panic; the buffer stays usable.
+    let lock = || buffer.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut tailers: Vec<Tailer> = Vec::new();
+    for log in logs {
+        match Tailer::new(log.clone(), &lock()) {
+            Ok(t) => tailers.push(t),
+            Err(e) => {
+                tracing::error!(path = %log.path.display(), error = %e, "cannot follow log")
+            }
+        }
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let now_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+        for tailer in &mut tailers {
+            if let Err(e) = tailer.poll(&mut lock(), now_us) {
+                tracing::warn!(error = %e, "reading a log failed; retrying");
+            }
+        }
+        std::thread::sleep(TAIL_EVERY);
+    }
 }
 
 #[derive(Debug)]

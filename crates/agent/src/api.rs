@@ -1,9 +1,9 @@
-//! The agent's API server: TCP, TLS 1.3 chosen per connection by the name the client asked
-//! for, then HTTP (1.1 or 2) into one of two routers: the enrollment endpoints on the
-//! temporary certificate, the fleet endpoints on the fleet certificate with a verified client
-//! certificate.
+//! The agent's API over HTTP, and nothing else: TCP, TLS 1.3 chosen per connection by the
+//! name the client asked for, then HTTP (1.1 or 2) into one of two routers: the enrollment
+//! endpoints on the temporary certificate, the fleet endpoints on the fleet certificate with
+//! a verified client certificate. Each handler decodes, makes one call into [`Agent`], and
+//! encodes the answer or the error.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::agent::{Agent, ApiError, Channel};
+use crate::agent::Agent;
+use crate::error::ApiError;
+use crate::identity::Channel;
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;
@@ -39,21 +41,15 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// anyone who can reach the port cannot take every connection slot with it.
 const MAX_ENROLLMENT_CONNECTIONS: usize = 8;
 
-/// Serve until `shutdown` resolves, then let open connections finish (bounded).
+/// Accept connections and serve them until `shutdown` resolves; the connections still open
+/// are returned, to be drained.
 pub async fn serve(
     agent: Arc<Agent>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    // A rotation interrupted by a stop is rolled back before anything else is served.
-    agent.recover_rotation(now()).await;
+) -> anyhow::Result<Connections> {
     let enroll = enrollment_router(agent.clone());
     let fleet = fleet_router(agent.clone());
-    let stop_tailing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let tailing = {
-        let (agent, stop) = (agent.clone(), stop_tailing.clone());
-        tokio::task::spawn_blocking(move || agent.tail_until(&stop))
-    };
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let enrollment_permits = Arc::new(Semaphore::new(MAX_ENROLLMENT_CONNECTIONS));
     let graceful = GracefulShutdown::new();
@@ -125,17 +121,28 @@ pub async fn serve(
         });
     }
     tracing::info!("shutting down: no new connections");
-    stop_tailing.store(true, std::sync::atomic::Ordering::Relaxed);
-    if let Err(e) = tailing.await {
-        tracing::error!(error = %e, "the log reader stopped abnormally");
+    Ok(Connections(graceful))
+}
+
+/// The connections open when the server stopped accepting.
+pub struct Connections(GracefulShutdown);
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections").finish_non_exhaustive()
     }
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not finish within the grace period");
+}
+
+impl Connections {
+    /// Let in-flight requests finish, for ten seconds at most.
+    pub async fn drain(self) {
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.0.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not finish within the grace period");
+        }
     }
-    Ok(())
 }
 
 async fn handshake(
@@ -438,11 +445,4 @@ fn error_response(error: &ApiError) -> Response {
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// Bind the configured address.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }

@@ -3,25 +3,34 @@
 //! (never its content, which holds the keys).
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gatehouse_protocol::{EvidenceReport, FileFacts, LogTail};
 
-use crate::config::AgentConfig;
+use crate::config::LogConfig;
+use crate::error::ConfigError;
+use crate::fsutil;
 
 /// The most bytes read from the end of one log.
 const TAIL_BYTES: u64 = 4 << 20;
 
-pub fn collect(config: &AgentConfig, lines: usize, now: i64) -> EvidenceReport {
-    let mut logs = Vec::new();
-    match config.effective_logs() {
+/// The last `lines` lines of every followed log (or why there are none), and the facts of
+/// each of the service's config files.
+pub fn collect(
+    logs: Result<&[LogConfig], &ConfigError>,
+    config_files: &[PathBuf],
+    lines: usize,
+    now: i64,
+) -> EvidenceReport {
+    let mut tails = Vec::new();
+    match logs {
         Ok(list) => {
             for log in list {
                 let (lines, error) = match tail(&log.path, lines) {
                     Ok(lines) => (lines, None),
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 };
-                logs.push(LogTail {
+                tails.push(LogTail {
                     path: log.path.display().to_string(),
                     source: log.source.clone(),
                     lines,
@@ -29,29 +38,16 @@ pub fn collect(config: &AgentConfig, lines: usize, now: i64) -> EvidenceReport {
                 });
             }
         }
-        Err(e) => logs.push(LogTail {
+        Err(e) => tails.push(LogTail {
             path: String::new(),
             source: String::new(),
             lines: Vec::new(),
             error: Some(e.to_string()),
         }),
     }
-    let mut files = Vec::new();
-    if let (Ok(profile), Some(dir)) = (config.service_profile(), &config.service_dir) {
-        let mut paths: Vec<_> = profile
-            .config_files
-            .iter()
-            .map(|f| dir.join(&f.path))
-            .collect();
-        paths.sort();
-        paths.dedup();
-        for path in paths {
-            files.push(facts(&path));
-        }
-    }
     EvidenceReport {
-        logs,
-        files,
+        logs: tails,
+        files: config_files.iter().map(|path| facts(path)).collect(),
         collected_at: now,
     }
 }
@@ -91,30 +87,16 @@ fn facts(path: &Path) -> FileFacts {
             }
         }
     };
-    let sha256 = std::fs::read(path).ok().map(|bytes| {
-        ring::digest::digest(&ring::digest::SHA256, &bytes)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    });
-    #[cfg(unix)]
-    let mode = {
-        use std::os::unix::fs::PermissionsExt;
-        Some(meta.permissions().mode() & 0o7777)
-    };
-    #[cfg(not(unix))]
-    let mode = None;
+    let sha256 = std::fs::read(path)
+        .ok()
+        .map(|bytes| fsutil::sha256_hex(&bytes));
+    let mode = fsutil::mode_of(&meta);
     FileFacts {
         path: shown,
         sha256,
         mode,
         size: Some(meta.len()),
-        modified: meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs() as i64),
+        modified: meta.modified().ok().and_then(fsutil::unix_secs),
         error: None,
     }
 }

@@ -1,9 +1,12 @@
-//! The agent's TOML configuration.
+//! The config file as written: `AgentConfig` and its tables, exactly what serde reads.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use gatehouse_events::Format;
 use serde::Deserialize;
+
+use crate::error::ConfigError;
 
 /// `/etc/gatehouse-agent/agent.toml`, for example:
 ///
@@ -28,7 +31,7 @@ pub struct AgentConfig {
     /// Logs to follow (`[[logs]]` tables: path, format, source). Without any, the profile's
     /// log sources are followed.
     #[serde(default)]
-    pub logs: Vec<crate::tail::LogConfig>,
+    pub logs: Vec<LogConfig>,
     /// The service's working directory: the profile's config files (`config.toml`, `.env`)
     /// are read relative to it, for the credential inventory.
     #[serde(default)]
@@ -53,6 +56,16 @@ pub struct AgentConfig {
     /// Most events the buffer holds before it drops the oldest (with a gap marker).
     #[serde(default = "default_capacity")]
     pub buffer_capacity: u64,
+}
+
+/// One log the agent follows (`[[logs]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub path: PathBuf,
+    pub format: Format,
+    /// `service`, `access` or `proxy`.
+    pub source: String,
 }
 
 /// `[firewall]`: blocking addresses with nftables (the agent needs `CAP_NET_ADMIN`).
@@ -96,40 +109,80 @@ fn default_capacity() -> u64 {
     2_000_000
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is not a valid agent config: {detail}", path.display())]
-    Parse { path: PathBuf, detail: String },
-    #[error("{}: profile must be a name of letters, digits, '-' or '_', got {profile:?}", path.display())]
-    BadProfile { path: PathBuf, profile: String },
-    #[error(
-        "profile {profile:?} is neither built in (sekha, rae, jelmore) nor a file in profiles_dir, \
-         and the config lists no [[logs]]: {detail}"
-    )]
-    UnknownProfile { profile: String, detail: String },
-}
-
-impl ConfigError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            ConfigError::Read { .. } => "config_unreadable",
-            ConfigError::Parse { .. } => "config_invalid",
-            ConfigError::BadProfile { .. } => "config_bad_profile",
-            ConfigError::UnknownProfile { .. } => "config_unknown_profile",
-        }
-    }
+/// The log sources a profile names.
+pub(super) fn profile_logs(profile: &gatehouse_events::Profile) -> Vec<LogConfig> {
+    profile
+        .logs
+        .iter()
+        .map(|log| LogConfig {
+            path: PathBuf::from(&log.path),
+            format: log.format,
+            source: log.source.clone(),
+        })
+        .collect()
 }
 
 impl AgentConfig {
-    /// The logs to follow: the config's own `[[logs]]`, or else its profile's log sources
-    /// (an operator-written profile in `profiles_dir` first, then the built-in one).
+    /// A config for tests: listening on a free loopback port, beside Sekha, defaults
+    /// elsewhere (as a file naming only `listen`, `profile` and `state_dir` would give).
+    pub fn for_test(state_dir: PathBuf) -> AgentConfig {
+        AgentConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            profile: "sekha".into(),
+            state_dir,
+            service_url: None,
+            logs: Vec::new(),
+            service_dir: None,
+            restart_command: None,
+            restart_timeout_secs: None,
+            profiles_dir: None,
+            checks: CheckSettings::default(),
+            firewall: FirewallSettings::default(),
+            buffer_capacity: default_capacity(),
+        }
+    }
+
+    pub fn with_profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = profile.into();
+        self
+    }
+
+    /// The service's health endpoint (`service_url`).
+    pub fn with_service_url(mut self, url: impl Into<String>) -> Self {
+        self.service_url = Some(url.into());
+        self
+    }
+
+    /// The service's working directory (`service_dir`).
+    pub fn with_service_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.service_dir = Some(dir.into());
+        self
+    }
+
+    /// How the service is restarted, and how long it has to answer again.
+    pub fn with_restart(mut self, command: Vec<String>, timeout_secs: u64) -> Self {
+        self.restart_command = Some(command);
+        self.restart_timeout_secs = Some(timeout_secs);
+        self
+    }
+
+    pub fn with_logs(mut self, logs: Vec<LogConfig>) -> Self {
+        self.logs = logs;
+        self
+    }
+
+    pub fn with_checks(mut self, checks: CheckSettings) -> Self {
+        self.checks = checks;
+        self
+    }
+
+    pub fn with_firewall(mut self, firewall: FirewallSettings) -> Self {
+        self.firewall = firewall;
+        self
+    }
+
     /// The service profile: an operator-written one in `profiles_dir`, else the built-in one.
+    /// Parsed once at start, by [`Settings::resolve`](super::Settings::resolve).
     pub fn service_profile(&self) -> Result<gatehouse_events::Profile, ConfigError> {
         let unknown = |detail: String| ConfigError::UnknownProfile {
             profile: self.profile.clone(),
@@ -150,20 +203,13 @@ impl AgentConfig {
         }
     }
 
-    pub fn effective_logs(&self) -> Result<Vec<crate::tail::LogConfig>, ConfigError> {
+    /// The logs to follow: the config's own `[[logs]]`, or else its profile's log sources
+    /// (an operator-written profile in `profiles_dir` first, then the built-in one).
+    pub fn effective_logs(&self) -> Result<Vec<LogConfig>, ConfigError> {
         if !self.logs.is_empty() {
             return Ok(self.logs.clone());
         }
-        let profile = self.service_profile()?;
-        Ok(profile
-            .logs
-            .into_iter()
-            .map(|log| crate::tail::LogConfig {
-                path: PathBuf::from(log.path),
-                format: log.format,
-                source: log.source,
-            })
-            .collect())
+        Ok(profile_logs(&self.service_profile()?))
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -236,10 +282,7 @@ mod tests {
         let formats: Vec<_> = logs.iter().map(|l| l.format).collect();
         assert_eq!(
             formats,
-            [
-                gatehouse_events::Format::Structlog,
-                gatehouse_events::Format::NginxJson
-            ],
+            [Format::Structlog, Format::NginxJson],
             "RAE's service log and its proxy's JSON log"
         );
     }
@@ -247,7 +290,7 @@ mod tests {
     #[test]
     fn an_operator_written_profile_is_used_and_an_unknown_one_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let custom = include_str!("../../../profiles/sekha.toml")
+        let custom = include_str!("../../../../profiles/sekha.toml")
             .replace("name = \"sekha\"", "name = \"memo\"")
             .replace("/var/log/sekha/sekha.log", "/srv/memo/memo.log");
         std::fs::write(dir.path().join("memo.toml"), custom).expect("write profile");
@@ -274,6 +317,20 @@ mod tests {
             err.code(),
             "config_unknown_profile",
             "an unknown profile without [[logs]] is refused: {err}"
+        );
+    }
+
+    #[test]
+    fn the_test_config_is_what_a_minimal_file_gives() {
+        let parsed = AgentConfig::parse(
+            "listen = \"127.0.0.1:0\"\nprofile = \"sekha\"\nstate_dir = \"/x\"\n",
+            Path::new("agent.toml"),
+        )
+        .expect("parses");
+        assert_eq!(
+            AgentConfig::for_test(PathBuf::from("/x")),
+            parsed,
+            "for_test adds nothing a file would not say"
         );
     }
 

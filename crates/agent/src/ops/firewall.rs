@@ -11,13 +11,38 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use gatehouse_protocol::{BlockList, BlockRequest, BlockResult, Blocked};
+use gatehouse_protocol::{codes, BlockList, BlockRequest, BlockResult, Blocked};
 
-use crate::agent::ApiError;
+use crate::config::FirewallPolicy;
+use crate::error::ApiError;
 
 const TABLE: &str = "inet gatehouse";
 /// The longest block the agent accepts.
 const MAX_TTL: u64 = 30 * 86_400;
+
+/// Block `request.ip` for its TTL; `console` is the address the request came from. The
+/// host's own allowlist joins the console's.
+pub async fn block(
+    policy: &FirewallPolicy,
+    mut request: BlockRequest,
+    console: Option<IpAddr>,
+) -> Result<BlockResult, ApiError> {
+    request.never.extend(policy.never_block.iter().cloned());
+    Nft::new(policy).block(&request, console).await
+}
+
+/// Lift the block on `ip`.
+pub async fn unblock(policy: &FirewallPolicy, ip: &str) -> Result<BlockResult, ApiError> {
+    Nft::new(policy).unblock(ip).await
+}
+
+/// Every blocked address, with the seconds left.
+pub async fn blocked(policy: &FirewallPolicy) -> Result<BlockList, ApiError> {
+    Nft::new(policy)
+        .list()
+        .await
+        .map_err(|e| ApiError::conflict(codes::CANNOT_BLOCK, e))
+}
 
 /// How the agent runs `nft` (`["nft"]`, or inside a network namespace for tests).
 #[derive(Debug, Clone)]
@@ -26,10 +51,16 @@ pub struct Nft {
 }
 
 fn refuse(message: impl Into<String>) -> ApiError {
-    ApiError::new(409, gatehouse_protocol::codes::CANNOT_BLOCK, message)
+    ApiError::conflict(codes::CANNOT_BLOCK, message)
 }
 
 impl Nft {
+    pub fn new(policy: &FirewallPolicy) -> Self {
+        Nft {
+            command: policy.nft_command.clone(),
+        }
+    }
+
     async fn run(&self, args: &[&str], script: Option<&str>) -> Result<String, String> {
         let (program, base) = self
             .command

@@ -3,9 +3,12 @@
 
 use std::path::Path;
 
-use gatehouse_events::profile::{ConfigFormat, Role};
+use gatehouse_events::profile::Role;
 use gatehouse_events::Profile;
 use gatehouse_protocol::{CredentialsReport, HostCredential};
+
+use crate::fsutil;
+use crate::service::files::{self, fingerprint, KeyProblem};
 
 /// Read every credential the profile names from the files under `service_dir`.
 pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsReport {
@@ -14,14 +17,12 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
         problems: Vec::new(),
     };
     let Some(dir) = service_dir else {
-        report.problems.push(
-            "service_dir is not set in the agent's config, so the service's config files cannot be found"
-                .into(),
-        );
+        report
+            .problems
+            .push(files::no_dir("the service's config files"));
         return report;
     };
-    for file in &profile.config_files {
-        let path = dir.join(&file.path);
+    for (path, file) in files::config_files(profile, dir) {
         let shown = path.display().to_string();
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -33,37 +34,24 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
         let modified = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64);
+            .and_then(fsutil::unix_secs)
+            .unwrap_or(0);
         let role = match file.role {
             Role::ApiKey => "api_key",
             Role::JwtSecret => "jwt_secret",
         };
-        let found: Vec<(String, String)> = match file.format {
-            ConfigFormat::TomlRootKey => {
-                let Some(key) = &file.key else { continue };
-                match toml_root_key(&text, key) {
-                    Ok(Some(value)) => vec![(key.clone(), value)],
-                    Ok(None) => {
-                        report
-                            .problems
-                            .push(format!("{shown} has no root-level {key}"));
-                        Vec::new()
-                    }
-                    Err(problem) => {
-                        report.problems.push(format!("{shown}: {problem}"));
-                        Vec::new()
-                    }
-                }
+        let found = match files::keys_in(file, &text) {
+            Ok(found) => found,
+            Err(KeyProblem::Missing(key)) => {
+                report
+                    .problems
+                    .push(format!("{shown} has no root-level {key}"));
+                Vec::new()
             }
-            ConfigFormat::Dotenv => dotenv(&text)
-                .into_iter()
-                .filter(|(name, _)| match (&file.key, &file.key_prefix) {
-                    (Some(key), _) => name == key,
-                    (None, Some(prefix)) => name.starts_with(prefix.as_str()),
-                    (None, None) => false,
-                })
-                .collect(),
+            Err(KeyProblem::Unusable(problem)) => {
+                report.problems.push(format!("{shown}: {problem}"));
+                Vec::new()
+            }
         };
         for (name, value) in found {
             let weak = value.len() < profile.keys.min_length
@@ -81,59 +69,6 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
         }
     }
     report
-}
-
-/// The first 16 hex digits of the SHA-256 of a secret.
-pub fn fingerprint(value: &str) -> String {
-    gatehouse_pki::secret_fingerprint(value.as_bytes())
-}
-
-/// A string key at the root of a TOML document; a key of that name inside a table is a
-/// problem worth saying (Sekha ignores it there).
-pub(crate) fn toml_root_key(text: &str, key: &str) -> Result<Option<String>, String> {
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
-    match table.get(key) {
-        Some(toml::Value::String(value)) => Ok(Some(value.clone())),
-        Some(_) => Err(format!("{key} is not a string")),
-        None => {
-            let nested = table
-                .iter()
-                .find(|(_, v)| v.as_table().is_some_and(|t| t.contains_key(key)))
-                .map(|(name, _)| name.clone());
-            match nested {
-                Some(section) => Err(format!(
-                    "{key} is inside [{section}], where the service ignores it; it must be at the root"
-                )),
-                None => Ok(None),
-            }
-        }
-    }
-}
-
-/// `KEY=value` lines (with optional `export `, quotes and comments), last one winning.
-pub(crate) fn dotenv(text: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = crate::rotate::strip_export(line);
-        let Some((name, value)) = line.split_once('=') else {
-            continue;
-        };
-        let value = value.trim();
-        let value = match value.chars().next() {
-            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or("").to_owned(),
-            _ => value.split(" #").next().unwrap_or("").trim().to_owned(),
-        };
-        let name = name.trim().to_owned();
-        out.retain(|(n, _)| n != &name);
-        out.push((name, value));
-    }
-    out
 }
 
 #[cfg(test)]

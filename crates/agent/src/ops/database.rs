@@ -7,43 +7,26 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gatehouse_protocol::{codes, Snapshot, Snapshots};
+use gatehouse_protocol::{codes, RestoreRequest, RestoreResult, Snapshot, Snapshots};
 
-use crate::agent::ApiError;
-use crate::config::AgentConfig;
+use crate::error::{ApiError, ConfigError};
+use crate::fsutil;
+use crate::service::Service;
+use crate::state::StateDir;
 
-const DIR: &str = "snapshots";
 const KEPT: usize = 10;
 
 fn refuse(message: impl Into<String>) -> ApiError {
-    ApiError::new(409, codes::CANNOT_RESTORE, message)
+    ApiError::conflict(codes::CANNOT_RESTORE, message)
 }
 
-/// The service's database file, from the profile and `service_dir`.
-pub fn database(config: &AgentConfig) -> Result<PathBuf, ApiError> {
-    let profile = config
-        .service_profile()
-        .map_err(|e| refuse(e.to_string()))?;
-    let db = profile.database.ok_or_else(|| {
-        refuse(format!(
-            "the {} profile names no SQLite database to snapshot (its data lives in a database server: back that up with its own tools)",
-            profile.display_name
-        ))
-    })?;
-    if db.format != "sqlite" {
-        return Err(refuse(format!(
-            "only SQLite databases are snapshotted, not {}",
-            db.format
-        )));
-    }
-    let dir = config.service_dir.as_ref().ok_or_else(|| {
-        refuse("service_dir is not set in the agent's config, so the database cannot be found")
-    })?;
-    Ok(dir.join(db.path))
-}
-
-fn snapshot_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join(DIR)
+/// The service's database file, or why there is none to snapshot (no profile, a database
+/// server rather than a file, no `service_dir`).
+pub fn locate(service: Result<Service<'_>, &ConfigError>) -> Result<PathBuf, ApiError> {
+    service
+        .map_err(|e| refuse(e.to_string()))?
+        .database()
+        .map_err(refuse)
 }
 
 /// Copy `from` into `to` with SQLite's online backup (pages copied in steps, so a writer is
@@ -61,20 +44,19 @@ fn backup(from: &Path, to: &Path) -> Result<(), String> {
         .map_err(|e| format!("backup of {}: {e}", from.display()))
 }
 
-/// Take a snapshot; pruning to the newest ten never removes `protect` (the snapshot a
-/// restore is about to use).
+/// Take a snapshot of `db`; pruning to the newest ten never removes `protect` (the snapshot
+/// a restore is about to use).
 pub fn take(
-    config: &AgentConfig,
-    state_dir: &Path,
+    db: &Path,
+    state: &StateDir,
     now: i64,
     label: &str,
     protect: Option<&str>,
 ) -> Result<Snapshot, ApiError> {
-    let db = database(config)?;
     if !db.is_file() {
         return Err(refuse(format!("{} does not exist", db.display())));
     }
-    let dir = snapshot_dir(state_dir);
+    let dir = state.snapshots();
     std::fs::create_dir_all(&dir)
         .map_err(|e| ApiError::internal("creating the snapshot folder", e))?;
     let stamp = time::OffsetDateTime::from_unix_timestamp(now)
@@ -94,19 +76,35 @@ pub fn take(
     }
     let path = dir.join(&name);
     let partial = dir.join(format!(".{name}.partial"));
-    backup(&db, &partial).map_err(refuse)?;
-    restrict(&partial);
+    backup(db, &partial).map_err(refuse)?;
+    let _ = fsutil::set_mode(&partial, 0o600);
     std::fs::rename(&partial, &path).map_err(|e| ApiError::internal("keeping the snapshot", e))?;
     prune(&dir, protect);
     describe(&path, now).map_err(|e| ApiError::internal("reading the snapshot", e))
 }
 
-pub fn list(config: &AgentConfig, state_dir: &Path) -> Snapshots {
-    let database = match database(config) {
+/// Snapshot the service's database now.
+pub async fn snapshot(
+    service: Result<Service<'_>, &ConfigError>,
+    state: &StateDir,
+    now: i64,
+) -> Result<Snapshot, ApiError> {
+    let db = locate(service);
+    let state = state.clone();
+    let snapshot = tokio::task::spawn_blocking(move || take(&db?, &state, now, "snapshot", None))
+        .await
+        .map_err(|e| ApiError::internal("the snapshot task", e))??;
+    tracing::info!(name = %snapshot.name, size = snapshot.size, "database snapshot taken");
+    Ok(snapshot)
+}
+
+/// The snapshots kept, and the database they are of (or why there is none).
+pub fn list(db: &Result<PathBuf, ApiError>, state: &StateDir) -> Snapshots {
+    let database = match db {
         Ok(db) => db.display().to_string(),
-        Err(e) => e.message,
+        Err(e) => e.message.clone(),
     };
-    let mut snapshots: Vec<Snapshot> = std::fs::read_dir(snapshot_dir(state_dir))
+    let mut snapshots: Vec<Snapshot> = std::fs::read_dir(state.snapshots())
         .into_iter()
         .flatten()
         .flatten()
@@ -119,8 +117,8 @@ pub fn list(config: &AgentConfig, state_dir: &Path) -> Snapshots {
                 .metadata()
                 .and_then(|m| m.modified())
                 .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs() as i64);
+                .and_then(fsutil::unix_secs)
+                .unwrap_or(0);
             describe(&e.path(), created).ok()
         })
         .collect();
@@ -132,24 +130,79 @@ pub fn list(config: &AgentConfig, state_dir: &Path) -> Snapshots {
 }
 
 /// The snapshot file called `name`, if that is a snapshot's name and it exists.
-pub fn existing(state_dir: &Path, name: &str) -> Result<PathBuf, ApiError> {
+pub fn existing(state: &StateDir, name: &str) -> Result<PathBuf, ApiError> {
     if name.contains(['/', '\\']) || name.contains("..") || !name.ends_with(".sqlite3") {
         return Err(ApiError::bad_request(format!(
             "{name:?} is not a snapshot name"
         )));
     }
-    let from = snapshot_dir(state_dir).join(name);
+    let from = state.snapshots().join(name);
     if !from.is_file() {
         return Err(refuse(format!("there is no snapshot {name}")));
     }
     Ok(from)
 }
 
-/// Copy snapshot `name` over the live database (online backup into it).
-pub fn restore_into(config: &AgentConfig, state_dir: &Path, name: &str) -> Result<(), ApiError> {
-    let from = existing(state_dir, name)?;
-    let db = database(config)?;
-    backup(&from, &db).map_err(refuse)
+/// Restore snapshot `request.name`: a safety snapshot of the database as it is, the chosen
+/// one copied over it (online backup), the service restarted and its health checked. A name
+/// that is not a snapshot changes nothing.
+pub async fn restore(
+    service: Result<Service<'_>, &ConfigError>,
+    state: &StateDir,
+    request: &RestoreRequest,
+    now: i64,
+) -> Result<RestoreResult, ApiError> {
+    let db = locate(service);
+    let (state_dir, name) = (state.clone(), request.name.clone());
+    let (safety, restored) = tokio::task::spawn_blocking(move || {
+        // Nothing is touched for a snapshot that is not there.
+        existing(&state_dir, &name)?;
+        let db = db?;
+        let safety = take(&db, &state_dir, now, "before-restore", Some(&name))?;
+        let restored =
+            existing(&state_dir, &name).and_then(|from| backup(&from, &db).map_err(refuse));
+        Ok::<_, ApiError>((safety, restored))
+    })
+    .await
+    .map_err(|e| ApiError::internal("the restore task", e))??;
+    let mut steps = vec![format!(
+        "safety snapshot {} ({} bytes)",
+        safety.name, safety.size
+    )];
+    if let Err(e) = restored {
+        return Ok(RestoreResult {
+            ok: false,
+            safety_snapshot: Some(safety.name),
+            steps,
+            error: Some(format!("the database was left as it was: {}", e.message)),
+        });
+    }
+    steps.push(format!(
+        "{} copied into the database (SQLite online backup)",
+        request.name
+    ));
+    let service = service.map_err(|e| ApiError::conflict(codes::CANNOT_ROTATE, e.to_string()))?;
+    Ok(match service.restart().await {
+        Ok(()) => {
+            steps.push("verified: the service restarted and answers its health check".into());
+            tracing::warn!(snapshot = %request.name, "database restored");
+            RestoreResult {
+                ok: true,
+                safety_snapshot: Some(safety.name),
+                steps,
+                error: None,
+            }
+        }
+        Err(e) => RestoreResult {
+            ok: false,
+            safety_snapshot: Some(safety.name.clone()),
+            steps,
+            error: Some(format!(
+                "{e}; the database before the restore is in {}",
+                safety.name
+            )),
+        },
+    })
 }
 
 fn describe(path: &Path, created_at: i64) -> std::io::Result<Snapshot> {
@@ -160,11 +213,7 @@ fn describe(path: &Path, created_at: i64) -> std::io::Result<Snapshot> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         size: bytes.len() as u64,
-        sha256: ring::digest::digest(&ring::digest::SHA256, &bytes)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256: fsutil::sha256_hex(&bytes),
         created_at,
     })
 }
@@ -188,12 +237,3 @@ fn prune(dir: &Path, protect: Option<&str>) {
         let _ = std::fs::remove_file(oldest);
     }
 }
-
-#[cfg(unix)]
-fn restrict(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-}
-
-#[cfg(not(unix))]
-fn restrict(_path: &Path) {}

@@ -1,0 +1,89 @@
+//! The agent's life, in order: load (resolve the config, read the state directory) →
+//! recover (roll back a rotation a stop interrupted, before anything is served) → tail (follow
+//! the logs on a thread of its own) → serve (the API until the shutdown signal) → stop the
+//! tailer → let open connections finish. `main.rs` calls [`run`]; tests and benchmarks that
+//! load an [`Agent`] themselves call [`serve`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::agent::Agent;
+use crate::api;
+use crate::config::AgentConfig;
+use crate::tail;
+
+/// Load the agent for `config`, listen where it says, and serve until `shutdown` resolves.
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let agent = Arc::new(Agent::load(config)?);
+    let listener = bind(agent.settings().listen).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        profile = %agent.settings().profile_name,
+        enrolled = agent.is_enrolled(),
+        "agent started"
+    );
+    serve(agent, listener, shutdown).await
+}
+
+/// Recover, tail and serve a loaded agent until `shutdown` resolves, then stop in order.
+pub async fn serve(
+    agent: Arc<Agent>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    // A rotation interrupted by a stop is rolled back before anything else is served.
+    agent
+        .recover_rotation(time::OffsetDateTime::now_utc().unix_timestamp())
+        .await;
+    let tailing = Tailing::start(agent.clone());
+    let served = api::serve(agent, listener, shutdown).await;
+    tailing.stop().await;
+    served?.drain().await;
+    Ok(())
+}
+
+/// Bind the configured address.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// The log tailer, on a blocking thread of its own.
+struct Tailing {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tailing {
+    fn start(agent: Arc<Agent>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = {
+            let stop = stop.clone();
+            tokio::task::spawn_blocking(move || {
+                let logs = match agent.settings().logs() {
+                    Ok(logs) => logs,
+                    Err(e) => {
+                        tracing::error!(error = %e, "no logs to follow");
+                        &[]
+                    }
+                };
+                tail::follow(logs, agent.buffer(), &stop);
+            })
+        };
+        Tailing { stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the log reader stopped abnormally");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The service's config files: mode 0600 and, when `[checks] service_user` is set, owned by
+//! that account.
+
+use gatehouse_protocol::{CheckId, CheckResult};
+
+use super::{fail, pass, unknown, Context};
+use crate::fsutil;
+use crate::service::files;
+
+pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
+    let check = CheckId::ConfigFileMode;
+    let Some(paths) = cx.service.config_paths() else {
+        return unknown(check, files::no_dir("the service's files"), vec![]);
+    };
+    let owner_uid = match &cx.policy.service_user {
+        Some(user) => match uid_of(user) {
+            Some(uid) => Some((user.clone(), uid)),
+            None => {
+                return unknown(
+                    check,
+                    format!("the service user {user} is not in /etc/passwd"),
+                    vec![],
+                )
+            }
+        },
+        None => None,
+    };
+    let mut evidence = Vec::new();
+    let mut failing = 0;
+    for path in &paths {
+        match fsutil::owner_and_mode(path) {
+            Ok((uid, mode)) => {
+                let mut problems = Vec::new();
+                if mode & 0o077 != 0 {
+                    problems.push("readable or writable by others than its owner");
+                }
+                if let Some((_, want)) = &owner_uid {
+                    if uid != *want {
+                        problems.push("not owned by the service user");
+                    }
+                }
+                if !problems.is_empty() {
+                    failing += 1;
+                }
+                evidence.push(format!(
+                    "{}: mode {:04o}, owner uid {uid}{}",
+                    path.display(),
+                    mode & 0o7777,
+                    if problems.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", problems.join(", "))
+                    }
+                ));
+            }
+            Err(e) => evidence.push(format!("{}: cannot be read ({e})", path.display())),
+        }
+    }
+    if owner_uid.is_none() {
+        evidence
+            .push("no service_user is set in [checks], so ownership was not compared".to_owned());
+    }
+    if failing > 0 {
+        fail(
+            check,
+            format!("{failing} config file(s) are not mode 0600 for the service user"),
+            evidence,
+        )
+    } else if evidence.iter().any(|e| e.contains("cannot be read")) {
+        unknown(check, "a config file could not be read", evidence)
+    } else {
+        pass(check, "config files are mode 0600", evidence)
+    }
+}
+
+fn uid_of(user: &str) -> Option<u32> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == user).then(|| fields.nth(1)?.parse().ok())?
+    })
+}

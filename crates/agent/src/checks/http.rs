@@ -1,0 +1,268 @@
+//! The service's own HTTP endpoints: the protected endpoint refuses a missing key, a wrong
+//! key and a made-up Bearer token; no data endpoint answers without a key; a burst to the
+//! open health endpoint meets a rate limit. GET only where the profile allows, so nothing
+//! changes data.
+
+use std::time::{Duration, Instant};
+
+use gatehouse_protocol::{CheckId, CheckResult};
+
+use super::{fail, pass, unknown, Context, PROBE_TIMEOUT};
+use crate::error::root_cause;
+
+/// A key presented by the probes: recognisable in the service's own log as Gatehouse's.
+const PROBE_KEY: &str = "gatehouse-compliance-probe-not-a-key";
+/// How the probes introduce themselves in the service's access log.
+const PROBE_USER_AGENT: &str = "gatehouse-agent compliance probe";
+/// TEST-NET-1: a rate limit keyed on `X-Forwarded-For` charges the burst to nobody real.
+const PROBE_FORWARDED_FOR: &str = "192.0.2.1";
+const BURST_TIME_LIMIT: Duration = Duration::from_secs(15);
+
+pub(super) async fn auth_refuses(cx: &Context<'_>) -> CheckResult {
+    let check = CheckId::AuthRefuses;
+    let probe = &cx.service.profile.probes.protected;
+    let target = format!("{} {}", probe.method, probe.path);
+    let missing = protected_status(cx, None).await;
+    let wrong = protected_status(
+        cx,
+        Some((
+            cx.service.profile.auth.header.as_str(),
+            format!("{}{PROBE_KEY}", cx.service.profile.auth.scheme),
+        )),
+    )
+    .await;
+    let (missing, wrong) = match (missing, wrong) {
+        (Ok(m), Ok(w)) => (m, w),
+        (Err(e), _) | (_, Err(e)) => return unknown(check, "the service did not answer", vec![e]),
+    };
+    let evidence = vec![
+        format!("{target} without a key: {missing}"),
+        format!("{target} with a wrong key: {wrong}"),
+    ];
+    let refused = |s: u16| matches!(s, 400 | 401 | 403);
+    match (refused(missing), refused(wrong)) {
+        (true, true) => pass(
+            check,
+            "the protected endpoint refuses a missing and a wrong key",
+            evidence,
+        ),
+        _ => {
+            let mut evidence = evidence;
+            if let Some(note) = &cx.service.profile.auth.note {
+                evidence.push(format!("profile: {note}"));
+            }
+            fail(
+                check,
+                "the protected endpoint answers without a valid key: authentication is off",
+                evidence,
+            )
+        }
+    }
+}
+
+pub(super) async fn bearer_bypass(cx: &Context<'_>) -> CheckResult {
+    let check = CheckId::BearerBypass;
+    let probe = &cx.service.profile.probes.protected;
+    let target = format!("{} {}", probe.method, probe.path);
+    match protected_status(cx, Some(("authorization", format!("Bearer {PROBE_KEY}")))).await {
+        Ok(status @ (400 | 401 | 403)) => pass(
+            check,
+            "an arbitrary Bearer token is refused",
+            vec![format!(
+                "{target} with Authorization: Bearer <made-up token>: {status}"
+            )],
+        ),
+        Ok(status) => fail(
+            check,
+            "an arbitrary Bearer token is accepted: anyone can call the protected API",
+            vec![format!(
+                "{target} with Authorization: Bearer <made-up token>: {status}"
+            )],
+        ),
+        Err(e) => unknown(check, "the service did not answer", vec![e]),
+    }
+}
+
+pub(super) async fn data_endpoints(cx: &Context<'_>) -> CheckResult {
+    let check = CheckId::DataEndpointsProtected;
+    let base = match base_url(cx) {
+        Ok(base) => base,
+        Err(why) => return unknown(check, why, vec![]),
+    };
+    let paths = &cx.service.profile.probes.unprotected_data;
+    if paths.is_empty() {
+        return pass(
+            check,
+            "the profile names no data endpoint that answers without a key",
+            vec![],
+        );
+    }
+    let (mut open, mut refused) = (0, 0);
+    let mut evidence = Vec::new();
+    for path in paths {
+        let url = format!("{base}{path}");
+        // GET only: a probe never calls anything that could change data.
+        match cx
+            .service
+            .http
+            .get(&url)
+            .timeout(PROBE_TIMEOUT)
+            .send()
+            .await
+        {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let word = match status {
+                    200..=299 => {
+                        open += 1;
+                        " (open)"
+                    }
+                    401 | 403 => {
+                        refused += 1;
+                        " (refused)"
+                    }
+                    // 404, 405 and the like say nothing about protection.
+                    _ => " (neither open nor refused)",
+                };
+                evidence.push(format!("GET {path} without a key: {status}{word}"));
+            }
+            Err(e) => evidence.push(format!("GET {path}: {}", root_cause(&e))),
+        }
+    }
+    if open > 0 {
+        fail(
+            check,
+            format!("{open} endpoint(s) answer without a key; restrict them at the proxy"),
+            evidence,
+        )
+    } else if refused < paths.len() {
+        unknown(
+            check,
+            "some endpoints neither answered nor refused a request without a key",
+            evidence,
+        )
+    } else {
+        pass(
+            check,
+            "every data endpoint refuses a request without a key",
+            evidence,
+        )
+    }
+}
+
+pub(super) async fn rate_limit(cx: &Context<'_>) -> CheckResult {
+    let check = CheckId::RateLimit;
+    let base = match base_url(cx) {
+        Ok(base) => base,
+        Err(why) => return unknown(check, why, vec![]),
+    };
+    let limit_status = cx
+        .service
+        .profile
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.status)
+        .unwrap_or(429);
+    let url = format!("{base}{}", cx.service.profile.probes.open.path);
+    let burst = cx.policy.rate_limit_burst;
+    let started = Instant::now();
+    let mut sent = 0u32;
+    let mut limited_at = None;
+    let mut errors = 0u32;
+    // Eight at a time: fast enough to beat a per-second limit, gentle on the service.
+    'burst: while sent < burst && started.elapsed() < BURST_TIME_LIMIT {
+        let batch = (burst - sent).min(8);
+        let mut tasks = Vec::with_capacity(batch as usize);
+        for _ in 0..batch {
+            let request = cx
+                .service
+                .http
+                .get(&url)
+                .header("x-forwarded-for", PROBE_FORWARDED_FOR)
+                .header("user-agent", PROBE_USER_AGENT)
+                .timeout(PROBE_TIMEOUT)
+                .send();
+            tasks.push(request);
+        }
+        for result in futures_join(tasks).await {
+            sent += 1;
+            match result {
+                Ok(status) if status == limit_status => {
+                    limited_at = Some(sent);
+                    break 'burst;
+                }
+                Ok(_) => {}
+                Err(()) => errors += 1,
+            }
+        }
+    }
+    let took = started.elapsed().as_millis();
+    let mut evidence = vec![format!(
+        "{sent} GET {} in {took} ms with X-Forwarded-For {PROBE_FORWARDED_FOR}{}",
+        cx.service.profile.probes.open.path,
+        if errors > 0 {
+            format!(", {errors} failed")
+        } else {
+            String::new()
+        }
+    )];
+    if let Some(note) = cx
+        .service
+        .profile
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.note.clone())
+    {
+        evidence.push(format!("profile: {note}"));
+    }
+    match limited_at {
+        Some(n) => pass(
+            check,
+            format!("answered {limit_status} after {n} requests"),
+            evidence,
+        ),
+        None if errors == sent => unknown(check, "the service did not answer", evidence),
+        None => fail(
+            check,
+            format!("no {limit_status} after {sent} requests: nothing slows a brute force down"),
+            evidence,
+        ),
+    }
+}
+
+fn base_url(cx: &Context<'_>) -> Result<String, String> {
+    cx.service.origin().unwrap_or_else(|| {
+        Err("no service_url is configured, so the service cannot be probed".into())
+    })
+}
+
+/// The protected endpoint's status for a request with `header` (or none).
+async fn protected_status(cx: &Context<'_>, header: Option<(&str, String)>) -> Result<u16, String> {
+    let probe = &cx.service.profile.probes.protected;
+    let mut headers = vec![("user-agent", PROBE_USER_AGENT.to_owned())];
+    headers.extend(header);
+    let (request, url) = cx
+        .service
+        .protected_request(&base_url(cx)?, headers, PROBE_TIMEOUT)?;
+    request
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| format!("{} {url}: {}", probe.method, root_cause(&e)))
+}
+
+/// Runs the requests together and gives each one's status (or `Err` when it got no answer).
+async fn futures_join<F>(requests: Vec<F>) -> Vec<Result<u16, ()>>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let handles: Vec<_> = requests.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(match handle.await {
+            Ok(Ok(response)) => Ok(response.status().as_u16()),
+            _ => Err(()),
+        });
+    }
+    out
+}

@@ -1,0 +1,64 @@
+//! The access log: one is configured (the proxy's or the service's, which carry the client
+//! address of a failed sign-in) and was written within a day.
+
+use std::time::{Duration, SystemTime};
+
+use gatehouse_protocol::{CheckId, CheckResult};
+
+use super::{fail, human, pass, unknown, Context};
+
+/// An access log silent for longer than this is not "recent".
+const ACCESS_LOG_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+pub(super) fn access_log(cx: &Context<'_>) -> CheckResult {
+    let check = CheckId::AccessLogRecent;
+    let logs = match cx.logs {
+        Ok(logs) => logs,
+        Err(e) => return unknown(check, e.to_string(), vec![]),
+    };
+    let access: Vec<_> = logs
+        .iter()
+        .filter(|l| matches!(l.source.as_str(), "proxy" | "access"))
+        .collect();
+    if access.is_empty() {
+        return fail(
+            check,
+            "no access log is configured: failed sign-ins have no client address",
+            vec![],
+        );
+    }
+    let mut evidence = Vec::new();
+    let mut recent = 0;
+    for log in access {
+        match std::fs::metadata(&log.path).and_then(|m| m.modified()) {
+            Ok(modified) => {
+                let age = SystemTime::now()
+                    .duration_since(modified)
+                    .unwrap_or_default();
+                if age <= ACCESS_LOG_MAX_AGE {
+                    recent += 1;
+                }
+                evidence.push(format!(
+                    "{} ({}): last written {} ago",
+                    log.path.display(),
+                    log.source,
+                    human(age)
+                ));
+            }
+            Err(e) => evidence.push(format!("{} ({}): {e}", log.path.display(), log.source)),
+        }
+    }
+    if recent > 0 {
+        pass(
+            check,
+            "access logging is on and written within a day",
+            evidence,
+        )
+    } else {
+        fail(
+            check,
+            "no access log has been written in the last day",
+            evidence,
+        )
+    }
+}

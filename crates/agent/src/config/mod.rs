@@ -1,0 +1,12 @@
+//! The agent's configuration, in two levels: [`AgentConfig`] is the TOML file as written
+//! (serde, unknown keys refused), and [`Settings`] is what the agent runs with, resolved from
+//! it once at start: the profile parsed, the logs chosen, each subsystem's part with its
+//! defaults applied.
+
+mod file;
+mod settings;
+
+pub use file::{AgentConfig, CheckSettings, FirewallSettings, LogConfig};
+pub use settings::{CheckPolicy, FirewallPolicy, ServiceSettings, Settings};
+
+pub use crate::error::ConfigError;

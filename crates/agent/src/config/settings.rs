@@ -1,0 +1,212 @@
+//! The config resolved once at start: the profile parsed, the logs chosen, every default
+//! applied. Subsystems get their own part and never look at the file config or re-read the
+//! profile on a request.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_events::Profile;
+
+use super::file::{profile_logs, AgentConfig, LogConfig};
+use crate::error::ConfigError;
+
+/// How long the service has to answer its health check after a restart, by default.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest a restart may be given, whatever the config says.
+const RESTART_TIMEOUT_MAX: Duration = Duration::from_secs(3600);
+/// How old the newest backup may be, by default: a daily backup and a spare.
+const BACKUP_MAX_AGE_HOURS: u64 = 48;
+/// Requests the rate-limit check sends in its burst, by default, and at most.
+const RATE_LIMIT_BURST: u32 = 150;
+const RATE_LIMIT_BURST_MAX: u32 = 1000;
+
+/// Everything the agent runs with, resolved from an [`AgentConfig`].
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// The profile's name as configured (what `/v1/info` reports).
+    pub profile_name: String,
+    pub state_dir: PathBuf,
+    pub buffer_capacity: u64,
+    /// The parsed profile. An unknown one does not stop the agent (it can still follow the
+    /// logs it is given and answer the console); each request that needs it says why not.
+    profile: Result<Arc<Profile>, ConfigError>,
+    /// The config's `[[logs]]`, else the profile's sources (empty if there is no profile).
+    logs: Vec<LogConfig>,
+    pub service: ServiceSettings,
+    pub firewall: FirewallPolicy,
+    pub checks: CheckPolicy,
+}
+
+/// How to reach, find and restart the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// Its open health endpoint.
+    pub url: Option<String>,
+    /// Its working directory, where the profile's config files are.
+    pub dir: Option<PathBuf>,
+    /// The config's restart command, else the profile's.
+    pub restart_command: Vec<String>,
+    /// How long a restart may take to answer the health check again (capped at an hour).
+    pub restart_timeout: Duration,
+}
+
+/// How addresses are blocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallPolicy {
+    /// How to run nft.
+    pub nft_command: Vec<String>,
+    /// Addresses and networks never blocked, added to the console's own allowlist.
+    pub never_block: Vec<String>,
+}
+
+/// What the compliance checks look at beyond the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckPolicy {
+    pub public_url: Option<String>,
+    pub service_user: Option<String>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_max_age: Duration,
+    /// The command that prints the ruleset as JSON (may be empty, which the check reports).
+    pub firewall_command: Vec<String>,
+    /// Requests in the rate-limit burst, 1 to 1000.
+    pub rate_limit_burst: u32,
+}
+
+impl Settings {
+    /// Parse the profile and apply every default, once.
+    pub fn resolve(config: &AgentConfig) -> Settings {
+        let profile = config.service_profile().map(Arc::new);
+        let logs = if !config.logs.is_empty() {
+            config.logs.clone()
+        } else {
+            profile.as_deref().map(profile_logs).unwrap_or_default()
+        };
+        let restart_command = match (&config.restart_command, &profile) {
+            (Some(command), _) => command.clone(),
+            (None, Ok(profile)) => profile.restart.command.clone(),
+            (None, Err(_)) => Vec::new(),
+        };
+        let checks = &config.checks;
+        Settings {
+            listen: config.listen,
+            profile_name: config.profile.clone(),
+            state_dir: config.state_dir.clone(),
+            buffer_capacity: config.buffer_capacity,
+            profile,
+            logs,
+            service: ServiceSettings {
+                url: config.service_url.clone(),
+                dir: config.service_dir.clone(),
+                restart_command,
+                restart_timeout: config
+                    .restart_timeout_secs
+                    .map_or(RESTART_TIMEOUT, Duration::from_secs)
+                    .min(RESTART_TIMEOUT_MAX),
+            },
+            firewall: FirewallPolicy {
+                nft_command: config
+                    .firewall
+                    .nft_command
+                    .clone()
+                    .unwrap_or_else(|| vec!["nft".into()]),
+                never_block: config.firewall.never_block.clone(),
+            },
+            checks: CheckPolicy {
+                public_url: checks.public_url.clone(),
+                service_user: checks.service_user.clone(),
+                backup_dir: checks.backup_dir.clone(),
+                backup_max_age: Duration::from_secs(
+                    3600u64.saturating_mul(
+                        checks.backup_max_age_hours.unwrap_or(BACKUP_MAX_AGE_HOURS),
+                    ),
+                ),
+                firewall_command: checks.firewall_command.clone().unwrap_or_else(|| {
+                    ["nft", "-j", "list", "ruleset"].map(str::to_owned).to_vec()
+                }),
+                rate_limit_burst: checks
+                    .rate_limit_burst
+                    .unwrap_or(RATE_LIMIT_BURST)
+                    .clamp(1, RATE_LIMIT_BURST_MAX),
+            },
+        }
+    }
+
+    /// The service's profile, or why there is none.
+    pub fn profile(&self) -> Result<&Profile, &ConfigError> {
+        self.profile.as_deref()
+    }
+
+    /// The logs to follow, or why there are none: no `[[logs]]` and no profile to ask.
+    pub fn logs(&self) -> Result<&[LogConfig], &ConfigError> {
+        match &self.profile {
+            Err(e) if self.logs.is_empty() => Err(e),
+            _ => Ok(&self.logs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_applied_once_and_limits_hold() {
+        let mut config = AgentConfig::for_test(PathBuf::from("/x"));
+        config.restart_timeout_secs = Some(86_400);
+        config.checks.rate_limit_burst = Some(0);
+        let settings = Settings::resolve(&config);
+        assert_eq!(
+            settings.service.restart_command,
+            ["systemctl", "restart", "sekha"],
+            "the profile's restart command without one in the config"
+        );
+        assert_eq!(
+            settings.service.restart_timeout, RESTART_TIMEOUT_MAX,
+            "a restart is given an hour at most"
+        );
+        assert_eq!(
+            settings.checks.rate_limit_burst, 1,
+            "a burst sends at least one request"
+        );
+        assert_eq!(
+            settings.checks.backup_max_age,
+            Duration::from_secs(48 * 3600),
+            "two days by default"
+        );
+        assert_eq!(settings.firewall.nft_command, ["nft"], "nft from PATH");
+        assert_eq!(
+            settings.logs().expect("sekha is built in").len(),
+            config.effective_logs().expect("sekha is built in").len(),
+            "the profile's log sources"
+        );
+    }
+
+    #[test]
+    fn an_unknown_profile_is_kept_as_the_reason_and_given_logs_still_followed() {
+        let config = AgentConfig::for_test(PathBuf::from("/x")).with_profile("nosuch");
+        let settings = Settings::resolve(&config);
+        assert_eq!(
+            settings.profile().expect_err("no such profile").code(),
+            "config_unknown_profile",
+            "the reason is kept for the requests that need a profile"
+        );
+        assert!(
+            settings.logs().is_err(),
+            "and without [[logs]] there is nothing to follow"
+        );
+        let logs = vec![LogConfig {
+            path: PathBuf::from("/var/log/x.log"),
+            format: gatehouse_events::Format::NginxCombined,
+            source: "proxy".into(),
+        }];
+        let settings = Settings::resolve(&config.with_logs(logs.clone()));
+        assert_eq!(
+            settings.logs().expect("given logs"),
+            logs.as_slice(),
+            "the config's own logs need no profile"
+        );
+    }
+}

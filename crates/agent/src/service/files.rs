@@ -1,0 +1,319 @@
+//! The service's files under `service_dir`: the config files its profile names, which key
+//! each one holds and how the service reads it (a string at the root of a TOML document, or a
+//! dotenv variable), how to put a new value where the service will read it, and its SQLite
+//! database. The credential inventory, the key checks, rotation and the evidence all read
+//! keys through here, so they agree on what the service sees.
+
+use std::path::{Path, PathBuf};
+
+use gatehouse_events::profile::{ConfigFile, ConfigFormat};
+use gatehouse_events::Profile;
+
+use super::Service;
+
+/// What to say when `service_dir` is not set and `what` is needed.
+pub fn no_dir(what: &str) -> String {
+    format!("service_dir is not set in the agent's config, so {what} cannot be found")
+}
+
+impl<'a> Service<'a> {
+    /// The service's working directory, if configured.
+    pub fn dir(&self) -> Option<&'a Path> {
+        self.settings.dir.as_deref()
+    }
+
+    /// Every config file entry of the profile with its path (see [`config_files`]).
+    pub fn config_files(&self) -> Option<Vec<(PathBuf, &'a ConfigFile)>> {
+        Some(config_files(self.profile, self.dir()?))
+    }
+
+    /// The distinct config file paths, sorted.
+    pub fn config_paths(&self) -> Option<Vec<PathBuf>> {
+        let mut paths: Vec<PathBuf> = self
+            .config_files()?
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
+        paths.sort();
+        paths.dedup();
+        Some(paths)
+    }
+
+    /// The profile's config file entry that holds the key `name`.
+    pub fn file_holding(&self, name: &str) -> Option<&'a ConfigFile> {
+        self.profile
+            .config_files
+            .iter()
+            .find(|file| holds(file, name))
+    }
+
+    /// The service's SQLite database file.
+    pub fn database(&self) -> Result<PathBuf, String> {
+        let db = self.profile.database.as_ref().ok_or_else(|| {
+            format!(
+                "the {} profile names no SQLite database to snapshot (its data lives in a database server: back that up with its own tools)",
+                self.profile.display_name
+            )
+        })?;
+        if db.format != "sqlite" {
+            return Err(format!(
+                "only SQLite databases are snapshotted, not {}",
+                db.format
+            ));
+        }
+        let dir = self.dir().ok_or_else(|| no_dir("the database"))?;
+        Ok(dir.join(&db.path))
+    }
+}
+
+/// Every config file entry of the profile with its path under `dir`, in the profile's order
+/// (one file may hold several keys and appear more than once).
+pub fn config_files<'p>(profile: &'p Profile, dir: &Path) -> Vec<(PathBuf, &'p ConfigFile)> {
+    profile
+        .config_files
+        .iter()
+        .map(|file| (dir.join(&file.path), file))
+        .collect()
+}
+
+/// Whether the key called `name` belongs in `file`: its one key, or a variable with its prefix.
+pub fn holds(file: &ConfigFile, name: &str) -> bool {
+    match (&file.key, &file.key_prefix) {
+        (Some(key), _) => key == name,
+        (None, Some(prefix)) => name.starts_with(prefix.as_str()),
+        (None, None) => false,
+    }
+}
+
+/// Why a config file yields none of its keys although it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProblem {
+    /// The TOML document has no root-level `key` (and none inside a table either).
+    Missing(String),
+    /// Not TOML, not a string, or inside a table where the service ignores it.
+    Unusable(String),
+}
+
+/// The keys (name and value) `text`, the content of `file`, holds as the service reads them.
+pub fn keys_in(file: &ConfigFile, text: &str) -> Result<Vec<(String, String)>, KeyProblem> {
+    match file.format {
+        ConfigFormat::TomlRootKey => {
+            let Some(key) = &file.key else {
+                return Ok(Vec::new());
+            };
+            match toml_root_key(text, key) {
+                Ok(Some(value)) => Ok(vec![(key.clone(), value)]),
+                Ok(None) => Err(KeyProblem::Missing(key.clone())),
+                Err(problem) => Err(KeyProblem::Unusable(problem)),
+            }
+        }
+        ConfigFormat::Dotenv => Ok(dotenv(text)
+            .into_iter()
+            .filter(|(name, _)| holds(file, name))
+            .collect()),
+    }
+}
+
+/// The value of the key `name` in `text`, the content of `file`, as the service reads it.
+pub fn value_of(file: &ConfigFile, text: &str, name: &str) -> Option<String> {
+    match file.format {
+        ConfigFormat::TomlRootKey => toml_root_key(text, name).ok().flatten(),
+        ConfigFormat::Dotenv => dotenv(text)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v),
+    }
+}
+
+/// The first 16 hex digits of the SHA-256 of a secret.
+pub fn fingerprint(value: &str) -> String {
+    gatehouse_pki::secret_fingerprint(value.as_bytes())
+}
+
+/// A string key at the root of a TOML document; a key of that name inside a table is a
+/// problem worth saying (Sekha ignores it there).
+pub fn toml_root_key(text: &str, key: &str) -> Result<Option<String>, String> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
+    match table.get(key) {
+        Some(toml::Value::String(value)) => Ok(Some(value.clone())),
+        Some(_) => Err(format!("{key} is not a string")),
+        None => {
+            let nested = table
+                .iter()
+                .find(|(_, v)| v.as_table().is_some_and(|t| t.contains_key(key)))
+                .map(|(name, _)| name.clone());
+            match nested {
+                Some(section) => Err(format!(
+                    "{key} is inside [{section}], where the service ignores it; it must be at the root"
+                )),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// `KEY=value` lines (with optional `export `, quotes and comments), last one winning.
+pub fn dotenv(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = strip_export(line);
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = match value.chars().next() {
+            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or("").to_owned(),
+            _ => value.split(" #").next().unwrap_or("").trim().to_owned(),
+        };
+        let name = name.trim().to_owned();
+        out.retain(|(n, _)| n != &name);
+        out.push((name, value));
+    }
+    out
+}
+
+/// A dotenv line without its `export` keyword (and the blanks after it).
+fn strip_export(line: &str) -> &str {
+    match line.strip_prefix("export") {
+        Some(rest) if rest.starts_with([' ', '\t']) => rest.trim_start(),
+        _ => line,
+    }
+}
+
+/// The config text with `name` set to `value`: a TOML key at the root (above any table,
+/// where the service reads it), a dotenv line in place. Everything else is kept as it was.
+pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> String {
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    match file.format {
+        ConfigFormat::TomlRootKey => {
+            let root_end = lines
+                .iter()
+                .position(|l| l.trim_start().starts_with('['))
+                .unwrap_or(lines.len());
+            let line = format!("{name} = \"{value}\"");
+            let existing = lines[..root_end].iter().position(|l| {
+                l.trim_start()
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+            match existing {
+                Some(i) => lines[i] = line,
+                None => lines.insert(0, line),
+            }
+        }
+        ConfigFormat::Dotenv => {
+            let existing = lines.iter().rposition(|l| {
+                strip_export(l.trim_start())
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+            match existing {
+                Some(i) => {
+                    let line = lines[i].trim_start();
+                    let export = if strip_export(line).len() < line.len() {
+                        "export "
+                    } else {
+                        ""
+                    };
+                    lines[i] = format!("{export}{name}={value}");
+                }
+                None => lines.push(format!("{name}={value}")),
+            }
+        }
+    }
+    let mut out = lines.join(newline);
+    out.push_str(newline);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_of(profile: &str, name: &str) -> ConfigFile {
+        let p = Profile::builtin(profile).expect("built in").expect("valid");
+        p.config_files
+            .into_iter()
+            .find(|f| holds(f, name))
+            .expect("config file")
+    }
+
+    #[test]
+    fn the_new_key_goes_where_the_service_reads_it_and_nothing_else_moves() {
+        let sekha = file_of("sekha", "mcp_api_key");
+        let text = "# Sekha\nmcp_api_key = \"old\"\n\n[server]\nport = 8080\n";
+        assert_eq!(
+            replace_value(text, &sekha, "mcp_api_key", "NEW"),
+            "# Sekha\nmcp_api_key = \"NEW\"\n\n[server]\nport = 8080\n",
+            "replaced in place at the root"
+        );
+        let in_table = "[server]\nport = 8080\nmcp_api_key = \"old\"\n";
+        let fixed = replace_value(in_table, &sekha, "mcp_api_key", "NEW");
+        assert!(
+            fixed.starts_with("mcp_api_key = \"NEW\"\n[server]"),
+            "a key only inside a table gets a root-level one: {fixed}"
+        );
+        assert_eq!(
+            toml_root_key(&fixed, "mcp_api_key")
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("NEW"),
+            "which the root reader sees"
+        );
+        let jelmore = file_of("jelmore", "API_KEY_CLIENT");
+        let env = "API_KEY_ADMIN=a\nexport API_KEY_CLIENT=\"old\"\nPOSTGRES_PASSWORD=pw\n";
+        assert_eq!(
+            replace_value(env, &jelmore, "API_KEY_CLIENT", "NEW"),
+            "API_KEY_ADMIN=a\nexport API_KEY_CLIENT=NEW\nPOSTGRES_PASSWORD=pw\n",
+            "only that variable changes"
+        );
+        let windows = "API_KEY_ADMIN=a\r\nexport\tAPI_KEY_CLIENT=old\r\n";
+        assert_eq!(
+            replace_value(windows, &jelmore, "API_KEY_CLIENT", "NEW"),
+            "API_KEY_ADMIN=a\r\nexport API_KEY_CLIENT=NEW\r\n",
+            "CRLF line ends are kept, and `export` with a tab is still the same variable"
+        );
+        let prefix = "API_KEY=plain\nAPI_KEY_CLIENT=old\n";
+        assert_eq!(
+            replace_value(prefix, &jelmore, "API_KEY_CLIENT", "NEW"),
+            "API_KEY=plain\nAPI_KEY_CLIENT=NEW\n",
+            "a variable whose name is a prefix of another is not touched"
+        );
+    }
+
+    #[test]
+    fn a_file_holds_its_key_or_the_variables_with_its_prefix() {
+        let jelmore = file_of("jelmore", "API_KEY_CLIENT");
+        let env =
+            "API_KEY_ADMIN=a\nexport API_KEY_CLIENT=b\n# API_KEY_OLD=c\nPOSTGRES_PASSWORD=pw\n";
+        assert_eq!(
+            keys_in(&jelmore, env),
+            Ok(vec![
+                ("API_KEY_ADMIN".to_owned(), "a".to_owned()),
+                ("API_KEY_CLIENT".to_owned(), "b".to_owned())
+            ]),
+            "every API_KEY_ variable, not comments or other variables"
+        );
+        let sekha = file_of("sekha", "mcp_api_key");
+        assert_eq!(
+            keys_in(&sekha, "[server]\nport = 1\n"),
+            Err(KeyProblem::Missing("mcp_api_key".into())),
+            "a TOML file without the key says so"
+        );
+        assert!(
+            matches!(
+                keys_in(&sekha, "[server]\nmcp_api_key = \"x\"\n"),
+                Err(KeyProblem::Unusable(p)) if p.contains("inside [server]")
+            ),
+            "and a key inside a table is a problem the service would not see"
+        );
+    }
+}

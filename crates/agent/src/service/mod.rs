@@ -1,0 +1,39 @@
+//! The service beside the agent (Sekha, RAE, Jelmore or one an operator profiled), as its
+//! profile and the agent's settings describe it: the one adapter every action and check goes
+//! through to read its config files, reach it over HTTP and restart it.
+//!
+//! - [`files`]: its config files under `service_dir`, which key each holds and how to read
+//!   and replace it, its database file.
+//! - [`probe`]: its base URL, health and the protected endpoint, over one HTTP client.
+//! - [`restart`]: running its restart command, then waiting for its health check.
+
+pub mod files;
+pub mod probe;
+pub mod restart;
+
+use gatehouse_events::Profile;
+
+use crate::config::ServiceSettings;
+
+/// A view of the service: its parsed profile, its settings and the agent's HTTP client.
+/// Cheap to make; the agent makes one per request from what it resolved at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Service<'a> {
+    pub profile: &'a Profile,
+    pub settings: &'a ServiceSettings,
+    pub http: &'a reqwest::Client,
+}
+
+impl<'a> Service<'a> {
+    pub fn new(
+        profile: &'a Profile,
+        settings: &'a ServiceSettings,
+        http: &'a reqwest::Client,
+    ) -> Self {
+        Service {
+            profile,
+            settings,
+            http,
+        }
+    }
+}
