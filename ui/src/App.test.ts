@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/sv
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from './App.svelte';
-import { fakeHost } from './lib/fake-host';
+import { fakeHost } from './fakes';
 import { HostError } from './lib/host';
 import { VIEWS } from './lib/views';
 

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost } from '../lib/fake-host';
+import { fakeHost } from '../fakes';
 import AuditLog from './AuditLog.svelte';
 
 afterEach(cleanup);

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleItem } from '../lib/fake-host';
+import { fakeHost, sampleItem } from '../fakes';
 import Compliance from './Compliance.svelte';
 
 afterEach(cleanup);

@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleInstance } from '../lib/fake-host';
+import { fakeHost, sampleInstance } from '../fakes';
 import { HostError } from '../lib/host';
 
 afterEach(cleanup);

@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender } from '../lib/fake-host';
+import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Heatmaps from './Heatmaps.svelte';
 

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleInstance } from '../lib/fake-host';
+import { fakeHost, sampleInstance } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Incidents from './Incidents.svelte';
 

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { calendar, groupByDay } from '../lib/calendar';
 import { nowDate } from '../lib/clock';
-import { fakeHost, sampleCredential, sampleInstance } from '../lib/fake-host';
+import { fakeHost, sampleCredential, sampleInstance } from '../fakes';
 import Rotation from './Rotation.svelte';
 
 afterEach(cleanup);

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleEvent, sampleInstance } from '../lib/fake-host';
+import { fakeHost, sampleEvent, sampleInstance } from '../fakes';
 import Timeline from './Timeline.svelte';
 
 afterEach(cleanup);
