@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleEvent, sampleInstance } from '../fakes';
+import { fakeHost, sampleEvent, sampleInstance, withHost } from '../fakes';
 import Timeline from './Timeline.svelte';
 
 afterEach(cleanup);
@@ -16,7 +16,7 @@ function withEvents(n: number) {
 describe('the timeline', () => {
   it('shows events newest first, with words for kind and outcome', async () => {
     const host = withEvents(3);
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     const list = await screen.findByTestId('timeline-list');
     await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(3));
     const rows = within(list).getAllByRole('option');
@@ -26,7 +26,7 @@ describe('the timeline', () => {
 
   it('renders only the visible rows of a long list', async () => {
     const host = withEvents(10_000);
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     const list = await screen.findByTestId('timeline-list');
     await waitFor(() => expect(within(list).getAllByRole('option').length).toBeGreaterThan(0));
     expect(within(list).getAllByRole('option').length, 'a window of rows, not all loaded').toBeLessThan(100);
@@ -35,7 +35,7 @@ describe('the timeline', () => {
   it('shows the raw line as text, never as markup, and selects from the keyboard', async () => {
     const host = withEvents(2);
     host.raw['sekha-prod:2'] = '<img src=x id=injected> "POST /x" 401';
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     const list = await screen.findByTestId('timeline-list');
     await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(2));
     await fireEvent.keyDown(list, { key: 'ArrowDown' });
@@ -48,7 +48,7 @@ describe('the timeline', () => {
 
   it('passes filters to the host and exports what they select', async () => {
     const host = withEvents(5);
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     await screen.findByTestId('timeline-list');
     await fireEvent.change(screen.getByLabelText('Kind'), { target: { value: 'auth' } });
     await fireEvent.input(screen.getByLabelText('Address'), { target: { value: '203.0.113.4' } });
@@ -60,7 +60,7 @@ describe('the timeline', () => {
   });
 
   it('explains itself when no instance is enrolled', async () => {
-    render(Timeline, { host: fakeHost(), ongo: () => {} });
+    render(Timeline, withHost(fakeHost(), { ongo: () => {} }));
     await screen.findByText('Nothing has happened yet');
   });
 });
@@ -70,7 +70,7 @@ describe('live mode', () => {
     const host = fakeHost();
     host.fleet = [sampleInstance('sekha-prod')];
     host.timeline = [sampleEvent(100, { kind: 'console', outcome: 'success', message: 'Enrolled', ip: null })];
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     const list = await screen.findByTestId('timeline-list');
     await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(1));
     // The agent reads its log from the start: older lines arrive after the enrollment.
