@@ -57,6 +57,6 @@ export function fakeHost({ now = Math.floor(nowSeconds()) }: FakeOptions = {}): 
 
 /** Render options that give a view (or a domain component) the host through context, the way
  * App does: `render(Timeline, withHost(host, { ongo }))`. */
-export function withHost<Props extends Record<string, unknown>>(host: Host, props: Props = {} as Props) {
+export function withHost<const Props extends Record<string, unknown>>(host: Host, props: Props = {} as Props) {
   return { props, context: hostContext(host) };
 }

@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender } from '../fakes';
+import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender, withHost } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Heatmaps from './Heatmaps.svelte';
 
@@ -17,7 +17,7 @@ function withFleet() {
 describe('heatmaps', () => {
   it('shows the core-drawn chart as an image with a target per cell', async () => {
     const host = withFleet();
-    render(Heatmaps, { host, theme: 'dark', onopen: () => {}, ongo: () => {} });
+    render(Heatmaps, withHost(host, { theme: 'dark', onopen: () => {}, ongo: () => {} }));
     const img = await screen.findByRole('img');
     expect(img.getAttribute('src'), 'the SVG is an image, never inserted markup').toMatch(/^data:image\/svg\+xml/);
     expect(img.getAttribute('alt'), 'the alt text carries the title and window').toContain('Failed sign-ins by weekday and hour');
@@ -29,7 +29,7 @@ describe('heatmaps', () => {
   it('opens exactly a cell\'s events in the timeline, from the mouse or the keyboard', async () => {
     const host = withFleet();
     const opened: TimelinePreset[] = [];
-    render(Heatmaps, { host, theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} });
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} }));
     const grid = await screen.findByTestId('heatmap-cells');
     const busy = within(grid).getByRole('button', { name: 'Mon 14:00: 40 failed sign-ins' });
     await fireEvent.mouseEnter(busy);
@@ -53,7 +53,7 @@ describe('heatmaps', () => {
       sampleOffender('198.51.100.4', { failures: 7, distinct_keys: 5, key_prefixes: ['aaaa', 'bbbb'], allowlisted: true, open_alerts: 0, direction: 'falling' }),
     ];
     const opened: TimelinePreset[] = [];
-    render(Heatmaps, { host, theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} });
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} }));
     await fireEvent.click(await screen.findByTestId('tab-offenders'));
     const table = await screen.findByTestId('offenders');
     const rows = within(table).getAllByRole('row').slice(1);
@@ -70,7 +70,7 @@ describe('heatmaps', () => {
     const host = withFleet();
     host.offenderList = [sampleOffender('203.0.113.7')];
     const shown: number[] = [];
-    render(Heatmaps, { host, theme: 'light', onopen: () => {}, ongo: () => {}, onincident: (id: number) => shown.push(id) });
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {}, onincident: (id: number) => shown.push(id) }));
     await fireEvent.click(await screen.findByTestId('tab-offenders'));
     const table = await screen.findByTestId('offenders');
     await fireEvent.click(within(table).getByRole('button', { name: 'Incident…' }));
@@ -81,7 +81,7 @@ describe('heatmaps', () => {
   it('acknowledges and resolves alerts', async () => {
     const host = withFleet();
     host.alertList = [sampleAlert(3)];
-    render(Heatmaps, { host, theme: 'light', onopen: () => {}, ongo: () => {} });
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
     await fireEvent.click(await screen.findByTestId('tab-alerts'));
     const list = await screen.findByTestId('alerts');
     expect(list.textContent).toContain('12 failed sign-ins from 203.0.113.7');
