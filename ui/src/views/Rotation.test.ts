@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { calendar, groupByDay } from '../lib/calendar';
 import { nowDate } from '../lib/clock';
-import { fakeHost, sampleCredential, sampleInstance } from '../fakes';
+import { fakeHost, sampleCredential, sampleInstance, withHost } from '../fakes';
 import Rotation from './Rotation.svelte';
 
 afterEach(cleanup);
@@ -23,7 +23,7 @@ function withCredentials() {
 describe('rotation', () => {
   it('groups credentials by how soon they are due, overdue first', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
     const titles = screen.getAllByTestId('bucket').map((b) => b.querySelector('h2')?.textContent ?? '');
     expect(titles[0], 'overdue comes first').toMatch(/^Overdue/);
@@ -39,7 +39,7 @@ describe('rotation', () => {
 
   it('shows the days things fall due on a calendar and filters by a day', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     const grid = await screen.findByRole('grid', { name: nowDate().toLocaleDateString(undefined, { month: 'long', year: 'numeric' }) });
     const due = await waitFor(() => {
       const days = within(grid).getAllByRole('button').filter((b) => /\d+ due/.test(b.getAttribute('aria-label') ?? ''));
@@ -52,7 +52,7 @@ describe('rotation', () => {
 
   it('saves a rotation period per instance and refuses a silly one', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     const form = await screen.findByRole('form', { name: 'Rotation policy' });
     await waitFor(() => expect((within(form).getByLabelText('Instance') as HTMLSelectElement).value).toBe('sekha-prod'));
     await fireEvent.input(within(form).getByRole('spinbutton'), { target: { value: '30' } });
@@ -81,7 +81,7 @@ describe('the calendar', () => {
 describe('rotating a key', () => {
   it('previews, rotates with progress, and copies the key without it reaching the window', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
     const row = document.querySelector('[data-credential="sekha-prod/api_key/mcp_api_key"]') as HTMLElement;
     await fireEvent.click(within(row).getByRole('button', { name: 'Rotate…' }));
@@ -99,7 +99,7 @@ describe('rotating a key', () => {
   it('says why a rotation rolled back and that the old key works', async () => {
     const host = withCredentials();
     host.rotationFails = 'the service refuses the new key';
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
     const row = document.querySelector('[data-credential="sekha-prod/api_key/mcp_api_key"]') as HTMLElement;
     await fireEvent.click(within(row).getByRole('button', { name: 'Rotate…' }));
@@ -116,7 +116,7 @@ describe('rotating a key', () => {
 describe('rotating every due key', () => {
   it('asks for the scope to be typed, then summarises each outcome', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     const open = await screen.findByRole('button', { name: 'Rotate all due (2)…' });
     await fireEvent.click(open);
     const dialog = await screen.findByRole('dialog');
