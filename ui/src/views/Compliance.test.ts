@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleItem } from '../fakes';
+import { fakeHost, sampleItem, withHost } from '../fakes';
 import Compliance from './Compliance.svelte';
 
 afterEach(cleanup);
@@ -40,7 +40,7 @@ function withItems() {
 describe('compliance', () => {
   it('shows scorecards and items with a word for every state, grouped by section', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     const cards = await screen.findByRole('table', { name: 'Scorecards' });
     expect(within(cards).getByText('sekha-prod'), 'one scorecard row per instance').toBeTruthy();
     const sekha = within(cards).getByText('sekha-prod').closest('tr')!;
@@ -56,7 +56,7 @@ describe('compliance', () => {
 
   it('filters to failing items', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(screen.getByRole('radio', { name: 'Failing' }));
     await waitFor(() => expect(host.calls).toContain('compliance:failing'));
@@ -66,7 +66,7 @@ describe('compliance', () => {
 
   it('opens an item with its evidence and signs off a manual one', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(document.querySelector('[data-item="pre.file-permissions"]')!);
     const detail = await screen.findByRole('complementary', { name: 'Item details' });
@@ -83,7 +83,7 @@ describe('compliance', () => {
 
   it('says why a waiver was refused and keeps the form', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(document.querySelector('[data-item="pre.strong-key"]')!);
     const form = await screen.findByRole('form', { name: 'Waive' });
@@ -94,7 +94,7 @@ describe('compliance', () => {
 
   it('runs the checks and exports the report', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(screen.getByRole('button', { name: 'Run checks now' }));
     await waitFor(() => expect(screen.getByText(/Ran 14 checks on 1 instance/)).toBeTruthy());
@@ -104,7 +104,7 @@ describe('compliance', () => {
 
   it('explains what to do with no instance', async () => {
     const host = fakeHost();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     expect(await screen.findByText('No checklists running yet')).toBeTruthy();
   });
 });
