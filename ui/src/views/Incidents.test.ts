@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleInstance } from '../fakes';
+import { fakeHost, sampleInstance, withHost } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Incidents from './Incidents.svelte';
 
@@ -18,7 +18,7 @@ async function withIncident() {
 describe('incidents', () => {
   it('shows the playbook step with what to look at, decide and do', async () => {
     const host = await withIncident();
-    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     expect(detail.textContent, 'the context').toContain('203.0.113.7');
     expect(detail.textContent, 'what to look at').toContain('Look at:');
@@ -31,7 +31,7 @@ describe('incidents', () => {
   it('blocks only after a confirmation that names the target and impact, and logs the verified result', async () => {
     const host = await withIncident();
     await host.updateIncident(1, null, null, 'containment');
-    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(await within(detail).findByRole('button', { name: 'Block an address…' }));
     const dialog = await screen.findByRole('dialog');
@@ -48,7 +48,7 @@ describe('incidents', () => {
     const host = await withIncident();
     host.blockRefused = '10.0.0.5 is the address the console connects from: blocking it would cut the console off this host';
     await host.updateIncident(1, null, null, 'containment');
-    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(await within(detail).findByRole('button', { name: 'Block an address…' }));
     await fireEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: /^Block/ }));
@@ -59,7 +59,7 @@ describe('incidents', () => {
   it('opens the incident events in the timeline and records decisions', async () => {
     const host = await withIncident();
     const opened: TimelinePreset[] = [];
-    render(Incidents, { host, ongo: () => {}, onopen: (p: TimelinePreset) => opened.push(p), focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: (p: TimelinePreset) => opened.push(p), focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(within(detail).getByRole('button', { name: 'Show the events' }));
     expect(opened[0]?.filter.ip, 'the timeline shows the incident address').toBe('203.0.113.7');
@@ -73,7 +73,7 @@ describe('incidents', () => {
   it('restores a snapshot only after choosing it and confirming, and logs the safety snapshot', async () => {
     const host = await withIncident();
     await host.updateIncident(1, null, null, 'recovery');
-    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(await within(detail).findByRole('button', { name: 'Restore a snapshot…' }));
     await waitFor(() => expect(host.calls).toContain('snapshots:sekha-prod'));
@@ -87,7 +87,7 @@ describe('incidents', () => {
   });
 
   it('explains how to start when there is none', async () => {
-    render(Incidents, { host: fakeHost(), ongo: () => {}, onopen: () => {} });
+    render(Incidents, withHost(fakeHost(), { ongo: () => {}, onopen: () => {} }));
     expect(await screen.findByText('No incidents')).toBeTruthy();
   });
 });
