@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { fakeHost, sampleInstance } from '../../fakes';
 import { IncidentsController } from './incidents.svelte';
@@ -27,7 +27,7 @@ describe('the incidents controller', () => {
   it('lists snapshots before a restore and forgets them when the target changes', async () => {
     const { host, incidents } = await shown();
     incidents.action('restore_database');
-    await expect.poll(() => incidents.snapshotNames, 'the first press lists the snapshots').toEqual(['20261123T090000Z-snapshot.sqlite3']);
+    await vi.waitFor(() => expect(incidents.snapshotNames, 'the first press lists the snapshots').toEqual(['20261123T090000Z-snapshot.sqlite3']));
     expect(host.calls, 'of the target instance').toContain('snapshots:sekha-prod');
     expect(incidents.confirm, 'nothing is restored yet').toBeNull();
     incidents.blockInstance = 'rae-prod';
