@@ -59,7 +59,7 @@ describe('compliance', () => {
     render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(screen.getByRole('radio', { name: 'Failing' }));
-    await waitFor(() => expect(host.calls).toContain('compliance:failing'));
+    await waitFor(() => expect(host.calls, 'the filter is asked of the host').toContain('compliance:failing'));
     await waitFor(() => expect(document.querySelector('[data-item="pre.strong-key"]'), 'passing items are hidden').toBeNull());
     expect(document.querySelector('[data-item="pre.file-permissions"]'), 'failing ones stay').toBeTruthy();
   });
@@ -77,8 +77,8 @@ describe('compliance', () => {
     const form = await screen.findByRole('form', { name: 'Sign off' });
     await fireEvent.input(within(form).getByRole('textbox'), { target: { value: 'restored last night' } });
     await fireEvent.click(within(form).getByRole('button', { name: 'Sign off as done' }));
-    await waitFor(() => expect(host.calls).toContain('signOffItem:sekha-prod:post.backup-restore:restored last night'));
-    await waitFor(() => expect(document.querySelector('[data-item="post.backup-restore"]')!.textContent).toContain('Done'));
+    await waitFor(() => expect(host.calls, 'the sign-off goes to the host with its note').toContain('signOffItem:sekha-prod:post.backup-restore:restored last night'));
+    await waitFor(() => expect(document.querySelector('[data-item="post.backup-restore"]')!.textContent, 'the item reads Done').toContain('Done'));
   });
 
   it('says why a waiver was refused and keeps the form', async () => {
@@ -97,14 +97,14 @@ describe('compliance', () => {
     render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(screen.getByRole('button', { name: 'Run checks now' }));
-    await waitFor(() => expect(screen.getByText(/Ran 14 checks on 1 instance/)).toBeTruthy());
+    await waitFor(() => expect(screen.getByText(/Ran 14 checks on 1 instance/), 'the run is summarised').toBeTruthy());
     await fireEvent.click(screen.getByRole('button', { name: 'Export HTML' }));
-    await waitFor(() => expect(screen.getByText(/Report saved to .*gatehouse-compliance.html/)).toBeTruthy());
+    await waitFor(() => expect(screen.getByText(/Report saved to .*gatehouse-compliance.html/), 'the report path is shown').toBeTruthy());
   });
 
   it('explains what to do with no instance', async () => {
     const host = fakeHost();
     render(Compliance, withHost(host, { ongo: () => {} }));
-    expect(await screen.findByText('No checklists running yet')).toBeTruthy();
+    expect(await screen.findByText('No checklists running yet'), 'the empty state says how to start').toBeTruthy();
   });
 });
