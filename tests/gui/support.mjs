@@ -1,7 +1,7 @@
 // Helpers shared by the GUI tests that start fixture services and agents.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,7 +54,39 @@ function cleanup() {
       // no file, or already gone
     }
   }
+  // The app is started by WebKitWebDriver (under tauri-driver) and outlives them if the
+  // session could not be closed: find it by the data directory the test gave it.
+  for (const pid of processesUsing(scratch)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Processes whose GATEHOUSE_DATA_DIR is one of `dirs` (Linux: read from /proc). */
+function processesUsing(dirs) {
+  if (!dirs.length) return [];
+  const wanted = new Set(dirs.map((d) => `GATEHOUSE_DATA_DIR=${d}`));
+  const found = [];
+  let entries = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
+      if (environ.some((v) => wanted.has(v))) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
 }
 process.on('exit', cleanup);
 for (const signal of ['SIGINT', 'SIGTERM']) {

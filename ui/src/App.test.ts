@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/sv
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from './App.svelte';
-import { fakeHost } from './lib/fake-host';
+import { fakeHost } from './fakes';
 import { HostError } from './lib/host';
 import { VIEWS } from './lib/views';
 
@@ -16,14 +16,14 @@ const heading = () => screen.getByRole('heading', { level: 1 });
 describe('the shell', () => {
   it('opens on the fleet view with what needs attention and how to start', async () => {
     render(App, { host: fakeHost() });
-    expect(heading().textContent).toBe('Fleet');
+    expect(heading().textContent, 'the fleet view comes first').toBe('Fleet');
     await screen.findByText('No instances yet');
     expect(screen.getByText('./scripts/demo.sh'), 'the empty fleet names the demo command').toBeTruthy();
     expect(
       screen.queryByText('No instances enrolled yet'),
       'the empty state replaces the fleet row of the attention list',
     ).toBeNull();
-    expect(screen.getByText('Nothing needs attention right now.')).toBeTruthy();
+    expect(screen.getByText('Nothing needs attention right now.'), 'the attention list says nothing needs it').toBeTruthy();
   });
 
   it('reaches every view with Ctrl+digit and each has an explanation', async () => {
@@ -40,7 +40,7 @@ describe('the shell', () => {
     render(App, { host: fakeHost() });
     const fleet = screen.getByRole('button', { name: /Fleet/ });
     await fireEvent.keyDown(fleet, { key: 'ArrowDown' });
-    expect(heading().textContent).toBe('Timeline');
+    expect(heading().textContent, 'ArrowDown moves to the next view').toBe('Timeline');
     expect(document.activeElement?.getAttribute('data-view'), 'focus follows the selection').toBe('timeline');
   });
 
@@ -51,7 +51,7 @@ describe('the shell', () => {
     const input = screen.getByRole('textbox', { name: 'Command' });
     await fireEvent.input(input, { target: { value: 'theme dark' } });
     await fireEvent.keyDown(input, { key: 'Enter' });
-    await waitFor(() => expect(host.calls).toContain('setTheme:dark'));
+    await waitFor(() => expect(host.calls, 'the palette command reaches the host').toContain('setTheme:dark'));
     expect(document.documentElement.dataset.theme, 'the dark theme is applied').toBe('dark');
     expect(screen.queryByRole('dialog'), 'the palette closes after running').toBeNull();
   });
@@ -68,7 +68,7 @@ describe('the shell', () => {
     const alert = await screen.findByText(/The OS keychain is not reachable/);
     expect(alert, 'the message from the core is shown').toBeTruthy();
     await fireEvent.click(screen.getByRole('button', { name: 'Open keychain settings' }));
-    expect(heading().textContent).toBe('Settings');
+    expect(heading().textContent, 'the button opens Settings').toBe('Settings');
   });
 
   it('shows why the console could not open its data instead of a blank view', async () => {
@@ -76,8 +76,8 @@ describe('the shell', () => {
     host.overviewError = new HostError('schema_too_new', 'The database has schema version 9.');
     render(App, { host });
     await screen.findByText('Gatehouse cannot open its data');
-    expect(screen.getByText('The database has schema version 9.')).toBeTruthy();
-    expect(screen.getByRole('button', { name: 'Try again' })).toBeTruthy();
+    expect(screen.getByText('The database has schema version 9.'), 'the reason from the core is shown').toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Try again' }), 'with a way to try again').toBeTruthy();
   });
 
   it('renders text from hosts as text, never as markup', async () => {

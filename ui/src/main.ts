@@ -10,11 +10,5 @@ installCapture(window);
 
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html has no #app element');
+// The one host: App gives it to the views' controllers through context.
 mount(App, { target, props: { host: tauriHost } });
-
-// Report the first frame actually on screen: two frames after mount.
-requestAnimationFrame(() =>
-  requestAnimationFrame(() => {
-    tauriHost.firstPaint().catch((e) => console.error('first paint report failed', e));
-  }),
-);

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleItem } from '../lib/fake-host';
+import { fakeHost, sampleItem, withHost } from '../fakes';
 import Compliance from './Compliance.svelte';
 
 afterEach(cleanup);
@@ -40,7 +40,7 @@ function withItems() {
 describe('compliance', () => {
   it('shows scorecards and items with a word for every state, grouped by section', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     const cards = await screen.findByRole('table', { name: 'Scorecards' });
     expect(within(cards).getByText('sekha-prod'), 'one scorecard row per instance').toBeTruthy();
     const sekha = within(cards).getByText('sekha-prod').closest('tr')!;
@@ -56,17 +56,17 @@ describe('compliance', () => {
 
   it('filters to failing items', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(screen.getByRole('radio', { name: 'Failing' }));
-    await waitFor(() => expect(host.calls).toContain('compliance:failing'));
+    await waitFor(() => expect(host.calls, 'the filter is asked of the host').toContain('compliance:failing'));
     await waitFor(() => expect(document.querySelector('[data-item="pre.strong-key"]'), 'passing items are hidden').toBeNull());
     expect(document.querySelector('[data-item="pre.file-permissions"]'), 'failing ones stay').toBeTruthy();
   });
 
   it('opens an item with its evidence and signs off a manual one', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(document.querySelector('[data-item="pre.file-permissions"]')!);
     const detail = await screen.findByRole('complementary', { name: 'Item details' });
@@ -77,13 +77,13 @@ describe('compliance', () => {
     const form = await screen.findByRole('form', { name: 'Sign off' });
     await fireEvent.input(within(form).getByRole('textbox'), { target: { value: 'restored last night' } });
     await fireEvent.click(within(form).getByRole('button', { name: 'Sign off as done' }));
-    await waitFor(() => expect(host.calls).toContain('signOffItem:sekha-prod:post.backup-restore:restored last night'));
-    await waitFor(() => expect(document.querySelector('[data-item="post.backup-restore"]')!.textContent).toContain('Done'));
+    await waitFor(() => expect(host.calls, 'the sign-off goes to the host with its note').toContain('signOffItem:sekha-prod:post.backup-restore:restored last night'));
+    await waitFor(() => expect(document.querySelector('[data-item="post.backup-restore"]')!.textContent, 'the item reads Done').toContain('Done'));
   });
 
   it('says why a waiver was refused and keeps the form', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(document.querySelector('[data-item="pre.strong-key"]')!);
     const form = await screen.findByRole('form', { name: 'Waive' });
@@ -94,17 +94,17 @@ describe('compliance', () => {
 
   it('runs the checks and exports the report', async () => {
     const host = withItems();
-    render(Compliance, { host, ongo: () => {} });
+    render(Compliance, withHost(host, { ongo: () => {} }));
     await screen.findByRole('table', { name: 'Scorecards' });
     await fireEvent.click(screen.getByRole('button', { name: 'Run checks now' }));
-    await waitFor(() => expect(screen.getByText(/Ran 14 checks on 1 instance/)).toBeTruthy());
+    await waitFor(() => expect(screen.getByText(/Ran 14 checks on 1 instance/), 'the run is summarised').toBeTruthy());
     await fireEvent.click(screen.getByRole('button', { name: 'Export HTML' }));
-    await waitFor(() => expect(screen.getByText(/Report saved to .*gatehouse-compliance.html/)).toBeTruthy());
+    await waitFor(() => expect(screen.getByText(/Report saved to .*gatehouse-compliance.html/), 'the report path is shown').toBeTruthy());
   });
 
   it('explains what to do with no instance', async () => {
     const host = fakeHost();
-    render(Compliance, { host, ongo: () => {} });
-    expect(await screen.findByText('No checklists running yet')).toBeTruthy();
+    render(Compliance, withHost(host, { ongo: () => {} }));
+    expect(await screen.findByText('No checklists running yet'), 'the empty state says how to start').toBeTruthy();
   });
 });

@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleInstance } from '../lib/fake-host';
+import { fakeHost, sampleInstance } from '../fakes';
 import { HostError } from '../lib/host';
 
 afterEach(cleanup);
@@ -20,8 +20,8 @@ describe('the fleet view', () => {
     const row = await screen.findByText('rae-1');
     const tr = row.closest('tr')!;
     expect(within(tr).getByText('Failing'), 'status is a word, not only a colour').toBeTruthy();
-    expect(within(tr).getByText('Cannot reach the agent at 10.0.0.9:7443.')).toBeTruthy();
-    expect(screen.getByText('Instances (2)')).toBeTruthy();
+    expect(within(tr).getByText('Cannot reach the agent at 10.0.0.9:7443.'), 'the reason is shown beside the instance').toBeTruthy();
+    expect(screen.getByText('Instances (2)'), 'the heading counts the instances').toBeTruthy();
   });
 
   it('enrolls an instance from the dialog and shows it', async () => {
@@ -33,9 +33,9 @@ describe('the fleet view', () => {
     await fireEvent.input(screen.getByLabelText(/^Name/), { target: { value: 'edge-1' } });
     await fireEvent.input(screen.getByLabelText(/^Agent address/), { target: { value: '10.0.0.5:7443' } });
     await fireEvent.input(screen.getByLabelText(/^Enrollment code/), { target: { value: CODE } });
-    expect(enroll.disabled).toBe(false);
+    expect(enroll.disabled, 'a valid form can be sent').toBe(false);
     await fireEvent.click(enroll);
-    await waitFor(() => expect(host.calls).toContain('addInstance:edge-1:10.0.0.5:7443'));
+    await waitFor(() => expect(host.calls, 'the enrollment goes to the host').toContain('addInstance:edge-1:10.0.0.5:7443'));
     await screen.findByText('edge-1');
     expect(screen.queryByRole('dialog'), 'the dialog closes on success').toBeNull();
   });
@@ -59,10 +59,10 @@ describe('the fleet view', () => {
     render(App, { host });
     await fireEvent.click(await screen.findByRole('button', { name: 'Revoke sekha-prod' }));
     const dialog = screen.getByRole('dialog');
-    expect(within(dialog).getByText(/refuse this console's certificate at once/)).toBeTruthy();
+    expect(within(dialog).getByText(/refuse this console's certificate at once/), 'the confirmation names the impact').toBeTruthy();
     expect(host.calls, 'nothing happens before confirmation').not.toContain('revokeInstance:sekha-prod');
     await fireEvent.click(within(dialog).getByRole('button', { name: 'Revoke sekha-prod' }));
-    await waitFor(() => expect(host.calls).toContain('revokeInstance:sekha-prod'));
+    await waitFor(() => expect(host.calls, 'confirming revokes').toContain('revokeInstance:sekha-prod'));
     await screen.findByText('Revoked.');
   });
 
@@ -72,7 +72,7 @@ describe('the fleet view', () => {
     render(App, { host });
     await fireEvent.click(await screen.findByRole('button', { name: 'Remove sekha-prod' }));
     await fireEvent.keyDown(screen.getByRole('dialog'), { key: 'Escape' });
-    expect(screen.queryByRole('dialog')).toBeNull();
-    expect(host.calls).not.toContain('removeInstance:sekha-prod');
+    expect(screen.queryByRole('dialog'), 'Escape closes the confirmation').toBeNull();
+    expect(host.calls, 'and nothing is removed').not.toContain('removeInstance:sekha-prod');
   });
 });

@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender } from '../lib/fake-host';
+import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender, withHost } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Heatmaps from './Heatmaps.svelte';
 
@@ -17,7 +17,7 @@ function withFleet() {
 describe('heatmaps', () => {
   it('shows the core-drawn chart as an image with a target per cell', async () => {
     const host = withFleet();
-    render(Heatmaps, { host, theme: 'dark', onopen: () => {}, ongo: () => {} });
+    render(Heatmaps, withHost(host, { theme: 'dark', onopen: () => {}, ongo: () => {} }));
     const img = await screen.findByRole('img');
     expect(img.getAttribute('src'), 'the SVG is an image, never inserted markup').toMatch(/^data:image\/svg\+xml/);
     expect(img.getAttribute('alt'), 'the alt text carries the title and window').toContain('Failed sign-ins by weekday and hour');
@@ -29,7 +29,7 @@ describe('heatmaps', () => {
   it('opens exactly a cell\'s events in the timeline, from the mouse or the keyboard', async () => {
     const host = withFleet();
     const opened: TimelinePreset[] = [];
-    render(Heatmaps, { host, theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} });
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} }));
     const grid = await screen.findByTestId('heatmap-cells');
     const busy = within(grid).getByRole('button', { name: 'Mon 14:00: 40 failed sign-ins' });
     await fireEvent.mouseEnter(busy);
@@ -53,24 +53,24 @@ describe('heatmaps', () => {
       sampleOffender('198.51.100.4', { failures: 7, distinct_keys: 5, key_prefixes: ['aaaa', 'bbbb'], allowlisted: true, open_alerts: 0, direction: 'falling' }),
     ];
     const opened: TimelinePreset[] = [];
-    render(Heatmaps, { host, theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} });
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} }));
     await fireEvent.click(await screen.findByTestId('tab-offenders'));
     const table = await screen.findByTestId('offenders');
     const rows = within(table).getAllByRole('row').slice(1);
-    expect(rows[0]!.textContent).toContain('203.0.113.7');
+    expect(rows[0]!.textContent, 'the offender with the most failures comes first').toContain('203.0.113.7');
     expect(rows[0]!.textContent, 'status in words').toContain('1 open alert');
-    expect(rows[1]!.textContent).toContain('Allowlisted');
+    expect(rows[1]!.textContent, 'an allowlisted address says so').toContain('Allowlisted');
     await fireEvent.click(within(table).getByRole('button', { name: 'Keys tried' }));
     expect(within(table).getAllByRole('row')[1]!.textContent, 'sorted by keys tried').toContain('198.51.100.4');
     await fireEvent.click(within(rows[0]!).getByRole('button', { name: 'Events' }));
-    expect(opened[0]?.filter.ip).toBe('203.0.113.7');
+    expect(opened[0]?.filter.ip, 'Events shows everything from that address').toBe('203.0.113.7');
   });
 
   it('starts an incident about an offender with its address and instances', async () => {
     const host = withFleet();
     host.offenderList = [sampleOffender('203.0.113.7')];
     const shown: number[] = [];
-    render(Heatmaps, { host, theme: 'light', onopen: () => {}, ongo: () => {}, onincident: (id: number) => shown.push(id) });
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {}, onincident: (id: number) => shown.push(id) }));
     await fireEvent.click(await screen.findByTestId('tab-offenders'));
     const table = await screen.findByTestId('offenders');
     await fireEvent.click(within(table).getByRole('button', { name: 'Incident…' }));
@@ -81,14 +81,14 @@ describe('heatmaps', () => {
   it('acknowledges and resolves alerts', async () => {
     const host = withFleet();
     host.alertList = [sampleAlert(3)];
-    render(Heatmaps, { host, theme: 'light', onopen: () => {}, ongo: () => {} });
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
     await fireEvent.click(await screen.findByTestId('tab-alerts'));
     const list = await screen.findByTestId('alerts');
-    expect(list.textContent).toContain('12 failed sign-ins from 203.0.113.7');
+    expect(list.textContent, 'the alert says what happened').toContain('12 failed sign-ins from 203.0.113.7');
     await fireEvent.click(within(list).getByRole('button', { name: 'Acknowledge' }));
-    await waitFor(() => expect(list.textContent).toContain('Acknowledged'));
+    await waitFor(() => expect(list.textContent, 'an acknowledged alert says so').toContain('Acknowledged'));
     await fireEvent.click(within(list).getByRole('button', { name: 'Resolve' }));
-    expect(host.calls).toContain('setAlertState:3:resolved');
+    expect(host.calls, 'resolving reaches the host').toContain('setAlertState:3:resolved');
   });
 });
 
@@ -101,11 +101,11 @@ describe('from the shell', () => {
     const grid = await screen.findByTestId('heatmap-cells');
     await fireEvent.click(within(grid).getByRole('button', { name: 'Mon 14:00: 40 failed sign-ins' }));
     const chip = await screen.findByTestId('timeline-preset');
-    expect(chip.textContent).toContain('Mon 14:00');
-    await waitFor(() => expect(host.lastFilter?.hours).toEqual([14]));
+    expect(chip.textContent, 'the chip names the cell').toContain('Mon 14:00');
+    await waitFor(() => expect(host.lastFilter?.hours, 'the timeline asks for the cell\'s hour').toEqual([14]));
     expect(host.lastFilter?.attempts, 'the timeline asks for the counted failures').toBe(true);
     await fireEvent.click(within(chip).getByRole('button', { name: 'Clear and show all events' }));
-    await waitFor(() => expect(host.lastFilter?.hours ?? null).toBeNull());
+    await waitFor(() => expect(host.lastFilter?.hours ?? null, 'clearing the chip asks for every event again').toBeNull());
   });
 
   it('a heatmap cell becomes an incident about exactly its hours', async () => {
@@ -128,12 +128,12 @@ describe('from the shell', () => {
     const host = withFleet();
     host.alertList = [sampleAlert(9)];
     render(App, { host });
-    await waitFor(() => expect(host.calls).toContain('nextOpenedAlert'));
+    await waitFor(() => expect(host.calls, 'the shell waits for a notification click').toContain('nextOpenedAlert'));
     host.openAlert(9);
-    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Heatmaps'));
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent, 'the click opens the heatmaps view').toBe('Heatmaps'));
     const alert = await screen.findByText(/#9 Brute force/);
     await waitFor(() => expect(document.activeElement?.id, 'the alert has the focus').toBe('alert-9'));
-    expect(alert).toBeTruthy();
+    expect(alert, 'the alert is listed').toBeTruthy();
   });
 
   it('settings refuse a bad allowlist entry with the reason', async () => {

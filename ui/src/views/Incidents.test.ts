@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleInstance } from '../lib/fake-host';
+import { fakeHost, sampleInstance, withHost } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Incidents from './Incidents.svelte';
 
@@ -18,20 +18,20 @@ async function withIncident() {
 describe('incidents', () => {
   it('shows the playbook step with what to look at, decide and do', async () => {
     const host = await withIncident();
-    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     expect(detail.textContent, 'the context').toContain('203.0.113.7');
     expect(detail.textContent, 'what to look at').toContain('Look at:');
     expect(detail.textContent, 'what to decide').toContain('Decide:');
     await fireEvent.click(within(detail).getByRole('button', { name: 'Containment' }));
-    await waitFor(() => expect(host.calls).toContain('updateIncident:1:null:null:containment'));
+    await waitFor(() => expect(host.calls, 'choosing a step moves the incident to it').toContain('updateIncident:1:null:null:containment'));
     expect(await within(detail).findByRole('button', { name: 'Block an address…' }), 'containment offers the block').toBeTruthy();
   });
 
   it('blocks only after a confirmation that names the target and impact, and logs the verified result', async () => {
     const host = await withIncident();
     await host.updateIncident(1, null, null, 'containment');
-    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(await within(detail).findByRole('button', { name: 'Block an address…' }));
     const dialog = await screen.findByRole('dialog');
@@ -39,7 +39,7 @@ describe('incidents', () => {
     expect(dialog.textContent, 'and the impact').toMatch(/lifts by itself/);
     expect(host.calls.some((c) => c.startsWith('incidentBlock')), 'nothing happens before the confirmation').toBe(false);
     await fireEvent.click(within(dialog).getByRole('button', { name: /^Block 203\.0\.113\.7/ }));
-    await waitFor(() => expect(host.calls).toContain('incidentBlock:1:sekha-prod:203.0.113.7:3600'));
+    await waitFor(() => expect(host.calls, 'the confirmed block goes to the host').toContain('incidentBlock:1:sekha-prod:203.0.113.7:3600'));
     const log = await screen.findByTestId('incident-log');
     await waitFor(() => expect(log.textContent, 'the verified result is in the log').toContain('Verified'));
   });
@@ -48,46 +48,46 @@ describe('incidents', () => {
     const host = await withIncident();
     host.blockRefused = '10.0.0.5 is the address the console connects from: blocking it would cut the console off this host';
     await host.updateIncident(1, null, null, 'containment');
-    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(await within(detail).findByRole('button', { name: 'Block an address…' }));
     await fireEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: /^Block/ }));
     expect((await screen.findByRole('alert')).textContent, 'the reason is shown').toContain('console connects from');
-    await waitFor(() => expect(screen.getByTestId('incident-log').textContent).toContain('Not done'));
+    await waitFor(() => expect(screen.getByTestId('incident-log').textContent, 'the refused block is logged as not done').toContain('Not done'));
   });
 
   it('opens the incident events in the timeline and records decisions', async () => {
     const host = await withIncident();
     const opened: TimelinePreset[] = [];
-    render(Incidents, { host, ongo: () => {}, onopen: (p: TimelinePreset) => opened.push(p), focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: (p: TimelinePreset) => opened.push(p), focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(within(detail).getByRole('button', { name: 'Show the events' }));
     expect(opened[0]?.filter.ip, 'the timeline shows the incident address').toBe('203.0.113.7');
     await fireEvent.input(within(detail).getByLabelText('Note or decision'), { target: { value: 'block for an hour' } });
     await fireEvent.click(within(detail).getByRole('button', { name: 'Record decision' }));
-    await waitFor(() => expect(host.calls).toContain('incidentNote:1:true:block for an hour'));
+    await waitFor(() => expect(host.calls, 'the decision goes to the log').toContain('incidentNote:1:true:block for an hour'));
     await fireEvent.click(within(detail).getByRole('button', { name: 'Mark contained' }));
-    await waitFor(() => expect(within(detail).getByText('Contained')).toBeTruthy());
+    await waitFor(() => expect(within(detail).getByText('Contained'), 'the new status is shown').toBeTruthy());
   });
 
   it('restores a snapshot only after choosing it and confirming, and logs the safety snapshot', async () => {
     const host = await withIncident();
     await host.updateIncident(1, null, null, 'recovery');
-    render(Incidents, { host, ongo: () => {}, onopen: () => {}, focusIncident: 1 });
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(await within(detail).findByRole('button', { name: 'Restore a snapshot…' }));
-    await waitFor(() => expect(host.calls).toContain('snapshots:sekha-prod'));
+    await waitFor(() => expect(host.calls, 'the target\'s snapshots are listed first').toContain('snapshots:sekha-prod'));
     expect(await within(detail).findByLabelText('Snapshot'), 'the snapshots to choose from').toBeTruthy();
     await fireEvent.click(within(detail).getByRole('button', { name: 'Restore a snapshot…' }));
     const dialog = await screen.findByRole('dialog');
     expect(dialog.textContent, 'the impact, and that it can be undone').toMatch(/safety snapshot/);
     await fireEvent.click(within(dialog).getByRole('button', { name: /^Restore 2026/ }));
-    await waitFor(() => expect(host.calls).toContain('incidentRestore:1:sekha-prod:20261123T090000Z-snapshot.sqlite3'));
-    await waitFor(() => expect(screen.getByTestId('incident-log').textContent).toContain('safety snapshot'));
+    await waitFor(() => expect(host.calls, 'the chosen snapshot is restored once confirmed').toContain('incidentRestore:1:sekha-prod:20261123T090000Z-snapshot.sqlite3'));
+    await waitFor(() => expect(screen.getByTestId('incident-log').textContent, 'the log names the safety snapshot taken first').toContain('safety snapshot'));
   });
 
   it('explains how to start when there is none', async () => {
-    render(Incidents, { host: fakeHost(), ongo: () => {}, onopen: () => {} });
-    expect(await screen.findByText('No incidents')).toBeTruthy();
+    render(Incidents, withHost(fakeHost(), { ongo: () => {}, onopen: () => {} }));
+    expect(await screen.findByText('No incidents'), 'the empty state says how to start').toBeTruthy();
   });
 });

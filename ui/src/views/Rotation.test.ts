@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { calendar, groupByDay } from '../lib/calendar';
 import { nowDate } from '../lib/clock';
-import { fakeHost, sampleCredential, sampleInstance } from '../lib/fake-host';
+import { fakeHost, sampleCredential, sampleInstance, withHost } from '../fakes';
 import Rotation from './Rotation.svelte';
 
 afterEach(cleanup);
@@ -23,27 +23,27 @@ function withCredentials() {
 describe('rotation', () => {
   it('groups credentials by how soon they are due, overdue first', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
-    await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    await waitFor(() => expect(screen.getAllByTestId('bucket').length, 'overdue, within a week, later, renewed automatically').toBe(4));
     const titles = screen.getAllByTestId('bucket').map((b) => b.querySelector('h2')?.textContent ?? '');
     expect(titles[0], 'overdue comes first').toMatch(/^Overdue/);
-    expect(titles[1]).toMatch(/^Due within 7 days/);
+    expect(titles[1], 'then what is due within a week').toMatch(/^Due within 7 days/);
     const overdue = screen.getAllByTestId('bucket')[0]!;
     expect(overdue.textContent, 'with the words, not only a colour').toContain('overdue by 3 days');
     expect(screen.getByText('weak value'), 'weak keys are marked').toBeTruthy();
     expect(document.body.textContent, 'fingerprints, never values').toContain('9f86d081884c7d65');
     const history = await screen.findByTestId('rotation-history');
     expect(history.textContent, 'past rotations say who ran them and how they ended').toContain('alice');
-    expect(history.textContent).toContain('committed');
+    expect(history.textContent, 'and how it ended').toContain('committed');
   });
 
   it('shows the days things fall due on a calendar and filters by a day', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     const grid = await screen.findByRole('grid', { name: nowDate().toLocaleDateString(undefined, { month: 'long', year: 'numeric' }) });
     const due = await waitFor(() => {
       const days = within(grid).getAllByRole('button').filter((b) => /\d+ due/.test(b.getAttribute('aria-label') ?? ''));
-      expect(days.length).toBeGreaterThan(0);
+      expect(days.length, 'some day on the calendar has something due').toBeGreaterThan(0);
       return days;
     });
     await fireEvent.click(due[0]!);
@@ -52,12 +52,12 @@ describe('rotation', () => {
 
   it('saves a rotation period per instance and refuses a silly one', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     const form = await screen.findByRole('form', { name: 'Rotation policy' });
-    await waitFor(() => expect((within(form).getByLabelText('Instance') as HTMLSelectElement).value).toBe('sekha-prod'));
+    await waitFor(() => expect((within(form).getByLabelText('Instance') as HTMLSelectElement).value, 'the first instance is chosen once the list arrives').toBe('sekha-prod'));
     await fireEvent.input(within(form).getByRole('spinbutton'), { target: { value: '30' } });
     await fireEvent.click(within(form).getByRole('button', { name: 'Save' }));
-    await waitFor(() => expect(host.calls).toContain('setKeyRotationDays:sekha-prod:30'));
+    await waitFor(() => expect(host.calls, 'a period of 30 days is saved').toContain('setKeyRotationDays:sekha-prod:30'));
     await fireEvent.input(within(form).getByRole('spinbutton'), { target: { value: '5000' } });
     await fireEvent.click(within(form).getByRole('button', { name: 'Save' }));
     expect(host.calls, 'the form refuses a period beyond two years before asking the host').not.toContain(
@@ -81,8 +81,8 @@ describe('the calendar', () => {
 describe('rotating a key', () => {
   it('previews, rotates with progress, and copies the key without it reaching the window', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
-    await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    await waitFor(() => expect(screen.getAllByTestId('bucket').length, 'the inventory is listed').toBe(4));
     const row = document.querySelector('[data-credential="sekha-prod/api_key/mcp_api_key"]') as HTMLElement;
     await fireEvent.click(within(row).getByRole('button', { name: 'Rotate…' }));
     const dialog = await screen.findByRole('dialog');
@@ -90,24 +90,24 @@ describe('rotating a key', () => {
     await fireEvent.click(within(dialog).getByRole('button', { name: 'Rotate mcp_api_key on sekha-prod' }));
     const result = await within(dialog).findByTestId('rotation-result');
     expect(result.textContent, 'the verified outcome is shown').toContain('Rotated and verified');
-    expect(result.textContent).toContain('the old key is refused');
+    expect(result.textContent, 'with what was proven').toContain('the old key is refused');
     await fireEvent.click(within(dialog).getByRole('button', { name: /Copy the new key/ }));
     await within(dialog).findByText(/on the clipboard for 30 seconds/);
-    expect(host.calls).toContain('rotateKey:sekha-prod:mcp_api_key');
+    expect(host.calls, 'the rotation ran on the host').toContain('rotateKey:sekha-prod:mcp_api_key');
   });
 
   it('says why a rotation rolled back and that the old key works', async () => {
     const host = withCredentials();
     host.rotationFails = 'the service refuses the new key';
-    render(Rotation, { host, ongo: () => {} });
-    await waitFor(() => expect(screen.getAllByTestId('bucket').length).toBe(4));
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    await waitFor(() => expect(screen.getAllByTestId('bucket').length, 'the inventory is listed').toBe(4));
     const row = document.querySelector('[data-credential="sekha-prod/api_key/mcp_api_key"]') as HTMLElement;
     await fireEvent.click(within(row).getByRole('button', { name: 'Rotate…' }));
     const dialog = await screen.findByRole('dialog');
     await fireEvent.click(await within(dialog).findByRole('button', { name: 'Rotate mcp_api_key on sekha-prod' }));
     const result = await within(dialog).findByTestId('rotation-result');
-    expect(result.textContent).toContain('Rolled back');
-    expect(result.textContent).toContain('the service refuses the new key');
+    expect(result.textContent, 'the outcome says it rolled back').toContain('Rolled back');
+    expect(result.textContent, 'and why').toContain('the service refuses the new key');
     expect(result.textContent, 'and that the service works as before').toContain('the old key works');
     expect(within(dialog).queryByRole('button', { name: /Copy the new key/ }), 'no key to copy').toBeNull();
   });
@@ -116,17 +116,17 @@ describe('rotating a key', () => {
 describe('rotating every due key', () => {
   it('asks for the scope to be typed, then summarises each outcome', async () => {
     const host = withCredentials();
-    render(Rotation, { host, ongo: () => {} });
+    render(Rotation, withHost(host, { ongo: () => {} }));
     const open = await screen.findByRole('button', { name: 'Rotate all due (2)…' });
     await fireEvent.click(open);
     const dialog = await screen.findByRole('dialog');
     const go = within(dialog).getByRole('button', { name: 'Rotate 2 keys' }) as HTMLButtonElement;
     expect(go.disabled, 'a fleet-wide action waits for the scope to be typed').toBe(true);
     await fireEvent.input(within(dialog).getByRole('textbox'), { target: { value: '2 keys' } });
-    expect(go.disabled).toBe(false);
+    expect(go.disabled, 'typing the scope enables it').toBe(false);
     await fireEvent.click(go);
     const summary = await within(dialog).findByTestId('bulk-summary');
-    expect(summary.textContent).toContain('2 of 2 rotated and verified');
+    expect(summary.textContent, 'the summary counts the verified rotations').toContain('2 of 2 rotated and verified');
     await fireEvent.click(within(dialog).getAllByRole('button', { name: 'Copy key' })[0]!);
     await within(dialog).findByText('copied');
     expect(host.calls, 'each key is copied by its label').toContain('copyRotatedKey:mcp_api_key on sekha-prod');

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleEvent, sampleInstance } from '../lib/fake-host';
+import { fakeHost, sampleEvent, sampleInstance, withHost } from '../fakes';
 import Timeline from './Timeline.svelte';
 
 afterEach(cleanup);
@@ -16,31 +16,31 @@ function withEvents(n: number) {
 describe('the timeline', () => {
   it('shows events newest first, with words for kind and outcome', async () => {
     const host = withEvents(3);
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     const list = await screen.findByTestId('timeline-list');
-    await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(3));
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'every event is listed').toBe(3));
     const rows = within(list).getAllByRole('option');
-    expect(rows[0]!.textContent).toContain('203.0.113.3');
+    expect(rows[0]!.textContent, 'the newest event comes first').toContain('203.0.113.3');
     expect(rows[0]!.textContent, 'outcome as a word').toContain('failure');
   });
 
   it('renders only the visible rows of a long list', async () => {
     const host = withEvents(10_000);
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     const list = await screen.findByTestId('timeline-list');
-    await waitFor(() => expect(within(list).getAllByRole('option').length).toBeGreaterThan(0));
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'the list shows rows').toBeGreaterThan(0));
     expect(within(list).getAllByRole('option').length, 'a window of rows, not all loaded').toBeLessThan(100);
   });
 
   it('shows the raw line as text, never as markup, and selects from the keyboard', async () => {
     const host = withEvents(2);
     host.raw['sekha-prod:2'] = '<img src=x id=injected> "POST /x" 401';
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     const list = await screen.findByTestId('timeline-list');
-    await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(2));
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'both events are listed').toBe(2));
     await fireEvent.keyDown(list, { key: 'ArrowDown' });
     const raw = await screen.findByTestId('raw-line');
-    await waitFor(() => expect(raw.textContent).toBe('<img src=x id=injected> "POST /x" 401'));
+    await waitFor(() => expect(raw.textContent, 'the raw line is shown as read on the host').toBe('<img src=x id=injected> "POST /x" 401'));
     expect(document.getElementById('injected'), 'host text never becomes an element').toBeNull();
     await fireEvent.keyDown(list, { key: 'Escape' });
     expect(screen.queryByTestId('raw-line'), 'Escape closes the detail').toBeNull();
@@ -48,19 +48,19 @@ describe('the timeline', () => {
 
   it('passes filters to the host and exports what they select', async () => {
     const host = withEvents(5);
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     await screen.findByTestId('timeline-list');
     await fireEvent.change(screen.getByLabelText('Kind'), { target: { value: 'auth' } });
     await fireEvent.input(screen.getByLabelText('Address'), { target: { value: '203.0.113.4' } });
-    await waitFor(() => expect(host.lastFilter?.ip).toBe('203.0.113.4'));
-    expect(host.lastFilter?.kind).toBe('auth');
+    await waitFor(() => expect(host.lastFilter?.ip, 'the address filter reaches the host').toBe('203.0.113.4'));
+    expect(host.lastFilter?.kind, 'and so does the kind').toBe('auth');
     await fireEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
     await screen.findByText(/Saved 1 events to \/home\/op\/Downloads\/gatehouse-events.csv/);
-    expect(host.calls).toContain('exportEvents:csv');
+    expect(host.calls, 'the export is asked of the host').toContain('exportEvents:csv');
   });
 
   it('explains itself when no instance is enrolled', async () => {
-    render(Timeline, { host: fakeHost(), ongo: () => {} });
+    render(Timeline, withHost(fakeHost(), { ongo: () => {} }));
     await screen.findByText('Nothing has happened yet');
   });
 });
@@ -70,11 +70,11 @@ describe('live mode', () => {
     const host = fakeHost();
     host.fleet = [sampleInstance('sekha-prod')];
     host.timeline = [sampleEvent(100, { kind: 'console', outcome: 'success', message: 'Enrolled', ip: null })];
-    render(Timeline, { host, ongo: () => {} });
+    render(Timeline, withHost(host, { ongo: () => {} }));
     const list = await screen.findByTestId('timeline-list');
-    await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(1));
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'the enrollment event is listed').toBe(1));
     // The agent reads its log from the start: older lines arrive after the enrollment.
     host.timeline = [...host.timeline, sampleEvent(3), sampleEvent(2), sampleEvent(1)];
-    await waitFor(() => expect(within(list).getAllByRole('option').length).toBe(4), { timeout: 5000 });
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'the backfilled events are listed too').toBe(4), { timeout: 5000 });
   });
 });

@@ -1,0 +1,203 @@
+// The Heatmaps view's controller: the chart, offenders and alerts for one window and scope,
+// refreshed while the view is shown (alerts every two seconds while their tab is), alert
+// states, chart export, and incidents from an offender or an alert.
+import type { Alert } from '../../gen/Alert';
+import type { AlertState } from '../../gen/AlertState';
+import type { Heatmap } from '../../gen/Heatmap';
+import type { HeatmapKind } from '../../gen/HeatmapKind';
+import type { HeatmapQuery } from '../../gen/HeatmapQuery';
+import type { ImageFormat } from '../../gen/ImageFormat';
+import type { InstanceView } from '../../gen/InstanceView';
+import type { Offender } from '../../gen/Offender';
+import type { Theme } from '../../gen/Theme';
+import type { Window } from '../../gen/Window';
+import { nowMicros, nowSeconds } from '../../lib/clock';
+import { controllerContext } from '../../lib/context';
+import { toHostError, type Host, type HostError } from '../../lib/host';
+import { servicesOf } from '../../lib/instances';
+import { effectiveTheme } from '../../lib/theme';
+
+export type Tab = 'charts' | 'offenders' | 'alerts';
+export type OffenderSort = 'failures' | 'distinct_keys' | 'last_us' | 'ip';
+
+export const KINDS: readonly (readonly [HeatmapKind, string])[] = [
+  ['weekday_hour', 'Weekday × hour'],
+  ['address_time', 'Top addresses × time'],
+  ['instance_day', 'Instances × day'],
+];
+export const WINDOWS: readonly (readonly [Window, string])[] = [
+  ['day', 'Last 24 hours'],
+  ['week', 'Last 7 days'],
+  ['month', 'Last 30 days'],
+  ['quarter', 'Last 90 days'],
+];
+const REFRESH_MS = 10_000;
+const ALERTS_REFRESH_MS = 2_000;
+
+export interface HeatmapsOptions {
+  /** The operator's theme: the core draws the chart in its colours. */
+  theme: () => Theme;
+  /** Show an incident just opened from an offender or an alert. */
+  onincident: (id: number) => void;
+}
+
+export class HeatmapsController {
+  readonly #host: Host;
+  readonly #options: HeatmapsOptions;
+  /** Answers to older requests (a slow quarter, then a quick day) are dropped. */
+  #latest = 0;
+
+  tab = $state<Tab>('charts');
+  kind = $state<HeatmapKind>('weekday_hour');
+  range = $state<Window>('month');
+  instance = $state('');
+  service = $state('');
+  instances = $state<InstanceView[] | null>(null);
+  map = $state<Heatmap | null>(null);
+  offenders = $state<Offender[]>([]);
+  alerts = $state<Alert[]>([]);
+  showResolved = $state(false);
+  error = $state<HostError | null>(null);
+  note = $state<string | null>(null);
+  sortKey = $state<OffenderSort>('failures');
+  now = $state(nowSeconds());
+
+  readonly services = $derived(servicesOf(this.instances));
+  readonly openAlerts = $derived(this.alerts.filter((a) => a.state !== 'resolved').length);
+  readonly sorted = $derived(
+    [...this.offenders].sort((a, b) =>
+      this.sortKey === 'ip' ? a.ip.localeCompare(b.ip) : Number(b[this.sortKey]) - Number(a[this.sortKey]),
+    ),
+  );
+  readonly query: HeatmapQuery = $derived({
+    kind: this.kind,
+    window: this.range,
+    instance: this.instance || null,
+    service: this.service || null,
+    theme: effectiveTheme(this.theme),
+  });
+
+  constructor(host: Host, options: HeatmapsOptions) {
+    this.#host = host;
+    this.#options = options;
+  }
+
+  get theme(): Theme {
+    return this.#options.theme();
+  }
+
+  start(): () => void {
+    const effects = $effect.root(() => {
+      $effect(() => {
+        void this.query;
+        void this.showResolved;
+        void this.load();
+      });
+    });
+    this.#host
+      .instances()
+      .then((list) => (this.instances = list))
+      .catch((e) => (this.error = toHostError(e)));
+    const timer = setInterval(() => void this.load(), REFRESH_MS);
+    // The alerts list is cheap to read: while it is shown, a new alert appears within seconds.
+    const alertsTimer = setInterval(() => {
+      if (this.tab === 'alerts') void this.loadAlerts();
+    }, ALERTS_REFRESH_MS);
+    return () => {
+      effects();
+      clearInterval(timer);
+      clearInterval(alertsTimer);
+    };
+  }
+
+  async load(): Promise<void> {
+    this.now = nowSeconds();
+    const request = ++this.#latest;
+    try {
+      const [m, o, a] = await Promise.all([
+        this.#host.heatmap(this.query),
+        this.#host.offenders({ window: this.range, instance: this.query.instance, service: this.query.service, limit: 100 }),
+        this.#host.alerts(this.#alertFilter()),
+      ]);
+      if (request !== this.#latest) return;
+      this.map = m;
+      this.offenders = o;
+      this.alerts = a;
+      this.error = null;
+    } catch (e) {
+      if (request === this.#latest) this.error = toHostError(e);
+    }
+  }
+
+  async loadAlerts(): Promise<void> {
+    const request = this.#latest;
+    try {
+      const a = await this.#host.alerts(this.#alertFilter());
+      if (request === this.#latest) this.alerts = a;
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  showAlerts(): void {
+    this.tab = 'alerts';
+    void this.loadAlerts();
+  }
+
+  async setState(alert: Alert, state: AlertState): Promise<void> {
+    try {
+      const updated = await this.#host.setAlertState(alert.id, state);
+      this.alerts = this.alerts.map((x) => (x.id === alert.id ? updated : x));
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  async exportAs(format: ImageFormat): Promise<void> {
+    this.note = 'Saving the chart…';
+    try {
+      this.note = `Saved to ${await this.#host.exportHeatmap(this.query, format)}`;
+    } catch (e) {
+      this.note = null;
+      this.error = toHostError(e);
+    }
+  }
+
+  /** Open an incident about an offender: its address, the instances it hit, its window. */
+  async incidentFor(o: Offender): Promise<void> {
+    this.note = null;
+    try {
+      const view = await this.#host.openIncident({
+        title: `Failed sign-ins from ${o.ip}`,
+        severity: o.open_alerts > 0 ? 'high' : 'medium',
+        instances: o.instances,
+        ips: [o.ip],
+        from_us: o.first_us - 3_600_000_000,
+        to_us: Math.max(o.last_us, nowMicros()),
+      });
+      this.#options.onincident(view.incident.id);
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  async incidentFromAlert(a: Alert): Promise<void> {
+    this.note = null;
+    try {
+      this.#options.onincident((await this.#host.incidentFromAlert(a.id)).incident.id);
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  #alertFilter() {
+    return { state: null, all: this.showResolved, instance: null, subject: null };
+  }
+}
+
+const context = controllerContext('heatmaps', (host, options: HeatmapsOptions) => new HeatmapsController(host, options));
+
+/** For the Heatmaps view: its controller, started and stopped with it. */
+export const provideHeatmaps = context.provide;
+/** For the Heatmaps view's parts. */
+export const useHeatmaps = context.use;

@@ -1,0 +1,58 @@
+// The detection rules and the allowlist, edited in place and saved together.
+import type { DetectionSettings } from '../../gen/DetectionSettings';
+import { toHostError, type Host, type HostError } from '../../lib/host';
+
+export class DetectionController {
+  readonly #host: Host;
+
+  settings = $state<DetectionSettings | null>(null);
+  /** The allowlist as typed: one address or network a line. */
+  allowlist = $state('');
+  error = $state<HostError | null>(null);
+  saved = $state<string | null>(null);
+
+  constructor(host: Host) {
+    this.#host = host;
+  }
+
+  load(): void {
+    this.#host
+      .detection()
+      .then((next) => {
+        this.#show(next);
+        this.error = null;
+      })
+      .catch((e) => (this.error = toHostError(e)));
+  }
+
+  async save(): Promise<void> {
+    if (!this.settings) return;
+    this.saved = null;
+    try {
+      const list = this.allowlist
+        .split(/[\s,]+/)
+        .map((a) => a.trim())
+        .filter(Boolean);
+      this.#show(await this.#host.setDetection({ rules: this.settings.rules, allowlist: list }));
+      this.error = null;
+      this.saved = 'Saved. The rules apply to events from now on.';
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  async reset(): Promise<void> {
+    try {
+      this.#show(await this.#host.resetDetection());
+      this.error = null;
+      this.saved = "Back to the guides' rules.";
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  #show(next: DetectionSettings): void {
+    this.settings = next;
+    this.allowlist = next.allowlist.join('\n');
+  }
+}

@@ -1,0 +1,274 @@
+// The Timeline view's controller: the filters, pages of events newest first, live polling that
+// keeps the operator's place, the selected event's raw line, export, and an incident from a
+// preset's events.
+import type { Cursor } from '../../gen/Cursor';
+import type { EventFilter } from '../../gen/EventFilter';
+import type { ExportFormat } from '../../gen/ExportFormat';
+import type { InstanceView } from '../../gen/InstanceView';
+import type { Kind } from '../../gen/Kind';
+import type { Outcome } from '../../gen/Outcome';
+import type { SyncState } from '../../gen/SyncState';
+import type { TimelineEvent } from '../../gen/TimelineEvent';
+import { nowMicros, nowSeconds } from '../../lib/clock';
+import { controllerContext } from '../../lib/context';
+import { toHostError, type Host, type HostError } from '../../lib/host';
+import { servicesOf } from '../../lib/instances';
+import type { TimelinePreset } from '../../lib/preset';
+import { arrivals } from './arrivals';
+import { eventKey as key } from './format';
+
+/** Row height in pixels: fixed, so only the visible rows need to exist. */
+export const ROW = 30;
+export const OVERSCAN = 12;
+const PAGE = 200;
+const LIVE_MS = 2000;
+/** Filters settle for this long before the list is asked for again (typing in a field). */
+const SETTLE_MS = 250;
+
+export const RANGES: readonly (readonly [string, string, number])[] = [
+  ['15m', 'Last 15 minutes', 15 * 60],
+  ['1h', 'Last hour', 3600],
+  ['24h', 'Last 24 hours', 86400],
+  ['7d', 'Last 7 days', 7 * 86400],
+  ['all', 'All time', 0],
+];
+
+export interface TimelineOptions {
+  /** A filter chosen elsewhere (a heatmap cell, an offender, an alert), or null. */
+  preset: () => TimelinePreset | null;
+  /** Show an incident just opened from the preset's events. */
+  onincident: (id: number) => void;
+}
+
+export class TimelineController {
+  readonly #host: Host;
+  readonly #options: TimelineOptions;
+
+  range = $state('24h');
+  instance = $state('');
+  service = $state('');
+  kind = $state<Kind | ''>('');
+  outcome = $state<Outcome | ''>('');
+  ip = $state('');
+  keyPrefix = $state('');
+  path = $state('');
+  text = $state('');
+  live = $state(true);
+
+  events = $state<TimelineEvent[]>([]);
+  next = $state<Cursor | null>(null);
+  loaded = $state(false);
+  loadingMore = $state(false);
+  error = $state<HostError | null>(null);
+  instances = $state<InstanceView[] | null>(null);
+  sync = $state<SyncState[]>([]);
+  selected = $state(-1);
+  raw = $state<string | null>(null);
+  exported = $state<string | null>(null);
+  now = $state(nowSeconds());
+  olderArrived = $state(false);
+
+  // The list's window onto the events: only rows near it are drawn.
+  scrollTop = $state(0);
+  viewport = $state(600);
+  /** The scrolling list element, so a reload can go back to the top and live rows keep the
+   * operator's place. */
+  list: HTMLElement | undefined;
+
+  readonly services = $derived(servicesOf(this.instances));
+  readonly first = $derived(Math.max(0, Math.floor(this.scrollTop / ROW) - OVERSCAN));
+  readonly last = $derived(Math.min(this.events.length, Math.ceil((this.scrollTop + this.viewport) / ROW) + OVERSCAN));
+  readonly visible = $derived(this.events.slice(this.first, this.last));
+  readonly current = $derived(this.selected >= 0 ? this.events[this.selected] : undefined);
+  readonly syncProblems = $derived(this.sync.filter((s) => s.last_error));
+  readonly lastSync = $derived(Math.max(0, ...this.sync.map((s) => s.last_sync ?? 0)) / 1e6);
+  readonly #filterKey = $derived(
+    JSON.stringify([this.range, this.instance, this.service, this.kind, this.outcome, this.ip, this.keyPrefix, this.path, this.text, this.preset]),
+  );
+
+  constructor(host: Host, options: TimelineOptions) {
+    this.#host = host;
+    this.#options = options;
+  }
+
+  get preset(): TimelinePreset | null {
+    return this.#options.preset();
+  }
+
+  start(): () => void {
+    const effects = $effect.root(() => {
+      $effect(() => {
+        void this.#filterKey;
+        const timer = setTimeout(() => void this.reload(), SETTLE_MS);
+        return () => clearTimeout(timer);
+      });
+      $effect(() => {
+        if (this.last > this.events.length - OVERSCAN && this.next) void this.loadMore();
+      });
+    });
+    this.#host
+      .instances()
+      .then((list) => (this.instances = list))
+      .catch((e) => (this.error = toHostError(e)));
+    void this.poll();
+    const timer = setInterval(() => void this.poll(), LIVE_MS);
+    return () => {
+      effects();
+      clearInterval(timer);
+    };
+  }
+
+  filter(): EventFilter {
+    // A preset stands for exactly its events; free text still narrows within them.
+    if (this.preset) return { ...this.preset.filter, text: this.text.trim() || null };
+    const seconds = RANGES.find(([r]) => r === this.range)?.[2] ?? 0;
+    return {
+      from_us: seconds ? Math.floor(nowMicros() - seconds * 1e6) : null,
+      to_us: null,
+      instance: this.instance || null,
+      service: this.service || null,
+      kind: this.kind || null,
+      outcome: this.outcome || null,
+      ip: this.ip.trim() || null,
+      key_prefix: this.keyPrefix.trim() || null,
+      path: this.path.trim() || null,
+      text: this.text.trim() || null,
+      source: null,
+      hours: null,
+      attempts: false,
+    };
+  }
+
+  async reload(): Promise<void> {
+    try {
+      const page = await this.#host.events(this.filter(), null, PAGE);
+      this.events = page.events;
+      this.next = page.next;
+      this.selected = -1;
+      this.raw = null;
+      this.error = null;
+      this.olderArrived = false;
+      if (this.list) this.list.scrollTop = 0;
+      this.scrollTop = 0;
+    } catch (e) {
+      this.error = toHostError(e);
+    } finally {
+      this.loaded = true;
+    }
+  }
+
+  async loadMore(): Promise<void> {
+    if (!this.next || this.loadingMore) return;
+    this.loadingMore = true;
+    try {
+      const page = await this.#host.events(this.filter(), this.next, PAGE);
+      this.events = [...this.events, ...page.events];
+      this.next = page.next;
+    } catch (e) {
+      this.error = toHostError(e);
+    } finally {
+      this.loadingMore = false;
+    }
+  }
+
+  /** Live mode. At the top of the list the first page is simply refreshed: agents also
+   * backfill older lines (a log read from its start), which belong below the top. Scrolled
+   * away, the operator's place is kept: newer events are put on top, and older arrivals are
+   * offered as a reload. */
+  async poll(): Promise<void> {
+    this.now = nowSeconds();
+    try {
+      this.sync = await this.#host.syncStates();
+      if (!this.live || !this.loaded) return;
+      const page = await this.#host.events(this.filter(), null, PAGE);
+      if (this.scrollTop === 0 && this.selected < 0) {
+        this.events = page.events;
+        this.next = page.next;
+        this.olderArrived = false;
+        return;
+      }
+      const { newer, older } = arrivals(this.events, page.events);
+      if (newer.length > 0) {
+        this.events = [...newer, ...this.events];
+        if (this.selected >= 0) this.selected += newer.length;
+        if (this.list) this.list.scrollTop += newer.length * ROW;
+      }
+      if (older) this.olderArrived = true;
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  /** Show an event's details and fetch its raw line (kept only if it is still the one shown). */
+  async select(index: number): Promise<void> {
+    this.selected = index;
+    this.raw = null;
+    const e = this.events[index];
+    if (!e) return;
+    const wanted = key(e);
+    try {
+      const line = await this.#host.eventRaw(e.instance, e.seq);
+      if (this.current && key(this.current) === wanted) this.raw = line;
+    } catch (err) {
+      this.error = toHostError(err);
+    }
+  }
+
+  close(): void {
+    this.selected = -1;
+  }
+
+  reloadOlder(): void {
+    this.olderArrived = false;
+    void this.reload();
+  }
+
+  syncNow(): void {
+    this.#host
+      .syncNow()
+      .then(() => this.poll())
+      .catch((e) => (this.error = toHostError(e)));
+  }
+
+  async exportAs(format: ExportFormat): Promise<void> {
+    this.exported = 'Exporting…';
+    try {
+      const result = await this.#host.exportEvents(this.filter(), format);
+      this.exported = `Saved ${result.events} events to ${result.path}`;
+    } catch (e) {
+      this.exported = null;
+      this.error = toHostError(e);
+    }
+  }
+
+  /** Open an incident about exactly the preset's events (a heatmap cell, say): its instance
+   * (or every instance), its address if it has one, and its time span. */
+  async incidentFromPreset(): Promise<void> {
+    const preset = this.preset;
+    if (!preset) return;
+    const f = preset.filter;
+    const hours = f.hours ?? [];
+    const from = hours.length ? Math.min(...hours) * 3_600_000_000 : (f.from_us ?? nowMicros() - 86_400_000_000);
+    const to = hours.length ? (Math.max(...hours) + 1) * 3_600_000_000 : (f.to_us ?? nowMicros());
+    try {
+      const view = await this.#host.openIncident({
+        title: preset.label,
+        severity: 'medium',
+        instances: f.instance ? [f.instance] : (this.instances ?? []).map((i) => i.name),
+        ips: f.ip ? [f.ip] : [],
+        from_us: from,
+        to_us: Math.max(to, from + 1),
+      });
+      this.#options.onincident(view.incident.id);
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+}
+
+const context = controllerContext('timeline', (host, options: TimelineOptions) => new TimelineController(host, options));
+
+/** For the Timeline view: its controller, started and stopped with it. */
+export const provideTimeline = context.provide;
+/** For the Timeline view's parts. */
+export const useTimeline = context.use;

@@ -1,0 +1,113 @@
+// How the console is set up: theme, time zone, keychain, app info, detection rules, audit log.
+import type { AuditEntry } from '../gen/AuditEntry';
+import type { AuditVerdict } from '../gen/AuditVerdict';
+import type { DetectionSettings } from '../gen/DetectionSettings';
+import type { KeychainStatus } from '../gen/KeychainStatus';
+import type { Theme } from '../gen/Theme';
+import { HostError, type Host } from '../lib/host';
+import type { FakeHost } from './index';
+
+export interface SettingsFake {
+  theme: Theme;
+  timeZone: string | null;
+  keychain: KeychainStatus;
+  detectionSettings: DetectionSettings;
+  audit: AuditEntry[];
+  auditVerdict: AuditVerdict;
+}
+
+type SettingsCalls = Pick<
+  Host,
+  | 'appInfo'
+  | 'keychainStatus'
+  | 'settings'
+  | 'setTheme'
+  | 'setTimeZone'
+  | 'detection'
+  | 'setDetection'
+  | 'resetDetection'
+  | 'auditLog'
+  | 'verifyAudit'
+>;
+
+/** What the core accepts in an allowlist, roughly: addresses and networks. */
+const ADDRESS = /^[0-9a-f.:/]+$/i;
+
+export function settingsFake(host: FakeHost): SettingsFake & SettingsCalls {
+  return {
+    theme: 'system',
+    timeZone: null,
+    keychain: { state: 'available', service: 'Gatehouse', backend: 'Secret Service (D-Bus)', message: '' },
+    detectionSettings: {
+      rules: [
+        {
+          id: 'brute-force',
+          name: 'Brute force',
+          detection: { kind: 'brute_force', failures: 5, window_secs: 600 },
+          services: [],
+          enabled: true,
+          severity: 'high',
+          basis: 'Sekha security guide, Fail2Ban jail: maxretry = 5, findtime = 600.',
+        },
+      ],
+      allowlist: [],
+    },
+    audit: [],
+    auditVerdict: { intact: true, rows: 0, first_broken: null, problem: null },
+    async appInfo() {
+      host.calls.push('appInfo');
+      return {
+        version: '0.1.0',
+        data_dir: '/tmp/gatehouse-test',
+        database: '/tmp/gatehouse-test/gatehouse.sqlite3',
+        log_dir: '/tmp/gatehouse-test/logs',
+        schema_version: 1,
+        platform: 'linux-x86_64',
+      };
+    },
+    async keychainStatus() {
+      host.calls.push('keychainStatus');
+      return host.keychain;
+    },
+    async settings() {
+      host.calls.push('settings');
+      return { theme: host.theme, time_zone: host.timeZone, effective_time_zone: host.timeZone ?? 'Europe/Berlin' };
+    },
+    async setTheme(theme) {
+      host.calls.push(`setTheme:${theme}`);
+      host.theme = theme;
+      return host.settings();
+    },
+    async setTimeZone(zone) {
+      host.calls.push(`setTimeZone:${zone}`);
+      if (zone === 'Mars/Olympus') throw new HostError('invalid_input', 'Invalid time_zone: "Mars/Olympus" is not a known time zone');
+      host.timeZone = zone;
+      return host.settings();
+    },
+    async detection() {
+      host.calls.push('detection');
+      return host.detectionSettings;
+    },
+    async setDetection(detection) {
+      host.calls.push('setDetection');
+      const bad = detection.allowlist.find((a) => !ADDRESS.test(a));
+      if (bad !== undefined) {
+        throw new HostError('invalid_input', `Invalid allowlist: "${bad}" is not an address or a network such as 192.0.2.0/24`);
+      }
+      host.detectionSettings = detection;
+      return detection;
+    },
+    async resetDetection() {
+      host.calls.push('resetDetection');
+      return host.detectionSettings;
+    },
+    async auditLog(limit) {
+      host.calls.push(`auditLog:${limit}`);
+      return host.audit;
+    },
+    async verifyAudit() {
+      host.calls.push('verifyAudit');
+      return host.auditVerdict;
+    },
+  };
+}
