@@ -9,9 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use gatehouse_events::Outcome;
-use gatehouse_protocol::{
-    paths, CheckId, CheckResult, CheckStatus, ChecksReport, ChecksRequest, TlsMinimum,
-};
+use gatehouse_protocol::{CheckId, CheckResult, CheckStatus, ChecksRequest, TlsMinimum};
 use gatehouse_store::compliance::{NewEvidence, NewWaiver};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -318,15 +316,14 @@ impl Console {
                 checks: agent_checks,
                 tls_minimum,
             };
-            match self
-                .agent_post::<ChecksReport, _>(
-                    &record,
-                    paths::CHECKS,
-                    &request,
-                    Duration::from_secs(90),
-                )
-                .await
-            {
+            let report = match self.agent(&record).await {
+                Ok(agent) => agent
+                    .checks(&request, Duration::from_secs(90))
+                    .await
+                    .map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match report {
                 Ok(report) => {
                     results.extend(report.results.into_iter().map(Answer::from));
                 }

@@ -77,66 +77,10 @@ pub enum Error {
     #[error("Cannot write the log in {}: {detail}", path.display())]
     Logging { path: PathBuf, detail: String },
 
-    /// The agent could not be reached at all.
-    #[error(
-        "Cannot reach the agent at {address}: {detail}. Check that gatehouse-agent is running \
-         there and that the port is open from this computer."
-    )]
-    AgentUnreachable { address: String, detail: String },
-
-    /// The agent did not answer in time.
-    #[error("The agent at {address} did not answer within {seconds} s. It may be overloaded, or a firewall may be dropping the connection.")]
-    AgentTimeout { address: String, seconds: u64 },
-
-    /// The agent answered, but not with the Gatehouse agent API.
-    #[error("The agent at {address} answered something that is not the Gatehouse agent API ({detail}). Is the address right?")]
-    AgentBadResponse { address: String, detail: String },
-
-    /// The agent refused the request, with its own code.
-    #[error("The agent at {address} refused: {message}")]
-    AgentRefused {
-        address: String,
-        code: String,
-        message: String,
-    },
-
-    /// At enrollment, the agent's certificate is not the one the code names.
-    #[error(
-        "The agent at {address} presented a certificate whose fingerprint does not match the \
-         enrollment code. Someone may be intercepting the connection, or the code belongs to \
-         another agent. Nothing was enrolled."
-    )]
-    FingerprintMismatch { address: String },
-
-    /// The enrollment code's token has expired.
-    #[error("{message} Nothing was enrolled.")]
-    EnrollmentExpired { message: String },
-
-    /// The enrollment code was already used.
-    #[error("{message} Nothing was enrolled.")]
-    EnrollmentUsed { message: String },
-
-    /// The enrollment code is not this agent's (or is malformed).
-    #[error("{message} Nothing was enrolled.")]
-    EnrollmentInvalid { message: String },
-
-    /// The agent's certificate is not acceptable any more (expired, revoked, wrong name...).
-    #[error("The agent at {address} cannot be trusted as \"{instance}\": {detail}")]
-    AgentCertificate {
-        instance: String,
-        address: String,
-        detail: String,
-    },
-
-    /// The agent refused this console's client certificate.
-    #[error(
-        "The agent at {address} refused this console's certificate for \"{instance}\": {detail}"
-    )]
-    ClientCertificateRefused {
-        instance: String,
-        address: String,
-        detail: String,
-    },
+    /// Talking to an agent failed: unreachable, too slow, refused, not the agent it should
+    /// be, or it refused this console's certificate. The message names the cause and the fix.
+    #[error(transparent)]
+    Agent(#[from] gatehouse_agent_client::Error),
 
     /// No instance by that name.
     #[error("No instance named \"{0}\" is enrolled.")]
@@ -309,16 +253,23 @@ impl Error {
             Error::SchemaTooNew { .. } => ErrorCode::SchemaTooNew,
             Error::InvalidInput { .. } => ErrorCode::InvalidInput,
             Error::Logging { .. } => ErrorCode::Logging,
-            Error::AgentUnreachable { .. } => ErrorCode::AgentUnreachable,
-            Error::AgentTimeout { .. } => ErrorCode::AgentTimeout,
-            Error::AgentBadResponse { .. } => ErrorCode::AgentBadResponse,
-            Error::AgentRefused { .. } => ErrorCode::AgentRefused,
-            Error::FingerprintMismatch { .. } => ErrorCode::FingerprintMismatch,
-            Error::EnrollmentExpired { .. } => ErrorCode::EnrollmentExpired,
-            Error::EnrollmentUsed { .. } => ErrorCode::EnrollmentUsed,
-            Error::EnrollmentInvalid { .. } => ErrorCode::EnrollmentInvalid,
-            Error::AgentCertificate { .. } => ErrorCode::AgentCertificate,
-            Error::ClientCertificateRefused { .. } => ErrorCode::ClientCertificateRefused,
+            Error::Agent(e) => {
+                use gatehouse_agent_client::Error as E;
+                match e {
+                    E::InvalidAddress { .. } => ErrorCode::InvalidInput,
+                    E::Unreachable { .. } => ErrorCode::AgentUnreachable,
+                    E::Timeout { .. } => ErrorCode::AgentTimeout,
+                    E::BadResponse { .. } => ErrorCode::AgentBadResponse,
+                    E::Refused { .. } => ErrorCode::AgentRefused,
+                    E::FingerprintMismatch { .. } => ErrorCode::FingerprintMismatch,
+                    E::EnrollmentExpired { .. } => ErrorCode::EnrollmentExpired,
+                    E::EnrollmentUsed { .. } => ErrorCode::EnrollmentUsed,
+                    E::EnrollmentInvalid { .. } => ErrorCode::EnrollmentInvalid,
+                    E::Certificate { .. } => ErrorCode::AgentCertificate,
+                    E::ClientCertificateRefused { .. } => ErrorCode::ClientCertificateRefused,
+                    E::Pki(_) => ErrorCode::Pki,
+                }
+            }
             Error::InstanceNotFound(_) => ErrorCode::InstanceNotFound,
             Error::InstanceExists(_) => ErrorCode::InstanceExists,
             Error::InstanceRevoked(_) => ErrorCode::InstanceRevoked,

@@ -6,15 +6,12 @@
 //! the database.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use gatehouse_agent_client::{Agent, AgentClient, Enrollment, Identity, Link};
 use gatehouse_pki::{self as pki, FleetCa, KeyPem, RevocationList, Serial, Validity};
-use gatehouse_protocol::{self as protocol, codes, paths, EnrollmentCode, ErrorBody};
-use reqwest::StatusCode;
+use gatehouse_protocol::{self as protocol, EnrollmentCode};
 use ring::rand::{SecureRandom, SystemRandom};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use ts_rs::TS;
@@ -27,8 +24,6 @@ const CA_KEY: &str = "fleet-ca.key";
 /// Key of the HMAC that chains the console's own audit log.
 pub(crate) const AUDIT_KEY: &str = "audit-hmac.key";
 const CA_LIFETIME: time::Duration = time::Duration::days(5 * 365);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 /// Agents contacted at once by a fleet-wide refresh.
 pub const REFRESH_CONCURRENCY: usize = 16;
 
@@ -90,12 +85,11 @@ pub struct RefreshSummary {
     pub instances: Vec<InstanceView>,
 }
 
-/// The console's side of the links: the revocation list its verifiers consult and a cache of
-/// one HTTP client per instance, so refreshes reuse established connections.
+/// The console's side of the links: the agents' client (its HTTPS clients and revocation
+/// list), sync back-off and locks.
 #[derive(Debug, Default)]
 pub(crate) struct Links {
-    revoked: Arc<RwLock<RevocationList>>,
-    clients: Mutex<HashMap<String, (String, reqwest::Client)>>,
+    pub(crate) agents: AgentClient,
     pub(crate) backoff: Mutex<crate::sync::Backoff>,
     pub(crate) sync_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     ca_lock: Mutex<()>,
@@ -132,27 +126,16 @@ impl Console {
             return Err(Error::InstanceExists(name));
         }
         let address = request.address.trim().to_owned();
-        let socket = resolve(&address).await?;
+        let pin = pki::Fingerprint::from_bytes(code.fingerprint);
+        let enroll = Enrollment::connect(&address, pin).await?;
         let ca = self.fleet_ca()?;
         let now = self.now();
-
-        let pin = pki::Fingerprint::from_bytes(code.fingerprint);
-        let enroll = http_client(
-            pki::enrollment_client_config(pin)?,
-            pki::ENROLLMENT_NAME,
-            socket,
-        )?;
-        let enroll_url = |path: &str| url(pki::ENROLLMENT_NAME, socket, path);
-        let csr: protocol::EnrollCsrResponse = call(
-            enroll
-                .post(enroll_url(paths::ENROLL_CSR))
-                .json(&protocol::EnrollCsrRequest {
-                    token: code.token.clone(),
-                    instance: name.clone(),
-                }),
-            &Target::enrolling(&address),
-        )
-        .await?;
+        let csr = enroll
+            .csr(&protocol::EnrollCsrRequest {
+                token: code.token.clone(),
+                instance: name.clone(),
+            })
+            .await?;
 
         let validity = Validity::starting(now, pki::CERT_LIFETIME);
         let agent_cert = ca.sign_agent_csr(&csr.csr_pem, &name, validity, self.serial()?)?;
@@ -162,23 +145,19 @@ impl Console {
             &Sensitive::new(client_key.expose().as_bytes().to_vec()),
         )?;
         let revoked = self.store().instances().revoked_serials()?;
-        let completed: Result<protocol::Info> = call(
-            enroll.post(enroll_url(paths::ENROLL_COMPLETE)).json(
-                &protocol::EnrollCompleteRequest {
-                    token: code.token.clone(),
-                    cert_pem: agent_cert.pem.clone(),
-                    ca_pem: ca.cert_pem(),
-                    revoked,
-                },
-            ),
-            &Target::enrolling(&address),
-        )
-        .await;
+        let completed = enroll
+            .complete(&protocol::EnrollCompleteRequest {
+                token: code.token.clone(),
+                cert_pem: agent_cert.pem.clone(),
+                ca_pem: ca.cert_pem(),
+                revoked,
+            })
+            .await;
         let info = match completed {
             Ok(info) => info,
             Err(e) => {
                 self.forget_client_key(&name);
-                return Err(e);
+                return Err(e.into());
             }
         };
         let profile = if request.profile.trim().is_empty() {
@@ -394,83 +373,44 @@ impl Console {
     }
 
     async fn fetch_info(&self, record: &InstanceRecord) -> Result<protocol::Info> {
-        let (client, base) = self.client_for(record).await?;
-        let info: protocol::Info = call(
-            client.get(format!("{base}{}", paths::INFO)),
-            &Target::instance(record),
-        )
-        .await?;
-        protocol::check_version(&info.api_version).map_err(|e| Error::AgentBadResponse {
-            address: record.address.clone(),
-            detail: e.to_string(),
-        })?;
-        Ok(info)
+        Ok(self.agent(record).await?.info().await?)
     }
 
-    /// GET `path` (with its query) from an instance's agent over mutual TLS.
-    pub(crate) async fn agent_get<T: DeserializeOwned>(
-        &self,
-        record: &InstanceRecord,
-        path: &str,
-    ) -> Result<T> {
-        let (client, base) = self.client_for(record).await?;
-        call(
-            client.get(format!("{base}{path}")),
-            &Target::instance(record),
-        )
-        .await
-    }
-
-    /// POST a JSON body to an instance's agent, waiting up to `timeout` for the answer (a
-    /// rotation restarts the service).
-    pub(crate) async fn agent_post<T: DeserializeOwned, B: Serialize>(
-        &self,
-        record: &InstanceRecord,
-        path: &str,
-        body: &B,
-        timeout: Duration,
-    ) -> Result<T> {
-        let (client, base) = self.client_for(record).await?;
-        call(
-            client
-                .post(format!("{base}{path}"))
-                .json(body)
-                .timeout(timeout),
-            &Target::instance(record),
-        )
-        .await
+    /// The mutual-TLS link to an instance's agent: cached, or built with the client key read
+    /// from the keychain.
+    pub(crate) async fn agent(&self, record: &InstanceRecord) -> Result<Agent> {
+        let link = Link {
+            instance: &record.name,
+            address: &record.address,
+            client_cert_pem: &record.client_cert_pem,
+        };
+        if let Some(agent) = self.links.agents.cached(&link) {
+            return Ok(agent);
+        }
+        let key_bytes = self.vault().load(&client_key_name(&record.name))?;
+        let key_pem =
+            String::from_utf8(key_bytes.expose().clone()).map_err(|_| Error::Keychain {
+                detail: format!("the key for {} in the keychain is not text", record.name),
+            })?;
+        let identity = Identity {
+            key: KeyPem::from_pem(key_pem)?,
+            ca_pem: self.ca_cert_pem()?,
+        };
+        Ok(self.links.agents.connect(&link, identity).await?)
     }
 
     async fn push_revocations(&self, record: &InstanceRecord, serials: Vec<String>) -> Result<()> {
-        let (client, base) = self.client_for(record).await?;
-        let _: protocol::Revocations = call(
-            client
-                .put(format!("{base}{}", paths::REVOCATIONS))
-                .json(&protocol::Revocations { serials }),
-            &Target::instance(record),
-        )
-        .await?;
-        Ok(())
+        Ok(self.agent(record).await?.set_revocations(serials).await?)
     }
 
     async fn renew_agent_cert(&self, name: &str) -> Result<()> {
         let record = self.instance_record(name)?;
-        let (client, base) = self.client_for(&record).await?;
-        let target = Target::instance(&record);
-        let csr: protocol::RenewCsrResponse =
-            call(client.post(format!("{base}{}", paths::RENEW_CSR)), &target).await?;
+        let agent = self.agent(&record).await?;
+        let csr = agent.renewal_csr().await?;
         let ca = self.fleet_ca()?;
         let validity = Validity::starting(self.now(), pki::CERT_LIFETIME);
         let issued = ca.sign_agent_csr(&csr.csr_pem, name, validity, self.serial()?)?;
-        let _: protocol::Info = call(
-            client.post(format!("{base}{}", paths::RENEW_INSTALL)).json(
-                &protocol::InstallCertRequest {
-                    cert_pem: issued.pem.clone(),
-                },
-            ),
-            &target,
-        )
-        .await?;
+        agent.install_certificate(issued.pem.clone()).await?;
         self.store().instances().set_agent_cert(name, &issued.pem)?;
         tracing::info!(instance = %name, serial = %issued.info.serial, "agent certificate renewed");
         self.record_action(
@@ -500,57 +440,8 @@ impl Console {
         Ok(())
     }
 
-    /// The HTTP client for an instance, built once per client certificate.
-    async fn client_for(&self, record: &InstanceRecord) -> Result<(reqwest::Client, String)> {
-        let socket = resolve(&record.address).await?;
-        let host = pki::agent_name(&record.name)?;
-        let base = url(&host, socket, "");
-        let cached = {
-            let clients = self
-                .links
-                .clients
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            clients
-                .get(&record.name)
-                .filter(|(pem, _)| pem == &record.client_cert_pem)
-                .map(|(_, c)| c.clone())
-        };
-        if let Some(client) = cached {
-            return Ok((client, base));
-        }
-        let key_bytes = self.vault().load(&client_key_name(&record.name))?;
-        let key_pem =
-            String::from_utf8(key_bytes.expose().clone()).map_err(|_| Error::Keychain {
-                detail: format!("the key for {} in the keychain is not text", record.name),
-            })?;
-        let key = KeyPem::from_pem(key_pem)?;
-        let ca_pem = self.ca_cert_pem()?;
-        let config = pki::console_client_config(
-            &ca_pem,
-            &record.name,
-            &record.client_cert_pem,
-            &key,
-            self.links.revoked.clone(),
-        )?;
-        let client = http_client(config, &host, socket)?;
-        self.links
-            .clients
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                record.name.clone(),
-                (record.client_cert_pem.clone(), client.clone()),
-            );
-        Ok((client, base))
-    }
-
     fn drop_client(&self, name: &str) {
-        self.links
-            .clients
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
+        self.links.agents.forget(name);
     }
 
     fn forget_client_key(&self, name: &str) {
@@ -567,11 +458,7 @@ impl Console {
             .iter()
             .map(|s| s.parse::<Serial>())
             .collect::<std::result::Result<_, _>>()?;
-        *self
-            .links
-            .revoked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = list;
+        self.links.agents.set_revocations(list);
         Ok(())
     }
 
@@ -739,274 +626,4 @@ fn view(record: &InstanceRecord, now: i64) -> Result<InstanceView> {
         cert_renew_at: renew_at,
         revoked: record.revoked_at.is_some(),
     })
-}
-
-/// `host:port` to a socket address (the first the resolver gives).
-async fn resolve(address: &str) -> Result<SocketAddr> {
-    let invalid = |reason: &str| Error::InvalidInput {
-        field: "address",
-        reason: format!("{address:?} {reason}"),
-    };
-    let Some((host, port)) = address.rsplit_once(':') else {
-        return Err(invalid("needs a port, like 192.0.2.10:7443"));
-    };
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(invalid("is not host:port"));
-    }
-    let mut addrs =
-        tokio::net::lookup_host(address)
-            .await
-            .map_err(|e| Error::AgentUnreachable {
-                address: address.to_owned(),
-                detail: format!("the name does not resolve ({e})"),
-            })?;
-    addrs.next().ok_or_else(|| Error::AgentUnreachable {
-        address: address.to_owned(),
-        detail: "the name resolves to no address".into(),
-    })
-}
-
-/// URLs carry the TLS name the agent must present (its SNI picks the certificate); DNS for
-/// that name is overridden to the configured address.
-fn url(host: &str, socket: SocketAddr, path: &str) -> String {
-    format!("https://{host}:{}{path}", socket.port())
-}
-
-fn http_client(
-    config: rustls::ClientConfig,
-    host: &str,
-    socket: SocketAddr,
-) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .resolve(host, socket)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .no_proxy()
-        .pool_max_idle_per_host(2)
-        .build()
-        .map_err(|e| Error::AgentBadResponse {
-            address: socket.to_string(),
-            detail: format!("cannot build the HTTPS client: {e}"),
-        })
-}
-
-/// Who a request is for, to word its errors.
-struct Target {
-    address: String,
-    instance: Option<String>,
-}
-
-impl Target {
-    fn enrolling(address: &str) -> Self {
-        Target {
-            address: address.to_owned(),
-            instance: None,
-        }
-    }
-
-    fn instance(record: &InstanceRecord) -> Self {
-        Target {
-            address: record.address.clone(),
-            instance: Some(record.name.clone()),
-        }
-    }
-}
-
-async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder, target: &Target) -> Result<T> {
-    let response = request.send().await.map_err(|e| classify(&e, target))?;
-    let status = response.status();
-    if response
-        .content_length()
-        .is_some_and(|n| n > protocol::MAX_BODY as u64)
-    {
-        return Err(Error::AgentBadResponse {
-            address: target.address.clone(),
-            detail: "an answer larger than any the API sends".into(),
-        });
-    }
-    let body = response.bytes().await.map_err(|e| classify(&e, target))?;
-    if body.len() > protocol::MAX_BODY {
-        return Err(Error::AgentBadResponse {
-            address: target.address.clone(),
-            detail: format!(
-                "a {} byte answer is larger than any the API sends",
-                body.len()
-            ),
-        });
-    }
-    if status.is_success() {
-        return serde_json::from_slice(&body).map_err(|e| Error::AgentBadResponse {
-            address: target.address.clone(),
-            detail: format!("HTTP {status} with an unreadable body: {e}"),
-        });
-    }
-    let Ok(error) = serde_json::from_slice::<ErrorBody>(&body) else {
-        return Err(Error::AgentBadResponse {
-            address: target.address.clone(),
-            detail: format!("HTTP {status} without a Gatehouse error body"),
-        });
-    };
-    Err(refused(status, error, target))
-}
-
-fn refused(status: StatusCode, error: ErrorBody, target: &Target) -> Error {
-    match (error.code.as_str(), &target.instance) {
-        (codes::TOKEN_EXPIRED, _) => Error::EnrollmentExpired {
-            message: format!("The agent says: {}.", error.message),
-        },
-        (codes::TOKEN_USED, _) => Error::EnrollmentUsed {
-            message: format!("The agent says: {}.", error.message),
-        },
-        (codes::TOKEN_INVALID, _) => Error::EnrollmentInvalid {
-            message: format!("The agent says: {}.", error.message),
-        },
-        (codes::REVOKED, Some(instance)) => Error::ClientCertificateRefused {
-            instance: instance.clone(),
-            address: target.address.clone(),
-            detail: "it has been revoked".into(),
-        },
-        _ => Error::AgentRefused {
-            address: target.address.clone(),
-            code: error.code,
-            message: format!("{} (HTTP {status})", error.message),
-        },
-    }
-}
-
-/// Turn a transport failure into an error that names the cause and the fix.
-fn classify(error: &reqwest::Error, target: &Target) -> Error {
-    let address = target.address.clone();
-
-    if let Some(tls) = find_rustls_error(error) {
-        use rustls::{AlertDescription as Alert, CertificateError as Cert};
-        let agent_cert = |detail: &str| match &target.instance {
-            Some(instance) => Error::AgentCertificate {
-                instance: instance.clone(),
-                address: address.clone(),
-                detail: detail.to_owned(),
-            },
-            None => Error::AgentBadResponse {
-                address: address.clone(),
-                detail: detail.to_owned(),
-            },
-        };
-        let client_refused = |detail: &str| Error::ClientCertificateRefused {
-            instance: target.instance.clone().unwrap_or_default(),
-            address: address.clone(),
-            detail: detail.to_owned(),
-        };
-        return match tls {
-            rustls::Error::InvalidCertificate(Cert::ApplicationVerificationFailure)
-                if target.instance.is_none() =>
-            {
-                Error::FingerprintMismatch { address }
-            }
-            rustls::Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => agent_cert(
-                "its certificate has expired (the console was probably offline past its renewal \
-                 date). Run `gatehouse-agent init --force` on the host, remove the instance and \
-                 enroll it again.",
-            ),
-            rustls::Error::InvalidCertificate(Cert::Revoked) => {
-                agent_cert("its certificate has been revoked.")
-            }
-            rustls::Error::InvalidCertificate(
-                Cert::NotValidForName | Cert::NotValidForNameContext { .. },
-            ) => agent_cert(
-                "its certificate names another instance: the address may point at a different \
-                 agent.",
-            ),
-            rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => agent_cert(
-                "its certificate was not issued by this console's fleet CA (was it enrolled by \
-                 another console?).",
-            ),
-            rustls::Error::InvalidCertificate(other) => {
-                agent_cert(&format!("its certificate is not acceptable ({other:?})."))
-            }
-            rustls::Error::AlertReceived(Alert::CertificateRevoked) => {
-                client_refused("it has been revoked")
-            }
-            rustls::Error::AlertReceived(Alert::CertificateExpired) => client_refused(
-                "it has expired; it is renewed automatically, try again in a moment",
-            ),
-            rustls::Error::AlertReceived(Alert::UnknownCA | Alert::DecryptError) => client_refused(
-                "the agent trusts a different fleet CA (it was enrolled by another console, or \
-                 re-initialised)",
-            ),
-            rustls::Error::AlertReceived(
-                Alert::BadCertificate | Alert::CertificateRequired | Alert::CertificateUnknown,
-            ) => client_refused("the agent does not accept it for this instance"),
-            other => Error::AgentBadResponse {
-                address,
-                detail: format!("TLS failed: {other}"),
-            },
-        };
-    }
-    let cause = root_cause(error);
-    if target.instance.is_some()
-        && (cause.contains("connection was not ready")
-            || cause.contains("connection closed before"))
-    {
-        // Under TLS 1.3 a refused client certificate shows up as the connection closing right
-        // after the handshake, before the request could be sent.
-        return Error::ClientCertificateRefused {
-            instance: target.instance.clone().unwrap_or_default(),
-            address,
-            detail: "the agent closed the connection right after the TLS handshake, which it \
-                     does when it refuses the certificate (revoked, expired, or from another \
-                     fleet)"
-                .into(),
-        };
-    }
-    if error.is_timeout() {
-        // A connect timeout covers the TCP connect and the TLS handshake.
-        let limit = if error.is_connect() {
-            CONNECT_TIMEOUT
-        } else {
-            REQUEST_TIMEOUT
-        };
-        return Error::AgentTimeout {
-            address,
-            seconds: limit.as_secs(),
-        };
-    }
-    if error.is_connect() {
-        return Error::AgentUnreachable {
-            address,
-            detail: cause,
-        };
-    }
-    Error::AgentBadResponse {
-        address,
-        detail: cause,
-    }
-}
-
-/// rustls errors arrive wrapped in (possibly nested) io::Errors, whose `source()` skips the
-/// wrapped error itself; descend through `get_ref()` instead.
-fn find_rustls_error<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a rustls::Error> {
-    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner),
-            None => e.source(),
-        };
-    }
-    None
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = error;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    current.to_string()
 }

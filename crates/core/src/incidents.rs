@@ -8,12 +8,11 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use gatehouse_events::Outcome;
 use gatehouse_protocol::{
-    paths, BlockList, BlockRequest, BlockResult, EvidenceReport, RestartResult, RestoreRequest,
-    RestoreResult, Snapshot, Snapshots, UnblockRequest,
+    BlockList, BlockRequest, BlockResult, RestartResult, RestoreRequest, RestoreResult, Snapshot,
+    Snapshots, UnblockRequest,
 };
 use gatehouse_store::incidents::{EntryKind, NewEntry, NewIncident};
 use serde::{Deserialize, Serialize};
@@ -405,17 +404,14 @@ impl Console {
                 ),
             ));
         }
-        let result: BlockResult = self
-            .agent_post(
-                &record,
-                paths::FIREWALL_BLOCK,
-                &BlockRequest {
-                    ip: ip.to_owned(),
-                    ttl_secs,
-                    never,
-                },
-                Duration::from_secs(30),
-            )
+        let result = self
+            .agent(&record)
+            .await?
+            .block(&BlockRequest {
+                ip: ip.to_owned(),
+                ttl_secs,
+                never,
+            })
             .await?;
         let now = self.clock.now().unix_timestamp();
         self.store()
@@ -434,13 +430,10 @@ impl Console {
 
     pub async fn unblock_ip(&self, instance: &str, ip: &str) -> Result<BlockResult> {
         let record = self.instance_record(instance)?;
-        let result: BlockResult = self
-            .agent_post(
-                &record,
-                paths::FIREWALL_UNBLOCK,
-                &UnblockRequest { ip: ip.to_owned() },
-                Duration::from_secs(30),
-            )
+        let result = self
+            .agent(&record)
+            .await?
+            .unblock(&UnblockRequest { ip: ip.to_owned() })
             .await?;
         self.store()
             .blocks()
@@ -459,20 +452,13 @@ impl Console {
     /// Addresses blocked on an instance's host, with the time left.
     pub async fn blocked(&self, instance: &str) -> Result<BlockList> {
         let record = self.instance_record(instance)?;
-        self.agent_get(&record, paths::FIREWALL).await
+        Ok(self.agent(&record).await?.blocked().await?)
     }
 
     /// Restart an instance's service and check that it answers.
     pub async fn restart_service(&self, instance: &str) -> Result<RestartResult> {
         let record = self.instance_record(instance)?;
-        let result: RestartResult = self
-            .agent_post(
-                &record,
-                paths::RESTART,
-                &serde_json::json!({}),
-                Duration::from_secs(3700),
-            )
-            .await?;
+        let result = self.agent(&record).await?.restart().await?;
         self.record_action(
             instance,
             if result.ok {
@@ -491,14 +477,7 @@ impl Console {
     /// Snapshot an instance's database (SQLite online backup, kept on the host).
     pub async fn snapshot_database(&self, instance: &str) -> Result<Snapshot> {
         let record = self.instance_record(instance)?;
-        let snapshot: Snapshot = self
-            .agent_post(
-                &record,
-                paths::SNAPSHOTS,
-                &serde_json::json!({}),
-                Duration::from_secs(600),
-            )
-            .await?;
+        let snapshot = self.agent(&record).await?.snapshot().await?;
         self.record_action(
             instance,
             Outcome::Success,
@@ -513,22 +492,19 @@ impl Console {
     /// The snapshots kept on an instance's host, newest first.
     pub async fn snapshots(&self, instance: &str) -> Result<Snapshots> {
         let record = self.instance_record(instance)?;
-        self.agent_get(&record, paths::SNAPSHOTS).await
+        Ok(self.agent(&record).await?.snapshots().await?)
     }
 
     /// Restore a snapshot: the agent takes a safety snapshot first, restores, restarts the
     /// service and checks that it answers.
     pub async fn restore_database(&self, instance: &str, name: &str) -> Result<RestoreResult> {
         let record = self.instance_record(instance)?;
-        let result: RestoreResult = self
-            .agent_post(
-                &record,
-                paths::RESTORE,
-                &RestoreRequest {
-                    name: name.to_owned(),
-                },
-                Duration::from_secs(3700),
-            )
+        let result = self
+            .agent(&record)
+            .await?
+            .restore(&RestoreRequest {
+                name: name.to_owned(),
+            })
             .await?;
         self.record_action(
             instance,
@@ -766,10 +742,11 @@ impl Console {
         let mut problems = Vec::new();
         for instance in &incident.instances {
             let record = self.instance_record(instance)?;
-            match self
-                .agent_get::<EvidenceReport>(&record, &format!("{}?lines=1000", paths::EVIDENCE))
-                .await
-            {
+            let report = match self.agent(&record).await {
+                Ok(agent) => agent.evidence(1000).await.map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match report {
                 Ok(report) => {
                     for (n, log) in report.logs.iter().enumerate() {
                         let base = Path::new(&log.path)

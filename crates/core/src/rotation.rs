@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use gatehouse_pki as pki;
-use gatehouse_protocol::{paths, CredentialsReport};
+use gatehouse_protocol::CredentialsReport;
 use gatehouse_store::rotations::Pending;
 use serde::Serialize;
 use ts_rs::TS;
@@ -203,9 +203,7 @@ impl Console {
             .collect();
         let reports: Vec<(String, Result<CredentialsReport>)> = stream::iter(records.clone())
             .map(|r| async move {
-                let report = self
-                    .agent_get::<CredentialsReport>(&r, paths::CREDENTIALS)
-                    .await;
+                let report = self.host_credentials(&r).await;
                 (r.name, report)
             })
             .buffer_unordered(crate::REFRESH_CONCURRENCY)
@@ -539,7 +537,7 @@ impl Console {
     /// What rotating `name` on `instance` would change.
     pub async fn rotation_preview(&self, instance: &str, name: &str) -> Result<RotationPreview> {
         let record = self.instance_record(instance)?;
-        let report: CredentialsReport = self.agent_get(&record, paths::CREDENTIALS).await?;
+        let report = self.host_credentials(&record).await?;
         let found = report
             .credentials
             .iter()
@@ -592,7 +590,7 @@ impl Console {
         name: &str,
     ) -> Result<(RotationResult, Option<crate::Sensitive<String>>)> {
         let record = self.instance_record(instance)?;
-        let report: CredentialsReport = self.agent_get(&record, paths::CREDENTIALS).await?;
+        let report = self.host_credentials(&record).await?;
         let found = report
             .credentials
             .into_iter()
@@ -623,13 +621,17 @@ impl Console {
             expected_file_digest: found.file_digest.clone(),
             new_key: key.expose().clone(),
         };
-        let answer: Result<gatehouse_protocol::RotateOutcome> = self
-            .agent_post(&record, paths::ROTATE, &request, ROTATE_TIMEOUT)
-            .await;
+        let answer: Result<gatehouse_protocol::RotateOutcome> = match self.agent(&record).await {
+            Ok(agent) => agent
+                .rotate(&request, ROTATE_TIMEOUT)
+                .await
+                .map_err(Error::from),
+            Err(e) => Err(e),
+        };
         drop(request);
         let outcome = match answer {
             Ok(outcome) => outcome,
-            Err(e @ Error::AgentRefused { .. }) => {
+            Err(e @ Error::Agent(gatehouse_agent_client::Error::Refused { .. })) => {
                 // Refused before anything changed on the host.
                 self.vault().delete(&pending)?;
                 self.finish_rotation(id, RotationState::Refused, &e.to_string())?;
@@ -830,9 +832,14 @@ impl Console {
         (items, keys)
     }
 
+    /// The keys the host holds, by fingerprint.
+    async fn host_credentials(&self, record: &crate::InstanceRecord) -> Result<CredentialsReport> {
+        Ok(self.agent(record).await?.credentials().await?)
+    }
+
     /// The fingerprint of `name` as the host holds it now, if the agent answers.
     async fn host_fingerprint(&self, record: &crate::InstanceRecord, name: &str) -> Option<String> {
-        let report: CredentialsReport = self.agent_get(record, paths::CREDENTIALS).await.ok()?;
+        let report = self.host_credentials(record).await.ok()?;
         report
             .credentials
             .into_iter()
@@ -863,13 +870,11 @@ impl Console {
                 self.finish_rotation(id, RotationState::Failed, "the instance was removed")?;
                 continue;
             };
-            let status: gatehouse_protocol::RotationStatus = match self
-                .agent_get(
-                    &record,
-                    &format!("{}?fingerprint={new_fingerprint}", paths::ROTATE),
-                )
-                .await
-            {
+            let status = match self.agent(&record).await {
+                Ok(agent) => agent.rotation(&new_fingerprint).await.map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            let status: gatehouse_protocol::RotationStatus = match status {
                 Ok(status) => status,
                 // Still unreachable: ask again next time.
                 Err(_) => continue,

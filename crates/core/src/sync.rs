@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use gatehouse_protocol::{self as protocol, paths};
+use gatehouse_protocol::{self as protocol};
 
 use crate::events::{Cursor, EventFilter, EventPage, Pulled, SyncState};
 use crate::{Console, Error, Result};
@@ -108,17 +108,9 @@ impl Console {
         }
         let mut after = self.event_store().sync_state(name)?.map_or(0, |s| s.after);
         let mut batch: Vec<Pulled> = Vec::new();
+        let agent = self.agent(&record).await?;
         for _ in 0..MAX_PAGES_PER_SYNC {
-            let page: protocol::EventsPage = self
-                .agent_get(
-                    &record,
-                    &format!(
-                        "{}?after={after}&limit={}",
-                        paths::EVENTS,
-                        protocol::MAX_EVENTS_PAGE
-                    ),
-                )
-                .await?;
+            let page = agent.events(after, protocol::MAX_EVENTS_PAGE).await?;
             if page.head < after {
                 // The agent's buffer was recreated (re-initialised host): start again from 0.
                 batch.clear();
