@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     for (name, address, code) in &endpoints {
         console
+            .fleet
             .add_instance(AddInstance {
                 name: name.clone(),
                 address: address.clone(),
@@ -129,11 +130,11 @@ async fn main() -> anyhow::Result<()> {
 
     // Round trip over an established connection.
     let first = &endpoints[0].0;
-    console.ping(first).await?;
+    console.fleet.ping(first).await?;
     let mut rtts = Vec::with_capacity(1000);
     for _ in 0..1000 {
         let t = Instant::now();
-        console.ping(first).await?;
+        console.fleet.ping(first).await?;
         rtts.push(t.elapsed());
     }
     rtts.sort();
@@ -182,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
     let mut refreshes = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let summary = console.refresh_all().await?;
+        let summary = console.fleet.refresh_all().await?;
         refreshes.push(t.elapsed());
         anyhow::ensure!(summary.failed == 0, "{} agents not reached", summary.failed);
     }
@@ -191,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
         Vault::new("Gatehouse bench"),
     )?;
     let t = Instant::now();
-    cold_console.refresh_all().await?;
+    cold_console.fleet.refresh_all().await?;
     let cold = t.elapsed();
     refreshes.sort();
 

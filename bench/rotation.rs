@@ -94,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         }));
         stops.push(tx);
         console
+            .fleet
             .add_instance(AddInstance {
                 name,
                 address: addr.to_string(),
@@ -108,7 +109,10 @@ async fn main() -> anyhow::Result<()> {
     let mut without_restart = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let (result, _key) = console.rotate_key("bench-0", "mcp_api_key").await?;
+        let (result, _key) = console
+            .rotation
+            .rotate_key("bench-0", "mcp_api_key")
+            .await?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         anyhow::ensure!(result.committed, "rotation failed: {:?}", result.error);
         total.push(ms);
@@ -125,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let started = Instant::now();
     let (items, keys) = console
+        .rotation
         .rotate_many(&targets, BULK_CONCURRENCY, |_, _| {})
         .await;
     let secs = started.elapsed().as_secs_f64();

@@ -21,13 +21,13 @@ use crate::AppState;
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn app_info(state: State<'_, AppState>) -> Result<AppInfo, IpcError> {
-    Ok(state.console()?.app_info()?)
+    Ok(state.console()?.preferences.app_info()?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn keychain_status(state: State<'_, AppState>) -> Result<KeychainStatus, IpcError> {
-    Ok(state.console()?.keychain_status())
+    Ok(state.console()?.preferences.keychain_status())
 }
 
 #[tauri::command(async)]
@@ -39,13 +39,13 @@ pub fn overview(state: State<'_, AppState>) -> Result<Overview, IpcError> {
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn settings(state: State<'_, AppState>) -> Result<Settings, IpcError> {
-    Ok(state.console()?.settings()?)
+    Ok(state.console()?.preferences.settings()?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all, fields(theme = ?theme))]
 pub fn set_theme(state: State<'_, AppState>, theme: Theme) -> Result<Settings, IpcError> {
-    Ok(state.console()?.set_theme(theme)?)
+    Ok(state.console()?.preferences.set_theme(theme)?)
 }
 
 /// Called once by the UI after its first frame is on screen.
@@ -57,7 +57,7 @@ pub fn first_paint(state: State<'_, AppState>) {
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn instances(state: State<'_, AppState>) -> Result<Vec<InstanceView>, IpcError> {
-    Ok(state.console()?.instances()?)
+    Ok(state.console()?.fleet.instances()?)
 }
 
 #[tauri::command]
@@ -66,7 +66,7 @@ pub async fn add_instance(
     state: State<'_, AppState>,
     request: AddInstance,
 ) -> Result<InstanceView, IpcError> {
-    Ok(state.console()?.add_instance(request).await?)
+    Ok(state.console()?.fleet.add_instance(request).await?)
 }
 
 #[tauri::command]
@@ -75,13 +75,13 @@ pub async fn refresh_instance(
     state: State<'_, AppState>,
     name: String,
 ) -> Result<InstanceView, IpcError> {
-    Ok(state.console()?.refresh_instance(&name).await?)
+    Ok(state.console()?.fleet.refresh_instance(&name).await?)
 }
 
 #[tauri::command]
 #[tracing::instrument(skip_all)]
 pub async fn refresh_all(state: State<'_, AppState>) -> Result<RefreshSummary, IpcError> {
-    Ok(state.console()?.refresh_all().await?)
+    Ok(state.console()?.fleet.refresh_all().await?)
 }
 
 #[tauri::command]
@@ -90,13 +90,13 @@ pub async fn revoke_instance(
     state: State<'_, AppState>,
     name: String,
 ) -> Result<InstanceView, IpcError> {
-    Ok(state.console()?.revoke_instance(&name).await?)
+    Ok(state.console()?.fleet.revoke_instance(&name).await?)
 }
 
 #[tauri::command]
 #[tracing::instrument(skip(state))]
 pub async fn remove_instance(state: State<'_, AppState>, name: String) -> Result<(), IpcError> {
-    Ok(state.console()?.remove_instance(&name).await?)
+    Ok(state.console()?.fleet.remove_instance(&name).await?)
 }
 
 #[tauri::command(async)]
@@ -107,7 +107,10 @@ pub fn events(
     before: Option<Cursor>,
     limit: u32,
 ) -> Result<EventPage, IpcError> {
-    Ok(state.console()?.events(&filter, before.as_ref(), limit)?)
+    Ok(state
+        .console()?
+        .timeline
+        .events(&filter, before.as_ref(), limit)?)
 }
 
 #[tauri::command(async)]
@@ -117,19 +120,19 @@ pub fn event_raw(
     instance: String,
     seq: i64,
 ) -> Result<Option<String>, IpcError> {
-    Ok(state.console()?.event_raw(&instance, seq)?)
+    Ok(state.console()?.timeline.raw(&instance, seq)?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn sync_states(state: State<'_, AppState>) -> Result<Vec<SyncState>, IpcError> {
-    Ok(state.console()?.sync_states()?)
+    Ok(state.console()?.timeline.sync_states()?)
 }
 
 #[tauri::command]
 #[tracing::instrument(skip_all)]
 pub async fn sync_now(state: State<'_, AppState>) -> Result<u64, IpcError> {
-    Ok(state.console()?.sync_all().await?)
+    Ok(state.console()?.timeline.sync_all().await?)
 }
 
 /// Export to the Downloads folder (the data directory's `exports/` if there is none).
@@ -142,7 +145,7 @@ pub fn export_events(
 ) -> Result<ExportResult, IpcError> {
     let console = state.console()?;
     let dir = crate::downloads_dir(console);
-    Ok(console.export_to_dir(&filter, format, &dir)?)
+    Ok(console.timeline.export_to_dir(&filter, format, &dir)?)
 }
 
 #[tauri::command(async)]
@@ -151,13 +154,16 @@ pub fn set_time_zone(
     state: State<'_, AppState>,
     zone: Option<String>,
 ) -> Result<Settings, IpcError> {
-    Ok(state.console()?.set_time_zone(zone.as_deref())?)
+    Ok(state
+        .console()?
+        .preferences
+        .set_time_zone(zone.as_deref())?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all, fields(kind = ?query.kind, window = ?query.window))]
 pub fn heatmap(state: State<'_, AppState>, query: HeatmapQuery) -> Result<Heatmap, IpcError> {
-    Ok(state.console()?.heatmap(&query)?)
+    Ok(state.console()?.analytics.heatmap(&query)?)
 }
 
 /// Save a heatmap picture to the Downloads folder; returns its path.
@@ -170,7 +176,9 @@ pub fn export_heatmap(
 ) -> Result<String, IpcError> {
     let console = state.console()?;
     let dir = crate::downloads_dir(console);
-    Ok(console.export_heatmap_to_dir(&query, format, &dir)?)
+    Ok(console
+        .analytics
+        .export_heatmap_to_dir(&query, format, &dir)?)
 }
 
 #[tauri::command(async)]
@@ -179,13 +187,13 @@ pub fn offenders(
     state: State<'_, AppState>,
     query: OffenderQuery,
 ) -> Result<Vec<Offender>, IpcError> {
-    Ok(state.console()?.offenders(&query)?)
+    Ok(state.console()?.analytics.offenders(&query)?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn alerts(state: State<'_, AppState>, filter: AlertFilter) -> Result<Vec<Alert>, IpcError> {
-    Ok(state.console()?.alerts(&filter)?)
+    Ok(state.console()?.analytics.alerts(&filter)?)
 }
 
 #[tauri::command(async)]
@@ -195,13 +203,16 @@ pub fn set_alert_state(
     id: i64,
     alert_state: AlertState,
 ) -> Result<Alert, IpcError> {
-    Ok(state.console()?.set_alert_state(id, alert_state)?)
+    Ok(state
+        .console()?
+        .analytics
+        .set_alert_state(id, alert_state)?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn detection(state: State<'_, AppState>) -> Result<DetectionSettings, IpcError> {
-    Ok(state.console()?.detection()?)
+    Ok(state.console()?.analytics.detection()?)
 }
 
 #[tauri::command(async)]
@@ -210,13 +221,13 @@ pub fn set_detection(
     state: State<'_, AppState>,
     detection: DetectionSettings,
 ) -> Result<DetectionSettings, IpcError> {
-    Ok(state.console()?.set_detection(&detection)?)
+    Ok(state.console()?.analytics.set_detection(&detection)?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn reset_detection(state: State<'_, AppState>) -> Result<DetectionSettings, IpcError> {
-    Ok(state.console()?.reset_detection()?)
+    Ok(state.console()?.analytics.reset_detection()?)
 }
 
 /// Resolves with the id of an alert whose desktop notification was clicked. The window keeps
@@ -230,7 +241,7 @@ pub async fn next_opened_alert(state: State<'_, AppState>) -> Result<i64, IpcErr
 #[tauri::command]
 #[tracing::instrument(skip_all)]
 pub async fn credentials(state: State<'_, AppState>) -> Result<CredentialInventory, IpcError> {
-    Ok(state.console()?.credentials().await?)
+    Ok(state.console()?.rotation.credentials().await?)
 }
 
 #[tauri::command(async)]
@@ -240,7 +251,10 @@ pub fn set_key_rotation_days(
     instance: String,
     days: Option<u32>,
 ) -> Result<(), IpcError> {
-    Ok(state.console()?.set_key_rotation_days(&instance, days)?)
+    Ok(state
+        .console()?
+        .rotation
+        .set_key_rotation_days(&instance, days)?)
 }
 
 #[tauri::command]
@@ -250,7 +264,11 @@ pub async fn rotation_preview(
     instance: String,
     name: String,
 ) -> Result<RotationPreview, IpcError> {
-    Ok(state.console()?.rotation_preview(&instance, &name).await?)
+    Ok(state
+        .console()?
+        .rotation
+        .rotation_preview(&instance, &name)
+        .await?)
 }
 
 /// Rotate a key. The new key stays in the shell (and the keychain), never in the webview,
@@ -262,7 +280,11 @@ pub async fn rotate_key(
     instance: String,
     name: String,
 ) -> Result<RotationResult, IpcError> {
-    let (result, key) = state.console()?.rotate_key(&instance, &name).await?;
+    let (result, key) = state
+        .console()?
+        .rotation
+        .rotate_key(&instance, &name)
+        .await?;
     if let Some(key) = key {
         state.keep_rotated_key(format!("{name} on {instance}"), key);
     }
@@ -306,6 +328,7 @@ pub async fn rotate_many(
     let console = state.console()?;
     state.set_bulk(0, targets.len() as u32);
     let (items, keys) = console
+        .rotation
         .rotate_many(&targets, gatehouse_core::BULK_CONCURRENCY, |done, total| {
             state.set_bulk(done as u32, total as u32)
         })
@@ -329,7 +352,7 @@ pub fn rotation_history(
     state: State<'_, AppState>,
     limit: u32,
 ) -> Result<Vec<RotationRecord>, IpcError> {
-    Ok(state.console()?.rotation_history(limit)?)
+    Ok(state.console()?.rotation.rotation_history(limit)?)
 }
 
 #[tauri::command(async)]
@@ -338,7 +361,7 @@ pub fn compliance(
     state: State<'_, AppState>,
     query: ComplianceQuery,
 ) -> Result<ComplianceView, IpcError> {
-    Ok(state.console()?.compliance(&query)?)
+    Ok(state.console()?.compliance.compliance(&query)?)
 }
 
 /// Run every automated check now, the rate-limit burst included.
@@ -350,6 +373,7 @@ pub async fn run_checks(
 ) -> Result<CheckRun, IpcError> {
     Ok(state
         .console()?
+        .compliance
         .run_checks(instance.as_deref(), Burst::Always)
         .await?)
 }
@@ -361,7 +385,7 @@ pub fn item_history(
     instance: String,
     item: String,
 ) -> Result<Vec<HistoryEntry>, IpcError> {
-    Ok(state.console()?.item_history(&instance, &item)?)
+    Ok(state.console()?.compliance.item_history(&instance, &item)?)
 }
 
 #[tauri::command(async)]
@@ -375,6 +399,7 @@ pub fn assign_item(
 ) -> Result<ItemView, IpcError> {
     Ok(state
         .console()?
+        .compliance
         .assign_item(&instance, &item, owner.as_deref(), due_at)?)
 }
 
@@ -386,7 +411,10 @@ pub fn sign_off_item(
     item: String,
     note: String,
 ) -> Result<ItemView, IpcError> {
-    Ok(state.console()?.sign_off_item(&instance, &item, &note)?)
+    Ok(state
+        .console()?
+        .compliance
+        .sign_off_item(&instance, &item, &note)?)
 }
 
 #[tauri::command(async)]
@@ -399,6 +427,7 @@ pub fn add_item_evidence(
 ) -> Result<ItemView, IpcError> {
     Ok(state
         .console()?
+        .compliance
         .add_item_evidence(&instance, &item, &evidence)?)
 }
 
@@ -410,7 +439,10 @@ pub fn waive_item(
     item: String,
     waiver: WaiverInput,
 ) -> Result<ItemView, IpcError> {
-    Ok(state.console()?.waive_item(&instance, &item, &waiver)?)
+    Ok(state
+        .console()?
+        .compliance
+        .waive_item(&instance, &item, &waiver)?)
 }
 
 #[tauri::command(async)]
@@ -420,7 +452,7 @@ pub fn end_waiver(
     instance: String,
     item: String,
 ) -> Result<ItemView, IpcError> {
-    Ok(state.console()?.end_waiver(&instance, &item)?)
+    Ok(state.console()?.compliance.end_waiver(&instance, &item)?)
 }
 
 /// Save the compliance report (HTML or JSON) to the Downloads folder; returns its path.
@@ -432,7 +464,7 @@ pub fn export_compliance(
 ) -> Result<String, IpcError> {
     let console = state.console()?;
     let dir = crate::downloads_dir(console);
-    Ok(console.compliance_report_to_dir(format, &dir)?)
+    Ok(console.reports.compliance_to_dir(format, &dir)?)
 }
 
 #[tauri::command(async)]
@@ -442,20 +474,20 @@ pub fn set_tls_minimum(
     version: String,
 ) -> Result<ComplianceView, IpcError> {
     let console = state.console()?;
-    console.set_tls_minimum(&version)?;
-    Ok(console.compliance(&ComplianceQuery::default())?)
+    console.compliance.set_tls_minimum(&version)?;
+    Ok(console.compliance.compliance(&ComplianceQuery::default())?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn incidents(state: State<'_, AppState>) -> Result<Vec<Incident>, IpcError> {
-    Ok(state.console()?.incidents()?)
+    Ok(state.console()?.incidents.incidents()?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state))]
 pub fn incident(state: State<'_, AppState>, id: i64) -> Result<IncidentView, IpcError> {
-    Ok(state.console()?.incident(id)?)
+    Ok(state.console()?.incidents.incident(id)?)
 }
 
 #[tauri::command(async)]
@@ -465,8 +497,8 @@ pub fn open_incident(
     input: OpenIncident,
 ) -> Result<IncidentView, IpcError> {
     let console = state.console()?;
-    let incident = console.open_incident(&input)?;
-    Ok(console.incident(incident.id)?)
+    let incident = console.incidents.open_incident(&input)?;
+    Ok(console.incidents.incident(incident.id)?)
 }
 
 #[tauri::command(async)]
@@ -476,8 +508,8 @@ pub fn incident_from_alert(
     alert: i64,
 ) -> Result<IncidentView, IpcError> {
     let console = state.console()?;
-    let incident = console.incident_from_alert(alert)?;
-    Ok(console.incident(incident.id)?)
+    let incident = console.incidents.incident_from_alert(alert)?;
+    Ok(console.incidents.incident(incident.id)?)
 }
 
 #[tauri::command(async)]
@@ -488,7 +520,10 @@ pub fn incident_note(
     decision: bool,
     text: String,
 ) -> Result<IncidentView, IpcError> {
-    Ok(state.console()?.incident_note(id, decision, &text)?)
+    Ok(state
+        .console()?
+        .incidents
+        .incident_note(id, decision, &text)?)
 }
 
 #[tauri::command(async)]
@@ -502,6 +537,7 @@ pub fn update_incident(
 ) -> Result<IncidentView, IpcError> {
     Ok(state
         .console()?
+        .incidents
         .update_incident(id, status, owner.as_deref(), step.as_deref())?)
 }
 
@@ -516,6 +552,7 @@ pub async fn incident_block(
 ) -> Result<IncidentView, IpcError> {
     Ok(state
         .console()?
+        .incidents
         .incident_block(id, &instance, &ip, ttl_secs)
         .await?)
 }
@@ -530,6 +567,7 @@ pub async fn incident_unblock(
 ) -> Result<IncidentView, IpcError> {
     Ok(state
         .console()?
+        .incidents
         .incident_unblock(id, &instance, &ip)
         .await?)
 }
@@ -541,7 +579,11 @@ pub async fn incident_restart(
     id: i64,
     instance: String,
 ) -> Result<IncidentView, IpcError> {
-    Ok(state.console()?.incident_restart(id, &instance).await?)
+    Ok(state
+        .console()?
+        .incidents
+        .incident_restart(id, &instance)
+        .await?)
 }
 
 #[tauri::command(async)]
@@ -550,7 +592,7 @@ pub fn incident_writes(
     state: State<'_, AppState>,
     id: i64,
 ) -> Result<Vec<TimelineEvent>, IpcError> {
-    Ok(state.console()?.incident_writes(id)?)
+    Ok(state.console()?.incidents.incident_writes(id)?)
 }
 
 /// Collect the evidence bundle into the Downloads folder.
@@ -562,7 +604,7 @@ pub async fn evidence_bundle(
 ) -> Result<BundleResult, IpcError> {
     let console = state.console()?;
     let dir = crate::downloads_dir(console);
-    Ok(console.evidence_bundle(id, &dir).await?)
+    Ok(console.incidents.evidence_bundle(id, &dir).await?)
 }
 
 /// Save the post-incident report (Markdown or HTML) to the Downloads folder.
@@ -574,7 +616,7 @@ pub fn export_incident_report(
     markdown: bool,
 ) -> Result<String, IpcError> {
     let console = state.console()?;
-    let text = console.incident_report(id, markdown)?;
+    let text = console.reports.incident(id, markdown)?;
     let path = crate::downloads_dir(console).join(format!(
         "gatehouse-incident-{id}.{}",
         if markdown { "md" } else { "html" }
@@ -591,13 +633,13 @@ pub fn export_incident_report(
 #[tauri::command(async)]
 #[tracing::instrument(skip(state))]
 pub fn audit_log(state: State<'_, AppState>, limit: u32) -> Result<Vec<AuditEntry>, IpcError> {
-    Ok(state.console()?.audit_log(limit)?)
+    Ok(state.console()?.audit.entries(limit)?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state))]
 pub fn verify_audit(state: State<'_, AppState>) -> Result<AuditVerdict, IpcError> {
-    Ok(state.console()?.verify_audit()?)
+    Ok(state.console()?.audit.verify()?)
 }
 
 #[tauri::command]
@@ -607,7 +649,11 @@ pub async fn incident_snapshot(
     id: i64,
     instance: String,
 ) -> Result<IncidentView, IpcError> {
-    Ok(state.console()?.incident_snapshot(id, &instance).await?)
+    Ok(state
+        .console()?
+        .incidents
+        .incident_snapshot(id, &instance)
+        .await?)
 }
 
 #[tauri::command]
@@ -620,6 +666,7 @@ pub async fn incident_restore(
 ) -> Result<IncidentView, IpcError> {
     Ok(state
         .console()?
+        .incidents
         .incident_restore(id, &instance, &name)
         .await?)
 }
@@ -633,6 +680,7 @@ pub async fn snapshots(
 ) -> Result<Vec<String>, IpcError> {
     Ok(state
         .console()?
+        .incidents
         .snapshots(&instance)
         .await?
         .snapshots

@@ -181,29 +181,29 @@ fn spawn_schedule(console: Arc<Console>) {
         loop {
             tokio::select! {
                 _ = sync.tick() => {
-                    if let Err(e) = console.sync_all().await {
+                    if let Err(e) = console.timeline.sync_all().await {
                         tracing::warn!(error = %e, "scheduled sync failed");
                     }
                 }
                 _ = refresh.tick() => {
-                    if let Err(e) = console.refresh_all().await {
+                    if let Err(e) = console.fleet.refresh_all().await {
                         tracing::warn!(error = %e, "scheduled refresh failed");
                     }
                 }
                 _ = checks.tick() => {
-                    match console.run_checks(None, gatehouse_core::Burst::Daily).await {
+                    match console.compliance.run_checks(None, gatehouse_core::Burst::Daily).await {
                         Ok(run) if !run.reopened.is_empty() => tracing::warn!(reopened = ?run.reopened, "compliance items re-opened"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "scheduled compliance checks failed"),
                     }
                 }
                 _ = renew.tick() => {
-                    match console.renew_due().await {
+                    match console.fleet.renew_due().await {
                         Ok(renewed) if !renewed.is_empty() => tracing::info!(?renewed, "certificates renewed"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "scheduled renewal failed"),
                     }
-                    match console.due_warnings().await {
+                    match console.rotation.due_warnings().await {
                         Ok(notices) => {
                             for notice in notices {
                                 // D-Bus calls block: not on the schedule's task.
@@ -229,7 +229,7 @@ fn notify_alerts(
     app: tauri::AppHandle,
     opened: tokio::sync::mpsc::UnboundedSender<i64>,
 ) {
-    console.on_alert(move |notice| {
+    console.analytics.on_alert(move |notice| {
         let app = app.clone();
         let opened = opened.clone();
         // D-Bus calls block: never on the sync task that raised the alert.

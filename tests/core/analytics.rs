@@ -487,10 +487,12 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     let notices = Arc::new(Mutex::new(Vec::new()));
     let seen = notices.clone();
     lab.console
+        .analytics
         .on_alert(move |n| seen.lock().expect("notices").push(n));
     lab.sync_until("jelmore-1", 5).await;
     assert!(
         lab.console
+            .analytics
             .alerts(&AlertFilter::default())
             .expect("alerts")
             .is_empty(),
@@ -505,7 +507,11 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
             .collect::<String>(),
     );
     lab.sync_until("jelmore-1", 6).await;
-    let alerts = lab.console.alerts(&AlertFilter::default()).expect("alerts");
+    let alerts = lab
+        .console
+        .analytics
+        .alerts(&AlertFilter::default())
+        .expect("alerts");
     assert_eq!(alerts.len(), 1, "one brute force, one alert: {alerts:?}");
     let alert = &alerts[0];
     assert_eq!(
@@ -526,7 +532,11 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
             .collect::<String>(),
     );
     lab.sync_until("jelmore-1", 3).await;
-    let alerts = lab.console.alerts(&AlertFilter::default()).expect("alerts");
+    let alerts = lab
+        .console
+        .analytics
+        .alerts(&AlertFilter::default())
+        .expect("alerts");
     assert_eq!(alerts.len(), 1, "the burst goes on: still one alert");
     assert_eq!(alerts[0].count, 13, "updated with the new failures");
     assert_eq!(
@@ -545,6 +555,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     lab.sync_until("jelmore-1", 5).await;
     let spraying = lab
         .console
+        .analytics
         .alerts(&AlertFilter {
             subject: Some("198.51.100.23".into()),
             ..Default::default()
@@ -559,6 +570,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
 
     let offenders = lab
         .console
+        .analytics
         .offenders(&OffenderQuery {
             window: Window::Day,
             ..Default::default()
@@ -578,6 +590,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     );
     let sprayer = lab
         .console
+        .analytics
         .offenders(&OffenderQuery {
             window: Window::Day,
             ..Default::default()
@@ -596,14 +609,17 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     let id = alerts[0].id;
     let acked = lab
         .console
+        .analytics
         .set_alert_state(id, AlertState::Acknowledged)
         .expect("ack");
     assert_eq!(acked.state, AlertState::Acknowledged, "acknowledged");
     lab.console
+        .analytics
         .set_alert_state(id, AlertState::Resolved)
         .expect("resolve");
     assert!(
         lab.console
+            .analytics
             .alerts(&AlertFilter::default())
             .expect("alerts")
             .iter()
@@ -612,6 +628,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     );
     let missing = lab
         .console
+        .analytics
         .set_alert_state(9999, AlertState::Resolved)
         .expect_err("no such alert");
     assert_eq!(
@@ -621,9 +638,12 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     );
 
     // An allowlisted address never alerts.
-    let mut detection = lab.console.detection().expect("detection");
+    let mut detection = lab.console.analytics.detection().expect("detection");
     detection.allowlist = vec!["192.0.2.0/24".into()];
-    lab.console.set_detection(&detection).expect("saved");
+    lab.console
+        .analytics
+        .set_detection(&detection)
+        .expect("saved");
     append(
         &proxy,
         &(0..8)
@@ -633,6 +653,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     lab.sync_until("jelmore-1", 8).await;
     assert!(
         lab.console
+            .analytics
             .alerts(&AlertFilter {
                 subject: Some("192.0.2.77".into()),
                 ..Default::default()
@@ -643,6 +664,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     );
     let listed = lab
         .console
+        .analytics
         .offenders(&OffenderQuery {
             window: Window::Day,
             ..Default::default()
@@ -654,6 +676,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     );
     let timeline = lab
         .console
+        .timeline
         .events(
             &EventFilter {
                 kind: Some(Kind::Console),
@@ -677,22 +700,30 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
 #[test]
 fn detection_settings_are_checked_before_they_are_saved() {
     let lab = Lab::new();
-    let mut detection = lab.console.detection().expect("defaults");
+    let mut detection = lab.console.analytics.detection().expect("defaults");
     assert!(
         detection.rules.iter().any(|r| r.id == "brute-force-rae"),
         "the RAE guide's rule is a default"
     );
     detection.allowlist = vec!["not-an-address".into()];
-    let err = lab.console.set_detection(&detection).expect_err("refused");
+    let err = lab
+        .console
+        .analytics
+        .set_detection(&detection)
+        .expect_err("refused");
     assert!(
         err.to_string().contains("not-an-address"),
         "names the bad entry: {err}"
     );
     detection.allowlist.clear();
     detection.rules[0].enabled = false;
-    let saved = lab.console.set_detection(&detection).expect("saved");
+    let saved = lab
+        .console
+        .analytics
+        .set_detection(&detection)
+        .expect("saved");
     assert!(!saved.rules[0].enabled, "the change is kept");
-    let reset = lab.console.reset_detection().expect("reset");
+    let reset = lab.console.analytics.reset_detection().expect("reset");
     assert!(
         reset.rules[0].enabled,
         "reset brings back the guides' rules"

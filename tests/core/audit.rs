@@ -6,10 +6,13 @@ use gatehouse_core::DetectionSettings;
 use crate::lab::Lab;
 
 fn three_actions(lab: &Lab) {
-    let detection: DetectionSettings = lab.console.detection().expect("detection");
-    lab.console.set_detection(&detection).expect("set");
-    lab.console.set_tls_minimum("1.2").expect("tls");
-    lab.console.reset_detection().expect("reset");
+    let detection: DetectionSettings = lab.console.analytics.detection().expect("detection");
+    lab.console
+        .analytics
+        .set_detection(&detection)
+        .expect("set");
+    lab.console.compliance.set_tls_minimum("1.2").expect("tls");
+    lab.console.analytics.reset_detection().expect("reset");
 }
 
 fn tamper(lab: &Lab, sql: &str) {
@@ -21,7 +24,7 @@ fn tamper(lab: &Lab, sql: &str) {
 fn operator_actions_are_chained_and_verify() {
     let lab = Lab::new();
     three_actions(&lab);
-    let log = lab.console.audit_log(10).expect("log");
+    let log = lab.console.audit.entries(10).expect("log");
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         [
@@ -35,7 +38,7 @@ fn operator_actions_are_chained_and_verify() {
         log.iter().all(|e| !e.actor.is_empty() && e.mac.len() == 64),
         "each row says who and carries its MAC"
     );
-    let verdict = lab.console.verify_audit().expect("verify");
+    let verdict = lab.console.audit.verify().expect("verify");
     assert!(verdict.intact, "an untouched log verifies: {verdict:?}");
     assert_eq!(verdict.rows, 3, "every row is checked");
 }
@@ -48,7 +51,7 @@ fn an_edited_row_is_the_first_broken_link() {
         &lab,
         "UPDATE audit_log SET detail = 'TLS 1.3 or newer' WHERE id = 2",
     );
-    let verdict = lab.console.verify_audit().expect("verify");
+    let verdict = lab.console.audit.verify().expect("verify");
     assert!(!verdict.intact, "an edit is noticed");
     assert_eq!(verdict.first_broken, Some(2), "at the edited row");
     assert!(
@@ -65,7 +68,7 @@ fn a_removed_row_and_a_cut_off_end_are_found() {
     let lab = Lab::new();
     three_actions(&lab);
     tamper(&lab, "DELETE FROM audit_log WHERE id = 2");
-    let verdict = lab.console.verify_audit().expect("verify");
+    let verdict = lab.console.audit.verify().expect("verify");
     assert_eq!(
         verdict.first_broken,
         Some(2),
@@ -82,7 +85,7 @@ fn a_removed_row_and_a_cut_off_end_are_found() {
     let lab = Lab::new();
     three_actions(&lab);
     tamper(&lab, "DELETE FROM audit_log WHERE id = 3");
-    let verdict = lab.console.verify_audit().expect("verify");
+    let verdict = lab.console.audit.verify().expect("verify");
     assert!(
         !verdict.intact,
         "cutting the newest row off is noticed: {verdict:?}"
@@ -96,7 +99,7 @@ fn a_removed_row_and_a_cut_off_end_are_found() {
         "INSERT INTO audit_log (id, at_us, actor, action, target, detail, mac)
          VALUES (4, 0, 'mallory', 'block', 'fleet', 'forged', 'abcd')",
     );
-    let verdict = lab.console.verify_audit().expect("verify");
+    let verdict = lab.console.audit.verify().expect("verify");
     assert_eq!(
         verdict.first_broken,
         Some(4),

@@ -82,6 +82,7 @@ async fn sekha(lab: &Lab) -> (Fixture, Running, PathBuf) {
 
 fn item(lab: &Lab, id: &str) -> ItemView {
     lab.console
+        .compliance
         .compliance(&ComplianceQuery::default())
         .expect("view")
         .instances
@@ -98,6 +99,7 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
 
     let before = lab
         .console
+        .compliance
         .compliance(&ComplianceQuery::default())
         .expect("view");
     assert_eq!(
@@ -116,6 +118,7 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
 
     let run = lab
         .console
+        .compliance
         .run_checks(None, Burst::Always)
         .await
         .expect("checks run");
@@ -154,6 +157,7 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
     set_mode(&config, 0o644);
     let run = lab
         .console
+        .compliance
         .run_checks(None, Burst::Daily)
         .await
         .expect("second run");
@@ -177,6 +181,7 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
     );
     let alerts = lab
         .console
+        .analytics
         .alerts(&AlertFilter {
             subject: Some("pre.file-permissions".into()),
             ..Default::default()
@@ -194,6 +199,7 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
     );
     let timeline = lab
         .console
+        .timeline
         .events(
             &EventFilter {
                 source: Some("console".into()),
@@ -231,6 +237,7 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
     );
     let history = lab
         .console
+        .compliance
         .item_history("sekha-1", "pre.file-permissions")
         .expect("history");
     assert_eq!(
@@ -240,11 +247,13 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
     );
 
     lab.console
+        .compliance
         .run_checks(None, Burst::Daily)
         .await
         .expect("third run");
     let alerts = lab
         .console
+        .analytics
         .alerts(&AlertFilter {
             subject: Some("pre.file-permissions".into()),
             ..Default::default()
@@ -258,6 +267,7 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
 
     set_mode(&config, 0o600);
     lab.console
+        .compliance
         .run_checks(None, Burst::Daily)
         .await
         .expect("fixed");
@@ -274,6 +284,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     let lab = Lab::new();
     let (_fixture, agent, _config) = sekha(&lab).await;
     lab.console
+        .compliance
         .run_checks(None, Burst::Always)
         .await
         .expect("run");
@@ -283,6 +294,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     // A weekly item: done now, due again after a week.
     let done = lab
         .console
+        .compliance
         .sign_off_item(
             "sekha-1",
             "ongoing.review-logs",
@@ -316,6 +328,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     assert!(again.overdue, "and overdue, its date having passed");
     let once = lab
         .console
+        .compliance
         .sign_off_item("sekha-1", "post.incident-plan", "")
         .expect("once");
     lab.set_clock(t0 + time::Duration::days(800));
@@ -330,6 +343,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     // A waiver counts until it expires, then the item counts again, and the history says so.
     let waived = lab
         .console
+        .compliance
         .waive_item(
             "sekha-1",
             "probe.data-endpoints",
@@ -349,6 +363,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     );
     let view = lab
         .console
+        .compliance
         .compliance(&ComplianceQuery {
             instance: None,
             filter: Some(ItemFilter::Waived),
@@ -373,6 +388,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     );
     assert!(
         lab.console
+            .compliance
             .item_history("sekha-1", "probe.data-endpoints")
             .expect("history")
             .iter()
@@ -382,7 +398,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     lab.set_clock(t0);
 
     // Bad input is refused with a reason and changes nothing.
-    let refused = lab.console.waive_item(
+    let refused = lab.console.compliance.waive_item(
         "sekha-1",
         "probe.cors",
         &WaiverInput {
@@ -404,12 +420,14 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     );
     assert!(
         lab.console
+            .compliance
             .sign_off_item("sekha-1", "pre.strong-key", "")
             .is_err(),
         "an automated item cannot be signed off by hand"
     );
     assert!(
         lab.console
+            .compliance
             .sign_off_item("sekha-1", "no.such.item", "")
             .is_err(),
         "an unknown item is an error"
@@ -424,6 +442,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     .expect("file");
     let with_file = lab
         .console
+        .compliance
         .add_item_evidence(
             "sekha-1",
             "post.backup-restore",
@@ -453,6 +472,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     );
     assert!(
         lab.console
+            .compliance
             .add_item_evidence(
                 "sekha-1",
                 "post.backup-restore",
@@ -465,6 +485,7 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
         "only http(s) links are evidence"
     );
     lab.console
+        .compliance
         .add_item_evidence(
             "sekha-1",
             "post.backup-restore",
@@ -478,7 +499,8 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     // The report carries the scorecard, every item and its evidence, escaped.
     let html = lab
         .console
-        .compliance_report(&ComplianceQuery::default(), ReportFormat::Html)
+        .reports
+        .compliance(&ComplianceQuery::default(), ReportFormat::Html)
         .expect("html");
     assert!(
         html.contains("Compliance report") && html.contains("sekha-1"),
@@ -496,7 +518,8 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     assert!(html.contains("<svg"), "with the chart");
     let json: serde_json::Value = serde_json::from_str(
         &lab.console
-            .compliance_report(&ComplianceQuery::default(), ReportFormat::Json)
+            .reports
+            .compliance(&ComplianceQuery::default(), ReportFormat::Json)
             .expect("json"),
     )
     .expect("valid JSON");

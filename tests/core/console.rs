@@ -12,7 +12,7 @@ fn open(dir: &std::path::Path) -> Console {
 fn a_new_console_creates_its_database_and_reports_where() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let console = open(&tmp.path().join("data"));
-    let info = console.app_info().expect("app info");
+    let info = console.preferences.app_info().expect("app info");
     assert_eq!(
         info.schema_version, SCHEMA_VERSION,
         "migrated to the latest schema"
@@ -55,13 +55,24 @@ fn the_overview_asks_for_a_first_instance() {
 fn the_theme_persists_across_restarts() {
     let tmp = tempfile::tempdir().expect("tempdir");
     assert_eq!(
-        open(tmp.path()).settings().expect("settings").theme,
+        open(tmp.path())
+            .preferences
+            .settings()
+            .expect("settings")
+            .theme,
         Theme::System,
         "the default follows the OS"
     );
-    open(tmp.path()).set_theme(Theme::Dark).expect("set theme");
+    open(tmp.path())
+        .preferences
+        .set_theme(Theme::Dark)
+        .expect("set theme");
     assert_eq!(
-        open(tmp.path()).settings().expect("settings").theme,
+        open(tmp.path())
+            .preferences
+            .settings()
+            .expect("settings")
+            .theme,
         Theme::Dark,
         "a restart must keep the operator's choice"
     );

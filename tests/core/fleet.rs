@@ -63,7 +63,7 @@ async fn enrollment_end_to_end_over_mutual_tls() {
         audit.expose().iter().any(|b| *b != 0),
         "and random, not zeros"
     );
-    let refreshed = lab.console.refresh_all().await.expect("refresh");
+    let refreshed = lab.console.fleet.refresh_all().await.expect("refresh");
     assert_eq!(
         (refreshed.reached, refreshed.failed),
         (1, 0),
@@ -239,7 +239,12 @@ async fn revoking_makes_the_agent_refuse_the_console_at_once() {
     lab.add("alpha", &agent, &code).await.expect("enrolled");
     // Keep the revoked identity to try it afterwards, as a thief would.
     let key_pem = String::from_utf8(lab.keychain_lookup("instance/alpha/client.key")).expect("pem");
-    let view = lab.console.revoke_instance("alpha").await.expect("revoked");
+    let view = lab
+        .console
+        .fleet
+        .revoke_instance("alpha")
+        .await
+        .expect("revoked");
     assert!(view.revoked, "the view shows the instance revoked");
     assert_eq!(
         view.status,
@@ -248,6 +253,7 @@ async fn revoking_makes_the_agent_refuse_the_console_at_once() {
     );
     let err = lab
         .console
+        .fleet
         .refresh_instance("alpha")
         .await
         .expect_err("no more contact");
@@ -311,17 +317,22 @@ async fn removing_takes_the_secrets_out_of_the_keychain() {
         !lab.keychain_lookup("instance/alpha/client.key").is_empty(),
         "key present before"
     );
-    lab.console.remove_instance("alpha").await.expect("removed");
+    lab.console
+        .fleet
+        .remove_instance("alpha")
+        .await
+        .expect("removed");
     assert!(
         lab.keychain_lookup("instance/alpha/client.key").is_empty(),
         "the instance's secret has left the keychain"
     );
     assert!(
-        lab.console.instances().expect("list").is_empty(),
+        lab.console.fleet.instances().expect("list").is_empty(),
         "and its row the database"
     );
     let err = lab
         .console
+        .fleet
         .refresh_instance("alpha")
         .await
         .expect_err("gone");
@@ -341,9 +352,10 @@ async fn renewal_runs_on_the_clock_and_replaces_both_certificates() {
     lab.set_clock(real_now - time::Duration::days(21));
     let (agent, code) = lab.agent("alpha").await;
     lab.add("alpha", &agent, &code).await.expect("enrolled");
-    let before = lab.console.ping("alpha").await.expect("ping");
+    let before = lab.console.fleet.ping("alpha").await.expect("ping");
     assert!(
         lab.console
+            .fleet
             .renew_due()
             .await
             .expect("nothing due yet")
@@ -352,7 +364,7 @@ async fn renewal_runs_on_the_clock_and_replaces_both_certificates() {
     );
 
     lab.set_clock(real_now);
-    let renewed = lab.console.renew_due().await.expect("renewal");
+    let renewed = lab.console.fleet.renew_due().await.expect("renewal");
     assert_eq!(
         renewed,
         vec!["alpha".to_owned()],
@@ -360,6 +372,7 @@ async fn renewal_runs_on_the_clock_and_replaces_both_certificates() {
     );
     let after = lab
         .console
+        .fleet
         .ping("alpha")
         .await
         .expect("the link works after renewal");
@@ -367,13 +380,18 @@ async fn renewal_runs_on_the_clock_and_replaces_both_certificates() {
         after.cert_serial, before.cert_serial,
         "the agent serves its new certificate"
     );
-    let view = lab.console.instance("alpha").expect("view");
+    let view = lab.console.fleet.instance("alpha").expect("view");
     assert!(
         view.cert_not_after > before.cert_not_after,
         "the new certificate lives longer than the old"
     );
     assert!(
-        lab.console.renew_due().await.expect("again").is_empty(),
+        lab.console
+            .fleet
+            .renew_due()
+            .await
+            .expect("again")
+            .is_empty(),
         "renewal is not repeated"
     );
     agent.stop().await;
@@ -393,7 +411,11 @@ async fn a_certificate_that_expired_while_the_laptop_was_closed_says_how_to_reco
     let view = if view.error_code.is_some() {
         view
     } else {
-        lab.console.refresh_instance("alpha").await.expect("view")
+        lab.console
+            .fleet
+            .refresh_instance("alpha")
+            .await
+            .expect("view")
     };
     assert_eq!(
         view.status,
@@ -428,7 +450,12 @@ async fn the_console_refuses_an_agent_that_is_not_the_instance_it_enrolled() {
         [beta.addr.to_string()],
     )
     .expect("update");
-    let view = lab.console.refresh_instance("alpha").await.expect("view");
+    let view = lab
+        .console
+        .fleet
+        .refresh_instance("alpha")
+        .await
+        .expect("view");
     assert_eq!(
         view.error_code.as_deref(),
         Some("agent_certificate"),
@@ -454,7 +481,7 @@ async fn no_private_key_reaches_disk_after_enrollment_and_renewal() {
     let (agent, code) = lab.agent("alpha").await;
     lab.add("alpha", &agent, &code).await.expect("enrolled");
     lab.set_clock(real_now);
-    lab.console.renew_due().await.expect("renewed");
+    lab.console.fleet.renew_due().await.expect("renewed");
 
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     let audit = lab

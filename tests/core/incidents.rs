@@ -74,6 +74,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     lab.sync_until("sekha-i", 6).await;
     let alerts = lab
         .console
+        .analytics
         .alerts(&AlertFilter {
             subject: Some("203.0.113.7".into()),
             ..Default::default()
@@ -87,6 +88,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
 
     let incident = lab
         .console
+        .incidents
         .incident_from_alert(alerts[0].id)
         .expect("incident");
     assert_eq!(incident.instances, ["sekha-i"], "the alert's instance");
@@ -96,7 +98,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         Some("detection"),
         "on the playbook's first step"
     );
-    let view = lab.console.incident(incident.id).expect("view");
+    let view = lab.console.incidents.incident(incident.id).expect("view");
     assert_eq!(
         view.failed_attempts, 6,
         "the window holds the attack's failed sign-ins"
@@ -105,6 +107,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     assert_eq!(playbook.steps.len(), 5, "Sekha's five steps");
 
     lab.console
+        .incidents
         .incident_note(
             incident.id,
             true,
@@ -115,6 +118,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     if netns.is_some() {
         let view = lab
             .console
+            .incidents
             .incident_block(incident.id, "sekha-i", "203.0.113.7", 3600)
             .await
             .expect("block");
@@ -125,7 +129,12 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
             "the block is verified: {:?}",
             action.steps
         );
-        let blocked = lab.console.blocked("sekha-i").await.expect("list");
+        let blocked = lab
+            .console
+            .incidents
+            .blocked("sekha-i")
+            .await
+            .expect("list");
         assert_eq!(
             blocked.blocked.len(),
             1,
@@ -133,6 +142,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         );
         let offenders = lab
             .console
+            .analytics
             .offenders(&gatehouse_core::OffenderQuery::default())
             .expect("offenders");
         assert!(
@@ -141,10 +151,11 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         );
         let refused = lab
             .console
+            .incidents
             .incident_block(incident.id, "sekha-i", "127.0.0.1", 60)
             .await;
         assert!(refused.is_err(), "loopback is never blocked");
-        let view = lab.console.incident(incident.id).expect("view");
+        let view = lab.console.incidents.incident(incident.id).expect("view");
         assert_eq!(
             view.log.last().and_then(|e| e.ok),
             Some(false),
@@ -156,6 +167,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
 
     let view = lab
         .console
+        .incidents
         .incident_restart(incident.id, "sekha-i")
         .await
         .expect("restart");
@@ -193,6 +205,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         .expect("post");
     let view = lab
         .console
+        .incidents
         .incident_snapshot(incident.id, "sekha-i")
         .await
         .expect("snapshot");
@@ -208,10 +221,16 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         .await
         .expect("post");
     assert_eq!(labels().await, 2, "the planted conversation is there");
-    let snapshots = lab.console.snapshots("sekha-i").await.expect("snapshots");
+    let snapshots = lab
+        .console
+        .incidents
+        .snapshots("sekha-i")
+        .await
+        .expect("snapshots");
     let name = snapshots.snapshots.first().expect("one").name.clone();
     let view = lab
         .console
+        .incidents
         .incident_restore(incident.id, "sekha-i", &name)
         .await
         .expect("restore");
@@ -232,6 +251,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     assert_eq!(labels().await, 1, "the planted conversation is gone");
 
     lab.console
+        .incidents
         .update_incident(
             incident.id,
             Some(IncidentStatus::Contained),
@@ -243,6 +263,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     let out = tempfile::tempdir().expect("out");
     let bundle = lab
         .console
+        .incidents
         .evidence_bundle(incident.id, out.path())
         .await
         .expect("bundle");
@@ -278,7 +299,8 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
 
     let markdown = lab
         .console
-        .incident_report(incident.id, true)
+        .reports
+        .incident(incident.id, true)
         .expect("markdown");
     assert!(
         markdown.contains("## Decisions") && markdown.contains("Block 203.0.113.7 for an hour"),
@@ -291,19 +313,20 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     assert!(markdown.contains("| Status | contained |"), "the status");
     let html = lab
         .console
-        .incident_report(incident.id, false)
+        .reports
+        .incident(incident.id, false)
         .expect("html");
     assert!(
         html.contains("<svg") && !html.contains("<script"),
         "the heatmap, and no script"
     );
 
-    let audit = lab.console.verify_audit().expect("verify");
+    let audit = lab.console.audit.verify().expect("verify");
     assert!(
         audit.intact,
         "every action went into an intact audit log: {audit:?}"
     );
-    let log = lab.console.audit_log(100).expect("audit");
+    let log = lab.console.audit.entries(100).expect("audit");
     assert!(
         log.iter().any(|e| e.detail.contains("Incident 1 opened")),
         "opening the incident is audited"

@@ -34,7 +34,11 @@ impl Lab {
         let agents = tmp.path().join("agents");
         let now = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
         let clock_now = now.clone();
-        let clock = Clock::from_fn(move || *clock_now.lock().expect("clock"));
+        let clock = Clock::from_fn(move || {
+            let now = *clock_now.lock().expect("clock");
+            jiff::Timestamp::from_nanosecond(now.unix_timestamp_nanos())
+                .expect("the lab's clock is within jiff's range")
+        });
         let console = Console::open_with_clock(
             DataDir::at(&data),
             Vault::new(unique_service("fleet")),
@@ -55,7 +59,12 @@ impl Lab {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let mut total = 0;
         while total < want {
-            total += self.console.sync_instance(name).await.expect("sync");
+            total += self
+                .console
+                .timeline
+                .sync_instance(name)
+                .await
+                .expect("sync");
             assert!(
                 std::time::Instant::now() < deadline,
                 "{total} of {want} events synced within 10 s"
@@ -138,6 +147,7 @@ impl Lab {
         code: &str,
     ) -> gatehouse_core::Result<gatehouse_core::InstanceView> {
         self.console
+            .fleet
             .add_instance(AddInstance {
                 name: name.into(),
                 address: address.into(),
@@ -165,7 +175,7 @@ impl Lab {
     /// Nothing of a failed enrollment may remain.
     pub fn assert_nothing_left(&self, name: &str) {
         assert!(
-            self.console.instances().expect("list").is_empty(),
+            self.console.fleet.instances().expect("list").is_empty(),
             "no partial instance may be left in the database"
         );
         assert!(

@@ -43,7 +43,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
     .await;
     lab.add("sekha-1", &agent, &code).await.expect("enrolled");
 
-    let inventory = lab.console.credentials().await.expect("inventory");
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
     assert!(
         inventory.problems.is_empty(),
         "the agent reads the service's config: {:?}",
@@ -85,10 +85,12 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
 
     // A shorter period for this instance; bad periods and unknown instances are refused.
     lab.console
+        .rotation
         .set_key_rotation_days("sekha-1", Some(6))
         .expect("policy saved");
     let err = lab
         .console
+        .rotation
         .set_key_rotation_days("sekha-1", Some(0))
         .expect_err("zero days");
     assert_eq!(
@@ -98,6 +100,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
     );
     let err = lab
         .console
+        .rotation
         .set_key_rotation_days("nope", Some(30))
         .expect_err("no such instance");
     assert_eq!(
@@ -108,7 +111,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
 
     // Warnings: 4.5 days before the due date is inside the 7-day threshold, told once.
     lab.set_clock(OffsetDateTime::from_unix_timestamp(set_at).expect("time") + Duration::hours(36));
-    let notices = lab.console.due_warnings().await.expect("warnings");
+    let notices = lab.console.rotation.due_warnings().await.expect("warnings");
     let about_key: Vec<_> = notices
         .iter()
         .filter(|n| n.credential.kind == CredentialKind::ApiKey)
@@ -117,6 +120,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
     assert_eq!(about_key[0].days, 7, "at the 7-day threshold");
     assert!(
         lab.console
+            .rotation
             .due_warnings()
             .await
             .expect("warnings")
@@ -125,7 +129,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         "the same threshold is never told twice"
     );
     lab.set_clock(OffsetDateTime::from_unix_timestamp(set_at).expect("time") + Duration::days(7));
-    let overdue = lab.console.due_warnings().await.expect("warnings");
+    let overdue = lab.console.rotation.due_warnings().await.expect("warnings");
     assert!(
         overdue
             .iter()
@@ -149,7 +153,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         format!("mcp_api_key = \"{new_key}\"\n"),
     )
     .expect("config");
-    let inventory = lab.console.credentials().await.expect("inventory");
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
     let api = inventory
         .credentials
         .iter()
@@ -166,6 +170,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
     );
     let timeline = lab
         .console
+        .timeline
         .events(
             &EventFilter {
                 kind: Some(gatehouse_events::Kind::Console),
@@ -191,7 +196,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         format!("[server]\nmcp_api_key = \"{new_key}\"\n"),
     )
     .expect("config");
-    let inventory = lab.console.credentials().await.expect("inventory");
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
     assert!(
         inventory
             .problems
@@ -305,7 +310,7 @@ async fn console_leaves_mid_restart(
     std::fs::write(&flag, "").expect("flag");
     let journal = config.state_dir.join("rotation.json");
     tokio::select! {
-        result = lab.console.rotate_key("sekha-r", "mcp_api_key") => {
+        result = lab.console.rotation.rotate_key("sekha-r", "mcp_api_key") => {
             panic!("the console was meant to leave mid-restart: {:?}", result.map(|r| r.0));
         }
         () = async {
@@ -323,6 +328,7 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
     let (agent, pid, old) = sekha_with_agent(&lab, "").await;
     let preview = lab
         .console
+        .rotation
         .rotation_preview("sekha-r", "mcp_api_key")
         .await
         .expect("preview");
@@ -333,6 +339,7 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
     );
     let (result, key) = lab
         .console
+        .rotation
         .rotate_key("sekha-r", "mcp_api_key")
         .await
         .expect("rotation");
@@ -363,7 +370,7 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
         ErrorCode::SecretNotFound,
         "pending is cleared on commit"
     );
-    let inventory = lab.console.credentials().await.expect("inventory");
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
     let api = inventory
         .credentials
         .iter()
@@ -374,7 +381,7 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
         "the host now holds the new key"
     );
     assert_ne!(api.fingerprint, sha_prefix(&old), "and not the old one");
-    let history = lab.console.rotation_history(10).expect("history");
+    let history = lab.console.rotation.rotation_history(10).expect("history");
     assert_eq!(history.len(), 1, "one rotation recorded");
     assert_eq!(
         history[0].state,
@@ -410,6 +417,7 @@ async fn a_rotation_the_service_refuses_leaves_the_old_key_and_nothing_pending()
     let (agent, pid, _) = sekha_with_agent(&lab, &format!("SEKHA__MCP_API_KEY={old}")).await;
     let (result, key) = lab
         .console
+        .rotation
         .rotate_key("sekha-r", "mcp_api_key")
         .await
         .expect("rotation ran");
@@ -429,6 +437,7 @@ async fn a_rotation_the_service_refuses_leaves_the_old_key_and_nothing_pending()
     );
     let timeline = lab
         .console
+        .timeline
         .events(
             &EventFilter {
                 kind: Some(gatehouse_events::Kind::Console),
@@ -468,11 +477,13 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
     agent.stop().await;
     let agent = crate::lab::start_agent_at(config, addr).await;
     lab.console
+        .fleet
         .refresh_instance("sekha-r")
         .await
         .expect("the agent is back");
     // A rotation still running is never second-guessed: nothing happens before its time is up.
     lab.console
+        .rotation
         .resolve_pending_rotations()
         .await
         .expect("nothing to resolve yet");
@@ -486,6 +497,7 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
     // The console starts again later.
     lab.set_clock(OffsetDateTime::now_utc() + Duration::minutes(10));
     lab.console
+        .rotation
         .resolve_pending_rotations()
         .await
         .expect("the console asks for the outcome");
@@ -498,6 +510,7 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
     );
     let timeline = lab
         .console
+        .timeline
         .events(
             &EventFilter {
                 kind: Some(gatehouse_events::Kind::Console),
@@ -518,7 +531,7 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
         "the console says which way it went: {:?}",
         timeline.events
     );
-    let inventory = lab.console.credentials().await.expect("inventory");
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
     let api = inventory
         .credentials
         .iter()
@@ -548,6 +561,7 @@ async fn a_bulk_rotation_reports_each_outcome_and_one_failure_stops_nothing() {
     ];
     let (items, keys) = lab
         .console
+        .rotation
         .rotate_many(&targets, gatehouse_core::BULK_CONCURRENCY, |done, total| {
             seen.lock().expect("progress").push((done, total));
         })
@@ -612,6 +626,7 @@ async fn a_rotation_the_console_walked_away_from_is_kept_when_the_host_finished_
     }
     lab.set_clock(OffsetDateTime::now_utc() + Duration::minutes(10));
     lab.console
+        .rotation
         .resolve_pending_rotations()
         .await
         .expect("the console asks for the outcome");
@@ -620,7 +635,7 @@ async fn a_rotation_the_console_walked_away_from_is_kept_when_the_host_finished_
         .vault()
         .load("instance/sekha-r/key/mcp_api_key")
         .expect("the committed key is now the current one in the keychain");
-    let inventory = lab.console.credentials().await.expect("inventory");
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
     let api = inventory
         .credentials
         .iter()

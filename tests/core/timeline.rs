@@ -33,6 +33,7 @@ async fn lines_written_on_a_host_reach_the_timeline() {
 
     let all = lab
         .console
+        .timeline
         .events(&EventFilter::default(), None, 100)
         .expect("page");
     assert_eq!(
@@ -50,6 +51,7 @@ async fn lines_written_on_a_host_reach_the_timeline() {
     );
     let failed = lab
         .console
+        .timeline
         .events(
             &EventFilter {
                 kind: Some(Kind::Auth),
@@ -77,14 +79,15 @@ async fn lines_written_on_a_host_reach_the_timeline() {
     );
     let raw = lab
         .console
-        .event_raw(&failed.events[0].instance, failed.events[0].seq)
+        .timeline
+        .raw(&failed.events[0].instance, failed.events[0].seq)
         .expect("raw")
         .expect("kept");
     assert!(
         raw.starts_with("203.0.113.7 - - [23/Nov/2026:02:02:00"),
         "the raw line is kept as read: {raw}"
     );
-    let state = lab.console.sync_states().expect("states");
+    let state = lab.console.timeline.sync_states().expect("states");
     assert_eq!(
         (state[0].instance.as_str(), state[0].events, state[0].gaps),
         ("alpha", 4, 0),
@@ -92,7 +95,11 @@ async fn lines_written_on_a_host_reach_the_timeline() {
     );
     // Nothing new: a sync stores nothing and repeats nothing.
     assert_eq!(
-        lab.console.sync_instance("alpha").await.expect("sync"),
+        lab.console
+            .timeline
+            .sync_instance("alpha")
+            .await
+            .expect("sync"),
         0,
         "no duplicates"
     );
@@ -114,9 +121,14 @@ async fn events_the_agent_had_to_drop_leave_a_visible_gap() {
             .collect::<String>(),
     );
     tokio::time::sleep(Duration::from_millis(800)).await;
-    lab.console.sync_instance("alpha").await.expect("sync");
+    lab.console
+        .timeline
+        .sync_instance("alpha")
+        .await
+        .expect("sync");
     let gaps = lab
         .console
+        .timeline
         .events(
             &EventFilter {
                 kind: Some(Kind::Gap),
@@ -130,7 +142,7 @@ async fn events_the_agent_had_to_drop_leave_a_visible_gap() {
         !gaps.events.is_empty(),
         "the loss is on the timeline, never silent"
     );
-    let state = &lab.console.sync_states().expect("states")[0];
+    let state = &lab.console.timeline.sync_states().expect("states")[0];
     assert!(state.gaps > 0, "and counted in the sync state: {state:?}");
     agent.stop().await;
 }
@@ -145,6 +157,7 @@ async fn an_agent_that_is_down_backs_off_and_says_why() {
     agent.stop().await;
     let err = lab
         .console
+        .timeline
         .sync_instance("alpha")
         .await
         .expect_err("the agent is down");
@@ -153,7 +166,7 @@ async fn an_agent_that_is_down_backs_off_and_says_why() {
         ErrorCode::AgentUnreachable,
         "a closed port is unreachable: {err}"
     );
-    let state = &lab.console.sync_states().expect("states")[0];
+    let state = &lab.console.timeline.sync_states().expect("states")[0];
     assert_eq!(state.failures, 1, "the failure is visible");
     assert!(
         state
@@ -162,8 +175,8 @@ async fn an_agent_that_is_down_backs_off_and_says_why() {
             .is_some_and(|e| e.contains("Cannot reach")),
         "an unreachable agent is recorded in the sync state: {state:?}"
     );
-    lab.console.sync_all().await.expect("sync all");
-    let state = &lab.console.sync_states().expect("states")[0];
+    lab.console.timeline.sync_all().await.expect("sync all");
+    let state = &lab.console.timeline.sync_states().expect("states")[0];
     assert_eq!(
         state.failures, 1,
         "a backing-off agent is not hammered on every round"
@@ -340,7 +353,7 @@ async fn a_backlog_larger_than_one_response_is_pulled_completely() {
     let (agent, code) = lab.agent_following("alpha", &log, 100_000).await;
     lab.add("alpha", &agent, &code).await.expect("enrolled");
     lab.sync_until("alpha", 4000).await;
-    let state = &lab.console.sync_states().expect("states")[0];
+    let state = &lab.console.timeline.sync_states().expect("states")[0];
     assert_eq!(
         (state.events, state.gaps),
         (4000, 0),

@@ -109,7 +109,7 @@ fn kind(word: &str) -> gatehouse_core::Result<HeatmapKind> {
 
 fn sync(console: &Console) -> gatehouse_core::Result<()> {
     gatehouse_pki::install_provider();
-    runtime()?.block_on(console.sync_all())?;
+    runtime()?.block_on(console.timeline.sync_all())?;
     Ok(())
 }
 
@@ -134,7 +134,7 @@ pub fn heatmap(console: &Console, args: &HeatmapArgs, as_json: bool) -> gatehous
         service: args.service.clone(),
         theme,
     };
-    let map = console.heatmap(&query)?;
+    let map = console.analytics.heatmap(&query)?;
     let write = |path: &PathBuf, bytes: &[u8]| -> gatehouse_core::Result<()> {
         if path.as_os_str() == "-" {
             use std::io::Write;
@@ -193,7 +193,7 @@ pub fn offenders(
     if args.sync {
         sync(console)?;
     }
-    let rows = console.offenders(&OffenderQuery {
+    let rows = console.analytics.offenders(&OffenderQuery {
         window: args.window.parse()?,
         instance: args.instance.clone(),
         service: args.service.clone(),
@@ -248,7 +248,7 @@ pub fn alerts(
         Some(AlertsAction::Resolve { id }) => (*id, AlertState::Resolved),
         Some(AlertsAction::Reopen { id }) => (*id, AlertState::New),
     };
-    let alert = console.set_alert_state(id, state)?;
+    let alert = console.analytics.set_alert_state(id, state)?;
     if as_json {
         print_json(&alert);
     } else {
@@ -267,7 +267,7 @@ fn list(
     if with_sync {
         sync(console)?;
     }
-    let alerts = console.alerts(&AlertFilter {
+    let alerts = console.analytics.alerts(&AlertFilter {
         state: state
             .map(|s| if s == "ack" { "acknowledged" } else { s })
             .map(str::parse)
@@ -298,9 +298,9 @@ fn list(
 
 pub fn rules(console: &Console, reset: bool, as_json: bool) -> gatehouse_core::Result<()> {
     let detection = if reset {
-        console.reset_detection()?
+        console.analytics.reset_detection()?
     } else {
-        console.detection()?
+        console.analytics.detection()?
     };
     if as_json {
         print_json(&detection);
@@ -386,7 +386,7 @@ pub fn scan(args: &ScanArgs, as_json: bool) -> gatehouse_core::Result<()> {
 
 pub fn credentials(console: &Console, as_json: bool) -> gatehouse_core::Result<ExitCode> {
     gatehouse_pki::install_provider();
-    let inventory = runtime()?.block_on(console.credentials())?;
+    let inventory = runtime()?.block_on(console.rotation.credentials())?;
     if as_json {
         print_json(&inventory);
         return Ok(ExitCode::SUCCESS);
@@ -451,7 +451,7 @@ pub fn rotate(
 ) -> gatehouse_core::Result<ExitCode> {
     gatehouse_pki::install_provider();
     let rt = runtime()?;
-    let preview = rt.block_on(console.rotation_preview(instance, name))?;
+    let preview = rt.block_on(console.rotation.rotation_preview(instance, name))?;
     if !yes {
         if as_json {
             print_json(&preview);
@@ -467,7 +467,7 @@ pub fn rotate(
         }
         return Ok(ExitCode::FAILURE);
     }
-    let (result, key) = rt.block_on(console.rotate_key(instance, name))?;
+    let (result, key) = rt.block_on(console.rotation.rotate_key(instance, name))?;
     if as_json {
         let mut value = serde_json::to_value(&result).unwrap_or_default();
         if let (Some(object), Some(key), true) = (value.as_object_mut(), &key, show_key) {
@@ -514,7 +514,7 @@ pub fn rotate_due(
     use gatehouse_core::{CredentialKind, Status};
     gatehouse_pki::install_provider();
     let rt = runtime()?;
-    let inventory = rt.block_on(console.credentials())?;
+    let inventory = rt.block_on(console.rotation.credentials())?;
     let targets: Vec<(String, String)> = inventory
         .credentials
         .iter()
@@ -537,7 +537,7 @@ pub fn rotate_due(
         say!("Run again with --yes to go ahead.");
         return Ok(ExitCode::FAILURE);
     }
-    let (items, keys) = rt.block_on(console.rotate_many(
+    let (items, keys) = rt.block_on(console.rotation.rotate_many(
         &targets,
         gatehouse_core::BULK_CONCURRENCY,
         |done, total| tell!("[{done}/{total}] done"),

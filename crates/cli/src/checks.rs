@@ -108,8 +108,11 @@ pub fn checks(
     match action {
         ChecksAction::Run { instance } => {
             gatehouse_pki::install_provider();
-            let run =
-                runtime()?.block_on(console.run_checks(instance.as_deref(), Burst::Always))?;
+            let run = runtime()?.block_on(
+                console
+                    .compliance
+                    .run_checks(instance.as_deref(), Burst::Always),
+            )?;
             if as_json {
                 print_json(&run);
             } else {
@@ -145,7 +148,7 @@ pub fn checks(
                 (_, _, true) => Some(ItemFilter::Waived),
                 _ => None,
             };
-            let view = console.compliance(&ComplianceQuery {
+            let view = console.compliance.compliance(&ComplianceQuery {
                 instance: instance.clone(),
                 filter,
             })?;
@@ -223,7 +226,7 @@ pub fn checks(
                     })
                 }
             };
-            let text = console.compliance_report(
+            let text = console.reports.compliance(
                 &ComplianceQuery {
                     instance: instance.clone(),
                     filter: None,
@@ -242,7 +245,7 @@ pub fn checks(
             Ok(ExitCode::SUCCESS)
         }
         ChecksAction::History { instance, item } => {
-            let history = console.item_history(instance, item)?;
+            let history = console.compliance.item_history(instance, item)?;
             if as_json {
                 print_json(&history);
             } else if history.is_empty() {
@@ -269,7 +272,9 @@ pub fn checks(
         } => {
             let due = due.as_deref().map(date).transpose()?;
             show(
-                console.assign_item(instance, item, owner.as_deref(), due)?,
+                console
+                    .compliance
+                    .assign_item(instance, item, owner.as_deref(), due)?,
                 as_json,
             )
         }
@@ -277,7 +282,10 @@ pub fn checks(
             instance,
             item,
             note,
-        } => show(console.sign_off_item(instance, item, note)?, as_json),
+        } => show(
+            console.compliance.sign_off_item(instance, item, note)?,
+            as_json,
+        ),
         ChecksAction::Evidence {
             instance,
             item,
@@ -305,7 +313,12 @@ pub fn checks(
                     })
                 }
             };
-            show(console.add_item_evidence(instance, item, &input)?, as_json)
+            show(
+                console
+                    .compliance
+                    .add_item_evidence(instance, item, &input)?,
+                as_json,
+            )
         }
         ChecksAction::Waive {
             instance,
@@ -325,13 +338,16 @@ pub fn checks(
                 approved_by: approved_by.clone(),
                 expires_at: date(until)?,
             };
-            show(console.waive_item(instance, item, &input)?, as_json)
+            show(
+                console.compliance.waive_item(instance, item, &input)?,
+                as_json,
+            )
         }
         ChecksAction::Unwaive { instance, item } => {
-            show(console.end_waiver(instance, item)?, as_json)
+            show(console.compliance.end_waiver(instance, item)?, as_json)
         }
         ChecksAction::Tls { version } => {
-            console.set_tls_minimum(version)?;
+            console.compliance.set_tls_minimum(version)?;
             say!("Public endpoints must now offer TLS {version} or newer; run `gatehouse checks run` to recheck.");
             Ok(ExitCode::SUCCESS)
         }

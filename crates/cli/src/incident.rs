@@ -139,10 +139,10 @@ pub fn incident(
             severity,
         } => {
             let incident = match alert {
-                Some(alert) => console.incident_from_alert(*alert)?,
+                Some(alert) => console.incidents.incident_from_alert(*alert)?,
                 None => {
                     let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
-                    console.open_incident(&OpenIncident {
+                    console.incidents.open_incident(&OpenIncident {
                         title: title.clone().unwrap_or_default(),
                         severity: match severity.as_str() {
                             "low" => Severity::Low,
@@ -162,10 +162,10 @@ pub fn incident(
                     })?
                 }
             };
-            console.incident(incident.id)?
+            console.incidents.incident(incident.id)?
         }
         IncidentAction::List => {
-            let list = console.incidents()?;
+            let list = console.incidents.incidents()?;
             if as_json {
                 print_json(&list);
             } else if list.is_empty() {
@@ -184,9 +184,9 @@ pub fn incident(
             }
             return Ok(ExitCode::SUCCESS);
         }
-        IncidentAction::Show { id } => console.incident(*id)?,
+        IncidentAction::Show { id } => console.incidents.incident(*id)?,
         IncidentAction::Note { id, text, decision } => {
-            console.incident_note(*id, *decision, text)?
+            console.incidents.incident_note(*id, *decision, text)?
         }
         IncidentAction::Update {
             id,
@@ -207,7 +207,9 @@ pub fn incident(
                     })
                 }
             };
-            console.update_incident(*id, status, owner.as_deref(), step.as_deref())?
+            console
+                .incidents
+                .update_incident(*id, status, owner.as_deref(), step.as_deref())?
         }
         IncidentAction::Block {
             id,
@@ -220,14 +222,14 @@ pub fn incident(
                 *yes,
                 &format!("block {ip} on {instance}'s host for {ttl} s"),
             )?;
-            runtime()?.block_on(console.incident_block(*id, instance, ip, *ttl))?
+            runtime()?.block_on(console.incidents.incident_block(*id, instance, ip, *ttl))?
         }
         IncidentAction::Unblock { id, instance, ip } => {
-            runtime()?.block_on(console.incident_unblock(*id, instance, ip))?
+            runtime()?.block_on(console.incidents.incident_unblock(*id, instance, ip))?
         }
         IncidentAction::Restart { id, instance, yes } => {
             needs_yes(*yes, &format!("restart the service on {instance}"))?;
-            runtime()?.block_on(console.incident_restart(*id, instance))?
+            runtime()?.block_on(console.incidents.incident_restart(*id, instance))?
         }
         IncidentAction::Rotate {
             id,
@@ -240,17 +242,18 @@ pub fn incident(
                 *yes,
                 &format!("rotate {name} on {instance}: its clients need the new key"),
             )?;
-            let (view, key) = runtime()?.block_on(console.incident_rotate(*id, instance, name))?;
+            let (view, key) =
+                runtime()?.block_on(console.incidents.incident_rotate(*id, instance, name))?;
             if let (Some(key), true, false) = (&key, *show_key, as_json) {
                 say!("New key (shown once): {}", key.expose());
             }
             view
         }
         IncidentAction::Snapshot { id, instance } => {
-            runtime()?.block_on(console.incident_snapshot(*id, instance))?
+            runtime()?.block_on(console.incidents.incident_snapshot(*id, instance))?
         }
         IncidentAction::Blocked { instance } => {
-            let list = runtime()?.block_on(console.blocked(instance))?;
+            let list = runtime()?.block_on(console.incidents.blocked(instance))?;
             if as_json {
                 print_json(&list);
             } else if list.blocked.is_empty() {
@@ -263,7 +266,7 @@ pub fn incident(
             return Ok(ExitCode::SUCCESS);
         }
         IncidentAction::Snapshots { instance } => {
-            let list = runtime()?.block_on(console.snapshots(instance))?;
+            let list = runtime()?.block_on(console.incidents.snapshots(instance))?;
             if as_json {
                 print_json(&list);
             } else {
@@ -284,10 +287,10 @@ pub fn incident(
                 *yes,
                 &format!("replace the database on {instance} with {name} and restart the service"),
             )?;
-            runtime()?.block_on(console.incident_restore(*id, instance, name))?
+            runtime()?.block_on(console.incidents.incident_restore(*id, instance, name))?
         }
         IncidentAction::Evidence { id, out } => {
-            let bundle = runtime()?.block_on(console.evidence_bundle(*id, out))?;
+            let bundle = runtime()?.block_on(console.incidents.evidence_bundle(*id, out))?;
             if as_json {
                 print_json(&bundle);
             } else {
@@ -301,8 +304,8 @@ pub fn incident(
         }
         IncidentAction::Report { id, markdown, html } => {
             let (text, path) = match (markdown, html) {
-                (Some(p), None) => (console.incident_report(*id, true)?, p),
-                (None, Some(p)) => (console.incident_report(*id, false)?, p),
+                (Some(p), None) => (console.reports.incident(*id, true)?, p),
+                (None, Some(p)) => (console.reports.incident(*id, false)?, p),
                 _ => {
                     return Err(Error::InvalidInput {
                         field: "report",

@@ -378,7 +378,7 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
     let console = Console::open(data_dir, Vault::from_env())?;
     match &cli.command {
         Command::Info => {
-            let info = console.app_info()?;
+            let info = console.preferences.app_info()?;
             if cli.json {
                 print_json(&info);
             } else {
@@ -393,8 +393,8 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             }
         }
         Command::Doctor => {
-            let info = console.app_info()?;
-            let keychain = console.keychain_status();
+            let info = console.preferences.app_info()?;
+            let keychain = console.preferences.keychain_status();
             let healthy = keychain.state == KeychainState::Available;
             if cli.json {
                 print_json(&json!({"info": info, "keychain": keychain, "healthy": healthy}));
@@ -436,13 +436,13 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
         }
         Command::Settings { action } => {
             let settings = match action {
-                None => console.settings()?,
+                None => console.preferences.settings()?,
                 Some(SettingsAction::Theme { theme }) => {
-                    console.set_theme(theme.parse::<Theme>()?)?
+                    console.preferences.set_theme(theme.parse::<Theme>()?)?
                 }
-                Some(SettingsAction::TimeZone { zone }) => {
-                    console.set_time_zone(Some(zone.as_str()).filter(|z| *z != "system"))?
-                }
+                Some(SettingsAction::TimeZone { zone }) => console
+                    .preferences
+                    .set_time_zone(Some(zone.as_str()).filter(|z| *z != "system"))?,
             };
             if cli.json {
                 print_json(&settings);
@@ -489,7 +489,7 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
         Command::Credentials {
             action: Some(CredentialsAction::History { limit }),
         } => {
-            let history = console.rotation_history(*limit)?;
+            let history = console.rotation.rotation_history(*limit)?;
             if cli.json {
                 print_json(&history);
             } else if history.is_empty() {
@@ -523,7 +523,7 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
                         reason: "give --days N, or --default for the guides' 90 days".into(),
                     });
                 }
-                console.set_key_rotation_days(instance, *days)?;
+                console.rotation.set_key_rotation_days(instance, *days)?;
             }
             return analytics::credentials(&console, cli.json);
         }
@@ -532,7 +532,7 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
         Command::Audit {
             action: AuditAction::Verify,
         } => {
-            let verdict = console.verify_audit()?;
+            let verdict = console.audit.verify()?;
             if cli.json {
                 print_json(&verdict);
             } else if verdict.intact {
@@ -556,7 +556,7 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
         Command::Audit {
             action: AuditAction::List { limit },
         } => {
-            let log = console.audit_log(*limit)?;
+            let log = console.audit.entries(*limit)?;
             if cli.json {
                 print_json(&log);
             } else if log.is_empty() {
@@ -596,7 +596,7 @@ fn instance(
             profile,
         } => {
             let code = read_code(code_file.as_ref())?;
-            let view = rt.block_on(console.add_instance(AddInstance {
+            let view = rt.block_on(console.fleet.add_instance(AddInstance {
                 name: name.clone(),
                 address: address.clone(),
                 code,
@@ -604,23 +604,23 @@ fn instance(
             }))?;
             print_instances(std::slice::from_ref(&view), json);
         }
-        InstanceAction::List => print_instances(&console.instances()?, json),
+        InstanceAction::List => print_instances(&console.fleet.instances()?, json),
         InstanceAction::Refresh { name: Some(name) } => {
-            let view = rt.block_on(console.refresh_instance(name))?;
+            let view = rt.block_on(console.fleet.refresh_instance(name))?;
             print_instances(std::slice::from_ref(&view), json);
             if view.error_code.is_some() {
                 return Ok(ExitCode::FAILURE);
             }
         }
         InstanceAction::Refresh { name: None } => {
-            let summary = rt.block_on(console.refresh_all())?;
+            let summary = rt.block_on(console.fleet.refresh_all())?;
             print_instances(&summary.instances, json);
             if summary.failed > 0 {
                 return Ok(ExitCode::FAILURE);
             }
         }
         InstanceAction::Renew => {
-            let renewed = rt.block_on(console.renew_due())?;
+            let renewed = rt.block_on(console.fleet.renew_due())?;
             if json {
                 print_json(&renewed);
             } else if renewed.is_empty() {
@@ -630,11 +630,11 @@ fn instance(
             }
         }
         InstanceAction::Revoke { name } => {
-            let view = rt.block_on(console.revoke_instance(name))?;
+            let view = rt.block_on(console.fleet.revoke_instance(name))?;
             print_instances(std::slice::from_ref(&view), json);
         }
         InstanceAction::Remove { name } => {
-            rt.block_on(console.remove_instance(name))?;
+            rt.block_on(console.fleet.remove_instance(name))?;
             if json {
                 print_json(&json!({"removed": name}));
             } else {
@@ -696,7 +696,7 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
     };
     if args.sync {
         gatehouse_pki::install_provider();
-        runtime()?.block_on(console.sync_all())?;
+        runtime()?.block_on(console.timeline.sync_all())?;
     }
     let format = match args.format.as_str() {
         "table" => None,
@@ -712,14 +712,14 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
     let page = match format {
         // --json is the table as data: the same page, --limit honoured.
         None if json => {
-            let page = console.events(&filter, None, args.limit)?;
+            let page = console.timeline.events(&filter, None, args.limit)?;
             print_json(&page);
             return Ok(());
         }
-        None => console.events(&filter, None, args.limit)?,
+        None => console.timeline.events(&filter, None, args.limit)?,
         Some(format) => {
             let mut out = Stdout::lock();
-            console.export_events(&filter, format, &mut out)?;
+            console.timeline.export_events(&filter, format, &mut out)?;
             std::io::Write::flush(&mut out).ok();
             return Ok(());
         }

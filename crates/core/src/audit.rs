@@ -9,9 +9,14 @@ use ring::hmac;
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::fleet::AUDIT_KEY;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::context::Ctx;
 use crate::rotation::operator;
-use crate::{Console, Error, Result, Sensitive};
+use crate::{Error, Result, Sensitive};
+
+/// Keychain entry of the HMAC key that chains the audit log.
+pub(crate) const AUDIT_KEY: &str = "audit-hmac.key";
 
 /// Keychain entry holding `id:mac` of the newest row.
 const AUDIT_HEAD: &str = "audit-head";
@@ -33,47 +38,86 @@ pub struct AuditVerdict {
     pub problem: Option<String>,
 }
 
-impl Console {
-    /// Append an operator action to the audit log.
-    pub(crate) fn audit(&self, action: &str, target: &str, detail: &str) -> Result<()> {
-        let key = self.audit_key()?;
-        let at_us = self.now_us();
-        let actor = operator();
-        {
-            let store = self.store();
-            let audit = store.audit();
-            let (prev_id, prev_mac) = audit.last()?.unwrap_or((0, GENESIS.to_owned()));
-            let id = prev_id + 1;
-            let mac = link(&key, &prev_mac, id, at_us, &actor, action, target, detail);
-            audit.append(&AuditEntry {
-                id,
-                at_us,
-                actor,
-                action: action.to_owned(),
-                target: target.to_owned(),
-                detail: detail.to_owned(),
-                mac: mac.clone(),
-            })?;
-            // Still under the store's lock: two actions at once must not leave the keychain
-            // naming a row older than the newest.
-            self.vault().store(
-                AUDIT_HEAD,
-                &Sensitive::new(format!("{id}:{mac}").into_bytes()),
-            )
+/// The console's own audit log: list it, verify the chain.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    ctx: Ctx,
+}
+
+/// Append an operator action to the audit log.
+pub(crate) fn append(ctx: &Ctx, action: &str, target: &str, detail: &str) -> Result<()> {
+    let key = audit_key(ctx)?;
+    let at_us = ctx.micros();
+    let actor = operator();
+    let store = ctx.db();
+    let audit = store.audit();
+    let (prev_id, prev_mac) = audit.last()?.unwrap_or((0, GENESIS.to_owned()));
+    let id = prev_id + 1;
+    let mac = link(&key, &prev_mac, id, at_us, &actor, action, target, detail);
+    audit.append(&AuditEntry {
+        id,
+        at_us,
+        actor,
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail: detail.to_owned(),
+        mac: mac.clone(),
+    })?;
+    // Still under the store's lock: two actions at once must not leave the keychain naming a
+    // row older than the newest.
+    ctx.vault.store(
+        AUDIT_HEAD,
+        &Sensitive::new(format!("{id}:{mac}").into_bytes()),
+    )
+}
+
+/// The audit log's HMAC key (256 random bits), created in the keychain on first need.
+pub(crate) fn ensure_audit_key(ctx: &Ctx) -> Result<()> {
+    match ctx.vault.load(AUDIT_KEY) {
+        Ok(_) => Ok(()),
+        Err(Error::SecretNotFound { .. }) => {
+            let mut key = Sensitive::new(vec![0u8; 32]);
+            SystemRandom::new()
+                .fill(&mut key.expose_mut()[..])
+                .map_err(|_| Error::Keychain {
+                    detail: "the system random number generator failed".into(),
+                })?;
+            ctx.vault.store(AUDIT_KEY, &key)
         }
+        Err(e) => Err(e),
+    }
+}
+
+fn audit_key(ctx: &Ctx) -> Result<hmac::Key> {
+    let mut cached = ctx
+        .audit_key
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(key) = cached.clone() {
+        return Ok(key);
+    }
+    ensure_audit_key(ctx)?;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, ctx.vault.load(AUDIT_KEY)?.expose());
+    *cached = Some(key.clone());
+    Ok(key)
+}
+
+impl AuditLog {
+    pub(crate) fn new(ctx: Ctx) -> Self {
+        AuditLog { ctx }
     }
 
     /// The audit log, newest first.
-    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        Ok(self.store().audit().newest(limit)?)
+    pub fn entries(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        Ok(self.ctx.db().audit().newest(limit)?)
     }
 
     /// Recompute the chain from the first row and report the first broken link.
-    pub fn verify_audit(&self) -> Result<AuditVerdict> {
-        let key = self.audit_key()?;
+    pub fn verify(&self) -> Result<AuditVerdict> {
+        let key = audit_key(&self.ctx)?;
         // The head is read under the store's lock, so no append lands in between.
-        let store = self.store();
-        let head = match self.vault().load(AUDIT_HEAD) {
+        let store = self.ctx.db();
+        let head = match self.ctx.vault.load(AUDIT_HEAD) {
             Ok(head) => Some(String::from_utf8_lossy(head.expose()).into_owned()),
             Err(Error::SecretNotFound { .. }) => None,
             Err(e) => return Err(e),
@@ -154,24 +198,6 @@ impl Console {
             first_broken: None,
             problem: None,
         })
-    }
-
-    fn audit_key(&self) -> Result<hmac::Key> {
-        if let Some(key) = self
-            .audit_key
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-        {
-            return Ok(key);
-        }
-        self.ensure_audit_key()?;
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.vault().load(AUDIT_KEY)?.expose());
-        *self
-            .audit_key
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key.clone());
-        Ok(key)
     }
 }
 

@@ -1,27 +1,42 @@
 //! Time, passed in: the console asks its [`Clock`], so tests can move time (certificates
-//! expiring while the laptop was closed, renewal coming due) without waiting.
+//! expiring while the laptop was closed, renewal coming due) without waiting. Nothing else in
+//! the console reads the wall clock.
 
 use std::fmt;
 use std::sync::Arc;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
 
 impl Clock {
     /// The system's wall clock.
     pub fn system() -> Self {
-        Clock(Arc::new(OffsetDateTime::now_utc))
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the one place the console reads the wall clock"
+        )]
+        Clock(Arc::new(Timestamp::now))
     }
 
     /// Any source of time, e.g. a value a test moves forward.
-    pub fn from_fn(f: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
+    pub fn from_fn(f: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
         Clock(Arc::new(f))
     }
 
-    pub fn now(&self) -> OffsetDateTime {
+    pub fn now(&self) -> Timestamp {
         (self.0)()
+    }
+
+    /// Unix seconds.
+    pub fn unix(&self) -> i64 {
+        self.now().as_second()
+    }
+
+    /// Unix microseconds, as events are stamped.
+    pub fn micros(&self) -> i64 {
+        self.now().as_microsecond()
     }
 }
 

@@ -1,94 +1,38 @@
-//! [`Console`]: the operations the window and the CLI expose, one method each.
-//!
-//! The Tauri commands and the CLI subcommands are thin wrappers over these methods, so every
-//! capability can be scripted and tested without a display.
+//! [`Console`]: the composition root. It opens the databases and the keychain once and hands
+//! each domain the narrow handles it works with; the window's commands and the CLI call the
+//! domains (`console.fleet`, `console.rotation`, ...). Only the first screen's summary, which
+//! reads every domain, lives here.
 
-use std::str::FromStr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ts_rs::TS;
 
-use gatehouse_store::{Db, EventStore};
-
-use crate::fleet::Links;
+use crate::analytics::Analytics;
+use crate::audit::AuditLog;
+use crate::compliance::Compliance;
+use crate::context::Ctx;
+use crate::fleet::Fleet;
+use crate::incidents::Incidents;
+use crate::preferences::Preferences;
+use crate::report::Reports;
+use crate::rotation::Rotation;
+use crate::timeline::Timeline;
 use crate::vault::{KeychainState, KeychainStatus};
-use crate::{Clock, DataDir, Error, Result, Vault};
+use crate::{Clock, DataDir, Result, Vault};
 
-/// The console: its data directory, database and keychain.
-#[derive(Debug)]
+/// The console: one handle per domain, over the same data directory, databases, keychain and
+/// clock.
+#[derive(Debug, Clone)]
 pub struct Console {
-    data_dir: DataDir,
-    vault: Vault,
-    // rusqlite's Connection is Send but not Sync; calls are short, so one lock suffices.
-    // Never held across an await.
-    store: Mutex<Db>,
-    /// The timeline's events, in a database of their own.
-    events: Mutex<EventStore>,
-    pub(crate) clock: Clock,
-    pub(crate) links: Links,
-    pub(crate) alerting: crate::alerts::Alerting,
-    /// The last credential inventory, for the first screen (reading it asks every agent).
-    pub(crate) last_inventory: Mutex<Option<crate::CredentialInventory>>,
-    /// The audit log's HMAC key, read from the keychain once.
-    pub(crate) audit_key: Mutex<Option<ring::hmac::Key>>,
-}
-
-/// What the About panel and `gatehouse info` show.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct AppInfo {
-    pub version: String,
-    pub data_dir: String,
-    pub database: String,
-    pub log_dir: String,
-    pub schema_version: u32,
-    pub platform: String,
-}
-
-/// The operator's preferences.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct Settings {
-    pub theme: Theme,
-    /// IANA time zone for charts and times; `None` follows the system.
-    pub time_zone: Option<String>,
-    /// The zone in effect (the system's when `time_zone` is `None`).
-    pub effective_time_zone: String,
-}
-
-/// Colour theme. `System` follows the OS and is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum Theme {
-    #[default]
-    System,
-    Light,
-    Dark,
-}
-
-impl Theme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Theme::System => "system",
-            Theme::Light => "light",
-            Theme::Dark => "dark",
-        }
-    }
-}
-
-impl FromStr for Theme {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "system" => Ok(Theme::System),
-            "light" => Ok(Theme::Light),
-            "dark" => Ok(Theme::Dark),
-            other => Err(Error::InvalidInput {
-                field: "theme",
-                reason: format!("\"{other}\" is not one of system, light, dark"),
-            }),
-        }
-    }
+    ctx: Ctx,
+    pub preferences: Preferences,
+    pub fleet: Fleet,
+    pub timeline: Timeline,
+    pub analytics: Analytics,
+    pub rotation: Rotation,
+    pub compliance: Compliance,
+    pub incidents: Incidents,
+    pub reports: Reports,
+    pub audit: AuditLog,
 }
 
 /// The console's views, as the UI and the overview name them.
@@ -144,98 +88,63 @@ pub struct Overview {
 }
 
 impl Console {
-    /// Create the data directory if needed and open the database.
+    /// Create the data directory if needed and open the databases.
     pub fn open(data_dir: DataDir, vault: Vault) -> Result<Self> {
         Console::open_with_clock(data_dir, vault, Clock::system())
     }
 
     /// [`Console::open`] with a clock of the caller's choosing.
     pub fn open_with_clock(data_dir: DataDir, vault: Vault, clock: Clock) -> Result<Self> {
-        data_dir.ensure()?;
-        let store = Db::open(&data_dir.database())?;
-        let events = EventStore::open(&data_dir.events_database())?;
-        let console = Console {
-            data_dir,
-            vault,
-            store: Mutex::new(store),
-            events: Mutex::new(events),
-            clock,
-            links: Links::default(),
-            alerting: Default::default(),
-            last_inventory: Mutex::new(None),
-            audit_key: Mutex::new(None),
-        };
-        console.reload_revocations()?;
-        Ok(console)
+        let ctx = Ctx::open(data_dir, vault, clock)?;
+        let preferences = Preferences::new(ctx.clone());
+        let fleet = Fleet::new(ctx.clone());
+        let analytics = Analytics::new(ctx.clone());
+        let timeline = Timeline::new(ctx.clone(), analytics.clone());
+        let rotation = Rotation::new(ctx.clone());
+        let compliance = Compliance::new(ctx.clone(), rotation.clone(), analytics.clone());
+        let incidents = Incidents::new(
+            ctx.clone(),
+            analytics.clone(),
+            rotation.clone(),
+            timeline.clone(),
+        );
+        let reports = Reports::new(
+            ctx.clone(),
+            compliance.clone(),
+            incidents.clone(),
+            analytics.clone(),
+        );
+        let audit = AuditLog::new(ctx.clone());
+        Ok(Console {
+            ctx,
+            preferences,
+            fleet,
+            timeline,
+            analytics,
+            rotation,
+            compliance,
+            incidents,
+            reports,
+            audit,
+        })
     }
 
     pub fn data_dir(&self) -> &DataDir {
-        &self.data_dir
+        &self.ctx.data_dir
     }
 
     pub fn vault(&self) -> &Vault {
-        &self.vault
+        &self.ctx.vault
     }
 
-    pub fn app_info(&self) -> Result<AppInfo> {
-        Ok(AppInfo {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            data_dir: self.data_dir.root().display().to_string(),
-            database: self.data_dir.database().display().to_string(),
-            log_dir: self.data_dir.logs().display().to_string(),
-            schema_version: self.store().schema_version()?,
-            platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
-        })
-    }
-
-    pub fn keychain_status(&self) -> KeychainStatus {
-        self.vault.status()
-    }
-
-    pub fn settings(&self) -> Result<Settings> {
-        let theme = match self.store().settings().get("theme")? {
-            Some(value) => value.parse().unwrap_or_else(|_: Error| {
-                tracing::warn!(%value, "unknown stored theme, using system");
-                Theme::System
-            }),
-            None => Theme::System,
-        };
-        let time_zone = self.store().settings().get("time_zone")?;
-        let tz = crate::heatmap::time_zone(time_zone.as_deref());
-        let effective_time_zone = crate::heatmap::zone_name(&tz, jiff::Timestamp::now());
-        Ok(Settings {
-            theme,
-            time_zone,
-            effective_time_zone,
-        })
-    }
-
-    /// Set the time zone for charts (an IANA name such as `Europe/Berlin`), or follow the
-    /// system's with `None`.
-    pub fn set_time_zone(&self, name: Option<&str>) -> Result<Settings> {
-        match name.map(str::trim).filter(|n| !n.is_empty()) {
-            Some(name) => {
-                jiff::tz::TimeZone::get(name).map_err(|e| Error::InvalidInput {
-                    field: "time_zone",
-                    reason: format!("\"{name}\" is not a known time zone ({e}); use an IANA name such as Europe/Berlin"),
-                })?;
-                self.store().settings().set("time_zone", name)?;
-            }
-            None => self.store().settings().delete("time_zone")?,
-        }
-        self.settings()
-    }
-
-    pub fn set_theme(&self, theme: Theme) -> Result<Settings> {
-        self.store().settings().set("theme", theme.as_str())?;
-        tracing::info!(theme = theme.as_str(), "theme changed");
-        self.settings()
+    pub fn clock(&self) -> &Clock {
+        &self.ctx.clock
     }
 
     /// What needs attention across every view, worst first.
     pub fn overview(&self) -> Result<Overview> {
-        let instances = self.store().instances().count()?;
-        let keychain = self.keychain_status();
+        let instances = self.ctx.db().instances().count()?;
+        let keychain = self.preferences.keychain_status();
         let mut attention = Vec::new();
         match keychain.state {
             KeychainState::Available => {}
@@ -252,7 +161,7 @@ impl Console {
                 detail: keychain.message.clone(),
             }),
         }
-        for instance in self.instances()? {
+        for instance in self.fleet.instances()? {
             if matches!(instance.status, Status::Failing | Status::Warning) {
                 attention.push(Attention {
                     view: View::Fleet,
@@ -262,7 +171,7 @@ impl Console {
                 });
             }
         }
-        let open = self.alerts(&crate::AlertFilter {
+        let open = self.analytics.alerts(&crate::AlertFilter {
             state: Some(crate::AlertState::New),
             ..Default::default()
         })?;
@@ -283,12 +192,7 @@ impl Console {
                 detail: latest.detail.clone(),
             });
         }
-        let inventory = self
-            .last_inventory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(inventory) = inventory {
+        if let Some(inventory) = self.rotation.last_inventory() {
             let failing: Vec<&crate::Credential> = inventory
                 .credentials
                 .iter()
@@ -315,7 +219,7 @@ impl Console {
                 });
             }
         }
-        let failing = self.compliance(&crate::ComplianceQuery {
+        let failing = self.compliance.compliance(&crate::ComplianceQuery {
             instance: None,
             filter: Some(crate::ItemFilter::Failing),
         })?;
@@ -359,17 +263,6 @@ impl Console {
             attention,
         })
     }
-
-    pub(crate) fn store(&self) -> MutexGuard<'_, Db> {
-        // A panic while holding the lock cannot leave the store half-written: every write is a
-        // single statement or a transaction, which SQLite rolls back.
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn event_store(&self) -> MutexGuard<'_, EventStore> {
-        // Ingest is one transaction per page; a panic mid-way is rolled back by SQLite.
-        self.events.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 fn severity_rank(status: Status) -> u8 {
@@ -384,29 +277,6 @@ fn severity_rank(status: Status) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn theme_parse_rejects_unknown_values_with_the_choices() {
-        let err = "purple"
-            .parse::<Theme>()
-            .expect_err("purple is not a theme");
-        assert_eq!(
-            err.code(),
-            crate::ErrorCode::InvalidInput,
-            "an unknown theme is invalid input"
-        );
-        assert!(
-            err.to_string().contains("system, light, dark"),
-            "the message must list the valid choices: {err}"
-        );
-        for theme in [Theme::System, Theme::Light, Theme::Dark] {
-            assert_eq!(
-                theme.as_str().parse::<Theme>().expect("round trip"),
-                theme,
-                "as_str and FromStr must agree"
-            );
-        }
-    }
 
     #[test]
     fn severity_orders_failing_first() {

@@ -4,65 +4,61 @@
 //! Time and randomness are passed in by callers wherever results depend on them, so tests are
 //! deterministic.
 
-mod alerts;
+pub mod analytics;
 mod audit;
 mod clock;
 pub mod compliance;
 mod console;
-pub mod detect;
+mod context;
 mod error;
-mod export;
-mod fleet;
-mod heatmap;
+pub mod fleet;
 pub mod incidents;
 pub mod logging;
-pub mod notify;
-mod offenders;
 mod paths;
-mod report;
-mod rotation;
+pub mod preferences;
+pub mod report;
+pub mod rotation;
 mod sensitive;
-mod sync;
+pub mod timeline;
 mod vault;
 
-pub use alerts::{
-    allowlisted, Alert, AlertFilter, AlertNotice, AlertState, DetectionSettings, NotificationGate,
+pub use analytics::detect;
+pub use analytics::notify;
+pub use analytics::{
+    allowlisted, build_heatmap, render_png, time_zone, Alert, AlertFilter, AlertNotice, AlertState,
+    Analytics, ChartTheme, DetectionSettings, GridBox, HeatCell, Heatmap, HeatmapKind,
+    HeatmapQuery, ImageFormat, NotificationGate, Offender, OffenderQuery, Rule, Severity, Window,
     NOTIFICATIONS_PER_MINUTE,
 };
-pub use audit::{AuditEntry, AuditVerdict};
+pub use audit::{AuditEntry, AuditLog, AuditVerdict};
 pub use clock::Clock;
 pub use compliance::{
-    Burst, Cadence, CheckRun, CheckState, CheckView, ComplianceQuery, ComplianceView, Evidence,
-    EvidenceInput, EvidenceKind, HistoryEntry, HistoryKind, InstanceCompliance, ItemFilter,
-    ItemState, ItemView, Scorecard, Waiver, WaiverInput, WaiverKind,
+    Burst, Cadence, CheckRun, CheckState, CheckView, Compliance, ComplianceQuery, ComplianceView,
+    Evidence, EvidenceInput, EvidenceKind, HistoryEntry, HistoryKind, InstanceCompliance,
+    ItemFilter, ItemState, ItemView, Scorecard, Waiver, WaiverInput, WaiverKind,
 };
-pub use console::{AppInfo, Attention, Console, Overview, Settings, Status, Theme, View};
-pub use detect::{Rule, Severity};
+pub use console::{Attention, Console, Overview, Status, View};
 pub use error::{Error, ErrorCode, IpcError, Result, ALL_CODES};
-pub use export::{utc, ExportFormat, ExportResult};
-pub use fleet::{AddInstance, InstanceView, RefreshSummary, REFRESH_CONCURRENCY};
+pub use fleet::{AddInstance, Fleet, InstanceView, RefreshSummary, REFRESH_CONCURRENCY};
 pub use gatehouse_store::events;
 pub use gatehouse_store::events::{Cursor, EventFilter, EventPage, SyncState, TimelineEvent};
 pub use gatehouse_store::incidents::EntryKind;
 pub use gatehouse_store::instances::{Contact, InstanceRecord};
 pub use gatehouse_store::{Db, SCHEMA_VERSION};
-pub use heatmap::{
-    build as build_heatmap, render_png, time_zone, ChartTheme, GridBox, HeatCell, Heatmap,
-    HeatmapKind, HeatmapQuery, ImageFormat, Window,
-};
 pub use incidents::{
-    ActionKind, BundleResult, Incident, IncidentEntry, IncidentStatus, IncidentView, OpenIncident,
-    Playbook, PlaybookStep,
+    ActionKind, BundleResult, Incident, IncidentEntry, IncidentStatus, IncidentView, Incidents,
+    OpenIncident, Playbook, PlaybookStep,
 };
-pub use offenders::{Offender, OffenderQuery};
 pub use paths::{DataDir, DATA_DIR_ENV};
-pub use report::ReportFormat;
+pub use preferences::{AppInfo, Preferences, Settings, Theme};
+pub use report::{ReportFormat, Reports};
 pub use rotation::{
     BulkItem, Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem,
-    RotationPreview, RotationRecord, RotationResult, RotationState, BULK_CONCURRENCY,
+    Rotation, RotationPreview, RotationRecord, RotationResult, RotationState, BULK_CONCURRENCY,
     DEFAULT_KEY_DAYS,
 };
 pub use sensitive::Sensitive;
+pub use timeline::{utc, ExportFormat, ExportResult, Timeline};
 pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
 
 /// A hash map with a fast, randomly seeded hasher: keys come from hosts (addresses, paths,

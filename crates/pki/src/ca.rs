@@ -15,6 +15,8 @@ use crate::{Error, Fingerprint, Result, Serial};
 
 /// How long agent and console certificates live. Short, because renewal runs on a clock.
 pub const CERT_LIFETIME: Duration = Duration::days(30);
+/// [`CERT_LIFETIME`] in seconds.
+pub const CERT_LIFETIME_SECS: i64 = 30 * 86_400;
 
 /// Subject of the agent's temporary self-signed certificate, pinned by fingerprint only.
 pub const ENROLLMENT_NAME: &str = "enrollment.gatehouse.invalid";
@@ -116,9 +118,33 @@ impl Validity {
         }
     }
 
+    /// Valid from a minute before `now` (Unix seconds) for `lifetime_secs`.
+    pub fn starting_at(now: i64, lifetime_secs: i64) -> Result<Self> {
+        let start = OffsetDateTime::from_unix_timestamp(now).map_err(|e| Error::BadPem {
+            what: "certificate validity",
+            detail: e.to_string(),
+        })?;
+        Ok(Validity::starting(start, Duration::seconds(lifetime_secs)))
+    }
+
     /// Renewal is due at two thirds of the certificate's life.
     pub fn renew_at(&self) -> OffsetDateTime {
         self.not_before + (self.not_after - self.not_before) * 2 / 3
+    }
+
+    /// [`Validity::not_before`] in Unix seconds.
+    pub fn not_before_unix(&self) -> i64 {
+        self.not_before.unix_timestamp()
+    }
+
+    /// [`Validity::not_after`] in Unix seconds.
+    pub fn not_after_unix(&self) -> i64 {
+        self.not_after.unix_timestamp()
+    }
+
+    /// [`Validity::renew_at`] in Unix seconds.
+    pub fn renew_at_unix(&self) -> i64 {
+        self.renew_at().unix_timestamp()
     }
 
     fn apply(&self, params: &mut CertificateParams) {

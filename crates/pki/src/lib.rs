@@ -15,7 +15,7 @@ mod tls;
 
 pub use ca::{
     agent_name, cert_info, cert_matches_key, console_name, parse_cert, verify_issued_by, CertInfo,
-    FleetCa, Issued, KeyPem, Validity, CERT_LIFETIME, ENROLLMENT_NAME,
+    FleetCa, Issued, KeyPem, Validity, CERT_LIFETIME, CERT_LIFETIME_SECS, ENROLLMENT_NAME,
 };
 pub use fingerprint::{secret_fingerprint, Fingerprint};
 pub use revocation::{RevocationList, Serial};

@@ -8,8 +8,13 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::compliance::{day, ComplianceQuery, ComplianceView, ItemState, ItemView, Scorecard};
-use crate::{Console, EntryKind, Result};
+use crate::analytics::Analytics;
+use crate::compliance::{
+    day, Compliance, ComplianceQuery, ComplianceView, ItemState, ItemView, Scorecard,
+};
+use crate::context::Ctx;
+use crate::incidents::Incidents;
+use crate::{EntryKind, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -27,14 +32,36 @@ impl ReportFormat {
     }
 }
 
-impl Console {
+/// Reports: compliance (HTML that prints to PDF, or JSON) and post-incident.
+#[derive(Debug, Clone)]
+pub struct Reports {
+    ctx: Ctx,
+    compliance: Compliance,
+    incidents: Incidents,
+    /// The incident report's heatmap.
+    analytics: Analytics,
+}
+
+impl Reports {
+    pub(crate) fn new(
+        ctx: Ctx,
+        compliance: Compliance,
+        incidents: Incidents,
+        analytics: Analytics,
+    ) -> Self {
+        Reports {
+            ctx,
+            compliance,
+            incidents,
+            analytics,
+        }
+    }
+}
+
+impl Reports {
     /// The compliance report of the whole fleet (or one instance).
-    pub fn compliance_report(
-        &self,
-        query: &ComplianceQuery,
-        format: ReportFormat,
-    ) -> Result<String> {
-        let view = self.compliance(query)?;
+    pub fn compliance(&self, query: &ComplianceQuery, format: ReportFormat) -> Result<String> {
+        let view = self.compliance.compliance(query)?;
         Ok(match format {
             ReportFormat::Json => {
                 let doc = serde_json::json!({
@@ -49,16 +76,11 @@ impl Console {
     }
 }
 
-impl Console {
+impl Reports {
     /// Write the report into `dir` (the window's Downloads folder); returns the file's path.
-    pub fn compliance_report_to_dir(
-        &self,
-        format: ReportFormat,
-        dir: &std::path::Path,
-    ) -> Result<String> {
-        let text = self.compliance_report(&ComplianceQuery::default(), format)?;
-        let stamp =
-            crate::utc(self.clock.now().unix_timestamp() * 1_000_000).replace([':', '.'], "-");
+    pub fn compliance_to_dir(&self, format: ReportFormat, dir: &std::path::Path) -> Result<String> {
+        let text = self.compliance(&ComplianceQuery::default(), format)?;
+        let stamp = crate::utc(self.ctx.unix() * 1_000_000).replace([':', '.'], "-");
         let path = dir.join(format!(
             "gatehouse-compliance-{stamp}.{}",
             format.extension()
@@ -71,11 +93,11 @@ impl Console {
     }
 }
 
-impl Console {
+impl Reports {
     /// The post-incident report: Markdown, or HTML that prints well to PDF (with the
     /// heatmap of the incident's addresses over its window).
-    pub fn incident_report(&self, id: i64, markdown: bool) -> Result<String> {
-        let view = self.incident(id)?;
+    pub fn incident(&self, id: i64, markdown: bool) -> Result<String> {
+        let view = self.incidents.incident(id)?;
         let i = &view.incident;
         let when = |us: i64| minute(us.div_euclid(1_000_000));
         let status = serde_json::to_value(i.status)
@@ -92,7 +114,7 @@ impl Console {
             .iter()
             .filter(|e| e.kind == EntryKind::Decision)
             .collect();
-        let writes = self.incident_writes(id)?;
+        let writes = self.incidents.incident_writes(id)?;
         if markdown {
             let mut out = String::new();
             let _ = writeln!(out, "# Incident {}: {}\n", i.id, i.title);
@@ -209,7 +231,7 @@ impl Console {
                 instance: Some(instance.clone()),
                 ..crate::HeatmapQuery::default()
             };
-            if let Ok(chart) = self.heatmap(&query) {
+            if let Ok(chart) = self.analytics.heatmap(&query) {
                 out.push_str("<h2>Failed sign-ins, top addresses over the last day</h2><div class=\"chart\">");
                 out.push_str(&chart.svg);
                 out.push_str("</div>");
@@ -399,11 +421,9 @@ fn html(view: &ComplianceView) -> String {
 
 /// A Unix time to the minute, in UTC.
 fn minute(unix: i64) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&f).ok())
-        .unwrap_or_else(|| unix.to_string())
+    jiff::Timestamp::from_second(unix)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| unix.to_string())
 }
 
 fn score_cells(s: &Scorecard) -> String {

@@ -6,8 +6,10 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::events::{EventFilter, TimelineEvent};
-use crate::{Console, Error, Result};
+use gatehouse_store::events::{EventFilter, TimelineEvent};
+
+use super::Timeline;
+use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -27,7 +29,7 @@ impl ExportFormat {
 
 const CSV_HEADER: &str = "time_utc,instance,source,kind,outcome,ip,method,path,status,actor,key_prefix,message,flags,raw";
 
-impl Console {
+impl Timeline {
     /// Write every event matching `filter` (newest first) to `out`. Returns how many.
     pub fn export_events(
         &self,
@@ -47,9 +49,7 @@ impl Console {
         loop {
             let page = self.events(filter, cursor.as_ref(), 1000)?;
             for event in &page.events {
-                let raw = self
-                    .event_raw(&event.instance, event.seq)?
-                    .unwrap_or_default();
+                let raw = self.raw(&event.instance, event.seq)?.unwrap_or_default();
                 match format {
                     ExportFormat::Csv => writeln!(out, "{}", csv_row(event, &raw)).map_err(io)?,
                     ExportFormat::Jsonl => {
@@ -84,7 +84,7 @@ pub struct ExportResult {
     pub events: u64,
 }
 
-impl Console {
+impl Timeline {
     /// Export to a new file in `dir` (the Downloads folder, for the window), named by time.
     pub fn export_to_dir(
         &self,
@@ -92,7 +92,7 @@ impl Console {
         format: ExportFormat,
         dir: &std::path::Path,
     ) -> Result<ExportResult> {
-        let stamp = utc(self.clock.now().unix_timestamp() * 1_000_000).replace([':', '.'], "-");
+        let stamp = utc(self.ctx.unix() * 1_000_000).replace([':', '.'], "-");
         let path = dir.join(format!("gatehouse-events-{stamp}.{}", format.extension()));
         let file = std::fs::File::create(&path).map_err(|e| Error::InvalidInput {
             field: "export",
@@ -109,13 +109,9 @@ impl Console {
 
 /// RFC 3339 UTC with microseconds.
 pub fn utc(time_us: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(time_us) * 1000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| time_us.to_string())
+    jiff::Timestamp::from_microsecond(time_us)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string())
+        .unwrap_or_else(|_| time_us.to_string())
 }
 
 fn csv_row(e: &TimelineEvent, raw: &str) -> String {

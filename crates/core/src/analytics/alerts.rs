@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use gatehouse_store::alerts::NewAlert;
+use gatehouse_store::events::{Pulled, HOUR_US};
 
-use crate::detect::{self, Attempt, Detector, Firing, Rule};
-use crate::events::Pulled;
-use crate::heatmap::HOUR_US;
-use crate::{Console, Error, Result};
+use super::detect::{self, Attempt, Detector, Firing, Rule};
+use super::Analytics;
+use crate::{Error, Result};
 
 pub use gatehouse_store::alerts::{Alert, AlertFilter, AlertState};
 
@@ -182,10 +182,10 @@ fn describe(rule: &Rule, f: &Firing) -> String {
     }
 }
 
-impl Console {
+impl Analytics {
     /// The detection rules and allowlist (the defaults until the operator changes them).
     pub fn detection(&self) -> Result<DetectionSettings> {
-        let store = self.store();
+        let store = self.ctx.db();
         let settings = store.settings();
         let rules = match settings.get("detection_rules")? {
             Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
@@ -216,7 +216,7 @@ impl Console {
         }
         validate_allowlist(&detection.allowlist)?;
         {
-            let store = self.store();
+            let store = self.ctx.db();
             store
                 .settings()
                 .set("detection_rules", &to_json(&detection.rules))?;
@@ -225,7 +225,7 @@ impl Console {
                 .set("allowlist", &to_json(&detection.allowlist))?;
         }
         tracing::info!(rules = detection.rules.len(), "detection settings changed");
-        self.audit(
+        self.ctx.audit(
             "detection_settings",
             "fleet",
             &format!(
@@ -239,8 +239,8 @@ impl Console {
 
     /// Put back the rules from the guides.
     pub fn reset_detection(&self) -> Result<DetectionSettings> {
-        self.store().settings().delete("detection_rules")?;
-        self.audit(
+        self.ctx.db().settings().delete("detection_rules")?;
+        self.ctx.audit(
             "detection_settings",
             "fleet",
             "rules reset to the guides' defaults",
@@ -280,7 +280,7 @@ impl Console {
             return Ok(());
         }
         let (counting, baseline) = {
-            let mut events = self.event_store();
+            let mut events = self.ctx.events();
             events.refresh()?;
             let counting = events.counting_source(instance)?;
             let last_hour = failures
@@ -311,13 +311,13 @@ impl Console {
                 continue;
             };
             if let Some(alert) = self.record_firing(rule, &firing)? {
-                self.record_action(
+                self.ctx.record_action(
                     instance,
                     Outcome::Failure,
                     &format!("Alert {}: {} {}", alert.id, rule.name, alert.detail),
                 );
                 tracing::warn!(alert = alert.id, rule = %rule.id, instance, subject = ?alert.subject, "alert raised");
-                let now_us = self.now_us();
+                let now_us = self.ctx.micros();
                 // Notifications are for what is happening now: an alert about events an agent
                 // is only catching up on is listed, not pushed to the desktop.
                 if now_us - alert.last_us > STALE_FOR_NOTIFICATION_US {
@@ -341,7 +341,7 @@ impl Console {
     /// firing joins an unresolved alert of the same rule and subject whose last event is
     /// within the rule's window (the console restarted mid-episode).
     fn record_firing(&self, rule: &Rule, f: &Firing) -> Result<Option<Alert>> {
-        let store = self.store();
+        let store = self.ctx.db();
         let alerts = store.alerts();
         let window = rule.detection.window_us();
         let open = alerts.open_episode(
@@ -381,7 +381,7 @@ impl Console {
                 count: f.count,
                 distinct: f.distinct,
                 detail: &describe(rule, f),
-                created_us: self.now_us(),
+                created_us: self.ctx.micros(),
             })?)),
         }
     }
@@ -394,9 +394,9 @@ impl Console {
         item: &str,
         detail: &str,
     ) -> Result<Alert> {
-        let now_us = self.now_us();
+        let now_us = self.ctx.micros();
         let alert = {
-            let store = self.store();
+            let store = self.ctx.db();
             let alerts = store.alerts();
             let id = match alerts.unresolved(DRIFT_RULE, instance, item)? {
                 Some(id) => {
@@ -438,11 +438,12 @@ impl Console {
 
     /// Alerts, newest activity first.
     pub fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>> {
-        Ok(self.store().alerts().list(filter)?)
+        Ok(self.ctx.db().alerts().list(filter)?)
     }
 
     pub fn alert(&self, id: i64) -> Result<Alert> {
-        self.store()
+        self.ctx
+            .db()
             .alerts()
             .get(id)?
             .ok_or(Error::AlertNotFound(id))
@@ -450,12 +451,12 @@ impl Console {
 
     /// Acknowledge, resolve or reopen an alert.
     pub fn set_alert_state(&self, id: i64, state: AlertState) -> Result<Alert> {
-        let now_us = self.now_us();
-        if !self.store().alerts().set_state(id, state, now_us)? {
+        let now_us = self.ctx.micros();
+        if !self.ctx.db().alerts().set_state(id, state, now_us)? {
             return Err(Error::AlertNotFound(id));
         }
         let alert = self.alert(id)?;
-        self.record_action(
+        self.ctx.record_action(
             &alert.instance,
             Outcome::Info,
             &format!("Alert {id} marked {}.", state.as_str()),

@@ -8,8 +8,10 @@ use ts_rs::TS;
 
 use gatehouse_store::events::{EventStore, Scope, StringId};
 
-use crate::heatmap::{time_zone, Window};
-use crate::{allowlisted, AlertFilter, Console, Result};
+use super::alerts::{allowlisted, AlertFilter};
+use super::heatmap::{window_hours, Window};
+use super::Analytics;
+use crate::Result;
 
 /// Buckets of an offender's trend over the window.
 pub const TREND_BUCKETS: usize = 8;
@@ -139,12 +141,13 @@ fn offender_rows(
     Ok(out)
 }
 
-impl Console {
+impl Analytics {
     /// The addresses with the most failed sign-ins in the window.
     pub fn offenders(&self, query: &OffenderQuery) -> Result<Vec<Offender>> {
         let service_instances: Option<Vec<String>> = match &query.service {
             Some(service) => Some(
-                self.store()
+                self.ctx
+                    .db()
                     .instances()
                     .all()?
                     .into_iter()
@@ -158,18 +161,25 @@ impl Console {
             instance: query.instance.as_deref(),
             service_instances: service_instances.as_deref(),
         };
-        let tz = time_zone(self.settings()?.time_zone.as_deref());
-        let now_us = self.now_us();
-        let (first, last) = crate::heatmap::window_hours(query.window, now_us, &tz);
+        let tz = crate::preferences::time_zone(&self.ctx)?;
+        let now_us = self.ctx.micros();
+        let (first, last) = window_hours(query.window, now_us, &tz);
         let limit = query.limit.unwrap_or(100).clamp(1, 10_000) as usize;
         let mut rows = {
-            let mut events = self.event_store();
+            let mut events = self.ctx.events();
             events.refresh()?;
             offender_rows(&events, &scope, first, last, limit)?
         };
         let allowlist = self.detection()?.allowlist;
         let open = self.alerts(&AlertFilter::default())?;
-        let blocked = self.blocked_addresses()?;
+        // The blocks this console placed that are still in force.
+        let blocked: std::collections::HashSet<String> = self
+            .ctx
+            .db()
+            .blocks()
+            .active(self.ctx.unix())?
+            .into_iter()
+            .collect();
         for o in &mut rows {
             o.allowlisted = allowlisted(&allowlist, &o.ip);
             o.blocked = blocked.contains(&o.ip);

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use gatehouse_protocol::{self as protocol};
+use gatehouse_protocol as protocol;
+use gatehouse_store::events::Pulled;
 
-use crate::events::{Cursor, EventFilter, EventPage, Pulled, SyncState};
-use crate::{Console, Error, Result};
+use super::Timeline;
+use crate::{Error, Result};
 
 /// Pages pulled from one agent per sync, so one busy agent cannot hold up the others; the
 /// next sync carries on where this one stopped.
@@ -18,7 +19,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// When each failing instance may be tried again.
 #[derive(Debug, Default)]
-pub(crate) struct Backoff {
+pub(super) struct Backoff {
     next_try: HashMap<String, (u32, Instant)>,
 }
 
@@ -41,15 +42,14 @@ impl Backoff {
     }
 }
 
-impl Console {
+impl Timeline {
     /// Pull new events from one instance's agent. Returns how many were stored.
     pub async fn sync_instance(&self, name: &str) -> Result<u64> {
         // One pull per instance at a time (the schedule, "Sync now", a CLI run in the same
         // process): two would read the same position and count rollups twice.
         let lock = {
             let mut locks = self
-                .links
-                .sync_locks
+                .pulling
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             locks.entry(name.to_owned()).or_default().clone()
@@ -58,7 +58,6 @@ impl Console {
         let result = self.pull(name).await;
         let now = Instant::now();
         let mut backoff = self
-            .links
             .backoff
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -67,7 +66,8 @@ impl Console {
             Err(e) => {
                 backoff.failed(name, now);
                 drop(backoff);
-                self.event_store()
+                self.ctx
+                    .events()
                     .record_sync_failure(name, &e.to_string())?;
             }
         }
@@ -80,11 +80,11 @@ impl Console {
         let now = Instant::now();
         let names: Vec<String> = {
             let backoff = self
-                .links
                 .backoff
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            self.store()
+            self.ctx
+                .db()
                 .instances()
                 .all()?
                 .into_iter()
@@ -102,21 +102,21 @@ impl Console {
     }
 
     async fn pull(&self, name: &str) -> Result<u64> {
-        let record = self.instance_record(name)?;
+        let record = self.ctx.instance(name)?;
         if record.revoked_at.is_some() {
             return Err(Error::InstanceRevoked(name.to_owned()));
         }
-        let mut after = self.event_store().sync_state(name)?.map_or(0, |s| s.after);
+        let mut after = self.ctx.events().sync_state(name)?.map_or(0, |s| s.after);
         let mut batch: Vec<Pulled> = Vec::new();
-        let agent = self.agent(&record).await?;
+        let agent = self.ctx.agent(&record).await?;
         for _ in 0..MAX_PAGES_PER_SYNC {
             let page = agent.events(after, protocol::MAX_EVENTS_PAGE).await?;
             if page.head < after {
                 // The agent's buffer was recreated (re-initialised host): start again from 0.
                 batch.clear();
                 after = 0;
-                self.event_store().forget_instance(name)?;
-                self.record_action(
+                self.ctx.events().forget_instance(name)?;
+                self.ctx.record_action(
                     name,
                     gatehouse_events::Outcome::Info,
                     "The agent's event sequence restarted (its buffer was recreated); reading it from the start.",
@@ -138,67 +138,15 @@ impl Console {
             }
         }
         let stored = batch.iter().map(|p| p.events.len() as u64).sum();
-        let now_us = self.now_us();
-        let stored_before = self.event_store().ingest(name, &batch, now_us)?;
+        let now_us = self.ctx.micros();
+        let stored_before = self.ctx.events().ingest(name, &batch, now_us)?;
         // The events are stored whatever the rules make of them.
-        if let Err(e) = self.detect(name, &record.profile, &batch, stored_before) {
+        if let Err(e) = self
+            .analytics
+            .detect(name, &record.profile, &batch, stored_before)
+        {
             tracing::error!(instance = name, error = %e, "detection failed on a synced batch");
         }
         Ok(stored)
-    }
-
-    /// A page of the timeline, newest first.
-    pub fn events(
-        &self,
-        filter: &EventFilter,
-        before: Option<&Cursor>,
-        limit: u32,
-    ) -> Result<EventPage> {
-        let instances_of_service: Vec<String> = match &filter.service {
-            Some(service) => self
-                .store()
-                .instances()
-                .all()?
-                .into_iter()
-                .filter(|r| &r.profile == service)
-                .map(|r| r.name)
-                .collect(),
-            None => Vec::new(),
-        };
-        Ok(self
-            .event_store()
-            .page(filter, &instances_of_service, before, limit)?)
-    }
-
-    /// The raw line of an event, shown as text in the detail panel.
-    pub fn event_raw(&self, instance: &str, seq: i64) -> Result<Option<String>> {
-        Ok(self.event_store().raw(instance, seq)?)
-    }
-
-    pub fn sync_states(&self) -> Result<Vec<SyncState>> {
-        Ok(self.event_store().sync_states()?)
-    }
-
-    /// Put one of the console's own actions on the timeline.
-    pub(crate) fn record_action(
-        &self,
-        instance: &str,
-        outcome: gatehouse_events::Outcome,
-        message: &str,
-    ) {
-        let now_us = self.now_us();
-        if let Err(e) = self
-            .event_store()
-            .record_action(instance, outcome, message, now_us)
-        {
-            tracing::error!(error = %e, "could not record the action on the timeline");
-        }
-        if let Err(e) = self.audit("console", instance, message) {
-            tracing::error!(error = %e, "could not append the action to the audit log");
-        }
-    }
-
-    pub(crate) fn now_us(&self) -> i64 {
-        (self.clock.now().unix_timestamp_nanos() / 1000) as i64
     }
 }

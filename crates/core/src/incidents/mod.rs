@@ -18,9 +18,11 @@ use gatehouse_store::incidents::{EntryKind, NewEntry, NewIncident};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::detect::Severity;
-use crate::rotation::operator;
-use crate::{Console, Error, EventFilter, Result, TimelineEvent};
+use crate::analytics::{Analytics, Severity};
+use crate::context::Ctx;
+use crate::rotation::{operator, Rotation};
+use crate::timeline::Timeline;
+use crate::{Error, EventFilter, Result, TimelineEvent};
 
 /// How long a block lasts unless the operator says otherwise.
 pub const DEFAULT_BLOCK_SECS: u64 = 3600;
@@ -67,9 +69,9 @@ pub fn playbooks() -> &'static [Playbook] {
     static PLAYBOOKS: OnceLock<Vec<Playbook>> = OnceLock::new();
     PLAYBOOKS.get_or_init(|| {
         [
-            include_str!("../../../playbooks/sekha.toml"),
-            include_str!("../../../playbooks/rae.toml"),
-            include_str!("../../../playbooks/jelmore.toml"),
+            include_str!("../../../../playbooks/sekha.toml"),
+            include_str!("../../../../playbooks/rae.toml"),
+            include_str!("../../../../playbooks/jelmore.toml"),
         ]
         .iter()
         // Compiled in and parsed by the unit tests below.
@@ -125,7 +127,35 @@ fn bad(field: &'static str, reason: impl Into<String>) -> Error {
     }
 }
 
-impl Console {
+/// Incidents and the actions their playbooks offer.
+#[derive(Debug, Clone)]
+pub struct Incidents {
+    ctx: Ctx,
+    /// Alerts to open from, and the allowlist a block must respect.
+    analytics: Analytics,
+    /// The rotation step.
+    rotation: Rotation,
+    /// The window's events.
+    timeline: Timeline,
+}
+
+impl Incidents {
+    pub(crate) fn new(
+        ctx: Ctx,
+        analytics: Analytics,
+        rotation: Rotation,
+        timeline: Timeline,
+    ) -> Self {
+        Incidents {
+            ctx,
+            analytics,
+            rotation,
+            timeline,
+        }
+    }
+}
+
+impl Incidents {
     /// Open an incident by hand.
     pub fn open_incident(&self, input: &OpenIncident) -> Result<Incident> {
         self.insert_incident(input, "by hand")
@@ -134,7 +164,7 @@ impl Console {
     /// Open an incident from an alert: its instance, its address, and its window with an
     /// hour before it.
     pub fn incident_from_alert(&self, alert_id: i64) -> Result<Incident> {
-        let alert = self.alert(alert_id)?;
+        let alert = self.analytics.alert(alert_id)?;
         let ips: Vec<String> = alert
             .subject
             .iter()
@@ -148,7 +178,7 @@ impl Console {
             ips,
             from_us: alert.first_us - 3_600_000_000,
             // A minute past the last event: a window's end is exclusive.
-            to_us: (alert.last_us + 60_000_000).max(self.now_us()),
+            to_us: (alert.last_us + 60_000_000).max(self.ctx.micros()),
         };
         self.insert_incident(&input, &format!("alert {alert_id}"))
     }
@@ -166,7 +196,7 @@ impl Console {
         }
         let mut profile = None;
         for name in &input.instances {
-            let record = self.instance_record(name)?;
+            let record = self.ctx.instance(name)?;
             profile.get_or_insert(record.profile);
         }
         for ip in &input.ips {
@@ -176,13 +206,13 @@ impl Console {
         if input.from_us >= input.to_us {
             return Err(bad("window", "the window must end after it starts"));
         }
-        let now = self.now_us();
+        let now = self.ctx.micros();
         let first_step = profile
             .as_deref()
             .and_then(playbook)
             .and_then(|p| p.steps.first())
             .map(|s| s.id.clone());
-        let id = self.store().incidents().insert(&NewIncident {
+        let id = self.ctx.db().incidents().insert(&NewIncident {
             title,
             severity: input.severity,
             source,
@@ -202,7 +232,7 @@ impl Console {
             &[],
         )?;
         for instance in &input.instances {
-            self.record_action(
+            self.ctx.record_action(
                 instance,
                 Outcome::Info,
                 &format!("Incident {id} opened: {title}"),
@@ -212,11 +242,12 @@ impl Console {
     }
 
     pub fn incidents(&self) -> Result<Vec<Incident>> {
-        Ok(self.store().incidents().all()?)
+        Ok(self.ctx.db().incidents().all()?)
     }
 
     fn incident_record(&self, id: i64) -> Result<Incident> {
-        self.store()
+        self.ctx
+            .db()
             .incidents()
             .get(id)?
             .ok_or_else(|| bad("incident", format!("there is no incident {id}")))
@@ -226,7 +257,7 @@ impl Console {
     pub fn incident(&self, id: i64) -> Result<IncidentView> {
         let incident = self.incident_record(id)?;
         let (profile, log) = {
-            let store = self.store();
+            let store = self.ctx.db();
             (
                 store.incidents().playbook(id)?,
                 store.incidents().entries(id)?,
@@ -246,7 +277,7 @@ impl Console {
                     ip,
                     ..events.clone()
                 };
-                failed_attempts += self.count_events(&filter)?;
+                failed_attempts += self.timeline.count(&filter)?;
             }
         }
         Ok(IncidentView {
@@ -263,24 +294,11 @@ impl Console {
     fn incident_filter(&self, incident: &Incident, attempts: bool) -> EventFilter {
         EventFilter {
             from_us: Some(incident.from_us),
-            to_us: Some(incident.to_us.max(self.now_us())),
+            to_us: Some(incident.to_us.max(self.ctx.micros())),
             instance: incident.instances.first().cloned(),
             ip: incident.ips.first().cloned(),
             attempts,
             ..EventFilter::default()
-        }
-    }
-
-    fn count_events(&self, filter: &EventFilter) -> Result<u64> {
-        let mut cursor = None;
-        let mut n = 0u64;
-        loop {
-            let page = self.events(filter, cursor.as_ref(), 1000)?;
-            n += page.events.len() as u64;
-            match page.next {
-                Some(next) if n < 1_000_000 => cursor = Some(next),
-                _ => return Ok(n),
-            }
         }
     }
 
@@ -291,13 +309,13 @@ impl Console {
         for instance in &incident.instances {
             let filter = EventFilter {
                 from_us: Some(incident.from_us),
-                to_us: Some(incident.to_us.max(self.now_us())),
+                to_us: Some(incident.to_us.max(self.ctx.micros())),
                 instance: Some(instance.clone()),
                 ..EventFilter::default()
             };
             let mut cursor = None;
             loop {
-                let page = self.events(&filter, cursor.as_ref(), 1000)?;
+                let page = self.timeline.events(&filter, cursor.as_ref(), 1000)?;
                 out.extend(page.events.into_iter().filter(|e| {
                     matches!(
                         e.method.as_deref(),
@@ -332,7 +350,7 @@ impl Console {
             None,
             &[],
         )?;
-        self.audit(
+        self.ctx.audit(
             if decision {
                 "incident_decision"
             } else {
@@ -353,11 +371,11 @@ impl Console {
         step: Option<&str>,
     ) -> Result<IncidentView> {
         let incident = self.incident_record(id)?;
-        let now = self.now_us();
+        let now = self.ctx.micros();
         if let Some(status) = status {
             let closed =
                 matches!(status, IncidentStatus::Resolved | IncidentStatus::Closed).then_some(now);
-            self.store().incidents().set_status(id, status, closed)?;
+            self.ctx.db().incidents().set_status(id, status, closed)?;
             self.log_incident(
                 id,
                 EntryKind::Status,
@@ -366,7 +384,7 @@ impl Console {
                 &[],
             )?;
             for instance in &incident.instances {
-                self.record_action(
+                self.ctx.record_action(
                     instance,
                     Outcome::Info,
                     &format!("Incident {id} {}", status.as_str()),
@@ -375,14 +393,16 @@ impl Console {
         }
         if let Some(owner) = owner {
             let owner = owner.trim();
-            self.store()
+            self.ctx
+                .db()
                 .incidents()
                 .set_owner(id, (!owner.is_empty()).then_some(owner))?;
             self.log_incident(id, EntryKind::Status, &format!("owner: {owner}"), None, &[])?;
-            self.audit("incident_owner", &format!("incident {id}"), owner)?;
+            self.ctx
+                .audit("incident_owner", &format!("incident {id}"), owner)?;
         }
         if let Some(step) = step {
-            self.store().incidents().set_step(id, step)?;
+            self.ctx.db().incidents().set_step(id, step)?;
             self.log_incident(id, EntryKind::Step, &format!("on to: {step}"), None, &[])?;
         }
         self.incident(id)
@@ -392,11 +412,11 @@ impl Console {
     /// console's allowlist is refused here and sent along; the agent also refuses the
     /// address the console connects from.
     pub async fn block_ip(&self, instance: &str, ip: &str, ttl_secs: u64) -> Result<BlockResult> {
-        let record = self.instance_record(instance)?;
+        let record = self.ctx.instance(instance)?;
         ip.parse::<IpAddr>()
             .map_err(|_| bad("ip", format!("{ip:?} is not an IP address")))?;
-        let never = self.detection()?.allowlist;
-        if crate::alerts::allowlisted(&never, ip) {
+        let never = self.analytics.detection()?.allowlist;
+        if crate::allowlisted(&never, ip) {
             return Err(bad(
                 "ip",
                 format!(
@@ -405,6 +425,7 @@ impl Console {
             ));
         }
         let result = self
+            .ctx
             .agent(&record)
             .await?
             .block(&BlockRequest {
@@ -413,11 +434,12 @@ impl Console {
                 never,
             })
             .await?;
-        let now = self.clock.now().unix_timestamp();
-        self.store()
+        let now = self.ctx.unix();
+        self.ctx
+            .db()
             .blocks()
             .placed(instance, &result.ip, now, now + ttl_secs as i64)?;
-        self.record_action(
+        self.ctx.record_action(
             instance,
             Outcome::Success,
             &format!(
@@ -429,37 +451,33 @@ impl Console {
     }
 
     pub async fn unblock_ip(&self, instance: &str, ip: &str) -> Result<BlockResult> {
-        let record = self.instance_record(instance)?;
+        let record = self.ctx.instance(instance)?;
         let result = self
+            .ctx
             .agent(&record)
             .await?
             .unblock(&UnblockRequest { ip: ip.to_owned() })
             .await?;
-        self.store()
+        self.ctx
+            .db()
             .blocks()
-            .lifted(instance, &result.ip, self.clock.now().unix_timestamp())?;
-        self.record_action(instance, Outcome::Success, &format!("Unblocked {ip}"));
+            .lifted(instance, &result.ip, self.ctx.unix())?;
+        self.ctx
+            .record_action(instance, Outcome::Success, &format!("Unblocked {ip}"));
         Ok(result)
-    }
-
-    /// Addresses this console blocked that are still blocked somewhere (not lifted, TTL not
-    /// over).
-    pub(crate) fn blocked_addresses(&self) -> Result<std::collections::HashSet<String>> {
-        let now = self.clock.now().unix_timestamp();
-        Ok(self.store().blocks().active(now)?.into_iter().collect())
     }
 
     /// Addresses blocked on an instance's host, with the time left.
     pub async fn blocked(&self, instance: &str) -> Result<BlockList> {
-        let record = self.instance_record(instance)?;
-        Ok(self.agent(&record).await?.blocked().await?)
+        let record = self.ctx.instance(instance)?;
+        Ok(self.ctx.agent(&record).await?.blocked().await?)
     }
 
     /// Restart an instance's service and check that it answers.
     pub async fn restart_service(&self, instance: &str) -> Result<RestartResult> {
-        let record = self.instance_record(instance)?;
-        let result = self.agent(&record).await?.restart().await?;
-        self.record_action(
+        let record = self.ctx.instance(instance)?;
+        let result = self.ctx.agent(&record).await?.restart().await?;
+        self.ctx.record_action(
             instance,
             if result.ok {
                 Outcome::Success
@@ -476,9 +494,9 @@ impl Console {
 
     /// Snapshot an instance's database (SQLite online backup, kept on the host).
     pub async fn snapshot_database(&self, instance: &str) -> Result<Snapshot> {
-        let record = self.instance_record(instance)?;
-        let snapshot = self.agent(&record).await?.snapshot().await?;
-        self.record_action(
+        let record = self.ctx.instance(instance)?;
+        let snapshot = self.ctx.agent(&record).await?.snapshot().await?;
+        self.ctx.record_action(
             instance,
             Outcome::Success,
             &format!(
@@ -491,22 +509,23 @@ impl Console {
 
     /// The snapshots kept on an instance's host, newest first.
     pub async fn snapshots(&self, instance: &str) -> Result<Snapshots> {
-        let record = self.instance_record(instance)?;
-        Ok(self.agent(&record).await?.snapshots().await?)
+        let record = self.ctx.instance(instance)?;
+        Ok(self.ctx.agent(&record).await?.snapshots().await?)
     }
 
     /// Restore a snapshot: the agent takes a safety snapshot first, restores, restarts the
     /// service and checks that it answers.
     pub async fn restore_database(&self, instance: &str, name: &str) -> Result<RestoreResult> {
-        let record = self.instance_record(instance)?;
+        let record = self.ctx.instance(instance)?;
         let result = self
+            .ctx
             .agent(&record)
             .await?
             .restore(&RestoreRequest {
                 name: name.to_owned(),
             })
             .await?;
-        self.record_action(
+        self.ctx.record_action(
             instance,
             if result.ok {
                 Outcome::Success
@@ -602,7 +621,7 @@ impl Console {
                 if !incident.ips.iter().any(|i| i == ip) {
                     let mut ips = incident.ips.clone();
                     ips.push(ip.to_owned());
-                    self.store().incidents().set_ips(id, &ips)?;
+                    self.ctx.db().incidents().set_ips(id, &ips)?;
                 }
             }
             Err(e) => {
@@ -684,7 +703,7 @@ impl Console {
         name: &str,
     ) -> Result<(IncidentView, Option<crate::Sensitive<String>>)> {
         self.incident_record(id)?;
-        match self.rotate_key(instance, name).await {
+        match self.rotation.rotate_key(instance, name).await {
             Ok((result, key)) => {
                 let mut steps = result.steps.clone();
                 steps.extend(result.error.clone());
@@ -714,7 +733,7 @@ impl Console {
     /// lines and config file facts, the incident's events, its log, and a SHA-256 manifest.
     pub async fn evidence_bundle(&self, id: i64, dir: &Path) -> Result<BundleResult> {
         let incident = self.incident_record(id)?;
-        let stamp = crate::utc(self.now_us()).replace([':', '.'], "-");
+        let stamp = crate::utc(self.ctx.micros()).replace([':', '.'], "-");
         let folder = dir.join(format!("gatehouse-incident-{id}-{stamp}"));
         let io = |e: std::io::Error, what: &Path| {
             bad("evidence", format!("cannot write {}: {e}", what.display()))
@@ -741,8 +760,8 @@ impl Console {
         )?;
         let mut problems = Vec::new();
         for instance in &incident.instances {
-            let record = self.instance_record(instance)?;
-            let report = match self.agent(&record).await {
+            let record = self.ctx.instance(instance)?;
+            let report = match self.ctx.agent(&record).await {
                 Ok(agent) => agent.evidence(1000).await.map_err(Error::from),
                 Err(e) => Err(e),
             };
@@ -783,12 +802,13 @@ impl Console {
             }
             let filter = EventFilter {
                 from_us: Some(incident.from_us),
-                to_us: Some(incident.to_us.max(self.now_us())),
+                to_us: Some(incident.to_us.max(self.ctx.micros())),
                 instance: Some(instance.clone()),
                 ..EventFilter::default()
             };
             let mut events = Vec::new();
-            self.export_events(&filter, crate::ExportFormat::Jsonl, &mut events)?;
+            self.timeline
+                .export_events(&filter, crate::ExportFormat::Jsonl, &mut events)?;
             write(&format!("{instance}/events.jsonl"), &events)?;
         }
         if !problems.is_empty() {
@@ -815,7 +835,8 @@ impl Console {
             Some(problems.is_empty()),
             &steps,
         )?;
-        self.audit("incident_evidence", &format!("incident {id}"), &steps[0])?;
+        self.ctx
+            .audit("incident_evidence", &format!("incident {id}"), &steps[0])?;
         Ok(BundleResult {
             path: folder.display().to_string(),
             files,
@@ -831,10 +852,10 @@ impl Console {
         ok: Option<bool>,
         steps: &[String],
     ) -> Result<()> {
-        self.store().incidents().log(
+        self.ctx.db().incidents().log(
             id,
             &NewEntry {
-                at_us: self.now_us(),
+                at_us: self.ctx.micros(),
                 actor: &operator(),
                 kind,
                 text,

@@ -19,7 +19,8 @@ use ts_rs::TS;
 
 use gatehouse_store::events::{EventFilter, EventStore, Scope, StringId};
 
-use crate::{Console, Error, Result};
+use super::Analytics;
+use crate::{Error, Result};
 
 pub(crate) use gatehouse_store::events::HOUR_US;
 
@@ -706,7 +707,7 @@ fn register_font() {
             if plotters::style::register_font(
                 FONT,
                 style,
-                include_bytes!("../assets/DejaVuSans-subset.ttf"),
+                include_bytes!("../../assets/DejaVuSans-subset.ttf"),
             )
             .is_err()
             {
@@ -737,19 +738,20 @@ fn image_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-impl Console {
+impl Analytics {
     /// A heatmap of failed sign-ins.
     pub fn heatmap(&self, query: &HeatmapQuery) -> Result<Heatmap> {
         let fleet: Vec<(String, String)> = self
-            .store()
+            .ctx
+            .db()
             .instances()
             .all()?
             .into_iter()
             .map(|r| (r.name, r.profile))
             .collect();
-        let tz = time_zone(self.settings()?.time_zone.as_deref());
-        let now_us = self.now_us();
-        let mut events = self.event_store();
+        let tz = crate::preferences::time_zone(&self.ctx)?;
+        let now_us = self.ctx.micros();
+        let mut events = self.ctx.events();
         events.refresh()?;
         build(&events, query, &fleet, now_us, &tz)
     }
@@ -766,7 +768,7 @@ impl Console {
             ImageFormat::Svg => map.svg.into_bytes(),
             ImageFormat::Png => render_png(&map, query.theme)?,
         };
-        let stamp = crate::utc(self.now_us()).replace([':', '.'], "-");
+        let stamp = crate::utc(self.ctx.micros()).replace([':', '.'], "-");
         let kind = match query.kind {
             HeatmapKind::WeekdayHour => "weekday-hour",
             HeatmapKind::AddressTime => "addresses",

@@ -3,6 +3,7 @@
 //! certificates; the fleet CA), how old it is, and when it is due under its policy.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use gatehouse_pki as pki;
 use gatehouse_protocol::CredentialsReport;
@@ -10,7 +11,8 @@ use gatehouse_store::rotations::Pending;
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::{Console, Error, Result, Status};
+use crate::context::Ctx;
+use crate::{Error, Result, Status};
 
 type Duration = std::time::Duration;
 
@@ -152,10 +154,36 @@ fn short(fingerprint: &pki::Fingerprint) -> String {
         .collect()
 }
 
-impl Console {
+/// Credentials (service keys by fingerprint, certificates, the fleet CA), when each is due,
+/// and key rotation as a transaction on the host.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    ctx: Ctx,
+    /// The last credential inventory, for the first screen (reading it asks every agent).
+    last_inventory: Arc<Mutex<Option<CredentialInventory>>>,
+}
+
+impl Rotation {
+    pub(crate) fn new(ctx: Ctx) -> Self {
+        Rotation {
+            ctx,
+            last_inventory: Arc::default(),
+        }
+    }
+
+    /// The inventory as last read, without asking the agents.
+    pub fn last_inventory(&self) -> Option<CredentialInventory> {
+        self.last_inventory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Rotation {
     /// The rotation period of API keys on `instance`, in days.
     fn key_days(&self) -> Result<BTreeMap<String, u32>> {
-        Ok(match self.store().settings().get("rotation_key_days")? {
+        Ok(match self.ctx.db().settings().get("rotation_key_days")? {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => BTreeMap::new(),
         })
@@ -164,7 +192,7 @@ impl Console {
     /// Set how often the API keys of `instance` are due for rotation, or go back to the
     /// guides' 90 days with `None`.
     pub fn set_key_rotation_days(&self, instance: &str, days: Option<u32>) -> Result<()> {
-        self.instance_record(instance)?;
+        self.ctx.instance(instance)?;
         if let Some(days) = days {
             if !(1..=730).contains(&days) {
                 return Err(Error::InvalidInput {
@@ -179,8 +207,8 @@ impl Console {
             None => all.remove(instance),
         };
         let json = serde_json::to_string(&all).unwrap_or_else(|_| "{}".into());
-        self.store().settings().set("rotation_key_days", &json)?;
-        self.audit(
+        self.ctx.db().settings().set("rotation_key_days", &json)?;
+        self.ctx.audit(
             "rotation_policy",
             instance,
             &match days {
@@ -193,9 +221,10 @@ impl Console {
     /// Ask every agent for its service's credentials and describe every credential known.
     pub async fn credentials(&self) -> Result<CredentialInventory> {
         use futures_util::stream::{self, StreamExt};
-        let now = self.now().unix_timestamp();
+        let now = self.ctx.unix();
         let records: Vec<_> = self
-            .store()
+            .ctx
+            .db()
             .instances()
             .all()?
             .into_iter()
@@ -279,7 +308,7 @@ impl Console {
                 ),
             ] {
                 if let Ok(cert) = pki::parse_cert(pem) {
-                    let due = cert.validity.renew_at().unix_timestamp();
+                    let due = cert.validity.renew_at_unix();
                     let (status, status_text) = renewal_status(now, due);
                     let id_kind = if kind == CredentialKind::AgentCertificate {
                         "agent_certificate"
@@ -293,9 +322,9 @@ impl Console {
                         name: name.into(),
                         location: location.into(),
                         fingerprint: short(&cert.fingerprint),
-                        set_at: Some(cert.validity.not_before.unix_timestamp()),
+                        set_at: Some(cert.validity.not_before_unix()),
                         last_rotation: None,
-                        expires_at: Some(cert.validity.not_after.unix_timestamp()),
+                        expires_at: Some(cert.validity.not_after_unix()),
                         due_at: Some(due),
                         policy: "renewed automatically at two thirds of its life".into(),
                         status,
@@ -305,9 +334,9 @@ impl Console {
                 }
             }
         }
-        if let Some(pem) = self.store().instances().fleet_ca_cert()? {
+        if let Some(pem) = self.ctx.db().instances().fleet_ca_cert()? {
             if let Ok(cert) = pki::parse_cert(&pem) {
-                let expires = cert.validity.not_after.unix_timestamp();
+                let expires = cert.validity.not_after_unix();
                 let due = expires - CA_WARNING_DAYS * DAY;
                 let (status, status_text) = status_of(now, Some(due), false);
                 credentials.push(Credential {
@@ -317,7 +346,7 @@ impl Console {
                     name: "fleet certificate authority".into(),
                     location: "this console (key in the OS keychain)".into(),
                     fingerprint: short(&cert.fingerprint),
-                    set_at: Some(cert.validity.not_before.unix_timestamp()),
+                    set_at: Some(cert.validity.not_before_unix()),
                     last_rotation: None,
                     expires_at: Some(expires),
                     due_at: Some(due),
@@ -344,7 +373,7 @@ impl Console {
 
     /// Rotations run from this console, newest first.
     pub fn rotation_history(&self, limit: u32) -> Result<Vec<RotationRecord>> {
-        Ok(self.store().rotations().history(limit)?)
+        Ok(self.ctx.db().rotations().history(limit)?)
     }
 
     /// When this value was first seen, and when the key last changed to a new value (if
@@ -357,13 +386,14 @@ impl Console {
         now: i64,
     ) -> Result<(i64, Option<i64>)> {
         let seen = self
-            .store()
+            .ctx
+            .db()
             .credentials()
             .seen(instance, name, fingerprint, now)?;
         let (first_seen, older, inserted) = (seen.first_seen, seen.previous, seen.new);
         if inserted {
             if let Some(previous) = &older {
-                self.record_action(
+                self.ctx.record_action(
                     instance,
                     gatehouse_events::Outcome::Info,
                     &format!(
@@ -404,7 +434,8 @@ impl Console {
                 continue;
             };
             let fresh = self
-                .store()
+                .ctx
+                .db()
                 .credentials()
                 .warn_once(&credential.id, due, days, now)?;
             if fresh {
@@ -533,10 +564,10 @@ fn generate_key() -> Result<crate::Sensitive<String>> {
 
 const ROTATE_TIMEOUT: Duration = Duration::from_secs(300);
 
-impl Console {
+impl Rotation {
     /// What rotating `name` on `instance` would change.
     pub async fn rotation_preview(&self, instance: &str, name: &str) -> Result<RotationPreview> {
-        let record = self.instance_record(instance)?;
+        let record = self.ctx.instance(instance)?;
         let report = self.host_credentials(&record).await?;
         let found = report
             .credentials
@@ -589,7 +620,7 @@ impl Console {
         instance: &str,
         name: &str,
     ) -> Result<(RotationResult, Option<crate::Sensitive<String>>)> {
-        let record = self.instance_record(instance)?;
+        let record = self.ctx.instance(instance)?;
         let report = self.host_credentials(&record).await?;
         let found = report
             .credentials
@@ -602,12 +633,12 @@ impl Console {
         let key = generate_key()?;
         let new_fingerprint = gatehouse_pki::secret_fingerprint(key.expose().as_bytes());
         let pending = pending_entry(instance, name);
-        self.vault().store(
+        self.ctx.vault.store(
             &pending,
             &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
         )?;
-        let now = self.now().unix_timestamp();
-        let id = self.store().rotations().start(
+        let now = self.ctx.unix();
+        let id = self.ctx.db().rotations().start(
             instance,
             name,
             &found.fingerprint,
@@ -621,7 +652,8 @@ impl Console {
             expected_file_digest: found.file_digest.clone(),
             new_key: key.expose().clone(),
         };
-        let answer: Result<gatehouse_protocol::RotateOutcome> = match self.agent(&record).await {
+        let answer: Result<gatehouse_protocol::RotateOutcome> = match self.ctx.agent(&record).await
+        {
             Ok(agent) => agent
                 .rotate(&request, ROTATE_TIMEOUT)
                 .await
@@ -633,9 +665,9 @@ impl Console {
             Ok(outcome) => outcome,
             Err(e @ Error::Agent(gatehouse_agent_client::Error::Refused { .. })) => {
                 // Refused before anything changed on the host.
-                self.vault().delete(&pending)?;
+                self.ctx.vault.delete(&pending)?;
                 self.finish_rotation(id, RotationState::Refused, &e.to_string())?;
-                self.record_action(
+                self.ctx.record_action(
                     instance,
                     gatehouse_events::Outcome::Failure,
                     &format!("Rotation of {name} refused, nothing changed: {e}"),
@@ -648,7 +680,7 @@ impl Console {
                     "The agent did not answer ({e}). An agent stopped mid-way rolls back when it starts \
                      again; Gatehouse asks it for the outcome before the next rotation and inventory."
                 );
-                self.record_action(
+                self.ctx.record_action(
                     instance,
                     gatehouse_events::Outcome::Error,
                     &format!("Rotation of {name}: {message}"),
@@ -685,13 +717,13 @@ impl Console {
             verified: outcome.verified,
         };
         if outcome.committed && outcome.new_fingerprint == new_fingerprint {
-            self.vault().store(
+            self.ctx.vault.store(
                 &key_entry(instance, name),
                 &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
             )?;
-            self.vault().delete(&pending)?;
+            self.ctx.vault.delete(&pending)?;
             self.finish_rotation(id, RotationState::Committed, &outcome.steps.join("; "))?;
-            self.record_action(
+            self.ctx.record_action(
                 instance,
                 gatehouse_events::Outcome::Success,
                 &format!(
@@ -719,11 +751,11 @@ impl Console {
                 // before the new one is forgotten.
                 match self.host_fingerprint(&record, name).await {
                     Some(fp) if fp == new_fingerprint => {
-                        self.vault().store(
+                        self.ctx.vault.store(
                             &key_entry(instance, name),
                             &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
                         )?;
-                        self.record_action(instance, gatehouse_events::Outcome::Error, &format!("Rotation of {name} failed, but the host holds the new key; it is kept in the keychain as current. Check the service."));
+                        self.ctx.record_action(instance, gatehouse_events::Outcome::Error, &format!("Rotation of {name} failed, but the host holds the new key; it is kept in the keychain as current. Check the service."));
                     }
                     Some(_) => {}
                     None => {
@@ -737,7 +769,7 @@ impl Console {
                     }
                 }
             }
-            self.vault().delete(&pending)?;
+            self.ctx.vault.delete(&pending)?;
             let state = if outcome.rolled_back {
                 RotationState::RolledBack
             } else {
@@ -745,7 +777,7 @@ impl Console {
             };
             let why = outcome.error.clone().unwrap_or_default();
             self.finish_rotation(id, state, &why)?;
-            self.record_action(
+            self.ctx.record_action(
                 instance,
                 gatehouse_events::Outcome::Failure,
                 &format!(
@@ -834,7 +866,7 @@ impl Console {
 
     /// The keys the host holds, by fingerprint.
     async fn host_credentials(&self, record: &crate::InstanceRecord) -> Result<CredentialsReport> {
-        Ok(self.agent(record).await?.credentials().await?)
+        Ok(self.ctx.agent(record).await?.credentials().await?)
     }
 
     /// The fingerprint of `name` as the host holds it now, if the agent answers.
@@ -848,8 +880,8 @@ impl Console {
     }
 
     fn finish_rotation(&self, id: i64, state: RotationState, detail: &str) -> Result<()> {
-        let now = self.now().unix_timestamp();
-        Ok(self.store().rotations().finish(id, state, detail, now)?)
+        let now = self.ctx.unix();
+        Ok(self.ctx.db().rotations().finish(id, state, detail, now)?)
     }
 
     /// Rotations whose outcome the console never heard (it or the agent stopped mid-way):
@@ -857,8 +889,8 @@ impl Console {
     /// Only rotations older than any answer could take are looked at, so one still running
     /// (here or in another Gatehouse process) is never touched.
     pub async fn resolve_pending_rotations(&self) -> Result<()> {
-        let cutoff = self.now().unix_timestamp() - ROTATE_TIMEOUT.as_secs() as i64 - 30;
-        let pending = self.store().rotations().pending_before(cutoff)?;
+        let cutoff = self.ctx.unix() - ROTATE_TIMEOUT.as_secs() as i64 - 30;
+        let pending = self.ctx.db().rotations().pending_before(cutoff)?;
         for Pending {
             id,
             instance,
@@ -866,11 +898,11 @@ impl Console {
             new_fingerprint,
         } in pending
         {
-            let Ok(record) = self.instance_record(&instance) else {
+            let Ok(record) = self.ctx.instance(&instance) else {
                 self.finish_rotation(id, RotationState::Failed, "the instance was removed")?;
                 continue;
             };
-            let status = match self.agent(&record).await {
+            let status = match self.ctx.agent(&record).await {
                 Ok(agent) => agent.rotation(&new_fingerprint).await.map_err(Error::from),
                 Err(e) => Err(e),
             };
@@ -883,25 +915,25 @@ impl Console {
                 continue;
             }
             let pending_key = pending_entry(&instance, &name);
-            if let Err(Error::SecretNotFound { .. }) = self.vault().load(&pending_key) {
+            if let Err(Error::SecretNotFound { .. }) = self.ctx.vault.load(&pending_key) {
                 // Another Gatehouse process settled it already.
                 self.finish_rotation(id, RotationState::Failed, "settled elsewhere")?;
                 continue;
             }
             match status.outcome {
                 Some(o) if o.committed => {
-                    let key = self.vault().load(&pending_key)?;
-                    self.vault().store(&key_entry(&instance, &name), &key)?;
-                    self.vault().delete(&pending_key)?;
+                    let key = self.ctx.vault.load(&pending_key)?;
+                    self.ctx.vault.store(&key_entry(&instance, &name), &key)?;
+                    self.ctx.vault.delete(&pending_key)?;
                     self.finish_rotation(
                         id,
                         RotationState::Committed,
                         "completed while the console was away",
                     )?;
-                    self.record_action(&instance, gatehouse_events::Outcome::Success, &format!("Rotation of {name} had completed on the host; the new key is now the current one in the keychain."));
+                    self.ctx.record_action(&instance, gatehouse_events::Outcome::Success, &format!("Rotation of {name} had completed on the host; the new key is now the current one in the keychain."));
                 }
                 Some(o) => {
-                    self.vault().delete(&pending_key)?;
+                    self.ctx.vault.delete(&pending_key)?;
                     let why = o.error.unwrap_or_default();
                     self.finish_rotation(
                         id,
@@ -912,7 +944,7 @@ impl Console {
                         },
                         &why,
                     )?;
-                    self.record_action(
+                    self.ctx.record_action(
                         &instance,
                         gatehouse_events::Outcome::Failure,
                         &format!("Rotation of {name} did not complete on the host: {why}"),
@@ -921,9 +953,9 @@ impl Console {
                 None => match self.host_fingerprint(&record, &name).await {
                     // No record, but the host holds the new key: it is the current one.
                     Some(fp) if fp == new_fingerprint => {
-                        let key = self.vault().load(&pending_key)?;
-                        self.vault().store(&key_entry(&instance, &name), &key)?;
-                        self.vault().delete(&pending_key)?;
+                        let key = self.ctx.vault.load(&pending_key)?;
+                        self.ctx.vault.store(&key_entry(&instance, &name), &key)?;
+                        self.ctx.vault.delete(&pending_key)?;
                         self.finish_rotation(
                             id,
                             RotationState::Committed,
@@ -931,7 +963,7 @@ impl Console {
                         )?;
                     }
                     Some(_) => {
-                        self.vault().delete(&pending_key)?;
+                        self.ctx.vault.delete(&pending_key)?;
                         self.finish_rotation(id, RotationState::Failed, "the agent has no record of it and the host holds another key; nothing changed")?;
                     }
                     None => continue,

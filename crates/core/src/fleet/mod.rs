@@ -5,31 +5,24 @@
 //! (the console's private key for that instance's agent). Certificates are public and live in
 //! the database.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use gatehouse_agent_client::{Agent, AgentClient, Enrollment, Identity, Link};
-use gatehouse_pki::{self as pki, FleetCa, KeyPem, RevocationList, Serial, Validity};
+use gatehouse_agent_client::Enrollment;
+use gatehouse_pki::{self as pki, FleetCa, KeyPem, Serial, Validity};
 use gatehouse_protocol::{self as protocol, EnrollmentCode};
+use gatehouse_store::instances::{Contact, InstanceRecord};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use ts_rs::TS;
 
 use crate::console::Status;
-use crate::{Console, Error, Result, Sensitive};
-use gatehouse_store::instances::{Contact, InstanceRecord};
+use crate::context::{client_key_name, Ctx};
+use crate::{Error, Result, Sensitive};
 
 const CA_KEY: &str = "fleet-ca.key";
-/// Key of the HMAC that chains the console's own audit log.
-pub(crate) const AUDIT_KEY: &str = "audit-hmac.key";
-const CA_LIFETIME: time::Duration = time::Duration::days(5 * 365);
+const CA_LIFETIME_SECS: i64 = 5 * 365 * 86_400;
 /// Agents contacted at once by a fleet-wide refresh.
 pub const REFRESH_CONCURRENCY: usize = 16;
-
-fn client_key_name(instance: &str) -> String {
-    format!("instance/{instance}/client.key")
-}
 
 /// What the operator enters to enroll an instance.
 #[derive(Clone, Deserialize, TS)]
@@ -85,27 +78,32 @@ pub struct RefreshSummary {
     pub instances: Vec<InstanceView>,
 }
 
-/// The console's side of the links: the agents' client (its HTTPS clients and revocation
-/// list), sync back-off and locks.
-#[derive(Debug, Default)]
-pub(crate) struct Links {
-    pub(crate) agents: AgentClient,
-    pub(crate) backoff: Mutex<crate::sync::Backoff>,
-    pub(crate) sync_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    ca_lock: Mutex<()>,
+/// The fleet: enrolled instances and the mutual-TLS link to each.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    ctx: Ctx,
+    /// Two enrollments at once must not each create a CA.
+    ca_lock: Arc<Mutex<()>>,
 }
 
-impl Console {
+impl Fleet {
+    pub(crate) fn new(ctx: Ctx) -> Self {
+        Fleet {
+            ctx,
+            ca_lock: Arc::default(),
+        }
+    }
+
     /// Every enrolled instance, by name.
     pub fn instances(&self) -> Result<Vec<InstanceView>> {
-        let now = self.now().unix_timestamp();
-        let records = self.store().instances().all()?;
+        let now = self.ctx.unix();
+        let records = self.ctx.db().instances().all()?;
         records.iter().map(|r| view(r, now)).collect()
     }
 
     pub fn instance(&self, name: &str) -> Result<InstanceView> {
-        let record = self.instance_record(name)?;
-        view(&record, self.now().unix_timestamp())
+        let record = self.ctx.instance(name)?;
+        view(&record, self.ctx.unix())
     }
 
     /// Enroll the agent at `request.address`. Either the instance is enrolled and stored, or
@@ -122,14 +120,14 @@ impl Console {
                     field: "enrollment code",
                     reason: e.to_string(),
                 })?;
-        if self.store().instances().get(&name)?.is_some() {
+        if self.ctx.db().instances().get(&name)?.is_some() {
             return Err(Error::InstanceExists(name));
         }
         let address = request.address.trim().to_owned();
         let pin = pki::Fingerprint::from_bytes(code.fingerprint);
         let enroll = Enrollment::connect(&address, pin).await?;
         let ca = self.fleet_ca()?;
-        let now = self.now();
+        let now = self.ctx.unix();
         let csr = enroll
             .csr(&protocol::EnrollCsrRequest {
                 token: code.token.clone(),
@@ -137,14 +135,14 @@ impl Console {
             })
             .await?;
 
-        let validity = Validity::starting(now, pki::CERT_LIFETIME);
+        let validity = Validity::starting_at(now, pki::CERT_LIFETIME_SECS)?;
         let agent_cert = ca.sign_agent_csr(&csr.csr_pem, &name, validity, self.serial()?)?;
         let (client_cert, client_key) = ca.issue_console_client(&name, validity, self.serial()?)?;
-        self.vault().store(
+        self.ctx.vault.store(
             &client_key_name(&name),
             &Sensitive::new(client_key.expose().as_bytes().to_vec()),
         )?;
-        let revoked = self.store().instances().revoked_serials()?;
+        let revoked = self.ctx.db().instances().revoked_serials()?;
         let completed = enroll
             .complete(&protocol::EnrollCompleteRequest {
                 token: code.token.clone(),
@@ -169,17 +167,17 @@ impl Console {
             &name,
             &address,
             &profile,
-            now.unix_timestamp(),
+            now,
             agent_cert.pem,
             client_cert.pem,
         );
-        if let Err(e) = self.store().instances().insert(&record) {
+        if let Err(e) = self.ctx.db().instances().insert(&record) {
             self.forget_client_key(&name);
             return Err(e.into());
         }
         tracing::info!(instance = %name, %address, "instance enrolled");
-        self.event_store().forget_instance(&name)?;
-        self.record_action(
+        self.ctx.events().forget_instance(&name)?;
+        self.ctx.record_action(
             &name,
             gatehouse_events::Outcome::Success,
             &format!("Enrolled the agent at {address} (profile {profile})."),
@@ -190,11 +188,11 @@ impl Console {
 
     /// Contact one agent over mutual TLS and record what it says (or why it could not).
     pub async fn refresh_instance(&self, name: &str) -> Result<InstanceView> {
-        let record = self.instance_record(name)?;
+        let record = self.ctx.instance(name)?;
         if record.revoked_at.is_some() {
             return Err(Error::InstanceRevoked(name.to_owned()));
         }
-        let now = self.now().unix_timestamp();
+        let now = self.ctx.unix();
         match self.fetch_info(&record).await {
             Ok(info) => {
                 let contact = Contact {
@@ -203,13 +201,14 @@ impl Console {
                     service_health: Some(health_word(info.service.health).to_owned()),
                     service_detail: Some(info.service.detail),
                 };
-                self.store()
+                self.ctx
+                    .db()
                     .instances()
                     .record_contact(name, now, &contact)?;
             }
             Err(e) => {
                 tracing::info!(instance = %name, error = %e, "agent not reached");
-                self.store().instances().record_failure(
+                self.ctx.db().instances().record_failure(
                     name,
                     now,
                     e.code().as_str(),
@@ -224,7 +223,8 @@ impl Console {
     pub async fn refresh_all(&self) -> Result<RefreshSummary> {
         use futures_util::stream::{self, StreamExt};
         let names: Vec<String> = self
-            .store()
+            .ctx
+            .db()
             .instances()
             .all()?
             .into_iter()
@@ -255,11 +255,11 @@ impl Console {
     /// Renew every certificate past two thirds of its life: the console's client certificates
     /// locally, agents' certificates through their API. Returns the instances renewed.
     pub async fn renew_due(&self) -> Result<Vec<String>> {
-        let now = self.now();
+        let now = self.ctx.unix();
         let mut renewed = Vec::new();
-        let records = self.store().instances().all()?;
+        let records = self.ctx.db().instances().all()?;
         for record in records.into_iter().filter(|r| r.revoked_at.is_none()) {
-            let due = |pem: &str| pki::parse_cert(pem).map(|c| c.validity.renew_at() <= now);
+            let due = |pem: &str| pki::parse_cert(pem).map(|c| c.validity.renew_at_unix() <= now);
             // One instance's unreadable certificate or failed renewal must not stop the rest.
             let (client_due, agent_due) = match (
                 due(&record.client_cert_pem),
@@ -274,9 +274,9 @@ impl Console {
             if client_due {
                 if let Err(e) = self.renew_client_cert(&record.name) {
                     tracing::warn!(instance = %record.name, error = %e, "client certificate renewal failed");
-                    self.store().instances().record_failure(
+                    self.ctx.db().instances().record_failure(
                         &record.name,
-                        now.unix_timestamp(),
+                        now,
                         e.code().as_str(),
                         &format!("Certificate renewal failed: {e}"),
                     )?;
@@ -288,9 +288,9 @@ impl Console {
                     Ok(()) => {}
                     Err(e) => {
                         tracing::warn!(instance = %record.name, error = %e, "renewal failed");
-                        self.store().instances().record_failure(
+                        self.ctx.db().instances().record_failure(
                             &record.name,
-                            now.unix_timestamp(),
+                            now,
                             e.code().as_str(),
                             &format!("Certificate renewal failed: {e}"),
                         )?;
@@ -308,7 +308,7 @@ impl Console {
     /// Revoke an instance: the agent is told to refuse this console's certificate for it at
     /// once, and the console stops trusting the agent's certificate.
     pub async fn revoke_instance(&self, name: &str) -> Result<InstanceView> {
-        let record = self.instance_record(name)?;
+        let record = self.ctx.instance(name)?;
         let serials = vec![
             pki::parse_cert(&record.agent_cert_pem)?.serial.to_string(),
             pki::parse_cert(&record.client_cert_pem)?.serial.to_string(),
@@ -316,19 +316,20 @@ impl Console {
         if record.revoked_at.is_none() {
             // Tell the agent first, while its link still works. If it is unreachable the
             // revocation still holds on this side and the operator is told.
-            let mut list = self.store().instances().revoked_serials()?;
+            let mut list = self.ctx.db().instances().revoked_serials()?;
             list.extend(serials.iter().cloned());
             let pushed = self.push_revocations(&record, list).await;
-            self.store()
+            self.ctx
+                .db()
                 .instances()
-                .revoke(name, &serials, self.now().unix_timestamp())?;
-            self.reload_revocations()?;
+                .revoke(name, &serials, self.ctx.unix())?;
+            self.ctx.reload_revocations()?;
             self.drop_client(name);
             if let Err(e) = pushed {
                 tracing::warn!(instance = %name, error = %e, "revocation not delivered");
-                self.store().instances().record_failure(
+                self.ctx.db().instances().record_failure(
                     name,
-                    self.now().unix_timestamp(),
+                    self.ctx.unix(),
                     e.code().as_str(),
                     &format!(
                         "Revoked here, but the agent could not be told ({e}). It will refuse \
@@ -337,7 +338,7 @@ impl Console {
                 )?;
             }
             tracing::info!(instance = %name, "instance revoked");
-            self.record_action(
+            self.ctx.record_action(
                 name,
                 gatehouse_events::Outcome::Success,
                 "Revoked the instance: its agent refuses this console's certificate.",
@@ -349,15 +350,15 @@ impl Console {
     /// Remove an instance: its secrets leave the keychain and its records the database. An
     /// instance that is still trusted is revoked first (best effort).
     pub async fn remove_instance(&self, name: &str) -> Result<()> {
-        let record = self.instance_record(name)?;
+        let record = self.ctx.instance(name)?;
         if record.revoked_at.is_none() {
             self.revoke_instance(name).await?;
         }
-        self.vault().delete(&client_key_name(name))?;
-        self.store().instances().delete(name)?;
+        self.ctx.vault.delete(&client_key_name(name))?;
+        self.ctx.db().instances().delete(name)?;
         self.drop_client(name);
         tracing::info!(instance = %name, "instance removed");
-        self.record_action(
+        self.ctx.record_action(
             name,
             gatehouse_events::Outcome::Success,
             "Removed the instance; its key left the keychain.",
@@ -368,52 +369,37 @@ impl Console {
     /// Round trip of `/v1/info` to one instance over its cached connection (for benchmarks
     /// and the CLI's `instance ping`).
     pub async fn ping(&self, name: &str) -> Result<protocol::Info> {
-        let record = self.instance_record(name)?;
+        let record = self.ctx.instance(name)?;
         self.fetch_info(&record).await
     }
 
     async fn fetch_info(&self, record: &InstanceRecord) -> Result<protocol::Info> {
-        Ok(self.agent(record).await?.info().await?)
-    }
-
-    /// The mutual-TLS link to an instance's agent: cached, or built with the client key read
-    /// from the keychain.
-    pub(crate) async fn agent(&self, record: &InstanceRecord) -> Result<Agent> {
-        let link = Link {
-            instance: &record.name,
-            address: &record.address,
-            client_cert_pem: &record.client_cert_pem,
-        };
-        if let Some(agent) = self.links.agents.cached(&link) {
-            return Ok(agent);
-        }
-        let key_bytes = self.vault().load(&client_key_name(&record.name))?;
-        let key_pem =
-            String::from_utf8(key_bytes.expose().clone()).map_err(|_| Error::Keychain {
-                detail: format!("the key for {} in the keychain is not text", record.name),
-            })?;
-        let identity = Identity {
-            key: KeyPem::from_pem(key_pem)?,
-            ca_pem: self.ca_cert_pem()?,
-        };
-        Ok(self.links.agents.connect(&link, identity).await?)
+        Ok(self.ctx.agent(record).await?.info().await?)
     }
 
     async fn push_revocations(&self, record: &InstanceRecord, serials: Vec<String>) -> Result<()> {
-        Ok(self.agent(record).await?.set_revocations(serials).await?)
+        Ok(self
+            .ctx
+            .agent(record)
+            .await?
+            .set_revocations(serials)
+            .await?)
     }
 
     async fn renew_agent_cert(&self, name: &str) -> Result<()> {
-        let record = self.instance_record(name)?;
-        let agent = self.agent(&record).await?;
+        let record = self.ctx.instance(name)?;
+        let agent = self.ctx.agent(&record).await?;
         let csr = agent.renewal_csr().await?;
         let ca = self.fleet_ca()?;
-        let validity = Validity::starting(self.now(), pki::CERT_LIFETIME);
+        let validity = Validity::starting_at(self.ctx.unix(), pki::CERT_LIFETIME_SECS)?;
         let issued = ca.sign_agent_csr(&csr.csr_pem, name, validity, self.serial()?)?;
         agent.install_certificate(issued.pem.clone()).await?;
-        self.store().instances().set_agent_cert(name, &issued.pem)?;
+        self.ctx
+            .db()
+            .instances()
+            .set_agent_cert(name, &issued.pem)?;
         tracing::info!(instance = %name, serial = %issued.info.serial, "agent certificate renewed");
-        self.record_action(
+        self.ctx.record_action(
             name,
             gatehouse_events::Outcome::Success,
             &format!(
@@ -428,54 +414,26 @@ impl Console {
     /// certificate naming its instance).
     fn renew_client_cert(&self, name: &str) -> Result<()> {
         let ca = self.fleet_ca()?;
-        let validity = Validity::starting(self.now(), pki::CERT_LIFETIME);
+        let validity = Validity::starting_at(self.ctx.unix(), pki::CERT_LIFETIME_SECS)?;
         let (cert, key) = ca.issue_console_client(name, validity, self.serial()?)?;
-        self.vault().store(
+        self.ctx.vault.store(
             &client_key_name(name),
             &Sensitive::new(key.expose().as_bytes().to_vec()),
         )?;
-        self.store().instances().set_client_cert(name, &cert.pem)?;
+        self.ctx.db().instances().set_client_cert(name, &cert.pem)?;
         self.drop_client(name);
         tracing::info!(instance = %name, serial = %cert.info.serial, "client certificate renewed");
         Ok(())
     }
 
     fn drop_client(&self, name: &str) {
-        self.links.agents.forget(name);
+        self.ctx.agents.forget(name);
     }
 
     fn forget_client_key(&self, name: &str) {
-        if let Err(e) = self.vault().delete(&client_key_name(name)) {
+        if let Err(e) = self.ctx.vault.delete(&client_key_name(name)) {
             tracing::error!(instance = %name, error = %e, "could not remove the client key after a failed enrollment");
         }
-    }
-
-    pub(crate) fn reload_revocations(&self) -> Result<()> {
-        let list: RevocationList = self
-            .store()
-            .instances()
-            .revoked_serials()?
-            .iter()
-            .map(|s| s.parse::<Serial>())
-            .collect::<std::result::Result<_, _>>()?;
-        self.links.agents.set_revocations(list);
-        Ok(())
-    }
-
-    pub(crate) fn instance_record(&self, name: &str) -> Result<InstanceRecord> {
-        self.store()
-            .instances()
-            .get(name)?
-            .ok_or_else(|| Error::InstanceNotFound(name.to_owned()))
-    }
-
-    fn ca_cert_pem(&self) -> Result<String> {
-        self.store()
-            .instances()
-            .fleet_ca_cert()?
-            .ok_or_else(|| Error::Keychain {
-                detail: "the fleet CA certificate is missing from the database".into(),
-            })
     }
 
     /// The fleet CA, created on first use. Its key goes to the keychain before its
@@ -483,13 +441,9 @@ impl Console {
     fn fleet_ca(&self) -> Result<FleetCa> {
         // Two enrollments at once must not each create a CA: the second would pair its key
         // with the first one's certificate.
-        let _creating = self
-            .links
-            .ca_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(cert_pem) = self.store().instances().fleet_ca_cert()? {
-            let key_bytes = self.vault().load(CA_KEY).map_err(|e| match e {
+        let _creating = self.ca_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cert_pem) = self.ctx.db().instances().fleet_ca_cert()? {
+            let key_bytes = self.ctx.vault.load(CA_KEY).map_err(|e| match e {
                 Error::SecretNotFound { .. } => Error::Keychain {
                     detail: "the fleet CA's key is missing from the keychain, so no certificate \
                              can be issued or renewed; enroll the agents into a new console \
@@ -504,35 +458,22 @@ impl Console {
                 })?;
             return Ok(FleetCa::from_pem(&cert_pem, &KeyPem::from_pem(key_pem)?)?);
         }
-        let now = self.now();
-        let ca = FleetCa::generate(Validity::starting(now, CA_LIFETIME), self.serial()?)?;
-        self.vault().store(
+        let now = self.ctx.unix();
+        let ca = FleetCa::generate(
+            Validity::starting_at(now, CA_LIFETIME_SECS)?,
+            self.serial()?,
+        )?;
+        self.ctx.vault.store(
             CA_KEY,
             &Sensitive::new(ca.key_pem().expose().as_bytes().to_vec()),
         )?;
-        self.ensure_audit_key()?;
-        self.store()
+        crate::audit::ensure_audit_key(&self.ctx)?;
+        self.ctx
+            .db()
             .instances()
-            .set_fleet_ca_cert(&ca.cert_pem(), now.unix_timestamp())?;
+            .set_fleet_ca_cert(&ca.cert_pem(), now)?;
         tracing::info!("fleet CA created");
         Ok(ca)
-    }
-
-    /// The audit log's HMAC key (256 random bits), created in the keychain on first need.
-    pub(crate) fn ensure_audit_key(&self) -> Result<()> {
-        match self.vault().load(AUDIT_KEY) {
-            Ok(_) => Ok(()),
-            Err(Error::SecretNotFound { .. }) => {
-                let mut key = Sensitive::new(vec![0u8; 32]);
-                SystemRandom::new()
-                    .fill(&mut key.expose_mut()[..])
-                    .map_err(|_| Error::Keychain {
-                        detail: "the system random number generator failed".into(),
-                    })?;
-                self.vault().store(AUDIT_KEY, &key)
-            }
-            Err(e) => Err(e),
-        }
     }
 
     fn serial(&self) -> Result<Serial> {
@@ -543,10 +484,6 @@ impl Console {
                 detail: "the system random number generator failed".into(),
             })?;
         Ok(Serial::from_random(bytes))
-    }
-
-    pub(crate) fn now(&self) -> OffsetDateTime {
-        self.clock.now()
     }
 }
 
@@ -561,8 +498,8 @@ fn health_word(health: protocol::Health) -> &'static str {
 
 fn view(record: &InstanceRecord, now: i64) -> Result<InstanceView> {
     let cert = pki::parse_cert(&record.agent_cert_pem)?;
-    let not_after = cert.validity.not_after.unix_timestamp();
-    let renew_at = cert.validity.renew_at().unix_timestamp();
+    let not_after = cert.validity.not_after_unix();
+    let renew_at = cert.validity.renew_at_unix();
     let service = record.contact.service_health.as_deref();
     let (status, status_text) = if record.revoked_at.is_some() {
         (

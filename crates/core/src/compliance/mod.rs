@@ -14,8 +14,10 @@ use gatehouse_store::compliance::{NewEvidence, NewWaiver};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::rotation::operator;
-use crate::{Console, CredentialKind, Error, InstanceRecord, Result, Status};
+use crate::analytics::Analytics;
+use crate::context::Ctx;
+use crate::rotation::{operator, Rotation};
+use crate::{CredentialKind, Error, InstanceRecord, Result, Status};
 
 /// The burst of the rate-limit check spends a service's window: on a schedule, at most daily.
 const RATE_LIMIT_EVERY: i64 = 24 * 3600;
@@ -110,9 +112,9 @@ pub fn templates() -> &'static [Template] {
     static TEMPLATES: OnceLock<Vec<Template>> = OnceLock::new();
     TEMPLATES.get_or_init(|| {
         [
-            include_str!("../../../checklists/sekha.toml"),
-            include_str!("../../../checklists/rae.toml"),
-            include_str!("../../../checklists/jelmore.toml"),
+            include_str!("../../../../checklists/sekha.toml"),
+            include_str!("../../../../checklists/rae.toml"),
+            include_str!("../../../../checklists/jelmore.toml"),
         ]
         .iter()
         // Compiled in and parsed by the unit tests below: a broken template fails the build's
@@ -266,13 +268,34 @@ pub enum Burst {
     Daily,
 }
 
-impl Console {
+/// Checklists that check themselves.
+#[derive(Debug, Clone)]
+pub struct Compliance {
+    ctx: Ctx,
+    /// The key-age check reads the credential inventory.
+    rotation: Rotation,
+    /// Drift raises an alert.
+    analytics: Analytics,
+}
+
+impl Compliance {
+    pub(crate) fn new(ctx: Ctx, rotation: Rotation, analytics: Analytics) -> Self {
+        Compliance {
+            ctx,
+            rotation,
+            analytics,
+        }
+    }
+}
+
+impl Compliance {
     /// Run the automated checks on one instance or all, store the answers, and re-open (with
     /// an alert and a timeline entry) every item that passed before and fails now.
     pub async fn run_checks(&self, instance: Option<&str>, burst: Burst) -> Result<CheckRun> {
-        let now = self.clock.now().unix_timestamp();
+        let now = self.ctx.unix();
         let records: Vec<InstanceRecord> = self
-            .store()
+            .ctx
+            .db()
             .instances()
             .all()?
             .into_iter()
@@ -304,7 +327,8 @@ impl Console {
                 .collect();
             if burst == Burst::Daily {
                 let last = self
-                    .store()
+                    .ctx
+                    .db()
                     .compliance()
                     .last_checked(&record.name, &Check::Agent(CheckId::RateLimit).name())?;
                 if last.is_some_and(|t| now - t < RATE_LIMIT_EVERY) {
@@ -316,7 +340,7 @@ impl Console {
                 checks: agent_checks,
                 tls_minimum,
             };
-            let report = match self.agent(&record).await {
+            let report = match self.ctx.agent(&record).await {
                 Ok(agent) => agent
                     .checks(&request, Duration::from_secs(90))
                     .await
@@ -329,7 +353,8 @@ impl Console {
                 }
                 Err(e) => {
                     run.errors.push(format!("{}: {e}", record.name));
-                    self.store()
+                    self.ctx
+                        .db()
                         .compliance()
                         .set_run(&record.name, Some(&e.to_string()), now)?;
                     continue;
@@ -337,7 +362,7 @@ impl Console {
             }
             if wanted.contains(&Check::KeyAge) {
                 if inventory.is_none() {
-                    inventory = Some(self.credentials().await?);
+                    inventory = Some(self.rotation.credentials().await?);
                 }
                 if let Some(inv) = &inventory {
                     results.push(key_age(inv, &record.name));
@@ -346,7 +371,7 @@ impl Console {
             run.instances += 1;
             run.checks += results.len() as u32;
             {
-                let store = self.store();
+                let store = self.ctx.db();
                 let compliance = store.compliance();
                 for answer in &results {
                     compliance.store_answer(
@@ -371,12 +396,12 @@ impl Console {
 
     /// Every instance's checklist as it stands now (waivers that ran out are ended first).
     pub fn compliance(&self, query: &ComplianceQuery) -> Result<ComplianceView> {
-        let now = self.clock.now().unix_timestamp();
+        let now = self.ctx.unix();
         self.expire_waivers(now)?;
         let mut fleet = Scorecard::default();
         let mut instances = Vec::new();
         // Bound first: a guard in the `for` expression would be held for the whole loop.
-        let records = self.store().instances().all()?;
+        let records = self.ctx.db().instances().all()?;
         for record in records {
             if query.instance.as_ref().is_some_and(|i| *i != record.name) {
                 continue;
@@ -397,7 +422,7 @@ impl Console {
                 });
                 continue;
             };
-            let (last_run, problem) = self.store().compliance().run(&record.name)?;
+            let (last_run, problem) = self.ctx.db().compliance().run(&record.name)?;
             let mut scorecard = Scorecard::default();
             let mut items = Vec::new();
             for item in &template.items {
@@ -441,7 +466,7 @@ impl Console {
     /// One item's history, newest first.
     pub fn item_history(&self, instance: &str, item: &str) -> Result<Vec<HistoryEntry>> {
         self.item(instance, item)?;
-        Ok(self.store().compliance().history(instance, item)?)
+        Ok(self.ctx.db().compliance().history(instance, item)?)
     }
 
     /// Give an item an owner and a due date (either may be cleared).
@@ -454,8 +479,9 @@ impl Console {
     ) -> Result<ItemView> {
         let template_item = self.item(instance, item)?;
         let owner = owner.map(str::trim).filter(|o| !o.is_empty());
-        let now = self.clock.now().unix_timestamp();
-        self.store()
+        let now = self.ctx.unix();
+        self.ctx
+            .db()
             .compliance()
             .assign(instance, item, owner, due_at)?;
         let detail = match (owner, due_at) {
@@ -478,14 +504,15 @@ impl Console {
                     .into(),
             });
         }
-        let now = self.clock.now().unix_timestamp();
+        let now = self.ctx.unix();
         let who = operator();
-        self.store()
+        self.ctx
+            .db()
             .compliance()
             .sign_off(instance, item, now, &who)?;
         let note = note.trim();
         if !note.is_empty() {
-            self.store().compliance().add_evidence(
+            self.ctx.db().compliance().add_evidence(
                 instance,
                 item,
                 &NewEvidence {
@@ -510,7 +537,7 @@ impl Console {
             Some(ItemState::Done),
             &detail,
         )?;
-        self.record_action(
+        self.ctx.record_action(
             instance,
             Outcome::Success,
             &format!("Compliance: \"{}\" signed off by {who}", template_item.text),
@@ -526,7 +553,7 @@ impl Console {
         input: &EvidenceInput,
     ) -> Result<ItemView> {
         let template_item = self.item(instance, item)?;
-        let now = self.clock.now().unix_timestamp();
+        let now = self.ctx.unix();
         let text = input.text.trim();
         let bad = |reason: &str| Error::InvalidInput {
             field: "evidence",
@@ -554,7 +581,7 @@ impl Console {
                 (name, Some(sha), Some(size))
             }
         };
-        self.store().compliance().add_evidence(
+        self.ctx.db().compliance().add_evidence(
             instance,
             item,
             &NewEvidence {
@@ -578,7 +605,7 @@ impl Console {
     /// expiry, after which it counts again.
     pub fn waive_item(&self, instance: &str, item: &str, input: &WaiverInput) -> Result<ItemView> {
         let template_item = self.item(instance, item)?;
-        let now = self.clock.now().unix_timestamp();
+        let now = self.ctx.unix();
         let bad = |reason: &str| Error::InvalidInput {
             field: "waiver",
             reason: reason.into(),
@@ -597,7 +624,7 @@ impl Console {
                 "a waiver runs two years at most; renew it when it expires",
             ));
         }
-        self.store().compliance().waive(
+        self.ctx.db().compliance().waive(
             instance,
             item,
             &NewWaiver {
@@ -624,7 +651,7 @@ impl Console {
             Some(ItemState::Waived),
             &detail,
         )?;
-        self.record_action(
+        self.ctx.record_action(
             instance,
             Outcome::Info,
             &format!("Compliance: \"{}\" {detail}", template_item.text),
@@ -635,8 +662,8 @@ impl Console {
     /// End an item's waiver now.
     pub fn end_waiver(&self, instance: &str, item: &str) -> Result<ItemView> {
         let template_item = self.item(instance, item)?;
-        let now = self.clock.now().unix_timestamp();
-        if !self.store().compliance().end_waiver(instance, item, now)? {
+        let now = self.ctx.unix();
+        if !self.ctx.db().compliance().end_waiver(instance, item, now)? {
             return Err(Error::InvalidInput {
                 field: "waiver",
                 reason: "this item has no waiver".into(),
@@ -656,7 +683,13 @@ impl Console {
     /// The oldest TLS version public endpoints may offer (default 1.3, as Sekha's guide asks).
     pub fn tls_minimum(&self) -> Result<TlsMinimum> {
         Ok(
-            match self.store().settings().get(SETTING_TLS_MINIMUM)?.as_deref() {
+            match self
+                .ctx
+                .db()
+                .settings()
+                .get(SETTING_TLS_MINIMUM)?
+                .as_deref()
+            {
                 Some("1.2") => TlsMinimum::Tls12,
                 _ => TlsMinimum::Tls13,
             },
@@ -666,8 +699,8 @@ impl Console {
     pub fn set_tls_minimum(&self, version: &str) -> Result<()> {
         match version {
             "1.2" | "1.3" => {
-                self.store().settings().set(SETTING_TLS_MINIMUM, version)?;
-                self.audit(
+                self.ctx.db().settings().set(SETTING_TLS_MINIMUM, version)?;
+                self.ctx.audit(
                     "compliance_tls_minimum",
                     "fleet",
                     &format!("TLS {version} or newer"),
@@ -681,7 +714,7 @@ impl Console {
     }
 
     fn item(&self, instance: &str, item: &str) -> Result<TemplateItem> {
-        let record = self.instance_record(instance)?;
+        let record = self.ctx.instance(instance)?;
         let template = template(&record.profile).ok_or_else(|| Error::InvalidInput {
             field: "instance",
             reason: format!("no checklist template for the profile {:?}", record.profile),
@@ -706,7 +739,7 @@ impl Console {
         state: Option<ItemState>,
         detail: &str,
     ) -> Result<()> {
-        self.store().compliance().add_history(
+        self.ctx.db().compliance().add_history(
             instance,
             item,
             at,
@@ -720,7 +753,7 @@ impl Console {
             kind,
             HistoryKind::Owner | HistoryKind::Evidence | HistoryKind::WaiverEnded
         ) {
-            self.audit(
+            self.ctx.audit(
                 &format!("compliance_{}", kind.as_str()),
                 &format!("{instance}/{item}"),
                 detail,
@@ -742,14 +775,16 @@ impl Console {
             let view = self.item_view(&record.name, item, now)?;
             let checked = item_checks_state(&view.checks, item.checks.len());
             let previous = self
-                .store()
+                .ctx
+                .db()
                 .compliance()
                 .item(&record.name, &item.id)?
                 .last_state;
             if previous == Some(checked) {
                 continue;
             }
-            self.store()
+            self.ctx
+                .db()
                 .compliance()
                 .set_last_state(&record.name, &item.id, checked, now)?;
             let failing: Vec<&CheckView> = view
@@ -772,12 +807,12 @@ impl Console {
                     Some(ItemState::Fail),
                     &detail,
                 )?;
-                self.record_action(
+                self.ctx.record_action(
                     &record.name,
                     Outcome::Failure,
                     &format!("Compliance: \"{}\" re-opened: {why}", item.text),
                 );
-                self.raise_compliance_alert(
+                self.analytics.raise_compliance_alert(
                     &record.name,
                     &item.id,
                     &format!("\"{}\" fails again: {why}", item.text),
@@ -803,9 +838,9 @@ impl Console {
     }
 
     fn expire_waivers(&self, now: i64) -> Result<()> {
-        let lapsed = self.store().compliance().lapsed_waivers(now)?;
+        let lapsed = self.ctx.db().compliance().lapsed_waivers(now)?;
         for (instance, item, expires_at) in lapsed {
-            self.store().compliance().expire_waiver(&instance, &item)?;
+            self.ctx.db().compliance().expire_waiver(&instance, &item)?;
             self.history(
                 &instance,
                 &item,
@@ -819,7 +854,7 @@ impl Console {
     }
 
     fn item_view(&self, instance: &str, item: &TemplateItem, now: i64) -> Result<ItemView> {
-        let store = self.store();
+        let store = self.ctx.db();
         let compliance = store.compliance();
         let record = compliance.item(instance, &item.id)?;
         let (owner, assigned_due, signed_off_at, signed_off_by) = (
@@ -1047,8 +1082,8 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, i64)> {
 
 /// A Unix time as its UTC date.
 pub(crate) fn day(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .map(|t| t.date().to_string())
+    jiff::Timestamp::from_second(unix)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
         .unwrap_or_else(|_| unix.to_string())
 }
 

@@ -1,0 +1,40 @@
+//! What the failed sign-ins say: the detection rules and the streaming detector ([`detect`]),
+//! alerts with their notification gate ([`alerts`], [`notify`]), heatmaps ([`heatmap`]) and
+//! offenders ([`offenders`]), all read from the failed-authentication rollups.
+
+pub(crate) mod alerts;
+pub mod detect;
+pub(crate) mod heatmap;
+pub mod notify;
+pub(crate) mod offenders;
+
+use std::sync::Arc;
+
+pub use alerts::{
+    allowlisted, Alert, AlertFilter, AlertNotice, AlertState, DetectionSettings, NotificationGate,
+    NOTIFICATIONS_PER_MINUTE,
+};
+pub use detect::{Rule, Severity};
+pub use heatmap::{
+    build as build_heatmap, render_png, time_zone, zone_name, ChartTheme, GridBox, HeatCell,
+    Heatmap, HeatmapKind, HeatmapQuery, ImageFormat, Window,
+};
+pub use offenders::{Offender, OffenderQuery};
+
+use crate::context::Ctx;
+
+#[derive(Debug, Clone)]
+pub struct Analytics {
+    ctx: Ctx,
+    /// The detector's windows, the notification gate and the desktop hook.
+    alerting: Arc<alerts::Alerting>,
+}
+
+impl Analytics {
+    pub(crate) fn new(ctx: Ctx) -> Self {
+        Analytics {
+            ctx,
+            alerting: Arc::default(),
+        }
+    }
+}

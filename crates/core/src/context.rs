@@ -1,0 +1,145 @@
+//! What every domain of the console works with, and nothing more: the two databases, the
+//! keychain, the clock, the link to the agents, and the journal where the console's own
+//! actions are recorded (the timeline and the audit log). Cheap to clone: every domain holds
+//! one.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use gatehouse_agent_client::{Agent, AgentClient, Identity, Link};
+use gatehouse_events::Outcome;
+use gatehouse_pki::{KeyPem, RevocationList, Serial};
+use gatehouse_store::instances::InstanceRecord;
+use gatehouse_store::{Db, EventStore};
+
+use crate::{Clock, DataDir, Error, Result, Vault};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    // rusqlite's Connection is Send but not Sync; calls are short, so one lock each suffices.
+    // Never held across an await.
+    db: Arc<Mutex<Db>>,
+    /// The timeline's events, in a database of their own.
+    events: Arc<Mutex<EventStore>>,
+    pub vault: Vault,
+    pub clock: Clock,
+    pub agents: Arc<AgentClient>,
+    pub data_dir: Arc<DataDir>,
+    /// The audit log's HMAC key, read from the keychain once.
+    pub audit_key: Arc<Mutex<Option<ring::hmac::Key>>>,
+}
+
+/// The keychain entry of the console's private key for `instance`'s agent.
+pub(crate) fn client_key_name(instance: &str) -> String {
+    format!("instance/{instance}/client.key")
+}
+
+impl Ctx {
+    pub fn open(data_dir: DataDir, vault: Vault, clock: Clock) -> Result<Self> {
+        data_dir.ensure()?;
+        let db = Db::open(&data_dir.database())?;
+        let events = EventStore::open(&data_dir.events_database())?;
+        let ctx = Ctx {
+            db: Arc::new(Mutex::new(db)),
+            events: Arc::new(Mutex::new(events)),
+            vault,
+            clock,
+            agents: Arc::new(AgentClient::new()),
+            data_dir: Arc::new(data_dir),
+            audit_key: Arc::new(Mutex::new(None)),
+        };
+        ctx.reload_revocations()?;
+        Ok(ctx)
+    }
+
+    pub fn db(&self) -> MutexGuard<'_, Db> {
+        // A panic while holding the lock cannot leave the store half-written: every write is a
+        // single statement or a transaction, which SQLite rolls back.
+        self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn events(&self) -> MutexGuard<'_, EventStore> {
+        // Ingest is one transaction per round; a panic mid-way is rolled back by SQLite.
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Unix seconds.
+    pub fn unix(&self) -> i64 {
+        self.clock.unix()
+    }
+
+    /// Unix microseconds.
+    pub fn micros(&self) -> i64 {
+        self.clock.micros()
+    }
+
+    pub fn instance(&self, name: &str) -> Result<InstanceRecord> {
+        self.db()
+            .instances()
+            .get(name)?
+            .ok_or_else(|| Error::InstanceNotFound(name.to_owned()))
+    }
+
+    /// The mutual-TLS link to an instance's agent: cached, or built with the client key read
+    /// from the keychain.
+    pub async fn agent(&self, record: &InstanceRecord) -> Result<Agent> {
+        let link = Link {
+            instance: &record.name,
+            address: &record.address,
+            client_cert_pem: &record.client_cert_pem,
+        };
+        if let Some(agent) = self.agents.cached(&link) {
+            return Ok(agent);
+        }
+        let key_bytes = self.vault.load(&client_key_name(&record.name))?;
+        let key_pem =
+            String::from_utf8(key_bytes.expose().clone()).map_err(|_| Error::Keychain {
+                detail: format!("the key for {} in the keychain is not text", record.name),
+            })?;
+        let identity = Identity {
+            key: KeyPem::from_pem(key_pem)?,
+            ca_pem: self.ca_cert_pem()?,
+        };
+        Ok(self.agents.connect(&link, identity).await?)
+    }
+
+    pub fn ca_cert_pem(&self) -> Result<String> {
+        self.db()
+            .instances()
+            .fleet_ca_cert()?
+            .ok_or_else(|| Error::Keychain {
+                detail: "the fleet CA certificate is missing from the database".into(),
+            })
+    }
+
+    /// The serials this console revoked, handed to the verifiers of every link.
+    pub fn reload_revocations(&self) -> Result<()> {
+        let list: RevocationList = self
+            .db()
+            .instances()
+            .revoked_serials()?
+            .iter()
+            .map(|s| s.parse::<Serial>())
+            .collect::<std::result::Result<_, _>>()?;
+        self.agents.set_revocations(list);
+        Ok(())
+    }
+
+    /// Put one of the console's own actions on the timeline and in the audit log.
+    pub fn record_action(&self, instance: &str, outcome: Outcome, message: &str) {
+        let now_us = self.micros();
+        if let Err(e) = self
+            .events()
+            .record_action(instance, outcome, message, now_us)
+        {
+            tracing::error!(error = %e, "could not record the action on the timeline");
+        }
+        if let Err(e) = self.audit("console", instance, message) {
+            tracing::error!(error = %e, "could not append the action to the audit log");
+        }
+    }
+
+    /// Append an operator action to the audit log (see [`crate::audit`]).
+    pub fn audit(&self, action: &str, target: &str, detail: &str) -> Result<()> {
+        crate::audit::append(self, action, target, detail)
+    }
+}
