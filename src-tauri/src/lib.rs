@@ -7,7 +7,7 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Once};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gatehouse_core::{logging, Console, DataDir, IpcError, Vault};
 
@@ -158,68 +158,22 @@ pub fn run() -> ExitCode {
     build(AppState::new(console))
 }
 
-/// How often every agent is contacted, how often new events are pulled, and how often
-/// certificates are checked for renewal.
-const REFRESH_EVERY: Duration = Duration::from_secs(60);
-const SYNC_EVERY: Duration = Duration::from_secs(1);
-const RENEW_CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
-/// How often the automated compliance checks run (the rate-limit burst at most daily).
-const CHECKS_EVERY: Duration = Duration::from_secs(60 * 60);
-
-/// Contact the fleet and renew certificates on a clock, whether or not anyone is looking.
+/// Run the console's jobs (sync, refresh, renewal, due warnings, checks) while the window is
+/// open; due credentials become desktop notifications.
 fn spawn_schedule(console: Arc<Console>) {
-    tauri::async_runtime::spawn(async move {
-        let mut refresh = tokio::time::interval(REFRESH_EVERY);
-        let mut sync = tokio::time::interval(SYNC_EVERY);
-        sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut renew = tokio::time::interval(RENEW_CHECK_EVERY);
-        // The first run a few minutes after start, not while the window is opening.
-        let mut checks = tokio::time::interval_at(
-            tokio::time::Instant::now() + Duration::from_secs(120),
-            CHECKS_EVERY,
-        );
-        loop {
-            tokio::select! {
-                _ = sync.tick() => {
-                    if let Err(e) = console.timeline.sync_all().await {
-                        tracing::warn!(error = %e, "scheduled sync failed");
-                    }
+    let console = (*console).clone();
+    tauri::async_runtime::spawn(gatehouse_core::schedule::run(
+        console,
+        gatehouse_core::schedule::Intervals::default(),
+        |notice| {
+            // D-Bus calls block: not on the schedule's task.
+            std::thread::spawn(move || {
+                if let Err(e) = gatehouse_core::notify::show_due(&notice) {
+                    tracing::warn!(error = %e, "no desktop notification for a due credential");
                 }
-                _ = refresh.tick() => {
-                    if let Err(e) = console.fleet.refresh_all().await {
-                        tracing::warn!(error = %e, "scheduled refresh failed");
-                    }
-                }
-                _ = checks.tick() => {
-                    match console.compliance.run_checks(None, gatehouse_core::Burst::Daily).await {
-                        Ok(run) if !run.reopened.is_empty() => tracing::warn!(reopened = ?run.reopened, "compliance items re-opened"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "scheduled compliance checks failed"),
-                    }
-                }
-                _ = renew.tick() => {
-                    match console.fleet.renew_due().await {
-                        Ok(renewed) if !renewed.is_empty() => tracing::info!(?renewed, "certificates renewed"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "scheduled renewal failed"),
-                    }
-                    match console.rotation.due_warnings().await {
-                        Ok(notices) => {
-                            for notice in notices {
-                                // D-Bus calls block: not on the schedule's task.
-                                std::thread::spawn(move || {
-                                    if let Err(e) = gatehouse_core::notify::show_due(&notice) {
-                                        tracing::warn!(error = %e, "no desktop notification for a due credential");
-                                    }
-                                });
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "checking rotation due dates failed"),
-                    }
-                }
-            }
-        }
-    });
+            });
+        },
+    ));
 }
 
 /// New alerts become desktop notifications; a click brings the window forward and opens the

@@ -17,5 +17,6 @@ mod notify;
 #[path = "../common/ports.rs"]
 mod ports;
 mod rotation;
+mod schedule;
 mod support;
 mod timeline;

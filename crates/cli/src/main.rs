@@ -130,6 +130,10 @@ enum Command {
         #[command(subcommand)]
         action: checks::ChecksAction,
     },
+    /// Run the console's jobs headless until stopped (Ctrl-C or SIGTERM): pull events every
+    /// second, contact the fleet every minute, renew certificates and warn of due credentials
+    /// every 15 minutes, run the compliance checks hourly.
+    Serve,
     /// Every credential known (keys by fingerprint, certificates, the fleet CA), with its age
     /// and when it is due.
     Credentials {
@@ -575,10 +579,61 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
                 }
             }
         }
+        Command::Serve => serve(&console)?,
         // Handled before the console is opened.
         Command::Scan(_) => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve(console: &Console) -> gatehouse_core::Result<()> {
+    gatehouse_pki::install_provider();
+    let rt = runtime()?;
+    let instances = console.fleet.instances()?.len();
+    say!("Gatehouse is running its schedule over {instances} instance(s); Ctrl-C stops it.");
+    rt.block_on(async {
+        let jobs = gatehouse_core::schedule::run(
+            console.clone(),
+            gatehouse_core::schedule::Intervals::default(),
+            |notice| {
+                tell!(
+                    "due: {} ({})",
+                    printable(&notice.credential.name),
+                    printable(&notice.credential.status_text)
+                );
+            },
+        );
+        tokio::select! {
+            () = jobs => {}
+            () = stop_signal() => {}
+        }
+    });
+    say!("Stopped.");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM where there is one (a service manager stopping it).
+async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }
 
 fn instance(

@@ -18,6 +18,7 @@ mod paths;
 pub mod preferences;
 pub mod report;
 pub mod rotation;
+pub mod schedule;
 mod sensitive;
 pub mod timeline;
 mod vault;
