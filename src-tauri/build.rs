@@ -3,6 +3,7 @@ include!("command_names.rs");
 fn main() {
     println!("cargo:rerun-if-changed=src-tauri/capabilities");
     println!("cargo:rerun-if-changed=src-tauri/command_names.rs");
+    println!("cargo:rerun-if-changed=crates/core/src/ipc/commands.rs");
     let attributes = tauri_build::Attributes::new()
         .capabilities_path_pattern("./src-tauri/capabilities/**/*")
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));

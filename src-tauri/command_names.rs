@@ -1,66 +1,12 @@
-// The app's IPC commands, shared by build.rs (which generates an ACL permission per command)
-// and the tests (which check the main window's capability grants exactly these).
-pub const COMMANDS: &[&str] = &[
-    "app_info",
-    "keychain_status",
-    "overview",
-    "settings",
-    "set_theme",
-    "first_paint",
-    "instances",
-    "add_instance",
-    "refresh_instance",
-    "refresh_all",
-    "revoke_instance",
-    "remove_instance",
-    "events",
-    "event_raw",
-    "sync_states",
-    "sync_now",
-    "export_events",
-    "set_time_zone",
-    "heatmap",
-    "export_heatmap",
-    "offenders",
-    "alerts",
-    "set_alert_state",
-    "detection",
-    "set_detection",
-    "reset_detection",
-    "next_opened_alert",
-    "credentials",
-    "set_key_rotation_days",
-    "rotation_preview",
-    "rotate_key",
-    "copy_rotated_key",
-    "rotate_many",
-    "bulk_progress",
-    "rotation_history",
-    "compliance",
-    "run_checks",
-    "item_history",
-    "assign_item",
-    "sign_off_item",
-    "add_item_evidence",
-    "waive_item",
-    "end_waiver",
-    "export_compliance",
-    "set_tls_minimum",
-    "incidents",
-    "incident",
-    "open_incident",
-    "incident_from_alert",
-    "incident_note",
-    "update_incident",
-    "incident_block",
-    "incident_unblock",
-    "incident_restart",
-    "incident_writes",
-    "evidence_bundle",
-    "export_incident_report",
-    "audit_log",
-    "verify_audit",
-    "incident_snapshot",
-    "incident_restore",
-    "snapshots",
-];
+// The app's IPC command names, from the core's command list (the one declaration of the IPC
+// surface), shared by build.rs (which generates an ACL permission per command) and the tests
+// (which check the main window's capability grants exactly these).
+include!("../crates/core/src/ipc/commands.rs");
+
+macro_rules! command_names {
+    ($( $kind:ident $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> $ret:ty $(= |$c:ident| $body:expr)? ; )*) => {
+        &[$(stringify!($name)),*]
+    };
+}
+
+pub const COMMANDS: &[&str] = with_commands!(command_names);

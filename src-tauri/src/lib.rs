@@ -122,17 +122,11 @@ fn data_dir_arg() -> Option<PathBuf> {
     None
 }
 
-/// Where the window's exports go: the user's Downloads folder, or `exports/` in the data
-/// directory on a system without one.
-fn downloads_dir(console: &Console) -> PathBuf {
-    directories::UserDirs::new()
-        .and_then(|dirs| dirs.download_dir().map(PathBuf::from))
-        .filter(|dir| dir.is_dir())
-        .unwrap_or_else(|| {
-            let dir = console.data_dir().root().join("exports");
-            let _ = std::fs::create_dir_all(&dir);
-            dir
-        })
+/// `tauri::generate_handler!` over every command of the core's list.
+macro_rules! handlers {
+    ($( $kind:ident $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> $ret:ty $(= |$c:ident| $body:expr)? ; )*) => {
+        tauri::generate_handler![$(commands::$name),*]
+    };
 }
 
 /// Open the console and run the window until it closes.
@@ -215,70 +209,7 @@ fn build(state: AppState) -> ExitCode {
             Ok(())
         })
         .manage(state)
-        .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::keychain_status,
-            commands::overview,
-            commands::settings,
-            commands::set_theme,
-            commands::first_paint,
-            commands::instances,
-            commands::add_instance,
-            commands::refresh_instance,
-            commands::refresh_all,
-            commands::revoke_instance,
-            commands::remove_instance,
-            commands::events,
-            commands::event_raw,
-            commands::sync_states,
-            commands::sync_now,
-            commands::export_events,
-            commands::set_time_zone,
-            commands::heatmap,
-            commands::export_heatmap,
-            commands::offenders,
-            commands::alerts,
-            commands::set_alert_state,
-            commands::detection,
-            commands::set_detection,
-            commands::reset_detection,
-            commands::next_opened_alert,
-            commands::credentials,
-            commands::set_key_rotation_days,
-            commands::rotation_preview,
-            commands::rotate_key,
-            commands::copy_rotated_key,
-            commands::rotate_many,
-            commands::bulk_progress,
-            commands::rotation_history,
-            commands::compliance,
-            commands::run_checks,
-            commands::item_history,
-            commands::assign_item,
-            commands::sign_off_item,
-            commands::add_item_evidence,
-            commands::waive_item,
-            commands::end_waiver,
-            commands::export_compliance,
-            commands::set_tls_minimum,
-            commands::incidents,
-            commands::incident,
-            commands::open_incident,
-            commands::incident_from_alert,
-            commands::incident_note,
-            commands::update_incident,
-            commands::incident_block,
-            commands::incident_unblock,
-            commands::incident_restart,
-            commands::incident_writes,
-            commands::evidence_bundle,
-            commands::export_incident_report,
-            commands::audit_log,
-            commands::verify_audit,
-            commands::incident_snapshot,
-            commands::incident_restore,
-            commands::snapshots,
-        ])
+        .invoke_handler(gatehouse_core::with_commands!(handlers))
         .run(tauri::generate_context!());
     match result {
         Ok(()) => ExitCode::SUCCESS,

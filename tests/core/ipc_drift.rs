@@ -11,7 +11,7 @@ fn gen_dir() -> PathBuf {
 #[test]
 fn generated_typescript_matches_rust_types() {
     let dir = gen_dir();
-    let expected = gatehouse_core::ipc_typescript();
+    let expected = gatehouse_core::ipc::typescript();
     if std::env::var_os("GATEHOUSE_BLESS").is_some() {
         std::fs::create_dir_all(&dir).expect("create ui/src/gen");
         for entry in std::fs::read_dir(&dir).expect("list ui/src/gen").flatten() {
@@ -49,7 +49,7 @@ fn generated_typescript_matches_rust_types() {
 
 #[test]
 fn error_codes_reach_typescript_as_a_closed_union() {
-    let (_, text) = gatehouse_core::ipc_typescript()
+    let (_, text) = gatehouse_core::ipc::typescript()
         .into_iter()
         .find(|(name, _)| name == "ErrorCode.ts")
         .expect("ErrorCode is exported");

@@ -62,6 +62,19 @@ impl DataDir {
         self.root.join("events.sqlite3")
     }
 
+    /// Where the window's exports go: the user's Downloads folder, or `exports/` in the data
+    /// directory on a system without one.
+    pub fn downloads(&self) -> PathBuf {
+        directories::UserDirs::new()
+            .and_then(|dirs| dirs.download_dir().map(PathBuf::from))
+            .filter(|dir| dir.is_dir())
+            .unwrap_or_else(|| {
+                let dir = self.root().join("exports");
+                let _ = std::fs::create_dir_all(&dir);
+                dir
+            })
+    }
+
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
     }

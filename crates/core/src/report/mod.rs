@@ -94,6 +94,25 @@ impl Reports {
 }
 
 impl Reports {
+    /// Write the post-incident report into `dir`; returns the file's path.
+    pub fn incident_to_dir(
+        &self,
+        id: i64,
+        markdown: bool,
+        dir: &std::path::Path,
+    ) -> Result<String> {
+        let text = self.incident(id, markdown)?;
+        let path = dir.join(format!(
+            "gatehouse-incident-{id}.{}",
+            if markdown { "md" } else { "html" }
+        ));
+        std::fs::write(&path, text).map_err(|e| crate::Error::InvalidInput {
+            field: "report",
+            reason: format!("cannot write {}: {e}", path.display()),
+        })?;
+        Ok(path.display().to_string())
+    }
+
     /// The post-incident report: Markdown, or HTML that prints well to PDF (with the
     /// heatmap of the incident's addresses over its window).
     pub fn incident(&self, id: i64, markdown: bool) -> Result<String> {

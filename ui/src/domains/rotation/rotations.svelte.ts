@@ -52,7 +52,7 @@ export class KeyRotation {
 
   async copy(): Promise<void> {
     try {
-      this.copied = await this.#host.copyRotatedKey();
+      this.copied = await this.#host.copyRotatedKey(null);
     } catch (e) {
       this.error = toHostError(e);
     }
