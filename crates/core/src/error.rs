@@ -106,6 +106,18 @@ pub enum Error {
     #[error("The desktop notification could not be shown: {detail}. Alerts are still listed in the Heatmaps view.")]
     Notification { detail: String },
 
+    /// Something named does not exist: an incident, a checklist item, a key on an instance.
+    #[error("There is no {what} {name}.")]
+    NotFound { what: &'static str, name: String },
+
+    /// A file the operator asked for could not be written (an export, a report, evidence).
+    #[error("Cannot write {}: {source}. Nothing else was changed.", path.display())]
+    WriteFailed {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// No alert with that id.
     #[error("There is no alert number {0}; it may have been removed with its instance.")]
     AlertNotFound(i64),
@@ -174,6 +186,8 @@ pub enum ErrorCode {
     Chart,
     AlertNotFound,
     Notification,
+    NotFound,
+    WriteFailed,
 }
 
 /// Every code, for tests and documentation.
@@ -204,6 +218,8 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::Chart,
     ErrorCode::AlertNotFound,
     ErrorCode::Notification,
+    ErrorCode::NotFound,
+    ErrorCode::WriteFailed,
 ];
 
 impl ErrorCode {
@@ -236,6 +252,8 @@ impl ErrorCode {
             ErrorCode::Chart => "chart",
             ErrorCode::AlertNotFound => "alert_not_found",
             ErrorCode::Notification => "notification",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::WriteFailed => "write_failed",
         }
     }
 }
@@ -282,6 +300,8 @@ impl Error {
             Error::Chart { .. } => ErrorCode::Chart,
             Error::AlertNotFound(_) => ErrorCode::AlertNotFound,
             Error::Notification { .. } => ErrorCode::Notification,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::WriteFailed { .. } => ErrorCode::WriteFailed,
         }
     }
 }

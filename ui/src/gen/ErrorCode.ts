@@ -3,4 +3,4 @@
 /**
  * The stable code of an [`Error`]; the UI and scripts branch on it.
  */
-export type ErrorCode = "keychain_unavailable" | "keychain_locked" | "secret_not_found" | "keychain_failed" | "data_dir" | "database" | "schema_too_new" | "invalid_input" | "logging" | "agent_unreachable" | "agent_timeout" | "agent_bad_response" | "agent_refused" | "fingerprint_mismatch" | "enrollment_expired" | "enrollment_used" | "enrollment_invalid" | "agent_certificate" | "client_certificate_refused" | "instance_not_found" | "instance_exists" | "instance_revoked" | "pki" | "chart" | "alert_not_found" | "notification";
+export type ErrorCode = "keychain_unavailable" | "keychain_locked" | "secret_not_found" | "keychain_failed" | "data_dir" | "database" | "schema_too_new" | "invalid_input" | "logging" | "agent_unreachable" | "agent_timeout" | "agent_bad_response" | "agent_refused" | "fingerprint_mismatch" | "enrollment_expired" | "enrollment_used" | "enrollment_invalid" | "agent_certificate" | "client_certificate_refused" | "instance_not_found" | "instance_exists" | "instance_revoked" | "pki" | "chart" | "alert_not_found" | "notification" | "not_found" | "write_failed";

@@ -778,9 +778,9 @@ impl Analytics {
             "gatehouse-heatmap-{kind}-{stamp}.{}",
             format.extension()
         ));
-        std::fs::write(&path, bytes).map_err(|e| Error::InvalidInput {
-            field: "export",
-            reason: format!("cannot write {}: {e}", path.display()),
+        std::fs::write(&path, bytes).map_err(|source| Error::WriteFailed {
+            path: path.clone(),
+            source,
         })?;
         Ok(path.display().to_string())
     }

@@ -724,9 +724,9 @@ impl Compliance {
             .iter()
             .find(|i| i.id == item)
             .cloned()
-            .ok_or_else(|| Error::InvalidInput {
-                field: "item",
-                reason: format!("{item:?} is not an item of the {} checklist", template.name),
+            .ok_or_else(|| Error::NotFound {
+                what: "item",
+                name: format!("{item:?} in the {} checklist", template.name),
             })
     }
 

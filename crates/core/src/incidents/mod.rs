@@ -250,7 +250,10 @@ impl Incidents {
             .db()
             .incidents()
             .get(id)?
-            .ok_or_else(|| bad("incident", format!("there is no incident {id}")))
+            .ok_or_else(|| Error::NotFound {
+                what: "incident",
+                name: id.to_string(),
+            })
     }
 
     /// An incident with its playbook, its log and how many failed sign-ins it covers.
@@ -735,8 +738,9 @@ impl Incidents {
         let incident = self.incident_record(id)?;
         let stamp = crate::utc(self.ctx.micros()).replace([':', '.'], "-");
         let folder = dir.join(format!("gatehouse-incident-{id}-{stamp}"));
-        let io = |e: std::io::Error, what: &Path| {
-            bad("evidence", format!("cannot write {}: {e}", what.display()))
+        let io = |source: std::io::Error, path: &Path| Error::WriteFailed {
+            path: path.to_owned(),
+            source,
         };
         std::fs::create_dir_all(&folder).map_err(|e| io(e, &folder))?;
         let mut written: Vec<PathBuf> = Vec::new();

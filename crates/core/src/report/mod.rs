@@ -85,9 +85,9 @@ impl Reports {
             "gatehouse-compliance-{stamp}.{}",
             format.extension()
         ));
-        std::fs::write(&path, text).map_err(|e| crate::Error::InvalidInput {
-            field: "export",
-            reason: format!("cannot write {}: {e}", path.display()),
+        std::fs::write(&path, text).map_err(|source| crate::Error::WriteFailed {
+            path: path.clone(),
+            source,
         })?;
         Ok(path.display().to_string())
     }
@@ -106,9 +106,9 @@ impl Reports {
             "gatehouse-incident-{id}.{}",
             if markdown { "md" } else { "html" }
         ));
-        std::fs::write(&path, text).map_err(|e| crate::Error::InvalidInput {
-            field: "report",
-            reason: format!("cannot write {}: {e}", path.display()),
+        std::fs::write(&path, text).map_err(|source| crate::Error::WriteFailed {
+            path: path.clone(),
+            source,
         })?;
         Ok(path.display().to_string())
     }

@@ -573,9 +573,9 @@ impl Rotation {
             .credentials
             .iter()
             .find(|c| c.name == name)
-            .ok_or_else(|| Error::InvalidInput {
-                field: "name",
-                reason: format!("{instance} reports no key named {name}"),
+            .ok_or_else(|| Error::NotFound {
+                what: "key",
+                name: format!("named {name} on {instance} (its agent reports none)"),
             })?;
         let multiple = gatehouse_events::Profile::builtin(&record.profile)
             .and_then(std::result::Result::ok)
@@ -626,9 +626,9 @@ impl Rotation {
             .credentials
             .into_iter()
             .find(|c| c.name == name)
-            .ok_or_else(|| Error::InvalidInput {
-                field: "name",
-                reason: format!("{instance} reports no key named {name}"),
+            .ok_or_else(|| Error::NotFound {
+                what: "key",
+                name: format!("named {name} on {instance} (its agent reports none)"),
             })?;
         let key = generate_key()?;
         let new_fingerprint = gatehouse_pki::secret_fingerprint(key.expose().as_bytes());

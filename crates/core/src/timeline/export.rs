@@ -37,9 +37,9 @@ impl Timeline {
         format: ExportFormat,
         out: &mut dyn Write,
     ) -> Result<u64> {
-        let io = |e: std::io::Error| Error::InvalidInput {
-            field: "export",
-            reason: format!("cannot write the export: {e}"),
+        let io = |source: std::io::Error| Error::WriteFailed {
+            path: "the export".into(),
+            source,
         };
         if format == ExportFormat::Csv {
             writeln!(out, "{CSV_HEADER}").map_err(io)?;
@@ -94,9 +94,9 @@ impl Timeline {
     ) -> Result<ExportResult> {
         let stamp = utc(self.ctx.unix() * 1_000_000).replace([':', '.'], "-");
         let path = dir.join(format!("gatehouse-events-{stamp}.{}", format.extension()));
-        let file = std::fs::File::create(&path).map_err(|e| Error::InvalidInput {
-            field: "export",
-            reason: format!("cannot create {}: {e}", path.display()),
+        let file = std::fs::File::create(&path).map_err(|source| Error::WriteFailed {
+            path: path.clone(),
+            source,
         })?;
         let mut out = std::io::BufWriter::new(file);
         let events = self.export_events(filter, format, &mut out)?;
