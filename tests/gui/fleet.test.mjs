@@ -124,6 +124,12 @@ test('the failed logins on the host reach the timeline within seconds', async ()
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised on the timeline');
   await s.click(await s.find('nav [data-view=fleet]'));
+  // Events are pulled every second, the health checked every minute: the row says the newer.
+  const heard = await s.until('the last event pull on the fleet row', async () => {
+    const t = await s.text(await s.find('tr[data-instance="edge-one"] [data-testid=last-heard]'));
+    return /^synced /.test(t) ? t : null;
+  });
+  assert.match(heard, /^synced (just now|\d+ seconds? ago)$/, `the fleet shows the recent pull, not an older contact: ${heard}`);
 });
 
 test('a heatmap cell opens exactly its failed sign-ins in the timeline', async () => {

@@ -2,7 +2,8 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleInstance } from '../fakes';
+import { fakeHost, sampleAlert, sampleInstance } from '../fakes';
+import { nowSeconds } from '../lib/clock';
 import { HostError } from '../lib/host';
 
 afterEach(cleanup);
@@ -74,5 +75,41 @@ describe('the fleet view', () => {
     await fireEvent.keyDown(screen.getByRole('dialog'), { key: 'Escape' });
     expect(screen.queryByRole('dialog'), 'Escape closes the confirmation').toBeNull();
     expect(host.calls, 'and nothing is removed').not.toContain('removeInstance:sekha-prod');
+  });
+
+  it('names the agent\'s host as a host, not a bare word', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod', { host: 'vm' })];
+    render(App, { host });
+    const row = (await screen.findByText('sekha-prod')).closest('tr')!;
+    expect(within(row).getByText('vm').parentElement?.textContent, 'the host name is labelled').toBe('host vm');
+  });
+
+  it('shows the last event pull when it is more recent than the last contact', async () => {
+    const host = fakeHost();
+    const now = Math.floor(nowSeconds());
+    host.fleet = [sampleInstance('sekha-prod', { last_contact: now - 32 }, now)];
+    host.syncList = [{ instance: 'sekha-prod', after: 40, events: 40, gaps: 0, last_sync: now * 1e6, last_error: null, failures: 0 }];
+    render(App, { host });
+    const heard = await screen.findByTestId('last-heard');
+    await waitFor(() => expect(heard.textContent, 'events were pulled just now, after the health check 32 s ago').toBe('synced just now'));
+    expect(heard.getAttribute('title'), 'the hover says what the time is of').toMatch(/^Events last pulled /);
+  });
+
+  it('says how many alerts need attention and opens the Alerts tab on them all', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.alertList = [sampleAlert(2), sampleAlert(1)];
+    host.overviewOverride = {
+      instances: 1,
+      attention: [{ view: 'heatmaps', status: 'failing', title: '22 new alerts', detail: '12 failed sign-ins from 203.0.113.7 against sekha-prod within 1 min.' }],
+    };
+    render(App, { host });
+    expect(await screen.findByText('22 new alerts, not yet acknowledged'), 'the line says what the number counts').toBeTruthy();
+    expect(screen.getByText(/^Latest: 12 failed sign-ins/), 'the one detail is marked as the latest alert\'s').toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'See all 22 alerts' }));
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent, 'the link leads to Heatmaps').toBe('Heatmaps'));
+    await waitFor(() => expect(screen.getByTestId('tab-alerts').getAttribute('aria-selected'), 'on its Alerts tab').toBe('true'));
+    expect(await screen.findByTestId('alerts'), 'with the alerts listed').toBeTruthy();
   });
 });
