@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleItem, withHost } from '../fakes';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleItem, withHost } from '../fakes';
 import Compliance from './Compliance.svelte';
 
 afterEach(cleanup);
@@ -106,5 +106,24 @@ describe('compliance', () => {
     const host = fakeHost();
     render(Compliance, withHost(host, { ongo: () => {} }));
     expect(await screen.findByText('No checklists running yet'), 'the empty state says how to start').toBeTruthy();
+  });
+});
+
+describe('text from hosts in compliance', () => {
+  it('shows check evidence and item evidence with visible escapes', async () => {
+    const host = fakeHost();
+    host.items = [
+      sampleItem('pre.file-permissions', {
+        state: 'fail',
+        checks: [{ check: 'config_file_mode', status: 'fail', summary: 'a file is readable by others', evidence: [`/srv/sekha/${HOSTILE}: mode 0644`], checked_at: 1_795_401_600 }],
+        evidence: [{ id: 1, at: 1_795_401_600, actor: 'alice', kind: 'file', text: `/home/op/${HOSTILE}.pdf`, sha256: 'ab'.repeat(32), size: 10 }],
+      }),
+    ];
+    render(Compliance, withHost(host, { ongo: () => {} }));
+    await fireEvent.click(await screen.findByRole('button', { name: /Item pre.file-permissions/ }));
+    const detail = await screen.findByRole('complementary', { name: 'Item details' });
+    expect(detail.textContent, 'the check\'s evidence, escaped').toContain(`/srv/sekha/${HOSTILE_SHOWN}: mode 0644`);
+    expect(detail.textContent, 'the attached evidence, escaped').toContain(`/home/op/${HOSTILE_SHOWN}.pdf`);
+    expect(holdsHidden(detail.textContent), 'nothing hidden in the detail').toBe(false);
   });
 });

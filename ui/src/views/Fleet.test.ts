@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleAlert, sampleInstance } from '../fakes';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleAlert, sampleInstance } from '../fakes';
 import { nowSeconds } from '../lib/clock';
 import { HostError } from '../lib/host';
 
@@ -111,5 +111,20 @@ describe('the fleet view', () => {
     await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent, 'the link leads to Heatmaps').toBe('Heatmaps'));
     await waitFor(() => expect(screen.getByTestId('tab-alerts').getAttribute('aria-selected'), 'on its Alerts tab').toBe('true'));
     expect(await screen.findByTestId('alerts'), 'with the alerts listed').toBeTruthy();
+  });
+});
+
+describe('text from hosts on the fleet', () => {
+  it('shows the agent\'s host name and the status reason with visible escapes', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod', { host: HOSTILE, status: 'failing', status_text: `Cannot reach ${HOSTILE}` })];
+    host.overviewOverride = { instances: 1, attention: [{ view: 'fleet', status: 'failing', title: 'sekha-prod needs attention', detail: `Cannot reach ${HOSTILE}` }] };
+    render(App, { host });
+    const row = (await screen.findByText('sekha-prod')).closest('tr')!;
+    expect(row.textContent, 'the host name, escaped').toContain(`host ${HOSTILE_SHOWN}`);
+    expect(row.textContent, 'the reason, escaped').toContain(`Cannot reach ${HOSTILE_SHOWN}`);
+    await screen.findByText('sekha-prod needs attention');
+    expect(holdsHidden(screen.getByRole('region', { name: 'Needs attention' }).textContent), 'the attention line too').toBe(false);
+    expect(holdsHidden(row.textContent), 'nothing hidden is left in the row').toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender, withHost } from '../fakes';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleAlert, sampleEvent, sampleInstance, sampleOffender, withHost } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Heatmaps from './Heatmaps.svelte';
 
@@ -145,5 +145,23 @@ describe('from the shell', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Save rules' }));
     await screen.findByText(/"my-laptop" is not an address/);
     expect(host.detectionSettings.allowlist, 'nothing was saved').toEqual([]);
+  });
+});
+
+describe('text from hosts in heatmaps', () => {
+  it('shows offenders\' keys and instances and alerts\' details with visible escapes', async () => {
+    const host = withFleet();
+    host.offenderList = [sampleOffender('203.0.113.7', { instances: [`sekha${HOSTILE}`], key_prefixes: [HOSTILE], distinct_keys: 1 })];
+    host.alertList = [sampleAlert(1, { subject: HOSTILE, detail: `12 failed sign-ins with user agent ${HOSTILE}` })];
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-offenders'));
+    const table = await screen.findByTestId('offenders');
+    expect(table.textContent, 'the instance, escaped').toContain(`sekha${HOSTILE_SHOWN}`);
+    expect(holdsHidden(table.textContent), 'nothing hidden in the offenders').toBe(false);
+    expect(holdsHidden(table.querySelector('[title]')?.getAttribute('title')), 'nor in the keys tried, on hover').toBe(false);
+    await fireEvent.click(screen.getByTestId('tab-alerts'));
+    const alerts = await screen.findByTestId('alerts');
+    expect(alerts.textContent, 'the detail, escaped').toContain(`user agent ${HOSTILE_SHOWN}`);
+    expect(holdsHidden(alerts.textContent), 'nothing hidden in the alerts').toBe(false);
   });
 });

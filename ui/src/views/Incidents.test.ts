@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleInstance, withHost } from '../fakes';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleInstance, withHost } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Incidents from './Incidents.svelte';
 
@@ -89,5 +89,19 @@ describe('incidents', () => {
   it('explains how to start when there is none', async () => {
     render(Incidents, withHost(fakeHost(), { ongo: () => {}, onopen: () => {} }));
     expect(await screen.findByText('No incidents'), 'the empty state says how to start').toBeTruthy();
+  });
+});
+
+describe('text from hosts in incidents', () => {
+  it('shows the title, the log and the writes with visible escapes', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    await host.openIncident({ title: `Failed sign-ins from ${HOSTILE}`, severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
+    await host.incidentNote(1, false, `user agent ${HOSTILE}`);
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
+    const detail = await screen.findByRole('region', { name: 'Incident 1' });
+    await waitFor(() => expect(detail.textContent, 'the title, escaped').toContain(`Failed sign-ins from ${HOSTILE_SHOWN}`));
+    expect(screen.getByTestId('incident-log').textContent, 'the note, escaped').toContain(`user agent ${HOSTILE_SHOWN}`);
+    expect(holdsHidden(document.body.textContent), 'nothing hidden anywhere in the view').toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { calendar, groupByDay } from '../lib/calendar';
 import { nowDate } from '../lib/clock';
-import { fakeHost, sampleCredential, sampleInstance, withHost } from '../fakes';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleCredential, sampleInstance, withHost } from '../fakes';
 import Rotation from './Rotation.svelte';
 
 afterEach(cleanup);
@@ -130,5 +130,21 @@ describe('rotating every due key', () => {
     await fireEvent.click(within(dialog).getAllByRole('button', { name: 'Copy key' })[0]!);
     await within(dialog).findByText('copied');
     expect(host.calls, 'each key is copied by its label').toContain('copyRotatedKey:mcp_api_key on sekha-prod');
+  });
+});
+
+describe('text from hosts in rotation', () => {
+  it('shows where a key lives and what the agent reported with visible escapes', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.credentialList = [sampleCredential('sekha-prod/api_key/mcp_api_key', 40, { location: `/srv/sekha/${HOSTILE}.toml`, name: `KEY${HOSTILE}` })];
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    const row = await waitFor(() => {
+      const found = document.querySelector('[data-credential="sekha-prod/api_key/mcp_api_key"]');
+      if (!found) throw new Error('not listed yet');
+      return found;
+    });
+    expect(row.textContent, 'the location, escaped').toContain(`/srv/sekha/${HOSTILE_SHOWN}.toml`);
+    expect(holdsHidden(row.textContent), 'nothing hidden in the row').toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { fakeHost, sampleEvent, sampleInstance, withHost } from '../fakes';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleEvent, sampleInstance, withHost } from '../fakes';
 import Timeline from './Timeline.svelte';
 
 afterEach(cleanup);
@@ -76,5 +76,41 @@ describe('live mode', () => {
     // The agent reads its log from the start: older lines arrive after the enrollment.
     host.timeline = [...host.timeline, sampleEvent(3), sampleEvent(2), sampleEvent(1)];
     await waitFor(() => expect(within(list).getAllByRole('option').length, 'the backfilled events are listed too').toBe(4), { timeout: 5000 });
+  });
+});
+
+describe('text from hosts', () => {
+  it('shows bidi and control characters in a row and its detail as visible escapes', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.timeline = [sampleEvent(1, { path: `/mcp/${HOSTILE}`, key_prefix: 'wrong_', actor: HOSTILE })];
+    host.raw['sekha-prod:1'] = `203.0.113.7 "POST /mcp/${HOSTILE}" 401`;
+    render(Timeline, withHost(host, { ongo: () => {} }));
+    const list = await screen.findByTestId('timeline-list');
+    const row = await within(list).findByRole('option');
+    expect(row.textContent, 'the override is named where it was').toContain(`/mcp/${HOSTILE_SHOWN}`);
+    expect(holdsHidden(row.textContent), 'nothing in the row can reverse "key" after it').toBe(false);
+    expect(row.textContent, 'the console\'s own label reads as written').toContain(' · key wrong_…');
+    await fireEvent.click(row);
+    const raw = await screen.findByTestId('raw-line');
+    await waitFor(() => expect(raw.textContent, 'the raw line, escaped').toBe(`203.0.113.7 "POST /mcp/${HOSTILE_SHOWN}" 401`));
+    const detail = screen.getByRole('complementary', { name: 'Event detail' });
+    expect(holdsHidden(detail.textContent), 'nor anything in the detail').toBe(false);
+    expect(within(detail).getByTestId('hidden-characters').textContent, 'the detail says why the escapes are there').toMatch(/could hide or reorder/);
+  });
+});
+
+describe('a raw line that is not there', () => {
+  it('says the raw line is empty or was not kept instead of loading forever', async () => {
+    const host = withEvents(2);
+    host.raw['sekha-prod:2'] = '';
+    render(Timeline, withHost(host, { ongo: () => {} }));
+    const list = await screen.findByTestId('timeline-list');
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'both events are listed').toBe(2));
+    await fireEvent.click(within(list).getAllByRole('option')[0]!);
+    await waitFor(() => expect(screen.getByTestId('raw-line').textContent, 'an empty line is called empty').toMatch(/^The raw line is empty/));
+    await fireEvent.click(within(list).getAllByRole('option')[1]!);
+    await waitFor(() => expect(screen.getByTestId('raw-line').textContent, 'no line at all (null) is not kept').toMatch(/not keep it/));
+    expect(screen.getByTestId('raw-line').textContent, 'neither is "Loading…"').not.toContain('Loading');
   });
 });

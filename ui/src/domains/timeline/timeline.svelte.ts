@@ -63,7 +63,10 @@ export class TimelineController {
   instances = $state<InstanceView[] | null>(null);
   sync = $state<SyncState[]>([]);
   selected = $state(-1);
+  /** The selected event's raw line: null when the console has none for it (see `rawRead`). */
   raw = $state<string | null>(null);
+  /** Whether the host has answered for the selected event's raw line. */
+  rawRead = $state(false);
   exported = $state<string | null>(null);
   now = $state(nowSeconds());
   olderArrived = $state(false);
@@ -146,6 +149,7 @@ export class TimelineController {
       this.next = page.next;
       this.selected = -1;
       this.raw = null;
+      this.rawRead = false;
       this.error = null;
       this.olderArrived = false;
       if (this.list) this.list.scrollTop = 0;
@@ -203,14 +207,19 @@ export class TimelineController {
   async select(index: number): Promise<void> {
     this.selected = index;
     this.raw = null;
+    this.rawRead = false;
     const e = this.events[index];
     if (!e) return;
     const wanted = key(e);
     try {
       const line = await this.#host.eventRaw(e.instance, e.seq);
-      if (this.current && key(this.current) === wanted) this.raw = line;
+      if (this.current && key(this.current) === wanted) {
+        this.raw = line;
+        this.rawRead = true;
+      }
     } catch (err) {
       this.error = toHostError(err);
+      if (this.current && key(this.current) === wanted) this.rawRead = true;
     }
   }
 
