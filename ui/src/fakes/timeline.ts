@@ -41,6 +41,8 @@ export function sampleEvent(seq: number, overrides: Partial<TimelineEvent> = {},
 
 function matches(e: TimelineEvent, f: EventFilter): boolean {
   return (
+    (f.from_us === null || e.time_us >= f.from_us) &&
+    (f.to_us === null || e.time_us < f.to_us) &&
     (!f.instance || e.instance === f.instance) &&
     (!f.kind || e.kind === f.kind) &&
     (!f.outcome || e.outcome === f.outcome) &&

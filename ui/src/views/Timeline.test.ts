@@ -100,6 +100,70 @@ describe('text from hosts', () => {
   });
 });
 
+describe('a time range of the operator\'s own', () => {
+  /** Events a minute apart from 08:00 to 08:59 local time on the pinned day. */
+  function hourOfEvents() {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.timeline = Array.from({ length: 60 }, (_, i) => sampleEvent(60 - i, { time_us: new Date(2026, 10, 23, 8, 59 - i).getTime() * 1000 }));
+    return host;
+  }
+
+  it('passes From and To, typed in local time, to the host and says what it shows', async () => {
+    const host = hourOfEvents();
+    render(Timeline, withHost(host, { ongo: () => {} }));
+    const list = await screen.findByTestId('timeline-list');
+    await fireEvent.input(screen.getByLabelText('From'), { target: { value: '2026-11-23 08:10' } });
+    await fireEvent.input(screen.getByLabelText('To'), { target: { value: '2026-11-23 08:20' } });
+    await waitFor(() => expect(host.lastFilter?.from_us, 'From, in microseconds, inclusive').toBe(new Date(2026, 10, 23, 8, 10).getTime() * 1000));
+    expect(host.lastFilter?.to_us, 'To, exclusive').toBe(new Date(2026, 10, 23, 8, 20).getTime() * 1000);
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'the ten minutes from 08:10 up to 08:20').toBe(10));
+    expect((screen.getByLabelText('Time') as HTMLSelectElement).value, 'the range list says From and To replaced it').toBe('custom');
+    expect(document.getElementById('timeline-range')?.textContent, 'what is shown, in words with the year').toMatch(/from .*2026.*08:10.* to just before .*08:20/s);
+  });
+
+  it('refuses To before From as typed and keeps the list as it was', async () => {
+    const host = hourOfEvents();
+    render(Timeline, withHost(host, { ongo: () => {} }));
+    await screen.findByTestId('timeline-list');
+    await fireEvent.input(screen.getByLabelText('From'), { target: { value: '2026-11-23 08:30' } });
+    await waitFor(() => expect(host.lastFilter?.from_us, 'From alone is a range from then on').toBe(new Date(2026, 10, 23, 8, 30).getTime() * 1000));
+    const asked = host.calls.filter((c) => c === 'events').length;
+    await fireEvent.input(screen.getByLabelText('To'), { target: { value: '2026-11-23 08:00' } });
+    expect(document.getElementById('timeline-range')?.textContent, 'the reason, as typed').toContain('To must be after From.');
+    expect(screen.getByLabelText('To').getAttribute('aria-invalid'), 'the field is marked').toBe('true');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(host.calls.filter((c) => c === 'events').length, 'nothing is asked with a range that cannot be').toBe(asked);
+    await fireEvent.input(screen.getByLabelText('To'), { target: { value: '2026-11-23 08:6' } });
+    expect(document.getElementById('timeline-range')?.textContent, 'a half-typed time says how to write it').toMatch(/To: write it as year-month-day hour:minute/);
+  });
+
+  it('clears From and To with one button, back to the chosen range', async () => {
+    const host = hourOfEvents();
+    render(Timeline, withHost(host, { ongo: () => {} }));
+    await screen.findByTestId('timeline-list');
+    await fireEvent.input(screen.getByLabelText('From'), { target: { value: '2026-11-23 08:50' } });
+    await waitFor(() => expect(host.lastFilter?.from_us, 'the typed range is used').toBe(new Date(2026, 10, 23, 8, 50).getTime() * 1000));
+    await fireEvent.click(screen.getByRole('button', { name: 'Clear From and To' }));
+    expect((screen.getByLabelText('From') as HTMLInputElement).value, 'From is empty').toBe('');
+    await waitFor(() => expect(host.lastFilter?.from_us, 'the last 24 hours again').toBeLessThan(new Date(2026, 10, 22, 12, 1).getTime() * 1000));
+    expect((screen.getByLabelText('Time') as HTMLSelectElement).value, 'as the range list says').toBe('24h');
+  });
+});
+
+describe('event dates', () => {
+  it('show the year of an event that is not from the current year', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.timeline = [sampleEvent(1, { time_us: new Date(2099, 10, 23, 9, 0).getTime() * 1000 })];
+    const timeline = render(Timeline, withHost(host, { ongo: () => {} }));
+    await fireEvent.change(screen.getByLabelText('Time'), { target: { value: 'all' } });
+    const row = await within(await screen.findByTestId('timeline-list')).findByRole('option');
+    expect(row.textContent, 'a line dated 2099 says 2099 (the clock is pinned in 2026)').toContain('2099');
+    expect(timeline.container.querySelector('.list.years'), 'the time column widens for the year').not.toBeNull();
+  });
+});
+
 describe('a raw line that is not there', () => {
   it('says the raw line is empty or was not kept instead of loading forever', async () => {
     const host = withEvents(2);
