@@ -151,6 +151,13 @@ test('a heatmap cell opens exactly its failed sign-ins in the timeline', async (
     assert.ok(listed.includes(ip), `${ip} failed to sign in, so it is an offender: ${listed}`);
   }
   await shoot('offenders');
+  // The window is 1280 px wide: each row's last button (Incident…) must be inside what is shown.
+  const cut = await s.execute(
+    "const main = document.querySelector('main'); const edge = main.getBoundingClientRect().left + main.clientWidth;" +
+      "return [...document.querySelectorAll('[data-testid=offenders] tbody tr')]" +
+      ".map((r) => [...r.querySelectorAll('button')].pop()).filter((b) => b && b.getBoundingClientRect().right > edge).length",
+  );
+  assert.equal(cut, 0, 'no offender row has its Events or Incident… button cut off at 1280 px');
   await s.click(await s.find('[role=tablist] button'));
   await s.click(await s.until('the chart again', async () => (await s.findAll('[data-testid=heatmap-cells] button:not([data-count="0"])'))[0] ?? null));
   const chip = await s.until('the timeline with the cell as its filter', () => s.find('[data-testid=timeline-preset]'));
