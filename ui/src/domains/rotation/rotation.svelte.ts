@@ -6,13 +6,12 @@ import type { CredentialInventory } from '../../gen/CredentialInventory';
 import type { CredentialKind } from '../../gen/CredentialKind';
 import type { InstanceView } from '../../gen/InstanceView';
 import type { RotationRecord } from '../../gen/RotationRecord';
-import { calendar, dayKey, groupByDay } from '../../lib/calendar';
+import { calendar, calendarEnd, dayKey, groupByDay, monthsToShow } from '../../lib/calendar';
 import { nowSeconds } from '../../lib/clock';
 import { controllerContext } from '../../lib/context';
 import { toHostError, type Host, type HostError } from '../../lib/host';
+import { renewsItself, wholeDays } from './due';
 import { BulkRotation, KeyRotation } from './rotations.svelte';
-
-const DAY = 86400;
 
 export const KIND_WORD: Record<CredentialKind, string> = {
   api_key: 'API key',
@@ -37,7 +36,7 @@ export function isKey(c: Credential): boolean {
 
 /** Certificates the console renews on its clock: the operator's only when that fails. */
 function automatic(c: Credential): boolean {
-  return (c.kind === 'agent_certificate' || c.kind === 'client_certificate') && c.status !== 'failing';
+  return renewsItself(c) && c.status !== 'failing';
 }
 
 export class RotationController {
@@ -59,6 +58,8 @@ export class RotationController {
   bulk = $state<BulkRotation | null>(null);
 
   readonly credentials = $derived(this.inventory?.credentials ?? []);
+  /** The moment due dates are counted from: the inventory's own, as its status lines are. */
+  readonly asOf = $derived(this.inventory?.checked_at ?? this.now);
   readonly grouped = $derived(
     [
       ...BUCKETS.map(([label, days], i) => {
@@ -68,15 +69,23 @@ export class RotationController {
           items: this.credentials.filter((c) => {
             if (automatic(c)) return false;
             if (c.due_at === null) return days === Infinity;
-            const left = (c.due_at - this.now) / DAY;
-            return i === 0 ? left <= 0 : left > lower && left <= days;
+            // Whole days, as the status line counts them: "due in 7 days" is within 7 days.
+            if (i === 0) return c.due_at <= this.asOf;
+            const left = wholeDays(c.due_at, this.asOf);
+            return c.due_at > this.asOf && (i === 1 || left > lower) && left <= days;
           }),
         };
       }),
       { label: 'Renewed automatically', items: this.credentials.filter(automatic) },
     ].filter((g) => g.items.length > 0),
   );
-  readonly months = $derived(calendar(this.now));
+  /** Months from this one to the latest due date of what needs the operator, within a year. */
+  readonly monthCount = $derived(monthsToShow(this.credentials.filter((c) => !automatic(c)), this.now));
+  readonly months = $derived(calendar(this.now, this.monthCount));
+  /** What falls due after the calendar's last day, soonest first. */
+  readonly beyondCalendar = $derived(
+    this.credentials.filter((c) => c.due_at !== null && c.due_at >= calendarEnd(this.now, this.monthCount)),
+  );
   readonly today = $derived(dayKey(this.now));
   /** Keys overdue, due within 30 days or weak: what "Rotate all due" takes. */
   readonly dueKeys = $derived(this.credentials.filter((c) => isKey(c) && (c.status === 'failing' || c.status === 'warning')));
