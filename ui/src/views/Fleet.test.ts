@@ -41,6 +41,24 @@ describe('the fleet view', () => {
     expect(screen.queryByRole('dialog'), 'the dialog closes on success').toBeNull();
   });
 
+  it('says next to each field what is wrong with it, not only in red', async () => {
+    render(App, { host: fakeHost() });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Add instance' }));
+    const name = screen.getByLabelText(/^Name/);
+    await fireEvent.input(name, { target: { value: 'Edge_1' } });
+    expect(name.getAttribute('aria-invalid'), 'the field is marked').toBe('true');
+    const why = document.getElementById(name.getAttribute('aria-describedby')!);
+    expect(why?.textContent, 'and the words beside it say why').toMatch(/lower case.*DNS label/);
+    await fireEvent.input(screen.getByLabelText(/^Agent address/), { target: { value: '10.0.0.5' } });
+    expect(screen.getByText(/add the port the agent listens on/), 'the address says it lacks a port').toBeTruthy();
+    await fireEvent.input(screen.getByLabelText(/^Enrollment code/), { target: { value: CODE.slice(0, 40) } });
+    expect(screen.getByText(/cut short: paste the whole code from gatehouse-agent init/), 'the code says it is cut short').toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Enroll' }) as HTMLButtonElement).disabled, 'nothing is sent meanwhile').toBe(true);
+    await fireEvent.input(name, { target: { value: 'edge-1' } });
+    expect(name.getAttribute('aria-invalid'), 'a corrected field is no longer marked').toBeNull();
+    expect(screen.queryByText(/use lower case/), 'and its words go').toBeNull();
+  });
+
   it('keeps the dialog open with the reason when enrollment fails', async () => {
     const host = fakeHost();
     host.addError = new HostError('fingerprint_mismatch', 'The agent presented a certificate whose fingerprint does not match.');

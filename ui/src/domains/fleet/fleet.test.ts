@@ -5,6 +5,7 @@ import type { Attention } from '../../gen/Attention';
 import type { SyncState } from '../../gen/SyncState';
 import { attentionLine } from './attention';
 import { lastHeard } from './contact';
+import { addressProblem, codeProblem, nameProblem, normalCode } from './enroll';
 import { FleetController } from './fleet.svelte';
 
 beforeEach(() => {
@@ -104,5 +105,35 @@ describe('the attention line about alerts', () => {
   it('leaves lines of other views alone, leading to their view', () => {
     const line = attentionLine({ view: 'rotation', status: 'failing', title: '3 credentials need rotating', detail: 'overdue by 2 days' });
     expect(line, 'the title, the detail and the view as they came').toEqual({ title: '3 credentials need rotating', detail: 'overdue by 2 days', link: 'Rotation', intent: null });
+  });
+});
+
+describe('the Add instance fields', () => {
+  const CODE = `gh1.${'a'.repeat(32)}.${'0'.repeat(64)}`;
+
+  it('say what is wrong with a name: it becomes a DNS label', () => {
+    expect(nameProblem('edge-1'), 'a DNS label').toBeNull();
+    expect(nameProblem(''), 'empty waits to be filled').toBeNull();
+    expect(nameProblem('Edge-1'), 'upper case').toMatch(/lower case.*DNS label/);
+    expect(nameProblem('edge_1'), 'an underscore, named').toMatch(/"_" cannot be in a DNS label/);
+    expect(nameProblem('edge 1'), 'a space, named').toMatch(/a space cannot be in a DNS label/);
+    expect(nameProblem('-edge'), 'a leading dash').toMatch(/start with a letter or a digit/);
+    expect(nameProblem('a'.repeat(41)), 'too long, with its length').toMatch(/at most 40 characters \(this is 41\)/);
+  });
+
+  it('say what is wrong with an address: host:port', () => {
+    for (const ok of ['10.0.0.5:7443', 'agent.example.net:7443', '[2001:db8::5]:7443', ' 10.0.0.5:7443 ']) expect(addressProblem(ok), `${ok} is host:port`).toBeNull();
+    expect(addressProblem('10.0.0.5'), 'no port').toMatch(/add the port/);
+    expect(addressProblem('2001:db8::5:7443'), 'IPv6 without brackets').toMatch(/in brackets/);
+    expect(addressProblem('https://10.0.0.5:7443'), 'a URL').toMatch(/without a scheme/);
+    expect(addressProblem('10.0.0.5:70000'), 'a port out of range').toMatch(/1 to 65535/);
+  });
+
+  it('say what is wrong with a code, and take one a terminal wrapped over lines', () => {
+    expect(codeProblem(CODE), 'the whole code').toBeNull();
+    expect(codeProblem(`${CODE.slice(0, 50)}\n${CODE.slice(50)}\n`), 'line breaks from a terminal do not matter').toBeNull();
+    expect(normalCode(`${CODE.slice(0, 50)}\n  ${CODE.slice(50)}`), 'and are taken out of what is sent').toBe(CODE);
+    expect(codeProblem(CODE.slice(0, 60)), 'cut short').toMatch(/cut short: paste the whole code from gatehouse-agent init/);
+    expect(codeProblem('7443'), 'something else pasted').toMatch(/it starts with gh1\./);
   });
 });
