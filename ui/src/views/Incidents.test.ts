@@ -62,6 +62,7 @@ describe('incidents', () => {
     const detail = await screen.findByRole('region', { name: 'Incident 1' });
     await fireEvent.click(await within(detail).findByRole('button', { name: 'Block an address…' }));
     const dialog = await screen.findByRole('dialog');
+    expect(document.activeElement?.textContent, 'with an address already there, the focus is on Cancel: Enter does not block').toBe('Cancel');
     const address = within(dialog).getByRole('textbox', { name: 'Address' });
     await fireEvent.input(address, { target: { value: 'attacker.example' } });
     expect(within(dialog).getByTestId('address-problem').textContent, 'what is wrong, before anything is confirmed').toMatch(/not an IP address/);

@@ -259,6 +259,31 @@ export class IncidentsController {
     }
   }
 
+  /** Lead to a new incident (the form), for the command palette. */
+  startNew(): void {
+    this.creating = true;
+    this.note = null;
+  }
+
+  /**
+   * Lead to blocking an address, for the command palette: blocks belong to an incident, so the
+   * latest open (or contained) one is shown at its step that blocks, with the block dialog (which
+   * checks the address and asks). With none, the new incident form, and why.
+   */
+  async prepareBlock(): Promise<void> {
+    await this.load();
+    const active = (this.list ?? []).find((i) => i.status === 'open' || i.status === 'contained');
+    if (!active) {
+      this.startNew();
+      this.note = 'Blocking is done within an incident: open one about the address, then its containment step blocks it.';
+      return;
+    }
+    await this.open(active.id);
+    const step = this.view?.playbook?.steps.find((s) => s.actions.includes('block_ip'));
+    if (step) this.viewStep(step.id);
+    this.blocking = 'block';
+  }
+
   async create(): Promise<void> {
     const nowUs = nowMicros();
     await this.#act('create', async () => {

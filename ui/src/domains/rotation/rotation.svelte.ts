@@ -41,6 +41,7 @@ function automatic(c: Credential): boolean {
 
 export class RotationController {
   readonly #host: Host;
+  #loading: Promise<void> | null = null;
 
   inventory = $state<CredentialInventory | null>(null);
   instances = $state<InstanceView[] | null>(null);
@@ -104,7 +105,7 @@ export class RotationController {
         this.policyInstance = list[0]?.name ?? '';
       })
       .catch((e) => (this.error = toHostError(e)));
-    void this.load();
+    this.#loading = this.load();
     return () => this.bulk?.stop();
   }
 
@@ -144,6 +145,27 @@ export class RotationController {
     this.note = null;
     this.single = new KeyRotation(this.#host, credential);
     void this.single.load();
+  }
+
+  /**
+   * Lead to a rotation asked for elsewhere (the command palette), once the inventory is read:
+   * the bulk dialog with its typed confirmation, or the keys with a word on choosing one.
+   * Returns the control to focus (the first key's Rotate…), or null. Nothing is rotated here.
+   */
+  async prepare(kind: 'rotate-key' | 'rotate-due'): Promise<string | null> {
+    await (this.#loading ?? this.load());
+    if (kind === 'rotate-due') {
+      if (this.dueKeys.length === 0) this.note = 'No key is overdue, due within 30 days or weak: nothing to rotate now.';
+      else this.rotateAllDue();
+      return null;
+    }
+    if (!this.credentials.some(isKey)) {
+      this.note = 'No key to rotate: agents report their service\'s keys when service_dir is set in their config.';
+      return null;
+    }
+    this.selectedDay = null;
+    this.note = 'Choose the key to rotate: its Rotate… shows what will change and asks before anything does.';
+    return '[data-credential] [data-rotate]';
   }
 
   rotateAllDue(): void {
