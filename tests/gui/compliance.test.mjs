@@ -110,6 +110,11 @@ test('an item that drifts re-opens in the window with its evidence', async () =>
     return /mode 0644/.test(t) ? t : null;
   });
   assert.match(detail, /config\.toml/, 'the evidence names the file');
+  const inView = await s.execute(
+    "const r = document.querySelector('[data-item=\"pre.file-permissions\"]').getBoundingClientRect();" +
+      "const m = document.querySelector('main').getBoundingClientRect(); return r.top >= m.top && r.bottom <= m.bottom",
+  );
+  assert.ok(inView, 'the opened item stays in view beside its detail, not scrolled away by the narrower list');
   await shoot(s, 'reopened');
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised');

@@ -124,6 +124,12 @@ test('the failed logins on the host reach the timeline within seconds', async ()
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised on the timeline');
   await s.click(await s.find('nav [data-view=fleet]'));
+  // Events are pulled every second, the health checked every minute: the row says the newer.
+  const heard = await s.until('the last event pull on the fleet row', async () => {
+    const t = await s.text(await s.find('tr[data-instance="edge-one"] [data-testid=last-heard]'));
+    return /^synced /.test(t) ? t : null;
+  });
+  assert.match(heard, /^synced (just now|\d+ seconds? ago)$/, `the fleet shows the recent pull, not an older contact: ${heard}`);
 });
 
 test('a heatmap cell opens exactly its failed sign-ins in the timeline', async () => {
@@ -145,6 +151,13 @@ test('a heatmap cell opens exactly its failed sign-ins in the timeline', async (
     assert.ok(listed.includes(ip), `${ip} failed to sign in, so it is an offender: ${listed}`);
   }
   await shoot('offenders');
+  // The window is 1280 px wide: each row's last button (Incident…) must be inside what is shown.
+  const cut = await s.execute(
+    "const main = document.querySelector('main'); const edge = main.getBoundingClientRect().left + main.clientWidth;" +
+      "return [...document.querySelectorAll('[data-testid=offenders] tbody tr')]" +
+      ".map((r) => [...r.querySelectorAll('button')].pop()).filter((b) => b && b.getBoundingClientRect().right > edge).length",
+  );
+  assert.equal(cut, 0, 'no offender row has its Events or Incident… button cut off at 1280 px');
   await s.click(await s.find('[role=tablist] button'));
   await s.click(await s.until('the chart again', async () => (await s.findAll('[data-testid=heatmap-cells] button:not([data-count="0"])'))[0] ?? null));
   const chip = await s.until('the timeline with the cell as its filter', () => s.find('[data-testid=timeline-preset]'));

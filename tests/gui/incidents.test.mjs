@@ -133,6 +133,9 @@ test('from an alert to a contained incident, with the block verified on the host
   }
   await s.click(await s.until('Mark contained', () => buttonNamed('section[aria-label^="Incident "]', 'Mark contained')));
   await s.until('contained', async () => /Contained/.test(await s.text(await s.find('section[aria-label^="Incident "]'))));
+  // The containment step was read and acted on, never moved on to: reading is not a decision.
+  const finalLog = await s.text(await s.find('[data-testid=incident-log]'));
+  assert.doesNotMatch(finalLog, /on to: containment/, `choosing a step to read it wrote nothing to the log: ${finalLog}`);
   await shoot('contained');
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised during the flow');

@@ -88,6 +88,13 @@ test('a key is rotated from the window, verified on the service, and copied with
     20_000,
   );
   await shoot('inventory');
+  // The status line (the core's count) and the Due column (the window's) name the same day.
+  const keyRow = '[data-credential="rot-one/api_key/mcp_api_key"]';
+  const statusDays = /due in (\d+) days?/.exec(await s.text(await s.find(keyRow)))?.[1];
+  const dueText = await s.text(await s.find(`${keyRow} [data-testid=due]`));
+  if (statusDays !== undefined) {
+    assert.equal(/in (\d+) days?/.exec(dueText)?.[1], statusDays, `the Due column agrees with the status to the day: ${dueText}`);
+  }
   await s.click(rotate);
   const confirm = await s.until('the preview', async () => {
     for (const b of await s.findAll('[role=dialog] button')) {

@@ -90,3 +90,13 @@ test('the command palette switches to the dark theme and every view stays readab
   const again = await s.until('the palette', () => s.find('[role=dialog] input'));
   await s.call('POST', `/element/${again}/value`, { text: 'follow the system\uE007' });
 });
+
+test('a palette action leads to its form and does nothing by itself', async () => {
+  await s.chord([KEY.CONTROL, 'k']);
+  const input = await s.until('the palette', () => s.find('[role=dialog] input'));
+  await s.call('POST', `/element/${input}/value`, { text: 'open an incident\uE007' });
+  await s.until('the Incidents view', async () => (await heading()) === 'Incidents');
+  await s.until('the new incident form', async () => (await s.findAll('form[aria-label="New incident"]')).length === 1);
+  await shoot('light', 'palette-new-incident');
+  assert.deepEqual(await unexpectedErrors(), [], 'no error may be raised by a palette action');
+});

@@ -1,8 +1,9 @@
-import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/svelte';
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from './App.svelte';
-import { fakeHost } from './fakes';
+import { fakeHost, sampleAlert, sampleCredential, sampleEvent, sampleInstance, sampleItem } from './fakes';
+import { PALETTE_COMMANDS } from './lib/commands';
 import { HostError } from './lib/host';
 import { VIEWS } from './lib/views';
 
@@ -90,5 +91,104 @@ describe('the shell', () => {
     const { container } = render(App, { host });
     await screen.findByText('<img src=x id=injected>');
     expect(container.querySelector('#injected'), 'no element may be created from host text').toBeNull();
+  });
+});
+
+describe('the palette\'s actions', () => {
+  /** A fleet with something for every action: keys due, alerts, an open incident, events. */
+  async function busyHost() {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.credentialList = [sampleCredential('sekha-prod/api_key/mcp_api_key', -3), sampleCredential('sekha-prod/api_key/API_KEY_ADMIN', 10, { name: 'API_KEY_ADMIN' })];
+    host.alertList = [sampleAlert(2), sampleAlert(1)];
+    host.timeline = [sampleEvent(1)];
+    host.items = [sampleItem('pre.file-permissions')];
+    await host.openIncident({ title: 'Brute force on sekha-prod', severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
+    host.calls = [];
+    return host;
+  }
+
+  async function runFromPalette(query: string) {
+    await fireEvent.keyDown(window, { key: 'k', ctrlKey: true });
+    const input = screen.getByRole('textbox', { name: 'Command' });
+    await fireEvent.input(input, { target: { value: query } });
+    await fireEvent.keyDown(input, { key: 'Enter' });
+  }
+
+  /** Host calls that change something: none may happen before the usual confirmation. */
+  const changes = (calls: string[]) =>
+    calls.filter((c) => /^(rotateKey|rotateMany|incidentBlock|runChecks|exportEvents|setAlertState|openIncident|updateIncident)/.test(c));
+
+  it('lists every action the console has, each leading somewhere', () => {
+    const actions = PALETTE_COMMANDS.filter((c) => c.run.kind === 'intent');
+    const kinds = actions.map((c) => (c.run.kind === 'intent' ? c.run.intent : null));
+    for (const kind of ['rotate-key', 'block-address', 'run-checks', 'new-incident', 'export-timeline', 'acknowledge-alerts'] as const) {
+      expect(kinds, `the palette offers ${kind}, as Settings promises "every view and command"`).toContain(kind);
+    }
+    for (const c of actions) expect(c.detail, `${c.label} says where it leads`).toBeTruthy();
+  });
+
+  it('rotates a key only through its dialog: the focus lands on the first key\'s Rotate…', async () => {
+    const host = await busyHost();
+    render(App, { host });
+    await runFromPalette('rotate a key');
+    await waitFor(() => expect(heading().textContent, 'the Rotation view').toBe('Rotation'));
+    await waitFor(() => expect(document.activeElement?.textContent, 'the focus on a key\'s Rotate…').toBe('Rotate…'));
+    expect(document.activeElement?.closest('[data-credential]')?.getAttribute('data-credential'), 'the soonest due key').toBe('sekha-prod/api_key/mcp_api_key');
+    expect(changes(host.calls), 'nothing rotated').toEqual([]);
+  });
+
+  it('rotates every due key only after the count is typed in its dialog', async () => {
+    const host = await busyHost();
+    render(App, { host });
+    await runFromPalette('rotate every due');
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByRole('heading').textContent, 'the bulk rotation dialog').toBe('Rotate 2 keys across the fleet');
+    expect((within(dialog).getByRole('button', { name: 'Rotate 2 keys' }) as HTMLButtonElement).disabled, 'waiting for the typed count').toBe(true);
+    expect(changes(host.calls), 'nothing rotated').toEqual([]);
+  });
+
+  it('blocks an address only through the block dialog of the latest open incident', async () => {
+    const host = await busyHost();
+    render(App, { host });
+    await runFromPalette('block');
+    const dialog = await screen.findByRole('dialog');
+    expect(heading().textContent, 'the Incidents view').toBe('Incidents');
+    expect(within(dialog).getByRole('button', { name: 'Block 203.0.113.7 on sekha-prod' }), 'the block dialog, for the incident\'s address').toBeTruthy();
+    expect(screen.getByRole('region', { name: 'Incident 1' }), 'with the incident shown behind it').toBeTruthy();
+    expect(changes(host.calls), 'nothing blocked, no step recorded').toEqual([]);
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(changes(host.calls), 'and Cancel blocks nothing').toEqual([]);
+  });
+
+  it('opens the new incident form when there is no incident to block from', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    render(App, { host });
+    await runFromPalette('block');
+    expect(await screen.findByRole('form', { name: 'New incident' }), 'a new incident first').toBeTruthy();
+    expect(screen.getByText(/Blocking is done within an incident/), 'and why').toBeTruthy();
+  });
+
+  it('runs the checks, exports and opens an incident only from their own buttons', async () => {
+    const host = await busyHost();
+    render(App, { host });
+    await runFromPalette('run the compliance checks');
+    await waitFor(() => expect(document.activeElement?.textContent, 'the focus on Run checks now').toBe('Run checks now'));
+    await runFromPalette('export the timeline');
+    await waitFor(() => expect(document.activeElement?.textContent, 'the focus on Export CSV, beside the filters').toBe('Export CSV'));
+    await runFromPalette('open an incident');
+    const form = await screen.findByRole('form', { name: 'New incident' });
+    await waitFor(() => expect(document.activeElement, 'the focus in the form\'s first field').toBe(within(form).getByRole('textbox', { name: 'Title' })));
+    expect(changes(host.calls), 'nothing run, exported or opened').toEqual([]);
+  });
+
+  it('acknowledges alerts only after the confirmation naming how many', async () => {
+    const host = await busyHost();
+    render(App, { host });
+    await runFromPalette('acknowledge');
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByRole('heading').textContent, 'the count is named').toBe('Acknowledge 2 new alerts?');
+    expect(changes(host.calls), 'nothing acknowledged yet').toEqual([]);
   });
 });

@@ -16,6 +16,7 @@ import { timelineFake, type TimelineFake } from './timeline';
 export { complianceOf, sampleItem } from './compliance';
 export { sampleInstance } from './fleet';
 export { sampleAlert, sampleHeatmap, sampleOffender } from './heatmaps';
+export { HOSTILE, HOSTILE_SHOWN, holdsHidden } from './hostile';
 export { SAMPLE_PLAYBOOK } from './incidents';
 export { sampleCredential } from './rotation';
 export { sampleEvent } from './timeline';

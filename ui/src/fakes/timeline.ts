@@ -1,5 +1,6 @@
 // The event store: pages newest first, raw lines, sync state, export.
 import type { EventFilter } from '../gen/EventFilter';
+import type { SyncState } from '../gen/SyncState';
 import type { TimelineEvent } from '../gen/TimelineEvent';
 import { nowSeconds } from '../lib/clock';
 import type { Host } from '../lib/host';
@@ -10,6 +11,8 @@ export interface TimelineFake {
   timeline: TimelineEvent[];
   raw: Record<string, string>;
   lastFilter: EventFilter | null;
+  /** Each instance's pull, when a test sets it; else one per enrolled instance, never synced. */
+  syncList: SyncState[] | null;
 }
 
 type TimelineCalls = Pick<Host, 'events' | 'eventRaw' | 'syncStates' | 'syncNow' | 'exportEvents'>;
@@ -38,6 +41,8 @@ export function sampleEvent(seq: number, overrides: Partial<TimelineEvent> = {},
 
 function matches(e: TimelineEvent, f: EventFilter): boolean {
   return (
+    (f.from_us === null || e.time_us >= f.from_us) &&
+    (f.to_us === null || e.time_us < f.to_us) &&
     (!f.instance || e.instance === f.instance) &&
     (!f.kind || e.kind === f.kind) &&
     (!f.outcome || e.outcome === f.outcome) &&
@@ -52,6 +57,7 @@ export function timelineFake(host: FakeHost): TimelineFake & TimelineCalls {
     timeline: [],
     raw: {},
     lastFilter: null,
+    syncList: null,
     async events(filter, before, limit) {
       host.calls.push('events');
       host.lastFilter = filter;
@@ -68,6 +74,7 @@ export function timelineFake(host: FakeHost): TimelineFake & TimelineCalls {
     },
     async syncStates() {
       host.calls.push('syncStates');
+      if (host.syncList) return host.syncList;
       return host.fleet.map((i) => ({ instance: i.name, after: 0, events: 0, gaps: 0, last_sync: null, last_error: null, failures: 0 }));
     },
     async syncNow() {

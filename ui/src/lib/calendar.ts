@@ -24,8 +24,32 @@ export interface Month {
   days: ({ key: string; day: number } | null)[];
 }
 
-/** The month of `at` and the next two. */
-export function calendar(at: number, count = 3): Month[] {
+/** The fewest and most months the calendar shows. */
+export const MIN_MONTHS = 3;
+export const MAX_MONTHS = 12;
+
+/** How many months, from `now`'s, reach the latest of `list`'s due dates within a year (at
+ * least three): a key due in four months is on the calendar, a CA due in ten years is not. */
+export function monthsToShow(list: readonly Credential[], now: number): number {
+  const start = new Date(now * 1000);
+  let months = MIN_MONTHS;
+  for (const c of list) {
+    if (c.due_at === null || c.due_at <= now) continue;
+    const due = new Date(c.due_at * 1000);
+    const span = (due.getFullYear() - start.getFullYear()) * 12 + due.getMonth() - start.getMonth() + 1;
+    if (span <= MAX_MONTHS) months = Math.max(months, span);
+  }
+  return months;
+}
+
+/** Unix seconds at the end of the last day of the month `count - 1` months after `now`'s. */
+export function calendarEnd(now: number, count: number): number {
+  const start = new Date(now * 1000);
+  return new Date(start.getFullYear(), start.getMonth() + count, 1).getTime() / 1000;
+}
+
+/** The month of `at` and the next `count - 1`. */
+export function calendar(at: number, count = MIN_MONTHS): Month[] {
   const first = new Date(at * 1000);
   return Array.from({ length: count }, (_, offset) => {
     // Noon: clear of DST changes, which happen at night.

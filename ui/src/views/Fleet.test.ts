@@ -2,7 +2,8 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleInstance } from '../fakes';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleAlert, sampleInstance } from '../fakes';
+import { nowSeconds } from '../lib/clock';
 import { HostError } from '../lib/host';
 
 afterEach(cleanup);
@@ -40,6 +41,24 @@ describe('the fleet view', () => {
     expect(screen.queryByRole('dialog'), 'the dialog closes on success').toBeNull();
   });
 
+  it('says next to each field what is wrong with it, not only in red', async () => {
+    render(App, { host: fakeHost() });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Add instance' }));
+    const name = screen.getByLabelText(/^Name/);
+    await fireEvent.input(name, { target: { value: 'Edge_1' } });
+    expect(name.getAttribute('aria-invalid'), 'the field is marked').toBe('true');
+    const why = document.getElementById(name.getAttribute('aria-describedby')!);
+    expect(why?.textContent, 'and the words beside it say why').toMatch(/lower case.*DNS label/);
+    await fireEvent.input(screen.getByLabelText(/^Agent address/), { target: { value: '10.0.0.5' } });
+    expect(screen.getByText(/add the port the agent listens on/), 'the address says it lacks a port').toBeTruthy();
+    await fireEvent.input(screen.getByLabelText(/^Enrollment code/), { target: { value: CODE.slice(0, 40) } });
+    expect(screen.getByText(/cut short: paste the whole code from gatehouse-agent init/), 'the code says it is cut short').toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Enroll' }) as HTMLButtonElement).disabled, 'nothing is sent meanwhile').toBe(true);
+    await fireEvent.input(name, { target: { value: 'edge-1' } });
+    expect(name.getAttribute('aria-invalid'), 'a corrected field is no longer marked').toBeNull();
+    expect(screen.queryByText(/use lower case/), 'and its words go').toBeNull();
+  });
+
   it('keeps the dialog open with the reason when enrollment fails', async () => {
     const host = fakeHost();
     host.addError = new HostError('fingerprint_mismatch', 'The agent presented a certificate whose fingerprint does not match.');
@@ -74,5 +93,56 @@ describe('the fleet view', () => {
     await fireEvent.keyDown(screen.getByRole('dialog'), { key: 'Escape' });
     expect(screen.queryByRole('dialog'), 'Escape closes the confirmation').toBeNull();
     expect(host.calls, 'and nothing is removed').not.toContain('removeInstance:sekha-prod');
+  });
+
+  it('names the agent\'s host as a host, not a bare word', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod', { host: 'vm' })];
+    render(App, { host });
+    const row = (await screen.findByText('sekha-prod')).closest('tr')!;
+    expect(within(row).getByText('vm').parentElement?.textContent, 'the host name is labelled').toBe('host vm');
+  });
+
+  it('shows the last event pull when it is more recent than the last contact', async () => {
+    const host = fakeHost();
+    const now = Math.floor(nowSeconds());
+    host.fleet = [sampleInstance('sekha-prod', { last_contact: now - 32 }, now)];
+    host.syncList = [{ instance: 'sekha-prod', after: 40, events: 40, gaps: 0, last_sync: now * 1e6, last_error: null, failures: 0 }];
+    render(App, { host });
+    const heard = await screen.findByTestId('last-heard');
+    await waitFor(() => expect(heard.textContent, 'events were pulled just now, after the health check 32 s ago').toBe('synced just now'));
+    expect(heard.getAttribute('title'), 'the hover says what the time is of').toMatch(/^Events last pulled /);
+  });
+
+  it('says how many alerts need attention and opens the Alerts tab on them all', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.alertList = [sampleAlert(2), sampleAlert(1)];
+    host.overviewOverride = {
+      instances: 1,
+      attention: [{ view: 'heatmaps', status: 'failing', title: '22 new alerts', detail: '12 failed sign-ins from 203.0.113.7 against sekha-prod within 1 min.' }],
+    };
+    render(App, { host });
+    expect(await screen.findByText('22 new alerts, not yet acknowledged'), 'the line says what the number counts').toBeTruthy();
+    expect(screen.getByText(/^Latest: 12 failed sign-ins/), 'the one detail is marked as the latest alert\'s').toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'See all 22 alerts' }));
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent, 'the link leads to Heatmaps').toBe('Heatmaps'));
+    await waitFor(() => expect(screen.getByTestId('tab-alerts').getAttribute('aria-selected'), 'on its Alerts tab').toBe('true'));
+    expect(await screen.findByTestId('alerts'), 'with the alerts listed').toBeTruthy();
+  });
+});
+
+describe('text from hosts on the fleet', () => {
+  it('shows the agent\'s host name and the status reason with visible escapes', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod', { host: HOSTILE, status: 'failing', status_text: `Cannot reach ${HOSTILE}` })];
+    host.overviewOverride = { instances: 1, attention: [{ view: 'fleet', status: 'failing', title: 'sekha-prod needs attention', detail: `Cannot reach ${HOSTILE}` }] };
+    render(App, { host });
+    const row = (await screen.findByText('sekha-prod')).closest('tr')!;
+    expect(row.textContent, 'the host name, escaped').toContain(`host ${HOSTILE_SHOWN}`);
+    expect(row.textContent, 'the reason, escaped').toContain(`Cannot reach ${HOSTILE_SHOWN}`);
+    await screen.findByText('sekha-prod needs attention');
+    expect(holdsHidden(screen.getByRole('region', { name: 'Needs attention' }).textContent), 'the attention line too').toBe(false);
+    expect(holdsHidden(row.textContent), 'nothing hidden is left in the row').toBe(false);
   });
 });

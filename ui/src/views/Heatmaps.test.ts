@@ -2,7 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import App from '../App.svelte';
-import { fakeHost, sampleAlert, sampleEvent, sampleInstance, sampleOffender, withHost } from '../fakes';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleAlert, sampleEvent, sampleInstance, sampleOffender, withHost } from '../fakes';
 import type { TimelinePreset } from '../lib/preset';
 import Heatmaps from './Heatmaps.svelte';
 
@@ -92,6 +92,79 @@ describe('heatmaps', () => {
   });
 });
 
+describe('offenders', () => {
+  it('say "100 shown" when the list reaches the limit, since the core does not say how many more', async () => {
+    const host = withFleet();
+    host.offenderList = Array.from({ length: 100 }, (_, i) => sampleOffender(`203.0.113.${i}`, { failures: 200 - i }));
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    const tab = await screen.findByTestId('tab-offenders');
+    await waitFor(() => expect(tab.textContent, 'the badge does not pass 100 off as a total').toMatch(/Offenders\s*100 shown/));
+    await fireEvent.click(tab);
+    expect((await screen.findByTestId('offenders-count')).textContent, 'and the list says there may be more').toMatch(/100 addresses with the most failures.*there may be more/s);
+  });
+
+  it('count plainly when the list is below the limit', async () => {
+    const host = withFleet();
+    host.offenderList = [sampleOffender('203.0.113.7'), sampleOffender('203.0.113.8')];
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    const tab = await screen.findByTestId('tab-offenders');
+    await waitFor(() => expect(tab.textContent?.replace(/\s+/g, ' ').trim(), 'two is all there is').toBe('Offenders 2'));
+  });
+
+  it('are found by part of their address, IPv6 too, in any case', async () => {
+    const host = withFleet();
+    host.offenderList = [sampleOffender('203.0.113.7'), sampleOffender('198.51.100.4', { failures: 90 }), sampleOffender('2001:DB8::1', { failures: 80 })];
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-offenders'));
+    const table = await screen.findByTestId('offenders');
+    const search = screen.getByRole('searchbox', { name: 'Find an address' });
+    await fireEvent.input(search, { target: { value: '51.100' } });
+    expect(within(table).getAllByRole('row').slice(1).map((r) => r.querySelector('td')?.textContent), 'only the address that contains it').toEqual(['198.51.100.4']);
+    expect(screen.getByTestId('offenders-count').textContent, 'and how many of those shown match').toMatch(/1 of the 3 shown contain “51\.100”/);
+    await fireEvent.input(search, { target: { value: '2001:db8' } });
+    expect(within(table).getAllByRole('row').length - 1, 'IPv6, whatever the case it was written in').toBe(1);
+    expect(host.calls.filter((c) => c.startsWith('offenders')).length, 'searching reads nothing again from the host').toBe(1);
+  });
+
+  it('keep their actions on screen at 1280 px: first and last seen share a column, IPv6 breaks at colons', async () => {
+    const host = withFleet();
+    host.offenderList = [sampleOffender('2001:db8:85a3::8a2e:370:7334')];
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-offenders'));
+    const table = await screen.findByTestId('offenders');
+    expect(within(table).getAllByRole('columnheader').length, 'eight columns, not nine: 1280 px holds them all').toBe(8);
+    expect(within(table).getByRole('row', { name: /first / }), 'first seen is under last seen').toBeTruthy();
+    expect(table.querySelectorAll('td.address wbr').length, 'an IPv6 address may break after each colon, never inside a group').toBe(7);
+  });
+});
+
+describe('acknowledging every new alert', () => {
+  it('asks first, naming how many, then acknowledges exactly those', async () => {
+    const host = withFleet();
+    host.alertList = [sampleAlert(3), sampleAlert(2), sampleAlert(1, { state: 'acknowledged' })];
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-alerts'));
+    await fireEvent.click(await screen.findByRole('button', { name: 'Acknowledge all 2 new…' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByRole('heading').textContent, 'the count is named').toBe('Acknowledge 2 new alerts?');
+    expect(host.calls.some((c) => c.startsWith('setAlertState')), 'nothing changes before the confirmation').toBe(false);
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Acknowledge 2 alerts' }));
+    await waitFor(() => expect(host.calls.filter((c) => c.startsWith('setAlertState')), 'the two new ones, no other').toEqual(['setAlertState:3:acknowledged', 'setAlertState:2:acknowledged']));
+    expect(await screen.findByText('Acknowledged 2 of 2 alerts.'), 'and says it did').toBeTruthy();
+  });
+
+  it('is what the palette\'s intent opens, and Cancel leaves every alert as it was', async () => {
+    const host = withFleet();
+    host.alertList = [sampleAlert(2), sampleAlert(1)];
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {}, intent: { kind: 'acknowledge-alerts' } }));
+    const dialog = await screen.findByRole('dialog');
+    expect(screen.getByTestId('tab-alerts').getAttribute('aria-selected'), 'on the Alerts tab').toBe('true');
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('dialog'), 'the confirmation closes').toBeNull();
+    expect(host.calls.some((c) => c.startsWith('setAlertState')), 'and nothing was acknowledged').toBe(false);
+  });
+});
+
 describe('from the shell', () => {
   it('a cell click lands in the timeline with a clearable preset', async () => {
     const host = withFleet();
@@ -145,5 +218,23 @@ describe('from the shell', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Save rules' }));
     await screen.findByText(/"my-laptop" is not an address/);
     expect(host.detectionSettings.allowlist, 'nothing was saved').toEqual([]);
+  });
+});
+
+describe('text from hosts in heatmaps', () => {
+  it('shows offenders\' keys and instances and alerts\' details with visible escapes', async () => {
+    const host = withFleet();
+    host.offenderList = [sampleOffender('203.0.113.7', { instances: [`sekha${HOSTILE}`], key_prefixes: [HOSTILE], distinct_keys: 1 })];
+    host.alertList = [sampleAlert(1, { subject: HOSTILE, detail: `12 failed sign-ins with user agent ${HOSTILE}` })];
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-offenders'));
+    const table = await screen.findByTestId('offenders');
+    expect(table.textContent, 'the instance, escaped').toContain(`sekha${HOSTILE_SHOWN}`);
+    expect(holdsHidden(table.textContent), 'nothing hidden in the offenders').toBe(false);
+    expect(holdsHidden(table.querySelector('[title]')?.getAttribute('title')), 'nor in the keys tried, on hover').toBe(false);
+    await fireEvent.click(screen.getByTestId('tab-alerts'));
+    const alerts = await screen.findByTestId('alerts');
+    expect(alerts.textContent, 'the detail, escaped').toContain(`user agent ${HOSTILE_SHOWN}`);
+    expect(holdsHidden(alerts.textContent), 'nothing hidden in the alerts').toBe(false);
   });
 });

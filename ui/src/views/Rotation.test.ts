@@ -2,8 +2,8 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { calendar, groupByDay } from '../lib/calendar';
-import { nowDate } from '../lib/clock';
-import { fakeHost, sampleCredential, sampleInstance, withHost } from '../fakes';
+import { nowDate, nowSeconds } from '../lib/clock';
+import { fakeHost, holdsHidden, HOSTILE, HOSTILE_SHOWN, sampleCredential, sampleInstance, withHost } from '../fakes';
 import Rotation from './Rotation.svelte';
 
 afterEach(cleanup);
@@ -130,5 +130,69 @@ describe('rotating every due key', () => {
     await fireEvent.click(within(dialog).getAllByRole('button', { name: 'Copy key' })[0]!);
     await within(dialog).findByText('copied');
     expect(host.calls, 'each key is copied by its label').toContain('copyRotatedKey:mcp_api_key on sekha-prod');
+  });
+});
+
+describe('due dates', () => {
+  it('agree with the status line to the day', async () => {
+    const host = fakeHost();
+    const now = Math.floor(nowSeconds());
+    host.fleet = [sampleInstance('sekha-prod')];
+    // Set 12 hours after a whole day: the core says "due in 89 days" (whole days, rounded down).
+    host.credentialList = [sampleCredential('sekha-prod/api_key/mcp_api_key', 89, { due_at: now + 89 * 86400 + 12 * 3600 }, now)];
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    const due = await screen.findByTestId('due');
+    const row = due.closest('tr')!;
+    expect(row.textContent, 'the status line from the core').toContain('due in 89 days');
+    expect(due.textContent, 'and the Due column, not "in 90 days"').toBe('in 89 days');
+  });
+
+  it('reach a key due beyond three months on the calendar', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.credentialList = [sampleCredential('sekha-prod/api_key/mcp_api_key', 150)];
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    const at = new Date((Math.floor(nowSeconds()) + 150 * 86400) * 1000);
+    const month = at.toLocaleDateString(undefined, { month: 'long', year: 'numeric' });
+    const grid = await screen.findByRole('grid', { name: month });
+    expect(within(grid).getAllByRole('button').some((b) => /1 due/.test(b.getAttribute('aria-label') ?? '')), `the key is on ${month}`).toBe(true);
+    expect(screen.getByTestId('calendar').getAttribute('aria-label'), 'the calendar says how far it reaches').toMatch(new RegExp(`to ${month}$`));
+  });
+});
+
+describe('the rotation forms\' layout', () => {
+  it('keeps "Type 2 keys to confirm" one sentence above its field', async () => {
+    const host = withCredentials();
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    await fireEvent.click(await screen.findByRole('button', { name: 'Rotate all due (2)…' }));
+    const field = within(await screen.findByRole('dialog')).getByRole('textbox');
+    const label = field.closest('label')!;
+    expect([...label.children].map((c) => c.tagName), 'one line of words, then the field: not three flex items').toEqual(['SPAN', 'INPUT']);
+    expect(label.children[0]!.textContent, 'the sentence whole').toBe('Type 2 keys to confirm');
+  });
+
+  it('keeps "days" beside the period\'s spinner', async () => {
+    const host = withCredentials();
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    const form = await screen.findByRole('form', { name: 'Rotation policy' });
+    const spinner = within(form).getByRole('spinbutton');
+    expect(spinner.parentElement?.tagName, 'the spinner and its unit share a line of their own').toBe('SPAN');
+    expect(spinner.parentElement?.textContent?.trim(), 'which ends with the unit').toBe('days');
+  });
+});
+
+describe('text from hosts in rotation', () => {
+  it('shows where a key lives and what the agent reported with visible escapes', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.credentialList = [sampleCredential('sekha-prod/api_key/mcp_api_key', 40, { location: `/srv/sekha/${HOSTILE}.toml`, name: `KEY${HOSTILE}` })];
+    render(Rotation, withHost(host, { ongo: () => {} }));
+    const row = await waitFor(() => {
+      const found = document.querySelector('[data-credential="sekha-prod/api_key/mcp_api_key"]');
+      if (!found) throw new Error('not listed yet');
+      return found;
+    });
+    expect(row.textContent, 'the location, escaped').toContain(`/srv/sekha/${HOSTILE_SHOWN}.toml`);
+    expect(holdsHidden(row.textContent), 'nothing hidden in the row').toBe(false);
   });
 });

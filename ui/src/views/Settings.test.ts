@@ -55,3 +55,13 @@ describe('settings', () => {
     expect((await screen.findByRole('alert')).textContent, 'the reason from the core is shown').toContain('could not be written');
   });
 });
+
+describe('the settings page', () => {
+  it('gives every card the one width, whatever it holds', async () => {
+    renderSettings();
+    await loaded();
+    const panels = [...document.querySelectorAll('section.panel')];
+    expect(panels.length, 'appearance, time zone, rules, keychain, data, audit, keyboard').toBe(7);
+    expect(new Set(panels.map((p) => p.className)).size, 'no card is styled wider or narrower than the others').toBe(1);
+  });
+});

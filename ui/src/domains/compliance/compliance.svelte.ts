@@ -9,17 +9,23 @@ import type { ItemView } from '../../gen/ItemView';
 import type { ReportFormat } from '../../gen/ReportFormat';
 import type { WaiverKind } from '../../gen/WaiverKind';
 import { nowSeconds } from '../../lib/clock';
+import { addDays, dayStartUtc, dayText, parseDay, utcDay, type Day } from '../../lib/dates';
 import { controllerContext } from '../../lib/context';
 import { toHostError, type Host, type HostError } from '../../lib/host';
 
-/** A date field's `2026-11-23` as Unix seconds at the start of that UTC day; null if empty. */
-function day(text: string): number | null {
-  return text ? Math.floor(Date.parse(`${text}T00:00:00Z`) / 1000) : null;
-}
+/** The longest a waiver may run: the core refuses more (`MAX_WAIVER` in compliance.rs). */
+export const MAX_WAIVER_DAYS = 2 * 365;
+/** A new waiver's end, unless the operator chooses another: a quarter on. */
+export const DEFAULT_WAIVER_DAYS = 90;
+const DAY = 86_400;
 
-/** Unix seconds as a date field's `2026-11-23` (UTC). */
-function dateField(unix: number): string {
-  return new Date(unix * 1000).toISOString().slice(0, 10);
+/** Why a waiver cannot end on `day` at `now` (Unix seconds), as the core would refuse it. A
+ * waiver ends as its day begins (00:00 UTC), which must be in the future. */
+export function waiverProblem(day: Day, now: number): string | null {
+  const ends = dayStartUtc(day);
+  if (ends <= now) return 'choose a day after today: a waiver must end in the future';
+  if (ends > now + MAX_WAIVER_DAYS * DAY) return 'a waiver runs two years at most; renew it when it ends';
+  return null;
 }
 
 export class ComplianceController {
@@ -46,7 +52,16 @@ export class ComplianceController {
   waiverKind = $state<WaiverKind>('accepted_risk');
   waiverReason = $state('');
   waiverApprover = $state('');
-  waiverUntil = $state('');
+  waiverUntil = $state(dayText(addDays(utcDay(nowSeconds()), DEFAULT_WAIVER_DAYS)));
+
+  readonly today = $derived(utcDay(this.now));
+  readonly dueDay = $derived(parseDay(this.due));
+  readonly waiverDay = $derived(parseDay(this.waiverUntil));
+  /** Owner and due date can be saved: the due date is empty or a day. */
+  readonly canAssign = $derived(this.dueDay.kind !== 'invalid');
+  /** The waiver can be asked for: its end is a day the core accepts (the core says what else
+   * is missing). */
+  readonly canWaive = $derived(this.waiverDay.kind === 'ok' && waiverProblem(this.waiverDay.value, this.now) === null);
 
   readonly lastRun = $derived(
     this.view?.instances
@@ -123,7 +138,9 @@ export class ComplianceController {
     this.selected = item;
     this.formError = null;
     this.owner = item.owner ?? '';
-    this.due = item.due_at ? dateField(item.due_at) : '';
+    this.due = item.due_at ? dayText(utcDay(item.due_at)) : '';
+    this.now = nowSeconds();
+    this.waiverUntil = dayText(addDays(utcDay(this.now), DEFAULT_WAIVER_DAYS));
     try {
       this.history = await this.#host.itemHistory(item.instance, item.id);
     } catch (e) {
@@ -143,7 +160,9 @@ export class ComplianceController {
   }
 
   assign(): Promise<void> {
-    return this.#change((it) => this.#host.assignItem(it.instance, it.id, this.owner || null, day(this.due)));
+    const due = this.dueDay;
+    if (due.kind === 'invalid') return Promise.resolve();
+    return this.#change((it) => this.#host.assignItem(it.instance, it.id, this.owner || null, due.kind === 'ok' ? dayStartUtc(due.value) : null));
   }
 
   addEvidence(): Promise<void> {
@@ -154,13 +173,15 @@ export class ComplianceController {
   }
 
   waive(): Promise<void> {
+    const until = this.waiverDay;
+    if (until.kind !== 'ok') return Promise.resolve();
     return this.#change(
       (it) =>
         this.#host.waiveItem(it.instance, it.id, {
           kind: this.waiverKind,
           reason: this.waiverReason,
           approved_by: this.waiverApprover,
-          expires_at: day(this.waiverUntil) ?? 0,
+          expires_at: dayStartUtc(until.value),
         }),
       () => (this.waiverReason = ''),
     );

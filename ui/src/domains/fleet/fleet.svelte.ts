@@ -2,12 +2,15 @@
 // operator does to them (enroll, refresh, revoke, remove).
 import type { AddInstance } from '../../gen/AddInstance';
 import type { InstanceView } from '../../gen/InstanceView';
+import type { SyncState } from '../../gen/SyncState';
 import { nowSeconds } from '../../lib/clock';
 import { controllerContext } from '../../lib/context';
 import { toHostError, type Host, type HostError } from '../../lib/host';
 
 /** How often the list is re-read from the console (the backend contacts agents every minute). */
 const POLL_MS = 15_000;
+/** How often the event pulls' state is re-read: the console pulls every second. */
+const SYNC_MS = 2_000;
 
 export interface FleetOptions {
   /** Something the overview counts changed: an instance added, refreshed, revoked or removed. */
@@ -58,6 +61,8 @@ export class FleetController {
   now = $state(nowSeconds());
   enrollment = $state<Enrollment | null>(null);
   pending = $state<Pending | null>(null);
+  /** Each instance's event pull: more recent than its last contact while events flow. */
+  sync = $state<SyncState[]>([]);
 
   readonly #host: Host;
   readonly #options: FleetOptions;
@@ -69,8 +74,22 @@ export class FleetController {
 
   start(): () => void {
     void this.load();
+    void this.loadSync();
     const timer = setInterval(() => void this.load(), POLL_MS);
-    return () => clearInterval(timer);
+    const syncTimer = setInterval(() => void this.loadSync(), SYNC_MS);
+    return () => {
+      clearInterval(timer);
+      clearInterval(syncTimer);
+    };
+  }
+
+  async loadSync(): Promise<void> {
+    try {
+      this.sync = await this.#host.syncStates();
+      this.now = nowSeconds();
+    } catch (e) {
+      this.error = toHostError(e);
+    }
   }
 
   async load(): Promise<void> {

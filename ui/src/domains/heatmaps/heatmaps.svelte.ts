@@ -31,6 +31,9 @@ export const WINDOWS: readonly (readonly [Window, string])[] = [
   ['month', 'Last 30 days'],
   ['quarter', 'Last 90 days'],
 ];
+/** The most offenders the console is asked for: the core lists the most failures first and
+ * does not say how many more there are. */
+export const OFFENDER_LIMIT = 100;
 const REFRESH_MS = 10_000;
 const ALERTS_REFRESH_MS = 2_000;
 
@@ -60,15 +63,27 @@ export class HeatmapsController {
   error = $state<HostError | null>(null);
   note = $state<string | null>(null);
   sortKey = $state<OffenderSort>('failures');
+  /** Part of an address, as typed: narrows the offenders listed. */
+  addressQuery = $state('');
   now = $state(nowSeconds());
 
   readonly services = $derived(servicesOf(this.instances));
   readonly openAlerts = $derived(this.alerts.filter((a) => a.state !== 'resolved').length);
+  readonly newAlerts = $derived(this.alerts.filter((a) => a.state === 'new'));
+  /** The new alerts the operator is asked to confirm acknowledging, while asked. */
+  acknowledging = $state<Alert[] | null>(null);
   readonly sorted = $derived(
     [...this.offenders].sort((a, b) =>
       this.sortKey === 'ip' ? a.ip.localeCompare(b.ip) : Number(b[this.sortKey]) - Number(a[this.sortKey]),
     ),
   );
+  /** The list reached the limit: there may be more offenders than those shown. */
+  readonly offendersCapped = $derived(this.offenders.length >= OFFENDER_LIMIT);
+  /** The sorted offenders whose address contains what was typed (any case, IPv6 too). */
+  readonly shownOffenders = $derived.by(() => {
+    const q = this.addressQuery.trim().toLowerCase();
+    return q ? this.sorted.filter((o) => o.ip.toLowerCase().includes(q)) : this.sorted;
+  });
   readonly query: HeatmapQuery = $derived({
     kind: this.kind,
     window: this.range,
@@ -116,7 +131,7 @@ export class HeatmapsController {
     try {
       const [m, o, a] = await Promise.all([
         this.#host.heatmap(this.query),
-        this.#host.offenders({ window: this.range, instance: this.query.instance, service: this.query.service, limit: 100 }),
+        this.#host.offenders({ window: this.range, instance: this.query.instance, service: this.query.service, limit: OFFENDER_LIMIT }),
         this.#host.alerts(this.#alertFilter()),
       ]);
       if (request !== this.#latest) return;
@@ -151,6 +166,40 @@ export class HeatmapsController {
     } catch (e) {
       this.error = toHostError(e);
     }
+  }
+
+  /** Ask to acknowledge every new alert (the list is read first, so the count is current). */
+  async askAcknowledgeAll(): Promise<void> {
+    this.tab = 'alerts';
+    await this.loadAlerts();
+    if (this.newAlerts.length === 0) {
+      this.note = 'No new alerts to acknowledge.';
+      return;
+    }
+    this.note = null;
+    this.acknowledging = this.newAlerts;
+  }
+
+  cancelAcknowledge(): void {
+    this.acknowledging = null;
+  }
+
+  /** Acknowledge the alerts the operator confirmed: exactly those, not any that came since. */
+  async acknowledgeAll(): Promise<void> {
+    const confirmed = this.acknowledging ?? [];
+    this.acknowledging = null;
+    let done = 0;
+    for (const alert of confirmed) {
+      try {
+        const updated = await this.#host.setAlertState(alert.id, 'acknowledged');
+        this.alerts = this.alerts.map((x) => (x.id === alert.id ? updated : x));
+        done += 1;
+      } catch (e) {
+        this.error = toHostError(e);
+        break;
+      }
+    }
+    this.note = `Acknowledged ${done} of ${confirmed.length} alert${confirmed.length === 1 ? '' : 's'}.`;
   }
 
   async exportAs(format: ImageFormat): Promise<void> {

@@ -9,11 +9,11 @@ import type { InstanceView } from '../../gen/InstanceView';
 import type { Severity } from '../../gen/Severity';
 import type { TimelineEvent } from '../../gen/TimelineEvent';
 import type { View } from '../../gen/View';
+import { addressProblem } from '../../lib/address';
 import { nowMicros, nowSeconds } from '../../lib/clock';
 import { controllerContext } from '../../lib/context';
 import { toHostError, type Host, type HostError } from '../../lib/host';
 import type { TimelinePreset } from '../../lib/preset';
-import { TTLS } from './words';
 
 export interface IncidentsOptions {
   /** Show events in the timeline. */
@@ -43,6 +43,12 @@ export class IncidentsController {
   writes = $state<TimelineEvent[] | null>(null);
   now = $state(nowSeconds());
   confirm = $state<Confirmation | null>(null);
+  /** The block or unblock dialog, while open: the address is checked there as typed. */
+  blocking = $state<'block' | 'unblock' | null>(null);
+  /** The playbook step being read, when it is not the incident's own: reading is not moving on. */
+  viewedStep = $state<string | null>(null);
+  /** The owner as typed, saved with its own button. */
+  ownerText = $state('');
 
   // The new incident form.
   creating = $state(false);
@@ -61,6 +67,10 @@ export class IncidentsController {
   restoreName = $state('');
 
   readonly openCount = $derived((this.list ?? []).filter((i) => i.status === 'open').length);
+  /** The step shown: the one being read, else the incident's current step. */
+  readonly shownStep = $derived(this.viewedStep ?? this.view?.incident.step ?? null);
+  /** What is wrong with the action target's address, in words; null when it is an address. */
+  readonly addressProblem = $derived(addressProblem(this.blockIp));
 
   constructor(host: Host, options: IncidentsOptions) {
     this.#host = host;
@@ -103,6 +113,8 @@ export class IncidentsController {
     try {
       const view = await this.#host.incident(id);
       this.view = view;
+      this.viewedStep = null;
+      this.ownerText = view.incident.owner ?? '';
       this.blockInstance = view.incident.instances[0] ?? '';
       this.blockIp = view.incident.ips[0] ?? '';
     } catch (e) {
@@ -121,10 +133,38 @@ export class IncidentsController {
     return this.#act(status, () => this.#host.updateIncident(id, status, null, null));
   }
 
-  goToStep(step: string): Promise<void> {
+  /** Read a step: it is shown, nothing is recorded. Choosing the current step shows it again. */
+  viewStep(step: string): void {
+    this.viewedStep = step === this.view?.incident.step ? null : step;
+  }
+
+  /** Move the incident on to a step: a decision, recorded in its log. */
+  async goToStep(step: string): Promise<void> {
+    const id = this.view?.incident.id;
+    if (id === undefined) return;
+    await this.#act('step', () => this.#host.updateIncident(id, null, null, step));
+    if (this.view?.incident.step === step) this.viewedStep = null;
+  }
+
+  /** Save the owner as typed; empty leaves the incident without one. */
+  saveOwner(): Promise<void> {
     const id = this.view?.incident.id;
     if (id === undefined) return Promise.resolve();
-    return this.#act('step', () => this.#host.updateIncident(id, null, null, step));
+    return this.#act('owner', () => this.#host.updateIncident(id, null, this.ownerText.trim(), null));
+  }
+
+  /** Block or unblock the target address, once confirmed in the dialog (which checks it). */
+  confirmBlock(): void {
+    const kind = this.blocking;
+    const id = this.view?.incident.id;
+    const ip = this.blockIp.trim();
+    const instance = this.blockInstance;
+    if (!kind || id === undefined || this.addressProblem || !instance) return;
+    this.blocking = null;
+    const ttlSecs = this.blockTtl;
+    void this.#act(kind === 'block' ? 'block_ip' : 'unblock_ip', () =>
+      kind === 'block' ? this.#host.incidentBlock(id, instance, ip, ttlSecs) : this.#host.incidentUnblock(id, instance, ip),
+    );
   }
 
   addNote(decision: boolean): Promise<void> {
@@ -163,29 +203,10 @@ export class IncidentsController {
         });
         return;
       case 'block_ip':
-      case 'unblock_ip': {
-        const ip = this.blockIp.trim();
-        const instance = this.blockInstance;
-        if (!ip || !instance) {
-          this.error = null;
-          this.note = 'Choose the instance and type the address first.';
-          return;
-        }
-        const block = kind === 'block_ip';
-        const ttlSecs = this.blockTtl;
-        const ttl = TTLS.find(([s]) => s === ttlSecs)?.[1] ?? `${ttlSecs} s`;
-        this.confirm = {
-          title: block ? `Block ${ip} on ${instance}?` : `Unblock ${ip} on ${instance}?`,
-          body: block
-            ? `The host's firewall will drop every packet from ${ip} for ${ttl}; the block lifts by itself then. Anything at ${ip} loses access to every service on that host, not only this one. The address the console connects from and the allowlist are refused.`
-            : `${ip} will reach ${instance}'s host again at once.`,
-          run: () =>
-            this.#act(kind, () =>
-              block ? this.#host.incidentBlock(id, instance, ip, ttlSecs) : this.#host.incidentUnblock(id, instance, ip),
-            ),
-        };
+      case 'unblock_ip':
+        this.note = null;
+        this.blocking = kind === 'block_ip' ? 'block' : 'unblock';
         return;
-      }
       case 'restart_service':
         this.confirm = {
           title: `Restart the service on ${target}?`,
@@ -236,6 +257,31 @@ export class IncidentsController {
         });
         return;
     }
+  }
+
+  /** Lead to a new incident (the form), for the command palette. */
+  startNew(): void {
+    this.creating = true;
+    this.note = null;
+  }
+
+  /**
+   * Lead to blocking an address, for the command palette: blocks belong to an incident, so the
+   * latest open (or contained) one is shown at its step that blocks, with the block dialog (which
+   * checks the address and asks). With none, the new incident form, and why.
+   */
+  async prepareBlock(): Promise<void> {
+    await this.load();
+    const active = (this.list ?? []).find((i) => i.status === 'open' || i.status === 'contained');
+    if (!active) {
+      this.startNew();
+      this.note = 'Blocking is done within an incident: open one about the address, then its containment step blocks it.';
+      return;
+    }
+    await this.open(active.id);
+    const step = this.view?.playbook?.steps.find((s) => s.actions.includes('block_ip'));
+    if (step) this.viewStep(step.id);
+    this.blocking = 'block';
   }
 
   async create(): Promise<void> {

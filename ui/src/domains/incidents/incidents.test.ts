@@ -17,11 +17,25 @@ describe('the incidents controller', () => {
   it('changes a host only once the operator confirms', async () => {
     const { host, incidents } = await shown();
     incidents.action('block_ip');
-    expect(incidents.confirm?.title, 'the confirmation names the address and the host').toBe('Block 203.0.113.7 on sekha-prod?');
-    expect(host.calls, 'nothing is sent before it').toEqual([]);
+    expect(incidents.blocking, 'the block dialog opens').toBe('block');
+    expect(host.calls, 'nothing is sent before it is confirmed').toEqual([]);
+    incidents.blocking = null;
+    expect(host.calls, 'closing it sends nothing either').toEqual([]);
+    incidents.action('restart_service');
+    expect(incidents.confirm?.title, 'a restart names its host').toBe('Restart the service on sekha-prod?');
     incidents.cancel();
     expect(incidents.confirm, 'cancelling drops it').toBeNull();
     expect(host.calls, 'and still nothing is sent').toEqual([]);
+  });
+
+  it('refuses to block what is not an address, even when asked directly', async () => {
+    const { host, incidents } = await shown();
+    incidents.action('block_ip');
+    incidents.blockIp = '203.0.113.256';
+    expect(incidents.addressProblem, 'the reason, in words').toMatch(/0 to 255/);
+    incidents.confirmBlock();
+    expect(host.calls, 'nothing reaches the host').toEqual([]);
+    expect(incidents.blocking, 'and the dialog stays open to correct it').toBe('block');
   });
 
   it('lists snapshots before a restore and forgets them when the target changes', async () => {

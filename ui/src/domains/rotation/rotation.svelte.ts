@@ -6,13 +6,12 @@ import type { CredentialInventory } from '../../gen/CredentialInventory';
 import type { CredentialKind } from '../../gen/CredentialKind';
 import type { InstanceView } from '../../gen/InstanceView';
 import type { RotationRecord } from '../../gen/RotationRecord';
-import { calendar, dayKey, groupByDay } from '../../lib/calendar';
+import { calendar, calendarEnd, dayKey, groupByDay, monthsToShow } from '../../lib/calendar';
 import { nowSeconds } from '../../lib/clock';
 import { controllerContext } from '../../lib/context';
 import { toHostError, type Host, type HostError } from '../../lib/host';
+import { renewsItself, wholeDays } from './due';
 import { BulkRotation, KeyRotation } from './rotations.svelte';
-
-const DAY = 86400;
 
 export const KIND_WORD: Record<CredentialKind, string> = {
   api_key: 'API key',
@@ -37,11 +36,12 @@ export function isKey(c: Credential): boolean {
 
 /** Certificates the console renews on its clock: the operator's only when that fails. */
 function automatic(c: Credential): boolean {
-  return (c.kind === 'agent_certificate' || c.kind === 'client_certificate') && c.status !== 'failing';
+  return renewsItself(c) && c.status !== 'failing';
 }
 
 export class RotationController {
   readonly #host: Host;
+  #loading: Promise<void> | null = null;
 
   inventory = $state<CredentialInventory | null>(null);
   instances = $state<InstanceView[] | null>(null);
@@ -59,6 +59,8 @@ export class RotationController {
   bulk = $state<BulkRotation | null>(null);
 
   readonly credentials = $derived(this.inventory?.credentials ?? []);
+  /** The moment due dates are counted from: the inventory's own, as its status lines are. */
+  readonly asOf = $derived(this.inventory?.checked_at ?? this.now);
   readonly grouped = $derived(
     [
       ...BUCKETS.map(([label, days], i) => {
@@ -68,15 +70,23 @@ export class RotationController {
           items: this.credentials.filter((c) => {
             if (automatic(c)) return false;
             if (c.due_at === null) return days === Infinity;
-            const left = (c.due_at - this.now) / DAY;
-            return i === 0 ? left <= 0 : left > lower && left <= days;
+            // Whole days, as the status line counts them: "due in 7 days" is within 7 days.
+            if (i === 0) return c.due_at <= this.asOf;
+            const left = wholeDays(c.due_at, this.asOf);
+            return c.due_at > this.asOf && (i === 1 || left > lower) && left <= days;
           }),
         };
       }),
       { label: 'Renewed automatically', items: this.credentials.filter(automatic) },
     ].filter((g) => g.items.length > 0),
   );
-  readonly months = $derived(calendar(this.now));
+  /** Months from this one to the latest due date of what needs the operator, within a year. */
+  readonly monthCount = $derived(monthsToShow(this.credentials.filter((c) => !automatic(c)), this.now));
+  readonly months = $derived(calendar(this.now, this.monthCount));
+  /** What falls due after the calendar's last day, soonest first. */
+  readonly beyondCalendar = $derived(
+    this.credentials.filter((c) => c.due_at !== null && c.due_at >= calendarEnd(this.now, this.monthCount)),
+  );
   readonly today = $derived(dayKey(this.now));
   /** Keys overdue, due within 30 days or weak: what "Rotate all due" takes. */
   readonly dueKeys = $derived(this.credentials.filter((c) => isKey(c) && (c.status === 'failing' || c.status === 'warning')));
@@ -95,7 +105,7 @@ export class RotationController {
         this.policyInstance = list[0]?.name ?? '';
       })
       .catch((e) => (this.error = toHostError(e)));
-    void this.load();
+    this.#loading = this.load();
     return () => this.bulk?.stop();
   }
 
@@ -135,6 +145,27 @@ export class RotationController {
     this.note = null;
     this.single = new KeyRotation(this.#host, credential);
     void this.single.load();
+  }
+
+  /**
+   * Lead to a rotation asked for elsewhere (the command palette), once the inventory is read:
+   * the bulk dialog with its typed confirmation, or the keys with a word on choosing one.
+   * Returns the control to focus (the first key's Rotate…), or null. Nothing is rotated here.
+   */
+  async prepare(kind: 'rotate-key' | 'rotate-due'): Promise<string | null> {
+    await (this.#loading ?? this.load());
+    if (kind === 'rotate-due') {
+      if (this.dueKeys.length === 0) this.note = 'No key is overdue, due within 30 days or weak: nothing to rotate now.';
+      else this.rotateAllDue();
+      return null;
+    }
+    if (!this.credentials.some(isKey)) {
+      this.note = 'No key to rotate: agents report their service\'s keys when service_dir is set in their config.';
+      return null;
+    }
+    this.selectedDay = null;
+    this.note = 'Choose the key to rotate: its Rotate… shows what will change and asks before anything does.';
+    return '[data-credential] [data-rotate]';
   }
 
   rotateAllDue(): void {

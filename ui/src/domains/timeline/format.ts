@@ -1,5 +1,6 @@
 // How events read: kinds and outcomes in words, times to the millisecond, line flags explained.
 import type { TimelineEvent } from '../../gen/TimelineEvent';
+import { nowDate } from '../../lib/clock';
 
 export const KINDS = ['auth', 'request', 'rate_limit', 'service', 'log', 'unparsed', 'gap', 'console'];
 export const OUTCOMES = ['failure', 'success', 'error', 'info'];
@@ -12,7 +13,7 @@ const FLAGS: [number, string][] = [
   [16, 'client address reported by the service (spoofable X-Forwarded-For)'],
 ];
 
-const clock = new Intl.DateTimeFormat(undefined, {
+const CLOCK: Intl.DateTimeFormatOptions = {
   month: 'short',
   day: 'numeric',
   hour: '2-digit',
@@ -20,7 +21,9 @@ const clock = new Intl.DateTimeFormat(undefined, {
   second: '2-digit',
   fractionalSecondDigits: 3,
   hourCycle: 'h23',
-});
+};
+const clock = new Intl.DateTimeFormat(undefined, CLOCK);
+const clockWithYear = new Intl.DateTimeFormat(undefined, { ...CLOCK, year: 'numeric' });
 
 /** `rate_limit` reads as "rate limit". */
 export function words(name: string): string {
@@ -31,8 +34,15 @@ export function flagWords(flags: number): string[] {
   return FLAGS.filter(([bit]) => flags & bit).map(([, word]) => word);
 }
 
-export function time(e: TimelineEvent): string {
-  return clock.format(new Date(e.time_us / 1000));
+/** Whether an event falls in another year than `now`'s (in the operator's zone). */
+export function otherYear(e: TimelineEvent, now: Date = nowDate()): boolean {
+  return new Date(e.time_us / 1000).getFullYear() !== now.getFullYear();
+}
+
+/** To the millisecond; with the year when it is not the current one (a line stamped 2099
+ * must not read as this November). */
+export function time(e: TimelineEvent, now: Date = nowDate()): string {
+  return (otherYear(e, now) ? clockWithYear : clock).format(new Date(e.time_us / 1000));
 }
 
 /** An event's identity, stable across pages. */

@@ -10,6 +10,7 @@ import type { Outcome } from '../../gen/Outcome';
 import type { SyncState } from '../../gen/SyncState';
 import type { TimelineEvent } from '../../gen/TimelineEvent';
 import { nowMicros, nowSeconds } from '../../lib/clock';
+import { parseLocalTime } from '../../lib/dates';
 import { controllerContext } from '../../lib/context';
 import { toHostError, type Host, type HostError } from '../../lib/host';
 import { servicesOf } from '../../lib/instances';
@@ -53,6 +54,9 @@ export class TimelineController {
   keyPrefix = $state('');
   path = $state('');
   text = $state('');
+  /** A time range of the operator's own, as typed (local time); it replaces `range`. */
+  from = $state('');
+  to = $state('');
   live = $state(true);
 
   events = $state<TimelineEvent[]>([]);
@@ -63,7 +67,10 @@ export class TimelineController {
   instances = $state<InstanceView[] | null>(null);
   sync = $state<SyncState[]>([]);
   selected = $state(-1);
+  /** The selected event's raw line: null when the console has none for it (see `rawRead`). */
   raw = $state<string | null>(null);
+  /** Whether the host has answered for the selected event's raw line. */
+  rawRead = $state(false);
   exported = $state<string | null>(null);
   now = $state(nowSeconds());
   olderArrived = $state(false);
@@ -81,9 +88,20 @@ export class TimelineController {
   readonly visible = $derived(this.events.slice(this.first, this.last));
   readonly current = $derived(this.selected >= 0 ? this.events[this.selected] : undefined);
   readonly syncProblems = $derived(this.sync.filter((s) => s.last_error));
+  readonly fromTime = $derived(parseLocalTime(this.from));
+  readonly toTime = $derived(parseLocalTime(this.to));
+  /** Whether From or To is filled in: they replace the chosen range. */
+  readonly custom = $derived(this.fromTime.kind !== 'empty' || this.toTime.kind !== 'empty');
+  /** What is wrong with From and To, in words; the list keeps what it shows until they are right. */
+  readonly rangeError = $derived.by(() => {
+    if (this.fromTime.kind === 'invalid') return `From: ${this.fromTime.reason}.`;
+    if (this.toTime.kind === 'invalid') return `To: ${this.toTime.reason}.`;
+    if (this.fromTime.kind === 'ok' && this.toTime.kind === 'ok' && this.toTime.value <= this.fromTime.value) return 'To must be after From.';
+    return null;
+  });
   readonly lastSync = $derived(Math.max(0, ...this.sync.map((s) => s.last_sync ?? 0)) / 1e6);
   readonly #filterKey = $derived(
-    JSON.stringify([this.range, this.instance, this.service, this.kind, this.outcome, this.ip, this.keyPrefix, this.path, this.text, this.preset]),
+    JSON.stringify([this.range, this.from, this.to, this.instance, this.service, this.kind, this.outcome, this.ip, this.keyPrefix, this.path, this.text, this.preset]),
   );
 
   constructor(host: Host, options: TimelineOptions) {
@@ -99,6 +117,8 @@ export class TimelineController {
     const effects = $effect.root(() => {
       $effect(() => {
         void this.#filterKey;
+        // A half-typed range asks for nothing: the list stays as it was until it reads right.
+        if (this.rangeError) return;
         const timer = setTimeout(() => void this.reload(), SETTLE_MS);
         return () => clearTimeout(timer);
       });
@@ -122,9 +142,11 @@ export class TimelineController {
     // A preset stands for exactly its events; free text still narrows within them.
     if (this.preset) return { ...this.preset.filter, text: this.text.trim() || null };
     const seconds = RANGES.find(([r]) => r === this.range)?.[2] ?? 0;
+    const [from, to] = [this.fromTime, this.toTime];
+    const custom = this.custom && !this.rangeError;
     return {
-      from_us: seconds ? Math.floor(nowMicros() - seconds * 1e6) : null,
-      to_us: null,
+      from_us: custom ? (from.kind === 'ok' ? from.value * 1000 : null) : seconds ? Math.floor(nowMicros() - seconds * 1e6) : null,
+      to_us: custom && to.kind === 'ok' ? to.value * 1000 : null,
       instance: this.instance || null,
       service: this.service || null,
       kind: this.kind || null,
@@ -146,6 +168,7 @@ export class TimelineController {
       this.next = page.next;
       this.selected = -1;
       this.raw = null;
+      this.rawRead = false;
       this.error = null;
       this.olderArrived = false;
       if (this.list) this.list.scrollTop = 0;
@@ -179,7 +202,7 @@ export class TimelineController {
     this.now = nowSeconds();
     try {
       this.sync = await this.#host.syncStates();
-      if (!this.live || !this.loaded) return;
+      if (!this.live || !this.loaded || this.rangeError) return;
       const page = await this.#host.events(this.filter(), null, PAGE);
       if (this.scrollTop === 0 && this.selected < 0) {
         this.events = page.events;
@@ -203,19 +226,36 @@ export class TimelineController {
   async select(index: number): Promise<void> {
     this.selected = index;
     this.raw = null;
+    this.rawRead = false;
     const e = this.events[index];
     if (!e) return;
     const wanted = key(e);
     try {
       const line = await this.#host.eventRaw(e.instance, e.seq);
-      if (this.current && key(this.current) === wanted) this.raw = line;
+      if (this.current && key(this.current) === wanted) {
+        this.raw = line;
+        this.rawRead = true;
+      }
     } catch (err) {
       this.error = toHostError(err);
+      if (this.current && key(this.current) === wanted) this.rawRead = true;
     }
   }
 
   close(): void {
     this.selected = -1;
+  }
+
+  /** A range from the list (which drops From and To), or 'custom' (which keeps them). */
+  chooseRange(range: string): void {
+    if (range === 'custom') return;
+    this.range = range;
+    this.clearTimes();
+  }
+
+  clearTimes(): void {
+    this.from = '';
+    this.to = '';
   }
 
   reloadOlder(): void {
