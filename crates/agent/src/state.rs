@@ -11,7 +11,8 @@
 //! - `snapshots/`: the service's database snapshots (`ops/database.rs`).
 //!
 //! Every write goes through `fsutil::write_atomic`: a reader sees the old content or the new,
-//! never half.
+//! never half. Every read goes through `fsutil::read_optional`: regular files only, no link
+//! followed, at most `fsutil::STATE_MAX` bytes.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,7 @@ use gatehouse_pki::{KeyPem, RevocationList};
 use serde::{Deserialize, Serialize};
 
 pub use crate::fsutil::write_atomic;
-use crate::fsutil::{read_optional, remove_if_present, set_mode};
+use crate::fsutil::{ensure_private_dir, read_optional, remove_if_present};
 
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -63,8 +64,7 @@ impl StateDir {
     }
 
     pub fn ensure(&self) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.root)?;
-        set_mode(&self.root, 0o700)
+        ensure_private_dir(&self.root)
     }
 
     fn path(&self, name: &str) -> PathBuf {

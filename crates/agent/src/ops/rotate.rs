@@ -155,7 +155,8 @@ pub async fn rotate(
             .and_then(fsutil::mode_of),
     };
     // Backup and journal first: from here on, an interrupted agent can put things back.
-    if let Err(e) = fsutil::write_atomic_with(&backup, text.as_bytes(), Access::private_like(&path))
+    let owner = owner_of(&path);
+    if let Err(e) = fsutil::write_atomic_with(&backup, text.as_bytes(), owner)
         .and_then(|()| write_journal(state, &journal))
     {
         let _ = std::fs::remove_file(&backup);
@@ -173,9 +174,7 @@ pub async fn rotate(
         path.display(),
         backup.display()
     ));
-    if let Err(e) =
-        fsutil::write_atomic_with(&path, new_text.as_bytes(), Access::private_like(&path))
-    {
+    if let Err(e) = fsutil::write_atomic_with(&path, new_text.as_bytes(), owner) {
         outcome.error = Some(format!(
             "cannot write {}: {e}; the config and the service are unchanged",
             path.display()
@@ -247,7 +246,7 @@ async fn roll_back(
             &bytes,
             Access {
                 mode: journal.mode.unwrap_or(0o600),
-                owner_of: Some(&journal.file),
+                ..owner_of(&journal.file)
             },
         )
     });
@@ -368,6 +367,14 @@ fn finish(state: &StateDir, outcome: RotateOutcome) -> RotateOutcome {
     }
     tracing::info!(name = %outcome.name, committed = outcome.committed, rolled_back = outcome.rolled_back, "rotation finished");
     outcome
+}
+
+fn owner_of(path: &Path) -> Access {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => Access::owned(0o600, meta.uid(), meta.gid()),
+        Err(_) => Access::PRIVATE,
+    }
 }
 
 fn write_journal(state: &StateDir, journal: &Journal) -> std::io::Result<()> {
