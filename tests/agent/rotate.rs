@@ -539,3 +539,177 @@ async fn rae_s_jwt_secret_rotates_without_touching_its_api_key() {
         "the API key is untouched and still works"
     );
 }
+
+/// The uid of `nobody`: the service account in the tests that need one other than root.
+const SERVICE_UID: u32 = 65534;
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+/// As on a real host: the service's account owns its directory and its config (and can
+/// reach them), so it can swap any file there for a link at any moment.
+fn hand_to_the_service_account(h: &Host) {
+    use std::os::unix::fs::PermissionsExt;
+    let top = h.dir.parent().expect("the test's directory");
+    std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o711)).expect("search");
+    for path in [&h.dir, &h.config_file] {
+        std::os::unix::fs::chown(path, Some(SERVICE_UID), Some(SERVICE_UID)).expect("chown");
+    }
+}
+
+/// Every file under `dir` (not following links), with its content if it can be read.
+fn contents_below(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("list").flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).expect("meta");
+        if meta.is_dir() {
+            out.extend(contents_below(&path));
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_swapped_for_a_link_to_the_agent_s_key_never_reaches_the_config() {
+    if !running_as_root() {
+        eprintln!("this test needs root to act as a second account; not run");
+        return;
+    }
+    let h = host("sekha", "");
+    hand_to_the_service_account(&h);
+    let agent = boot(&h).await;
+    let key = h.agent.state_dir.join("enroll.key");
+    let key_pem = std::fs::read_to_string(&key).expect("the agent's key");
+    let key_line = key_pem
+        .lines()
+        .nth(1)
+        .expect("a line of the key")
+        .to_owned();
+    // The service account makes the next start fail and, while the agent restarts the
+    // service, swaps every backup it can find for a link to the agent's private key.
+    let flag = h.dir.join("fail-next-start");
+    std::fs::write(&flag, "").expect("flag");
+    let mut config = h.agent.clone();
+    if let Some(cmd) = config.restart_command.as_mut() {
+        cmd[2] = format!(
+            "setpriv --reuid={SERVICE_UID} --regid={SERVICE_UID} --clear-groups sh -c \
+             'for f in {dir}/*.bak {state}/*/*.bak; do [ -e \"$f\" ] && ln -sfn {key} \"$f\"; done; true'; \
+             {command} --fail-start-flag {flag}",
+            dir = h.dir.display(),
+            state = h.agent.state_dir.display(),
+            key = key.display(),
+            command = cmd[2],
+            flag = flag.display(),
+        );
+    }
+    drop(agent);
+    let agent = Agent::load(config).expect("agent");
+    let outcome = agent
+        .rotate(request(&agent, h.key_name, &new_key("sekha")))
+        .await
+        .expect("the rotation runs");
+    assert!(
+        !outcome.committed,
+        "the service did not start, so nothing is committed: {outcome:?}"
+    );
+    for (path, text) in contents_below(&h.dir) {
+        assert!(
+            !text.contains(&key_line),
+            "the agent's private key reached {}, which the service account can read",
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(&h.config_file).expect("config");
+    assert!(
+        text.contains(&h.old_key),
+        "the previous config is back: {text}"
+    );
+    assert!(outcome.rolled_back, "the rollback happened: {outcome:?}");
+    assert_eq!(
+        outcome.old_key_works,
+        Some(true),
+        "and the service works with its old key again"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&h.config_file).expect("config").uid(),
+        SERVICE_UID,
+        "the config is still the service's own"
+    );
+}
+
+#[test]
+fn a_rotation_that_cannot_give_the_config_back_to_its_owner_changes_nothing() {
+    if !running_as_root() {
+        eprintln!("this test needs root to act as a second account; not run");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let h = host("sekha", "");
+    hand_to_the_service_account(&h);
+    let agent = runtime.block_on(boot(&h));
+    let original = std::fs::read(&h.config_file).expect("config");
+    let req = request(&agent, h.key_name, &new_key("sekha"));
+    // The agent without CAP_CHOWN (as under the packaged unit, which runs it as a user of
+    // its own): it cannot give a file to the service account. Capabilities are per thread,
+    // so only this thread loses it.
+    let outcome = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut caps = rustix::thread::capabilities(None).expect("capabilities");
+                caps.effective -= rustix::thread::CapabilitySet::CHOWN;
+                rustix::thread::set_capabilities(None, caps).expect("drop CAP_CHOWN");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(agent.rotate(req))
+            })
+            .join()
+            .expect("the rotating thread")
+    });
+    match outcome {
+        Ok(outcome) => {
+            assert!(
+                !outcome.committed,
+                "a config the service can no longer read is never committed: {outcome:?}"
+            );
+            assert!(
+                outcome.error.as_deref().is_some_and(|e| e.contains("uid")),
+                "and the outcome names the owner it could not give the file: {outcome:?}"
+            );
+        }
+        Err(e) => assert!(
+            e.message.contains("uid"),
+            "a refusal names the owner it could not give the file: {}",
+            e.message
+        ),
+    }
+    assert_eq!(
+        std::fs::read(&h.config_file).expect("config"),
+        original,
+        "the config is as it was"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&h.config_file).expect("config").uid(),
+        SERVICE_UID,
+        "and still the service's own"
+    );
+    assert!(
+        runtime.block_on(accepts(&h, &h.old_key)),
+        "the service still takes the old key"
+    );
+}

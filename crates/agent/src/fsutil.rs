@@ -69,11 +69,15 @@ pub struct Facts {
     pub nlink: u64,
     pub dev: u64,
     pub ino: u64,
-    /// Unix seconds.
-    pub modified: Option<i64>,
+    pub modified: Option<std::time::SystemTime>,
 }
 
 impl Facts {
+    /// When it was last changed, in Unix seconds.
+    pub fn modified_secs(&self) -> Option<i64> {
+        self.modified.and_then(unix_secs)
+    }
+
     fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
         Facts {
@@ -84,7 +88,7 @@ impl Facts {
             nlink: meta.nlink(),
             dev: meta.dev(),
             ino: meta.ino(),
-            modified: meta.modified().ok().and_then(unix_secs),
+            modified: meta.modified().ok(),
         }
     }
 }

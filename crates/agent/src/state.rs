@@ -7,7 +7,8 @@
 //! - `revoked.txt`: serials the console revoked, one per line.
 //! - `events.sqlite3`: the event buffer (`buffer.rs`).
 //! - `rotation.json`: the journal of a rotation under way; `rotation-outcomes.json`: the
-//!   last outcomes (`ops/rotate.rs`).
+//!   last outcomes; `rotation-backups/`: the configs as they were before a rotation, which the
+//!   service's account can neither read nor swap (`ops/rotate.rs`).
 //! - `snapshots/`: the service's database snapshots (`ops/database.rs`).
 //!
 //! Every write goes through `fsutil::write_atomic`: a reader sees the old content or the new,
@@ -20,7 +21,7 @@ use gatehouse_pki::{KeyPem, RevocationList};
 use serde::{Deserialize, Serialize};
 
 pub use crate::fsutil::write_atomic;
-use crate::fsutil::{ensure_private_dir, read_optional, remove_if_present};
+use crate::fsutil::{ensure_private_dir, read_optional, remove_if_present, Dir};
 
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -83,6 +84,11 @@ impl StateDir {
 
     pub fn rotation_outcomes(&self) -> PathBuf {
         self.path("rotation-outcomes.json")
+    }
+
+    /// The configs as they were before each rotation (mode 0700, created when first needed).
+    pub fn rotation_backups(&self) -> std::io::Result<Dir> {
+        Dir::open(&self.root)?.private_subdir("rotation-backups")
     }
 
     pub fn snapshots(&self) -> PathBuf {
