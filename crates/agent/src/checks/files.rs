@@ -5,7 +5,7 @@ use gatehouse_protocol::{CheckId, CheckResult};
 
 use super::{fail, pass, unknown, Context};
 use crate::fsutil;
-use crate::service::files;
+use crate::service::{account, files};
 
 pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
     let check = CheckId::ConfigFileMode;
@@ -13,7 +13,7 @@ pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
         return unknown(check, files::no_dir("the service's files"), vec![]);
     };
     let owner_uid = match &cx.policy.service_user {
-        Some(user) => match uid_of(user) {
+        Some(user) => match account::uid_of(user) {
             Some(uid) => Some((user.clone(), uid)),
             None => {
                 return unknown(
@@ -71,12 +71,4 @@ pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
     } else {
         pass(check, "config files are mode 0600", evidence)
     }
-}
-
-fn uid_of(user: &str) -> Option<u32> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == user).then(|| fields.nth(1)?.parse().ok())?
-    })
 }

@@ -51,6 +51,9 @@ pub struct ServiceSettings {
     pub restart_command: Vec<String>,
     /// How long a restart may take to answer the health check again (capped at an hour).
     pub restart_timeout: Duration,
+    /// The account the service runs as (`[checks] service_user`); without one, the owner of
+    /// the service's files.
+    pub user: Option<String>,
 }
 
 /// How addresses are blocked.
@@ -105,6 +108,7 @@ impl Settings {
                     .restart_timeout_secs
                     .map_or(RESTART_TIMEOUT, Duration::from_secs)
                     .min(RESTART_TIMEOUT_MAX),
+                user: checks.service_user.clone(),
             },
             firewall: FirewallPolicy {
                 nft_command: config

@@ -6,7 +6,9 @@
 //!   and replace it, its database file.
 //! - [`probe`]: its base URL, health and the protected endpoint, over one HTTP client.
 //! - [`restart`]: running its restart command, then waiting for its health check.
+//! - [`account`]: the account it runs as, which its files and its listener belong to.
 
+pub mod account;
 pub mod files;
 pub mod probe;
 pub mod restart;
