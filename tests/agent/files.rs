@@ -150,3 +150,70 @@ fn the_log_reader_does_not_follow_a_log_swapped_for_a_link_to_a_root_only_file()
         "a regular log in its place is read: {events:?}"
     );
 }
+
+#[test]
+fn a_config_swapped_for_dev_zero_a_device_a_fifo_or_a_huge_file_is_refused_not_read() {
+    let h = host();
+    let config = h.service.join("config.toml");
+    let agent = std::sync::Arc::new(agent(&h, Vec::new()));
+    let mut cases = vec!["a link to /dev/zero", "a FIFO", "a 4 GiB file"];
+    if running_as_root() {
+        // The device itself, made where the config was (only root can make one).
+        cases.push("the /dev/zero device");
+    }
+    let make = |case: &str| match case {
+        "a link to /dev/zero" => std::os::unix::fs::symlink("/dev/zero", &config).expect("link"),
+        "a FIFO" => rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &config,
+            rustix::fs::Mode::from_raw_mode(0o644),
+        )
+        .expect("fifo"),
+        "a 4 GiB file" => std::fs::File::create(&config)
+            .and_then(|f| f.set_len(4 << 30))
+            .expect("sparse file"),
+        _ => rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &config,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            rustix::fs::makedev(1, 5),
+        )
+        .expect("mknod"),
+    };
+    {
+        for case in cases {
+            let _ = std::fs::remove_file(&config);
+            make(case);
+            // On a thread of its own, so a read that blocks (a FIFO without a writer) fails
+            // the test instead of hanging it.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let agent = agent.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send((agent.credentials(), agent.evidence(10)));
+            });
+            let (report, evidence) =
+                rx.recv_timeout(Duration::from_secs(30))
+                    .unwrap_or_else(|_| {
+                        panic!("{case}: the agent gave up on the file instead of waiting on it")
+                    });
+            assert!(
+                report.credentials.is_empty()
+                    && report.problems.iter().any(|p| p.contains("config.toml")
+                        && (p.contains("not a regular file")
+                            || p.contains("symbolic link")
+                            || p.contains("larger than"))),
+                "{case}: refused, and the inventory says why: {report:?}"
+            );
+            let facts = evidence
+                .files
+                .iter()
+                .find(|f| f.path.ends_with("config.toml"))
+                .expect("the config is described");
+            assert!(
+                facts.sha256.is_none() && facts.error.is_some(),
+                "{case}: the evidence reads no hash of it either: {facts:?}"
+            );
+        }
+    }
+}

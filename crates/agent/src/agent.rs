@@ -303,7 +303,9 @@ impl Agent {
 
 fn hostname() -> String {
     #[cfg(target_os = "linux")]
-    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+    if let Ok(name) =
+        crate::fsutil::read_text(std::path::Path::new("/proc/sys/kernel/hostname"), 256)
+    {
         return name.trim().to_owned();
     }
     std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown".into())

@@ -327,19 +327,6 @@ pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// A file's permission bits (with the set-id and sticky bits).
-pub fn mode_of(meta: &std::fs::Metadata) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    Some(meta.permissions().mode() & 0o7777)
-}
-
-/// A file's owner uid and full mode.
-pub fn owner_and_mode(path: &Path) -> std::io::Result<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)?;
-    Ok((meta.uid(), meta.mode()))
-}
-
 /// Seconds since the Unix epoch of a file time; `None` for a time before it.
 pub fn unix_secs(time: std::time::SystemTime) -> Option<i64> {
     time.duration_since(std::time::UNIX_EPOCH)
