@@ -217,3 +217,52 @@ fn a_config_swapped_for_dev_zero_a_device_a_fifo_or_a_huge_file_is_refused_not_r
         }
     }
 }
+
+#[test]
+fn a_log_path_with_a_nul_byte_is_refused_and_never_reported() {
+    // In the agent's own config: refused when it is loaded, with a code.
+    let text = "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/var/lib/gh\"\n\
+                [[logs]]\npath = \"/var/log/sekha\\u0000.log\"\nformat = \"nginx_combined\"\nsource = \"proxy\"\n";
+    let err = AgentConfig::parse(text, Path::new("agent.toml"))
+        .expect_err("no file can have a name with a NUL byte");
+    assert_eq!(err.code(), "config_invalid", "a config error: {err}");
+    assert!(err.to_string().contains("NUL"), "that says why: {err}");
+    // In an operator-written profile: the log is not followed, and no report names it.
+    let h = host();
+    let profiles = h.tmp.path().join("profiles");
+    std::fs::create_dir(&profiles).expect("profiles");
+    let profile = include_str!("../../profiles/sekha.toml")
+        .replace("name = \"sekha\"", "name = \"memo\"")
+        .replace("/var/log/sekha/sekha.log", "/var/log/memo/me\\u0000mo.log");
+    std::fs::write(profiles.join("memo.toml"), profile).expect("profile");
+    gatehouse_pki::install_provider();
+    let config = AgentConfig {
+        profiles_dir: Some(profiles),
+        ..AgentConfig::for_test(h.tmp.path().join("agent"))
+            .with_profile("memo")
+            .with_service_dir(&h.service)
+    };
+    gatehouse_agent::initialise(
+        &gatehouse_agent::state::StateDir::new(&config.state_dir),
+        time::OffsetDateTime::now_utc(),
+        Duration::from_secs(900),
+        [3; 20],
+    )
+    .expect("agent init");
+    let agent = Agent::load(config).expect("an agent with such a profile still starts");
+    let report = agent.evidence(10);
+    let paths: Vec<&str> = report
+        .logs
+        .iter()
+        .map(|l| l.path.as_str())
+        .chain(report.files.iter().map(|f| f.path.as_str()))
+        .collect();
+    assert!(
+        paths.iter().all(|p| !p.contains('\0')),
+        "no reported path holds a NUL byte (the console makes file names of them): {paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.ends_with("nginx/sekha.access.log")),
+        "the profile's other log is still reported: {paths:?}"
+    );
+}

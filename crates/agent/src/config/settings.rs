@@ -87,6 +87,21 @@ impl Settings {
         } else {
             profile.as_deref().map(profile_logs).unwrap_or_default()
         };
+        // An operator-written profile may name a path no file can have (a NUL byte): such a
+        // log is not followed, and so never reported.
+        let logs = logs
+            .into_iter()
+            .filter(|log| {
+                let named = crate::fsutil::is_file_name(&log.path);
+                if !named {
+                    tracing::error!(
+                        path = ?log.path,
+                        "a log path with a NUL byte or none at all is not followed"
+                    );
+                }
+                named
+            })
+            .collect();
         let restart_command = match (&config.restart_command, &profile) {
             (Some(command), _) => command.clone(),
             (None, Ok(profile)) => profile.restart.command.clone(),

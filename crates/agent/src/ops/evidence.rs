@@ -29,7 +29,9 @@ pub fn collect(
     let mut tails = Vec::new();
     match logs {
         Ok(list) => {
-            for log in list {
+            // The console names files after these paths: one that cannot name a file is never
+            // reported (the config and the settings refuse them already).
+            for log in list.iter().filter(|log| fsutil::is_file_name(&log.path)) {
                 let (lines, error) = match tail(&log.path, lines) {
                     Ok(lines) => (lines, None),
                     Err(e) => (Vec::new(), Some(e.to_string())),
@@ -51,7 +53,11 @@ pub fn collect(
     }
     EvidenceReport {
         logs: tails,
-        files: config_files.iter().map(|path| facts(path)).collect(),
+        files: config_files
+            .iter()
+            .filter(|path| fsutil::is_file_name(path))
+            .map(|path| facts(path))
+            .collect(),
         collected_at: now,
     }
 }
