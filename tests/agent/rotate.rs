@@ -713,3 +713,49 @@ fn a_rotation_that_cannot_give_the_config_back_to_its_owner_changes_nothing() {
         "the service still takes the old key"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_with_shell_metacharacters_or_no_end_is_refused() {
+    // A dotenv file is often sourced by a shell (`set -a; . ./.env`): a key is data there only
+    // if it holds nothing a shell or a dotenv reader gives a meaning to.
+    let h = host("jelmore", "");
+    let agent = boot(&h).await;
+    let original = std::fs::read(&h.config_file).expect("config");
+    let pad = "a".repeat(40);
+    for key in [
+        format!("$(id>/tmp/gatehouse-pwned){pad}"),
+        format!("`id`{pad}"),
+        format!("{pad};reboot"),
+        format!("{pad}|sh"),
+        format!("{pad}&&id"),
+        format!("{pad}#comment"),
+        format!("{pad}$HOME"),
+        format!("{pad}\u{0}x"),
+        format!("{pad}é"),
+        "A".repeat(10_000),
+    ] {
+        let err = agent
+            .rotate(request(&agent, h.key_name, &key))
+            .await
+            .expect_err("refused before anything is touched");
+        assert_eq!(
+            err.code, "cannot_rotate",
+            "a clear code for {key:.60?}: {}",
+            err.message
+        );
+        assert!(
+            err.message.contains("base64url"),
+            "and a message naming the alphabet for {key:.60?}: {}",
+            err.message
+        );
+    }
+    assert_eq!(
+        std::fs::read(&h.config_file).expect("config"),
+        original,
+        "the config is untouched"
+    );
+    assert!(
+        agent.last_rotation().is_none(),
+        "no rotation was even begun"
+    );
+}

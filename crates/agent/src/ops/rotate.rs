@@ -28,6 +28,9 @@ use crate::service::files::{fingerprint, no_dir, replace_value, value_of};
 use crate::service::Service;
 use crate::state::StateDir;
 
+/// The longest new key accepted: four times a 256-bit key in hex.
+const NEW_KEY_MAX: usize = 256;
+
 /// Outcomes kept for the console to ask about, newest last.
 const OUTCOMES_KEPT: usize = 50;
 /// Backups of a config kept after a committed rotation (each holds a retired key).
@@ -141,20 +144,7 @@ pub async fn rotate(
             ),
         ));
     }
-    if request.new_key.len() < service.profile.keys.min_length
-        || request
-            .new_key
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
-    {
-        return Err(ApiError::conflict(
-            codes::CANNOT_ROTATE,
-            format!(
-                "the new key must be at least {} characters, without quotes, backslashes or spaces",
-                service.profile.keys.min_length
-            ),
-        ));
-    }
+    check_new_key(&request.new_key, &service.profile.keys)?;
     let new_text = replace_value(&text, file, &request.name, &request.new_key);
     // Read the result back as the service would: exactly the new key, or nothing is done.
     if value_of(file, &new_text, &request.name).as_deref() != Some(request.new_key.as_str())
@@ -425,6 +415,28 @@ fn finish(state: &StateDir, outcome: RotateOutcome) -> RotateOutcome {
     }
     tracing::info!(name = %outcome.name, committed = outcome.committed, rolled_back = outcome.rolled_back, "rotation finished");
     outcome
+}
+
+/// A new key is data wherever it lands only if it is drawn from the profile's alphabet
+/// (base64url, or hex) and has an end: a dotenv file sourced by a shell, a TOML string and a
+/// log line give no meaning to these characters.
+fn check_new_key(key: &str, policy: &gatehouse_events::profile::KeyPolicy) -> Result<(), ApiError> {
+    let (alphabet, allowed): (&str, fn(u8) -> bool) = match policy.encoding.as_str() {
+        "hex" => ("hex (0-9, a-f, A-F)", |b| b.is_ascii_hexdigit()),
+        _ => ("base64url (A-Z, a-z, 0-9, '-', '_')", |b| {
+            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+        }),
+    };
+    let min = policy.min_length;
+    if key.len() < min || key.len() > NEW_KEY_MAX || !key.bytes().all(allowed) {
+        return Err(ApiError::conflict(
+            codes::CANNOT_ROTATE,
+            format!(
+                "the new key must be {min} to {NEW_KEY_MAX} characters of {alphabet}; nothing was changed"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The directory holding the config at `relative` below `service_dir`, and its name, reached
