@@ -52,8 +52,11 @@ impl Agent {
         let state = StateDir::new(&settings.state_dir);
         let identity = Identity::load(&state)?;
         let buffer = Buffer::open(&state.events(), settings.buffer_capacity)?;
+        // No redirects: reqwest keeps custom headers (X-API-Key) across one, and the service
+        // decides where a redirect leads.
         let http = reqwest::Client::builder()
             .timeout(SERVICE_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()?;
         Ok(Agent {

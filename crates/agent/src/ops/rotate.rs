@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::fsutil::{self, Access, Dir};
-use crate::service::files::{fingerprint, no_dir, replace_value, value_of};
+use crate::service::files::{self, fingerprint, no_dir, replace_value, value_of};
+use crate::service::listener;
 use crate::service::Service;
 use crate::state::StateDir;
 
@@ -244,7 +245,7 @@ pub async fn rotate(
         Ok(()) => {
             outcome
                 .steps
-                .push("restarted the service; it answers its health check".into());
+                .push("restarted the service; its own process answers its health check".into());
             if file.role == Role::JwtSecret {
                 // A signing secret is not presented as a key: the protected endpoint cannot
                 // tell. The service came back with it; tokens signed with the old one stop
@@ -255,22 +256,23 @@ pub async fn rotate(
                 );
                 Ok(())
             } else {
-                match (service.accepts(&request.new_key).await, service.accepts(&old).await) {
-                    (Ok(true), Ok(false)) => Ok(()),
-                    (Ok(false), _) => Err("the service refuses the new key (is the key set elsewhere, such as an environment variable that wins over the file?)".to_owned()),
-                    (Ok(true), Ok(true)) => Err("the service still accepts the old key".to_owned()),
-                    (Err(e), _) | (_, Err(e)) => Err(format!("cannot check the keys: {e}")),
+                // The new key goes only to the service's own process; the old one is never
+                // sent anywhere again: that it is refused follows from nothing the service
+                // reads holding it any more.
+                match service.accepts(&request.new_key).await {
+                    Ok((true, pid)) => old_key_gone(service, &old, pid).map(|how| {
+                        outcome.steps.push(format!(
+                            "verified: the service's own process accepts the new key; the old key was not sent anywhere: {how}"
+                        ));
+                    }),
+                    Ok((false, _)) => Err("the service refuses the new key (is the key set elsewhere, such as an environment variable that wins over the file?)".to_owned()),
+                    Err(e) => Err(format!("cannot check the new key: {e}")),
                 }
             }
         }
     };
     match verified {
         Ok(()) => {
-            if file.role != Role::JwtSecret {
-                outcome
-                    .steps
-                    .push("verified: the new key is accepted, the old key is refused".into());
-            }
             outcome.committed = true;
             outcome.verified = file.role != Role::JwtSecret;
             // Backups hold retired keys: keep the last few, for a rollback by hand.
@@ -282,6 +284,47 @@ pub async fn rotate(
         }
     }
     Ok(finish(state, outcome))
+}
+
+/// Why the service no longer takes `old` (without presenting it): none of its config files
+/// holds it, nor does the environment of its process `pid` (when that can be read).
+fn old_key_gone(service: &Service<'_>, old: &str, pid: Option<u32>) -> Result<String, String> {
+    let dir = service
+        .dir()
+        .ok_or_else(|| no_dir("the service's config"))?;
+    for file in &service.profile.config_files {
+        let text = match files::read_config(dir, &file.path) {
+            Ok((text, _)) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot read the config back: {e}")),
+        };
+        if let Some((name, _)) = files::keys_in(file, &text)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(_, value)| value == old)
+        {
+            return Err(format!(
+                "{} still holds the old key in {name}, so the service still accepts it",
+                file.path
+            ));
+        }
+    }
+    let environment = match pid.map(|pid| (pid, listener::environment_holding(pid, old))) {
+        Some((pid, Ok(names))) if names.is_empty() => {
+            format!("nor does the environment of the service's process (pid {pid})")
+        }
+        Some((pid, Ok(names))) => {
+            return Err(format!(
+                "the environment of the service's process (pid {pid}) still holds the old key in {}, so the service still accepts it",
+                names.join(", ")
+            ))
+        }
+        Some((_, Err(e))) => format!(
+            "its environment could not be read ({e}), so the old key's refusal there was not probed"
+        ),
+        None => "the service's process could not be found, so its environment was not read and the old key's refusal there was not probed".into(),
+    };
+    Ok(format!("no config file holds it any more; {environment}"))
 }
 
 async fn roll_back(
@@ -313,7 +356,8 @@ async fn roll_back(
             outcome
                 .steps
                 .push("restarted the service with the previous config".into());
-            let works = service.accepts(old).await.unwrap_or(false);
+            // The old key is the current one again: it goes to the service's own process only.
+            let works = matches!(service.accepts(old).await, Ok((true, _)));
             outcome.old_key_works = Some(works);
             outcome.steps.push(if works {
                 "verified: the old key works again".into()
