@@ -4,6 +4,7 @@
 mod checks;
 mod cli;
 mod database;
+mod exposure;
 mod files;
 mod firewall;
 mod layering;

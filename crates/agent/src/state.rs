@@ -1,7 +1,8 @@
 //! The agent's files in its state directory (mode 0700):
 //!
 //! - `enroll.key`, `enroll.crt`, `enrollment.json`: written by `init`; the temporary
-//!   self-signed certificate the console pins, and the hash of the one-time token.
+//!   self-signed certificate the console pins, and the hash of the one-time token. The key
+//!   and certificate are deleted once the agent is enrolled (`identity.rs`).
 //! - `fleet.json`: instance name, fleet CA, certificate and key, written at enrollment and
 //!   renewal as one file, so a crash can never pair a certificate with the wrong key.
 //! - `revoked.txt`: serials the console revoked, one per line.
@@ -135,6 +136,13 @@ impl StateDir {
         self.write_enrollment(enrollment)?;
         remove_if_present(&self.path("fleet.json"))?;
         remove_if_present(&self.path("revoked.txt"))
+    }
+
+    /// Forget the temporary key and certificate, once enrolled: the enrollment name is no
+    /// longer served.
+    pub fn remove_enrollment_identity(&self) -> std::io::Result<()> {
+        remove_if_present(&self.path("enroll.key"))?;
+        remove_if_present(&self.path("enroll.crt"))
     }
 
     pub fn write_enrollment(&self, enrollment: &Enrollment) -> std::io::Result<()> {
