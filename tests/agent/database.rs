@@ -247,3 +247,52 @@ async fn a_missing_snapshot_or_a_database_server_is_refused_and_nothing_changes(
         refused.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_into_a_database_swapped_for_a_link_writes_nothing_through_it() {
+    let (sekha, config) = sekha();
+    let agent = boot(&config);
+    labels(sekha.port).await;
+    post(sekha.port, "alpha").await;
+    let snapshot = agent.snapshot().await.expect("snapshot");
+    // A database the service's account may not touch (root's, here one made by the test).
+    let victim = sekha.tmp.path().join("root-only.db");
+    {
+        let db = rusqlite::Connection::open(&victim).expect("victim");
+        db.execute_batch(
+            "CREATE TABLE secrets (v TEXT); INSERT INTO secrets VALUES ('root only');",
+        )
+        .expect("victim content");
+    }
+    let before = std::fs::read(&victim).expect("victim");
+    // The service's account owns its directory and swaps its database for a link.
+    let service = config.service_dir.clone().expect("service dir");
+    std::os::unix::fs::chown(&service, Some(65534), Some(65534)).expect("chown");
+    let db = service.join("sekha.db");
+    std::fs::remove_file(&db).expect("rm");
+    std::os::unix::fs::symlink(&victim, &db).expect("link");
+    let outcome = agent
+        .restore(RestoreRequest {
+            name: snapshot.name.clone(),
+        })
+        .await;
+    assert!(
+        std::fs::read(&victim).expect("victim") == before,
+        "the restore wrote nothing through the link: {outcome:?}"
+    );
+    match outcome {
+        Err(e) => assert!(
+            e.message.contains("symbolic link"),
+            "the refusal says why: {}",
+            e.message
+        ),
+        Ok(result) => panic!("a restore through a link must be refused, got {result:?}"),
+    }
+    assert!(
+        std::fs::symlink_metadata(&db)
+            .expect("db")
+            .file_type()
+            .is_symlink(),
+        "and nothing was put in its place either"
+    );
+}

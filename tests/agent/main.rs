@@ -4,6 +4,8 @@
 mod checks;
 mod cli;
 mod database;
+mod exposure;
+mod files;
 mod firewall;
 mod layering;
 mod mtls;

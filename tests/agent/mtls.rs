@@ -340,3 +340,41 @@ async fn events_are_served_in_pages_over_mutual_tls() {
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_client_certificate_is_refused_on_a_kept_alive_connection() {
+    let (_dir, fleet, agent) = serve_fleet().await;
+    let validity = Validity {
+        not_before: now() - Duration::minutes(1),
+        not_after: now() + Duration::seconds(5),
+    };
+    let (cert, key) = fleet.client(INSTANCE, validity, 16);
+    let console = client(client_config(&fleet, &cert.pem, &key), agent.addr);
+    let before = console
+        .get(info_url(agent.addr))
+        .send()
+        .await
+        .expect("works while valid");
+    assert_eq!(
+        before.status(),
+        200,
+        "the certificate works before it expires"
+    );
+    // Keep the connection alive past the certificate's end.
+    while now() <= validity.not_after + Duration::seconds(1) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let after = console
+        .get(info_url(agent.addr))
+        .send()
+        .await
+        .expect("an HTTP answer on the kept-alive connection");
+    assert_eq!(
+        after.status(),
+        403,
+        "the open connection is refused once the certificate has expired"
+    );
+    let body: gatehouse_protocol::ErrorBody = after.json().await.expect("error body");
+    assert_eq!(body.code, "certificate_expired", "and says why");
+    agent.stop().await;
+}

@@ -39,6 +39,12 @@ impl Drop for Host {
 
 /// `extra` runs before the restart script: an environment override, a hang.
 fn host(profile: &'static str, extra: &str) -> Host {
+    host_run_by(profile, extra, None)
+}
+
+/// A host whose service runs as `uid` (its pid file and log in its own directory), or as the
+/// test's user.
+fn host_run_by(profile: &'static str, extra: &str, uid: Option<u32>) -> Host {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("service");
     std::fs::create_dir_all(&dir).expect("dir");
@@ -55,14 +61,25 @@ fn host(profile: &'static str, extra: &str) -> Host {
     let config_file = dir.join(file);
     std::fs::write(&config_file, text).expect("config");
     let port = free_port();
-    let pid_file = tmp.path().join("service.pid");
+    let (pid_file, log, run_as) = match uid {
+        None => (
+            tmp.path().join("service.pid"),
+            tmp.path().join("service.log"),
+            String::new(),
+        ),
+        Some(uid) => (
+            dir.join("service.pid"),
+            dir.join("service.log"),
+            format!("setpriv --reuid={uid} --regid={uid} --clear-groups "),
+        ),
+    };
     let script = demo_dir().join("restart_fixture.sh");
     let command = format!(
-        "{extra} sh {} {} --profile {profile} --port {port} --workdir {} --log {}",
+        "{extra} {run_as}sh {} {} --profile {profile} --port {port} --workdir {} --log {}",
         script.display(),
         pid_file.display(),
         dir.display(),
-        tmp.path().join("service.log").display()
+        log.display()
     );
     let agent = AgentConfig::for_test(tmp.path().join("agent"))
         .with_profile(profile)
@@ -219,6 +236,17 @@ async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
         assert!(
             !accepts(&h, &h.old_key).await,
             "{profile}: the old key is refused"
+        );
+        assert!(
+            outcome.verified
+                && outcome
+                    .steps
+                    .iter()
+                    .any(|s| s.contains("the old key was not sent anywhere")
+                        && s.contains("no config file holds it")
+                        && s.contains("environment of the service's process (pid")),
+            "{profile}: the old key's refusal is shown without presenting it: {:?}",
+            outcome.steps
         );
         let text = std::fs::read_to_string(&h.config_file).expect("config");
         assert!(
@@ -537,5 +565,453 @@ async fn rae_s_jwt_secret_rotates_without_touching_its_api_key() {
     assert!(
         accepts(&h, &h.old_key).await,
         "the API key is untouched and still works"
+    );
+}
+
+/// The uid of `nobody`: the service account in the tests that need one other than root.
+const SERVICE_UID: u32 = 65534;
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+/// As on a real host: the service's account owns its directory and its config (and can
+/// reach them), so it can swap any file there for a link at any moment; the service runs as
+/// that account (see [`host_run_by`]).
+fn hand_to_the_service_account(h: &Host) {
+    use std::os::unix::fs::PermissionsExt;
+    let top = h.dir.parent().expect("the test's directory");
+    std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o711)).expect("search");
+    for path in [&h.dir, &h.config_file] {
+        std::os::unix::fs::chown(path, Some(SERVICE_UID), Some(SERVICE_UID)).expect("chown");
+    }
+}
+
+/// Every file under `dir` (not following links), with its content if it can be read.
+fn contents_below(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("list").flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).expect("meta");
+        if meta.is_dir() {
+            out.extend(contents_below(&path));
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_swapped_for_a_link_to_the_agent_s_key_never_reaches_the_config() {
+    if !running_as_root() {
+        eprintln!("this test needs root to act as a second account; not run");
+        return;
+    }
+    let h = host_run_by("sekha", "", Some(SERVICE_UID));
+    hand_to_the_service_account(&h);
+    let agent = boot(&h).await;
+    let key = h.agent.state_dir.join("enroll.key");
+    let key_pem = std::fs::read_to_string(&key).expect("the agent's key");
+    let key_line = key_pem
+        .lines()
+        .nth(1)
+        .expect("a line of the key")
+        .to_owned();
+    // The service account makes the next start fail and, while the agent restarts the
+    // service, swaps every backup it can find for a link to the agent's private key.
+    let flag = h.dir.join("fail-next-start");
+    std::fs::write(&flag, "").expect("flag");
+    let mut config = h.agent.clone();
+    if let Some(cmd) = config.restart_command.as_mut() {
+        cmd[2] = format!(
+            "setpriv --reuid={SERVICE_UID} --regid={SERVICE_UID} --clear-groups sh -c \
+             'for f in {dir}/*.bak {state}/*/*.bak; do [ -e \"$f\" ] && ln -sfn {key} \"$f\"; done; true'; \
+             {command} --fail-start-flag {flag}",
+            dir = h.dir.display(),
+            state = h.agent.state_dir.display(),
+            key = key.display(),
+            command = cmd[2],
+            flag = flag.display(),
+        );
+    }
+    drop(agent);
+    let agent = Agent::load(config).expect("agent");
+    let outcome = agent
+        .rotate(request(&agent, h.key_name, &new_key("sekha")))
+        .await
+        .expect("the rotation runs");
+    assert!(
+        !outcome.committed,
+        "the service did not start, so nothing is committed: {outcome:?}"
+    );
+    for (path, text) in contents_below(&h.dir) {
+        assert!(
+            !text.contains(&key_line),
+            "the agent's private key reached {}, which the service account can read",
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(&h.config_file).expect("config");
+    assert!(
+        text.contains(&h.old_key),
+        "the previous config is back: {text}"
+    );
+    assert!(outcome.rolled_back, "the rollback happened: {outcome:?}");
+    assert_eq!(
+        outcome.old_key_works,
+        Some(true),
+        "and the service works with its old key again"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&h.config_file).expect("config").uid(),
+        SERVICE_UID,
+        "the config is still the service's own"
+    );
+}
+
+#[test]
+fn a_rotation_that_cannot_give_the_config_back_to_its_owner_changes_nothing() {
+    if !running_as_root() {
+        eprintln!("this test needs root to act as a second account; not run");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let h = host_run_by("sekha", "", Some(SERVICE_UID));
+    hand_to_the_service_account(&h);
+    let agent = runtime.block_on(boot(&h));
+    let original = std::fs::read(&h.config_file).expect("config");
+    let req = request(&agent, h.key_name, &new_key("sekha"));
+    // The agent without CAP_CHOWN (as under the packaged unit, which runs it as a user of
+    // its own): it cannot give a file to the service account. Capabilities are per thread,
+    // so only this thread loses it.
+    let outcome = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut caps = rustix::thread::capabilities(None).expect("capabilities");
+                caps.effective -= rustix::thread::CapabilitySet::CHOWN;
+                rustix::thread::set_capabilities(None, caps).expect("drop CAP_CHOWN");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(agent.rotate(req))
+            })
+            .join()
+            .expect("the rotating thread")
+    });
+    match outcome {
+        Ok(outcome) => {
+            assert!(
+                !outcome.committed,
+                "a config the service can no longer read is never committed: {outcome:?}"
+            );
+            assert!(
+                outcome.error.as_deref().is_some_and(|e| e.contains("uid")),
+                "and the outcome names the owner it could not give the file: {outcome:?}"
+            );
+        }
+        Err(e) => assert!(
+            e.message.contains("uid"),
+            "a refusal names the owner it could not give the file: {}",
+            e.message
+        ),
+    }
+    assert_eq!(
+        std::fs::read(&h.config_file).expect("config"),
+        original,
+        "the config is as it was"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&h.config_file).expect("config").uid(),
+        SERVICE_UID,
+        "and still the service's own"
+    );
+    assert!(
+        runtime.block_on(accepts(&h, &h.old_key)),
+        "the service still takes the old key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_with_shell_metacharacters_or_no_end_is_refused() {
+    // A dotenv file is often sourced by a shell (`set -a; . ./.env`): a key is data there only
+    // if it holds nothing a shell or a dotenv reader gives a meaning to.
+    let h = host("jelmore", "");
+    let agent = boot(&h).await;
+    let original = std::fs::read(&h.config_file).expect("config");
+    let pad = "a".repeat(40);
+    for key in [
+        format!("$(id>/tmp/gatehouse-pwned){pad}"),
+        format!("`id`{pad}"),
+        format!("{pad};reboot"),
+        format!("{pad}|sh"),
+        format!("{pad}&&id"),
+        format!("{pad}#comment"),
+        format!("{pad}$HOME"),
+        format!("{pad}\u{0}x"),
+        format!("{pad}é"),
+        "A".repeat(10_000),
+    ] {
+        let err = agent
+            .rotate(request(&agent, h.key_name, &key))
+            .await
+            .expect_err("refused before anything is touched");
+        assert_eq!(
+            err.code, "cannot_rotate",
+            "a clear code for {key:.60?}: {}",
+            err.message
+        );
+        assert!(
+            err.message.contains("base64url"),
+            "and a message naming the alphabet for {key:.60?}: {}",
+            err.message
+        );
+    }
+    assert_eq!(
+        std::fs::read(&h.config_file).expect("config"),
+        original,
+        "the config is untouched"
+    );
+    assert!(
+        agent.last_rotation().is_none(),
+        "no rotation was even begun"
+    );
+}
+
+/// A process of another local user, stopped when the test ends.
+struct Impostor(PathBuf);
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// What the impostor on the service's port runs: it answers everything, accepts the first
+/// key it is shown and refuses the next (so a rotation that trusts it "verifies"), and
+/// writes down every request with its headers.
+const IMPOSTOR: &str = r#"
+import http.server, json, sys
+port, log = int(sys.argv[1]), sys.argv[2]
+keyed = []
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        with open(log, "a") as f:
+            f.write(json.dumps({"path": self.path, "headers": dict(self.headers)}) + "\n")
+        status = 200
+        if self.path.startswith("/v2/"):
+            keyed.append(1)
+            status = 200 if len(keyed) == 1 else 401
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    do_GET = do_POST = answer
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_user_who_takes_the_service_port_during_the_restart_gets_no_key() {
+    use std::os::unix::fs::PermissionsExt;
+    if !running_as_root() {
+        eprintln!("this test needs root to act as a second account; not run");
+        return;
+    }
+    let h = host("rae", "");
+    let agent = boot(&h).await;
+    // Where the other user's program and its notes live.
+    let top = h.dir.parent().expect("the test's directory").to_owned();
+    std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o711)).expect("search");
+    let den = top.join("impostor");
+    std::fs::create_dir(&den).expect("den");
+    std::os::unix::fs::chown(&den, Some(SERVICE_UID), Some(SERVICE_UID)).expect("chown");
+    let script = den.join("impostor.py");
+    std::fs::write(&script, IMPOSTOR).expect("script");
+    let (log, pid) = (den.join("seen.jsonl"), den.join("impostor.pid"));
+    let _impostor = Impostor(pid.clone());
+    let port = reqwest::Url::parse(h.agent.service_url.as_deref().expect("url"))
+        .expect("url")
+        .port()
+        .expect("port");
+    // The restart stops the service, and the other user takes its port before it is back.
+    let mut config = h.agent.clone();
+    config.restart_command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "old=$(cat {service_pid}); kill $old; while kill -0 $old 2>/dev/null; do sleep 0.05; done; \
+             [ -s {pid} ] || {{ setpriv --reuid={SERVICE_UID} --regid={SERVICE_UID} --clear-groups \
+             /usr/bin/python3 {script} {port} {log} >/dev/null 2>&1 & echo $! > {pid}; sleep 0.5; }}",
+            service_pid = h.pid_file.display(),
+            pid = pid.display(),
+            script = script.display(),
+            log = log.display(),
+        ),
+    ]);
+    let req = request(&agent, h.key_name, &new_key("rae"));
+    drop(agent);
+    let agent = Agent::load(config).expect("agent");
+    let outcome = agent.rotate(req).await.expect("the rotation runs");
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !seen.contains(&new_key("rae")),
+        "the other user's process never sees the new key: {seen}"
+    );
+    assert!(!seen.contains(&h.old_key), "nor the old one: {seen}");
+    assert!(
+        !outcome.committed && !outcome.verified,
+        "nothing answered by another user counts as the service: {outcome:?}"
+    );
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains(&format!("uid {SERVICE_UID}"))),
+        "and the outcome names who holds the port: {outcome:?}"
+    );
+    assert!(
+        std::fs::read_to_string(&h.config_file)
+            .expect("config")
+            .contains(&h.old_key),
+        "the previous config is back"
+    );
+}
+
+/// A tiny HTTP server on loopback: answers each request with `answer(head)` and keeps the
+/// heads it saw.
+async fn tiny_server(
+    answer: fn(&str) -> String,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                    match stream.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let reply = answer(&head);
+                kept.lock().expect("lock").push(head);
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_from_the_service_never_carries_a_key_elsewhere() {
+    // Where the redirect leads: it must never be asked anything.
+    let (thief, stolen) = tiny_server(|_| {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into()
+    })
+    .await;
+    static THIEF: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    THIEF.set(thief).expect("once");
+    // The service: healthy, and its protected endpoint redirects elsewhere.
+    let (port, _) = tiny_server(|head| {
+        if head.starts_with("GET /health") {
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into()
+        } else {
+            format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{}/steal\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                THIEF.get().expect("thief")
+            )
+        }
+    })
+    .await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("service");
+    std::fs::create_dir(&dir).expect("dir");
+    let old = "rae-old-key-0123456789-abcdefghijklmnop";
+    std::fs::write(
+        dir.join(".env"),
+        format!("API_KEY={old}\nENABLE_API_KEY_AUTH=true\n"),
+    )
+    .expect("config");
+    gatehouse_pki::install_provider();
+    let config = AgentConfig::for_test(tmp.path().join("agent"))
+        .with_profile("rae")
+        .with_service_url(format!("http://127.0.0.1:{port}/health"))
+        .with_service_dir(dir.clone())
+        .with_restart(vec!["true".into()], 5);
+    gatehouse_agent::initialise(
+        &gatehouse_agent::state::StateDir::new(&config.state_dir),
+        time::OffsetDateTime::now_utc(),
+        Duration::from_secs(900),
+        [7; 20],
+    )
+    .expect("agent init");
+    let agent = Agent::load(config).expect("agent");
+    let outcome = agent
+        .rotate(request(&agent, "API_KEY", &new_key("rae")))
+        .await
+        .expect("the rotation runs");
+    let stolen = stolen.lock().expect("lock").clone();
+    assert!(
+        stolen.is_empty(),
+        "no key (no request at all) followed the service's redirect: {stolen:?}"
+    );
+    assert!(
+        !outcome.committed,
+        "a redirect is neither an acceptance nor a refusal: {outcome:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_key_still_in_the_service_s_environment_is_found_without_presenting_it() {
+    // Jelmore takes every API_KEY_* variable of its environment as a key: the old one lives
+    // on under another name, so the service still accepts it after the file changed.
+    let old = "jelmore-old-key-0123456789-abcdefghijklmnop";
+    let h = host("jelmore", &format!("API_KEY_LEGACY={old}"));
+    let agent = boot(&h).await;
+    let outcome = agent
+        .rotate(request(&agent, h.key_name, &new_key("jelmore")))
+        .await
+        .expect("the rotation runs");
+    assert!(!outcome.committed, "not committed: {outcome:?}");
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("environment") && e.contains("API_KEY_LEGACY")),
+        "the outcome names where the old key lives on: {outcome:?}"
+    );
+    assert!(outcome.rolled_back, "rolled back: {outcome:?}");
+    assert_eq!(
+        outcome.old_key_works,
+        Some(true),
+        "and the old key works (as the current key again)"
     );
 }

@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 
 #[path = "../common/loopback_agent.rs"]
 mod loopback_agent;
-pub use loopback_agent::{start_agent, start_agent_config};
+pub use loopback_agent::{start_agent, start_agent_config, Running};
 
 pub const INSTANCE: &str = "alpha";
 
@@ -23,7 +23,7 @@ pub fn now() -> OffsetDateTime {
 
 /// A fresh fleet and its enrolled agent serving on loopback; the directory lives as long as
 /// the returned guard.
-pub async fn serve_fleet() -> (tempfile::TempDir, Fleet, loopback_agent::Running) {
+pub async fn serve_fleet() -> (tempfile::TempDir, Fleet, Running) {
     let dir = tempfile::tempdir().expect("tempdir");
     let fleet = Fleet::new();
     fleet.write_agent_state(dir.path());
@@ -79,6 +79,18 @@ impl Fleet {
             })
             .expect("write fleet.json");
     }
+}
+
+/// The console's TLS config for this fleet's agent, with a client certificate.
+pub fn console_config(fleet: &Fleet, cert_pem: &str, key: &KeyPem) -> rustls::ClientConfig {
+    pki::console_client_config(
+        &fleet.ca.cert_pem(),
+        INSTANCE,
+        cert_pem,
+        key,
+        std::sync::Arc::new(std::sync::RwLock::new(gatehouse_pki::RevocationList::new())),
+    )
+    .expect("client config")
 }
 
 /// An HTTPS client for the agent with any rustls config, reaching it under its fleet name.

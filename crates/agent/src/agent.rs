@@ -52,8 +52,11 @@ impl Agent {
         let state = StateDir::new(&settings.state_dir);
         let identity = Identity::load(&state)?;
         let buffer = Buffer::open(&state.events(), settings.buffer_capacity)?;
+        // No redirects: reqwest keeps custom headers (X-API-Key) across one, and the service
+        // decides where a redirect leads.
         let http = reqwest::Client::builder()
             .timeout(SERVICE_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()?;
         Ok(Agent {
@@ -303,7 +306,9 @@ impl Agent {
 
 fn hostname() -> String {
     #[cfg(target_os = "linux")]
-    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+    if let Ok(name) =
+        crate::fsutil::read_text(std::path::Path::new("/proc/sys/kernel/hostname"), 256)
+    {
         return name.trim().to_owned();
     }
     std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown".into())

@@ -1,9 +1,14 @@
 //! The agent's TLS identity: the temporary enrollment certificate and its one-time token,
 //! the fleet certificate enrollment gives it (renewed on the console's clock), the revoked
 //! serials, and which certificate a connection gets by the name it asks for.
+//!
+//! The enrollment name is served to anyone (that is how a console first reaches the agent),
+//! so it is served only while it is needed: until enrollment, and after it only for a short
+//! grace (so a console that uses the code again is told it was used), never past the code's
+//! own expiry and never across a restart. Then the temporary key and certificate are deleted.
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gatehouse_pki::{self as pki, KeyPem, RevocationList, Serial};
 use gatehouse_protocol::{self as protocol, codes};
@@ -13,6 +18,9 @@ use time::OffsetDateTime;
 use crate::error::ApiError;
 use crate::fsutil::sha256_hex;
 use crate::state::{Enrollment, FleetIdentity, StateDir};
+
+/// How long the enrollment name is still served after enrollment, at most.
+const ENROLLMENT_GRACE: Duration = Duration::from_secs(10 * 60);
 
 /// The enrolled identity with its ready TLS config.
 struct Fleet {
@@ -26,15 +34,19 @@ struct Fleet {
 pub enum Channel {
     /// The temporary certificate: only the enrollment endpoints answer.
     Enrollment,
-    /// The fleet certificate; the console's client certificate serial.
-    Fleet { peer: Serial },
+    /// The fleet certificate; the console's client certificate serial and when that
+    /// certificate ends (Unix seconds), checked again on every request.
+    Fleet { peer: Serial, not_after: i64 },
 }
 
 /// The identity files of the state directory, loaded, with what enrollment and renewal keep
 /// pending between their two requests.
 pub struct Identity {
     state: StateDir,
-    enroll_tls: Option<Arc<ServerConfig>>,
+    /// The enrollment name's TLS config while it is served.
+    enroll_tls: RwLock<Option<Arc<ServerConfig>>>,
+    /// Once enrolled: when the enrollment name stops being served.
+    enroll_retires_at: Mutex<Option<Instant>>,
     enroll_key: Option<KeyPem>,
     enrollment: Mutex<Option<Enrollment>>,
     pending_instance: Mutex<Option<String>>,
@@ -64,14 +76,23 @@ impl Identity {
     /// Load the identity files. Fails if the agent was never initialised.
     pub fn load(state: &StateDir) -> anyhow::Result<Self> {
         let revoked = Arc::new(RwLock::new(state.revoked()?));
-        let enroll_key = state.enroll_key()?;
-        let enroll_tls = match (&enroll_key, state.enroll_cert()?) {
-            (Some(key), Some(cert)) => Some(Arc::new(pki::enrollment_server_config(&cert, key)?)),
-            _ => None,
-        };
         let fleet = match state.fleet()? {
             Some(identity) => Some(build_fleet(identity, revoked.clone())?),
             None => None,
+        };
+        if fleet.is_some() {
+            // Enrolled: the temporary identity has no use left, and is not served again.
+            if let Err(e) = state.remove_enrollment_identity() {
+                tracing::error!(error = %e, "cannot delete the temporary enrollment key");
+            }
+        }
+        let enroll_key = match fleet {
+            Some(_) => None,
+            None => state.enroll_key()?,
+        };
+        let enroll_tls = match (&enroll_key, state.enroll_cert()?) {
+            (Some(key), Some(cert)) => Some(Arc::new(enrollment_config(&cert, key)?)),
+            _ => None,
         };
         if enroll_tls.is_none() && fleet.is_none() {
             anyhow::bail!(
@@ -80,7 +101,8 @@ impl Identity {
         }
         Ok(Identity {
             state: state.clone(),
-            enroll_tls,
+            enroll_tls: RwLock::new(enroll_tls),
+            enroll_retires_at: Mutex::new(None),
             enroll_key,
             enrollment: Mutex::new(state.enrollment()?),
             pending_instance: Mutex::new(None),
@@ -118,13 +140,20 @@ impl Identity {
     }
 
     /// The TLS config for a connection that asked for `sni`: the enrollment name gets the
-    /// temporary certificate; anything else the fleet certificate once enrolled.
+    /// temporary certificate while it is served; anything else the fleet certificate once
+    /// enrolled.
     pub fn tls_for(&self, sni: Option<&str>) -> Option<(Arc<ServerConfig>, bool)> {
+        self.retire_enrollment_when_due();
         let fleet = self.fleet.read().unwrap_or_else(PoisonError::into_inner);
+        let enroll_tls = self
+            .enroll_tls
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         match (
             sni == Some(pki::ENROLLMENT_NAME),
             fleet.as_ref(),
-            &self.enroll_tls,
+            &enroll_tls,
         ) {
             (true, _, Some(enroll)) => Some((enroll.clone(), true)),
             (_, Some(fleet), _) => Some((fleet.tls.clone(), false)),
@@ -204,8 +233,45 @@ impl Identity {
             .map_err(|e| ApiError::internal("saving the certificate", e))?;
         self.burn_token()?;
         *self.fleet.write().unwrap_or_else(PoisonError::into_inner) = Some(fleet);
+        // Served a little longer, so a console that uses the code again hears it was used;
+        // never past the code's own expiry.
+        let left = u64::try_from(self.code_expires_at().unwrap_or(now) - now).unwrap_or(0);
+        *self
+            .enroll_retires_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            Some(Instant::now() + ENROLLMENT_GRACE.min(Duration::from_secs(left)));
         tracing::info!(instance = %identity.instance, "enrolled");
         Ok(())
+    }
+
+    /// When the one-time code stops working (Unix seconds), if there is one.
+    fn code_expires_at(&self) -> Option<i64> {
+        self.enrollment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|e| e.expires_at)
+    }
+
+    /// Once enrolled and the grace is over: stop serving the enrollment name and delete the
+    /// temporary key and certificate.
+    fn retire_enrollment_when_due(&self) {
+        let mut due = self
+            .enroll_retires_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if due.is_some_and(|at| Instant::now() >= at) {
+            *due = None;
+            *self
+                .enroll_tls
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+            match self.state.remove_enrollment_identity() {
+                Ok(()) => tracing::info!("the enrollment name is no longer served"),
+                Err(e) => tracing::error!(error = %e, "cannot delete the temporary enrollment key"),
+            }
+        }
     }
 
     /// `POST /v1/certificate/csr`: a new key for renewal, kept pending until its certificate
@@ -386,6 +452,14 @@ fn check_identity(identity: &FleetIdentity, key: &KeyPem) -> Result<(), ApiError
             "the certificate does not chain to the CA sent: {e}"
         ))
     })
+}
+
+/// The enrollment name's TLS config: HTTP/1.1 only (no HTTP/2 streams for anyone who can
+/// reach the port to hold open).
+fn enrollment_config(cert_pem: &str, key: &KeyPem) -> anyhow::Result<ServerConfig> {
+    let mut config = pki::enrollment_server_config(cert_pem, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 fn build_fleet(

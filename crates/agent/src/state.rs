@@ -1,17 +1,20 @@
 //! The agent's files in its state directory (mode 0700):
 //!
 //! - `enroll.key`, `enroll.crt`, `enrollment.json`: written by `init`; the temporary
-//!   self-signed certificate the console pins, and the hash of the one-time token.
+//!   self-signed certificate the console pins, and the hash of the one-time token. The key
+//!   and certificate are deleted once the agent is enrolled (`identity.rs`).
 //! - `fleet.json`: instance name, fleet CA, certificate and key, written at enrollment and
 //!   renewal as one file, so a crash can never pair a certificate with the wrong key.
 //! - `revoked.txt`: serials the console revoked, one per line.
 //! - `events.sqlite3`: the event buffer (`buffer.rs`).
 //! - `rotation.json`: the journal of a rotation under way; `rotation-outcomes.json`: the
-//!   last outcomes (`ops/rotate.rs`).
+//!   last outcomes; `rotation-backups/`: the configs as they were before a rotation, which the
+//!   service's account can neither read nor swap (`ops/rotate.rs`).
 //! - `snapshots/`: the service's database snapshots (`ops/database.rs`).
 //!
 //! Every write goes through `fsutil::write_atomic`: a reader sees the old content or the new,
-//! never half.
+//! never half. Every read goes through `fsutil::read_optional`: regular files only, no link
+//! followed, at most `fsutil::STATE_MAX` bytes.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +22,7 @@ use gatehouse_pki::{KeyPem, RevocationList};
 use serde::{Deserialize, Serialize};
 
 pub use crate::fsutil::write_atomic;
-use crate::fsutil::{read_optional, remove_if_present, set_mode};
+use crate::fsutil::{ensure_private_dir, read_optional, remove_if_present, Dir};
 
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -63,8 +66,7 @@ impl StateDir {
     }
 
     pub fn ensure(&self) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.root)?;
-        set_mode(&self.root, 0o700)
+        ensure_private_dir(&self.root)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -83,6 +85,11 @@ impl StateDir {
 
     pub fn rotation_outcomes(&self) -> PathBuf {
         self.path("rotation-outcomes.json")
+    }
+
+    /// The configs as they were before each rotation (mode 0700, created when first needed).
+    pub fn rotation_backups(&self) -> std::io::Result<Dir> {
+        Dir::open(&self.root)?.private_subdir("rotation-backups")
     }
 
     pub fn snapshots(&self) -> PathBuf {
@@ -129,6 +136,13 @@ impl StateDir {
         self.write_enrollment(enrollment)?;
         remove_if_present(&self.path("fleet.json"))?;
         remove_if_present(&self.path("revoked.txt"))
+    }
+
+    /// Forget the temporary key and certificate, once enrolled: the enrollment name is no
+    /// longer served.
+    pub fn remove_enrollment_identity(&self) -> std::io::Result<()> {
+        remove_if_present(&self.path("enroll.key"))?;
+        remove_if_present(&self.path("enroll.crt"))
     }
 
     pub fn write_enrollment(&self, enrollment: &Enrollment) -> std::io::Result<()> {

@@ -5,6 +5,10 @@
 //! its start. A file that disappears is reported once and followed again when it returns.
 //! Every line becomes an event: one that no parser understands is kept as `unparsed` with its
 //! raw text; invalid UTF-8, over-long lines and times from the future are flagged.
+//!
+//! A log may sit where the service's account can swap it for a link: a log is opened without
+//! following a link and read only if it is a regular file (`fsutil::open_regular`); anything
+//! else is said once and treated as missing until a regular file is back.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -64,6 +68,8 @@ pub struct Tailer {
     /// Set while skipping the rest of a line already cut at MAX_LINE.
     discarding: bool,
     missing_reported: bool,
+    /// Set once the log was found to be something other than a regular file.
+    refused_reported: bool,
     resumed: Option<Position>,
     /// The position last written to the buffer.
     committed: Option<Position>,
@@ -93,6 +99,7 @@ impl Tailer {
             partial: Vec::new(),
             discarding: false,
             missing_reported: false,
+            refused_reported: false,
             resumed,
             committed: None,
             draining: None,
@@ -144,10 +151,24 @@ impl Tailer {
     }
 
     fn open(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
-        let file = match File::open(&self.config.path) {
-            Ok(file) => file,
+        let file = match crate::fsutil::open_regular(&self.config.path) {
+            Ok(regular) => regular.file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.report_missing(events, now_us);
+                return Ok(());
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidInput
+                ) =>
+            {
+                // A link or something other than a file: never read, said once.
+                if !self.refused_reported {
+                    self.refused_reported = true;
+                    let message = format!("The log is not read: {e}.");
+                    events.push(self.marker(now_us, Kind::Log, &message));
+                }
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -170,6 +191,7 @@ impl Tailer {
         self.partial.clear();
         self.discarding = false;
         self.missing_reported = false;
+        self.refused_reported = false;
         self.file = Some((file, id));
         Ok(())
     }
@@ -178,7 +200,8 @@ impl Tailer {
         let Some((_, id)) = &self.file else {
             return Ok(());
         };
-        match std::fs::metadata(&self.config.path) {
+        // The entry itself: a log swapped for a link is a new file (and refused when opened).
+        match std::fs::symlink_metadata(&self.config.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Renamed away and not yet recreated: keep reading the old file meanwhile.
                 self.report_missing(events, now_us);

@@ -554,6 +554,9 @@ pub mod codes {
     pub const NOT_ENROLLED: &str = "not_enrolled";
     pub const BAD_REQUEST: &str = "bad_request";
     pub const REVOKED: &str = "revoked";
+    /// The client certificate's validity ended while its connection was open (answered on a
+    /// kept-alive connection; a new handshake is refused with TLS's own alert).
+    pub const CERTIFICATE_EXPIRED: &str = "certificate_expired";
     pub const NOT_FOUND: &str = "not_found";
     pub const INTERNAL: &str = "internal";
     /// The config changed since the console read it, or the key is not where it was.

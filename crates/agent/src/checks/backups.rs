@@ -108,7 +108,8 @@ impl ContentKind {
 fn content_kind(path: &Path) -> std::io::Result<ContentKind> {
     use std::io::Read;
     let mut head = Vec::with_capacity(4096);
-    std::fs::File::open(path)?
+    crate::fsutil::open_regular(path)?
+        .file
         .take(4096)
         .read_to_end(&mut head)?;
     Ok(classify(&head))

@@ -4,16 +4,21 @@
 use gatehouse_protocol::{CheckId, CheckResult};
 
 use super::{fail, pass, unknown, Context};
-use crate::fsutil;
-use crate::service::files;
+use crate::service::{account, files};
 
 pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
     let check = CheckId::ConfigFileMode;
-    let Some(paths) = cx.service.config_paths() else {
+    let (Some(dir), Some(entries)) = (cx.service.dir(), cx.service.config_files()) else {
         return unknown(check, files::no_dir("the service's files"), vec![]);
     };
+    let mut paths: Vec<(std::path::PathBuf, &str)> = entries
+        .into_iter()
+        .map(|(path, file)| (path, file.path.as_str()))
+        .collect();
+    paths.sort();
+    paths.dedup();
     let owner_uid = match &cx.policy.service_user {
-        Some(user) => match uid_of(user) {
+        Some(user) => match account::uid_of(user) {
             Some(uid) => Some((user.clone(), uid)),
             None => {
                 return unknown(
@@ -27,9 +32,11 @@ pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
     };
     let mut evidence = Vec::new();
     let mut failing = 0;
-    for path in &paths {
-        match fsutil::owner_and_mode(path) {
-            Ok((uid, mode)) => {
+    for (path, relative) in &paths {
+        // The file itself, never where a link the service's account made leads.
+        match files::open_config(dir, relative).map(|regular| regular.facts) {
+            Ok(facts) => {
+                let (uid, mode) = (facts.uid, facts.mode);
                 let mut problems = Vec::new();
                 if mode & 0o077 != 0 {
                     problems.push("readable or writable by others than its owner");
@@ -71,12 +78,4 @@ pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
     } else {
         pass(check, "config files are mode 0600", evidence)
     }
-}
-
-fn uid_of(user: &str) -> Option<u32> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == user).then(|| fields.nth(1)?.parse().ok())?
-    })
 }

@@ -102,16 +102,8 @@ pub(super) async fn data_endpoints(cx: &Context<'_>) -> CheckResult {
     for path in paths {
         let url = format!("{base}{path}");
         // GET only: a probe never calls anything that could change data.
-        match cx
-            .service
-            .http
-            .get(&url)
-            .timeout(PROBE_TIMEOUT)
-            .send()
-            .await
-        {
-            Ok(r) => {
-                let status = r.status().as_u16();
+        match get_within_origin(cx, &url).await {
+            Ok(status) => {
                 let word = match status {
                     200..=299 => {
                         open += 1;
@@ -126,7 +118,7 @@ pub(super) async fn data_endpoints(cx: &Context<'_>) -> CheckResult {
                 };
                 evidence.push(format!("GET {path} without a key: {status}{word}"));
             }
-            Err(e) => evidence.push(format!("GET {path}: {}", root_cause(&e))),
+            Err(e) => evidence.push(format!("GET {path}: {e}")),
         }
     }
     if open > 0 {
@@ -228,6 +220,38 @@ pub(super) async fn rate_limit(cx: &Context<'_>) -> CheckResult {
             evidence,
         ),
     }
+}
+
+/// Redirects followed by a data endpoint probe (RAE's `/v2/memories` answers 307).
+const MAX_REDIRECTS: usize = 3;
+
+/// The status of `GET url`, following redirects within the service's origin only (the agent's
+/// client follows none: a probe that carried a key would carry it along). A redirect
+/// elsewhere is the answer.
+async fn get_within_origin(cx: &Context<'_>, url: &str) -> Result<u16, String> {
+    let mut url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    for _ in 0..=MAX_REDIRECTS {
+        let response = cx
+            .service
+            .http
+            .get(url.clone())
+            .timeout(PROBE_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| root_cause(&e))?;
+        let status = response.status();
+        let next = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url.join(l).ok())
+            .filter(|next| next.origin() == url.origin());
+        match next {
+            Some(next) if status.is_redirection() => url = next,
+            _ => return Ok(status.as_u16()),
+        }
+    }
+    Err(format!("more than {MAX_REDIRECTS} redirects"))
 }
 
 fn base_url(cx: &Context<'_>) -> Result<String, String> {

@@ -146,8 +146,12 @@ fn config_files<'a>(cx: &Context<'a>) -> Result<Vec<(PathBuf, &'a ConfigFile)>, 
 /// its default value if the service falls back to one.
 fn keys(cx: &Context<'_>) -> Result<Vec<FoundKey>, String> {
     let mut found = Vec::new();
+    let dir = cx
+        .service
+        .dir()
+        .ok_or_else(|| files::no_dir("the service's files"))?;
     for (path, file) in config_files(cx)? {
-        let text = std::fs::read_to_string(&path)
+        let (text, _) = files::read_config(dir, &file.path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let shown = path.display().to_string();
         // Inside a table or absent: the service does not see it.

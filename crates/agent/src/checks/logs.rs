@@ -30,7 +30,13 @@ pub(super) fn access_log(cx: &Context<'_>) -> CheckResult {
     let mut evidence = Vec::new();
     let mut recent = 0;
     for log in access {
-        match std::fs::metadata(&log.path).and_then(|m| m.modified()) {
+        let modified = crate::fsutil::open_regular(&log.path).and_then(|regular| {
+            regular
+                .facts
+                .modified
+                .ok_or_else(|| std::io::Error::other("no modification time"))
+        });
+        match modified {
             Ok(modified) => {
                 let age = SystemTime::now()
                     .duration_since(modified)

@@ -213,11 +213,34 @@ impl AgentConfig {
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
+        let text = crate::fsutil::read_text(path, crate::fsutil::CONFIG_MAX).map_err(|source| {
+            ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         Self::parse(&text, path)
+    }
+
+    /// The first path field that cannot name a file (a NUL byte, or nothing at all).
+    fn unnamable_path(&self) -> Option<String> {
+        let named = |p: &Path| crate::fsutil::is_file_name(p);
+        if !named(&self.state_dir) {
+            return Some("state_dir".into());
+        }
+        for (field, path) in [
+            ("service_dir", &self.service_dir),
+            ("profiles_dir", &self.profiles_dir),
+            ("checks.backup_dir", &self.checks.backup_dir),
+        ] {
+            if path.as_deref().is_some_and(|p| !named(p)) {
+                return Some(field.into());
+            }
+        }
+        self.logs
+            .iter()
+            .position(|log| !named(&log.path))
+            .map(|i| format!("logs[{i}].path"))
     }
 
     /// Parse config text; `path` is only used in messages.
@@ -226,6 +249,12 @@ impl AgentConfig {
             path: path.to_owned(),
             detail: e.to_string(),
         })?;
+        if let Some(field) = config.unnamable_path() {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                detail: format!("{field} holds a NUL byte or is empty: no file can have that name"),
+            });
+        }
         let valid_name = !config.profile.is_empty()
             && config
                 .profile

@@ -51,6 +51,9 @@ pub struct ServiceSettings {
     pub restart_command: Vec<String>,
     /// How long a restart may take to answer the health check again (capped at an hour).
     pub restart_timeout: Duration,
+    /// The account the service runs as (`[checks] service_user`); without one, the owner of
+    /// the service's files.
+    pub user: Option<String>,
 }
 
 /// How addresses are blocked.
@@ -84,6 +87,21 @@ impl Settings {
         } else {
             profile.as_deref().map(profile_logs).unwrap_or_default()
         };
+        // An operator-written profile may name a path no file can have (a NUL byte): such a
+        // log is not followed, and so never reported.
+        let logs = logs
+            .into_iter()
+            .filter(|log| {
+                let named = crate::fsutil::is_file_name(&log.path);
+                if !named {
+                    tracing::error!(
+                        path = ?log.path,
+                        "a log path with a NUL byte or none at all is not followed"
+                    );
+                }
+                named
+            })
+            .collect();
         let restart_command = match (&config.restart_command, &profile) {
             (Some(command), _) => command.clone(),
             (None, Ok(profile)) => profile.restart.command.clone(),
@@ -105,6 +123,7 @@ impl Settings {
                     .restart_timeout_secs
                     .map_or(RESTART_TIMEOUT, Duration::from_secs)
                     .min(RESTART_TIMEOUT_MAX),
+                user: checks.service_user.clone(),
             },
             firewall: FirewallPolicy {
                 nft_command: config

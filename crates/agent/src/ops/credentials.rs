@@ -7,7 +7,6 @@ use gatehouse_events::profile::Role;
 use gatehouse_events::Profile;
 use gatehouse_protocol::{CredentialsReport, HostCredential};
 
-use crate::fsutil;
 use crate::service::files::{self, fingerprint, KeyProblem};
 
 /// Read every credential the profile names from the files under `service_dir`.
@@ -24,18 +23,14 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
     };
     for (path, file) in files::config_files(profile, dir) {
         let shown = path.display().to_string();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let (text, facts) = match files::read_config(dir, &file.path) {
+            Ok(read) => read,
             Err(e) => {
                 report.problems.push(format!("cannot read {shown}: {e}"));
                 continue;
             }
         };
-        let modified = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(fsutil::unix_secs)
-            .unwrap_or(0);
+        let modified = facts.modified_secs().unwrap_or(0);
         let role = match file.role {
             Role::ApiKey => "api_key",
             Role::JwtSecret => "jwt_secret",

@@ -1,20 +1,30 @@
 //! Snapshots of the service's SQLite database (Sekha's `sekha.db`) with SQLite's online
 //! backup, consistent while the service writes, kept in the agent's state directory (mode
 //! 0600, the newest ten); and restoring one: a safety snapshot of the current database first,
-//! the chosen snapshot copied in with the same online backup, the service restarted and its
+//! then the chosen snapshot put in the database's place, the service restarted and its
 //! health checked.
+//!
+//! The service's account owns the database's directory and may swap the database for a link
+//! at any moment, so the database is used only if it is a regular file with one name, owned
+//! by the service's account, opened with `SQLITE_OPEN_NOFOLLOW` (no link anywhere in its
+//! path); a restore never writes into the existing file: the snapshot is copied into a new
+//! file created in the directory's handle, given the database's owner and mode, and renamed
+//! over it there (`renameat`), and the old database's journal files are removed.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gatehouse_protocol::{codes, RestoreRequest, RestoreResult, Snapshot, Snapshots};
 
 use crate::error::{ApiError, ConfigError};
-use crate::fsutil;
+use crate::fsutil::{self, Access, Dir, Facts};
 use crate::service::Service;
 use crate::state::StateDir;
 
 const KEPT: usize = 10;
+/// The files SQLite keeps beside a database: stale ones would be applied to the restored file.
+const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
 
 fn refuse(message: impl Into<String>) -> ApiError {
     ApiError::conflict(codes::CANNOT_RESTORE, message)
@@ -29,12 +39,90 @@ pub fn locate(service: Result<Service<'_>, &ConfigError>) -> Result<PathBuf, Api
         .map_err(refuse)
 }
 
+/// The database, checked: its directory's handle, its name there and its facts.
+pub struct Database {
+    path: PathBuf,
+    dir: Dir,
+    name: OsString,
+    facts: Facts,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Open `path`'s directory and check the database in it: a regular file reached without
+    /// a link, with one name, owned by the service's account (`account` gives its uid from
+    /// the directory's owner).
+    pub fn check(
+        path: &Path,
+        account: impl FnOnce(u32) -> Result<u32, String>,
+    ) -> Result<Database, ApiError> {
+        let shown = path.display();
+        let (dir, name) = fsutil::split(path).map_err(|e| refuse(e.to_string()))?;
+        let dir = Dir::open(dir).map_err(|e| refuse(e.to_string()))?;
+        let regular = dir
+            .open_regular(name)
+            .map_err(|e| refuse(format!("{e}; nothing was changed")))?
+            .ok_or_else(|| refuse(format!("{shown} does not exist")))?;
+        let facts = regular.facts;
+        if facts.nlink != 1 {
+            return Err(refuse(format!(
+                "{shown} has other hard links, so it may be another file's content; nothing was changed"
+            )));
+        }
+        let owner = dir.facts().map_err(|e| refuse(e.to_string()))?.uid;
+        let want = account(owner).map_err(refuse)?;
+        if facts.uid != want {
+            return Err(refuse(format!(
+                "{shown} belongs to uid {}, not the service's account (uid {want}); nothing was changed. Set [checks] service_user if the service runs as another account.",
+                facts.uid
+            )));
+        }
+        Ok(Database {
+            path: path.to_owned(),
+            dir,
+            name: name.to_owned(),
+            facts,
+        })
+    }
+
+    /// Put `snapshot` (a file of the agent's) in the database's place: a new file with the
+    /// database's owner and mode, renamed over it, and the old database's journal files gone.
+    fn replace_with(&self, snapshot: &mut std::fs::File) -> Result<(), String> {
+        self.dir
+            .write_atomic_from(
+                &self.name,
+                snapshot,
+                Access::owned(self.facts.mode, self.facts.uid, self.facts.gid),
+            )
+            .map_err(|e| e.to_string())?;
+        for suffix in SIDE_FILES {
+            let mut side = self.name.clone();
+            side.push(suffix);
+            self.dir.remove(&side).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
 /// Copy `from` into `to` with SQLite's online backup (pages copied in steps, so a writer is
-/// never blocked for long).
+/// never blocked for long). `from` is opened read-only and refused if any part of its path is
+/// a link.
 fn backup(from: &Path, to: &Path) -> Result<(), String> {
-    let src =
-        rusqlite::Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| format!("open {}: {e}", from.display()))?;
+    use rusqlite::OpenFlags;
+    let src = rusqlite::Connection::open_with_flags(
+        from,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("open {}: {e}", from.display()))?;
     let mut dst =
         rusqlite::Connection::open(to).map_err(|e| format!("open {}: {e}", to.display()))?;
     dst.busy_timeout(Duration::from_secs(10))
@@ -47,17 +135,14 @@ fn backup(from: &Path, to: &Path) -> Result<(), String> {
 /// Take a snapshot of `db`; pruning to the newest ten never removes `protect` (the snapshot
 /// a restore is about to use).
 pub fn take(
-    db: &Path,
+    db: &Database,
     state: &StateDir,
     now: i64,
     label: &str,
     protect: Option<&str>,
 ) -> Result<Snapshot, ApiError> {
-    if !db.is_file() {
-        return Err(refuse(format!("{} does not exist", db.display())));
-    }
     let dir = state.snapshots();
-    std::fs::create_dir_all(&dir)
+    fsutil::ensure_private_dir(&dir)
         .map_err(|e| ApiError::internal("creating the snapshot folder", e))?;
     let stamp = time::OffsetDateTime::from_unix_timestamp(now)
         .ok()
@@ -76,7 +161,7 @@ pub fn take(
     }
     let path = dir.join(&name);
     let partial = dir.join(format!(".{name}.partial"));
-    backup(db, &partial).map_err(refuse)?;
+    backup(&db.path, &partial).map_err(refuse)?;
     let _ = fsutil::set_mode(&partial, 0o600);
     std::fs::rename(&partial, &path).map_err(|e| ApiError::internal("keeping the snapshot", e))?;
     prune(&dir, protect);
@@ -89,13 +174,20 @@ pub async fn snapshot(
     state: &StateDir,
     now: i64,
 ) -> Result<Snapshot, ApiError> {
-    let db = locate(service);
+    let db = checked(service)?;
     let state = state.clone();
-    let snapshot = tokio::task::spawn_blocking(move || take(&db?, &state, now, "snapshot", None))
+    let snapshot = tokio::task::spawn_blocking(move || take(&db, &state, now, "snapshot", None))
         .await
         .map_err(|e| ApiError::internal("the snapshot task", e))??;
     tracing::info!(name = %snapshot.name, size = snapshot.size, "database snapshot taken");
     Ok(snapshot)
+}
+
+/// The service's database, located and checked.
+fn checked(service: Result<Service<'_>, &ConfigError>) -> Result<Database, ApiError> {
+    let path = locate(service)?;
+    let service = service.map_err(|e| refuse(e.to_string()))?;
+    Database::check(&path, |owner| service.account_uid(owner))
 }
 
 /// The snapshots kept, and the database they are of (or why there is none).
@@ -131,36 +223,39 @@ pub fn list(db: &Result<PathBuf, ApiError>, state: &StateDir) -> Snapshots {
 
 /// The snapshot file called `name`, if that is a snapshot's name and it exists.
 pub fn existing(state: &StateDir, name: &str) -> Result<PathBuf, ApiError> {
-    if name.contains(['/', '\\']) || name.contains("..") || !name.ends_with(".sqlite3") {
+    if name.contains(['/', '\\', '\0']) || name.contains("..") || !name.ends_with(".sqlite3") {
         return Err(ApiError::bad_request(format!(
             "{name:?} is not a snapshot name"
         )));
     }
     let from = state.snapshots().join(name);
-    if !from.is_file() {
-        return Err(refuse(format!("there is no snapshot {name}")));
+    match fsutil::open_regular(&from) {
+        Ok(_) => Ok(from),
+        Err(_) => Err(refuse(format!("there is no snapshot {name}"))),
     }
-    Ok(from)
 }
 
 /// Restore snapshot `request.name`: a safety snapshot of the database as it is, the chosen
-/// one copied over it (online backup), the service restarted and its health checked. A name
-/// that is not a snapshot changes nothing.
+/// one put in its place, the service restarted and its health checked. A name that is not a
+/// snapshot, or a database that is not the service's own regular file, changes nothing.
 pub async fn restore(
     service: Result<Service<'_>, &ConfigError>,
     state: &StateDir,
     request: &RestoreRequest,
     now: i64,
 ) -> Result<RestoreResult, ApiError> {
-    let db = locate(service);
+    // Nothing is touched for a snapshot that is not there.
+    existing(state, &request.name)?;
+    let db = checked(service)?;
     let (state_dir, name) = (state.clone(), request.name.clone());
     let (safety, restored) = tokio::task::spawn_blocking(move || {
-        // Nothing is touched for a snapshot that is not there.
-        existing(&state_dir, &name)?;
-        let db = db?;
         let safety = take(&db, &state_dir, now, "before-restore", Some(&name))?;
-        let restored =
-            existing(&state_dir, &name).and_then(|from| backup(&from, &db).map_err(refuse));
+        let restored = existing(&state_dir, &name).and_then(|from| {
+            let mut snapshot = fsutil::open_regular(&from)
+                .map_err(|e| refuse(e.to_string()))?
+                .file;
+            db.replace_with(&mut snapshot).map_err(refuse)
+        });
         Ok::<_, ApiError>((safety, restored))
     })
     .await
@@ -178,7 +273,7 @@ pub async fn restore(
         });
     }
     steps.push(format!(
-        "{} copied into the database (SQLite online backup)",
+        "{} put in place of the database (a new file with the database's owner and mode)",
         request.name
     ));
     let service = service.map_err(|e| ApiError::conflict(codes::CANNOT_ROTATE, e.to_string()))?;
@@ -206,14 +301,15 @@ pub async fn restore(
 }
 
 fn describe(path: &Path, created_at: i64) -> std::io::Result<Snapshot> {
-    let bytes = std::fs::read(path)?;
+    let mut file = fsutil::open_regular(path)?.file;
+    let (sha256, size) = fsutil::sha256_hex_of(&mut file)?;
     Ok(Snapshot {
         name: path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        size: bytes.len() as u64,
-        sha256: fsutil::sha256_hex(&bytes),
+        size,
+        sha256,
         created_at,
     })
 }
@@ -235,5 +331,52 @@ fn prune(dir: &Path, protect: Option<&str>) {
     while files.len() > keep {
         let (_, oldest) = files.remove(0);
         let _ = std::fs::remove_file(oldest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_is_not_the_service_s_own_regular_file_is_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = tmp.path().join("sekha.db");
+        std::fs::write(&db, "").expect("db");
+        let me = fsutil::agent_uid();
+        assert!(
+            Database::check(&db, Ok).is_ok(),
+            "a regular file of the directory's owner is the service's database"
+        );
+        let err = Database::check(&db, |_| Ok(me + 1)).expect_err("another owner");
+        assert!(
+            err.message.contains("not the service's account"),
+            "says why: {}",
+            err.message
+        );
+        std::fs::hard_link(&db, tmp.path().join("other")).expect("link");
+        let err = Database::check(&db, Ok).expect_err("a second name");
+        assert!(
+            err.message.contains("hard links"),
+            "says why: {}",
+            err.message
+        );
+        let fifo = tmp.path().join("fifo.db");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .expect("fifo");
+        let err = Database::check(&fifo, Ok).expect_err("a FIFO");
+        assert!(
+            err.message.contains("not a regular file"),
+            "says why: {}",
+            err.message
+        );
+        assert!(
+            existing(&StateDir::new(tmp.path()), "x\0.sqlite3").is_err(),
+            "a NUL byte is no snapshot name"
+        );
     }
 }

@@ -1,6 +1,10 @@
 //! The host's side of an incident's evidence bundle: the last lines of every followed log,
 //! and each config file of the service described by SHA-256, mode, size and change time
 //! (never its content, which holds the keys).
+//!
+//! Logs and configs sit where the service's account can swap them for links: each is opened
+//! without following a link, and only a regular file is read (through a limit), so nothing
+//! the account could not read itself reaches the bundle, not even a hash or a size.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -25,7 +29,9 @@ pub fn collect(
     let mut tails = Vec::new();
     match logs {
         Ok(list) => {
-            for log in list {
+            // The console names files after these paths: one that cannot name a file is never
+            // reported (the config and the settings refuse them already).
+            for log in list.iter().filter(|log| fsutil::is_file_name(&log.path)) {
                 let (lines, error) = match tail(&log.path, lines) {
                     Ok(lines) => (lines, None),
                     Err(e) => (Vec::new(), Some(e.to_string())),
@@ -47,19 +53,24 @@ pub fn collect(
     }
     EvidenceReport {
         logs: tails,
-        files: config_files.iter().map(|path| facts(path)).collect(),
+        files: config_files
+            .iter()
+            .filter(|path| fsutil::is_file_name(path))
+            .map(|path| facts(path))
+            .collect(),
         collected_at: now,
     }
 }
 
 /// The last `n` lines of a file, reading at most [`TAIL_BYTES`] from its end.
 fn tail(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
+    let regular = fsutil::open_regular(path)?;
+    let (mut file, len) = (regular.file, regular.facts.size);
     let start = len.saturating_sub(TAIL_BYTES);
     file.seek(SeekFrom::Start(start))?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
+    // At most what was there when it was opened, however fast it grows.
+    (&mut file).take(len - start).read_to_end(&mut bytes)?;
     let text = String::from_utf8_lossy(&bytes);
     let mut all: Vec<&str> = text.lines().collect();
     if start > 0 && !all.is_empty() {
@@ -74,29 +85,29 @@ fn tail(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
 
 fn facts(path: &Path) -> FileFacts {
     let shown = path.display().to_string();
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) => {
-            return FileFacts {
-                path: shown,
-                sha256: None,
-                mode: None,
-                size: None,
-                modified: None,
-                error: Some(e.to_string()),
-            }
-        }
+    let refused = |e: std::io::Error| FileFacts {
+        path: shown.clone(),
+        sha256: None,
+        mode: None,
+        size: None,
+        modified: None,
+        error: Some(e.to_string()),
     };
-    let sha256 = std::fs::read(path)
-        .ok()
-        .map(|bytes| fsutil::sha256_hex(&bytes));
-    let mode = fsutil::mode_of(&meta);
+    let mut regular = match fsutil::open_regular(path) {
+        Ok(regular) => regular,
+        Err(e) => return refused(e),
+    };
+    let facts = regular.facts;
+    let sha256 = match regular.read_all(fsutil::CONFIG_MAX) {
+        Ok(bytes) => fsutil::sha256_hex(&bytes),
+        Err(e) => return refused(e),
+    };
     FileFacts {
         path: shown,
-        sha256,
-        mode,
-        size: Some(meta.len()),
-        modified: meta.modified().ok().and_then(fsutil::unix_secs),
+        sha256: Some(sha256),
+        mode: Some(facts.mode),
+        size: Some(facts.size),
+        modified: facts.modified_secs(),
         error: None,
     }
 }

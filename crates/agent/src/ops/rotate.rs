@@ -5,7 +5,17 @@
 //!
 //! A journal in the state directory records a rotation under way; an agent that starts and
 //! finds one was interrupted mid-way, so it rolls back and says so.
+//!
+//! The service's account owns the config and its directory and may swap any file there for a
+//! link at any moment, so the config is read and written only through a handle on its
+//! directory (no link followed, a regular file with one name, bounded in size; see
+//! `fsutil`), and the backup is kept in the agent's own state directory
+//! (`rotation-backups/`, mode 0700), never beside the config. The journal records the
+//! backup's SHA-256; a rollback puts back only a regular file the agent owns with that hash,
+//! with the owner and mode the config had. A config the agent cannot give back to its owner
+//! is never written.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use gatehouse_events::profile::{ConfigFormat, Role};
@@ -13,10 +23,14 @@ use gatehouse_protocol::{codes, RotateOutcome, RotateRequest, RotationStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::fsutil::{self, Access};
-use crate::service::files::{fingerprint, no_dir, replace_value, value_of};
+use crate::fsutil::{self, Access, Dir};
+use crate::service::files::{self, fingerprint, no_dir, replace_value, value_of};
+use crate::service::listener;
 use crate::service::Service;
 use crate::state::StateDir;
+
+/// The longest new key accepted: four times a 256-bit key in hex.
+const NEW_KEY_MAX: usize = 256;
 
 /// Outcomes kept for the console to ask about, newest last.
 const OUTCOMES_KEPT: usize = 50;
@@ -27,13 +41,26 @@ const BACKUPS_KEPT: usize = 3;
 #[derive(Debug, Serialize, Deserialize)]
 struct Journal {
     name: String,
+    /// The config file, as the operator is shown it.
     file: PathBuf,
+    /// The config's path below `service_dir`, as the profile names it.
+    #[serde(default)]
+    relative: Option<PathBuf>,
+    /// The backup, in the state directory's `rotation-backups/`.
     backup: PathBuf,
+    /// SHA-256 of the backup: a rollback puts back nothing else. A journal without it was
+    /// written by an agent that kept backups beside the config, where the service's account
+    /// could swap them; it is not rolled back automatically.
+    #[serde(default)]
+    backup_sha256: Option<String>,
     old_fingerprint: String,
     new_fingerprint: String,
     /// The config's permission bits before the rotation, put back on rollback.
     #[serde(default)]
     mode: Option<u32>,
+    /// The config's owner and group before the rotation, put back on rollback.
+    #[serde(default)]
+    owner: Option<(u32, u32)>,
 }
 
 /// The whole transaction. A refusal before anything changed is an error; everything
@@ -62,15 +89,37 @@ pub async fn rotate(
             ),
         )
     })?;
-    let path = dir.join(&file.path);
-    // Through a symlink to the file itself, so the link stays a link.
-    let path = std::fs::canonicalize(&path).unwrap_or(path);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let relative = PathBuf::from(&file.path);
+    let path = dir.join(&relative);
+    let unreadable = |e: std::io::Error| {
         ApiError::conflict(
             codes::CONFIG_CHANGED,
             format!("cannot read {}: {e}", path.display()),
         )
-    })?;
+    };
+    let (config_dir, config_name) = config_place(dir, &relative).map_err(unreadable)?;
+    let mut config = config_dir
+        .open_regular(&config_name)
+        .map_err(unreadable)?
+        .ok_or_else(|| unreadable(std::io::ErrorKind::NotFound.into()))?;
+    if config.facts.nlink != 1 {
+        return Err(ApiError::conflict(
+            codes::CANNOT_ROTATE,
+            format!(
+                "{} has other hard links, so it may be another file's content; nothing was changed. Make it a file of its own.",
+                path.display()
+            ),
+        ));
+    }
+    let text = config
+        .read_all(fsutil::CONFIG_MAX)
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+        })
+        .map_err(unreadable)?;
+    let facts = config.facts;
+    drop(config);
     if fingerprint(&text) != request.expected_file_digest {
         return Err(ApiError::conflict(
             codes::CONFIG_CHANGED,
@@ -96,20 +145,7 @@ pub async fn rotate(
             ),
         ));
     }
-    if request.new_key.len() < service.profile.keys.min_length
-        || request
-            .new_key
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
-    {
-        return Err(ApiError::conflict(
-            codes::CANNOT_ROTATE,
-            format!(
-                "the new key must be at least {} characters, without quotes, backslashes or spaces",
-                service.profile.keys.min_length
-            ),
-        ));
-    }
+    check_new_key(&request.new_key, &service.profile.keys)?;
     let new_text = replace_value(&text, file, &request.name, &request.new_key);
     // Read the result back as the service would: exactly the new key, or nothing is done.
     if value_of(file, &new_text, &request.name).as_deref() != Some(request.new_key.as_str())
@@ -137,28 +173,37 @@ pub async fn rotate(
         restart_ms: 0,
         verified: false,
     };
-    let backup = path.with_file_name(format!(
-        "{}.gatehouse-{now}-{}.bak",
-        path.file_name()
-            .map_or("config".into(), |n| n.to_string_lossy()),
+    let backup_name = format!(
+        "{}.{now}-{}.bak",
+        config_name.to_string_lossy(),
         &outcome.new_fingerprint[..8.min(outcome.new_fingerprint.len())]
-    ));
+    );
+    let backups = state.rotation_backups();
+    let backup = backups.as_ref().map_or_else(
+        |_| state.root().join("rotation-backups").join(&backup_name),
+        |b| b.path().join(&backup_name),
+    );
     let journal = Journal {
         name: request.name.clone(),
         file: path.clone(),
+        relative: Some(relative.clone()),
         backup: backup.clone(),
+        backup_sha256: Some(fsutil::sha256_hex(text.as_bytes())),
         old_fingerprint: outcome.old_fingerprint.clone(),
         new_fingerprint: outcome.new_fingerprint.clone(),
-        mode: std::fs::metadata(&path)
-            .ok()
-            .as_ref()
-            .and_then(fsutil::mode_of),
+        mode: Some(facts.mode),
+        owner: Some((facts.uid, facts.gid)),
     };
     // Backup and journal first: from here on, an interrupted agent can put things back.
-    if let Err(e) = fsutil::write_atomic_with(&backup, text.as_bytes(), Access::private_like(&path))
-        .and_then(|()| write_journal(state, &journal))
-    {
-        let _ = std::fs::remove_file(&backup);
+    let kept = backups.and_then(|backups| {
+        backups
+            .write_atomic(OsStr::new(&backup_name), text.as_bytes(), Access::PRIVATE)
+            .and_then(|()| write_journal(state, &journal))
+            .inspect_err(|_| {
+                let _ = backups.remove(OsStr::new(&backup_name));
+            })
+    });
+    if let Err(e) = kept {
         return Err(ApiError::conflict(
             codes::CANNOT_ROTATE,
             format!(
@@ -173,14 +218,19 @@ pub async fn rotate(
         path.display(),
         backup.display()
     ));
-    if let Err(e) =
-        fsutil::write_atomic_with(&path, new_text.as_bytes(), Access::private_like(&path))
-    {
-        outcome.error = Some(format!(
-            "cannot write {}: {e}; the config and the service are unchanged",
-            path.display()
+    // The service's own file stays its own; if it cannot be given back, nothing is written.
+    // The write is atomic, so a failed one changed nothing: a refusal, like those above.
+    if let Err(e) = config_dir.write_atomic(
+        &config_name,
+        new_text.as_bytes(),
+        Access::owned(0o600, facts.uid, facts.gid),
+    ) {
+        let _ = fsutil::remove_if_present(&state.rotation_journal());
+        let _ = fsutil::remove_if_present(&backup);
+        return Err(ApiError::conflict(
+            codes::CANNOT_ROTATE,
+            format!("cannot write {}: {e}; nothing was changed", path.display()),
         ));
-        return Ok(finish(state, outcome));
     }
     outcome.steps.push(format!(
         "wrote the new {} to {} (mode 0600)",
@@ -195,7 +245,7 @@ pub async fn rotate(
         Ok(()) => {
             outcome
                 .steps
-                .push("restarted the service; it answers its health check".into());
+                .push("restarted the service; its own process answers its health check".into());
             if file.role == Role::JwtSecret {
                 // A signing secret is not presented as a key: the protected endpoint cannot
                 // tell. The service came back with it; tokens signed with the old one stop
@@ -206,51 +256,88 @@ pub async fn rotate(
                 );
                 Ok(())
             } else {
-                match (service.accepts(&request.new_key).await, service.accepts(&old).await) {
-                    (Ok(true), Ok(false)) => Ok(()),
-                    (Ok(false), _) => Err("the service refuses the new key (is the key set elsewhere, such as an environment variable that wins over the file?)".to_owned()),
-                    (Ok(true), Ok(true)) => Err("the service still accepts the old key".to_owned()),
-                    (Err(e), _) | (_, Err(e)) => Err(format!("cannot check the keys: {e}")),
+                // The new key goes only to the service's own process; the old one is never
+                // sent anywhere again: that it is refused follows from nothing the service
+                // reads holding it any more.
+                match service.accepts(&request.new_key).await {
+                    Ok((true, pid)) => old_key_gone(service, &old, pid).map(|how| {
+                        outcome.steps.push(format!(
+                            "verified: the service's own process accepts the new key; the old key was not sent anywhere: {how}"
+                        ));
+                    }),
+                    Ok((false, _)) => Err("the service refuses the new key (is the key set elsewhere, such as an environment variable that wins over the file?)".to_owned()),
+                    Err(e) => Err(format!("cannot check the new key: {e}")),
                 }
             }
         }
     };
     match verified {
         Ok(()) => {
-            if file.role != Role::JwtSecret {
-                outcome
-                    .steps
-                    .push("verified: the new key is accepted, the old key is refused".into());
-            }
             outcome.committed = true;
             outcome.verified = file.role != Role::JwtSecret;
             // Backups hold retired keys: keep the last few, for a rollback by hand.
-            prune_backups(&path, BACKUPS_KEPT);
+            prune_backups(state, &config_name, BACKUPS_KEPT);
         }
         Err(e) => {
             outcome.error = Some(e);
-            roll_back(service, &journal, &old, &mut outcome).await;
+            roll_back(service, state, &journal, &old, &mut outcome).await;
         }
     }
     Ok(finish(state, outcome))
 }
 
+/// Why the service no longer takes `old` (without presenting it): none of its config files
+/// holds it, nor does the environment of its process `pid` (when that can be read).
+fn old_key_gone(service: &Service<'_>, old: &str, pid: Option<u32>) -> Result<String, String> {
+    let dir = service
+        .dir()
+        .ok_or_else(|| no_dir("the service's config"))?;
+    for file in &service.profile.config_files {
+        let text = match files::read_config(dir, &file.path) {
+            Ok((text, _)) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot read the config back: {e}")),
+        };
+        if let Some((name, _)) = files::keys_in(file, &text)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(_, value)| value == old)
+        {
+            return Err(format!(
+                "{} still holds the old key in {name}, so the service still accepts it",
+                file.path
+            ));
+        }
+    }
+    let environment = match pid.map(|pid| (pid, listener::environment_holding(pid, old))) {
+        Some((pid, Ok(names))) if names.is_empty() => {
+            format!("nor does the environment of the service's process (pid {pid})")
+        }
+        Some((pid, Ok(names))) => {
+            return Err(format!(
+                "the environment of the service's process (pid {pid}) still holds the old key in {}, so the service still accepts it",
+                names.join(", ")
+            ))
+        }
+        Some((_, Err(e))) => format!(
+            "its environment could not be read ({e}), so the old key's refusal there was not probed"
+        ),
+        None => "the service's process could not be found, so its environment was not read and the old key's refusal there was not probed".into(),
+    };
+    Ok(format!("no config file holds it any more; {environment}"))
+}
+
 async fn roll_back(
     service: &Service<'_>,
+    state: &StateDir,
     journal: &Journal,
     old: &str,
     outcome: &mut RotateOutcome,
 ) {
-    let restored = std::fs::read(&journal.backup).and_then(|bytes| {
-        fsutil::write_atomic_with(
-            &journal.file,
-            &bytes,
-            Access {
-                mode: journal.mode.unwrap_or(0o600),
-                owner_of: Some(&journal.file),
-            },
-        )
-    });
+    let restored = match service.dir() {
+        Some(dir) => put_back(dir, state, journal),
+        None => Err(no_dir("the service's config")),
+    };
     if let Err(e) = restored {
         outcome.steps.push(format!(
             "could not put the backup back ({e}); restore {} to {} by hand",
@@ -269,7 +356,8 @@ async fn roll_back(
             outcome
                 .steps
                 .push("restarted the service with the previous config".into());
-            let works = service.accepts(old).await.unwrap_or(false);
+            // The old key is the current one again: it goes to the service's own process only.
+            let works = matches!(service.accepts(old).await, Ok((true, _)));
             outcome.old_key_works = Some(works);
             outcome.steps.push(if works {
                 "verified: the old key works again".into()
@@ -289,7 +377,7 @@ async fn roll_back(
 /// At start: a journal left behind means the agent stopped mid-rotation. The new key's
 /// fate is unknown to the console, so the previous config is put back.
 pub async fn recover(service: &Service<'_>, state: &StateDir, now: i64) -> Option<RotateOutcome> {
-    let text = std::fs::read_to_string(state.rotation_journal()).ok()?;
+    let text = fsutil::read_optional(&state.rotation_journal()).ok()??;
     let journal: Journal = match serde_json::from_str(&text) {
         Ok(j) => j,
         Err(e) => {
@@ -297,8 +385,9 @@ pub async fn recover(service: &Service<'_>, state: &StateDir, now: i64) -> Optio
             return None;
         }
     };
-    let old = std::fs::read_to_string(&journal.backup)
+    let old = backup_bytes(state, &journal)
         .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|backup| {
             service.dir()?;
             let file = service.file_holding(&journal.name)?;
@@ -319,15 +408,16 @@ pub async fn recover(service: &Service<'_>, state: &StateDir, now: i64) -> Optio
         restart_ms: 0,
         verified: false,
     };
-    roll_back(service, &journal, &old, &mut outcome).await;
+    roll_back(service, state, &journal, &old, &mut outcome).await;
     tracing::warn!(name = %journal.name, rolled_back = outcome.rolled_back, "interrupted rotation rolled back");
     Some(finish(state, outcome))
 }
 
 /// What became of the rotation to `fingerprint` (the new key's), or of the latest.
 pub fn status(state: &StateDir, fingerprint: Option<&str>) -> RotationStatus {
-    let in_progress = std::fs::read_to_string(state.rotation_journal())
+    let in_progress = fsutil::read_optional(&state.rotation_journal())
         .ok()
+        .flatten()
         .and_then(|t| serde_json::from_str::<Journal>(&t).ok())
         .is_some_and(|j| fingerprint.is_none_or(|f| f == j.new_fingerprint));
     let all = outcomes(state);
@@ -342,8 +432,9 @@ pub fn status(state: &StateDir, fingerprint: Option<&str>) -> RotationStatus {
 }
 
 fn outcomes(state: &StateDir) -> Vec<RotateOutcome> {
-    std::fs::read_to_string(state.rotation_outcomes())
+    fsutil::read_optional(&state.rotation_outcomes())
         .ok()
+        .flatten()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
@@ -360,7 +451,7 @@ fn finish(state: &StateDir, outcome: RotateOutcome) -> RotateOutcome {
         .and_then(|bytes| fsutil::write_atomic(&state.rotation_outcomes(), &bytes));
     match written {
         Ok(()) => {
-            let _ = std::fs::remove_file(state.rotation_journal());
+            let _ = fsutil::remove_if_present(&state.rotation_journal());
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot record the rotation outcome; the journal is kept")
@@ -370,32 +461,111 @@ fn finish(state: &StateDir, outcome: RotateOutcome) -> RotateOutcome {
     outcome
 }
 
+/// A new key is data wherever it lands only if it is drawn from the profile's alphabet
+/// (base64url, or hex) and has an end: a dotenv file sourced by a shell, a TOML string and a
+/// log line give no meaning to these characters.
+fn check_new_key(key: &str, policy: &gatehouse_events::profile::KeyPolicy) -> Result<(), ApiError> {
+    let (alphabet, allowed): (&str, fn(u8) -> bool) = match policy.encoding.as_str() {
+        "hex" => ("hex (0-9, a-f, A-F)", |b| b.is_ascii_hexdigit()),
+        _ => ("base64url (A-Z, a-z, 0-9, '-', '_')", |b| {
+            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+        }),
+    };
+    let min = policy.min_length;
+    if key.len() < min || key.len() > NEW_KEY_MAX || !key.bytes().all(allowed) {
+        return Err(ApiError::conflict(
+            codes::CANNOT_ROTATE,
+            format!(
+                "the new key must be {min} to {NEW_KEY_MAX} characters of {alphabet}; nothing was changed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The directory holding the config at `relative` below `service_dir`, and its name, reached
+/// without following a link.
+fn config_place(service_dir: &Path, relative: &Path) -> std::io::Result<(Dir, OsString)> {
+    let (parent, name) = fsutil::split(relative)?;
+    Ok((Dir::open(service_dir)?.subdir(parent)?, name.to_owned()))
+}
+
+/// The backup a journal names, if it is a regular file of the agent's own with the content
+/// the journal recorded.
+fn backup_bytes(state: &StateDir, journal: &Journal) -> Result<Vec<u8>, String> {
+    let Some(sha256) = &journal.backup_sha256 else {
+        return Err(
+            "this rotation was started by an older agent, which kept its backup beside the config where the service's account can change it; it is not put back automatically"
+                .into(),
+        );
+    };
+    let name = journal
+        .backup
+        .file_name()
+        .ok_or("the journal names no backup file")?;
+    let backups = state.rotation_backups().map_err(|e| e.to_string())?;
+    let mut backup = backups
+        .open_regular(name)
+        .map_err(|e| e.to_string())?
+        .ok_or("the backup is gone")?;
+    if backup.facts.uid != fsutil::agent_uid() || backup.facts.nlink != 1 {
+        return Err("the backup is not a file of the agent's own".into());
+    }
+    let bytes = backup
+        .read_all(fsutil::CONFIG_MAX)
+        .map_err(|e| e.to_string())?;
+    if fsutil::sha256_hex(&bytes) != *sha256 {
+        return Err("the backup changed since it was written".into());
+    }
+    Ok(bytes)
+}
+
+/// Put the backup back where the service reads its config, with its owner and mode.
+fn put_back(service_dir: &Path, state: &StateDir, journal: &Journal) -> Result<(), String> {
+    let bytes = backup_bytes(state, journal)?;
+    let relative = journal
+        .relative
+        .as_deref()
+        .ok_or("the journal does not say where the config is")?;
+    let (dir, name) = config_place(service_dir, relative).map_err(|e| e.to_string())?;
+    dir.write_atomic(
+        &name,
+        &bytes,
+        Access {
+            mode: journal.mode.unwrap_or(0o600),
+            owner: journal.owner,
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
 fn write_journal(state: &StateDir, journal: &Journal) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(journal).map_err(std::io::Error::other)?;
     fsutil::write_atomic(&state.rotation_journal(), &bytes)
 }
 
-/// Remove all but the `keep` newest `<file>.gatehouse-*.bak` beside `file`.
-fn prune_backups(file: &Path, keep: usize) {
-    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+/// Remove all but the `keep` newest backups of the config called `name`.
+fn prune_backups(state: &StateDir, name: &OsStr, keep: usize) {
+    let Ok(dir) = state.rotation_backups() else {
         return;
     };
-    let prefix = format!("{}.gatehouse-", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = dir.entries() else {
         return;
     };
-    let mut backups: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with(&prefix) && n.ends_with(".bak")
+    let mut backups: Vec<(Option<std::time::SystemTime>, OsString)> = entries
+        .into_iter()
+        .filter(|(n, _, regular)| {
+            let n = n.to_string_lossy();
+            *regular && n.starts_with(&prefix) && n.ends_with(".bak")
         })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .map(|(n, facts, _)| (facts.modified, n))
         .collect();
-    backups.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
-    for (_, old) in backups.into_iter().skip(keep) {
-        if let Err(e) = std::fs::remove_file(&old) {
-            tracing::warn!(error = %e, file = %old.display(), "cannot remove an old backup");
+    backups.sort();
+    let excess = backups.len().saturating_sub(keep);
+    for (_, old) in backups.into_iter().take(excess) {
+        if let Err(e) = dir.remove(&old) {
+            tracing::warn!(error = %e, "cannot remove an old backup");
         }
     }
 }
@@ -409,20 +579,19 @@ mod tests {
     #[test]
     fn only_the_newest_backups_are_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, "x").expect("config");
+        let state = StateDir::new(dir.path());
+        let backups = state.rotation_backups().expect("backups");
         for i in 0..5 {
             std::fs::write(
-                dir.path()
-                    .join(format!("config.toml.gatehouse-{i}-abcd.bak")),
+                backups.path().join(format!("config.toml.{i}-abcd.bak")),
                 "old",
             )
             .expect("backup");
             std::thread::sleep(Duration::from_millis(15));
         }
-        std::fs::write(dir.path().join("other.bak"), "not ours").expect("other");
-        prune_backups(&config, 3);
-        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        std::fs::write(backups.path().join(".env.1-abcd.bak"), "another config's").expect("other");
+        prune_backups(&state, OsStr::new("config.toml"), 3);
+        let mut left: Vec<String> = std::fs::read_dir(backups.path())
             .expect("dir")
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -431,13 +600,63 @@ mod tests {
         assert_eq!(
             left,
             [
-                "config.toml",
-                "config.toml.gatehouse-2-abcd.bak",
-                "config.toml.gatehouse-3-abcd.bak",
-                "config.toml.gatehouse-4-abcd.bak",
-                "other.bak"
+                ".env.1-abcd.bak",
+                "config.toml.2-abcd.bak",
+                "config.toml.3-abcd.bak",
+                "config.toml.4-abcd.bak",
             ],
-            "the three newest backups stay, and nothing that is not ours is touched"
+            "the three newest backups stay, and another config's are not touched"
         );
+    }
+
+    #[test]
+    fn only_the_backup_the_journal_recorded_is_put_back() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::new(tmp.path().join("state"));
+        state.ensure().expect("state");
+        let service = tmp.path().join("service");
+        std::fs::create_dir(&service).expect("service");
+        std::fs::write(service.join("config.toml"), "new = 1\n").expect("config");
+        let backups = state.rotation_backups().expect("backups");
+        backups
+            .write_atomic(
+                OsStr::new("config.toml.1-ab.bak"),
+                b"old = 1\n",
+                Access::PRIVATE,
+            )
+            .expect("backup");
+        let journal = Journal {
+            name: "k".into(),
+            file: service.join("config.toml"),
+            relative: Some("config.toml".into()),
+            backup: backups.path().join("config.toml.1-ab.bak"),
+            backup_sha256: Some(fsutil::sha256_hex(b"old = 1\n")),
+            old_fingerprint: String::new(),
+            new_fingerprint: String::new(),
+            mode: Some(0o600),
+            owner: None,
+        };
+        std::fs::write(backups.path().join("config.toml.1-ab.bak"), "planted = 1\n")
+            .expect("tamper");
+        let refused = put_back(&service, &state, &journal).expect_err("a changed backup");
+        assert!(refused.contains("changed"), "says why: {refused}");
+        let secret = tmp.path().join("secret");
+        std::fs::write(&secret, "old = 1\n").expect("secret");
+        std::fs::remove_file(backups.path().join("config.toml.1-ab.bak")).expect("rm");
+        std::os::unix::fs::symlink(&secret, backups.path().join("config.toml.1-ab.bak"))
+            .expect("link");
+        let refused = put_back(&service, &state, &journal).expect_err("a link");
+        assert!(refused.contains("symbolic link"), "says why: {refused}");
+        assert_eq!(
+            std::fs::read_to_string(service.join("config.toml")).expect("config"),
+            "new = 1\n",
+            "nothing was written"
+        );
+        let old_journal = Journal {
+            backup_sha256: None,
+            ..journal
+        };
+        let refused = put_back(&service, &state, &old_journal).expect_err("an old journal");
+        assert!(refused.contains("older agent"), "says why: {refused}");
     }
 }

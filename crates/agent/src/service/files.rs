@@ -3,6 +3,11 @@
 //! dotenv variable), how to put a new value where the service will read it, and its SQLite
 //! database. The credential inventory, the key checks, rotation and the evidence all read
 //! keys through here, so they agree on what the service sees.
+//!
+//! The service's account owns `service_dir` and may swap any file in it for a link, a device
+//! or a FIFO: a config file is opened through a handle on `service_dir` with no link followed
+//! below it ([`open_config`]), and read only if it is a regular file, at most
+//! `fsutil::CONFIG_MAX` bytes ([`read_config`]).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +15,7 @@ use gatehouse_events::profile::{ConfigFile, ConfigFormat};
 use gatehouse_events::Profile;
 
 use super::Service;
+use crate::fsutil::{self, Dir, Facts, Regular};
 
 /// What to say when `service_dir` is not set and `what` is needed.
 pub fn no_dir(what: &str) -> String {
@@ -74,6 +80,39 @@ pub fn config_files<'p>(profile: &'p Profile, dir: &Path) -> Vec<(PathBuf, &'p C
         .iter()
         .map(|file| (dir.join(&file.path), file))
         .collect()
+}
+
+/// The config file at `relative` (as the profile names it) below `dir`, opened without
+/// following a link below `dir`: a regular file, with its facts.
+pub fn open_config(dir: &Path, relative: &str) -> std::io::Result<Regular> {
+    let shown = dir.join(relative);
+    let (parent, name) = fsutil::split(Path::new(relative))?;
+    Dir::open(dir)?
+        .subdir(parent)?
+        .open_regular(name)?
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no such file", shown.display()),
+            )
+        })
+}
+
+/// The text of the config file at `relative` below `dir` (see [`open_config`]), at most
+/// `fsutil::CONFIG_MAX` bytes, and its facts.
+pub fn read_config(dir: &Path, relative: &str) -> std::io::Result<(String, Facts)> {
+    let mut regular = open_config(dir, relative)?;
+    let shown = dir.join(relative);
+    let bytes = regular
+        .read_all(fsutil::CONFIG_MAX)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", shown.display())))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text", shown.display()),
+        )
+    })?;
+    Ok((text, regular.facts))
 }
 
 /// Whether the key called `name` belongs in `file`: its one key, or a variable with its prefix.

@@ -6,8 +6,15 @@
 //!   and replace it, its database file.
 //! - [`probe`]: its base URL, health and the protected endpoint, over one HTTP client.
 //! - [`restart`]: running its restart command, then waiting for its health check.
+//! - [`account`]: the account it runs as, which its files and its listener belong to.
+//! - [`listener`]: requests over a connection checked to end at the service's own process
+//!   (never a key to another local user who took its port), with [`netstat`] reading the
+//!   kernel's socket tables.
 
+pub mod account;
 pub mod files;
+pub mod listener;
+pub mod netstat;
 pub mod probe;
 pub mod restart;
 

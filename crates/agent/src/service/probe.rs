@@ -6,6 +6,7 @@ use std::time::Duration;
 use gatehouse_protocol::{Health, ServiceHealth};
 use reqwest::RequestBuilder;
 
+use super::listener::{Call, NoAnswer};
 use super::Service;
 use crate::error::root_cause;
 
@@ -51,40 +52,68 @@ impl Service<'_> {
         Ok((request, url))
     }
 
-    /// Whether the protected endpoint accepts `key`, presented as the profile says.
-    pub async fn accepts(&self, key: &str) -> Result<bool, String> {
+    /// Whether the protected endpoint accepts `key`, presented as the profile says: 2xx is
+    /// yes, 401 and 403 are no, anything else is no answer. The key goes only to the service's
+    /// own process (see [`listener`](super::listener)); the answer says which process that
+    /// was, when it could be found.
+    pub async fn accepts(&self, key: &str) -> Result<(bool, Option<u32>), String> {
         let base = self.origin().unwrap_or_else(|| {
             Err("no service_url is configured, so the service cannot be checked".into())
         })?;
+        let probe = &self.profile.probes.protected;
         let auth = &self.profile.auth;
-        let (request, url) = self.protected_request(
-            &base,
-            vec![(auth.header.as_str(), format!("{}{key}", auth.scheme))],
-            KEY_CHECK_TIMEOUT,
-        )?;
-        let status = request
-            .send()
+        let url = format!("{base}{}", probe.path);
+        let value = format!("{}{key}", auth.scheme);
+        let mut headers = vec![(auth.header.as_str(), value.as_str())];
+        if probe.body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let answer = self
+            .request_own(Call {
+                method: &probe.method,
+                url: &url,
+                headers: &headers,
+                body: probe.body.as_deref(),
+                timeout: KEY_CHECK_TIMEOUT,
+            })
             .await
-            .map_err(|e| format!("{} {url}: {e}", self.profile.probes.protected.method))?
-            .status()
-            .as_u16();
-        Ok(!matches!(status, 401 | 403))
+            .map_err(|e| format!("{} {url}: {e}", probe.method))?;
+        match answer.status {
+            200..=299 => Ok((true, answer.pid)),
+            401 | 403 => Ok((false, answer.pid)),
+            status => Err(format!(
+                "{} {url} answered {status}, neither an acceptance nor a refusal",
+                probe.method
+            )),
+        }
     }
 
-    /// After a restart: wait until the health endpoint answers 2xx, at most `within`.
+    /// After a restart: wait until the service's own process answers its health endpoint
+    /// with 2xx, at most `within`. Another user's process on the port ends the wait at once:
+    /// the service cannot have started there.
     pub async fn await_health(&self, health: &str, within: Duration) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + within;
         // The old process may still answer for a moment: give the restart time to take.
         tokio::time::sleep(Duration::from_millis(300)).await;
         loop {
             let answer = self
-                .http
-                .get(health)
-                .timeout(HEALTH_POLL_TIMEOUT)
-                .send()
+                .request_own(Call {
+                    method: "GET",
+                    url: health,
+                    headers: &[],
+                    body: None,
+                    timeout: HEALTH_POLL_TIMEOUT,
+                })
                 .await;
-            if answer.is_ok_and(|r| r.status().is_success()) {
-                return Ok(());
+            match answer {
+                Ok(answer) if (200..300).contains(&answer.status) => return Ok(()),
+                Err(NoAnswer::NotTheService(why)) => {
+                    return Err(format!("the service is not back: {why}"))
+                }
+                Err(NoAnswer::Unchecked(why)) => {
+                    return Err(format!("the restart cannot be checked: {why}"))
+                }
+                Ok(_) | Err(NoAnswer::Unreachable(_)) => {}
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(format!(
