@@ -9,8 +9,7 @@ mod files;
 mod firewall;
 mod layering;
 mod mtls;
-#[path = "../common/ports.rs"]
-mod ports;
+use gatehouse_testkit::ports;
 mod rotate;
 mod support;
 mod tail;

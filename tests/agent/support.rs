@@ -7,9 +7,7 @@ use gatehouse_agent::state::{FleetIdentity, StateDir};
 use gatehouse_pki::{self as pki, FleetCa, Issued, KeyPem, Serial, Validity};
 use time::{Duration, OffsetDateTime};
 
-#[path = "../common/loopback_agent.rs"]
-mod loopback_agent;
-pub use loopback_agent::{start_agent, start_agent_config, Running};
+pub use gatehouse_testkit::{start_agent, start_agent_config, Running};
 
 pub const INSTANCE: &str = "alpha";
 

@@ -3,9 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-#[path = "../common/ports.rs"]
-mod ports;
-use ports::{free_port, wait_listening};
+use gatehouse_testkit::{free_port, wait_listening};
 
 fn gatehouse(data_dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));

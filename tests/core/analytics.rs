@@ -457,31 +457,22 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     );
     append(&proxy, &nginx_line(start, "10.0.0.2", 200, 45));
     let (dir, code) = lab.init_agent("jelmore-1", time::OffsetDateTime::now_utc());
-    let agent = start_agent_config(gatehouse_agent::AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: "jelmore".into(),
-        state_dir: dir,
-        service_url: None,
-        logs: vec![
-            gatehouse_agent::tail::LogConfig {
-                path: proxy.clone(),
-                format: gatehouse_events::Format::NginxCombined,
-                source: "proxy".into(),
-            },
-            gatehouse_agent::tail::LogConfig {
-                path: service.clone(),
-                format: gatehouse_events::Format::Structlog,
-                source: "service".into(),
-            },
-        ],
-        buffer_capacity: 10_000,
-        checks: Default::default(),
-        firewall: Default::default(),
-        profiles_dir: None,
-        restart_command: None,
-        restart_timeout_secs: None,
-        service_dir: None,
-    })
+    let agent = start_agent_config(
+        gatehouse_agent::AgentConfig::for_test(dir)
+            .with_profile("jelmore")
+            .with_logs(vec![
+                gatehouse_agent::tail::LogConfig {
+                    path: proxy.clone(),
+                    format: gatehouse_events::Format::NginxCombined,
+                    source: "proxy".into(),
+                },
+                gatehouse_agent::tail::LogConfig {
+                    path: service.clone(),
+                    format: gatehouse_events::Format::Structlog,
+                    source: "service".into(),
+                },
+            ]),
+    )
     .await;
     lab.add("jelmore-1", &agent, &code).await.expect("enrolled");
     let notices = Arc::new(Mutex::new(Vec::new()));

@@ -61,20 +61,11 @@ async fn sekha(lab: &Lab) -> (Fixture, Running, PathBuf) {
         .expect("fixture");
     wait_listening(port);
     let (dir, code) = lab.init_agent("sekha-1", OffsetDateTime::now_utc());
-    let agent = start_agent_config(gatehouse_agent::AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: "sekha".into(),
-        state_dir: dir,
-        service_url: Some(format!("http://127.0.0.1:{port}/health")),
-        logs: Vec::new(),
-        buffer_capacity: 1000,
-        checks: Default::default(),
-        firewall: Default::default(),
-        profiles_dir: None,
-        restart_command: None,
-        restart_timeout_secs: None,
-        service_dir: Some(service),
-    })
+    let agent = start_agent_config(
+        gatehouse_agent::AgentConfig::for_test(dir)
+            .with_service_url(format!("http://127.0.0.1:{port}/health"))
+            .with_service_dir(service),
+    )
     .await;
     lab.add("sekha-1", &agent, &code).await.expect("enrolled");
     (Fixture(child), agent, config)

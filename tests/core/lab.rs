@@ -12,9 +12,7 @@ use time::OffsetDateTime;
 
 use crate::support::{require_secret_service, unique_service};
 
-#[path = "../common/loopback_agent.rs"]
-mod loopback_agent;
-pub use loopback_agent::{start_agent, start_agent_at, start_agent_config, Running};
+pub use gatehouse_testkit::{start_agent, start_agent_at, start_agent_config, Running};
 
 /// A console with its own data directory, keychain service and movable clock.
 pub struct Lab {
@@ -109,22 +107,14 @@ impl Lab {
     ) -> (Running, String) {
         let (dir, code) = self.init_agent(name, OffsetDateTime::now_utc());
         let agent = start_agent_config(gatehouse_agent::AgentConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            profile: "sekha".into(),
-            state_dir: dir,
-            service_url: None,
-            logs: vec![gatehouse_agent::tail::LogConfig {
-                path: log.to_owned(),
-                format: gatehouse_events::Format::NginxCombined,
-                source: "proxy".into(),
-            }],
             buffer_capacity: capacity,
-            checks: Default::default(),
-            firewall: Default::default(),
-            profiles_dir: None,
-            restart_command: None,
-            restart_timeout_secs: None,
-            service_dir: None,
+            ..gatehouse_agent::AgentConfig::for_test(dir).with_logs(vec![
+                gatehouse_agent::tail::LogConfig {
+                    path: log.to_owned(),
+                    format: gatehouse_events::Format::NginxCombined,
+                    source: "proxy".into(),
+                },
+            ])
         })
         .await;
         (agent, code)

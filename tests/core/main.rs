@@ -14,8 +14,7 @@ mod notify;
     dead_code,
     reason = "shared with the other test binaries, which use all of it"
 )]
-#[path = "../common/ports.rs"]
-mod ports;
+use gatehouse_testkit::ports;
 mod rotation;
 mod schedule;
 mod support;

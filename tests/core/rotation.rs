@@ -26,20 +26,9 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
     )
     .expect("config");
     let (dir, code) = lab.init_agent("sekha-1", OffsetDateTime::now_utc());
-    let agent = start_agent_config(gatehouse_agent::AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: "sekha".into(),
-        state_dir: dir,
-        service_url: None,
-        logs: Vec::new(),
-        buffer_capacity: 1000,
-        checks: Default::default(),
-        firewall: Default::default(),
-        profiles_dir: None,
-        restart_command: None,
-        restart_timeout_secs: None,
-        service_dir: Some(service.clone()),
-    })
+    let agent = start_agent_config(
+        gatehouse_agent::AgentConfig::for_test(dir).with_service_dir(service.clone()),
+    )
     .await;
     lab.add("sekha-1", &agent, &code).await.expect("enrolled");
 
@@ -266,20 +255,10 @@ pub(crate) async fn sekha_with_agent_config(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let (dir, code) = lab.init_agent(instance, OffsetDateTime::now_utc());
-    let config = gatehouse_agent::AgentConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        profile: "sekha".into(),
-        state_dir: dir,
-        service_url: Some(health),
-        logs: Vec::new(),
-        buffer_capacity: 1000,
-        checks: Default::default(),
-        firewall: Default::default(),
-        profiles_dir: None,
-        restart_command: Some(restart),
-        restart_timeout_secs: Some(5),
-        service_dir: Some(service.clone()),
-    };
+    let config = gatehouse_agent::AgentConfig::for_test(dir)
+        .with_service_url(health)
+        .with_service_dir(service.clone())
+        .with_restart(restart, 5);
     let agent = start_agent_config(config.clone()).await;
     lab.add(instance, &agent, &code).await.expect("enrolled");
     (agent, pid, old, config)

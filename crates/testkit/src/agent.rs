@@ -1,5 +1,4 @@
 //! An agent served in-process on a loopback port, for the agent's and the console's tests.
-//! Included with `#[path]` by both test binaries.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -7,6 +6,7 @@ use std::sync::Arc;
 
 use gatehouse_agent::{app, Agent, AgentConfig};
 
+#[derive(Debug)]
 pub struct Running {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,

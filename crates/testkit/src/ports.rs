@@ -1,4 +1,4 @@
-//! Loopback ports for tests that run the agent as a process. Included with `#[path]`.
+//! Loopback ports for tests that run a service or the agent as a process.
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
