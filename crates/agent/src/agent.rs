@@ -6,10 +6,10 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::clock::Clock;
 use gatehouse_pki::Serial;
 use gatehouse_protocol::{self as protocol, codes, Info};
 use rustls::ServerConfig;
-use time::OffsetDateTime;
 
 use crate::buffer::Buffer;
 use crate::checks;
@@ -34,6 +34,7 @@ pub struct Agent {
     buffer: Mutex<Buffer>,
     /// One action on the service at a time: a rotation, a restart, a snapshot or a restore.
     one_action: tokio::sync::Mutex<()>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Agent {
@@ -66,7 +67,19 @@ impl Agent {
             http,
             buffer: Mutex::new(buffer),
             one_action: tokio::sync::Mutex::new(()),
+            clock: Clock::system(),
         })
+    }
+
+    /// The same agent reading the time from `clock` (tests move time this way).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Where the agent reads the time.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// What the agent runs with.
@@ -169,7 +182,7 @@ impl Agent {
     ) -> Result<protocol::RotateOutcome, ApiError> {
         let _one = self.one_action.lock().await;
         // Taken after the wait, so queued rotations never share a backup name.
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.unix();
         let service = self.service_for(codes::CANNOT_ROTATE)?;
         ops::rotate::rotate(&service, &self.state, &request, now).await
     }
@@ -222,7 +235,7 @@ impl Agent {
     /// `POST /v1/database/snapshots`: snapshot the service's database now.
     pub async fn snapshot(&self) -> Result<protocol::Snapshot, ApiError> {
         let _one = self.one_action.lock().await;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.unix();
         ops::database::snapshot(self.service(), &self.state, now).await
     }
 
@@ -238,7 +251,7 @@ impl Agent {
         request: protocol::RestoreRequest,
     ) -> Result<protocol::RestoreResult, ApiError> {
         let _one = self.one_action.lock().await;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.unix();
         ops::database::restore(self.service(), &self.state, &request, now).await
     }
 
@@ -253,7 +266,7 @@ impl Agent {
             self.settings.logs(),
             &config_files,
             lines.min(protocol::MAX_EVIDENCE_LINES) as usize,
-            OffsetDateTime::now_utc().unix_timestamp(),
+            self.clock.unix(),
         )
     }
 
@@ -267,12 +280,7 @@ impl Agent {
             policy: &self.settings.checks,
             logs: self.settings.logs(),
         };
-        let report = checks::run(
-            &context,
-            &request,
-            OffsetDateTime::now_utc().unix_timestamp(),
-        )
-        .await;
+        let report = checks::run(&context, &request, self.clock.unix()).await;
         tracing::info!(checks = report.results.len(), "compliance checks run");
         Ok(report)
     }

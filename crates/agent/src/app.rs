@@ -38,9 +38,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     // A rotation interrupted by a stop is rolled back before anything else is served.
-    agent
-        .recover_rotation(time::OffsetDateTime::now_utc().unix_timestamp())
-        .await;
+    agent.recover_rotation(agent.clock().unix()).await;
     let tailing = Tailing::start(agent.clone());
     let served = api::serve(agent, listener, shutdown).await;
     tailing.stop().await;
@@ -74,7 +72,7 @@ impl Tailing {
                         &[]
                     }
                 };
-                tail::follow(logs, agent.buffer(), &stop);
+                tail::follow(logs, agent.buffer(), agent.clock(), &stop);
             })
         };
         Tailing { stop, task }

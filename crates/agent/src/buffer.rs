@@ -102,6 +102,7 @@ impl Buffer {
         events: &[NewEvent],
         path: &str,
         position: Position,
+        now_us: i64,
     ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         {
@@ -149,12 +150,11 @@ impl Buffer {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
                 tx.execute("DELETE FROM events WHERE seq <= ?1", [last])?;
-                let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
                 tx.execute(
                     "INSERT INTO events (time_us, source, kind, outcome, message, raw, flags)
                      VALUES (?1, 'agent', 'gap', 'error', ?2, '', 0)",
                     params![
-                        now as i64,
+                        now_us,
                         format!("The agent's buffer was full: {dropped} events (seq {first} to {last}) were dropped before the console read them.")
                     ],
                 )?;
@@ -290,6 +290,7 @@ mod tests {
                     file_id: 7,
                     offset: 99,
                 },
+                0,
             )
             .expect("append");
         let first = buffer.page(0, 4).expect("page");
@@ -328,7 +329,7 @@ mod tests {
             e.raw = "x".repeat(400);
         }
         buffer
-            .append(&events, "/x", Position::default())
+            .append(&events, "/x", Position::default(), 0)
             .expect("append");
         let page = buffer.page(0, 5000).expect("page");
         let json = serde_json::to_vec(&page).expect("json");
@@ -354,7 +355,7 @@ mod tests {
         let mut buffer = Buffer::open(&tmp.path().join("events.sqlite3"), 5).expect("open");
         let events: Vec<_> = (0..8).map(event).collect();
         buffer
-            .append(&events, "/x", Position::default())
+            .append(&events, "/x", Position::default(), 0)
             .expect("append");
         let page = buffer.page(0, 100).expect("page");
         assert_eq!(page.events.len(), 5, "the capacity holds");

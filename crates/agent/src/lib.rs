@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod buffer;
 pub mod checks;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fsutil;

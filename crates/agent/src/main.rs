@@ -124,7 +124,7 @@ fn init(
              must then enroll it again)"
         );
     }
-    let now = time::OffsetDateTime::now_utc();
+    let now = gatehouse_agent::clock::Clock::system().date_time();
     let ttl = Duration::from_secs(ttl_minutes.max(1) * 60);
     let mut random = [0u8; 20];
     SystemRandom::new()

@@ -20,6 +20,7 @@ use gatehouse_events::{Format, Kind, Outcome, MAX_LINE};
 use gatehouse_protocol::flags;
 
 use crate::buffer::{Buffer, NewEvent, Position};
+use crate::clock::Clock;
 pub use crate::config::LogConfig;
 
 /// How often the followed logs are read.
@@ -34,7 +35,7 @@ const FUTURE_SLACK_US: i64 = 5 * 60 * 1_000_000;
 
 /// Follow `logs` into `buffer` until `stop` is set, each from where the buffer says reading
 /// stopped. Blocking: run it on a thread of its own.
-pub fn follow(logs: &[LogConfig], buffer: &Mutex<Buffer>, stop: &AtomicBool) {
+pub fn follow(logs: &[LogConfig], buffer: &Mutex<Buffer>, clock: &Clock, stop: &AtomicBool) {
     // SQLite rolls back a transaction interrupted by a panic; the buffer stays usable.
     let lock = || buffer.lock().unwrap_or_else(PoisonError::into_inner);
     let mut tailers: Vec<Tailer> = Vec::new();
@@ -47,7 +48,7 @@ pub fn follow(logs: &[LogConfig], buffer: &Mutex<Buffer>, stop: &AtomicBool) {
         }
     }
     while !stop.load(Ordering::Relaxed) {
-        let now_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+        let now_us = clock.micros();
         for tailer in &mut tailers {
             if let Err(e) = tailer.poll(&mut lock(), now_us) {
                 tracing::warn!(error = %e, "reading a log failed; retrying");
@@ -131,7 +132,7 @@ impl Tailer {
             if added > 0 {
                 let keep = self.resumed.unwrap_or_default();
                 buffer
-                    .append(&events, &self.key, keep)
+                    .append(&events, &self.key, keep, now_us)
                     .map_err(std::io::Error::other)?;
             }
             return Ok(added);
@@ -143,7 +144,7 @@ impl Tailer {
         // An idle poll writes nothing: no transaction, no fsync, four times a second.
         if added > 0 || self.committed != Some(position) {
             buffer
-                .append(&events, &self.key, position)
+                .append(&events, &self.key, position, now_us)
                 .map_err(std::io::Error::other)?;
             self.committed = Some(position);
         }

@@ -141,7 +141,7 @@ pub fn incident(
             let incident = match alert {
                 Some(alert) => console.incidents.incident_from_alert(*alert)?,
                 None => {
-                    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
+                    let now = console.clock().micros();
                     console.incidents.open_incident(&OpenIncident {
                         title: title.clone().unwrap_or_default(),
                         severity: match severity.as_str() {

@@ -732,7 +732,7 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
             .checked_mul(scale)
             .filter(|s| *s >= 0)
             .ok_or_else(bad)?;
-        let now_us = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
+        let now_us = console.clock().micros();
         let since = now_us.saturating_sub(seconds.saturating_mul(1_000_000));
         from_us = Some(from_us.unwrap_or(i64::MIN).max(since));
     }

@@ -419,7 +419,7 @@ async fn refuse_unusable_certificates(
                 codes::REVOKED,
                 "this client certificate has been revoked",
             ))
-        } else if now() >= *not_after {
+        } else if agent.clock().unix() >= *not_after {
             tracing::warn!(serial = %peer, "request with an expired certificate refused");
             Some(ApiError::new(
                 403,
@@ -443,12 +443,12 @@ async fn refuse_unusable_certificates(
 }
 
 async fn enroll_csr(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
-    respond(decode(&body).and_then(|request| agent.enroll_csr(request, now())))
+    respond(decode(&body).and_then(|request| agent.enroll_csr(request, agent.clock().unix())))
 }
 
 async fn enroll_complete(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
     match decode(&body) {
-        Ok(request) => respond(agent.enroll_complete(request, now()).await),
+        Ok(request) => respond(agent.enroll_complete(request, agent.clock().unix()).await),
         Err(e) => error_response(&e),
     }
 }
@@ -651,8 +651,4 @@ fn error_response(error: &ApiError) -> Response {
         message: error.message.clone(),
     };
     (status, Json(body)).into_response()
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }

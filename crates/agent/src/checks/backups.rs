@@ -8,7 +8,8 @@ use gatehouse_protocol::{CheckId, CheckResult};
 
 use super::{fail, human, pass, unknown, Context};
 
-pub(super) fn recent_and_encrypted(cx: &Context<'_>) -> CheckResult {
+/// `now`: Unix seconds.
+pub(super) fn recent_and_encrypted(cx: &Context<'_>, now: i64) -> CheckResult {
     let check = CheckId::Backups;
     let Some(dir) = &cx.policy.backup_dir else {
         return unknown(
@@ -36,9 +37,7 @@ pub(super) fn recent_and_encrypted(cx: &Context<'_>) -> CheckResult {
         }
     };
     let (path, modified, size) = newest;
-    let age = SystemTime::now()
-        .duration_since(modified)
-        .unwrap_or_default();
+    let age = crate::clock::age(now, modified);
     let kind = match content_kind(&path) {
         Ok(kind) => kind,
         Err(e) => {

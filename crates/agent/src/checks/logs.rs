@@ -1,7 +1,7 @@
 //! The access log: one is configured (the proxy's or the service's, which carry the client
 //! address of a failed sign-in) and was written within a day.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use gatehouse_protocol::{CheckId, CheckResult};
 
@@ -10,7 +10,8 @@ use super::{fail, human, pass, unknown, Context};
 /// An access log silent for longer than this is not "recent".
 const ACCESS_LOG_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
-pub(super) fn access_log(cx: &Context<'_>) -> CheckResult {
+/// `now`: Unix seconds.
+pub(super) fn access_log(cx: &Context<'_>, now: i64) -> CheckResult {
     let check = CheckId::AccessLogRecent;
     let logs = match cx.logs {
         Ok(logs) => logs,
@@ -38,9 +39,7 @@ pub(super) fn access_log(cx: &Context<'_>) -> CheckResult {
         });
         match modified {
             Ok(modified) => {
-                let age = SystemTime::now()
-                    .duration_since(modified)
-                    .unwrap_or_default();
+                let age = crate::clock::age(now, modified);
                 if age <= ACCESS_LOG_MAX_AGE {
                     recent += 1;
                 }

@@ -57,8 +57,8 @@ pub async fn run(cx: &Context<'_>, request: &ChecksRequest, now: i64) -> ChecksR
             CheckId::BearerBypass => http::bearer_bypass(cx).await,
             CheckId::DataEndpointsProtected => http::data_endpoints(cx).await,
             CheckId::RateLimit => http::rate_limit(cx).await,
-            CheckId::AccessLogRecent => logs::access_log(cx),
-            CheckId::Backups => backups::recent_and_encrypted(cx),
+            CheckId::AccessLogRecent => logs::access_log(cx, now),
+            CheckId::Backups => backups::recent_and_encrypted(cx, now),
             CheckId::Firewall => firewall::input_policy_drops(cx).await,
         };
         results.push(result);
