@@ -11,6 +11,7 @@ pub mod compliance;
 mod console;
 mod context;
 mod error;
+mod escape;
 pub mod fleet;
 pub mod incidents;
 pub mod ipc;

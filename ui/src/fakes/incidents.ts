@@ -109,7 +109,7 @@ export function incidentsFake(host: FakeHost, now: number): IncidentsFake & Inci
     async incidentBlock(id, instance, ip, ttlSecs) {
       host.calls.push(`incidentBlock:${id}:${instance}:${ip}:${ttlSecs}`);
       if (host.blockRefused) {
-        log(id, 'action', `block ${ip} on ${instance}: refused`, false, [host.blockRefused]);
+        log(id, 'action', `block ${ip} on ${instance} for ${ttlSecs} s: refused`, false, [host.blockRefused]);
         throw new HostError('agent_refused', host.blockRefused);
       }
       log(id, 'action', `block ${ip} on ${instance} for ${ttlSecs} s`, true, [`${ip} added to blocked4 for ${ttlSecs} s`, `verified: ${ip} is in the set with ${ttlSecs - 1} s left, and the input chain drops it`]);

@@ -543,30 +543,47 @@ impl Incidents {
         Ok(result)
     }
 
-    pub async fn incident_snapshot(&self, id: i64, instance: &str) -> Result<IncidentView> {
+    /// Run one action from an incident and write it into the incident's log: what was done,
+    /// whether it worked and its steps. An action refused before it ran (the agent
+    /// unreachable, the input invalid) is logged with why, and its error returned.
+    async fn run_action<T>(
+        &self,
+        id: i64,
+        what: String,
+        action: impl std::future::Future<Output = Result<T>>,
+        outcome: impl FnOnce(&T) -> (bool, Vec<String>),
+    ) -> Result<T> {
         self.incident_record(id)?;
-        match self.snapshot_database(instance).await {
-            Ok(s) => self.log_incident(
-                id,
-                EntryKind::Action,
-                &format!("snapshot the database on {instance}"),
-                Some(true),
-                &[format!(
-                    "{} ({} bytes, SHA-256 {})",
-                    s.name, s.size, s.sha256
-                )],
-            )?,
+        match action.await {
+            Ok(result) => {
+                let (ok, steps) = outcome(&result);
+                self.log_incident(id, EntryKind::Action, &what, Some(ok), &steps)?;
+                Ok(result)
+            }
             Err(e) => {
                 self.log_incident(
                     id,
                     EntryKind::Action,
-                    &format!("snapshot on {instance}: failed"),
+                    &format!("{what}: refused"),
                     Some(false),
                     &[e.to_string()],
                 )?;
-                return Err(e);
+                Err(e)
             }
         }
+    }
+
+    pub async fn incident_snapshot(&self, id: i64, instance: &str) -> Result<IncidentView> {
+        self.run_action(
+            id,
+            format!("snapshot the database on {instance}"),
+            self.snapshot_database(instance),
+            |s| {
+                let line = format!("{} ({} bytes, SHA-256 {})", s.name, s.size, s.sha256);
+                (true, vec![line])
+            },
+        )
+        .await?;
         self.incident(id)
     }
 
@@ -576,30 +593,13 @@ impl Incidents {
         instance: &str,
         name: &str,
     ) -> Result<IncidentView> {
-        self.incident_record(id)?;
-        match self.restore_database(instance, name).await {
-            Ok(result) => {
-                let mut steps = result.steps.clone();
-                steps.extend(result.error.clone());
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("restore {name} on {instance}"),
-                    Some(result.ok),
-                    &steps,
-                )?;
-            }
-            Err(e) => {
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("restore {name} on {instance}: refused"),
-                    Some(false),
-                    &[e.to_string()],
-                )?;
-                return Err(e);
-            }
-        }
+        self.run_action(
+            id,
+            format!("restore {name} on {instance}"),
+            self.restore_database(instance, name),
+            |r| (r.ok, with_error(&r.steps, &r.error)),
+        )
+        .await?;
         self.incident(id)
     }
 
@@ -611,32 +611,18 @@ impl Incidents {
         ip: &str,
         ttl_secs: u64,
     ) -> Result<IncidentView> {
+        self.run_action(
+            id,
+            format!("block {ip} on {instance} for {ttl_secs} s"),
+            self.block_ip(instance, ip, ttl_secs),
+            |r| (r.blocked, r.steps.clone()),
+        )
+        .await?;
         let incident = self.incident_record(id)?;
-        match self.block_ip(instance, ip, ttl_secs).await {
-            Ok(result) => {
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("block {ip} on {instance} for {ttl_secs} s"),
-                    Some(result.blocked),
-                    &result.steps,
-                )?;
-                if !incident.ips.iter().any(|i| i == ip) {
-                    let mut ips = incident.ips.clone();
-                    ips.push(ip.to_owned());
-                    self.ctx.db().incidents().set_ips(id, &ips)?;
-                }
-            }
-            Err(e) => {
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("block {ip} on {instance}: refused"),
-                    Some(false),
-                    &[e.to_string()],
-                )?;
-                return Err(e);
-            }
+        if !incident.ips.iter().any(|i| i == ip) {
+            let mut ips = incident.ips;
+            ips.push(ip.to_owned());
+            self.ctx.db().incidents().set_ips(id, &ips)?;
         }
         self.incident(id)
     }
@@ -647,54 +633,24 @@ impl Incidents {
         instance: &str,
         ip: &str,
     ) -> Result<IncidentView> {
-        self.incident_record(id)?;
-        match self.unblock_ip(instance, ip).await {
-            Ok(result) => self.log_incident(
-                id,
-                EntryKind::Action,
-                &format!("unblock {ip} on {instance}"),
-                Some(!result.blocked),
-                &result.steps,
-            )?,
-            Err(e) => {
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("unblock {ip} on {instance}: failed"),
-                    Some(false),
-                    &[e.to_string()],
-                )?;
-                return Err(e);
-            }
-        }
+        self.run_action(
+            id,
+            format!("unblock {ip} on {instance}"),
+            self.unblock_ip(instance, ip),
+            |r| (!r.blocked, r.steps.clone()),
+        )
+        .await?;
         self.incident(id)
     }
 
     pub async fn incident_restart(&self, id: i64, instance: &str) -> Result<IncidentView> {
-        self.incident_record(id)?;
-        match self.restart_service(instance).await {
-            Ok(result) => {
-                let mut steps = result.steps.clone();
-                steps.extend(result.error.clone());
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("restart the service on {instance}"),
-                    Some(result.ok),
-                    &steps,
-                )?;
-            }
-            Err(e) => {
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("restart on {instance}: failed"),
-                    Some(false),
-                    &[e.to_string()],
-                )?;
-                return Err(e);
-            }
-        }
+        self.run_action(
+            id,
+            format!("restart the service on {instance}"),
+            self.restart_service(instance),
+            |r| (r.ok, with_error(&r.steps, &r.error)),
+        )
+        .await?;
         self.incident(id)
     }
 
@@ -705,31 +661,15 @@ impl Incidents {
         instance: &str,
         name: &str,
     ) -> Result<(IncidentView, Option<crate::Sensitive<String>>)> {
-        self.incident_record(id)?;
-        match self.rotation.rotate_key(instance, name).await {
-            Ok((result, key)) => {
-                let mut steps = result.steps.clone();
-                steps.extend(result.error.clone());
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("rotate {name} on {instance}"),
-                    Some(result.committed),
-                    &steps,
-                )?;
-                Ok((self.incident(id)?, key))
-            }
-            Err(e) => {
-                self.log_incident(
-                    id,
-                    EntryKind::Action,
-                    &format!("rotate {name} on {instance}: refused"),
-                    Some(false),
-                    &[e.to_string()],
-                )?;
-                Err(e)
-            }
-        }
+        let (_, key) = self
+            .run_action(
+                id,
+                format!("rotate {name} on {instance}"),
+                self.rotation.rotate_key(instance, name),
+                |(r, _)| (r.committed, with_error(&r.steps, &r.error)),
+            )
+            .await?;
+        Ok((self.incident(id)?, key))
     }
 
     /// Collect an evidence bundle into a new folder under `dir`: each instance's recent log
@@ -869,6 +809,11 @@ impl Incidents {
         )?;
         Ok(())
     }
+}
+
+/// An action's steps, and its error last if it failed.
+fn with_error(steps: &[String], error: &Option<String>) -> Vec<String> {
+    steps.iter().chain(error).cloned().collect()
 }
 
 #[cfg(test)]
