@@ -337,3 +337,97 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     );
     agent.stop().await;
 }
+
+/// A compromised agent reports log paths with a NUL byte, a parent directory and a bare
+/// slash, and a second instance cannot be reached: the bundle is still written whole, every
+/// file inside its folder and in the manifest, and what went wrong is in PROBLEMS.txt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_log_paths_from_a_compromised_agent_cannot_abort_the_evidence_bundle() {
+    let lab = Lab::new();
+    let (agent, code) = lab.agent("evil-1").await;
+    lab.add("evil-1", &agent, &code).await.expect("enrolled");
+    let (other, other_code) = lab.agent("gone-1").await;
+    lab.add("gone-1", &other, &other_code)
+        .await
+        .expect("enrolled");
+    let addr = agent.addr;
+    agent.stop().await;
+    other.stop().await;
+    let evidence = serde_json::json!({
+        "logs": [
+            {"path": "/var/log/a\u{0}b.log", "source": "proxy", "lines": ["line with a NUL path"], "error": null},
+            {"path": "../../../../outside.log", "source": "proxy", "lines": ["line from above"], "error": null},
+            {"path": "/", "source": "service", "lines": [], "error": "no such file"}
+        ],
+        "files": [
+            {"path": "/etc/sekha/\u{0}config.toml", "sha256": "00", "mode": 420, "size": 1, "modified": i64::MAX, "error": null}
+        ],
+        "collected_at": 0
+    })
+    .to_string();
+    let _rogue =
+        gatehouse_testkit::start_rogue(&lab.agents.join("evil-1"), addr, move |_, path, _| {
+            path.starts_with("/v1/evidence")
+                .then(|| (200, evidence.clone()))
+        })
+        .await;
+    let now_us = lab.now().unix_timestamp() * 1_000_000;
+    let incident = lab
+        .console
+        .incidents
+        .open_incident(&gatehouse_core::OpenIncident {
+            title: "hostile evidence".into(),
+            severity: gatehouse_core::Severity::High,
+            instances: vec!["evil-1".into(), "gone-1".into()],
+            ips: vec![],
+            from_us: now_us - 3_600_000_000,
+            to_us: now_us,
+        })
+        .expect("incident");
+    let out = tempfile::tempdir().expect("out");
+    let bundle = lab
+        .console
+        .incidents
+        .evidence_bundle(incident.id, &out.path().join("bundles"))
+        .await
+        .expect("a hostile answer from one agent does not abort the bundle");
+    let check = Command::new("sha256sum")
+        .args(["-c", "--quiet", "MANIFEST.sha256"])
+        .current_dir(&bundle.path)
+        .output()
+        .expect("sha256sum");
+    assert!(
+        check.status.success(),
+        "the manifest is written and verifies: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let everything = crate::support::files_below(out.path());
+    assert!(
+        everything
+            .iter()
+            .all(|(p, _)| p.starts_with(out.path().join("bundles"))),
+        "no file lands outside the bundle's folder: {:?}",
+        everything.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    let files = crate::support::files_below(std::path::Path::new(&bundle.path));
+    let text = |suffix: &str| -> String {
+        files
+            .iter()
+            .find(|(p, _)| p.ends_with(suffix))
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_else(|| panic!("{suffix} is in the bundle: {files:?}"))
+    };
+    assert!(
+        text("instance-1/logs/1.log").contains("line with a NUL path")
+            && text("instance-1/logs/2.log").contains("line from above"),
+        "each reported log is kept, named by its index"
+    );
+    assert!(
+        text("instance-1/logs/index.txt").contains(r#""/var/log/a\0b.log""#),
+        "the index names each log's reported path, escaped"
+    );
+    assert!(
+        text("PROBLEMS.txt").contains("gone-1"),
+        "the unreachable instance is recorded as a problem"
+    );
+}

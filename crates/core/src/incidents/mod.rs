@@ -6,7 +6,7 @@
 //! the audit log.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use gatehouse_events::Outcome;
@@ -683,14 +683,17 @@ impl Incidents {
             source,
         };
         std::fs::create_dir_all(&folder).map_err(|e| io(e, &folder))?;
-        let mut written: Vec<PathBuf> = Vec::new();
+        // Each file's name and SHA-256, hashed from the bytes written (not read back).
+        let mut written: Vec<(String, String)> = Vec::new();
         let mut write = |name: &str, bytes: &[u8]| -> Result<()> {
             let path = folder.join(name);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| io(e, parent))?;
             }
             std::fs::write(&path, bytes).map_err(|e| io(e, &path))?;
-            written.push(PathBuf::from(name));
+            let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            written.push((name.to_owned(), hex));
             Ok(())
         };
         let view = self.incident(id)?;
@@ -702,47 +705,63 @@ impl Incidents {
             .unwrap_or_default()
             .as_bytes(),
         )?;
-        let mut problems = Vec::new();
-        for instance in &incident.instances {
-            let record = self.ctx.instance(instance)?;
-            let report = match self.ctx.agent(&record).await {
-                Ok(agent) => agent.evidence(1000).await.map_err(Error::from),
+        // One instance's failure (unreachable, a hostile answer, a file that cannot be
+        // written) is recorded in PROBLEMS.txt; the bundle goes on with the others.
+        let problems = std::cell::RefCell::new(Vec::new());
+        for (i, instance) in incident.instances.iter().enumerate() {
+            // Named by index: an instance name or a path an agent reports never becomes a
+            // file name (a NUL byte, a slash, `..`).
+            let dir = format!("instance-{}", i + 1);
+            let mut one = |name: &str, bytes: &[u8]| {
+                if let Err(e) = write(&format!("{dir}/{name}"), bytes) {
+                    problems.borrow_mut().push(format!("{instance}: {e}"));
+                }
+            };
+            one("instance.txt", format!("{instance}\n").as_bytes());
+            let report = match self.ctx.instance(instance) {
+                Ok(record) => match self.ctx.agent(&record).await {
+                    Ok(agent) => agent.evidence(1000).await.map_err(Error::from),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match report {
                 Ok(report) => {
+                    let mut index = String::new();
                     for (n, log) in report.logs.iter().enumerate() {
-                        let base = Path::new(&log.path)
-                            .file_name()
-                            .map(|f| f.to_string_lossy().into_owned())
-                            .unwrap_or_else(|| format!("log-{n}"));
-                        let mut text = log.lines.join("\n");
-                        text.push('\n');
-                        if let Some(e) = &log.error {
-                            text = format!("# {}: {e}\n", log.path);
-                        }
-                        write(&format!("{instance}/logs/{n}-{base}"), text.as_bytes())?;
+                        let name = format!("logs/{}.log", n + 1);
+                        let text = match &log.error {
+                            Some(e) => format!("# {:?}: {e}\n", log.path),
+                            None => {
+                                let mut text = log.lines.join("\n");
+                                text.push('\n');
+                                text
+                            }
+                        };
+                        index.push_str(&format!("{name}\t{:?}\n", log.path));
+                        one(&name, text.as_bytes());
                     }
+                    one("logs/index.txt", index.as_bytes());
                     let files: String = report
                         .files
                         .iter()
                         .map(|f| match &f.error {
-                            Some(e) => format!("{}  error: {e}\n", f.path),
+                            Some(e) => format!("{:?}  error: {e}\n", f.path),
                             None => format!(
-                                "{}  sha256 {}  mode {:04o}  {} bytes  modified {}\n",
+                                "{:?}  sha256 {}  mode {:04o}  {} bytes  modified {}\n",
                                 f.path,
                                 f.sha256.as_deref().unwrap_or("-"),
                                 f.mode.unwrap_or(0),
                                 f.size.unwrap_or(0),
                                 f.modified
-                                    .map(|t| crate::utc(t * 1_000_000))
+                                    .map(|t| crate::utc(t.saturating_mul(1_000_000)))
                                     .unwrap_or_default()
                             ),
                         })
                         .collect();
-                    write(&format!("{instance}/config-files.txt"), files.as_bytes())?;
+                    one("config-files.txt", files.as_bytes());
                 }
-                Err(e) => problems.push(format!("{instance}: {e}")),
+                Err(e) => problems.borrow_mut().push(format!("{instance}: {e}")),
             }
             let filter = EventFilter {
                 from_us: Some(incident.from_us),
@@ -751,20 +770,24 @@ impl Incidents {
                 ..EventFilter::default()
             };
             let mut events = Vec::new();
-            self.timeline
-                .export_events(&filter, crate::ExportFormat::Jsonl, &mut events)?;
-            write(&format!("{instance}/events.jsonl"), &events)?;
+            match self
+                .timeline
+                .export_events(&filter, crate::ExportFormat::Jsonl, &mut events)
+            {
+                Ok(_) => one("events.jsonl", &events),
+                Err(e) => problems
+                    .borrow_mut()
+                    .push(format!("{instance}: the events could not be read: {e}")),
+            }
         }
+        let problems = problems.into_inner();
         if !problems.is_empty() {
             write("PROBLEMS.txt", problems.join("\n").as_bytes())?;
         }
-        let mut manifest = String::new();
-        for name in &written {
-            let bytes = std::fs::read(folder.join(name)).map_err(|e| io(e, name))?;
-            let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-            manifest.push_str(&format!("{hex}  {}\n", name.display()));
-        }
+        let manifest: String = written
+            .iter()
+            .map(|(name, hex)| format!("{hex}  {name}\n"))
+            .collect();
         let manifest_path = folder.join("MANIFEST.sha256");
         std::fs::write(&manifest_path, &manifest).map_err(|e| io(e, &manifest_path))?;
         let files = written.len() as u32;
