@@ -1,6 +1,7 @@
 //! The agent, run as an operator would (its binary) and served on loopback to real TLS
 //! clients (its library), one module per area.
 
+mod anchor;
 mod checks;
 mod cli;
 mod database;

@@ -328,9 +328,17 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     );
     let log = lab.console.audit.entries(100).expect("audit");
     assert!(
-        log.iter().any(|e| e.detail.contains("Incident 1 opened")),
-        "opening the incident is audited"
+        log.iter()
+            .any(|e| e.action == "incident_open" && e.detail.contains("from alert")),
+        "opening the incident is audited, with where it came from: {log:?}"
     );
+    for action in ["block_requested", "restart_requested"] {
+        let request = log.iter().position(|e| e.action == action);
+        assert!(
+            request.is_some(),
+            "{action}: the request is in the log before the action is taken"
+        );
+    }
     assert!(
         log.iter().any(|e| e.action == "incident_decision"),
         "and so is the decision"

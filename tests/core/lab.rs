@@ -71,6 +71,16 @@ impl Lab {
         }
     }
 
+    /// The console as it would be after a restart: the same data directory and keychain
+    /// service, nothing kept in memory.
+    pub fn restarted(&self) -> Console {
+        Console::open(
+            DataDir::at(&self.data),
+            Vault::new(self.console.vault().service()),
+        )
+        .expect("the console opens again")
+    }
+
     /// The console's "now".
     pub fn now(&self) -> OffsetDateTime {
         *self.now.lock().expect("clock")

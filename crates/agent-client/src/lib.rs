@@ -220,6 +220,16 @@ impl Agent {
             .await
     }
 
+    /// Keep the console's newest audit row beside the instance; the answer is the row the
+    /// agent held before.
+    pub async fn audit_anchor(
+        &self,
+        anchor: &protocol::AuditAnchor,
+    ) -> Result<protocol::AnchorReply> {
+        self.post(paths::AUDIT_ANCHOR, anchor, Duration::from_secs(10))
+            .await
+    }
+
     pub async fn blocked(&self) -> Result<protocol::BlockList> {
         self.get(paths::FIREWALL).await
     }

@@ -162,6 +162,14 @@ impl Agent {
         self.identity.set_revocations(request)
     }
 
+    /// `POST /v1/audit/anchor`: keep the console's newest audit row, answer with the one held.
+    pub fn audit_anchor(
+        &self,
+        anchor: protocol::AuditAnchor,
+    ) -> Result<protocol::AnchorReply, ApiError> {
+        ops::anchor::anchor(&self.state, anchor)
+    }
+
     /// The service beside the agent, or why it is unknown (its profile could not be found).
     fn service(&self) -> Result<Service<'_>, &ConfigError> {
         self.settings

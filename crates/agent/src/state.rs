@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use gatehouse_pki::{KeyPem, RevocationList};
+use gatehouse_protocol as protocol;
 use serde::{Deserialize, Serialize};
 
 pub use crate::fsutil::write_atomic;
@@ -96,6 +97,18 @@ impl StateDir {
         self.path("snapshots")
     }
 
+    /// The highest audit row a console anchored here.
+    pub fn audit_anchor(&self) -> std::io::Result<Option<protocol::AuditAnchor>> {
+        read_json(&self.path("audit-anchor.json"))
+    }
+
+    pub fn write_audit_anchor(&self, anchor: &protocol::AuditAnchor) -> std::io::Result<()> {
+        write_atomic(
+            &self.path("audit-anchor.json"),
+            &serde_json::to_vec_pretty(anchor)?,
+        )
+    }
+
     pub fn enroll_key(&self) -> std::io::Result<Option<KeyPem>> {
         match read_optional(&self.path("enroll.key"))? {
             Some(pem) => KeyPem::from_pem(pem)
@@ -135,6 +148,8 @@ impl StateDir {
         write_atomic(&self.path("enroll.crt"), cert_pem.as_bytes())?;
         self.write_enrollment(enrollment)?;
         remove_if_present(&self.path("fleet.json"))?;
+        // A new enrollment may be another console, with a log of its own.
+        remove_if_present(&self.path("audit-anchor.json"))?;
         remove_if_present(&self.path("revoked.txt"))
     }
 

@@ -145,8 +145,12 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum AuditAction {
     /// Recompute the chain; exits 1 and names the first broken link if a row was edited,
-    /// removed or added without the key.
+    /// removed or added without the key, or if a break was recorded (the log was found cut
+    /// back by the keychain's head or by an agent).
     Verify,
+    /// Start a new generation of the log's HMAC key; the old one stays in the keychain so its
+    /// rows stay verifiable (without it they read as unverifiable, not as tampered).
+    RotateKey,
     /// The newest rows.
     List {
         #[arg(long, default_value_t = 50)]
@@ -541,9 +545,17 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
                 print_json(&verdict);
             } else if verdict.intact {
                 say!(
-                    "The audit log is intact: {} rows, every link verified.",
-                    verdict.rows
+                    "The audit log is intact: {} rows, every link verified (key generation {}).",
+                    verdict.rows,
+                    verdict.key_generation
                 );
+                if verdict.unverifiable > 0 {
+                    say!(
+                        "{} rows were signed by an earlier key this keychain no longer holds; \
+                         they cannot be checked.",
+                        verdict.unverifiable
+                    );
+                }
             } else {
                 say!(
                     "The audit log is broken at row {}: {}",
@@ -556,6 +568,16 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             });
+        }
+        Command::Audit {
+            action: AuditAction::RotateKey,
+        } => {
+            let generation = console.audit.rotate_key()?;
+            if cli.json {
+                print_json(&json!({ "key_generation": generation }));
+            } else {
+                say!("The audit log is now signed by key generation {generation}.");
+            }
         }
         Command::Audit {
             action: AuditAction::List { limit },

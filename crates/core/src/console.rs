@@ -161,6 +161,17 @@ impl Console {
                 detail: keychain.message.clone(),
             }),
         }
+        if let Some(fault) = self.ctx.audit.fault() {
+            attention.push(Attention {
+                view: View::Settings,
+                status: Status::Failing,
+                title: "The audit log cannot be written".into(),
+                detail: format!(
+                    "{fault}. The last action's outcome is not in the log, and actions are \
+                     refused until it can be written again."
+                ),
+            });
+        }
         for instance in self.fleet.instances()? {
             if matches!(instance.status, Status::Failing | Status::Warning) {
                 attention.push(Attention {

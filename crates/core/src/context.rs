@@ -24,8 +24,8 @@ pub(crate) struct Ctx {
     pub clock: Clock,
     pub agents: Arc<AgentClient>,
     pub data_dir: Arc<DataDir>,
-    /// The audit log's HMAC key, read from the keychain once.
-    pub audit_key: Arc<Mutex<Option<ring::hmac::Key>>>,
+    /// The audit log's keys, its last fault and the heads agents were sent.
+    pub(crate) audit: Arc<crate::audit::AuditState>,
 }
 
 /// The keychain entry of the console's private key for `instance`'s agent.
@@ -45,7 +45,7 @@ impl Ctx {
             clock,
             agents: Arc::new(AgentClient::new()),
             data_dir: Arc::new(data_dir),
-            audit_key: Arc::new(Mutex::new(None)),
+            audit: Arc::default(),
         };
         ctx.reload_revocations()?;
         Ok(ctx)
@@ -133,12 +133,31 @@ impl Ctx {
         {
             tracing::error!(error = %e, "could not record the action on the timeline");
         }
+        // The action has happened; its request is already in the log. An outcome that
+        // cannot be written is shown (the overview's attention) until a row is written again.
         if let Err(e) = self.audit("console", instance, message) {
-            tracing::error!(error = %e, "could not append the action to the audit log");
+            tracing::error!(error = %e, "could not append the outcome to the audit log");
+            let detail = match e {
+                Error::AuditUnavailable { detail } => detail,
+                other => other.to_string(),
+            };
+            self.audit.set_fault(Some(detail));
         }
     }
 
-    /// Append an operator action to the audit log (see [`crate::audit`]).
+    /// Put an operator action on the instance's timeline only, for an action whose audit row
+    /// was written before it acted.
+    pub fn timeline_note(&self, instance: &str, outcome: Outcome, message: &str) {
+        if let Err(e) = self
+            .events()
+            .record_action(instance, outcome, message, self.micros())
+        {
+            tracing::error!(error = %e, "could not record the action on the timeline");
+        }
+    }
+
+    /// Append an operator action to the audit log (see [`crate::audit`]); operator actions
+    /// call it before they act, and do not act if it fails ([`crate::Error::AuditUnavailable`]).
     pub fn audit(&self, action: &str, target: &str, detail: &str) -> Result<()> {
         crate::audit::append(self, action, target, detail)
     }

@@ -118,6 +118,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The audit log cannot be written, so the action was not taken (every operator action
+    /// is written to the log before it acts).
+    #[error(
+        "The audit log cannot be written ({detail}), so nothing was done: every action is \
+         recorded before it is taken. Fix the cause (unlock the keychain, free disk space), then \
+         try again."
+    )]
+    AuditUnavailable { detail: String },
+
     /// No alert with that id.
     #[error("There is no alert number {0}; it may have been removed with its instance.")]
     AlertNotFound(i64),
@@ -188,6 +197,7 @@ pub enum ErrorCode {
     Notification,
     NotFound,
     WriteFailed,
+    AuditUnavailable,
 }
 
 /// Every code, for tests and documentation.
@@ -220,6 +230,7 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::Notification,
     ErrorCode::NotFound,
     ErrorCode::WriteFailed,
+    ErrorCode::AuditUnavailable,
 ];
 
 impl ErrorCode {
@@ -254,6 +265,7 @@ impl ErrorCode {
             ErrorCode::Notification => "notification",
             ErrorCode::NotFound => "not_found",
             ErrorCode::WriteFailed => "write_failed",
+            ErrorCode::AuditUnavailable => "audit_unavailable",
         }
     }
 }
@@ -302,6 +314,7 @@ impl Error {
             Error::Notification { .. } => ErrorCode::Notification,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::WriteFailed { .. } => ErrorCode::WriteFailed,
+            Error::AuditUnavailable { .. } => ErrorCode::AuditUnavailable,
         }
     }
 }

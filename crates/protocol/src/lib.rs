@@ -56,6 +56,9 @@ pub mod paths {
     pub const SNAPSHOTS: &str = "/v1/database/snapshots";
     /// POST [`crate::RestoreRequest`] → [`crate::RestoreResult`].
     pub const RESTORE: &str = "/v1/database/restore";
+    /// POST [`crate::AuditAnchor`] → [`crate::AnchorReply`]: the console's newest audit row,
+    /// kept beside the instance, so a console whose log was cut back can be told so.
+    pub const AUDIT_ANCHOR: &str = "/v1/audit/anchor";
 }
 
 /// Most events one page carries.
@@ -319,7 +322,23 @@ pub struct Revocations {
     pub serials: Vec<String>,
 }
 
-/// Error codes the agent answers with.
+/// The newest row of the console's audit log: its id and its MAC (64 hex digits). A MAC, not
+/// the key: it proves nothing to whoever holds it, but the console can compare it with its log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditAnchor {
+    pub id: i64,
+    pub mac: String,
+}
+
+/// What the agent held before an anchor was sent: the highest row any console sent it since
+/// it was enrolled. It keeps the higher of the two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorReply {
+    pub held: Option<AuditAnchor>,
+}
+
 /// A compliance check the agent runs on its host or against its service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -546,6 +565,7 @@ pub struct RestoreResult {
 /// Most log lines an evidence request returns per log.
 pub const MAX_EVIDENCE_LINES: u32 = 5000;
 
+/// Error codes the agent answers with.
 pub mod codes {
     pub const TOKEN_INVALID: &str = "token_invalid";
     pub const TOKEN_EXPIRED: &str = "token_expired";

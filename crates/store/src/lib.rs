@@ -47,6 +47,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[audit::CREATE],
     // 6: incidents and their log, and the blocks the console placed.
     &[incidents::CREATE, blocks::CREATE],
+    // 7: the generation of the audit key that made each row's MAC.
+    &[audit::KEY_GENERATION],
 ];
 
 /// The schema version this build writes.

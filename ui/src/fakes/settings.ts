@@ -28,6 +28,7 @@ type SettingsCalls = Pick<
   | 'resetDetection'
   | 'auditLog'
   | 'verifyAudit'
+  | 'rotateAuditKey'
 >;
 
 /** What the core accepts in an allowlist, roughly: addresses and networks. */
@@ -53,7 +54,7 @@ export function settingsFake(host: FakeHost): SettingsFake & SettingsCalls {
       allowlist: [],
     },
     audit: [],
-    auditVerdict: { intact: true, rows: 0, first_broken: null, problem: null },
+    auditVerdict: { intact: true, rows: 0, first_broken: null, problem: null, unverifiable: 0, key_generation: 1 },
     async appInfo() {
       host.calls.push('appInfo');
       return {
@@ -108,6 +109,11 @@ export function settingsFake(host: FakeHost): SettingsFake & SettingsCalls {
     async verifyAudit() {
       host.calls.push('verifyAudit');
       return host.auditVerdict;
+    },
+    async rotateAuditKey() {
+      host.calls.push('rotateAuditKey');
+      host.auditVerdict = { ...host.auditVerdict, key_generation: host.auditVerdict.key_generation + 1 };
+      return host.auditVerdict.key_generation;
     },
   };
 }

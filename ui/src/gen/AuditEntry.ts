@@ -3,4 +3,8 @@
 /**
  * One row of the audit log.
  */
-export type AuditEntry = { id: number, at_us: number, actor: string, action: string, target: string, detail: string, mac: string, };
+export type AuditEntry = { id: number, at_us: number, actor: string, action: string, target: string, detail: string, mac: string, 
+/**
+ * The generation of the key that made `mac` (1 for the first key).
+ */
+key_gen: number, };

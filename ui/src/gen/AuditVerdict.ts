@@ -3,12 +3,25 @@
 /**
  * What `verify` found.
  */
-export type AuditVerdict = { intact: boolean, rows: number, 
+export type AuditVerdict = { 
 /**
- * The first row whose link is broken (or the id where one is missing).
+ * Every row checks out, nothing is missing from the end, and no break was recorded.
+ */
+intact: boolean, rows: number, 
+/**
+ * The first row whose link is broken (or the id where one is missing, or the first
+ * recorded break).
  */
 first_broken: number | null, 
 /**
  * What is wrong there, for a person.
  */
-problem: string | null, };
+problem: string | null, 
+/**
+ * Rows made with a key generation this keychain no longer holds: they cannot be checked.
+ */
+unverifiable: number, 
+/**
+ * The key generation new rows are signed with.
+ */
+key_generation: number, };

@@ -113,6 +113,7 @@ export interface Host {
   snapshots(instance: string): Promise<Array<string>>;
   auditLog(limit: number): Promise<Array<AuditEntry>>;
   verifyAudit(): Promise<AuditVerdict>;
+  rotateAuditKey(): Promise<number>;
 }
 
 export function createHost(call: Call): Host {
@@ -179,6 +180,7 @@ export function createHost(call: Call): Host {
     snapshots: (instance) => call('snapshots', { instance }) as Promise<Array<string>>,
     auditLog: (limit) => call('audit_log', { limit }) as Promise<Array<AuditEntry>>,
     verifyAudit: () => call('verify_audit') as Promise<AuditVerdict>,
+    rotateAuditKey: () => call('rotate_audit_key') as Promise<number>,
   };
 }
 

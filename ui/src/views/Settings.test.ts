@@ -20,14 +20,26 @@ async function loaded() {
 describe('audit log', () => {
   it('lists actions and reports the first broken link in words', async () => {
     const host = fakeHost();
-    host.audit = [{ id: 2, at_us: 1_795_401_600_000_000, actor: 'alice', action: 'console', target: 'sekha-prod', detail: 'Blocked 203.0.113.7 for 3600 s', mac: 'ab'.repeat(32) }];
-    host.auditVerdict = { intact: false, rows: 2, first_broken: 2, problem: 'row 2 does not match its MAC: it was edited, or written without the key' };
+    host.audit = [{ id: 2, at_us: 1_795_401_600_000_000, actor: 'alice', action: 'console', target: 'sekha-prod', detail: 'Blocked 203.0.113.7 for 3600 s', mac: 'ab'.repeat(32), key_gen: 1 }];
+    host.auditVerdict = { intact: false, rows: 2, first_broken: 2, problem: 'row 2 does not match its MAC: it was edited, or written without the key', unverifiable: 0, key_generation: 1 };
     renderSettings(host);
     const audit = screen.getByRole('region', { name: 'Audit log' });
     expect(await within(audit).findByText('Blocked 203.0.113.7 for 3600 s'), 'each action is listed').toBeTruthy();
     await fireEvent.click(within(audit).getByRole('button', { name: 'Verify the chain' }));
     const verdict = await within(audit).findByTestId('audit-verdict');
     await waitFor(() => expect(verdict.textContent, 'the broken row and why').toMatch(/Broken.*row 2.*edited/s));
+  });
+
+  it('starts a new key generation and says which signs the log, and what cannot be checked', async () => {
+    const host = fakeHost();
+    host.auditVerdict = { intact: true, rows: 9, first_broken: null, problem: null, unverifiable: 4, key_generation: 1 };
+    renderSettings(host);
+    const audit = screen.getByRole('region', { name: 'Audit log' });
+    await fireEvent.click(within(audit).getByRole('button', { name: 'Start a new key' }));
+    const verdict = await within(audit).findByTestId('audit-verdict');
+    await waitFor(() => expect(verdict.textContent, 'the new generation is named').toContain('key generation 2'));
+    expect(host.calls, 'the core was asked, then the chain verified again').toEqual(expect.arrayContaining(['rotateAuditKey', 'verifyAudit']));
+    expect(verdict.textContent, 'rows of a key given up are counted, not called broken').toMatch(/4 rows were signed by an earlier key/);
   });
 });
 

@@ -327,6 +327,7 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::FIREWALL, get(blocked))
         .route(paths::FIREWALL_BLOCK, post(block))
         .route(paths::FIREWALL_UNBLOCK, post(unblock))
+        .route(paths::AUDIT_ANCHOR, post(audit_anchor))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             agent.clone(),
@@ -606,6 +607,10 @@ async fn renew_install(State(agent): State<Arc<Agent>>, body: Bytes) -> Response
 
 async fn revocations(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
     respond(decode(&body).and_then(|request| agent.set_revocations(request)))
+}
+
+async fn audit_anchor(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    respond(decode(&body).and_then(|request| agent.audit_anchor(request)))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -215,6 +215,15 @@ impl Analytics {
             });
         }
         validate_allowlist(&detection.allowlist)?;
+        self.ctx.audit(
+            "detection_settings",
+            "fleet",
+            &format!(
+                "{} rules, allowlist: {}",
+                detection.rules.len(),
+                detection.allowlist.join(", ")
+            ),
+        )?;
         {
             let store = self.ctx.db();
             store
@@ -225,26 +234,17 @@ impl Analytics {
                 .set("allowlist", &to_json(&detection.allowlist))?;
         }
         tracing::info!(rules = detection.rules.len(), "detection settings changed");
-        self.ctx.audit(
-            "detection_settings",
-            "fleet",
-            &format!(
-                "{} rules, allowlist: {}",
-                detection.rules.len(),
-                detection.allowlist.join(", ")
-            ),
-        )?;
         self.detection()
     }
 
     /// Put back the rules from the guides.
     pub fn reset_detection(&self) -> Result<DetectionSettings> {
-        self.ctx.db().settings().delete("detection_rules")?;
         self.ctx.audit(
             "detection_settings",
             "fleet",
             "rules reset to the guides' defaults",
         )?;
+        self.ctx.db().settings().delete("detection_rules")?;
         self.detection()
     }
 
@@ -452,11 +452,17 @@ impl Analytics {
     /// Acknowledge, resolve or reopen an alert.
     pub fn set_alert_state(&self, id: i64, state: AlertState) -> Result<Alert> {
         let now_us = self.ctx.micros();
+        let before = self.alert(id)?;
+        self.ctx.audit(
+            "alert_state",
+            &before.instance,
+            &format!("alert {id} marked {}", state.as_str()),
+        )?;
         if !self.ctx.db().alerts().set_state(id, state, now_us)? {
             return Err(Error::AlertNotFound(id));
         }
         let alert = self.alert(id)?;
-        self.ctx.record_action(
+        self.ctx.timeline_note(
             &alert.instance,
             Outcome::Info,
             &format!("Alert {id} marked {}.", state.as_str()),

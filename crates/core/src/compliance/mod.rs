@@ -480,16 +480,17 @@ impl Compliance {
         let template_item = self.item(instance, item)?;
         let owner = owner.map(str::trim).filter(|o| !o.is_empty());
         let now = self.ctx.unix();
-        self.ctx
-            .db()
-            .compliance()
-            .assign(instance, item, owner, due_at)?;
         let detail = match (owner, due_at) {
             (Some(o), Some(d)) => format!("owner {o}, due {}", day(d)),
             (Some(o), None) => format!("owner {o}, no due date"),
             (None, Some(d)) => format!("no owner, due {}", day(d)),
             (None, None) => "owner and due date cleared".into(),
         };
+        self.audit(HistoryKind::Owner, instance, item, &detail)?;
+        self.ctx
+            .db()
+            .compliance()
+            .assign(instance, item, owner, due_at)?;
         self.history(instance, item, now, HistoryKind::Owner, None, &detail)?;
         self.item_view(instance, &template_item, now)
     }
@@ -506,6 +507,11 @@ impl Compliance {
         }
         let now = self.ctx.unix();
         let who = operator();
+        let detail = match template_item.cadence.seconds() {
+            Some(s) => format!("signed off; due again {}", day(now + s)),
+            None => "signed off".into(),
+        };
+        self.audit(HistoryKind::Signoff, instance, item, &detail)?;
         self.ctx
             .db()
             .compliance()
@@ -525,10 +531,6 @@ impl Compliance {
                 },
             )?;
         }
-        let detail = match template_item.cadence.seconds() {
-            Some(s) => format!("signed off; due again {}", day(now + s)),
-            None => "signed off".into(),
-        };
         self.history(
             instance,
             item,
@@ -537,7 +539,7 @@ impl Compliance {
             Some(ItemState::Done),
             &detail,
         )?;
-        self.ctx.record_action(
+        self.ctx.timeline_note(
             instance,
             Outcome::Success,
             &format!("Compliance: \"{}\" signed off by {who}", template_item.text),
@@ -581,6 +583,11 @@ impl Compliance {
                 (name, Some(sha), Some(size))
             }
         };
+        let detail = match &sha {
+            Some(sha) => format!("file {text} (SHA-256 {sha})"),
+            None => format!("{}: {text}", input.kind.as_str()),
+        };
+        self.audit(HistoryKind::Evidence, instance, item, &detail)?;
         self.ctx.db().compliance().add_evidence(
             instance,
             item,
@@ -593,10 +600,6 @@ impl Compliance {
                 size,
             },
         )?;
-        let detail = match &sha {
-            Some(sha) => format!("file {text} (SHA-256 {sha})"),
-            None => format!("{}: {text}", input.kind.as_str()),
-        };
         self.history(instance, item, now, HistoryKind::Evidence, None, &detail)?;
         self.item_view(instance, &template_item, now)
     }
@@ -624,6 +627,14 @@ impl Compliance {
                 "a waiver runs two years at most; renew it when it expires",
             ));
         }
+        let detail = format!(
+            "waived as {} until {}, approved by {}: {}",
+            input.kind.words(),
+            day(input.expires_at),
+            input.approved_by.trim(),
+            input.reason.trim()
+        );
+        self.audit(HistoryKind::Waiver, instance, item, &detail)?;
         self.ctx.db().compliance().waive(
             instance,
             item,
@@ -636,13 +647,6 @@ impl Compliance {
             },
             now,
         )?;
-        let detail = format!(
-            "waived as {} until {}, approved by {}: {}",
-            input.kind.words(),
-            day(input.expires_at),
-            input.approved_by.trim(),
-            input.reason.trim()
-        );
         self.history(
             instance,
             item,
@@ -651,7 +655,7 @@ impl Compliance {
             Some(ItemState::Waived),
             &detail,
         )?;
-        self.ctx.record_action(
+        self.ctx.timeline_note(
             instance,
             Outcome::Info,
             &format!("Compliance: \"{}\" {detail}", template_item.text),
@@ -663,6 +667,7 @@ impl Compliance {
     pub fn end_waiver(&self, instance: &str, item: &str) -> Result<ItemView> {
         let template_item = self.item(instance, item)?;
         let now = self.ctx.unix();
+        self.audit(HistoryKind::WaiverEnded, instance, item, "waiver ended")?;
         if !self.ctx.db().compliance().end_waiver(instance, item, now)? {
             return Err(Error::InvalidInput {
                 field: "waiver",
@@ -699,12 +704,12 @@ impl Compliance {
     pub fn set_tls_minimum(&self, version: &str) -> Result<()> {
         match version {
             "1.2" | "1.3" => {
-                self.ctx.db().settings().set(SETTING_TLS_MINIMUM, version)?;
                 self.ctx.audit(
                     "compliance_tls_minimum",
                     "fleet",
                     &format!("TLS {version} or newer"),
-                )
+                )?;
+                Ok(self.ctx.db().settings().set(SETTING_TLS_MINIMUM, version)?)
             }
             other => Err(Error::InvalidInput {
                 field: "tls_minimum",
@@ -748,18 +753,17 @@ impl Compliance {
             detail,
             &operator(),
         )?;
-        // What an operator did (not what a check run found) goes to the audit log too.
-        if matches!(
-            kind,
-            HistoryKind::Owner | HistoryKind::Evidence | HistoryKind::WaiverEnded
-        ) {
-            self.ctx.audit(
-                &format!("compliance_{}", kind.as_str()),
-                &format!("{instance}/{item}"),
-                detail,
-            )?;
-        }
         Ok(())
+    }
+
+    /// What an operator does to an item (not what a check run finds), in the audit log
+    /// before it is done.
+    fn audit(&self, kind: HistoryKind, instance: &str, item: &str, detail: &str) -> Result<()> {
+        self.ctx.audit(
+            &format!("compliance_{}", kind.as_str()),
+            &format!("{instance}/{item}"),
+            detail,
+        )
     }
 
     /// Compare each automated item with its state at the last run: a pass turned fail

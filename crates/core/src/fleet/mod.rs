@@ -124,6 +124,12 @@ impl Fleet {
             return Err(Error::InstanceExists(name));
         }
         let address = request.address.trim().to_owned();
+        // Recorded before the code is spent; refused if the audit log cannot be written.
+        self.ctx.audit(
+            "enroll_requested",
+            &name,
+            &format!("enroll the agent at {address}"),
+        )?;
         let pin = pki::Fingerprint::from_bytes(code.fingerprint);
         let enroll = Enrollment::connect(&address, pin).await?;
         let ca = self.fleet_ca()?;
@@ -309,6 +315,10 @@ impl Fleet {
     /// once, and the console stops trusting the agent's certificate.
     pub async fn revoke_instance(&self, name: &str) -> Result<InstanceView> {
         let record = self.ctx.instance(name)?;
+        if record.revoked_at.is_none() {
+            self.ctx
+                .audit("revoke_requested", name, "revoke the instance")?;
+        }
         let serials = vec![
             pki::parse_cert(&record.agent_cert_pem)?.serial.to_string(),
             pki::parse_cert(&record.client_cert_pem)?.serial.to_string(),
@@ -351,6 +361,11 @@ impl Fleet {
     /// instance that is still trusted is revoked first (best effort).
     pub async fn remove_instance(&self, name: &str) -> Result<()> {
         let record = self.ctx.instance(name)?;
+        self.ctx.audit(
+            "remove_requested",
+            name,
+            "remove the instance and its key from the keychain",
+        )?;
         if record.revoked_at.is_none() {
             self.revoke_instance(name).await?;
         }
@@ -467,7 +482,6 @@ impl Fleet {
             CA_KEY,
             &Sensitive::new(ca.key_pem().expose().as_bytes().to_vec()),
         )?;
-        crate::audit::ensure_audit_key(&self.ctx)?;
         self.ctx
             .db()
             .instances()

@@ -207,6 +207,11 @@ impl Incidents {
             return Err(bad("window", "the window must end after it starts"));
         }
         let now = self.ctx.micros();
+        self.ctx.audit(
+            "incident_open",
+            &input.instances.join(", "),
+            &format!("from {source}: {title}"),
+        )?;
         let first_step = profile
             .as_deref()
             .and_then(playbook)
@@ -232,7 +237,7 @@ impl Incidents {
             &[],
         )?;
         for instance in &input.instances {
-            self.ctx.record_action(
+            self.ctx.timeline_note(
                 instance,
                 Outcome::Info,
                 &format!("Incident {id} opened: {title}"),
@@ -342,6 +347,15 @@ impl Incidents {
         if text.is_empty() {
             return Err(bad("note", "the note is empty"));
         }
+        self.ctx.audit(
+            if decision {
+                "incident_decision"
+            } else {
+                "incident_note"
+            },
+            &format!("incident {id}"),
+            text,
+        )?;
         self.log_incident(
             id,
             if decision {
@@ -352,15 +366,6 @@ impl Incidents {
             text,
             None,
             &[],
-        )?;
-        self.ctx.audit(
-            if decision {
-                "incident_decision"
-            } else {
-                "incident_note"
-            },
-            &format!("incident {id}"),
-            text,
         )?;
         self.incident(id)
     }
@@ -375,6 +380,18 @@ impl Incidents {
     ) -> Result<IncidentView> {
         let incident = self.incident_record(id)?;
         let now = self.ctx.micros();
+        let owner = owner.map(str::trim);
+        let mut change = Vec::new();
+        change.extend(status.map(|s| format!("status {}", s.as_str())));
+        change.extend(owner.map(|o| format!("owner {o:?}")));
+        change.extend(step.map(|s| format!("step {s:?}")));
+        if !change.is_empty() {
+            self.ctx.audit(
+                "incident_update",
+                &format!("incident {id}"),
+                &change.join(", "),
+            )?;
+        }
         if let Some(status) = status {
             let closed =
                 matches!(status, IncidentStatus::Resolved | IncidentStatus::Closed).then_some(now);
@@ -387,7 +404,7 @@ impl Incidents {
                 &[],
             )?;
             for instance in &incident.instances {
-                self.ctx.record_action(
+                self.ctx.timeline_note(
                     instance,
                     Outcome::Info,
                     &format!("Incident {id} {}", status.as_str()),
@@ -395,14 +412,11 @@ impl Incidents {
             }
         }
         if let Some(owner) = owner {
-            let owner = owner.trim();
             self.ctx
                 .db()
                 .incidents()
                 .set_owner(id, (!owner.is_empty()).then_some(owner))?;
             self.log_incident(id, EntryKind::Status, &format!("owner: {owner}"), None, &[])?;
-            self.ctx
-                .audit("incident_owner", &format!("incident {id}"), owner)?;
         }
         if let Some(step) = step {
             self.ctx.db().incidents().set_step(id, step)?;
@@ -427,6 +441,11 @@ impl Incidents {
                 ),
             ));
         }
+        self.ctx.audit(
+            "block_requested",
+            instance,
+            &format!("block {ip} for {ttl_secs} s"),
+        )?;
         let result = self
             .ctx
             .agent(&record)
@@ -455,6 +474,8 @@ impl Incidents {
 
     pub async fn unblock_ip(&self, instance: &str, ip: &str) -> Result<BlockResult> {
         let record = self.ctx.instance(instance)?;
+        self.ctx
+            .audit("unblock_requested", instance, &format!("unblock {ip}"))?;
         let result = self
             .ctx
             .agent(&record)
@@ -479,6 +500,8 @@ impl Incidents {
     /// Restart an instance's service and check that it answers.
     pub async fn restart_service(&self, instance: &str) -> Result<RestartResult> {
         let record = self.ctx.instance(instance)?;
+        self.ctx
+            .audit("restart_requested", instance, "restart the service")?;
         let result = self.ctx.agent(&record).await?.restart().await?;
         self.ctx.record_action(
             instance,
@@ -498,6 +521,8 @@ impl Incidents {
     /// Snapshot an instance's database (SQLite online backup, kept on the host).
     pub async fn snapshot_database(&self, instance: &str) -> Result<Snapshot> {
         let record = self.ctx.instance(instance)?;
+        self.ctx
+            .audit("snapshot_requested", instance, "snapshot the database")?;
         let snapshot = self.ctx.agent(&record).await?.snapshot().await?;
         self.ctx.record_action(
             instance,
@@ -520,6 +545,11 @@ impl Incidents {
     /// service and checks that it answers.
     pub async fn restore_database(&self, instance: &str, name: &str) -> Result<RestoreResult> {
         let record = self.ctx.instance(instance)?;
+        self.ctx.audit(
+            "restore_requested",
+            instance,
+            &format!("restore the database from {name}"),
+        )?;
         let result = self
             .ctx
             .agent(&record)
@@ -707,14 +737,15 @@ impl Incidents {
         )?;
         // One instance's failure (unreachable, a hostile answer, a file that cannot be
         // written) is recorded in PROBLEMS.txt; the bundle goes on with the others.
-        let problems = std::cell::RefCell::new(Vec::new());
+        // A lock, not a RefCell: the bundle's future crosses threads (the window's async runtime).
+        let problems = std::sync::Mutex::new(Vec::new());
         for (i, instance) in incident.instances.iter().enumerate() {
             // Named by index: an instance name or a path an agent reports never becomes a
             // file name (a NUL byte, a slash, `..`).
             let dir = format!("instance-{}", i + 1);
             let mut one = |name: &str, bytes: &[u8]| {
                 if let Err(e) = write(&format!("{dir}/{name}"), bytes) {
-                    problems.borrow_mut().push(format!("{instance}: {e}"));
+                    lock(&problems).push(format!("{instance}: {e}"));
                 }
             };
             one("instance.txt", format!("{instance}\n").as_bytes());
@@ -761,7 +792,7 @@ impl Incidents {
                         .collect();
                     one("config-files.txt", files.as_bytes());
                 }
-                Err(e) => problems.borrow_mut().push(format!("{instance}: {e}")),
+                Err(e) => lock(&problems).push(format!("{instance}: {e}")),
             }
             let filter = EventFilter {
                 from_us: Some(incident.from_us),
@@ -775,12 +806,14 @@ impl Incidents {
                 .export_events(&filter, crate::ExportFormat::Jsonl, &mut events)
             {
                 Ok(_) => one("events.jsonl", &events),
-                Err(e) => problems
-                    .borrow_mut()
-                    .push(format!("{instance}: the events could not be read: {e}")),
+                Err(e) => {
+                    lock(&problems).push(format!("{instance}: the events could not be read: {e}"))
+                }
             }
         }
-        let problems = problems.into_inner();
+        let problems = problems
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !problems.is_empty() {
             write("PROBLEMS.txt", problems.join("\n").as_bytes())?;
         }
@@ -832,6 +865,12 @@ impl Incidents {
         )?;
         Ok(())
     }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An action's steps, and its error last if it failed.

@@ -111,6 +111,7 @@ macro_rules! with_commands {
                 .collect());
             sync audit_log(limit: u32) -> Vec<AuditEntry> = |c| c.audit.entries(limit);
             sync verify_audit() -> AuditVerdict = |c| c.audit.verify();
+            sync rotate_audit_key() -> u32 = |c| c.audit.rotate_key();
         }
     };
 }

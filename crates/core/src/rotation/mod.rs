@@ -207,7 +207,6 @@ impl Rotation {
             None => all.remove(instance),
         };
         let json = serde_json::to_string(&all).unwrap_or_else(|_| "{}".into());
-        self.ctx.db().settings().set("rotation_key_days", &json)?;
         self.ctx.audit(
             "rotation_policy",
             instance,
@@ -215,7 +214,8 @@ impl Rotation {
                 Some(days) => format!("API keys every {days} days"),
                 None => "API keys every 90 days (default)".into(),
             },
-        )
+        )?;
+        Ok(self.ctx.db().settings().set("rotation_key_days", &json)?)
     }
 
     /// Ask every agent for its service's credentials and describe every credential known.
@@ -630,6 +630,11 @@ impl Rotation {
                 what: "key",
                 name: format!("named {name} on {instance} (its agent reports none)"),
             })?;
+        self.ctx.audit(
+            "rotate_requested",
+            instance,
+            &format!("rotate {name} (fingerprint {})", found.fingerprint),
+        )?;
         let key = generate_key()?;
         let new_fingerprint = gatehouse_pki::secret_fingerprint(key.expose().as_bytes());
         let pending = pending_entry(instance, name);
@@ -646,7 +651,7 @@ impl Rotation {
             now,
             &operator(),
         )?;
-        let request = gatehouse_protocol::RotateRequest {
+        let mut request = gatehouse_protocol::RotateRequest {
             name: name.to_owned(),
             expected_fingerprint: found.fingerprint.clone(),
             expected_file_digest: found.file_digest.clone(),
@@ -660,6 +665,8 @@ impl Rotation {
                 .map_err(Error::from),
             Err(e) => Err(e),
         };
+        // The copy of the key in the request, wiped rather than only freed.
+        zeroize::Zeroize::zeroize(&mut request.new_key);
         drop(request);
         let outcome = match answer {
             Ok(outcome) => outcome,

@@ -147,6 +147,11 @@ impl Timeline {
         {
             tracing::error!(instance = name, error = %e, "detection failed on a synced batch");
         }
+        // The audit log's newest row, kept beside the instance (see crate::audit). The events
+        // are stored whatever becomes of it.
+        if let Err(e) = crate::audit::anchor(&self.ctx, name, &agent).await {
+            tracing::warn!(instance = name, error = %e, "the audit log could not be anchored");
+        }
         Ok(stored)
     }
 }

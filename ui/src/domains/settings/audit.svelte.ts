@@ -13,6 +13,7 @@ export class AuditController {
   verdict = $state<AuditVerdict | null>(null);
   error = $state<HostError | null>(null);
   verifying = $state(false);
+  rotating = $state(false);
 
   constructor(host: Host) {
     this.#host = host;
@@ -35,6 +36,21 @@ export class AuditController {
       this.error = toHostError(e);
     } finally {
       this.verifying = false;
+    }
+  }
+
+  /** Start a new key generation, then verify again so the verdict names it. */
+  async rotateKey(): Promise<void> {
+    this.rotating = true;
+    try {
+      await this.#host.rotateAuditKey();
+      this.error = null;
+      await this.load();
+      await this.verify();
+    } catch (e) {
+      this.error = toHostError(e);
+    } finally {
+      this.rotating = false;
     }
   }
 }
