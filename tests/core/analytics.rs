@@ -576,6 +576,10 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     assert_eq!(top.instances, vec!["jelmore-1"], "the instance it hit");
     assert_eq!(top.open_alerts, 1, "its alert is open");
     assert!(
+        !top.spoofable,
+        "the proxy saw the connection itself: the address is not a client's claim"
+    );
+    assert!(
         !offenders.iter().any(|o| o.ip == "10.0.0.2"),
         "a client that signed in is no offender"
     );
@@ -719,4 +723,151 @@ fn detection_settings_are_checked_before_they_are_saved() {
         reset.rules[0].enabled,
         "reset brings back the guides' rules"
     );
+}
+
+/// Jelmore without a proxy: its own log names the client by the first X-Forwarded-For
+/// entry, which any client can set. An attacker who writes an innocent address there must
+/// not get it blocked with one click: the offender and the alert say the address may be
+/// forged, and a block asks for a second confirmation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_a_client_chose_is_marked_and_its_block_needs_a_second_confirmation() {
+    let lab = Lab::new();
+    std::fs::create_dir_all(&lab.agents).expect("dir");
+    let start = lab.now() - time::Duration::minutes(20);
+    let service = lab.agents.join("jelmore.log");
+    append(
+        &service,
+        &(0..6)
+            .map(|i| jelmore_line(start, "198.51.100.77", "samekey01", i * 20))
+            .collect::<String>(),
+    );
+    let (dir, code) = lab.init_agent("jelmore-2", time::OffsetDateTime::now_utc());
+    let agent = start_agent_config(
+        gatehouse_agent::AgentConfig::for_test(dir)
+            .with_profile("jelmore")
+            .with_logs(vec![gatehouse_agent::tail::LogConfig {
+                path: service.clone(),
+                format: gatehouse_events::Format::Structlog,
+                source: "service".into(),
+            }]),
+    )
+    .await;
+    lab.add("jelmore-2", &agent, &code).await.expect("enrolled");
+    lab.sync_until("jelmore-2", 6).await;
+
+    let offenders = lab
+        .console
+        .analytics
+        .offenders(&OffenderQuery {
+            window: Window::Day,
+            instance: None,
+            service: None,
+            limit: None,
+        })
+        .expect("offenders");
+    let offender = offenders
+        .iter()
+        .find(|o| o.ip == "198.51.100.77")
+        .unwrap_or_else(|| panic!("the address is an offender: {offenders:?}"));
+    assert!(
+        offender.spoofable,
+        "its every failure came through X-Forwarded-For: {offender:?}"
+    );
+    let alerts = lab
+        .console
+        .analytics
+        .alerts(&AlertFilter::default())
+        .expect("alerts");
+    let alert = alerts
+        .iter()
+        .find(|a| a.subject.as_deref() == Some("198.51.100.77"))
+        .unwrap_or_else(|| panic!("six failures raise an alert: {alerts:?}"));
+    assert!(
+        alert.detail.contains("X-Forwarded-For"),
+        "the alert says the address may be forged: {}",
+        alert.detail
+    );
+
+    let incident = lab
+        .console
+        .incidents
+        .incident_from_alert(alert.id)
+        .expect("incident");
+    let refused = lab
+        .console
+        .incidents
+        .incident_block(incident.id, "jelmore-2", "198.51.100.77", 600, false)
+        .await
+        .expect_err("one click does not block an address a client chose");
+    assert_eq!(
+        refused.code().as_str(),
+        "spoofable_address",
+        "refused with its own code, so the window asks again: {refused}"
+    );
+    let requested = lab
+        .console
+        .audit
+        .entries(100)
+        .expect("audit")
+        .iter()
+        .any(|e| e.action == "block_requested");
+    assert!(!requested, "nothing was asked of the host");
+    let second = lab
+        .console
+        .incidents
+        .incident_block(incident.id, "jelmore-2", "198.51.100.77", 600, true)
+        .await;
+    assert!(
+        !matches!(&second, Err(e) if e.code().as_str() == "spoofable_address"),
+        "confirmed a second time, the block goes to the host: {second:?}"
+    );
+    agent.stop().await;
+}
+
+/// A store written before addresses were marked spoofable counts them again from its events
+/// when it is opened, so old Jelmore failures are not shown as trustworthy.
+#[test]
+fn a_store_from_before_spoofable_counts_is_backfilled_from_its_events() {
+    let at = 1_795_401_600_000_000;
+    let forged = |seq| WireEvent {
+        flags: gatehouse_protocol::flags::IP_SPOOFABLE,
+        ..failure(seq, at + seq as i64, "service", Some("198.51.100.77"))
+    };
+    let (tmp, store) = store_with(
+        "jelmore-1",
+        vec![
+            forged(1),
+            forged(2),
+            failure(3, at + 3, "service", Some("203.0.113.9")),
+        ],
+    );
+    drop(store);
+    let path = tmp.path().join("events.sqlite3");
+    {
+        // As the previous version left it: no column, schema version 1.
+        let db = rusqlite::Connection::open(&path).expect("db");
+        db.execute_batch("ALTER TABLE auth_hourly DROP COLUMN spoofable; PRAGMA user_version = 1;")
+            .expect("downgrade");
+    }
+    let store = EventStore::open(&path).expect("the store opens and migrates");
+    let scope = gatehouse_core::events::Scope::default();
+    let ids: Vec<_> = ["198.51.100.77", "203.0.113.9"]
+        .iter()
+        .map(|ip| store.string_id(ip).expect("interned"))
+        .collect();
+    let hour = at / HOUR;
+    let rows = store
+        .address_hours(&scope, &ids, hour - 1, hour + 1)
+        .expect("rollups");
+    let of = |ip: usize| {
+        rows.iter()
+            .find(|r| r.ip == ids[ip])
+            .map(|r| (r.failures, r.spoofable))
+    };
+    assert_eq!(
+        of(0),
+        Some((2, 2)),
+        "both forged failures are counted again: {rows:?}"
+    );
+    assert_eq!(of(1), Some((1, 0)), "the other is not spoofable: {rows:?}");
 }

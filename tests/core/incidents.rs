@@ -119,7 +119,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         let view = lab
             .console
             .incidents
-            .incident_block(incident.id, "sekha-i", "203.0.113.7", 3600)
+            .incident_block(incident.id, "sekha-i", "203.0.113.7", 3600, false)
             .await
             .expect("block");
         let action = view.log.last().expect("the action is logged");
@@ -152,7 +152,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         let refused = lab
             .console
             .incidents
-            .incident_block(incident.id, "sekha-i", "127.0.0.1", 60)
+            .incident_block(incident.id, "sekha-i", "127.0.0.1", 60, false)
             .await;
         assert!(refused.is_err(), "loopback is never blocked");
         let view = lab.console.incidents.incident(incident.id).expect("view");

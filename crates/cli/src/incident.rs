@@ -58,6 +58,10 @@ pub enum IncidentAction {
         ttl: u64,
         #[arg(long)]
         yes: bool,
+        /// Block even if the address is known only from X-Forwarded-For (which any client
+        /// can set): the second confirmation the window asks for.
+        #[arg(long)]
+        spoofable_ok: bool,
     },
     Unblock {
         id: i64,
@@ -217,12 +221,19 @@ pub fn incident(
             ip,
             ttl,
             yes,
+            spoofable_ok,
         } => {
             needs_yes(
                 *yes,
                 &format!("block {ip} on {instance}'s host for {ttl} s"),
             )?;
-            runtime()?.block_on(console.incidents.incident_block(*id, instance, ip, *ttl))?
+            runtime()?.block_on(console.incidents.incident_block(
+                *id,
+                instance,
+                ip,
+                *ttl,
+                *spoofable_ok,
+            ))?
         }
         IncidentAction::Unblock { id, instance, ip } => {
             runtime()?.block_on(console.incidents.incident_unblock(*id, instance, ip))?

@@ -127,6 +127,15 @@ pub enum Error {
     )]
     AuditUnavailable { detail: String },
 
+    /// A block of an address known only from a header a client chose, not yet confirmed twice.
+    #[error(
+        "{ip} reached {instance} only as the service's report of X-Forwarded-For, a header any \
+         client can set: it may be an innocent address an attacker wrote there, and blocking it \
+         cuts that address off every service on the host. Block it only if other evidence says \
+         it is the attacker, by confirming a second time."
+    )]
+    SpoofableAddress { ip: String, instance: String },
+
     /// No alert with that id.
     #[error("There is no alert number {0}; it may have been removed with its instance.")]
     AlertNotFound(i64),
@@ -198,6 +207,7 @@ pub enum ErrorCode {
     NotFound,
     WriteFailed,
     AuditUnavailable,
+    SpoofableAddress,
 }
 
 /// Every code, for tests and documentation.
@@ -231,6 +241,7 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::NotFound,
     ErrorCode::WriteFailed,
     ErrorCode::AuditUnavailable,
+    ErrorCode::SpoofableAddress,
 ];
 
 impl ErrorCode {
@@ -266,6 +277,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::WriteFailed => "write_failed",
             ErrorCode::AuditUnavailable => "audit_unavailable",
+            ErrorCode::SpoofableAddress => "spoofable_address",
         }
     }
 }
@@ -315,6 +327,7 @@ impl Error {
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::WriteFailed { .. } => ErrorCode::WriteFailed,
             Error::AuditUnavailable { .. } => ErrorCode::AuditUnavailable,
+            Error::SpoofableAddress { .. } => ErrorCode::SpoofableAddress,
         }
     }
 }

@@ -77,6 +77,7 @@ export function sampleOffender(ip: string, overrides: Partial<Offender> = {}, no
     allowlisted: false,
     blocked: false,
     open_alerts: 1,
+    spoofable: false,
     ...overrides,
   };
 }

@@ -12,6 +12,8 @@ export interface IncidentsFake {
   incidentLogs: Record<number, IncidentView['log']>;
   /** When set, blocks are refused with this reason. */
   blockRefused: string | null;
+  /** Addresses known only from X-Forwarded-For: a block needs a second confirmation. */
+  spoofableAddresses: string[];
 }
 
 type IncidentsCalls = Pick<
@@ -72,6 +74,7 @@ export function incidentsFake(host: FakeHost, now: number): IncidentsFake & Inci
     incidentList: [],
     incidentLogs: {},
     blockRefused: null,
+    spoofableAddresses: [],
     async incidents() {
       host.calls.push('incidents');
       return host.incidentList;
@@ -106,8 +109,12 @@ export function incidentsFake(host: FakeHost, now: number): IncidentsFake & Inci
       if (status) log(id, 'status', `status: ${status}`);
       return viewOf(id);
     },
-    async incidentBlock(id, instance, ip, ttlSecs) {
-      host.calls.push(`incidentBlock:${id}:${instance}:${ip}:${ttlSecs}`);
+    async incidentBlock(id, instance, ip, ttlSecs, spoofableConfirmed) {
+      host.calls.push(`incidentBlock:${id}:${instance}:${ip}:${ttlSecs}${spoofableConfirmed ? ':confirmed' : ''}`);
+      if (host.spoofableAddresses.includes(ip) && !spoofableConfirmed) {
+        log(id, 'action', `block ${ip} on ${instance} for ${ttlSecs} s: refused`, false, ['may be forged']);
+        throw new HostError('spoofable_address', `${ip} reached ${instance} only as the service's report of X-Forwarded-For, a header any client can set.`);
+      }
       if (host.blockRefused) {
         log(id, 'action', `block ${ip} on ${instance} for ${ttlSecs} s: refused`, false, [host.blockRefused]);
         throw new HostError('agent_refused', host.blockRefused);

@@ -32,4 +32,9 @@ blocked: boolean,
 /**
  * Unresolved alerts about it.
  */
-open_alerts: number, };
+open_alerts: number, 
+/**
+ * Every failure counted for it came with an address the service took from a header a
+ * client chose (X-Forwarded-For): someone else may have put it there.
+ */
+spoofable: boolean, };

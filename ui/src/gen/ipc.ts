@@ -102,7 +102,7 @@ export interface Host {
   incidentFromAlert(alert: number): Promise<IncidentView>;
   incidentNote(id: number, decision: boolean, text: string): Promise<IncidentView>;
   updateIncident(id: number, status: IncidentStatus | null, owner: string | null, step: string | null): Promise<IncidentView>;
-  incidentBlock(id: number, instance: string, ip: string, ttlSecs: number): Promise<IncidentView>;
+  incidentBlock(id: number, instance: string, ip: string, ttlSecs: number, spoofableConfirmed: boolean): Promise<IncidentView>;
   incidentUnblock(id: number, instance: string, ip: string): Promise<IncidentView>;
   incidentRestart(id: number, instance: string): Promise<IncidentView>;
   incidentWrites(id: number): Promise<Array<TimelineEvent>>;
@@ -169,7 +169,7 @@ export function createHost(call: Call): Host {
     incidentFromAlert: (alert) => call('incident_from_alert', { alert }) as Promise<IncidentView>,
     incidentNote: (id, decision, text) => call('incident_note', { id, decision, text }) as Promise<IncidentView>,
     updateIncident: (id, status, owner, step) => call('update_incident', { id, status, owner, step }) as Promise<IncidentView>,
-    incidentBlock: (id, instance, ip, ttlSecs) => call('incident_block', { id, instance, ip, ttlSecs }) as Promise<IncidentView>,
+    incidentBlock: (id, instance, ip, ttlSecs, spoofableConfirmed) => call('incident_block', { id, instance, ip, ttlSecs, spoofableConfirmed }) as Promise<IncidentView>,
     incidentUnblock: (id, instance, ip) => call('incident_unblock', { id, instance, ip }) as Promise<IncidentView>,
     incidentRestart: (id, instance) => call('incident_restart', { id, instance }) as Promise<IncidentView>,
     incidentWrites: (id) => call('incident_writes', { id }) as Promise<Array<TimelineEvent>>,

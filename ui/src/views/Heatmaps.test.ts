@@ -50,7 +50,7 @@ describe('heatmaps', () => {
     const host = withFleet();
     host.offenderList = [
       sampleOffender('203.0.113.7'),
-      sampleOffender('198.51.100.4', { failures: 7, distinct_keys: 5, key_prefixes: ['aaaa', 'bbbb'], allowlisted: true, open_alerts: 0, direction: 'falling' }),
+      sampleOffender('198.51.100.4', { failures: 7, distinct_keys: 5, key_prefixes: ['aaaa', 'bbbb'], allowlisted: true, open_alerts: 0, direction: 'falling', spoofable: true }),
     ];
     const opened: TimelinePreset[] = [];
     render(Heatmaps, withHost(host, { theme: 'light', onopen: (p: TimelinePreset) => opened.push(p), ongo: () => {} }));
@@ -60,6 +60,8 @@ describe('heatmaps', () => {
     expect(rows[0]!.textContent, 'the offender with the most failures comes first').toContain('203.0.113.7');
     expect(rows[0]!.textContent, 'status in words').toContain('1 open alert');
     expect(rows[1]!.textContent, 'an allowlisted address says so').toContain('Allowlisted');
+    expect(rows[1]!.textContent, 'an address known only from X-Forwarded-For says it may be forged').toContain('may be forged');
+    expect(rows[0]!.textContent, 'one the proxy saw does not').not.toContain('may be forged');
     await fireEvent.click(within(table).getByRole('button', { name: 'Keys tried' }));
     expect(within(table).getAllByRole('row')[1]!.textContent, 'sorted by keys tried').toContain('198.51.100.4');
     await fireEvent.click(within(rows[0]!).getByRole('button', { name: 'Events' }));

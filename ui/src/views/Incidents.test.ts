@@ -106,6 +106,22 @@ describe('incidents', () => {
     await waitFor(() => expect(screen.getByTestId('incident-log').textContent, 'the refused block is logged as not done').toContain('Not done'));
   });
 
+  it('asks a second time before blocking an address a client may have forged', async () => {
+    const host = await withIncident();
+    host.spoofableAddresses = ['203.0.113.7'];
+    await host.updateIncident(1, null, null, 'containment');
+    render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
+    const detail = await screen.findByRole('region', { name: 'Incident 1' });
+    await fireEvent.click(await within(detail).findByRole('button', { name: 'Block an address…' }));
+    await fireEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: /^Block 203/ }));
+    const again = await screen.findByRole('dialog', { name: 'Block an address that may be forged?' });
+    expect(within(again).getByTestId('spoofable').textContent, 'the core says why').toContain('X-Forwarded-For');
+    expect(host.calls.filter((c) => c.startsWith('incidentBlock')), 'the first click did not block').toEqual(['incidentBlock:1:sekha-prod:203.0.113.7:3600']);
+    await fireEvent.click(within(again).getByRole('button', { name: /^Block anyway/ }));
+    await waitFor(() => expect(host.calls, 'the second yes blocks').toContain('incidentBlock:1:sekha-prod:203.0.113.7:3600:confirmed'));
+    await waitFor(() => expect(screen.queryByRole('dialog'), 'and the dialog closes').toBeNull());
+  });
+
   it('opens the incident events in the timeline and records decisions', async () => {
     const host = await withIncident();
     const opened: TimelinePreset[] = [];

@@ -1,6 +1,7 @@
 //! Alerts: the detection rules run over every synced batch, firings become alerts the operator
 //! acknowledges and resolves, and new alerts reach the desktop through a rate-limited hook.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -29,6 +30,10 @@ pub struct DetectionSettings {
 
 /// The rule id of compliance drift alerts.
 const DRIFT_RULE: &str = "compliance_drift";
+
+/// Said of an alert whose address is known only from a header a client chose.
+const SPOOFABLE_NOTE: &str = " The address is the service's report of X-Forwarded-For, which \
+    any client can set: it may be forged, and blocking it asks for a second confirmation.";
 
 /// Alerts whose last event is older than this when raised get no notification.
 const STALE_FOR_NOTIFICATION_US: i64 = 3_600_000_000;
@@ -305,12 +310,24 @@ impl Analytics {
                 counted: counting.as_deref() == Some(e.source.as_str()),
             })
             .collect();
+        // Addresses every failure of this batch took from a header a client chose.
+        let mut forged: HashMap<&str, bool> = HashMap::new();
+        for e in &failures {
+            if let Some(ip) = e.ip.as_deref() {
+                let all = forged.entry(ip).or_insert(true);
+                *all &= e.flags & gatehouse_protocol::flags::IP_SPOOFABLE != 0;
+            }
+        }
         let firings = lock(&self.alerting.detector).observe(instance, &rules, &attempts, baseline);
         for firing in firings {
             let Some(rule) = rules.iter().find(|r| r.id == firing.rule_id) else {
                 continue;
             };
-            if let Some(alert) = self.record_firing(rule, &firing)? {
+            let spoofable = firing
+                .subject
+                .as_deref()
+                .is_some_and(|ip| forged.get(ip).copied().unwrap_or(false));
+            if let Some(alert) = self.record_firing(rule, &firing, spoofable)? {
                 self.ctx.record_action(
                     instance,
                     Outcome::Failure,
@@ -337,10 +354,18 @@ impl Analytics {
         Ok(())
     }
 
-    /// Store a firing: a new alert (returned), or an update of the episode's alert. A new
+    /// Store a firing (`spoofable`: its subject is known only from a header a client chose):
+    /// a new alert (returned), or an update of the episode's alert. A new
     /// firing joins an unresolved alert of the same rule and subject whose last event is
     /// within the rule's window (the console restarted mid-episode).
-    fn record_firing(&self, rule: &Rule, f: &Firing) -> Result<Option<Alert>> {
+    fn record_firing(&self, rule: &Rule, f: &Firing, spoofable: bool) -> Result<Option<Alert>> {
+        let describe = |rule: &Rule, f: &Firing| {
+            let mut detail = describe(rule, f);
+            if spoofable {
+                detail.push_str(SPOOFABLE_NOTE);
+            }
+            detail
+        };
         let store = self.ctx.db();
         let alerts = store.alerts();
         let window = rule.detection.window_us();

@@ -56,6 +56,9 @@ pub struct Offender {
     pub blocked: bool,
     /// Unresolved alerts about it.
     pub open_alerts: u32,
+    /// Every failure counted for it came with an address the service took from a header a
+    /// client chose (X-Forwarded-For): someone else may have put it there.
+    pub spoofable: bool,
 }
 
 fn direction(trend: &[u64]) -> &'static str {
@@ -101,9 +104,11 @@ fn offender_rows(
                 allowlisted: false,
                 blocked: false,
                 open_alerts: 0,
+                spoofable: false,
             },
         );
     }
+    let mut spoofable: HashMap<StringId, (u64, u64)> = HashMap::new();
     let span = (last - first + 1).max(1);
     for row in store.address_hours(scope, &ids, first, last)? {
         let Some(o) = by_ip.get_mut(&row.ip) else {
@@ -117,6 +122,14 @@ fn offender_rows(
         o.last_us = o.last_us.max(row.last_us);
         let bucket = ((row.hour - first) * TREND_BUCKETS as i64 / span) as usize;
         o.trend[bucket.min(TREND_BUCKETS - 1)] += row.failures;
+        let counts = spoofable.entry(row.ip).or_default();
+        counts.0 += row.failures;
+        counts.1 += row.spoofable;
+    }
+    for (ip, (failures, forged)) in spoofable {
+        if let Some(o) = by_ip.get_mut(&ip) {
+            o.spoofable = failures > 0 && forged == failures;
+        }
     }
     // Key prefixes come from every log that names them, not only the counting one.
     for (ip, key, _) in store.key_prefixes(scope, &ids, first, last)? {
@@ -141,7 +154,30 @@ fn offender_rows(
     Ok(out)
 }
 
+/// How far back a block looks for the failures that name its address.
+const SPOOFABLE_LOOKBACK_HOURS: i64 = 30 * 24;
+
 impl Analytics {
+    /// Whether every failure an instance counted for `ip` in the last 30 days came with an
+    /// address a client chose (X-Forwarded-For reported by the service): a block of it may
+    /// cut off someone whose address an attacker wrote there. False when nothing names it.
+    pub fn spoofable(&self, instance: &str, ip: &str) -> Result<bool> {
+        let mut events = self.ctx.events();
+        events.refresh()?;
+        let Some(id) = events.string_id(ip) else {
+            return Ok(false);
+        };
+        let hour = self.ctx.micros().div_euclid(3_600_000_000);
+        let scope = Scope {
+            instance: Some(instance),
+            service_instances: None,
+        };
+        let rows = events.address_hours(&scope, &[id], hour - SPOOFABLE_LOOKBACK_HOURS, hour)?;
+        let failures: u64 = rows.iter().map(|r| r.failures).sum();
+        let forged: u64 = rows.iter().map(|r| r.spoofable).sum();
+        Ok(failures > 0 && forged == failures)
+    }
+
     /// The addresses with the most failed sign-ins in the window.
     pub fn offenders(&self, query: &OffenderQuery) -> Result<Vec<Offender>> {
         let service_instances: Option<Vec<String>> = match &query.service {

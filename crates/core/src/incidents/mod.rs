@@ -427,8 +427,15 @@ impl Incidents {
 
     /// Block an address on an instance's host firewall for `ttl_secs`, verified there. The
     /// console's allowlist is refused here and sent along; the agent also refuses the
-    /// address the console connects from.
-    pub async fn block_ip(&self, instance: &str, ip: &str, ttl_secs: u64) -> Result<BlockResult> {
+    /// address the console connects from. An address known only from a header a client
+    /// chose is refused unless `spoofable_confirmed` (a second confirmation).
+    pub async fn block_ip(
+        &self,
+        instance: &str,
+        ip: &str,
+        ttl_secs: u64,
+        spoofable_confirmed: bool,
+    ) -> Result<BlockResult> {
         let record = self.ctx.instance(instance)?;
         ip.parse::<IpAddr>()
             .map_err(|_| bad("ip", format!("{ip:?} is not an IP address")))?;
@@ -440,6 +447,13 @@ impl Incidents {
                     "{ip} is on the allowlist in Settings: take it off first if it must be blocked"
                 ),
             ));
+        }
+        let spoofable = self.analytics.spoofable(instance, ip)?;
+        if spoofable && !spoofable_confirmed {
+            return Err(Error::SpoofableAddress {
+                ip: ip.to_owned(),
+                instance: instance.to_owned(),
+            });
         }
         self.ctx.audit(
             "block_requested",
@@ -640,11 +654,12 @@ impl Incidents {
         instance: &str,
         ip: &str,
         ttl_secs: u64,
+        spoofable_confirmed: bool,
     ) -> Result<IncidentView> {
         self.run_action(
             id,
             format!("block {ip} on {instance} for {ttl_secs} s"),
-            self.block_ip(instance, ip, ttl_secs),
+            self.block_ip(instance, ip, ttl_secs, spoofable_confirmed),
             |r| (r.blocked, r.steps.clone()),
         )
         .await?;

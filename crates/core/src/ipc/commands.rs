@@ -86,8 +86,8 @@ macro_rules! with_commands {
                 |c| c.incidents.incident_note(id, decision, &text);
             sync update_incident(id: i64, status: Option<IncidentStatus>, owner: Option<String>, step: Option<String>) -> IncidentView =
                 |c| c.incidents.update_incident(id, status, owner.as_deref(), step.as_deref());
-            async incident_block(id: i64, instance: String, ip: String, ttl_secs: u64) -> IncidentView =
-                |c| c.incidents.incident_block(id, &instance, &ip, ttl_secs).await;
+            async incident_block(id: i64, instance: String, ip: String, ttl_secs: u64, spoofable_confirmed: bool) -> IncidentView =
+                |c| c.incidents.incident_block(id, &instance, &ip, ttl_secs, spoofable_confirmed).await;
             async incident_unblock(id: i64, instance: String, ip: String) -> IncidentView =
                 |c| c.incidents.incident_unblock(id, &instance, &ip).await;
             async incident_restart(id: i64, instance: String) -> IncidentView =

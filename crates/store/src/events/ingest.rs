@@ -133,7 +133,8 @@ impl EventStore {
                         let first = sources.entry(source).or_insert(hour);
                         *first = (*first).min(hour);
                         if e.kind == Kind::Auth && e.outcome == Outcome::Failure {
-                            auth.add(hour, source, ip, key_prefix, e.time_us);
+                            let spoofable = e.flags & gatehouse_protocol::flags::IP_SPOOFABLE != 0;
+                            auth.add(hour, source, ip, key_prefix, e.time_us, spoofable);
                         }
                         // A line read up to a newline holds none; guard the block's framing.
                         if e.raw.contains('\n') {

@@ -104,7 +104,7 @@ const SCHEMA: &str = "
 ";
 
 /// The event store's own schema version (`PRAGMA user_version` of `events.sqlite3`).
-const EVENTS_SCHEMA_VERSION: i64 = 1;
+const EVENTS_SCHEMA_VERSION: i64 = 2;
 
 /// Failed-authentication rollups (version 1). Hours are UTC hours since the epoch; `ip` is
 /// a string id, or 0 when the line had no client address.
@@ -118,6 +118,7 @@ const AUTH_SCHEMA: &str = "
         failures INTEGER NOT NULL,
         first_us INTEGER NOT NULL,
         last_us  INTEGER NOT NULL,
+        spoofable INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (hour, instance, source, ip)
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS auth_totals (
@@ -159,6 +160,20 @@ const AUTH_BACKFILL: &str = "
         SELECT ip, key_prefix, instance, time_us / 3600000000, COUNT(*)
         FROM events WHERE kind = 0 AND outcome = 1 AND ip IS NOT NULL AND key_prefix IS NOT NULL
         GROUP BY 1, 2, 3, 4;
+";
+
+/// Version 2: how many of each address-hour's failures carried an address a client chose
+/// (the agent's `IP_SPOOFABLE` flag), counted again from the events.
+const SPOOFABLE_COLUMN: &str = "
+    ALTER TABLE auth_hourly ADD COLUMN spoofable INTEGER NOT NULL DEFAULT 0;
+";
+const SPOOFABLE_BACKFILL: &str = "
+    UPDATE auth_hourly SET spoofable = s.n FROM (
+        SELECT time_us / 3600000000 AS hour, instance, source, COALESCE(ip, 0) AS ip, COUNT(*) AS n
+        FROM events WHERE kind = 0 AND outcome = 1 AND (flags & 16) != 0 GROUP BY 1, 2, 3, 4
+    ) AS s
+    WHERE auth_hourly.hour = s.hour AND auth_hourly.instance = s.instance
+      AND auth_hourly.source = s.source AND auth_hourly.ip = s.ip;
 ";
 
 /// One page as pulled from an agent: its events, the sequence it was asked for events after,
@@ -266,6 +281,23 @@ impl EventStore {
             tracing::info!(
                 version = 1,
                 "event store migrated: failed-authentication rollups"
+            );
+        }
+        if found < 2 {
+            let tx = conn.unchecked_transaction()?;
+            // A store created just now already has the column (from the schema above).
+            let has_column = tx
+                .prepare("SELECT spoofable FROM auth_hourly LIMIT 0")
+                .is_ok();
+            if !has_column {
+                tx.execute_batch(SPOOFABLE_COLUMN)?;
+            }
+            tx.execute_batch(SPOOFABLE_BACKFILL)?;
+            tx.pragma_update(None, "user_version", 2)?;
+            tx.commit()?;
+            tracing::info!(
+                version = 2,
+                "event store migrated: spoofable addresses counted"
             );
         }
         let mut store = EventStore {

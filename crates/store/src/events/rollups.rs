@@ -31,6 +31,9 @@ pub struct AddressHour {
     pub failures: u64,
     pub first_us: i64,
     pub last_us: i64,
+    /// Of `failures`, those whose address was the service's report of a header a client
+    /// chose (X-Forwarded-For): the address may be forged.
+    pub spoofable: u64,
 }
 
 /// The order in which an instance's logs are preferred for counting attempts.
@@ -88,11 +91,21 @@ pub(super) fn counting_clause(periods: &[Counting], time: TimeColumn) -> String 
         .join(" OR ")
 }
 
+/// One address's failures in one hour of one log, in a batch.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    failures: i64,
+    first_us: i64,
+    last_us: i64,
+    /// Failures whose address was a header a client chose.
+    spoofable: i64,
+}
+
 /// One batch's failed authentications, aggregated before they are written.
 #[derive(Default)]
 pub(super) struct AuthRollups {
-    /// (hour, source, ip or 0) -> (failures, first, last).
-    by_address: HashMap<(i64, i64, i64), (i64, i64, i64)>,
+    /// (hour, source, ip or 0) -> its tally.
+    by_address: HashMap<(i64, i64, i64), Tally>,
     /// (ip, key prefix, hour) -> failures.
     keys: HashMap<(i64, i64, i64), i64>,
 }
@@ -105,14 +118,21 @@ impl AuthRollups {
         ip: Option<i64>,
         key: Option<i64>,
         time_us: i64,
+        spoofable: bool,
     ) {
         let entry = self
             .by_address
             .entry((hour, source, ip.unwrap_or(0)))
-            .or_insert((0, time_us, time_us));
-        entry.0 += 1;
-        entry.1 = entry.1.min(time_us);
-        entry.2 = entry.2.max(time_us);
+            .or_insert(Tally {
+                failures: 0,
+                first_us: time_us,
+                last_us: time_us,
+                spoofable: 0,
+            });
+        entry.failures += 1;
+        entry.first_us = entry.first_us.min(time_us);
+        entry.last_us = entry.last_us.max(time_us);
+        entry.spoofable += i64::from(spoofable);
         if let (Some(ip), Some(key)) = (ip, key) {
             *self.keys.entry((ip, key, hour)).or_default() += 1;
         }
@@ -124,15 +144,25 @@ impl AuthRollups {
         instance: i64,
     ) -> rusqlite::Result<()> {
         let mut hourly = tx.prepare_cached(
-            "INSERT INTO auth_hourly (hour, instance, source, ip, failures, first_us, last_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO auth_hourly (hour, instance, source, ip, failures, first_us, last_us, spoofable)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT DO UPDATE SET failures = failures + excluded.failures,
-                 first_us = MIN(first_us, excluded.first_us), last_us = MAX(last_us, excluded.last_us)",
+                 first_us = MIN(first_us, excluded.first_us), last_us = MAX(last_us, excluded.last_us),
+                 spoofable = spoofable + excluded.spoofable",
         )?;
         let mut totals: HashMap<(i64, i64), i64> = HashMap::default();
-        for ((hour, source, ip), (failures, first, last)) in self.by_address {
-            hourly.execute(params![hour, instance, source, ip, failures, first, last])?;
-            *totals.entry((hour, source)).or_default() += failures;
+        for ((hour, source, ip), t) in self.by_address {
+            hourly.execute(params![
+                hour,
+                instance,
+                source,
+                ip,
+                t.failures,
+                t.first_us,
+                t.last_us,
+                t.spoofable
+            ])?;
+            *totals.entry((hour, source)).or_default() += t.failures;
         }
         let mut total = tx.prepare_cached(
             "INSERT INTO auth_totals (hour, instance, source, failures) VALUES (?1, ?2, ?3, ?4)
@@ -377,7 +407,8 @@ impl EventStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT ip, instance, hour, SUM(failures), MIN(first_us), MAX(last_us) FROM auth_hourly
+            "SELECT ip, instance, hour, SUM(failures), MIN(first_us), MAX(last_us), SUM(spoofable)
+             FROM auth_hourly
              WHERE hour BETWEEN ?1 AND ?2 AND ip IN ({}) AND ({}) GROUP BY ip, instance, hour",
             id_list(addresses),
             counting_clause(&pairs, TimeColumn::Hour)
@@ -391,6 +422,7 @@ impl EventStore {
                 failures: r.get::<_, i64>(3)? as u64,
                 first_us: r.get(4)?,
                 last_us: r.get(5)?,
+                spoofable: r.get::<_, i64>(6)? as u64,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -63,6 +63,8 @@ export class IncidentsController {
   blockIp = $state('');
   blockInstance = $state('');
   blockTtl = $state(3600);
+  /** Why the core asked for a second confirmation of this block (the address may be forged). */
+  spoofable = $state<string | null>(null);
   snapshotNames = $state<string[] | null>(null);
   restoreName = $state('');
 
@@ -162,9 +164,22 @@ export class IncidentsController {
     if (!kind || id === undefined || this.addressProblem || !instance) return;
     this.blocking = null;
     const ttlSecs = this.blockTtl;
-    void this.#act(kind === 'block' ? 'block_ip' : 'unblock_ip', () =>
-      kind === 'block' ? this.#host.incidentBlock(id, instance, ip, ttlSecs) : this.#host.incidentUnblock(id, instance, ip),
-    );
+    const confirmedTwice = this.spoofable !== null;
+    this.spoofable = null;
+    void this.#act(kind === 'block' ? 'block_ip' : 'unblock_ip', async () => {
+      if (kind === 'unblock') return this.#host.incidentUnblock(id, instance, ip);
+      try {
+        return await this.#host.incidentBlock(id, instance, ip, ttlSecs, confirmedTwice);
+      } catch (e) {
+        const error = toHostError(e);
+        if (error.code !== 'spoofable_address') throw e;
+        // The address may be forged: the dialog opens again, saying so, for a second yes.
+        this.blockIp = ip;
+        this.blockInstance = instance;
+        this.spoofable = error.message;
+        this.blocking = 'block';
+      }
+    });
   }
 
   addNote(decision: boolean): Promise<void> {
