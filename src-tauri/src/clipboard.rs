@@ -17,13 +17,16 @@ pub fn copy_for(secret: Sensitive<String>, keep: Duration) -> Result<(), String>
     let set = arboard::SetExtApple::exclude_from_history(set);
     #[cfg(windows)]
     let set = arboard::SetExtWindows::exclude_from_history(set);
-    set.text(secret.expose().clone())
+    // Borrowed, so no copy of ours outlives `secret` (which wipes itself when dropped).
+    set.text(secret.expose().as_str())
         .map_err(|e| e.to_string())?;
     std::thread::spawn(move || {
         std::thread::sleep(keep);
+        // What the clipboard holds is read back into a wiping string too.
         let still_ours = clipboard
             .get_text()
-            .is_ok_and(|text| text == *secret.expose());
+            .map(Sensitive::new)
+            .is_ok_and(|text| text.expose() == secret.expose());
         if still_ours {
             let _ = clipboard.clear();
         }

@@ -5,6 +5,8 @@
 //! the declared signature.
 
 use gatehouse_core::*;
+use std::time::Instant;
+
 use tauri::State;
 
 use crate::AppState;
@@ -67,7 +69,9 @@ pub async fn rotate_key(
         .rotate_key(&instance, &name)
         .await?;
     if let Some(key) = key {
-        state.keep_rotated_key(format!("{name} on {instance}"), key);
+        state
+            .rotated_keys
+            .keep(format!("{name} on {instance}"), key, Instant::now());
     }
     Ok(result)
 }
@@ -79,10 +83,14 @@ pub async fn copy_rotated_key(
     state: State<'_, AppState>,
     label: Option<String>,
 ) -> Result<String, IpcError> {
-    let Some((label, key)) = state.take_rotated_key(label.as_deref()) else {
+    let Some((label, key)) = state.rotated_keys.take(label.as_deref(), Instant::now()) else {
         return Err(IpcError::from(Error::InvalidInput {
             field: "key",
-            reason: "the new key was already copied once; it is in the OS keychain".into(),
+            reason: format!(
+                "a new key is copied once, within {} minutes of its rotation; this one is no \
+                 longer held here, but it is in the OS keychain",
+                crate::rotated::KEPT_FOR.as_secs() / 60
+            ),
         }));
     };
     crate::clipboard::copy_for(key, std::time::Duration::from_secs(30)).map_err(|detail| {
@@ -114,7 +122,7 @@ pub async fn rotate_many(
         })
         .await;
     for (label, key) in keys {
-        state.keep_rotated_key(label, key);
+        state.rotated_keys.keep(label, key, Instant::now());
     }
     Ok(items)
 }

@@ -3,6 +3,7 @@
 
 mod clipboard;
 mod commands;
+mod rotated;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,8 +22,9 @@ pub struct AppState {
     console: Result<Arc<Console>, IpcError>,
     started: Instant,
     first_paint: Once,
-    /// Keys of committed rotations by label (`NAME on INSTANCE`), until each is copied once.
-    rotated_keys: std::sync::Mutex<Vec<(String, gatehouse_core::Sensitive<String>)>>,
+    /// Keys of committed rotations by label (`NAME on INSTANCE`), until each is copied once
+    /// or its time is over.
+    rotated_keys: rotated::RotatedKeys,
     /// A bulk rotation's progress: keys done, keys in all.
     bulk: std::sync::Mutex<(u32, u32)>,
     /// Alerts whose notification was clicked, for the window to open.
@@ -39,34 +41,9 @@ impl AppState {
             first_paint: Once::new(),
             opened_tx,
             opened_rx: tokio::sync::Mutex::new(opened_rx),
-            rotated_keys: std::sync::Mutex::new(Vec::new()),
+            rotated_keys: rotated::RotatedKeys::default(),
             bulk: std::sync::Mutex::new((0, 0)),
         }
-    }
-
-    fn keep_rotated_key(&self, label: String, key: gatehouse_core::Sensitive<String>) {
-        let mut keys = self
-            .rotated_keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        keys.retain(|(l, _)| l != &label);
-        keys.push((label, key));
-    }
-
-    /// The key labelled `label` (or the latest), which is then forgotten.
-    fn take_rotated_key(
-        &self,
-        label: Option<&str>,
-    ) -> Option<(String, gatehouse_core::Sensitive<String>)> {
-        let mut keys = self
-            .rotated_keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let index = match label {
-            Some(label) => keys.iter().position(|(l, _)| l == label)?,
-            None => keys.len().checked_sub(1)?,
-        };
-        Some(keys.remove(index))
     }
 
     fn set_bulk(&self, done: u32, total: u32) {
