@@ -10,11 +10,14 @@ use gatehouse_core::Sensitive;
 /// How long a new key waits to be copied.
 pub const KEPT_FOR: Duration = Duration::from_secs(600);
 
+/// A key's label, the key, and when it was kept.
+type Kept = (String, Sensitive<String>, Instant);
+
 #[derive(Debug, Default, Clone)]
-pub struct RotatedKeys(Arc<Mutex<Vec<(String, Sensitive<String>, Instant)>>>);
+pub struct RotatedKeys(Arc<Mutex<Vec<Kept>>>);
 
 impl RotatedKeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Sensitive<String>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Kept>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
