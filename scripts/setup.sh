@@ -14,6 +14,8 @@ APT_PACKAGES=(
   # run and test: a display, the WebDriver for WebKitGTK, a real keychain, a notification daemon
   xvfb xauth imagemagick webkit2gtk-driver gnome-keyring dbus-x11 dbus libsecret-tools dunst
   fonts-dejavu-core xdotool
+  # the GUI test copies an enrollment code as an operator would (the app reads the clipboard)
+  xclip
   # the demo fleet: nginx in front of the fixture services
   nginx
   # compliance and incident tests: nftables in network namespaces, gpg-encrypted backups

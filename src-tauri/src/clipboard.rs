@@ -4,6 +4,32 @@ use std::time::Duration;
 
 use gatehouse_core::Sensitive;
 
+/// What the clipboard holds, read into a wiping string.
+pub fn read_secret() -> Result<Sensitive<String>, String> {
+    let mut clipboard = arboard::Clipboard::new().map_err(|e| e.to_string())?;
+    clipboard
+        .get_text()
+        .map(Sensitive::new)
+        .map_err(|e| match e {
+            arboard::Error::ContentNotAvailable => "it holds no text".to_owned(),
+            other => other.to_string(),
+        })
+}
+
+/// Clear the clipboard if it still holds `secret`.
+pub fn clear_if(secret: &Sensitive<String>) {
+    let Ok(mut clipboard) = arboard::Clipboard::new() else {
+        return;
+    };
+    let ours = clipboard
+        .get_text()
+        .map(Sensitive::new)
+        .is_ok_and(|text| text.expose() == secret.expose());
+    if ours {
+        let _ = clipboard.clear();
+    }
+}
+
 /// Put `secret` on the clipboard and clear it after `keep` (unless something else was copied
 /// meanwhile). On X11 the clipboard is served by its owner, so the owner lives exactly that
 /// long.

@@ -54,6 +54,39 @@ pub async fn next_opened_alert(state: State<'_, AppState>) -> Result<i64, IpcErr
     Ok(state.next_opened_alert().await)
 }
 
+/// Enroll with the code on the clipboard, read here so it never passes through the webview;
+/// once it is spent, the clipboard is cleared if it still holds it.
+#[tauri::command]
+#[tracing::instrument(skip(state))]
+pub async fn add_instance_from_clipboard(
+    state: State<'_, AppState>,
+    name: String,
+    address: String,
+    profile: String,
+) -> Result<InstanceView, IpcError> {
+    let console = state.console()?;
+    let code = crate::clipboard::read_secret().map_err(|detail| {
+        IpcError::from(Error::InvalidInput {
+            field: "enrollment code",
+            reason: format!(
+                "the clipboard cannot be read ({detail}); paste the code into the form instead"
+            ),
+        })
+    })?;
+    let request = AddInstance {
+        name,
+        address,
+        // Line breaks from a wrapped terminal are not part of the code.
+        code: code.expose().split_whitespace().collect(),
+        profile,
+    };
+    let added = console.fleet.add_instance(request).await;
+    if added.is_ok() {
+        crate::clipboard::clear_if(&code);
+    }
+    Ok(added?)
+}
+
 /// Rotate a key. The new key stays in the shell (and the keychain), never in the webview,
 /// until `copy_rotated_key` puts it on the clipboard once.
 #[tauri::command]

@@ -18,7 +18,24 @@ let s;
 let agent;
 let address;
 let code;
+let clipboard;
 
+/** Put text on the X clipboard as a terminal's copy does: xclip serves it until another
+ * program takes the clipboard (the app clears it once the code is spent). */
+async function copy(text) {
+  clipboard = owned(spawn('xclip', ['-selection', 'clipboard', '-i', '-quiet'], { stdio: ['pipe', 'ignore', 'ignore'] }));
+  clipboard.stdin.end(text);
+  const deadline = Date.now() + 5000;
+  while (pasted() !== text) {
+    assert.ok(Date.now() < deadline, 'xclip holds the clipboard');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** What the X clipboard holds now ('' when nothing does). */
+function pasted() {
+  return spawnSync('xclip', ['-selection', 'clipboard', '-o'], { encoding: 'utf8', timeout: 5000 }).stdout ?? '';
+}
 
 before(async () => {
   assert.ok(app, 'GATEHOUSE_APP must name the built gatehouse-console binary');
@@ -56,6 +73,7 @@ after(async () => {
   await s?.quit();
   driver?.stop();
   agent?.kill('SIGTERM');
+  clipboard?.kill('SIGTERM');
 });
 
 async function shoot(name) {
@@ -78,9 +96,12 @@ test('an instance enrolled through the dialog appears healthy over mutual TLS', 
   await s.until('the dialog', () => s.find('[role=dialog] input'));
   await type('[role=dialog] label:nth-of-type(1) input', 'edge-one');
   await type('[role=dialog] label:nth-of-type(2) input', address);
-  await type('[role=dialog] textarea', code);
+  // Copied as an operator copies it from the host's terminal; the app reads the clipboard.
+  await copy(code);
   await shoot('add-dialog');
-  await s.click(await s.find('[role=dialog] button[type=submit]'));
+  const submit = await s.find('[role=dialog] button[type=submit]');
+  assert.equal(await s.text(submit), 'Enroll with the copied code', 'the dialog offers the copied code');
+  await s.click(submit);
   const row = await s.until(
     'the enrolled instance',
     async () => {
@@ -99,6 +120,9 @@ test('an instance enrolled through the dialog appears healthy over mutual TLS', 
   await shoot('enrolled');
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised during enrollment');
+  const page = await s.call('POST', '/execute/sync', { script: 'return document.documentElement.outerHTML', args: [] });
+  assert.ok(!String(page).includes(code.slice(4, 40)), 'the code never reached the window');
+  assert.equal(pasted(), '', 'the spent code is no longer on the clipboard');
 });
 
 test('the failed logins on the host reach the timeline within seconds', async () => {

@@ -1,16 +1,21 @@
 // Enrolled instances: list, enrollment, refresh, revocation, removal.
 import type { InstanceView } from '../gen/InstanceView';
 import { nowSeconds } from '../lib/clock';
-import type { Host, HostError } from '../lib/host';
+import { HostError, type Host } from '../lib/host';
 import type { FakeHost } from './index';
 
 export interface FleetFake {
   fleet: InstanceView[];
   /** When set, addInstance fails with it. */
   addError: HostError | null;
+  /** What the shell would read from the clipboard (never seen by the window). */
+  clipboard: string;
 }
 
-type FleetCalls = Pick<Host, 'instances' | 'addInstance' | 'refreshInstance' | 'refreshAll' | 'revokeInstance' | 'removeInstance'>;
+type FleetCalls = Pick<
+  Host,
+  'instances' | 'addInstance' | 'addInstanceFromClipboard' | 'refreshInstance' | 'refreshAll' | 'revokeInstance' | 'removeInstance'
+>;
 
 /** An enrolled, healthy instance as the core would describe it, as of `now` (Unix seconds). */
 export function sampleInstance(
@@ -41,6 +46,7 @@ export function fleetFake(host: FakeHost, now: number): FleetFake & FleetCalls {
   return {
     fleet: [],
     addError: null,
+    clipboard: '',
     async instances() {
       host.calls.push('instances');
       return host.fleet;
@@ -51,6 +57,13 @@ export function fleetFake(host: FakeHost, now: number): FleetFake & FleetCalls {
       const added = sampleInstance(request.name, { address: request.address }, now);
       host.fleet = [...host.fleet, added];
       return added;
+    },
+    async addInstanceFromClipboard(name, address, profile) {
+      host.calls.push(`addInstanceFromClipboard:${name}:${address}:${profile}`);
+      if (!host.clipboard.trim().startsWith('gh1.')) {
+        throw new HostError('invalid_input', 'Invalid enrollment code: the clipboard holds no code from gatehouse-agent init.');
+      }
+      return host.addInstance({ name, address, code: host.clipboard, profile });
     },
     async refreshInstance(name) {
       host.calls.push(`refreshInstance:${name}`);

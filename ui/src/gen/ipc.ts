@@ -59,6 +59,7 @@ export interface Host {
   firstPaint(): Promise<void>;
   instances(): Promise<Array<InstanceView>>;
   addInstance(request: AddInstance): Promise<InstanceView>;
+  addInstanceFromClipboard(name: string, address: string, profile: string): Promise<InstanceView>;
   refreshInstance(name: string): Promise<InstanceView>;
   refreshAll(): Promise<RefreshSummary>;
   revokeInstance(name: string): Promise<InstanceView>;
@@ -126,6 +127,7 @@ export function createHost(call: Call): Host {
     firstPaint: () => call('first_paint') as Promise<void>,
     instances: () => call('instances') as Promise<Array<InstanceView>>,
     addInstance: (request) => call('add_instance', { request }) as Promise<InstanceView>,
+    addInstanceFromClipboard: (name, address, profile) => call('add_instance_from_clipboard', { name, address, profile }) as Promise<InstanceView>,
     refreshInstance: (name) => call('refresh_instance', { name }) as Promise<InstanceView>,
     refreshAll: () => call('refresh_all') as Promise<RefreshSummary>,
     revokeInstance: (name) => call('revoke_instance', { name }) as Promise<InstanceView>,

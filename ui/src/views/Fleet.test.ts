@@ -29,16 +29,30 @@ describe('the fleet view', () => {
     const host = fakeHost();
     render(App, { host });
     await fireEvent.click(await screen.findByRole('button', { name: 'Add instance' }));
-    const enroll = screen.getByRole('button', { name: 'Enroll' }) as HTMLButtonElement;
+    const enroll = screen.getByRole('button', { name: /^Enroll/ }) as HTMLButtonElement;
     expect(enroll.disabled, 'nothing to send until the form is valid').toBe(true);
     await fireEvent.input(screen.getByLabelText(/^Name/), { target: { value: 'edge-1' } });
     await fireEvent.input(screen.getByLabelText(/^Agent address/), { target: { value: '10.0.0.5:7443' } });
     await fireEvent.input(screen.getByLabelText(/^Enrollment code/), { target: { value: CODE } });
+    expect(enroll.textContent?.trim(), 'a typed code is sent as typed').toBe('Enroll');
     expect(enroll.disabled, 'a valid form can be sent').toBe(false);
     await fireEvent.click(enroll);
     await waitFor(() => expect(host.calls, 'the enrollment goes to the host').toContain('addInstance:edge-1:10.0.0.5:7443'));
     await screen.findByText('edge-1');
     expect(screen.queryByRole('dialog'), 'the dialog closes on success').toBeNull();
+  });
+
+  it('enrolls with the copied code, which the app reads and the window never holds', async () => {
+    const host = fakeHost();
+    host.clipboard = CODE;
+    render(App, { host });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Add instance' }));
+    await fireEvent.input(screen.getByLabelText(/^Name/), { target: { value: 'edge-2' } });
+    await fireEvent.input(screen.getByLabelText(/^Agent address/), { target: { value: '10.0.0.6:7443' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Enroll with the copied code' }));
+    await waitFor(() => expect(host.calls, 'the app is asked to read the clipboard').toContain('addInstanceFromClipboard:edge-2:10.0.0.6:7443:'));
+    await screen.findByText('edge-2');
+    expect(document.body.innerHTML.includes(CODE.slice(4, 30)), 'the code never reached the page').toBe(false);
   });
 
   it('says next to each field what is wrong with it, not only in red', async () => {
@@ -53,7 +67,7 @@ describe('the fleet view', () => {
     expect(screen.getByText(/add the port the agent listens on/), 'the address says it lacks a port').toBeTruthy();
     await fireEvent.input(screen.getByLabelText(/^Enrollment code/), { target: { value: CODE.slice(0, 40) } });
     expect(screen.getByText(/cut short: paste the whole code from gatehouse-agent init/), 'the code says it is cut short').toBeTruthy();
-    expect((screen.getByRole('button', { name: 'Enroll' }) as HTMLButtonElement).disabled, 'nothing is sent meanwhile').toBe(true);
+    expect((screen.getByRole('button', { name: /^Enroll/ }) as HTMLButtonElement).disabled, 'nothing is sent meanwhile').toBe(true);
     await fireEvent.input(name, { target: { value: 'edge-1' } });
     expect(name.getAttribute('aria-invalid'), 'a corrected field is no longer marked').toBeNull();
     expect(screen.queryByText(/use lower case/), 'and its words go').toBeNull();

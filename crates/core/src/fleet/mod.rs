@@ -37,6 +37,13 @@ pub struct AddInstance {
     pub profile: String,
 }
 
+impl Drop for AddInstance {
+    fn drop(&mut self) {
+        // The code is single use, but until it is spent it enrolls whoever holds it.
+        zeroize::Zeroize::zeroize(&mut self.code);
+    }
+}
+
 impl std::fmt::Debug for AddInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AddInstance")

@@ -20,6 +20,7 @@ macro_rules! with_commands {
             shell first_paint() -> ();
             sync instances() -> Vec<InstanceView> = |c| c.fleet.instances();
             async add_instance(request: AddInstance) -> InstanceView = |c| c.fleet.add_instance(request).await;
+            shell add_instance_from_clipboard(name: String, address: String, profile: String) -> InstanceView;
             async refresh_instance(name: String) -> InstanceView = |c| c.fleet.refresh_instance(&name).await;
             async refresh_all() -> RefreshSummary = |c| c.fleet.refresh_all().await;
             async revoke_instance(name: String) -> InstanceView = |c| c.fleet.revoke_instance(&name).await;

@@ -37,11 +37,20 @@ export class Enrollment {
   }
 
   /** Enroll; true once the instance is added (the dialog stays open with the reason if not). */
-  async submit(request: AddInstance): Promise<boolean> {
+  submit(request: AddInstance): Promise<boolean> {
+    return this.#enroll(() => this.#host.addInstance(request));
+  }
+
+  /** Enroll with the code on the clipboard, which the shell reads: the window never sees it. */
+  submitFromClipboard(name: string, address: string, profile: string): Promise<boolean> {
+    return this.#enroll(() => this.#host.addInstanceFromClipboard(name, address, profile));
+  }
+
+  async #enroll(add: () => Promise<InstanceView>): Promise<boolean> {
     this.busy = true;
     this.error = null;
     try {
-      this.#onadded(await this.#host.addInstance(request));
+      this.#onadded(await add());
       return true;
     } catch (e) {
       this.error = toHostError(e);
