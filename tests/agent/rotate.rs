@@ -283,6 +283,26 @@ async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
             !log.contains(&key) && !log.contains(&h.old_key),
             "{profile}: no key in the outcome"
         );
+        // The agent's own files (its journal, outcomes, event buffer) hold neither key; only
+        // the backup of the previous config, in the agent's private directory, holds the old.
+        let state = &h.agent.state_dir;
+        let leaked: Vec<String> = gatehouse_testkit::files::files_below(state)
+            .into_iter()
+            .filter(|(path, _)| !path.starts_with(state.join("rotation-backups")))
+            .filter(|(_, bytes)| {
+                let text = String::from_utf8_lossy(bytes);
+                text.contains(&key) || text.contains(&h.old_key)
+            })
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{profile}: no key in the agent's state outside the config backup: {leaked:?}"
+        );
+        assert!(
+            gatehouse_testkit::files::files_below(state).len() > 2,
+            "{profile}: the scan read the agent's files"
+        );
         assert_eq!(
             agent.last_rotation(),
             Some(outcome),

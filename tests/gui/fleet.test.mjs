@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { newSession, startDriver } from './webdriver.mjs';
-import { freePort, nginxTime, owned, scratchDir } from './support.mjs';
+import { assertNoSecretsOnDisk, freePort, nginxTime, owned, scratchDir } from './support.mjs';
 
 const app = process.env.GATEHOUSE_APP;
 const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
@@ -211,4 +211,17 @@ test('revoking asks first, then the row says revoked', async () => {
     return /Revoked/.test(await s.text(row));
   });
   await shoot('revoked');
+});
+
+test('no secret of the console is on disk: its data, its logs, the webview storage', () => {
+  const env = process.env;
+  const roots = [env.GATEHOUSE_DATA_DIR, env.XDG_DATA_HOME, env.XDG_CACHE_HOME, env.XDG_CONFIG_HOME].filter(Boolean);
+  const service = env.GATEHOUSE_KEYCHAIN_SERVICE ?? 'Gatehouse';
+  assertNoSecretsOnDisk(roots, service, [['the enrollment code', code]]);
+  // The scan finds what it looks for: a planted copy of the code, and of a console key.
+  const planted = scratchDir('gh-gui-planted-');
+  writeFileSync(join(planted, 'leak.log'), `before ${code} after`);
+  assert.throws(() => assertNoSecretsOnDisk([planted], service, [['the enrollment code', code]]), /the enrollment code/, 'a planted code is found');
+  writeFileSync(join(planted, 'leak.log'), '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n');
+  assert.throws(() => assertNoSecretsOnDisk([planted], service), /PEM private key/, 'a private key is found');
 });

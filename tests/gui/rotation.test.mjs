@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { KEY, newSession, startDriver } from './webdriver.mjs';
-import { answers, freePort, ownPidFile, scratchDir, startAndEnroll } from './support.mjs';
+import { answers, assertNoSecretsOnDisk, freePort, ownPidFile, scratchDir, startAndEnroll } from './support.mjs';
 
 const app = process.env.GATEHOUSE_APP;
 const artifacts = process.env.GATEHOUSE_ARTIFACTS ?? 'artifacts';
@@ -22,6 +22,7 @@ let agent;
 let pidFile;
 let servicePort;
 let configFile;
+let newKey;
 
 /** Whether Sekha's protected endpoint accepts `key`. */
 async function accepts(key) {
@@ -113,11 +114,12 @@ test('a key is rotated from the window, verified on the service, and copied with
     },
     60_000,
   );
-  assert.match(result, /the old key is refused/, `the steps say what was proven: ${result}`);
+  assert.match(result, /accepts the new key/, `the steps say what was proven: ${result}`);
+  assert.match(result, /no config file holds it any more/, `and how the old key is known to be gone, without sending it: ${result}`);
   await shoot('result');
   assert.equal(await accepts(OLD_KEY), false, 'the service refuses the old key');
   const written = readFileSync(configFile, 'utf8');
-  const newKey = /mcp_api_key = "([^"]+)"/.exec(written)?.[1];
+  newKey = /mcp_api_key = "([^"]+)"/.exec(written)?.[1];
   assert.ok(newKey && newKey !== OLD_KEY, 'the config holds a new key');
   assert.equal(await accepts(newKey), true, 'and the service accepts it');
   const page = await s.execute('return document.documentElement.outerHTML');
@@ -133,4 +135,14 @@ test('a key is rotated from the window, verified on the service, and copied with
   await shoot('copied');
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised during the rotation');
+});
+
+test('neither key, nor any secret of the console, is on disk outside the service and the keychain', () => {
+  assert.ok(newKey, 'the rotation ran, so there is a new key to look for');
+  const env = process.env;
+  const roots = [env.GATEHOUSE_DATA_DIR, env.XDG_DATA_HOME, env.XDG_CACHE_HOME, env.XDG_CONFIG_HOME].filter(Boolean);
+  assertNoSecretsOnDisk(roots, env.GATEHOUSE_KEYCHAIN_SERVICE ?? 'Gatehouse', [
+    ['the rotated key', newKey],
+    ['the old key', OLD_KEY],
+  ]);
 });

@@ -1,7 +1,7 @@
 // Helpers shared by the GUI tests that start fixture services and agents.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,4 +141,81 @@ export async function startAndEnroll(bin, config, name, address, dir) {
     assert.ok(Date.now() < deadline, `the CLI enrolls the agent: ${add.stderr}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * Every secret the app keeps in the keychain under `service` (`GATEHOUSE_KEYCHAIN_SERVICE`),
+ * read as raw bytes with secret-tool, by name. The audit head (a row id and MAC, which agents
+ * are sent too) is not a secret.
+ */
+export function keychainSecrets(service) {
+  const listing = spawnSync('secret-tool', ['search', '--all', '--unlock', 'service', service], { encoding: 'latin1' });
+  const names = [...`${listing.stdout}\n${listing.stderr}`.matchAll(/^attribute\.username = (.*)$/gm)]
+    .map((m) => m[1])
+    .filter((name) => name !== 'audit-head');
+  return [...new Set(names)].map((name) => ({
+    name,
+    value: spawnSync('secret-tool', ['lookup', 'service', service, 'username', name]).stdout,
+  }));
+}
+
+/** The forms a secret could take in a file: its bytes, and hex and base64 for binary ones;
+ * for a PEM, each full line of its body (a key copied without its armour). */
+function forms(value) {
+  const text = value.toString('latin1');
+  if (text.includes('-----BEGIN')) {
+    return text.split('\n').filter((line) => line.length >= 40 && !line.startsWith('-----'));
+  }
+  return [text, value.toString('hex'), value.toString('base64').replace(/=+$/, '')].filter((f) => f.length >= 16);
+}
+
+/** Every regular file below `root` (links are not followed), skipping `keyrings` (the
+ * keychain's own encrypted store). */
+function filesUnder(root) {
+  const out = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const dir = stack.pop();
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory() && e.name !== 'keyrings') stack.push(path);
+      else if (e.isFile() && lstatSync(path).size < 64 << 20) out.push(path);
+    }
+  }
+  return out;
+}
+
+/**
+ * No secret the console holds (every keychain entry of `service`, and `known`: an enrollment
+ * code, a rotated key) and no private key in PEM form is in any file below `roots`: the
+ * console's data directory, its logs, the webview's storage and caches.
+ */
+export function assertNoSecretsOnDisk(roots, service, known = []) {
+  const secrets = [...keychainSecrets(service), ...known.map(([name, text]) => ({ name, value: Buffer.from(text) }))];
+  assert.ok(
+    secrets.some((s) => s.name.endsWith('client.key')),
+    `the scan knows the console's keys, so finding nothing means something: ${secrets.map((s) => s.name).join(', ')}`,
+  );
+  const needles = secrets.flatMap((s) => forms(s.value).map((form) => ({ name: s.name, form: Buffer.from(form, 'latin1') })));
+  const found = [];
+  let scanned = 0;
+  for (const root of roots) {
+    for (const file of filesUnder(root)) {
+      const bytes = readFileSync(file);
+      scanned += 1;
+      if (bytes.includes('PRIVATE KEY-----')) found.push(`${file}: a PEM private key`);
+      for (const { name, form } of needles) {
+        if (bytes.includes(form)) found.push(`${file}: ${name}`);
+      }
+    }
+  }
+  assert.ok(scanned > 0, `the scan read files (the console's database and logs at least) under ${roots.join(', ')}`);
+  assert.deepEqual(found, [], `no secret of the console is on disk (${scanned} files scanned)`);
+  return scanned;
 }
