@@ -12,6 +12,23 @@ fn sha_prefix(value: &str) -> String {
     gatehouse_agent::credentials::fingerprint(value)
 }
 
+/// The keychain entry of a rotation's new key while it is pending: one per rotation.
+fn pending_entry(new_fingerprint: &str) -> String {
+    format!("instance/sekha-r/key/mcp_api_key.pending.{new_fingerprint}")
+}
+
+/// The new fingerprint of the newest rotation still pending.
+fn pending_fingerprint(lab: &Lab) -> String {
+    lab.console
+        .rotation
+        .rotation_history(10)
+        .expect("history")
+        .into_iter()
+        .find(|r| r.state == gatehouse_core::RotationState::Pending)
+        .map(|r| r.new_fingerprint)
+        .expect("a rotation is pending")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_changes() {
     let lab = Lab::new();
@@ -343,7 +360,7 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
     assert_eq!(
         lab.console
             .vault()
-            .load("instance/sekha-r/key/mcp_api_key.pending")
+            .load(&pending_entry(&result.new_fingerprint))
             .expect_err("no pending key is left")
             .code(),
         ErrorCode::SecretNotFound,
@@ -410,7 +427,7 @@ async fn a_rotation_the_service_refuses_leaves_the_old_key_and_nothing_pending()
     assert!(
         lab.console
             .vault()
-            .load("instance/sekha-r/key/mcp_api_key.pending")
+            .load(&pending_entry(&result.new_fingerprint))
             .is_err(),
         "the pending key is dropped"
     );
@@ -444,11 +461,9 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
     let lab = Lab::new();
     // The console goes away while the agent is restarting the service (which hangs).
     let (agent, pid, old, config) = console_leaves_mid_restart(&lab, 30).await;
+    let pending = pending_entry(&pending_fingerprint(&lab));
     assert!(
-        lab.console
-            .vault()
-            .load("instance/sekha-r/key/mcp_api_key.pending")
-            .is_ok(),
+        lab.console.vault().load(&pending).is_ok(),
         "the new key waits in the keychain as pending"
     );
     // The agent went down with it; started again, it rolls back what it was doing.
@@ -460,32 +475,16 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
         .refresh_instance("sekha-r")
         .await
         .expect("the agent is back");
-    // A rotation still running is never second-guessed: nothing happens before its time is up.
-    lab.console
-        .rotation
-        .resolve_pending_rotations()
-        .await
-        .expect("nothing to resolve yet");
-    assert!(
-        lab.console
-            .vault()
-            .load("instance/sekha-r/key/mcp_api_key.pending")
-            .is_ok(),
-        "a rotation that might still be running keeps its pending key"
-    );
-    // The console starts again later.
-    lab.set_clock(OffsetDateTime::now_utc() + Duration::minutes(10));
+    // As soon as the agent can say what became of this very key (it rolled back when it
+    // started again), the rotation is settled: no waiting out a timeout.
     lab.console
         .rotation
         .resolve_pending_rotations()
         .await
         .expect("the console asks for the outcome");
     assert!(
-        lab.console
-            .vault()
-            .load("instance/sekha-r/key/mcp_api_key.pending")
-            .is_err(),
-        "the pending key is dropped: the rotation did not complete"
+        lab.console.vault().load(&pending).is_err(),
+        "the pending key is dropped: the agent said the rotation did not complete"
     );
     let timeline = lab
         .console
@@ -624,6 +623,112 @@ async fn a_rotation_the_console_walked_away_from_is_kept_when_the_host_finished_
         api.fingerprint,
         sha_prefix(std::str::from_utf8(current.expose()).expect("text")),
         "the keychain holds exactly the key the host now uses"
+    );
+    agent.stop().await;
+    drop(pid);
+}
+
+/// The attack on the key's only copy: the console goes away mid-rotation, the host commits the
+/// new key (which the keychain holds only as pending), and a second rotation of the same key
+/// rolls back. The second used to overwrite and then delete the pending entry, leaving the
+/// keychain's current key one the service refuses. Now the pending rotation is settled first
+/// (the agent says it committed), and the rollback gives back the key both sides hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_rotation_that_rolls_back_never_loses_the_key_the_first_committed() {
+    let lab = Lab::new();
+    let pause = lab.agents.join("pause-once");
+    let fail = lab.agents.join("fail-once");
+    // The first restart pauses (the console leaves meanwhile); a later one can be made to fail.
+    let (agent, pid, old, config) = sekha_with_agent_config(
+        &lab,
+        "sekha-r",
+        "",
+        &format!(
+            "if [ -f {p} ]; then rm {p}; sleep 2; fi; if [ -f {f} ]; then rm {f}; exit 1; fi; ",
+            p = pause.display(),
+            f = fail.display()
+        ),
+    )
+    .await;
+    std::fs::write(&pause, "").expect("flag");
+    let journal = config.state_dir.join("rotation.json");
+    tokio::select! {
+        result = lab.console.rotation.rotate_key("sekha-r", "mcp_api_key") => {
+            panic!("the console was meant to leave mid-restart: {:?}", result.map(|r| r.0));
+        }
+        () = async {
+            while !journal.exists() || pause.exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        } => {}
+    }
+    let first = pending_fingerprint(&lab);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while journal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent finishes the first rotation on its own"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // At once (no waiting out any timeout), the same key again; its restart fails.
+    std::fs::write(&fail, "").expect("flag");
+    let (second, key) = lab
+        .console
+        .rotation
+        .rotate_key("sekha-r", "mcp_api_key")
+        .await
+        .expect("the second rotation runs");
+    assert!(
+        !second.committed && key.is_none(),
+        "the second rotation did not commit: {second:?}"
+    );
+    let current = lab
+        .console
+        .vault()
+        .load("instance/sekha-r/key/mcp_api_key")
+        .expect("the keychain holds a current key");
+    let current = std::str::from_utf8(current.expose())
+        .expect("text")
+        .to_owned();
+    assert_eq!(
+        sha_prefix(&current),
+        first,
+        "the keychain's current key is the one the first rotation committed"
+    );
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
+    let api = inventory
+        .credentials
+        .iter()
+        .find(|c| c.kind == CredentialKind::ApiKey)
+        .expect("listed");
+    assert_eq!(
+        api.fingerprint, first,
+        "and the host holds that same key, so the service accepts the keychain's key"
+    );
+    assert_ne!(api.fingerprint, sha_prefix(&old), "not the old one");
+    let history = lab.console.rotation.rotation_history(10).expect("history");
+    let state_of = |fp: &str| {
+        history
+            .iter()
+            .find(|r| r.new_fingerprint == fp)
+            .map(|r| r.state)
+    };
+    assert_eq!(
+        state_of(&first),
+        Some(gatehouse_core::RotationState::Committed),
+        "the history says the first rotation committed: {history:?}"
+    );
+    assert_eq!(
+        state_of(&second.new_fingerprint),
+        Some(gatehouse_core::RotationState::RolledBack),
+        "and the second rolled back: {history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .all(|r| r.state != gatehouse_core::RotationState::Pending),
+        "nothing is left pending: {history:?}"
     );
     agent.stop().await;
     drop(pid);

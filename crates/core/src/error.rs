@@ -136,6 +136,19 @@ pub enum Error {
     )]
     SpoofableAddress { ip: String, instance: String },
 
+    /// A key whose previous rotation is not settled yet: its agent has not said what became of
+    /// the key it was sent.
+    #[error(
+        "The rotation of {name} on {instance} begun {since} is not settled: its agent has not \
+         said yet what became of the key it was sent, so no other key is made for it. Gatehouse \
+         asks the agent again before every rotation and inventory; try again once it answers."
+    )]
+    RotationPending {
+        instance: String,
+        name: String,
+        since: String,
+    },
+
     /// No alert with that id.
     #[error("There is no alert number {0}; it may have been removed with its instance.")]
     AlertNotFound(i64),
@@ -208,6 +221,7 @@ pub enum ErrorCode {
     WriteFailed,
     AuditUnavailable,
     SpoofableAddress,
+    RotationPending,
 }
 
 /// Every code, for tests and documentation.
@@ -242,6 +256,7 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::WriteFailed,
     ErrorCode::AuditUnavailable,
     ErrorCode::SpoofableAddress,
+    ErrorCode::RotationPending,
 ];
 
 impl ErrorCode {
@@ -278,6 +293,7 @@ impl ErrorCode {
             ErrorCode::WriteFailed => "write_failed",
             ErrorCode::AuditUnavailable => "audit_unavailable",
             ErrorCode::SpoofableAddress => "spoofable_address",
+            ErrorCode::RotationPending => "rotation_pending",
         }
     }
 }
@@ -328,6 +344,7 @@ impl Error {
             Error::WriteFailed { .. } => ErrorCode::WriteFailed,
             Error::AuditUnavailable { .. } => ErrorCode::AuditUnavailable,
             Error::SpoofableAddress { .. } => ErrorCode::SpoofableAddress,
+            Error::RotationPending { .. } => ErrorCode::RotationPending,
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Pending {
     pub instance: String,
     pub name: String,
     pub new_fingerprint: String,
+    /// Unix seconds.
+    pub started_at: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,26 +85,30 @@ impl Rotations<'_> {
         Ok(self.0.last_insert_rowid())
     }
 
-    pub fn finish(&self, id: i64, state: RotationState, detail: &str, now: i64) -> Result<()> {
-        self.0.execute(
-            "UPDATE rotations SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1",
+    /// End a pending rotation; false if it was not pending any more (another Gatehouse
+    /// process settled it first).
+    pub fn finish(&self, id: i64, state: RotationState, detail: &str, now: i64) -> Result<bool> {
+        let changed = self.0.execute(
+            "UPDATE rotations SET state = ?2, detail = ?3, finished_at = ?4
+             WHERE id = ?1 AND state = 'pending'",
             params![id, state, detail, now],
         )?;
-        Ok(())
+        Ok(changed > 0)
     }
 
-    /// Rotations still pending that started before `before`.
-    pub fn pending_before(&self, before: i64) -> Result<Vec<Pending>> {
+    /// Every rotation still pending, oldest first.
+    pub fn pending(&self) -> Result<Vec<Pending>> {
         let mut stmt = self.0.prepare(
-            "SELECT id, instance, name, new_fingerprint FROM rotations
-             WHERE state = 'pending' AND started_at < ?1",
+            "SELECT id, instance, name, new_fingerprint, started_at FROM rotations
+             WHERE state = 'pending' ORDER BY id",
         )?;
-        let rows = stmt.query_map([before], |r| {
+        let rows = stmt.query_map([], |r| {
             Ok(Pending {
                 id: r.get(0)?,
                 instance: r.get(1)?,
                 name: r.get(2)?,
                 new_fingerprint: r.get(3)?,
+                started_at: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -501,7 +501,14 @@ fn key_entry(instance: &str, name: &str) -> String {
     format!("instance/{instance}/key/{name}")
 }
 
-fn pending_entry(instance: &str, name: &str) -> String {
+/// A rotation's new key until the host says what became of it: one entry per rotation (by
+/// the new key's fingerprint), so settling one can never remove another's key.
+fn pending_entry(instance: &str, name: &str, new_fingerprint: &str) -> String {
+    format!("instance/{instance}/key/{name}.pending.{new_fingerprint}")
+}
+
+/// The one pending entry per key that consoles kept before.
+fn legacy_pending_entry(instance: &str, name: &str) -> String {
     format!("instance/{instance}/key/{name}.pending")
 }
 
@@ -568,6 +575,7 @@ impl Rotation {
     /// What rotating `name` on `instance` would change.
     pub async fn rotation_preview(&self, instance: &str, name: &str) -> Result<RotationPreview> {
         let record = self.ctx.instance(instance)?;
+        self.settle_key(instance, name).await?;
         let report = self.host_credentials(&record).await?;
         let found = report
             .credentials
@@ -621,6 +629,7 @@ impl Rotation {
         name: &str,
     ) -> Result<(RotationResult, Option<crate::Sensitive<String>>)> {
         let record = self.ctx.instance(instance)?;
+        self.settle_key(instance, name).await?;
         let report = self.host_credentials(&record).await?;
         let found = report
             .credentials
@@ -637,7 +646,7 @@ impl Rotation {
         )?;
         let key = generate_key()?;
         let new_fingerprint = gatehouse_pki::secret_fingerprint(key.expose().as_bytes());
-        let pending = pending_entry(instance, name);
+        let pending = pending_entry(instance, name, &new_fingerprint);
         self.ctx.vault.store(
             &pending,
             &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
@@ -886,98 +895,184 @@ impl Rotation {
             .map(|c| c.fingerprint)
     }
 
-    fn finish_rotation(&self, id: i64, state: RotationState, detail: &str) -> Result<()> {
+    /// End a pending rotation; false if another Gatehouse process had ended it already.
+    fn finish_rotation(&self, id: i64, state: RotationState, detail: &str) -> Result<bool> {
         let now = self.ctx.unix();
         Ok(self.ctx.db().rotations().finish(id, state, detail, now)?)
     }
 
+    /// A pending rotation's new key, from its own keychain entry (or the one entry per key
+    /// that consoles before per-rotation entries kept, if it holds this very key).
+    fn pending_key(&self, p: &Pending) -> Result<Option<crate::Sensitive<Vec<u8>>>> {
+        match self
+            .ctx
+            .vault
+            .load(&pending_entry(&p.instance, &p.name, &p.new_fingerprint))
+        {
+            Ok(key) => return Ok(Some(key)),
+            Err(Error::SecretNotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        match self
+            .ctx
+            .vault
+            .load(&legacy_pending_entry(&p.instance, &p.name))
+        {
+            Ok(key) if gatehouse_pki::secret_fingerprint(key.expose()) == p.new_fingerprint => {
+                Ok(Some(key))
+            }
+            Ok(_) | Err(Error::SecretNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn forget_pending_key(&self, p: &Pending) -> Result<()> {
+        for entry in [
+            pending_entry(&p.instance, &p.name, &p.new_fingerprint),
+            legacy_pending_entry(&p.instance, &p.name),
+        ] {
+            if entry.ends_with(".pending") {
+                // The old shared entry goes only if it holds this rotation's key.
+                match self.ctx.vault.load(&entry) {
+                    Ok(key)
+                        if gatehouse_pki::secret_fingerprint(key.expose()) == p.new_fingerprint => {
+                    }
+                    _ => continue,
+                }
+            }
+            match self.ctx.vault.delete(&entry) {
+                Ok(()) | Err(Error::SecretNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Rotations whose outcome the console never heard (it or the agent stopped mid-way):
-    /// ask each agent for its last outcome, keep the key if it committed, drop it otherwise.
-    /// Only rotations older than any answer could take are looked at, so one still running
-    /// (here or in another Gatehouse process) is never touched.
+    /// settle each from what its agent says about its very key. A definite answer settles it
+    /// at once; no answer at all settles it only once any request still on its way would have
+    /// arrived, so a rotation another Gatehouse process is running is never touched.
     pub async fn resolve_pending_rotations(&self) -> Result<()> {
-        let cutoff = self.ctx.unix() - ROTATE_TIMEOUT.as_secs() as i64 - 30;
-        let pending = self.ctx.db().rotations().pending_before(cutoff)?;
-        for Pending {
+        let pending = self.ctx.db().rotations().pending()?;
+        for p in pending {
+            self.settle(&p).await?;
+        }
+        Ok(())
+    }
+
+    /// Settle the pending rotations of one key, or refuse: a key waits for its pending
+    /// rotation, since two new keys for one name cannot both be the one the keychain holds.
+    async fn settle_key(&self, instance: &str, name: &str) -> Result<()> {
+        let waiting: Vec<Pending> = self
+            .ctx
+            .db()
+            .rotations()
+            .pending()?
+            .into_iter()
+            .filter(|p| p.instance == instance && p.name == name)
+            .collect();
+        for p in &waiting {
+            if !self.settle(p).await? {
+                return Err(Error::RotationPending {
+                    instance: instance.to_owned(),
+                    name: name.to_owned(),
+                    since: crate::utc(p.started_at.saturating_mul(1_000_000)),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Settle one pending rotation if its agent can say what became of it; true if settled.
+    /// A key this console generated is forgotten only once the host has said, for that key,
+    /// that it is not in use.
+    async fn settle(&self, p: &Pending) -> Result<bool> {
+        let Pending {
             id,
             instance,
             name,
             new_fingerprint,
-        } in pending
-        {
-            let Ok(record) = self.ctx.instance(&instance) else {
-                self.finish_rotation(id, RotationState::Failed, "the instance was removed")?;
-                continue;
-            };
-            let status = match self.ctx.agent(&record).await {
-                Ok(agent) => agent.rotation(&new_fingerprint).await.map_err(Error::from),
-                Err(e) => Err(e),
-            };
-            let status: gatehouse_protocol::RotationStatus = match status {
-                Ok(status) => status,
-                // Still unreachable: ask again next time.
-                Err(_) => continue,
-            };
-            if status.in_progress {
-                continue;
-            }
-            let pending_key = pending_entry(&instance, &name);
-            if let Err(Error::SecretNotFound { .. }) = self.ctx.vault.load(&pending_key) {
-                // Another Gatehouse process settled it already.
-                self.finish_rotation(id, RotationState::Failed, "settled elsewhere")?;
-                continue;
-            }
-            match status.outcome {
-                Some(o) if o.committed => {
-                    let key = self.ctx.vault.load(&pending_key)?;
-                    self.ctx.vault.store(&key_entry(&instance, &name), &key)?;
-                    self.ctx.vault.delete(&pending_key)?;
-                    self.finish_rotation(
-                        id,
-                        RotationState::Committed,
-                        "completed while the console was away",
-                    )?;
-                    self.ctx.record_action(&instance, gatehouse_events::Outcome::Success, &format!("Rotation of {name} had completed on the host; the new key is now the current one in the keychain."));
-                }
-                Some(o) => {
-                    self.ctx.vault.delete(&pending_key)?;
-                    let why = o.error.unwrap_or_default();
-                    self.finish_rotation(
-                        id,
-                        if o.rolled_back {
-                            RotationState::RolledBack
-                        } else {
-                            RotationState::Failed
-                        },
-                        &why,
-                    )?;
-                    self.ctx.record_action(
-                        &instance,
-                        gatehouse_events::Outcome::Failure,
-                        &format!("Rotation of {name} did not complete on the host: {why}"),
-                    );
-                }
-                None => match self.host_fingerprint(&record, &name).await {
-                    // No record, but the host holds the new key: it is the current one.
-                    Some(fp) if fp == new_fingerprint => {
-                        let key = self.ctx.vault.load(&pending_key)?;
-                        self.ctx.vault.store(&key_entry(&instance, &name), &key)?;
-                        self.ctx.vault.delete(&pending_key)?;
-                        self.finish_rotation(
-                            id,
-                            RotationState::Committed,
-                            "the host holds the new key",
-                        )?;
-                    }
-                    Some(_) => {
-                        self.ctx.vault.delete(&pending_key)?;
-                        self.finish_rotation(id, RotationState::Failed, "the agent has no record of it and the host holds another key; nothing changed")?;
-                    }
-                    None => continue,
-                },
-            }
+            started_at,
+        } = p;
+        let id = *id;
+        let Ok(record) = self.ctx.instance(instance) else {
+            self.forget_pending_key(p)?;
+            self.finish_rotation(id, RotationState::Failed, "the instance was removed")?;
+            return Ok(true);
+        };
+        let status = match self.ctx.agent(&record).await {
+            Ok(agent) => agent.rotation(new_fingerprint).await.map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        let Ok(status) = status else {
+            // Still unreachable: ask again next time.
+            return Ok(false);
+        };
+        if status.in_progress {
+            return Ok(false);
         }
-        Ok(())
+        let held = self.host_fingerprint(&record, name).await;
+        let committed = match &status.outcome {
+            Some(o) => o.committed || held.as_deref() == Some(new_fingerprint.as_str()),
+            None => match held.as_deref() {
+                Some(fp) if fp == new_fingerprint => true,
+                // No record and another key on the host: definite only once a request still
+                // on its way would have reached the agent.
+                Some(_) => {
+                    let cutoff = self.ctx.unix() - ROTATE_TIMEOUT.as_secs() as i64 - 30;
+                    if *started_at >= cutoff {
+                        return Ok(false);
+                    }
+                    false
+                }
+                None => return Ok(false),
+            },
+        };
+        let key = self.pending_key(p)?;
+        if committed {
+            let Some(key) = key else {
+                if !self.finish_rotation(
+                    id,
+                    RotationState::Committed,
+                    "completed on the host, but its new key is no longer in this keychain",
+                )? {
+                    return Ok(true);
+                }
+                self.ctx.record_action(instance, gatehouse_events::Outcome::Error, &format!("Rotation of {name} completed on the host, but the new key is missing from the keychain: the service's config holds the only copy. Rotate it again to put a key known here in place."));
+                return Ok(true);
+            };
+            self.ctx.vault.store(&key_entry(instance, name), &key)?;
+            self.forget_pending_key(p)?;
+            if self.finish_rotation(
+                id,
+                RotationState::Committed,
+                "completed while the console was away",
+            )? {
+                self.ctx.record_action(instance, gatehouse_events::Outcome::Success, &format!("Rotation of {name} had completed on the host; the new key is now the current one in the keychain."));
+            }
+            return Ok(true);
+        }
+        self.forget_pending_key(p)?;
+        let (state, why) = match &status.outcome {
+            Some(o) if o.rolled_back => (
+                RotationState::RolledBack,
+                o.error.clone().unwrap_or_default(),
+            ),
+            Some(o) => (RotationState::Failed, o.error.clone().unwrap_or_default()),
+            None => (
+                RotationState::Failed,
+                "the agent has no record of it and the host holds another key; nothing changed"
+                    .to_owned(),
+            ),
+        };
+        if self.finish_rotation(id, state, &why)? {
+            self.ctx.record_action(
+                instance,
+                gatehouse_events::Outcome::Failure,
+                &format!("Rotation of {name} did not complete on the host: {why}"),
+            );
+        }
+        Ok(true)
     }
 }
 
