@@ -8,6 +8,7 @@
 //! `unparsed` event with its raw text.
 
 mod access;
+mod address;
 mod json;
 pub mod profile;
 mod service;
@@ -17,6 +18,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::address::parse_address;
 pub use crate::profile::{Profile, ProfileError};
 pub use crate::time::{parse_nginx_time, parse_rfc3339};
 
@@ -184,12 +186,19 @@ pub struct Parsed<'a> {
     pub actor: Option<Cow<'a, str>>,
     /// The first characters of a presented key, as the service logged them.
     pub key_prefix: Option<Cow<'a, str>>,
+    /// The client's address, parsed as an IP address and written in its canonical form
+    /// (IPv4, or IPv6 without brackets; an IPv4-mapped IPv6 address as its IPv4 address).
+    /// Never anything else: see `address_unreadable`.
     pub ip: Option<Cow<'a, str>>,
     pub method: Option<Cow<'a, str>>,
     pub path: Option<Cow<'a, str>>,
     pub status: Option<u16>,
     /// A short description: the structlog event, the tracing message.
     pub message: Option<Cow<'a, str>>,
+    /// The line names a client, but what it names is not an IP address (`999.999.999.999`,
+    /// markup, a host name): `ip` is `None`, so the text can reach no offender list, alert or
+    /// block; it stays in the raw line only. The caller flags the event.
+    pub address_unreadable: bool,
 }
 
 impl<'a> Parsed<'a> {
@@ -205,6 +214,20 @@ impl<'a> Parsed<'a> {
             path: None,
             status: None,
             message: None,
+            address_unreadable: false,
+        }
+    }
+
+    /// Set the client address from a log field: an IP address is kept in its canonical form;
+    /// no field, an empty one, `-` or `unknown` is no address; anything else is unreadable.
+    fn set_client(&mut self, text: Option<Cow<'a, str>>) {
+        let Some(text) = text else { return };
+        if matches!(text.trim(), "" | "-" | "unknown") {
+            return;
+        }
+        match address::canonical(text) {
+            Some(ip) => self.ip = Some(ip),
+            None => self.address_unreadable = true,
         }
     }
 }
@@ -226,13 +249,15 @@ impl Format {
         Format::CaddyJson,
     ];
 
-    /// Parse one line (without its newline).
+    /// Parse one line (without its newline). A byte-order mark at its start (a file saved by
+    /// an editor that adds one) is not part of the line.
     pub fn parse(self, line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
         if line.len() > MAX_LINE {
             return Err(Unparsed {
                 reason: "line longer than 64 KiB",
             });
         }
+        let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
         match self {
             Format::SekhaTracing => service::sekha_tracing(line),
             Format::Structlog => service::structlog(line),
@@ -241,6 +266,17 @@ impl Format {
             Format::NginxJson => access::nginx_json(line),
             Format::CaddyJson => access::caddy_json(line),
         }
+    }
+}
+
+/// The outcome of a request by its status, for a line that is about the request and not
+/// about its authentication (Jelmore's `Request completed`, uvicorn's line in a stream that
+/// also carries the service's own authentication lines): counted once, as a request.
+pub fn request_outcome(status: u16) -> Outcome {
+    match status {
+        500..=599 => Outcome::Error,
+        400..=499 => Outcome::Failure,
+        _ => Outcome::Success,
     }
 }
 
