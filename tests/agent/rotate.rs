@@ -114,8 +114,21 @@ async fn healthy(url: &str) {
     }
 }
 
-/// Start the service through the same script the agent restarts it with.
+/// Start the service through the same script the agent restarts it with, and an agent whose
+/// inventory finds nothing wrong.
 async fn boot(h: &Host) -> Agent {
+    let agent = start(h).await;
+    let report = agent.credentials();
+    assert!(
+        report.problems.is_empty(),
+        "the agent reads the config: {:?}",
+        report.problems
+    );
+    agent
+}
+
+/// Start the service and an agent beside it.
+async fn start(h: &Host) -> Agent {
     gatehouse_pki::install_provider();
     gatehouse_agent::initialise(
         &gatehouse_agent::state::StateDir::new(&h.agent.state_dir),
@@ -132,14 +145,7 @@ async fn boot(h: &Host) -> Agent {
         .expect("start the fixture");
     assert!(status.success(), "the fixture starts");
     healthy(h.agent.service_url.as_deref().expect("url")).await;
-    let agent = Agent::load(h.agent.clone()).expect("agent");
-    let report = agent.credentials();
-    assert!(
-        report.problems.is_empty(),
-        "the agent reads the config: {:?}",
-        report.problems
-    );
-    agent
+    Agent::load(h.agent.clone()).expect("agent")
 }
 
 fn request(agent: &Agent, name: &str, new_key: &str) -> RotateRequest {
@@ -277,6 +283,14 @@ async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
                 text.starts_with("mcp_api_key = "),
                 "Sekha's key stays at the root: {text}"
             );
+            assert!(
+                outcome
+                    .steps
+                    .iter()
+                    .any(|s| s.contains("DELETE FROM seaql_migrations;")),
+                "Sekha's restart failed on its existing database and the profile's fix brought it back: {:?}",
+                outcome.steps
+            );
         }
         let log = serde_json::to_string(&outcome).expect("json");
         assert!(
@@ -313,12 +327,22 @@ async fn a_service_that_does_not_come_back_is_rolled_back_on_every_profile() {
             .expect("the rotation runs");
         assert!(!outcome.committed, "{profile}: not committed");
         assert!(
-            outcome
-                .error
-                .as_deref()
-                .is_some_and(|e| e.contains("did not answer")),
-            "{profile}: says why: {outcome:?}"
+            outcome.error.as_deref().is_some_and(|e| {
+                e.contains("the service said: Error: Address already in use")
+                    && !e.contains("within")
+            }),
+            "{profile}: says why in the service's own words, not as a timeout: {outcome:?}"
         );
+        if profile == "sekha" {
+            let db = rusqlite::Connection::open(h.dir.join("sekha.db")).expect("sekha.db");
+            let rows: i64 = db
+                .query_row("SELECT COUNT(*) FROM seaql_migrations", [], |r| r.get(0))
+                .expect("count");
+            assert!(
+                rows > 0,
+                "the migrations fix is for Sekha's own failure only: another failure leaves the table alone"
+            );
+        }
         assert!(outcome.rolled_back, "{profile}: rolled back");
         assert_eq!(
             outcome.old_key_works,
@@ -336,6 +360,63 @@ async fn a_service_that_does_not_come_back_is_rolled_back_on_every_profile() {
             "{profile}: the previous config is back"
         );
     }
+}
+
+/// Sekha's `/health` is 503 whenever Chroma is down although its API works, and every start
+/// on its existing database fails until its migrations table is cleared: a restart must
+/// judge it by its liveness probe and apply the fix, or every restart leaves Sekha down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sekha_restarts_with_chroma_down_and_its_migration_bug_fixed() {
+    let mut chroma_down = host("sekha", "");
+    if let Some(cmd) = chroma_down.agent.restart_command.as_mut() {
+        cmd[2] = cmd[2].clone() + " --chroma-down";
+    }
+    let agent = {
+        // The first start is healthy by /metrics; /health answers 503 from the start.
+        gatehouse_pki::install_provider();
+        gatehouse_agent::initialise(
+            &gatehouse_agent::state::StateDir::new(&chroma_down.agent.state_dir),
+            time::OffsetDateTime::now_utc(),
+            Duration::from_secs(900),
+            [7; 20],
+        )
+        .expect("agent init");
+        let cmd = chroma_down.agent.restart_command.clone().expect("command");
+        let started = tokio::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .status()
+            .await
+            .expect("start the fixture");
+        assert!(started.success(), "the fixture starts");
+        let url = chroma_down.agent.service_url.clone().expect("url");
+        healthy(&url.replace("/health", "/metrics")).await;
+        assert_eq!(
+            reqwest::get(&url).await.expect("health").status().as_u16(),
+            503,
+            "Sekha's /health says 503 while Chroma is down"
+        );
+        Agent::load(chroma_down.agent.clone()).expect("agent")
+    };
+    let info = agent.info().await;
+    assert_eq!(
+        info.service.health,
+        gatehouse_protocol::Health::Ok,
+        "the Fleet view asks the liveness probe, not /health: {:?}",
+        info.service
+    );
+    let restart = agent.restart_service().await.expect("restart runs");
+    assert!(restart.ok, "Sekha came back: {restart:?}");
+    assert!(
+        restart.steps.iter().any(|s| s
+            .contains("UNIQUE constraint failed: seaql_migrations.version")
+            && s.contains("DELETE FROM seaql_migrations;")),
+        "the start failed on the existing database and the profile's fix was applied: {:?}",
+        restart.steps
+    );
+    assert!(
+        accepts(&chroma_down, &chroma_down.old_key).await,
+        "and its API answers with its key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

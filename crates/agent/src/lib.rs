@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsutil;
 pub mod identity;
 pub mod ops;
+pub mod probes;
 pub mod service;
 pub mod state;
 pub mod tail;

@@ -43,8 +43,15 @@ pub struct Settings {
 /// How to reach, find and restart the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSettings {
-    /// Its open health endpoint.
+    /// Its open health endpoint as configured (`service_url`): its origin is where the
+    /// profile's endpoints are.
     pub url: Option<String>,
+    /// What says the service's API answers: the profile's liveness probe at the origin of
+    /// `service_url`, or `service_url` itself when the profile names none.
+    pub liveness: Option<Liveness>,
+    /// The logs the service itself writes (source `service`): where a restart looks for what
+    /// the service said when it did not come back.
+    pub output_logs: Vec<PathBuf>,
     /// Its working directory, where the profile's config files are.
     pub dir: Option<PathBuf>,
     /// The config's restart command, else the profile's.
@@ -54,6 +61,38 @@ pub struct ServiceSettings {
     /// The account the service runs as (`[checks] service_user`); without one, the owner of
     /// the service's files.
     pub user: Option<String>,
+}
+
+/// A request that says whether the service's API answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Liveness {
+    pub method: String,
+    pub url: String,
+    pub body: Option<String>,
+}
+
+impl Liveness {
+    /// The profile's liveness probe at the origin of `service_url`, or else `service_url`.
+    fn resolve(url: Option<&str>, profile: Option<&Profile>) -> Option<Liveness> {
+        let url = url?;
+        let probe = profile.and_then(|p| p.probes.liveness.as_ref());
+        let origin = reqwest::Url::parse(url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null");
+        match (probe, origin) {
+            (Some(probe), Some(origin)) => Some(Liveness {
+                method: probe.method.clone(),
+                url: format!("{origin}{}", probe.path),
+                body: probe.body.clone(),
+            }),
+            _ => Some(Liveness {
+                method: "GET".into(),
+                url: url.to_owned(),
+                body: None,
+            }),
+        }
+    }
 }
 
 /// How addresses are blocked.
@@ -101,13 +140,19 @@ impl Settings {
                 }
                 named
             })
-            .collect();
+            .collect::<Vec<_>>();
         let restart_command = match (&config.restart_command, &profile) {
             (Some(command), _) => command.clone(),
             (None, Ok(profile)) => profile.restart.command.clone(),
             (None, Err(_)) => Vec::new(),
         };
         let checks = &config.checks;
+        let liveness = Liveness::resolve(config.service_url.as_deref(), profile.as_deref().ok());
+        let output_logs = logs
+            .iter()
+            .filter(|log| log.source == "service")
+            .map(|log| log.path.clone())
+            .collect();
         Settings {
             listen: config.listen,
             profile_name: config.profile.clone(),
@@ -117,6 +162,8 @@ impl Settings {
             logs,
             service: ServiceSettings {
                 url: config.service_url.clone(),
+                liveness,
+                output_logs,
                 dir: config.service_dir.clone(),
                 restart_command,
                 restart_timeout: config
@@ -200,6 +247,29 @@ mod tests {
             settings.logs().expect("sekha is built in").len(),
             config.effective_logs().expect("sekha is built in").len(),
             "the profile's log sources"
+        );
+    }
+
+    #[test]
+    fn liveness_is_the_profile_s_probe_at_the_service_s_origin() {
+        let sekha = Settings::resolve(
+            &AgentConfig::for_test(PathBuf::from("/x"))
+                .with_service_url("http://127.0.0.1:8080/health"),
+        );
+        assert_eq!(
+            sekha.service.liveness.as_ref().map(|l| l.url.as_str()),
+            Some("http://127.0.0.1:8080/metrics"),
+            "Sekha's /health is 503 without Chroma: its liveness is /metrics"
+        );
+        let custom = Settings::resolve(
+            &AgentConfig::for_test(PathBuf::from("/x"))
+                .with_profile("nosuch")
+                .with_service_url("http://127.0.0.1:9/ping"),
+        );
+        assert_eq!(
+            custom.service.liveness.map(|l| l.url),
+            Some("http://127.0.0.1:9/ping".to_owned()),
+            "without a profile, service_url is asked as it is"
         );
     }
 

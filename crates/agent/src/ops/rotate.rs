@@ -242,10 +242,11 @@ pub async fn rotate(
     outcome.restart_ms += restart_started.elapsed().as_millis() as u64;
     let verified = match restarted {
         Err(e) => Err(e),
-        Ok(()) => {
+        Ok(done) => {
+            outcome.steps.extend(done);
             outcome
                 .steps
-                .push("restarted the service; its own process answers its health check".into());
+                .push("restarted the service; its own process answers its liveness probe".into());
             if file.role == Role::JwtSecret {
                 // A signing secret is not presented as a key: the protected endpoint cannot
                 // tell. The service came back with it; tokens signed with the old one stop
@@ -352,7 +353,8 @@ async fn roll_back(
         journal.backup.display()
     ));
     match service.restart().await {
-        Ok(()) => {
+        Ok(done) => {
+            outcome.steps.extend(done);
             outcome
                 .steps
                 .push("restarted the service with the previous config".into());

@@ -147,9 +147,14 @@ impl Service<'_> {
                 }
                 Some(_) => {}
             }
-            let status = send(stream, host, &url, call)
+            // The agent's own request: the lines it makes in the service's logs are known as
+            // the agent's (see `probes`).
+            let probe = self.probes.begin(url.path());
+            let marks = probe.headers();
+            let status = send(stream, host, &url, call, &marks)
                 .await
                 .map_err(NoAnswer::Unreachable)?;
+            drop(probe);
             let pid = tables
                 .iter()
                 .find(|s| {
@@ -186,6 +191,7 @@ async fn send(
     host: &str,
     url: &reqwest::Url,
     call: Call<'_>,
+    marks: &[(&str, String)],
 ) -> Result<u16, String> {
     let exchange = async {
         let (mut sender, connection) =
@@ -204,8 +210,10 @@ async fn send(
         let mut request = hyper::Request::builder()
             .method(call.method)
             .uri(target)
-            .header("host", host_header)
-            .header("user-agent", "gatehouse-agent");
+            .header("host", host_header);
+        for (name, value) in marks {
+            request = request.header(*name, value.as_str());
+        }
         for (name, value) in call.headers {
             request = request.header(*name, *value);
         }
