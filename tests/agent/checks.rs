@@ -332,6 +332,87 @@ async fn the_evidence_names_what_was_seen() {
     );
 }
 
+/// Published keys are weak whatever their length and characters, and a key set in the
+/// service's environment is the one it uses, whatever its files say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_keys_fail_from_a_file_or_the_environment() {
+    use CheckId::{DefaultKey, KeyStrength};
+    use CheckStatus::{Fail, Pass};
+    let keys = [KeyStrength, DefaultKey];
+    // install.sh's key, written where Sekha reads it (at the root).
+    let install_sh = "mcp_api_key = \"sk-dev-12345678901234567890123456789012\"\n";
+    let sekha = Service::start("sekha", &[("config.toml", install_sh, 0o600)], &[]);
+    let results = run(
+        &boot(sekha.config("sekha", CheckSettings::default())),
+        &keys,
+        TlsMinimum::Tls13,
+    )
+    .await;
+    expect(
+        &results,
+        "install.sh's key at the root",
+        &[(KeyStrength, Fail), (DefaultKey, Fail)],
+    );
+    assert!(
+        results[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("a published key")),
+        "a published key is weak whatever its length: {:?}",
+        results[0].evidence
+    );
+    drop(sekha);
+
+    // A strong key in the file, and the built-in default in the service's environment.
+    let strong = format!("mcp_api_key = \"{STRONG_A}\"\n");
+    let sekha = Service::start_with_env(
+        "sekha",
+        &[("config.toml", &strong, 0o600)],
+        &[],
+        &[("SEKHA__MCP_API_KEY", "dev_default_key_change_me_1234567890")],
+    );
+    let results = run(
+        &boot(sekha.config("sekha", CheckSettings::default())),
+        &keys,
+        TlsMinimum::Tls13,
+    )
+    .await;
+    expect(
+        &results,
+        "the default in the environment beats a strong file key",
+        &[(KeyStrength, Fail), (DefaultKey, Fail)],
+    );
+    let said = format!("{:?}\n{:?}", results[0].evidence, results[1].evidence);
+    assert!(
+        said.contains("SEKHA__MCP_API_KEY in the environment of the service's process (pid")
+            && said.contains("wins over it"),
+        "the evidence says which source wins: {said}"
+    );
+    drop(sekha);
+
+    // The strong key alone passes: the environment was read and sets nothing.
+    let sekha = Service::start("sekha", &[("config.toml", &strong, 0o600)], &[]);
+    let results = run(
+        &boot(sekha.config("sekha", CheckSettings::default())),
+        &keys,
+        TlsMinimum::Tls13,
+    )
+    .await;
+    expect(
+        &results,
+        "a strong key and nothing in the environment",
+        &[(KeyStrength, Pass), (DefaultKey, Pass)],
+    );
+    assert!(
+        results[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("was read: it sets none of the key variables")),
+        "no false positive, and the environment was looked at: {:?}",
+        results[0].evidence
+    );
+}
+
 /// Jelmore echoes any Origin with credentials allowed, on plain HTTP too: a CORS check that
 /// skips plain HTTP misses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -523,7 +523,20 @@ async fn an_agent_stopped_mid_rotation_rolls_back_when_it_starts_on_every_profil
             "{profile}: the new config was written before the stop"
         );
         let restarted = Agent::load(config).expect("agent starts again");
+        let new_fingerprint = fingerprint(&new_key(profile));
         restarted.recover_rotation(1_795_401_700).await;
+        // The console asks about its pending rotation by the new key's fingerprint.
+        let status = restarted.rotation_status(Some(&new_fingerprint));
+        assert!(
+            !status.in_progress,
+            "{profile}: once recovered, the rotation is no longer under way: {status:?}"
+        );
+        assert!(
+            status.outcome.as_ref().is_some_and(|o| o.rolled_back
+                && !o.committed
+                && o.new_fingerprint == new_fingerprint),
+            "{profile}: the answer for that fingerprint says rolled back: {status:?}"
+        );
         let outcome = restarted.last_rotation().expect("the outcome is recorded");
         assert!(
             outcome.rolled_back,
@@ -547,6 +560,173 @@ async fn an_agent_stopped_mid_rotation_rolls_back_when_it_starts_on_every_profil
             "{profile}: checked from outside"
         );
     }
+}
+
+/// A finding the console can fix offers the fix: Sekha's key written inside `[llm_bridge]`
+/// (so its built-in default applies) moves to the root, and RAE's unset `SECRET_KEY` is set,
+/// each by an ordinary rotation of the default the inventory reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_service_does_not_read_is_fixed_by_rotating_its_default() {
+    let h = host("sekha", "");
+    std::fs::write(
+        &h.config_file,
+        "[llm_bridge]\nurl = \"http://localhost:5001\"\nmcp_api_key = \"dev_api_key_12345678901234567890123456789012\"\n",
+    )
+    .expect("config as Sekha's sample has it");
+    let agent = start(&h).await;
+    let default = "dev_default_key_change_me_1234567890";
+    assert!(
+        accepts(&h, default).await,
+        "the key in the table is ignored: Sekha uses its built-in default"
+    );
+    let req = request(&agent, "mcp_api_key", &new_key("sekha"));
+    assert_eq!(
+        req.expected_fingerprint,
+        fingerprint(default),
+        "the inventory offers the default in use"
+    );
+    let outcome = agent.rotate(req).await.expect("the rotation runs");
+    assert!(
+        outcome.committed && outcome.verified,
+        "the key moved to the root: {outcome:?}"
+    );
+    let text = std::fs::read_to_string(&h.config_file).expect("config");
+    assert!(
+        text.starts_with(&format!("mcp_api_key = \"{}\"", new_key("sekha")))
+            && !text.contains("dev_api_key_"),
+        "the new key is at the root and the ignored copy is gone: {text}"
+    );
+    assert!(
+        accepts(&h, &new_key("sekha")).await && !accepts(&h, default).await,
+        "Sekha now uses the new key, not its default"
+    );
+    drop(agent);
+    drop(h);
+
+    let h = host("rae", "");
+    std::fs::write(
+        &h.config_file,
+        format!("API_KEY={}\nENABLE_API_KEY_AUTH=true\n", h.old_key),
+    )
+    .expect("no SECRET_KEY");
+    let agent = start(&h).await;
+    let req = request(&agent, "SECRET_KEY", &new_key("rae"));
+    assert_eq!(
+        req.expected_fingerprint,
+        fingerprint("change-this-secret-key-in-production"),
+        "the unset secret is offered as the published default that applies"
+    );
+    let outcome = agent.rotate(req).await.expect("the rotation runs");
+    assert!(outcome.committed, "the secret is set: {outcome:?}");
+    let text = std::fs::read_to_string(&h.config_file).expect("config");
+    assert!(
+        text.contains(&format!("SECRET_KEY={}", new_key("rae")))
+            && text.contains(&format!("API_KEY={}", h.old_key)),
+        "SECRET_KEY is written and the API key untouched: {text}"
+    );
+}
+
+/// Jelmore's API_KEY_HEADER is not a key: its value being accepted is the bug, and the fix is
+/// removing it. A rotation of it is refused and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_header_is_never_rotated() {
+    let h = host("jelmore", "");
+    let mut text = std::fs::read_to_string(&h.config_file).expect("config");
+    text.push_str("API_KEY_HEADER=X-API-Key\n");
+    std::fs::write(&h.config_file, &text).expect("config");
+    let agent = start(&h).await;
+    let report = agent.credentials();
+    assert!(
+        report
+            .credentials
+            .iter()
+            .all(|c| c.name != "API_KEY_HEADER"),
+        "not offered as a key: {report:?}"
+    );
+    let digest = report.credentials[0].file_digest.clone();
+    let err = agent
+        .rotate(RotateRequest {
+            name: "API_KEY_HEADER".into(),
+            expected_fingerprint: fingerprint("X-API-Key"),
+            expected_file_digest: digest,
+            new_key: new_key("jelmore"),
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code, "cannot_rotate", "refused: {}", err.message);
+    assert!(
+        err.message.contains("Remove the variable") && err.message.contains("nothing was changed"),
+        "it says the fix: {}",
+        err.message
+    );
+    assert_eq!(
+        std::fs::read_to_string(&h.config_file).expect("config"),
+        text,
+        "the file is as it was"
+    );
+}
+
+/// A key set in the service's environment with another value wins over the file: rotating the
+/// file's key would restart the service for nothing and be refused by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_environment_overrides_is_not_rotated_in_the_file() {
+    let h = host(
+        "sekha",
+        "SEKHA__MCP_API_KEY=environment-key-0123456789-abcdefghijklmn",
+    );
+    let agent = start(&h).await;
+    let before = std::fs::read_to_string(&h.config_file).expect("config");
+    let report = agent.credentials();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.starts_with("SEKHA__MCP_API_KEY in the environment")),
+        "the inventory says which source wins: {:?}",
+        report.problems
+    );
+    let err = agent
+        .rotate(request(&agent, "mcp_api_key", &new_key("sekha")))
+        .await
+        .expect_err("refused before anything changes");
+    assert_eq!(err.code, "cannot_rotate", "{}", err.message);
+    assert!(
+        err.message.contains("SEKHA__MCP_API_KEY"),
+        "names the variable that wins: {}",
+        err.message
+    );
+    assert_eq!(
+        std::fs::read_to_string(&h.config_file).expect("config"),
+        before,
+        "nothing was changed"
+    );
+}
+
+/// Backups hold retired keys: rolled-back rotations leave no more of them than committed ones
+/// (the three newest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_of_rolled_back_rotations_are_pruned_too() {
+    let env = "SEKHA__MCP_API_KEY=sekha-old-key-0123456789-abcdefghijklmnop";
+    let h = host("sekha", env);
+    let agent = boot(&h).await;
+    for n in 0..4 {
+        let outcome = agent
+            .rotate(request(
+                &agent,
+                "mcp_api_key",
+                &format!("{}{n}", new_key("sekha")),
+            ))
+            .await
+            .expect("the rotation runs");
+        assert!(
+            outcome.rolled_back,
+            "rotation {n} is refused by the service and rolled back: {outcome:?}"
+        );
+    }
+    let kept = std::fs::read_dir(h.agent.state_dir.join("rotation-backups"))
+        .expect("backups")
+        .count();
+    assert_eq!(kept, 3, "the three newest backups are kept, not four");
 }
 
 /// A tmpfs mounted for the test (the agent's tests run as root in CI), unmounted after.

@@ -286,7 +286,7 @@ impl Agent {
     /// `GET /v1/credentials`: read the service's config files now.
     pub fn credentials(&self) -> protocol::CredentialsReport {
         match self.service() {
-            Ok(service) => ops::credentials::inventory(service.profile, service.dir()),
+            Ok(service) => ops::credentials::of_service(&service),
             Err(e) => protocol::CredentialsReport {
                 credentials: Vec::new(),
                 problems: vec![e.to_string()],

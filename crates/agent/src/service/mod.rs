@@ -4,6 +4,8 @@
 //!
 //! - [`files`]: its config files under `service_dir`, which key each holds and how to read
 //!   and replace it, its database file.
+//! - [`keys`]: the keys it uses and where each comes from (a file, its default, its
+//!   process's environment, which wins).
 //! - [`probe`]: its base URL, liveness and the protected endpoint, over one HTTP client.
 //! - [`restart`]: running its restart command, then waiting for its liveness probe; a start
 //!   that fails in a way the profile knows is fixed and tried once more, and one that does
@@ -15,6 +17,7 @@
 
 pub mod account;
 pub mod files;
+pub mod keys;
 pub mod listener;
 pub mod netstat;
 pub mod probe;
