@@ -35,6 +35,10 @@ pub struct Settings {
     profile: Result<Arc<Profile>, ConfigError>,
     /// The config's `[[logs]]`, else the profile's sources (empty if there is no profile).
     logs: Vec<LogConfig>,
+    /// `logs` are the profile's defaults, not the config's own.
+    logs_from_profile: bool,
+    /// The restart command is the profile's default, not the config's own.
+    restart_from_profile: bool,
     pub service: ServiceSettings,
     pub firewall: FirewallPolicy,
     pub checks: CheckPolicy,
@@ -146,6 +150,8 @@ impl Settings {
             (None, Ok(profile)) => profile.restart.command.clone(),
             (None, Err(_)) => Vec::new(),
         };
+        let logs_from_profile = config.logs.is_empty();
+        let restart_from_profile = config.restart_command.is_none();
         let checks = &config.checks;
         let liveness = Liveness::resolve(config.service_url.as_deref(), profile.as_deref().ok());
         let output_logs = logs
@@ -160,6 +166,8 @@ impl Settings {
             buffer_capacity: config.buffer_capacity,
             profile,
             logs,
+            logs_from_profile,
+            restart_from_profile,
             service: ServiceSettings {
                 url: config.service_url.clone(),
                 liveness,
@@ -203,6 +211,43 @@ impl Settings {
     /// The service's profile, or why there is none.
     pub fn profile(&self) -> Result<&Profile, &ConfigError> {
         self.profile.as_deref()
+    }
+
+    /// What in this config will not work as it stands, for `check-config` to say: a log that
+    /// does not exist (most often a profile's default path, which is only a guess at where the
+    /// service writes), and a default `systemctl restart` of a unit the service does not ship.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for log in &self.logs {
+            if std::fs::symlink_metadata(&log.path).is_err() {
+                warnings.push(format!(
+                    "{} ({}) does not exist{}",
+                    log.path.display(),
+                    log.source,
+                    if self.logs_from_profile {
+                        ": it is the profile's default; add [[logs]] naming where the service and its proxy really write"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        if let (true, Ok(profile)) = (self.restart_from_profile, &self.profile) {
+            if !profile.restart.unit_shipped {
+                warnings.push(format!(
+                    "the restart command `{}` is the profile's default: {} ships no such unit, so it works only if you wrote one; otherwise set restart_command",
+                    profile.restart.command.join(" "),
+                    profile.display_name
+                ));
+            }
+        }
+        if self.service.url.is_none() {
+            warnings.push(
+                "no service_url: the service's health, restarts and the probes cannot be checked"
+                    .into(),
+            );
+        }
+        warnings
     }
 
     /// The logs to follow, or why there are none: no `[[logs]]` and no profile to ask.
