@@ -16,7 +16,8 @@
 //!    windows this process opened); or
 //! 2. it comes from the service's own logs (never the proxy's), carries no nonce because the
 //!    service logs none of the headers (RAE's lines, uvicorn's access line), is about a
-//!    request (a sign-in, a request, a refusal), names no client or one the agent's request
+//!    request (a sign-in, a request, a refusal; not a warning the service logs of its own
+//!    accord), names no client or one the agent's request
 //!    could have (loopback, the burst's documentation address), names no path or the path
 //!    the window asked for, and is dated within the window (with a little slack for the
 //!    service's clock, more for lines the agent had to date itself when it read them).
@@ -196,11 +197,9 @@ fn timing_may_tell(event: &Seen<'_>) -> bool {
     if !matches!(event.source, "service" | "access") {
         return false;
     }
-    let about_a_request = match event.kind {
-        Kind::Auth | Kind::Request | Kind::RateLimit => true,
-        Kind::Log => event.outcome == Outcome::Failure,
-        _ => false,
-    };
+    // A warning or an error the service logs (a dependency down at start) is its own news,
+    // whatever it coincides with: only lines about a request are judged by timing.
+    let about_a_request = matches!(event.kind, Kind::Auth | Kind::Request | Kind::RateLimit);
     about_a_request
         && event.ip.is_none_or(|ip| {
             parse_address(ip)
@@ -358,6 +357,11 @@ mod tests {
         assert!(
             !log.is_own(&other_client.seen()),
             "another client is someone else"
+        );
+        let warning = line("service", Kind::Log, None, None, "WARN dependency down");
+        assert!(
+            !log.is_own(&warning.seen()),
+            "a warning the service logs of its own accord is its own, whatever its timing"
         );
         let proxy = line(
             "proxy",
