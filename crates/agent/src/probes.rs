@@ -15,7 +15,8 @@
 //!    unknown until the agent has sent it, and a line holding it is matched only against
 //!    windows this process opened); or
 //! 2. it comes from the service's own logs (never the proxy's), carries no nonce because the
-//!    service logs none of the headers (RAE's lines, uvicorn's access line), is about a
+//!    service logs none of the headers (RAE's lines, uvicorn's access line; a line that names
+//!    its request by an id that is not a nonce is someone else's), is about a
 //!    request (a sign-in, a request, a refusal; not a warning the service logs of its own
 //!    accord), names no client or one the agent's request
 //!    could have (loopback, the burst's documentation address), names no path or the path
@@ -43,12 +44,15 @@ pub const PROBE_FORWARDED_FOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const KEEP_US: i64 = 10 * 60 * 1_000_000;
 /// At most this many windows are remembered (a burst opens one, not one per request).
 const MOST_WINDOWS: usize = 4096;
-/// How far a line dated by the service may be from the window: its clock is the host's, but
-/// it dates a line when it writes it.
-const SERVICE_SLACK_US: i64 = 2_000_000;
+/// How far a line dated by the service may be from the window: its clock is the host's, and
+/// it dates a line while it handles the request.
+const SERVICE_SLACK_US: i64 = 500_000;
 /// How late after the window a line dated by the agent (when it read the line) may be read:
-/// a service flushes its output in its own time.
-const READ_SLACK_US: i64 = 5_000_000;
+/// logs are read four times a second, and a service flushes its output in its own time.
+const READ_SLACK_US: i64 = 3_000_000;
+/// Fields by which a service names the request a line is about (Jelmore's): a line naming
+/// one that is not a nonce is about someone else's request, whatever its timing.
+const REQUEST_ID_FIELDS: [&str; 2] = ["\"request_id\":", "\"correlation_id\":"];
 
 /// The windows of the agent's own requests, shared by whatever sends requests to the service
 /// and by the event buffer that judges each line.
@@ -131,7 +135,7 @@ impl ProbeLog {
                 return true;
             }
         }
-        if !timing_may_tell(event) {
+        if !timing_may_tell(event) || REQUEST_ID_FIELDS.iter().any(|f| event.raw.contains(f)) {
             return false;
         }
         let (before, after) = if event.dated_by_agent {
@@ -357,6 +361,17 @@ mod tests {
         assert!(
             !log.is_own(&other_client.seen()),
             "another client is someone else"
+        );
+        let named = line(
+            "service",
+            Kind::Auth,
+            Some("127.0.0.1"),
+            None,
+            r#"{"event": "Invalid API key", "request_id": "3b40c12f"}"#,
+        );
+        assert!(
+            !log.is_own(&named.seen()),
+            "a line naming its request by an id that is not a nonce is someone else's"
         );
         let warning = line("service", Kind::Log, None, None, "WARN dependency down");
         assert!(
