@@ -199,6 +199,9 @@ pub struct Parsed<'a> {
     /// markup, a host name): `ip` is `None`, so the text can reach no offender list, alert or
     /// block; it stays in the raw line only. The caller flags the event.
     pub address_unreadable: bool,
+    /// `time_us` is when the line was read, not a time the line carries (see
+    /// [`Format::parse_read_at`]).
+    pub time_from_reader: bool,
 }
 
 impl<'a> Parsed<'a> {
@@ -215,6 +218,7 @@ impl<'a> Parsed<'a> {
             status: None,
             message: None,
             address_unreadable: false,
+            time_from_reader: false,
         }
     }
 
@@ -269,6 +273,28 @@ impl Format {
     }
 }
 
+/// How far ahead of the reader's clock a line's own time may be before the time it was read
+/// replaces it.
+pub const FUTURE_SKEW_US: i64 = 5 * 60 * 1_000_000;
+
+impl Format {
+    /// Parse one line read at `read_us` (microseconds since the epoch): a line that carries no
+    /// time (uvicorn's access line) or one from beyond [`FUTURE_SKEW_US`] ahead gets `read_us`,
+    /// with `time_from_reader` set, so nothing that reads a log file (the agent, `scan`) puts
+    /// a line at 1970 or years ahead.
+    pub fn parse_read_at(self, line: &[u8], read_us: i64) -> Result<Parsed<'_>, Unparsed> {
+        let mut parsed = self.parse(line)?;
+        match parsed.time_us {
+            Some(t) if t <= read_us.saturating_add(FUTURE_SKEW_US) => {}
+            _ => {
+                parsed.time_us = Some(read_us);
+                parsed.time_from_reader = true;
+            }
+        }
+        Ok(parsed)
+    }
+}
+
 /// The outcome of a request by its status, for a line that is about the request and not
 /// about its authentication (Jelmore's `Request completed`, uvicorn's line in a stream that
 /// also carries the service's own authentication lines): counted once, as a request.
@@ -300,6 +326,46 @@ fn utf8(bytes: &[u8]) -> Result<&str, Unparsed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// uvicorn's access line has no time of its own: read without one, every window of a scan
+    /// of such a file was in 1970.
+    #[test]
+    fn a_line_without_a_time_or_from_the_future_gets_the_time_it_was_read() {
+        let read = 1_795_401_717_000_000;
+        let uvicorn = Format::UvicornAccess
+            .parse_read_at(
+                br#"INFO:     203.0.113.7:40000 - "GET /api/v1/v1/sessions HTTP/1.1" 401 Unauthorized"#,
+                read,
+            )
+            .expect("parses");
+        assert_eq!(
+            (uvicorn.time_us, uvicorn.time_from_reader),
+            (Some(read), true),
+            "the time it was read, flagged as such"
+        );
+        let future = Format::NginxCombined
+            .parse_read_at(
+                br#"203.0.113.7 - - [01/Jan/2099:00:00:00 +0000] "GET / HTTP/1.1" 401 1 "-" "x""#,
+                read,
+            )
+            .expect("parses");
+        assert_eq!(
+            (future.time_us, future.time_from_reader),
+            (Some(read), true),
+            "a time years ahead is replaced too"
+        );
+        let own = Format::NginxCombined
+            .parse_read_at(
+                br#"203.0.113.7 - - [23/Nov/2026:02:41:57 +0000] "GET / HTTP/1.1" 401 1 "-" "x""#,
+                read,
+            )
+            .expect("parses");
+        assert_eq!(
+            (own.time_us, own.time_from_reader),
+            (Some(1_795_401_717_000_000), false),
+            "a line's own time is kept"
+        );
+    }
 
     #[test]
     fn hostile_lines_are_unparsed_never_a_panic() {
