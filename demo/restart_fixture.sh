@@ -8,15 +8,18 @@
 set -eu
 pidfile=$1
 shift
+# Alive, and not a zombie nobody has reaped yet (a container's init may never reap one).
+running() { kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
 after_stop=""
 if [ -f "$pidfile" ]; then
   pid=$(cat "$pidfile")
-  if kill "$pid" 2>/dev/null; then
+  if running "$pid"; then
+    kill "$pid" 2>/dev/null || true
     # Sekha's fixture fails on a start right after a stop, as the real one does on restarts.
     after_stop="--after-stop"
   fi
   for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
+    running "$pid" || break
     sleep 0.05
   done
   rm -f "$pidfile"
@@ -26,11 +29,11 @@ stderr="$pidfile.stderr"
 nohup python3 "$here/fixture_service.py" "$@" $after_stop --pid-file "$pidfile" >/dev/null 2>"$stderr" &
 child=$!
 i=0
-while [ ! -s "$pidfile" ] && kill -0 "$child" 2>/dev/null && [ "$i" -lt 200 ]; do
+while [ ! -s "$pidfile" ] && running "$child" && [ "$i" -lt 200 ]; do
   sleep 0.05
   i=$((i + 1))
 done
-if [ ! -s "$pidfile" ] && ! kill -0 "$child" 2>/dev/null; then
+if [ ! -s "$pidfile" ] && ! running "$child"; then
   status=0
   wait "$child" || status=$?
   cat "$stderr" >&2

@@ -167,6 +167,19 @@ class SekhaHealthAndRestart(unittest.TestCase):
             sekha.close()
 
 
+    def test_a_start_after_a_stop_by_someone_else_is_spared_so_the_demo_comes_up(self):
+        sekha = Fixture("sekha", {"config.toml": f'mcp_api_key = "{KEY}"\n'})
+        try:
+            # The demo stops its fixtures itself, then starts them through the script.
+            sekha.proc.terminate()
+            sekha.proc.wait(timeout=5)
+            status, stderr = sekha.restart()
+            self.assertEqual(status, 0, f"nothing running was stopped, so the start is a first start: {stderr}")
+            wait_listening(sekha.port, "sekha after the demo's own stop")
+        finally:
+            sekha.close()
+
+
 class SekhaDatabase(unittest.TestCase):
     def test_conversations_live_in_sekha_db_and_can_be_deleted_without_a_key(self):
         sekha = Fixture("sekha", {"config.toml": f'mcp_api_key = "{KEY}"\n'})
