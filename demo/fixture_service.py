@@ -9,7 +9,27 @@ its log. The demo fleet and tests run them behind nginx; the real services are t
     fixture_service.py --profile jelmore --port 18183 --workdir DIR --log FILE --access-log FILE
 
 `restart_fixture.sh` restarts one (stop by its pid file, start again), as `systemctl restart`
-would the real service.
+would the real service; a start that fails at once is reported by the script with the
+service's own words (its stderr) and a non-zero status.
+
+Quirks of the real services reproduced here (service-facts.md, "Learned from running the real
+services"):
+- Sekha: `/health` answers 503 with an empty body while "Chroma" is down (`--chroma-down`);
+  `/metrics` answers 200 all the same. Its database keeps migration rows in `seaql_migrations`,
+  and a start right after a stop (`--after-stop`, which `restart_fixture.sh` passes when it
+  stopped a running fixture: every restart) on a database that has them exits 1 with
+  `UNIQUE constraint failed: seaql_migrations.version` on stderr, until
+  `DELETE FROM seaql_migrations;` clears the table. (A first start, such as the demo's, is
+  spared, so the demo fleet comes up.)
+- RAE: in lite mode (the fixture's only mode) memories live in the process: `POST
+  /v2/memories/` stores one without a key, `GET /v2/memories/` lists them, and a restart
+  forgets every one. `GET /v2/memories` answers 307 to `/v2/memories/`. A plain print line
+  precedes the JSON log.
+- Jelmore: one failed request writes two lines sharing `request_id` (`Invalid API key` or
+  `Missing API key`, then `Request completed` with 401), and uvicorn's access lines go to the
+  same stream (`--log`) unless `--access-log` names a file of their own. `request_id` is
+  `X-Correlation-ID` when the client sends one. CORS echoes any `Origin` with credentials
+  allowed; `/metrics` answers 503.
 
 Keys are read from DIR/config.toml (Sekha, root-level mcp_api_key; a key after a [table]
 header is ignored, like Sekha's own loader) or DIR/.env (RAE's API_KEY, Jelmore's API_KEY_*),
@@ -95,7 +115,34 @@ class FixedWindow:
             return count < self.per_minute
 
 
+SEKHA_MIGRATIONS = [f"m20241211_00{n}00000" for n in range(100, 800, 100)]
+SEKHA_UNIQUE_ERROR = ("Error: Execution Error: error returned from database: (code: 1555) "
+                      "UNIQUE constraint failed: seaql_migrations.version")
+
+
+def sekha_migrate(workdir, log, after_stop):
+    """Sekha's migration bug: its migration rows are inserted again on every start, so a start
+    on a database that has them fails. Returns False (after saying why on stderr) if so."""
+    db = sqlite3.connect(os.path.join(workdir, "sekha.db"))
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS seaql_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        have = db.execute("SELECT COUNT(*) FROM seaql_migrations").fetchone()[0]
+        log.tracing("INFO", "sekha_controller::storage::db", "Applying migrations...")
+        if have and after_stop:
+            print(SEKHA_UNIQUE_ERROR, file=sys.stderr)
+            print("\nCaused by:\n    error returned from database: (code: 1555) UNIQUE constraint failed: seaql_migrations.version", file=sys.stderr)
+            return False
+        if not have:
+            db.executemany("INSERT INTO seaql_migrations VALUES (?, ?)", [(v, now_iso()) for v in SEKHA_MIGRATIONS])
+            db.commit()
+        return True
+    finally:
+        db.close()
+
+
 class Sekha(Service):
+    chroma_down = False
+
     def __init__(self, *args):
         super().__init__(*args)
         path = os.path.join(self.workdir, "config.toml")
@@ -137,8 +184,11 @@ class Sekha(Service):
     def handle(self, method, path, headers, body):
         if self.rate_limit is not None and not self.rate_limit.allow(headers):
             return 429, {"Content-Type": "text/plain"}, b"Rate limit exceeded. Please try again later."
-        if path == "/health" or path == "/metrics":
-            return 200, {}, b'{"status":"ok"}' if path == "/health" else b"sekha_requests_total 1\n"
+        if path == "/health":
+            # Sekha's /health also asks its vector database: 503, empty, while Chroma is down.
+            return (503, {}, b"") if self.chroma_down else (200, {}, b'{"status":"ok"}')
+        if path == "/metrics":
+            return 200, {"Content-Type": "text/plain"}, b"sekha_conversations_total 0\n"
         if path.startswith("/api/v1/conversations"):
             return self.conversations(method, path, body)  # open with no auth: a real finding
         if path.startswith("/api/v1/"):
@@ -166,6 +216,9 @@ class Rae(Service):
             self.origins = json.loads(env.get("ALLOWED_ORIGINS", '["*"]'))
         except ValueError:
             self.origins = ["*"]
+        # Lite mode: memories live in this process only; a restart forgets them all.
+        self.memories = []
+        self.log.line("RAE lite profile: in-memory storage (RAE_DB_MODE=ignore)")
         self.log.structlog("security_settings", api_key_auth=self.enabled, jwt_auth=False, rate_limiting=False)
 
     def handle(self, method, path, headers, body):
@@ -196,6 +249,19 @@ class Rae(Service):
                 self.log.structlog("invalid_api_key", "warning", provided_key=presented, logger="apps.memory_api.security.auth")
             self.log.structlog("authentication_required_no_credentials", "warning", logger="apps.memory_api.security.auth")
             return 401, {}, b'{"error":{"code":"401","message":"Authentication required. Provide either a Bearer token or an X-API-Key header."}}'
+        if path == "/v2/memories":
+            return 307, {"Location": "/v2/memories/"}, b""
+        if path == "/v2/memories/" and method == "POST":
+            # Open even with auth on: anyone can write a memory.
+            try:
+                data = json.loads(body or b"{}")
+            except ValueError:
+                return 422, {}, b'{"detail":"invalid JSON"}'
+            memory = {"id": str(uuid.uuid4()), "content": str(data.get("content", "")), "created_at": now_iso()}
+            self.memories.append(memory)
+            return 200, {}, json.dumps({"id": memory["id"], "message": "Memory stored"}).encode()
+        if path == "/v2/memories/" and method == "GET":
+            return 200, {}, json.dumps({"memories": self.memories, "total": len(self.memories)}).encode()
         if path.startswith("/v2/memories"):
             return 200, {}, b'{"memories":[]}'  # open even with auth on
         return 404, {}, b'{"detail":"Not Found"}'
@@ -212,25 +278,37 @@ class Jelmore(Service):
 
     def handle(self, method, path, headers, body):
         client = (headers.get("X-Forwarded-For") or "127.0.0.1").split(",")[0].strip()
-        status, extra, out = self.route(method, path, headers, client)
-        request_id = uuid.uuid4().hex
-        self.log.structlog("Request completed", method=method, path=path, status_code=status, duration_ms=0.59, client_ip=client, correlation_id=request_id, request_id=request_id)
+        # Jelmore binds one id to every line about a request: the client's X-Correlation-ID,
+        # else a new one.
+        request_id = headers.get("X-Correlation-ID") or str(uuid.uuid4())
+        ids = {"correlation_id": request_id, "request_id": request_id}
+        self.log.structlog("Request started", method=method, path=path, client_ip=client, user_agent=headers.get("User-Agent"), **ids)
+        status, extra, out = self.route(method, path, headers, client, ids)
+        self.log.structlog("Request completed", method=method, path=path, status_code=status, duration_ms=0.59, client_ip=client, **ids)
+        origin = headers.get("Origin")
+        if origin is not None:
+            # CORS echoes any origin, credentials allowed (also over plain HTTP).
+            extra = {**extra, "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
         return status, extra, out
 
-    def route(self, method, path, headers, client):
-        if path in ("/health", "/metrics", "/api/v1/docs"):
+    def route(self, method, path, headers, client, ids):
+        if method == "OPTIONS":
+            return 200, {"Access-Control-Allow-Methods": "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"}, b"OK"
+        if path == "/metrics":
+            return 503, {}, b'{"detail":"metrics unavailable"}'
+        if path in ("/health", "/api/v1/docs"):
             return 200, {}, b'{"status":"healthy"}'
         if path.startswith("/api/v1/v1/"):
             presented = headers.get("X-API-Key")
             if presented is None:
-                self.log.structlog("Missing API key", "warning", path=path, client=client)
+                self.log.structlog("Missing API key", "warning", path=path, client=client, **ids)
                 return 401, {"www-authenticate": 'APIKey realm="X-API-Key"'}, b'{"detail":"API key required"}'
             name = self.keys.get(presented)
             if name is None:
                 prefix = presented[:10] if len(presented) > 10 else "short_key"
-                self.log.structlog("Invalid API key", "warning", path=path, key_prefix=prefix, client=client)
+                self.log.structlog("Invalid API key", "warning", path=path, key_prefix=prefix, client=client, **ids)
                 return 401, {}, b'{"detail":"Invalid API key"}'
-            self.log.structlog("API key authenticated", path=path, key_name=name, permissions=self.PERMISSIONS.get(name, ["read"]), client=client)
+            self.log.structlog("API key authenticated", path=path, key_name=name, permissions=self.PERMISSIONS.get(name, ["read"]), client=client, **ids)
             return 200, {}, b'{"sessions":[]}'
         return 404, {}, b'{"detail":"Not Found"}'
 
@@ -244,25 +322,38 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--log", required=True)
-    parser.add_argument("--access-log", help="uvicorn's access lines (Jelmore)")
+    parser.add_argument("--access-log", help="uvicorn's access lines (Jelmore), in a file of their own; "
+                        "without it they go to --log with the rest of its output, as under systemd or compose")
+    parser.add_argument("--chroma-down", action="store_true",
+                        help="Sekha: its vector database is unreachable, so /health answers 503 (the API works)")
+    parser.add_argument("--after-stop", action="store_true",
+                        help="this start follows a stop of the running fixture (restart_fixture.sh passes it): "
+                        "Sekha then fails on a database with migration rows, as it does on every restart")
     parser.add_argument("--pid-file", help="write the process id here (for restart scripts)")
     parser.add_argument("--fail-start-flag", help="if this file exists, remove it and exit 1 at start "
-                        "(a start that fails once, as Sekha's can on an existing database)")
+                        "(a start that fails once, with an error no profile knows a fix for)")
     parser.add_argument("--rate-limit", type=int, default=100,
                         help="Sekha: requests per 60 s window per X-Forwarded-For address")
     args = parser.parse_args()
     if args.fail_start_flag and os.path.exists(args.fail_start_flag):
         os.remove(args.fail_start_flag)
-        print("Error: UNIQUE constraint failed: seaql_migrations.version", file=sys.stderr)
+        print("Error: Address already in use (os error 98)", file=sys.stderr)
+        sys.exit(1)
+    log = Log(args.log)
+    if args.profile == "sekha" and not sekha_migrate(args.workdir, log, args.after_stop):
         sys.exit(1)
     if args.pid_file:
         with open(args.pid_file, "w", encoding="utf-8") as f:
             f.write(str(os.getpid()))
-    log = Log(args.log)
-    access = Log(args.access_log) if args.access_log else None
+    # uvicorn's access lines: a file of their own, or the service's stream (Jelmore).
+    access = Log(args.access_log) if args.access_log else (log if args.profile == "jelmore" else None)
+    if args.profile == "jelmore" and not args.access_log:
+        log.line(f"INFO:     Started server process [{os.getpid()}]")
+        log.line("INFO:     Waiting for application startup.")
     service = PROFILES[args.profile](args.workdir, log, access)
     if args.profile == "sekha":
         service.rate_limit = FixedWindow(args.rate_limit)
+        service.chroma_down = args.chroma_down
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -40,6 +40,16 @@ impl Drop for Service {
 
 impl Service {
     fn start(profile: &str, files: &[(&str, &str, u32)], extra: &[&str]) -> Service {
+        Service::start_with_env(profile, files, extra, &[])
+    }
+
+    /// As `start`, with variables in the service's environment (as a unit's `Environment=`).
+    fn start_with_env(
+        profile: &str,
+        files: &[(&str, &str, u32)],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Service {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("service");
         std::fs::create_dir_all(&dir).expect("dir");
@@ -57,6 +67,7 @@ impl Service {
             .arg("--log")
             .arg(tmp.path().join("service.log"))
             .args(extra)
+            .envs(env.iter().copied())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the fixture");
@@ -319,6 +330,251 @@ async fn the_evidence_names_what_was_seen() {
         "the probe and the service's answer are shown: {}",
         evidence(2)
     );
+}
+
+/// Published keys are weak whatever their length and characters, and a key set in the
+/// service's environment is the one it uses, whatever its files say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_keys_fail_from_a_file_or_the_environment() {
+    use CheckId::{DefaultKey, KeyStrength};
+    use CheckStatus::{Fail, Pass};
+    let keys = [KeyStrength, DefaultKey];
+    // install.sh's key, written where Sekha reads it (at the root).
+    let install_sh = "mcp_api_key = \"sk-dev-12345678901234567890123456789012\"\n";
+    let sekha = Service::start("sekha", &[("config.toml", install_sh, 0o600)], &[]);
+    let results = run(
+        &boot(sekha.config("sekha", CheckSettings::default())),
+        &keys,
+        TlsMinimum::Tls13,
+    )
+    .await;
+    expect(
+        &results,
+        "install.sh's key at the root",
+        &[(KeyStrength, Fail), (DefaultKey, Fail)],
+    );
+    assert!(
+        results[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("a published key")),
+        "a published key is weak whatever its length: {:?}",
+        results[0].evidence
+    );
+    drop(sekha);
+
+    // A strong key in the file, and the built-in default in the service's environment.
+    let strong = format!("mcp_api_key = \"{STRONG_A}\"\n");
+    let sekha = Service::start_with_env(
+        "sekha",
+        &[("config.toml", &strong, 0o600)],
+        &[],
+        &[("SEKHA__MCP_API_KEY", "dev_default_key_change_me_1234567890")],
+    );
+    let results = run(
+        &boot(sekha.config("sekha", CheckSettings::default())),
+        &keys,
+        TlsMinimum::Tls13,
+    )
+    .await;
+    expect(
+        &results,
+        "the default in the environment beats a strong file key",
+        &[(KeyStrength, Fail), (DefaultKey, Fail)],
+    );
+    let said = format!("{:?}\n{:?}", results[0].evidence, results[1].evidence);
+    assert!(
+        said.contains("SEKHA__MCP_API_KEY in the environment of the service's process (pid")
+            && said.contains("wins over it"),
+        "the evidence says which source wins: {said}"
+    );
+    drop(sekha);
+
+    // The strong key alone passes: the environment was read and sets nothing.
+    let sekha = Service::start("sekha", &[("config.toml", &strong, 0o600)], &[]);
+    let results = run(
+        &boot(sekha.config("sekha", CheckSettings::default())),
+        &keys,
+        TlsMinimum::Tls13,
+    )
+    .await;
+    expect(
+        &results,
+        "a strong key and nothing in the environment",
+        &[(KeyStrength, Pass), (DefaultKey, Pass)],
+    );
+    assert!(
+        results[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("was read: it sets none of the key variables")),
+        "no false positive, and the environment was looked at: {:?}",
+        results[0].evidence
+    );
+}
+
+/// Jelmore echoes any Origin with credentials allowed, on plain HTTP too: a CORS check that
+/// skips plain HTTP misses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_checked_on_a_plain_http_public_url() {
+    let env = format!("API_KEY_ADMIN={STRONG_A}\nPOSTGRES_PASSWORD=x\n");
+    let jelmore = Service::start("jelmore", &[(".env", &env, 0o600)], &[]);
+    let agent = boot(jelmore.config(
+        "jelmore",
+        CheckSettings {
+            public_url: Some(format!("http://127.0.0.1:{}/health", jelmore.port)),
+            ..CheckSettings::default()
+        },
+    ));
+    let results = run(&agent, &[CheckId::Cors, CheckId::Hsts], TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "Jelmore on plain HTTP",
+        &[
+            (CheckId::Cors, CheckStatus::Fail),
+            (CheckId::Hsts, CheckStatus::Fail),
+        ],
+    );
+    assert!(
+        results[0].summary.contains("credentials"),
+        "an echoed origin with credentials is named as such: {}",
+        results[0].summary
+    );
+    let rae = Service::start(
+        "rae",
+        &[(".env", "ALLOWED_ORIGINS=[\"https://app.example\"]\n", 0o600)],
+        &[],
+    );
+    let agent = boot(rae.config(
+        "rae",
+        CheckSettings {
+            public_url: Some(format!("http://127.0.0.1:{}/health", rae.port)),
+            ..CheckSettings::default()
+        },
+    ));
+    let results = run(&agent, &[CheckId::Cors], TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "RAE allowing one origin, on plain HTTP",
+        &[(CheckId::Cors, CheckStatus::Pass)],
+    );
+}
+
+/// A compliance run sends a missing key, a wrong key and a made-up Bearer token, and a burst:
+/// every line those requests make in the service's log is flagged as the agent's own, and a
+/// failed sign-in from someone else right after is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lines_a_checks_run_makes_are_flagged_as_probes() {
+    use gatehouse_events::{Format, Kind, Outcome};
+    use gatehouse_protocol::flags;
+    let cases = [
+        (
+            "jelmore",
+            ".env",
+            format!("API_KEY_ADMIN={STRONG_A}\nPOSTGRES_PASSWORD=x\n"),
+        ),
+        (
+            "rae",
+            ".env",
+            format!("API_KEY={STRONG_A}\nENABLE_API_KEY_AUTH=true\n"),
+        ),
+    ];
+    for (profile, file, text) in cases {
+        let service = Service::start(profile, &[(file, &text, 0o600)], &[]);
+        let log = service.tmp.path().join("service.log");
+        let mut config = service.config(
+            profile,
+            CheckSettings {
+                rate_limit_burst: Some(16),
+                ..CheckSettings::default()
+            },
+        );
+        config.logs = vec![gatehouse_agent::LogConfig {
+            path: log,
+            format: Format::Structlog,
+            source: "service".into(),
+        }];
+        let agent = std::sync::Arc::new(boot(config));
+        let listener = gatehouse_agent::server::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(gatehouse_agent::server::serve(
+            agent.clone(),
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        run(
+            &agent,
+            &[
+                CheckId::AuthRefuses,
+                CheckId::BearerBypass,
+                CheckId::DataEndpointsProtected,
+                CheckId::RateLimit,
+            ],
+            TlsMinimum::Tls13,
+        )
+        .await;
+        // Someone else's wrong key, from an address of their own (Jelmore logs the first
+        // X-Forwarded-For entry; RAE logs no address, so it comes once the probes are past).
+        if profile == "rae" {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        let (header, wrong) = ("x-api-key", "someone-elses-wrong-key");
+        let status = reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{}{}",
+                service.port,
+                if profile == "rae" {
+                    "/v2/compliance/circuit-breakers"
+                } else {
+                    "/api/v1/v1/sessions"
+                }
+            ))
+            .header(header, wrong)
+            .header("x-forwarded-for", "203.0.113.50")
+            .send()
+            .await
+            .expect("the service answers")
+            .status();
+        assert_eq!(status.as_u16(), 401, "{profile}: the outsider is refused");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let failures = loop {
+            let page = agent.events(0, 5000).expect("events");
+            let failures: Vec<_> = page
+                .events
+                .into_iter()
+                .filter(|e| e.kind == Kind::Auth && e.outcome == Outcome::Failure)
+                .collect();
+            if failures.iter().any(|e| e.flags & flags::PROBE == 0) {
+                break failures;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{profile}: the outsider's failure is read within 10 s: {failures:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let (probes, others): (Vec<_>, Vec<_>) =
+            failures.iter().partition(|e| e.flags & flags::PROBE != 0);
+        // Jelmore refuses all three (a missing key, a wrong key, a made-up Bearer token); RAE
+        // with JWT auth off lets the Bearer token in.
+        let refused = if profile == "rae" { 2 } else { 3 };
+        assert_eq!(
+            probes.len(),
+            refused,
+            "{profile}: every failed sign-in the probes made is flagged, each once: {failures:#?}"
+        );
+        assert_eq!(
+            others.len(),
+            1,
+            "{profile}: only the outsider's failed sign-in counts: {others:#?}"
+        );
+        let _ = stop.send(());
+        serving.await.expect("served").expect("served cleanly");
+    }
 }
 
 /// nginx on loopback serving TLS with a certificate made for the test.

@@ -35,6 +35,59 @@ fn check_config_accepts_a_valid_file() {
     );
 }
 
+/// The profiles' default log paths and `systemctl restart` units are guesses: none of the
+/// services ships a unit, and a log that is not there is never read. check-config says so.
+#[test]
+fn check_config_warns_of_default_logs_that_do_not_exist_and_units_no_service_ships() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("agent.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/var/lib/gatehouse-agent\"\nservice_url = \"http://127.0.0.1:8080/health\"\n",
+    )
+    .expect("write config");
+    let out = agent()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "warnings do not fail the check: {text}"
+    );
+    assert!(
+        text.contains("warning: /var/log/sekha/sekha.log (service) does not exist: it is the profile's default"),
+        "a default log path that is not there is named: {text}"
+    );
+    assert!(
+        text.contains(
+            "`systemctl restart sekha` is the profile's default: Sekha ships no such unit"
+        ),
+        "the default restart command's unit is said to be the operator's to write: {text}"
+    );
+    let log = tmp.path().join("sekha.log");
+    std::fs::write(&log, "").expect("log");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/x\"\nservice_url = \"http://127.0.0.1:8080/health\"\nrestart_command = [\"true\"]\n\n[[logs]]\npath = \"{}\"\nformat = \"sekha_tracing\"\nsource = \"service\"\n",
+            log.display()
+        ),
+    )
+    .expect("write config");
+    let out = agent()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("warning"),
+        "a config naming its own logs and restart has nothing to warn of: {text}"
+    );
+}
+
 #[test]
 fn check_config_explains_a_missing_file() {
     let out = agent()

@@ -114,8 +114,21 @@ async fn healthy(url: &str) {
     }
 }
 
-/// Start the service through the same script the agent restarts it with.
+/// Start the service through the same script the agent restarts it with, and an agent whose
+/// inventory finds nothing wrong.
 async fn boot(h: &Host) -> Agent {
+    let agent = start(h).await;
+    let report = agent.credentials();
+    assert!(
+        report.problems.is_empty(),
+        "the agent reads the config: {:?}",
+        report.problems
+    );
+    agent
+}
+
+/// Start the service and an agent beside it.
+async fn start(h: &Host) -> Agent {
     gatehouse_pki::install_provider();
     gatehouse_agent::initialise(
         &gatehouse_agent::state::StateDir::new(&h.agent.state_dir),
@@ -132,14 +145,7 @@ async fn boot(h: &Host) -> Agent {
         .expect("start the fixture");
     assert!(status.success(), "the fixture starts");
     healthy(h.agent.service_url.as_deref().expect("url")).await;
-    let agent = Agent::load(h.agent.clone()).expect("agent");
-    let report = agent.credentials();
-    assert!(
-        report.problems.is_empty(),
-        "the agent reads the config: {:?}",
-        report.problems
-    );
-    agent
+    Agent::load(h.agent.clone()).expect("agent")
 }
 
 fn request(agent: &Agent, name: &str, new_key: &str) -> RotateRequest {
@@ -277,6 +283,14 @@ async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
                 text.starts_with("mcp_api_key = "),
                 "Sekha's key stays at the root: {text}"
             );
+            assert!(
+                outcome
+                    .steps
+                    .iter()
+                    .any(|s| s.contains("DELETE FROM seaql_migrations;")),
+                "Sekha's restart failed on its existing database and the profile's fix brought it back: {:?}",
+                outcome.steps
+            );
         }
         let log = serde_json::to_string(&outcome).expect("json");
         assert!(
@@ -333,12 +347,22 @@ async fn a_service_that_does_not_come_back_is_rolled_back_on_every_profile() {
             .expect("the rotation runs");
         assert!(!outcome.committed, "{profile}: not committed");
         assert!(
-            outcome
-                .error
-                .as_deref()
-                .is_some_and(|e| e.contains("did not answer")),
-            "{profile}: says why: {outcome:?}"
+            outcome.error.as_deref().is_some_and(|e| {
+                e.contains("the service said: Error: Address already in use")
+                    && !e.contains("within")
+            }),
+            "{profile}: says why in the service's own words, not as a timeout: {outcome:?}"
         );
+        if profile == "sekha" {
+            let db = rusqlite::Connection::open(h.dir.join("sekha.db")).expect("sekha.db");
+            let rows: i64 = db
+                .query_row("SELECT COUNT(*) FROM seaql_migrations", [], |r| r.get(0))
+                .expect("count");
+            assert!(
+                rows > 0,
+                "the migrations fix is for Sekha's own failure only: another failure leaves the table alone"
+            );
+        }
         assert!(outcome.rolled_back, "{profile}: rolled back");
         assert_eq!(
             outcome.old_key_works,
@@ -356,6 +380,63 @@ async fn a_service_that_does_not_come_back_is_rolled_back_on_every_profile() {
             "{profile}: the previous config is back"
         );
     }
+}
+
+/// Sekha's `/health` is 503 whenever Chroma is down although its API works, and every start
+/// on its existing database fails until its migrations table is cleared: a restart must
+/// judge it by its liveness probe and apply the fix, or every restart leaves Sekha down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sekha_restarts_with_chroma_down_and_its_migration_bug_fixed() {
+    let mut chroma_down = host("sekha", "");
+    if let Some(cmd) = chroma_down.agent.restart_command.as_mut() {
+        cmd[2] = cmd[2].clone() + " --chroma-down";
+    }
+    let agent = {
+        // The first start is healthy by /metrics; /health answers 503 from the start.
+        gatehouse_pki::install_provider();
+        gatehouse_agent::initialise(
+            &gatehouse_agent::state::StateDir::new(&chroma_down.agent.state_dir),
+            time::OffsetDateTime::now_utc(),
+            Duration::from_secs(900),
+            [7; 20],
+        )
+        .expect("agent init");
+        let cmd = chroma_down.agent.restart_command.clone().expect("command");
+        let started = tokio::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .status()
+            .await
+            .expect("start the fixture");
+        assert!(started.success(), "the fixture starts");
+        let url = chroma_down.agent.service_url.clone().expect("url");
+        healthy(&url.replace("/health", "/metrics")).await;
+        assert_eq!(
+            reqwest::get(&url).await.expect("health").status().as_u16(),
+            503,
+            "Sekha's /health says 503 while Chroma is down"
+        );
+        Agent::load(chroma_down.agent.clone()).expect("agent")
+    };
+    let info = agent.info().await;
+    assert_eq!(
+        info.service.health,
+        gatehouse_protocol::Health::Ok,
+        "the Fleet view asks the liveness probe, not /health: {:?}",
+        info.service
+    );
+    let restart = agent.restart_service().await.expect("restart runs");
+    assert!(restart.ok, "Sekha came back: {restart:?}");
+    assert!(
+        restart.steps.iter().any(|s| s
+            .contains("UNIQUE constraint failed: seaql_migrations.version")
+            && s.contains("DELETE FROM seaql_migrations;")),
+        "the start failed on the existing database and the profile's fix was applied: {:?}",
+        restart.steps
+    );
+    assert!(
+        accepts(&chroma_down, &chroma_down.old_key).await,
+        "and its API answers with its key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -462,7 +543,20 @@ async fn an_agent_stopped_mid_rotation_rolls_back_when_it_starts_on_every_profil
             "{profile}: the new config was written before the stop"
         );
         let restarted = Agent::load(config).expect("agent starts again");
+        let new_fingerprint = fingerprint(&new_key(profile));
         restarted.recover_rotation(1_795_401_700).await;
+        // The console asks about its pending rotation by the new key's fingerprint.
+        let status = restarted.rotation_status(Some(&new_fingerprint));
+        assert!(
+            !status.in_progress,
+            "{profile}: once recovered, the rotation is no longer under way: {status:?}"
+        );
+        assert!(
+            status.outcome.as_ref().is_some_and(|o| o.rolled_back
+                && !o.committed
+                && o.new_fingerprint == new_fingerprint),
+            "{profile}: the answer for that fingerprint says rolled back: {status:?}"
+        );
         let outcome = restarted.last_rotation().expect("the outcome is recorded");
         assert!(
             outcome.rolled_back,
@@ -486,6 +580,173 @@ async fn an_agent_stopped_mid_rotation_rolls_back_when_it_starts_on_every_profil
             "{profile}: checked from outside"
         );
     }
+}
+
+/// A finding the console can fix offers the fix: Sekha's key written inside `[llm_bridge]`
+/// (so its built-in default applies) moves to the root, and RAE's unset `SECRET_KEY` is set,
+/// each by an ordinary rotation of the default the inventory reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_service_does_not_read_is_fixed_by_rotating_its_default() {
+    let h = host("sekha", "");
+    std::fs::write(
+        &h.config_file,
+        "[llm_bridge]\nurl = \"http://localhost:5001\"\nmcp_api_key = \"dev_api_key_12345678901234567890123456789012\"\n",
+    )
+    .expect("config as Sekha's sample has it");
+    let agent = start(&h).await;
+    let default = "dev_default_key_change_me_1234567890";
+    assert!(
+        accepts(&h, default).await,
+        "the key in the table is ignored: Sekha uses its built-in default"
+    );
+    let req = request(&agent, "mcp_api_key", &new_key("sekha"));
+    assert_eq!(
+        req.expected_fingerprint,
+        fingerprint(default),
+        "the inventory offers the default in use"
+    );
+    let outcome = agent.rotate(req).await.expect("the rotation runs");
+    assert!(
+        outcome.committed && outcome.verified,
+        "the key moved to the root: {outcome:?}"
+    );
+    let text = std::fs::read_to_string(&h.config_file).expect("config");
+    assert!(
+        text.starts_with(&format!("mcp_api_key = \"{}\"", new_key("sekha")))
+            && !text.contains("dev_api_key_"),
+        "the new key is at the root and the ignored copy is gone: {text}"
+    );
+    assert!(
+        accepts(&h, &new_key("sekha")).await && !accepts(&h, default).await,
+        "Sekha now uses the new key, not its default"
+    );
+    drop(agent);
+    drop(h);
+
+    let h = host("rae", "");
+    std::fs::write(
+        &h.config_file,
+        format!("API_KEY={}\nENABLE_API_KEY_AUTH=true\n", h.old_key),
+    )
+    .expect("no SECRET_KEY");
+    let agent = start(&h).await;
+    let req = request(&agent, "SECRET_KEY", &new_key("rae"));
+    assert_eq!(
+        req.expected_fingerprint,
+        fingerprint("change-this-secret-key-in-production"),
+        "the unset secret is offered as the published default that applies"
+    );
+    let outcome = agent.rotate(req).await.expect("the rotation runs");
+    assert!(outcome.committed, "the secret is set: {outcome:?}");
+    let text = std::fs::read_to_string(&h.config_file).expect("config");
+    assert!(
+        text.contains(&format!("SECRET_KEY={}", new_key("rae")))
+            && text.contains(&format!("API_KEY={}", h.old_key)),
+        "SECRET_KEY is written and the API key untouched: {text}"
+    );
+}
+
+/// Jelmore's API_KEY_HEADER is not a key: its value being accepted is the bug, and the fix is
+/// removing it. A rotation of it is refused and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_header_is_never_rotated() {
+    let h = host("jelmore", "");
+    let mut text = std::fs::read_to_string(&h.config_file).expect("config");
+    text.push_str("API_KEY_HEADER=X-API-Key\n");
+    std::fs::write(&h.config_file, &text).expect("config");
+    let agent = start(&h).await;
+    let report = agent.credentials();
+    assert!(
+        report
+            .credentials
+            .iter()
+            .all(|c| c.name != "API_KEY_HEADER"),
+        "not offered as a key: {report:?}"
+    );
+    let digest = report.credentials[0].file_digest.clone();
+    let err = agent
+        .rotate(RotateRequest {
+            name: "API_KEY_HEADER".into(),
+            expected_fingerprint: fingerprint("X-API-Key"),
+            expected_file_digest: digest,
+            new_key: new_key("jelmore"),
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code, "cannot_rotate", "refused: {}", err.message);
+    assert!(
+        err.message.contains("Remove the variable") && err.message.contains("nothing was changed"),
+        "it says the fix: {}",
+        err.message
+    );
+    assert_eq!(
+        std::fs::read_to_string(&h.config_file).expect("config"),
+        text,
+        "the file is as it was"
+    );
+}
+
+/// A key set in the service's environment with another value wins over the file: rotating the
+/// file's key would restart the service for nothing and be refused by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_environment_overrides_is_not_rotated_in_the_file() {
+    let h = host(
+        "sekha",
+        "SEKHA__MCP_API_KEY=environment-key-0123456789-abcdefghijklmn",
+    );
+    let agent = start(&h).await;
+    let before = std::fs::read_to_string(&h.config_file).expect("config");
+    let report = agent.credentials();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.starts_with("SEKHA__MCP_API_KEY in the environment")),
+        "the inventory says which source wins: {:?}",
+        report.problems
+    );
+    let err = agent
+        .rotate(request(&agent, "mcp_api_key", &new_key("sekha")))
+        .await
+        .expect_err("refused before anything changes");
+    assert_eq!(err.code, "cannot_rotate", "{}", err.message);
+    assert!(
+        err.message.contains("SEKHA__MCP_API_KEY"),
+        "names the variable that wins: {}",
+        err.message
+    );
+    assert_eq!(
+        std::fs::read_to_string(&h.config_file).expect("config"),
+        before,
+        "nothing was changed"
+    );
+}
+
+/// Backups hold retired keys: rolled-back rotations leave no more of them than committed ones
+/// (the three newest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_of_rolled_back_rotations_are_pruned_too() {
+    let env = "SEKHA__MCP_API_KEY=sekha-old-key-0123456789-abcdefghijklmnop";
+    let h = host("sekha", env);
+    let agent = boot(&h).await;
+    for n in 0..4 {
+        let outcome = agent
+            .rotate(request(
+                &agent,
+                "mcp_api_key",
+                &format!("{}{n}", new_key("sekha")),
+            ))
+            .await
+            .expect("the rotation runs");
+        assert!(
+            outcome.rolled_back,
+            "rotation {n} is refused by the service and rolled back: {outcome:?}"
+        );
+    }
+    let kept = std::fs::read_dir(h.agent.state_dir.join("rotation-backups"))
+        .expect("backups")
+        .count();
+    assert_eq!(kept, 3, "the three newest backups are kept, not four");
 }
 
 /// A tmpfs mounted for the test (the agent's tests run as root in CI), unmounted after.

@@ -217,3 +217,66 @@ fn a_file_that_disappears_is_reported_once_and_followed_when_it_returns() {
     tailer.poll(&mut buffer, NOW_US).expect("poll");
     assert_eq!(ips(&buffer), expected(7..8), "read once it exists");
 }
+
+/// Whoever sends a request writes part of the proxy's log line: an address field that is no
+/// address must never become an offender or a block target, and a line dated years ahead
+/// must not sit on top of the timeline for ever.
+#[test]
+fn hostile_addresses_are_dropped_and_flagged_and_future_times_replaced() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path.clone();
+    let line = |client: &str, when: &str| {
+        format!("{client} - - [{when}] \"POST /mcp/tools/memory_stats HTTP/1.1\" 401 35 \"-\" \"curl/8\"\n")
+    };
+    let mut text = String::new();
+    text.push_str(&line("999.999.999.999", "23/Nov/2026:02:41:57 +0000"));
+    text.push_str(&line("<svg/onload=alert(1)>", "23/Nov/2026:02:41:57 +0000"));
+    text.push_str(&line("\u{feff}203.0.113.5", "23/Nov/2026:02:41:57 +0000"));
+    text.push_str(&line("203.0.113.6", "01/Jan/2099:00:00:00 +0000"));
+    append(&log, text.as_bytes());
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    let events = all(&buffer);
+    assert_eq!(events.len(), 4, "every line is kept: {events:#?}");
+    for bad in &events[..2] {
+        assert_eq!(
+            (bad.kind, bad.ip.as_deref()),
+            (Kind::Auth, None),
+            "the failed request is kept without an address: {}",
+            bad.raw
+        );
+        assert!(
+            bad.flags & flags::ADDRESS_UNREADABLE != 0,
+            "and flagged as having an unreadable one: {}",
+            bad.raw
+        );
+        assert!(
+            bad.raw.contains("POST /mcp"),
+            "the raw line is kept as evidence"
+        );
+    }
+    assert_eq!(
+        events[2].ip.as_deref(),
+        Some("203.0.113.5"),
+        "a byte-order mark is not part of the address"
+    );
+    assert_eq!(
+        events[2].flags & flags::ADDRESS_UNREADABLE,
+        0,
+        "and the address is readable"
+    );
+    let future = &events[3];
+    assert!(
+        future.flags & flags::FROM_THE_FUTURE != 0,
+        "a line dated 2099 is flagged"
+    );
+    assert_eq!(
+        future.time_us, NOW_US,
+        "and carries the time it was read instead of its own"
+    );
+    assert!(
+        future.flags & flags::TIME_FROM_AGENT != 0,
+        "which says the time is the agent's"
+    );
+}

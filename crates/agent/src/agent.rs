@@ -19,6 +19,7 @@ use crate::error::ConfigError;
 use crate::identity::Identity;
 pub use crate::identity::{initialise, new_enrollment, Channel};
 use crate::ops;
+use crate::probes::ProbeLog;
 use crate::service::{probe, Service};
 use crate::state::StateDir;
 
@@ -32,6 +33,8 @@ pub struct Agent {
     /// The one HTTP client for the service.
     http: reqwest::Client,
     buffer: Mutex<Buffer>,
+    /// The agent's own requests to the service, so the buffer flags the lines they make.
+    probes: Arc<ProbeLog>,
     /// One action on the service at a time: a rotation, a restart, a snapshot or a restore.
     one_action: tokio::sync::Mutex<()>,
     clock: Clock,
@@ -52,7 +55,9 @@ impl Agent {
         let settings = Settings::resolve(&config);
         let state = StateDir::new(&settings.state_dir);
         let identity = Identity::load(&state)?;
-        let buffer = Buffer::open(&state.events(), settings.buffer_capacity)?;
+        let probes = Arc::new(ProbeLog::new());
+        let mut buffer = Buffer::open(&state.events(), settings.buffer_capacity)?;
+        buffer.judge_probes(probes.clone());
         // No redirects: reqwest keeps custom headers (X-API-Key) across one, and the service
         // decides where a redirect leads.
         let http = reqwest::Client::builder()
@@ -66,6 +71,7 @@ impl Agent {
             identity,
             http,
             buffer: Mutex::new(buffer),
+            probes,
             one_action: tokio::sync::Mutex::new(()),
             clock: Clock::system(),
         })
@@ -174,7 +180,7 @@ impl Agent {
     fn service(&self) -> Result<Service<'_>, &ConfigError> {
         self.settings
             .profile()
-            .map(|profile| Service::new(profile, &self.settings.service, &self.http))
+            .map(|profile| Service::new(profile, &self.settings.service, &self.http, &self.probes))
     }
 
     /// The service for an action that refuses with `code` when there is no profile.
@@ -296,7 +302,7 @@ impl Agent {
     /// `GET /v1/credentials`: read the service's config files now.
     pub fn credentials(&self) -> protocol::CredentialsReport {
         match self.service() {
-            Ok(service) => ops::credentials::inventory(service.profile, service.dir()),
+            Ok(service) => ops::credentials::of_service(&service),
             Err(e) => protocol::CredentialsReport {
                 credentials: Vec::new(),
                 problems: vec![e.to_string()],
@@ -313,7 +319,12 @@ impl Agent {
             host: hostname(),
             instance: certificate.instance,
             profile: self.settings.profile_name.clone(),
-            service: probe::health(&self.http, self.settings.service.url.as_deref()).await,
+            service: probe::health(
+                &self.http,
+                &self.probes,
+                self.settings.service.liveness.as_ref(),
+            )
+            .await,
             cert_not_after: certificate.cert_not_after,
             cert_serial: certificate.cert_serial,
         }

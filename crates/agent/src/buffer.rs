@@ -8,9 +8,13 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use gatehouse_events::{Kind, Outcome};
-use gatehouse_protocol::{EventsPage, WireEvent};
+use gatehouse_protocol::{flags, EventsPage, WireEvent};
 use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::probes::{ProbeLog, Seen};
 
 /// Where a log file was read up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,6 +46,8 @@ pub struct NewEvent {
 pub struct Buffer {
     conn: Connection,
     capacity: u64,
+    /// The agent's own requests: lines about them are flagged `PROBE` as they are appended.
+    probes: Option<Arc<ProbeLog>>,
 }
 
 impl Buffer {
@@ -76,7 +82,13 @@ impl Buffer {
         Ok(Buffer {
             conn,
             capacity: capacity.max(2),
+            probes: None,
         })
+    }
+
+    /// Flag the lines about the agent's own requests (see [`ProbeLog`]) from now on.
+    pub fn judge_probes(&mut self, probes: Arc<ProbeLog>) {
+        self.probes = Some(probes);
     }
 
     /// Where reading `path` stopped, if it was ever read.
@@ -112,6 +124,19 @@ impl Buffer {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for e in events {
+                let own = self.probes.as_ref().is_some_and(|p| {
+                    p.is_own(&Seen {
+                        source: &e.source,
+                        kind: e.kind,
+                        outcome: e.outcome,
+                        ip: e.ip.as_deref(),
+                        path: e.path.as_deref(),
+                        time_us: e.time_us,
+                        dated_by_agent: e.flags & flags::TIME_FROM_AGENT != 0,
+                        raw: &e.raw,
+                    })
+                });
+                let flags = e.flags | if own { flags::PROBE } else { 0 };
                 insert.execute(params![
                     e.time_us,
                     e.source,
@@ -125,7 +150,7 @@ impl Buffer {
                     e.status,
                     e.message,
                     e.raw,
-                    e.flags
+                    flags
                 ])?;
             }
             tx.execute(

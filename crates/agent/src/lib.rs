@@ -13,6 +13,7 @@ pub mod error;
 pub mod fsutil;
 pub mod identity;
 pub mod ops;
+pub mod probes;
 pub mod service;
 pub mod state;
 pub mod tail;

@@ -104,6 +104,9 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             log.source
         );
     }
+    for warning in settings.warnings() {
+        println!("warning: {warning}");
+    }
     Ok(())
 }
 

@@ -30,7 +30,7 @@ const CHUNK: usize = 4 << 20;
 /// After a rename, the old file is still read until it has been idle this many polls (5 s):
 /// a service writes to it until it is told to reopen its log.
 const DRAIN_IDLE_POLLS: u32 = 20;
-/// A line time this far ahead of the agent's clock is flagged.
+/// A line time this far ahead of the agent's clock is flagged and replaced by the time read.
 const FUTURE_SLACK_US: i64 = 5 * 60 * 1_000_000;
 
 /// Follow `logs` into `buffer` until `stop` is set, each from where the buffer says reading
@@ -345,12 +345,12 @@ impl Tailer {
         match parsed {
             Ok(p) => {
                 let time_us = match p.time_us {
-                    Some(t) => {
-                        if t > now_us + FUTURE_SLACK_US {
-                            flag_bits |= flags::FROM_THE_FUTURE;
-                        }
-                        t
+                    // A time from the future would sit at the top of the timeline for ever.
+                    Some(t) if t > now_us + FUTURE_SLACK_US => {
+                        flag_bits |= flags::FROM_THE_FUTURE | flags::TIME_FROM_AGENT;
+                        now_us
                     }
+                    Some(t) => t,
                     None => {
                         flag_bits |= flags::TIME_FROM_AGENT;
                         now_us
@@ -358,6 +358,9 @@ impl Tailer {
                 };
                 if self.config.format == Format::Structlog && p.ip.is_some() {
                     flag_bits |= flags::IP_SPOOFABLE;
+                }
+                if p.address_unreadable {
+                    flag_bits |= flags::ADDRESS_UNREADABLE;
                 }
                 NewEvent {
                     time_us,

@@ -38,7 +38,7 @@ pub fn nginx_combined(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
     let (kind, outcome) = classify_status(status);
     let mut parsed = Parsed::new(kind, outcome);
     parsed.time_us = Some(time_us);
-    parsed.ip = Some(Cow::Borrowed(&line[..ip_end]));
+    parsed.set_client(Some(Cow::Borrowed(&line[..ip_end])));
     parsed.method = method.map(Cow::Borrowed);
     parsed.path = path.map(Cow::Borrowed);
     parsed.status = Some(status);
@@ -47,7 +47,11 @@ pub fn nginx_combined(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
 
 /// `INFO:     127.0.0.1:58196 - "GET /health HTTP/1.1" 200 OK` (no timestamp).
 pub fn uvicorn(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
-    let line = utf8(line)?;
+    uvicorn_text(utf8(line)?)
+}
+
+/// An uvicorn access line, already known to be text.
+pub(crate) fn uvicorn_text(line: &str) -> Result<Parsed<'_>, Unparsed> {
     let (_level, rest) = line.split_once(':').ok_or(bad("no level"))?;
     let rest = rest.trim_start();
     let (client, rest) = rest.split_once(" - \"").ok_or(bad("not an access line"))?;
@@ -59,7 +63,7 @@ pub fn uvicorn(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
     let (method, path) = split_request(request);
     let (kind, outcome) = classify_status(status);
     let mut parsed = Parsed::new(kind, outcome);
-    parsed.ip = Some(Cow::Borrowed(ip.trim_matches(|c| c == '[' || c == ']')));
+    parsed.set_client(Some(Cow::Borrowed(ip)));
     parsed.method = method.map(Cow::Borrowed);
     parsed.path = path.map(Cow::Borrowed);
     parsed.status = Some(status);
@@ -84,7 +88,7 @@ pub fn nginx_json(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
     let (kind, outcome) = classify_status(status);
     let mut parsed = Parsed::new(kind, outcome);
     parsed.time_us = Some(parse_rfc3339(time.as_bytes()).ok_or(bad("unreadable time"))?);
-    parsed.ip = Some(ip.ok_or(bad("no client address"))?);
+    parsed.set_client(Some(ip.ok_or(bad("no client address"))?));
     parsed.method = method;
     parsed.path = path;
     parsed.status = Some(status);
@@ -122,11 +126,13 @@ pub fn caddy_json(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
     let mut parsed = Parsed::new(kind, outcome);
     parsed.time_us = Some((record.ts * 1e6).round() as i64);
     // client_ip honours Caddy's trusted_proxies; remote_ip is the TCP peer.
-    parsed.ip = record
-        .request
-        .client_ip
-        .filter(|ip| !ip.is_empty())
-        .or(record.request.remote_ip);
+    parsed.set_client(
+        record
+            .request
+            .client_ip
+            .filter(|ip| !ip.is_empty())
+            .or(record.request.remote_ip),
+    );
     parsed.method = record.request.method;
     parsed.path = record.request.uri;
     parsed.status = Some(record.status);
@@ -212,6 +218,51 @@ mod tests {
             p.ip.as_deref(),
             Some("198.51.100.9"),
             "the client address of a garbage request is kept"
+        );
+    }
+
+    /// A log line is written by whoever sends the request: what stands where the client
+    /// address belongs must be an address before it can become an offender or a block.
+    #[test]
+    fn hostile_client_fields_never_become_addresses() {
+        let bad = br#"999.999.999.999 - - [23/Nov/2026:02:41:57 +0000] "POST /mcp/tools/memory_stats HTTP/1.1" 401 35 "-" "curl/8.5.0""#;
+        let p = Format::NginxCombined.parse(bad).expect("the line is kept");
+        assert_eq!(p.ip, None, "999.999.999.999 is no address");
+        assert!(
+            p.address_unreadable,
+            "and the line says its address is unreadable"
+        );
+        assert_eq!(
+            (p.kind, p.status),
+            (Kind::Auth, Some(401)),
+            "the request itself is still read"
+        );
+        let bom = "\u{feff}203.0.113.7 - - [23/Nov/2026:02:41:57 +0000] \"GET / HTTP/1.1\" 401 1 \"-\" \"x\"";
+        let p = Format::NginxCombined.parse(bom.as_bytes()).expect("parses");
+        assert_eq!(
+            p.ip.as_deref(),
+            Some("203.0.113.7"),
+            "a byte-order mark at the start of the line is not part of the address"
+        );
+        let markup = br#"{"time":"2026-11-23T02:41:57+00:00","remote_addr":"<svg/onload=alert(1)>","status":401}"#;
+        let p = Format::NginxJson.parse(markup).expect("kept");
+        assert!(
+            p.ip.is_none() && p.address_unreadable,
+            "markup in remote_addr is no address"
+        );
+        let caddy = br#"{"ts":1795401717.5,"request":{"client_ip":"999.1.1.1","method":"GET","uri":"/"},"status":401}"#;
+        let p = Format::CaddyJson.parse(caddy).expect("kept");
+        assert!(
+            p.ip.is_none() && p.address_unreadable,
+            "a client_ip that does not parse is no address"
+        );
+        let v6 = Format::UvicornAccess
+            .parse(br#"INFO:     [2001:DB8::7]:40000 - "GET / HTTP/1.1" 401 Unauthorized"#)
+            .expect("parses");
+        assert_eq!(
+            v6.ip.as_deref(),
+            Some("2001:db8::7"),
+            "IPv6 in brackets is one canonical address"
         );
     }
 

@@ -8,6 +8,7 @@
 //! `unparsed` event with its raw text.
 
 mod access;
+mod address;
 mod json;
 pub mod profile;
 mod service;
@@ -17,6 +18,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::address::parse_address;
 pub use crate::profile::{Profile, ProfileError};
 pub use crate::time::{parse_nginx_time, parse_rfc3339};
 
@@ -184,12 +186,22 @@ pub struct Parsed<'a> {
     pub actor: Option<Cow<'a, str>>,
     /// The first characters of a presented key, as the service logged them.
     pub key_prefix: Option<Cow<'a, str>>,
+    /// The client's address, parsed as an IP address and written in its canonical form
+    /// (IPv4, or IPv6 without brackets; an IPv4-mapped IPv6 address as its IPv4 address).
+    /// Never anything else: see `address_unreadable`.
     pub ip: Option<Cow<'a, str>>,
     pub method: Option<Cow<'a, str>>,
     pub path: Option<Cow<'a, str>>,
     pub status: Option<u16>,
     /// A short description: the structlog event, the tracing message.
     pub message: Option<Cow<'a, str>>,
+    /// The line names a client, but what it names is not an IP address (`999.999.999.999`,
+    /// markup, a host name): `ip` is `None`, so the text can reach no offender list, alert or
+    /// block; it stays in the raw line only. The caller flags the event.
+    pub address_unreadable: bool,
+    /// `time_us` is when the line was read, not a time the line carries (see
+    /// [`Format::parse_read_at`]).
+    pub time_from_reader: bool,
 }
 
 impl<'a> Parsed<'a> {
@@ -205,6 +217,21 @@ impl<'a> Parsed<'a> {
             path: None,
             status: None,
             message: None,
+            address_unreadable: false,
+            time_from_reader: false,
+        }
+    }
+
+    /// Set the client address from a log field: an IP address is kept in its canonical form;
+    /// no field, an empty one, `-` or `unknown` is no address; anything else is unreadable.
+    fn set_client(&mut self, text: Option<Cow<'a, str>>) {
+        let Some(text) = text else { return };
+        if matches!(text.trim(), "" | "-" | "unknown") {
+            return;
+        }
+        match address::canonical(text) {
+            Some(ip) => self.ip = Some(ip),
+            None => self.address_unreadable = true,
         }
     }
 }
@@ -226,13 +253,15 @@ impl Format {
         Format::CaddyJson,
     ];
 
-    /// Parse one line (without its newline).
+    /// Parse one line (without its newline). A byte-order mark at its start (a file saved by
+    /// an editor that adds one) is not part of the line.
     pub fn parse(self, line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
         if line.len() > MAX_LINE {
             return Err(Unparsed {
                 reason: "line longer than 64 KiB",
             });
         }
+        let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
         match self {
             Format::SekhaTracing => service::sekha_tracing(line),
             Format::Structlog => service::structlog(line),
@@ -241,6 +270,39 @@ impl Format {
             Format::NginxJson => access::nginx_json(line),
             Format::CaddyJson => access::caddy_json(line),
         }
+    }
+}
+
+/// How far ahead of the reader's clock a line's own time may be before the time it was read
+/// replaces it.
+pub const FUTURE_SKEW_US: i64 = 5 * 60 * 1_000_000;
+
+impl Format {
+    /// Parse one line read at `read_us` (microseconds since the epoch): a line that carries no
+    /// time (uvicorn's access line) or one from beyond [`FUTURE_SKEW_US`] ahead gets `read_us`,
+    /// with `time_from_reader` set, so nothing that reads a log file (the agent, `scan`) puts
+    /// a line at 1970 or years ahead.
+    pub fn parse_read_at(self, line: &[u8], read_us: i64) -> Result<Parsed<'_>, Unparsed> {
+        let mut parsed = self.parse(line)?;
+        match parsed.time_us {
+            Some(t) if t <= read_us.saturating_add(FUTURE_SKEW_US) => {}
+            _ => {
+                parsed.time_us = Some(read_us);
+                parsed.time_from_reader = true;
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// The outcome of a request by its status, for a line that is about the request and not
+/// about its authentication (Jelmore's `Request completed`, uvicorn's line in a stream that
+/// also carries the service's own authentication lines): counted once, as a request.
+pub fn request_outcome(status: u16) -> Outcome {
+    match status {
+        500..=599 => Outcome::Error,
+        400..=499 => Outcome::Failure,
+        _ => Outcome::Success,
     }
 }
 
@@ -264,6 +326,46 @@ fn utf8(bytes: &[u8]) -> Result<&str, Unparsed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// uvicorn's access line has no time of its own: read without one, every window of a scan
+    /// of such a file was in 1970.
+    #[test]
+    fn a_line_without_a_time_or_from_the_future_gets_the_time_it_was_read() {
+        let read = 1_795_401_717_000_000;
+        let uvicorn = Format::UvicornAccess
+            .parse_read_at(
+                br#"INFO:     203.0.113.7:40000 - "GET /api/v1/v1/sessions HTTP/1.1" 401 Unauthorized"#,
+                read,
+            )
+            .expect("parses");
+        assert_eq!(
+            (uvicorn.time_us, uvicorn.time_from_reader),
+            (Some(read), true),
+            "the time it was read, flagged as such"
+        );
+        let future = Format::NginxCombined
+            .parse_read_at(
+                br#"203.0.113.7 - - [01/Jan/2099:00:00:00 +0000] "GET / HTTP/1.1" 401 1 "-" "x""#,
+                read,
+            )
+            .expect("parses");
+        assert_eq!(
+            (future.time_us, future.time_from_reader),
+            (Some(read), true),
+            "a time years ahead is replaced too"
+        );
+        let own = Format::NginxCombined
+            .parse_read_at(
+                br#"203.0.113.7 - - [23/Nov/2026:02:41:57 +0000] "GET / HTTP/1.1" 401 1 "-" "x""#,
+                read,
+            )
+            .expect("parses");
+        assert_eq!(
+            (own.time_us, own.time_from_reader),
+            (Some(1_795_401_717_000_000), false),
+            "a line's own time is kept"
+        );
+    }
 
     #[test]
     fn hostile_lines_are_unparsed_never_a_panic() {

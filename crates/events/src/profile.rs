@@ -34,6 +34,49 @@ pub struct Profile {
     /// The service's own database, where incident response can snapshot and restore it.
     #[serde(default)]
     pub database: Option<Database>,
+    /// The requests that change data (`[[writes]]`), and which of them destroy it: an
+    /// incident's "writes and deletes" counts requests that match one of these and succeeded,
+    /// not every POST (a refused POST changed nothing; a search is a POST that only reads).
+    #[serde(default)]
+    pub writes: Vec<WriteRoute>,
+}
+
+/// `[[writes]]`: one request that changes the service's data.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteRoute {
+    pub method: String,
+    /// The path as the service routes it; `{name}` stands for one path segment.
+    pub path: String,
+    /// It removes data (a delete, a prune), rather than adding or changing it.
+    #[serde(default)]
+    pub destructive: bool,
+    /// Whether it answers without a key (Sekha's `/api/v1`, RAE's `/v2/memories`).
+    #[serde(default)]
+    pub open: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl WriteRoute {
+    /// Whether a request `method path` (a query string is ignored, a trailing `/` too) is
+    /// this route.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        let mut want = self.path.trim_end_matches('/').split('/');
+        let mut got = path.trim_end_matches('/').split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
+                (Some(w), Some(g)) if w == g => {}
+                _ => return false,
+            }
+        }
+    }
 }
 
 /// `[database]`: a SQLite file, relative to the service's working directory.
@@ -83,13 +126,26 @@ pub struct ConfigFile {
     pub note: Option<String>,
 }
 
+/// An environment variable the service reads a key from. In the service's process
+/// environment it wins over every config file (the three services read it last).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvVar {
     pub name: String,
     pub role: Role,
+    /// The config key it takes the place of (`SEKHA__MCP_API_KEY` for `mcp_api_key`); without
+    /// one, the key of the same name (a dotenv variable is also an environment variable).
+    #[serde(default)]
+    pub overrides: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+impl EnvVar {
+    /// The config key this variable takes the place of.
+    pub fn key(&self) -> &str {
+        self.overrides.as_deref().unwrap_or(&self.name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -98,9 +154,24 @@ pub struct KeyPolicy {
     pub min_length: usize,
     /// How a generated key is written: `base64url` (unpadded) or `hex`.
     pub encoding: String,
-    /// Defaults and published keys that must never be in use.
+    /// Defaults and published keys that must never be in use: the service's built-in
+    /// default and every key its own docs, samples and install scripts print. A published key
+    /// is weak whatever its length or the mix of its characters.
     #[serde(default)]
     pub known_weak: Vec<String>,
+    /// Variables the service reads as keys although they are not keys (`[[keys.not_keys]]`):
+    /// a finding whose fix is to remove them, never a key to rotate.
+    #[serde(default)]
+    pub not_keys: Vec<NotKey>,
+}
+
+/// A variable that is read as a key by mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotKey {
+    pub name: String,
+    /// Why it is not a key and what to do, for a person.
+    pub fix: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -132,8 +203,14 @@ pub struct Answer {
 pub struct Probes {
     /// An endpoint that must refuse a missing or wrong key.
     pub protected: Probe,
-    /// An endpoint that answers without a key (health).
+    /// An endpoint that answers without a key (health); the rate-limit burst goes there.
     pub open: Probe,
+    /// The endpoint that says the service's API answers, for the Fleet view's health and for
+    /// the check that a restart brought the service back. A health endpoint that also judges
+    /// the service's dependencies is not one (Sekha's `/health` is 503 while Chroma is down
+    /// although its API works). Without it, `service_url` is asked as it is.
+    #[serde(default)]
+    pub liveness: Option<Probe>,
     /// Data endpoints that answer without a key although they should not.
     #[serde(default)]
     pub unprotected_data: Vec<String>,
@@ -171,7 +248,37 @@ pub struct LogSource {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Restart {
+    /// The default restart command. None of the three services ships a systemd unit, so
+    /// `systemctl restart <name>` assumes one the operator wrote (`unit_shipped = false`).
     pub command: Vec<String>,
+    /// Whether the service itself ships what `command` needs (a unit, a script).
+    #[serde(default)]
+    pub unit_shipped: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Ways a start is known to fail, each recognised by what the service says and fixed
+    /// before it is started again, once (`[[restart.recover]]`).
+    #[serde(default)]
+    pub recover: Vec<Recovery>,
+    /// What a restart destroys, for the operator to read before confirming one (a rotation
+    /// or an incident restart): RAE in lite mode keeps every memory in memory only.
+    #[serde(default)]
+    pub loses_data: Option<String>,
+    /// `NAME=value` settings of the service's environment under which `loses_data` holds
+    /// (any one); empty: always.
+    #[serde(default)]
+    pub loses_data_when: Vec<String>,
+}
+
+/// A start failure the agent knows how to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recovery {
+    /// Text the service writes (on stderr, to the journal, to its log) when a start fails
+    /// this way; nothing else triggers the fix.
+    pub when: String,
+    /// SQL run on the profile's `[database]` before the service is started again.
+    pub sql: String,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -255,7 +362,53 @@ impl Profile {
                 profile.keys.encoding
             )));
         }
+        let sqlite = profile
+            .database
+            .as_ref()
+            .is_some_and(|db| db.format == "sqlite");
+        for recovery in &profile.restart.recover {
+            if recovery.when.trim().is_empty() {
+                return Err(error(
+                    "restart.recover needs the text the failure is recognised by (when)".into(),
+                ));
+            }
+            if !sqlite {
+                return Err(error(
+                    "restart.recover runs SQL on the service's database: give a [database] of format sqlite".into(),
+                ));
+            }
+        }
+        if let Some(bad) = profile
+            .restart
+            .loses_data_when
+            .iter()
+            .find(|s| !s.contains('='))
+        {
+            return Err(error(format!(
+                "restart.loses_data_when entries are NAME=value, not {bad}"
+            )));
+        }
         Ok(profile)
+    }
+
+    /// The write route `method path` is, if any (see [`WriteRoute`]).
+    pub fn write_route(&self, method: &str, path: &str) -> Option<&WriteRoute> {
+        self.writes.iter().find(|w| w.matches(method, path))
+    }
+
+    /// Whether `name` is read as a key by mistake (see [`NotKey`]).
+    pub fn not_key(&self, name: &str) -> Option<&NotKey> {
+        self.keys.not_keys.iter().find(|n| n.name == name)
+    }
+
+    /// Whether `value` is a published key: a known default or sample, or a config file's
+    /// default.
+    pub fn is_published(&self, value: &str) -> bool {
+        self.keys.known_weak.iter().any(|w| w == value)
+            || self
+                .config_files
+                .iter()
+                .any(|f| f.default.as_deref() == Some(value))
     }
 }
 
@@ -345,8 +498,129 @@ mod tests {
             jelmore
                 .logs
                 .iter()
-                .any(|l| l.format == Format::UvicornAccess),
-            "Jelmore's uvicorn access log is a source"
+                .any(|l| l.source == "service" && l.format == Format::Structlog),
+            "Jelmore's stdout (structlog with uvicorn's lines mixed in) is a source"
+        );
+    }
+
+    #[test]
+    fn liveness_is_a_probe_that_says_the_api_answers() {
+        let sekha = builtin("sekha");
+        assert_eq!(
+            sekha.probes.liveness.as_ref().map(|p| p.path.as_str()),
+            Some("/metrics"),
+            "Sekha's /health is 503 while Chroma is down: /metrics says its API answers"
+        );
+        for name in ["rae", "jelmore"] {
+            assert!(
+                builtin(name).probes.liveness.is_some(),
+                "{name} names its liveness probe"
+            );
+        }
+    }
+
+    #[test]
+    fn sekha_s_restart_bug_is_recovered_only_by_its_own_words() {
+        let sekha = builtin("sekha");
+        let recovery = &sekha.restart.recover[0];
+        assert_eq!(
+            recovery.when, "UNIQUE constraint failed: seaql_migrations.version",
+            "recognised by the message Sekha writes on stderr"
+        );
+        assert_eq!(
+            recovery.sql, "DELETE FROM seaql_migrations;",
+            "the known fix, on its database"
+        );
+        for name in Profile::builtin_names() {
+            assert!(
+                !builtin(name).restart.unit_shipped,
+                "{name} ships no systemd unit: the default restart command assumes one"
+            );
+        }
+        let no_db = include_str!("../../../profiles/rae.toml").replace(
+            "[guides]",
+            "[[restart.recover]]\nwhen = \"x\"\nsql = \"DELETE FROM t;\"\n\n[guides]",
+        );
+        let err = Profile::parse(&no_db, "custom.toml").expect_err("SQL with no database");
+        assert!(
+            err.message.contains("[database]"),
+            "a recovery needs a database to run on: {err}"
+        );
+    }
+
+    #[test]
+    fn published_keys_and_variables_that_are_not_keys_are_data() {
+        let sekha = builtin("sekha");
+        for published in [
+            "dev_default_key_change_me_1234567890",
+            "dev_api_key_12345678901234567890123456789012",
+            "sk-dev-12345678901234567890123456789012",
+        ] {
+            assert!(
+                sekha.is_published(published),
+                "{published} is printed in Sekha's own files"
+            );
+        }
+        let rae = builtin("rae");
+        assert!(
+            rae.is_published("change-this-secret-key-in-production"),
+            "a config file's default counts as published"
+        );
+        let jelmore = builtin("jelmore");
+        assert!(
+            jelmore
+                .not_key("API_KEY_HEADER")
+                .is_some_and(|n| n.fix.contains("Remove")),
+            "API_KEY_HEADER is a finding to remove, not a key"
+        );
+        assert!(
+            jelmore.not_key("API_KEY_ADMIN").is_none(),
+            "the real keys are keys"
+        );
+        assert!(
+            rae.restart
+                .loses_data
+                .as_deref()
+                .is_some_and(|s| s.starts_with("Restart loses every memory unless")),
+            "RAE's lite mode loses its memories on restart, and the profile says so"
+        );
+    }
+
+    #[test]
+    fn write_routes_name_what_changes_data() {
+        let sekha = builtin("sekha");
+        let delete = sekha
+            .write_route("DELETE", "/api/v1/conversations/4f1c?x=1")
+            .expect("a delete is a write");
+        assert!(delete.destructive && delete.open, "destructive, and open");
+        assert!(
+            sekha
+                .write_route("POST", "/mcp/tools/memory_store")
+                .is_some_and(|w| !w.destructive),
+            "storing a memory writes"
+        );
+        for read in [
+            ("POST", "/mcp/tools/memory_search"),
+            ("POST", "/mcp/tools/memory_stats"),
+            ("GET", "/api/v1/conversations"),
+            ("DELETE", "/api/v1/conversations"),
+        ] {
+            assert!(
+                sekha.write_route(read.0, read.1).is_none(),
+                "{read:?} changes nothing"
+            );
+        }
+        let rae = builtin("rae");
+        assert!(
+            rae.write_route("POST", "/v2/memories").is_some(),
+            "RAE's open memory write, with or without its trailing slash"
+        );
+        let jelmore = builtin("jelmore");
+        assert!(
+            jelmore
+                .write_route("DELETE", "/api/v1/v1/sessions/abc")
+                .is_some_and(|w| w.destructive),
+            "deleting a Jelmore session destroys it"
         );
     }
 

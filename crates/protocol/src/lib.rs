@@ -120,6 +120,15 @@ pub mod flags {
     pub const TIME_FROM_AGENT: u32 = 1 << 3;
     /// The client address is the service's own report of X-Forwarded-For: spoofable.
     pub const IP_SPOOFABLE: u32 = 1 << 4;
+    /// The line is about a request the agent itself sent (a compliance probe, a key check, a
+    /// health check after a restart): Gatehouse's own traffic, never an attack. The console
+    /// keeps such events out of its rollups, offenders and detection, and shows them on the
+    /// timeline as its own.
+    pub const PROBE: u32 = 1 << 5;
+    /// The line names a client, but what it names is not an IP address (`999.999.999.999`,
+    /// markup): `ip` is left empty, so it reaches no offender list, alert or block; the text
+    /// stays in `raw`.
+    pub const ADDRESS_UNREADABLE: u32 = 1 << 6;
 }
 
 /// The health words used on the wire and in the UI: never colour alone.

@@ -12,10 +12,8 @@ use crate::error::root_cause;
 
 /// A key presented by the probes: recognisable in the service's own log as Gatehouse's.
 const PROBE_KEY: &str = "gatehouse-compliance-probe-not-a-key";
-/// How the probes introduce themselves in the service's access log.
-const PROBE_USER_AGENT: &str = "gatehouse-agent compliance probe";
 /// TEST-NET-1: a rate limit keyed on `X-Forwarded-For` charges the burst to nobody real.
-const PROBE_FORWARDED_FOR: &str = "192.0.2.1";
+const PROBE_FORWARDED_FOR: std::net::Ipv4Addr = crate::probes::PROBE_FORWARDED_FOR;
 const BURST_TIME_LIMIT: Duration = Duration::from_secs(15);
 
 pub(super) async fn auth_refuses(cx: &Context<'_>) -> CheckResult {
@@ -157,6 +155,9 @@ pub(super) async fn rate_limit(cx: &Context<'_>) -> CheckResult {
         .unwrap_or(429);
     let url = format!("{base}{}", cx.service.profile.probes.open.path);
     let burst = cx.policy.rate_limit_burst;
+    // One window for the whole burst: every line it makes is the agent's own.
+    let probe = cx.service.probes.begin(&url);
+    let marks = probe.headers();
     let started = Instant::now();
     let mut sent = 0u32;
     let mut limited_at = None;
@@ -166,14 +167,16 @@ pub(super) async fn rate_limit(cx: &Context<'_>) -> CheckResult {
         let batch = (burst - sent).min(8);
         let mut tasks = Vec::with_capacity(batch as usize);
         for _ in 0..batch {
-            let request = cx
+            let mut request = cx
                 .service
                 .http
                 .get(&url)
-                .header("x-forwarded-for", PROBE_FORWARDED_FOR)
-                .header("user-agent", PROBE_USER_AGENT)
-                .timeout(PROBE_TIMEOUT)
-                .send();
+                .header("x-forwarded-for", PROBE_FORWARDED_FOR.to_string())
+                .timeout(PROBE_TIMEOUT);
+            for (name, value) in &marks {
+                request = request.header(*name, value);
+            }
+            let request = request.send();
             tasks.push(request);
         }
         for result in futures_join(tasks).await {
@@ -188,6 +191,7 @@ pub(super) async fn rate_limit(cx: &Context<'_>) -> CheckResult {
             }
         }
     }
+    drop(probe);
     let took = started.elapsed().as_millis();
     let mut evidence = vec![format!(
         "{sent} GET {} in {took} ms with X-Forwarded-For {PROBE_FORWARDED_FOR}{}",
@@ -231,14 +235,13 @@ const MAX_REDIRECTS: usize = 3;
 async fn get_within_origin(cx: &Context<'_>, url: &str) -> Result<u16, String> {
     let mut url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
     for _ in 0..=MAX_REDIRECTS {
-        let response = cx
-            .service
-            .http
-            .get(url.clone())
-            .timeout(PROBE_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| root_cause(&e))?;
+        let probe = cx.service.probes.begin(url.as_str());
+        let mut request = cx.service.http.get(url.clone()).timeout(PROBE_TIMEOUT);
+        for (name, value) in probe.headers() {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| root_cause(&e))?;
+        drop(probe);
         let status = response.status();
         let next = response
             .headers()
@@ -263,16 +266,20 @@ fn base_url(cx: &Context<'_>) -> Result<String, String> {
 /// The protected endpoint's status for a request with `header` (or none).
 async fn protected_status(cx: &Context<'_>, header: Option<(&str, String)>) -> Result<u16, String> {
     let probe = &cx.service.profile.probes.protected;
-    let mut headers = vec![("user-agent", PROBE_USER_AGENT.to_owned())];
+    // The agent's own request: the failed sign-in it makes is flagged as a probe.
+    let window = cx.service.probes.begin(&probe.path);
+    let mut headers: Vec<(&str, String)> = window.headers().into_iter().collect();
     headers.extend(header);
     let (request, url) = cx
         .service
         .protected_request(&base_url(cx)?, headers, PROBE_TIMEOUT)?;
-    request
+    let status = request
         .send()
         .await
         .map(|r| r.status().as_u16())
-        .map_err(|e| format!("{} {url}: {}", probe.method, root_cause(&e)))
+        .map_err(|e| format!("{} {url}: {}", probe.method, root_cause(&e)));
+    drop(window);
+    status
 }
 
 /// Runs the requests together and gives each one's status (or `Err` when it got no answer).

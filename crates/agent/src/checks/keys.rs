@@ -1,69 +1,112 @@
-//! The service's keys as its config files hold them (a missing key counts with the default
-//! the service falls back to): long and random enough, and none of the published defaults.
+//! The keys the service uses (a file's, the default it falls back to, or a variable of its
+//! process's environment, which wins over both): long and random enough, and none of the
+//! published ones. A published key is weak whatever its length and characters: anyone who read
+//! the service's repository has it. A key whose characters follow a pattern (a run such as
+//! `1234567890`, a repeat, dictionary words) carries far less randomness than its length
+//! suggests, and is rated by what it carries.
 
-use std::path::PathBuf;
-
-use gatehouse_events::profile::ConfigFile;
 use gatehouse_protocol::{CheckId, CheckResult};
 
 use super::{fail, pass, unknown, Context};
-use crate::service::files::{self, fingerprint};
+use crate::service::files::fingerprint;
+use crate::service::keys::{Found, FoundKey, Source};
 
 /// The least randomness a key should carry, in bits.
 const MIN_KEY_BITS: f64 = 128.0;
 
+/// Words keys are made of when a person makes them up, and that published keys are made of.
+const WORDS: &[&str] = &[
+    "abc",
+    "admin",
+    "api",
+    "change",
+    "changeme",
+    "default",
+    "demo",
+    "dev",
+    "example",
+    "guest",
+    "jelmore",
+    "key",
+    "keys",
+    "letmein",
+    "local",
+    "mcp",
+    "password",
+    "prod",
+    "production",
+    "qwerty",
+    "rae",
+    "rest",
+    "root",
+    "sample",
+    "secret",
+    "sekha",
+    "service",
+    "team",
+    "test",
+    "this",
+    "token",
+    "user",
+    "welcome",
+    "xyz",
+];
+
 pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
     let check = CheckId::KeyStrength;
-    let keys = match keys(cx) {
-        Ok(keys) => keys,
+    let found = match cx.service.found_keys() {
+        Ok(found) => found,
         Err(why) => return unknown(check, why, vec![]),
     };
-    if keys.is_empty() {
+    if found.keys.is_empty() {
         return unknown(
             check,
-            "no key was found in the service's config files",
-            vec![],
+            "no key was found in the service's config files or its environment",
+            vec![found.environment],
         );
     }
     let min = cx.service.profile.keys.min_length;
     let mut weak = 0;
     let mut evidence = Vec::new();
-    for key in &keys {
+    for key in &found.keys {
         let bits = estimated_bits(&key.value);
         let short = key.value.len() < min;
+        let published = cx.service.profile.is_published(&key.value);
         let low = bits < MIN_KEY_BITS;
-        if short || low {
+        if key.in_use() && (short || low || published) {
             weak += 1;
         }
         evidence.push(format!(
-            "{} ({}{}): {} characters, about {:.0} bits, fingerprint {}{}",
+            "{} ({}): {} characters, about {:.0} bits, fingerprint {}{}{}",
             key.name,
-            key.file,
-            if key.defaulted {
-                ", not set: the default applies"
-            } else {
-                ""
-            },
+            key.place(),
             key.value.len(),
             bits,
             fingerprint(&key.value),
-            match (short, low) {
-                (true, _) => format!(" — shorter than the {min} characters required"),
-                (false, true) => format!(" — less than {MIN_KEY_BITS:.0} bits of randomness"),
+            match (published, short, low) {
+                (true, _, _) => " — a published key: weak whatever its length".to_owned(),
+                (_, true, _) => format!(" — shorter than the {min} characters required"),
+                (_, _, true) => format!(
+                    " — less than {MIN_KEY_BITS:.0} bits of randomness (its characters follow a pattern or repeat)"
+                ),
                 _ => String::new(),
-            }
+            },
+            overridden(key)
         ));
     }
+    evidence.push(found.environment);
     if weak > 0 {
         fail(
             check,
-            format!("{weak} key(s) are too short or too predictable"),
+            format!("{weak} key(s) in use are published, too short or too predictable"),
             evidence,
         )
     } else {
         pass(
             check,
-            format!("every key has at least {min} characters and {MIN_KEY_BITS:.0} bits"),
+            format!(
+                "every key in use has at least {min} characters and {MIN_KEY_BITS:.0} bits, and none is published"
+            ),
             evidence,
         )
     }
@@ -71,54 +114,55 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
 
 pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
     let check = CheckId::DefaultKey;
-    let keys = match keys(cx) {
-        Ok(keys) => keys,
+    let Found { keys, environment } = match cx.service.found_keys() {
+        Ok(found) => found,
         Err(why) => return unknown(check, why, vec![]),
     };
+    let profile = cx.service.profile;
     let mut evidence = Vec::new();
+    let mut in_use = 0;
     for key in &keys {
-        let known = cx.service.profile.keys.known_weak.contains(&key.value)
-            || cx
-                .service
-                .profile
-                .config_files
-                .iter()
-                .any(|f| f.default.as_deref() == Some(key.value.as_str()));
-        if key.defaulted {
-            evidence.push(format!(
-                "{} is not set in {}: {} uses its published default",
-                key.name, key.file, cx.service.profile.display_name
-            ));
-        } else if known {
-            evidence.push(format!(
+        let line = if let Some(not_key) = profile.not_key(&key.name) {
+            Some(format!(
+                "{} in {} is read as a key although it is not one: {}",
+                key.name,
+                key.place(),
+                not_key.fix
+            ))
+        } else if let Source::Default { file, why } = &key.source {
+            Some(format!(
+                "{} is not set where {} reads it in {} ({why}): it uses its published default",
+                key.name,
+                profile.display_name,
+                file.display()
+            ))
+        } else if profile.is_published(&key.value) {
+            Some(format!(
                 "{} in {} is a published default or known key (fingerprint {})",
                 key.name,
-                key.file,
+                key.place(),
                 fingerprint(&key.value)
-            ));
-        }
-    }
-    if cx.service.profile.name == "jelmore" {
-        // Jelmore reads every API_KEY_* variable as a key, so its own compose file's
-        // API_KEY_HEADER=X-API-Key makes that literal string a valid key.
-        if let Some(header) = keys.iter().find(|k| k.name == "API_KEY_HEADER") {
-            if !evidence.iter().any(|e| e.starts_with("API_KEY_HEADER")) {
-                evidence.push(format!(
-                    "API_KEY_HEADER in {} is read as a key named \"header\"",
-                    header.file
-                ));
+            ))
+        } else {
+            None
+        };
+        if let Some(line) = line {
+            if key.in_use() {
+                in_use += 1;
             }
+            evidence.push(format!("{line}{}", overridden(key)));
         }
     }
-    if evidence.is_empty() {
-        pass(
-            check,
-            "no default or published key is in use",
-            vec![format!(
-                "{} key(s) compared with the profile's known keys",
+    evidence.push(environment);
+    if in_use == 0 {
+        evidence.insert(
+            0,
+            format!(
+                "{} key(s) compared with the profile's published keys",
                 keys.len()
-            )],
-        )
+            ),
+        );
+        pass(check, "no default or published key is in use", evidence)
     } else {
         fail(
             check,
@@ -128,77 +172,100 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
     }
 }
 
-struct FoundKey {
-    name: String,
-    file: String,
-    value: String,
-    /// Not set: the service's default applies.
-    defaulted: bool,
+fn overridden(key: &FoundKey) -> String {
+    key.overridden_by
+        .as_deref()
+        .map(|by| format!(" (not in use: {by} wins over it)"))
+        .unwrap_or_default()
 }
 
-fn config_files<'a>(cx: &Context<'a>) -> Result<Vec<(PathBuf, &'a ConfigFile)>, String> {
-    cx.service
-        .config_files()
-        .ok_or_else(|| files::no_dir("the service's files"))
-}
-
-/// Every key the profile names, as its files hold it; a file's missing key appears with
-/// its default value if the service falls back to one.
-fn keys(cx: &Context<'_>) -> Result<Vec<FoundKey>, String> {
-    let mut found = Vec::new();
-    let dir = cx
-        .service
-        .dir()
-        .ok_or_else(|| files::no_dir("the service's files"))?;
-    for (path, file) in config_files(cx)? {
-        let (text, _) = files::read_config(dir, &file.path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let shown = path.display().to_string();
-        // Inside a table or absent: the service does not see it.
-        let values = files::keys_in(file, &text).unwrap_or_default();
-        if values.is_empty() {
-            if let (Some(key), Some(default)) = (&file.key, &file.default) {
-                found.push(FoundKey {
-                    name: key.clone(),
-                    file: shown.clone(),
-                    value: default.clone(),
-                    defaulted: true,
-                });
-            }
-        }
-        for (name, value) in values {
-            found.push(FoundKey {
-                name,
-                file: shown.clone(),
-                value,
-                defaulted: false,
-            });
-        }
-    }
-    Ok(found)
-}
-
-/// Shannon entropy of the key's characters times its length: a rough upper bound on the
-/// randomness in it, good at catching repeated or dictionary-like keys.
+/// About how many bits of randomness `value` carries, read as a person would guess it: runs
+/// (`1234567890`, `aaaa`, `zyx`), repeats of what came before, and dictionary words cost
+/// little; every other character costs the logarithm of the alphabet the key draws on. Good at
+/// telling a generated key from a made-up one; no proof of randomness.
 fn estimated_bits(value: &str) -> f64 {
-    let bytes = value.as_bytes();
-    if bytes.is_empty() {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.is_empty() {
         return 0.0;
     }
-    let mut counts = [0u32; 256];
-    for &b in bytes {
-        counts[b as usize] += 1;
+    let pool = {
+        let has = |f: fn(&char) -> bool| chars.iter().any(f);
+        let mut pool = 0.0;
+        if has(char::is_ascii_lowercase) {
+            pool += 26.0;
+        }
+        if has(char::is_ascii_uppercase) {
+            pool += 26.0;
+        }
+        if has(char::is_ascii_digit) {
+            pool += 10.0;
+        }
+        if has(|c| !c.is_ascii_alphanumeric()) {
+            pool += 33.0;
+        }
+        f64::log2(pool)
+    };
+    let word_bits = f64::log2(WORDS.len() as f64) + 1.0;
+    let lower: Vec<char> = chars.iter().map(|c| c.to_ascii_lowercase()).collect();
+    let mut bits = 0.0;
+    let mut i = 0;
+    while i < chars.len() {
+        let run = run_len(&chars[i..]);
+        let repeat = repeat_len(&chars, i);
+        let word = WORDS
+            .iter()
+            .map(|w| w.chars().collect::<Vec<_>>())
+            .filter(|w| lower[i..].starts_with(w))
+            .map(|w| w.len())
+            .max()
+            .unwrap_or(0);
+        let best = run.max(repeat).max(word);
+        if best >= 3 {
+            bits += if best == word {
+                word_bits
+            } else if best == repeat {
+                f64::log2(i as f64 + 1.0) + f64::log2(best as f64)
+            } else {
+                pool + f64::log2(best as f64)
+            };
+            i += best;
+        } else {
+            bits += pool;
+            i += 1;
+        }
     }
-    let n = bytes.len() as f64;
-    let per_char: f64 = counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
+    bits
+}
+
+/// How long the run starting at `chars[0]` is: each character one more, one less or the same
+/// as the one before (`123`, `cba`, `xxxx`).
+fn run_len(chars: &[char]) -> usize {
+    if chars.len() < 2 {
+        return chars.len();
+    }
+    let step = chars[1] as i64 - chars[0] as i64;
+    if step.abs() > 1 {
+        return 1;
+    }
+    1 + chars
+        .windows(2)
+        .take_while(|w| w[1] as i64 - w[0] as i64 == step)
+        .count()
+}
+
+/// The longest stretch starting at `at` that already appeared before it.
+fn repeat_len(chars: &[char], at: usize) -> usize {
+    (0..at)
+        .map(|start| {
+            chars[start..]
+                .iter()
+                .zip(&chars[at..])
+                .take_while(|(a, b)| a == b)
+                .count()
+                .min(at - start)
         })
-        .sum();
-    per_char * n
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -210,12 +277,44 @@ mod tests {
         let generated = "kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b";
         assert!(
             estimated_bits(generated) > MIN_KEY_BITS,
-            "a 43-character base64 key from the guide is strong enough"
+            "a 43-character base64 key from the guide is strong enough: {}",
+            estimated_bits(generated)
         );
         assert!(
             estimated_bits(&"ab".repeat(20)) < MIN_KEY_BITS,
             "a long key of two repeated letters is not"
         );
         assert_eq!(estimated_bits(""), 0.0, "an empty key has no randomness");
+    }
+
+    /// An entropy estimate over the characters rated Sekha's built-in default at 159 bits;
+    /// read as a person would guess it, it is a handful of words and a run of digits.
+    #[test]
+    fn keys_that_follow_a_pattern_are_weak_whatever_their_length() {
+        for key in [
+            "dev_default_key_change_me_1234567890",
+            "dev_api_key_12345678901234567890123456789012",
+            "sk-dev-12345678901234567890123456789012",
+            "rest_key_xyz7890123456789xyz7890123456789",
+            "change-this-secret-key-in-production",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF",
+            "Zz9Zz9Zz9Zz9Zz9Zz9Zz9Zz9Zz9Zz9Zz9Zz9Zz9Zz9",
+        ] {
+            let bits = estimated_bits(key);
+            assert!(
+                bits < MIN_KEY_BITS,
+                "{key} follows a pattern: about {bits:.0} bits"
+            );
+        }
+        for key in [
+            "Zq4Xv1Lw8Rt3Ny6Pm2Ks9Hd5Gf7Jb0Cc4Ve1Ua8Oi3E",
+            "r3OZqKx0_Lq-4mW8vT2yHc9NbJ6eFs1dPg7uAi5kXw0",
+        ] {
+            assert!(
+                estimated_bits(key) > MIN_KEY_BITS,
+                "{key} is random-looking: {}",
+                estimated_bits(key)
+            );
+        }
     }
 }

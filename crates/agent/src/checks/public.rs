@@ -27,7 +27,9 @@ pub(super) async fn probe(cx: &Context<'_>) -> PublicProbe {
         Err(e) => return PublicProbe::Broken(format!("public_url {url}: {e}")),
     };
     if parsed.scheme() != "https" {
-        return PublicProbe::PlainHttp(url);
+        // No TLS to judge, but CORS is answered over plain HTTP just the same.
+        let headers = probe_http(cx, &url).await;
+        return PublicProbe::PlainHttp(Box::new(Plain { url, headers }));
     }
     let host = parsed.host_str().unwrap_or("localhost").to_owned();
     let port = parsed.port_or_known_default().unwrap_or(443);
@@ -38,7 +40,7 @@ pub(super) async fn probe(cx: &Context<'_>) -> PublicProbe {
         .ok()
         .or(tls12.as_ref().ok())
         .and_then(|h| h.not_after);
-    let headers = probe_http(&url).await;
+    let headers = probe_http(cx, &url).await;
     PublicProbe::Probed(Box::new(Probed {
         url,
         tls13: tls13.map(|_| ()),
@@ -51,8 +53,14 @@ pub(super) async fn probe(cx: &Context<'_>) -> PublicProbe {
 pub(super) enum PublicProbe {
     NotConfigured,
     Broken(String),
-    PlainHttp(String),
+    PlainHttp(Box<Plain>),
     Probed(Box<Probed>),
+}
+
+/// A public endpoint without TLS: only its headers can be judged.
+pub(super) struct Plain {
+    url: String,
+    headers: Result<Headers, String>,
 }
 
 pub(super) struct Probed {
@@ -69,6 +77,8 @@ struct Headers {
     /// `Access-Control-Allow-Origin` on a GET and on a preflight, from the probe origin.
     cors_get: Option<String>,
     cors_preflight: Option<String>,
+    /// `Access-Control-Allow-Credentials` on either.
+    cors_credentials: Option<String>,
 }
 
 impl PublicProbe {
@@ -82,13 +92,13 @@ impl PublicProbe {
                 )
             }
             PublicProbe::Broken(why) => return unknown(check, why.clone(), vec![]),
-            PublicProbe::PlainHttp(url) => {
+            PublicProbe::PlainHttp(plain) => {
                 return match check {
-                    CheckId::Cors => unknown(check, "the public endpoint is plain HTTP", vec![url.clone()]),
+                    CheckId::Cors => cors(&plain.url, &plain.headers),
                     _ => fail(
                         check,
                         "the public endpoint is plain HTTP: keys cross the network in clear text",
-                        vec![url.clone()],
+                        vec![plain.url.clone()],
                     ),
                 }
             }
@@ -143,32 +153,54 @@ impl PublicProbe {
                 }
                 Err(e) => unknown(check, "the public endpoint did not answer", vec![e.clone()]),
             },
-            CheckId::Cors => match &p.headers {
-                Ok(h) => {
-                    let evidence = vec![
-                        format!(
-                            "GET with Origin {PROBE_ORIGIN}: Access-Control-Allow-Origin {}",
-                            h.cors_get.as_deref().unwrap_or("(absent)")
-                        ),
-                        format!(
-                            "OPTIONS preflight from {PROBE_ORIGIN}: Access-Control-Allow-Origin {}",
-                            h.cors_preflight.as_deref().unwrap_or("(absent)")
-                        ),
-                    ];
-                    let loose = |v: &Option<String>| {
-                        v.as_deref()
-                            .is_some_and(|v| v.trim() == "*" || v.trim() == PROBE_ORIGIN)
-                    };
-                    if loose(&h.cors_get) || loose(&h.cors_preflight) {
-                        fail(check, "any web page may call this API from a browser (CORS allows every origin)", evidence)
-                    } else {
-                        pass(check, "CORS does not allow an arbitrary origin", evidence)
-                    }
-                }
-                Err(e) => unknown(check, "the public endpoint did not answer", vec![e.clone()]),
-            },
+            CheckId::Cors => cors(&p.url, &p.headers),
             other => unknown(other, "not a check of the public endpoint", vec![]),
         }
+    }
+}
+
+/// CORS as the public endpoint answers it (over TLS or not): an `Access-Control-Allow-Origin`
+/// of `*`, or one that echoes an origin the probe made up, lets any web page call the API
+/// from a browser; with `Access-Control-Allow-Credentials: true` it does so with the browser's
+/// cookies and authentication.
+fn cors(url: &str, headers: &Result<Headers, String>) -> CheckResult {
+    let check = CheckId::Cors;
+    let h = match headers {
+        Ok(h) => h,
+        Err(e) => return unknown(check, "the public endpoint did not answer", vec![e.clone()]),
+    };
+    let evidence = vec![
+        format!(
+            "GET {url} with Origin {PROBE_ORIGIN}: Access-Control-Allow-Origin {}",
+            h.cors_get.as_deref().unwrap_or("(absent)")
+        ),
+        format!(
+            "OPTIONS preflight from {PROBE_ORIGIN}: Access-Control-Allow-Origin {}",
+            h.cors_preflight.as_deref().unwrap_or("(absent)")
+        ),
+        format!(
+            "Access-Control-Allow-Credentials: {}",
+            h.cors_credentials.as_deref().unwrap_or("(absent)")
+        ),
+    ];
+    let loose = |v: &Option<String>| {
+        v.as_deref()
+            .is_some_and(|v| v.trim() == "*" || v.trim() == PROBE_ORIGIN)
+    };
+    let credentials = h
+        .cors_credentials
+        .as_deref()
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !(loose(&h.cors_get) || loose(&h.cors_preflight)) {
+        pass(check, "CORS does not allow an arbitrary origin", evidence)
+    } else if credentials {
+        fail(check, "any web page may call this API from a browser, with the browser's credentials (CORS echoes every origin and allows credentials)", evidence)
+    } else {
+        fail(
+            check,
+            "any web page may call this API from a browser (CORS allows every origin)",
+            evidence,
+        )
     }
 }
 
@@ -231,7 +263,10 @@ async fn handshake(host: &str, port: u16, versions: ProbeVersions) -> Result<Han
         .unwrap_or_else(|_| Err("no answer within 5 s".into()))
 }
 
-async fn probe_http(url: &str) -> Result<Headers, String> {
+async fn probe_http(cx: &Context<'_>, url: &str) -> Result<Headers, String> {
+    // The agent's own requests: what the proxy logs of them is flagged as a probe.
+    let window = cx.service.probes.begin(url);
+    let marks = window.headers();
     let config =
         gatehouse_pki::probe_client_config(ProbeVersions::Both).map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder()
@@ -241,9 +276,11 @@ async fn probe_http(url: &str) -> Result<Headers, String> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| e.to_string())?;
-    let get = client
-        .get(url)
-        .header("origin", PROBE_ORIGIN)
+    let mut get = client.get(url).header("origin", PROBE_ORIGIN);
+    for (name, value) in &marks {
+        get = get.header(*name, value);
+    }
+    let get = get
         .send()
         .await
         .map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
@@ -256,19 +293,29 @@ async fn probe_http(url: &str) -> Result<Headers, String> {
     let status = get.status().as_u16();
     let hsts = header(&get, "strict-transport-security");
     let cors_get = header(&get, "access-control-allow-origin");
-    let preflight = client
+    let mut cors_credentials = header(&get, "access-control-allow-credentials");
+    let mut preflight = client
         .request(reqwest::Method::OPTIONS, url)
         .header("origin", PROBE_ORIGIN)
-        .header("access-control-request-method", "GET")
+        .header("access-control-request-method", "GET");
+    for (name, value) in &marks {
+        preflight = preflight.header(*name, value);
+    }
+    let preflight = preflight
         .send()
         .await
         .map_err(|e| format!("OPTIONS {url}: {}", root_cause(&e)))?;
     let cors_preflight = header(&preflight, "access-control-allow-origin");
+    if cors_credentials.is_none() {
+        cors_credentials = header(&preflight, "access-control-allow-credentials");
+    }
+    drop(window);
     Ok(Headers {
         status,
         hsts,
         cors_get,
         cors_preflight,
+        cors_credentials,
     })
 }
 

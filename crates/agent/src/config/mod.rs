@@ -7,6 +7,6 @@ mod file;
 mod settings;
 
 pub use file::{AgentConfig, CheckSettings, FirewallSettings, LogConfig};
-pub use settings::{CheckPolicy, FirewallPolicy, ServiceSettings, Settings};
+pub use settings::{CheckPolicy, FirewallPolicy, Liveness, ServiceSettings, Settings};
 
 pub use crate::error::ConfigError;

@@ -35,6 +35,10 @@ pub struct Settings {
     profile: Result<Arc<Profile>, ConfigError>,
     /// The config's `[[logs]]`, else the profile's sources (empty if there is no profile).
     logs: Vec<LogConfig>,
+    /// `logs` are the profile's defaults, not the config's own.
+    logs_from_profile: bool,
+    /// The restart command is the profile's default, not the config's own.
+    restart_from_profile: bool,
     pub service: ServiceSettings,
     pub firewall: FirewallPolicy,
     pub checks: CheckPolicy,
@@ -43,8 +47,15 @@ pub struct Settings {
 /// How to reach, find and restart the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSettings {
-    /// Its open health endpoint.
+    /// Its open health endpoint as configured (`service_url`): its origin is where the
+    /// profile's endpoints are.
     pub url: Option<String>,
+    /// What says the service's API answers: the profile's liveness probe at the origin of
+    /// `service_url`, or `service_url` itself when the profile names none.
+    pub liveness: Option<Liveness>,
+    /// The logs the service itself writes (source `service`): where a restart looks for what
+    /// the service said when it did not come back.
+    pub output_logs: Vec<PathBuf>,
     /// Its working directory, where the profile's config files are.
     pub dir: Option<PathBuf>,
     /// The config's restart command, else the profile's.
@@ -54,6 +65,38 @@ pub struct ServiceSettings {
     /// The account the service runs as (`[checks] service_user`); without one, the owner of
     /// the service's files.
     pub user: Option<String>,
+}
+
+/// A request that says whether the service's API answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Liveness {
+    pub method: String,
+    pub url: String,
+    pub body: Option<String>,
+}
+
+impl Liveness {
+    /// The profile's liveness probe at the origin of `service_url`, or else `service_url`.
+    fn resolve(url: Option<&str>, profile: Option<&Profile>) -> Option<Liveness> {
+        let url = url?;
+        let probe = profile.and_then(|p| p.probes.liveness.as_ref());
+        let origin = reqwest::Url::parse(url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null");
+        match (probe, origin) {
+            (Some(probe), Some(origin)) => Some(Liveness {
+                method: probe.method.clone(),
+                url: format!("{origin}{}", probe.path),
+                body: probe.body.clone(),
+            }),
+            _ => Some(Liveness {
+                method: "GET".into(),
+                url: url.to_owned(),
+                body: None,
+            }),
+        }
+    }
 }
 
 /// How addresses are blocked.
@@ -101,13 +144,21 @@ impl Settings {
                 }
                 named
             })
-            .collect();
+            .collect::<Vec<_>>();
         let restart_command = match (&config.restart_command, &profile) {
             (Some(command), _) => command.clone(),
             (None, Ok(profile)) => profile.restart.command.clone(),
             (None, Err(_)) => Vec::new(),
         };
+        let logs_from_profile = config.logs.is_empty();
+        let restart_from_profile = config.restart_command.is_none();
         let checks = &config.checks;
+        let liveness = Liveness::resolve(config.service_url.as_deref(), profile.as_deref().ok());
+        let output_logs = logs
+            .iter()
+            .filter(|log| log.source == "service")
+            .map(|log| log.path.clone())
+            .collect();
         Settings {
             listen: config.listen,
             profile_name: config.profile.clone(),
@@ -115,8 +166,12 @@ impl Settings {
             buffer_capacity: config.buffer_capacity,
             profile,
             logs,
+            logs_from_profile,
+            restart_from_profile,
             service: ServiceSettings {
                 url: config.service_url.clone(),
+                liveness,
+                output_logs,
                 dir: config.service_dir.clone(),
                 restart_command,
                 restart_timeout: config
@@ -156,6 +211,43 @@ impl Settings {
     /// The service's profile, or why there is none.
     pub fn profile(&self) -> Result<&Profile, &ConfigError> {
         self.profile.as_deref()
+    }
+
+    /// What in this config will not work as it stands, for `check-config` to say: a log that
+    /// does not exist (most often a profile's default path, which is only a guess at where the
+    /// service writes), and a default `systemctl restart` of a unit the service does not ship.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for log in &self.logs {
+            if std::fs::symlink_metadata(&log.path).is_err() {
+                warnings.push(format!(
+                    "{} ({}) does not exist{}",
+                    log.path.display(),
+                    log.source,
+                    if self.logs_from_profile {
+                        ": it is the profile's default; add [[logs]] naming where the service and its proxy really write"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        if let (true, Ok(profile)) = (self.restart_from_profile, &self.profile) {
+            if !profile.restart.unit_shipped {
+                warnings.push(format!(
+                    "the restart command `{}` is the profile's default: {} ships no such unit, so it works only if you wrote one; otherwise set restart_command",
+                    profile.restart.command.join(" "),
+                    profile.display_name
+                ));
+            }
+        }
+        if self.service.url.is_none() {
+            warnings.push(
+                "no service_url: the service's health, restarts and the probes cannot be checked"
+                    .into(),
+            );
+        }
+        warnings
     }
 
     /// The logs to follow, or why there are none: no `[[logs]]` and no profile to ask.
@@ -200,6 +292,29 @@ mod tests {
             settings.logs().expect("sekha is built in").len(),
             config.effective_logs().expect("sekha is built in").len(),
             "the profile's log sources"
+        );
+    }
+
+    #[test]
+    fn liveness_is_the_profile_s_probe_at_the_service_s_origin() {
+        let sekha = Settings::resolve(
+            &AgentConfig::for_test(PathBuf::from("/x"))
+                .with_service_url("http://127.0.0.1:8080/health"),
+        );
+        assert_eq!(
+            sekha.service.liveness.as_ref().map(|l| l.url.as_str()),
+            Some("http://127.0.0.1:8080/metrics"),
+            "Sekha's /health is 503 without Chroma: its liveness is /metrics"
+        );
+        let custom = Settings::resolve(
+            &AgentConfig::for_test(PathBuf::from("/x"))
+                .with_profile("nosuch")
+                .with_service_url("http://127.0.0.1:9/ping"),
+        );
+        assert_eq!(
+            custom.service.liveness.map(|l| l.url),
+            Some("http://127.0.0.1:9/ping".to_owned()),
+            "without a profile, service_url is asked as it is"
         );
     }
 

@@ -1,5 +1,15 @@
 //! The service's credentials as its config files hold them, described without their values:
 //! a fingerprint, a length, the file and when it changed.
+//!
+//! What the inventory offers is what a rotation can do:
+//! - a key the file does not hold where the service reads it (absent, or inside a TOML table
+//!   where Sekha ignores it) is listed with the fingerprint of the published default the
+//!   service then uses, as weak: rotating it writes a new key where the service reads it
+//!   (Sekha's key moves to the root, RAE's missing `SECRET_KEY` is set);
+//! - a variable the service reads as a key by mistake (Jelmore's `API_KEY_HEADER`) is not a
+//!   key to rotate: it is a problem whose fix is removing it;
+//! - a key that a variable of the service's environment overrides is said, since rotating the
+//!   file's would not change the key in use.
 
 use std::path::Path;
 
@@ -8,6 +18,25 @@ use gatehouse_events::Profile;
 use gatehouse_protocol::{CredentialsReport, HostCredential};
 
 use crate::service::files::{self, fingerprint, KeyProblem};
+use crate::service::Service;
+
+/// The inventory of the service beside the agent: its files, and what its process's
+/// environment overrides.
+pub fn of_service(service: &Service<'_>) -> CredentialsReport {
+    let mut report = inventory(service.profile, service.dir());
+    if let Ok(found) = service.found_keys() {
+        for key in found.keys.iter().filter(|k| !k.in_use()) {
+            if let Some(by) = &key.overridden_by {
+                report.problems.push(format!(
+                    "{by} wins over {} in {}: rotating the file's key would not change the key the service uses; change it where the service's environment is set (its unit's Environment= or EnvironmentFile=)",
+                    key.name,
+                    key.place()
+                ));
+            }
+        }
+    }
+    report
+}
 
 /// Read every credential the profile names from the files under `service_dir`.
 pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsReport {
@@ -35,22 +64,35 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
             Role::ApiKey => "api_key",
             Role::JwtSecret => "jwt_secret",
         };
-        let found = match files::keys_in(file, &text) {
-            Ok(found) => found,
+        let (mut found, problem) = match files::keys_in(file, &text) {
+            Ok(found) => (found, None),
             Err(KeyProblem::Missing(key)) => {
+                (Vec::new(), Some(format!("{shown} has no root-level {key}")))
+            }
+            Err(KeyProblem::Unusable(problem)) => (Vec::new(), Some(format!("{shown}: {problem}"))),
+        };
+        match (found.is_empty(), &file.key, &file.default) {
+            (true, Some(key), Some(default)) => {
+                let said = problem.unwrap_or_else(|| format!("{shown} does not set {key}"));
+                report.problems.push(format!(
+                    "{said}: {name} uses its published default for {key}. Rotating {key} writes a new key where {name} reads it.",
+                    name = profile.display_name
+                ));
+                found.push((key.clone(), default.clone()));
+            }
+            _ => report.problems.extend(problem),
+        }
+        found.retain(|(name, _)| match profile.not_key(name) {
+            Some(not_key) => {
                 report
                     .problems
-                    .push(format!("{shown} has no root-level {key}"));
-                Vec::new()
+                    .push(format!("{name} in {shown}: {}", not_key.fix));
+                false
             }
-            Err(KeyProblem::Unusable(problem)) => {
-                report.problems.push(format!("{shown}: {problem}"));
-                Vec::new()
-            }
-        };
+            None => true,
+        });
         for (name, value) in found {
-            let weak = value.len() < profile.keys.min_length
-                || profile.keys.known_weak.iter().any(|w| w == &value);
+            let weak = value.len() < profile.keys.min_length || profile.is_published(&value);
             report.credentials.push(HostCredential {
                 role: role.into(),
                 name,
@@ -91,6 +133,7 @@ mod tests {
         };
         let s = inventory(&load("sekha"), Some(dir.path()));
         assert_eq!(s.credentials.len(), 1, "Sekha's one key: {s:?}");
+        assert!(s.problems.is_empty(), "and nothing wrong: {:?}", s.problems);
         assert_eq!(s.credentials[0].name, "mcp_api_key", "by its TOML key");
         assert_eq!(
             s.credentials[0].fingerprint,
@@ -100,6 +143,11 @@ mod tests {
         assert!(!s.credentials[0].weak, "40 characters is long enough");
         let j = inventory(&load("jelmore"), Some(dir.path()));
         let names: Vec<&str> = j.credentials.iter().map(|c| c.name.as_str()).collect();
+        assert!(
+            j.problems.is_empty(),
+            "no API_KEY_HEADER here, so nothing to say: {:?}",
+            j.problems
+        );
         assert_eq!(
             names,
             ["API_KEY_ADMIN", "API_KEY_CLIENT"],
@@ -129,6 +177,70 @@ mod tests {
         }
     }
 
+    /// A finding the console can fix offers the fix: Sekha's key written inside a table (so
+    /// its published default applies) and RAE's unset SECRET_KEY are listed as the weak
+    /// defaults they are, which a rotation replaces; Jelmore's API_KEY_HEADER is not a key to
+    /// rotate at all.
+    #[test]
+    fn keys_the_service_does_not_read_from_its_file_are_offered_as_the_defaults_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[llm_bridge]\nurl = \"x\"\nmcp_api_key = \"dev_api_key_12345678901234567890123456789012\"\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join(".env"),
+            "API_KEY=kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b\nAPI_KEY_ADMIN=kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b\nAPI_KEY_HEADER=X-API-Key\n",
+        )
+        .expect("write");
+        let load = |name: &str| Profile::builtin(name).expect("built in").expect("valid");
+        let sekha = inventory(&load("sekha"), Some(dir.path()));
+        let key = &sekha.credentials[0];
+        assert_eq!(
+            (key.name.as_str(), key.fingerprint.clone(), key.weak),
+            (
+                "mcp_api_key",
+                fingerprint("dev_default_key_change_me_1234567890"),
+                true
+            ),
+            "the key Sekha uses is its built-in default, offered for rotation: {sekha:?}"
+        );
+        assert!(
+            sekha.problems[0].contains("inside [llm_bridge]")
+                && sekha.problems[0].contains("Rotating mcp_api_key writes a new key"),
+            "the operator is told why and what a rotation does: {:?}",
+            sekha.problems
+        );
+        let rae = inventory(&load("rae"), Some(dir.path()));
+        let secret = rae
+            .credentials
+            .iter()
+            .find(|c| c.name == "SECRET_KEY")
+            .expect("the unset SECRET_KEY is offered");
+        assert!(
+            secret.weak
+                && secret.fingerprint == fingerprint("change-this-secret-key-in-production"),
+            "as its published default: {secret:?}"
+        );
+        let jelmore = inventory(&load("jelmore"), Some(dir.path()));
+        assert!(
+            jelmore
+                .credentials
+                .iter()
+                .all(|c| c.name != "API_KEY_HEADER"),
+            "API_KEY_HEADER is not offered as a key: {jelmore:?}"
+        );
+        assert!(
+            jelmore
+                .problems
+                .iter()
+                .any(|p| p.starts_with("API_KEY_HEADER") && p.contains("Remove the variable")),
+            "it is a problem whose fix is removing it: {:?}",
+            jelmore.problems
+        );
+    }
+
     #[test]
     fn a_key_inside_a_table_and_a_missing_file_are_reported() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -140,8 +252,8 @@ mod tests {
         let sekha = Profile::builtin("sekha").expect("built in").expect("valid");
         let report = inventory(&sekha, Some(dir.path()));
         assert!(
-            report.credentials.is_empty(),
-            "a key in a table is not the service's key"
+            report.credentials.iter().all(|c| c.weak),
+            "a key in a table is not the service's key: its default is"
         );
         assert!(
             report.problems[0].contains("inside [server]"),

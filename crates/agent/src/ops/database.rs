@@ -278,8 +278,9 @@ pub async fn restore(
     ));
     let service = service.map_err(|e| ApiError::conflict(codes::CANNOT_ROTATE, e.to_string()))?;
     Ok(match service.restart().await {
-        Ok(()) => {
-            steps.push("verified: the service restarted and answers its health check".into());
+        Ok(done) => {
+            steps.extend(done);
+            steps.push("verified: the service restarted and answers its liveness probe".into());
             tracing::warn!(snapshot = %request.name, "database restored");
             RestoreResult {
                 ok: true,

@@ -80,6 +80,12 @@ pub async fn rotate(
     let dir = service
         .dir()
         .ok_or_else(|| ApiError::conflict(codes::CANNOT_ROTATE, no_dir("the service's config")))?;
+    if let Some(not_key) = service.profile.not_key(&request.name) {
+        return Err(ApiError::conflict(
+            codes::CANNOT_ROTATE,
+            format!("{}; nothing was changed", not_key.fix),
+        ));
+    }
     let file = service.file_holding(&request.name).ok_or_else(|| {
         ApiError::conflict(
             codes::CANNOT_ROTATE,
@@ -129,12 +135,17 @@ pub async fn rotate(
             ),
         ));
     }
-    let old = value_of(file, &text, &request.name).ok_or_else(|| {
-        ApiError::conflict(
-            codes::CONFIG_CHANGED,
-            format!("{} no longer holds {}", path.display(), request.name),
-        )
-    })?;
+    // A key the file does not hold where the service reads it (absent, or written inside a
+    // TOML table) means the service uses its published default: rotating it is the fix, and
+    // writes the new key where the service reads it.
+    let old = value_of(file, &text, &request.name)
+        .or_else(|| file.default.clone().filter(|_| file.key.is_some()))
+        .ok_or_else(|| {
+            ApiError::conflict(
+                codes::CONFIG_CHANGED,
+                format!("{} no longer holds {}", path.display(), request.name),
+            )
+        })?;
     if fingerprint(&old) != request.expected_fingerprint {
         return Err(ApiError::conflict(
             codes::CONFIG_CHANGED,
@@ -146,6 +157,7 @@ pub async fn rotate(
         ));
     }
     check_new_key(&request.new_key, &service.profile.keys)?;
+    environment_allows(service, &request.name, &old)?;
     let new_text = replace_value(&text, file, &request.name, &request.new_key);
     // Read the result back as the service would: exactly the new key, or nothing is done.
     if value_of(file, &new_text, &request.name).as_deref() != Some(request.new_key.as_str())
@@ -242,10 +254,11 @@ pub async fn rotate(
     outcome.restart_ms += restart_started.elapsed().as_millis() as u64;
     let verified = match restarted {
         Err(e) => Err(e),
-        Ok(()) => {
+        Ok(done) => {
+            outcome.steps.extend(done);
             outcome
                 .steps
-                .push("restarted the service; its own process answers its health check".into());
+                .push("restarted the service; its own process answers its liveness probe".into());
             if file.role == Role::JwtSecret {
                 // A signing secret is not presented as a key: the protected endpoint cannot
                 // tell. The service came back with it; tokens signed with the old one stop
@@ -281,9 +294,46 @@ pub async fn rotate(
         Err(e) => {
             outcome.error = Some(e);
             roll_back(service, state, &journal, &old, &mut outcome).await;
+            // The backup now holds the config in place again: no more is kept of it than
+            // after a commit.
+            prune_backups(state, &config_name, BACKUPS_KEPT);
         }
     }
     Ok(finish(state, outcome))
+}
+
+/// Refuse, before anything changes, to rotate a key that a variable of the service's process
+/// environment overrides with another value: the file is not where the service gets its key,
+/// so the new key would be refused and the restart wasted. (A variable holding the file's
+/// own value, as `set -a; . ./.env` or `EnvironmentFile=` give, follows the file.)
+fn environment_allows(service: &Service<'_>, name: &str, old: &str) -> Result<(), ApiError> {
+    let Ok(found) = service.found_keys() else {
+        return Ok(());
+    };
+    let overrides = |variable: &str| {
+        variable == name
+            || service
+                .profile
+                .env
+                .iter()
+                .any(|e| e.name == variable && e.key() == name)
+    };
+    let winner = found.keys.iter().find(|k| {
+        matches!(k.source, crate::service::keys::Source::Environment { .. })
+            && overrides(&k.name)
+            && k.value != old
+    });
+    match winner {
+        Some(env) => Err(ApiError::conflict(
+            codes::CANNOT_ROTATE,
+            format!(
+                "{} in {} holds another key and wins over {name} in the config file, so a new key there would not be used; nothing was changed. Change the key where the service's environment is set (its unit's Environment= or EnvironmentFile=), or remove the variable.",
+                env.name,
+                env.place()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Why the service no longer takes `old` (without presenting it): none of its config files
@@ -352,7 +402,8 @@ async fn roll_back(
         journal.backup.display()
     ));
     match service.restart().await {
-        Ok(()) => {
+        Ok(done) => {
+            outcome.steps.extend(done);
             outcome
                 .steps
                 .push("restarted the service with the previous config".into());

@@ -226,7 +226,8 @@ fn strip_export(line: &str) -> &str {
 }
 
 /// The config text with `name` set to `value`: a TOML key at the root (above any table,
-/// where the service reads it), a dotenv line in place. Everything else is kept as it was.
+/// where the service reads it; a copy inside a table, which the service ignores, is removed),
+/// a dotenv line in place. Everything else is kept as it was.
 pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> String {
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -237,11 +238,21 @@ pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> 
                 .position(|l| l.trim_start().starts_with('['))
                 .unwrap_or(lines.len());
             let line = format!("{name} = \"{value}\"");
-            let existing = lines[..root_end].iter().position(|l| {
+            let defines = |l: &String| {
                 l.trim_start()
                     .strip_prefix(name)
                     .is_some_and(|rest| rest.trim_start().starts_with('='))
-            });
+            };
+            // A copy inside a table is ignored by the service; the key moves to the root.
+            let mut i = root_end;
+            while i < lines.len() {
+                if defines(&lines[i]) {
+                    lines.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            let existing = lines[..root_end].iter().position(defines);
             match existing {
                 Some(i) => lines[i] = line,
                 None => lines.insert(0, line),
@@ -295,9 +306,9 @@ mod tests {
         );
         let in_table = "[server]\nport = 8080\nmcp_api_key = \"old\"\n";
         let fixed = replace_value(in_table, &sekha, "mcp_api_key", "NEW");
-        assert!(
-            fixed.starts_with("mcp_api_key = \"NEW\"\n[server]"),
-            "a key only inside a table gets a root-level one: {fixed}"
+        assert_eq!(
+            fixed, "mcp_api_key = \"NEW\"\n[server]\nport = 8080\n",
+            "a key only inside a table moves to the root, where the service reads it"
         );
         assert_eq!(
             toml_root_key(&fixed, "mcp_api_key")

@@ -147,9 +147,14 @@ impl Service<'_> {
                 }
                 Some(_) => {}
             }
-            let status = send(stream, host, &url, call)
+            // The agent's own request: the lines it makes in the service's logs are known as
+            // the agent's (see `probes`).
+            let probe = self.probes.begin(url.path());
+            let marks = probe.headers();
+            let status = send(stream, host, &url, call, &marks)
                 .await
                 .map_err(NoAnswer::Unreachable)?;
+            drop(probe);
             let pid = tables
                 .iter()
                 .find(|s| {
@@ -186,6 +191,7 @@ async fn send(
     host: &str,
     url: &reqwest::Url,
     call: Call<'_>,
+    marks: &[(&str, String)],
 ) -> Result<u16, String> {
     let exchange = async {
         let (mut sender, connection) =
@@ -204,8 +210,10 @@ async fn send(
         let mut request = hyper::Request::builder()
             .method(call.method)
             .uri(target)
-            .header("host", host_header)
-            .header("user-agent", "gatehouse-agent");
+            .header("host", host_header);
+        for (name, value) in marks {
+            request = request.header(*name, value.as_str());
+        }
         for (name, value) in call.headers {
             request = request.header(*name, *value);
         }
@@ -241,6 +249,58 @@ fn pid_of(inode: u64) -> Option<u32> {
                 })
                 .then_some(pid)
         })
+}
+
+impl Service<'_> {
+    /// The process listening where `service_url` points, if it is the service's account's and
+    /// the agent may see it (root, or `CAP_SYS_PTRACE`, or the same account).
+    pub fn listening_pid(&self) -> Result<u32, String> {
+        let url = self
+            .settings
+            .url
+            .as_deref()
+            .ok_or("no service_url is configured, so the service's process cannot be found")?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("service_url {url}: {e}"))?;
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+            return Err(format!("service_url {url} names no host"));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let targets: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .map_err(|e| format!("{host}: {e}"))?
+            .collect();
+        let want = self.account()?;
+        let tables = tables()?;
+        let listener = tables
+            .iter()
+            .find(|s| {
+                s.state == netstat::LISTEN
+                    && s.uid == want
+                    && targets.iter().any(|t| netstat::takes(s.local, *t))
+            })
+            .ok_or_else(|| {
+                format!("no process of the service's account (uid {want}) listens on {host}:{port}")
+            })?;
+        pid_of(listener.inode).ok_or_else(|| {
+            format!(
+                "the process listening on {host}:{port} cannot be seen (the agent needs root or CAP_SYS_PTRACE)"
+            )
+        })
+    }
+}
+
+/// The environment of process `pid`, in order (`/proc/PID/environ`, at most 1 MiB).
+pub fn environment(pid: u32) -> Result<Vec<(String, String)>, String> {
+    let path = format!("/proc/{pid}/environ");
+    let bytes = fsutil::read_limited(Path::new(&path), ENVIRON_MAX)
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    Ok(bytes
+        .split(|&b| b == 0)
+        .filter_map(|pair| {
+            let pair = std::str::from_utf8(pair).ok()?;
+            let (name, value) = pair.split_once('=')?;
+            Some((name.to_owned(), value.to_owned()))
+        })
+        .collect())
 }
 
 /// The names of the variables in the environment of process `pid` whose value is `value`.

@@ -4,8 +4,12 @@
 //!
 //! - [`files`]: its config files under `service_dir`, which key each holds and how to read
 //!   and replace it, its database file.
-//! - [`probe`]: its base URL, health and the protected endpoint, over one HTTP client.
-//! - [`restart`]: running its restart command, then waiting for its health check.
+//! - [`keys`]: the keys it uses and where each comes from (a file, its default, its
+//!   process's environment, which wins).
+//! - [`probe`]: its base URL, liveness and the protected endpoint, over one HTTP client.
+//! - [`restart`]: running its restart command, then waiting for its liveness probe; a start
+//!   that fails in a way the profile knows is fixed and tried once more, and one that does
+//!   not come back is reported with what the service itself said.
 //! - [`account`]: the account it runs as, which its files and its listener belong to.
 //! - [`listener`]: requests over a connection checked to end at the service's own process
 //!   (never a key to another local user who took its port), with [`netstat`] reading the
@@ -13,6 +17,7 @@
 
 pub mod account;
 pub mod files;
+pub mod keys;
 pub mod listener;
 pub mod netstat;
 pub mod probe;
@@ -21,14 +26,18 @@ pub mod restart;
 use gatehouse_events::Profile;
 
 use crate::config::ServiceSettings;
+use crate::probes::ProbeLog;
 
-/// A view of the service: its parsed profile, its settings and the agent's HTTP client.
-/// Cheap to make; the agent makes one per request from what it resolved at start.
+/// A view of the service: its parsed profile, its settings, the agent's HTTP client and the
+/// log of the agent's own requests (every request to the service opens a window there, so
+/// the lines it makes are known as the agent's). Cheap to make; the agent makes one per
+/// request from what it resolved at start.
 #[derive(Debug, Clone, Copy)]
 pub struct Service<'a> {
     pub profile: &'a Profile,
     pub settings: &'a ServiceSettings,
     pub http: &'a reqwest::Client,
+    pub probes: &'a ProbeLog,
 }
 
 impl<'a> Service<'a> {
@@ -36,11 +45,13 @@ impl<'a> Service<'a> {
         profile: &'a Profile,
         settings: &'a ServiceSettings,
         http: &'a reqwest::Client,
+        probes: &'a ProbeLog,
     ) -> Self {
         Service {
             profile,
             settings,
             http,
+            probes,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Reaching the service over HTTP with the agent's one client: its base URL (the origin of
-//! `service_url`), its health endpoint, and its protected endpoint as the profile names it.
+//! `service_url`), its liveness probe, and its protected endpoint as the profile names it.
+//! Every request is the agent's own (see `probes`): it carries the window's nonce.
 
 use std::time::Duration;
 
@@ -8,7 +9,9 @@ use reqwest::RequestBuilder;
 
 use super::listener::{Call, NoAnswer};
 use super::Service;
+use crate::config::Liveness;
 use crate::error::root_cause;
+use crate::probes::ProbeLog;
 
 /// How long the protected endpoint has to answer when a rotation checks a key.
 const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,65 +91,74 @@ impl Service<'_> {
         }
     }
 
-    /// After a restart: wait until the service's own process answers its health endpoint
-    /// with 2xx, at most `within`. Another user's process on the port ends the wait at once:
-    /// the service cannot have started there.
-    pub async fn await_health(&self, health: &str, within: Duration) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + within;
-        // The old process may still answer for a moment: give the restart time to take.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        loop {
-            let answer = self
-                .request_own(Call {
-                    method: "GET",
-                    url: health,
-                    headers: &[],
-                    body: None,
-                    timeout: HEALTH_POLL_TIMEOUT,
-                })
-                .await;
-            match answer {
-                Ok(answer) if (200..300).contains(&answer.status) => return Ok(()),
-                Err(NoAnswer::NotTheService(why)) => {
-                    return Err(format!("the service is not back: {why}"))
-                }
-                Err(NoAnswer::Unchecked(why)) => {
-                    return Err(format!("the restart cannot be checked: {why}"))
-                }
-                Ok(_) | Err(NoAnswer::Unreachable(_)) => {}
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(format!(
-                    "the service did not answer {health} within {} s of the restart",
-                    within.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    /// One liveness request to the service's own process: `Ok(true)` when it answers that
+    /// its API works (2xx, or 429: it answers but limits the agent), `Ok(false)` when
+    /// something answers otherwise or nothing does yet.
+    pub async fn live(&self, liveness: &Liveness) -> Result<bool, NoAnswer> {
+        let headers: Vec<(&str, &str)> = match liveness.body {
+            Some(_) => vec![("content-type", "application/json")],
+            None => Vec::new(),
+        };
+        let answer = self
+            .request_own(Call {
+                method: &liveness.method,
+                url: &liveness.url,
+                headers: &headers,
+                body: liveness.body.as_deref(),
+                timeout: HEALTH_POLL_TIMEOUT,
+            })
+            .await;
+        match answer {
+            Ok(answer) => Ok((200..300).contains(&answer.status) || answer.status == 429),
+            Err(NoAnswer::Unreachable(_)) => Ok(false),
+            Err(other) => Err(other),
         }
     }
 }
 
-/// The service's health for `/v1/info`: its health endpoint's answer. Needs no profile, so
-/// an agent whose profile is unknown still reports it.
-pub async fn health(http: &reqwest::Client, url: Option<&str>) -> ServiceHealth {
-    let Some(url) = url else {
+/// The service's health for `/v1/info`: whether its liveness probe answers (the profile's,
+/// at the origin of `service_url`; `service_url` itself without a profile). Marked as the
+/// agent's own request.
+pub async fn health(
+    http: &reqwest::Client,
+    probes: &ProbeLog,
+    liveness: Option<&Liveness>,
+) -> ServiceHealth {
+    let Some(liveness) = liveness else {
         return ServiceHealth {
             health: Health::Unknown,
             detail: "no service_url is configured for this agent".into(),
         };
     };
-    match http.get(url).send().await {
+    let (method, url) = (&liveness.method, &liveness.url);
+    let Ok(verb) = reqwest::Method::from_bytes(method.as_bytes()) else {
+        return ServiceHealth {
+            health: Health::Unknown,
+            detail: format!("the liveness probe's method {method} is not an HTTP method"),
+        };
+    };
+    let probe = probes.begin(url);
+    let mut request = http.request(verb, url);
+    for (name, value) in probe.headers() {
+        request = request.header(name, value);
+    }
+    if let Some(body) = &liveness.body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.clone());
+    }
+    match request.send().await {
         Ok(response) if response.status().is_success() => ServiceHealth {
             health: Health::Ok,
-            detail: format!("GET {url} answered {}", response.status().as_u16()),
+            detail: format!("{method} {url} answered {}", response.status().as_u16()),
         },
         Ok(response) => ServiceHealth {
             health: Health::Failing,
-            detail: format!("GET {url} answered {}", response.status().as_u16()),
+            detail: format!("{method} {url} answered {}", response.status().as_u16()),
         },
         Err(e) => ServiceHealth {
             health: Health::Failing,
-            detail: format!("GET {url} failed: {}", root_cause(&e)),
+            detail: format!("{method} {url} failed: {}", root_cause(&e)),
         },
     }
 }
