@@ -55,7 +55,7 @@ impl Agent {
         let settings = Settings::resolve(&config);
         let state = StateDir::new(&settings.state_dir);
         let identity = Identity::load(&state)?;
-        let probes = Arc::new(ProbeLog::new());
+        let probes = Arc::new(ProbeLog::new(Clock::system()));
         let mut buffer = Buffer::open(&state.events(), settings.buffer_capacity)?;
         buffer.judge_probes(probes.clone());
         // No redirects: reqwest keeps custom headers (X-API-Key) across one, and the service
@@ -79,6 +79,11 @@ impl Agent {
 
     /// The same agent reading the time from `clock` (tests move time this way).
     pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.probes = Arc::new(ProbeLog::new(clock.clone()));
+        self.buffer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .judge_probes(self.probes.clone());
         self.clock = clock;
         self
     }

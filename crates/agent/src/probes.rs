@@ -34,6 +34,8 @@ use std::sync::{Mutex, PoisonError};
 
 use gatehouse_events::{parse_address, Kind, Outcome};
 
+use crate::clock::Clock;
+
 /// What every nonce starts with, so a line is searched for one only if it holds this.
 pub const NONCE_PREFIX: &str = "gh-probe-";
 /// The rate-limit burst's `X-Forwarded-For` (TEST-NET-1): a service that logs the first
@@ -56,9 +58,10 @@ const REQUEST_ID_FIELDS: [&str; 2] = ["\"request_id\":", "\"correlation_id\":"];
 
 /// The windows of the agent's own requests, shared by whatever sends requests to the service
 /// and by the event buffer that judges each line.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProbeLog {
     windows: Mutex<VecDeque<Window>>,
+    clock: Clock,
 }
 
 #[derive(Debug, Clone)]
@@ -93,15 +96,24 @@ pub struct Probe<'a> {
 }
 
 impl ProbeLog {
-    pub fn new() -> Self {
-        ProbeLog::default()
+    /// A log whose windows open and close at the times `clock` gives.
+    pub fn new(clock: Clock) -> Self {
+        ProbeLog {
+            windows: Mutex::default(),
+            clock,
+        }
+    }
+
+    /// The time now, as events are stamped.
+    pub fn now_us(&self) -> i64 {
+        self.clock.micros()
     }
 
     /// Open a window for requests to `path` (a path, or a whole URL); it closes when the
     /// returned guard is dropped.
     pub fn begin(&self, path: &str) -> Probe<'_> {
         let nonce = format!("{NONCE_PREFIX}{}", random_hex());
-        let now = now_us();
+        let now = self.now_us();
         let mut windows = self.lock();
         while windows.len() >= MOST_WINDOWS
             || windows
@@ -182,7 +194,7 @@ impl Probe<'_> {
 
 impl Drop for Probe<'_> {
     fn drop(&mut self) {
-        let now = now_us();
+        let now = self.log.now_us();
         if let Some(window) = self
             .log
             .lock()
@@ -229,16 +241,18 @@ fn bare_path(path: &str) -> &str {
 
 fn random_hex() -> String {
     let mut bytes = [0u8; 16];
-    // The system's random source does not fail on Linux once booted; were it to, a nonce
-    // from the clock is still one nobody else has seen before the agent sends it.
+    // The system's random source does not fail on Linux once booted.
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
-        bytes = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u128).to_le_bytes();
+        // Were it to, the standard library's per-process random hash keys still make a nonce
+        // nobody else has seen before the agent sends it.
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in bytes.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(chunk.as_ptr() as usize);
+            chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
+        }
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now_us() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
 }
 
 #[cfg(test)]
@@ -283,14 +297,14 @@ mod tests {
             ip,
             path,
             raw: raw.into(),
-            time_us: now_us(),
+            time_us: Clock::system().micros(),
             dated_by_agent: false,
         }
     }
 
     #[test]
     fn a_line_holding_a_nonce_is_the_agent_s_only_if_the_agent_made_it() {
-        let log = ProbeLog::new();
+        let log = ProbeLog::new(Clock::system());
         let probe = log.begin("/api/v1/v1/sessions");
         let ours = format!(
             r#"{{"event": "Invalid API key", "request_id": "{}"}}"#,
@@ -327,7 +341,7 @@ mod tests {
 
     #[test]
     fn lines_without_a_nonce_are_judged_by_source_client_path_and_time() {
-        let log = ProbeLog::new();
+        let log = ProbeLog::new(Clock::system());
         let probe = log.begin("http://127.0.0.1:8000/v2/compliance/circuit-breakers");
         let rae = line("service", Kind::Auth, None, None, "{}");
         assert!(

@@ -64,6 +64,11 @@ pub async fn run(
                     if let Err(e) = console.fleet.refresh_all().await {
                         tracing::warn!(error = %e, "scheduled refresh failed");
                     }
+                    // A rotation the console never heard the end of is settled as soon as
+                    // its agent can say, not only when its key is next touched.
+                    if let Err(e) = console.rotation.resolve_pending_rotations().await {
+                        tracing::warn!(error = %e, "pending rotations could not be settled");
+                    }
                 }
             }
         }),

@@ -121,7 +121,11 @@ impl Service<'_> {
     async fn start_once(&self) -> Result<(), NotBack> {
         let command = &self.settings.restart_command;
         let within = self.settings.restart_timeout;
-        let listening = Listening::start(&self.settings.output_logs, unit(command));
+        let listening = Listening::start(
+            &self.settings.output_logs,
+            unit(command),
+            self.probes.now_us(),
+        );
         let output = run(command, within).await.map_err(|reason| NotBack {
             reason,
             words: Vec::new(),
@@ -202,7 +206,7 @@ struct Listening {
 }
 
 impl Listening {
-    fn start(logs: &[PathBuf], unit: Option<String>) -> Self {
+    fn start(logs: &[PathBuf], unit: Option<String>, now_us: i64) -> Self {
         Listening {
             logs: logs
                 .iter()
@@ -214,7 +218,7 @@ impl Listening {
                 })
                 .collect(),
             unit,
-            since: time::OffsetDateTime::now_utc().unix_timestamp(),
+            since: now_us / 1_000_000,
         }
     }
 

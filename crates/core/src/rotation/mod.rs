@@ -221,6 +221,9 @@ impl Rotation {
     /// Ask every agent for its service's credentials and describe every credential known.
     pub async fn credentials(&self) -> Result<CredentialInventory> {
         use futures_util::stream::{self, StreamExt};
+        if let Err(e) = self.resolve_pending_rotations().await {
+            tracing::warn!(error = %e, "pending rotations could not be settled first");
+        }
         let now = self.ctx.unix();
         let records: Vec<_> = self
             .ctx
