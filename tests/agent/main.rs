@@ -7,6 +7,7 @@ mod database;
 mod exposure;
 mod files;
 mod firewall;
+mod journal;
 mod layering;
 mod mtls;
 #[path = "../common/ports.rs"]

@@ -11,13 +11,18 @@ pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod identity;
+pub mod journal;
+pub mod logevent;
 pub mod ops;
 pub mod service;
 pub mod state;
 pub mod tail;
 
 pub use agent::Agent;
-pub use config::{AgentConfig, CheckSettings, ConfigError, FirewallSettings, LogConfig, Settings};
+pub use config::{
+    AgentConfig, CheckSettings, ConfigError, FirewallSettings, JournalUnit, LogConfig, LogOrigin,
+    Settings,
+};
 pub use error::ApiError;
 pub use identity::{initialise, new_enrollment, Channel};
 

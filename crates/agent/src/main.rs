@@ -99,7 +99,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     for log in logs {
         println!(
             "   follows {} ({:?}, {})",
-            log.path.display(),
+            log.name(),
             log.format,
             log.source
         );

@@ -30,12 +30,17 @@ pub(super) fn access_log(cx: &Context<'_>) -> CheckResult {
     let mut evidence = Vec::new();
     let mut recent = 0;
     for log in access {
-        let modified = crate::fsutil::open_regular(&log.path).and_then(|regular| {
-            regular
-                .facts
-                .modified
-                .ok_or_else(|| std::io::Error::other("no modification time"))
-        });
+        let modified = match (log.path(), log.journal_unit()) {
+            (Some(path), _) => crate::fsutil::open_regular(path).and_then(|regular| {
+                regular
+                    .facts
+                    .modified
+                    .ok_or_else(|| std::io::Error::other("no modification time"))
+            }),
+            (None, Some(unit)) => crate::journal::last_written(unit)
+                .and_then(|t| t.ok_or_else(|| std::io::Error::other("nothing in the journal yet"))),
+            (None, None) => Err(std::io::Error::other("no file and no journal")),
+        };
         match modified {
             Ok(modified) => {
                 let age = SystemTime::now()
@@ -46,12 +51,12 @@ pub(super) fn access_log(cx: &Context<'_>) -> CheckResult {
                 }
                 evidence.push(format!(
                     "{} ({}): last written {} ago",
-                    log.path.display(),
+                    log.name(),
                     log.source,
                     human(age)
                 ));
             }
-            Err(e) => evidence.push(format!("{} ({}): {e}", log.path.display(), log.source)),
+            Err(e) => evidence.push(format!("{} ({}): {e}", log.name(), log.source)),
         }
     }
     if recent > 0 {

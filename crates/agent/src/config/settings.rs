@@ -92,10 +92,10 @@ impl Settings {
         let logs = logs
             .into_iter()
             .filter(|log| {
-                let named = crate::fsutil::is_file_name(&log.path);
+                let named = log.path().is_none_or(crate::fsutil::is_file_name);
                 if !named {
                     tracing::error!(
-                        path = ?log.path,
+                        path = ?log.path(),
                         "a log path with a NUL byte or none at all is not followed"
                     );
                 }
@@ -216,11 +216,11 @@ mod tests {
             settings.logs().is_err(),
             "and without [[logs]] there is nothing to follow"
         );
-        let logs = vec![LogConfig {
-            path: PathBuf::from("/var/log/x.log"),
-            format: gatehouse_events::Format::NginxCombined,
-            source: "proxy".into(),
-        }];
+        let logs = vec![LogConfig::file(
+            "/var/log/x.log",
+            gatehouse_events::Format::NginxCombined,
+            "proxy",
+        )];
         let settings = Settings::resolve(&config.with_logs(logs.clone()));
         assert_eq!(
             settings.logs().expect("given logs"),
