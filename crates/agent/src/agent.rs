@@ -16,6 +16,7 @@ use crate::checks;
 use crate::config::{AgentConfig, Settings};
 pub use crate::error::ApiError;
 use crate::error::ConfigError;
+use crate::grants::{self, Action};
 use crate::identity::Identity;
 pub use crate::identity::{initialise, new_enrollment, Channel};
 use crate::ops;
@@ -34,6 +35,8 @@ pub struct Agent {
     buffer: Mutex<Buffer>,
     /// One action on the service at a time: a rotation, a restart, a snapshot or a restore.
     one_action: tokio::sync::Mutex<()>,
+    /// What the agent can do here, as `/v1/info` last found it.
+    grants: grants::Reports,
 }
 
 impl std::fmt::Debug for Agent {
@@ -66,6 +69,7 @@ impl Agent {
             http,
             buffer: Mutex::new(buffer),
             one_action: tokio::sync::Mutex::new(()),
+            grants: grants::Reports::default(),
         })
     }
 
@@ -171,6 +175,7 @@ impl Agent {
         // Taken after the wait, so queued rotations never share a backup name.
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let service = self.service_for(codes::CANNOT_ROTATE)?;
+        self.require(Action::Rotate, codes::CANNOT_ROTATE, "cannot rotate")?;
         ops::rotate::rotate(&service, &self.state, &request, now).await
     }
 
@@ -198,6 +203,7 @@ impl Agent {
         request: protocol::BlockRequest,
         console: Option<std::net::IpAddr>,
     ) -> Result<protocol::BlockResult, ApiError> {
+        self.require(Action::Block, codes::CANNOT_BLOCK, "cannot block")?;
         ops::firewall::block(&self.settings.firewall, request, console).await
     }
 
@@ -216,6 +222,7 @@ impl Agent {
     pub async fn restart_service(&self) -> Result<protocol::RestartResult, ApiError> {
         let _one = self.one_action.lock().await;
         let service = self.service_for(codes::CANNOT_ROTATE)?;
+        self.require(Action::Restart, codes::CANNOT_ROTATE, "cannot restart")?;
         Ok(ops::restart::restart(&service).await)
     }
 
@@ -223,6 +230,7 @@ impl Agent {
     pub async fn snapshot(&self) -> Result<protocol::Snapshot, ApiError> {
         let _one = self.one_action.lock().await;
         let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.require(Action::Snapshot, codes::CANNOT_RESTORE, "cannot snapshot")?;
         ops::database::snapshot(self.service(), &self.state, now).await
     }
 
@@ -239,6 +247,7 @@ impl Agent {
     ) -> Result<protocol::RestoreResult, ApiError> {
         let _one = self.one_action.lock().await;
         let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.require(Action::Restore, codes::CANNOT_RESTORE, "cannot restore")?;
         ops::database::restore(self.service(), &self.state, &request, now).await
     }
 
@@ -288,6 +297,12 @@ impl Agent {
         }
     }
 
+    /// Refuse `action` before it starts if a grant it needs is missing, naming the grant.
+    fn require(&self, action: Action, code: &'static str, what: &str) -> Result<(), ApiError> {
+        grants::require(&self.settings, action)
+            .map_err(|why| ApiError::conflict(code, format!("{what}: {why}; nothing was changed")))
+    }
+
     /// `GET /v1/info`.
     pub async fn info(&self) -> Info {
         let certificate = self.identity.summary();
@@ -300,6 +315,7 @@ impl Agent {
             service: probe::health(&self.http, self.settings.service.url.as_deref()).await,
             cert_not_after: certificate.cert_not_after,
             cert_serial: certificate.cert_serial,
+            capabilities: self.grants.current(&self.settings),
         }
     }
 }

@@ -10,11 +10,13 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod fsutil;
+pub mod grants;
 pub mod identity;
 pub mod journal;
 pub mod logevent;
 pub mod ops;
 pub mod service;
+pub mod setup;
 pub mod state;
 pub mod tail;
 
