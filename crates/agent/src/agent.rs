@@ -289,7 +289,18 @@ impl Agent {
     /// `GET /v1/credentials`: read the service's config files now.
     pub fn credentials(&self) -> protocol::CredentialsReport {
         match self.service() {
-            Ok(service) => ops::credentials::inventory(service.profile, service.dir()),
+            Ok(service) => {
+                let mut report = ops::credentials::inventory(service.profile, service.dir());
+                // A config the agent may not read: say which grant is missing.
+                if !report.problems.is_empty() {
+                    if let Err(why) = grants::require(&self.settings, Action::ReadConfig) {
+                        report
+                            .problems
+                            .push(format!("the agent lacks a grant: {why}"));
+                    }
+                }
+                report
+            }
             Err(e) => protocol::CredentialsReport {
                 credentials: Vec::new(),
                 problems: vec![e.to_string()],

@@ -35,6 +35,8 @@ const PROBE_FILE: &str = ".gatehouse-agent-probe";
 /// An action the console may ask for, and what it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// The credential inventory.
+    ReadConfig,
     Rotate,
     Restart,
     Snapshot,
@@ -65,6 +67,7 @@ pub fn probe(settings: &Settings) -> Vec<Capability> {
 /// not there, is the action's own to report, in its own words).
 pub fn require(settings: &Settings, action: Action) -> Result<(), String> {
     let needed: Vec<Capability> = match action {
+        Action::ReadConfig => read_config(settings),
         Action::Rotate => {
             let mut needed = read_config(settings);
             needed.push(write_config(settings));
@@ -340,7 +343,7 @@ fn try_write(dir: &Path, uid: u32, gid: u32) -> Result<String, String> {
                 )
             } else if e.kind() == std::io::ErrorKind::PermissionDenied {
                 format!(
-                    "the agent's user ({}) may not create files in {}: it needs write access to that directory (an ACL entry u:{}:rwx)",
+                    "the agent's user ({}) may not create files in {}: it needs write access to that directory (an ACL entry u:{}:wx)",
                     agent_user(),
                     dir.display(),
                     agent_user()

@@ -492,8 +492,10 @@ fn service_unit(
     if profile.name == "sekha" && Path::new("/usr/bin/sqlite3").exists() {
         // Sekha's known restart bug: a second start on an existing sekha.db exits with
         // "UNIQUE constraint failed: seaql_migrations.version" unless that table is cleared.
+        // Quiet, so its complaint on a first start (no such table yet) is not in the
+        // service's journal among Sekha's own lines.
         pre.push_str(&format!(
-            "ExecStartPre=-/usr/bin/sqlite3 {} \"DELETE FROM seaql_migrations;\"\n",
+            "ExecStartPre=-/bin/sh -c 'exec /usr/bin/sqlite3 \"$$0\" \"DELETE FROM seaql_migrations;\" 2>/dev/null' {}\n",
             dir.join("sekha.db").display()
         ));
     }
@@ -514,6 +516,9 @@ fn service_unit(
          RestartSec=2\n\
          StandardOutput=journal\n\
          StandardError=journal\n\
+         # journald's default limit (10,000 lines in 30 s) would drop lines of a burst of\n\
+         # failed sign-ins; the journal's size limits still hold.\n\
+         LogRateLimitIntervalSec=0\n\
          UMask=0077\n\
          NoNewPrivileges=yes\n\
          ProtectSystem=strict\n\
