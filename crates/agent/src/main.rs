@@ -299,7 +299,10 @@ fn print_code(
 fn run(config: &std::path::Path) -> anyhow::Result<()> {
     let cfg = AgentConfig::load(config).map_err(|e| config_error(&e))?;
     init_logging();
-    report_capabilities(&cfg);
+    // Beside the start, not before it: the probes run commands, and SIGTERM must find the
+    // agent's handler in place from the first moment.
+    let probed = cfg.clone();
+    std::thread::spawn(move || report_capabilities(&probed));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
