@@ -10,7 +10,7 @@
 #   scripts/package.sh console    only the console's
 #
 # Release builds; cargo rebuilds only what changed. Honours CARGO_TARGET_DIR.
-# GATEHOUSE_PACKAGE_NO_BUILD=1 packs the agent binary already built, without cargo.
+# GATEHOUSE_PACKAGE_NO_BUILD=1 packs what is already built, without cargo or the bundler.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -52,12 +52,14 @@ console() {
   if [[ ! -d ui/node_modules ]]; then
     (cd ui && npm install --no-audit --no-fund --loglevel=error)
   fi
-  (cd ui && npm run --silent build)
-  cargo build --release --locked -p gatehouse-cli --quiet
-  say "console: npx tauri build --bundles deb"
-  # beforeBuildCommand builds the UI again; it is quick once built.
-  # The Tauri CLI is the UI's dev dependency; it must run where tauri.conf.json is.
-  ui/node_modules/.bin/tauri build --bundles deb --ci >&2
+  if [[ -z ${GATEHOUSE_PACKAGE_NO_BUILD:-} ]]; then
+    (cd ui && npm run --silent build)
+    cargo build --release --locked -p gatehouse-cli --quiet
+    say "console: npx tauri build --bundles deb"
+    # beforeBuildCommand builds the UI again; it is quick once built. The Tauri CLI is the
+    # UI's dev dependency; it must run where tauri.conf.json is.
+    ui/node_modules/.bin/tauri build --bundles deb --ci >&2
+  fi
   local built
   built=$(ls -t "$target"/release/bundle/deb/*_"$arch".deb | head -1)
   # The CLI goes into the same package: one install gives the window and `gatehouse`.
@@ -67,7 +69,17 @@ console() {
   install -D -m 0755 "$target/release/gatehouse" "$stage/usr/bin/gatehouse"
   local size
   size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-  sed -i "s/^Installed-Size: .*/Installed-Size: $size/" "$stage/DEBIAN/control"
+  # Named after its binary; the bundler lists WebKitGTK and GTK twice (its own and the config's).
+  awk -v size="$size" '
+    /^Package:/ { print "Package: gatehouse-console"; next }
+    /^Installed-Size:/ { print "Installed-Size: " size; next }
+    /^Depends:/ {
+      n = split(substr($0, 10), deps, /, */); out = ""; delete seen
+      for (i = 1; i <= n; i++) if (!(deps[i] in seen)) { seen[deps[i]] = 1; out = out (out == "" ? "" : ", ") deps[i] }
+      print "Depends: " out; next
+    }
+    { print }' "$stage/DEBIAN/control" >"$stage/DEBIAN/control.new"
+  mv "$stage/DEBIAN/control.new" "$stage/DEBIAN/control"
   (cd "$stage" && find usr -type f -exec md5sum {} + >DEBIAN/md5sums)
   local deb=$out/gatehouse-console_${version}_$arch.deb
   dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
