@@ -489,11 +489,11 @@ async fn the_lines_a_checks_run_makes_are_flagged_as_probes() {
                 ..CheckSettings::default()
             },
         );
-        config.logs = vec![gatehouse_agent::LogConfig {
-            path: log,
-            format: Format::Structlog,
-            source: "service".into(),
-        }];
+        config.logs = vec![gatehouse_agent::LogConfig::file(
+            log,
+            Format::Structlog,
+            "service",
+        )];
         let agent = std::sync::Arc::new(boot(config));
         let listener = gatehouse_agent::server::bind("127.0.0.1:0".parse().expect("addr"))
             .await

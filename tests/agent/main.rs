@@ -8,6 +8,7 @@ mod database;
 mod exposure;
 mod files;
 mod firewall;
+mod journal;
 mod layering;
 mod mtls;
 use gatehouse_testkit::ports;

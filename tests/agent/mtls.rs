@@ -267,11 +267,11 @@ async fn events_are_served_in_pages_over_mutual_tls() {
         .collect();
     std::fs::write(&log, lines).expect("log");
     let agent = crate::support::start_agent_config(
-        AgentConfig::for_test(dir.path().to_owned()).with_logs(vec![LogConfig {
-            path: log,
-            format: gatehouse_events::Format::NginxCombined,
-            source: "proxy".into(),
-        }]),
+        AgentConfig::for_test(dir.path().to_owned()).with_logs(vec![LogConfig::file(
+            log,
+            gatehouse_events::Format::NginxCombined,
+            "proxy",
+        )]),
     )
     .await;
     let (cert, key) = fleet.client(INSTANCE, Validity::starting(now(), pki::CERT_LIFETIME), 20);

@@ -25,11 +25,7 @@ fn append(path: &Path, text: &[u8]) {
 
 fn setup(dir: &Path, format: Format) -> (Buffer, LogConfig) {
     let buffer = Buffer::open(&dir.join("events.sqlite3"), 100_000).expect("buffer");
-    let config = LogConfig {
-        path: dir.join("access.log"),
-        format,
-        source: "proxy".into(),
-    };
+    let config = LogConfig::file(dir.join("access.log"), format, "proxy");
     (buffer, config)
 }
 
@@ -54,7 +50,7 @@ fn expected(range: std::ops::Range<usize>) -> Vec<String> {
 fn rotation_by_rename_loses_and_repeats_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
-    let log = config.path.clone();
+    let log = config.path().expect("a file").to_owned();
     append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
     let mut tailer = Tailer::new(config, &buffer).expect("tailer");
     tailer.poll(&mut buffer, NOW_US).expect("poll");
@@ -76,7 +72,7 @@ fn rotation_by_rename_loses_and_repeats_nothing() {
 fn copytruncate_is_read_again_from_the_start_and_said() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
-    let log = config.path.clone();
+    let log = config.path().expect("a file").to_owned();
     append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
     let mut tailer = Tailer::new(config, &buffer).expect("tailer");
     tailer.poll(&mut buffer, NOW_US).expect("poll");
@@ -113,7 +109,7 @@ fn copytruncate_is_read_again_from_the_start_and_said() {
 fn a_restart_resumes_where_reading_stopped_even_mid_line() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
-    let log = config.path.clone();
+    let log = config.path().expect("a file").to_owned();
     append(&log, (0..2).map(nginx).collect::<String>().as_bytes());
     let half = nginx(2);
     append(&log, &half.as_bytes()[..20]);
@@ -140,7 +136,7 @@ fn hostile_lines_are_kept_flagged_and_good_lines_after_them_still_parse() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut buffer, mut config) = setup(tmp.path(), Format::Structlog);
     config.source = "service".into();
-    let log = config.path.clone();
+    let log = config.path().expect("a file").to_owned();
     let good = br#"{"path": "/api/v1/v1/sessions", "key_prefix": "wrong_key_", "client": "203.0.113.9", "event": "Invalid API key", "timestamp": "2026-11-23T02:33:23.190201Z", "level": "warning"}"#;
     let future =
         br#"{"event": "Invalid API key", "timestamp": "2099-01-01T00:00:00Z", "level": "warning"}"#;
@@ -203,7 +199,7 @@ fn hostile_lines_are_kept_flagged_and_good_lines_after_them_still_parse() {
 fn a_file_that_disappears_is_reported_once_and_followed_when_it_returns() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
-    let log = config.path.clone();
+    let log = config.path().expect("a file").to_owned();
     let mut tailer = Tailer::new(config, &buffer).expect("tailer");
     for _ in 0..3 {
         tailer
@@ -225,7 +221,7 @@ fn a_file_that_disappears_is_reported_once_and_followed_when_it_returns() {
 fn hostile_addresses_are_dropped_and_flagged_and_future_times_replaced() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
-    let log = config.path.clone();
+    let log = config.path().expect("a file").to_owned();
     let line = |client: &str, when: &str| {
         format!("{client} - - [{when}] \"POST /mcp/tools/memory_stats HTTP/1.1\" 401 35 \"-\" \"curl/8\"\n")
     };
@@ -278,5 +274,64 @@ fn hostile_addresses_are_dropped_and_flagged_and_future_times_replaced() {
     assert!(
         future.flags & flags::TIME_FROM_AGENT != 0,
         "which says the time is the agent's"
+    );
+}
+
+#[test]
+fn a_log_that_cannot_be_read_is_named_once_and_tried_again_with_back_off() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("this test needs root to make a file another account owns; not run");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path().expect("a file").to_owned();
+    append(&log, nginx(1).as_bytes());
+    // The service's log, as a service writes it: mode 0600, its own account's.
+    std::os::unix::fs::chown(&log, Some(64_000), Some(64_000)).expect("chown");
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    // The agent as its own user without a read grant: capabilities are per thread, so only
+    // this thread loses the ones that bypass file permissions.
+    let buffer = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut buffer = buffer;
+                let mut caps = rustix::thread::capabilities(None).expect("capabilities");
+                caps.effective -= rustix::thread::CapabilitySet::DAC_OVERRIDE
+                    | rustix::thread::CapabilitySet::DAC_READ_SEARCH;
+                rustix::thread::set_capabilities(None, caps).expect("drop the read bypass");
+                let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+                for _ in 0..8 {
+                    tailer
+                        .poll(&mut buffer, NOW_US)
+                        .expect("a log that cannot be read is not an error of the poll");
+                }
+                buffer
+            })
+            .join()
+            .expect("the reading thread")
+    });
+    let markers: Vec<_> = all(&buffer)
+        .into_iter()
+        .filter(|e| e.source == "agent")
+        .collect();
+    assert_eq!(
+        markers.len(),
+        1,
+        "reported once, not on every poll (the agent once said it four times a second): {markers:#?}"
+    );
+    let message = markers[0].message.as_deref().unwrap_or("");
+    assert!(
+        message.contains(&log.display().to_string()) && message.contains("ermission denied"),
+        "the report names the file and the reason: {message}"
+    );
+    assert!(
+        message.contains("tries again"),
+        "and says it is tried again: {message}"
+    );
+    assert!(
+        ips(&buffer).is_empty(),
+        "nothing of a file the agent may not read is read"
     );
 }

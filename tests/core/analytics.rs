@@ -461,16 +461,16 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
         gatehouse_agent::AgentConfig::for_test(dir)
             .with_profile("jelmore")
             .with_logs(vec![
-                gatehouse_agent::tail::LogConfig {
-                    path: proxy.clone(),
-                    format: gatehouse_events::Format::NginxCombined,
-                    source: "proxy".into(),
-                },
-                gatehouse_agent::tail::LogConfig {
-                    path: service.clone(),
-                    format: gatehouse_events::Format::Structlog,
-                    source: "service".into(),
-                },
+                gatehouse_agent::tail::LogConfig::file(
+                    proxy.clone(),
+                    gatehouse_events::Format::NginxCombined,
+                    "proxy",
+                ),
+                gatehouse_agent::tail::LogConfig::file(
+                    service.clone(),
+                    gatehouse_events::Format::Structlog,
+                    "service",
+                ),
             ]),
     )
     .await;
@@ -745,11 +745,11 @@ async fn an_address_a_client_chose_is_marked_and_its_block_needs_a_second_confir
     let agent = start_agent_config(
         gatehouse_agent::AgentConfig::for_test(dir)
             .with_profile("jelmore")
-            .with_logs(vec![gatehouse_agent::tail::LogConfig {
-                path: service.clone(),
-                format: gatehouse_events::Format::Structlog,
-                source: "service".into(),
-            }]),
+            .with_logs(vec![gatehouse_agent::tail::LogConfig::file(
+                service.clone(),
+                gatehouse_events::Format::Structlog,
+                "service",
+            )]),
     )
     .await;
     lab.add("jelmore-2", &agent, &code).await.expect("enrolled");

@@ -53,11 +53,11 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         crate::rotation::sekha_with_agent_config(&lab, "sekha-i", "", "").await;
     let proxy = lab.agents.join("sekha-proxy.log");
     append(&proxy, "");
-    config.logs = vec![gatehouse_agent::tail::LogConfig {
-        path: proxy.clone(),
-        format: gatehouse_events::Format::NginxCombined,
-        source: "proxy".into(),
-    }];
+    config.logs = vec![gatehouse_agent::tail::LogConfig::file(
+        proxy.clone(),
+        gatehouse_events::Format::NginxCombined,
+        "proxy",
+    )];
     config.firewall.nft_command = netns.as_ref().map(|ns| {
         ["ip", "netns", "exec", &ns.0, "nft"]
             .map(str::to_owned)

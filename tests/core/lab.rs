@@ -119,11 +119,11 @@ impl Lab {
         let agent = start_agent_config(gatehouse_agent::AgentConfig {
             buffer_capacity: capacity,
             ..gatehouse_agent::AgentConfig::for_test(dir).with_logs(vec![
-                gatehouse_agent::tail::LogConfig {
-                    path: log.to_owned(),
-                    format: gatehouse_events::Format::NginxCombined,
-                    source: "proxy".into(),
-                },
+                gatehouse_agent::tail::LogConfig::file(
+                    log.to_owned(),
+                    gatehouse_events::Format::NginxCombined,
+                    "proxy",
+                ),
             ])
         })
         .await;

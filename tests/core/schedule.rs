@@ -31,11 +31,11 @@ async fn events_keep_arriving_while_a_slow_compliance_run_goes_on() {
     let agent = start_agent_config(
         gatehouse_agent::AgentConfig::for_test(dir)
             .with_service_url(service)
-            .with_logs(vec![gatehouse_agent::tail::LogConfig {
-                path: log.clone(),
-                format: gatehouse_events::Format::NginxCombined,
-                source: "proxy".into(),
-            }]),
+            .with_logs(vec![gatehouse_agent::tail::LogConfig::file(
+                log.clone(),
+                gatehouse_events::Format::NginxCombined,
+                "proxy",
+            )]),
     )
     .await;
     lab.add("slow-1", &agent, &code).await.expect("enrolled");

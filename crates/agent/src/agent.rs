@@ -16,6 +16,7 @@ use crate::checks;
 use crate::config::{AgentConfig, Settings};
 pub use crate::error::ApiError;
 use crate::error::ConfigError;
+use crate::grants::{self, Action};
 use crate::identity::Identity;
 pub use crate::identity::{initialise, new_enrollment, Channel};
 use crate::ops;
@@ -38,6 +39,8 @@ pub struct Agent {
     /// One action on the service at a time: a rotation, a restart, a snapshot or a restore.
     one_action: tokio::sync::Mutex<()>,
     clock: Clock,
+    /// What the agent can do here, as `/v1/info` last found it.
+    grants: grants::Reports,
 }
 
 impl std::fmt::Debug for Agent {
@@ -74,6 +77,7 @@ impl Agent {
             probes,
             one_action: tokio::sync::Mutex::new(()),
             clock: Clock::system(),
+            grants: grants::Reports::default(),
         })
     }
 
@@ -203,6 +207,7 @@ impl Agent {
         // Taken after the wait, so queued rotations never share a backup name.
         let now = self.clock.unix();
         let service = self.service_for(codes::CANNOT_ROTATE)?;
+        self.require(Action::Rotate, codes::CANNOT_ROTATE, "cannot rotate")?;
         ops::rotate::rotate(&service, &self.state, &request, now).await
     }
 
@@ -230,6 +235,7 @@ impl Agent {
         request: protocol::BlockRequest,
         console: Option<std::net::IpAddr>,
     ) -> Result<protocol::BlockResult, ApiError> {
+        self.require(Action::Block, codes::CANNOT_BLOCK, "cannot block")?;
         ops::firewall::block(&self.settings.firewall, request, console).await
     }
 
@@ -248,6 +254,7 @@ impl Agent {
     pub async fn restart_service(&self) -> Result<protocol::RestartResult, ApiError> {
         let _one = self.one_action.lock().await;
         let service = self.service_for(codes::CANNOT_ROTATE)?;
+        self.require(Action::Restart, codes::CANNOT_ROTATE, "cannot restart")?;
         Ok(ops::restart::restart(&service).await)
     }
 
@@ -255,6 +262,7 @@ impl Agent {
     pub async fn snapshot(&self) -> Result<protocol::Snapshot, ApiError> {
         let _one = self.one_action.lock().await;
         let now = self.clock.unix();
+        self.require(Action::Snapshot, codes::CANNOT_RESTORE, "cannot snapshot")?;
         ops::database::snapshot(self.service(), &self.state, now).await
     }
 
@@ -271,6 +279,7 @@ impl Agent {
     ) -> Result<protocol::RestoreResult, ApiError> {
         let _one = self.one_action.lock().await;
         let now = self.clock.unix();
+        self.require(Action::Restore, codes::CANNOT_RESTORE, "cannot restore")?;
         ops::database::restore(self.service(), &self.state, &request, now).await
     }
 
@@ -307,12 +316,29 @@ impl Agent {
     /// `GET /v1/credentials`: read the service's config files now.
     pub fn credentials(&self) -> protocol::CredentialsReport {
         match self.service() {
-            Ok(service) => ops::credentials::of_service(&service),
+            Ok(service) => {
+                let mut report = ops::credentials::of_service(&service);
+                // A config the agent may not read: say which grant is missing.
+                if !report.problems.is_empty() {
+                    if let Err(why) = grants::require(&self.settings, Action::ReadConfig) {
+                        report
+                            .problems
+                            .push(format!("the agent lacks a grant: {why}"));
+                    }
+                }
+                report
+            }
             Err(e) => protocol::CredentialsReport {
                 credentials: Vec::new(),
                 problems: vec![e.to_string()],
             },
         }
+    }
+
+    /// Refuse `action` before it starts if a grant it needs is missing, naming the grant.
+    fn require(&self, action: Action, code: &'static str, what: &str) -> Result<(), ApiError> {
+        grants::require(&self.settings, action)
+            .map_err(|why| ApiError::conflict(code, format!("{what}: {why}; nothing was changed")))
     }
 
     /// `GET /v1/info`.
@@ -332,6 +358,7 @@ impl Agent {
             .await,
             cert_not_after: certificate.cert_not_after,
             cert_serial: certificate.cert_serial,
+            capabilities: self.grants.current(&self.settings),
         }
     }
 }

@@ -3,8 +3,9 @@
 //! the page it serves names the oldest sequence it still holds, so the console can tell
 //! exactly what it missed. Nothing is lost silently.
 //!
-//! Tail offsets are stored with the events they produced, in one transaction: after a crash
-//! or restart, reading resumes exactly where the last committed batch ended.
+//! Tail offsets (and, for a unit's journal, the cursor of the last entry read) are stored with
+//! the events they produced, in one transaction: after a crash or restart, reading resumes
+//! exactly where the last committed batch ended.
 
 use std::path::Path;
 
@@ -77,6 +78,10 @@ impl Buffer {
                  path    TEXT PRIMARY KEY NOT NULL,
                  file_id INTEGER NOT NULL,
                  offset  INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS journal_cursors (
+                 log    TEXT PRIMARY KEY NOT NULL,
+                 cursor TEXT NOT NULL
              );",
         )?;
         Ok(Buffer {
@@ -107,6 +112,17 @@ impl Buffer {
             .optional()
     }
 
+    /// The cursor of the last journal entry read for `log`, if it was ever read.
+    pub fn cursor(&self, log: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT cursor FROM journal_cursors WHERE log = ?1",
+                [log],
+                |row| row.get(0),
+            )
+            .optional()
+    }
+
     /// Append events and record the position reached, atomically. Drops the oldest events
     /// (leaving a gap marker) if the buffer would exceed its capacity.
     pub fn append(
@@ -114,6 +130,27 @@ impl Buffer {
         events: &[NewEvent],
         path: &str,
         position: Position,
+        now_us: i64,
+    ) -> rusqlite::Result<()> {
+        self.append_at(events, Reached::File(path, position), now_us)
+    }
+
+    /// Append events and record the journal cursor reached (`None`: no entry read yet),
+    /// atomically, as [`append`](Self::append) does for a file.
+    pub fn append_journal(
+        &mut self,
+        events: &[NewEvent],
+        log: &str,
+        cursor: Option<&str>,
+        now_us: i64,
+    ) -> rusqlite::Result<()> {
+        self.append_at(events, Reached::Journal(log, cursor), now_us)
+    }
+
+    fn append_at(
+        &mut self,
+        events: &[NewEvent],
+        reached: Reached<'_>,
         now_us: i64,
     ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
@@ -153,11 +190,23 @@ impl Buffer {
                     flags
                 ])?;
             }
-            tx.execute(
-                "INSERT INTO positions (path, file_id, offset) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(path) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset",
-                params![path, position.file_id as i64, position.offset as i64],
-            )?;
+            match reached {
+                Reached::File(path, position) => {
+                    tx.execute(
+                        "INSERT INTO positions (path, file_id, offset) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(path) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset",
+                        params![path, position.file_id as i64, position.offset as i64],
+                    )?;
+                }
+                Reached::Journal(log, Some(cursor)) => {
+                    tx.execute(
+                        "INSERT INTO journal_cursors (log, cursor) VALUES (?1, ?2)
+                         ON CONFLICT(log) DO UPDATE SET cursor = excluded.cursor",
+                        params![log, cursor],
+                    )?;
+                }
+                Reached::Journal(_, None) => {}
+            }
             // Sequence numbers are contiguous (only a prefix is ever deleted), so the count is
             // their span: two index lookups instead of a scan of millions of rows.
             let count: i64 = tx.query_row(
@@ -245,6 +294,13 @@ impl Buffer {
             oldest: oldest.map_or(head as u64 + 1, |s| s as u64),
         })
     }
+}
+
+/// How far a log was read, stored with the events read up to there.
+#[derive(Debug, Clone, Copy)]
+enum Reached<'a> {
+    File(&'a str, Position),
+    Journal(&'a str, Option<&'a str>),
 }
 
 /// What a page's events may add up to in JSON, leaving room under `MAX_BODY` for the rest.
@@ -371,6 +427,36 @@ mod tests {
         assert!(
             page.head > page.events.last().map_or(0, |e| e.seq),
             "and says more remain"
+        );
+    }
+
+    #[test]
+    fn a_journal_cursor_is_stored_with_its_events_or_not_at_all() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut buffer = Buffer::open(&tmp.path().join("events.sqlite3"), 1000).expect("open");
+        assert_eq!(
+            buffer.cursor("journal:sekha.service").expect("cursor"),
+            None,
+            "a journal never read has no cursor"
+        );
+        buffer
+            .append_journal(&[event(1)], "journal:sekha.service", Some("s=1;i=2"), 0)
+            .expect("append");
+        buffer
+            .append_journal(&[], "journal:sekha.service", None, 0)
+            .expect("a marker-only batch keeps the cursor");
+        assert_eq!(
+            buffer
+                .cursor("journal:sekha.service")
+                .expect("cursor")
+                .as_deref(),
+            Some("s=1;i=2"),
+            "the cursor of the last entry stored is kept"
+        );
+        assert_eq!(
+            buffer.page(0, 10).expect("page").events.len(),
+            1,
+            "and its event with it"
         );
     }
 

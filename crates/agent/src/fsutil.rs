@@ -15,8 +15,8 @@
 //! - Everything the agent writes that must never be seen half-written (its identity, the
 //!   enrollment code file, the service's config during a rotation, the rotation journal and
 //!   outcomes, a restored database) goes through [`Dir::write_atomic`]: a temporary file
-//!   created in the directory handle (`O_CREAT | O_EXCL`, mode 0600), written, given its owner
-//!   (a failure is an error, never ignored) and mode, flushed, renamed within the same handle
+//!   created in the directory handle (`O_CREAT | O_EXCL`, mode 0600), written, given its mode
+//!   and then its owner (a failure is an error, never ignored), flushed, renamed within the same handle
 //!   (`renameat`), and the directory flushed. A reader sees the old content or the new, never
 //!   half; the rename replaces whatever entry is there (a link is replaced, not followed).
 
@@ -205,6 +205,9 @@ impl Dir {
         let written = (|| {
             std::io::copy(from, &mut tmp)?;
             tmp.flush()?;
+            // The mode while the file is still the agent's: once given away, only root (or
+            // CAP_FOWNER) may change it, and an agent with only CAP_CHOWN could not.
+            sys::chmod(&tmp, access.mode)?;
             if let Some((uid, gid)) = access.owner {
                 sys::chown(&tmp, uid, gid).map_err(|e| {
                     std::io::Error::new(
@@ -212,9 +215,12 @@ impl Dir {
                         format!("cannot give the new file to uid {uid}, gid {gid}: {e}"),
                     )
                 })?;
+                // A change of owner clears set-id bits: put them back, or fail if the agent
+                // may not (the file is never left with another mode than asked).
+                if sys::mode(&tmp)? != access.mode & 0o7777 {
+                    sys::chmod(&tmp, access.mode)?;
+                }
             }
-            // After the owner: a change of owner may clear set-id bits.
-            sys::chmod(&tmp, access.mode)?;
             tmp.sync_all()?;
             sys::rename(&self.fd, &tmp_name, name)
         })();
@@ -626,6 +632,11 @@ mod sys {
             Some(rustix::fs::Uid::from_raw(uid)),
             Some(rustix::fs::Gid::from_raw(gid)),
         )?)
+    }
+
+    pub fn mode(file: &File) -> std::io::Result<u32> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(file.metadata()?.mode() & 0o7777)
     }
 
     pub fn chmod(file: &File, mode: u32) -> std::io::Result<()> {

@@ -11,15 +11,22 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fsutil;
+pub mod grants;
 pub mod identity;
+pub mod journal;
+pub mod logevent;
 pub mod ops;
 pub mod probes;
 pub mod service;
+pub mod setup;
 pub mod state;
 pub mod tail;
 
 pub use agent::Agent;
-pub use config::{AgentConfig, CheckSettings, ConfigError, FirewallSettings, LogConfig, Settings};
+pub use config::{
+    AgentConfig, CheckSettings, ConfigError, FirewallSettings, JournalUnit, LogConfig, LogOrigin,
+    Settings,
+};
 pub use error::ApiError;
 pub use identity::{initialise, new_enrollment, Channel};
 

@@ -1,6 +1,8 @@
 //! `gatehouse-agent`: the daemon beside each service instance. A thin command line over the
 //! library: `init` makes the identity and prints the enrollment code, `run` hands over to
-//! `app::run`, `check-config` resolves a config and says what it configures.
+//! `app::run` (after writing what the agent can do to its state directory), `check-config`
+//! resolves a config and says what it configures and what the agent can do, `setup` sets the
+//! agent up beside a service unit (`setup.rs`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse_agent::state::StateDir;
-use gatehouse_agent::{app, fsutil, initialise, AgentConfig, ConfigError, Settings};
+use gatehouse_agent::{app, fsutil, grants, initialise, setup, AgentConfig, ConfigError, Settings};
 use gatehouse_pki::Fingerprint;
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -45,10 +47,55 @@ enum Command {
         #[arg(long, default_value = "/etc/gatehouse-agent/agent.toml")]
         config: PathBuf,
     },
-    /// Validate a config file and print what it configures.
+    /// Validate a config file, print what it configures and what the agent can do: as root,
+    /// what the running agent found at its start; as the agent's user, tried now.
     CheckConfig {
         #[arg(long, default_value = "/etc/gatehouse-agent/agent.toml")]
         config: PathBuf,
+        /// Try each capability now, as this process, even as root.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Set the agent up beside a service's systemd unit (as root): write its config, grant
+    /// exactly what its actions need (unit drop-in, ACL, polkit rule), start it, print what it
+    /// can do and the enrollment code.
+    Setup {
+        /// The service profile: sekha, rae, jelmore, or one in --profiles-dir.
+        #[arg(long)]
+        profile: String,
+        /// The service's systemd unit (default: the profile's name, e.g. sekha.service).
+        #[arg(long)]
+        unit: Option<String>,
+        /// The service's working directory (default: the unit's WorkingDirectory=).
+        #[arg(long)]
+        service_dir: Option<PathBuf>,
+        /// The account the service runs as (default: the unit's User=).
+        #[arg(long)]
+        service_user: Option<String>,
+        /// Write a hardened unit for the service that runs COMMAND (systemd ExecStart=
+        /// syntax), for services that ship none; needs --service-dir and --service-user.
+        #[arg(long, value_name = "COMMAND")]
+        write_unit: Option<String>,
+        /// Environment for the written unit, KEY=VALUE (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Where the agent listens for the console.
+        #[arg(long, default_value = "0.0.0.0:7443")]
+        listen: std::net::SocketAddr,
+        /// The service's port on 127.0.0.1 (default: the profile's).
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value = "/etc/gatehouse-agent/agent.toml")]
+        config: PathBuf,
+        /// Operator-written profiles.
+        #[arg(long)]
+        profiles_dir: Option<PathBuf>,
+        /// Also write the enrollment code to this file (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        code_file: Option<PathBuf>,
+        /// Replace a config or unit that differs, and enroll again (a new code).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -65,7 +112,41 @@ fn main() -> ExitCode {
             code_file,
         } => init(&config, ttl_minutes, force, code_file),
         Command::Run { config } => run(&config),
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, probe } => check_config(&config, probe),
+        Command::Setup {
+            profile,
+            unit,
+            service_dir,
+            service_user,
+            write_unit,
+            env,
+            listen,
+            port,
+            config,
+            profiles_dir,
+            code_file,
+            force,
+        } => {
+            let options = setup::Options {
+                profile,
+                unit,
+                service_dir,
+                service_user,
+                write_unit,
+                env,
+                listen,
+                port,
+                config,
+                profiles_dir,
+                code_file,
+                force,
+            };
+            match setup::run(&options) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::from(1),
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,7 +167,7 @@ fn config_error(e: &ConfigError) -> anyhow::Error {
     anyhow::anyhow!("error[{}]: {e}", e.code())
 }
 
-fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
     let cfg = AgentConfig::load(path).map_err(|e| config_error(&e))?;
     let settings = Settings::resolve(&cfg);
     let logs = settings.logs().map_err(config_error)?;
@@ -99,7 +180,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     for log in logs {
         println!(
             "   follows {} ({:?}, {})",
-            log.path.display(),
+            log.name(),
             log.format,
             log.source
         );
@@ -107,7 +188,53 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     for warning in settings.warnings() {
         println!("warning: {warning}");
     }
+    println!();
+    let uid = fsutil::agent_uid();
+    if uid == 0 && !probe {
+        let report = grants::report_path(&cfg.state_dir);
+        match std::fs::read_to_string(&report) {
+            Ok(text) => {
+                let capabilities: Vec<gatehouse_protocol::Capability> =
+                    serde_json::from_str(&text).with_context(|| format!("reading {}", report.display()))?;
+                println!("What the running agent can do (each tried at its start; {}):", report.display());
+                print!("{}", indent(&grants::render(&capabilities)));
+            }
+            Err(_) => println!(
+                "The agent has not run with this state directory yet, and root can do what the agent's user may not: start it (systemctl start gatehouse-agent), or run `gatehouse-agent setup`, then ask again (--probe tries as root)."
+            ),
+        }
+    } else {
+        println!("What this process (uid {uid}) can do, each tried now:");
+        print!("{}", indent(&grants::render(&grants::probe(&settings))));
+    }
     Ok(())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("   {l}\n")).collect()
+}
+
+/// What the agent can do here, tried at start: in its log (each lack a warning) and in its
+/// state directory, where `setup` and `check-config` read it.
+fn report_capabilities(cfg: &AgentConfig) {
+    let settings = Settings::resolve(cfg);
+    let report = grants::probe(&settings);
+    for capability in &report {
+        if capability.ok {
+            tracing::info!(capability = %capability.name, why = %capability.why, "can");
+        } else {
+            tracing::warn!(capability = %capability.name, why = %capability.why, "cannot");
+        }
+    }
+    let path = grants::report_path(&cfg.state_dir);
+    match serde_json::to_vec_pretty(&report) {
+        Ok(json) => {
+            if let Err(e) = fsutil::write_atomic(&path, &json) {
+                tracing::error!(path = %path.display(), error = %e, "cannot keep the capability report");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode the capability report"),
+    }
 }
 
 fn init(
@@ -175,6 +302,10 @@ fn print_code(
 fn run(config: &std::path::Path) -> anyhow::Result<()> {
     let cfg = AgentConfig::load(config).map_err(|e| config_error(&e))?;
     init_logging();
+    // Beside the start, not before it: the probes run commands, and SIGTERM must find the
+    // agent's handler in place from the first moment.
+    let probed = cfg.clone();
+    std::thread::spawn(move || report_capabilities(&probed));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,4 +1,4 @@
-//! Following log files: appended lines become events in the buffer.
+//! Following logs: appended lines become events in the buffer.
 //!
 //! Rotation by rename: the old file is read to its end before the new one is opened at its
 //! start. Rotation by copytruncate: a file shorter than the offset reached is read again from
@@ -9,6 +9,13 @@
 //! A log may sit where the service's account can swap it for a link: a log is opened without
 //! following a link and read only if it is a regular file (`fsutil::open_regular`); anything
 //! else is said once and treated as missing until a regular file is back.
+//!
+//! A log the agent cannot read (no permission, not a regular file, an I/O error) is reported
+//! once, naming it and the reason, in the agent's log and as an event, and tried again with
+//! back-off (1 s, doubling, at most every 5 minutes) rather than on every poll; the agent says
+//! so again when it can read it.
+//!
+//! A unit's journal is followed by [`crate::journal`], in the same loop.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -16,12 +23,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use gatehouse_events::{Format, Kind, Outcome, MAX_LINE};
-use gatehouse_protocol::flags;
+use gatehouse_events::{Kind, MAX_LINE};
 
 use crate::buffer::{Buffer, NewEvent, Position};
 use crate::clock::Clock;
 pub use crate::config::LogConfig;
+use crate::config::LogOrigin;
+use crate::journal::JournalTailer;
+use crate::logevent::{event, marker, Backoff};
 
 /// How often the followed logs are read.
 const TAIL_EVERY: Duration = Duration::from_millis(250);
@@ -30,32 +39,45 @@ const CHUNK: usize = 4 << 20;
 /// After a rename, the old file is still read until it has been idle this many polls (5 s):
 /// a service writes to it until it is told to reopen its log.
 const DRAIN_IDLE_POLLS: u32 = 20;
-/// A line time this far ahead of the agent's clock is flagged and replaced by the time read.
-const FUTURE_SLACK_US: i64 = 5 * 60 * 1_000_000;
 
 /// Follow `logs` into `buffer` until `stop` is set, each from where the buffer says reading
 /// stopped. Blocking: run it on a thread of its own.
 pub fn follow(logs: &[LogConfig], buffer: &Mutex<Buffer>, clock: &Clock, stop: &AtomicBool) {
     // SQLite rolls back a transaction interrupted by a panic; the buffer stays usable.
     let lock = || buffer.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut tailers: Vec<Tailer> = Vec::new();
+    let mut followers: Vec<Follower> = Vec::new();
     for log in logs {
-        match Tailer::new(log.clone(), &lock()) {
-            Ok(t) => tailers.push(t),
+        let made = match &log.origin {
+            LogOrigin::File(_) => Tailer::new(log.clone(), &lock()).map(Follower::File),
+            LogOrigin::Journal(unit) => {
+                JournalTailer::new(unit.clone(), log.clone(), &lock()).map(Follower::Journal)
+            }
+        };
+        match made {
+            Ok(follower) => followers.push(follower),
             Err(e) => {
-                tracing::error!(path = %log.path.display(), error = %e, "cannot follow log")
+                tracing::error!(log = %log.name(), error = %e, "cannot follow log")
             }
         }
     }
     while !stop.load(Ordering::Relaxed) {
         let now_us = clock.micros();
-        for tailer in &mut tailers {
-            if let Err(e) = tailer.poll(&mut lock(), now_us) {
-                tracing::warn!(error = %e, "reading a log failed; retrying");
-            }
+        for follower in &mut followers {
+            // Errors are reported and retried inside each follower, with back-off.
+            let _ = match follower {
+                Follower::File(tailer) => tailer.poll(&mut lock(), now_us),
+                Follower::Journal(journal) => journal.poll(&mut lock(), now_us),
+            };
         }
         std::thread::sleep(TAIL_EVERY);
     }
+    // Dropping a journal follower stops its journalctl.
+    drop(followers);
+}
+
+enum Follower {
+    File(Tailer),
+    Journal(JournalTailer),
 }
 
 #[derive(Debug)]
@@ -69,8 +91,8 @@ pub struct Tailer {
     /// Set while skipping the rest of a line already cut at MAX_LINE.
     discarding: bool,
     missing_reported: bool,
-    /// Set once the log was found to be something other than a regular file.
-    refused_reported: bool,
+    /// Set while the log cannot be read: when to try again.
+    failing: Option<Backoff>,
     resumed: Option<Position>,
     /// The position last written to the buffer.
     committed: Option<Position>,
@@ -90,7 +112,7 @@ struct Drain {
 impl Tailer {
     /// A tailer that resumes where the buffer says reading stopped.
     pub fn new(config: LogConfig, buffer: &Buffer) -> rusqlite::Result<Self> {
-        let key = config.path.display().to_string();
+        let key = config.name();
         let resumed = buffer.position(&key)?;
         Ok(Tailer {
             config,
@@ -100,16 +122,69 @@ impl Tailer {
             partial: Vec::new(),
             discarding: false,
             missing_reported: false,
-            refused_reported: false,
+            failing: None,
             resumed,
             committed: None,
             draining: None,
         })
     }
 
+    /// The log's file.
+    fn path(&self) -> &std::path::Path {
+        match &self.config.origin {
+            LogOrigin::File(path) => path,
+            // `follow` makes a `Tailer` only for files; a journal has no path to open.
+            LogOrigin::Journal(_) => std::path::Path::new(""),
+        }
+    }
+
     /// Read what was appended since the last poll into `buffer`. Returns how many events
-    /// were added.
+    /// were added. A log that cannot be read is reported once (the agent's log and an event,
+    /// both naming it) and tried again with back-off; that is not an error of the poll.
     pub fn poll(&mut self, buffer: &mut Buffer, now_us: i64) -> std::io::Result<usize> {
+        if self.failing.as_ref().is_some_and(|b| !b.due()) {
+            return Ok(0);
+        }
+        match self.read_more(buffer, now_us) {
+            Ok(added) => {
+                if self.failing.take().is_some() {
+                    tracing::info!(log = %self.key, "the log is read again");
+                }
+                Ok(added)
+            }
+            Err(e) => {
+                // Whatever was open is let go: the next try starts from the saved position.
+                self.file = None;
+                self.resumed = buffer.position(&self.key).ok().flatten().or(self.committed);
+                self.partial.clear();
+                self.discarding = false;
+                match &mut self.failing {
+                    Some(backoff) => backoff.again(),
+                    None => {
+                        let backoff = Backoff::start();
+                        tracing::warn!(
+                            log = %self.key,
+                            error = %e,
+                            "cannot read the log; trying again with back-off (at most every 5 minutes)"
+                        );
+                        let message = format!(
+                            "The log {} cannot be read: {e}. The agent tries again, less and less often (at most every 5 minutes), and says when it can read it.",
+                            self.key
+                        );
+                        let marker = marker(&self.key, now_us, Kind::Log, &message);
+                        let keep = self.committed.or(self.resumed).unwrap_or_default();
+                        if let Err(e) = buffer.append(&[marker], &self.key, keep, now_us) {
+                            tracing::error!(log = %self.key, error = %e, "cannot store an event");
+                        }
+                        self.failing = Some(backoff);
+                    }
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    fn read_more(&mut self, buffer: &mut Buffer, now_us: i64) -> std::io::Result<usize> {
         let mut events = Vec::new();
         // Lines still written to a rotated-away file come before the new file's.
         self.drain(&mut events, now_us)?;
@@ -152,26 +227,14 @@ impl Tailer {
     }
 
     fn open(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
-        let file = match crate::fsutil::open_regular(&self.config.path) {
+        let file = match crate::fsutil::open_regular(self.path()) {
             Ok(regular) => regular.file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.report_missing(events, now_us);
                 return Ok(());
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidInput
-                ) =>
-            {
-                // A link or something other than a file: never read, said once.
-                if !self.refused_reported {
-                    self.refused_reported = true;
-                    let message = format!("The log is not read: {e}.");
-                    events.push(self.marker(now_us, Kind::Log, &message));
-                }
-                return Ok(());
-            }
+            // No permission, a link, something other than a regular file: never read,
+            // reported once by `poll`, tried again with back-off.
             Err(e) => return Err(e),
         };
         let id = file_id(&file)?;
@@ -192,7 +255,6 @@ impl Tailer {
         self.partial.clear();
         self.discarding = false;
         self.missing_reported = false;
-        self.refused_reported = false;
         self.file = Some((file, id));
         Ok(())
     }
@@ -202,7 +264,7 @@ impl Tailer {
             return Ok(());
         };
         // The entry itself: a log swapped for a link is a new file (and refused when opened).
-        match std::fs::symlink_metadata(&self.config.path) {
+        match std::fs::symlink_metadata(self.path()) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Renamed away and not yet recreated: keep reading the old file meanwhile.
                 self.report_missing(events, now_us);
@@ -319,99 +381,12 @@ impl Tailer {
         }
     }
 
-    fn event(&self, line: &[u8], mut flag_bits: u32, now_us: i64) -> NewEvent {
-        let line = if line.len() > MAX_LINE {
-            flag_bits |= flags::TRUNCATED;
-            // Cut on a character boundary, so the cut itself does not look like bad UTF-8.
-            let mut end = MAX_LINE;
-            while end > MAX_LINE - 4 && line[end] & 0b1100_0000 == 0b1000_0000 {
-                end -= 1;
-            }
-            &line[..end]
-        } else {
-            line
-        };
-        let raw = String::from_utf8_lossy(line);
-        if matches!(raw, std::borrow::Cow::Owned(_)) {
-            flag_bits |= flags::INVALID_UTF8;
-        }
-        let parsed = if flag_bits & flags::TRUNCATED != 0 {
-            Err(gatehouse_events::Unparsed {
-                reason: "line longer than 64 KiB",
-            })
-        } else {
-            self.config.format.parse(line)
-        };
-        match parsed {
-            Ok(p) => {
-                let time_us = match p.time_us {
-                    // A time from the future would sit at the top of the timeline for ever.
-                    Some(t) if t > now_us + FUTURE_SLACK_US => {
-                        flag_bits |= flags::FROM_THE_FUTURE | flags::TIME_FROM_AGENT;
-                        now_us
-                    }
-                    Some(t) => t,
-                    None => {
-                        flag_bits |= flags::TIME_FROM_AGENT;
-                        now_us
-                    }
-                };
-                if self.config.format == Format::Structlog && p.ip.is_some() {
-                    flag_bits |= flags::IP_SPOOFABLE;
-                }
-                if p.address_unreadable {
-                    flag_bits |= flags::ADDRESS_UNREADABLE;
-                }
-                NewEvent {
-                    time_us,
-                    source: self.config.source.clone(),
-                    kind: p.kind,
-                    outcome: p.outcome,
-                    actor: p.actor.map(Into::into),
-                    key_prefix: p.key_prefix.map(Into::into),
-                    ip: p.ip.map(Into::into),
-                    method: p.method.map(Into::into),
-                    path: p.path.map(Into::into),
-                    status: p.status,
-                    message: p.message.map(Into::into),
-                    raw: raw.into_owned(),
-                    flags: flag_bits,
-                }
-            }
-            Err(unparsed) => NewEvent {
-                time_us: now_us,
-                source: self.config.source.clone(),
-                kind: Kind::Unparsed,
-                outcome: Outcome::Info,
-                actor: None,
-                key_prefix: None,
-                ip: None,
-                method: None,
-                path: None,
-                status: None,
-                message: Some(unparsed.reason.to_owned()),
-                raw: raw.into_owned(),
-                flags: flag_bits | flags::TIME_FROM_AGENT,
-            },
-        }
+    fn event(&self, line: &[u8], flag_bits: u32, now_us: i64) -> NewEvent {
+        event(&self.config, line, flag_bits, now_us, None)
     }
 
     fn marker(&self, now_us: i64, kind: Kind, message: &str) -> NewEvent {
-        NewEvent {
-            time_us: now_us,
-            source: "agent".into(),
-            kind,
-            outcome: Outcome::Info,
-            actor: None,
-            key_prefix: None,
-            ip: None,
-            method: None,
-            path: Some(self.key.clone()),
-            status: None,
-            message: Some(message.to_owned()),
-            raw: String::new(),
-            flags: 0,
-        }
+        marker(&self.key, now_us, kind, message)
     }
 }
 

@@ -241,6 +241,11 @@ pub struct LogSource {
     pub source: String,
     pub format: Format,
     pub path: String,
+    /// The systemd unit whose journal holds these lines when the service runs as that unit
+    /// (logging to standard output, as Sekha does): followed instead of `path` where the unit
+    /// is installed.
+    #[serde(default)]
+    pub journal_unit: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
 }

@@ -257,6 +257,25 @@ pub struct Info {
     pub cert_not_after: i64,
     /// Serial (hex) of the agent's certificate.
     pub cert_serial: String,
+    /// What the agent can and cannot do on its host, each found by trying it (its process's
+    /// own user, groups, capabilities and sandbox): reading each log, the service's config
+    /// and database, replacing them, restarting the service, blocking addresses. Absent from
+    /// agents older than this field (an empty list: nothing is known).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<Capability>,
+}
+
+/// One thing the agent can or cannot do, as `/v1/info` and `gatehouse-agent check-config`
+/// report it: "restart sekha.service: no, because polkit refused it (…)".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capability {
+    /// A stable word for the capability, with what it is about after a colon where there are
+    /// several: `read_log:journal:sekha.service`, `read_config`, `rotate`, `restart`,
+    /// `snapshot`, `restore`, `block`, `service_environment`.
+    pub name: String,
+    pub ok: bool,
+    /// For a person: what was tried and what it gave; when it failed, the grant missing.
+    pub why: String,
 }
 
 /// The managed service as the agent sees it.
@@ -660,6 +679,7 @@ mod tests {
             },
             cert_not_after: 1_800_000_000,
             cert_serial: "1a2b".into(),
+            capabilities: Vec::new(),
         };
         let json = serde_json::to_value(&info).expect("serializes");
         assert_eq!(
@@ -671,6 +691,32 @@ mod tests {
                 "cert_not_after": 1_800_000_000, "cert_serial": "1a2b"
             }),
             "a change here breaks deployed agents: add a field in a new version instead"
+        );
+    }
+
+    #[test]
+    fn an_older_agent_s_info_reads_with_no_capabilities_and_a_newer_one_s_with_them() {
+        let old = r#"{"api_version":"v1","agent_version":"0.1.0","host":"db-1","instance":"alpha",
+            "profile":"sekha","service":{"health":"ok","detail":"x"},"cert_not_after":1,
+            "cert_serial":"1a"}"#;
+        let info: Info = serde_json::from_str(old).expect("an older agent's info still reads");
+        assert!(
+            info.capabilities.is_empty(),
+            "an agent that says nothing reports no capability"
+        );
+        let new = old.replace(
+            r#""cert_serial":"1a""#,
+            r#""cert_serial":"1a","capabilities":[{"name":"restart","ok":false,"why":"polkit refused"}]"#,
+        );
+        let info: Info = serde_json::from_str(&new).expect("a newer agent's info reads");
+        assert_eq!(
+            info.capabilities,
+            [Capability {
+                name: "restart".into(),
+                ok: false,
+                why: "polkit refused".into()
+            }],
+            "each capability with its answer and reason"
         );
     }
 

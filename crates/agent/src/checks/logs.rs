@@ -31,12 +31,17 @@ pub(super) fn access_log(cx: &Context<'_>, now: i64) -> CheckResult {
     let mut evidence = Vec::new();
     let mut recent = 0;
     for log in access {
-        let modified = crate::fsutil::open_regular(&log.path).and_then(|regular| {
-            regular
-                .facts
-                .modified
-                .ok_or_else(|| std::io::Error::other("no modification time"))
-        });
+        let modified = match (log.path(), log.journal_unit()) {
+            (Some(path), _) => crate::fsutil::open_regular(path).and_then(|regular| {
+                regular
+                    .facts
+                    .modified
+                    .ok_or_else(|| std::io::Error::other("no modification time"))
+            }),
+            (None, Some(unit)) => crate::journal::last_written(unit)
+                .and_then(|t| t.ok_or_else(|| std::io::Error::other("nothing in the journal yet"))),
+            (None, None) => Err(std::io::Error::other("no file and no journal")),
+        };
         match modified {
             Ok(modified) => {
                 let age = crate::clock::age(now, modified);
@@ -45,12 +50,12 @@ pub(super) fn access_log(cx: &Context<'_>, now: i64) -> CheckResult {
                 }
                 evidence.push(format!(
                     "{} ({}): last written {} ago",
-                    log.path.display(),
+                    log.name(),
                     log.source,
                     human(age)
                 ));
             }
-            Err(e) => evidence.push(format!("{} ({}): {e}", log.path.display(), log.source)),
+            Err(e) => evidence.push(format!("{} ({}): {e}", log.name(), log.source)),
         }
     }
     if recent > 0 {

@@ -58,14 +58,159 @@ pub struct AgentConfig {
     pub buffer_capacity: u64,
 }
 
-/// One log the agent follows (`[[logs]]`).
+/// One log the agent follows (`[[logs]]`): a file (`path`) or what a systemd unit's
+/// processes wrote to the journal (`journal_unit`), each line parsed with `format`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "LogTable")]
 pub struct LogConfig {
-    pub path: PathBuf,
+    pub origin: LogOrigin,
     pub format: Format,
     /// `service`, `access` or `proxy`.
     pub source: String,
+}
+
+/// Where a log's lines come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogOrigin {
+    /// A file, followed across rotation (`tail.rs`).
+    File(PathBuf),
+    /// The journal entries a systemd unit's own processes wrote (`journal.rs`).
+    Journal(JournalUnit),
+}
+
+/// A systemd unit name, checked: the characters systemd allows in one, a type suffix
+/// (`.service` is added to a bare name), never starting with `-` (it is passed to
+/// `journalctl` as part of a match, but no argument of the agent's may look like an option).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JournalUnit(String);
+
+impl JournalUnit {
+    pub fn parse(name: &str) -> Result<JournalUnit, String> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || ":_.\\@-".contains(c);
+        if name.is_empty()
+            || name.len() > 255
+            || name.starts_with(['-', '.'])
+            || !name.chars().all(allowed)
+        {
+            return Err(format!(
+                "{name:?} is not a systemd unit name (letters, digits and :_.\\@- only, at most 255)"
+            ));
+        }
+        const TYPES: [&str; 11] = [
+            ".service",
+            ".socket",
+            ".target",
+            ".device",
+            ".mount",
+            ".automount",
+            ".swap",
+            ".path",
+            ".timer",
+            ".slice",
+            ".scope",
+        ];
+        if TYPES
+            .iter()
+            .any(|t| name.ends_with(t) && name.len() > t.len())
+        {
+            Ok(JournalUnit(name.to_owned()))
+        } else if name.contains('.') {
+            Err(format!(
+                "{name:?} does not end in a unit type such as .service"
+            ))
+        } else {
+            Ok(JournalUnit(format!("{name}.service")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for JournalUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `[[logs]]` as written: exactly one of `path` and `journal_unit`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogTable {
+    #[serde(default)]
+    path: Option<PathBuf>,
+    #[serde(default)]
+    journal_unit: Option<String>,
+    format: Format,
+    source: String,
+}
+
+impl TryFrom<LogTable> for LogConfig {
+    type Error = String;
+
+    fn try_from(table: LogTable) -> Result<Self, String> {
+        let origin = match (table.path, table.journal_unit) {
+            (Some(path), None) => LogOrigin::File(path),
+            (None, Some(unit)) => LogOrigin::Journal(JournalUnit::parse(&unit)?),
+            (Some(_), Some(_)) => {
+                return Err("a [[logs]] entry names either `path` or `journal_unit`, not both".into())
+            }
+            (None, None) => {
+                return Err("a [[logs]] entry needs `path` (a file) or `journal_unit` (a systemd unit's journal)".into())
+            }
+        };
+        Ok(LogConfig {
+            origin,
+            format: table.format,
+            source: table.source,
+        })
+    }
+}
+
+impl LogConfig {
+    /// A log file.
+    pub fn file(path: impl Into<PathBuf>, format: Format, source: impl Into<String>) -> Self {
+        LogConfig {
+            origin: LogOrigin::File(path.into()),
+            format,
+            source: source.into(),
+        }
+    }
+
+    /// A unit's journal.
+    pub fn journal(unit: JournalUnit, format: Format, source: impl Into<String>) -> Self {
+        LogConfig {
+            origin: LogOrigin::Journal(unit),
+            format,
+            source: source.into(),
+        }
+    }
+
+    /// The file, if the log is one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.origin {
+            LogOrigin::File(path) => Some(path),
+            LogOrigin::Journal(_) => None,
+        }
+    }
+
+    /// The unit, if the log is its journal.
+    pub fn journal_unit(&self) -> Option<&JournalUnit> {
+        match &self.origin {
+            LogOrigin::Journal(unit) => Some(unit),
+            LogOrigin::File(_) => None,
+        }
+    }
+
+    /// How the log is named in reports and where its position is kept: the file's path, or
+    /// `journal:<unit>`.
+    pub fn name(&self) -> String {
+        match &self.origin {
+            LogOrigin::File(path) => path.display().to_string(),
+            LogOrigin::Journal(unit) => format!("journal:{unit}"),
+        }
+    }
 }
 
 /// `[firewall]`: blocking addresses with nftables (the agent needs `CAP_NET_ADMIN`).
@@ -109,15 +254,46 @@ fn default_capacity() -> u64 {
     2_000_000
 }
 
-/// The log sources a profile names.
+/// Where systemd looks for unit files, most specific first.
+const UNIT_DIRS: [&str; 5] = [
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
+/// The log sources a profile names. A source with a `journal_unit` is that unit's journal
+/// when the unit is installed (the service runs under systemd and logs to its journal), and
+/// its file otherwise.
 pub(super) fn profile_logs(profile: &gatehouse_events::Profile) -> Vec<LogConfig> {
+    profile_logs_with(profile, |unit| {
+        UNIT_DIRS.iter().any(|dir| {
+            Path::new(dir)
+                .join(unit.as_str())
+                .symlink_metadata()
+                .is_ok()
+        })
+    })
+}
+
+fn profile_logs_with(
+    profile: &gatehouse_events::Profile,
+    installed: impl Fn(&JournalUnit) -> bool,
+) -> Vec<LogConfig> {
     profile
         .logs
         .iter()
-        .map(|log| LogConfig {
-            path: PathBuf::from(&log.path),
-            format: log.format,
-            source: log.source.clone(),
+        .map(|log| {
+            let unit = log
+                .journal_unit
+                .as_deref()
+                .and_then(|u| JournalUnit::parse(u).ok())
+                .filter(&installed);
+            match unit {
+                Some(unit) => LogConfig::journal(unit, log.format, log.source.clone()),
+                None => LogConfig::file(&log.path, log.format, log.source.clone()),
+            }
         })
         .collect()
 }
@@ -239,7 +415,7 @@ impl AgentConfig {
         }
         self.logs
             .iter()
-            .position(|log| !named(&log.path))
+            .position(|log| log.path().is_some_and(|p| !named(p)))
             .map(|i| format!("logs[{i}].path"))
     }
 
@@ -321,7 +497,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let custom = include_str!("../../../../profiles/sekha.toml")
             .replace("name = \"sekha\"", "name = \"memo\"")
-            .replace("/var/log/sekha/sekha.log", "/srv/memo/memo.log");
+            .replace("/var/log/sekha/sekha.log", "/srv/memo/memo.log")
+            .replace("journal_unit = \"sekha.service\"\n", "");
         std::fs::write(dir.path().join("memo.toml"), custom).expect("write profile");
         let text = format!(
             "listen = \"127.0.0.1:7443\"\nprofile = \"memo\"\nstate_dir = \"/x\"\nprofiles_dir = \"{}\"\n",
@@ -332,8 +509,8 @@ mod tests {
             .effective_logs()
             .expect("the custom profile is found");
         assert_eq!(
-            logs[0].path,
-            PathBuf::from("/srv/memo/memo.log"),
+            logs[0].path(),
+            Some(Path::new("/srv/memo/memo.log")),
             "its own log path"
         );
         let unknown = AgentConfig::parse(
@@ -360,6 +537,67 @@ mod tests {
             AgentConfig::for_test(PathBuf::from("/x")),
             parsed,
             "for_test adds nothing a file would not say"
+        );
+    }
+
+    #[test]
+    fn a_log_is_a_file_or_a_unit_s_journal_never_both_nor_neither() {
+        let base = "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/x\"\n";
+        let journal = AgentConfig::parse(
+            &format!("{base}[[logs]]\njournal_unit = \"sekha\"\nformat = \"sekha_tracing\"\nsource = \"service\"\n"),
+            Path::new("agent.toml"),
+        )
+        .expect("a journal log parses");
+        assert_eq!(
+            journal.logs[0].journal_unit().map(JournalUnit::as_str),
+            Some("sekha.service"),
+            "a bare unit name is a service"
+        );
+        assert_eq!(
+            journal.logs[0].name(),
+            "journal:sekha.service",
+            "its name in reports"
+        );
+        for (case, table) in [
+            ("both", "path = \"/x.log\"\njournal_unit = \"a.service\"\n"),
+            ("neither", ""),
+            ("an option", "journal_unit = \"--all\"\n"),
+            ("a match", "journal_unit = \"a.service _UID=0\"\n"),
+            ("no unit type", "journal_unit = \"a.txt\"\n"),
+        ] {
+            let text = format!(
+                "{base}[[logs]]\n{table}format = \"sekha_tracing\"\nsource = \"service\"\n"
+            );
+            let err = AgentConfig::parse(&text, Path::new("agent.toml")).expect_err("refused");
+            assert_eq!(
+                err.code(),
+                "config_invalid",
+                "{case}: a config error: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_profile_s_log_is_its_unit_s_journal_where_the_unit_is_installed() {
+        let profile = gatehouse_events::Profile::builtin("sekha")
+            .expect("built in")
+            .expect("parses");
+        let installed = profile_logs_with(&profile, |unit| unit.as_str() == "sekha.service");
+        assert_eq!(
+            installed[0].journal_unit().map(JournalUnit::as_str),
+            Some("sekha.service"),
+            "Sekha run as a unit logs to its journal"
+        );
+        assert_eq!(
+            installed[1].path(),
+            Some(Path::new("/var/log/nginx/sekha.access.log")),
+            "its proxy still logs to a file"
+        );
+        let not = profile_logs_with(&profile, |_| false);
+        assert_eq!(
+            not[0].path(),
+            Some(Path::new("/var/log/sekha/sekha.log")),
+            "without the unit, the file"
         );
     }
 

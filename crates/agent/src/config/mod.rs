@@ -6,7 +6,7 @@
 mod file;
 mod settings;
 
-pub use file::{AgentConfig, CheckSettings, FirewallSettings, LogConfig};
+pub use file::{AgentConfig, CheckSettings, FirewallSettings, JournalUnit, LogConfig, LogOrigin};
 pub use settings::{CheckPolicy, FirewallPolicy, Liveness, ServiceSettings, Settings};
 
 pub use crate::error::ConfigError;

@@ -3,7 +3,7 @@
 //! profile on a request.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,10 +135,10 @@ impl Settings {
         let logs = logs
             .into_iter()
             .filter(|log| {
-                let named = crate::fsutil::is_file_name(&log.path);
+                let named = log.path().is_none_or(crate::fsutil::is_file_name);
                 if !named {
                     tracing::error!(
-                        path = ?log.path,
+                        path = ?log.path(),
                         "a log path with a NUL byte or none at all is not followed"
                     );
                 }
@@ -157,7 +157,7 @@ impl Settings {
         let output_logs = logs
             .iter()
             .filter(|log| log.source == "service")
-            .map(|log| log.path.clone())
+            .filter_map(|log| log.path().map(Path::to_path_buf))
             .collect();
         Settings {
             listen: config.listen,
@@ -219,10 +219,11 @@ impl Settings {
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         for log in &self.logs {
-            if std::fs::symlink_metadata(&log.path).is_err() {
+            let Some(path) = log.path() else { continue };
+            if std::fs::symlink_metadata(path).is_err() {
                 warnings.push(format!(
                     "{} ({}) does not exist{}",
-                    log.path.display(),
+                    path.display(),
                     log.source,
                     if self.logs_from_profile {
                         ": it is the profile's default; add [[logs]] naming where the service and its proxy really write"
@@ -331,11 +332,11 @@ mod tests {
             settings.logs().is_err(),
             "and without [[logs]] there is nothing to follow"
         );
-        let logs = vec![LogConfig {
-            path: PathBuf::from("/var/log/x.log"),
-            format: gatehouse_events::Format::NginxCombined,
-            source: "proxy".into(),
-        }];
+        let logs = vec![LogConfig::file(
+            "/var/log/x.log",
+            gatehouse_events::Format::NginxCombined,
+            "proxy",
+        )];
         let settings = Settings::resolve(&config.with_logs(logs.clone()));
         assert_eq!(
             settings.logs().expect("given logs"),

@@ -31,13 +31,21 @@ pub fn collect(
         Ok(list) => {
             // The console names files after these paths: one that cannot name a file is never
             // reported (the config and the settings refuse them already).
-            for log in list.iter().filter(|log| fsutil::is_file_name(&log.path)) {
-                let (lines, error) = match tail(&log.path, lines) {
+            for log in list
+                .iter()
+                .filter(|log| log.path().is_none_or(fsutil::is_file_name))
+            {
+                let read = match (log.path(), log.journal_unit()) {
+                    (Some(path), _) => tail(path, lines),
+                    (None, Some(unit)) => crate::journal::recent(unit, lines),
+                    (None, None) => Ok(Vec::new()),
+                };
+                let (lines, error) = match read {
                     Ok(lines) => (lines, None),
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 };
                 tails.push(LogTail {
-                    path: log.path.display().to_string(),
+                    path: log.name(),
                     source: log.source.clone(),
                     lines,
                     error,

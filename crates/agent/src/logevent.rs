@@ -1,0 +1,153 @@
+//! A log line as an event for the buffer, the agent's own events about a log, and when a log
+//! that could not be read is tried again: shared by the file follower (`tail.rs`) and the
+//! journal follower (`journal.rs`).
+
+use std::time::{Duration, Instant};
+
+use gatehouse_events::{Format, Kind, Outcome, MAX_LINE};
+use gatehouse_protocol::flags;
+
+use crate::buffer::NewEvent;
+use crate::config::LogConfig;
+
+/// A line time this far ahead of the agent's clock is flagged and replaced by the time read.
+const FUTURE_SLACK_US: i64 = 5 * 60 * 1_000_000;
+
+/// When a log that could not be read is tried again: 1 s after the first failure, doubling
+/// to at most 5 minutes.
+#[derive(Debug)]
+pub struct Backoff {
+    delay: Duration,
+    next: Instant,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MOST: Duration = Duration::from_secs(300);
+
+    pub fn start() -> Backoff {
+        Backoff {
+            delay: Backoff::FIRST,
+            next: Instant::now() + Backoff::FIRST,
+        }
+    }
+
+    /// Whether it is time to try again.
+    pub fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    /// Another failure: wait twice as long.
+    pub fn again(&mut self) {
+        self.delay = (self.delay * 2).min(Backoff::MOST);
+        self.next = Instant::now() + self.delay;
+    }
+}
+
+/// The event for one line of `log`. Its time is the line's own, else `logged_us` (when the
+/// journal received it), else the agent's clock (flagged).
+pub fn event(
+    log: &LogConfig,
+    line: &[u8],
+    mut flag_bits: u32,
+    now_us: i64,
+    logged_us: Option<i64>,
+) -> NewEvent {
+    let line = if line.len() > MAX_LINE {
+        flag_bits |= flags::TRUNCATED;
+        // Cut on a character boundary, so the cut itself does not look like bad UTF-8.
+        let mut end = MAX_LINE;
+        while end > MAX_LINE - 4 && line[end] & 0b1100_0000 == 0b1000_0000 {
+            end -= 1;
+        }
+        &line[..end]
+    } else {
+        line
+    };
+    let raw = String::from_utf8_lossy(line);
+    if matches!(raw, std::borrow::Cow::Owned(_)) {
+        flag_bits |= flags::INVALID_UTF8;
+    }
+    let parsed = if flag_bits & flags::TRUNCATED != 0 {
+        Err(gatehouse_events::Unparsed {
+            reason: "line longer than 64 KiB",
+        })
+    } else {
+        log.format.parse(line)
+    };
+    let fallback = |flag_bits: &mut u32| match logged_us {
+        Some(t) => t,
+        None => {
+            *flag_bits |= flags::TIME_FROM_AGENT;
+            now_us
+        }
+    };
+    match parsed {
+        Ok(p) => {
+            let time_us = match p.time_us {
+                // A time from the future would sit at the top of the timeline for ever.
+                Some(t) if t > now_us + FUTURE_SLACK_US => {
+                    flag_bits |= flags::FROM_THE_FUTURE | flags::TIME_FROM_AGENT;
+                    now_us
+                }
+                Some(t) => t,
+                None => fallback(&mut flag_bits),
+            };
+            if log.format == Format::Structlog && p.ip.is_some() {
+                flag_bits |= flags::IP_SPOOFABLE;
+            }
+            if p.address_unreadable {
+                flag_bits |= flags::ADDRESS_UNREADABLE;
+            }
+            NewEvent {
+                time_us,
+                source: log.source.clone(),
+                kind: p.kind,
+                outcome: p.outcome,
+                actor: p.actor.map(Into::into),
+                key_prefix: p.key_prefix.map(Into::into),
+                ip: p.ip.map(Into::into),
+                method: p.method.map(Into::into),
+                path: p.path.map(Into::into),
+                status: p.status,
+                message: p.message.map(Into::into),
+                raw: raw.into_owned(),
+                flags: flag_bits,
+            }
+        }
+        Err(unparsed) => NewEvent {
+            time_us: fallback(&mut flag_bits),
+            source: log.source.clone(),
+            kind: Kind::Unparsed,
+            outcome: Outcome::Info,
+            actor: None,
+            key_prefix: None,
+            ip: None,
+            method: None,
+            path: None,
+            status: None,
+            message: Some(unparsed.reason.to_owned()),
+            raw: raw.into_owned(),
+            flags: flag_bits,
+        },
+    }
+}
+
+/// An event of the agent's own about the log named `key`.
+pub fn marker(key: &str, now_us: i64, kind: Kind, message: &str) -> NewEvent {
+    NewEvent {
+        time_us: now_us,
+        source: "agent".into(),
+        kind,
+        outcome: Outcome::Info,
+        actor: None,
+        key_prefix: None,
+        ip: None,
+        method: None,
+        path: Some(key.to_owned()),
+        status: None,
+        message: Some(message.to_owned()),
+        raw: String::new(),
+        flags: 0,
+    }
+}
