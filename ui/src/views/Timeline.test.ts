@@ -178,3 +178,24 @@ describe('a raw line that is not there', () => {
     expect(screen.getByTestId('raw-line').textContent, 'neither is "Loading…"').not.toContain('Loading');
   });
 });
+
+describe('the client of an access line', () => {
+  it('shows the user agent and referer of an nginx combined line, escaped, and nothing for other lines', async () => {
+    const host = withEvents(2);
+    host.raw['sekha-prod:2'] = `203.0.113.2 - - [23/Nov/2026:08:00:02 +0000] "POST /mcp/x HTTP/1.1" 401 35 "https://ref.example/${HOSTILE}" "curl/8.5.0 ${HOSTILE}"`;
+    host.raw['sekha-prod:1'] = 'INFO:     127.0.0.1:58196 - "GET /health HTTP/1.1" 200 OK';
+    render(Timeline, withHost(host, { ongo: () => {} }));
+    const list = await screen.findByTestId('timeline-list');
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'both events are listed').toBe(2));
+    await fireEvent.click(within(list).getAllByRole('option')[0]!);
+    const agent = await screen.findByTestId('user-agent');
+    expect(agent.textContent, 'the user agent, the last quoted field, with its hidden characters as escapes').toBe(`curl/8.5.0 ${HOSTILE_SHOWN}`);
+    expect(screen.getByTestId('referer').textContent, 'the referer, the field before it, escaped too').toBe(`https://ref.example/${HOSTILE_SHOWN}`);
+    const detail = screen.getByRole('complementary', { name: 'Event detail' });
+    expect(holdsHidden(detail.textContent), 'nothing the client wrote can reorder the detail').toBe(false);
+    await fireEvent.click(within(list).getAllByRole('option')[1]!);
+    await waitFor(() => expect(screen.getByTestId('raw-line').textContent, 'the other event\'s raw line is shown').toContain('INFO:'));
+    expect(screen.queryByTestId('user-agent'), 'a line of another format has no user agent to show').toBeNull();
+    expect(screen.queryByTestId('referer'), 'nor a referer').toBeNull();
+  });
+});
