@@ -122,7 +122,7 @@ describe('the palette\'s actions', () => {
   it('lists every action the console has, each leading somewhere', () => {
     const actions = PALETTE_COMMANDS.filter((c) => c.run.kind === 'intent');
     const kinds = actions.map((c) => (c.run.kind === 'intent' ? c.run.intent : null));
-    for (const kind of ['rotate-key', 'block-address', 'run-checks', 'new-incident', 'export-timeline', 'acknowledge-alerts'] as const) {
+    for (const kind of ['rotate-key', 'block-address', 'run-checks', 'new-incident', 'export-timeline', 'acknowledge-alerts', 'sync-now', 'refresh-agents'] as const) {
       expect(kinds, `the palette offers ${kind}, as Settings promises "every view and command"`).toContain(kind);
     }
     for (const c of actions) expect(c.detail, `${c.label} says where it leads`).toBeTruthy();
@@ -181,6 +181,27 @@ describe('the palette\'s actions', () => {
     const form = await screen.findByRole('form', { name: 'New incident' });
     await waitFor(() => expect(document.activeElement, 'the focus in the form\'s first field').toBe(within(form).getByRole('textbox', { name: 'Title' })));
     expect(changes(host.calls), 'nothing run, exported or opened').toEqual([]);
+  });
+
+  it('syncs events and refreshes every agent only from their own buttons, which it leads to', async () => {
+    const host = await busyHost();
+    render(App, { host });
+    const pulls = () => host.calls.filter((c) => c === 'syncNow' || c === 'refreshAll');
+    await runFromPalette('sync events');
+    await waitFor(() => expect(document.activeElement?.textContent, 'the focus on the timeline\'s Sync now').toBe('Sync now'));
+    expect(heading().textContent, 'the Timeline view').toBe('Timeline');
+    expect(screen.getByText(/Sync now asks every agent/), 'what the button does, in words').toBeTruthy();
+    expect(pulls(), 'the palette itself syncs nothing').toEqual([]);
+    await fireEvent.click(document.activeElement!);
+    await waitFor(() => expect(pulls(), 'pressing the button it led to syncs').toEqual(['syncNow']));
+    expect(screen.queryByText(/Sync now asks every agent/), 'the note goes once the button is used').toBeNull();
+
+    await runFromPalette('refresh every agent');
+    await waitFor(() => expect(document.activeElement?.textContent?.trim(), 'the focus on the fleet\'s Refresh all').toBe('Refresh all'));
+    expect(heading().textContent, 'the Fleet view').toBe('Fleet');
+    expect(pulls(), 'the palette itself contacts no agent').toEqual(['syncNow']);
+    await fireEvent.click(document.activeElement!);
+    await waitFor(() => expect(pulls(), 'pressing Refresh all contacts them').toEqual(['syncNow', 'refreshAll']));
   });
 
   it('acknowledges alerts only after the confirmation naming how many', async () => {

@@ -30,6 +30,8 @@ const ACTIONS: readonly [IntentKind, string, string][] = [
   ['run-checks', 'Run the compliance checks…', 'Compliance: press Run checks now'],
   ['new-incident', 'Open an incident…', 'Incidents: fill in the form'],
   ['export-timeline', 'Export the timeline as CSV…', 'Timeline: check the filters, press Export CSV'],
+  ['sync-now', 'Sync events from every agent now…', 'Timeline: press Sync now'],
+  ['refresh-agents', 'Refresh every agent…', 'Fleet: press Refresh all'],
   ['acknowledge-alerts', 'Acknowledge every new alert…', 'Heatmaps: confirm how many'],
   ['alerts', 'Show the alerts', 'Heatmaps, Alerts tab'],
 ];

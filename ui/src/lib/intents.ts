@@ -20,7 +20,11 @@ export type IntentKind =
   /** Compliance: the focus on Run checks now. */
   | 'run-checks'
   /** Timeline: the focus on Export CSV, beside the filters it exports. */
-  | 'export-timeline';
+  | 'export-timeline'
+  /** Timeline: the focus on Sync now, which asks every agent for its new events. */
+  | 'sync-now'
+  /** Fleet: the focus on Refresh all, which contacts every agent. */
+  | 'refresh-agents';
 
 export interface Intent {
   kind: IntentKind;
@@ -36,6 +40,8 @@ export const INTENT_VIEW: Record<IntentKind, View> = {
   'new-incident': 'incidents',
   'run-checks': 'compliance',
   'export-timeline': 'timeline',
+  'sync-now': 'timeline',
+  'refresh-agents': 'fleet',
 };
 
 /** The intent when it is one of `kinds`, else null: what a view watches for. */

@@ -67,6 +67,8 @@ export class FleetController {
   /** What each instance is busy with, by name ("Revoking…"). */
   busy = $state<Record<string, string>>({});
   refreshingAll = $state(false);
+  /** What a control the operator was led to does (from the palette), until it is used. */
+  note = $state<string | null>(null);
   now = $state(nowSeconds());
   enrollment = $state<Enrollment | null>(null);
   pending = $state<Pending | null>(null);
@@ -112,6 +114,7 @@ export class FleetController {
 
   async refreshAll(): Promise<void> {
     this.refreshingAll = true;
+    this.note = null;
     this.error = null;
     try {
       const summary = await this.#host.refreshAll();

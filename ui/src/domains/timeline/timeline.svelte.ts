@@ -72,6 +72,8 @@ export class TimelineController {
   /** Whether the host has answered for the selected event's raw line. */
   rawRead = $state(false);
   exported = $state<string | null>(null);
+  /** What a control the operator was led to does (from the palette), until it is used. */
+  note = $state<string | null>(null);
   now = $state(nowSeconds());
   olderArrived = $state(false);
 
@@ -264,6 +266,7 @@ export class TimelineController {
   }
 
   syncNow(): void {
+    this.note = null;
     this.#host
       .syncNow()
       .then(() => this.poll())
