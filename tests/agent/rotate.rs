@@ -1296,3 +1296,61 @@ async fn an_old_key_still_in_the_service_s_environment_is_found_without_presenti
         "and the old key works (as the current key again)"
     );
 }
+
+/// The agent was killed while its restart command ran, and the command goes on (as an orphan
+/// holding the service's port would): the next restart first waits for it, then ends its
+/// whole process group once the restart timeout has passed, and only then starts the
+/// service, saying so. Two starts of the service never race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_an_earlier_agent_left_running_is_ended_before_the_next() {
+    let mut h = host("sekha", "");
+    h.agent.restart_timeout_secs = Some(5);
+    let agent = boot(&h).await;
+    // The earlier run's restart command: a group of its own, still busy.
+    let mut orphan = std::process::Command::new("sh");
+    orphan.args(["-c", "sleep 60 & sleep 60; wait"]);
+    std::os::unix::process::CommandExt::process_group(&mut orphan, 0);
+    let mut orphan = orphan.spawn().expect("orphan");
+    let pid = i32::try_from(orphan.id()).expect("pid");
+    gatehouse_agent::service::restart::note_running(
+        &gatehouse_agent::state::StateDir::new(&h.agent.state_dir),
+        pid,
+    )
+    .expect("noted as the agent notes its own");
+    let result = agent.restart_service().await.expect("restart");
+    assert!(
+        result.ok,
+        "the service is started once the earlier restart is ended: {result:?}"
+    );
+    assert!(
+        result
+            .steps
+            .iter()
+            .any(|s| s.contains(&format!("pid {pid}")) && s.contains("ended")),
+        "the steps say the earlier restart was ended: {:?}",
+        result.steps
+    );
+    let ended = orphan.try_wait().expect("wait");
+    assert!(
+        ended.is_some(),
+        "the earlier restart command no longer runs"
+    );
+    // What it started outlives it only as zombies awaiting their new parent's wait.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.get(2) == Some(&pid.to_string().as_str()) && fields.first() != Some(&"Z")
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "nor anything it started (its whole process group was ended): {left:?}"
+    );
+    assert!(
+        !h.agent.state_dir.join("restart-running.json").exists(),
+        "the note of a running restart is gone once the restart ends"
+    );
+}

@@ -105,6 +105,87 @@ fn copytruncate_is_read_again_from_the_start_and_said() {
     );
 }
 
+/// logrotate's copytruncate at speed: lines land after the agent's last read and before the
+/// truncation, and the new file grows past where reading stopped before the next poll. The
+/// lines are read from the copy (`access.log.1`), the truncation is noticed by the file's
+/// first bytes, and nothing is lost or stored twice.
+#[test]
+fn copytruncate_between_polls_loses_nothing_written_before_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path().expect("a file").to_owned();
+    // Distinct first lines, as real logs have (each line carries its own time).
+    let line = |n: usize, minute: usize| {
+        format!("203.0.113.{n} - - [23/Nov/2026:02:{minute:02}:57 +0000] \"POST /mcp/tools/memory_stats HTTP/1.1\" 401 35 \"-\" \"curl/8\"\n")
+    };
+    append(
+        &log,
+        (0..3).map(|n| line(n, 1)).collect::<String>().as_bytes(),
+    );
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    // Written after that read, with the last one unfinished when the copy is made.
+    append(
+        &log,
+        (3..6).map(|n| line(n, 1)).collect::<String>().as_bytes(),
+    );
+    append(&log, line(6, 1).trim_end().as_bytes());
+    std::fs::copy(&log, tmp.path().join("access.log.1")).expect("logrotate copies");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .expect("and truncates");
+    // The service writes on, past the old offset, before the agent polls again.
+    append(
+        &log,
+        (7..20).map(|n| line(n, 2)).collect::<String>().as_bytes(),
+    );
+    for _ in 0..3 {
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    assert_eq!(
+        ips(&buffer),
+        expected(0..20),
+        "every line once, in order: those before the truncation from the copy"
+    );
+    let said: Vec<String> = all(&buffer)
+        .into_iter()
+        .filter(|e| e.source == "agent")
+        .filter_map(|e| e.message)
+        .collect();
+    assert!(
+        said.iter()
+            .any(|m| m.contains("copytruncate") && m.contains("access.log.1")),
+        "the truncation and where the lines came from are on the timeline: {said:?}"
+    );
+}
+
+/// Without a copy to read from, the truncation still says that lines may be missing.
+#[test]
+fn copytruncate_without_a_copy_says_lines_may_be_missing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path().expect("a file").to_owned();
+    append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    append(&log, nginx(3).as_bytes());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .expect("truncate");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    assert!(
+        all(&buffer).iter().any(|e| e.source == "agent"
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("may be missing"))),
+        "a possible loss is said, not hidden"
+    );
+}
+
 #[test]
 fn a_restart_resumes_where_reading_stopped_even_mid_line() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -333,5 +414,86 @@ fn a_log_that_cannot_be_read_is_named_once_and_tried_again_with_back_off() {
     assert!(
         ips(&buffer).is_empty(),
         "nothing of a file the agent may not read is read"
+    );
+}
+
+/// Unmounts the small filesystem a test mounted, however the test ends.
+struct SmallDisk(std::path::PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The agent's disk fills while its service goes on logging: no line is lost (each is read
+/// again from the stored position once there is room), none is stored twice, and while it
+/// lasts the buffer says why it cannot store (for `/v1/info`, so the console shows it).
+#[test]
+fn a_full_disk_loses_no_line_and_says_so_until_there_is_room() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("this test needs root to mount a small tmpfs; not run");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).expect("state dir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&state)
+        .status()
+        .expect("mount");
+    assert!(mounted.success(), "a small tmpfs is mounted for the buffer");
+    let _disk = SmallDisk(state.clone());
+    let mut buffer = Buffer::open(&state.join("events.sqlite3"), 100_000).expect("buffer");
+    let config = LogConfig::file(
+        tmp.path().join("access.log"),
+        Format::NginxCombined,
+        "proxy",
+    );
+    let log = config.path().expect("a file").to_owned();
+    append(&log, (0..10).map(nginx).collect::<String>().as_bytes());
+    let mut tailer = Tailer::new(config, &buffer).expect("tailer");
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    assert_eq!(ips(&buffer), expected(0..10), "read while there is room");
+
+    // Fill the disk, then the service logs on (its log is on another disk).
+    let filler_path = state.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).expect("filler");
+    let chunk = vec![0u8; 4096];
+    while filler.write_all(&chunk).is_ok() {}
+    drop(filler);
+    append(&log, (10..200).map(nginx).collect::<String>().as_bytes());
+    for _ in 0..3 {
+        tailer
+            .poll(&mut buffer, NOW_US)
+            .expect("a full disk is not an error of the poll");
+    }
+    let problem = buffer
+        .write_problem()
+        .expect("the buffer says it cannot store while the disk is full")
+        .to_owned();
+    assert!(
+        problem.contains("full"),
+        "and that the disk is full: {problem}"
+    );
+
+    // Room again: everything since the last stored line is read, once.
+    std::fs::remove_file(&filler_path).expect("free the disk");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ips(&buffer).len() < 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    assert_eq!(
+        ips(&buffer),
+        expected(0..200),
+        "every line is stored exactly once, in order, once there is room (the buffer says: {:?})",
+        buffer.write_problem()
+    );
+    assert!(
+        buffer.write_problem().is_none(),
+        "and the problem is cleared: {:?}",
+        buffer.write_problem()
     );
 }

@@ -104,6 +104,69 @@ fn doctor_passes_with_a_real_secret_service() {
     );
 }
 
+/// Unmounts the small filesystem a test mounted, however the test ends.
+struct SmallDisk(std::path::PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The disk holding the data directory fills up: every command says so in words (not "disk
+/// I/O error"), with its own code, and `doctor` still diagnoses, naming the full disk.
+#[test]
+fn a_full_data_disk_is_named_and_doctor_still_answers() {
+    if !Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n")
+    {
+        eprintln!("this test needs root to mount a small tmpfs; not run");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).expect("dir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .expect("mount");
+    assert!(mounted.success(), "a small tmpfs is mounted");
+    let _disk = SmallDisk(data.clone());
+    let out = run(&mut gatehouse(&data, &["overview"]));
+    assert!(
+        out.status.success(),
+        "a console on a disk with room works: {}",
+        stderr(&out)
+    );
+    let mut filler = std::fs::File::create(data.join("filler")).expect("filler");
+    let chunk = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+    drop(filler);
+
+    let out = run(&mut gatehouse(&data, &["--json", "overview"]));
+    let err = stderr(&out);
+    assert!(!out.status.success(), "nothing can be done on a full disk");
+    assert!(
+        err.contains("disk_full") && err.contains("is full") && !err.contains("I/O error"),
+        "the error says the disk is full, with its code: {err}"
+    );
+    let out = run(&mut gatehouse(&data, &["doctor"]));
+    let text = stdout(&out);
+    assert!(
+        text.contains("failing  database") && text.contains("is full"),
+        "doctor answers and names the full disk: {text}{}",
+        stderr(&out)
+    );
+    assert!(
+        text.contains("keychain"),
+        "and still reports on the keychain: {text}"
+    );
+    assert!(!out.status.success(), "doctor fails while the disk is full");
+}
+
 #[test]
 fn a_bad_theme_is_refused_with_its_code_and_nothing_changes() {
     let tmp = tempfile::tempdir().expect("tempdir");

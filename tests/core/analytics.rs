@@ -871,3 +871,87 @@ fn a_store_from_before_spoofable_counts_is_backfilled_from_its_events() {
     );
     assert_eq!(of(1), Some((1, 0)), "the other is not spoofable: {rows:?}");
 }
+
+/// The agent's own requests (a compliance probe, the old key tried after a rotation) fail
+/// sign-in by design: they stay on the timeline, flagged, but never count as failed
+/// sign-ins, whether stored now or by a store from before the flag was honoured.
+#[test]
+fn the_agent_s_own_probes_are_shown_but_never_counted() {
+    let at = 1_795_401_600_000_000;
+    let probe = |seq| WireEvent {
+        flags: gatehouse_protocol::flags::PROBE,
+        ..failure(seq, at + seq as i64, "proxy", Some("127.0.0.1"))
+    };
+    let (tmp, store) = store_with(
+        "sekha-1",
+        vec![
+            probe(1),
+            probe(2),
+            probe(3),
+            failure(4, at + 4, "proxy", Some("203.0.113.9")),
+        ],
+    );
+    let scope = gatehouse_core::events::Scope::default();
+    let counted = |store: &EventStore| {
+        let ids: Vec<_> = ["127.0.0.1", "203.0.113.9"]
+            .iter()
+            .map(|ip| store.string_id(ip).expect("interned"))
+            .collect();
+        let hour = at / HOUR;
+        let rows = store
+            .address_hours(&scope, &ids, hour - 1, hour + 1)
+            .expect("rollups");
+        ids.iter()
+            .map(|id| {
+                rows.iter()
+                    .filter(|r| r.ip == *id)
+                    .map(|r| r.failures)
+                    .sum::<u64>()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        counted(&store),
+        [0, 1],
+        "the probes count for nothing, the stranger's failure once"
+    );
+    let page = store
+        .page(&EventFilter::default(), &[], None, 10)
+        .expect("page");
+    assert_eq!(
+        page.events
+            .iter()
+            .filter(|e| e.flags & gatehouse_protocol::flags::PROBE != 0)
+            .count(),
+        3,
+        "the probes are on the timeline, flagged as Gatehouse's own"
+    );
+    drop(store);
+    let path = tmp.path().join("events.sqlite3");
+    {
+        // As a store of the previous version counted them: every failure in the rollups.
+        let db = rusqlite::Connection::open(&path).expect("db");
+        db.execute_batch(
+            "INSERT INTO auth_hourly (hour, instance, source, ip, failures, first_us, last_us)
+                 SELECT hour, instance, source, (SELECT id FROM strings WHERE value = '127.0.0.1'),
+                        3, first_us, last_us
+                 FROM auth_hourly LIMIT 1;
+             PRAGMA user_version = 2;",
+        )
+        .expect("as before");
+        let probes: i64 = db
+            .query_row(
+                "SELECT SUM(failures) FROM auth_hourly WHERE ip = (SELECT id FROM strings WHERE value = '127.0.0.1')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("counted");
+        assert_eq!(probes, 3, "the old store counts the probes");
+    }
+    let store = EventStore::open(&path).expect("the store opens and migrates");
+    assert_eq!(
+        counted(&store),
+        [0, 1],
+        "the migration counts the rollups again without the probes"
+    );
+}

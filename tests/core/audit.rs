@@ -305,3 +305,56 @@ async fn a_log_cut_back_with_its_keychain_is_told_so_by_an_agent() {
     );
     agent.stop().await;
 }
+
+/// An incident note or decision while the audit log cannot be written (its key gone from the
+/// keychain, as when it is locked or wiped): refused with its code, and the incident's own log
+/// does not gain it either: both or neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_note_the_audit_log_cannot_hold_is_not_written_anywhere() {
+    let lab = Lab::new();
+    let (agent, code) = lab.agent("note-1").await;
+    lab.add("note-1", &agent, &code).await.expect("enrolled");
+    let now_us = lab.now().unix_timestamp() * 1_000_000;
+    let incident = lab
+        .console
+        .incidents
+        .open_incident(&gatehouse_core::OpenIncident {
+            title: "wrong keys from one address".into(),
+            severity: gatehouse_core::Severity::Medium,
+            instances: vec!["note-1".into()],
+            ips: vec![],
+            from_us: now_us - 3_600_000_000,
+            to_us: now_us,
+        })
+        .expect("incident");
+    let before = lab
+        .console
+        .incidents
+        .incident(incident.id)
+        .expect("view")
+        .log
+        .len();
+    lab.console
+        .vault()
+        .delete("audit-hmac.key")
+        .expect("the key is removed");
+    let console = lab.restarted();
+    for decision in [false, true] {
+        let refused = console
+            .incidents
+            .incident_note(incident.id, decision, "blocked at the proxy")
+            .expect_err("refused while the audit log cannot be written");
+        assert_eq!(
+            refused.code().as_str(),
+            "audit_unavailable",
+            "with the audit log's own code: {refused}"
+        );
+    }
+    let log = console.incidents.incident(incident.id).expect("view").log;
+    assert_eq!(
+        log.len(),
+        before,
+        "the incident's log gained nothing the audit log could not hold: {log:?}"
+    );
+    agent.stop().await;
+}

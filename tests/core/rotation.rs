@@ -212,6 +212,42 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         inventory.problems
     );
     agent.stop().await;
+
+    // The agent out of reach and the console a year on (a clock fault, or a long absence):
+    // the key does not vanish from the inventory, it is listed as last reported, overdue.
+    lab.set_clock(OffsetDateTime::from_unix_timestamp(set_at).expect("time") + Duration::days(400));
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
+    let api = inventory
+        .credentials
+        .iter()
+        .find(|c| c.kind == CredentialKind::ApiKey && c.name == "mcp_api_key")
+        .unwrap_or_else(|| {
+            panic!(
+                "a key whose agent cannot be reached is still listed: {:?}",
+                inventory.credentials
+            )
+        });
+    assert_eq!(
+        api.fingerprint,
+        sha_prefix(&new_key),
+        "as the value last reported"
+    );
+    assert_eq!(
+        api.status,
+        gatehouse_core::Status::Failing,
+        "a year on, it is overdue: {}",
+        api.status_text
+    );
+    assert!(
+        api.location.contains("cannot be reached"),
+        "and the operator reads that it is as last reported: {}",
+        api.location
+    );
+    assert!(
+        inventory.problems.iter().any(|p| p.instance == "sekha-1"),
+        "the unreachable agent is a problem of its own: {:?}",
+        inventory.problems
+    );
 }
 
 /// A Sekha fixture service restarted through `demo/restart_fixture.sh`, with an agent.

@@ -361,3 +361,51 @@ async fn a_backlog_larger_than_one_response_is_pulled_completely() {
     );
     agent.stop().await;
 }
+
+/// A stopped agent is not silence: the pull says which instance could not be read and why,
+/// and the overview (the CLI's first screen) names it even though its last contact said ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_from_a_stopped_agent_is_reported_and_reaches_the_overview() {
+    let lab = Lab::new();
+    let (agent, code) = lab.agent("quiet").await;
+    lab.add("quiet", &agent, &code).await.expect("enrolled");
+    let report = lab
+        .console
+        .timeline
+        .sync_all_reporting()
+        .await
+        .expect("sync");
+    assert!(
+        report.failed.is_empty(),
+        "a running agent is pulled: {report:?}"
+    );
+    agent.stop().await;
+    let report = lab
+        .console
+        .timeline
+        .sync_all_reporting()
+        .await
+        .expect("one agent's failure does not fail the pull");
+    assert_eq!(
+        report
+            .failed
+            .iter()
+            .map(|f| f.instance.as_str())
+            .collect::<Vec<_>>(),
+        ["quiet"],
+        "the stopped agent is named: {report:?}"
+    );
+    assert!(
+        !report.failed[0].message.is_empty(),
+        "with the reason: {report:?}"
+    );
+    let overview = lab.console.overview().expect("overview");
+    assert!(
+        overview
+            .attention
+            .iter()
+            .any(|a| a.title.contains("No new events from quiet")),
+        "the overview names the agent whose events cannot be pulled: {:?}",
+        overview.attention
+    );
+}

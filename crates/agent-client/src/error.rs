@@ -118,73 +118,116 @@ pub(crate) fn refused(status: StatusCode, error: ErrorBody, target: &Target) -> 
     }
 }
 
+/// A TLS failure as an error that names the cause and the fix.
+fn from_tls(tls: &rustls::Error, target: &Target) -> Error {
+    let address = target.address.clone();
+    use rustls::{AlertDescription as Alert, CertificateError as Cert};
+    let agent_cert = |detail: &str| match &target.instance {
+        Some(instance) => Error::Certificate {
+            instance: instance.clone(),
+            address: address.clone(),
+            detail: detail.to_owned(),
+        },
+        None => Error::BadResponse {
+            address: address.clone(),
+            detail: detail.to_owned(),
+        },
+    };
+    let client_refused = |detail: &str| Error::ClientCertificateRefused {
+        instance: target.instance.clone().unwrap_or_default(),
+        address: address.clone(),
+        detail: detail.to_owned(),
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(Cert::ApplicationVerificationFailure)
+            if target.instance.is_none() =>
+        {
+            Error::FingerprintMismatch { address }
+        }
+        rustls::Error::InvalidCertificate(Cert::ExpiredContext { time, not_after }) => {
+            agent_cert(&format!(
+                "its certificate expired on {} by this computer's clock, which says {}. If \
+                 that is the right time (the console was probably offline past its renewal \
+                 date), run `gatehouse-agent init --force` on the host, remove the instance \
+                 and enroll it again; if this clock is ahead, set it right (NTP) and try \
+                 again.",
+                utc(not_after.as_secs()),
+                utc(time.as_secs())
+            ))
+        }
+        rustls::Error::InvalidCertificate(Cert::Expired) => agent_cert(
+            "its certificate has expired (the console was probably offline past its renewal \
+             date, or this computer's clock is ahead). Run `gatehouse-agent init --force` on \
+             the host, remove the instance and enroll it again.",
+        ),
+        rustls::Error::InvalidCertificate(Cert::NotValidYetContext { time, not_before }) => {
+            agent_cert(&format!(
+                "its certificate is valid only from {}, and this computer's clock says {}: \
+                 this clock (or the host's) is behind. Set it right (NTP) and try again.",
+                utc(not_before.as_secs()),
+                utc(time.as_secs())
+            ))
+        }
+        rustls::Error::InvalidCertificate(Cert::NotValidYet) => agent_cert(
+            "its certificate is not valid yet: this computer's clock (or the host's) is \
+             behind. Set it right (NTP) and try again.",
+        ),
+        rustls::Error::InvalidCertificate(Cert::Revoked) => {
+            agent_cert("its certificate has been revoked.")
+        }
+        rustls::Error::InvalidCertificate(
+            Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+        ) => agent_cert(
+            "its certificate names another instance: the address may point at a different \
+             agent.",
+        ),
+        rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => agent_cert(
+            "its certificate was not issued by this console's fleet CA (was it enrolled by \
+             another console?).",
+        ),
+        rustls::Error::InvalidCertificate(other) => {
+            agent_cert(&format!("its certificate is not acceptable ({other})."))
+        }
+        rustls::Error::AlertReceived(Alert::CertificateRevoked) => {
+            client_refused("it has been revoked")
+        }
+        rustls::Error::AlertReceived(Alert::CertificateExpired) => {
+            client_refused("it has expired; it is renewed automatically, try again in a moment")
+        }
+        rustls::Error::AlertReceived(Alert::UnknownCA | Alert::DecryptError) => client_refused(
+            "the agent trusts a different fleet CA (it was enrolled by another console, or \
+             re-initialised)",
+        ),
+        rustls::Error::AlertReceived(
+            Alert::BadCertificate | Alert::CertificateRequired | Alert::CertificateUnknown,
+        ) => client_refused("the agent does not accept it for this instance"),
+        other => Error::BadResponse {
+            address,
+            detail: format!("TLS failed: {other}"),
+        },
+    }
+}
+
+/// Unix seconds as a UTC time an operator reads, e.g. `2026-12-07 03:12:09 UTC`.
+fn utc(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| format!("{secs} (Unix time)"))
+}
+
 /// Turn a transport failure into an error that names the cause and the fix.
 pub(crate) fn classify(error: &reqwest::Error, target: &Target, limits: (u64, u64)) -> Error {
     let address = target.address.clone();
 
     if let Some(tls) = find_rustls_error(error) {
-        use rustls::{AlertDescription as Alert, CertificateError as Cert};
-        let agent_cert = |detail: &str| match &target.instance {
-            Some(instance) => Error::Certificate {
-                instance: instance.clone(),
-                address: address.clone(),
-                detail: detail.to_owned(),
-            },
-            None => Error::BadResponse {
-                address: address.clone(),
-                detail: detail.to_owned(),
-            },
-        };
-        let client_refused = |detail: &str| Error::ClientCertificateRefused {
-            instance: target.instance.clone().unwrap_or_default(),
-            address: address.clone(),
-            detail: detail.to_owned(),
-        };
-        return match tls {
-            rustls::Error::InvalidCertificate(Cert::ApplicationVerificationFailure)
-                if target.instance.is_none() =>
-            {
-                Error::FingerprintMismatch { address }
-            }
-            rustls::Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => agent_cert(
-                "its certificate has expired (the console was probably offline past its renewal \
-                 date). Run `gatehouse-agent init --force` on the host, remove the instance and \
-                 enroll it again.",
-            ),
-            rustls::Error::InvalidCertificate(Cert::Revoked) => {
-                agent_cert("its certificate has been revoked.")
-            }
-            rustls::Error::InvalidCertificate(
-                Cert::NotValidForName | Cert::NotValidForNameContext { .. },
-            ) => agent_cert(
-                "its certificate names another instance: the address may point at a different \
-                 agent.",
-            ),
-            rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => agent_cert(
-                "its certificate was not issued by this console's fleet CA (was it enrolled by \
-                 another console?).",
-            ),
-            rustls::Error::InvalidCertificate(other) => {
-                agent_cert(&format!("its certificate is not acceptable ({other:?})."))
-            }
-            rustls::Error::AlertReceived(Alert::CertificateRevoked) => {
-                client_refused("it has been revoked")
-            }
-            rustls::Error::AlertReceived(Alert::CertificateExpired) => client_refused(
-                "it has expired; it is renewed automatically, try again in a moment",
-            ),
-            rustls::Error::AlertReceived(Alert::UnknownCA | Alert::DecryptError) => client_refused(
-                "the agent trusts a different fleet CA (it was enrolled by another console, or \
-                 re-initialised)",
-            ),
-            rustls::Error::AlertReceived(
-                Alert::BadCertificate | Alert::CertificateRequired | Alert::CertificateUnknown,
-            ) => client_refused("the agent does not accept it for this instance"),
-            other => Error::BadResponse {
-                address,
-                detail: format!("TLS failed: {other}"),
-            },
-        };
+        return from_tls(tls, target);
     }
     let cause = root_cause(error);
     if target.instance.is_some()
@@ -249,4 +292,70 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::UnixTime;
+    use rustls::CertificateError as Cert;
+    use std::time::Duration;
+
+    fn enrolled() -> Target {
+        Target {
+            address: "10.0.0.5:8443".into(),
+            instance: Some("sekha-prod".into()),
+        }
+    }
+
+    fn at(secs: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(secs))
+    }
+
+    /// A console whose clock is a day behind meets a certificate that starts tomorrow: the
+    /// operator reads both dates and that the clock is the cause, never rustls's debug text.
+    #[test]
+    fn a_clock_behind_is_named_with_both_dates() {
+        let tls = rustls::Error::InvalidCertificate(Cert::NotValidYetContext {
+            time: at(1_796_515_200),       // 2026-12-06 00:00:00 UTC
+            not_before: at(1_796_601_600), // 2026-12-07 00:00:00 UTC
+        });
+        let text = from_tls(&tls, &enrolled()).to_string();
+        assert!(
+            !text.contains("Context") && !text.contains('{'),
+            "no Rust debug text reaches the operator: {text}"
+        );
+        assert!(
+            text.contains("2026-12-07 00:00:00 UTC") && text.contains("2026-12-06 00:00:00 UTC"),
+            "the certificate's start and this clock's time are both given: {text}"
+        );
+        assert!(text.contains("clock"), "the cause is named: {text}");
+    }
+
+    /// A clock ahead looks like an expired certificate: the message gives both readings and
+    /// both ways out, so a wrong clock is not mended by re-enrolling.
+    #[test]
+    fn an_expired_certificate_says_what_the_clock_says() {
+        let tls = rustls::Error::InvalidCertificate(Cert::ExpiredContext {
+            time: at(1_828_137_600),      // 2027-12-07 00:00:00 UTC
+            not_after: at(1_804_377_600), // 2027-03-07 00:00:00 UTC
+        });
+        let text = from_tls(&tls, &enrolled()).to_string();
+        assert!(
+            text.contains("2027-03-07 00:00:00 UTC") && text.contains("2027-12-07 00:00:00 UTC"),
+            "both dates are given: {text}"
+        );
+        assert!(
+            text.contains("init --force") && text.contains("clock is ahead"),
+            "both remedies are named: {text}"
+        );
+    }
+
+    /// Whatever other certificate error rustls adds later reads as its text, not as `Debug`.
+    #[test]
+    fn other_certificate_errors_use_their_display() {
+        let tls = rustls::Error::InvalidCertificate(Cert::UnhandledCriticalExtension);
+        let text = from_tls(&tls, &enrolled()).to_string();
+        assert!(text.contains("its certificate is not acceptable"), "{text}");
+    }
 }

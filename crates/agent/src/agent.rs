@@ -187,9 +187,15 @@ impl Agent {
 
     /// The service beside the agent, or why it is unknown (its profile could not be found).
     fn service(&self) -> Result<Service<'_>, &ConfigError> {
-        self.settings
-            .profile()
-            .map(|profile| Service::new(profile, &self.settings.service, &self.http, &self.probes))
+        self.settings.profile().map(|profile| {
+            Service::new(
+                profile,
+                &self.settings.service,
+                &self.http,
+                &self.probes,
+                &self.state,
+            )
+        })
     }
 
     /// The service for an action that refuses with `code` when there is no profile.
@@ -359,6 +365,12 @@ impl Agent {
             cert_not_after: certificate.cert_not_after,
             cert_serial: certificate.cert_serial,
             capabilities: self.grants.current(&self.settings),
+            storage_problem: self
+                .buffer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write_problem()
+                .map(str::to_owned),
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct Buffer {
     capacity: u64,
     /// The agent's own requests: lines about them are flagged `PROBE` as they are appended.
     probes: Option<Arc<ProbeLog>>,
+    /// Why the last append failed, until one succeeds (a full disk, above all): the lines
+    /// it held are read again from the stored position, and `/v1/info` says so meanwhile.
+    write_problem: Option<String>,
 }
 
 impl Buffer {
@@ -88,6 +91,7 @@ impl Buffer {
             conn,
             capacity: capacity.max(2),
             probes: None,
+            write_problem: None,
         })
     }
 
@@ -147,7 +151,38 @@ impl Buffer {
         self.append_at(events, Reached::Journal(log, cursor), now_us)
     }
 
+    /// Why the last append failed, if the last one did.
+    pub fn write_problem(&self) -> Option<&str> {
+        self.write_problem.as_deref()
+    }
+
     fn append_at(
+        &mut self,
+        events: &[NewEvent],
+        reached: Reached<'_>,
+        now_us: i64,
+    ) -> rusqlite::Result<()> {
+        let result = self.try_append(events, reached, now_us);
+        self.write_problem = match &result {
+            Ok(()) => None,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull =>
+            {
+                Some(
+                    "the disk holding the agent's state directory is full; lines are read again \
+                     from where storing stopped once there is room"
+                        .into(),
+                )
+            }
+            Err(e) => Some(format!(
+                "the agent's event buffer cannot be written ({e}); lines are read again from \
+                 where storing stopped once it can be"
+            )),
+        };
+        result
+    }
+
+    fn try_append(
         &mut self,
         events: &[NewEvent],
         reached: Reached<'_>,

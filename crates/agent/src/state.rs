@@ -84,6 +84,12 @@ impl StateDir {
         self.path("rotation.json")
     }
 
+    /// Present while the service's restart command runs: its process, so an agent started
+    /// again after being killed mid-restart waits for it (or ends it) before its own.
+    pub fn restart_running(&self) -> PathBuf {
+        self.path("restart-running.json")
+    }
+
     pub fn rotation_outcomes(&self) -> PathBuf {
         self.path("rotation-outcomes.json")
     }

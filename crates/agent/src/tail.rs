@@ -39,6 +39,11 @@ const CHUNK: usize = 4 << 20;
 /// After a rename, the old file is still read until it has been idle this many polls (5 s):
 /// a service writes to it until it is told to reopen its log.
 const DRAIN_IDLE_POLLS: u32 = 20;
+/// How many bytes of a log's start are kept to tell, on every poll, that it was truncated and
+/// written again (copytruncate), even when it has grown past where reading stopped.
+const HEAD: usize = 256;
+/// The most of a rotated copy read to recover what was written before a copytruncate.
+const COPY_MOST: u64 = 256 << 20;
 
 /// Follow `logs` into `buffer` until `stop` is set, each from where the buffer says reading
 /// stopped. Blocking: run it on a thread of its own.
@@ -98,6 +103,8 @@ pub struct Tailer {
     committed: Option<Position>,
     /// The file a rename rotated away, still being read.
     draining: Option<Drain>,
+    /// The first bytes of the open file (at most `HEAD`), as last seen.
+    head: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -126,6 +133,7 @@ impl Tailer {
             resumed,
             committed: None,
             draining: None,
+            head: Vec::new(),
         })
     }
 
@@ -191,6 +199,9 @@ impl Tailer {
         if self.file.is_none() {
             self.open(&mut events, now_us)?;
         }
+        if self.file.is_some() && self.truncated()? {
+            self.on_truncation(&mut events, now_us);
+        }
         if let Some((file, _)) = self.file.as_mut() {
             let mut chunk = Vec::new();
             file.seek(SeekFrom::Start(self.offset))?;
@@ -255,8 +266,82 @@ impl Tailer {
         self.partial.clear();
         self.discarding = false;
         self.missing_reported = false;
+        self.head = read_head(&file)?;
         self.file = Some((file, id));
         Ok(())
+    }
+
+    /// Whether the open file was truncated since the last poll: shorter than where reading
+    /// stopped, or its first bytes are not what they were (truncated and written past that
+    /// point again between two polls).
+    fn truncated(&mut self) -> std::io::Result<bool> {
+        let Some((file, _)) = &self.file else {
+            return Ok(false);
+        };
+        if file.metadata()?.len() < self.offset {
+            return Ok(true);
+        }
+        let head = read_head(file)?;
+        let common = head.len().min(self.head.len());
+        if head[..common] != self.head[..common] {
+            return Ok(true);
+        }
+        if head.len() > self.head.len() {
+            self.head = head;
+        }
+        Ok(false)
+    }
+
+    /// The file was truncated in place. What was written after the last read and before the
+    /// truncation is in the copy logrotate made (`<log>.1`) if it made one: read it from there
+    /// when the copy starts as this file did, then start the file again from 0. Otherwise say
+    /// that those lines may be missing.
+    fn on_truncation(&mut self, events: &mut Vec<NewEvent>, now_us: i64) {
+        let before = events.len();
+        let copy = {
+            let mut name = self.path().as_os_str().to_owned();
+            name.push(".1");
+            std::path::PathBuf::from(name)
+        };
+        let recovered = crate::fsutil::open_regular(&copy).ok().and_then(|regular| {
+            let len = regular.facts.size;
+            let mut file = regular.file;
+            let head = read_head(&file).ok()?;
+            let common = head.len().min(self.head.len());
+            (len >= self.offset && common > 0 && head[..common] == self.head[..common])
+                .then_some(())?;
+            let mut rest = Vec::new();
+            file.seek(SeekFrom::Start(self.offset)).ok()?;
+            file.take(COPY_MOST).read_to_end(&mut rest).ok()?;
+            Some(rest)
+        });
+        let message = match recovered {
+            Some(rest) => {
+                self.lines(&rest, events, now_us);
+                format!(
+                    "The log was truncated in place (copytruncate); {} line(s) written since the last read were read from {}, and the log is read again from the start.",
+                    events.len() - before + usize::from(!self.partial.is_empty() && !self.discarding),
+                    copy.display()
+                )
+            }
+            None => format!(
+                "The log was truncated in place (copytruncate) and reading it again from the start; lines written between the last read and the truncation may be missing (no copy at {} that starts as the log did).",
+                copy.display()
+            ),
+        };
+        // The unfinished last line before the truncation will never be finished.
+        if !self.partial.is_empty() && !self.discarding {
+            let line = std::mem::take(&mut self.partial);
+            events.push(self.event(&line, 0, now_us));
+        }
+        self.offset = 0;
+        self.partial.clear();
+        self.discarding = false;
+        self.head.clear();
+        if let Some((file, _)) = &self.file {
+            self.head = read_head(file).unwrap_or_default();
+        }
+        events.push(self.marker(now_us, Kind::Log, &message));
     }
 
     fn check_rotation(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
@@ -291,15 +376,7 @@ impl Tailer {
                 self.open(events, now_us)
             }
             Ok(meta) if meta.len() < self.offset => {
-                // The unfinished last line before the truncation will never be finished.
-                if !self.partial.is_empty() && !self.discarding {
-                    let line = std::mem::take(&mut self.partial);
-                    events.push(self.event(&line, 0, now_us));
-                }
-                self.offset = 0;
-                self.partial.clear();
-                self.discarding = false;
-                events.push(self.marker(now_us, Kind::Log, "The log was truncated in place (copytruncate); reading it again from the start."));
+                self.on_truncation(events, now_us);
                 Ok(())
             }
             Ok(_) => Ok(()),
@@ -388,6 +465,15 @@ impl Tailer {
     fn marker(&self, now_us: i64, kind: Kind, message: &str) -> NewEvent {
         marker(&self.key, now_us, kind, message)
     }
+}
+
+/// The first bytes of `file` (at most `HEAD`), read without moving its cursor's meaning:
+/// every read seeks first.
+fn read_head(mut file: &File) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(HEAD);
+    file.seek(SeekFrom::Start(0))?;
+    file.take(HEAD as u64).read_to_end(&mut head)?;
+    Ok(head)
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {

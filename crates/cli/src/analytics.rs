@@ -107,9 +107,17 @@ fn kind(word: &str) -> gatehouse_core::Result<HeatmapKind> {
     }
 }
 
-fn sync(console: &Console) -> gatehouse_core::Result<()> {
+/// Pull new events from every agent; an agent that could not be reached is said on stderr
+/// (what is shown is then only what was pulled before).
+pub(crate) fn sync(console: &Console) -> gatehouse_core::Result<()> {
     gatehouse_pki::install_provider();
-    runtime()?.block_on(console.timeline.sync_all())?;
+    let report = runtime()?.block_on(console.timeline.sync_all_reporting())?;
+    for failure in &report.failed {
+        eprintln!(
+            "warning: no new events from {}: {}",
+            failure.instance, failure.message
+        );
+    }
     Ok(())
 }
 

@@ -373,6 +373,7 @@ fn print_instances(instances: &[InstanceView], json: bool) {
             i.status_text
         );
     }
+    say!("(as of each instance's last contact; `gatehouse instance refresh` asks them now)");
 }
 
 fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
@@ -381,9 +382,39 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let data_dir = DataDir::resolve(cli.data_dir.as_deref())?;
+    let root = data_dir.root().to_owned();
     data_dir.ensure()?;
-    let _log = gatehouse_core::logging::init(&data_dir, "cli")?;
-    let console = Console::open(data_dir, Vault::from_env())?;
+    let _log =
+        gatehouse_core::logging::init(&data_dir, "cli").map_err(|e| e.explain_disk(&root))?;
+    let console = match Console::open(data_dir, Vault::from_env()) {
+        Ok(console) => console,
+        // Doctor diagnoses what it can without the database: that is when it is needed most.
+        Err(e) if matches!(cli.command, Command::Doctor) => {
+            let keychain = Vault::from_env().status();
+            if cli.json {
+                print_json(&json!({
+                    "data_dir": root.display().to_string(),
+                    "database": {"code": e.code().as_str(), "message": e.to_string()},
+                    "keychain": keychain,
+                    "healthy": false,
+                }));
+            } else {
+                say!("ok       data dir {}", root.display());
+                say!("failing  database: {e}");
+                match keychain.state {
+                    KeychainState::Available => say!(
+                        "ok       keychain: {} (service \"{}\")",
+                        keychain.backend,
+                        keychain.service
+                    ),
+                    KeychainState::Locked => say!("warning  keychain: {}", keychain.message),
+                    KeychainState::Unavailable => say!("failing  keychain: {}", keychain.message),
+                }
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e),
+    };
     match &cli.command {
         Command::Info => {
             let info = console.preferences.app_info()?;
@@ -772,8 +803,7 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
         ..Default::default()
     };
     if args.sync {
-        gatehouse_pki::install_provider();
-        runtime()?.block_on(console.timeline.sync_all())?;
+        analytics::sync(console)?;
     }
     let format = match args.format.as_str() {
         "table" => None,

@@ -95,7 +95,8 @@ impl Console {
 
     /// [`Console::open`] with a clock of the caller's choosing.
     pub fn open_with_clock(data_dir: DataDir, vault: Vault, clock: Clock) -> Result<Self> {
-        let ctx = Ctx::open(data_dir, vault, clock)?;
+        let dir = data_dir.root().to_owned();
+        let ctx = Ctx::open(data_dir, vault, clock).map_err(|e| e.explain_disk(&dir))?;
         let preferences = Preferences::new(ctx.clone());
         let fleet = Fleet::new(ctx.clone());
         let analytics = Analytics::new(ctx.clone());
@@ -172,13 +173,37 @@ impl Console {
                 ),
             });
         }
-        for instance in self.fleet.instances()? {
+        let instances_now = self.fleet.instances()?;
+        let mut named = std::collections::BTreeSet::new();
+        for instance in &instances_now {
             if matches!(instance.status, Status::Failing | Status::Warning) {
+                named.insert(instance.name.clone());
                 attention.push(Attention {
                     view: View::Fleet,
                     status: instance.status,
                     title: format!("{} needs attention", instance.name),
-                    detail: instance.status_text,
+                    detail: instance.status_text.clone(),
+                });
+            }
+        }
+        // The last pull of events failed: the agent may be stopped even where the last
+        // contact said all was well.
+        for state in self.timeline.sync_states()? {
+            let (Some(error), true) = (&state.last_error, state.failures > 0) else {
+                continue;
+            };
+            let enrolled = instances_now
+                .iter()
+                .any(|i| i.name == state.instance && !i.revoked);
+            if enrolled && !named.contains(&state.instance) {
+                attention.push(Attention {
+                    view: View::Fleet,
+                    status: Status::Failing,
+                    title: format!("No new events from {}", state.instance),
+                    detail: format!(
+                        "The last {} pull(s) of its events failed: {error}",
+                        state.failures
+                    ),
                 });
             }
         }

@@ -149,6 +149,13 @@ pub enum Error {
         since: String,
     },
 
+    /// The disk holding the data directory has no room left.
+    #[error(
+        "The disk holding {dir} is full, so Gatehouse cannot use its database there. Free some \
+         space on it, then try again; nothing was changed."
+    )]
+    DiskFull { dir: String },
+
     /// No alert with that id.
     #[error("There is no alert number {0}; it may have been removed with its instance.")]
     AlertNotFound(i64),
@@ -166,6 +173,21 @@ impl From<gatehouse_events::UnknownWord> for Error {
         Error::InvalidInput {
             field,
             reason: error.to_string(),
+        }
+    }
+}
+
+impl Error {
+    /// A database failure on a disk with no room left is said as that: SQLite reports it as
+    /// "disk I/O error" when it cannot even make its shared-memory file.
+    pub fn explain_disk(self, dir: &std::path::Path) -> Error {
+        match self {
+            Error::Database(_) | Error::Logging { .. } if crate::paths::disk_is_full(dir) => {
+                Error::DiskFull {
+                    dir: dir.display().to_string(),
+                }
+            }
+            other => other,
         }
     }
 }
@@ -222,6 +244,7 @@ pub enum ErrorCode {
     AuditUnavailable,
     SpoofableAddress,
     RotationPending,
+    DiskFull,
 }
 
 /// Every code, for tests and documentation.
@@ -257,6 +280,7 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::AuditUnavailable,
     ErrorCode::SpoofableAddress,
     ErrorCode::RotationPending,
+    ErrorCode::DiskFull,
 ];
 
 impl ErrorCode {
@@ -294,6 +318,7 @@ impl ErrorCode {
             ErrorCode::AuditUnavailable => "audit_unavailable",
             ErrorCode::SpoofableAddress => "spoofable_address",
             ErrorCode::RotationPending => "rotation_pending",
+            ErrorCode::DiskFull => "disk_full",
         }
     }
 }
@@ -345,6 +370,7 @@ impl Error {
             Error::AuditUnavailable { .. } => ErrorCode::AuditUnavailable,
             Error::SpoofableAddress { .. } => ErrorCode::SpoofableAddress,
             Error::RotationPending { .. } => ErrorCode::RotationPending,
+            Error::DiskFull { .. } => ErrorCode::DiskFull,
         }
     }
 }

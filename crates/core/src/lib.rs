@@ -61,7 +61,7 @@ pub use rotation::{
     DEFAULT_KEY_DAYS,
 };
 pub use sensitive::Sensitive;
-pub use timeline::{utc, ExportFormat, ExportResult, Timeline};
+pub use timeline::{utc, ExportFormat, ExportResult, SyncFailure, SyncReport, Timeline};
 pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
 
 /// A hash map with a fast, randomly seeded hasher: keys come from hosts (addresses, paths,

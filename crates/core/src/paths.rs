@@ -97,6 +97,25 @@ fn restrict_to_owner(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether the filesystem holding `dir` has (next to) no room left for an unprivileged
+/// writer. Unknown (another platform, a failed query) reads as not full.
+pub fn disk_is_full(dir: &Path) -> bool {
+    /// Less than this is full: SQLite's shared-memory file alone takes 32 KiB.
+    const ROOM: u64 = 64 << 10;
+    #[cfg(unix)]
+    {
+        match rustix::fs::statvfs(dir) {
+            Ok(fs) => fs.f_bavail.saturating_mul(fs.f_frsize) < ROOM,
+            Err(_) => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (dir, ROOM);
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

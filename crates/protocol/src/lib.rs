@@ -263,6 +263,10 @@ pub struct Info {
     /// agents older than this field (an empty list: nothing is known).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<Capability>,
+    /// Why the agent cannot store what it reads right now (its disk is full), if it cannot.
+    /// Nothing is lost meanwhile: reading resumes from the last stored position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_problem: Option<String>,
 }
 
 /// One thing the agent can or cannot do, as `/v1/info` and `gatehouse-agent check-config`
@@ -680,6 +684,7 @@ mod tests {
             cert_not_after: 1_800_000_000,
             cert_serial: "1a2b".into(),
             capabilities: Vec::new(),
+            storage_problem: None,
         };
         let json = serde_json::to_value(&info).expect("serializes");
         assert_eq!(

@@ -33,10 +33,46 @@ pub struct Seen {
     pub new: bool,
 }
 
+/// A key as its agent last reported it: for each name, the value seen most recently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastKnown {
+    pub name: String,
+    pub fingerprint: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Another value was seen for this name before.
+    pub changed: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Credentials<'a>(pub(crate) &'a Connection);
 
 impl Credentials<'_> {
+    /// The keys of `instance` as last reported, one per name, by name.
+    pub fn last_known(&self, instance: &str) -> Result<Vec<LastKnown>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT name, fingerprint, first_seen, last_seen,
+                    (SELECT COUNT(*) FROM credentials_seen o
+                      WHERE o.instance = c.instance AND o.name = c.name) > 1
+             FROM credentials_seen c
+             WHERE instance = ?1
+               AND fingerprint = (SELECT fingerprint FROM credentials_seen l
+                                   WHERE l.instance = c.instance AND l.name = c.name
+                                   ORDER BY last_seen DESC, rowid DESC LIMIT 1)
+             ORDER BY name",
+        )?;
+        let rows = stmt.query_map([instance], |r| {
+            Ok(LastKnown {
+                name: r.get(0)?,
+                fingerprint: r.get(1)?,
+                first_seen: r.get(2)?,
+                last_seen: r.get(3)?,
+                changed: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Record that `instance`'s `name` holds the value `fingerprint` at `now`.
     pub fn seen(&self, instance: &str, name: &str, fingerprint: &str, now: i64) -> Result<Seen> {
         let new = self.0.execute(

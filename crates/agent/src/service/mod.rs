@@ -27,6 +27,7 @@ use gatehouse_events::Profile;
 
 use crate::config::ServiceSettings;
 use crate::probes::ProbeLog;
+use crate::state::StateDir;
 
 /// A view of the service: its parsed profile, its settings, the agent's HTTP client and the
 /// log of the agent's own requests (every request to the service opens a window there, so
@@ -38,6 +39,8 @@ pub struct Service<'a> {
     pub settings: &'a ServiceSettings,
     pub http: &'a reqwest::Client,
     pub probes: &'a ProbeLog,
+    /// The agent's state directory: where a running restart is noted.
+    pub state: &'a StateDir,
 }
 
 impl<'a> Service<'a> {
@@ -46,12 +49,14 @@ impl<'a> Service<'a> {
         settings: &'a ServiceSettings,
         http: &'a reqwest::Client,
         probes: &'a ProbeLog,
+        state: &'a StateDir,
     ) -> Self {
         Service {
             profile,
             settings,
             http,
             probes,
+            state,
         }
     }
 }

@@ -17,6 +17,7 @@ use gatehouse_events::profile::Recovery;
 use super::listener::NoAnswer;
 use super::Service;
 use crate::fsutil::{self, Dir};
+use crate::state::StateDir;
 
 /// The most bytes of the service's log read for what it said after a restart.
 const WORDS_MAX: u64 = 64 << 10;
@@ -64,6 +65,10 @@ impl Service<'_> {
     /// tried once more. Returns what was done beyond a plain restart, for the record.
     pub async fn restart(&self) -> Result<Vec<String>, String> {
         let mut done = Vec::new();
+        if let Some(said) = settle_earlier(self.state, self.settings.restart_timeout).await {
+            tracing::warn!("{said}");
+            done.push(said);
+        }
         let mut recovered = false;
         loop {
             let failed = match self.start_once().await {
@@ -126,10 +131,12 @@ impl Service<'_> {
             unit(command),
             self.probes.now_us(),
         );
-        let output = run(command, within).await.map_err(|reason| NotBack {
-            reason,
-            words: Vec::new(),
-        })?;
+        let output = run(command, within, self.state)
+            .await
+            .map_err(|reason| NotBack {
+                reason,
+                words: Vec::new(),
+            })?;
         let mut said = lines(&output.stderr);
         said.extend(lines(&output.stdout));
         if !output.status.success() {
@@ -359,19 +366,115 @@ fn run_sql(db: &Path, account: u32, sql: &str) -> Result<(), String> {
 
 /// Run `command` with no input, its output captured, killed if it outlives `within` or if
 /// the caller goes away (an abandoned rotation leaves no restart running).
-async fn run(command: &[String], within: Duration) -> Result<Output, String> {
+/// The restart command's process, as noted in the state directory while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Running {
+    pub pid: i32,
+    /// When it started, in clock ticks since boot (`/proc/<pid>/stat`): a pid reused by
+    /// another process is not it.
+    pub started: u64,
+}
+
+/// Note that `pid` runs the restart command (the agent itself does this as it starts one).
+pub fn note_running(state: &StateDir, pid: i32) -> std::io::Result<()> {
+    let running = Running {
+        pid,
+        started: start_ticks(pid).unwrap_or(0),
+    };
+    let text = serde_json::to_vec(&running).map_err(std::io::Error::other)?;
+    fsutil::write_atomic(&state.restart_running(), &text)
+}
+
+/// A restart command an earlier run of the agent started and did not see end (it was killed
+/// meanwhile): wait for it up to `within`, then end its process group, so two starts of the
+/// service never race (an orphan holding the port makes every later start fail).
+async fn settle_earlier(state: &StateDir, within: Duration) -> Option<String> {
+    let path = state.restart_running();
+    let text = std::fs::read(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    let running: Running = serde_json::from_slice(&text).ok()?;
+    let alive = |r: &Running| r.pid > 0 && start_ticks(r.pid) == Some(r.started);
+    if !alive(&running) {
+        return None;
+    }
+    tracing::warn!(
+        pid = running.pid,
+        "a restart started before the agent was stopped is still running; waiting for it"
+    );
+    let deadline = tokio::time::Instant::now() + within;
+    while alive(&running) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !alive(&running) {
+        return Some(format!(
+            "waited for the restart an earlier run of the agent started (pid {}) to finish",
+            running.pid
+        ));
+    }
+    end_group(running.pid);
+    Some(format!(
+        "ended the restart an earlier run of the agent started (pid {}), still running after {} s",
+        running.pid,
+        within.as_secs()
+    ))
+}
+
+/// End a process group the agent started (its restart command and whatever it spawned).
+fn end_group(pid: i32) {
+    #[cfg(target_os = "linux")]
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
+}
+
+/// When process `pid` started, in clock ticks since boot; `None` if there is no such process.
+fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Field 3 (state) is the first after it; field 22 (starttime) the twentieth.
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        // A zombie has finished; only its parent's wait is missing.
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+async fn run(command: &[String], within: Duration, state: &StateDir) -> Result<Output, String> {
     let (program, args) = command
         .split_first()
         .ok_or("the restart command is empty")?;
-    let running = tokio::process::Command::new(program)
+    let mut child = tokio::process::Command::new(program);
+    child
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(within, running)
-        .await
+        .kill_on_drop(true);
+    // A group of its own, so what it starts can be ended with it.
+    #[cfg(unix)]
+    child.process_group(0);
+    let child = child
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", command.join(" ")))?;
+    let pid = child.id().and_then(|p| i32::try_from(p).ok());
+    if let Some(pid) = pid {
+        if let Err(e) = note_running(state, pid) {
+            tracing::warn!(error = %e, "cannot note the running restart");
+        }
+    }
+    let result = tokio::time::timeout(within, child.wait_with_output()).await;
+    if result.is_err() {
+        if let Some(pid) = pid {
+            end_group(pid);
+        }
+    }
+    let _ = std::fs::remove_file(state.restart_running());
+    result
         .map_err(|_| {
             format!(
                 "{} did not finish within {} s",

@@ -273,6 +273,9 @@ impl Analytics {
             .flat_map(|p| &p.events)
             .filter(|e| e.seq > stored_before)
             .filter(|e| e.kind == Kind::Auth && e.outcome == Outcome::Failure)
+            // The agent's own probes (compliance checks, the old key tried after a rotation)
+            // are Gatehouse's, not an attack.
+            .filter(|e| e.flags & gatehouse_protocol::flags::PROBE == 0)
             .collect();
         // Logs are read side by side, so a batch interleaves them: the windows want time order.
         failures.sort_by_key(|e| e.time_us);

@@ -218,6 +218,14 @@ impl Fleet {
                     .db()
                     .instances()
                     .record_contact(name, now, &contact)?;
+                if let Some(problem) = info.storage_problem {
+                    self.ctx.db().instances().record_failure(
+                        name,
+                        now,
+                        "agent_storage",
+                        &format!("The agent cannot store its service's log lines: {problem}."),
+                    )?;
+                }
             }
             Err(e) => {
                 tracing::info!(instance = %name, error = %e, "agent not reached");

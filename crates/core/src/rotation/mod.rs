@@ -94,6 +94,15 @@ pub struct DueNotice {
     pub days: i64,
 }
 
+/// How often a key of an instance with a `days` period is rotated, in words.
+fn key_policy(days: u32) -> String {
+    if days == DEFAULT_KEY_DAYS {
+        "every 90 days (the guides: quarterly)".into()
+    } else {
+        format!("every {days} days (set for this instance)")
+    }
+}
+
 fn status_of(now: i64, due: Option<i64>, weak: bool) -> (Status, String) {
     let Some(due) = due else {
         return (Status::Unknown, "no due date".into());
@@ -245,9 +254,39 @@ impl Rotation {
         let mut credentials = Vec::new();
         let mut problems = Vec::new();
         for (instance, report) in reports {
+            let days = key_days.get(&instance).copied().unwrap_or(DEFAULT_KEY_DAYS);
             let report = match report {
                 Ok(report) => report,
                 Err(e) => {
+                    // An agent out of reach does not make its keys disappear: they are listed
+                    // as last reported, still coming due.
+                    for k in self.ctx.db().credentials().last_known(&instance)? {
+                        let due = k.first_seen + i64::from(days) * DAY;
+                        let (status, status_text) = status_of(now, Some(due), false);
+                        credentials.push(Credential {
+                            id: format!("{instance}/last_known/{}", k.name),
+                            instance: Some(instance.clone()),
+                            kind: if k.name.contains("jwt") {
+                                CredentialKind::JwtSecret
+                            } else {
+                                CredentialKind::ApiKey
+                            },
+                            location: format!(
+                                "as the agent last reported it ({}); the agent cannot be reached now",
+                                crate::timeline::utc(k.last_seen.saturating_mul(1_000_000))
+                            ),
+                            name: k.name,
+                            fingerprint: k.fingerprint,
+                            set_at: Some(k.first_seen),
+                            last_rotation: k.changed.then_some(k.first_seen),
+                            expires_at: None,
+                            due_at: Some(due),
+                            policy: key_policy(days),
+                            status,
+                            status_text,
+                            weak: false,
+                        });
+                    }
                     problems.push(InventoryProblem {
                         instance,
                         message: e.to_string(),
@@ -259,7 +298,6 @@ impl Rotation {
                 instance: instance.clone(),
                 message,
             }));
-            let days = key_days.get(&instance).copied().unwrap_or(DEFAULT_KEY_DAYS);
             for c in report.credentials {
                 let (first_seen, changed) = self.seen(&instance, &c.name, &c.fingerprint, now)?;
                 let set_at = if c.file_modified > 0 {
@@ -284,11 +322,7 @@ impl Rotation {
                     last_rotation: changed,
                     expires_at: None,
                     due_at: Some(due),
-                    policy: if days == DEFAULT_KEY_DAYS {
-                        "every 90 days (the guides: quarterly)".into()
-                    } else {
-                        format!("every {days} days (set for this instance)")
-                    },
+                    policy: key_policy(days),
                     status,
                     status_text,
                     weak: c.weak,

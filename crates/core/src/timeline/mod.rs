@@ -3,6 +3,7 @@
 
 mod export;
 mod sync;
+pub use sync::{SyncFailure, SyncReport};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

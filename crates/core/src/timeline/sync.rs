@@ -76,6 +76,12 @@ impl Timeline {
 
     /// Sync every instance that is not revoked and not backing off, a few at a time.
     pub async fn sync_all(&self) -> Result<u64> {
+        Ok(self.sync_all_reporting().await?.events)
+    }
+
+    /// [`sync_all`](Self::sync_all), saying which instances could not be pulled and why
+    /// (each is also kept in its sync state, for the window and `overview`).
+    pub async fn sync_all_reporting(&self) -> Result<SyncReport> {
         use futures_util::stream::{self, StreamExt};
         let now = Instant::now();
         let names: Vec<String> = {
@@ -92,13 +98,30 @@ impl Timeline {
                 .map(|r| r.name)
                 .collect()
         };
-        let counts: Vec<Result<u64>> = stream::iter(names)
-            .map(|name| async move { self.sync_instance(&name).await })
+        let counts: Vec<(String, Result<u64>)> = stream::iter(names)
+            .map(|name| async move {
+                let count = self.sync_instance(&name).await;
+                (name, count)
+            })
             .buffer_unordered(crate::REFRESH_CONCURRENCY)
             .collect()
             .await;
         // One agent's failure is recorded in its sync state; it does not fail the others.
-        Ok(counts.into_iter().filter_map(|c| c.ok()).sum())
+        let mut report = SyncReport::default();
+        for (instance, count) in counts {
+            match count {
+                Ok(n) => report.events += n,
+                Err(e) => {
+                    tracing::warn!(%instance, error = %e, "events could not be pulled");
+                    report.failed.push(SyncFailure {
+                        instance,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        report.failed.sort_by(|a, b| a.instance.cmp(&b.instance));
+        Ok(report)
     }
 
     async fn pull(&self, name: &str) -> Result<u64> {
@@ -154,4 +177,19 @@ impl Timeline {
         }
         Ok(stored)
     }
+}
+
+/// What one pull from every agent brought, and which could not be pulled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Events stored.
+    pub events: u64,
+    pub failed: Vec<SyncFailure>,
+}
+
+/// An instance whose events could not be pulled, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncFailure {
+    pub instance: String,
+    pub message: String,
 }

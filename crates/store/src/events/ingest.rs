@@ -132,7 +132,12 @@ impl EventStore {
                         }
                         let first = sources.entry(source).or_insert(hour);
                         *first = (*first).min(hour);
-                        if e.kind == Kind::Auth && e.outcome == Outcome::Failure {
+                        // The agent's own probes stay on the timeline but out of the
+                        // failed-sign-in rollups (heatmaps, offenders, baselines).
+                        if e.kind == Kind::Auth
+                            && e.outcome == Outcome::Failure
+                            && e.flags & gatehouse_protocol::flags::PROBE == 0
+                        {
                             let spoofable = e.flags & gatehouse_protocol::flags::IP_SPOOFABLE != 0;
                             auth.add(hour, source, ip, key_prefix, e.time_us, spoofable);
                         }

@@ -104,7 +104,7 @@ const SCHEMA: &str = "
 ";
 
 /// The event store's own schema version (`PRAGMA user_version` of `events.sqlite3`).
-const EVENTS_SCHEMA_VERSION: i64 = 2;
+const EVENTS_SCHEMA_VERSION: i64 = 3;
 
 /// Failed-authentication rollups (version 1). Hours are UTC hours since the epoch; `ip` is
 /// a string id, or 0 when the line had no client address.
@@ -151,15 +151,26 @@ const AUTH_BACKFILL: &str = "
     INSERT INTO instance_sources (instance, source, first_hour)
         SELECT instance, source, MIN(time_us) / 3600000000 FROM events WHERE kind != 7 AND seq >= 0
         GROUP BY instance, source;
+";
+/// The rollups counted from the events, leaving out the agent's own probes (flag 32).
+const AUTH_ROLLUPS: &str = "
     INSERT INTO auth_hourly (hour, instance, source, ip, failures, first_us, last_us)
         SELECT time_us / 3600000000, instance, source, COALESCE(ip, 0), COUNT(*), MIN(time_us), MAX(time_us)
-        FROM events WHERE kind = 0 AND outcome = 1 GROUP BY 1, 2, 3, 4;
+        FROM events WHERE kind = 0 AND outcome = 1 AND (flags & 32) = 0 GROUP BY 1, 2, 3, 4;
     INSERT INTO auth_totals (hour, instance, source, failures)
         SELECT hour, instance, source, SUM(failures) FROM auth_hourly GROUP BY 1, 2, 3;
     INSERT INTO auth_keys (ip, key_prefix, instance, hour, failures)
         SELECT ip, key_prefix, instance, time_us / 3600000000, COUNT(*)
-        FROM events WHERE kind = 0 AND outcome = 1 AND ip IS NOT NULL AND key_prefix IS NOT NULL
+        FROM events WHERE kind = 0 AND outcome = 1 AND (flags & 32) = 0
+          AND ip IS NOT NULL AND key_prefix IS NOT NULL
         GROUP BY 1, 2, 3, 4;
+";
+
+/// Version 3: the rollups counted again without the agent's own probes.
+const PROBES_OUT: &str = "
+    DELETE FROM auth_hourly;
+    DELETE FROM auth_totals;
+    DELETE FROM auth_keys;
 ";
 
 /// Version 2: how many of each address-hour's failures carried an address a client chose
@@ -170,7 +181,8 @@ const SPOOFABLE_COLUMN: &str = "
 const SPOOFABLE_BACKFILL: &str = "
     UPDATE auth_hourly SET spoofable = s.n FROM (
         SELECT time_us / 3600000000 AS hour, instance, source, COALESCE(ip, 0) AS ip, COUNT(*) AS n
-        FROM events WHERE kind = 0 AND outcome = 1 AND (flags & 16) != 0 GROUP BY 1, 2, 3, 4
+        FROM events WHERE kind = 0 AND outcome = 1 AND (flags & 16) != 0 AND (flags & 32) = 0
+        GROUP BY 1, 2, 3, 4
     ) AS s
     WHERE auth_hourly.hour = s.hour AND auth_hourly.instance = s.instance
       AND auth_hourly.source = s.source AND auth_hourly.ip = s.ip;
@@ -276,6 +288,7 @@ impl EventStore {
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch(AUTH_SCHEMA)?;
             tx.execute_batch(AUTH_BACKFILL)?;
+            tx.execute_batch(AUTH_ROLLUPS)?;
             tx.pragma_update(None, "user_version", 1)?;
             tx.commit()?;
             tracing::info!(
@@ -298,6 +311,18 @@ impl EventStore {
             tracing::info!(
                 version = 2,
                 "event store migrated: spoofable addresses counted"
+            );
+        }
+        if found < 3 {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(PROBES_OUT)?;
+            tx.execute_batch(AUTH_ROLLUPS)?;
+            tx.execute_batch(SPOOFABLE_BACKFILL)?;
+            tx.pragma_update(None, "user_version", 3)?;
+            tx.commit()?;
+            tracing::info!(
+                version = 3,
+                "event store migrated: the agent's own probes left out of the rollups"
             );
         }
         let mut store = EventStore {

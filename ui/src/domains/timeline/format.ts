@@ -11,6 +11,8 @@ const FLAGS: [number, string][] = [
   [4, 'time more than 5 minutes in the future'],
   [8, 'no time in the line: read time used'],
   [16, 'client address reported by the service (spoofable X-Forwarded-For)'],
+  [32, "Gatehouse's own request (the agent's check or probe): not counted as a failed sign-in"],
+  [64, 'client address field unreadable (kept as evidence, never offered for blocking)'],
 ];
 
 const CLOCK: Intl.DateTimeFormatOptions = {
