@@ -443,9 +443,9 @@ fn jelmore_line(start: time::OffsetDateTime, ip: &str, key: &str, second: u32) -
 async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows_it() {
     let lab = Lab::new();
     std::fs::create_dir_all(&lab.agents).expect("dir");
-    // The attack happened half an hour before the console's "now" (recent enough to alert,
-    // not so recent that it is still going on): stamped relative to the lab's clock.
-    let start = lab.now() - time::Duration::minutes(30);
+    // The attack began ten minutes before the console's "now": recent enough to be an alarm
+    // (older than 15 minutes is history), stamped relative to the lab's clock.
+    let start = lab.now() - time::Duration::minutes(10);
     let proxy = lab.agents.join("caddy.log");
     let service = lab.agents.join("jelmore.log");
     // Four failures: below the threshold of five.
@@ -733,7 +733,7 @@ fn detection_settings_are_checked_before_they_are_saved() {
 async fn an_address_a_client_chose_is_marked_and_its_block_needs_a_second_confirmation() {
     let lab = Lab::new();
     std::fs::create_dir_all(&lab.agents).expect("dir");
-    let start = lab.now() - time::Duration::minutes(20);
+    let start = lab.now() - time::Duration::minutes(10);
     let service = lab.agents.join("jelmore.log");
     append(
         &service,

@@ -1,5 +1,6 @@
 //! Integration tests of gatehouse-core: one binary, one module per area.
 
+mod alerts;
 mod analytics;
 mod audit;
 mod compliance;

@@ -62,6 +62,9 @@ fn alert() -> Alert {
         state: AlertState::New,
         state_at: None,
         created_us: 1_795_401_660_000_000,
+        facets: Vec::new(),
+        addresses: vec!["203.0.113.9".into()],
+        rotation_id: None,
     }
 }
 

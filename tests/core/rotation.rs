@@ -429,7 +429,18 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
         "with both fingerprints"
     );
     assert!(!history[0].operator.is_empty(), "and who ran it");
-    // Nothing of the key in the console's files.
+    let committed = gatehouse_core::Db::open(&lab.data.join("gatehouse.sqlite3"))
+        .expect("db")
+        .rotations()
+        .committed_since("sekha-r", 0)
+        .expect("committed rotations");
+    assert_eq!(
+        committed[0].new_prefix.as_deref(),
+        Some(&key.expose()[..10]),
+        "the first ten characters of the new key are kept (what Jelmore logs of a refused \
+         key), so once it is replaced in turn its stale clients are recognised"
+    );
+    // Nothing of the key in the console's files beyond those ten characters.
     let files = crate::support::files_below(&lab.data);
     assert!(
         !files

@@ -1,5 +1,6 @@
-//! `alerts`: what the detection rules (and compliance drift) raised. One row per episode; its
-//! state is the operator's.
+//! `alerts`: what the detection rules (and compliance drift) raised. One row per attack, with
+//! a facet per rule that fired on it (`alert_facets`) and its addresses (`alert_addresses`);
+//! its state is the operator's.
 
 use gatehouse_events::Severity;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -28,6 +29,37 @@ pub(crate) const CREATE: &str = "CREATE TABLE alerts (
      CREATE INDEX alerts_by_subject ON alerts (rule_id, instance, subject, state);
      CREATE INDEX alerts_by_time ON alerts (last_us);";
 
+/// One alert, many rules: what each rule saw of the alert's attack, the addresses it
+/// involves, and the rotation a notice is about. Alerts raised before this keep their one
+/// rule as their one facet.
+pub(crate) const FACETS: &str = "CREATE TABLE alert_facets (
+         alert_id   INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+         rule_id    TEXT NOT NULL,
+         rule_name  TEXT NOT NULL,
+         kind       TEXT NOT NULL,
+         severity   TEXT NOT NULL,
+         first_us   INTEGER NOT NULL,
+         last_us    INTEGER NOT NULL,
+         count      INTEGER NOT NULL,
+         distinct_n INTEGER NOT NULL,
+         detail     TEXT NOT NULL,
+         PRIMARY KEY (alert_id, rule_id)
+     ) STRICT;
+     CREATE TABLE alert_addresses (
+         alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+         address  TEXT NOT NULL,
+         PRIMARY KEY (alert_id, address)
+     ) STRICT, WITHOUT ROWID;
+     ALTER TABLE alerts ADD COLUMN rotation_id INTEGER;
+     CREATE INDEX alerts_by_kind ON alerts (kind, instance, state);
+     INSERT INTO alert_facets (alert_id, rule_id, rule_name, kind, severity, first_us, last_us,
+             count, distinct_n, detail)
+         SELECT id, rule_id, rule_name, kind, severity, first_us, last_us, count, distinct_n, detail
+         FROM alerts WHERE kind != 'compliance';
+     INSERT INTO alert_addresses (alert_id, address)
+         SELECT id, subject FROM alerts
+         WHERE subject IS NOT NULL AND kind IN ('brute_force', 'key_spraying');";
+
 words! {
     /// Where an alert stands.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -39,14 +71,40 @@ words! {
     }
 }
 
-/// An alert: one episode of one rule on one instance (and address).
+/// What one rule saw of an alert's attack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct AlertFacet {
+    pub rule_id: String,
+    pub rule_name: String,
+    /// The rule's kind: `brute_force`, `key_spraying`, `distributed`, `baseline_jump`.
+    pub kind: String,
+    pub severity: Severity,
+    #[ts(type = "number")]
+    pub first_us: i64,
+    #[ts(type = "number")]
+    pub last_us: i64,
+    /// Failures the rule counted.
+    #[ts(type = "number")]
+    pub count: u64,
+    /// Distinct keys (key spraying) or addresses (distributed, baseline) in its window.
+    #[ts(type = "number")]
+    pub distinct: u64,
+    /// One sentence: what the rule saw.
+    pub detail: String,
+}
+
+/// An alert: one attack on one instance (from one address, or from many for a distributed
+/// attack), with a facet per rule that fired on it; or a notice (history found late, clients
+/// still using a rotated key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Alert {
     #[ts(type = "number")]
     pub id: i64,
     pub rule_id: String,
     pub rule_name: String,
-    /// `brute_force`, `key_spraying`, `distributed`, `baseline_jump`, `compliance`.
+    /// The kind of the first rule that fired: `brute_force`, `key_spraying`, `distributed`,
+    /// `baseline_jump`; or `compliance`, `history` (found in events that arrived late),
+    /// `stale_key` (clients still using a key a rotation replaced).
     pub kind: String,
     pub severity: Severity,
     pub instance: String,
@@ -65,7 +123,17 @@ pub struct Alert {
     pub state_at: Option<i64>,
     #[ts(type = "number")]
     pub created_us: i64,
+    /// What each rule saw, in the order they fired.
+    pub facets: Vec<AlertFacet>,
+    /// The addresses involved (at most [`MAX_ADDRESSES`]).
+    pub addresses: Vec<String>,
+    /// The rotation a `stale_key` notice is about.
+    #[ts(type = "number | null")]
+    pub rotation_id: Option<i64>,
 }
+
+/// Addresses kept per alert; the facets' counts say how many there were.
+pub const MAX_ADDRESSES: usize = 1000;
 
 /// Which alerts to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -94,9 +162,39 @@ pub struct NewAlert<'a> {
     pub distinct: u64,
     pub detail: &'a str,
     pub created_us: i64,
+    pub rotation_id: Option<i64>,
 }
 
-const COLUMNS: &str = "id, rule_id, rule_name, kind, severity, instance, subject, first_us, last_us, count, detail, state, state_at, created_us";
+/// What changes of an alert when its attack goes on or another rule joins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertUpdate<'a> {
+    pub rule_name: &'a str,
+    pub severity: Severity,
+    pub first_us: i64,
+    pub last_us: i64,
+    pub count: u64,
+    pub detail: &'a str,
+}
+
+const COLUMNS: &str = "id, rule_id, rule_name, kind, severity, instance, subject, first_us, last_us, count, detail, state, state_at, created_us, rotation_id";
+
+const FACET_COLUMNS: &str =
+    "rule_id, rule_name, kind, severity, first_us, last_us, count, distinct_n, detail";
+
+fn facet_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertFacet> {
+    let severity: String = r.get(3)?;
+    Ok(AlertFacet {
+        rule_id: r.get(0)?,
+        rule_name: r.get(1)?,
+        kind: r.get(2)?,
+        severity: parse_word(3, &severity, Severity::from_word)?,
+        first_us: r.get(4)?,
+        last_us: r.get(5)?,
+        count: r.get::<_, i64>(6)? as u64,
+        distinct: r.get::<_, i64>(7)? as u64,
+        detail: r.get(8)?,
+    })
+}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
     let severity: String = r.get(4)?;
@@ -115,6 +213,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         state: r.get(11)?,
         state_at: r.get(12)?,
         created_us: r.get(13)?,
+        facets: Vec::new(),
+        addresses: Vec::new(),
+        rotation_id: r.get(14)?,
     })
 }
 
@@ -122,32 +223,137 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
 pub struct Alerts<'a>(pub(crate) &'a Connection);
 
 impl Alerts<'_> {
-    /// The unresolved alert of this rule and subject on `instance` whose last event is at
-    /// or after `since_us`: the episode a new firing joins.
-    pub fn open_episode(
+    /// The unresolved alert of one of `kinds` about `subject` on `instance` whose last event
+    /// is at or after `since_us`: the attack a firing joins.
+    pub fn open_attack(
         &self,
-        rule_id: &str,
+        kinds: &[&str],
         instance: &str,
         subject: Option<&str>,
         since_us: i64,
     ) -> Result<Option<i64>> {
+        let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
         Ok(self
             .0
             .query_row(
-                "SELECT id FROM alerts WHERE rule_id = ?1 AND instance = ?2 AND subject IS ?3
-                 AND state != 'resolved' AND last_us >= ?4 ORDER BY last_us DESC LIMIT 1",
-                params![rule_id, instance, subject, since_us],
+                "SELECT id FROM alerts WHERE instance = ?1 AND subject IS ?2
+                 AND kind IN (SELECT value FROM json_each(?3))
+                 AND state != 'resolved' AND last_us >= ?4 ORDER BY last_us DESC, id DESC LIMIT 1",
+                params![instance, subject, kinds, since_us],
                 |r| r.get(0),
             )
             .optional()?)
     }
 
-    /// An episode goes on: `added` more events up to `last_us`.
-    pub fn extend(&self, id: i64, added: u64, last_us: i64, distinct: u64) -> Result<()> {
+    /// The unresolved alert of `kind` on `instance` raised at or after `since_us` (a
+    /// summary still being gathered).
+    pub fn open_of_kind(&self, kind: &str, instance: &str, since_us: i64) -> Result<Option<i64>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT id FROM alerts WHERE kind = ?1 AND instance = ?2
+                 AND state != 'resolved' AND created_us >= ?3 ORDER BY id DESC LIMIT 1",
+                params![kind, instance, since_us],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The unresolved alert of `kind` about rotation `rotation_id`.
+    pub fn open_for_rotation(&self, kind: &str, rotation_id: i64) -> Result<Option<i64>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT id FROM alerts WHERE kind = ?1 AND rotation_id = ?2
+                 AND state != 'resolved' ORDER BY id DESC LIMIT 1",
+                params![kind, rotation_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Write what one rule saw of an alert (added, or replacing what it saw before).
+    pub fn put_facet(&self, alert_id: i64, facet: &AlertFacet) -> Result<()> {
         self.0.execute(
-            "UPDATE alerts SET count = count + ?2, last_us = MAX(last_us, ?3),
-                 distinct_n = MAX(distinct_n, ?4) WHERE id = ?1",
-            params![id, added as i64, last_us, distinct as i64],
+            "INSERT INTO alert_facets (alert_id, rule_id, rule_name, kind, severity, first_us,
+                 last_us, count, distinct_n, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (alert_id, rule_id) DO UPDATE SET rule_name = excluded.rule_name,
+                 kind = excluded.kind, severity = excluded.severity,
+                 first_us = excluded.first_us, last_us = excluded.last_us,
+                 count = excluded.count, distinct_n = excluded.distinct_n,
+                 detail = excluded.detail",
+            params![
+                alert_id,
+                facet.rule_id,
+                facet.rule_name,
+                facet.kind,
+                facet.severity.as_str(),
+                facet.first_us,
+                facet.last_us,
+                facet.count as i64,
+                facet.distinct as i64,
+                facet.detail
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An alert's facets, in the order they were first written.
+    pub fn facets(&self, alert_id: i64) -> Result<Vec<AlertFacet>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {FACET_COLUMNS} FROM alert_facets WHERE alert_id = ?1 ORDER BY rowid"
+        ))?;
+        let rows = stmt.query_map([alert_id], facet_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Add addresses to an alert, up to [`MAX_ADDRESSES`] in all; returns how many it holds.
+    pub fn add_addresses(&self, alert_id: i64, addresses: &[&str]) -> Result<usize> {
+        let mut held = self.address_count(alert_id)?;
+        let mut stmt = self.0.prepare_cached(
+            "INSERT OR IGNORE INTO alert_addresses (alert_id, address) VALUES (?1, ?2)",
+        )?;
+        for address in addresses {
+            if held >= MAX_ADDRESSES {
+                break;
+            }
+            held += stmt.execute(params![alert_id, address])?;
+        }
+        Ok(held)
+    }
+
+    fn address_count(&self, alert_id: i64) -> Result<usize> {
+        Ok(self.0.query_row(
+            "SELECT COUNT(*) FROM alert_addresses WHERE alert_id = ?1",
+            [alert_id],
+            |r| r.get::<_, i64>(0),
+        )? as usize)
+    }
+
+    /// An alert's addresses, in address order.
+    pub fn addresses(&self, alert_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT address FROM alert_addresses WHERE alert_id = ?1 ORDER BY address",
+        )?;
+        let rows = stmt.query_map([alert_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The attack goes on, or another rule joined it: its totals and sentence.
+    pub fn update(&self, id: i64, update: &AlertUpdate<'_>) -> Result<()> {
+        self.0.execute(
+            "UPDATE alerts SET rule_name = ?2, severity = ?3, first_us = ?4, last_us = ?5,
+                 count = ?6, detail = ?7 WHERE id = ?1",
+            params![
+                id,
+                update.rule_name,
+                update.severity.as_str(),
+                update.first_us,
+                update.last_us,
+                update.count as i64,
+                update.detail
+            ],
         )?;
         Ok(())
     }
@@ -157,14 +363,6 @@ impl Alerts<'_> {
         self.0.execute(
             "UPDATE alerts SET last_us = ?2, count = count + 1, detail = ?3 WHERE id = ?1",
             params![id, at_us, detail],
-        )?;
-        Ok(())
-    }
-
-    pub fn set_detail(&self, id: i64, detail: &str) -> Result<()> {
-        self.0.execute(
-            "UPDATE alerts SET detail = ?2 WHERE id = ?1",
-            params![id, detail],
         )?;
         Ok(())
     }
@@ -185,8 +383,8 @@ impl Alerts<'_> {
     pub fn insert(&self, new: &NewAlert<'_>) -> Result<Alert> {
         self.0.execute(
             "INSERT INTO alerts (rule_id, rule_name, kind, severity, instance, subject,
-                 first_us, last_us, count, distinct_n, detail, created_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 first_us, last_us, count, distinct_n, detail, created_us, rotation_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 new.rule_id,
                 new.rule_name,
@@ -199,26 +397,32 @@ impl Alerts<'_> {
                 new.count as i64,
                 new.distinct as i64,
                 new.detail,
-                new.created_us
+                new.created_us,
+                new.rotation_id
             ],
         )?;
         let id = self.0.last_insert_rowid();
-        Ok(self.0.query_row(
-            &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
-            [id],
-            row,
-        )?)
+        self.get(id)?
+            .ok_or(crate::Error::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// An alert with its facets and addresses.
+    fn complete(&self, mut alert: Alert) -> Result<Alert> {
+        alert.facets = self.facets(alert.id)?;
+        alert.addresses = self.addresses(alert.id)?;
+        Ok(alert)
     }
 
     pub fn get(&self, id: i64) -> Result<Option<Alert>> {
-        Ok(self
+        let alert = self
             .0
             .query_row(
                 &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
                 [id],
                 row,
             )
-            .optional()?)
+            .optional()?;
+        alert.map(|a| self.complete(a)).transpose()
     }
 
     /// Alerts, newest activity first (at most 1,000).
@@ -244,7 +448,8 @@ impl Alerts<'_> {
         sql.push_str(" ORDER BY last_us DESC, id DESC LIMIT 1000");
         let mut stmt = self.0.prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let alerts: Vec<Alert> = rows.collect::<rusqlite::Result<_>>()?;
+        alerts.into_iter().map(|a| self.complete(a)).collect()
     }
 
     /// Set an alert's state; false when there is no such alert.

@@ -49,6 +49,9 @@ const MIGRATIONS: &[&[&str]] = &[
     &[incidents::CREATE, blocks::CREATE],
     // 7: the generation of the audit key that made each row's MAC.
     &[audit::KEY_GENERATION],
+    // 8: one alert per attack with a facet per rule and its addresses; notices linked to a
+    // rotation; the first characters of the key a rotation made.
+    &[alerts::FACETS, rotations::PREFIXES],
 ];
 
 /// The schema version this build writes.
@@ -303,6 +306,115 @@ mod tests {
         assert!(
             err.to_string().contains("weird"),
             "the damaged value is named: {err}"
+        );
+    }
+
+    #[test]
+    fn an_alert_from_before_facets_keeps_its_rule_as_its_one_facet() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("db.sqlite3");
+        {
+            // As version 7 left it: alerts without facets, rotations without prefixes.
+            let mut conn = Connection::open(&path).expect("raw open");
+            let tx = conn.transaction().expect("tx");
+            for statements in &MIGRATIONS[..7] {
+                for sql in *statements {
+                    tx.execute_batch(sql).expect("old migration");
+                }
+            }
+            tx.execute_batch(
+                "INSERT INTO alerts (rule_id, rule_name, kind, severity, instance, subject,
+                     first_us, last_us, count, distinct_n, detail, created_us)
+                 VALUES ('brute-force', 'Brute force', 'brute_force', 'high', 'sekha-1',
+                     '203.0.113.9', 10, 20, 7, 0, '7 failed sign-ins.', 30),
+                        ('compliance_drift', 'Compliance drift', 'compliance', 'medium',
+                     'sekha-1', 'tls', 10, 20, 1, 0, 'TLS fails.', 30);
+                 INSERT INTO rotations (instance, name, old_fingerprint, new_fingerprint,
+                     started_at, state) VALUES ('sekha-1', 'k', 'o', 'n', 5, 'committed');
+                 PRAGMA user_version = 7;",
+            )
+            .expect("old rows");
+            tx.commit().expect("commit");
+        }
+        let db = Db::open(&path).expect("migrates from version 7");
+        assert_eq!(
+            db.schema_version().expect("version"),
+            SCHEMA_VERSION,
+            "migrated"
+        );
+        let alerts = db
+            .alerts()
+            .list(&alerts::AlertFilter::default())
+            .expect("list");
+        let brute = alerts
+            .iter()
+            .find(|a| a.kind == "brute_force")
+            .expect("the old alert is kept");
+        assert_eq!(
+            brute.facets.len(),
+            1,
+            "an old alert shows its one rule as its facet: {brute:?}"
+        );
+        assert_eq!(
+            (brute.facets[0].rule_id.as_str(), brute.facets[0].count),
+            ("brute-force", 7),
+            "with the rule and count it had"
+        );
+        assert_eq!(
+            brute.addresses,
+            ["203.0.113.9"],
+            "its address is listed as the attack's address"
+        );
+        let drift = alerts
+            .iter()
+            .find(|a| a.kind == "compliance")
+            .expect("drift kept");
+        assert!(
+            drift.facets.is_empty() && drift.addresses.is_empty(),
+            "a compliance item is neither a rule's facet nor an address: {drift:?}"
+        );
+        let committed = db
+            .rotations()
+            .committed_since("sekha-1", 0)
+            .expect("rotations");
+        assert_eq!(committed.len(), 1, "the old rotation is read back");
+        assert_eq!(
+            committed[0].new_prefix, None,
+            "a rotation recorded before prefixes were kept has none, and says so"
+        );
+    }
+
+    #[test]
+    fn a_rotation_knows_the_replaced_keys_prefix_when_an_earlier_rotation_made_that_key() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("db.sqlite3")).expect("opens");
+        let r = db.rotations();
+        let first = r.start("j", "api", "fp0", "fp1", 100, "op").expect("start");
+        r.set_new_prefix(first, "AAAAAAAAAA").expect("prefix");
+        r.finish(first, rotations::RotationState::Committed, "", 101)
+            .expect("finish");
+        let failed = r.start("j", "api", "fp1", "fpX", 150, "op").expect("start");
+        r.set_new_prefix(failed, "XXXXXXXXXX").expect("prefix");
+        r.finish(failed, rotations::RotationState::RolledBack, "", 151)
+            .expect("finish");
+        let second = r.start("j", "api", "fp1", "fp2", 200, "op").expect("start");
+        r.set_new_prefix(second, "BBBBBBBBBB").expect("prefix");
+        r.finish(second, rotations::RotationState::Committed, "", 201)
+            .expect("finish");
+        let committed = r.committed_since("j", 0).expect("committed");
+        assert_eq!(
+            committed.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [second, first],
+            "committed rotations only, newest first (the rolled-back one made no key current)"
+        );
+        assert_eq!(
+            committed[0].old_prefix.as_deref(),
+            Some("AAAAAAAAAA"),
+            "the second replaced the key the first made"
+        );
+        assert_eq!(
+            committed[1].old_prefix, None,
+            "the first replaced a key this console never made"
         );
     }
 }

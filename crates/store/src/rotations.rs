@@ -20,6 +20,10 @@ pub(crate) const CREATE: &str = "CREATE TABLE rotations (
          operator        TEXT NOT NULL DEFAULT ''
      ) STRICT;";
 
+/// The first characters of the key a rotation made, as services such as Jelmore log a key
+/// they refuse: so failures presenting a replaced key can be told from guessing.
+pub(crate) const PREFIXES: &str = "ALTER TABLE rotations ADD COLUMN new_prefix TEXT;";
+
 words! {
     /// How a rotation stands or ended.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -38,6 +42,8 @@ words! {
 /// A rotation in the history: which key, from what to what, by whom, when, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct RotationRecord {
+    #[ts(type = "number")]
+    pub id: i64,
     pub instance: String,
     pub name: String,
     pub old_fingerprint: String,
@@ -50,6 +56,23 @@ pub struct RotationRecord {
     pub detail: String,
     /// The OS account that ran it.
     pub operator: String,
+}
+
+/// A committed rotation, with what is known of the key it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub id: i64,
+    pub instance: String,
+    pub name: String,
+    pub old_fingerprint: String,
+    pub new_fingerprint: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// The replaced key's first characters: known when an earlier rotation from this
+    /// console made that key.
+    pub old_prefix: Option<String>,
+    /// The new key's first characters (rotations recorded before these were kept have none).
+    pub new_prefix: Option<String>,
 }
 
 /// A rotation still pending.
@@ -85,6 +108,15 @@ impl Rotations<'_> {
         Ok(self.0.last_insert_rowid())
     }
 
+    /// Keep the first characters of the key rotation `id` makes.
+    pub fn set_new_prefix(&self, id: i64, prefix: &str) -> Result<()> {
+        self.0.execute(
+            "UPDATE rotations SET new_prefix = ?2 WHERE id = ?1",
+            params![id, prefix],
+        )?;
+        Ok(())
+    }
+
     /// End a pending rotation; false if it was not pending any more (another Gatehouse
     /// process settled it first).
     pub fn finish(&self, id: i64, state: RotationState, detail: &str, now: i64) -> Result<bool> {
@@ -114,14 +146,45 @@ impl Rotations<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The rotations committed on `instance` since `since` (Unix seconds), newest first, each
+    /// with the first characters of the key it replaced when an earlier committed rotation
+    /// of the same key made that key.
+    pub fn committed_since(&self, instance: &str, since: i64) -> Result<Vec<Committed>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT r.id, r.instance, r.name, r.old_fingerprint, r.new_fingerprint, r.started_at,
+                 (SELECT p.new_prefix FROM rotations p
+                  WHERE p.instance = r.instance AND p.name = r.name AND p.state = 'committed'
+                    AND p.new_fingerprint = r.old_fingerprint AND p.id < r.id
+                  ORDER BY p.id DESC LIMIT 1),
+                 r.new_prefix
+             FROM rotations r
+             WHERE r.instance = ?1 AND r.state = 'committed' AND r.started_at >= ?2
+             ORDER BY r.started_at DESC, r.id DESC",
+        )?;
+        let rows = stmt.query_map(params![instance, since], |r| {
+            Ok(Committed {
+                id: r.get(0)?,
+                instance: r.get(1)?,
+                name: r.get(2)?,
+                old_fingerprint: r.get(3)?,
+                new_fingerprint: r.get(4)?,
+                started_at: r.get(5)?,
+                old_prefix: r.get(6)?,
+                new_prefix: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The newest rotations first.
     pub fn history(&self, limit: u32) -> Result<Vec<RotationRecord>> {
         let mut stmt = self.0.prepare(
-            "SELECT instance, name, old_fingerprint, new_fingerprint, started_at, finished_at, state, detail, operator
+            "SELECT instance, name, old_fingerprint, new_fingerprint, started_at, finished_at, state, detail, operator, id
              FROM rotations ORDER BY started_at DESC, id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
             Ok(RotationRecord {
+                id: r.get(9)?,
                 instance: r.get(0)?,
                 name: r.get(1)?,
                 old_fingerprint: r.get(2)?,

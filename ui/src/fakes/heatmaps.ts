@@ -100,6 +100,21 @@ export function sampleAlert(id: number, overrides: Partial<Alert> = {}, now: num
     state: 'new',
     state_at: null,
     created_us: (first + 117) * 1_000_000,
+    facets: [
+      {
+        rule_id: 'brute-force',
+        rule_name: 'Brute force',
+        kind: 'brute_force',
+        severity: 'high',
+        first_us: first * 1_000_000,
+        last_us: (first + 117) * 1_000_000,
+        count: 12,
+        distinct: 0,
+        detail: '12 failed sign-ins from 203.0.113.7 against sekha-prod within 1 min.',
+      },
+    ],
+    addresses: ['203.0.113.7'],
+    rotation_id: null,
     ...overrides,
   };
 }

@@ -105,6 +105,7 @@ export function rotationFake(host: FakeHost, now: number): RotationFake & Rotati
       host.calls.push(`rotationHistory:${limit}`);
       return [
         {
+          id: 1,
           instance: 'sekha-prod',
           name: 'mcp_api_key',
           old_fingerprint: '9f86d081884c7d65',

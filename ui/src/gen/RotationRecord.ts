@@ -4,7 +4,7 @@ import type { RotationState } from "./RotationState";
 /**
  * A rotation in the history: which key, from what to what, by whom, when, and how it ended.
  */
-export type RotationRecord = { instance: string, name: string, old_fingerprint: string, new_fingerprint: string, started_at: number, finished_at: number | null, state: RotationState, detail: string, 
+export type RotationRecord = { id: number, instance: string, name: string, old_fingerprint: string, new_fingerprint: string, started_at: number, finished_at: number | null, state: RotationState, detail: string, 
 /**
  * The OS account that ran it.
  */

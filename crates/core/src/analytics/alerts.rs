@@ -1,5 +1,11 @@
 //! Alerts: the detection rules run over every synced batch, firings become alerts the operator
 //! acknowledges and resolves, and new alerts reach the desktop through a rate-limited hook.
+//!
+//! One attack is one alert: firings of different rules about the same address on the same
+//! instance in overlapping windows (or, for a distributed attack, about the whole instance)
+//! are facets of one open alert. Firings about events that arrived late are one history
+//! summary per sync, never notified; failures a recent rotation explains are its
+//! "clients still use the old key" notice (see [`super::stale`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,14 +16,127 @@ use gatehouse_protocol::WireEvent;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use gatehouse_store::alerts::NewAlert;
+use gatehouse_store::alerts::{AlertFacet, AlertUpdate, Alerts, NewAlert};
 use gatehouse_store::events::{Pulled, HOUR_US};
+use gatehouse_store::rotations::Committed;
 
 use super::detect::{self, Attempt, Detector, Firing, Rule};
+use super::stale;
 use super::Analytics;
 use crate::{Error, Result};
 
 pub use gatehouse_store::alerts::{Alert, AlertFilter, AlertState};
+
+/// Whom an alert about this firing is about: the address for per-address rules; for a jump
+/// above the baseline, the address behind at least half of it; else the whole instance.
+fn subject_of<'f>(rule: &Rule, f: &'f Firing) -> Option<&'f str> {
+    match rule.detection {
+        detect::Detection::BaselineJump { .. } => {
+            let total: u64 = f.addresses.iter().map(|(_, n)| n).sum();
+            f.addresses
+                .first()
+                .filter(|(_, n)| total > 0 && n * 2 >= total)
+                .map(|(ip, _)| ip.as_str())
+        }
+        _ => f.subject.as_deref(),
+    }
+}
+
+fn facet_of(rule: &Rule, f: &Firing, detail: String) -> AlertFacet {
+    AlertFacet {
+        rule_id: rule.id.clone(),
+        rule_name: rule.name.clone(),
+        kind: rule.detection.word().to_owned(),
+        severity: rule.severity,
+        first_us: f.first_us,
+        last_us: f.last_us,
+        count: f.count,
+        distinct: f.distinct,
+        detail,
+    }
+}
+
+/// An attack alert's totals from its facets: the rules' names, the highest severity, the
+/// span, the largest count (the rules count the same failures), and their sentences.
+fn summarise(alerts: &Alerts<'_>, id: i64) -> Result<()> {
+    let facets = alerts.facets(id)?;
+    let Some(first) = facets.first() else {
+        return Ok(());
+    };
+    let names: Vec<&str> = facets.iter().map(|x| x.rule_name.as_str()).collect();
+    let spoofable = facets.iter().any(|x| x.detail.ends_with(SPOOFABLE_NOTE));
+    let mut detail = facets
+        .iter()
+        .map(|x| x.detail.trim_end_matches(SPOOFABLE_NOTE))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if spoofable {
+        detail.push_str(SPOOFABLE_NOTE);
+    }
+    alerts.update(
+        id,
+        &AlertUpdate {
+            rule_name: &names.join(" + "),
+            severity: facets
+                .iter()
+                .map(|x| x.severity)
+                .max()
+                .unwrap_or(first.severity),
+            first_us: facets
+                .iter()
+                .map(|x| x.first_us)
+                .min()
+                .unwrap_or(first.first_us),
+            last_us: facets
+                .iter()
+                .map(|x| x.last_us)
+                .max()
+                .unwrap_or(first.last_us),
+            count: facets.iter().map(|x| x.count).max().unwrap_or(first.count),
+            detail: &detail,
+        },
+    )?;
+    Ok(())
+}
+
+/// A moment, in UTC to the minute.
+fn span_point(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| format!("{us} µs"))
+}
+
+/// From when to when.
+fn span_text(first_us: i64, last_us: i64) -> String {
+    format!("{} to {}", span_point(first_us), span_point(last_us))
+}
+
+/// A length of time, in the largest unit that fits.
+fn duration_text(us: i64) -> String {
+    let mins = us.max(0) / 60_000_000;
+    match mins {
+        0..=119 => format!("{mins} min"),
+        120..=2879 => format!("{} hours", mins / 60),
+        _ => format!("{} days", mins / 1440),
+    }
+}
+
+/// Up to `max` items, then how many more.
+fn list_text(items: &[String], max: usize) -> String {
+    let mut text = items
+        .iter()
+        .take(max)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        text.push_str(&format!(" and {} more", items.len() - max));
+    }
+    if text.is_empty() {
+        text.push_str("no address");
+    }
+    text
+}
 
 /// The detection settings: the rules and the addresses never alerted on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -35,8 +154,26 @@ const DRIFT_RULE: &str = "compliance_drift";
 const SPOOFABLE_NOTE: &str = " The address is the service's report of X-Forwarded-For, which \
     any client can set: it may be forged, and blocking it asks for a second confirmation.";
 
-/// Alerts whose last event is older than this when raised get no notification.
-const STALE_FOR_NOTIFICATION_US: i64 = 3_600_000_000;
+/// Firings whose last event is older than this by the console's clock are history: an
+/// agent catching up, a replayed log. They are summarised, never notified.
+pub const LATE_US: i64 = 15 * 60 * 1_000_000;
+
+/// A catch-up's syncs within this long of its summary add to it.
+const HISTORY_GATHER_US: i64 = 3_600_000_000;
+
+/// The kind (and rule id) of a history summary.
+pub const HISTORY_KIND: &str = "history";
+
+/// The kind (and rule id) of a "clients still use the old key" notice.
+pub const STALE_KEY_KIND: &str = "stale_key";
+
+/// The kinds of alert an attack's firings join.
+const ATTACK_KINDS: &[&str] = &[
+    "brute_force",
+    "key_spraying",
+    "distributed",
+    "baseline_jump",
+];
 
 /// At most this many desktop notifications per minute; the rest are summed into the next.
 pub const NOTIFICATIONS_PER_MINUTE: usize = 3;
@@ -153,7 +290,7 @@ fn validate_allowlist(list: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn describe(rule: &Rule, f: &Firing) -> String {
+fn describe(rule: &Rule, f: &Firing, baseline_per_hour: f64) -> String {
     let minutes = |us: i64| {
         let secs = us / 1_000_000;
         if secs < 120 {
@@ -179,10 +316,29 @@ fn describe(rule: &Rule, f: &Firing) -> String {
             "{} different addresses failed to sign in to {on} within {span} ({} failures).",
             f.distinct, f.count
         ),
-        (detect::Detection::BaselineJump { factor, .. }, _) => format!(
-            "{} failed sign-ins on {on} within {span}: at least {factor} times its 7-day average.",
-            f.count
-        ),
+        (detect::Detection::BaselineJump { window_secs, .. }, _) => {
+            let expected = baseline_per_hour * f64::from(window_secs) / 3600.0;
+            let rate = if expected > 0.0 {
+                format!(
+                    "{:.0} times its 7-day average of {baseline_per_hour:.1} an hour",
+                    f.count as f64 / expected
+                )
+            } else {
+                "where it had none in the previous 7 days".to_owned()
+            };
+            let from = match f.addresses.first() {
+                Some((ip, n)) if f.addresses.len() == 1 => format!(", all from {ip} ({n})"),
+                Some((ip, n)) => format!(
+                    ", most from {ip} ({n}; {} addresses in all)",
+                    f.addresses.len()
+                ),
+                None => String::new(),
+            };
+            format!(
+                "{} failed sign-ins on {on} within {span}, {rate}{from}.",
+                f.count
+            )
+        }
         (_, None) => format!("{} failed sign-ins on {on} within {span}.", f.count),
     }
 }
@@ -261,6 +417,11 @@ impl Analytics {
 
     /// Run the rules over a batch just stored for `instance`.
     /// Only events above `stored_before` are new (see `EventStore::ingest`).
+    ///
+    /// Failures a recent rotation explains become its notice; the rest go through the rules.
+    /// Firings about the same address (or, for the whole instance, the same attack) join one
+    /// open alert. Firings whose events are all older than [`LATE_US`] are history: they are
+    /// gathered into one summary per sync and never notified.
     pub(crate) fn detect(
         &self,
         instance: &str,
@@ -279,8 +440,17 @@ impl Analytics {
             .collect();
         // Logs are read side by side, so a batch interleaves them: the windows want time order.
         failures.sort_by_key(|e| e.time_us);
-        if failures.is_empty() {
+        let Some(earliest) = failures.first().map(|e| e.time_us) else {
             return Ok(());
+        };
+        let now_us = self.ctx.micros();
+        let rotations = self.ctx.db().rotations().committed_since(
+            instance,
+            (earliest - stale::AFTER_ROTATION_US).div_euclid(1_000_000),
+        )?;
+        let (explained, uses) = stale::explain(&failures, &rotations);
+        for use_ in &uses {
+            self.record_stale_key(instance, &rotations[use_.rotation], use_)?;
         }
         let settings = self.detection()?;
         let rules = detect::rules_for(&settings.rules, profile);
@@ -302,6 +472,9 @@ impl Analytics {
         };
         let attempts: Vec<Attempt<'_>> = failures
             .iter()
+            .zip(&explained)
+            .filter(|(_, explained)| !**explained)
+            .map(|(e, _)| *e)
             .filter(|e| {
                 e.ip.as_deref()
                     .is_none_or(|ip| !allowlisted(&settings.allowlist, ip))
@@ -322,96 +495,378 @@ impl Analytics {
             }
         }
         let firings = lock(&self.alerting.detector).observe(instance, &rules, &attempts, baseline);
+        let mut history: Vec<(&Rule, Firing)> = Vec::new();
         for firing in firings {
-            let Some(rule) = rules.iter().find(|r| r.id == firing.rule_id) else {
+            let Some(rule) = rules.iter().copied().find(|r| r.id == firing.rule_id) else {
                 continue;
             };
+            // Over before the console heard of it: history, not an alarm.
+            if now_us - firing.last_us > LATE_US {
+                history.push((rule, firing));
+                continue;
+            }
             let spoofable = firing
                 .subject
                 .as_deref()
                 .is_some_and(|ip| forged.get(ip).copied().unwrap_or(false));
-            if let Some(alert) = self.record_firing(rule, &firing, spoofable)? {
-                self.ctx.record_action(
-                    instance,
-                    Outcome::Failure,
-                    &format!("Alert {}: {} {}", alert.id, rule.name, alert.detail),
-                );
-                tracing::warn!(alert = alert.id, rule = %rule.id, instance, subject = ?alert.subject, "alert raised");
-                let now_us = self.ctx.micros();
-                // Notifications are for what is happening now: an alert about events an agent
-                // is only catching up on is listed, not pushed to the desktop.
-                if now_us - alert.last_us > STALE_FOR_NOTIFICATION_US {
-                    continue;
-                }
-                let admitted = lock(&self.alerting.gate).admit(alert.id, now_us);
-                if let Some(held_back) = admitted {
-                    // Called without the lock held; the hook must not block (the app hands
-                    // the notification to a thread of its own).
-                    let hook = lock(&self.alerting.hook).clone();
-                    if let Some(hook) = hook {
-                        hook(AlertNotice { alert, held_back });
-                    }
+            let Some(alert) = self.record_firing(rule, &firing, spoofable, baseline)? else {
+                continue;
+            };
+            self.ctx.record_action(
+                instance,
+                Outcome::Failure,
+                &format!("Alert {}: {} {}", alert.id, rule.name, alert.detail),
+            );
+            tracing::warn!(alert = alert.id, rule = %rule.id, instance, subject = ?alert.subject, "alert raised");
+            let admitted = lock(&self.alerting.gate).admit(alert.id, now_us);
+            if let Some(held_back) = admitted {
+                // Called without the lock held; the hook must not block (the app hands
+                // the notification to a thread of its own).
+                let hook = lock(&self.alerting.hook).clone();
+                if let Some(hook) = hook {
+                    hook(AlertNotice { alert, held_back });
                 }
             }
+        }
+        if !history.is_empty() {
+            self.record_history(instance, &history, now_us)?;
         }
         Ok(())
     }
 
-    /// Store a firing (`spoofable`: its subject is known only from a header a client chose):
-    /// a new alert (returned), or an update of the episode's alert. A new
-    /// firing joins an unresolved alert of the same rule and subject whose last event is
-    /// within the rule's window (the console restarted mid-episode).
-    fn record_firing(&self, rule: &Rule, f: &Firing, spoofable: bool) -> Result<Option<Alert>> {
-        let describe = |rule: &Rule, f: &Firing| {
-            let mut detail = describe(rule, f);
+    /// Store a live firing (`spoofable`: its address is known only from a header a client
+    /// chose): a new alert (returned), or a facet of the open alert about the same attack.
+    /// A firing joins an unresolved attack alert on the same instance about the same address
+    /// (none, for the whole instance) whose last event is within the rule's window.
+    fn record_firing(
+        &self,
+        rule: &Rule,
+        f: &Firing,
+        spoofable: bool,
+        baseline: f64,
+    ) -> Result<Option<Alert>> {
+        let subject = subject_of(rule, f);
+        let addresses: Vec<&str> = match subject {
+            Some(ip) => vec![ip],
+            None => f.addresses.iter().map(|(ip, _)| ip.as_str()).collect(),
+        };
+        let sentence = |f: &Firing| {
+            let mut detail = describe(rule, f, baseline);
             if spoofable {
                 detail.push_str(SPOOFABLE_NOTE);
             }
             detail
         };
-        let store = self.ctx.db();
-        let alerts = store.alerts();
-        let window = rule.detection.window_us();
-        let open = alerts.open_episode(
-            &rule.id,
-            &f.instance,
-            f.subject.as_deref(),
-            f.first_us - window,
-        )?;
-        match open {
-            Some(id) => {
-                let added = if f.new { f.count } else { f.added };
-                alerts.extend(id, added, f.last_us, f.distinct)?;
-                let alert = alerts.get(id)?.ok_or(Error::AlertNotFound(id))?;
-                let detail = describe(
-                    rule,
-                    &Firing {
-                        count: alert.count,
-                        first_us: alert.first_us,
-                        last_us: alert.last_us,
-                        ..f.clone()
-                    },
-                );
-                alerts.set_detail(id, &detail)?;
-                Ok(None)
+        let mut joined_as = None;
+        let result = {
+            let store = self.ctx.db();
+            let alerts = store.alerts();
+            let open = alerts.open_attack(
+                ATTACK_KINDS,
+                &f.instance,
+                subject,
+                f.first_us - rule.detection.window_us(),
+            )?;
+            match open {
+                Some(id) => {
+                    let before = alerts
+                        .facets(id)?
+                        .into_iter()
+                        .find(|x| x.rule_id == rule.id);
+                    let facet = match &before {
+                        Some(old) => {
+                            let added = if f.new { f.count } else { f.added };
+                            let grown = Firing {
+                                count: old.count + added,
+                                first_us: old.first_us.min(f.first_us),
+                                last_us: old.last_us.max(f.last_us),
+                                distinct: old.distinct.max(f.distinct),
+                                ..f.clone()
+                            };
+                            facet_of(rule, &grown, sentence(&grown))
+                        }
+                        None => facet_of(rule, f, sentence(f)),
+                    };
+                    alerts.put_facet(id, &facet)?;
+                    alerts.add_addresses(id, &addresses)?;
+                    summarise(&alerts, id)?;
+                    if before.is_none() {
+                        joined_as = Some((id, facet.detail));
+                    }
+                    None
+                }
+                // No open alert: a new attack, or one whose alert the operator resolved while
+                // it went on; either way the operator hears about it.
+                None => {
+                    let detail = sentence(f);
+                    let alert = alerts.insert(&NewAlert {
+                        rule_id: &rule.id,
+                        rule_name: &rule.name,
+                        kind: rule.detection.word(),
+                        severity: rule.severity,
+                        instance: &f.instance,
+                        subject,
+                        first_us: f.first_us,
+                        last_us: f.last_us,
+                        count: f.count,
+                        distinct: f.distinct,
+                        detail: &detail,
+                        created_us: self.ctx.micros(),
+                        rotation_id: None,
+                    })?;
+                    alerts.put_facet(alert.id, &facet_of(rule, f, detail))?;
+                    alerts.add_addresses(alert.id, &addresses)?;
+                    Some(
+                        alerts
+                            .get(alert.id)?
+                            .ok_or(Error::AlertNotFound(alert.id))?,
+                    )
+                }
             }
-            // No open alert: a new episode, or one whose alert the operator resolved while it
-            // went on; either way the operator hears about it.
-            None => Ok(Some(alerts.insert(&NewAlert {
-                rule_id: &rule.id,
-                rule_name: &rule.name,
-                kind: rule.detection.word(),
-                severity: rule.severity,
-                instance: &f.instance,
-                subject: f.subject.as_deref(),
-                first_us: f.first_us,
-                last_us: f.last_us,
-                count: f.count,
-                distinct: f.distinct,
-                detail: &describe(rule, f),
-                created_us: self.ctx.micros(),
-            })?)),
+        };
+        if let Some((id, detail)) = joined_as {
+            self.ctx.record_action(
+                &f.instance,
+                Outcome::Failure,
+                &format!("Alert {id} is also {}: {detail}", rule.name),
+            );
         }
+        Ok(result)
+    }
+
+    /// Gather the firings of events that arrived late into the instance's history summary:
+    /// one alert per sync (joining the summary of a catch-up still going on), never notified.
+    fn record_history(
+        &self,
+        instance: &str,
+        firings: &[(&Rule, Firing)],
+        now_us: i64,
+    ) -> Result<()> {
+        let created = {
+            let store = self.ctx.db();
+            let alerts = store.alerts();
+            let open = alerts.open_of_kind(HISTORY_KIND, instance, now_us - HISTORY_GATHER_US)?;
+            let id = match open {
+                Some(id) => id,
+                None => {
+                    alerts
+                        .insert(&NewAlert {
+                            rule_id: HISTORY_KIND,
+                            rule_name: "Found in history",
+                            kind: HISTORY_KIND,
+                            severity: detect::Severity::Low,
+                            instance,
+                            subject: None,
+                            first_us: firings[0].1.first_us,
+                            last_us: firings[0].1.last_us,
+                            count: 0,
+                            distinct: 0,
+                            detail: "Found in history.",
+                            created_us: now_us,
+                            rotation_id: None,
+                        })?
+                        .id
+                }
+            };
+            let mut facets = alerts.facets(id)?;
+            for (rule, f) in firings {
+                let addresses: Vec<&str> = match &f.subject {
+                    Some(ip) => vec![ip.as_str()],
+                    None => f.addresses.iter().map(|(ip, _)| ip.as_str()).collect(),
+                };
+                alerts.add_addresses(id, &addresses)?;
+                let added = if f.new { f.count } else { f.added };
+                match facets.iter_mut().find(|x| x.rule_id == rule.id) {
+                    Some(facet) => {
+                        facet.count += added;
+                        facet.first_us = facet.first_us.min(f.first_us);
+                        facet.last_us = facet.last_us.max(f.last_us);
+                        facet.distinct = facet.distinct.max(f.distinct);
+                    }
+                    None => facets.push(AlertFacet {
+                        rule_id: rule.id.clone(),
+                        rule_name: rule.name.clone(),
+                        kind: rule.detection.word().to_owned(),
+                        severity: rule.severity,
+                        first_us: f.first_us,
+                        last_us: f.last_us,
+                        count: added,
+                        distinct: f.distinct,
+                        detail: String::new(),
+                    }),
+                }
+            }
+            let addresses = alerts.addresses(id)?;
+            for facet in &mut facets {
+                facet.detail = format!(
+                    "{}: {} failed sign-ins, {}.",
+                    facet.rule_name,
+                    facet.count,
+                    span_text(facet.first_us, facet.last_us)
+                );
+                alerts.put_facet(id, facet)?;
+            }
+            let first = facets.iter().map(|x| x.first_us).min().unwrap_or(now_us);
+            let last = facets.iter().map(|x| x.last_us).max().unwrap_or(now_us);
+            let detail = format!(
+                "Found in history: {} Addresses: {}. It was over before Gatehouse received it \
+                 ({} after its last event), so no notification was sent.",
+                facets
+                    .iter()
+                    .map(|x| x.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                list_text(&addresses, 10),
+                duration_text(now_us - last),
+            );
+            alerts.update(
+                id,
+                &AlertUpdate {
+                    rule_name: "Found in history",
+                    severity: facets
+                        .iter()
+                        .map(|x| x.severity)
+                        .max()
+                        .unwrap_or(detect::Severity::Low),
+                    first_us: first,
+                    last_us: last,
+                    count: facets.iter().map(|x| x.count).max().unwrap_or(0),
+                    detail: &detail,
+                },
+            )?;
+            open.is_none().then_some((id, detail))
+        };
+        if let Some((id, detail)) = created {
+            self.ctx
+                .record_action(instance, Outcome::Info, &format!("Alert {id}: {detail}"));
+            tracing::info!(alert = id, instance, "history summary raised");
+        }
+        Ok(())
+    }
+
+    /// Record failures a rotation explains on its notice: "clients still use the old key",
+    /// one per rotation, with the addresses still using it. Never notified.
+    fn record_stale_key(
+        &self,
+        instance: &str,
+        rotation: &Committed,
+        found: &stale::StaleUse,
+    ) -> Result<()> {
+        let now_us = self.ctx.micros();
+        let (rule_id, rule_name) = if found.confirmed {
+            ("old-key", "The replaced key")
+        } else {
+            ("old-key-unconfirmed", "Probably the replaced key")
+        };
+        let created = {
+            let store = self.ctx.db();
+            let alerts = store.alerts();
+            let open = alerts.open_for_rotation(STALE_KEY_KIND, rotation.id)?;
+            let id = match open {
+                Some(id) => id,
+                None => {
+                    alerts
+                        .insert(&NewAlert {
+                            rule_id: STALE_KEY_KIND,
+                            rule_name: "Clients still use the old key",
+                            kind: STALE_KEY_KIND,
+                            severity: detect::Severity::Low,
+                            instance,
+                            subject: Some(&rotation.name),
+                            first_us: found.first_us,
+                            last_us: found.last_us,
+                            count: 0,
+                            distinct: 0,
+                            detail: "Clients still use the old key.",
+                            created_us: now_us,
+                            rotation_id: Some(rotation.id),
+                        })?
+                        .id
+                }
+            };
+            let addresses: Vec<&str> = found.addresses.iter().map(String::as_str).collect();
+            alerts.add_addresses(id, &addresses)?;
+            let before = alerts
+                .facets(id)?
+                .into_iter()
+                .find(|x| x.rule_id == rule_id);
+            let (count, first, last) = match &before {
+                Some(b) => (
+                    b.count + found.count,
+                    b.first_us.min(found.first_us),
+                    b.last_us.max(found.last_us),
+                ),
+                None => (found.count, found.first_us, found.last_us),
+            };
+            let prefixes: Vec<String> = found.prefixes.iter().map(|p| format!("{p}…")).collect();
+            let detail = if found.confirmed {
+                format!(
+                    "{count} failed sign-ins presented the key {} that rotation {} replaced \
+                     (its first characters, {}, match).",
+                    rotation.name,
+                    rotation.id,
+                    prefixes.join(", ")
+                )
+            } else {
+                format!(
+                    "{count} failed sign-ins since rotation {} of {}, each address retrying a \
+                     single key ({}). The rotation history keeps only the replaced key's \
+                     fingerprint ({}), not its first characters, so this is matched by time \
+                     and by one key being retried, not by the key itself.",
+                    rotation.id,
+                    rotation.name,
+                    prefixes.join(", "),
+                    rotation.old_fingerprint
+                )
+            };
+            alerts.put_facet(
+                id,
+                &AlertFacet {
+                    rule_id: rule_id.to_owned(),
+                    rule_name: rule_name.to_owned(),
+                    kind: STALE_KEY_KIND.to_owned(),
+                    severity: detect::Severity::Low,
+                    first_us: first,
+                    last_us: last,
+                    count,
+                    distinct: found.prefixes.len() as u64,
+                    detail,
+                },
+            )?;
+            let facets = alerts.facets(id)?;
+            let everyone = alerts.addresses(id)?;
+            let started = span_point(rotation.started_at.saturating_mul(1_000_000));
+            let detail = format!(
+                "Clients still use the key {} that was current until rotation {} on {started}: \
+                 {} still present it. {} They need the new key; these failures are not \
+                 counted as attacks.",
+                rotation.name,
+                rotation.id,
+                list_text(&everyone, 10),
+                facets
+                    .iter()
+                    .map(|x| x.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+            alerts.update(
+                id,
+                &AlertUpdate {
+                    rule_name: "Clients still use the old key",
+                    severity: detect::Severity::Low,
+                    first_us: facets.iter().map(|x| x.first_us).min().unwrap_or(first),
+                    last_us: facets.iter().map(|x| x.last_us).max().unwrap_or(last),
+                    count: facets.iter().map(|x| x.count).sum(),
+                    detail: &detail,
+                },
+            )?;
+            open.is_none().then_some((id, detail))
+        };
+        if let Some((id, detail)) = created {
+            self.ctx
+                .record_action(instance, Outcome::Info, &format!("Alert {id}: {detail}"));
+        }
+        Ok(())
     }
 
     /// Raise (or join the open one of) a compliance alert: an item that passed and now
@@ -446,6 +901,7 @@ impl Analytics {
                             distinct: 0,
                             detail,
                             created_us: now_us,
+                            rotation_id: None,
                         })?
                         .id
                 }

@@ -84,6 +84,12 @@ impl Detection {
         )
     }
 
+    /// Whether the window keeps a count per item: distinct prefixes and addresses, and for the
+    /// baseline the addresses behind the jump.
+    fn keeps_items(self) -> bool {
+        !matches!(self, Detection::BruteForce { .. })
+    }
+
     /// Whether a subject is an address (else the instance itself).
     fn per_address(self) -> bool {
         matches!(
@@ -259,7 +265,13 @@ pub struct Firing {
     pub distinct: u64,
     /// True for the first firing of an episode.
     pub new: bool,
+    /// For rules that watch the whole instance (distributed, baseline): the addresses in the
+    /// window and their failures, most first (at most [`MAX_FIRING_ADDRESSES`]).
+    pub addresses: Vec<(String, u64)>,
 }
+
+/// Addresses a firing lists.
+pub const MAX_FIRING_ADDRESSES: usize = 1000;
 
 #[derive(Debug, Default)]
 struct Track {
@@ -284,6 +296,8 @@ pub struct Detector {
     tracks: FastMap<(u32, u32, u32), Track>,
     /// Small ids for strings: rules, instances, addresses, prefixes.
     items: FastMap<String, u32>,
+    /// The strings of `items`, by id.
+    names: Vec<String>,
     events_seen: u64,
 }
 
@@ -298,6 +312,7 @@ impl Detector {
         }
         let id = self.items.len() as u32;
         self.items.insert(value.to_owned(), id);
+        self.names.push(value.to_owned());
         id
     }
 
@@ -319,6 +334,7 @@ impl Detector {
                 "detector forgot its windows: too many distinct addresses and keys"
             );
             self.items.clear();
+            self.names.clear();
             self.tracks.clear();
         }
         let mut out: Vec<Firing> = Vec::new();
@@ -337,6 +353,7 @@ impl Detector {
             let rule_id = self.item(&rule.id);
             let threshold = rule.detection.threshold(baseline_per_hour);
             let distinct_counted = rule.detection.counts_distinct();
+            let keeps_items = rule.detection.keeps_items();
             for (attempt, &(ip_id, prefix_id)) in attempts.iter().zip(&ids) {
                 let item = match rule.detection {
                     Detection::KeySpraying { .. } => match (ip_id, prefix_id) {
@@ -348,7 +365,9 @@ impl Detector {
                         Some(ip) => ip,
                         None => continue,
                     },
-                    Detection::BaselineJump { .. } if attempt.counted => 0,
+                    Detection::BaselineJump { .. } if attempt.counted => {
+                        ip_id.unwrap_or(WHOLE_INSTANCE)
+                    }
                     _ => continue,
                 };
                 let (subject, subject_id) = match (rule.detection.per_address(), attempt.ip, ip_id)
@@ -375,7 +394,7 @@ impl Detector {
                 }
                 let at = track.window.partition_point(|(x, _)| *x <= t);
                 track.window.insert(at, (t, item));
-                if distinct_counted {
+                if keeps_items {
                     *track.distinct.entry(item).or_default() += 1;
                 }
                 track.last_us = track.last_us.max(t);
@@ -415,6 +434,29 @@ impl Detector {
                     track.episode = Some(in_window);
                     track.first_us = track.window.front().map_or(t, |(first, _)| *first);
                     upsert(&mut out, rule, instance, subject, track, in_window, true);
+                }
+            }
+            // Who is behind a whole-instance firing: the addresses in its window now (read
+            // once per batch, not per event).
+            if !rule.detection.per_address() {
+                if let Some(track) = self.tracks.get(&(rule_id, instance_id, WHOLE_INSTANCE)) {
+                    let mut addresses: Vec<(String, u64)> = track
+                        .distinct
+                        .iter()
+                        .filter(|(id, _)| **id != WHOLE_INSTANCE)
+                        .filter_map(|(id, n)| {
+                            self.names
+                                .get(*id as usize)
+                                .map(|ip| (ip.clone(), u64::from(*n)))
+                        })
+                        .collect();
+                    addresses.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                    addresses.truncate(MAX_FIRING_ADDRESSES);
+                    for f in out.iter_mut().filter(|f| f.rule_id == rule.id) {
+                        if f.addresses.is_empty() {
+                            f.addresses.clone_from(&addresses);
+                        }
+                    }
                 }
             }
         }
@@ -478,6 +520,7 @@ fn upsert(
         added: if new { 0 } else { 1 },
         distinct: track.distinct.len() as u64,
         new,
+        addresses: Vec::new(),
     });
 }
 

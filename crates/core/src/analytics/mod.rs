@@ -7,14 +7,16 @@ pub mod detect;
 pub(crate) mod heatmap;
 pub mod notify;
 pub(crate) mod offenders;
+pub(crate) mod stale;
 
 use std::sync::Arc;
 
 pub use alerts::{
     allowlisted, Alert, AlertFilter, AlertNotice, AlertState, DetectionSettings, NotificationGate,
-    NOTIFICATIONS_PER_MINUTE,
+    HISTORY_KIND, LATE_US, NOTIFICATIONS_PER_MINUTE, STALE_KEY_KIND,
 };
 pub use detect::{Rule, Severity};
+pub use gatehouse_store::alerts::AlertFacet;
 pub use heatmap::{
     build as build_heatmap, render_png, time_zone, zone_name, ChartTheme, GridBox, HeatCell,
     Heatmap, HeatmapKind, HeatmapQuery, ImageFormat, Window,

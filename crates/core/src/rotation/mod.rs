@@ -689,14 +689,24 @@ impl Rotation {
             &crate::Sensitive::new(key.expose().as_bytes().to_vec()),
         )?;
         let now = self.ctx.unix();
-        let id = self.ctx.db().rotations().start(
-            instance,
-            name,
-            &found.fingerprint,
-            &new_fingerprint,
-            now,
-            &operator(),
-        )?;
+        let id = {
+            let store = self.ctx.db();
+            let rotations = store.rotations();
+            let id = rotations.start(
+                instance,
+                name,
+                &found.fingerprint,
+                &new_fingerprint,
+                now,
+                &operator(),
+            )?;
+            // What services such as Jelmore log of a refused key: so once this key is
+            // replaced in turn, clients still presenting it are told from guessing.
+            if let Some(prefix) = key.expose().get(..crate::analytics::stale::PREFIX_LEN) {
+                rotations.set_new_prefix(id, prefix)?;
+            }
+            id
+        };
         let mut request = gatehouse_protocol::RotateRequest {
             name: name.to_owned(),
             expected_fingerprint: found.fingerprint.clone(),
