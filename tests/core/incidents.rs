@@ -439,3 +439,86 @@ async fn hostile_log_paths_from_a_compromised_agent_cannot_abort_the_evidence_bu
         "the unreachable instance is recorded as a problem"
     );
 }
+
+/// "Writes during the incident" are the requests the service's profile says change data, and
+/// that the service did not refuse: Sekha's MCP tools are POSTs that only read, and a DELETE
+/// answered 401 deleted nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_s_writes_are_the_profile_s_write_routes_the_service_accepted() {
+    let lab = Lab::new();
+    let proxy = lab.agents.join("writes-proxy.log");
+    std::fs::create_dir_all(&lab.agents).expect("dir");
+    append(&proxy, "");
+    let (agent, code) = lab.agent_following("sekha-w", &proxy, 10_000).await;
+    let view = lab.add("sekha-w", &agent, &code).await.expect("enrolled");
+    assert_eq!(
+        view.profile, "sekha",
+        "enrolled as Sekha, whose profile names its writes"
+    );
+    let f = time::macros::format_description!(
+        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+    );
+    let now = OffsetDateTime::now_utc().format(&f).expect("time");
+    let line = |method: &str, path: &str, status: u16| {
+        format!(
+            "203.0.113.8 - - [{now}] \"{method} {path} HTTP/1.1\" {status} 40 \"-\" \"curl/8\"\n"
+        )
+    };
+    append(
+        &proxy,
+        &[
+            line("POST", "/mcp/tools/memory_stats", 200),
+            line("POST", "/api/v1/conversations", 201),
+            line("DELETE", "/api/v1/conversations/5", 401),
+            line("DELETE", "/api/v1/conversations/5", 204),
+        ]
+        .concat(),
+    );
+    lab.sync_until("sekha-w", 4).await;
+    let now_us = lab.now().unix_timestamp() * 1_000_000;
+    let incident = lab
+        .console
+        .incidents
+        .open_incident(&gatehouse_core::OpenIncident {
+            title: "data changed".into(),
+            severity: gatehouse_core::Severity::Medium,
+            instances: vec!["sekha-w".into()],
+            ips: vec![],
+            from_us: now_us - 3_600_000_000,
+            to_us: now_us + 3_600_000_000,
+        })
+        .expect("incident");
+    let writes = lab
+        .console
+        .incidents
+        .incident_writes(incident.id)
+        .expect("writes");
+    let mut seen: Vec<(String, String, Option<u16>)> = writes
+        .iter()
+        .map(|e| {
+            (
+                e.method.clone().unwrap_or_default(),
+                e.path.clone().unwrap_or_default(),
+                e.status,
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "DELETE".to_owned(),
+                "/api/v1/conversations/5".to_owned(),
+                Some(204)
+            ),
+            (
+                "POST".to_owned(),
+                "/api/v1/conversations".to_owned(),
+                Some(201)
+            ),
+        ],
+        "the accepted create and delete, not the read-only tool call or the refused delete"
+    );
+    agent.stop().await;
+}

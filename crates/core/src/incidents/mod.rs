@@ -310,11 +310,30 @@ impl Incidents {
         }
     }
 
-    /// Writes and deletes on the incident's instances in its window, newest first.
+    /// Writes and deletes on the incident's instances in its window, newest first: the
+    /// requests the instance's profile names as changing data (`[[writes]]`; a POST that only
+    /// reads, as Sekha's MCP tools are, is not one) that the service did not refuse. A profile
+    /// that names none counts every POST, PUT, PATCH and DELETE.
     pub fn incident_writes(&self, id: i64) -> Result<Vec<TimelineEvent>> {
         let incident = self.incident_record(id)?;
         let mut out = Vec::new();
         for instance in &incident.instances {
+            let profile = self
+                .ctx
+                .instance(instance)
+                .ok()
+                .and_then(|r| gatehouse_events::Profile::builtin(&r.profile))
+                .and_then(|p| p.ok())
+                .filter(|p| !p.writes.is_empty());
+            let is_write = |e: &TimelineEvent| match (&profile, e.method.as_deref()) {
+                (Some(p), Some(method)) => {
+                    p.write_route(method, e.path.as_deref().unwrap_or(""))
+                        .is_some()
+                        && e.status.is_none_or(|s| s < 400)
+                }
+                (None, method) => matches!(method, Some("POST" | "PUT" | "PATCH" | "DELETE")),
+                (Some(_), None) => false,
+            };
             let filter = EventFilter {
                 from_us: Some(incident.from_us),
                 to_us: Some(incident.to_us.max(self.ctx.micros())),
@@ -324,12 +343,7 @@ impl Incidents {
             let mut cursor = None;
             loop {
                 let page = self.timeline.events(&filter, cursor.as_ref(), 1000)?;
-                out.extend(page.events.into_iter().filter(|e| {
-                    matches!(
-                        e.method.as_deref(),
-                        Some("POST" | "PUT" | "PATCH" | "DELETE")
-                    )
-                }));
+                out.extend(page.events.into_iter().filter(is_write));
                 match page.next {
                     Some(next) if out.len() < 10_000 => cursor = Some(next),
                     _ => break,
