@@ -93,6 +93,11 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         .expect("incident");
     assert_eq!(incident.instances, ["sekha-i"], "the alert's instance");
     assert_eq!(incident.ips, ["203.0.113.7"], "the alert's address");
+    assert!(
+        incident.title.contains("203.0.113.7"),
+        "its title names the address, so two attacks on one instance read apart: {}",
+        incident.title
+    );
     assert_eq!(
         incident.step.as_deref(),
         Some("detection"),
@@ -519,6 +524,30 @@ async fn an_incident_s_writes_are_the_profile_s_write_routes_the_service_accepte
             ),
         ],
         "the accepted create and delete, not the read-only tool call or the refused delete"
+    );
+
+    // A note's markup is text in the Markdown report, not HTML a viewer would run.
+    lab.console
+        .incidents
+        .incident_note(
+            incident.id,
+            false,
+            "<img src=x onerror=alert(1)> see [the log](javascript:alert(1))",
+        )
+        .expect("note");
+    let report = lab
+        .console
+        .reports
+        .incident(incident.id, true)
+        .expect("markdown report");
+    assert!(
+        !report.replace("\\<", "").contains("<img")
+            && !report.replace("\\]", "").contains("](javascript:"),
+        "no HTML or link from a note survives in the Markdown report: {report}"
+    );
+    assert!(
+        report.contains("\\<img src=x onerror=alert(1)\\>"),
+        "the note is there, as text: {report}"
     );
     agent.stop().await;
 }

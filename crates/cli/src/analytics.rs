@@ -326,7 +326,7 @@ pub fn rules(console: &Console, reset: bool, as_json: bool) -> gatehouse_core::R
             rule.id,
             rule.severity.as_str(),
             scope,
-            serde_json::to_string(&rule.detection).unwrap_or_default()
+            rule.detection.describe()
         );
     }
     say!(
@@ -416,7 +416,7 @@ pub fn credentials(console: &Console, as_json: bool) -> gatehouse_core::Result<E
         "KIND",
         "NAME",
         "FINGERPRINT",
-        "SET BY",
+        "SET ON",
         "DUE"
     );
     for c in &inventory.credentials {

@@ -12,6 +12,25 @@ pub fn html(text: &str) -> String {
     escape(text, true)
 }
 
+/// For Markdown (the post-incident report): every character that could open markup (inline
+/// HTML, a link, emphasis, code, a table cell) is backslash-escaped, as CommonMark allows for
+/// any ASCII punctuation, and a line break becomes a space, so a host's text or a note can
+/// neither inject HTML nor start a block of its own.
+pub fn markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '|' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// For a notification body (freedesktop body markup).
 pub fn notification_body(text: &str) -> String {
     escape(text, false)
@@ -35,6 +54,25 @@ fn escape(text: &str, quotes: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_neutralises_html_links_and_blocks() {
+        let out = markdown(
+            "<img src=x onerror=alert(1)> [x](javascript:alert(1))\n# not a heading | cell",
+        );
+        let bare = |c: char| {
+            out.char_indices()
+                .any(|(i, x)| x == c && !out[..i].ends_with('\\'))
+        };
+        assert!(
+            !bare('<') && !bare('[') && !bare(']'),
+            "no inline HTML or link survives: {out}"
+        );
+        assert!(
+            !out.contains('\n') && out.contains("\\|"),
+            "no new block and no table cell break: {out}"
+        );
+    }
 
     const HOSTILE: &str = r#"<img src=x onerror=alert(1)> & "q" 'a' <a href="file:///etc">x</a>"#;
 

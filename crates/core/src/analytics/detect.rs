@@ -59,6 +59,50 @@ impl Detection {
         }
     }
 
+    /// What the rule fires on, in words: "5 failed sign-ins from one address within 10 min".
+    pub fn describe(self) -> String {
+        let within = |secs: u32| {
+            if secs % 3600 == 0 {
+                format!("{} h", secs / 3600)
+            } else if secs % 60 == 0 {
+                format!("{} min", secs / 60)
+            } else {
+                format!("{secs} s")
+            }
+        };
+        match self {
+            Detection::BruteForce {
+                failures,
+                window_secs,
+            } => format!(
+                "{failures} failed sign-ins from one address within {}",
+                within(window_secs)
+            ),
+            Detection::KeySpraying {
+                prefixes,
+                window_secs,
+            } => format!(
+                "{prefixes} different keys tried by one address within {}",
+                within(window_secs)
+            ),
+            Detection::Distributed {
+                addresses,
+                window_secs,
+            } => format!(
+                "{addresses} addresses failing within {}",
+                within(window_secs)
+            ),
+            Detection::BaselineJump {
+                factor,
+                minimum,
+                window_secs,
+            } => format!(
+                "failures within {} reach {factor}× the 7-day usual, and at least {minimum}",
+                within(window_secs)
+            ),
+        }
+    }
+
     /// The level at which the rule fires; for the baseline, given the usual failures per hour.
     fn threshold(self, baseline_per_hour: f64) -> u64 {
         match self {
@@ -720,6 +764,30 @@ fn read_part(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_rule_reads_as_words() {
+        use super::Detection;
+        assert_eq!(
+            Detection::BruteForce {
+                failures: 5,
+                window_secs: 600
+            }
+            .describe(),
+            "5 failed sign-ins from one address within 10 min",
+            "the CLI lists rules in words, not as JSON"
+        );
+        assert_eq!(
+            Detection::BaselineJump {
+                factor: 5,
+                minimum: 30,
+                window_secs: 3600
+            }
+            .describe(),
+            "failures within 1 h reach 5× the 7-day usual, and at least 30",
+            "a window of whole hours reads in hours"
+        );
+    }
+
     use super::*;
 
     const MIN: i64 = 60_000_000;

@@ -172,7 +172,17 @@ impl Incidents {
             .cloned()
             .collect();
         let input = OpenIncident {
-            title: format!("{} on {}", alert.rule_name, alert.instance),
+            // Named by its address too: two brute forces on one instance are two incidents.
+            title: match ips.as_slice() {
+                [ip] => format!("{} on {} from {ip}", alert.rule_name, alert.instance),
+                [] => format!("{} on {}", alert.rule_name, alert.instance),
+                [first, rest @ ..] => format!(
+                    "{} on {} from {first} and {} more",
+                    alert.rule_name,
+                    alert.instance,
+                    rest.len()
+                ),
+            },
             severity: alert.severity,
             instances: vec![alert.instance.clone()],
             ips,

@@ -136,13 +136,13 @@ impl Reports {
         let writes = self.incidents.incident_writes(id)?;
         if markdown {
             let mut out = String::new();
-            let _ = writeln!(out, "# Incident {}: {}\n", i.id, i.title);
+            let _ = writeln!(out, "# Incident {}: {}\n", i.id, md(&i.title));
             let _ = writeln!(out, "| | |\n|---|---|");
             let _ = writeln!(out, "| Status | {status} |");
             let _ = writeln!(out, "| Severity | {} |", i.severity.as_str());
-            let _ = writeln!(out, "| Owner | {} |", i.owner.as_deref().unwrap_or("-"));
-            let _ = writeln!(out, "| Started from | {} |", i.source);
-            let _ = writeln!(out, "| Instances | {} |", i.instances.join(", "));
+            let _ = writeln!(out, "| Owner | {} |", md(i.owner.as_deref().unwrap_or("-")));
+            let _ = writeln!(out, "| Started from | {} |", md(&i.source));
+            let _ = writeln!(out, "| Instances | {} |", md(&i.instances.join(", ")));
             let _ = writeln!(
                 out,
                 "| Addresses | {} |",
@@ -168,7 +168,13 @@ impl Reports {
                 let _ = writeln!(out, "None recorded.\n");
             }
             for d in &decisions {
-                let _ = writeln!(out, "- {} ({}, {})", d.text, d.actor, when(d.at_us));
+                let _ = writeln!(
+                    out,
+                    "- {} ({}, {})",
+                    md(&d.text),
+                    md(&d.actor),
+                    when(d.at_us)
+                );
             }
             let _ = writeln!(out, "\n## Actions and their verified results\n");
             if actions.is_empty() {
@@ -183,12 +189,12 @@ impl Reports {
                 let _ = writeln!(
                     out,
                     "- **{}**: {verdict} ({}, {})",
-                    a.text,
-                    a.actor,
+                    md(&a.text),
+                    md(&a.actor),
                     when(a.at_us)
                 );
                 for step in &a.steps {
-                    let _ = writeln!(out, "  - {step}");
+                    let _ = writeln!(out, "  - {}", md(step));
                 }
             }
             let _ = writeln!(out, "\n## Timeline\n");
@@ -198,8 +204,8 @@ impl Reports {
                     "- {} {} ({}): {}",
                     when(e.at_us),
                     e.kind,
-                    e.actor,
-                    e.text
+                    md(&e.actor),
+                    md(&e.text)
                 );
             }
             return Ok(out);
@@ -305,6 +311,7 @@ impl Reports {
 }
 
 use crate::escape::html as esc;
+use crate::escape::markdown as md;
 
 /// The word and icon of a state, the same as in the window.
 fn badge(state: ItemState) -> (&'static str, &'static str, &'static str) {
