@@ -371,6 +371,11 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
         "a single-key service's impact is said: {}",
         preview.impact
     );
+    assert!(
+        !preview.impact.contains("loses"),
+        "Sekha keeps its data across a restart, so no loss is announced: {}",
+        preview.impact
+    );
     let (result, key) = lab
         .console
         .rotation

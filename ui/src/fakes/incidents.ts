@@ -14,6 +14,8 @@ export interface IncidentsFake {
   blockRefused: string | null;
   /** Addresses known only from X-Forwarded-For: a block needs a second confirmation. */
   spoofableAddresses: string[];
+  /** What a restart destroys, as the incident's service profile says (null: nothing). */
+  restartLosesData: string | null;
 }
 
 type IncidentsCalls = Pick<
@@ -67,12 +69,14 @@ export function incidentsFake(host: FakeHost, now: number): IncidentsFake & Inci
       playbook: SAMPLE_PLAYBOOK,
       log: [...(host.incidentLogs[id] ?? [])],
       failed_attempts: 42,
+      restart_loses_data: host.restartLosesData,
       events: { from_us: incident.from_us, to_us: incident.to_us, instance: incident.instances[0] ?? null, service: null, kind: null, outcome: null, ip: incident.ips[0] ?? null, key_prefix: null, path: null, text: null, source: null, hours: null, attempts: true },
     };
   }
   return {
     incidentList: [],
     incidentLogs: {},
+    restartLosesData: null,
     blockRefused: null,
     spoofableAddresses: [],
     async incidents() {

@@ -12,4 +12,10 @@ failed_attempts: number,
 /**
  * The filter that shows the incident's events in the timeline.
  */
-events: EventFilter, };
+events: EventFilter, 
+/**
+ * What a restart (or a restore, which restarts) of the incident's service destroys, as
+ * its profile says (RAE in lite mode keeps its memories in memory only); for the
+ * confirmations of those actions.
+ */
+restart_loses_data: string | null, };

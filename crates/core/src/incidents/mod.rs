@@ -96,6 +96,10 @@ pub struct IncidentView {
     pub failed_attempts: u64,
     /// The filter that shows the incident's events in the timeline.
     pub events: EventFilter,
+    /// What a restart (or a restore, which restarts) of the incident's service destroys, as
+    /// its profile says (RAE in lite mode keeps its memories in memory only); for the
+    /// confirmations of those actions.
+    pub restart_loses_data: Option<String>,
 }
 
 /// What the operator gives to open an incident by hand.
@@ -298,12 +302,18 @@ impl Incidents {
                 failed_attempts += self.timeline.count(&filter)?;
             }
         }
+        let restart_loses_data = profile
+            .as_deref()
+            .and_then(gatehouse_events::Profile::builtin)
+            .and_then(std::result::Result::ok)
+            .and_then(|p| p.restart.loses_data);
         Ok(IncidentView {
             incident,
             playbook: profile.as_deref().and_then(playbook).cloned(),
             log,
             failed_attempts,
             events,
+            restart_loses_data,
         })
     }
 

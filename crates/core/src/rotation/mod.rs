@@ -622,10 +622,10 @@ impl Rotation {
                 what: "key",
                 name: format!("named {name} on {instance} (its agent reports none)"),
             })?;
-        let multiple = gatehouse_events::Profile::builtin(&record.profile)
-            .and_then(std::result::Result::ok)
-            .is_some_and(|p| p.multiple_keys);
-        let impact = if multiple {
+        let profile =
+            gatehouse_events::Profile::builtin(&record.profile).and_then(std::result::Result::ok);
+        let multiple = profile.as_ref().is_some_and(|p| p.multiple_keys);
+        let mut impact = if multiple {
             format!(
                 "{name} is replaced in {} and the service restarts. Its clients need the new key at \
                  once; its other keys keep working.",
@@ -638,6 +638,14 @@ impl Rotation {
                 found.file
             )
         };
+        // What a restart destroys, as the service's profile says (RAE in lite mode).
+        if let Some(loses) = profile
+            .as_ref()
+            .and_then(|p| p.restart.loses_data.as_deref())
+        {
+            impact.push(' ');
+            impact.push_str(loses);
+        }
         Ok(RotationPreview {
             instance: instance.to_owned(),
             name: name.to_owned(),

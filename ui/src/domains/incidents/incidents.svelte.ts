@@ -225,7 +225,7 @@ export class IncidentsController {
       case 'restart_service':
         this.confirm = {
           title: `Restart the service on ${target}?`,
-          body: `Its clients get errors until it answers again; Gatehouse waits for its health check and says whether it came back.`,
+          body: `Its clients get errors until it answers again; Gatehouse waits for its health check and says whether it came back.${this.#losesData()}`,
           run: () => this.#act('restart', () => this.#host.incidentRestart(id, target)),
         };
         return;
@@ -249,7 +249,7 @@ export class IncidentsController {
         const name = this.restoreName;
         this.confirm = {
           title: `Restore ${name} on ${target}?`,
-          body: `The database on ${target} is replaced by this snapshot and the service restarts; whatever changed since is undone. A safety snapshot of the database as it is now is taken first, so this restore can itself be undone.`,
+          body: `The database on ${target} is replaced by this snapshot and the service restarts; whatever changed since is undone. A safety snapshot of the database as it is now is taken first, so this restore can itself be undone.${this.#losesData()}`,
           run: () => this.#act('restore', () => this.#host.incidentRestore(id, target, name)),
         };
         return;
@@ -320,6 +320,13 @@ export class IncidentsController {
   #forgetSnapshots(): void {
     this.snapshotNames = null;
     this.restoreName = '';
+  }
+
+  /** What a restart of this incident's service destroys, as its profile says, to append to a
+   * confirmation ("" when nothing). */
+  #losesData(): string {
+    const loses = this.view?.restart_loses_data;
+    return loses ? ` ${loses}` : '';
   }
 
   /** Run an action; the incident's log shows its verified result, or the notice says why. */

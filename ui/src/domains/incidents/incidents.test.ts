@@ -28,6 +28,19 @@ describe('the incidents controller', () => {
     expect(host.calls, 'and still nothing is sent').toEqual([]);
   });
 
+  it('says what a restart destroys when the service loses data on restart', async () => {
+    const { host, incidents } = await shown();
+    incidents.action('restart_service');
+    expect(incidents.confirm?.body, 'nothing is said of a service that keeps its data').not.toMatch(/memor/);
+    incidents.cancel();
+    host.restartLosesData = 'Restart loses every memory unless RAE keeps them in a database.';
+    await incidents.focus(1);
+    incidents.action('restart_service');
+    expect(incidents.confirm?.body, 'the restart confirmation carries the profile\'s warning').toMatch(
+      /Restart loses every memory unless RAE keeps them in a database\./,
+    );
+  });
+
   it('refuses to block what is not an address, even when asked directly', async () => {
     const { host, incidents } = await shown();
     incidents.action('block_ip');
