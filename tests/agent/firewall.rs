@@ -316,3 +316,110 @@ async fn the_console_s_own_address_the_allowlist_and_nonsense_are_refused() {
         "the good client is untouched"
     );
 }
+
+/// Runs `nft` in the service's namespace, as another tool on the host would.
+fn nft(lab: &Lab, script: &str) {
+    let status = Command::new("ip")
+        .args(["netns", "exec", &lab.svc, "nft", script])
+        .status()
+        .expect("nft");
+    assert!(status.success(), "nft {script}");
+}
+
+/// Blocks are re-proven: one removed from the firewall behind the agent's back (another
+/// tool, a flushed ruleset) is put back for the time it has left, and the agent says so on
+/// the timeline; a flushed ruleset gets its chain back too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_removed_behind_the_agent_s_back_is_put_back_and_said() {
+    if !is_root() {
+        eprintln!("the firewall test needs root to make network namespaces; not run");
+        return;
+    }
+    let lab = Lab::new();
+    let agent = lab.agent();
+    agent
+        .block(
+            request("10.77.1.2", 600),
+            Some("10.77.2.2".parse().expect("ip")),
+        )
+        .await
+        .expect("block");
+    assert!(
+        agent.reprove_blocks().await.is_empty(),
+        "nothing to put back while the block is in place"
+    );
+    nft(&lab, "delete element inet gatehouse blocked4 { 10.77.1.2 }");
+    assert!(
+        lab.reaches(&lab.atk, "10.77.1.1"),
+        "the block was really removed behind the agent's back"
+    );
+    let said = agent.reprove_blocks().await;
+    assert!(
+        said.iter()
+            .any(|s| s.contains("10.77.1.2") && s.contains("put back")),
+        "the agent says what it put back: {said:?}"
+    );
+    assert!(
+        !lab.reaches(&lab.atk, "10.77.1.1"),
+        "and the attacker is cut off again"
+    );
+    let page = agent.events(0, 100).expect("events");
+    assert!(
+        page.events.iter().any(|e| e.source == "agent"
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("10.77.1.2") && m.contains("put back"))),
+        "the timeline learns it: {:?}",
+        page.events
+    );
+
+    // The whole ruleset flushed (as a firewall reload does): chain and block come back.
+    nft(&lab, "flush ruleset");
+    assert!(
+        lab.reaches(&lab.atk, "10.77.1.1"),
+        "the flush lifted the block"
+    );
+    let said = agent.reprove_blocks().await;
+    assert!(
+        said.iter().any(|s| s.contains("chain")),
+        "the missing chain is said: {said:?}"
+    );
+    assert!(
+        !lab.reaches(&lab.atk, "10.77.1.1"),
+        "and the block holds again after a flushed ruleset"
+    );
+    agent.unblock("10.77.1.2").await.expect("unblock");
+    assert!(
+        agent.reprove_blocks().await.is_empty(),
+        "a lifted block is not put back"
+    );
+    assert!(lab.reaches(&lab.atk, "10.77.1.1"), "and stays lifted");
+}
+
+/// The allowlist wins in the ruleset itself, not only in the agent's decision: an allowlisted
+/// address that lands in a block set anyway (another tool, a stale entry) still gets through,
+/// because the chain accepts the allowlist before it drops anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allowlist_wins_in_the_firewall_itself() {
+    if !is_root() {
+        eprintln!("the firewall test needs root to make network namespaces; not run");
+        return;
+    }
+    let lab = Lab::new();
+    let agent = lab.agent();
+    let mut req = request("10.77.1.2", 600);
+    req.never.push("10.77.2.0/24".into());
+    agent.block(req, None).await.expect("block");
+    nft(
+        &lab,
+        "add element inet gatehouse blocked4 { 10.77.2.2 timeout 600s }",
+    );
+    assert!(
+        lab.reaches(&lab.good, "10.77.2.1"),
+        "the allowlisted client gets through although its address is in the block set"
+    );
+    assert!(
+        !lab.reaches(&lab.atk, "10.77.1.1"),
+        "while the blocked one does not"
+    );
+}

@@ -515,15 +515,12 @@ async fn no_private_key_reaches_disk_after_enrollment_and_renewal() {
         "the scan must cover the console's log"
     );
     // Temporary files: whatever was written under the temp dir while this test ran.
-    let temp = files_below(&std::env::temp_dir())
-        .into_iter()
-        .filter(|(p, bytes)| {
-            bytes.len() < 16 << 20
-                && std::fs::metadata(p)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t >= started)
-        })
-        .filter(|(p, _)| !p.starts_with(&lab.agents)); // the agent's own key lives there
+    let temp = gatehouse_testkit::files::files_below_where(&std::env::temp_dir(), |p, meta| {
+        meta.len() < 16 << 20
+            && meta.modified().is_ok_and(|t| t >= started)
+            // The agent's own key lives there.
+            && !p.starts_with(&lab.agents)
+    });
     for (path, bytes) in data.into_iter().chain(temp) {
         for secret in &secrets {
             assert!(

@@ -242,12 +242,41 @@ impl Agent {
         console: Option<std::net::IpAddr>,
     ) -> Result<protocol::BlockResult, ApiError> {
         self.require(Action::Block, codes::CANNOT_BLOCK, "cannot block")?;
-        ops::firewall::block(&self.settings.firewall, request, console).await
+        ops::firewall::block(
+            &self.settings.firewall,
+            &self.state,
+            request,
+            console,
+            self.clock.unix(),
+        )
+        .await
     }
 
     /// `POST /v1/firewall/unblock`.
     pub async fn unblock(&self, ip: &str) -> Result<protocol::BlockResult, ApiError> {
-        ops::firewall::unblock(&self.settings.firewall, ip).await
+        ops::firewall::unblock(&self.settings.firewall, &self.state, ip).await
+    }
+
+    /// Put back the blocks this agent made that went missing from the firewall before their
+    /// end; each put back is said in the agent's log and as an event on the timeline.
+    pub async fn reprove_blocks(&self) -> Vec<String> {
+        let said =
+            ops::firewall::reprove(&self.settings.firewall, &self.state, self.clock.unix()).await;
+        if !said.is_empty() {
+            let now_us = self.clock.micros();
+            let events: Vec<crate::buffer::NewEvent> = said
+                .iter()
+                .map(|text| {
+                    tracing::warn!("{text}");
+                    crate::logevent::marker("firewall", now_us, gatehouse_events::Kind::Log, text)
+                })
+                .collect();
+            let mut buffer = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Err(e) = buffer.append_marks(&events, now_us) {
+                tracing::error!(error = %e, "cannot store an event");
+            }
+        }
+        said
     }
 
     /// `GET /v1/firewall`.

@@ -15,6 +15,9 @@ use crate::api;
 use crate::config::AgentConfig;
 use crate::tail;
 
+/// How often the blocks the agent made are checked to still be in the firewall.
+const REPROVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Load the agent for `config`, listen where it says, and serve until `shutdown` resolves.
 pub async fn run(
     config: AgentConfig,
@@ -40,7 +43,19 @@ pub async fn serve(
     // A rotation interrupted by a stop is rolled back before anything else is served.
     agent.recover_rotation(agent.clock().unix()).await;
     let tailing = Tailing::start(agent.clone());
+    let reproving = tokio::spawn({
+        let agent = agent.clone();
+        async move {
+            let mut every = tokio::time::interval(REPROVE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                agent.reprove_blocks().await;
+            }
+        }
+    });
     let served = api::serve(agent, listener, shutdown).await;
+    reproving.abort();
     tailing.stop().await;
     served?.drain().await;
     Ok(())

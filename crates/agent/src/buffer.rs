@@ -151,6 +151,11 @@ impl Buffer {
         self.append_at(events, Reached::Journal(log, cursor), now_us)
     }
 
+    /// Append events of the agent's own (what it did on the host, not read from a log).
+    pub fn append_marks(&mut self, events: &[NewEvent], now_us: i64) -> rusqlite::Result<()> {
+        self.append_at(events, Reached::Nothing, now_us)
+    }
+
     /// Why the last append failed, if the last one did.
     pub fn write_problem(&self) -> Option<&str> {
         self.write_problem.as_deref()
@@ -240,7 +245,7 @@ impl Buffer {
                         params![log, cursor],
                     )?;
                 }
-                Reached::Journal(_, None) => {}
+                Reached::Journal(_, None) | Reached::Nothing => {}
             }
             // Sequence numbers are contiguous (only a prefix is ever deleted), so the count is
             // their span: two index lookups instead of a scan of millions of rows.
@@ -336,6 +341,8 @@ impl Buffer {
 enum Reached<'a> {
     File(&'a str, Position),
     Journal(&'a str, Option<&'a str>),
+    /// Events of the agent's own, read from no log.
+    Nothing,
 }
 
 /// What a page's events may add up to in JSON, leaving room under `MAX_BODY` for the rest.

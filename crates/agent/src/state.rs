@@ -90,6 +90,11 @@ impl StateDir {
         self.path("restart-running.json")
     }
 
+    /// The blocks the agent made, with their ends, and the allowlist last sent.
+    pub fn firewall_blocks(&self) -> PathBuf {
+        self.path("blocks.json")
+    }
+
     pub fn rotation_outcomes(&self) -> PathBuf {
         self.path("rotation-outcomes.json")
     }

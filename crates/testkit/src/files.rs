@@ -26,6 +26,16 @@ pub fn stamp(path: &Path, at: time::OffsetDateTime) {
 
 /// Every regular file below `dir` with its bytes (for scans for secrets).
 pub fn files_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_below_where(dir, |_, _| true)
+}
+
+/// The regular files below `dir` (links not followed: no device, pipe or loop is ever read)
+/// that `keep` accepts by their metadata, with their contents. Deciding before reading keeps
+/// a scan of a busy temporary directory to the files that matter.
+pub fn files_below_where(
+    dir: &Path,
+    keep: impl Fn(&Path, &std::fs::Metadata) -> bool,
+) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -34,10 +44,15 @@ pub fn files_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.is_dir() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
                 stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((path, bytes));
+            } else if meta.is_file() && keep(&path, &meta) {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    out.push((path, bytes));
+                }
             }
         }
     }

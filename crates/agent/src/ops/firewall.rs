@@ -7,33 +7,170 @@
 //! the chain (hooked on input, dropping from the set). Refused: the address the console
 //! itself connects from, loopback and other special addresses, and the allowlist the console
 //! sends.
+//!
+//! The allowlist also wins in the ruleset itself: the chain accepts loopback, the console's
+//! address, the host's `never_block` and the console's allowlist (sets `allow4`/`allow6`)
+//! before it drops anything, so an address on it is never cut off whatever lands in the
+//! block sets.
+//!
+//! Blocks are re-proven: the agent keeps each block it made with its end
+//! (`blocks.json` in its state directory), and [`reprove`] (run every minute) puts back one
+//! that went missing from the firewall before its end (a flushed ruleset, another tool),
+//! saying so, and the chain if it is gone.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use gatehouse_protocol::{codes, BlockList, BlockRequest, BlockResult, Blocked};
+use serde::{Deserialize, Serialize};
 
 use crate::config::FirewallPolicy;
 use crate::error::ApiError;
+use crate::state::StateDir;
 
 const TABLE: &str = "inet gatehouse";
 /// The longest block the agent accepts.
 const MAX_TTL: u64 = 30 * 86_400;
 
+/// The blocks the agent made and the allowlist last sent, kept to re-prove them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub blocks: Vec<Kept>,
+    /// What the allow sets hold: the console's allowlist, the host's `never_block` and the
+    /// console's address.
+    pub allow: Vec<String>,
+}
+
+/// One block and when it ends (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    pub ip: String,
+    pub until: i64,
+}
+
+impl Record {
+    fn load(path: &Path) -> Record {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, path: &Path) -> Result<(), String> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
+        crate::fsutil::write_atomic(path, &bytes)
+            .map_err(|e| format!("cannot keep the block record {}: {e}", path.display()))
+    }
+}
+
 /// Block `request.ip` for its TTL; `console` is the address the request came from. The
-/// host's own allowlist joins the console's.
+/// host's own allowlist joins the console's. `now` is Unix seconds.
 pub async fn block(
     policy: &FirewallPolicy,
+    state: &StateDir,
     mut request: BlockRequest,
     console: Option<IpAddr>,
+    now: i64,
 ) -> Result<BlockResult, ApiError> {
     request.never.extend(policy.never_block.iter().cloned());
-    Nft::new(policy).block(&request, console).await
+    let mut allow = request.never.clone();
+    allow.extend(console.map(|c| c.to_canonical().to_string()));
+    allow.sort();
+    allow.dedup();
+    let nft = Nft::new(policy);
+    let mut result = nft.block(&request, console, &allow).await?;
+    let path = state.firewall_blocks();
+    let mut record = Record::load(&path);
+    record.blocks.retain(|k| k.ip != result.ip && k.until > now);
+    record.blocks.push(Kept {
+        ip: result.ip.clone(),
+        until: now.saturating_add(i64::try_from(request.ttl_secs).unwrap_or(i64::MAX)),
+    });
+    record.allow = allow;
+    if let Err(e) = record.save(&path) {
+        result
+            .steps
+            .push(format!("{e}: the block holds, but it is not re-proven"));
+    }
+    Ok(result)
 }
 
 /// Lift the block on `ip`.
-pub async fn unblock(policy: &FirewallPolicy, ip: &str) -> Result<BlockResult, ApiError> {
-    Nft::new(policy).unblock(ip).await
+pub async fn unblock(
+    policy: &FirewallPolicy,
+    state: &StateDir,
+    ip: &str,
+) -> Result<BlockResult, ApiError> {
+    let result = Nft::new(policy).unblock(ip).await?;
+    let path = state.firewall_blocks();
+    let mut record = Record::load(&path);
+    let before = record.blocks.len();
+    record.blocks.retain(|k| k.ip != result.ip);
+    if record.blocks.len() != before {
+        if let Err(e) = record.save(&path) {
+            tracing::warn!(error = %e, "the block record could not be updated");
+        }
+    }
+    Ok(result)
+}
+
+/// Put back what the agent blocked and is missing from the firewall before its end, and the
+/// chain and allow sets if they are gone. Returns what was put back, for a person to read;
+/// empty when everything was in place. `now` is Unix seconds.
+pub async fn reprove(policy: &FirewallPolicy, state: &StateDir, now: i64) -> Vec<String> {
+    let path = state.firewall_blocks();
+    let mut record = Record::load(&path);
+    let live = record.blocks.len();
+    record.blocks.retain(|k| k.until > now);
+    if record.blocks.is_empty() {
+        if live > 0 {
+            let _ = record.save(&path);
+        }
+        return Vec::new();
+    }
+    let nft = Nft::new(policy);
+    let mut said = Vec::new();
+    match nft.chain_in_place().await {
+        Ok(true) => {}
+        _ => {
+            if let Err(e) = nft.ensure(&record.allow).await {
+                said.push(format!(
+                    "the firewall's Gatehouse chain is missing and could not be put back: {e}"
+                ));
+                return said;
+            }
+            said.push(
+                "the firewall's Gatehouse chain was missing (a flushed ruleset?): put back".into(),
+            );
+        }
+    }
+    let listed = match nft.list().await {
+        Ok(listed) => listed,
+        Err(e) => {
+            said.push(format!("the blocks could not be read back: {e}"));
+            return said;
+        }
+    };
+    for kept in &record.blocks {
+        if listed.blocked.iter().any(|b| b.ip == kept.ip) {
+            continue;
+        }
+        let Ok(ip) = kept.ip.parse::<IpAddr>() else {
+            continue;
+        };
+        let left = u64::try_from(kept.until - now).unwrap_or(1).max(1);
+        match nft.add(ip, left).await {
+            Ok(()) => said.push(format!(
+                "the block of {ip} was missing from the firewall before its end (removed outside Gatehouse): put back for the {left} s it has left"
+            )),
+            Err(e) => said.push(format!("the block of {ip} is missing from the firewall and could not be put back: {e}")),
+        }
+    }
+    if record.blocks.len() != live {
+        let _ = record.save(&path);
+    }
+    said
 }
 
 /// Every blocked address, with the seconds left.
@@ -103,18 +240,73 @@ impl Nft {
         }
     }
 
-    /// Create the table, sets and chain if missing; the sets (and so the blocks) survive.
-    async fn ensure(&self) -> Result<(), String> {
+    /// Create the table, sets and chain if missing (the block sets, and so the blocks,
+    /// survive), and fill the allow sets with `allow`: the chain accepts loopback and them
+    /// before it drops anything.
+    async fn ensure(&self, allow: &[String]) -> Result<(), String> {
+        let (v4, v6): (Vec<String>, Vec<String>) = allow
+            .iter()
+            .filter_map(|entry| network(entry))
+            .partition(|n| !n.contains(':'));
+        let fill = |set: &str, nets: &[String]| {
+            if nets.is_empty() {
+                String::new()
+            } else {
+                format!("add element {TABLE} {set} {{ {} }}\n", nets.join(", "))
+            }
+        };
         let script = format!(
             "add table {TABLE}\n\
              add set {TABLE} blocked4 {{ type ipv4_addr; flags timeout; }}\n\
              add set {TABLE} blocked6 {{ type ipv6_addr; flags timeout; }}\n\
+             add set {TABLE} allow4 {{ type ipv4_addr; flags interval; auto-merge; }}\n\
+             add set {TABLE} allow6 {{ type ipv6_addr; flags interval; auto-merge; }}\n\
+             flush set {TABLE} allow4\n\
+             flush set {TABLE} allow6\n\
+             {}{}\
              add chain {TABLE} input {{ type filter hook input priority -10; policy accept; }}\n\
              flush chain {TABLE} input\n\
+             add rule {TABLE} input iif lo accept\n\
+             add rule {TABLE} input ip saddr @allow4 accept\n\
+             add rule {TABLE} input ip6 saddr @allow6 accept\n\
              add rule {TABLE} input ip saddr @blocked4 counter drop\n\
-             add rule {TABLE} input ip6 saddr @blocked6 counter drop\n"
+             add rule {TABLE} input ip6 saddr @blocked6 counter drop\n",
+            fill("allow4", &v4),
+            fill("allow6", &v6),
         );
         self.run(&["-f", "-"], Some(&script)).await.map(|_| ())
+    }
+
+    /// Add `ip` to its block set for `ttl_secs`, replacing a block already there.
+    async fn add(&self, ip: IpAddr, ttl_secs: u64) -> Result<(), String> {
+        let set = if ip.is_ipv4() { "blocked4" } else { "blocked6" };
+        // A block already there gets the new TTL: delete (may fail if absent), then add.
+        let _ = self
+            .run(
+                &[
+                    "delete",
+                    "element",
+                    "inet",
+                    "gatehouse",
+                    set,
+                    &format!("{{ {ip} }}"),
+                ],
+                None,
+            )
+            .await;
+        self.run(
+            &[
+                "add",
+                "element",
+                "inet",
+                "gatehouse",
+                set,
+                &format!("{{ {ip} timeout {ttl_secs}s }}"),
+            ],
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Every address in the sets, with the seconds left.
@@ -148,6 +340,7 @@ impl Nft {
         &self,
         request: &BlockRequest,
         console: Option<IpAddr>,
+        allow: &[String],
     ) -> Result<BlockResult, ApiError> {
         // An IPv4 client seen through a dual-stack socket is `::ffff:a.b.c.d`: the same
         // address, and it must land in the IPv4 set to be dropped.
@@ -179,38 +372,17 @@ impl Nft {
             )));
         }
         let mut steps = Vec::new();
-        self.ensure()
+        self.ensure(allow)
             .await
             .map_err(|e| refuse(format!("the firewall could not be prepared: {e}")))?;
-        steps.push(format!("table {TABLE} with its input chain in place"));
+        steps.push(format!(
+            "table {TABLE} with its input chain in place; loopback and {} allowlisted address(es) accepted before any drop",
+            allow.len()
+        ));
         let set = if ip.is_ipv4() { "blocked4" } else { "blocked6" };
-        // A block already there gets the new TTL: delete (may fail if absent), then add.
-        let _ = self
-            .run(
-                &[
-                    "delete",
-                    "element",
-                    "inet",
-                    "gatehouse",
-                    set,
-                    &format!("{{ {ip} }}"),
-                ],
-                None,
-            )
-            .await;
-        self.run(
-            &[
-                "add",
-                "element",
-                "inet",
-                "gatehouse",
-                set,
-                &format!("{{ {ip} timeout {}s }}", request.ttl_secs),
-            ],
-            None,
-        )
-        .await
-        .map_err(|e| refuse(format!("the address could not be added: {e}")))?;
+        self.add(ip, request.ttl_secs)
+            .await
+            .map_err(|e| refuse(format!("the address could not be added: {e}")))?;
         steps.push(format!("{ip} added to {set} for {} s", request.ttl_secs));
         let listed = self
             .list()
@@ -294,6 +466,47 @@ impl Nft {
     }
 }
 
+/// An allowlist entry as nftables takes it: an address, or a network with its host bits
+/// cleared (`10.77.9.5/24` is `10.77.9.0/24`); `None` for what is neither.
+fn network(entry: &str) -> Option<String> {
+    let (net, bits) = match entry.trim().split_once('/') {
+        Some((net, bits)) => (net, Some(bits.parse::<u32>().ok()?)),
+        None => (entry.trim(), None),
+    };
+    match net.parse::<IpAddr>().ok()?.to_canonical() {
+        IpAddr::V4(a) => {
+            let bits = bits.unwrap_or(32);
+            if bits > 32 {
+                return None;
+            }
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            Some(format!(
+                "{}/{bits}",
+                std::net::Ipv4Addr::from(u32::from(a) & mask)
+            ))
+        }
+        IpAddr::V6(a) => {
+            let bits = bits.unwrap_or(128);
+            if bits > 128 {
+                return None;
+            }
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            Some(format!(
+                "{}/{bits}",
+                std::net::Ipv6Addr::from(u128::from(a) & mask)
+            ))
+        }
+    }
+}
+
 /// The elements of an `nft -j list set` document.
 fn elements(json: &str) -> Result<Vec<Blocked>, String> {
     let doc: serde_json::Value =
@@ -367,6 +580,37 @@ fn covers(entry: &str, ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowlist_entries_become_networks_nftables_takes() {
+        assert_eq!(
+            network("10.77.9.5/24").as_deref(),
+            Some("10.77.9.0/24"),
+            "host bits cleared"
+        );
+        assert_eq!(
+            network("203.0.113.7").as_deref(),
+            Some("203.0.113.7/32"),
+            "an address is a /32"
+        );
+        assert_eq!(
+            network("::ffff:192.0.2.1").as_deref(),
+            Some("192.0.2.1/32"),
+            "a mapped IPv4 address is IPv4"
+        );
+        assert_eq!(
+            network("2001:db8::1/32").as_deref(),
+            Some("2001:db8::/32"),
+            "IPv6 too"
+        );
+        for bad in ["10.0.0.0/33", "nonsense", "10.0.0.0/x", ""] {
+            assert_eq!(
+                network(bad),
+                None,
+                "{bad:?} is no network and reaches no nft script"
+            );
+        }
+    }
 
     #[test]
     fn allowlist_entries_cover_addresses_and_networks() {
