@@ -791,6 +791,12 @@ fn checks_on_an_empty_fleet_say_so_and_export_valid_reports() {
         "and says why the list is empty: {}",
         stdout(&out)
     );
+    let out = run(&mut gatehouse(tmp.path(), &["checks", "run"]));
+    assert!(
+        stdout(&out).contains("No instances enrolled") && !stdout(&out).contains("Ran 0"),
+        "a run with nothing enrolled says so, not that it ran nothing: {}",
+        stdout(&out)
+    );
     let out = run(&mut gatehouse(
         tmp.path(),
         &["checks", "export", "--json-report", "-"],

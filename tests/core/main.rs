@@ -6,6 +6,7 @@ mod audit;
 mod compliance;
 mod console;
 mod fleet;
+mod guides;
 mod incidents;
 mod ipc_drift;
 mod keychain;

@@ -116,11 +116,18 @@ pub fn checks(
             if as_json {
                 print_json(&run);
             } else {
-                say!(
-                    "Ran {} check(s) on {} instance(s).",
-                    run.checks,
-                    run.instances
-                );
+                if run.instances == 0 && run.errors.is_empty() {
+                    say!("No instances enrolled: nothing to check.");
+                } else {
+                    say!(
+                        "Ran {} check(s) on {} instance(s).",
+                        run.checks,
+                        run.instances
+                    );
+                }
+                for n in &run.notices {
+                    say!("note       {}", printable(n));
+                }
                 for r in &run.reopened {
                     say!("re-opened  {}", printable(r));
                 }
@@ -171,6 +178,9 @@ pub fn checks(
                         s.unknown,
                         s.waived
                     );
+                    if let Some(n) = &i.notice {
+                        say!("  note: {}", printable(n));
+                    }
                     if let Some(p) = &i.problem {
                         say!("  problem: {}", printable(p));
                     }

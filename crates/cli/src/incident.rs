@@ -387,7 +387,7 @@ fn show(view: &IncidentView, as_json: bool) {
         view.failed_attempts
     );
     if let Some(playbook) = &view.playbook {
-        say!("  playbook: {}", playbook.title);
+        say!("  playbook: {}", printable(&playbook.title));
         for step in &playbook.steps {
             let here = i.step.as_deref() == Some(step.id.as_str());
             say!(
@@ -397,6 +397,9 @@ fn show(view: &IncidentView, as_json: bool) {
                 step.decide
             );
         }
+    }
+    if let Some(notice) = &view.playbook_notice {
+        say!("  note: {}", printable(notice));
     }
     for e in &view.log {
         let verdict = match e.ok {

@@ -13,6 +13,7 @@ mod context;
 mod error;
 mod escape;
 pub mod fleet;
+pub mod guides;
 pub mod incidents;
 pub mod ipc;
 pub mod logging;

@@ -75,6 +75,7 @@ export function complianceOf(
         profile: 'sekha',
         template: 'Sekha security checklist',
         guide: 'Sekha security guide: Security Checklist',
+        notice: null,
         scorecard: card(mine),
         items: mine.filter(keep),
         last_run: now - 2 * 3600,
@@ -99,7 +100,7 @@ export function complianceFake(host: FakeHost, now: number): ComplianceFake & Co
     },
     async runChecks(instance) {
       host.calls.push(`runChecks:${instance ?? ''}`);
-      return { instances: 1, checks: 14, reopened: [], errors: [] };
+      return { instances: 1, checks: 14, reopened: [], errors: [], notices: [] };
     },
     async itemHistory(instance, item) {
       host.calls.push(`itemHistory:${instance}:${item}`);

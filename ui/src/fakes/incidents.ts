@@ -67,6 +67,7 @@ export function incidentsFake(host: FakeHost, now: number): IncidentsFake & Inci
     return {
       incident,
       playbook: SAMPLE_PLAYBOOK,
+      playbook_notice: null,
       log: [...(host.incidentLogs[id] ?? [])],
       failed_attempts: 42,
       restart_loses_data: host.restartLosesData,

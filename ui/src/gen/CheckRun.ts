@@ -11,4 +11,8 @@ reopened: Array<string>,
 /**
  * Instances whose checks could not run, and why.
  */
-errors: Array<string>, };
+errors: Array<string>, 
+/**
+ * `instance: notice` for every instance checked against a checklist not its own.
+ */
+notices: Array<string>, };

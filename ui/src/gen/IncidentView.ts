@@ -4,7 +4,12 @@ import type { Incident } from "./Incident";
 import type { IncidentEntry } from "./IncidentEntry";
 import type { Playbook } from "./Playbook";
 
-export type IncidentView = { incident: Incident, playbook: Playbook | null, log: Array<IncidentEntry>, 
+export type IncidentView = { incident: Incident, playbook: Playbook | null, 
+/**
+ * Why the playbook is not the service's own ("no playbook of its own: the generic
+ * one"), or why its file could not be read.
+ */
+playbook_notice: string | null, log: Array<IncidentEntry>, 
 /**
  * Failed sign-ins from the incident's addresses on its instances in its window.
  */

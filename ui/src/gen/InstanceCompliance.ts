@@ -2,7 +2,12 @@
 import type { ItemView } from "./ItemView";
 import type { Scorecard } from "./Scorecard";
 
-export type InstanceCompliance = { instance: string, profile: string, template: string, guide: string, scorecard: Scorecard, items: Array<ItemView>, last_run: number | null, 
+export type InstanceCompliance = { instance: string, profile: string, template: string, guide: string, 
+/**
+ * Why this is not the service's own checklist ("no checklist of its own: the generic
+ * one"), when it is not.
+ */
+notice: string | null, scorecard: Scorecard, items: Array<ItemView>, last_run: number | null, 
 /**
  * Why the instance has no checklist, or its last run failed.
  */

@@ -16,6 +16,7 @@ use ts_rs::TS;
 
 use crate::analytics::Analytics;
 use crate::context::Ctx;
+use crate::guides;
 use crate::rotation::{operator, Rotation};
 use crate::{CredentialKind, Error, InstanceRecord, Result, Status};
 
@@ -115,6 +116,7 @@ pub fn templates() -> &'static [Template] {
             include_str!("../../../../checklists/sekha.toml"),
             include_str!("../../../../checklists/rae.toml"),
             include_str!("../../../../checklists/jelmore.toml"),
+            include_str!("../../../../checklists/generic.toml"),
         ]
         .iter()
         // Compiled in and parsed by the unit tests below: a broken template fails the build's
@@ -216,6 +218,9 @@ pub struct InstanceCompliance {
     pub profile: String,
     pub template: String,
     pub guide: String,
+    /// Why this is not the service's own checklist ("no checklist of its own: the generic
+    /// one"), when it is not.
+    pub notice: Option<String>,
     pub scorecard: Scorecard,
     pub items: Vec<ItemView>,
     #[ts(type = "number | null")]
@@ -257,6 +262,8 @@ pub struct CheckRun {
     pub reopened: Vec<String>,
     /// Instances whose checks could not run, and why.
     pub errors: Vec<String>,
+    /// `instance: notice` for every instance checked against a checklist not its own.
+    pub notices: Vec<String>,
 }
 
 /// Whether a run includes the rate-limit burst.
@@ -310,9 +317,21 @@ impl Compliance {
         let mut run = CheckRun::default();
         let mut inventory = None;
         for record in records {
-            let Some(template) = template(&record.profile) else {
-                continue;
+            let chosen = guides::checklist_for(&self.ctx.data_dir, &record.profile);
+            let template = match guides::checklist(&self.ctx.data_dir, &chosen.name) {
+                Ok(template) => template,
+                Err(e) => {
+                    run.errors.push(format!("{}: {e}", record.name));
+                    self.ctx
+                        .db()
+                        .compliance()
+                        .set_run(&record.name, Some(&e.to_string()), now)?;
+                    continue;
+                }
             };
+            if let Some(notice) = &chosen.notice {
+                run.notices.push(format!("{}: {notice}", record.name));
+            }
             let wanted: BTreeSet<Check> = template
                 .items
                 .iter()
@@ -387,7 +406,7 @@ impl Compliance {
                 }
                 compliance.set_run(&record.name, None, now)?;
             }
-            for text in self.note_drift(&record, template, now)? {
+            for text in self.note_drift(&record, &template, now)? {
                 run.reopened.push(format!("{}: {text}", record.name));
             }
         }
@@ -406,21 +425,23 @@ impl Compliance {
             if query.instance.as_ref().is_some_and(|i| *i != record.name) {
                 continue;
             }
-            let Some(template) = template(&record.profile) else {
-                instances.push(InstanceCompliance {
-                    instance: record.name.clone(),
-                    profile: record.profile.clone(),
-                    template: String::new(),
-                    guide: String::new(),
-                    scorecard: Scorecard::default(),
-                    items: Vec::new(),
-                    last_run: None,
-                    problem: Some(format!(
-                        "no checklist template for the profile {:?}",
-                        record.profile
-                    )),
-                });
-                continue;
+            let chosen = guides::checklist_for(&self.ctx.data_dir, &record.profile);
+            let template = match guides::checklist(&self.ctx.data_dir, &chosen.name) {
+                Ok(template) => template,
+                Err(e) => {
+                    instances.push(InstanceCompliance {
+                        instance: record.name.clone(),
+                        profile: record.profile.clone(),
+                        template: String::new(),
+                        guide: String::new(),
+                        notice: chosen.notice,
+                        scorecard: Scorecard::default(),
+                        items: Vec::new(),
+                        last_run: None,
+                        problem: Some(e.to_string()),
+                    });
+                    continue;
+                }
             };
             let (last_run, problem) = self.ctx.db().compliance().run(&record.name)?;
             let mut scorecard = Scorecard::default();
@@ -445,6 +466,7 @@ impl Compliance {
                 profile: record.profile.clone(),
                 template: template.title.clone(),
                 guide: template.guide.clone(),
+                notice: chosen.notice,
                 scorecard,
                 items,
                 last_run,
@@ -720,10 +742,8 @@ impl Compliance {
 
     fn item(&self, instance: &str, item: &str) -> Result<TemplateItem> {
         let record = self.ctx.instance(instance)?;
-        let template = template(&record.profile).ok_or_else(|| Error::InvalidInput {
-            field: "instance",
-            reason: format!("no checklist template for the profile {:?}", record.profile),
-        })?;
+        let chosen = guides::checklist_for(&self.ctx.data_dir, &record.profile);
+        let template = guides::checklist(&self.ctx.data_dir, &chosen.name)?;
         template
             .items
             .iter()
@@ -1105,8 +1125,8 @@ mod tests {
         let names: Vec<&str> = templates().iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            ["sekha", "rae", "jelmore"],
-            "one template per built-in profile"
+            ["sekha", "rae", "jelmore", "generic"],
+            "one template per built-in profile, and the generic one"
         );
         let sections = |name: &str| -> BTreeSet<String> {
             template(name)

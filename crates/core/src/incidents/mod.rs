@@ -20,6 +20,7 @@ use ts_rs::TS;
 
 use crate::analytics::{Analytics, Severity};
 use crate::context::Ctx;
+use crate::guides;
 use crate::rotation::{operator, Rotation};
 use crate::timeline::Timeline;
 use crate::{Error, EventFilter, Result, TimelineEvent};
@@ -72,6 +73,7 @@ pub fn playbooks() -> &'static [Playbook] {
             include_str!("../../../../playbooks/sekha.toml"),
             include_str!("../../../../playbooks/rae.toml"),
             include_str!("../../../../playbooks/jelmore.toml"),
+            include_str!("../../../../playbooks/generic.toml"),
         ]
         .iter()
         // Compiled in and parsed by the unit tests below.
@@ -90,6 +92,9 @@ pub use gatehouse_store::incidents::{Incident, IncidentEntry, IncidentStatus};
 pub struct IncidentView {
     pub incident: Incident,
     pub playbook: Option<Playbook>,
+    /// Why the playbook is not the service's own ("no playbook of its own: the generic
+    /// one"), or why its file could not be read.
+    pub playbook_notice: Option<String>,
     pub log: Vec<IncidentEntry>,
     /// Failed sign-ins from the incident's addresses on its instances in its window.
     #[ts(type = "number")]
@@ -226,11 +231,15 @@ impl Incidents {
             &input.instances.join(", "),
             &format!("from {source}: {title}"),
         )?;
-        let first_step = profile
+        // The playbook is chosen now, by the first instance's profile; a file that does not
+        // read yet is still named, so the incident shows why once it is opened.
+        let chosen = profile
             .as_deref()
-            .and_then(playbook)
-            .and_then(|p| p.steps.first())
-            .map(|s| s.id.clone());
+            .map(|p| guides::playbook_for(&self.ctx.data_dir, p));
+        let first_step = chosen
+            .as_ref()
+            .and_then(|c| guides::playbook(&self.ctx.data_dir, &c.name).ok())
+            .and_then(|p| p.steps.first().map(|s| s.id.clone()));
         let id = self.ctx.db().incidents().insert(&NewIncident {
             title,
             severity: input.severity,
@@ -240,7 +249,7 @@ impl Incidents {
             from_us: input.from_us,
             to_us: input.to_us,
             opened_us: now,
-            playbook: profile.as_deref(),
+            playbook: chosen.as_ref().map(|c| c.name.as_str()),
             step: first_step.as_deref(),
         })?;
         self.log_incident(
@@ -278,7 +287,7 @@ impl Incidents {
     /// An incident with its playbook, its log and how many failed sign-ins it covers.
     pub fn incident(&self, id: i64) -> Result<IncidentView> {
         let incident = self.incident_record(id)?;
-        let (profile, log) = {
+        let (stored, log) = {
             let store = self.ctx.db();
             (
                 store.incidents().playbook(id)?,
@@ -302,14 +311,39 @@ impl Incidents {
                 failed_attempts += self.timeline.count(&filter)?;
             }
         }
+        // What a restart destroys is the service's: its profile is the first instance's
+        // (the playbook column names a playbook, which may be the generic one).
+        let profile = incident
+            .instances
+            .first()
+            .and_then(|name| self.ctx.instance(name).ok())
+            .map(|record| record.profile)
+            .or_else(|| stored.clone());
         let restart_loses_data = profile
             .as_deref()
             .and_then(gatehouse_events::Profile::builtin)
             .and_then(std::result::Result::ok)
             .and_then(|p| p.restart.loses_data);
+        let (playbook, playbook_notice) = match stored {
+            None => (None, None),
+            Some(stored) => {
+                // Incidents opened before playbooks were chosen by [guides] stored the
+                // profile's name: choosing again from it finds the same playbook.
+                let chosen = guides::playbook_for(&self.ctx.data_dir, &stored);
+                let notice = chosen.notice.clone().or_else(|| {
+                    (chosen.name == guides::GENERIC)
+                        .then(|| guides::GENERIC_PLAYBOOK_NOTICE.to_owned())
+                });
+                match guides::playbook(&self.ctx.data_dir, &chosen.name) {
+                    Ok(p) => (Some(p), notice),
+                    Err(e) => (None, Some(e.to_string())),
+                }
+            }
+        };
         Ok(IncidentView {
             incident,
-            playbook: profile.as_deref().and_then(playbook).cloned(),
+            playbook,
+            playbook_notice,
             log,
             failed_attempts,
             events,

@@ -405,6 +405,9 @@ fn html(view: &ComplianceView) -> String {
             esc(&i.guide),
             i.scorecard.score
         );
+        if let Some(notice) = &i.notice {
+            let _ = writeln!(out, "<p class=\"small\">{}</p>", esc(notice));
+        }
         if let Some(problem) = &i.problem {
             let _ = writeln!(out, "<p class=\"bad\">{}</p>", esc(problem));
         }

@@ -1,0 +1,235 @@
+//! Any self-hosted service, by writing files: an agent whose profile the console does not
+//! know gets the generic checklist and playbook, with a notice; a checklist file in the
+//! console's data directory is used for its service, and a mistake in it is named.
+
+use std::path::Path;
+
+use gatehouse_core::guides::{GENERIC_CHECKLIST_NOTICE, GENERIC_PLAYBOOK_NOTICE};
+use gatehouse_core::{Burst, ComplianceQuery, InstanceCompliance, OpenIncident, Severity};
+use time::OffsetDateTime;
+
+use crate::lab::{start_agent_config, Lab, Running};
+
+/// An agent for the operator-written profile "memo" (in its own `profiles_dir`), enrolled
+/// as `name`.
+async fn memo(lab: &Lab, name: &str) -> Running {
+    let profiles = lab.agents.join("profiles");
+    std::fs::create_dir_all(&profiles).expect("profiles dir");
+    let log = lab.agents.join("memo.log");
+    std::fs::write(&log, "").expect("log");
+    let profile = include_str!("../../profiles/sekha.toml")
+        .replace("name = \"sekha\"", "name = \"memo\"")
+        .replace("/var/log/sekha/sekha.log", &log.display().to_string())
+        .replace("journal_unit = \"sekha.service\"\n", "");
+    std::fs::write(profiles.join("memo.toml"), profile).expect("profile");
+    let (dir, code) = lab.init_agent(name, OffsetDateTime::now_utc());
+    let mut config = gatehouse_agent::AgentConfig::for_test(dir).with_profile("memo");
+    config.profiles_dir = Some(profiles);
+    let agent = start_agent_config(config).await;
+    let view = lab.add(name, &agent, &code).await.expect("enrolled");
+    assert_eq!(
+        view.profile, "memo",
+        "the console knows the instance by the agent's profile name"
+    );
+    agent
+}
+
+fn compliance_of(lab: &Lab, name: &str) -> InstanceCompliance {
+    lab.console
+        .compliance
+        .compliance(&ComplianceQuery {
+            instance: Some(name.into()),
+            filter: None,
+        })
+        .expect("view")
+        .instances
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{name} is in the compliance view"))
+}
+
+fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_service_gets_the_generic_checklist_and_playbook_with_a_notice() {
+    let lab = Lab::new();
+    let _agent = memo(&lab, "memo-1").await;
+
+    let run = lab
+        .console
+        .compliance
+        .run_checks(None, Burst::Always)
+        .await
+        .expect("checks run");
+    assert!(run.errors.is_empty(), "the agent answers: {:?}", run.errors);
+    assert_eq!(
+        run.instances, 1,
+        "an instance of a service the console has no checklist for is still checked"
+    );
+    // The generic checklist asks for every check the agent has, and the key's age.
+    assert_eq!(
+        run.checks,
+        gatehouse_protocol::CheckId::ALL.len() as u32 + 1,
+        "every agent check and key_age are answered"
+    );
+    assert_eq!(
+        run.notices,
+        [format!("memo-1: {GENERIC_CHECKLIST_NOTICE}")],
+        "the run says the checklist is the generic one"
+    );
+
+    let view = compliance_of(&lab, "memo-1");
+    assert_eq!(view.problem, None, "nothing is wrong with the checklist");
+    assert_eq!(
+        view.notice.as_deref(),
+        Some(GENERIC_CHECKLIST_NOTICE),
+        "the instance's checklist says it is the generic one"
+    );
+    assert_eq!(view.template, "Generic service checklist", "by its title");
+    for id in [
+        "keys.file-modes",
+        "keys.strong",
+        "transport.tls",
+        "access.auth-refuses",
+        "ops.backups",
+        "ops.firewall",
+    ] {
+        let item = view
+            .items
+            .iter()
+            .find(|i| i.id == id)
+            .unwrap_or_else(|| panic!("{id} is on the generic checklist"));
+        assert!(
+            item.automated && !item.checks.is_empty(),
+            "{id} is decided by the checks that ran: {} {:?}",
+            item.state_text,
+            item.checks
+        );
+    }
+    assert!(
+        view.items.iter().any(|i| !i.automated),
+        "and has manual items too"
+    );
+
+    let now_us = (lab.now().unix_timestamp_nanos() / 1000) as i64;
+    let incident = lab
+        .console
+        .incidents
+        .open_incident(&OpenIncident {
+            title: "Keys tried against memo".into(),
+            severity: Severity::High,
+            instances: vec!["memo-1".into()],
+            ips: vec!["203.0.113.9".into()],
+            from_us: now_us - 3_600_000_000,
+            to_us: now_us,
+        })
+        .expect("incident");
+    assert_eq!(
+        incident.step.as_deref(),
+        Some("detection"),
+        "on the generic playbook's first step"
+    );
+    let view = lab.console.incidents.incident(incident.id).expect("view");
+    let playbook = view.playbook.expect("an incident on memo has a playbook");
+    assert_eq!(playbook.name, "generic", "the generic playbook");
+    let steps: Vec<&str> = playbook.steps.iter().map(|s| s.id.as_str()).collect();
+    for step in ["containment", "eradication", "recovery", "post_incident"] {
+        assert!(
+            steps.contains(&step),
+            "the generic playbook has {step}: {steps:?}"
+        );
+    }
+    assert_eq!(
+        view.playbook_notice.as_deref(),
+        Some(GENERIC_PLAYBOOK_NOTICE),
+        "the incident says the playbook is the generic one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checklist_file_in_the_data_dir_is_used_and_a_misspelt_check_is_named() {
+    let lab = Lab::new();
+    let _agent = memo(&lab, "memo-2").await;
+    let checklists = lab.data.join("checklists");
+    let file = write_file(
+        &checklists,
+        "memo.toml",
+        r#"name = "memo"
+title = "Memo checklist"
+guide = "Memo's operations notes"
+
+[[items]]
+id = "keys.default"
+section = "Keys"
+text = "No published key is in use"
+source = "Memo notes › Keys"
+cadence = "once"
+checks = ["default_key"]
+
+[[items]]
+id = "ops.review"
+section = "Operations"
+text = "Access is reviewed"
+source = "Memo notes › Operations"
+cadence = "monthly"
+"#,
+    );
+
+    let run = lab
+        .console
+        .compliance
+        .run_checks(Some("memo-2"), Burst::Always)
+        .await
+        .expect("checks run");
+    assert!(run.errors.is_empty(), "the agent answers: {:?}", run.errors);
+    assert_eq!(
+        (run.instances, run.checks),
+        (1, 1),
+        "only the one check the file asks for is run"
+    );
+    assert!(
+        run.notices.is_empty(),
+        "memo has a checklist of its own: {:?}",
+        run.notices
+    );
+    let view = compliance_of(&lab, "memo-2");
+    assert_eq!(view.template, "Memo checklist", "the file's checklist");
+    assert_eq!(view.notice, None, "no notice: it is the service's own");
+    let ids: Vec<&str> = view.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["keys.default", "ops.review"], "the file's items");
+    assert_eq!(
+        view.items[0].checks.len(),
+        1,
+        "the automated item has its check's answer: {:?}",
+        view.items[0]
+    );
+
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, text.replace("default_key", "defualt_key")).expect("break it");
+    let view = compliance_of(&lab, "memo-2");
+    let problem = view.problem.expect("a broken file is a problem");
+    assert!(
+        problem.contains(&file.display().to_string()) && problem.contains("defualt_key"),
+        "the problem names the file and the misspelt check: {problem}"
+    );
+    assert!(
+        view.items.is_empty(),
+        "no items from a file that is refused"
+    );
+    let run = lab
+        .console
+        .compliance
+        .run_checks(Some("memo-2"), Burst::Always)
+        .await
+        .expect("the run itself completes");
+    assert!(
+        run.errors.len() == 1 && run.errors[0].contains("defualt_key"),
+        "the run fails for the instance, naming the check: {:?}",
+        run.errors
+    );
+}
