@@ -1,6 +1,8 @@
 //! Parse throughput per format on generated logs, one core: 1,000,000 nginx combined lines
 //! (about 10 % failed logins from a few addresses), 1,000,000 structlog JSON lines in
-//! Jelmore's shape, and the same counts for nginx JSON and Sekha's tracing text.
+//! Jelmore's shape, and the same counts for nginx JSON and Sekha's tracing text; and the
+//! nginx log again through a `format = "pattern"` regular expression, as a profile for a
+//! service with its own log format would give it.
 //!
 //!     cargo run --release -p gatehouse-events --example parse [lines]
 //!
@@ -10,7 +12,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use gatehouse_events::{Format, Kind, Outcome};
+use gatehouse_events::{Format, Kind, LineFormat, Outcome};
 
 #[path = "lcg.rs"]
 mod lcg;
@@ -105,7 +107,10 @@ fn sekha(n: usize, rng: &mut Lcg) -> Vec<u8> {
     out
 }
 
-fn run(name: &str, format: Format, data: &[u8]) -> f64 {
+/// nginx `combined` as a pattern: the same fields the built-in parser reads.
+const NGINX_PATTERN: &str = r#"^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+)[^"]*" (?P<status>\d{3})"#;
+
+fn run(name: &str, format: &LineFormat, data: &[u8]) -> f64 {
     let mut best = f64::MAX;
     let mut counts = (0usize, 0usize, 0usize);
     for _ in 0..3 {
@@ -152,8 +157,11 @@ fn main() {
     let json = nginx_json(n, &mut rng);
     let sekha = sekha(n, &mut rng);
     println!("parse throughput, one core, best of 3 (release build):");
-    run("nginx combined", Format::NginxCombined, &access);
-    run("structlog JSON", Format::Structlog, &structlog);
-    run("nginx JSON", Format::NginxJson, &json);
-    run("sekha tracing", Format::SekhaTracing, &sekha);
+    run("nginx combined", &Format::NginxCombined.into(), &access);
+    run("structlog JSON", &Format::Structlog.into(), &structlog);
+    run("nginx JSON", &Format::NginxJson.into(), &json);
+    run("sekha tracing", &Format::SekhaTracing.into(), &sekha);
+    let pattern = LineFormat::from_parts("pattern", Some(NGINX_PATTERN), Some("nginx"))
+        .expect("the benchmark's pattern compiles");
+    run("pattern (nginx)", &pattern, &access);
 }

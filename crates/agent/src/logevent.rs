@@ -151,3 +151,47 @@ pub fn marker(key: &str, now_us: i64, kind: Kind, message: &str) -> NewEvent {
         flags: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pattern_line_is_an_event_and_a_line_it_does_not_match_is_kept() {
+        let format = gatehouse_events::LineFormat::from_parts(
+            "pattern",
+            Some(r"^\[(?P<time>[^\]]+)\] (?P<outcome>\w+) key=(?P<key_prefix>\w+) ip=(?P<ip>\S+)$"),
+            Some("nginx"),
+        )
+        .expect("compiles");
+        let log = LogConfig::file("/srv/memo/auth.log", format, "service");
+        let e = event(
+            &log,
+            b"[23/Nov/2026:02:41:57 +0000] refused key=sk_live ip=203.0.113.7",
+            0,
+            1_795_401_800_000_000,
+            None,
+        );
+        assert_eq!(
+            (e.kind, e.outcome, e.ip.as_deref(), e.key_prefix.as_deref()),
+            (
+                Kind::Auth,
+                Outcome::Failure,
+                Some("203.0.113.7"),
+                Some("sk_live")
+            ),
+            "a refused key from its address: {e:?}"
+        );
+        assert_eq!(e.time_us, 1_795_401_717_000_000, "the line's own time");
+        let other = event(&log, b"memo 1.2 starting", 0, 7, None);
+        assert_eq!(
+            (other.kind, other.message.as_deref(), other.raw.as_str()),
+            (
+                Kind::Unparsed,
+                Some("the line does not match the pattern"),
+                "memo 1.2 starting"
+            ),
+            "a line the pattern does not match is kept, unparsed, with its text"
+        );
+    }
+}

@@ -179,9 +179,9 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
     );
     for log in logs {
         println!(
-            "   follows {} ({:?}, {})",
+            "   follows {} ({}, {})",
             log.name(),
-            log.format,
+            log.format.name(),
             log.source
         );
     }

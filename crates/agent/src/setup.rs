@@ -341,12 +341,19 @@ fn write_dirs(service: &Service) -> Vec<PathBuf> {
     dirs
 }
 
-/// A log format's name as configs spell it.
-fn format_name(format: gatehouse_events::Format) -> String {
-    serde_json::to_value(format)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// A log format as a config spells it: its `format` line, and a pattern's `pattern` and
+/// `time_format`; each line starts with `lead` (`# ` for a commented-out entry).
+fn format_lines(format: &gatehouse_events::LineFormat, lead: &str) -> String {
+    let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let mut text = format!("{lead}format = {}\n", q(format.name()));
+    if let gatehouse_events::LineFormat::Pattern(p) = format {
+        text.push_str(&format!("{lead}pattern = {}\n", q(p.as_str())));
+        text.push_str(&format!(
+            "{lead}time_format = {}\n",
+            q(p.time_format().as_str())
+        ));
+    }
+    text
 }
 
 /// Whether the config follows a journal.
@@ -390,22 +397,22 @@ fn agent_config(service: &Service, options: &Options) -> anyhow::Result<String> 
         if log.source == "service" && !service_log_done {
             service_log_done = true;
             text.push_str(&format!(
-                "\n[[logs]]\njournal_unit = {}\nformat = {}\nsource = \"service\"\n",
+                "\n[[logs]]\njournal_unit = {}\n{}source = \"service\"\n",
                 q(service.unit.as_str()),
-                q(&format_name(log.format)),
+                format_lines(&log.format, ""),
             ));
         } else if Path::new(&log.path).exists() {
             text.push_str(&format!(
-                "\n[[logs]]\npath = {}\nformat = {}\nsource = {}\n",
+                "\n[[logs]]\npath = {}\n{}source = {}\n",
                 q(&log.path),
-                q(&format_name(log.format)),
+                format_lines(&log.format, ""),
                 q(&log.source)
             ));
         } else {
             text.push_str(&format!(
-                "\n# Not there on this host when setup ran; uncomment once it is:\n# [[logs]]\n# path = {}\n# format = {}\n# source = {}\n",
+                "\n# Not there on this host when setup ran; uncomment once it is:\n# [[logs]]\n# path = {}\n{}# source = {}\n",
                 q(&log.path),
-                q(&format_name(log.format)),
+                format_lines(&log.format, "# "),
                 q(&log.source)
             ));
         }
@@ -730,6 +737,31 @@ fn group_name(gid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pattern_format_is_written_back_whole() {
+        let format = gatehouse_events::LineFormat::from_parts(
+            "pattern",
+            Some(r#"^(?P<time>\d+) (?P<ip>\S+) "(?P<path>[^"]*)" '(?P<status>\d+)'$"#),
+            Some("unix"),
+        )
+        .expect("compiles");
+        let text = format!(
+            "listen = \"127.0.0.1:7443\"\nprofile = \"memo\"\nstate_dir = \"/x\"\n\n[[logs]]\npath = \"/x.log\"\n{}source = \"service\"\n",
+            format_lines(&format, "")
+        );
+        let config = AgentConfig::parse(&text, Path::new("agent.toml"))
+            .unwrap_or_else(|e| panic!("the written config parses: {e}\n{text}"));
+        assert_eq!(
+            config.logs[0].format, format,
+            "the pattern and its time_format survive quoting: {text}"
+        );
+        let commented = format_lines(&format, "# ");
+        assert!(
+            commented.lines().all(|l| l.starts_with("# ")),
+            "a commented-out entry comments every line: {commented}"
+        );
+    }
 
     fn sekha() -> Service {
         Service {

@@ -10,6 +10,7 @@
 mod access;
 mod address;
 mod json;
+pub mod pattern;
 pub mod profile;
 mod service;
 mod time;
@@ -19,6 +20,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 pub use crate::address::parse_address;
+pub use crate::pattern::Pattern;
 pub use crate::profile::{Profile, ProfileError};
 pub use crate::time::{parse_nginx_time, parse_rfc3339};
 
@@ -243,6 +245,23 @@ pub struct Unparsed {
 }
 
 impl Format {
+    /// The format's word, as configs and profiles spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::SekhaTracing => "sekha_tracing",
+            Format::Structlog => "structlog",
+            Format::UvicornAccess => "uvicorn_access",
+            Format::NginxCombined => "nginx_combined",
+            Format::NginxJson => "nginx_json",
+            Format::CaddyJson => "caddy_json",
+        }
+    }
+
+    /// The built-in format a word names.
+    pub fn from_word(word: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == word)
+    }
+
     /// Every supported format.
     pub const ALL: [Format; 6] = [
         Format::SekhaTracing,
@@ -273,6 +292,105 @@ impl Format {
     }
 }
 
+/// A log source's format: a built-in one, or a pattern an operator wrote (see
+/// [`pattern`]), compiled once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineFormat {
+    Builtin(Format),
+    Pattern(std::sync::Arc<Pattern>),
+}
+
+impl From<Format> for LineFormat {
+    fn from(format: Format) -> Self {
+        LineFormat::Builtin(format)
+    }
+}
+
+impl PartialEq<Format> for LineFormat {
+    fn eq(&self, other: &Format) -> bool {
+        matches!(self, LineFormat::Builtin(f) if f == other)
+    }
+}
+
+impl LineFormat {
+    /// The word configs and profiles spell the format with: a built-in format's, or
+    /// `pattern`.
+    pub const PATTERN: &'static str = "pattern";
+
+    /// A format as a config or profile gives it: `format`, and with `format = "pattern"`
+    /// its `pattern` and `time_format`. An error says what is wrong, for a person.
+    pub fn from_parts(
+        format: &str,
+        pattern: Option<&str>,
+        time_format: Option<&str>,
+    ) -> Result<LineFormat, String> {
+        if format == Self::PATTERN {
+            let pattern = pattern.ok_or("format = \"pattern\" needs a `pattern`")?;
+            return Pattern::new(pattern, time_format).map(LineFormat::Pattern);
+        }
+        let builtin = Format::from_word(format).ok_or_else(|| {
+            format!(
+                "unknown log format {format:?}: one of {}, or pattern",
+                Format::ALL.map(Format::as_str).join(", ")
+            )
+        })?;
+        if pattern.is_some() || time_format.is_some() {
+            return Err(format!(
+                "`pattern` and `time_format` go with format = \"pattern\", not {format:?}"
+            ));
+        }
+        Ok(LineFormat::Builtin(builtin))
+    }
+
+    /// The format's word (`nginx_combined`, `pattern`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LineFormat::Builtin(f) => f.as_str(),
+            LineFormat::Pattern(_) => Self::PATTERN,
+        }
+    }
+
+    /// The built-in format, if it is one.
+    pub fn builtin(&self) -> Option<Format> {
+        match self {
+            LineFormat::Builtin(f) => Some(*f),
+            LineFormat::Pattern(_) => None,
+        }
+    }
+
+    /// Parse one line, as [`Format::parse`] does.
+    pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Parsed<'a>, Unparsed> {
+        match self {
+            LineFormat::Builtin(f) => f.parse(line),
+            LineFormat::Pattern(p) => {
+                if line.len() > MAX_LINE {
+                    return Err(Unparsed {
+                        reason: "line longer than 64 KiB",
+                    });
+                }
+                p.parse(line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line))
+            }
+        }
+    }
+
+    /// Parse one line read at `read_us`, as [`Format::parse_read_at`] does.
+    pub fn parse_read_at<'a>(&self, line: &'a [u8], read_us: i64) -> Result<Parsed<'a>, Unparsed> {
+        let mut parsed = self.parse(line)?;
+        stamp_read_at(&mut parsed, read_us);
+        Ok(parsed)
+    }
+}
+
+fn stamp_read_at(parsed: &mut Parsed<'_>, read_us: i64) {
+    match parsed.time_us {
+        Some(t) if t <= read_us.saturating_add(FUTURE_SKEW_US) => {}
+        _ => {
+            parsed.time_us = Some(read_us);
+            parsed.time_from_reader = true;
+        }
+    }
+}
+
 /// How far ahead of the reader's clock a line's own time may be before the time it was read
 /// replaces it.
 pub const FUTURE_SKEW_US: i64 = 5 * 60 * 1_000_000;
@@ -284,13 +402,7 @@ impl Format {
     /// a line at 1970 or years ahead.
     pub fn parse_read_at(self, line: &[u8], read_us: i64) -> Result<Parsed<'_>, Unparsed> {
         let mut parsed = self.parse(line)?;
-        match parsed.time_us {
-            Some(t) if t <= read_us.saturating_add(FUTURE_SKEW_US) => {}
-            _ => {
-                parsed.time_us = Some(read_us);
-                parsed.time_from_reader = true;
-            }
-        }
+        stamp_read_at(&mut parsed, read_us);
         Ok(parsed)
     }
 }
@@ -390,10 +502,43 @@ mod tests {
                 }
             }
         }
+        let pattern = LineFormat::from_parts(
+            "pattern",
+            Some(r"^(?P<time>\S+) (?P<ip>\S+) (?P<status>\d+)$"),
+            None,
+        )
+        .expect("compiles");
+        for (line, what) in &cases {
+            assert!(pattern.parse(line).is_err(), "a pattern must refuse {what}");
+        }
         assert_eq!(
             Format::Structlog.parse(&long).expect_err("too long").reason,
             "line longer than 64 KiB",
             "the reason is kept for the unparsed event"
         );
+    }
+
+    #[test]
+    fn format_words_are_the_ones_configs_use() {
+        for format in Format::ALL {
+            let word = serde_json::to_value(format).expect("serialises");
+            assert_eq!(
+                word.as_str(),
+                Some(format.as_str()),
+                "{format:?}: as_str and serde agree"
+            );
+            assert_eq!(
+                LineFormat::from_parts(format.as_str(), None, None),
+                Ok(LineFormat::Builtin(format)),
+                "{format:?} is read back from its word"
+            );
+        }
+        let err = LineFormat::from_parts("syslog", None, None).expect_err("unknown");
+        assert!(
+            err.contains("syslog") && err.contains("or pattern"),
+            "an unknown format names itself and the choices: {err}"
+        );
+        let err = LineFormat::from_parts("pattern", None, None).expect_err("no pattern");
+        assert!(err.contains("needs a `pattern`"), "{err}");
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::Format;
+use crate::LineFormat;
 
 /// One service's profile. Unknown keys are errors: a typo must not silently drop a setting.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -235,11 +235,13 @@ pub struct RateLimit {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "LogSourceTable")]
 pub struct LogSource {
     /// `service`, `access` or `proxy`: where in the chain the log is written.
     pub source: String,
-    pub format: Format,
+    /// A built-in format, or `format = "pattern"` with `pattern` (a regular expression with
+    /// named captures) and `time_format`, compiled when the profile is read.
+    pub format: LineFormat,
     pub path: String,
     /// The systemd unit whose journal holds these lines when the service runs as that unit
     /// (logging to standard output, as Sekha does): followed instead of `path` where the unit
@@ -248,6 +250,40 @@ pub struct LogSource {
     pub journal_unit: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// `[[logs]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSourceTable {
+    source: String,
+    format: String,
+    #[serde(default)]
+    pattern: Option<String>,
+    #[serde(default)]
+    time_format: Option<String>,
+    path: String,
+    #[serde(default)]
+    journal_unit: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+impl TryFrom<LogSourceTable> for LogSource {
+    type Error = String;
+
+    fn try_from(t: LogSourceTable) -> Result<Self, String> {
+        let format =
+            LineFormat::from_parts(&t.format, t.pattern.as_deref(), t.time_format.as_deref())
+                .map_err(|e| format!("logs {}: {e}", t.path))?;
+        Ok(LogSource {
+            source: t.source,
+            format,
+            path: t.path,
+            journal_unit: t.journal_unit,
+            note: t.note,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -420,6 +456,7 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Format, Kind, Outcome};
 
     fn builtin(name: &str) -> Profile {
         Profile::builtin(name).expect("compiled in").expect("valid")
@@ -626,6 +663,53 @@ mod tests {
                 .write_route("DELETE", "/api/v1/v1/sessions/abc")
                 .is_some_and(|w| w.destructive),
             "deleting a Jelmore session destroys it"
+        );
+    }
+
+    #[test]
+    fn a_log_source_can_be_a_pattern_compiled_with_the_profile() {
+        let rae = include_str!("../../../profiles/rae.toml");
+        let custom = rae.replace(
+            "format = \"structlog\"",
+            "format = \"pattern\"\npattern = '^(?P<time>\\S+) (?P<outcome>\\w+) (?P<ip>\\S+)$'",
+        );
+        assert_ne!(custom, rae, "the test changed the profile");
+        let profile = Profile::parse(&custom, "custom.toml").expect("a pattern source is valid");
+        let source = profile
+            .logs
+            .iter()
+            .find(|l| l.format.name() == "pattern")
+            .expect("the pattern source");
+        let parsed = source
+            .format
+            .parse(b"2026-11-23T02:41:57Z denied 203.0.113.7")
+            .expect("the compiled pattern parses its line");
+        assert_eq!(
+            (parsed.kind, parsed.outcome, parsed.ip.as_deref()),
+            (Kind::Auth, Outcome::Failure, Some("203.0.113.7")),
+            "the profile's pattern reads the service's own line"
+        );
+
+        let unknown = custom.replace("(?P<outcome>", "(?P<result>");
+        let err = Profile::parse(&unknown, "custom.toml").expect_err("unknown capture");
+        assert!(
+            err.to_string().contains("custom.toml") && err.message.contains("\"result\""),
+            "the file and the capture are named: {err}"
+        );
+        let broken = custom.replace("(?P<ip>\\S+)$", "(?P<ip>\\S+$");
+        let err = Profile::parse(&broken, "custom.toml").expect_err("does not compile");
+        assert!(
+            err.message.contains("pattern does not compile"),
+            "a pattern that does not compile is refused: {err}"
+        );
+        let stray = rae.replace(
+            "format = \"structlog\"",
+            "format = \"structlog\"\ntime_format = \"unix\"",
+        );
+        let err = Profile::parse(&stray, "custom.toml").expect_err("stray time_format");
+        assert!(
+            err.message.contains("go with format = \"pattern\""),
+            "time_format on a built-in format is refused: {err}"
         );
     }
 

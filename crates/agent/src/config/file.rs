@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use gatehouse_events::Format;
+use gatehouse_events::LineFormat;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -64,7 +64,9 @@ pub struct AgentConfig {
 #[serde(try_from = "LogTable")]
 pub struct LogConfig {
     pub origin: LogOrigin,
-    pub format: Format,
+    /// A built-in format, or a pattern (`format = "pattern"` with `pattern` and
+    /// `time_format`), compiled when the config is read.
+    pub format: LineFormat,
     /// `service`, `access` or `proxy`.
     pub source: String,
 }
@@ -142,7 +144,11 @@ struct LogTable {
     path: Option<PathBuf>,
     #[serde(default)]
     journal_unit: Option<String>,
-    format: Format,
+    format: String,
+    #[serde(default)]
+    pattern: Option<String>,
+    #[serde(default)]
+    time_format: Option<String>,
     source: String,
 }
 
@@ -160,9 +166,14 @@ impl TryFrom<LogTable> for LogConfig {
                 return Err("a [[logs]] entry needs `path` (a file) or `journal_unit` (a systemd unit's journal)".into())
             }
         };
+        let format = LineFormat::from_parts(
+            &table.format,
+            table.pattern.as_deref(),
+            table.time_format.as_deref(),
+        )?;
         Ok(LogConfig {
             origin,
-            format: table.format,
+            format,
             source: table.source,
         })
     }
@@ -170,19 +181,27 @@ impl TryFrom<LogTable> for LogConfig {
 
 impl LogConfig {
     /// A log file.
-    pub fn file(path: impl Into<PathBuf>, format: Format, source: impl Into<String>) -> Self {
+    pub fn file(
+        path: impl Into<PathBuf>,
+        format: impl Into<LineFormat>,
+        source: impl Into<String>,
+    ) -> Self {
         LogConfig {
             origin: LogOrigin::File(path.into()),
-            format,
+            format: format.into(),
             source: source.into(),
         }
     }
 
     /// A unit's journal.
-    pub fn journal(unit: JournalUnit, format: Format, source: impl Into<String>) -> Self {
+    pub fn journal(
+        unit: JournalUnit,
+        format: impl Into<LineFormat>,
+        source: impl Into<String>,
+    ) -> Self {
         LogConfig {
             origin: LogOrigin::Journal(unit),
-            format,
+            format: format.into(),
             source: source.into(),
         }
     }
@@ -291,8 +310,8 @@ fn profile_logs_with(
                 .and_then(|u| JournalUnit::parse(u).ok())
                 .filter(&installed);
             match unit {
-                Some(unit) => LogConfig::journal(unit, log.format, log.source.clone()),
-                None => LogConfig::file(&log.path, log.format, log.source.clone()),
+                Some(unit) => LogConfig::journal(unit, log.format.clone(), log.source.clone()),
+                None => LogConfig::file(&log.path, log.format.clone(), log.source.clone()),
             }
         })
         .collect()
@@ -449,6 +468,7 @@ impl AgentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gatehouse_events::{Format, Kind, Outcome};
 
     #[test]
     fn parses_a_minimal_config() {
@@ -484,11 +504,44 @@ mod tests {
         )
         .expect("parses");
         let logs = config.effective_logs().expect("rae is built in");
-        let formats: Vec<_> = logs.iter().map(|l| l.format).collect();
+        let formats: Vec<_> = logs.iter().map(|l| l.format.clone()).collect();
         assert_eq!(
             formats,
             [Format::Structlog, Format::NginxJson],
             "RAE's service log and its proxy's JSON log"
+        );
+    }
+
+    #[test]
+    fn a_log_in_a_format_of_its_own_is_read_by_its_pattern() {
+        let text = r#"listen = "127.0.0.1:7443"
+profile = "memo"
+state_dir = "/x"
+
+[[logs]]
+path = "/srv/memo/auth.log"
+format = "pattern"
+pattern = '^\[(?P<time>[^\]]+)\] (?P<outcome>\w+) key=(?P<key_prefix>\w+) ip=(?P<ip>\S+)$'
+time_format = "nginx"
+source = "service"
+"#;
+        let config = AgentConfig::parse(text, Path::new("agent.toml")).expect("parses");
+        let logs = config.effective_logs().expect("its own [[logs]]");
+        assert_eq!(logs[0].format.name(), "pattern", "the pattern format");
+        let parsed = logs[0]
+            .format
+            .parse(b"[23/Nov/2026:02:41:57 +0000] refused key=sk_live ip=203.0.113.7")
+            .expect("the compiled pattern reads the service's line");
+        assert_eq!(
+            (parsed.kind, parsed.outcome, parsed.ip.as_deref()),
+            (Kind::Auth, Outcome::Failure, Some("203.0.113.7")),
+            "a refused key from its address: {parsed:?}"
+        );
+        let unknown = text.replace("(?P<outcome>", "(?P<verdict>");
+        let err = AgentConfig::parse(&unknown, Path::new("agent.toml")).expect_err("refused");
+        assert!(
+            err.to_string().contains("\"verdict\""),
+            "an unknown capture refuses the config, by name: {err}"
         );
     }
 
