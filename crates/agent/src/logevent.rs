@@ -83,7 +83,8 @@ pub fn event(
         }
     };
     match parsed {
-        Ok(p) => {
+        Ok(mut p) => {
+            log.sign_ins.apply(&log.format, &mut p);
             let time_us = match p.time_us {
                 // A time from the future would sit at the top of the timeline for ever.
                 Some(t) if t > now_us + FUTURE_SLACK_US => {
@@ -192,6 +193,54 @@ mod tests {
                 "memo 1.2 starting"
             ),
             "a line the pattern does not match is kept, unparsed, with its text"
+        );
+    }
+
+    #[test]
+    fn the_profile_says_which_statuses_of_the_config_s_logs_are_failed_sign_ins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let portal = include_str!("../../../profiles/sekha.toml")
+            .replace("name = \"sekha\"", "name = \"portal\"")
+            .replace("missing = { status = 401,", "missing = { status = 403,")
+            .replace("malformed = { status = 400,", "malformed = { status = 401,");
+        std::fs::write(dir.path().join("portal.toml"), portal).expect("profile");
+        let log = |profile: &str| {
+            let mut config = crate::config::AgentConfig::for_test(std::path::PathBuf::from("/x"))
+                .with_profile(profile)
+                .with_logs(vec![LogConfig::file(
+                    "/srv/proxy.log",
+                    Format::NginxCombined,
+                    "proxy",
+                )]);
+            config.profiles_dir = Some(dir.path().to_owned());
+            crate::config::Settings::resolve(&config)
+                .logs()
+                .expect("its [[logs]]")[0]
+                .clone()
+        };
+        let event = |log: &LogConfig, status: u16| {
+            let line = format!(
+                r#"203.0.113.7 - - [23/Nov/2026:02:41:57 +0000] "GET / HTTP/1.1" {status} 1 "-" "x""#
+            );
+            let e = event(log, line.as_bytes(), 0, 1_795_401_800_000_000, None);
+            (e.kind, e.outcome)
+        };
+        let portal = log("portal");
+        assert_eq!(
+            event(&portal, 403),
+            (Kind::Request, Outcome::Failure),
+            "the portal answers visitors without a key 403: refused requests, not sign-ins"
+        );
+        assert_eq!(
+            event(&portal, 401),
+            (Kind::Auth, Outcome::Failure),
+            "its wrong-key answer is a failed sign-in"
+        );
+        let sekha = log("sekha");
+        assert_eq!(
+            event(&sekha, 403),
+            (Kind::Auth, Outcome::Failure),
+            "for Sekha a 403 stays a failed sign-in"
         );
     }
 }

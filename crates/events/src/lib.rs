@@ -350,6 +350,22 @@ impl LineFormat {
         }
     }
 
+    /// Whether the format decides a line's kind and outcome by its HTTP status alone (an
+    /// access log; a pattern without an `outcome` capture), so what counts as a failed
+    /// sign-in is the profile's to say (see [`profile::SignIns`]).
+    pub fn decides_by_status(&self) -> bool {
+        match self {
+            LineFormat::Builtin(f) => matches!(
+                f,
+                Format::UvicornAccess
+                    | Format::NginxCombined
+                    | Format::NginxJson
+                    | Format::CaddyJson
+            ),
+            LineFormat::Pattern(p) => p.decides_by_status(),
+        }
+    }
+
     /// The built-in format, if it is one.
     pub fn builtin(&self) -> Option<Format> {
         match self {

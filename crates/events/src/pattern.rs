@@ -188,6 +188,12 @@ impl Pattern {
         }))
     }
 
+    /// Whether a line's kind and outcome come from its status (it has no `outcome`
+    /// capture).
+    pub fn decides_by_status(&self) -> bool {
+        self.slots.outcome.is_none()
+    }
+
     /// The expression as written.
     pub fn as_str(&self) -> &str {
         &self.source

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::LineFormat;
+use crate::{Kind, LineFormat, Outcome, Parsed};
 
 /// One service's profile. Unknown keys are errors: a typo must not silently drop a setting.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -188,6 +188,59 @@ pub struct Auth {
     pub wrong: Option<Answer>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+impl Auth {
+    /// Which statuses in an access log are failed sign-ins, as these answers say.
+    pub fn sign_ins(&self) -> SignIns {
+        let status = |a: &Option<Answer>| a.as_ref().map(|a| a.status);
+        let (missing, wrong, malformed) = (
+            status(&self.missing),
+            status(&self.wrong),
+            status(&self.malformed),
+        );
+        SignIns {
+            anonymous: missing.filter(|m| Some(*m) != wrong && Some(*m) != malformed),
+            wrong: wrong.filter(|w| (400..=499).contains(w)),
+        }
+    }
+}
+
+/// Which HTTP statuses in an access log are failed sign-ins for one service. By default 401
+/// and 403 are; a profile whose `[auth] missing` answer has a status that neither its `wrong`
+/// nor its `malformed` answer has says that status is a visitor without a key (a page
+/// reloaded, a crawler): a refused request, never a failed sign-in, so it cannot add up to a
+/// brute force. Its `wrong` answer's status (a 4xx) is a failed sign-in whatever it is. A
+/// status that both a missing and a wrong key get cannot be told apart in an access log and
+/// stays a failed sign-in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignIns {
+    anonymous: Option<u16>,
+    wrong: Option<u16>,
+}
+
+impl SignIns {
+    /// Kind and outcome of `status` in an access log (see [`crate::classify_status`]).
+    pub fn classify(&self, status: u16) -> (Kind, Outcome) {
+        if Some(status) == self.wrong {
+            (Kind::Auth, Outcome::Failure)
+        } else if Some(status) == self.anonymous {
+            (Kind::Request, Outcome::Failure)
+        } else {
+            crate::classify_status(status)
+        }
+    }
+
+    /// Classify a line `format` decided by its status again, by these answers. A line that
+    /// says itself how a sign-in ended (a service's own log, a pattern's `outcome`) is kept.
+    pub fn apply(&self, format: &LineFormat, parsed: &mut Parsed<'_>) {
+        if !format.decides_by_status() {
+            return;
+        }
+        if let Some(status) = parsed.status {
+            (parsed.kind, parsed.outcome) = self.classify(status);
+        }
+    }
 }
 
 /// What the service answers.
@@ -456,7 +509,7 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Format, Kind, Outcome};
+    use crate::Format;
 
     fn builtin(name: &str) -> Profile {
         Profile::builtin(name).expect("compiled in").expect("valid")
@@ -710,6 +763,81 @@ mod tests {
         assert!(
             err.message.contains("go with format = \"pattern\""),
             "time_format on a built-in format is refused: {err}"
+        );
+    }
+
+    #[test]
+    fn what_counts_as_a_failed_sign_in_follows_the_profile_s_answers() {
+        let nginx = LineFormat::Builtin(Format::NginxCombined);
+        let line = |status: u16| {
+            format!(
+                r#"203.0.113.7 - - [23/Nov/2026:02:41:57 +0000] "GET /app HTTP/1.1" {status} 1 "-" "x""#
+            )
+        };
+        let seen = |sign_ins: SignIns, status: u16| {
+            let text = line(status);
+            let mut parsed = nginx.parse(text.as_bytes()).expect("parses");
+            sign_ins.apply(&nginx, &mut parsed);
+            (parsed.kind, parsed.outcome)
+        };
+        let failed = (Kind::Auth, Outcome::Failure);
+        let refused = (Kind::Request, Outcome::Failure);
+        for name in Profile::builtin_names() {
+            let sign_ins = builtin(name).auth.sign_ins();
+            assert_eq!(
+                seen(sign_ins, 401),
+                failed,
+                "{name}: a missing and a wrong key are both 401, so 401 stays a failed sign-in"
+            );
+            assert_eq!(seen(sign_ins, 403), failed, "{name}: 403 as before");
+            assert_eq!(
+                seen(sign_ins, 400),
+                refused,
+                "{name}: a 400 is not a sign-in (Sekha's malformed header is one among many)"
+            );
+        }
+
+        let sekha = include_str!("../../../profiles/sekha.toml");
+        let anonymous_403 = sekha
+            .replace("missing = { status = 401,", "missing = { status = 403,")
+            .replace("malformed = { status = 400,", "malformed = { status = 401,");
+        assert_ne!(anonymous_403, sekha, "the test changed the profile");
+        let sign_ins = Profile::parse(&anonymous_403, "portal.toml")
+            .expect("valid")
+            .auth
+            .sign_ins();
+        assert_eq!(
+            seen(sign_ins, 403),
+            refused,
+            "a service that answers visitors without a key 403: a reload is no brute force"
+        );
+        assert_eq!(seen(sign_ins, 401), failed, "a wrong key still is");
+
+        let hidden = sekha.replace("wrong = { status = 401,", "wrong = { status = 404,");
+        let sign_ins = Profile::parse(&hidden, "hidden.toml")
+            .expect("valid")
+            .auth
+            .sign_ins();
+        assert_eq!(
+            seen(sign_ins, 404),
+            failed,
+            "a service that answers a wrong key 404: that 404 is a failed sign-in"
+        );
+
+        let own = Format::Structlog;
+        let mut parsed = own
+            .parse(br#"{"event": "Request completed", "status_code": 401, "path": "/x", "method": "GET", "timestamp": "2026-11-23T02:41:57Z"}"#)
+            .expect("parses");
+        let before = (parsed.kind, parsed.outcome);
+        Profile::parse(&anonymous_403, "portal.toml")
+            .expect("valid")
+            .auth
+            .sign_ins()
+            .apply(&LineFormat::Builtin(own), &mut parsed);
+        assert_eq!(
+            (parsed.kind, parsed.outcome),
+            before,
+            "a service's own log line is classified by what it says, not re-read by status"
         );
     }
 

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use gatehouse_events::profile::SignIns;
 use gatehouse_events::LineFormat;
 use serde::Deserialize;
 
@@ -69,6 +70,9 @@ pub struct LogConfig {
     pub format: LineFormat,
     /// `service`, `access` or `proxy`.
     pub source: String,
+    /// Which statuses are failed sign-ins where `format` decides by status: the profile's
+    /// (`[auth]` answers), set when the settings are resolved; 401 and 403 without one.
+    pub sign_ins: SignIns,
 }
 
 /// Where a log's lines come from.
@@ -175,6 +179,7 @@ impl TryFrom<LogTable> for LogConfig {
             origin,
             format,
             source: table.source,
+            sign_ins: SignIns::default(),
         })
     }
 }
@@ -190,6 +195,7 @@ impl LogConfig {
             origin: LogOrigin::File(path.into()),
             format: format.into(),
             source: source.into(),
+            sign_ins: SignIns::default(),
         }
     }
 
@@ -203,6 +209,7 @@ impl LogConfig {
             origin: LogOrigin::Journal(unit),
             format: format.into(),
             source: source.into(),
+            sign_ins: SignIns::default(),
         }
     }
 

@@ -144,6 +144,14 @@ impl Settings {
                 }
                 named
             })
+            .map(|mut log| {
+                // What counts as a failed sign-in is the service's, whichever file says
+                // where its logs are.
+                if let Ok(profile) = &profile {
+                    log.sign_ins = profile.auth.sign_ins();
+                }
+                log
+            })
             .collect::<Vec<_>>();
         let restart_command = match (&config.restart_command, &profile) {
             (Some(command), _) => command.clone(),
