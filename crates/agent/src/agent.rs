@@ -38,6 +38,9 @@ pub struct Agent {
     probes: Arc<ProbeLog>,
     /// One action on the service at a time: a rotation, a restart, a snapshot or a restore.
     one_action: tokio::sync::Mutex<()>,
+    /// Actions running in tasks of their own (so a console that goes away mid-way does not
+    /// cut them short), ended when the agent stops, as a process exit would end them.
+    running_ops: Mutex<Vec<tokio::task::AbortHandle>>,
     clock: Clock,
     /// What the agent can do here, as `/v1/info` last found it.
     grants: grants::Reports,
@@ -76,6 +79,7 @@ impl Agent {
             buffer: Mutex::new(buffer),
             probes,
             one_action: tokio::sync::Mutex::new(()),
+            running_ops: Mutex::new(Vec::new()),
             clock: Clock::system(),
             grants: grants::Reports::default(),
         })
@@ -95,6 +99,34 @@ impl Agent {
     /// Where the agent reads the time.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Run an action in a task of its own: it goes on if the request that started it goes
+    /// away, and ends when the agent stops ([`Agent::end_ops`]).
+    pub fn spawn_op<T: Send + 'static>(
+        &self,
+        op: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        let task = tokio::spawn(op);
+        let mut running = self
+            .running_ops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        running.retain(|t| !t.is_finished());
+        running.push(task.abort_handle());
+        task
+    }
+
+    /// End the actions still running: the agent is stopping.
+    pub fn end_ops(&self) {
+        for task in self
+            .running_ops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
     }
 
     /// What the agent runs with.

@@ -54,10 +54,13 @@ pub async fn serve(
             }
         }
     });
-    let served = api::serve(agent, listener, shutdown).await;
+    let served = api::serve(agent.clone(), listener, shutdown).await;
     reproving.abort();
     tailing.stop().await;
     served?.drain().await;
+    // What still runs ends here, as it would with the process: a rotation is rolled back
+    // from its journal at the next start.
+    agent.end_ops();
     Ok(())
 }
 

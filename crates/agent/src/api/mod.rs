@@ -472,7 +472,11 @@ async fn credentials(State(agent): State<Arc<Agent>>) -> Response {
 
 async fn restart(State(agent): State<Arc<Agent>>) -> Response {
     // A task of its own, like a rotation: a console that goes away does not cut it short.
-    match tokio::spawn(async move { agent.restart_service().await }).await {
+    match agent
+        .clone()
+        .spawn_op(async move { agent.restart_service().await })
+        .await
+    {
         Ok(result) => respond(result),
         Err(e) => error_response(&ApiError::new(
             500,
@@ -500,7 +504,11 @@ async fn snapshot(State(agent): State<Arc<Agent>>) -> Response {
 async fn restore(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
     match decode::<protocol::RestoreRequest>(&body) {
         // A task of its own: the restore runs to its end if the console goes away.
-        Ok(request) => match tokio::spawn(async move { agent.restore(request).await }).await {
+        Ok(request) => match agent
+            .clone()
+            .spawn_op(async move { agent.restore(request).await })
+            .await
+        {
             Ok(result) => respond(result),
             Err(e) => error_response(&ApiError::new(
                 500,
@@ -570,7 +578,11 @@ async fn rotate(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
     match decode(&body) {
         // A task of its own: if the console goes away mid-way, the transaction still runs to
         // its end (commit or rollback) and records its outcome for the console to ask about.
-        Ok(request) => match tokio::spawn(async move { agent.rotate(request).await }).await {
+        Ok(request) => match agent
+            .clone()
+            .spawn_op(async move { agent.rotate(request).await })
+            .await
+        {
             Ok(result) => respond(result),
             Err(e) => error_response(&ApiError::new(
                 500,

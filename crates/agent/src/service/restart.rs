@@ -419,6 +419,21 @@ async fn settle_earlier(state: &StateDir, within: Duration) -> Option<String> {
     ))
 }
 
+/// The running restart command's group, ended when dropped unless it finished.
+struct GroupGuard<'a> {
+    pid: Option<i32>,
+    state: &'a StateDir,
+}
+
+impl Drop for GroupGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            end_group(pid);
+        }
+        let _ = std::fs::remove_file(self.state.restart_running());
+    }
+}
+
 /// End a process group the agent started (its restart command and whatever it spawned).
 fn end_group(pid: i32) {
     #[cfg(target_os = "linux")]
@@ -467,13 +482,14 @@ async fn run(command: &[String], within: Duration, state: &StateDir) -> Result<O
             tracing::warn!(error = %e, "cannot note the running restart");
         }
     }
+    // Ends the command's group if this restart is given up: its time is up, or the agent
+    // stops while it runs (the future is dropped); nothing it started is left behind.
+    let mut running = GroupGuard { pid, state };
     let result = tokio::time::timeout(within, child.wait_with_output()).await;
-    if result.is_err() {
-        if let Some(pid) = pid {
-            end_group(pid);
-        }
+    if result.is_ok() {
+        running.pid = None;
     }
-    let _ = std::fs::remove_file(state.restart_running());
+    drop(running);
     result
         .map_err(|_| {
             format!(
