@@ -364,8 +364,6 @@ fn run_sql(db: &Path, account: u32, sql: &str) -> Result<(), String> {
     conn.execute_batch(sql).map_err(|e| e.to_string())
 }
 
-/// Run `command` with no input, its output captured, killed if it outlives `within` or if
-/// the caller goes away (an abandoned rotation leaves no restart running).
 /// The restart command's process, as noted in the state directory while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Running {
@@ -459,6 +457,9 @@ fn start_ticks(pid: i32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// Run `command` with no input, its output captured, in a process group of its own noted in
+/// the state directory; the group is ended if it outlives `within` or if the caller goes away
+/// (an abandoned rotation leaves no restart running).
 async fn run(command: &[String], within: Duration, state: &StateDir) -> Result<Output, String> {
     let (program, args) = command
         .split_first()
