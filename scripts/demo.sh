@@ -52,6 +52,10 @@ cleanup() {
   true
 }
 trap cleanup EXIT
+# A stop by signal (systemd, a terminal closed, kill) cleans up too: bash runs the EXIT trap
+# on `exit`, not when a signal ends it.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 if [[ $GATEHOUSE_DEMO_INNER == headless ]]; then
   # The session bus was started before Xvfb, so a notification daemon it activated would not

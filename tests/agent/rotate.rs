@@ -7,12 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gatehouse_agent::credentials::fingerprint;
 use gatehouse_agent::Agent;
 use gatehouse_agent::AgentConfig;
 use gatehouse_protocol::{RotateOutcome, RotateRequest};
 
 use crate::ports::free_port;
+
+/// A fingerprint as an agent no console gave a fingerprint key to makes it: unkeyed.
+fn fingerprint(value: &str) -> String {
+    gatehouse_pki::Fingerprints::unkeyed().of(value)
+}
 
 fn demo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo")

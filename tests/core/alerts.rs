@@ -128,6 +128,18 @@ async fn brute_force_key_spraying_and_a_baseline_jump_from_one_address_are_one_a
         1,
         "the desktop is told once about the attack, not once per rule"
     );
+    let entries = lab.console.audit.entries(50).expect("audit log");
+    let raised: Vec<_> = entries
+        .iter()
+        .filter(|e| e.detail.contains(&format!("Alert {}", alert.id)))
+        .collect();
+    assert!(
+        !raised.is_empty()
+            && raised
+                .iter()
+                .all(|e| e.action == "alert_raised" && e.actor == "Gatehouse detection"),
+        "the audit log says the alert was raised by Gatehouse's detection, not done by the operator: {raised:#?}"
+    );
 
     // It goes on: the same alert counts on and moves its last-seen.
     append(

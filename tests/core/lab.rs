@@ -81,6 +81,14 @@ impl Lab {
         .expect("the console opens again")
     }
 
+    /// The fingerprint this lab's fleet gives `value` (keyed with its fingerprint key).
+    pub fn fingerprint(&self, value: &str) -> String {
+        self.console
+            .rotation
+            .fingerprint_of(value)
+            .expect("the fleet's fingerprint key")
+    }
+
     /// The console's "now".
     pub fn now(&self) -> OffsetDateTime {
         *self.now.lock().expect("clock")

@@ -6,11 +6,7 @@ use gatehouse_core::{CredentialKind, ErrorCode, EventFilter};
 use time::{Duration, OffsetDateTime};
 
 use crate::lab::{start_agent_config, Lab};
-use crate::support::PidFile;
-
-fn sha_prefix(value: &str) -> String {
-    gatehouse_agent::credentials::fingerprint(value)
-}
+use crate::support::{contains, files_below, PidFile};
 
 /// The keychain entry of a rotation's new key while it is pending: one per rotation.
 fn pending_entry(new_fingerprint: &str) -> String {
@@ -63,7 +59,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
     assert_eq!(api.name, "mcp_api_key", "by the key that holds it");
     assert_eq!(
         api.fingerprint,
-        sha_prefix(&key),
+        lab.fingerprint(&key),
         "described by its fingerprint"
     );
     assert!(!api.weak, "a 43-character key is not weak");
@@ -167,7 +163,7 @@ async fn the_inventory_lists_keys_by_fingerprint_with_due_dates_and_notices_chan
         .expect("still listed");
     assert_eq!(
         api.fingerprint,
-        sha_prefix(&new_key),
+        lab.fingerprint(&new_key),
         "the new value's fingerprint"
     );
     assert!(
@@ -387,7 +383,7 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
     assert_eq!(key.expose().len(), 43, "256 bits, base64url");
     assert_eq!(
         result.new_fingerprint,
-        sha_prefix(key.expose()),
+        lab.fingerprint(key.expose()),
         "the fingerprint is the new key's"
     );
     let kept = lab
@@ -419,7 +415,11 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
         api.fingerprint, result.new_fingerprint,
         "the host now holds the new key"
     );
-    assert_ne!(api.fingerprint, sha_prefix(&old), "and not the old one");
+    assert_ne!(
+        api.fingerprint,
+        lab.fingerprint(&old),
+        "and not the old one"
+    );
     let history = lab.console.rotation.rotation_history(10).expect("history");
     assert_eq!(history.len(), 1, "one rotation recorded");
     assert_eq!(
@@ -432,7 +432,10 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
             history[0].old_fingerprint.as_str(),
             history[0].new_fingerprint.as_str()
         ),
-        (sha_prefix(&old).as_str(), result.new_fingerprint.as_str()),
+        (
+            lab.fingerprint(&old).as_str(),
+            result.new_fingerprint.as_str()
+        ),
         "with both fingerprints"
     );
     assert!(!history[0].operator.is_empty(), "and who ran it");
@@ -448,11 +451,11 @@ async fn the_console_rotates_a_key_and_keeps_the_new_one_only_in_the_keychain() 
          key), so once it is replaced in turn its stale clients are recognised"
     );
     // Nothing of the key in the console's files beyond those ten characters.
-    let files = crate::support::files_below(&lab.data);
+    let files = files_below(&lab.data);
     assert!(
         !files
             .iter()
-            .any(|(_, bytes)| crate::support::contains(bytes, key.expose().as_bytes())),
+            .any(|(_, bytes)| contains(bytes, key.expose().as_bytes())),
         "the new key is in no file of the data directory"
     );
     agent.stop().await;
@@ -571,7 +574,7 @@ async fn a_console_stopped_mid_rotation_learns_the_outcome_from_the_agent() {
         .expect("listed");
     assert_eq!(
         api.fingerprint,
-        sha_prefix(&old),
+        lab.fingerprint(&old),
         "the host is back on the old key"
     );
     agent.stop().await;
@@ -675,7 +678,7 @@ async fn a_rotation_the_console_walked_away_from_is_kept_when_the_host_finished_
         .expect("listed");
     assert_eq!(
         api.fingerprint,
-        sha_prefix(std::str::from_utf8(current.expose()).expect("text")),
+        lab.fingerprint(std::str::from_utf8(current.expose()).expect("text")),
         "the keychain holds exactly the key the host now uses"
     );
     agent.stop().await;
@@ -746,7 +749,7 @@ async fn a_second_rotation_that_rolls_back_never_loses_the_key_the_first_committ
         .expect("text")
         .to_owned();
     assert_eq!(
-        sha_prefix(&current),
+        lab.fingerprint(&current),
         first,
         "the keychain's current key is the one the first rotation committed"
     );
@@ -760,7 +763,7 @@ async fn a_second_rotation_that_rolls_back_never_loses_the_key_the_first_committ
         api.fingerprint, first,
         "and the host holds that same key, so the service accepts the keychain's key"
     );
-    assert_ne!(api.fingerprint, sha_prefix(&old), "not the old one");
+    assert_ne!(api.fingerprint, lab.fingerprint(&old), "not the old one");
     let history = lab.console.rotation.rotation_history(10).expect("history");
     let state_of = |fp: &str| {
         history
@@ -786,4 +789,102 @@ async fn a_second_rotation_that_rolls_back_never_loses_the_key_the_first_committ
     );
     agent.stop().await;
     drop(pid);
+}
+
+/// The attack: a guessed key (Sekha's published default) confirmed offline from a
+/// fingerprint in a stolen copy of the console's data directory, a report or a screenshot.
+/// Fingerprints were a plain SHA-256 prefix anyone could compute; they are keyed with the
+/// fleet's key, which only the keychain and the agents hold. An agent and a console from before
+/// keyed fingerprints carry what they knew of each key over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guessed_key_cannot_be_confirmed_from_a_fingerprint_and_history_carries_over() {
+    let lab = Lab::new();
+    let service = lab.agents.join("sekha-service");
+    std::fs::create_dir_all(&service).expect("service dir");
+    // The key everyone knows: Sekha's documented development default.
+    let guess = "dev_default_key_change_me_1234567890";
+    std::fs::write(
+        service.join("config.toml"),
+        format!("mcp_api_key = \"{guess}\"\n"),
+    )
+    .expect("config");
+    let (dir, code) = lab.init_agent("sekha-1", OffsetDateTime::now_utc());
+    let config = gatehouse_agent::AgentConfig::for_test(dir.clone()).with_service_dir(service);
+    let agent = start_agent_config(config.clone()).await;
+    lab.add("sekha-1", &agent, &code).await.expect("enrolled");
+    let inventory = lab.console.rotation.credentials().await.expect("inventory");
+    let api = inventory
+        .credentials
+        .iter()
+        .find(|c| c.name == "mcp_api_key")
+        .unwrap_or_else(|| panic!("the key is listed: {inventory:?}"))
+        .clone();
+    let unkeyed = gatehouse_pki::secret_fingerprint(guess.as_bytes());
+    assert_ne!(
+        api.fingerprint, unkeyed,
+        "the reported fingerprint is not the SHA-256 prefix an attacker can compute from a guess"
+    );
+    assert_eq!(
+        api.fingerprint,
+        lab.fingerprint(guess),
+        "it is the fleet's keyed fingerprint, which the console can still recognise a key by"
+    );
+    let set_at = api.set_at.expect("first seen");
+    let checks = lab
+        .console
+        .compliance
+        .run_checks(None, gatehouse_core::Burst::Always)
+        .await;
+    assert!(checks.is_ok(), "checks run: {checks:?}");
+    let leaks: Vec<_> = files_below(&lab.data)
+        .into_iter()
+        .chain(files_below(&dir))
+        .filter(|(_, bytes)| contains(bytes, unkeyed.as_bytes()))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "no file of the console or the agent holds the guessable fingerprint: {leaks:?}"
+    );
+    let addr = agent.addr;
+    agent.stop().await;
+
+    // As before keyed fingerprints: the agent never had the key, the console knew the key
+    // by its unkeyed fingerprint, first seen a month ago.
+    std::fs::remove_file(dir.join("fingerprint.key")).expect("the agent kept the fleet's key");
+    {
+        let db = rusqlite::Connection::open(lab.data.join("gatehouse.sqlite3")).expect("db");
+        let renamed = db
+            .execute(
+                "UPDATE credentials_seen SET fingerprint = ?1, first_seen = first_seen - ?3
+                 WHERE fingerprint = ?2",
+                rusqlite::params![unkeyed, api.fingerprint, 30 * 86_400],
+            )
+            .expect("back to the unkeyed form");
+        assert_eq!(renamed, 1, "the console had one record of the key");
+    }
+    let agent = crate::lab::start_agent_at(config, addr).await;
+    // The console started again, as after an upgrade.
+    let console = lab.restarted();
+    let inventory = console.rotation.credentials().await.expect("inventory");
+    assert!(
+        inventory.problems.is_empty(),
+        "the agent answers: {:?}",
+        inventory.problems
+    );
+    let after = inventory
+        .credentials
+        .iter()
+        .find(|c| c.name == "mcp_api_key")
+        .expect("still listed");
+    assert_eq!(
+        (after.fingerprint.as_str(), after.set_at),
+        (api.fingerprint.as_str(), Some(set_at - 30 * 86_400)),
+        "the agent took the fleet's key again and the key's history carried over: first seen a month ago, not a new key today"
+    );
+    assert!(
+        dir.join("fingerprint.key").exists(),
+        "the agent keeps the fleet's key across restarts"
+    );
+    agent.stop().await;
 }

@@ -282,6 +282,23 @@ impl Agent {
         Ok(())
     }
 
+    /// Hand the agent the fleet's key for fingerprints of secrets; the answer renames each
+    /// credential's fingerprint from the agent's former form to the keyed one.
+    pub async fn set_fingerprint_key(
+        &self,
+        key: &gatehouse_pki::FingerprintKey,
+    ) -> Result<protocol::FingerprintKeyReply> {
+        call(
+            self.client
+                .put(format!("{}{}", self.base, paths::FINGERPRINT_KEY))
+                .json(&protocol::FingerprintKeyRequest {
+                    key: key.to_hex().to_string(),
+                }),
+            &self.target,
+        )
+        .await
+    }
+
     /// A CSR for the agent's next certificate.
     pub async fn renewal_csr(&self) -> Result<protocol::RenewCsrResponse> {
         call(

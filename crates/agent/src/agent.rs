@@ -3,11 +3,11 @@
 //! [`identity`](crate::identity), [`ops`], [`checks`] or the buffer; HTTP is `api`'s
 //! business, start-up `app`'s.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use gatehouse_pki::Serial;
+use gatehouse_pki::{FingerprintKey, Fingerprints, Serial};
 use gatehouse_protocol::{self as protocol, codes, Info};
 use rustls::ServerConfig;
 
@@ -44,6 +44,8 @@ pub struct Agent {
     clock: Clock,
     /// What the agent can do here, as `/v1/info` last found it.
     grants: grants::Reports,
+    /// How secrets are fingerprinted: with the fleet's key once a console sent it.
+    fingerprints: RwLock<Fingerprints>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -61,6 +63,10 @@ impl Agent {
         let settings = Settings::resolve(&config);
         let state = StateDir::new(&settings.state_dir);
         let identity = Identity::load(&state)?;
+        let fingerprints = match state.fingerprint_key()? {
+            Some(key) => Fingerprints::keyed(key),
+            None => Fingerprints::unkeyed(),
+        };
         let probes = Arc::new(ProbeLog::new(Clock::system()));
         let mut buffer = Buffer::open(&state.events(), settings.buffer_capacity)?;
         buffer.judge_probes(probes.clone());
@@ -82,6 +88,7 @@ impl Agent {
             running_ops: Mutex::new(Vec::new()),
             clock: Clock::system(),
             grants: grants::Reports::default(),
+            fingerprints: RwLock::new(fingerprints),
         })
     }
 
@@ -226,8 +233,48 @@ impl Agent {
                 &self.http,
                 &self.probes,
                 &self.state,
+                self.fingerprints(),
             )
         })
+    }
+
+    fn fingerprints(&self) -> Fingerprints {
+        self.fingerprints
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `PUT /v1/fingerprint-key`: keep the fleet's key for fingerprints of secrets and report
+    /// each credential's fingerprint before and after, from one reading of the files. Waits
+    /// for a running action, so no rotation straddles the change.
+    pub async fn set_fingerprint_key(
+        &self,
+        request: protocol::FingerprintKeyRequest,
+    ) -> Result<protocol::FingerprintKeyReply, ApiError> {
+        let key = FingerprintKey::from_hex(&request.key)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let _one = self.one_action.lock().await;
+        let before = self.fingerprints();
+        let after = Fingerprints::keyed(key.clone());
+        if before == after {
+            return Ok(protocol::FingerprintKeyReply {
+                renamed: Vec::new(),
+            });
+        }
+        let renamed = match self.service() {
+            Ok(service) => ops::credentials::renamed(&service, &before, &after),
+            Err(_) => Vec::new(),
+        };
+        self.state
+            .write_fingerprint_key(&key)
+            .map_err(|e| ApiError::internal("could not keep the fingerprint key", e))?;
+        *self
+            .fingerprints
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = after;
+        tracing::info!(key = %key.id(), "fingerprint key set");
+        Ok(protocol::FingerprintKeyReply { renamed })
     }
 
     /// The service for an action that refuses with `code` when there is no profile.
@@ -335,7 +382,7 @@ impl Agent {
 
     /// `GET /v1/database/snapshots`.
     pub fn snapshots(&self) -> protocol::Snapshots {
-        ops::database::list(&ops::database::locate(self.service()), &self.state)
+        ops::database::list(&ops::database::locate(&self.service()), &self.state)
     }
 
     /// `POST /v1/database/restore`: a safety snapshot, the chosen one copied in, the service

@@ -33,7 +33,6 @@ pub use identity::{initialise, new_enrollment, Channel};
 /// The credential inventory and key fingerprints, where the console's tests find them.
 pub mod credentials {
     pub use crate::ops::credentials::inventory;
-    pub use crate::service::files::fingerprint;
 }
 
 /// Starting a loaded agent, where the console's tests and benchmarks find it:

@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gatehouse_pki::{KeyPem, RevocationList};
+use gatehouse_pki::{self as pki, KeyPem, RevocationList};
 use gatehouse_protocol as protocol;
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +120,20 @@ impl StateDir {
         )
     }
 
+    /// The fleet's key for fingerprints of secrets, once a console has sent it.
+    pub fn fingerprint_key(&self) -> std::io::Result<Option<pki::FingerprintKey>> {
+        match read_optional(&self.path("fingerprint.key"))? {
+            Some(text) => pki::FingerprintKey::from_hex(&text)
+                .map(Some)
+                .map_err(|e| std::io::Error::other(format!("fingerprint.key: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    pub fn write_fingerprint_key(&self, key: &pki::FingerprintKey) -> std::io::Result<()> {
+        write_atomic(&self.path("fingerprint.key"), key.to_hex().as_bytes())
+    }
+
     pub fn enroll_key(&self) -> std::io::Result<Option<KeyPem>> {
         match read_optional(&self.path("enroll.key"))? {
             Some(pem) => KeyPem::from_pem(pem)
@@ -161,6 +175,8 @@ impl StateDir {
         remove_if_present(&self.path("fleet.json"))?;
         // A new enrollment may be another console, with a log of its own.
         remove_if_present(&self.path("audit-anchor.json"))?;
+        // And another fleet, whose fingerprints are keyed differently.
+        remove_if_present(&self.path("fingerprint.key"))?;
         remove_if_present(&self.path("revoked.txt"))
     }
 

@@ -195,6 +195,18 @@ fn load_head(ctx: &Ctx) -> Result<Option<Head>> {
     }
 }
 
+/// The action of a row written by the console's own detection, not by a person.
+pub(crate) const ALERT_RAISED: &str = "alert_raised";
+
+/// Who a row is by: the operator, or the console itself for what its detection raised.
+fn actor_of(action: &str) -> String {
+    if action == ALERT_RAISED {
+        "Gatehouse detection".to_owned()
+    } else {
+        operator()
+    }
+}
+
 /// Append one row. Under the store's lock throughout, so two appends never interleave and the
 /// keychain's head never names an older row than the newest.
 fn append_locked(
@@ -237,7 +249,7 @@ fn append_locked(
             prev_mac: &prev_mac,
             id,
             at_us: ctx.micros(),
-            actor: &operator(),
+            actor: &actor_of(action),
             action,
             target,
             detail,

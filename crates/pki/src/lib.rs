@@ -17,7 +17,7 @@ pub use ca::{
     agent_name, cert_info, cert_matches_key, console_name, parse_cert, verify_issued_by, CertInfo,
     FleetCa, Issued, KeyPem, Validity, CERT_LIFETIME, CERT_LIFETIME_SECS, ENROLLMENT_NAME,
 };
-pub use fingerprint::{secret_fingerprint, Fingerprint};
+pub use fingerprint::{secret_fingerprint, Fingerprint, FingerprintKey, Fingerprints};
 pub use revocation::{RevocationList, Serial};
 pub use tls::{
     agent_server_config, console_client_config, enrollment_client_config, enrollment_server_config,

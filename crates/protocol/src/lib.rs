@@ -59,6 +59,9 @@ pub mod paths {
     /// POST [`crate::AuditAnchor`] → [`crate::AnchorReply`]: the console's newest audit row,
     /// kept beside the instance, so a console whose log was cut back can be told so.
     pub const AUDIT_ANCHOR: &str = "/v1/audit/anchor";
+    /// PUT [`crate::FingerprintKeyRequest`] → [`crate::FingerprintKeyReply`]: the fleet's key
+    /// for fingerprints of secrets, kept by the agent; the reply renames what the console knew.
+    pub const FINGERPRINT_KEY: &str = "/v1/fingerprint-key";
 }
 
 /// Most events one page carries.
@@ -369,6 +372,38 @@ pub struct AuditAnchor {
 #[serde(deny_unknown_fields)]
 pub struct AnchorReply {
     pub held: Option<AuditAnchor>,
+}
+
+/// The fleet's key for fingerprints of secrets, as 64 hex digits. From then on the agent
+/// reports every secret by its keyed fingerprint (HMAC-SHA256), which nobody without the key
+/// can recompute for a guessed secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintKeyRequest {
+    pub key: String,
+}
+
+impl std::fmt::Debug for FingerprintKeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKeyRequest { key: <redacted> }")
+    }
+}
+
+/// Each credential's fingerprint before and after the key was taken, read in one pass over
+/// the config files, so the console can carry what it knew of each key over to the new form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintKeyReply {
+    pub renamed: Vec<RenamedFingerprint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenamedFingerprint {
+    /// The credential's name (`mcp_api_key`).
+    pub name: String,
+    pub before: String,
+    pub after: String,
 }
 
 /// A compliance check the agent runs on its host or against its service.

@@ -105,6 +105,16 @@ impl Credentials<'_> {
         })
     }
 
+    /// The value of `instance`'s `name` known as `before` is now known as `after` (the agent
+    /// took the fleet's fingerprint key): its history carries over. Returns the rows renamed.
+    pub fn rename(&self, instance: &str, name: &str, before: &str, after: &str) -> Result<usize> {
+        Ok(self.0.execute(
+            "UPDATE OR IGNORE credentials_seen SET fingerprint = ?4
+             WHERE instance = ?1 AND name = ?2 AND fingerprint = ?3",
+            params![instance, name, before, after],
+        )?)
+    }
+
     /// Mark the warning `days` before `due_at` given; false when it was given before.
     pub fn warn_once(&self, credential: &str, due_at: i64, days: i64, now: i64) -> Result<bool> {
         Ok(self.0.execute(

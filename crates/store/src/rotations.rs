@@ -128,6 +128,23 @@ impl Rotations<'_> {
         Ok(changed > 0)
     }
 
+    /// The value of `instance`'s `name` known as `before` is now known as `after`, in the
+    /// history of finished rotations. A pending rotation keeps the fingerprint its keychain
+    /// entry is named by; it is settled by the key's value. Returns the rows renamed.
+    pub fn rename(&self, instance: &str, name: &str, before: &str, after: &str) -> Result<usize> {
+        let old = self.0.execute(
+            "UPDATE rotations SET old_fingerprint = ?4
+             WHERE instance = ?1 AND name = ?2 AND old_fingerprint = ?3 AND state != 'pending'",
+            params![instance, name, before, after],
+        )?;
+        let new = self.0.execute(
+            "UPDATE rotations SET new_fingerprint = ?4
+             WHERE instance = ?1 AND name = ?2 AND new_fingerprint = ?3 AND state != 'pending'",
+            params![instance, name, before, after],
+        )?;
+        Ok(old + new)
+    }
+
     /// Every rotation still pending, oldest first.
     pub fn pending(&self) -> Result<Vec<Pending>> {
         let mut stmt = self.0.prepare(

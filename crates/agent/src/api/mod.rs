@@ -328,6 +328,7 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::FIREWALL_BLOCK, post(block))
         .route(paths::FIREWALL_UNBLOCK, post(unblock))
         .route(paths::AUDIT_ANCHOR, post(audit_anchor))
+        .route(paths::FINGERPRINT_KEY, put(fingerprint_key))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             agent.clone(),
@@ -623,6 +624,13 @@ async fn revocations(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
 
 async fn audit_anchor(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
     respond(decode(&body).and_then(|request| agent.audit_anchor(request)))
+}
+
+async fn fingerprint_key(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    match decode(&body) {
+        Ok(request) => respond(agent.set_fingerprint_key(request).await),
+        Err(e) => error_response(&e),
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -8,7 +8,6 @@
 use gatehouse_protocol::{CheckId, CheckResult};
 
 use super::{fail, pass, unknown, Context};
-use crate::service::files::fingerprint;
 use crate::service::keys::{Found, FoundKey, Source};
 
 /// The least randomness a key should carry, in bits.
@@ -82,7 +81,7 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
             key.place(),
             key.value.len(),
             bits,
-            fingerprint(&key.value),
+            cx.service.fingerprints.of(&key.value),
             match (published, short, low) {
                 (true, _, _) => " — a published key: weak whatever its length".to_owned(),
                 (_, true, _) => format!(" — shorter than the {min} characters required"),
@@ -141,7 +140,7 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
                 "{} in {} is a published default or known key (fingerprint {})",
                 key.name,
                 key.place(),
-                fingerprint(&key.value)
+                cx.service.fingerprints.of(&key.value)
             ))
         } else {
             None

@@ -26,7 +26,7 @@ use crate::service::Service;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything a check needs to look at.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Context<'a> {
     pub service: Service<'a>,
     pub policy: &'a CheckPolicy,

@@ -17,13 +17,16 @@ use gatehouse_events::profile::Role;
 use gatehouse_events::Profile;
 use gatehouse_protocol::{CredentialsReport, HostCredential};
 
-use crate::service::files::{self, fingerprint, KeyProblem};
+use gatehouse_pki::Fingerprints;
+use gatehouse_protocol::RenamedFingerprint;
+
+use crate::service::files::{self, KeyProblem};
 use crate::service::Service;
 
 /// The inventory of the service beside the agent: its files, and what its process's
 /// environment overrides.
 pub fn of_service(service: &Service<'_>) -> CredentialsReport {
-    let mut report = inventory(service.profile, service.dir());
+    let mut report = inventory(service.profile, service.dir(), &service.fingerprints);
     if let Ok(found) = service.found_keys() {
         for key in found.keys.iter().filter(|k| !k.in_use()) {
             if let Some(by) = &key.overridden_by {
@@ -38,8 +41,64 @@ pub fn of_service(service: &Service<'_>) -> CredentialsReport {
     report
 }
 
+/// Each credential's fingerprint in the form `before` and in `after`, from one reading of
+/// the files: how the console carries what it knew of a key over to a new fingerprint key.
+pub fn renamed(
+    service: &Service<'_>,
+    before: &Fingerprints,
+    after: &Fingerprints,
+) -> Vec<RenamedFingerprint> {
+    let (found, _) = scan(service.profile, service.dir());
+    found
+        .into_iter()
+        .map(|f| RenamedFingerprint {
+            before: before.of(&f.value),
+            after: after.of(&f.value),
+            name: f.name,
+        })
+        .collect()
+}
+
 /// Read every credential the profile names from the files under `service_dir`.
-pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsReport {
+pub fn inventory(
+    profile: &Profile,
+    service_dir: Option<&Path>,
+    fingerprints: &Fingerprints,
+) -> CredentialsReport {
+    let (found, problems) = scan(profile, service_dir);
+    CredentialsReport {
+        credentials: found
+            .into_iter()
+            .map(|f| HostCredential {
+                role: f.role.into(),
+                fingerprint: fingerprints.of(&f.value),
+                length: f.value.len() as u32,
+                file_modified: f.modified,
+                weak: f.weak,
+                file_digest: fingerprints.of(f.text.as_bytes()),
+                file: f.file,
+                name: f.name,
+            })
+            .collect(),
+        problems,
+    }
+}
+
+/// A key as read from its file, value and all; never leaves this module.
+struct Found {
+    role: &'static str,
+    name: String,
+    file: String,
+    value: zeroize::Zeroizing<String>,
+    modified: i64,
+    weak: bool,
+    text: std::rc::Rc<zeroize::Zeroizing<String>>,
+}
+
+/// Read every credential the profile names from the files under `service_dir`, and what is
+/// wrong with them.
+fn scan(profile: &Profile, service_dir: Option<&Path>) -> (Vec<Found>, Vec<String>) {
+    let mut keys = Vec::new();
     let mut report = CredentialsReport {
         credentials: Vec::new(),
         problems: Vec::new(),
@@ -48,7 +107,7 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
         report
             .problems
             .push(files::no_dir("the service's config files"));
-        return report;
+        return (keys, report.problems);
     };
     for (path, file) in files::config_files(profile, dir) {
         let shown = path.display().to_string();
@@ -91,21 +150,21 @@ pub fn inventory(profile: &Profile, service_dir: Option<&Path>) -> CredentialsRe
             }
             None => true,
         });
+        let text = std::rc::Rc::new(zeroize::Zeroizing::new(text));
         for (name, value) in found {
             let weak = value.len() < profile.keys.min_length || profile.is_published(&value);
-            report.credentials.push(HostCredential {
-                role: role.into(),
+            keys.push(Found {
+                role,
                 name,
                 file: shown.clone(),
-                fingerprint: fingerprint(&value),
-                length: value.len() as u32,
-                file_modified: modified,
+                value: zeroize::Zeroizing::new(value),
+                modified,
                 weak,
-                file_digest: fingerprint(&text),
+                text: text.clone(),
             });
         }
     }
-    report
+    (keys, report.problems)
 }
 
 #[cfg(test)]
@@ -131,17 +190,17 @@ mod tests {
                 .expect("built in")
                 .expect("valid profile")
         };
-        let s = inventory(&load("sekha"), Some(dir.path()));
+        let s = inventory(&load("sekha"), Some(dir.path()), &Fingerprints::unkeyed());
         assert_eq!(s.credentials.len(), 1, "Sekha's one key: {s:?}");
         assert!(s.problems.is_empty(), "and nothing wrong: {:?}", s.problems);
         assert_eq!(s.credentials[0].name, "mcp_api_key", "by its TOML key");
         assert_eq!(
             s.credentials[0].fingerprint,
-            fingerprint(&sekha),
+            Fingerprints::unkeyed().of(&sekha),
             "a fingerprint"
         );
         assert!(!s.credentials[0].weak, "40 characters is long enough");
-        let j = inventory(&load("jelmore"), Some(dir.path()));
+        let j = inventory(&load("jelmore"), Some(dir.path()), &Fingerprints::unkeyed());
         let names: Vec<&str> = j.credentials.iter().map(|c| c.name.as_str()).collect();
         assert!(
             j.problems.is_empty(),
@@ -157,7 +216,7 @@ mod tests {
             j.credentials[1].weak,
             "the literal X-API-Key is a published value"
         );
-        let r = inventory(&load("rae"), Some(dir.path()));
+        let r = inventory(&load("rae"), Some(dir.path()), &Fingerprints::unkeyed());
         assert_eq!(
             r.credentials.len(),
             2,
@@ -195,13 +254,13 @@ mod tests {
         )
         .expect("write");
         let load = |name: &str| Profile::builtin(name).expect("built in").expect("valid");
-        let sekha = inventory(&load("sekha"), Some(dir.path()));
+        let sekha = inventory(&load("sekha"), Some(dir.path()), &Fingerprints::unkeyed());
         let key = &sekha.credentials[0];
         assert_eq!(
             (key.name.as_str(), key.fingerprint.clone(), key.weak),
             (
                 "mcp_api_key",
-                fingerprint("dev_default_key_change_me_1234567890"),
+                Fingerprints::unkeyed().of("dev_default_key_change_me_1234567890"),
                 true
             ),
             "the key Sekha uses is its built-in default, offered for rotation: {sekha:?}"
@@ -212,7 +271,7 @@ mod tests {
             "the operator is told why and what a rotation does: {:?}",
             sekha.problems
         );
-        let rae = inventory(&load("rae"), Some(dir.path()));
+        let rae = inventory(&load("rae"), Some(dir.path()), &Fingerprints::unkeyed());
         let secret = rae
             .credentials
             .iter()
@@ -220,10 +279,11 @@ mod tests {
             .expect("the unset SECRET_KEY is offered");
         assert!(
             secret.weak
-                && secret.fingerprint == fingerprint("change-this-secret-key-in-production"),
+                && secret.fingerprint
+                    == Fingerprints::unkeyed().of("change-this-secret-key-in-production"),
             "as its published default: {secret:?}"
         );
-        let jelmore = inventory(&load("jelmore"), Some(dir.path()));
+        let jelmore = inventory(&load("jelmore"), Some(dir.path()), &Fingerprints::unkeyed());
         assert!(
             jelmore
                 .credentials
@@ -250,7 +310,7 @@ mod tests {
         )
         .expect("write");
         let sekha = Profile::builtin("sekha").expect("built in").expect("valid");
-        let report = inventory(&sekha, Some(dir.path()));
+        let report = inventory(&sekha, Some(dir.path()), &Fingerprints::unkeyed());
         assert!(
             report.credentials.iter().all(|c| c.weak),
             "a key in a table is not the service's key: its default is"
@@ -261,14 +321,14 @@ mod tests {
             report.problems
         );
         let rae = Profile::builtin("rae").expect("built in").expect("valid");
-        let missing = inventory(&rae, Some(dir.path()));
+        let missing = inventory(&rae, Some(dir.path()), &Fingerprints::unkeyed());
         assert!(
             missing.problems.iter().any(|p| p.contains(".env")),
             "a missing .env is named: {:?}",
             missing.problems
         );
         assert!(
-            inventory(&rae, None).problems[0].contains("service_dir"),
+            inventory(&rae, None, &Fingerprints::unkeyed()).problems[0].contains("service_dir"),
             "without service_dir the agent says what to set"
         );
     }

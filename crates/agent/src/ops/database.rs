@@ -32,8 +32,9 @@ fn refuse(message: impl Into<String>) -> ApiError {
 
 /// The service's database file, or why there is none to snapshot (no profile, a database
 /// server rather than a file, no `service_dir`).
-pub fn locate(service: Result<Service<'_>, &ConfigError>) -> Result<PathBuf, ApiError> {
+pub fn locate(service: &Result<Service<'_>, &ConfigError>) -> Result<PathBuf, ApiError> {
     service
+        .as_ref()
         .map_err(|e| refuse(e.to_string()))?
         .database()
         .map_err(refuse)
@@ -174,7 +175,7 @@ pub async fn snapshot(
     state: &StateDir,
     now: i64,
 ) -> Result<Snapshot, ApiError> {
-    let db = checked(service)?;
+    let db = checked(&service)?;
     let state = state.clone();
     let snapshot = tokio::task::spawn_blocking(move || take(&db, &state, now, "snapshot", None))
         .await
@@ -184,9 +185,9 @@ pub async fn snapshot(
 }
 
 /// The service's database, located and checked.
-fn checked(service: Result<Service<'_>, &ConfigError>) -> Result<Database, ApiError> {
+fn checked(service: &Result<Service<'_>, &ConfigError>) -> Result<Database, ApiError> {
     let path = locate(service)?;
-    let service = service.map_err(|e| refuse(e.to_string()))?;
+    let service = service.as_ref().map_err(|e| refuse(e.to_string()))?;
     Database::check(&path, |owner| service.account_uid(owner))
 }
 
@@ -246,7 +247,7 @@ pub async fn restore(
 ) -> Result<RestoreResult, ApiError> {
     // Nothing is touched for a snapshot that is not there.
     existing(state, &request.name)?;
-    let db = checked(service)?;
+    let db = checked(&service)?;
     let (state_dir, name) = (state.clone(), request.name.clone());
     let (safety, restored) = tokio::task::spawn_blocking(move || {
         let safety = take(&db, &state_dir, now, "before-restore", Some(&name))?;

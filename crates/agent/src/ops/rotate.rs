@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::fsutil::{self, Access, Dir};
-use crate::service::files::{self, fingerprint, no_dir, replace_value, value_of};
+use crate::service::files::{self, no_dir, replace_value, value_of};
 use crate::service::listener;
 use crate::service::Service;
 use crate::state::StateDir;
@@ -126,7 +126,7 @@ pub async fn rotate(
         .map_err(unreadable)?;
     let facts = config.facts;
     drop(config);
-    if fingerprint(&text) != request.expected_file_digest {
+    if service.fingerprints.of(&text) != request.expected_file_digest {
         return Err(ApiError::conflict(
             codes::CONFIG_CHANGED,
             format!(
@@ -146,7 +146,7 @@ pub async fn rotate(
                 format!("{} no longer holds {}", path.display(), request.name),
             )
         })?;
-    if fingerprint(&old) != request.expected_fingerprint {
+    if service.fingerprints.of(&old) != request.expected_fingerprint {
         return Err(ApiError::conflict(
             codes::CONFIG_CHANGED,
             format!(
@@ -174,8 +174,8 @@ pub async fn rotate(
     let mut outcome = RotateOutcome {
         name: request.name.clone(),
         committed: false,
-        old_fingerprint: fingerprint(&old),
-        new_fingerprint: fingerprint(&request.new_key),
+        old_fingerprint: service.fingerprints.of(&old),
+        new_fingerprint: service.fingerprints.of(&request.new_key),
         steps: Vec::new(),
         error: None,
         rolled_back: false,

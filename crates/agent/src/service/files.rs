@@ -164,11 +164,6 @@ pub fn value_of(file: &ConfigFile, text: &str, name: &str) -> Option<String> {
     }
 }
 
-/// The first 16 hex digits of the SHA-256 of a secret.
-pub fn fingerprint(value: &str) -> String {
-    gatehouse_pki::secret_fingerprint(value.as_bytes())
-}
-
 /// A string key at the root of a TOML document; a key of that name inside a table is a
 /// problem worth saying (Sekha ignores it there).
 pub fn toml_root_key(text: &str, key: &str) -> Result<Option<String>, String> {

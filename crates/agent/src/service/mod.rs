@@ -24,6 +24,7 @@ pub mod probe;
 pub mod restart;
 
 use gatehouse_events::Profile;
+use gatehouse_pki::Fingerprints;
 
 use crate::config::ServiceSettings;
 use crate::probes::ProbeLog;
@@ -33,7 +34,7 @@ use crate::state::StateDir;
 /// log of the agent's own requests (every request to the service opens a window there, so
 /// the lines it makes are known as the agent's). Cheap to make; the agent makes one per
 /// request from what it resolved at start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Service<'a> {
     pub profile: &'a Profile,
     pub settings: &'a ServiceSettings,
@@ -41,6 +42,8 @@ pub struct Service<'a> {
     pub probes: &'a ProbeLog,
     /// The agent's state directory: where a running restart is noted.
     pub state: &'a StateDir,
+    /// How secrets are fingerprinted: with the fleet's key once a console sent it.
+    pub fingerprints: Fingerprints,
 }
 
 impl<'a> Service<'a> {
@@ -50,6 +53,7 @@ impl<'a> Service<'a> {
         http: &'a reqwest::Client,
         probes: &'a ProbeLog,
         state: &'a StateDir,
+        fingerprints: Fingerprints,
     ) -> Self {
         Service {
             profile,
@@ -57,6 +61,7 @@ impl<'a> Service<'a> {
             http,
             probes,
             state,
+            fingerprints,
         }
     }
 }

@@ -512,7 +512,7 @@ impl Analytics {
             let Some(alert) = self.record_firing(rule, &firing, spoofable, baseline)? else {
                 continue;
             };
-            self.ctx.record_action(
+            self.ctx.record_alert(
                 instance,
                 Outcome::Failure,
                 &format!("Alert {}: {} {}", alert.id, rule.name, alert.detail),
@@ -625,7 +625,7 @@ impl Analytics {
             }
         };
         if let Some((id, detail)) = joined_as {
-            self.ctx.record_action(
+            self.ctx.record_alert(
                 &f.instance,
                 Outcome::Failure,
                 &format!("Alert {id} is also {}: {detail}", rule.name),
@@ -738,7 +738,7 @@ impl Analytics {
         };
         if let Some((id, detail)) = created {
             self.ctx
-                .record_action(instance, Outcome::Info, &format!("Alert {id}: {detail}"));
+                .record_alert(instance, Outcome::Info, &format!("Alert {id}: {detail}"));
             tracing::info!(alert = id, instance, "history summary raised");
         }
         Ok(())
@@ -864,7 +864,7 @@ impl Analytics {
         };
         if let Some((id, detail)) = created {
             self.ctx
-                .record_action(instance, Outcome::Info, &format!("Alert {id}: {detail}"));
+                .record_alert(instance, Outcome::Info, &format!("Alert {id}: {detail}"));
         }
         Ok(())
     }

@@ -408,6 +408,12 @@ impl Rotation {
         Ok(inventory)
     }
 
+    /// The fingerprint this fleet gives `value`: which key a client holds, told without
+    /// showing it, in the form agents that took the fleet's key report.
+    pub fn fingerprint_of(&self, value: &str) -> Result<String> {
+        Ok(self.ctx.fingerprint_key()?.of(value.as_bytes()))
+    }
+
     /// Rotations run from this console, newest first.
     pub fn rotation_history(&self, limit: u32) -> Result<Vec<RotationRecord>> {
         Ok(self.ctx.db().rotations().history(limit)?)
@@ -675,6 +681,11 @@ impl Rotation {
     ) -> Result<(RotationResult, Option<crate::Sensitive<String>>)> {
         let record = self.ctx.instance(instance)?;
         self.settle_key(instance, name).await?;
+        // The agent and the console must fingerprint the new key alike to recognise it.
+        let fingerprints = {
+            let agent = self.ctx.agent(&record).await?;
+            self.ctx.link_fingerprints(&record, &agent).await?
+        };
         let report = self.host_credentials(&record).await?;
         let found = report
             .credentials
@@ -690,7 +701,7 @@ impl Rotation {
             &format!("rotate {name} (fingerprint {})", found.fingerprint),
         )?;
         let key = generate_key()?;
-        let new_fingerprint = gatehouse_pki::secret_fingerprint(key.expose().as_bytes());
+        let new_fingerprint = fingerprints.of(key.expose().as_bytes());
         let pending = pending_entry(instance, name, &new_fingerprint);
         self.ctx.vault.store(
             &pending,
@@ -973,7 +984,11 @@ impl Rotation {
             .vault
             .load(&legacy_pending_entry(&p.instance, &p.name))
         {
-            Ok(key) if gatehouse_pki::secret_fingerprint(key.expose()) == p.new_fingerprint => {
+            Ok(key)
+                if self
+                    .ctx
+                    .fingerprint_matches(&p.new_fingerprint, key.expose()) =>
+            {
                 Ok(Some(key))
             }
             Ok(_) | Err(Error::SecretNotFound { .. }) => Ok(None),
@@ -990,8 +1005,9 @@ impl Rotation {
                 // The old shared entry goes only if it holds this rotation's key.
                 match self.ctx.vault.load(&entry) {
                     Ok(key)
-                        if gatehouse_pki::secret_fingerprint(key.expose()) == p.new_fingerprint => {
-                    }
+                        if self
+                            .ctx
+                            .fingerprint_matches(&p.new_fingerprint, key.expose()) => {}
                     _ => continue,
                 }
             }
@@ -1067,10 +1083,19 @@ impl Rotation {
             return Ok(false);
         }
         let held = self.host_fingerprint(&record, name).await;
+        let key = self.pending_key(p)?;
+        // The host holds this rotation's key: by the fingerprint it was started with, or (a
+        // rotation from before the agent took the fleet's key) by the key itself.
+        let is_new = |fp: &str| {
+            fp == new_fingerprint
+                || key
+                    .as_ref()
+                    .is_some_and(|k| self.ctx.fingerprint_matches(fp, k.expose()))
+        };
         let committed = match &status.outcome {
-            Some(o) => o.committed || held.as_deref() == Some(new_fingerprint.as_str()),
+            Some(o) => o.committed || held.as_deref().is_some_and(is_new),
             None => match held.as_deref() {
-                Some(fp) if fp == new_fingerprint => true,
+                Some(fp) if is_new(fp) => true,
                 // No record and another key on the host: definite only once a request still
                 // on its way would have reached the agent.
                 Some(_) => {
@@ -1083,7 +1108,6 @@ impl Rotation {
                 None => return Ok(false),
             },
         };
-        let key = self.pending_key(p)?;
         if committed {
             let Some(key) = key else {
                 if !self.finish_rotation(
