@@ -583,6 +583,30 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
         !offenders.iter().any(|o| o.ip == "10.0.0.2"),
         "a client that signed in is no offender"
     );
+    for offset in [0, 1] {
+        let page = lab
+            .console
+            .analytics
+            .offender_page(&OffenderQuery {
+                window: Window::Day,
+                limit: Some(1),
+                offset: Some(offset),
+                ..Default::default()
+            })
+            .expect("a page");
+        let ips = |list: &[gatehouse_core::Offender]| {
+            list.iter().map(|o| o.ip.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            (ips(&page.offenders), page.offset, page.total),
+            (
+                ips(&offenders).into_iter().skip(offset as usize).take(1).collect(),
+                offset,
+                offenders.len() as u64
+            ),
+            "a page of one from rank {offset} holds the address of that rank and says how many there are in all"
+        );
+    }
     let sprayer = lab
         .console
         .analytics
@@ -763,6 +787,7 @@ async fn an_address_a_client_chose_is_marked_and_its_block_needs_a_second_confir
             instance: None,
             service: None,
             limit: None,
+            offset: None,
         })
         .expect("offenders");
     let offender = offenders

@@ -201,12 +201,14 @@ pub fn offenders(
     if args.sync {
         sync(console)?;
     }
-    let rows = console.analytics.offenders(&OffenderQuery {
+    let page = console.analytics.offender_page(&OffenderQuery {
         window: args.window.parse()?,
         instance: args.instance.clone(),
         service: args.service.clone(),
         limit: Some(args.limit),
+        offset: None,
     })?;
+    let (rows, total) = (page.offenders, page.total);
     if as_json {
         print_json(&rows);
         return Ok(());
@@ -225,6 +227,7 @@ pub fn offenders(
         "LAST SEEN (UTC)",
         "ALERTS"
     );
+    let shown = rows.len();
     for o in rows {
         let mark = if o.allowlisted { " (allowlisted)" } else { "" };
         say!(
@@ -238,6 +241,9 @@ pub fn offenders(
             o.open_alerts,
             printable(&o.instances.join(", "))
         );
+    }
+    if total > shown as u64 {
+        say!("{shown} of {total} addresses, most failures first; --limit {total} lists them all.");
     }
     Ok(())
 }

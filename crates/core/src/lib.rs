@@ -31,8 +31,8 @@ pub use analytics::notify;
 pub use analytics::{
     allowlisted, build_heatmap, render_png, time_zone, Alert, AlertFacet, AlertFilter, AlertNotice,
     AlertState, Analytics, ChartTheme, DetectionSettings, GridBox, HeatCell, Heatmap, HeatmapKind,
-    HeatmapQuery, ImageFormat, NotificationGate, Offender, OffenderQuery, Rule, Severity, Window,
-    HISTORY_KIND, LATE_US, NOTIFICATIONS_PER_MINUTE, STALE_KEY_KIND,
+    HeatmapQuery, ImageFormat, NotificationGate, Offender, OffenderPage, OffenderQuery, Rule,
+    Severity, Window, HISTORY_KIND, LATE_US, NOTIFICATIONS_PER_MINUTE, STALE_KEY_KIND,
 };
 pub use audit::{AuditEntry, AuditLog, AuditVerdict};
 pub use clock::Clock;

@@ -136,7 +136,9 @@ export function heatmapsFake(host: FakeHost): HeatmapsFake & HeatmapsCalls {
     },
     async offenders(query) {
       host.calls.push(`offenders:${query.window}`);
-      return host.offenderList;
+      const offset = query.offset ?? 0;
+      const limit = query.limit ?? 100;
+      return { offenders: host.offenderList.slice(offset, offset + limit), offset, total: host.offenderList.length };
     },
     async alerts(filter) {
       host.calls.push(`alerts:${filter.all ? 'all' : 'open'}`);

@@ -8,4 +8,8 @@ export type OffenderQuery = { window: Window, instance: string | null, service: 
 /**
  * At most this many, most failures first (default 100).
  */
-limit: number | null, };
+limit: number | null, 
+/**
+ * Skip this many first: the next page.
+ */
+offset: number | null, };

@@ -31,7 +31,7 @@ import type { IncidentView } from './IncidentView';
 import type { InstanceView } from './InstanceView';
 import type { ItemView } from './ItemView';
 import type { KeychainStatus } from './KeychainStatus';
-import type { Offender } from './Offender';
+import type { OffenderPage } from './OffenderPage';
 import type { OffenderQuery } from './OffenderQuery';
 import type { OpenIncident } from './OpenIncident';
 import type { Overview } from './Overview';
@@ -72,7 +72,7 @@ export interface Host {
   setTimeZone(zone: string | null): Promise<Settings>;
   heatmap(query: HeatmapQuery): Promise<Heatmap>;
   exportHeatmap(query: HeatmapQuery, format: ImageFormat): Promise<string>;
-  offenders(query: OffenderQuery): Promise<Array<Offender>>;
+  offenders(query: OffenderQuery): Promise<OffenderPage>;
   alerts(filter: AlertFilter): Promise<Array<Alert>>;
   setAlertState(id: number, state: AlertState): Promise<Alert>;
   detection(): Promise<DetectionSettings>;
@@ -140,7 +140,7 @@ export function createHost(call: Call): Host {
     setTimeZone: (zone) => call('set_time_zone', { zone }) as Promise<Settings>,
     heatmap: (query) => call('heatmap', { query }) as Promise<Heatmap>,
     exportHeatmap: (query, format) => call('export_heatmap', { query, format }) as Promise<string>,
-    offenders: (query) => call('offenders', { query }) as Promise<Array<Offender>>,
+    offenders: (query) => call('offenders', { query }) as Promise<OffenderPage>,
     alerts: (filter) => call('alerts', { filter }) as Promise<Array<Alert>>,
     setAlertState: (id, state) => call('set_alert_state', { id, state }) as Promise<Alert>,
     detection: () => call('detection') as Promise<DetectionSettings>,

@@ -95,14 +95,22 @@ describe('heatmaps', () => {
 });
 
 describe('offenders', () => {
-  it('say "100 shown" when the list reaches the limit, since the core does not say how many more', async () => {
+  it('say "1–100 of 157", with the total on the badge, and page through the rest', async () => {
     const host = withFleet();
-    host.offenderList = Array.from({ length: 100 }, (_, i) => sampleOffender(`203.0.113.${i}`, { failures: 200 - i }));
+    host.offenderList = Array.from({ length: 157 }, (_, i) => sampleOffender(`203.0.${Math.floor(i / 100)}.${i % 100}`, { failures: 300 - i }));
     render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
     const tab = await screen.findByTestId('tab-offenders');
-    await waitFor(() => expect(tab.textContent, 'the badge does not pass 100 off as a total').toMatch(/Offenders\s*100 shown/));
+    await waitFor(() => expect(tab.textContent?.replace(/\s+/g, ' ').trim(), 'the badge counts every offender, not the page').toBe('Offenders 157'));
     await fireEvent.click(tab);
-    expect((await screen.findByTestId('offenders-count')).textContent, 'and the list says there may be more').toMatch(/100 addresses with the most failures.*there may be more/s);
+    const count = await screen.findByTestId('offenders-count');
+    expect(count.textContent?.replace(/\s+/g, ' '), 'the list says which of how many it shows').toMatch(/1–100 of 157 addresses/);
+    const table = screen.getByTestId('offenders');
+    expect(within(table).getAllByRole('row').length - 1, 'a page of 100').toBe(100);
+    expect((screen.getByRole('button', { name: /Previous 100/ }) as HTMLButtonElement).disabled, 'nothing before the first page').toBe(true);
+    await fireEvent.click(screen.getByRole('button', { name: /Next 100/ }));
+    await waitFor(() => expect(count.textContent?.replace(/\s+/g, ' '), 'the second page').toMatch(/101–157 of 157 addresses/));
+    expect(within(table).getAllByRole('row').length - 1, 'holds the other 57').toBe(57);
+    expect((screen.getByRole('button', { name: /Next 100/ }) as HTMLButtonElement).disabled, 'and is the last').toBe(true);
   });
 
   it('count plainly when the list is below the limit', async () => {
@@ -122,7 +130,7 @@ describe('offenders', () => {
     const search = screen.getByRole('searchbox', { name: 'Find an address' });
     await fireEvent.input(search, { target: { value: '51.100' } });
     expect(within(table).getAllByRole('row').slice(1).map((r) => r.querySelector('td')?.textContent), 'only the address that contains it').toEqual(['198.51.100.4']);
-    expect(screen.getByTestId('offenders-count').textContent, 'and how many of those shown match').toMatch(/1 of the 3 shown contain “51\.100”/);
+    expect(screen.getByTestId('offenders-count').textContent, 'and how many of those shown match').toMatch(/1 of the 3 on this page contain “51\.100”/);
     await fireEvent.input(search, { target: { value: '2001:db8' } });
     expect(within(table).getAllByRole('row').length - 1, 'IPv6, whatever the case it was written in').toBe(1);
     expect(host.calls.filter((c) => c.startsWith('offenders')).length, 'searching reads nothing again from the host').toBe(1);

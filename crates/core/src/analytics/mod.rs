@@ -21,7 +21,7 @@ pub use heatmap::{
     build as build_heatmap, render_png, time_zone, zone_name, ChartTheme, GridBox, HeatCell,
     Heatmap, HeatmapKind, HeatmapQuery, ImageFormat, Window,
 };
-pub use offenders::{Offender, OffenderQuery};
+pub use offenders::{Offender, OffenderPage, OffenderQuery};
 
 use crate::context::Ctx;
 

@@ -27,6 +27,18 @@ pub struct OffenderQuery {
     pub service: Option<String>,
     /// At most this many, most failures first (default 100).
     pub limit: Option<u32>,
+    /// Skip this many first: the next page.
+    pub offset: Option<u32>,
+}
+
+/// One page of offenders, and how many addresses failed in the window in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct OffenderPage {
+    pub offenders: Vec<Offender>,
+    /// The rank of the first, from 0.
+    pub offset: u32,
+    #[ts(type = "number")]
+    pub total: u64,
 }
 
 /// One client address and what it did.
@@ -80,11 +92,12 @@ fn offender_rows(
     scope: &Scope<'_>,
     first: i64,
     last: i64,
+    offset: usize,
     limit: usize,
-) -> Result<Vec<Offender>> {
-    let top = store.top_addresses(scope, first, last, limit)?;
+) -> Result<(Vec<Offender>, u64)> {
+    let (top, total) = store.top_addresses_page(scope, first, last, offset, limit)?;
     if top.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), total));
     }
     let ids: Vec<StringId> = top.iter().map(|(ip, _)| *ip).collect();
     let mut by_ip: HashMap<StringId, Offender> = HashMap::new();
@@ -151,7 +164,7 @@ fn offender_rows(
         })
         .collect();
     out.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.ip.cmp(&b.ip)));
-    Ok(out)
+    Ok((out, total))
 }
 
 /// How far back a block looks for the failures that name its address.
@@ -180,6 +193,12 @@ impl Analytics {
 
     /// The addresses with the most failed sign-ins in the window.
     pub fn offenders(&self, query: &OffenderQuery) -> Result<Vec<Offender>> {
+        Ok(self.offender_page(query)?.offenders)
+    }
+
+    /// A page of the addresses with the most failed sign-ins in the window, and how many
+    /// there are in all ("100 of 157").
+    pub fn offender_page(&self, query: &OffenderQuery) -> Result<OffenderPage> {
         let service_instances: Option<Vec<String>> = match &query.service {
             Some(service) => Some(
                 self.ctx
@@ -201,10 +220,11 @@ impl Analytics {
         let now_us = self.ctx.micros();
         let (first, last) = window_hours(query.window, now_us, &tz);
         let limit = query.limit.unwrap_or(100).clamp(1, 10_000) as usize;
-        let mut rows = {
+        let offset = query.offset.unwrap_or(0);
+        let (mut rows, total) = {
             let mut events = self.ctx.events();
             events.refresh()?;
-            offender_rows(&events, &scope, first, last, limit)?
+            offender_rows(&events, &scope, first, last, offset as usize, limit)?
         };
         let allowlist = self.detection()?.allowlist;
         let open = self.alerts(&AlertFilter::default())?;
@@ -224,7 +244,11 @@ impl Analytics {
                 .filter(|a| a.subject.as_deref() == Some(o.ip.as_str()))
                 .count() as u32;
         }
-        Ok(rows)
+        Ok(OffenderPage {
+            offenders: rows,
+            offset,
+            total,
+        })
     }
 }
 

@@ -36,7 +36,7 @@ macro_rules! with_commands {
             sync heatmap(query: HeatmapQuery) -> Heatmap = |c| c.analytics.heatmap(&query);
             sync export_heatmap(query: HeatmapQuery, format: ImageFormat) -> String =
                 |c| c.analytics.export_heatmap_to_dir(&query, format, &c.data_dir().downloads());
-            sync offenders(query: OffenderQuery) -> Vec<Offender> = |c| c.analytics.offenders(&query);
+            sync offenders(query: OffenderQuery) -> OffenderPage = |c| c.analytics.offender_page(&query);
             sync alerts(filter: AlertFilter) -> Vec<Alert> = |c| c.analytics.alerts(&filter);
             sync set_alert_state(id: i64, state: AlertState) -> Alert = |c| c.analytics.set_alert_state(id, state);
             sync detection() -> DetectionSettings = |c| c.analytics.detection();

@@ -334,9 +334,22 @@ impl EventStore {
         last: i64,
         limit: usize,
     ) -> Result<Vec<(StringId, u64)>> {
+        Ok(self.top_addresses_page(scope, first, last, 0, limit)?.0)
+    }
+
+    /// Addresses `offset..offset + limit` by failures, most first, and how many addresses
+    /// failed in the window in all.
+    pub fn top_addresses_page(
+        &self,
+        scope: &Scope<'_>,
+        first: i64,
+        last: i64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(StringId, u64)>, u64)> {
         let pairs = self.counting_sources_in(scope)?;
         if pairs.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         // Summed in a hash map rather than with GROUP BY: on the hundred thousand rows of a
         // month, SQLite's sorter is most of the cost.
@@ -354,13 +367,15 @@ impl EventStore {
             .into_iter()
             .map(|(ip, n)| (StringId(ip), n))
             .collect();
+        let total = top.len() as u64;
         let order = |a: &(StringId, u64), b: &(StringId, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-        if top.len() > limit {
-            top.select_nth_unstable_by(limit, order);
-            top.truncate(limit);
+        let end = offset.saturating_add(limit);
+        if top.len() > end {
+            top.select_nth_unstable_by(end, order);
+            top.truncate(end);
         }
         top.sort_unstable_by(order);
-        Ok(top)
+        Ok((top.split_off(offset.min(top.len())), total))
     }
 
     /// Failed attempts per (hour, address) for the given addresses.

@@ -1,6 +1,8 @@
 // The Heatmaps view's controller: the chart, offenders and alerts for one window and scope,
 // refreshed while the view is shown (alerts every two seconds while their tab is), alert
 // states, chart export, and incidents from an offender or an alert.
+import { untrack } from 'svelte';
+
 import type { Alert } from '../../gen/Alert';
 import type { AlertState } from '../../gen/AlertState';
 import type { Heatmap } from '../../gen/Heatmap';
@@ -31,8 +33,7 @@ export const WINDOWS: readonly (readonly [Window, string])[] = [
   ['month', 'Last 30 days'],
   ['quarter', 'Last 90 days'],
 ];
-/** The most offenders the console is asked for: the core lists the most failures first and
- * does not say how many more there are. */
+/** Offenders per page: the core lists the most failures first and says how many in all. */
 export const OFFENDER_LIMIT = 100;
 const REFRESH_MS = 10_000;
 const ALERTS_REFRESH_MS = 2_000;
@@ -58,6 +59,9 @@ export class HeatmapsController {
   instances = $state<InstanceView[] | null>(null);
   map = $state<Heatmap | null>(null);
   offenders = $state<Offender[]>([]);
+  /** How many addresses failed in the window in all, and the rank of the page's first. */
+  offenderTotal = $state(0);
+  offenderOffset = $state(0);
   alerts = $state<Alert[]>([]);
   showResolved = $state(false);
   error = $state<HostError | null>(null);
@@ -77,8 +81,9 @@ export class HeatmapsController {
       this.sortKey === 'ip' ? a.ip.localeCompare(b.ip) : Number(b[this.sortKey]) - Number(a[this.sortKey]),
     ),
   );
-  /** The list reached the limit: there may be more offenders than those shown. */
-  readonly offendersCapped = $derived(this.offenders.length >= OFFENDER_LIMIT);
+  /** Not every offender is on this page. */
+  readonly offendersCapped = $derived(this.offenderTotal > this.offenders.length);
+  readonly hasNextOffenders = $derived(this.offenderOffset + this.offenders.length < this.offenderTotal);
   /** The sorted offenders whose address contains what was typed (any case, IPv6 too). */
   readonly shownOffenders = $derived.by(() => {
     const q = this.addressQuery.trim().toLowerCase();
@@ -106,7 +111,11 @@ export class HeatmapsController {
       $effect(() => {
         void this.query;
         void this.showResolved;
-        void this.load();
+        // Another window or scope starts at the first page.
+        untrack(() => {
+          this.offenderOffset = 0;
+          void this.load();
+        });
       });
     });
     this.#host
@@ -131,17 +140,33 @@ export class HeatmapsController {
     try {
       const [m, o, a] = await Promise.all([
         this.#host.heatmap(this.query),
-        this.#host.offenders({ window: this.range, instance: this.query.instance, service: this.query.service, limit: OFFENDER_LIMIT }),
+        this.#host.offenders({
+          window: this.range,
+          instance: this.query.instance,
+          service: this.query.service,
+          limit: OFFENDER_LIMIT,
+          offset: this.offenderOffset,
+        }),
         this.#host.alerts(this.#alertFilter()),
       ]);
       if (request !== this.#latest) return;
       this.map = m;
-      this.offenders = o;
+      this.offenders = o.offenders;
+      this.offenderTotal = o.total;
+      this.offenderOffset = o.offset;
       this.alerts = a;
       this.error = null;
     } catch (e) {
       if (request === this.#latest) this.error = toHostError(e);
     }
+  }
+
+  /** The next or previous page of offenders. */
+  async pageOffenders(direction: 1 | -1): Promise<void> {
+    const next = this.offenderOffset + direction * OFFENDER_LIMIT;
+    if (next < 0 || next >= Math.max(this.offenderTotal, 1)) return;
+    this.offenderOffset = next;
+    await this.load();
   }
 
   async loadAlerts(): Promise<void> {
