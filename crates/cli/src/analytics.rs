@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gatehouse_core::{
-    AlertFilter, AlertState, ChartTheme, Console, Error, HeatmapKind, HeatmapQuery, OffenderQuery,
-    Window,
+    AlertFilter, AlertState, ChartTheme, ColourScale, Console, Error, HeatmapKind, HeatmapQuery,
+    OffenderQuery, Window,
 };
 use serde_json::json;
 
@@ -27,6 +27,9 @@ pub struct HeatmapArgs {
     /// light or dark colours.
     #[arg(long, default_value = "light")]
     theme: String,
+    /// Colours by count: log (a few failures stay visible beside thousands) or linear.
+    #[arg(long, default_value = "log")]
+    scale: String,
     /// Write the chart as SVG to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -135,12 +138,23 @@ pub fn heatmap(console: &Console, args: &HeatmapArgs, as_json: bool) -> gatehous
             })
         }
     };
+    let scale = match args.scale.as_str() {
+        "log" => ColourScale::Log,
+        "linear" => ColourScale::Linear,
+        other => {
+            return Err(Error::InvalidInput {
+                field: "scale",
+                reason: format!("{other:?} is not log or linear"),
+            })
+        }
+    };
     let query = HeatmapQuery {
         kind: kind(&args.kind)?,
         window: args.window.parse::<Window>()?,
         instance: args.instance.clone(),
         service: args.service.clone(),
         theme,
+        scale,
     };
     let map = console.analytics.heatmap(&query)?;
     let write = |path: &PathBuf, bytes: &[u8]| -> gatehouse_core::Result<()> {

@@ -52,6 +52,7 @@ export function sampleHeatmap(query: HeatmapQuery): Heatmap {
     columns,
     cells,
     max: 40,
+    scale: query.scale,
     total: 40,
     width: 960,
     height: 316,

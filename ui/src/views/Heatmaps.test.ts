@@ -26,6 +26,15 @@ describe('heatmaps', () => {
     expect(cells.length, 'one target per cell of 7 x 24').toBe(168);
   });
 
+  it('draws on a log scale by default and proportionally when asked', async () => {
+    const host = withFleet();
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await screen.findByRole('img');
+    expect(host.heatmapQueries.at(-1)?.scale, 'a log scale keeps a few failures visible beside a brute force').toBe('log');
+    await fireEvent.change(screen.getByLabelText('Colours'), { target: { value: 'linear' } });
+    await waitFor(() => expect(host.heatmapQueries.at(-1)?.scale, 'the chart is drawn again on the chosen scale').toBe('linear'));
+  });
+
   it('opens exactly a cell\'s events in the timeline, from the mouse or the keyboard', async () => {
     const host = withFleet();
     const opened: TimelinePreset[] = [];

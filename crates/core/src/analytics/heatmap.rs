@@ -103,6 +103,47 @@ pub enum ChartTheme {
     Dark,
 }
 
+/// How counts map to colours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ColourScale {
+    /// Logarithmic: 3 failures still show beside a cell of a thousand.
+    #[default]
+    Log,
+    /// Proportional to the count: the busiest cells stand out, small ones fade.
+    Linear,
+}
+
+impl ColourScale {
+    pub fn words(self) -> &'static str {
+        match self {
+            ColourScale::Log => "log scale",
+            ColourScale::Linear => "proportional scale",
+        }
+    }
+
+    /// Where `count` falls between none (0) and `max` (1).
+    fn position(self, count: u64, max: u64) -> f64 {
+        if count == 0 || max == 0 {
+            return 0.0;
+        }
+        let t = match self {
+            ColourScale::Log => (count as f64).ln_1p() / (max as f64).ln_1p(),
+            ColourScale::Linear => count as f64 / max as f64,
+        };
+        t.clamp(0.0, 1.0)
+    }
+
+    /// The count at position `t`, the inverse of [`ColourScale::position`].
+    fn count_at(self, t: f64, max: u64) -> u64 {
+        let c = match self {
+            ColourScale::Log => ((max as f64).ln_1p() * t).exp_m1(),
+            ColourScale::Linear => max as f64 * t,
+        };
+        (c.round() as u64).clamp(1, max.max(1))
+    }
+}
+
 /// What to draw.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(default)]
@@ -113,6 +154,7 @@ pub struct HeatmapQuery {
     /// Service profile: the instances running it.
     pub service: Option<String>,
     pub theme: ChartTheme,
+    pub scale: ColourScale,
 }
 
 /// One cell: what it counts and how to open exactly those events.
@@ -150,6 +192,8 @@ pub struct Heatmap {
     pub cells: Vec<HeatCell>,
     #[ts(type = "number")]
     pub max: u64,
+    /// How counts map to colours, as the legend says.
+    pub scale: ColourScale,
     #[ts(type = "number")]
     pub total: u64,
     pub width: u32,
@@ -455,6 +499,7 @@ pub fn build(
         columns: layout.columns,
         cells,
         max,
+        scale: query.scale,
         total,
         width: WIDTH,
         height: 0,
@@ -481,6 +526,23 @@ struct Geometry {
     height: u32,
 }
 
+/// The longest row label drawn whole; longer ones (a full IPv6 address, a long instance name)
+/// keep their start and end around an ellipsis, and every cell's own label stays whole.
+const MAX_LABEL_CHARS: usize = 40;
+
+fn elide(text: &str, max: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max {
+        return text.to_owned();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
 fn geometry(map: &Heatmap) -> Geometry {
     let longest = map
         .rows
@@ -488,7 +550,7 @@ fn geometry(map: &Heatmap) -> Geometry {
         .map(|r| r.chars().count())
         .max()
         .unwrap_or(3);
-    let left = (longest as i32 * 7 + 24).clamp(56, 220);
+    let left = (longest.min(MAX_LABEL_CHARS) as i32 * 7 + 24).clamp(56, 320);
     let top = 64;
     let rows = map.rows.len().max(1) as i32;
     let cell_h = if rows > 16 { 16 } else { 24 };
@@ -544,13 +606,16 @@ fn palette(theme: ChartTheme) -> Palette {
     }
 }
 
-/// The colour of a count: a square-root scale, so a few failures still show beside a
-/// brute force of thousands.
-fn shade(p: &Palette, count: u64, max: u64) -> RGBColor {
+/// The colour of a count on `scale`.
+fn shade(p: &Palette, scale: ColourScale, count: u64, max: u64) -> RGBColor {
     if count == 0 || max == 0 {
         return p.zero;
     }
-    let t = (count as f64 / max as f64).sqrt().clamp(0.0, 1.0);
+    ramp(p, scale.position(count, max))
+}
+
+/// The colour at `t` along the palette's ramp, from the least (0) to the most (1).
+fn ramp(p: &Palette, t: f64) -> RGBColor {
     let scaled = t * (p.ramp.len() - 1) as f64;
     let i = (scaled.floor() as usize).min(p.ramp.len() - 2);
     let f = scaled - i as f64;
@@ -597,7 +662,7 @@ where
     for (row, name) in map.rows.iter().enumerate() {
         let y = g.top + row as i32 * g.cell_h + g.cell_h / 2;
         root.draw(&Text::new(
-            name.clone(),
+            elide(name, MAX_LABEL_CHARS),
             (g.left - 8, y),
             right_aligned.clone(),
         ))
@@ -610,7 +675,7 @@ where
         // A 1-pixel gap keeps neighbouring cells apart in either theme.
         root.draw(&Rectangle::new(
             [(x0, y0), (x1 - 1, y0 + g.cell_h - 1)],
-            shade(&p, cell.count, map.max).filled(),
+            shade(&p, map.scale, cell.count, map.max).filled(),
         ))
         .map_err(chart_error)?;
     }
@@ -633,12 +698,12 @@ where
     let legend_y = axis_y + 30;
     let left_label = small.clone().pos(Pos::new(HPos::Left, VPos::Center));
     root.draw(&Text::new(
-        "Failed sign-ins per cell:".to_owned(),
+        format!("Failed sign-ins per cell ({}):", map.scale.words()),
         (g.left, legend_y + 7),
         left_label.clone(),
     ))
     .map_err(chart_error)?;
-    let mut x = g.left + 160;
+    let mut x = g.left + 300;
     root.draw(&Rectangle::new(
         [(x, legend_y), (x + 14, legend_y + 14)],
         p.zero.filled(),
@@ -655,12 +720,12 @@ where
     let bar = 240;
     let top_count = map.max.max(1);
     for i in 0..steps {
-        let count = 1 + (top_count - 1) * (i * i) as u64 / ((steps - 1) * (steps - 1)) as u64;
+        let t = f64::from(i) / f64::from(steps - 1);
         let x0 = x + i * bar / steps;
         let x1 = x + (i + 1) * bar / steps;
         root.draw(&Rectangle::new(
             [(x0, legend_y), (x1, legend_y + 14)],
-            shade(&p, count, top_count).filled(),
+            ramp(&p, t).filled(),
         ))
         .map_err(chart_error)?;
     }
@@ -672,6 +737,16 @@ where
     ))
     .map_err(chart_error)?;
     if top_count > 1 {
+        // The middle of the bar says what the scale does to counts.
+        let middle = map.scale.count_at(0.5, top_count);
+        if middle > 1 && middle < top_count {
+            root.draw(&Text::new(
+                middle.to_string(),
+                (x + bar / 2, legend_y + 18),
+                under.clone(),
+            ))
+            .map_err(chart_error)?;
+        }
         root.draw(&Text::new(
             top_count.to_string(),
             (x + bar, legend_y + 18),
@@ -783,5 +858,59 @@ impl Analytics {
             source,
         })?;
         Ok(path.display().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_scale_keeps_a_few_failures_visible_beside_a_thousand() {
+        let (few, max) = (3, 1_068);
+        let log = ColourScale::Log.position(few, max);
+        let linear = ColourScale::Linear.position(few, max);
+        assert!(
+            log > 0.15 && linear < 0.01,
+            "3 failures sit a fifth of the way up the log ramp ({log:.3}) but vanish on the proportional one ({linear:.3})"
+        );
+        for scale in [ColourScale::Log, ColourScale::Linear] {
+            assert_eq!(
+                scale.position(0, max),
+                0.0,
+                "{scale:?}: none is the zero colour"
+            );
+            assert_eq!(
+                scale.position(max, max),
+                1.0,
+                "{scale:?}: the busiest cell tops the ramp"
+            );
+            assert_eq!(
+                scale.count_at(1.0, max),
+                max,
+                "{scale:?}: the legend's end is the busiest cell"
+            );
+        }
+        assert_eq!(
+            ColourScale::Log.count_at(0.5, max),
+            32,
+            "the log legend's middle is near the square root of the busiest cell"
+        );
+    }
+
+    #[test]
+    fn long_row_labels_keep_their_start_and_end() {
+        let v6 = "2001:0db8:85a3:0000:0000:8a2e:0370:7334:ffff";
+        let short = elide(v6, 20);
+        assert_eq!(short.chars().count(), 20, "cut to the width: {short}");
+        assert!(
+            short.starts_with("2001:0db8") && short.ends_with("7334:ffff") && short.contains('…'),
+            "both ends stay readable around an ellipsis: {short}"
+        );
+        assert_eq!(
+            elide("sekha-prod", 20),
+            "sekha-prod",
+            "a short label is whole"
+        );
     }
 }

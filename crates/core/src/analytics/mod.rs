@@ -18,8 +18,8 @@ pub use alerts::{
 pub use detect::{Rule, Severity};
 pub use gatehouse_store::alerts::AlertFacet;
 pub use heatmap::{
-    build as build_heatmap, render_png, time_zone, zone_name, ChartTheme, GridBox, HeatCell,
-    Heatmap, HeatmapKind, HeatmapQuery, ImageFormat, Window,
+    build as build_heatmap, render_png, time_zone, zone_name, ChartTheme, ColourScale, GridBox,
+    HeatCell, Heatmap, HeatmapKind, HeatmapQuery, ImageFormat, Window,
 };
 pub use offenders::{Offender, OffenderPage, OffenderQuery};
 

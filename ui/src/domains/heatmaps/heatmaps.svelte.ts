@@ -4,6 +4,7 @@
 import { untrack } from 'svelte';
 
 import type { Alert } from '../../gen/Alert';
+import type { ColourScale } from '../../gen/ColourScale';
 import type { AlertState } from '../../gen/AlertState';
 import type { Heatmap } from '../../gen/Heatmap';
 import type { HeatmapKind } from '../../gen/HeatmapKind';
@@ -26,6 +27,10 @@ export const KINDS: readonly (readonly [HeatmapKind, string])[] = [
   ['weekday_hour', 'Weekday × hour'],
   ['address_time', 'Top addresses × time'],
   ['instance_day', 'Instances × day'],
+];
+export const SCALES: readonly (readonly [ColourScale, string])[] = [
+  ['log', 'Log (a few stay visible)'],
+  ['linear', 'Proportional'],
 ];
 export const WINDOWS: readonly (readonly [Window, string])[] = [
   ['day', 'Last 24 hours'],
@@ -54,6 +59,8 @@ export class HeatmapsController {
   tab = $state<Tab>('charts');
   kind = $state<HeatmapKind>('weekday_hour');
   range = $state<Window>('month');
+  /** How the chart maps counts to colours. */
+  scale = $state<ColourScale>('log');
   instance = $state('');
   service = $state('');
   instances = $state<InstanceView[] | null>(null);
@@ -95,6 +102,7 @@ export class HeatmapsController {
     instance: this.instance || null,
     service: this.service || null,
     theme: effectiveTheme(this.theme),
+    scale: this.scale,
   });
 
   constructor(host: Host, options: HeatmapsOptions) {
