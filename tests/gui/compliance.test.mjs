@@ -92,9 +92,11 @@ test('an item that drifts re-opens in the window with its evidence', async () =>
   await shoot(s, 'checklist');
 
   chmodSync(configFile, 0o644);
-  for (const b of await s.findAll('button')) {
-    if ((await s.text(b)) === 'Run checks now') await s.click(b);
-  }
+  // Found and pressed in one step: the list refreshes under the test while it runs.
+  const pressed = await s.execute(
+    "const b = [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Run checks now'); b?.click(); return !!b",
+  );
+  assert.ok(pressed, 'the view offers "Run checks now"');
   const reopened = await s.until(
     'the item re-opened',
     async () => {
@@ -121,6 +123,16 @@ test('an item that drifts re-opens in the window with its evidence', async () =>
 });
 
 test('a manual item is signed off with a note', async () => {
+  // Manual items nobody took on wait, counted, under "To set up", after what needs attention.
+  const toSetUp = await s.until('the to-set-up group', async () => (await s.findAll('[data-testid=to-set-up] summary'))[0] ?? null);
+  const summary = await s.text(toSetUp);
+  assert.match(summary, /To set up \(\d+\)/i, `the manual items not taken on are counted: ${summary}`);
+  const order = await s.execute(
+    "const h = [...document.querySelectorAll('section[aria-label=\"chk-one checklist\"] h3, section[aria-label=\"chk-one checklist\"] summary')].map((e) => e.textContent);" +
+      'return [h.findIndex((t) => /Needs attention/i.test(t)), h.findIndex((t) => /To set up/i.test(t)), h.length]',
+  );
+  assert.ok(order[0] === 0 && order[1] === order[2] - 1, `failures lead and the manual items close the list: ${order}`);
+  await s.click(toSetUp);
   await s.click(await s.until('the restore item', () => row('post.backup-restore')));
   const input = await s.until('the sign-off form', async () => (await s.findAll('form[aria-label="Sign off"] input'))[0] ?? null);
   await s.type(input, 'restored sekha.db on a scratch host');
