@@ -41,6 +41,11 @@ export interface TimelineOptions {
   onincident: (id: number) => void;
 }
 
+/** Whether two pages hold the same events, in order (events are immutable once stored). */
+function samePage(a: TimelineEvent[], b: TimelineEvent[]): boolean {
+  return a.length === b.length && a.every((e, i) => key(e) === key(b[i]!));
+}
+
 export class TimelineController {
   readonly #host: Host;
   readonly #options: TimelineOptions;
@@ -59,13 +64,15 @@ export class TimelineController {
   to = $state('');
   live = $state(true);
 
-  events = $state<TimelineEvent[]>([]);
+  /** Replaced whole, never changed in place: not deeply reactive, so a page of events costs
+   * no proxies. */
+  events = $state.raw<TimelineEvent[]>([]);
   next = $state<Cursor | null>(null);
   loaded = $state(false);
   loadingMore = $state(false);
   error = $state<HostError | null>(null);
   instances = $state<InstanceView[] | null>(null);
-  sync = $state<SyncState[]>([]);
+  sync = $state.raw<SyncState[]>([]);
   selected = $state(-1);
   /** The selected event's raw line: null when the console has none for it (see `rawRead`). */
   raw = $state<string | null>(null);
@@ -203,11 +210,13 @@ export class TimelineController {
   async poll(): Promise<void> {
     this.now = nowSeconds();
     try {
-      this.sync = await this.#host.syncStates();
+      const sync = await this.#host.syncStates();
+      if (JSON.stringify(sync) !== JSON.stringify(this.sync)) this.sync = sync;
       if (!this.live || !this.loaded || this.rangeError) return;
       const page = await this.#host.events(this.filter(), null, PAGE);
       if (this.scrollTop === 0 && this.selected < 0) {
-        this.events = page.events;
+        // Nothing new: nothing is drawn again.
+        if (!samePage(this.events, page.events)) this.events = page.events;
         this.next = page.next;
         this.olderArrived = false;
         return;
