@@ -197,7 +197,9 @@ impl Ctx {
                 }
                 Fingerprints::keyed(key)
             }
-            Err(gatehouse_agent_client::Error::Refused { code, .. }) if code == "not_found" => {
+            Err(gatehouse_agent_client::Error::Refused { code, .. })
+                if code == gatehouse_protocol::codes::NOT_FOUND =>
+            {
                 Fingerprints::unkeyed()
             }
             Err(e) => return Err(e.into()),

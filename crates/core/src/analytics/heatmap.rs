@@ -697,13 +697,15 @@ where
     // The legend: zero, then the scale from 1 to the largest cell.
     let legend_y = axis_y + 30;
     let left_label = small.clone().pos(Pos::new(HPos::Left, VPos::Center));
+    let legend = format!("Failed sign-ins per cell ({}):", map.scale.words());
+    // Under 6 px a character at this size: the swatches start just after the words.
+    let mut x = g.left + legend.chars().count() as i32 * 6 + 12;
     root.draw(&Text::new(
-        format!("Failed sign-ins per cell ({}):", map.scale.words()),
+        legend,
         (g.left, legend_y + 7),
         left_label.clone(),
     ))
     .map_err(chart_error)?;
-    let mut x = g.left + 300;
     root.draw(&Rectangle::new(
         [(x, legend_y), (x + 14, legend_y + 14)],
         p.zero.filled(),
