@@ -863,7 +863,7 @@ async fn a_guessed_key_cannot_be_confirmed_from_a_fingerprint_and_history_carrie
             .expect("back to the unkeyed form");
         assert_eq!(renamed, 1, "the console had one record of the key");
     }
-    let agent = crate::lab::start_agent_at(config, addr).await;
+    let agent = crate::lab::start_agent_at(config.clone(), addr).await;
     // The console started again, as after an upgrade.
     let console = lab.restarted();
     let inventory = console.rotation.credentials().await.expect("inventory");
@@ -885,6 +885,34 @@ async fn a_guessed_key_cannot_be_confirmed_from_a_fingerprint_and_history_carrie
     assert!(
         dir.join("fingerprint.key").exists(),
         "the agent keeps the fleet's key across restarts"
+    );
+    drop(console);
+    agent.stop().await;
+
+    // The answer lost on the way: the agent took the key, the console never heard and still
+    // knows the key by its unkeyed fingerprint. Handed over again, the history carries over.
+    {
+        let db = rusqlite::Connection::open(lab.data.join("gatehouse.sqlite3")).expect("db");
+        let renamed = db
+            .execute(
+                "UPDATE credentials_seen SET fingerprint = ?1 WHERE fingerprint = ?2",
+                rusqlite::params![unkeyed, api.fingerprint],
+            )
+            .expect("back to the unkeyed form");
+        assert_eq!(renamed, 1, "the console had one record of the key");
+    }
+    let agent = crate::lab::start_agent_at(config, addr).await;
+    let console = lab.restarted();
+    let inventory = console.rotation.credentials().await.expect("inventory");
+    let again = inventory
+        .credentials
+        .iter()
+        .find(|c| c.name == "mcp_api_key")
+        .expect("still listed");
+    assert_eq!(
+        (again.fingerprint.as_str(), again.set_at),
+        (api.fingerprint.as_str(), Some(set_at - 30 * 86_400)),
+        "an agent that holds the key already still says what each key was known as before"
     );
     agent.stop().await;
 }

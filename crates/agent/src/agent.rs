@@ -246,8 +246,11 @@ impl Agent {
     }
 
     /// `PUT /v1/fingerprint-key`: keep the fleet's key for fingerprints of secrets and report
-    /// each credential's fingerprint before and after, from one reading of the files. Waits
-    /// for a running action, so no rotation straddles the change.
+    /// each credential's fingerprint before and after, from one reading of the files. The
+    /// answer is the same when the key is handed over again (from the unkeyed form, and from
+    /// the form before if that was another), so a console whose first answer was lost still
+    /// learns how to carry its history over. Waits for a running action, so no rotation
+    /// straddles the change.
     pub async fn set_fingerprint_key(
         &self,
         request: protocol::FingerprintKeyRequest,
@@ -257,23 +260,27 @@ impl Agent {
         let _one = self.one_action.lock().await;
         let before = self.fingerprints();
         let after = Fingerprints::keyed(key.clone());
-        if before == after {
-            return Ok(protocol::FingerprintKeyReply {
-                renamed: Vec::new(),
-            });
+        let mut forms = vec![Fingerprints::unkeyed()];
+        if before != after && before != Fingerprints::unkeyed() {
+            forms.push(before.clone());
         }
         let renamed = match self.service() {
-            Ok(service) => ops::credentials::renamed(&service, &before, &after),
+            Ok(service) => forms
+                .iter()
+                .flat_map(|form| ops::credentials::renamed(&service, form, &after))
+                .collect(),
             Err(_) => Vec::new(),
         };
-        self.state
-            .write_fingerprint_key(&key)
-            .map_err(|e| ApiError::internal("could not keep the fingerprint key", e))?;
-        *self
-            .fingerprints
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = after;
-        tracing::info!(key = %key.id(), "fingerprint key set");
+        if before != after {
+            self.state
+                .write_fingerprint_key(&key)
+                .map_err(|e| ApiError::internal("could not keep the fingerprint key", e))?;
+            *self
+                .fingerprints
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = after;
+            tracing::info!(key = %key.id(), "fingerprint key set");
+        }
         Ok(protocol::FingerprintKeyReply { renamed })
     }
 

@@ -106,13 +106,33 @@ impl Credentials<'_> {
     }
 
     /// The value of `instance`'s `name` known as `before` is now known as `after` (the agent
-    /// took the fleet's fingerprint key): its history carries over. Returns the rows renamed.
+    /// took the fleet's fingerprint key): its history carries over. If `after` was recorded
+    /// already (the key was seen in its new form first), the two records become one that
+    /// keeps the earlier first sighting. Returns the records carried over.
     pub fn rename(&self, instance: &str, name: &str, before: &str, after: &str) -> Result<usize> {
-        Ok(self.0.execute(
+        if before == after {
+            return Ok(0);
+        }
+        let tx = self.0.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE credentials_seen AS a
+             SET first_seen = MIN(a.first_seen, b.first_seen), last_seen = MAX(a.last_seen, b.last_seen)
+             FROM credentials_seen AS b
+             WHERE a.instance = ?1 AND a.name = ?2 AND a.fingerprint = ?4
+               AND b.instance = ?1 AND b.name = ?2 AND b.fingerprint = ?3",
+            params![instance, name, before, after],
+        )?;
+        let renamed = tx.execute(
             "UPDATE OR IGNORE credentials_seen SET fingerprint = ?4
              WHERE instance = ?1 AND name = ?2 AND fingerprint = ?3",
             params![instance, name, before, after],
-        )?)
+        )?;
+        let merged = tx.execute(
+            "DELETE FROM credentials_seen WHERE instance = ?1 AND name = ?2 AND fingerprint = ?3",
+            params![instance, name, before],
+        )?;
+        tx.commit()?;
+        Ok(renamed + merged)
     }
 
     /// Mark the warning `days` before `due_at` given; false when it was given before.

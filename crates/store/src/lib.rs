@@ -417,4 +417,38 @@ mod tests {
             "the first replaced a key this console never made"
         );
     }
+
+    #[test]
+    fn a_key_carried_over_to_its_keyed_fingerprint_keeps_its_first_sighting_however_the_answers_came(
+    ) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("db.sqlite3")).expect("opens");
+        let c = db.credentials();
+        c.seen("s", "api", "unkeyed", 1_000).expect("seen");
+        c.seen("s", "api", "unkeyed", 2_000).expect("seen");
+        // The keyed form was recorded before the carry-over arrived (an answer lost, then
+        // handed over again).
+        c.seen("s", "api", "keyed", 5_000).expect("seen");
+        assert_eq!(c.rename("s", "api", "unkeyed", "keyed").expect("rename"), 1);
+        let known = c.last_known("s").expect("known");
+        assert_eq!(
+            known
+                .iter()
+                .map(|k| (k.fingerprint.as_str(), k.first_seen, k.last_seen))
+                .collect::<Vec<_>>(),
+            [("keyed", 1_000, 5_000)],
+            "one record of the key, first seen when its unkeyed form was, last seen last"
+        );
+        assert_eq!(
+            c.rename("s", "api", "unkeyed", "keyed").expect("again"),
+            0,
+            "carrying over again changes nothing"
+        );
+        let seen = c.seen("s", "api", "keyed", 6_000).expect("seen");
+        assert_eq!(
+            (seen.first_seen, seen.previous, seen.new),
+            (1_000, None, false),
+            "the key is not taken for a new one, nor its unkeyed self for the key before it"
+        );
+    }
 }

@@ -948,7 +948,13 @@ impl Rotation {
 
     /// The keys the host holds, by fingerprint.
     async fn host_credentials(&self, record: &crate::InstanceRecord) -> Result<CredentialsReport> {
-        Ok(self.ctx.agent(record).await?.credentials().await?)
+        let agent = self.ctx.agent(record).await?;
+        // Known once the agent took the fleet's key; until then each inventory offers it
+        // again, so a hand-over whose answer was lost still carries the history over.
+        if let Err(e) = self.ctx.link_fingerprints(record, &agent).await {
+            tracing::warn!(instance = %record.name, error = %e, "the agent did not take the fleet's fingerprint key");
+        }
+        Ok(agent.credentials().await?)
     }
 
     /// The fingerprint of `name` as the host holds it now, if the agent answers.
