@@ -288,6 +288,17 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
         ));
         let results = run(&agent, &SERVICE_CHECKS, TlsMinimum::Tls13).await;
         expect(&results, case.name, &case.want);
+        for r in results.iter().filter(|r| {
+            r.status == Fail && matches!(r.check, ConfigFileMode | KeyStrength | DefaultKey)
+        }) {
+            assert!(
+                r.summary.contains(case.file.0),
+                "{}: {:?}'s summary names the file (and key) at fault, so the row says what to fix: {}",
+                case.name,
+                r.check,
+                r.summary
+            );
+        }
         let text = serde_json::to_string(&results).expect("json");
         for secret in [STRONG_A, STRONG_B, "admin123"] {
             assert!(

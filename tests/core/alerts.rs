@@ -425,3 +425,42 @@ async fn without_the_old_keys_prefix_the_notice_says_what_it_matched_on() {
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_counts_new_alerts_and_says_its_one_detail_is_the_latest() {
+    let lab = Lab::new();
+    let (agent, log, _notices) = jelmore(&lab, "jelmore-o").await;
+    let start = lab.now() - time::Duration::minutes(5);
+    // Two addresses, each past the brute-force threshold: two attacks, two alerts.
+    let lines: String = ["203.0.113.61", "203.0.113.62"]
+        .iter()
+        .enumerate()
+        .flat_map(|(n, ip)| {
+            (0..6).map(move |i| jelmore_line(start, ip, "guess00001", n as i64 * 60 + i * 5))
+        })
+        .collect();
+    append(&log, &lines);
+    lab.sync_until("jelmore-o", 12).await;
+    let alerts = open_alerts(&lab);
+    assert!(
+        alerts.len() >= 2,
+        "at least one alert per address: {alerts:#?}"
+    );
+    let overview = lab.console.overview().expect("overview");
+    let line = overview
+        .attention
+        .iter()
+        .find(|a| a.title.contains("new alert"))
+        .unwrap_or_else(|| panic!("the overview has a line about alerts: {overview:?}"));
+    assert_eq!(
+        line.title,
+        format!("{} new alerts, not yet acknowledged", alerts.len()),
+        "the line counts the alerts and says what 'new' means"
+    );
+    assert_eq!(
+        line.detail,
+        format!("Latest: {}", alerts[0].detail),
+        "its one detail is marked as the latest alert's, not passed off as all of them"
+    );
+    agent.stop().await;
+}

@@ -456,6 +456,8 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
             .collect::<String>(),
     );
     append(&proxy, &nginx_line(start, "10.0.0.2", 200, 45));
+    // One wrong key from elsewhere: an offender of its own, far below the brute forcer.
+    append(&proxy, &nginx_line(start, "198.51.100.200", 401, 47));
     let (dir, code) = lab.init_agent("jelmore-1", time::OffsetDateTime::now_utc());
     let agent = start_agent_config(
         gatehouse_agent::AgentConfig::for_test(dir)
@@ -480,7 +482,7 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
     lab.console
         .analytics
         .on_alert(move |n| seen.lock().expect("notices").push(n));
-    lab.sync_until("jelmore-1", 5).await;
+    lab.sync_until("jelmore-1", 6).await;
     assert!(
         lab.console
             .analytics
@@ -607,6 +609,37 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
             "a page of one from rank {offset} holds the address of that rank and says how many there are in all"
         );
     }
+    // The last of them, found by part of its address with a page of one: beyond the first
+    // page, and counted alone.
+    assert!(
+        offenders.len() >= 2,
+        "more than one page of one: {offenders:?}"
+    );
+    let last = &offenders[offenders.len() - 1].ip;
+    let part = &last[last.len() - 5..];
+    let found = lab
+        .console
+        .analytics
+        .offender_page(&OffenderQuery {
+            window: Window::Day,
+            limit: Some(1),
+            address: Some(format!(" {} ", part.to_uppercase())),
+            ..Default::default()
+        })
+        .expect("a search");
+    let containing: Vec<&str> = offenders
+        .iter()
+        .map(|o| o.ip.as_str())
+        .filter(|ip| ip.contains(part))
+        .collect();
+    assert_eq!(
+        (
+            found.offenders.iter().map(|o| o.ip.as_str()).collect::<Vec<_>>(),
+            found.total
+        ),
+        (containing[..1].to_vec(), containing.len() as u64),
+        "a search for {part:?} finds the addresses containing it, however low they rank, and counts only them"
+    );
     let sprayer = lab
         .console
         .analytics
@@ -784,10 +817,7 @@ async fn an_address_a_client_chose_is_marked_and_its_block_needs_a_second_confir
         .analytics
         .offenders(&OffenderQuery {
             window: Window::Day,
-            instance: None,
-            service: None,
-            limit: None,
-            offset: None,
+            ..Default::default()
         })
         .expect("offenders");
     let offender = offenders
@@ -978,5 +1008,69 @@ fn the_agent_s_own_probes_are_shown_but_never_counted() {
         counted(&store),
         [0, 1],
         "the migration counts the rollups again without the probes"
+    );
+}
+
+/// A store written before unparsed lines were counted per instance counts them once from its
+/// events when it is opened, and goes on counting as lines arrive.
+#[test]
+fn a_store_from_before_unparsed_counts_is_backfilled_from_its_events() {
+    let at = 1_795_401_600_000_000;
+    let unparsed = |seq: u64| WireEvent {
+        kind: Kind::Unparsed,
+        outcome: Outcome::Info,
+        ..failure(seq, at + seq as i64, "proxy", None)
+    };
+    let (tmp, store) = store_with(
+        "sekha-1",
+        vec![
+            unparsed(1),
+            failure(2, at + 2, "proxy", Some("203.0.113.9")),
+            unparsed(3),
+        ],
+    );
+    assert_eq!(
+        store
+            .sync_state("sekha-1")
+            .expect("state")
+            .map(|s| s.unparsed),
+        Some(2),
+        "counted as stored"
+    );
+    drop(store);
+    let path = tmp.path().join("events.sqlite3");
+    {
+        // As the previous version left it: no column, schema version 3.
+        let db = rusqlite::Connection::open(&path).expect("db");
+        db.execute_batch("ALTER TABLE sync_state DROP COLUMN unparsed; PRAGMA user_version = 3;")
+            .expect("downgrade");
+    }
+    let mut store = EventStore::open(&path).expect("the store opens and migrates");
+    assert_eq!(
+        store
+            .sync_state("sekha-1")
+            .expect("state")
+            .map(|s| s.unparsed),
+        Some(2),
+        "the two unparsed lines already stored are counted once, the failure is not"
+    );
+    store
+        .ingest(
+            "sekha-1",
+            &[Pulled {
+                events: vec![unparsed(3), unparsed(4)],
+                after: 2,
+                dropped: 0,
+            }],
+            0,
+        )
+        .expect("ingest");
+    assert_eq!(
+        store
+            .sync_state("sekha-1")
+            .expect("state")
+            .map(|s| s.unparsed),
+        Some(3),
+        "a new one is added, one already stored is not counted again"
     );
 }

@@ -319,6 +319,7 @@ async fn an_incident_note_the_audit_log_cannot_hold_is_not_written_anywhere() {
         .console
         .incidents
         .open_incident(&gatehouse_core::OpenIncident {
+            origin: gatehouse_core::IncidentOrigin::Hand,
             title: "wrong keys from one address".into(),
             severity: gatehouse_core::Severity::Medium,
             instances: vec!["note-1".into()],

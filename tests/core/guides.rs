@@ -121,6 +121,7 @@ async fn an_unknown_service_gets_the_generic_checklist_and_playbook_with_a_notic
         .console
         .incidents
         .open_incident(&OpenIncident {
+            origin: gatehouse_core::IncidentOrigin::Hand,
             title: "Keys tried against memo".into(),
             severity: Severity::High,
             instances: vec!["memo-1".into()],

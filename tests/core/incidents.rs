@@ -7,6 +7,7 @@
 use std::process::Command;
 
 use gatehouse_core::{AlertFilter, IncidentStatus};
+use gatehouse_events::Outcome;
 use time::OffsetDateTime;
 
 use crate::lab::{start_agent_at, Lab};
@@ -107,6 +108,37 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     assert_eq!(
         view.failed_attempts, 6,
         "the window holds the attack's failed sign-ins"
+    );
+    assert_eq!(
+        incident.source,
+        format!("from alert {}", alerts[0].id),
+        "it says where it was opened from, in words that follow \"Opened\""
+    );
+    let opened = view.log.first().expect("the opening is logged");
+    assert_eq!(
+        (opened.kind, opened.text.clone()),
+        (
+            gatehouse_core::EntryKind::Opened,
+            format!("from alert {}: {}", alerts[0].id, incident.title)
+        ),
+        "the log reads \"opened from alert N: …\" after its kind, not \"opened opened from\""
+    );
+    let from_offender = lab
+        .console
+        .incidents
+        .open_incident(&gatehouse_core::OpenIncident {
+            origin: gatehouse_core::IncidentOrigin::Offender,
+            title: "Failed sign-ins from 203.0.113.7".into(),
+            severity: gatehouse_core::Severity::Medium,
+            instances: vec!["sekha-i".into()],
+            ips: vec!["203.0.113.7".into()],
+            from_us: incident.from_us,
+            to_us: incident.to_us,
+        })
+        .expect("an incident from an offender");
+    assert_eq!(
+        from_offender.source, "from the offenders list (203.0.113.7)",
+        "an incident opened from an offender says so, not \"by hand\""
     );
     let playbook = view.playbook.expect("Sekha's playbook");
     assert_eq!(playbook.steps.len(), 5, "Sekha's five steps");
@@ -325,6 +357,41 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
         html.contains("<svg") && !html.contains("<script"),
         "the heatmap, and no script"
     );
+    assert!(
+        html.contains("max-width: 100%"),
+        "the chart is held within the page"
+    );
+    // The incident's own failed sign-ins, listed with their address, in both reports.
+    let (events, _) = lab
+        .console
+        .incidents
+        .incident_events(incident.id, 200)
+        .expect("events");
+    let failures = events
+        .iter()
+        .filter(|e| e.ip.as_deref() == Some("203.0.113.7") && e.outcome == Outcome::Failure)
+        .count();
+    assert!(
+        failures >= 6,
+        "the attack's failed sign-ins are the incident's events: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.ip.as_deref() == Some("203.0.113.7")),
+        "only its address's"
+    );
+    assert!(
+        events.windows(2).all(|w| w[0].time_us <= w[1].time_us),
+        "oldest first, as a report reads"
+    );
+    for (name, text) in [("markdown", &markdown), ("html", &html)] {
+        let rows = text.matches("auth failure").count();
+        assert!(
+            rows >= failures,
+            "the {name} report lists each of the {failures} failed sign-ins as an event ({rows} rows)"
+        );
+    }
 
     let audit = lab.console.audit.verify().expect("verify");
     assert!(
@@ -389,6 +456,7 @@ async fn hostile_log_paths_from_a_compromised_agent_cannot_abort_the_evidence_bu
         .console
         .incidents
         .open_incident(&gatehouse_core::OpenIncident {
+            origin: gatehouse_core::IncidentOrigin::Hand,
             title: "hostile evidence".into(),
             severity: gatehouse_core::Severity::High,
             instances: vec!["evil-1".into(), "gone-1".into()],
@@ -485,6 +553,7 @@ async fn an_incident_s_writes_are_the_profile_s_write_routes_the_service_accepte
         .console
         .incidents
         .open_incident(&gatehouse_core::OpenIncident {
+            origin: gatehouse_core::IncidentOrigin::Hand,
             title: "data changed".into(),
             severity: gatehouse_core::Severity::Medium,
             instances: vec!["sekha-w".into()],

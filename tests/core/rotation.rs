@@ -808,6 +808,9 @@ async fn a_guessed_key_cannot_be_confirmed_from_a_fingerprint_and_history_carrie
         format!("mcp_api_key = \"{guess}\"\n"),
     )
     .expect("config");
+    // Written as the lab's clock reads, so the key is first known by its first sighting
+    // (the inventory takes the earlier of the file's time and the first sighting).
+    crate::support::stamp(&service.join("config.toml"), lab.now());
     let (dir, code) = lab.init_agent("sekha-1", OffsetDateTime::now_utc());
     let config = gatehouse_agent::AgentConfig::for_test(dir.clone()).with_service_dir(service);
     let agent = start_agent_config(config.clone()).await;

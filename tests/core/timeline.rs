@@ -27,27 +27,36 @@ async fn lines_written_on_a_host_reach_the_timeline() {
             .collect::<String>(),
     );
     append(&log, &nginx("10.0.0.2", 200, 5));
+    // Two lines no format understands: kept, and counted per instance.
+    append(&log, "\u{1}not an access log line\nGET / half a line\n");
     let (agent, code) = lab.agent_following("alpha", &log, 10_000).await;
     lab.add("alpha", &agent, &code).await.expect("enrolled");
-    lab.sync_until("alpha", 4).await;
+    lab.sync_until("alpha", 6).await;
 
     let all = lab
         .console
         .timeline
         .events(&EventFilter::default(), None, 100)
         .expect("page");
+    // Lines without a time of their own carry the time they were read: newer than the
+    // enrollment.
+    let parsed: Vec<_> = all
+        .events
+        .iter()
+        .filter(|e| e.kind != Kind::Unparsed)
+        .collect();
     assert_eq!(
-        all.events[0].kind,
+        parsed[0].kind,
         Kind::Console,
-        "the console's own enrollment is on the timeline, newest"
+        "the console's own enrollment is on the timeline, newest of the lines understood"
     );
     assert!(
-        all.events[0]
+        parsed[0]
             .message
             .as_deref()
             .is_some_and(|m| m.starts_with("Enrolled")),
         "the enrollment is the newest event: {:?}",
-        all.events[0]
+        parsed[0]
     );
     let failed = lab
         .console
@@ -89,9 +98,31 @@ async fn lines_written_on_a_host_reach_the_timeline() {
     );
     let state = lab.console.timeline.sync_states().expect("states");
     assert_eq!(
-        (state[0].instance.as_str(), state[0].events, state[0].gaps),
-        ("alpha", 4, 0),
-        "the sync state counts the four events and no gap"
+        (
+            state[0].instance.as_str(),
+            state[0].events,
+            state[0].gaps,
+            state[0].unparsed
+        ),
+        ("alpha", 6, 0, 2),
+        "the sync state counts the six events, no gap, and the two lines no format understood"
+    );
+    let unparsed = lab
+        .console
+        .timeline
+        .events(
+            &EventFilter {
+                kind: Some(Kind::Unparsed),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
+        .expect("page");
+    assert_eq!(
+        unparsed.events.len() as u64,
+        state[0].unparsed,
+        "the count is of the lines the timeline shows as unparsed"
     );
     // Nothing new: a sync stores nothing and repeats nothing.
     assert_eq!(

@@ -103,7 +103,7 @@ describe('the palette\'s actions', () => {
     host.alertList = [sampleAlert(2), sampleAlert(1)];
     host.timeline = [sampleEvent(1)];
     host.items = [sampleItem('pre.file-permissions')];
-    await host.openIncident({ title: 'Brute force on sekha-prod', severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
+    await host.openIncident({ origin: 'hand', title: 'Brute force on sekha-prod', severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
     host.calls = [];
     return host;
   }

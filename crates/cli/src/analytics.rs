@@ -52,6 +52,9 @@ pub struct OffenderArgs {
     service: Option<String>,
     #[arg(long, default_value_t = 25)]
     limit: u32,
+    /// Only addresses containing this (part of an IPv4 or IPv6 address, any case).
+    #[arg(long)]
+    address: Option<String>,
     /// Pull new events from every agent first.
     #[arg(long)]
     sync: bool,
@@ -221,6 +224,7 @@ pub fn offenders(
         service: args.service.clone(),
         limit: Some(args.limit),
         offset: None,
+        address: args.address.clone(),
     })?;
     let (rows, total) = (page.offenders, page.total);
     if as_json {
@@ -228,7 +232,13 @@ pub fn offenders(
         return Ok(());
     }
     if rows.is_empty() {
-        say!("No failed sign-ins from a known address in this window.");
+        match &args.address {
+            Some(part) => say!(
+                "No address containing \"{}\" failed to sign in in this window.",
+                printable(part)
+            ),
+            None => say!("No failed sign-ins from a known address in this window."),
+        }
         return Ok(());
     }
     say!(

@@ -147,6 +147,7 @@ pub fn incident(
                 None => {
                     let now = console.clock().micros();
                     console.incidents.open_incident(&OpenIncident {
+                        origin: gatehouse_core::IncidentOrigin::Hand,
                         title: title.clone().unwrap_or_default(),
                         severity: match severity.as_str() {
                             "low" => Severity::Low,

@@ -6,7 +6,15 @@
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+        // Whatever host text a line holds, no bidi, invisible or control character reaches
+        // the terminal as itself (fields are also escaped one by one with `printable`, which
+        // shows a line break as an escape too).
+        let line = format!($($arg)*);
+        if let Err(e) = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            gatehouse_core::escape::visible_lines(&line)
+        ) {
             $crate::output_failed(&e);
         }
     }};
@@ -463,12 +471,20 @@ fn run(cli: &Cli) -> gatehouse_core::Result<ExitCode> {
             } else {
                 say!("{} instance(s) enrolled", overview.instances);
                 for item in &overview.attention {
+                    // A line about alerts says where they all are.
+                    let more = if item.view == gatehouse_core::View::Heatmaps
+                        && item.title.contains("new alert")
+                    {
+                        " (`gatehouse alerts` lists them)"
+                    } else {
+                        ""
+                    };
                     say!(
-                        "{:<8} {:<10} {}: {}",
+                        "{:<8} {:<10} {}: {}{more}",
                         item.status.as_str(),
                         format!("{:?}", item.view).to_lowercase(),
-                        item.title,
-                        item.detail
+                        printable(&item.title),
+                        printable(&item.detail)
                     );
                 }
             }
@@ -861,23 +877,39 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
     Ok(())
 }
 
-/// Control characters (ESC and the like) shown as escapes instead of being sent to the
-/// terminal.
+/// JSON whose strings hold no hidden character as itself: each becomes its `\uXXXX` escape,
+/// so the data stays exact for a program and a terminal shows no override. (Outside strings
+/// the JSON is ASCII; serde_json escapes C0 controls itself.)
+fn json_visible(json: &str) -> std::borrow::Cow<'_, str> {
+    use gatehouse_core::escape::is_hidden;
+    if !json.chars().any(|c| c != '\n' && is_hidden(c)) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if c != '\n' && is_hidden(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Host text for the terminal: control characters (ESC and the like), bidi overrides and
+/// invisible characters shown as `<U+XXXX>` escapes, as the window and the reports show them.
 pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_unicode().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    gatehouse_core::escape::visible(text).into_owned()
 }
 
 pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => say!("{text}"),
+        Ok(text) => {
+            use std::io::Write as _;
+            if let Err(e) = writeln!(std::io::stdout().lock(), "{}", json_visible(&text)) {
+                output_failed(&e);
+            }
+        }
         // Our DTOs are plain data; serialization cannot fail, but never panic on output.
         Err(e) => tell!("error[internal]: cannot render JSON: {e}"),
     }
@@ -888,6 +920,22 @@ mod tests {
     use super::printable;
 
     #[test]
+    fn json_keeps_host_text_exact_without_showing_an_override() {
+        let value = serde_json::json!({ "path": "/x\u{202e}yek\u{7f}" });
+        let text = serde_json::to_string_pretty(&value).expect("json");
+        let shown = super::json_visible(&text);
+        assert!(
+            !shown.contains('\u{202e}') && !shown.contains('\u{7f}'),
+            "no override or DEL reaches the terminal: {shown}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&shown).expect("still JSON");
+        assert_eq!(
+            back, value,
+            "a program reading the output gets the same text"
+        );
+    }
+
+    #[test]
     fn host_text_cannot_send_escape_sequences_to_the_terminal() {
         let hostile = "/x\u{1b}]0;pwned\u{7}\u{1b}[2J";
         let shown = printable(hostile);
@@ -896,8 +944,13 @@ mod tests {
             "no control character survives: {shown:?}"
         );
         assert!(
-            shown.contains("\\u{1b}"),
+            shown.contains("<U+001B>"),
             "it is shown as an escape instead: {shown}"
+        );
+        assert_eq!(
+            printable("/x\u{202e}yek"),
+            "/x<U+202E>yek",
+            "a right-to-left override cannot reverse the console's words after it"
         );
         assert_eq!(
             printable("/api/v1/é"),

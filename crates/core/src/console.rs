@@ -220,12 +220,17 @@ impl Console {
                 } else {
                     Status::Warning
                 },
+                // One alert is itself; of many, the detail is only the latest's, and says so.
                 title: if open.len() == 1 {
                     format!("New alert: {} on {}", latest.rule_name, latest.instance)
                 } else {
-                    format!("{} new alerts", open.len())
+                    format!("{} new alerts, not yet acknowledged", open.len())
                 },
-                detail: latest.detail.clone(),
+                detail: if open.len() == 1 {
+                    latest.detail.clone()
+                } else {
+                    format!("Latest: {}", latest.detail)
+                },
             });
         }
         if let Some(inventory) = self.rotation.last_inventory() {

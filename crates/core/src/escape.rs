@@ -1,15 +1,60 @@
 //! Text from hosts (log lines, addresses from headers a client chose, evidence) escaped for
-//! the two places the console writes markup: the HTML of reports and the body of desktop
-//! notifications. One escaper, two sets:
+//! the places the console shows it: the HTML and Markdown of reports, the body of desktop
+//! notifications and the terminal. Every one of them first makes hidden characters visible
+//! ([`visible`]): a right-to-left override in a path would otherwise reverse the console's own
+//! words after it ("key" reads "yek"), and a newline or an invisible character can fake or
+//! hide what a line says. The window does the same (`ui/src/lib/hosttext.ts`), with the same
+//! set. Then, per place:
 //!
 //! - [`html`]: `& < > " '`, safe in element content and in quoted attributes.
 //! - [`notification_body`]: `& < >` only. The freedesktop body markup has no attributes a
 //!   host's text could reach, and servers without markup support show the body as it is, so
 //!   `&quot;` would reach the operator's eyes as six characters.
 
+use std::borrow::Cow;
+
+/// Whether `c` is shown as an escape: C0 controls except the tab, DEL and C1 controls;
+/// bidirectional formatting (ALM, LRM, RLM, LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI);
+/// invisible separators and spaces (line and paragraph separators, zero-width space, word
+/// joiner and the invisible operators, the byte order mark).
+pub fn is_hidden(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{8}' | '\u{a}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{61c}' | '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Host text with each hidden character ([`is_hidden`]) shown as `<U+202E>`, so the operator
+/// sees that it was there and what it was. Borrowed when there is none.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_hidden(c) {
+            out.push_str(&format!("<U+{:04X}>", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`visible`] for text of many lines: line breaks stay line breaks, everything else hidden
+/// is shown as an escape (for output whose own words span lines, such as a terminal's).
+pub fn visible_lines(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && is_hidden(c)) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.split('\n').map(visible).collect::<Vec<_>>().join("\n"))
+}
+
 /// For HTML: element content and quoted attribute values.
+/// Line breaks stay (HTML shows them as spaces, so they cannot forge a line; a note keeps its
+/// own).
 pub fn html(text: &str) -> String {
-    escape(text, true)
+    escape(&visible_lines(text), true)
 }
 
 /// For Markdown (the post-incident report): every character that could open markup (inline
@@ -18,13 +63,18 @@ pub fn html(text: &str) -> String {
 /// neither inject HTML nor start a block of its own.
 pub fn markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    // A line break becomes a space before hidden characters are shown: a note's own lines
+    // are the operator's, not a forgery.
+    let flat: String = text
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    for c in visible(&flat).chars() {
         match c {
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '|' | '~' | '!' => {
                 out.push('\\');
                 out.push(c);
             }
-            '\n' | '\r' => out.push(' '),
             c => out.push(c),
         }
     }
@@ -33,7 +83,7 @@ pub fn markdown(text: &str) -> String {
 
 /// For a notification body (freedesktop body markup).
 pub fn notification_body(text: &str) -> String {
-    escape(text, false)
+    escape(&visible(text), false)
 }
 
 fn escape(text: &str, quotes: bool) -> String {
@@ -102,6 +152,35 @@ mod tests {
             notification_body("a & b"),
             "a &amp; b",
             "an ampersand is an entity, so it cannot start one"
+        );
+    }
+
+    #[test]
+    fn a_right_to_left_override_cannot_reverse_the_console_s_words_anywhere() {
+        let hostile = "/admin\u{202e}yek\u{200b}\u{1b}[2J";
+        for (place, shown) in [
+            ("visible", visible(hostile).into_owned()),
+            ("html", html(hostile)),
+            ("markdown", markdown(hostile)),
+            ("notification", notification_body(hostile)),
+        ] {
+            assert!(
+                !shown.chars().any(is_hidden),
+                "{place}: no bidi, invisible or control character survives: {shown:?}"
+            );
+            assert!(
+                shown.contains("U+202E") && shown.contains("U+200B") && shown.contains("U+001B"),
+                "{place}: each is shown as what it was: {shown}"
+            );
+        }
+        assert_eq!(
+            visible_lines("line one\nline\u{202e} two"),
+            "line one\nline<U+202E> two",
+            "a terminal's own line breaks stay, the override is shown"
+        );
+        assert!(
+            matches!(visible("plain ünïcödé"), Cow::Borrowed(_)),
+            "text without hidden characters is not copied"
         );
     }
 

@@ -11,7 +11,7 @@ pub mod compliance;
 mod console;
 mod context;
 mod error;
-mod escape;
+pub mod escape;
 pub mod fleet;
 pub mod guides;
 pub mod incidents;
@@ -51,8 +51,8 @@ pub use gatehouse_store::incidents::EntryKind;
 pub use gatehouse_store::instances::{Contact, InstanceRecord};
 pub use gatehouse_store::{Db, SCHEMA_VERSION};
 pub use incidents::{
-    ActionKind, BundleResult, Incident, IncidentEntry, IncidentStatus, IncidentView, Incidents,
-    OpenIncident, Playbook, PlaybookStep,
+    ActionKind, BundleResult, Incident, IncidentEntry, IncidentOrigin, IncidentStatus,
+    IncidentView, Incidents, OpenIncident, Playbook, PlaybookStep,
 };
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use preferences::{AppInfo, Preferences, Settings, Theme};

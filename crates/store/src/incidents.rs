@@ -69,7 +69,8 @@ pub struct Incident {
     pub severity: Severity,
     pub status: IncidentStatus,
     pub owner: Option<String>,
-    /// What started it: `alert 12`, `offender 203.0.113.5`, `by hand`.
+    /// How it was opened, as words that follow "opened": `by hand`, `from alert 12`,
+    /// `from the offenders list (203.0.113.5)`, `from the timeline`.
     pub source: String,
     pub instances: Vec<String>,
     pub ips: Vec<String>,
@@ -152,7 +153,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         severity: parse_word(2, &severity, Severity::from_word)?,
         status: r.get(3)?,
         owner: r.get(4)?,
-        source: r.get(5)?,
+        source: opened(r.get(5)?),
         instances: list(6, &instances)?,
         ips: list(7, &ips)?,
         from_us: r.get(8)?,
@@ -291,5 +292,14 @@ impl Incidents<'_> {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// An incident's origin as words that follow "opened" (builds before said `alert 12`).
+fn opened(source: String) -> String {
+    if source.starts_with("alert ") {
+        format!("from {source}")
+    } else {
+        source
     }
 }

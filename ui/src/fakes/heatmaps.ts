@@ -139,7 +139,9 @@ export function heatmapsFake(host: FakeHost): HeatmapsFake & HeatmapsCalls {
       host.calls.push(`offenders:${query.window}`);
       const offset = query.offset ?? 0;
       const limit = query.limit ?? 100;
-      return { offenders: host.offenderList.slice(offset, offset + limit), offset, total: host.offenderList.length };
+      const part = query.address?.toLowerCase();
+      const matching = part ? host.offenderList.filter((o) => o.ip.toLowerCase().includes(part)) : host.offenderList;
+      return { offenders: matching.slice(offset, offset + limit), offset, total: matching.length };
     },
     async alerts(filter) {
       host.calls.push(`alerts:${filter.all ? 'all' : 'open'}`);

@@ -92,15 +92,15 @@ export function incidentsFake(host: FakeHost, now: number): IncidentsFake & Inci
       host.calls.push(`openIncident:${input.ips.join(',')}`);
       const id = host.incidentList.length + 1;
       host.incidentList = [
-        { id, title: input.title, severity: input.severity, status: 'open', owner: null, source: 'by hand', instances: input.instances, ips: input.ips, from_us: input.from_us, to_us: input.to_us, opened_us: nowUs, closed_us: null, step: 'detection' },
+        { id, title: input.title, severity: input.severity, status: 'open', owner: null, source: { hand: 'by hand', offender: `from the offenders list (${input.ips.join(', ')})`, timeline: 'from the timeline' }[input.origin], instances: input.instances, ips: input.ips, from_us: input.from_us, to_us: input.to_us, opened_us: nowUs, closed_us: null, step: 'detection' },
         ...host.incidentList,
       ];
-      log(id, 'opened', `opened: ${input.title}`);
+      log(id, 'opened', `${host.incidentList[0]!.source}: ${input.title}`);
       return viewOf(id);
     },
     async incidentFromAlert(alert) {
       host.calls.push(`incidentFromAlert:${alert}`);
-      return host.openIncident({ title: `Alert ${alert}`, severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 0, to_us: 1 });
+      return host.openIncident({ origin: 'hand', title: `Alert ${alert}`, severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 0, to_us: 1 });
     },
     async incidentNote(id, decision, text) {
       host.calls.push(`incidentNote:${id}:${decision}:${text}`);

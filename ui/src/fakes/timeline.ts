@@ -75,7 +75,7 @@ export function timelineFake(host: FakeHost): TimelineFake & TimelineCalls {
     async syncStates() {
       host.calls.push('syncStates');
       if (host.syncList) return host.syncList;
-      return host.fleet.map((i) => ({ instance: i.name, after: 0, events: 0, gaps: 0, last_sync: null, last_error: null, failures: 0 }));
+      return host.fleet.map((i) => ({ instance: i.name, after: 0, events: 0, gaps: 0, last_sync: null, last_error: null, failures: 0, unparsed: 0 }));
     },
     async syncNow() {
       host.calls.push('syncNow');

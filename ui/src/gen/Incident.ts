@@ -4,7 +4,8 @@ import type { Severity } from "./Severity";
 
 export type Incident = { id: number, title: string, severity: Severity, status: IncidentStatus, owner: string | null, 
 /**
- * What started it: `alert 12`, `offender 203.0.113.5`, `by hand`.
+ * How it was opened, as words that follow "opened": `by hand`, `from alert 12`,
+ * `from the offenders list (203.0.113.5)`, `from the timeline`.
  */
 source: string, instances: Array<string>, ips: Array<string>, from_us: number, to_us: number, opened_us: number, closed_us: number | null, 
 /**

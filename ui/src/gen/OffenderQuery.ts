@@ -12,4 +12,8 @@ limit: number | null,
 /**
  * Skip this many first: the next page.
  */
-offset: number | null, };
+offset: number | null, 
+/**
+ * Only addresses containing this (any case; part of an IPv4 or IPv6 address).
+ */
+address: string | null, };

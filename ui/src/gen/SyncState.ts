@@ -11,4 +11,8 @@ after: number, events: number,
 /**
  * Events the agent dropped before they were read.
  */
-gaps: number, last_sync: number | null, last_error: string | null, failures: number, };
+gaps: number, last_sync: number | null, last_error: string | null, failures: number, 
+/**
+ * Lines stored as they were because no format understood them.
+ */
+unparsed: number, };

@@ -13,12 +13,12 @@ function withItems() {
       text: 'Set file permissions (600 for configs)',
       state: 'fail',
       reopened: true,
-      state_text: '1 config file(s) are not mode 0600 for the service user',
+      state_text: 'not mode 0600 for the service user: config.toml (0644)',
       checks: [
         {
           check: 'config_file_mode',
           status: 'fail',
-          summary: '1 config file(s) are not mode 0600 for the service user',
+          summary: 'not mode 0600 for the service user: config.toml (0644)',
           evidence: ['/srv/sekha/config.toml: mode 0644, owner uid 998'],
           checked_at: 1_795_401_600,
         },

@@ -117,11 +117,30 @@ describe('the fleet view', () => {
     expect(within(row).getByText('vm').parentElement?.textContent, 'the host name is labelled').toBe('host vm');
   });
 
+  it('counts each instance\'s unparsed lines and leads to them on the timeline', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod'), sampleInstance('rae-lab')];
+    host.syncList = [
+      { instance: 'sekha-prod', after: 40, events: 40, gaps: 0, last_sync: null, last_error: null, failures: 0, unparsed: 1234 },
+      { instance: 'rae-lab', after: 9, events: 9, gaps: 0, last_sync: null, last_error: null, failures: 0, unparsed: 0 },
+    ];
+    render(App, { host });
+    const row = (await screen.findByText('sekha-prod')).closest('tr')!;
+    const link = await within(row).findByRole('button', { name: /unparsed lines/ });
+    expect(link.textContent?.replace(/\s+/g, ' ').trim(), 'the count, readable').toBe('1,234 unparsed lines');
+    const other = screen.getByText('rae-lab').closest('tr')!;
+    expect(within(other).queryByTestId('unparsed'), 'an instance whose lines were all understood says nothing').toBeNull();
+    await fireEvent.click(link);
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent, 'the link leads to the timeline').toBe('Timeline'));
+    expect((await screen.findByTestId('timeline-preset')).textContent, 'showing what it promised').toMatch(/Lines from sekha-prod that no format understood/);
+    await waitFor(() => expect(host.lastFilter, 'exactly that instance\'s unparsed lines').toMatchObject({ instance: 'sekha-prod', kind: 'unparsed' }));
+  });
+
   it('shows the last event pull when it is more recent than the last contact', async () => {
     const host = fakeHost();
     const now = Math.floor(nowSeconds());
     host.fleet = [sampleInstance('sekha-prod', { last_contact: now - 32 }, now)];
-    host.syncList = [{ instance: 'sekha-prod', after: 40, events: 40, gaps: 0, last_sync: now * 1e6, last_error: null, failures: 0 }];
+    host.syncList = [{ instance: 'sekha-prod', after: 40, events: 40, gaps: 0, last_sync: now * 1e6, last_error: null, failures: 0, unparsed: 0 }];
     render(App, { host });
     const heard = await screen.findByTestId('last-heard');
     await waitFor(() => expect(heard.textContent, 'events were pulled just now, after the health check 32 s ago').toBe('synced just now'));
@@ -134,7 +153,7 @@ describe('the fleet view', () => {
     host.alertList = [sampleAlert(2), sampleAlert(1)];
     host.overviewOverride = {
       instances: 1,
-      attention: [{ view: 'heatmaps', status: 'failing', title: '22 new alerts', detail: '12 failed sign-ins from 203.0.113.7 against sekha-prod within 1 min.' }],
+      attention: [{ view: 'heatmaps', status: 'failing', title: '22 new alerts, not yet acknowledged', detail: 'Latest: 12 failed sign-ins from 203.0.113.7 against sekha-prod within 1 min.' }],
     };
     render(App, { host });
     expect(await screen.findByText('22 new alerts, not yet acknowledged'), 'the line says what the number counts').toBeTruthy();

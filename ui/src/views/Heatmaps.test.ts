@@ -87,6 +87,7 @@ describe('heatmaps', () => {
     await fireEvent.click(within(table).getByRole('button', { name: 'Incident…' }));
     await waitFor(() => expect(shown, 'the new incident is shown').toEqual([1]));
     expect(host.incidentList[0]!.ips, 'about the offender').toEqual(['203.0.113.7']);
+    expect(host.incidentList[0]!.source, 'and it says it was opened from the offenders list, not by hand').toBe('from the offenders list (203.0.113.7)');
   });
 
   it('acknowledges and resolves alerts', async () => {
@@ -130,7 +131,7 @@ describe('offenders', () => {
     await waitFor(() => expect(tab.textContent?.replace(/\s+/g, ' ').trim(), 'two is all there is').toBe('Offenders 2'));
   });
 
-  it('are found by part of their address, IPv6 too, in any case', async () => {
+  it('are found by part of their address, IPv6 too, in any case, on every page', async () => {
     const host = withFleet();
     host.offenderList = [sampleOffender('203.0.113.7'), sampleOffender('198.51.100.4', { failures: 90 }), sampleOffender('2001:DB8::1', { failures: 80 })];
     render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
@@ -138,11 +139,24 @@ describe('offenders', () => {
     const table = await screen.findByTestId('offenders');
     const search = screen.getByRole('searchbox', { name: 'Find an address' });
     await fireEvent.input(search, { target: { value: '51.100' } });
-    expect(within(table).getAllByRole('row').slice(1).map((r) => r.querySelector('td')?.textContent), 'only the address that contains it').toEqual(['198.51.100.4']);
-    expect(screen.getByTestId('offenders-count').textContent, 'and how many of those shown match').toMatch(/1 of the 3 on this page contain “51\.100”/);
+    expect(within(table).getAllByRole('row').slice(1).map((r) => r.querySelector('td')?.textContent), 'the page narrows at once').toEqual(['198.51.100.4']);
+    await waitFor(() => expect(screen.getByTestId('offenders-count').textContent, 'then the host counts every address that contains it').toMatch(/1 address containing “51\.100” failed/));
     await fireEvent.input(search, { target: { value: '2001:db8' } });
-    expect(within(table).getAllByRole('row').length - 1, 'IPv6, whatever the case it was written in').toBe(1);
-    expect(host.calls.filter((c) => c.startsWith('offenders')).length, 'searching reads nothing again from the host').toBe(1);
+    await waitFor(() => expect(within(table).getAllByRole('row').length - 1, 'IPv6, whatever the case it was written in').toBe(1));
+  });
+
+  it('are searched beyond the page shown', async () => {
+    const host = withFleet();
+    host.offenderList = Array.from({ length: 157 }, (_, i) => sampleOffender(`198.51.100.${i + 1}`, { failures: 500 - i }));
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-offenders'));
+    const table = await screen.findByTestId('offenders');
+    await waitFor(() => expect(within(table).getAllByRole('row').length - 1, 'the first page').toBe(100));
+    await fireEvent.input(screen.getByRole('searchbox', { name: 'Find an address' }), { target: { value: '100.150' } });
+    await waitFor(() =>
+      expect(within(table).getAllByRole('row').slice(1).map((r) => r.querySelector('td')?.textContent), 'an address ranked 150th is found').toEqual(['198.51.100.150']),
+    );
+    expect(screen.getByTestId('offenders-count').textContent, 'counted alone').toMatch(/1 address containing “100\.150”/);
   });
 
   it('keep their actions on screen at 1280 px: first and last seen share a column, IPv6 breaks at colons', async () => {

@@ -10,7 +10,7 @@ afterEach(cleanup);
 async function withIncident() {
   const host = fakeHost();
   host.fleet = [sampleInstance('sekha-prod')];
-  await host.openIncident({ title: 'Brute force on sekha-prod', severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
+  await host.openIncident({ origin: 'hand', title: 'Brute force on sekha-prod', severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
   host.calls = [];
   return host;
 }
@@ -162,7 +162,7 @@ describe('text from hosts in incidents', () => {
   it('shows the title, the log and the writes with visible escapes', async () => {
     const host = fakeHost();
     host.fleet = [sampleInstance('sekha-prod')];
-    await host.openIncident({ title: `Failed sign-ins from ${HOSTILE}`, severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
+    await host.openIncident({ origin: 'hand', title: `Failed sign-ins from ${HOSTILE}`, severity: 'high', instances: ['sekha-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
     await host.incidentNote(1, false, `user agent ${HOSTILE}`);
     render(Incidents, withHost(host, { ongo: () => {}, onopen: () => {}, focusIncident: 1 }));
     const detail = await screen.findByRole('region', { name: 'Incident 1' });

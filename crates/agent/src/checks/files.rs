@@ -31,7 +31,7 @@ pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
         None => None,
     };
     let mut evidence = Vec::new();
-    let mut failing = 0;
+    let mut failing = Vec::new();
     for (path, relative) in &paths {
         // The file itself, never where a link the service's account made leads.
         match files::open_config(dir, relative).map(|regular| regular.facts) {
@@ -47,7 +47,7 @@ pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
                     }
                 }
                 if !problems.is_empty() {
-                    failing += 1;
+                    failing.push(format!("{relative} ({mode:04o})", mode = mode & 0o7777));
                 }
                 evidence.push(format!(
                     "{}: mode {:04o}, owner uid {uid}{}",
@@ -67,10 +67,13 @@ pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
         evidence
             .push("no service_user is set in [checks], so ownership was not compared".to_owned());
     }
-    if failing > 0 {
+    if !failing.is_empty() {
         fail(
             check,
-            format!("{failing} config file(s) are not mode 0600 for the service user"),
+            format!(
+                "not mode 0600 for the service user: {}",
+                super::keys::named(&failing)
+            ),
             evidence,
         )
     } else if evidence.iter().any(|e| e.contains("cannot be read")) {

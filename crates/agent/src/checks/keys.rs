@@ -65,7 +65,7 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
         );
     }
     let min = cx.service.profile.keys.min_length;
-    let mut weak = 0;
+    let mut weak = Vec::new();
     let mut evidence = Vec::new();
     for key in &found.keys {
         let bits = estimated_bits(&key.value);
@@ -73,7 +73,14 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
         let published = cx.service.profile.is_published(&key.value);
         let low = bits < MIN_KEY_BITS;
         if key.in_use() && (short || low || published) {
-            weak += 1;
+            let why = if published {
+                "published"
+            } else if short {
+                "too short"
+            } else {
+                "predictable"
+            };
+            weak.push(format!("{} in {}: {why}", key.name, short_place(key)));
         }
         evidence.push(format!(
             "{} ({}): {} characters, about {:.0} bits, fingerprint {}{}{}",
@@ -94,10 +101,10 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
         ));
     }
     evidence.push(found.environment);
-    if weak > 0 {
+    if !weak.is_empty() {
         fail(
             check,
-            format!("{weak} key(s) in use are published, too short or too predictable"),
+            format!("weak key in use: {}", named(&weak)),
             evidence,
         )
     } else {
@@ -119,7 +126,7 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
     };
     let profile = cx.service.profile;
     let mut evidence = Vec::new();
-    let mut in_use = 0;
+    let mut in_use = Vec::new();
     for key in &keys {
         let line = if let Some(not_key) = profile.not_key(&key.name) {
             Some(format!(
@@ -147,13 +154,13 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
         };
         if let Some(line) = line {
             if key.in_use() {
-                in_use += 1;
+                in_use.push(format!("{} in {}", key.name, short_place(key)));
             }
             evidence.push(format!("{line}{}", overridden(key)));
         }
     }
     evidence.push(environment);
-    if in_use == 0 {
+    if in_use.is_empty() {
         evidence.insert(
             0,
             format!(
@@ -165,10 +172,43 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
     } else {
         fail(
             check,
-            "a default or published key is in use: anyone who read the docs has it",
+            format!(
+                "a default or published key is in use, which anyone who read the docs has: {}",
+                named(&in_use)
+            ),
             evidence,
         )
     }
+}
+
+/// Where a key was found, short enough for a summary: the file's name, or the environment.
+fn short_place(key: &FoundKey) -> String {
+    let name = |path: &std::path::Path| {
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    match &key.source {
+        Source::File(path) => name(path),
+        Source::Default { file, .. } => format!("{} (unset)", name(file)),
+        Source::Environment { .. } => "the service's environment".to_owned(),
+    }
+}
+
+/// The first few of `items`, and how many more (the evidence lists them all).
+pub(super) fn named(items: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > SHOWN {
+        text.push_str(&format!("; and {} more", items.len() - SHOWN));
+    }
+    text
 }
 
 fn overridden(key: &FoundKey) -> String {

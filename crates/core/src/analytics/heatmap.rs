@@ -818,6 +818,12 @@ fn image_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
 impl Analytics {
     /// A heatmap of failed sign-ins.
     pub fn heatmap(&self, query: &HeatmapQuery) -> Result<Heatmap> {
+        self.heatmap_until(query, self.ctx.micros())
+    }
+
+    /// The heatmap of `query`'s window ending at `end_us` instead of now (an incident's
+    /// window, in its report).
+    pub fn heatmap_until(&self, query: &HeatmapQuery, end_us: i64) -> Result<Heatmap> {
         let fleet: Vec<(String, String)> = self
             .ctx
             .db()
@@ -827,10 +833,9 @@ impl Analytics {
             .map(|r| (r.name, r.profile))
             .collect();
         let tz = crate::preferences::time_zone(&self.ctx)?;
-        let now_us = self.ctx.micros();
         let mut events = self.ctx.events();
         events.refresh()?;
-        build(&events, query, &fleet, now_us, &tz)
+        build(&events, query, &fleet, end_us, &tz)
     }
 
     /// Write a heatmap picture into `dir`, named by chart and time.

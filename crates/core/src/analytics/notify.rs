@@ -8,8 +8,8 @@ pub fn notice_text(notice: &AlertNotice) -> (String, String) {
     let a = &notice.alert;
     let summary = format!(
         "Gatehouse: {} on {} ({} severity)",
-        a.rule_name,
-        a.instance,
+        crate::escape::visible(&a.rule_name),
+        crate::escape::visible(&a.instance),
         a.severity.as_str()
     );
     // Notification servers read the body as markup, and an address can come from a header a
@@ -93,14 +93,17 @@ pub fn due_text(notice: &crate::DueNotice) -> (String, String) {
     let on = c
         .instance
         .as_deref()
-        .map(|i| format!(" on {i}"))
+        .map(|i| format!(" on {}", crate::escape::visible(i)))
         .unwrap_or_default();
     let summary = if notice.days == 0 {
-        format!("Gatehouse: {}{on} is overdue for rotation", c.name)
+        format!(
+            "Gatehouse: {}{on} is overdue for rotation",
+            crate::escape::visible(&c.name)
+        )
     } else {
         format!(
             "Gatehouse: {}{on} is due in {} day{}",
-            c.name,
+            crate::escape::visible(&c.name),
             notice.days,
             if notice.days == 1 { "" } else { "s" }
         )

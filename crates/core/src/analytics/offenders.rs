@@ -29,6 +29,8 @@ pub struct OffenderQuery {
     pub limit: Option<u32>,
     /// Skip this many first: the next page.
     pub offset: Option<u32>,
+    /// Only addresses containing this (any case; part of an IPv4 or IPv6 address).
+    pub address: Option<String>,
 }
 
 /// One page of offenders, and how many addresses failed in the window in all.
@@ -90,12 +92,12 @@ fn direction(trend: &[u64]) -> &'static str {
 fn offender_rows(
     store: &EventStore,
     scope: &Scope<'_>,
-    first: i64,
-    last: i64,
+    (first, last): (i64, i64),
+    matching: Option<&str>,
     offset: usize,
     limit: usize,
 ) -> Result<(Vec<Offender>, u64)> {
-    let (top, total) = store.top_addresses_page(scope, first, last, offset, limit)?;
+    let (top, total) = store.top_addresses_page(scope, first, last, matching, offset, limit)?;
     if top.is_empty() {
         return Ok((Vec::new(), total));
     }
@@ -221,10 +223,22 @@ impl Analytics {
         let (first, last) = window_hours(query.window, now_us, &tz);
         let limit = query.limit.unwrap_or(100).clamp(1, 10_000) as usize;
         let offset = query.offset.unwrap_or(0);
+        let matching = query
+            .address
+            .as_deref()
+            .map(|a| a.trim().to_ascii_lowercase())
+            .filter(|a| !a.is_empty());
         let (mut rows, total) = {
             let mut events = self.ctx.events();
             events.refresh()?;
-            offender_rows(&events, &scope, first, last, offset as usize, limit)?
+            offender_rows(
+                &events,
+                &scope,
+                (first, last),
+                matching.as_deref(),
+                offset as usize,
+                limit,
+            )?
         };
         let allowlist = self.detection()?.allowlist;
         let open = self.alerts(&AlertFilter::default())?;

@@ -107,9 +107,24 @@ pub struct IncidentView {
     pub restart_loses_data: Option<String>,
 }
 
-/// What the operator gives to open an incident by hand.
+/// Where in the console an incident was opened from (an alert has its own command).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentOrigin {
+    /// Typed in: the incidents view's form or the CLI.
+    #[default]
+    Hand,
+    /// An offender's "Incident…" (its address, the instances it hit, its window).
+    Offender,
+    /// A timeline preset's events (a heatmap cell, say).
+    Timeline,
+}
+
+/// What the operator gives to open an incident.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
 pub struct OpenIncident {
+    /// Where it was opened from, as the incident says ("from the offenders list").
+    pub origin: IncidentOrigin,
     pub title: String,
     pub severity: Severity,
     pub instances: Vec<String>,
@@ -165,9 +180,17 @@ impl Incidents {
 }
 
 impl Incidents {
-    /// Open an incident by hand.
+    /// Open an incident by hand, from an offender or from the timeline.
     pub fn open_incident(&self, input: &OpenIncident) -> Result<Incident> {
-        self.insert_incident(input, "by hand")
+        let source = match input.origin {
+            IncidentOrigin::Hand => "by hand".to_owned(),
+            IncidentOrigin::Offender => match input.ips.as_slice() {
+                [ip] => format!("from the offenders list ({ip})"),
+                _ => "from the offenders list".to_owned(),
+            },
+            IncidentOrigin::Timeline => "from the timeline".to_owned(),
+        };
+        self.insert_incident(input, &source)
     }
 
     /// Open an incident from an alert: its instance, its address, and its window with an
@@ -181,6 +204,7 @@ impl Incidents {
             .cloned()
             .collect();
         let input = OpenIncident {
+            origin: IncidentOrigin::Hand,
             // Named by its address too: two brute forces on one instance are two incidents.
             title: match ips.as_slice() {
                 [ip] => format!("{} on {} from {ip}", alert.rule_name, alert.instance),
@@ -199,7 +223,7 @@ impl Incidents {
             // A minute past the last event: a window's end is exclusive.
             to_us: (alert.last_us + 60_000_000).max(self.ctx.micros()),
         };
-        self.insert_incident(&input, &format!("alert {alert_id}"))
+        self.insert_incident(&input, &format!("from alert {alert_id}"))
     }
 
     fn insert_incident(&self, input: &OpenIncident, source: &str) -> Result<Incident> {
@@ -229,7 +253,7 @@ impl Incidents {
         self.ctx.audit(
             "incident_open",
             &input.instances.join(", "),
-            &format!("from {source}: {title}"),
+            &format!("{source}: {title}"),
         )?;
         // The playbook is chosen now, by the first instance's profile; a file that does not
         // read yet is still named, so the incident shows why once it is opened.
@@ -255,7 +279,8 @@ impl Incidents {
         self.log_incident(
             id,
             EntryKind::Opened,
-            &format!("opened from {source}: {title}"),
+            // After the entry's kind: "opened by hand: …", "opened from alert 12: …".
+            &format!("{source}: {title}"),
             None,
             &[],
         )?;
@@ -406,6 +431,41 @@ impl Incidents {
         }
         out.sort_by_key(|e| std::cmp::Reverse(e.time_us));
         Ok(out)
+    }
+
+    /// The incident's events, oldest first: on its instances in its window, and only its
+    /// addresses' if it names any. At most `limit`, the newest; the flag says more were left out.
+    pub fn incident_events(&self, id: i64, limit: u32) -> Result<(Vec<TimelineEvent>, bool)> {
+        let incident = self.incident_record(id)?;
+        let ips: Vec<Option<String>> = if incident.ips.is_empty() {
+            vec![None]
+        } else {
+            incident.ips.iter().cloned().map(Some).collect()
+        };
+        let mut out = Vec::new();
+        let mut more = false;
+        for instance in &incident.instances {
+            for ip in &ips {
+                let filter = EventFilter {
+                    from_us: Some(incident.from_us),
+                    to_us: Some(incident.to_us),
+                    instance: Some(instance.clone()),
+                    ip: ip.clone(),
+                    ..EventFilter::default()
+                };
+                let page = self.timeline.events(&filter, None, limit)?;
+                more |= page.next.is_some();
+                out.extend(page.events);
+            }
+        }
+        out.sort_by_key(|e| std::cmp::Reverse((e.time_us, e.seq)));
+        out.dedup_by(|a, b| (a.time_us, a.seq, &a.instance) == (b.time_us, b.seq, &b.instance));
+        if out.len() > limit as usize {
+            out.truncate(limit as usize);
+            more = true;
+        }
+        out.reverse();
+        Ok((out, more))
     }
 
     /// Add a note or a decision to the incident's log.

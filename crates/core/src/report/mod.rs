@@ -134,6 +134,35 @@ impl Reports {
             .filter(|e| e.kind == EntryKind::Decision)
             .collect();
         let writes = self.incidents.incident_writes(id)?;
+        let (events, more_events) = self.incidents.incident_events(id, REPORT_EVENTS)?;
+        let event_line = |e: &crate::TimelineEvent| -> (String, String, String) {
+            let what = [e.method.as_deref(), e.path.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let what = match (what.is_empty(), e.message.as_deref()) {
+                (true, Some(message)) => message.to_owned(),
+                (false, Some(message)) => format!("{what} · {message}"),
+                _ => what,
+            };
+            (
+                format!("{} {}", e.kind.as_str(), e.outcome.as_str()),
+                e.ip.clone().unwrap_or_else(|| "-".into()),
+                match e.status {
+                    Some(status) => format!("{status} {what}"),
+                    None => what,
+                },
+            )
+        };
+        let events_note = if more_events {
+            format!(
+                "The {} newest of more in the window; the timeline lists them all.",
+                events.len()
+            )
+        } else {
+            format!("{} event(s) in the window.", events.len())
+        };
         if markdown {
             let mut out = String::new();
             let _ = writeln!(out, "# Incident {}: {}\n", i.id, md(&i.title));
@@ -141,7 +170,7 @@ impl Reports {
             let _ = writeln!(out, "| Status | {status} |");
             let _ = writeln!(out, "| Severity | {} |", i.severity.as_str());
             let _ = writeln!(out, "| Owner | {} |", md(i.owner.as_deref().unwrap_or("-")));
-            let _ = writeln!(out, "| Started from | {} |", md(&i.source));
+            let _ = writeln!(out, "| Opened | {} |", md(&i.source));
             let _ = writeln!(out, "| Instances | {} |", md(&i.instances.join(", ")));
             let _ = writeln!(
                 out,
@@ -197,7 +226,25 @@ impl Reports {
                     let _ = writeln!(out, "  - {}", md(step));
                 }
             }
-            let _ = writeln!(out, "\n## Timeline\n");
+            let _ = writeln!(out, "\n## Events\n\n{events_note}\n");
+            if !events.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "| Time (UTC) | Instance | Event | Address | Request or message |\n|---|---|---|---|---|"
+                );
+            }
+            for e in &events {
+                let (what, ip, line) = event_line(e);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {what} | {} | {} |",
+                    second(e.time_us),
+                    md(&e.instance),
+                    md(&ip),
+                    md(&line)
+                );
+            }
+            let _ = writeln!(out, "\n## Incident log\n");
             for e in &view.log {
                 let _ = writeln!(
                     out,
@@ -226,7 +273,7 @@ impl Reports {
         out.push_str("<table><tbody>");
         for (k, v) in [
             ("Owner", i.owner.clone().unwrap_or_else(|| "-".into())),
-            ("Started from", i.source.clone()),
+            ("Opened", i.source.clone()),
             ("Instances", i.instances.join(", ")),
             (
                 "Addresses",
@@ -250,17 +297,57 @@ impl Reports {
         }
         out.push_str("</tbody></table>");
         if let Some(instance) = i.instances.first() {
+            // The smallest of the charts' windows that holds the incident's, ending with it.
+            let span = i.to_us - i.from_us;
+            let window = [
+                crate::Window::Day,
+                crate::Window::Week,
+                crate::Window::Month,
+            ]
+            .into_iter()
+            .find(|w| span <= w.days() * 86_400_000_000)
+            .unwrap_or(crate::Window::Quarter);
             let query = crate::HeatmapQuery {
                 kind: crate::HeatmapKind::AddressTime,
-                window: crate::Window::Day,
+                window,
                 instance: Some(instance.clone()),
                 ..crate::HeatmapQuery::default()
             };
-            if let Ok(chart) = self.analytics.heatmap(&query) {
-                out.push_str("<h2>Failed sign-ins, top addresses over the last day</h2><div class=\"chart\">");
+            if let Ok(chart) = self.analytics.heatmap_until(&query, i.to_us) {
+                let _ = write!(
+                    out,
+                    "<h2>Failed sign-ins on {}, top addresses, the {} to {}</h2><div class=\"chart\">",
+                    esc(instance),
+                    match window {
+                        crate::Window::Day => "24 hours".to_owned(),
+                        w => format!("{} days", w.days()),
+                    },
+                    when(i.to_us)
+                );
                 out.push_str(&chart.svg);
                 out.push_str("</div>");
             }
+        }
+        let _ = write!(
+            out,
+            "<h2>Events</h2><p class=\"small\">{}</p>",
+            esc(&events_note)
+        );
+        if !events.is_empty() {
+            out.push_str("<table class=\"events\"><thead><tr><th>Time (UTC)</th><th>Instance</th><th>Event</th><th>Address</th><th>Request or message</th></tr></thead><tbody>");
+            for e in &events {
+                let (what, ip, line) = event_line(e);
+                let _ = write!(
+                    out,
+                    "<tr><td class=\"small\" style=\"white-space:nowrap\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                    second(e.time_us),
+                    esc(&e.instance),
+                    esc(&what),
+                    esc(&ip),
+                    esc(&line)
+                );
+            }
+            out.push_str("</tbody></table>");
         }
         out.push_str("<h2>Decisions</h2><ul>");
         if decisions.is_empty() {
@@ -294,7 +381,7 @@ impl Reports {
             }
             out.push_str("</ul></td></tr>");
         }
-        out.push_str("</tbody></table><h2>Timeline</h2><table><tbody>");
+        out.push_str("</tbody></table><h2>Incident log</h2><table><tbody>");
         for e in &view.log {
             let _ = write!(
                 out,
@@ -312,6 +399,16 @@ impl Reports {
 
 use crate::escape::html as esc;
 use crate::escape::markdown as md;
+
+/// Events listed in an incident report, the newest of its window.
+const REPORT_EVENTS: u32 = 200;
+
+/// A time to the second, in UTC, from microseconds.
+fn second(us: i64) -> String {
+    jiff::Timestamp::from_second(us.div_euclid(1_000_000))
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| "-".into())
+}
 
 /// The word and icon of a state, the same as in the window.
 fn badge(state: ItemState) -> (&'static str, &'static str, &'static str) {
@@ -346,6 +443,8 @@ ul.evidence { margin: .2em 0 0; padding-left: 1.2em; font-size: .85em; }
 ul.evidence li { word-break: break-word; }
 code { font: .9em "DejaVu Sans Mono", monospace; }
 .chart { margin: .5em 0 1em; }
+.chart svg { max-width: 100%; height: auto; }
+table.events td { font-size: .85em; word-break: break-word; }
 @media print {
   body { margin: 0; max-width: none; font-size: 9.5pt; }
   h2 { break-after: avoid; }

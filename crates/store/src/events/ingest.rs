@@ -180,18 +180,22 @@ impl EventStore {
                     .last()
                     .map_or(last_page.after, |e| e.seq)
                     .max(stored);
-                let events: usize = pages
-                    .iter()
-                    .map(|p| p.events.iter().filter(|e| e.seq > stored).count())
-                    .sum();
+                let fresh = || {
+                    pages
+                        .iter()
+                        .flat_map(|p| p.events.iter().filter(|e| e.seq > stored))
+                };
+                let events = fresh().count();
+                let unparsed = fresh().filter(|e| e.kind == Kind::Unparsed).count();
                 let dropped: u64 = pages.iter().map(|p| p.dropped).sum();
                 tx.execute(
-                    "INSERT INTO sync_state (instance, after, events, gaps, last_sync, last_error, failures)
-                     VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0)
+                    "INSERT INTO sync_state (instance, after, events, gaps, last_sync, last_error, failures, unparsed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, ?6)
                      ON CONFLICT(instance) DO UPDATE SET after = excluded.after,
                          events = events + excluded.events, gaps = gaps + excluded.gaps,
-                         last_sync = excluded.last_sync, last_error = NULL, failures = 0",
-                    params![instance, last as i64, events as i64, dropped as i64, now_us],
+                         last_sync = excluded.last_sync, last_error = NULL, failures = 0,
+                         unparsed = unparsed + excluded.unparsed",
+                    params![instance, last as i64, events as i64, dropped as i64, now_us, unparsed as i64],
                 )?;
             }
         }

@@ -99,12 +99,23 @@ const SCHEMA: &str = "
         gaps       INTEGER NOT NULL DEFAULT 0,
         last_sync  INTEGER,
         last_error TEXT,
-        failures   INTEGER NOT NULL DEFAULT 0
+        failures   INTEGER NOT NULL DEFAULT 0,
+        unparsed   INTEGER NOT NULL DEFAULT 0
     );
 ";
 
 /// The event store's own schema version (`PRAGMA user_version` of `events.sqlite3`).
-const EVENTS_SCHEMA_VERSION: i64 = 3;
+const EVENTS_SCHEMA_VERSION: i64 = 4;
+
+/// Version 4: each instance's count of lines no format understood, kept as they are stored
+/// (the fleet shows it), counted once from the events already stored.
+const UNPARSED_COLUMN: &str =
+    "ALTER TABLE sync_state ADD COLUMN unparsed INTEGER NOT NULL DEFAULT 0;";
+const UNPARSED_BACKFILL: &str = "
+    UPDATE sync_state SET unparsed = (
+        SELECT COUNT(*) FROM events
+        WHERE kind = 5 AND instance = (SELECT id FROM strings WHERE value = sync_state.instance)
+    );";
 
 /// Failed-authentication rollups (version 1). Hours are UTC hours since the epoch; `ip` is
 /// a string id, or 0 when the line had no client address.
@@ -323,6 +334,23 @@ impl EventStore {
             tracing::info!(
                 version = 3,
                 "event store migrated: the agent's own probes left out of the rollups"
+            );
+        }
+        if found < 4 {
+            let tx = conn.unchecked_transaction()?;
+            // A store created just now already has the column (from the schema above).
+            let has_column = tx
+                .prepare("SELECT unparsed FROM sync_state LIMIT 0")
+                .is_ok();
+            if !has_column {
+                tx.execute_batch(UNPARSED_COLUMN)?;
+            }
+            tx.execute_batch(UNPARSED_BACKFILL)?;
+            tx.pragma_update(None, "user_version", 4)?;
+            tx.commit()?;
+            tracing::info!(
+                version = 4,
+                "event store migrated: unparsed lines counted per instance"
             );
         }
         let mut store = EventStore {

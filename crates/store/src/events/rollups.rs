@@ -334,16 +334,19 @@ impl EventStore {
         last: i64,
         limit: usize,
     ) -> Result<Vec<(StringId, u64)>> {
-        Ok(self.top_addresses_page(scope, first, last, 0, limit)?.0)
+        Ok(self
+            .top_addresses_page(scope, first, last, None, 0, limit)?
+            .0)
     }
 
     /// Addresses `offset..offset + limit` by failures, most first, and how many addresses
-    /// failed in the window in all.
+    /// failed in the window in all; only those containing `matching` (lower case) if given.
     pub fn top_addresses_page(
         &self,
         scope: &Scope<'_>,
         first: i64,
         last: i64,
+        matching: Option<&str>,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<(StringId, u64)>, u64)> {
@@ -366,6 +369,12 @@ impl EventStore {
         let mut top: Vec<(StringId, u64)> = totals
             .into_iter()
             .map(|(ip, n)| (StringId(ip), n))
+            .filter(|(ip, _)| {
+                matching.is_none_or(|part| {
+                    self.string(*ip)
+                        .is_some_and(|a| a.to_ascii_lowercase().contains(part))
+                })
+            })
             .collect();
         let total = top.len() as u64;
         let order = |a: &(StringId, u64), b: &(StringId, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));

@@ -24,6 +24,9 @@ pub struct SyncState {
     pub last_sync: Option<i64>,
     pub last_error: Option<String>,
     pub failures: u32,
+    /// Lines stored as they were because no format understood them.
+    #[ts(type = "number")]
+    pub unparsed: u64,
 }
 
 impl EventStore {
@@ -40,7 +43,7 @@ impl EventStore {
         Ok(self
             .conn
             .query_row(
-                "SELECT instance, after, events, gaps, last_sync, last_error, failures FROM sync_state WHERE instance = ?1",
+                "SELECT instance, after, events, gaps, last_sync, last_error, failures, unparsed FROM sync_state WHERE instance = ?1",
                 [instance],
                 sync_row,
             )
@@ -49,7 +52,7 @@ impl EventStore {
 
     pub fn sync_states(&self) -> Result<Vec<SyncState>> {
         let mut stmt = self.conn.prepare(
-            "SELECT instance, after, events, gaps, last_sync, last_error, failures FROM sync_state ORDER BY instance",
+            "SELECT instance, after, events, gaps, last_sync, last_error, failures, unparsed FROM sync_state ORDER BY instance",
         )?;
         let rows = stmt.query_map([], sync_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -72,5 +75,6 @@ fn sync_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncState> {
         last_sync: r.get(4)?,
         last_error: r.get(5)?,
         failures: r.get(6)?,
+        unparsed: r.get::<_, i64>(7)? as u64,
     })
 }

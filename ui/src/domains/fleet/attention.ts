@@ -1,6 +1,6 @@
 // How an attention line of the first screen reads. The core sends a title and one detail; for
-// alerts the detail is the latest alert's, so a line about many alerts says how many, that
-// the detail is only the latest, and leads to the list of them all.
+// many alerts the detail is the latest alert's (the core says so), and the line leads to the
+// list of them all.
 import type { Attention } from '../../gen/Attention';
 import type { IntentKind } from '../../lib/intents';
 import { viewById } from '../../lib/views';
@@ -14,10 +14,10 @@ export interface AttentionLine {
   intent: IntentKind | null;
 }
 
-/** The count in the core's "22 new alerts" title, or null. */
+/** The count in the core's "22 new alerts, not yet acknowledged" title, or null. */
 export function alertCount(item: Attention): number | null {
   if (item.view !== 'heatmaps') return null;
-  const many = /^(\d+) new alerts?$/.exec(item.title.trim());
+  const many = /^(\d+) new alerts?\b/.exec(item.title.trim());
   if (many) return Number(many[1]);
   return /^New alert\b/.test(item.title) ? 1 : null;
 }
@@ -26,10 +26,5 @@ export function attentionLine(item: Attention): AttentionLine {
   const count = alertCount(item);
   if (count === null) return { title: item.title, detail: item.detail, link: viewById(item.view).label, intent: null };
   if (count === 1) return { title: item.title, detail: item.detail, link: 'Open the alert', intent: 'alerts' };
-  return {
-    title: `${count} new alerts, not yet acknowledged`,
-    detail: `Latest: ${item.detail}`,
-    link: `See all ${count} alerts`,
-    intent: 'alerts',
-  };
+  return { title: item.title, detail: item.detail, link: `See all ${count} alerts`, intent: 'alerts' };
 }

@@ -5,6 +5,7 @@ import type { InstanceView } from '../../gen/InstanceView';
 import type { SyncState } from '../../gen/SyncState';
 import { nowSeconds } from '../../lib/clock';
 import { controllerContext } from '../../lib/context';
+import { emptyFilter, type TimelinePreset } from '../../lib/preset';
 import { toHostError, type Host, type HostError } from '../../lib/host';
 
 /** How often the list is re-read from the console (the backend contacts agents every minute). */
@@ -15,6 +16,8 @@ const SYNC_MS = 2_000;
 export interface FleetOptions {
   /** Something the overview counts changed: an instance added, refreshed, revoked or removed. */
   onchange: () => void;
+  /** Show an instance's lines that no format understood, on the timeline. */
+  onunparsed?: (preset: TimelinePreset) => void;
 }
 
 /** A revocation or removal waiting for the operator to confirm it. */
@@ -81,6 +84,19 @@ export class FleetController {
   constructor(host: Host, options: FleetOptions) {
     this.#host = host;
     this.#options = options;
+  }
+
+  /** How many of `instance`'s lines no format understood (0 before its first pull). */
+  unparsed(instance: string): number {
+    return this.sync.find((s) => s.instance === instance)?.unparsed ?? 0;
+  }
+
+  /** Show `instance`'s unparsed lines on the timeline, newest first. */
+  showUnparsed(instance: string): void {
+    this.#options.onunparsed?.({
+      label: `Lines from ${instance} that no format understood`,
+      filter: { ...emptyFilter(), instance, kind: 'unparsed' },
+    });
   }
 
   start(): () => void {

@@ -63,7 +63,7 @@ describe('the fleet controller and the event pull', () => {
 
 describe('when an instance was last heard from', () => {
   const NOW = 1_795_000_000;
-  const sync = (lastSync: number | null): SyncState => ({ instance: 'sekha-prod', after: 9, events: 9, gaps: 0, last_sync: lastSync, last_error: null, failures: 0 });
+  const sync = (lastSync: number | null): SyncState => ({ instance: 'sekha-prod', after: 9, events: 9, gaps: 0, last_sync: lastSync, last_error: null, failures: 0, unparsed: 0 });
 
   it('prefers the event pull when it is more recent than the health check', () => {
     const instance = sampleInstance('sekha-prod', { last_contact: NOW - 32 }, NOW);
@@ -85,12 +85,12 @@ describe('when an instance was last heard from', () => {
 });
 
 describe('the attention line about alerts', () => {
-  const item = (title: string): Attention => ({ view: 'heatmaps', status: 'failing', title, detail: '12 failed sign-ins from 203.0.113.7.' });
+  const item = (title: string, detail = '12 failed sign-ins from 203.0.113.7.'): Attention => ({ view: 'heatmaps', status: 'failing', title, detail });
 
-  it('says how many alerts, that the detail is the latest one, and leads to them all', () => {
-    const line = attentionLine(item('22 new alerts'));
+  it('leads a line about many alerts to them all, keeping the core\'s words', () => {
+    const line = attentionLine(item('22 new alerts, not yet acknowledged', 'Latest: 12 failed sign-ins from 203.0.113.7.'));
     expect(line.title, 'the count, and what "new" means').toBe('22 new alerts, not yet acknowledged');
-    expect(line.detail, 'the one detail the core sends is the latest alert\'s').toBe('Latest: 12 failed sign-ins from 203.0.113.7.');
+    expect(line.detail, 'the one detail is marked as the latest alert\'s').toBe('Latest: 12 failed sign-ins from 203.0.113.7.');
     expect(line.link, 'the link promises them all').toBe('See all 22 alerts');
     expect(line.intent, 'and opens the Alerts tab').toBe('alerts');
   });

@@ -42,6 +42,8 @@ export const WINDOWS: readonly (readonly [Window, string])[] = [
 export const OFFENDER_LIMIT = 100;
 const REFRESH_MS = 10_000;
 const ALERTS_REFRESH_MS = 2_000;
+/** Typing in the address search settles for this long before the host is asked. */
+const SEARCH_SETTLE_MS = 250;
 
 export interface HeatmapsOptions {
   /** The operator's theme: the core draws the chart in its colours. */
@@ -69,6 +71,8 @@ export class HeatmapsController {
   /** How many addresses failed in the window in all, and the rank of the page's first. */
   offenderTotal = $state(0);
   offenderOffset = $state(0);
+  /** The address search the offenders shown were read with ('' for none). */
+  offendersFor = $state('');
   alerts = $state<Alert[]>([]);
   showResolved = $state(false);
   error = $state<HostError | null>(null);
@@ -91,9 +95,12 @@ export class HeatmapsController {
   /** Not every offender is on this page. */
   readonly offendersCapped = $derived(this.offenderTotal > this.offenders.length);
   readonly hasNextOffenders = $derived(this.offenderOffset + this.offenders.length < this.offenderTotal);
-  /** The sorted offenders whose address contains what was typed (any case, IPv6 too). */
+  /** What was typed in the address search, trimmed and in lower case. */
+  readonly addressPart = $derived(this.addressQuery.trim().toLowerCase());
+  /** The sorted offenders whose address contains what was typed (any case, IPv6 too): at
+   * once on the page shown, then every matching address from the host. */
   readonly shownOffenders = $derived.by(() => {
-    const q = this.addressQuery.trim().toLowerCase();
+    const q = this.addressPart;
     return q ? this.sorted.filter((o) => o.ip.toLowerCase().includes(q)) : this.sorted;
   });
   readonly query: HeatmapQuery = $derived({
@@ -125,6 +132,19 @@ export class HeatmapsController {
           void this.load();
         });
       });
+      // A search asks the host for every address that matches, from the first page, once
+      // typing settles.
+      let searched = this.addressPart;
+      $effect(() => {
+        const part = this.addressPart;
+        if (part === searched) return;
+        const timer = setTimeout(() => {
+          searched = part;
+          this.offenderOffset = 0;
+          void this.load();
+        }, SEARCH_SETTLE_MS);
+        return () => clearTimeout(timer);
+      });
     });
     this.#host
       .instances()
@@ -145,6 +165,7 @@ export class HeatmapsController {
   async load(): Promise<void> {
     this.now = nowSeconds();
     const request = ++this.#latest;
+    const address = this.addressPart;
     try {
       const [m, o, a] = await Promise.all([
         this.#host.heatmap(this.query),
@@ -154,6 +175,7 @@ export class HeatmapsController {
           service: this.query.service,
           limit: OFFENDER_LIMIT,
           offset: this.offenderOffset,
+          address: address || null,
         }),
         this.#host.alerts(this.#alertFilter()),
       ]);
@@ -162,6 +184,7 @@ export class HeatmapsController {
       this.offenders = o.offenders;
       this.offenderTotal = o.total;
       this.offenderOffset = o.offset;
+      this.offendersFor = address;
       this.alerts = a;
       this.error = null;
     } catch (e) {
@@ -250,6 +273,7 @@ export class HeatmapsController {
     this.note = null;
     try {
       const view = await this.#host.openIncident({
+        origin: 'offender',
         title: `Failed sign-ins from ${o.ip}`,
         severity: o.open_alerts > 0 ? 'high' : 'medium',
         instances: o.instances,

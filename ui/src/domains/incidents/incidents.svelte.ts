@@ -303,6 +303,7 @@ export class IncidentsController {
     const nowUs = nowMicros();
     await this.#act('create', async () => {
       const created = await this.#host.openIncident({
+        origin: 'hand',
         title: this.newTitle,
         severity: this.newSeverity,
         instances: this.newInstance ? [this.newInstance] : [],

@@ -6,7 +6,7 @@ import { IncidentsController } from './incidents.svelte';
 async function shown() {
   const host = fakeHost();
   host.fleet = [sampleInstance('sekha-prod'), sampleInstance('rae-prod')];
-  await host.openIncident({ title: 'Brute force', severity: 'high', instances: ['sekha-prod', 'rae-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
+  await host.openIncident({ origin: 'hand', title: 'Brute force', severity: 'high', instances: ['sekha-prod', 'rae-prod'], ips: ['203.0.113.7'], from_us: 1, to_us: 2 });
   const incidents = new IncidentsController(host, { onopen: () => {}, ongo: () => {} });
   await incidents.focus(1);
   host.calls = [];

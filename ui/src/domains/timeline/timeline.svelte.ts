@@ -304,6 +304,7 @@ export class TimelineController {
     const to = hours.length ? (Math.max(...hours) + 1) * 3_600_000_000 : (f.to_us ?? nowMicros());
     try {
       const view = await this.#host.openIncident({
+        origin: 'timeline',
         title: preset.label,
         severity: 'medium',
         instances: f.instance ? [f.instance] : (this.instances ?? []).map((i) => i.name),
