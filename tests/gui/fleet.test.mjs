@@ -48,7 +48,9 @@ before(async () => {
   const at = nginxTime(new Date());
   writeFileSync(
     log,
-    [1, 2, 3].map((n) => `203.0.113.${n} - - [${at}] "POST /mcp/tools/memory_stats HTTP/1.1" 401 35 "-" "curl/8"\n`).join(''),
+    [1, 2, 3].map((n) => `203.0.113.${n} - - [${at}] "POST /mcp/tools/memory_stats HTTP/1.1" 401 35 "-" "curl/8"\n`).join('') +
+      // A line no format understands, with a right-to-left override in it.
+      'upstream said: \u202Eyek dab\n',
   );
   writeFileSync(
     config,
@@ -154,6 +156,26 @@ test('the failed logins on the host reach the timeline within seconds', async ()
     return /^synced /.test(t) ? t : null;
   });
   assert.match(heard, /^synced (just now|\d+ seconds? ago)$/, `the fleet shows the recent pull, not an older contact: ${heard}`);
+  // The line no format understood is counted on the row and one click away.
+  const unparsed = await s.until('the unparsed count on the fleet row', async () => {
+    const found = await s.findAll('tr[data-instance="edge-one"] [data-testid=unparsed]');
+    return found.length ? found[0] : null;
+  });
+  assert.equal(await s.text(unparsed), '1 unparsed line', 'the row counts the line no format understood');
+  await shoot('fleet-unparsed');
+  await s.click(unparsed);
+  const row = await s.until('the unparsed line, alone on the timeline', async () => {
+    const rows = await s.findAll('[data-testid=timeline-list] [data-kind=unparsed]');
+    const all = await s.findAll('[data-testid=timeline-list] [role=option]');
+    return rows.length === 1 && all.length === 1 ? rows[0] : null;
+  });
+  await s.click(row);
+  const line = await s.until('the unparsed line as read', async () => {
+    const t = await s.text(await s.find('[data-testid=raw-line]'));
+    return t.startsWith('upstream said') ? t : null;
+  });
+  assert.match(line, /<U\+202E>yek dab/, `the override is shown as an escape, not obeyed: ${line}`);
+  await shoot('timeline-unparsed');
 });
 
 test('a heatmap cell opens exactly its failed sign-ins in the timeline', async () => {
