@@ -6,10 +6,11 @@
 //     dbus-run-session (with gnome-keyring unlocked) xvfb-run -a -s "-screen 0 1280x800x24" node bench/follow.mjs [seconds]
 //
 // Each view (the Timeline following, then paused, then Fleet) is shown for a 5 s warm-up,
-// then the WebKit web process's user+system time is read from /proc over the measured seconds
-// (default 30) and printed as % of one core. Without a GPU (Xvfb here) WebKitGTK composites
-// every frame in Mesa's software rasteriser, which is most of the cost; run it again with
-// WEBKIT_DISABLE_COMPOSITING_MODE=1 to see the page's own share.
+// then the WebKit web process's user+system time (and the window's process's) is read from
+// /proc over the measured seconds (default 30) and printed as % of one core. Without a GPU
+// (Xvfb here) the console chooses WebKit's shared-memory renderer; with
+// WEBKIT_DISABLE_DMABUF_RENDERER=0 it keeps the DMA-BUF renderer, which composites every frame
+// in Mesa's software rasteriser.
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -22,16 +23,16 @@ const seconds = Number(process.argv[2] ?? 30);
 const bin = dirname(app);
 const tick = 100; // clock ticks per second (USER_HZ)
 
-/** The pid of the one WebKit web process running (the console's). */
-function webProcess() {
+/** The pid of the one process whose name starts with `name` (comm is cut at 15 bytes). */
+function processNamed(name) {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('WebKitWebProces')) return pid;
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith(name.slice(0, 15))) return pid;
     } catch {
       // gone
     }
   }
-  throw new Error('no WebKitWebProcess is running');
+  throw new Error(`no ${name} is running`);
 }
 
 function cpuTicks(pid) {
@@ -40,14 +41,17 @@ function cpuTicks(pid) {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-async function measure(pid) {
+/** % of one core used by each of `pids` over the measured seconds, after a 5 s warm-up. */
+async function measure(pids) {
   await new Promise((r) => setTimeout(r, 5000));
-  const before = cpuTicks(pid);
+  const before = pids.map(cpuTicks);
   const start = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  return ((cpuTicks(pid) - before) / tick / elapsed) * 100;
+  return pids.map((pid, i) => ((cpuTicks(pid) - before[i]) / tick / elapsed) * 100);
 }
+
+const shown = ([web, app]) => `${web.toFixed(1)} % of a core (the window's process: ${app.toFixed(1)} %) over ${seconds} s`;
 
 const dir = scratchDir('gh-bench-follow-');
 const log = join(dir, 'access.log');
@@ -71,20 +75,21 @@ const driver = await startDriver();
 const s = await newSession(driver.base, app);
 try {
   await s.until('the shell', async () => (await s.findAll('nav [data-view]')).length === 7);
-  const pid = webProcess();
+  const pids = [processNamed('WebKitWebProcess'), processNamed('gatehouse-console')];
   await s.chord([KEY.CONTROL, '2']);
   await s.until('the timeline with events', async () => (await s.findAll('[data-testid=timeline-list] [role=option]')).length > 0);
-  const timeline = await measure(pid);
+  const timeline = await measure(pids);
   await s.execute(
     "const box = [...document.querySelectorAll('label')].find((l) => /Follow new events/.test(l.textContent))?.querySelector('input'); box?.click(); return !!box",
   );
-  const paused = await measure(pid);
+  const paused = await measure(pids);
   await s.chord([KEY.CONTROL, '1']);
-  const fleet = await measure(pid);
+  const fleet = await measure(pids);
   console.log(`lines written: ${n} (4 a second)`);
-  console.log(`web process CPU, Timeline following live: ${timeline.toFixed(1)} % of a core over ${seconds} s`);
-  console.log(`web process CPU, Timeline paused:         ${paused.toFixed(1)} % of a core over ${seconds} s`);
-  console.log(`web process CPU, Fleet:                   ${fleet.toFixed(1)} % of a core over ${seconds} s`);
+  console.log(`renderer: ${process.env.WEBKIT_DISABLE_DMABUF_RENDERER ? `WEBKIT_DISABLE_DMABUF_RENDERER=${process.env.WEBKIT_DISABLE_DMABUF_RENDERER}` : "the console's choice"}`);
+  console.log(`web process CPU, Timeline following live: ${shown(timeline)}`);
+  console.log(`web process CPU, Timeline paused:         ${shown(paused)}`);
+  console.log(`web process CPU, Fleet:                   ${shown(fleet)}`);
 } finally {
   clearInterval(writer);
   await s.quit();

@@ -108,6 +108,8 @@ macro_rules! handlers {
 
 /// Open the console and run the window until it closes.
 pub fn run() -> ExitCode {
+    // First, while this is the only thread: the environment is read by WebKit later.
+    let renderer = choose_renderer();
     gatehouse_core::install_crypto_provider();
     let opened = DataDir::resolve(data_dir_arg().as_deref()).and_then(|dir| {
         dir.ensure()?;
@@ -126,7 +128,39 @@ pub fn run() -> ExitCode {
     if let Err(error) = &console {
         tracing::error!(code = error.code.as_str(), %error.message, "console failed to open");
     }
+    if let Some(why) = renderer {
+        tracing::info!("{why}");
+    }
     build(AppState::new(console))
+}
+
+/// Where no GPU renders (no DRM render node: a virtual machine, a remote desktop, Xvfb),
+/// WebKitGTK's DMA-BUF renderer composites every frame of the whole window in Mesa's software
+/// rasteriser, about 150 ms of CPU for any change at all: the Timeline following live events
+/// cost 9 % of a core. Its shared-memory renderer costs under 1 % there (`bench/follow.mjs`).
+/// A value the operator set, either way, is kept.
+#[cfg(target_os = "linux")]
+fn choose_renderer() -> Option<&'static str> {
+    const DMABUF_OFF: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
+    if std::env::var_os(DMABUF_OFF).is_some() {
+        return None;
+    }
+    let gpu = std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    });
+    if gpu {
+        return None;
+    }
+    // Called before any other thread exists (the top of `run`).
+    std::env::set_var(DMABUF_OFF, "1");
+    Some("no GPU render node (/dev/dri/renderD*): WebKit's shared-memory renderer is used, as compositing every frame in software would cost a tenth of a core")
+}
+
+#[cfg(not(target_os = "linux"))]
+fn choose_renderer() -> Option<&'static str> {
+    None
 }
 
 /// Run the console's jobs (sync, refresh, renewal, due warnings, checks) while the window is

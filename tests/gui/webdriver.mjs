@@ -152,6 +152,15 @@ export class Session {
         'requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 50)));',
       args: [],
     });
+    // WebKitGTK takes the snapshot from the next frame it draws. Without the DMA-BUF renderer
+    // (the console turns it off where no GPU renders) a page at rest draws none, so a change
+    // nobody can see (a transparent outline, toggled each frame for two seconds) asks for one.
+    await this.execute(
+      "const root = document.documentElement; const end = performance.now() + 2000;" +
+        "const step = () => { root.style.outline = root.style.outline ? '' : '1px solid transparent';" +
+        " if (performance.now() < end) requestAnimationFrame(step); else root.style.outline = ''; };" +
+        'requestAnimationFrame(step); return true',
+    );
     return Buffer.from(await this.call('GET', '/screenshot'), 'base64');
   }
 

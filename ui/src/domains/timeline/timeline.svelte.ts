@@ -208,12 +208,15 @@ export class TimelineController {
    * away, the operator's place is kept: newer events are put on top, and older arrivals are
    * offered as a reload. */
   async poll(): Promise<void> {
-    this.now = nowSeconds();
     try {
-      const sync = await this.#host.syncStates();
+      const following = this.live && this.loaded && !this.rangeError;
+      const [sync, page] = await Promise.all([this.#host.syncStates(), following ? this.#host.events(this.filter(), null, PAGE) : null]);
+      // Everything a poll changes is changed at once, after both answers: each change on its
+      // own would be a frame of its own, and without a GPU WebKitGTK composites every frame
+      // of the whole window in software.
+      this.now = nowSeconds();
       if (JSON.stringify(sync) !== JSON.stringify(this.sync)) this.sync = sync;
-      if (!this.live || !this.loaded || this.rangeError) return;
-      const page = await this.#host.events(this.filter(), null, PAGE);
+      if (!page || !this.live || !this.loaded || this.rangeError) return;
       if (this.scrollTop === 0 && this.selected < 0) {
         // Nothing new: nothing is drawn again.
         if (!samePage(this.events, page.events)) this.events = page.events;
