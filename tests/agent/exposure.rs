@@ -239,13 +239,24 @@ async fn http2_large_bodies_and_endless_bodies_on_the_enrollment_name_pin_no_mem
         .header("content-type", "application/json")
         .body("a".repeat(512 * 1024))
         .send()
-        .await
-        .expect("an answer");
-    assert_eq!(
-        large.status(),
-        413,
-        "a 512 KiB body is refused as too large"
-    );
+        .await;
+    match large {
+        Ok(answer) => assert_eq!(
+            answer.status(),
+            413,
+            "a 512 KiB body is refused as too large"
+        ),
+        // The agent answers 413 on the length alone and closes: a client still sending the
+        // body may see its write fail before it reads the answer. Refused either way.
+        Err(e) => {
+            let seen = format!("{e:?}");
+            assert!(
+                seen.contains("BodyWrite")
+                    && (seen.contains("BrokenPipe") || seen.contains("ConnectionReset")),
+                "the body was refused while it was being sent, not some other failure: {e:?}"
+            );
+        }
+    }
     // A body that never ends is cut off.
     let mut tls = enrollment_tls(agent.addr, pin, &[b"http/1.1"])
         .await

@@ -127,7 +127,16 @@ pub fn event(
             method: None,
             path: None,
             status: None,
-            message: Some(unparsed.reason.to_owned()),
+            // Which format it was read as, and what did not fit: enough to fix the config.
+            // (A pattern's own reason says so already.)
+            message: Some(match log.format.builtin() {
+                Some(format) => format!(
+                    "does not fit the {} format: {}",
+                    format.as_str(),
+                    unparsed.reason
+                ),
+                None => unparsed.reason.to_owned(),
+            }),
             raw: raw.into_owned(),
             flags: flag_bits,
         },
@@ -193,6 +202,16 @@ mod tests {
                 "memo 1.2 starting"
             ),
             "a line the pattern does not match is kept, unparsed, with its text"
+        );
+        let nginx = LogConfig::file("/var/log/nginx/access.log", Format::NginxCombined, "proxy");
+        let garbled = event(&nginx, b"upstream said: nothing", 0, 7, None);
+        assert_eq!(
+            (garbled.kind, garbled.message.as_deref()),
+            (
+                Kind::Unparsed,
+                Some("does not fit the nginx_combined format: no [time]")
+            ),
+            "a line a built-in format cannot read says which format and what did not fit"
         );
     }
 
