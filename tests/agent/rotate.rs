@@ -74,7 +74,9 @@ fn host_run_by(profile: &'static str, extra: &str, uid: Option<u32>) -> Host {
         Some(uid) => (
             dir.join("service.pid"),
             dir.join("service.log"),
-            format!("setpriv --reuid={uid} --regid={uid} --clear-groups "),
+            // Without libfaketime (scripts/test-dates.sh): its per-process semaphore, made by
+            // root under this pid before the exec, is not the other account's to open.
+            format!("env -u LD_PRELOAD setpriv --reuid={uid} --regid={uid} --clear-groups "),
         ),
     };
     let script = demo_dir().join("restart_fixture.sh");
@@ -915,7 +917,7 @@ async fn a_backup_swapped_for_a_link_to_the_agent_s_key_never_reaches_the_config
     let mut config = h.agent.clone();
     if let Some(cmd) = config.restart_command.as_mut() {
         cmd[2] = format!(
-            "setpriv --reuid={SERVICE_UID} --regid={SERVICE_UID} --clear-groups sh -c \
+            "env -u LD_PRELOAD setpriv --reuid={SERVICE_UID} --regid={SERVICE_UID} --clear-groups sh -c \
              'for f in {dir}/*.bak {state}/*/*.bak; do [ -e \"$f\" ] && ln -sfn {key} \"$f\"; done; true'; \
              {command} --fail-start-flag {flag}",
             dir = h.dir.display(),
@@ -1144,7 +1146,7 @@ async fn a_local_user_who_takes_the_service_port_during_the_restart_gets_no_key(
         "-c".into(),
         format!(
             "old=$(cat {service_pid}); kill $old; while kill -0 $old 2>/dev/null; do sleep 0.05; done; \
-             [ -s {pid} ] || {{ setpriv --reuid={SERVICE_UID} --regid={SERVICE_UID} --clear-groups \
+             [ -s {pid} ] || {{ env -u LD_PRELOAD setpriv --reuid={SERVICE_UID} --regid={SERVICE_UID} --clear-groups \
              /usr/bin/python3 {script} {port} {log} >/dev/null 2>&1 & echo $! > {pid}; sleep 0.5; }}",
             service_pid = h.pid_file.display(),
             pid = pid.display(),
