@@ -877,25 +877,6 @@ fn events(console: &Console, args: &EventsArgs, json: bool) -> gatehouse_core::R
     Ok(())
 }
 
-/// JSON whose strings hold no hidden character as itself: each becomes its `\uXXXX` escape,
-/// so the data stays exact for a program and a terminal shows no override. (Outside strings
-/// the JSON is ASCII; serde_json escapes C0 controls itself.)
-fn json_visible(json: &str) -> std::borrow::Cow<'_, str> {
-    use gatehouse_core::escape::is_hidden;
-    if !json.chars().any(|c| c != '\n' && is_hidden(c)) {
-        return std::borrow::Cow::Borrowed(json);
-    }
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        if c != '\n' && is_hidden(c) {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 /// Host text for the terminal: control characters (ESC and the like), bidi overrides and
 /// invisible characters shown as `<U+XXXX>` escapes, as the window and the reports show them.
 pub(crate) fn printable(text: &str) -> String {
@@ -906,7 +887,11 @@ pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
             use std::io::Write as _;
-            if let Err(e) = writeln!(std::io::stdout().lock(), "{}", json_visible(&text)) {
+            if let Err(e) = writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                gatehouse_core::escape::json(&text)
+            ) {
                 output_failed(&e);
             }
         }
@@ -923,7 +908,7 @@ mod tests {
     fn json_keeps_host_text_exact_without_showing_an_override() {
         let value = serde_json::json!({ "path": "/x\u{202e}yek\u{7f}" });
         let text = serde_json::to_string_pretty(&value).expect("json");
-        let shown = super::json_visible(&text);
+        let shown = gatehouse_core::escape::json(&text);
         assert!(
             !shown.contains('\u{202e}') && !shown.contains('\u{7f}'),
             "no override or DEL reaches the terminal: {shown}"

@@ -27,27 +27,38 @@ pub fn is_hidden(c: char) -> bool {
 /// Host text with each hidden character ([`is_hidden`]) shown as `<U+202E>`, so the operator
 /// sees that it was there and what it was. Borrowed when there is none.
 pub fn visible(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_hidden) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if is_hidden(c) {
-            out.push_str(&format!("<U+{:04X}>", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    replace_hidden(text, false, |c| format!("<U+{:04X}>", u32::from(c)))
 }
 
 /// [`visible`] for text of many lines: line breaks stay line breaks, everything else hidden
 /// is shown as an escape (for output whose own words span lines, such as a terminal's).
 pub fn visible_lines(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c != '\n' && is_hidden(c)) {
+    replace_hidden(text, true, |c| format!("<U+{:04X}>", u32::from(c)))
+}
+
+/// JSON text whose strings hold no hidden character as itself: each becomes its `\uXXXX`
+/// escape, so the data stays exact for a program while a terminal shows no override. (Outside
+/// strings JSON text is ASCII and line breaks; every hidden character is in the BMP.)
+pub fn json(text: &str) -> Cow<'_, str> {
+    replace_hidden(text, true, |c| format!("\\u{:04x}", u32::from(c)))
+}
+
+/// `text` with each hidden character (but line breaks, if `keep_lines`) written as `form`
+/// makes it. Borrowed when there is none.
+fn replace_hidden(text: &str, keep_lines: bool, form: fn(char) -> String) -> Cow<'_, str> {
+    let hidden = |c: char| is_hidden(c) && !(keep_lines && c == '\n');
+    if !text.chars().any(hidden) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(text.split('\n').map(visible).collect::<Vec<_>>().join("\n"))
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&form(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// For HTML: element content and quoted attribute values.

@@ -114,7 +114,7 @@ const UNPARSED_COLUMN: &str =
 const UNPARSED_BACKFILL: &str = "
     UPDATE sync_state SET unparsed = (
         SELECT COUNT(*) FROM events
-        WHERE kind = 5 AND instance = (SELECT id FROM strings WHERE value = sync_state.instance)
+        WHERE kind = 5 /* Kind::Unparsed */ AND instance = (SELECT id FROM strings WHERE value = sync_state.instance)
     );";
 
 /// Failed-authentication rollups (version 1). Hours are UTC hours since the epoch; `ip` is
@@ -221,6 +221,13 @@ pub struct EventStore {
 
 /// Integer codes of kinds and outcomes in the `events` table. Append only: a new kind takes
 /// the next code.
+/// Whether `table` has `column`: a store created just now has the columns a migration adds
+/// (from the schema), an older one not yet.
+fn has_column(conn: &Connection, table: &str, column: &str) -> bool {
+    conn.prepare(&format!("SELECT {column} FROM {table} LIMIT 0"))
+        .is_ok()
+}
+
 fn kind_code(kind: Kind) -> i64 {
     match kind {
         Kind::Auth => 0,
@@ -309,11 +316,7 @@ impl EventStore {
         }
         if found < 2 {
             let tx = conn.unchecked_transaction()?;
-            // A store created just now already has the column (from the schema above).
-            let has_column = tx
-                .prepare("SELECT spoofable FROM auth_hourly LIMIT 0")
-                .is_ok();
-            if !has_column {
+            if !has_column(&tx, "auth_hourly", "spoofable") {
                 tx.execute_batch(SPOOFABLE_COLUMN)?;
             }
             tx.execute_batch(SPOOFABLE_BACKFILL)?;
@@ -338,11 +341,7 @@ impl EventStore {
         }
         if found < 4 {
             let tx = conn.unchecked_transaction()?;
-            // A store created just now already has the column (from the schema above).
-            let has_column = tx
-                .prepare("SELECT unparsed FROM sync_state LIMIT 0")
-                .is_ok();
-            if !has_column {
+            if !has_column(&tx, "sync_state", "unparsed") {
                 tx.execute_batch(UNPARSED_COLUMN)?;
             }
             tx.execute_batch(UNPARSED_BACKFILL)?;
