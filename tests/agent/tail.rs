@@ -212,6 +212,130 @@ fn a_restart_resumes_where_reading_stopped_even_mid_line() {
     );
 }
 
+/// Whether a marker says lines may be missing.
+fn says_missing(buffer: &Buffer) -> Vec<String> {
+    all(buffer)
+        .into_iter()
+        .filter(|e| e.source == "agent")
+        .filter_map(|e| e.message)
+        .filter(|m| m.contains("may be missing"))
+        .collect()
+}
+
+/// A restart of the agent: its tailer gone with everything it held in memory, the buffer
+/// closed and opened again.
+fn restart(dir: &Path, buffer: Buffer, config: &LogConfig) -> (Buffer, Tailer) {
+    drop(buffer);
+    let buffer = Buffer::open(&dir.join("events.sqlite3"), 100_000).expect("reopen");
+    let tailer = Tailer::new(config.clone(), &buffer).expect("tailer after restart");
+    (buffer, tailer)
+}
+
+/// The agent is down (killed) while logrotate renames the log. It used to start the new file
+/// and say lines may be missing: the rest of the old one was lost (1,280 lines in a fault
+/// run). The old file is found beside the log by its identity and read to its end first.
+#[test]
+fn a_log_renamed_while_the_agent_was_down_is_read_to_its_end_where_logrotate_put_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path().expect("a file").to_owned();
+    append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
+    {
+        let mut tailer = Tailer::new(config.clone(), &buffer).expect("tailer");
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    append(&log, (3..6).map(nginx).collect::<String>().as_bytes());
+    std::fs::rename(&log, tmp.path().join("access.log.1")).expect("rename");
+    append(&log, (6..8).map(nginx).collect::<String>().as_bytes());
+    let (mut buffer, mut tailer) = restart(tmp.path(), buffer, &config);
+    for _ in 0..3 {
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    assert_eq!(
+        ips(&buffer),
+        expected(0..8),
+        "the old file's rest, then the new file, each line once"
+    );
+    assert!(
+        says_missing(&buffer).is_empty(),
+        "nothing was missed, so nothing is said missing: {:?}",
+        says_missing(&buffer)
+    );
+}
+
+/// The agent is killed just after it noticed a rename, while it still reads the old file
+/// (the service had not reopened its log yet). The old file's position is stored with the new
+/// one's, so the restarted agent reads on in it; it used to lose those lines silently.
+#[test]
+fn a_kill_while_a_renamed_log_is_still_read_loses_none_of_its_lines() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path().expect("a file").to_owned();
+    let rotated = tmp.path().join("access.log.1");
+    append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
+    {
+        let mut tailer = Tailer::new(config.clone(), &buffer).expect("tailer");
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+        std::fs::rename(&log, &rotated).expect("rename");
+        append(&log, nginx(6).as_bytes());
+        tailer
+            .poll(&mut buffer, NOW_US)
+            .expect("the rename is noticed");
+        // The service still writes to the old file; the agent dies before reading it.
+        append(&rotated, (3..6).map(nginx).collect::<String>().as_bytes());
+    }
+    // logrotate moves it on meanwhile.
+    std::fs::rename(&rotated, tmp.path().join("access.log.2")).expect("shift");
+    let (mut buffer, mut tailer) = restart(tmp.path(), buffer, &config);
+    append(&log, nginx(7).as_bytes());
+    for _ in 0..3 {
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    let mut got = ips(&buffer);
+    got.sort();
+    assert_eq!(got, expected(0..8), "every line once, the old file's too");
+    assert!(
+        says_missing(&buffer).is_empty(),
+        "nothing was missed: {:?}",
+        says_missing(&buffer)
+    );
+}
+
+/// The agent is down while logrotate copies and truncates the log, and the service writes
+/// the file past where reading stopped before the agent is back. The restarted agent used to
+/// read on from the old offset, in the middle of other lines; it tells the truncation by the
+/// file's first bytes, stored with the position, and reads the lost rest from the copy.
+#[test]
+fn a_log_truncated_and_written_again_while_the_agent_was_down_is_read_from_its_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path().expect("a file").to_owned();
+    append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
+    {
+        let mut tailer = Tailer::new(config.clone(), &buffer).expect("tailer");
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    append(&log, (3..5).map(nginx).collect::<String>().as_bytes());
+    std::fs::copy(&log, tmp.path().join("access.log.1")).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .expect("truncate");
+    append(&log, (10..20).map(nginx).collect::<String>().as_bytes());
+    let (mut buffer, mut tailer) = restart(tmp.path(), buffer, &config);
+    for _ in 0..2 {
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    let mut want = expected(0..5);
+    want.extend(expected(10..20));
+    assert_eq!(
+        ips(&buffer),
+        want,
+        "the copy's rest, then the truncated file from its start, each line once"
+    );
+}
+
 #[test]
 fn hostile_lines_are_kept_flagged_and_good_lines_after_them_still_parse() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 use gatehouse_testkit::{free_port, wait_listening};
 
+mod faults;
+
 fn gatehouse(data_dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.arg("--data-dir").arg(data_dir).args(args);

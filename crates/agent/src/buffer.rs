@@ -18,11 +18,17 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::probes::{ProbeLog, Seen};
 
 /// Where a log file was read up to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Position {
     /// Identity of the file (inode on Unix) the offset belongs to.
     pub file_id: u64,
     pub offset: u64,
+    /// The file's first bytes (at most 256) when it was read: a restarted agent tells by them
+    /// that the file was truncated and written again while it was not reading.
+    pub head: Vec<u8>,
+    /// A file rotated away by rename and not yet read to its end: its identity and where
+    /// reading it stopped, so a restarted agent finishes it instead of losing its tail.
+    pub rotated: Option<(u64, u64)>,
 }
 
 /// An event before it has a sequence number.
@@ -87,6 +93,21 @@ impl Buffer {
                  cursor TEXT NOT NULL
              );",
         )?;
+        // Columns added after the first release: a buffer from an older agent gains them.
+        for (column, decl) in [
+            ("head", "BLOB"),
+            ("rotated_id", "INTEGER"),
+            ("rotated_offset", "INTEGER"),
+        ] {
+            let present: bool = conn.query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('positions') WHERE name = ?1",
+                [column],
+                |r| r.get(0),
+            )?;
+            if !present {
+                conn.execute_batch(&format!("ALTER TABLE positions ADD COLUMN {column} {decl}"))?;
+            }
+        }
         Ok(Buffer {
             conn,
             capacity: capacity.max(2),
@@ -104,12 +125,19 @@ impl Buffer {
     pub fn position(&self, path: &str) -> rusqlite::Result<Option<Position>> {
         self.conn
             .query_row(
-                "SELECT file_id, offset FROM positions WHERE path = ?1",
+                "SELECT file_id, offset, head, rotated_id, rotated_offset FROM positions
+                 WHERE path = ?1",
                 [path],
                 |row| {
+                    let rotated_id: Option<i64> = row.get(3)?;
+                    let rotated_offset: Option<i64> = row.get(4)?;
                     Ok(Position {
                         file_id: row.get::<_, i64>(0)? as u64,
                         offset: row.get::<_, i64>(1)? as u64,
+                        head: row.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default(),
+                        rotated: rotated_id
+                            .zip(rotated_offset)
+                            .map(|(id, offset)| (id as u64, offset as u64)),
                     })
                 },
             )
@@ -136,7 +164,7 @@ impl Buffer {
         position: Position,
         now_us: i64,
     ) -> rusqlite::Result<()> {
-        self.append_at(events, Reached::File(path, position), now_us)
+        self.append_at(events, Reached::File(path, &position), now_us)
     }
 
     /// Append events and record the journal cursor reached (`None`: no entry read yet),
@@ -233,9 +261,19 @@ impl Buffer {
             match reached {
                 Reached::File(path, position) => {
                     tx.execute(
-                        "INSERT INTO positions (path, file_id, offset) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(path) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset",
-                        params![path, position.file_id as i64, position.offset as i64],
+                        "INSERT INTO positions (path, file_id, offset, head, rotated_id, rotated_offset)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT(path) DO UPDATE SET file_id = excluded.file_id,
+                             offset = excluded.offset, head = excluded.head,
+                             rotated_id = excluded.rotated_id, rotated_offset = excluded.rotated_offset",
+                        params![
+                            path,
+                            position.file_id as i64,
+                            position.offset as i64,
+                            position.head,
+                            position.rotated.map(|(id, _)| id as i64),
+                            position.rotated.map(|(_, offset)| offset as i64)
+                        ],
                     )?;
                 }
                 Reached::Journal(log, Some(cursor)) => {
@@ -339,7 +377,7 @@ impl Buffer {
 /// How far a log was read, stored with the events read up to there.
 #[derive(Debug, Clone, Copy)]
 enum Reached<'a> {
-    File(&'a str, Position),
+    File(&'a str, &'a Position),
     Journal(&'a str, Option<&'a str>),
     /// Events of the agent's own, read from no log.
     Nothing,
@@ -412,6 +450,8 @@ mod tests {
                 Position {
                     file_id: 7,
                     offset: 99,
+                    head: b"first line".to_vec(),
+                    rotated: Some((6, 4096)),
                 },
                 0,
             )
@@ -437,9 +477,38 @@ mod tests {
             buffer.position("/var/log/a").expect("pos"),
             Some(Position {
                 file_id: 7,
-                offset: 99
+                offset: 99,
+                head: b"first line".to_vec(),
+                rotated: Some((6, 4096)),
             }),
-            "the position is stored with the events"
+            "the position, the file's head and the rotated-away file's position are stored \
+             with the events"
+        );
+    }
+
+    #[test]
+    fn a_buffer_from_an_older_agent_gains_the_new_position_columns() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("events.sqlite3");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE positions (path TEXT PRIMARY KEY NOT NULL,
+                                         file_id INTEGER NOT NULL, offset INTEGER NOT NULL);
+                 INSERT INTO positions VALUES ('/var/log/a', 7, 99);",
+            )
+            .expect("an older buffer");
+        }
+        let buffer = Buffer::open(&path, 1000).expect("the older buffer opens");
+        assert_eq!(
+            buffer.position("/var/log/a").expect("pos"),
+            Some(Position {
+                file_id: 7,
+                offset: 99,
+                head: Vec::new(),
+                rotated: None,
+            }),
+            "an older agent's position is read on, with no head and nothing rotated"
         );
     }
 

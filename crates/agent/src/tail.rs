@@ -3,6 +3,13 @@
 //! Rotation by rename: the old file is read to its end before the new one is opened at its
 //! start. Rotation by copytruncate: a file shorter than the offset reached is read again from
 //! its start. A file that disappears is reported once and followed again when it returns.
+//!
+//! The position stored with each batch carries the file's first bytes and, while a renamed
+//! file is still read, that file's identity and offset. A restarted agent (killed, say) finds
+//! a log rotated away while it was down, or while it was still reading it, beside the log by
+//! its identity (`access.log.1`, `access.log.2`, ...) and reads it to its end; a log truncated
+//! while it was down is told by its first bytes, even when written past the old offset again.
+//! `tests/cli/faults.rs` counts every line across kills and rotations.
 //! Every line becomes an event: one that no parser understands is kept as `unparsed` with its
 //! raw text; invalid UTF-8, over-long lines and times from the future are flagged.
 //!
@@ -110,6 +117,8 @@ pub struct Tailer {
 #[derive(Debug)]
 struct Drain {
     file: File,
+    /// The file's identity, stored with the position so a restarted agent finds it again.
+    id: u64,
     offset: u64,
     partial: Vec<u8>,
     discarding: bool,
@@ -161,9 +170,15 @@ impl Tailer {
                 Ok(added)
             }
             Err(e) => {
-                // Whatever was open is let go: the next try starts from the saved position.
+                // Whatever was open is let go: the next try starts from the saved position
+                // (a rotated-away file still being read, too).
                 self.file = None;
-                self.resumed = buffer.position(&self.key).ok().flatten().or(self.committed);
+                self.draining = None;
+                self.resumed = buffer
+                    .position(&self.key)
+                    .ok()
+                    .flatten()
+                    .or_else(|| self.committed.clone());
                 self.partial.clear();
                 self.discarding = false;
                 match &mut self.failing {
@@ -180,7 +195,11 @@ impl Tailer {
                             self.key
                         );
                         let marker = marker(&self.key, now_us, Kind::Log, &message);
-                        let keep = self.committed.or(self.resumed).unwrap_or_default();
+                        let keep = self
+                            .committed
+                            .clone()
+                            .or_else(|| self.resumed.clone())
+                            .unwrap_or_default();
                         if let Err(e) = buffer.append(&[marker], &self.key, keep, now_us) {
                             tracing::error!(log = %self.key, error = %e, "cannot store an event");
                         }
@@ -197,7 +216,12 @@ impl Tailer {
         // Lines still written to a rotated-away file come before the new file's.
         self.drain(&mut events, now_us)?;
         if self.file.is_none() {
+            let draining = self.draining.is_some();
             self.open(&mut events, now_us)?;
+            if !draining && self.draining.is_some() {
+                // A file rotated away while the agent was not reading: its rest comes first.
+                self.drain(&mut events, now_us)?;
+            }
         }
         if self.file.is_some() && self.truncated()? {
             self.on_truncation(&mut events, now_us);
@@ -216,7 +240,7 @@ impl Tailer {
         let Some((_, file_id)) = &self.file else {
             // No file open: only a marker (missing file) to store; keep the saved position.
             if added > 0 {
-                let keep = self.resumed.unwrap_or_default();
+                let keep = self.resumed.clone().unwrap_or_default();
                 buffer
                     .append(&events, &self.key, keep, now_us)
                     .map_err(std::io::Error::other)?;
@@ -226,11 +250,16 @@ impl Tailer {
         let position = Position {
             file_id: *file_id,
             offset: self.offset - self.partial.len() as u64,
+            head: self.head.clone(),
+            rotated: self
+                .draining
+                .as_ref()
+                .map(|d| (d.id, d.offset - d.partial.len() as u64)),
         };
         // An idle poll writes nothing: no transaction, no fsync, four times a second.
-        if added > 0 || self.committed != Some(position) {
+        if added > 0 || self.committed.as_ref() != Some(&position) {
             buffer
-                .append(&events, &self.key, position, now_us)
+                .append(&events, &self.key, position.clone(), now_us)
                 .map_err(std::io::Error::other)?;
             self.committed = Some(position);
         }
@@ -250,25 +279,132 @@ impl Tailer {
         };
         let id = file_id(&file)?;
         let len = file.metadata()?.len();
-        self.offset = match self.resumed.take() {
-            // The same file as before a restart, and it has not shrunk: carry on.
-            Some(p) if p.file_id == id && p.offset <= len => p.offset,
+        let head = read_head(&file)?;
+        self.partial.clear();
+        self.discarding = false;
+        self.missing_reported = false;
+        self.offset = 0;
+        let resumed = self.resumed.take();
+        // A file rotated away by rename and not read to its end when reading stopped: read on
+        // in it, wherever logrotate has moved it since.
+        if let Some((rotated, offset)) = resumed.as_ref().and_then(|p| p.rotated) {
+            if !self.resume_drain(rotated, offset, events, now_us) {
+                events.push(self.marker(
+                    now_us,
+                    Kind::Log,
+                    "A log rotated away before the agent had read it to its end is gone; lines written to it last may be missing.",
+                ));
+            }
+        }
+        match resumed {
+            None => {}
+            Some(p) if p.file_id == id => {
+                let common = p.head.len().min(head.len());
+                if p.offset <= len && p.head[..common] == head[..common] {
+                    // The same file as before, neither shrunk nor written anew: carry on.
+                    self.offset = p.offset;
+                } else {
+                    // Truncated in place while the agent was not reading (copytruncate), and
+                    // perhaps written past the old position again: as if seen on a poll.
+                    self.file = Some((file, id));
+                    self.offset = p.offset;
+                    self.head = p.head;
+                    self.on_truncation(events, now_us);
+                    return Ok(());
+                }
+            }
+            // Another file: the one being read was rotated away while the agent was not
+            // reading. Its rest is read where logrotate put it, before the new file; if it is
+            // gone, that is said.
+            Some(p) if self.resume_drain(p.file_id, p.offset, events, now_us) => {}
             Some(_) => {
                 events.push(self.marker(
                     now_us,
                     Kind::Log,
                     "The log was rotated or replaced while the agent was not reading it; lines written in between may be missing.",
                 ));
-                0
             }
-            None => 0,
-        };
-        self.partial.clear();
-        self.discarding = false;
-        self.missing_reported = false;
-        self.head = read_head(&file)?;
+        }
+        self.head = head;
         self.file = Some((file, id));
         Ok(())
+    }
+
+    /// Read on from `offset` in the file `id`, rotated away from the log by rename: found
+    /// beside the log under a name that starts with the log's (`access.log.1`,
+    /// `access.log-20261207`). A file still being read that way is finished first. Whether
+    /// the file was found with at least `offset` bytes.
+    fn resume_drain(
+        &mut self,
+        id: u64,
+        offset: u64,
+        events: &mut Vec<NewEvent>,
+        now_us: i64,
+    ) -> bool {
+        let Some(file) = self.rotated_file(id) else {
+            return false;
+        };
+        if file.metadata().map_or(true, |m| m.len() < offset) {
+            return false;
+        }
+        if self.draining.is_some() {
+            // Two rotations while the agent was not reading: the older file to its end now.
+            loop {
+                let before = self.draining.as_ref().map(|d| d.offset);
+                if self.drain(events, now_us).is_err() {
+                    break;
+                }
+                let after = self.draining.as_ref().map(|d| d.offset);
+                if after.is_none() || after == before {
+                    break;
+                }
+            }
+            if let Some(older) = self.draining.take() {
+                self.finish_drain(older, events, now_us);
+            }
+        }
+        self.draining = Some(Drain {
+            file,
+            id,
+            offset,
+            partial: Vec::new(),
+            discarding: false,
+            idle_polls: 0,
+        });
+        true
+    }
+
+    /// The file `id` beside the log, under a name that starts with the log's; a regular file
+    /// opened without following a link, as the log itself is.
+    fn rotated_file(&self, id: u64) -> Option<File> {
+        if id == 0 {
+            return None;
+        }
+        let path = self.path();
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let entry_name = entry.file_name().to_string_lossy().into_owned();
+            if entry_name == name || !entry_name.starts_with(&name) {
+                continue;
+            }
+            let candidate = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&candidate) else {
+                continue;
+            };
+            if !meta.is_file() || metadata_id(&meta) != id {
+                continue;
+            }
+            if let Ok(regular) = crate::fsutil::open_regular(&candidate) {
+                if file_id(&regular.file).ok() == Some(id) {
+                    return Some(regular.file);
+                }
+            }
+        }
+        None
     }
 
     /// Whether the open file was truncated since the last poll: shorter than where reading
@@ -359,13 +495,14 @@ impl Tailer {
             Ok(meta) if metadata_id(&meta) != *id => {
                 // Renamed and recreated: the new file starts at 0; the old one is kept and
                 // read until it falls silent (the service may not have reopened yet).
-                if let Some((file, _)) = self.file.take() {
+                if let Some((file, old_id)) = self.file.take() {
                     if let Some(previous) = self.draining.take() {
                         // Rotated twice within the drain window: finish the older one now.
                         self.finish_drain(previous, events, now_us);
                     }
                     self.draining = Some(Drain {
                         file,
+                        id: old_id,
                         offset: self.offset,
                         partial: std::mem::take(&mut self.partial),
                         discarding: std::mem::take(&mut self.discarding),
