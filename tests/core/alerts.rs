@@ -464,3 +464,183 @@ async fn the_overview_counts_new_alerts_and_says_its_one_detail_is_the_latest() 
     );
     agent.stop().await;
 }
+
+/// Triage: many alerts acknowledged or resolved in one step (one audit row, the ids no alert
+/// has named), and a rule snoozed on one instance with a reason: its firings there raise no
+/// alert and no notification and are counted on the snooze, while the same attack on another
+/// instance still alerts, and the rule alerts again once the snooze is ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_alerts_are_marked_at_once_and_a_snoozed_rule_raises_none_where_it_sleeps() {
+    use gatehouse_core::{AlertState, SnoozeRequest};
+    let lab = Lab::new();
+    let (_a, log_a, _) = jelmore(&lab, "jelmore-a").await;
+    let (_b, log_b, notices) = jelmore(&lab, "jelmore-b").await;
+    let start = lab.now() - time::Duration::minutes(5);
+    // Six failures with one key from each of three addresses: three brute-force alerts.
+    let burst = |ip: &str, from: i64| {
+        (0..6)
+            .map(|i| jelmore_line(start, ip, "guess00001", from + i * 5))
+            .collect::<String>()
+    };
+    append(
+        &log_a,
+        &[
+            burst("203.0.113.1", 0),
+            burst("203.0.113.2", 1),
+            burst("203.0.113.3", 2),
+        ]
+        .concat(),
+    );
+    lab.sync_until("jelmore-a", 18).await;
+    let raised = open_alerts(&lab);
+    assert_eq!(raised.len(), 3, "one alert per address: {raised:#?}");
+    let mut ids: Vec<i64> = raised.iter().map(|a| a.id).collect();
+    ids.push(9_999);
+    let audit_before = lab.console.audit.entries(1000).expect("audit").len();
+    let marked = lab
+        .console
+        .analytics
+        .set_alerts_state(&ids, AlertState::Acknowledged)
+        .expect("marked");
+    assert_eq!(
+        marked.missing,
+        [9_999],
+        "the unknown id is named, not fatal"
+    );
+    assert!(
+        marked.alerts.len() == 3
+            && marked
+                .alerts
+                .iter()
+                .all(|a| a.state == AlertState::Acknowledged),
+        "all three are acknowledged: {:#?}",
+        marked.alerts
+    );
+    assert_eq!(
+        lab.console.audit.entries(1000).expect("audit").len(),
+        audit_before + 1,
+        "one audit row for the whole selection"
+    );
+    lab.console
+        .analytics
+        .set_alerts_state(&[raised[0].id], AlertState::Resolved)
+        .expect("resolved");
+    assert_eq!(
+        open_alerts(&lab).len(),
+        2,
+        "a resolved alert leaves the open list"
+    );
+    assert!(
+        lab.console
+            .analytics
+            .set_alerts_state(&[], AlertState::Resolved)
+            .is_err(),
+        "an empty selection is refused"
+    );
+
+    // Snoozing asks for a reason, a sane length, a rule and an instance that exist.
+    let request = |rule: &str, instance: &str, hours: u32, reason: &str| SnoozeRequest {
+        rule_id: rule.into(),
+        instance: instance.into(),
+        hours,
+        reason: reason.into(),
+    };
+    for (bad, why) in [
+        (request("brute-force", "jelmore-a", 8, "  "), "no reason"),
+        (request("brute-force", "jelmore-a", 0, "scanner"), "0 hours"),
+        (
+            request("brute-force", "jelmore-a", 721, "scanner"),
+            "over 30 days",
+        ),
+        (
+            request("no-such-rule", "jelmore-a", 8, "scanner"),
+            "unknown rule",
+        ),
+        (
+            request("brute-force", "nowhere", 8, "scanner"),
+            "unknown instance",
+        ),
+    ] {
+        assert!(
+            lab.console.analytics.snooze_rule(&bad).is_err(),
+            "a snooze with {why} is refused"
+        );
+    }
+    assert!(
+        lab.console.analytics.snoozes().expect("snoozes").is_empty(),
+        "and none was made"
+    );
+    let snooze = lab
+        .console
+        .analytics
+        .snooze_rule(&request(
+            "brute-force",
+            "jelmore-a",
+            8,
+            "the uptime checker's old key, replaced on Monday",
+        ))
+        .expect("snoozed");
+    assert_eq!(
+        snooze.until_us,
+        micros(lab.now()) + 8 * 3_600_000_000,
+        "eight hours from the console's now"
+    );
+    let notified = notices.lock().expect("notices").len();
+    append(&log_a, &burst("203.0.113.4", 60));
+    append(&log_b, &burst("203.0.113.4", 60));
+    lab.sync_until("jelmore-a", 6).await;
+    lab.sync_until("jelmore-b", 6).await;
+    let now_open = open_alerts(&lab);
+    assert!(
+        !now_open
+            .iter()
+            .any(|a| a.instance == "jelmore-a" && a.subject.as_deref() == Some("203.0.113.4")),
+        "the snoozed rule raises nothing on jelmore-a: {now_open:#?}"
+    );
+    assert!(
+        now_open
+            .iter()
+            .any(|a| a.instance == "jelmore-b" && a.subject.as_deref() == Some("203.0.113.4")),
+        "the same attack on jelmore-b still alerts: {now_open:#?}"
+    );
+    let notices_now = notices.lock().expect("notices").clone();
+    assert!(
+        notices_now[notified..]
+            .iter()
+            .all(|n| n.alert.instance == "jelmore-b"),
+        "no notification for the snoozed instance: {:#?}",
+        &notices_now[notified..]
+    );
+    let snoozes = lab.console.analytics.snoozes().expect("snoozes");
+    assert!(
+        snoozes.len() == 1 && snoozes[0].held >= 1,
+        "the snooze counts the firing it held back: {snoozes:#?}"
+    );
+
+    lab.console
+        .analytics
+        .unsnooze_rule("brute-force", "jelmore-a")
+        .expect("ended");
+    assert!(
+        lab.console
+            .analytics
+            .unsnooze_rule("brute-force", "jelmore-a")
+            .is_err(),
+        "ending a snooze that is not running is refused"
+    );
+    append(&log_a, &burst("203.0.113.5", 120));
+    lab.sync_until("jelmore-a", 6).await;
+    assert!(
+        open_alerts(&lab)
+            .iter()
+            .any(|a| a.instance == "jelmore-a" && a.subject.as_deref() == Some("203.0.113.5")),
+        "once ended, the rule alerts on jelmore-a again"
+    );
+    let log = lab.console.audit.entries(1000).expect("audit");
+    assert!(
+        log.iter().any(
+            |e| e.action == "rule_snoozed" && e.detail.contains("the uptime checker's old key")
+        ),
+        "the reason is in the audit log"
+    );
+}

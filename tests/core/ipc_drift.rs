@@ -60,3 +60,32 @@ fn error_codes_reach_typescript_as_a_closed_union() {
         );
     }
 }
+
+/// Tauri refuses a command its capability does not allow ("not allowed by ACL"), at run time
+/// only: every command of the list must be allowed to the window, and nothing else.
+#[test]
+fn the_window_s_capability_allows_exactly_the_declared_commands() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../src-tauri/capabilities/main.json");
+    let text = std::fs::read_to_string(&path).expect("the window's capability");
+    let capability: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let allowed: BTreeSet<String> = capability["permissions"]
+        .as_array()
+        .expect("a permissions list")
+        .iter()
+        .filter_map(|p| p.as_str())
+        .filter_map(|p| p.strip_prefix("allow-"))
+        .map(str::to_owned)
+        .collect();
+    let declared: BTreeSet<String> = gatehouse_core::ipc::commands()
+        .iter()
+        .map(|c| c.name.replace('_', "-"))
+        .collect();
+    let missing: Vec<&String> = declared.difference(&allowed).collect();
+    let stray: Vec<&String> = allowed.difference(&declared).collect();
+    assert!(
+        missing.is_empty() && stray.is_empty(),
+        "src-tauri/capabilities/main.json must allow every declared command and no other: \
+         missing {missing:?}, not declared {stray:?}"
+    );
+}

@@ -142,3 +142,21 @@ test('from an alert to a contained incident, with the block verified on the host
   mkdirSync(artifacts, { recursive: true });
   writeFileSync(join(artifacts, 'contain.json'), JSON.stringify({ ms: contained - started, clicks, verified: root }));
 });
+
+test('the alert triaged: its rule snoozed on its instance with a reason, then resolved as a selection', async () => {
+  await s.chord([KEY.CONTROL, '3']);
+  await s.click(await s.until('the alerts tab', async () => (await s.findAll('[data-testid=tab-alerts]'))[0] ?? null));
+  await s.click(await s.until('the snooze button', () => buttonNamed('[data-testid=alerts]', 'Snooze rule…')));
+  const reason = await s.until('the reason field', async () => (await s.findAll('[role=dialog] input[type=text], [role=dialog] input:not([type])'))[0] ?? null);
+  await s.type(reason, 'pen test from 203.0.113.7 until Friday');
+  await shoot('snooze');
+  await s.click(await s.until('the snooze confirmation', () => buttonNamed('[role=dialog]', 'Snooze Brute force')));
+  const snoozes = await s.until('the snooze listed', async () => (await s.findAll('[data-testid=snoozes]'))[0] ?? null);
+  assert.match(await s.text(snoozes), /pen test from 203\.0\.113\.7 until Friday/, 'the snooze is listed with its reason');
+  await s.click(await s.until('the alert checkbox', async () => (await s.findAll('[data-testid=alerts] input[type=checkbox]'))[0] ?? null));
+  await s.click(await s.until('the bulk resolve', () => buttonNamed('[role=toolbar]', 'Resolve 1')));
+  await s.until('the result said', async () => /Resolved 1 alert\./.test(await s.text(await s.find('main'))));
+  await shoot('triaged');
+  const errors = await s.findAll('[data-testid=unexpected-error]');
+  assert.equal(errors.length, 0, 'no error raised while triaging');
+});

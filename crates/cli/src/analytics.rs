@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use gatehouse_core::{
     AlertFilter, AlertState, ChartTheme, ColourScale, Console, Error, HeatmapKind, HeatmapQuery,
-    OffenderQuery, Window,
+    OffenderQuery, SnoozeRequest, Window,
 };
 use serde_json::json;
 
@@ -74,12 +74,45 @@ pub enum AlertsAction {
         #[arg(long)]
         sync: bool,
     },
-    /// Acknowledge an alert: someone is on it.
-    Ack { id: i64 },
-    /// Resolve an alert.
-    Resolve { id: i64 },
-    /// Reopen a resolved or acknowledged alert.
-    Reopen { id: i64 },
+    /// Acknowledge alerts: someone is on it. Name them, or choose every open alert from an
+    /// address, of a rule or on an instance.
+    Ack(Selection),
+    /// Resolve alerts (named, or chosen as for `ack`).
+    Resolve(Selection),
+    /// Reopen resolved or acknowledged alerts (named, or chosen as for `ack`).
+    Reopen(Selection),
+    /// Snooze a detection rule on one instance: its firings there raise no alert until the
+    /// snooze ends (they are counted on it). The reason goes to the audit log.
+    Snooze {
+        /// The rule's id, as `gatehouse rules` lists it.
+        rule: String,
+        instance: String,
+        /// How long, in hours (1 to 720).
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        #[arg(long)]
+        reason: String,
+    },
+    /// End a rule's snooze on an instance now.
+    Unsnooze { rule: String, instance: String },
+    /// The snoozes running now.
+    Snoozes,
+}
+
+/// Which alerts: their ids, or every one from an address, of a rule and on an instance
+/// (together, all must match).
+#[derive(Debug, clap::Args)]
+pub struct Selection {
+    ids: Vec<i64>,
+    /// Every alert about this address.
+    #[arg(long, value_name = "ADDRESS")]
+    source: Option<String>,
+    /// Every alert a rule raised or joined (its id, as `gatehouse rules` lists it).
+    #[arg(long)]
+    rule: Option<String>,
+    /// Every alert on this instance.
+    #[arg(long)]
+    instance: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -277,22 +310,150 @@ pub fn alerts(
     action: Option<&AlertsAction>,
     as_json: bool,
 ) -> gatehouse_core::Result<ExitCode> {
-    let (id, state) = match action {
+    let (selection, state) = match action {
         None => return list(console, false, None, false, as_json),
         Some(AlertsAction::List { all, state, sync }) => {
             return list(console, *all, state.as_deref(), *sync, as_json)
         }
-        Some(AlertsAction::Ack { id }) => (*id, AlertState::Acknowledged),
-        Some(AlertsAction::Resolve { id }) => (*id, AlertState::Resolved),
-        Some(AlertsAction::Reopen { id }) => (*id, AlertState::New),
+        Some(AlertsAction::Ack(selection)) => (selection, AlertState::Acknowledged),
+        Some(AlertsAction::Resolve(selection)) => (selection, AlertState::Resolved),
+        Some(AlertsAction::Reopen(selection)) => (selection, AlertState::New),
+        Some(AlertsAction::Snooze {
+            rule,
+            instance,
+            hours,
+            reason,
+        }) => {
+            let snooze = console.analytics.snooze_rule(&SnoozeRequest {
+                rule_id: rule.clone(),
+                instance: instance.clone(),
+                hours: *hours,
+                reason: reason.clone(),
+            })?;
+            if as_json {
+                print_json(&snooze);
+            } else {
+                say!(
+                    "Rule {} is snoozed on {} until {}: it raises no alert there until then.",
+                    printable(&snooze.rule_id),
+                    printable(&snooze.instance),
+                    minute(snooze.until_us)
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(AlertsAction::Unsnooze { rule, instance }) => {
+            console.analytics.unsnooze_rule(rule, instance)?;
+            if as_json {
+                print_json(&json!({ "rule_id": rule, "instance": instance, "snoozed": false }));
+            } else {
+                say!(
+                    "Rule {} alerts on {} again.",
+                    printable(rule),
+                    printable(instance)
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(AlertsAction::Snoozes) => {
+            let snoozes = console.analytics.snoozes()?;
+            if as_json {
+                print_json(&snoozes);
+            } else if snoozes.is_empty() {
+                say!("No rule is snoozed.");
+            }
+            if !as_json {
+                for s in &snoozes {
+                    say!(
+                        "{:<18} {:<14} until {}  held {:<4} {}",
+                        printable(&s.rule_id),
+                        printable(&s.instance),
+                        minute(s.until_us),
+                        s.held,
+                        printable(&s.reason)
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
     };
-    let alert = console.analytics.set_alert_state(id, state)?;
+    let ids = chosen(console, selection, state)?;
+    if ids.is_empty() {
+        say!("No alert matches; nothing was changed.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let marked = console.analytics.set_alerts_state(&ids, state)?;
     if as_json {
-        print_json(&alert);
-    } else {
-        say!("Alert {} is now {}.", alert.id, alert.state.as_str());
+        print_json(&marked);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match marked.alerts.as_slice() {
+        [one] => say!("Alert {} is now {}.", one.id, one.state.as_str()),
+        many => say!(
+            "{} alerts are now {}: {}.",
+            many.len(),
+            state.as_str(),
+            many.iter()
+                .map(|a| a.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    for id in &marked.missing {
+        eprintln!("There is no alert {id}; it was left out.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ids a selection names: as given, or every matching alert (open ones, or every state
+/// when reopening).
+fn chosen(
+    console: &Console,
+    selection: &Selection,
+    state: AlertState,
+) -> gatehouse_core::Result<Vec<i64>> {
+    let by_filter =
+        selection.source.is_some() || selection.rule.is_some() || selection.instance.is_some();
+    match (selection.ids.is_empty(), by_filter) {
+        (false, false) => return Ok(selection.ids.clone()),
+        (true, false) => {
+            return Err(Error::InvalidInput {
+                field: "ids",
+                reason: "name alerts by id, or choose them with --source, --rule or --instance"
+                    .into(),
+            })
+        }
+        (false, true) => {
+            return Err(Error::InvalidInput {
+                field: "ids",
+                reason: "name alerts by id or choose them with --source, --rule or --instance, \
+                         not both"
+                    .into(),
+            })
+        }
+        (true, true) => {}
+    }
+    let alerts = console.analytics.alerts(&AlertFilter {
+        all: state == AlertState::New,
+        instance: selection.instance.clone(),
+        ..Default::default()
+    })?;
+    Ok(alerts
+        .into_iter()
+        .filter(|a| a.state != state)
+        .filter(|a| {
+            selection.source.as_deref().is_none_or(|ip| {
+                a.subject.as_deref() == Some(ip) || a.addresses.iter().any(|x| x == ip)
+            })
+        })
+        .filter(|a| {
+            selection
+                .rule
+                .as_deref()
+                .is_none_or(|rule| a.rule_id == rule || a.facets.iter().any(|f| f.rule_id == rule))
+        })
+        .map(|a| a.id)
+        .collect())
 }
 
 fn list(

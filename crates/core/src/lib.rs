@@ -30,10 +30,10 @@ pub use analytics::detect;
 pub use analytics::notify;
 pub use analytics::{
     allowlisted, build_heatmap, render_png, time_zone, Alert, AlertFacet, AlertFilter, AlertNotice,
-    AlertState, Analytics, ChartTheme, ColourScale, DetectionSettings, GridBox, HeatCell, Heatmap,
-    HeatmapKind, HeatmapQuery, ImageFormat, NotificationGate, Offender, OffenderPage,
-    OffenderQuery, Rule, Severity, Window, HISTORY_KIND, LATE_US, NOTIFICATIONS_PER_MINUTE,
-    STALE_KEY_KIND,
+    AlertState, AlertsMarked, Analytics, ChartTheme, ColourScale, DetectionSettings, GridBox,
+    HeatCell, Heatmap, HeatmapKind, HeatmapQuery, ImageFormat, NotificationGate, Offender,
+    OffenderPage, OffenderQuery, Rule, Severity, Snooze, SnoozeRequest, Window, HISTORY_KIND,
+    LATE_US, MAX_MARKED, MAX_SNOOZE_HOURS, NOTIFICATIONS_PER_MINUTE, STALE_KEY_KIND,
 };
 pub use audit::{AuditEntry, AuditLog, AuditVerdict};
 pub use clock::Clock;

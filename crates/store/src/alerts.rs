@@ -60,6 +60,33 @@ pub(crate) const FACETS: &str = "CREATE TABLE alert_facets (
          SELECT id, subject FROM alerts
          WHERE subject IS NOT NULL AND kind IN ('brute_force', 'key_spraying');";
 
+/// A rule silenced on one instance for a while, with the operator's reason; what it would
+/// have raised meanwhile is counted, not alerted.
+pub(crate) const SNOOZES: &str = "CREATE TABLE alert_snoozes (
+         rule_id    TEXT NOT NULL,
+         instance   TEXT NOT NULL,
+         until_us   INTEGER NOT NULL,
+         reason     TEXT NOT NULL,
+         created_us INTEGER NOT NULL,
+         held       INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (rule_id, instance)
+     ) STRICT;";
+
+/// A rule snoozed on an instance: until when, why, and how many firings it held back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Snooze {
+    pub rule_id: String,
+    pub instance: String,
+    #[ts(type = "number")]
+    pub until_us: i64,
+    pub reason: String,
+    #[ts(type = "number")]
+    pub created_us: i64,
+    /// Firings of the rule on the instance while it was snoozed (none raised an alert).
+    #[ts(type = "number")]
+    pub held: u64,
+}
+
 words! {
     /// Where an alert stands.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -457,6 +484,79 @@ impl Alerts<'_> {
         Ok(self.0.execute(
             "UPDATE alerts SET state = ?2, state_at = ?3 WHERE id = ?1",
             params![id, state, at_us],
+        )? > 0)
+    }
+
+    /// Set many alerts' state in one transaction: all of them or, on an error, none. Returns
+    /// the ids that exist (and were set), in the order given.
+    pub fn set_states(&self, ids: &[i64], state: AlertState, at_us: i64) -> Result<Vec<i64>> {
+        let tx = self.0.unchecked_transaction()?;
+        let mut set = Vec::with_capacity(ids.len());
+        {
+            let mut update =
+                tx.prepare_cached("UPDATE alerts SET state = ?2, state_at = ?3 WHERE id = ?1")?;
+            for &id in ids {
+                if update.execute(params![id, state, at_us])? > 0 {
+                    set.push(id);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(set)
+    }
+
+    /// Snooze a rule on an instance (again: the new end, reason and count replace the old).
+    pub fn snooze(&self, snooze: &Snooze) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO alert_snoozes (rule_id, instance, until_us, reason, created_us, held)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0)
+             ON CONFLICT (rule_id, instance) DO UPDATE SET until_us = excluded.until_us,
+                 reason = excluded.reason, created_us = excluded.created_us, held = 0",
+            params![
+                snooze.rule_id,
+                snooze.instance,
+                snooze.until_us,
+                snooze.reason,
+                snooze.created_us
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// End a snooze; false when there was none.
+    pub fn unsnooze(&self, rule_id: &str, instance: &str) -> Result<bool> {
+        Ok(self.0.execute(
+            "DELETE FROM alert_snoozes WHERE rule_id = ?1 AND instance = ?2",
+            params![rule_id, instance],
+        )? > 0)
+    }
+
+    /// The snoozes still running at `now_us`, the soonest to end first.
+    pub fn snoozes(&self, now_us: i64) -> Result<Vec<Snooze>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT rule_id, instance, until_us, reason, created_us, held FROM alert_snoozes
+             WHERE until_us > ?1 ORDER BY until_us, rule_id, instance",
+        )?;
+        let rows = stmt.query_map([now_us], |r| {
+            Ok(Snooze {
+                rule_id: r.get(0)?,
+                instance: r.get(1)?,
+                until_us: r.get(2)?,
+                reason: r.get(3)?,
+                created_us: r.get(4)?,
+                held: r.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Whether `rule_id` is snoozed on `instance` at `now_us`; if so, the firing is counted
+    /// on the snooze.
+    pub fn hold(&self, rule_id: &str, instance: &str, now_us: i64) -> Result<bool> {
+        Ok(self.0.execute(
+            "UPDATE alert_snoozes SET held = held + 1
+             WHERE rule_id = ?1 AND instance = ?2 AND until_us > ?3",
+            params![rule_id, instance, now_us],
         )? > 0)
     }
 }

@@ -52,6 +52,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 8: one alert per attack with a facet per rule and its addresses; notices linked to a
     // rotation; the first characters of the key a rotation made.
     &[alerts::FACETS, rotations::PREFIXES],
+    // 9: rules snoozed on an instance, with the operator's reason.
+    &[alerts::SNOOZES],
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@ import type { Alert } from '../gen/Alert';
 import type { Heatmap } from '../gen/Heatmap';
 import type { HeatmapQuery } from '../gen/HeatmapQuery';
 import type { Offender } from '../gen/Offender';
+import type { Snooze } from '../gen/Snooze';
 import { nowSeconds } from '../lib/clock';
 import type { Host } from '../lib/host';
 import type { FakeHost } from './index';
@@ -11,11 +12,15 @@ export interface HeatmapsFake {
   heatmapQueries: HeatmapQuery[];
   offenderList: Offender[];
   alertList: Alert[];
+  snoozeList: Snooze[];
   /** Resolve to simulate a click on an alert's desktop notification. */
   openAlert: (id: number) => void;
 }
 
-type HeatmapsCalls = Pick<Host, 'heatmap' | 'exportHeatmap' | 'offenders' | 'alerts' | 'setAlertState' | 'nextOpenedAlert'>;
+type HeatmapsCalls = Pick<
+  Host,
+  'heatmap' | 'exportHeatmap' | 'offenders' | 'alerts' | 'setAlertState' | 'setAlertsState' | 'snoozes' | 'snoozeRule' | 'unsnoozeRule' | 'nextOpenedAlert'
+>;
 
 /** A 7 x 24 weekday heatmap as the core would draw it, with one busy cell. */
 export function sampleHeatmap(query: HeatmapQuery): Heatmap {
@@ -125,6 +130,7 @@ export function heatmapsFake(host: FakeHost): HeatmapsFake & HeatmapsCalls {
     heatmapQueries: [],
     offenderList: [],
     alertList: [],
+    snoozeList: [],
     openAlert: () => {},
     async heatmap(query) {
       host.calls.push(`heatmap:${query.kind}:${query.window}:${query.theme}`);
@@ -151,6 +157,29 @@ export function heatmapsFake(host: FakeHost): HeatmapsFake & HeatmapsCalls {
       host.calls.push(`setAlertState:${id}:${state}`);
       host.alertList = host.alertList.map((a) => (a.id === id ? { ...a, state } : a));
       return host.alertList.find((a) => a.id === id)!;
+    },
+    async setAlertsState(ids, state) {
+      host.calls.push(`setAlertsState:${ids.join(',')}:${state}`);
+      host.alertList = host.alertList.map((a) => (ids.includes(a.id) ? { ...a, state } : a));
+      return {
+        alerts: host.alertList.filter((a) => ids.includes(a.id)),
+        missing: ids.filter((id) => !host.alertList.some((a) => a.id === id)),
+      };
+    },
+    async snoozes() {
+      host.calls.push('snoozes');
+      return host.snoozeList;
+    },
+    async snoozeRule(request) {
+      host.calls.push(`snoozeRule:${request.rule_id}:${request.instance}:${request.hours}:${request.reason}`);
+      const now = nowSeconds() * 1e6;
+      const snooze: Snooze = { ...request, until_us: now + request.hours * 3_600e6, created_us: now, held: 0 };
+      host.snoozeList = [...host.snoozeList.filter((s) => s.rule_id !== request.rule_id || s.instance !== request.instance), snooze];
+      return snooze;
+    },
+    async unsnoozeRule(ruleId, instance) {
+      host.calls.push(`unsnoozeRule:${ruleId}:${instance}`);
+      host.snoozeList = host.snoozeList.filter((s) => s.rule_id !== ruleId || s.instance !== instance);
     },
     nextOpenedAlert() {
       host.calls.push('nextOpenedAlert');

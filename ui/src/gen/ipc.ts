@@ -5,6 +5,7 @@ import type { AddInstance } from './AddInstance';
 import type { Alert } from './Alert';
 import type { AlertFilter } from './AlertFilter';
 import type { AlertState } from './AlertState';
+import type { AlertsMarked } from './AlertsMarked';
 import type { AppInfo } from './AppInfo';
 import type { AuditEntry } from './AuditEntry';
 import type { AuditVerdict } from './AuditVerdict';
@@ -41,6 +42,8 @@ import type { RotationPreview } from './RotationPreview';
 import type { RotationRecord } from './RotationRecord';
 import type { RotationResult } from './RotationResult';
 import type { Settings } from './Settings';
+import type { Snooze } from './Snooze';
+import type { SnoozeRequest } from './SnoozeRequest';
 import type { SyncState } from './SyncState';
 import type { Theme } from './Theme';
 import type { TimelineEvent } from './TimelineEvent';
@@ -75,6 +78,10 @@ export interface Host {
   offenders(query: OffenderQuery): Promise<OffenderPage>;
   alerts(filter: AlertFilter): Promise<Array<Alert>>;
   setAlertState(id: number, state: AlertState): Promise<Alert>;
+  setAlertsState(ids: Array<number>, state: AlertState): Promise<AlertsMarked>;
+  snoozes(): Promise<Array<Snooze>>;
+  snoozeRule(request: SnoozeRequest): Promise<Snooze>;
+  unsnoozeRule(ruleId: string, instance: string): Promise<void>;
   detection(): Promise<DetectionSettings>;
   setDetection(detection: DetectionSettings): Promise<DetectionSettings>;
   resetDetection(): Promise<DetectionSettings>;
@@ -143,6 +150,10 @@ export function createHost(call: Call): Host {
     offenders: (query) => call('offenders', { query }) as Promise<OffenderPage>,
     alerts: (filter) => call('alerts', { filter }) as Promise<Array<Alert>>,
     setAlertState: (id, state) => call('set_alert_state', { id, state }) as Promise<Alert>,
+    setAlertsState: (ids, state) => call('set_alerts_state', { ids, state }) as Promise<AlertsMarked>,
+    snoozes: () => call('snoozes') as Promise<Array<Snooze>>,
+    snoozeRule: (request) => call('snooze_rule', { request }) as Promise<Snooze>,
+    unsnoozeRule: (ruleId, instance) => call('unsnooze_rule', { ruleId, instance }) as Promise<void>,
     detection: () => call('detection') as Promise<DetectionSettings>,
     setDetection: (detection) => call('set_detection', { detection }) as Promise<DetectionSettings>,
     resetDetection: () => call('reset_detection') as Promise<DetectionSettings>,

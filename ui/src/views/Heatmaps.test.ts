@@ -182,7 +182,7 @@ describe('acknowledging every new alert', () => {
     expect(within(dialog).getByRole('heading').textContent, 'the count is named').toBe('Acknowledge 2 new alerts?');
     expect(host.calls.some((c) => c.startsWith('setAlertState')), 'nothing changes before the confirmation').toBe(false);
     await fireEvent.click(within(dialog).getByRole('button', { name: 'Acknowledge 2 alerts' }));
-    await waitFor(() => expect(host.calls.filter((c) => c.startsWith('setAlertState')), 'the two new ones, no other').toEqual(['setAlertState:3:acknowledged', 'setAlertState:2:acknowledged']));
+    await waitFor(() => expect(host.calls.filter((c) => c.startsWith('setAlert')), 'the two new ones, no other, in one call').toEqual(['setAlertsState:3,2:acknowledged']));
     expect(await screen.findByText('Acknowledged 2 of 2 alerts.'), 'and says it did').toBeTruthy();
   });
 
@@ -195,6 +195,65 @@ describe('acknowledging every new alert', () => {
     await fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
     expect(screen.queryByRole('dialog'), 'the confirmation closes').toBeNull();
     expect(host.calls.some((c) => c.startsWith('setAlertState')), 'and nothing was acknowledged').toBe(false);
+  });
+});
+
+describe('triage', () => {
+  function triageHost() {
+    const host = withFleet();
+    host.alertList = [
+      sampleAlert(4, { subject: '198.51.100.9', addresses: ['198.51.100.9'], instance: 'rae-lab' }),
+      sampleAlert(3),
+      sampleAlert(2),
+      sampleAlert(1, { state: 'resolved' }),
+    ];
+    return host;
+  }
+
+  it('marks a selection in one step, and selects every alert from an address', async () => {
+    const host = triageHost();
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-alerts'));
+    const alert3 = await screen.findByRole('checkbox', { name: 'Select alert #3' });
+    const row3 = alert3.closest('li') as HTMLElement;
+    await fireEvent.click(within(row3).getByRole('button', { name: 'Select all from this address' }));
+    expect(screen.getByTestId('selection').textContent, 'both open alerts from 203.0.113.7, not the other address').toBe('2 selected');
+    expect((screen.getByRole('checkbox', { name: 'Select alert #4' }) as HTMLInputElement).checked, 'the other address is left out').toBe(false);
+    await fireEvent.click(screen.getByRole('checkbox', { name: 'Select alert #4' }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Resolve 3' }));
+    await waitFor(() => expect(host.calls, 'one call for the three').toContain('setAlertsState:4,3,2:resolved'));
+    expect(await screen.findByText('Resolved 3 alerts.'), 'and it says so').toBeTruthy();
+    expect(screen.queryByTestId('selection'), 'the selection is cleared').toBeNull();
+  });
+
+  it('groups by instance with a heading per group', async () => {
+    const host = triageHost();
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-alerts'));
+    await screen.findByRole('checkbox', { name: 'Select alert #3' });
+    await fireEvent.change(screen.getByRole('combobox', { name: 'Show' }), { target: { value: 'instance' } });
+    const headings = (await screen.findAllByRole('heading', { level: 3 })).map((h) => h.textContent?.trim());
+    expect(headings, 'one heading per instance, with its count').toEqual(['rae-lab · 1', 'sekha-prod · 2']);
+  });
+
+  it('snoozes a rule on an instance only with a reason, lists it, and ends it', async () => {
+    const host = triageHost();
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-alerts'));
+    const row = (await screen.findByRole('checkbox', { name: 'Select alert #3' })).closest('li') as HTMLElement;
+    await fireEvent.click(within(row).getByRole('button', { name: 'Snooze rule…' }));
+    const dialog = await screen.findByRole('dialog');
+    const go = within(dialog).getByRole('button', { name: 'Snooze Brute force' });
+    expect((go as HTMLButtonElement).disabled, 'no snooze without a reason').toBe(true);
+    await fireEvent.input(within(dialog).getByRole('textbox', { name: /Why/ }), { target: { value: 'pen test until Friday' } });
+    await fireEvent.change(within(dialog).getByRole('combobox', { name: 'For' }), { target: { value: '8' } });
+    await fireEvent.click(go);
+    await waitFor(() => expect(host.calls, 'the rule, the instance, the hours and the reason').toContain('snoozeRule:brute-force:sekha-prod:8:pen test until Friday'));
+    const list = await screen.findByTestId('snoozes');
+    expect(list.textContent, 'the snooze is listed with its reason').toContain('pen test until Friday');
+    await fireEvent.click(within(list).getByRole('button', { name: 'End snooze' }));
+    await waitFor(() => expect(host.calls, 'ended by hand').toContain('unsnoozeRule:brute-force:sekha-prod'));
+    await waitFor(() => expect(screen.queryByTestId('snoozes'), 'and no longer listed').toBeNull());
   });
 });
 

@@ -25,7 +25,7 @@ use super::stale;
 use super::Analytics;
 use crate::{Error, Result};
 
-pub use gatehouse_store::alerts::{Alert, AlertFilter, AlertState};
+pub use gatehouse_store::alerts::{Alert, AlertFilter, AlertState, Snooze};
 
 /// Whom an alert about this firing is about: the address for per-address rules; for a jump
 /// above the baseline, the address behind at least half of it; else the whole instance.
@@ -137,6 +137,29 @@ fn list_text(items: &[String], max: usize) -> String {
     }
     text
 }
+
+/// Many alerts marked at once: each as it is now, and the ids no alert has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct AlertsMarked {
+    pub alerts: Vec<Alert>,
+    #[ts(type = "number[]")]
+    pub missing: Vec<i64>,
+}
+
+/// Snooze a detection rule on one instance: for how many hours (1 to 720) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SnoozeRequest {
+    pub rule_id: String,
+    pub instance: String,
+    pub hours: u32,
+    pub reason: String,
+}
+
+/// The longest snooze: 30 days. Longer is a rule to change, not to snooze.
+pub const MAX_SNOOZE_HOURS: u32 = 720;
+
+/// The most alerts marked in one request (the list shows at most 1,000).
+pub const MAX_MARKED: usize = 1000;
 
 /// The detection settings: the rules and the addresses never alerted on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -500,6 +523,10 @@ impl Analytics {
             let Some(rule) = rules.iter().copied().find(|r| r.id == firing.rule_id) else {
                 continue;
             };
+            // Snoozed here by the operator: counted on the snooze, never raised.
+            if self.ctx.db().alerts().hold(&rule.id, instance, now_us)? {
+                continue;
+            }
             // Over before the console heard of it: history, not an alarm.
             if now_us - firing.last_us > LATE_US {
                 history.push((rule, firing));
@@ -931,6 +958,178 @@ impl Analytics {
             .alerts()
             .get(id)?
             .ok_or(Error::AlertNotFound(id))
+    }
+
+    /// Acknowledge, resolve or reopen many alerts at once (a selection, every alert from one
+    /// address, every alert of one rule): one audit row and one transaction for all of them,
+    /// one timeline entry per instance. Ids no alert has are returned, not an error, unless no
+    /// id is known at all.
+    pub fn set_alerts_state(&self, ids: &[i64], state: AlertState) -> Result<AlertsMarked> {
+        if ids.is_empty() || ids.len() > MAX_MARKED {
+            return Err(Error::InvalidInput {
+                field: "ids",
+                reason: format!("choose between 1 and {MAX_MARKED} alerts"),
+            });
+        }
+        let mut unique: Vec<i64> = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
+        let found: Vec<Alert> = {
+            let store = self.ctx.db();
+            let alerts = store.alerts();
+            unique
+                .iter()
+                .map(|&id| alerts.get(id))
+                .collect::<std::result::Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        let missing: Vec<i64> = unique
+            .iter()
+            .copied()
+            .filter(|id| !found.iter().any(|a| a.id == *id))
+            .collect();
+        if found.is_empty() {
+            return Err(Error::AlertNotFound(unique[0]));
+        }
+        let mut instances: Vec<&str> = found.iter().map(|a| a.instance.as_str()).collect();
+        instances.sort_unstable();
+        instances.dedup();
+        let numbers = |alerts: &[&Alert]| {
+            alerts
+                .iter()
+                .map(|a| a.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let all: Vec<&Alert> = found.iter().collect();
+        self.ctx.audit(
+            "alert_state",
+            &instances.join(", "),
+            &format!("alerts {} marked {}", numbers(&all), state.as_str()),
+        )?;
+        let now_us = self.ctx.micros();
+        let ids: Vec<i64> = found.iter().map(|a| a.id).collect();
+        self.ctx.db().alerts().set_states(&ids, state, now_us)?;
+        for instance in &instances {
+            let here: Vec<&Alert> = found.iter().filter(|a| a.instance == *instance).collect();
+            let message = if here.len() == 1 {
+                format!("Alert {} marked {}.", here[0].id, state.as_str())
+            } else {
+                format!("Alerts {} marked {}.", numbers(&here), state.as_str())
+            };
+            self.ctx.timeline_note(instance, Outcome::Info, &message);
+        }
+        let alerts = {
+            let store = self.ctx.db();
+            let table = store.alerts();
+            ids.iter()
+                .map(|&id| table.get(id))
+                .collect::<std::result::Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        Ok(AlertsMarked { alerts, missing })
+    }
+
+    /// Snooze a detection rule on one instance: until it ends, the rule's firings there raise
+    /// no alert and no notification; they are counted on the snooze. Snoozing again replaces
+    /// the end and the reason.
+    pub fn snooze_rule(&self, request: &SnoozeRequest) -> Result<Snooze> {
+        let reason = request.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Error::InvalidInput {
+                field: "reason",
+                reason: "say why the rule is snoozed (at most 500 characters); the audit log \
+                         keeps it"
+                    .into(),
+            });
+        }
+        if !(1..=MAX_SNOOZE_HOURS).contains(&request.hours) {
+            return Err(Error::InvalidInput {
+                field: "hours",
+                reason: format!(
+                    "snooze for 1 to {MAX_SNOOZE_HOURS} hours (30 days); for longer, change \
+                     or turn off the rule"
+                ),
+            });
+        }
+        let detection = self.detection()?;
+        let Some(rule) = detection.rules.iter().find(|r| r.id == request.rule_id) else {
+            return Err(Error::NotFound {
+                what: "detection rule",
+                name: request.rule_id.clone(),
+            });
+        };
+        if self.ctx.db().instances().get(&request.instance)?.is_none() {
+            return Err(Error::InstanceNotFound(request.instance.clone()));
+        }
+        let now_us = self.ctx.micros();
+        let snooze = Snooze {
+            rule_id: rule.id.clone(),
+            instance: request.instance.clone(),
+            until_us: now_us + i64::from(request.hours) * 3_600_000_000,
+            reason: reason.to_owned(),
+            created_us: now_us,
+            held: 0,
+        };
+        let hours = if request.hours == 1 {
+            "1 hour".to_owned()
+        } else {
+            format!("{} hours", request.hours)
+        };
+        self.ctx.audit(
+            "rule_snoozed",
+            &request.instance,
+            &format!("{} snoozed for {hours}: {reason}", rule.id),
+        )?;
+        self.ctx.db().alerts().snooze(&snooze)?;
+        self.ctx.timeline_note(
+            &request.instance,
+            Outcome::Info,
+            &format!(
+                "Rule \"{}\" snoozed for {hours}: {reason}. Its firings here raise no alert \
+                 until then.",
+                rule.name
+            ),
+        );
+        Ok(snooze)
+    }
+
+    /// End a rule's snooze on an instance before its time.
+    pub fn unsnooze_rule(&self, rule_id: &str, instance: &str) -> Result<()> {
+        let running = self
+            .snoozes()?
+            .into_iter()
+            .any(|s| s.rule_id == rule_id && s.instance == instance);
+        if !running {
+            return Err(Error::NotFound {
+                what: "snooze",
+                name: format!("{rule_id} on {instance}"),
+            });
+        }
+        self.ctx.audit(
+            "rule_unsnoozed",
+            instance,
+            &format!("{rule_id} snooze ended"),
+        )?;
+        self.ctx.db().alerts().unsnooze(rule_id, instance)?;
+        self.ctx.timeline_note(
+            instance,
+            Outcome::Info,
+            &format!("Rule {rule_id} alerts again (snooze ended by hand)."),
+        );
+        Ok(())
+    }
+
+    /// The snoozes still running, the soonest to end first.
+    pub fn snoozes(&self) -> Result<Vec<Snooze>> {
+        Ok(self.ctx.db().alerts().snoozes(self.ctx.micros())?)
     }
 
     /// Acknowledge, resolve or reopen an alert.

@@ -12,8 +12,9 @@ pub(crate) mod stale;
 use std::sync::Arc;
 
 pub use alerts::{
-    allowlisted, Alert, AlertFilter, AlertNotice, AlertState, DetectionSettings, NotificationGate,
-    HISTORY_KIND, LATE_US, NOTIFICATIONS_PER_MINUTE, STALE_KEY_KIND,
+    allowlisted, Alert, AlertFilter, AlertNotice, AlertState, AlertsMarked, DetectionSettings,
+    NotificationGate, Snooze, SnoozeRequest, HISTORY_KIND, LATE_US, MAX_MARKED, MAX_SNOOZE_HOURS,
+    NOTIFICATIONS_PER_MINUTE, STALE_KEY_KIND,
 };
 pub use detect::{Rule, Severity};
 pub use gatehouse_store::alerts::AlertFacet;

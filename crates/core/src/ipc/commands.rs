@@ -39,6 +39,12 @@ macro_rules! with_commands {
             sync offenders(query: OffenderQuery) -> OffenderPage = |c| c.analytics.offender_page(&query);
             sync alerts(filter: AlertFilter) -> Vec<Alert> = |c| c.analytics.alerts(&filter);
             sync set_alert_state(id: i64, state: AlertState) -> Alert = |c| c.analytics.set_alert_state(id, state);
+            sync set_alerts_state(ids: Vec<i64>, state: AlertState) -> AlertsMarked =
+                |c| c.analytics.set_alerts_state(&ids, state);
+            sync snoozes() -> Vec<Snooze> = |c| c.analytics.snoozes();
+            sync snooze_rule(request: SnoozeRequest) -> Snooze = |c| c.analytics.snooze_rule(&request);
+            sync unsnooze_rule(rule_id: String, instance: String) -> () =
+                |c| c.analytics.unsnooze_rule(&rule_id, &instance);
             sync detection() -> DetectionSettings = |c| c.analytics.detection();
             sync set_detection(detection: DetectionSettings) -> DetectionSettings = |c| c.analytics.set_detection(&detection);
             sync reset_detection() -> DetectionSettings = |c| c.analytics.reset_detection();

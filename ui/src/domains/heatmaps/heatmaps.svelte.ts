@@ -12,6 +12,7 @@ import type { HeatmapQuery } from '../../gen/HeatmapQuery';
 import type { ImageFormat } from '../../gen/ImageFormat';
 import type { InstanceView } from '../../gen/InstanceView';
 import type { Offender } from '../../gen/Offender';
+import type { Snooze } from '../../gen/Snooze';
 import type { Theme } from '../../gen/Theme';
 import type { Window } from '../../gen/Window';
 import { nowMicros, nowSeconds } from '../../lib/clock';
@@ -21,6 +22,41 @@ import { servicesOf } from '../../lib/instances';
 import { effectiveTheme } from '../../lib/theme';
 
 export type Tab = 'charts' | 'offenders' | 'alerts';
+export type AlertGrouping = 'none' | 'instance' | 'source';
+
+export const GROUPINGS: readonly (readonly [AlertGrouping, string])[] = [
+  ['none', 'Newest first'],
+  ['instance', 'By instance'],
+  ['source', 'By address'],
+];
+/** How long a rule may be snoozed: the core takes 1 to 720 hours. */
+export const SNOOZE_HOURS: readonly (readonly [number, string])[] = [
+  [1, '1 hour'],
+  [8, '8 hours'],
+  [24, '24 hours'],
+  [72, '3 days'],
+  [168, '7 days'],
+  [720, '30 days'],
+];
+/** The kinds of alert a detection rule raises: only these can be snoozed. */
+const DETECTION_KINDS = ['brute_force', 'key_spraying', 'distributed', 'baseline_jump'];
+
+/** The detection rules that saw an alert's attack, [id, name], first to fire first. */
+export function alertRules(a: Alert): [string, string][] {
+  const rules: [string, string][] = a.facets
+    .filter((f) => DETECTION_KINDS.includes(f.kind))
+    .map((f) => [f.rule_id, f.rule_name]);
+  if (rules.length === 0 && DETECTION_KINDS.includes(a.kind)) rules.push([a.rule_id, a.rule_name]);
+  return rules;
+}
+
+/** "3 alerts" or "1 alert". */
+function alertsWord(n: number): string {
+  return `${n} alert${n === 1 ? '' : 's'}`;
+}
+
+/** The word a state is said with after a change. */
+const DONE: Record<AlertState, string> = { new: 'Reopened', acknowledged: 'Acknowledged', resolved: 'Resolved' };
 export type OffenderSort = 'failures' | 'distinct_keys' | 'last_us' | 'ip';
 
 export const KINDS: readonly (readonly [HeatmapKind, string])[] = [
@@ -87,6 +123,30 @@ export class HeatmapsController {
   readonly newAlerts = $derived(this.alerts.filter((a) => a.state === 'new'));
   /** The new alerts the operator is asked to confirm acknowledging, while asked. */
   acknowledging = $state<Alert[] | null>(null);
+  /** Alerts chosen for a change of many at once, by id. */
+  selected = $state<number[]>([]);
+  /** The chosen alerts still listed. */
+  readonly selectedAlerts = $derived(this.alerts.filter((a) => this.selected.includes(a.id)));
+  grouping = $state<AlertGrouping>('none');
+  /** The alerts in groups (one group, untitled, when not grouped), each newest first. */
+  readonly alertGroups = $derived.by(() => {
+    if (this.grouping === 'none') return [{ key: '', title: '', alerts: this.alerts }];
+    const groups: { key: string; title: string; alerts: Alert[] }[] = [];
+    for (const a of this.alerts) {
+      const key = this.grouping === 'instance' ? a.instance : (a.subject ?? (a.addresses.length > 1 ? 'many addresses' : 'no address'));
+      const group = groups.find((g) => g.key === key);
+      if (group) group.alerts.push(a);
+      else groups.push({ key, title: key, alerts: [a] });
+    }
+    return groups;
+  });
+  /** Rules snoozed on an instance, running now. */
+  snoozes = $state<Snooze[]>([]);
+  /** The snooze being asked for: the instance, the rules that may be chosen, and the form. */
+  snoozing = $state<{ instance: string; rules: [string, string][] } | null>(null);
+  snoozeRule = $state('');
+  snoozeHours = $state(24);
+  snoozeReason = $state('');
   readonly sorted = $derived(
     [...this.offenders].sort((a, b) =>
       this.sortKey === 'ip' ? a.ip.localeCompare(b.ip) : Number(b[this.sortKey]) - Number(a[this.sortKey]),
@@ -203,8 +263,114 @@ export class HeatmapsController {
   async loadAlerts(): Promise<void> {
     const request = this.#latest;
     try {
-      const a = await this.#host.alerts(this.#alertFilter());
-      if (request === this.#latest) this.alerts = a;
+      const [a, s] = await Promise.all([this.#host.alerts(this.#alertFilter()), this.#host.snoozes()]);
+      if (request === this.#latest) {
+        this.alerts = a;
+        this.snoozes = s;
+      }
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  /** A rule's name as the listed alerts give it (its id when none of them does). */
+  ruleName(id: string): string {
+    for (const a of this.alerts) {
+      const facet = a.facets.find((f) => f.rule_id === id);
+      if (facet) return facet.rule_name;
+      if (a.rule_id === id) return a.rule_name;
+    }
+    return id;
+  }
+
+  toggleSelected(id: number): void {
+    this.selected = this.selected.includes(id) ? this.selected.filter((x) => x !== id) : [...this.selected, id];
+  }
+
+  /** Add every listed alert that is not resolved and shares the address, or a rule, with `a`. */
+  selectLike(a: Alert, by: 'source' | 'rule'): void {
+    const rules = a.facets.map((f) => f.rule_id).concat(a.rule_id);
+    const like = this.alerts.filter((x) =>
+      x.state === 'resolved'
+        ? false
+        : by === 'source'
+          ? x.subject !== null && x.subject === a.subject
+          : rules.includes(x.rule_id) || x.facets.some((f) => rules.includes(f.rule_id)),
+    );
+    const added = like.map((x) => x.id).filter((id) => !this.selected.includes(id));
+    this.selected = [...this.selected, ...added];
+  }
+
+  clearSelection(): void {
+    this.selected = [];
+  }
+
+  /** Acknowledge, resolve or reopen the chosen alerts, in one step. */
+  async markSelected(state: AlertState): Promise<void> {
+    const chosen = this.selectedAlerts;
+    if (chosen.length === 0) return;
+    const done = await this.#mark(chosen, state);
+    if (done !== null) {
+      this.selected = [];
+      this.note = `${DONE[state]} ${alertsWord(done)}.`;
+    }
+  }
+
+  /** Marks `alerts` at once; how many were marked, or null (the error is shown). */
+  async #mark(alerts: Alert[], state: AlertState): Promise<number | null> {
+    try {
+      const marked = await this.#host.setAlertsState(
+        alerts.map((a) => a.id),
+        state,
+      );
+      this.alerts = this.alerts.map((x) => marked.alerts.find((a) => a.id === x.id) ?? x);
+      return marked.alerts.length;
+    } catch (e) {
+      this.error = toHostError(e);
+      return null;
+    }
+  }
+
+  /** Ask to snooze a rule of `a` on its instance (the first rule that fired is chosen). */
+  askSnooze(a: Alert): void {
+    const rules = alertRules(a);
+    const first = rules[0];
+    if (!first) return;
+    this.snoozing = { instance: a.instance, rules };
+    this.snoozeRule = first[0];
+    this.snoozeHours = 24;
+    this.snoozeReason = '';
+  }
+
+  cancelSnooze(): void {
+    this.snoozing = null;
+  }
+
+  async confirmSnooze(): Promise<void> {
+    const asked = this.snoozing;
+    const reason = this.snoozeReason.trim();
+    if (!asked || reason === '') return;
+    try {
+      const s = await this.#host.snoozeRule({
+        rule_id: this.snoozeRule,
+        instance: asked.instance,
+        hours: Number(this.snoozeHours),
+        reason,
+      });
+      this.snoozing = null;
+      const name = asked.rules.find(([id]) => id === s.rule_id)?.[1] ?? s.rule_id;
+      this.note = `${name} is snoozed on ${s.instance} for ${SNOOZE_HOURS.find(([h]) => h === Number(this.snoozeHours))?.[1] ?? `${this.snoozeHours} hours`}: it raises no alert there until then.`;
+      await this.loadAlerts();
+    } catch (e) {
+      this.error = toHostError(e);
+    }
+  }
+
+  async unsnooze(s: Snooze): Promise<void> {
+    try {
+      await this.#host.unsnoozeRule(s.rule_id, s.instance);
+      this.note = `${s.rule_id} alerts on ${s.instance} again.`;
+      await this.loadAlerts();
     } catch (e) {
       this.error = toHostError(e);
     }
@@ -244,18 +410,9 @@ export class HeatmapsController {
   async acknowledgeAll(): Promise<void> {
     const confirmed = this.acknowledging ?? [];
     this.acknowledging = null;
-    let done = 0;
-    for (const alert of confirmed) {
-      try {
-        const updated = await this.#host.setAlertState(alert.id, 'acknowledged');
-        this.alerts = this.alerts.map((x) => (x.id === alert.id ? updated : x));
-        done += 1;
-      } catch (e) {
-        this.error = toHostError(e);
-        break;
-      }
-    }
-    this.note = `Acknowledged ${done} of ${confirmed.length} alert${confirmed.length === 1 ? '' : 's'}.`;
+    if (confirmed.length === 0) return;
+    const done = await this.#mark(confirmed, 'acknowledged');
+    this.note = `Acknowledged ${done ?? 0} of ${alertsWord(confirmed.length)}.`;
   }
 
   async exportAs(format: ImageFormat): Promise<void> {
