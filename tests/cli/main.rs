@@ -725,6 +725,52 @@ fn heatmap_offenders_and_alerts_work_on_an_empty_console() {
         "acknowledging a missing alert names the code: {}",
         stderr(&missing)
     );
+    let neither = run(&mut gatehouse(tmp.path(), &["alerts", "resolve"]));
+    assert!(
+        stderr(&neither).contains("name alerts by id, or choose them with --source"),
+        "resolving nothing named is refused with how to name alerts: {}",
+        stderr(&neither)
+    );
+    let both = run(&mut gatehouse(
+        tmp.path(),
+        &["alerts", "ack", "3", "--source", "203.0.113.7"],
+    ));
+    assert!(
+        !both.status.success() && stderr(&both).contains("not both"),
+        "ids and a filter at once are refused: {}",
+        stderr(&both)
+    );
+    let none = run(&mut gatehouse(
+        tmp.path(),
+        &["alerts", "ack", "--source", "203.0.113.7"],
+    ));
+    assert!(
+        none.status.success() && stdout(&none).contains("No alert matches; nothing was changed."),
+        "a filter nothing matches changes nothing and says so: {}",
+        stdout(&none)
+    );
+    let snooze = run(&mut gatehouse(
+        tmp.path(),
+        &[
+            "alerts",
+            "snooze",
+            "brute-force",
+            "edge-1",
+            "--reason",
+            "pen test",
+        ],
+    ));
+    assert!(
+        stderr(&snooze).contains("error[instance_not_found]"),
+        "a snooze on an instance that is not enrolled is refused with its code: {}",
+        stderr(&snooze)
+    );
+    let snoozes = run(&mut gatehouse(tmp.path(), &["alerts", "snoozes"]));
+    assert!(
+        stdout(&snoozes).contains("No rule is snoozed."),
+        "and none was made: {}",
+        stdout(&snoozes)
+    );
     let bad_window = run(&mut gatehouse(tmp.path(), &["heatmap", "--window", "year"]));
     assert!(
         stderr(&bad_window).contains("not one of day, week, month, quarter"),

@@ -65,8 +65,8 @@ fn error_codes_reach_typescript_as_a_closed_union() {
 /// only: every command of the list must be allowed to the window, and nothing else.
 #[test]
 fn the_window_s_capability_allows_exactly_the_declared_commands() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../src-tauri/capabilities/main.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../src-tauri/capabilities/main.json");
     let text = std::fs::read_to_string(&path).expect("the window's capability");
     let capability: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let allowed: BTreeSet<String> = capability["permissions"]
