@@ -199,3 +199,31 @@ describe('the client of an access line', () => {
     expect(screen.queryByTestId('referer'), 'nor a referer').toBeNull();
   });
 });
+
+describe('one request logged several times', () => {
+  it('is one row naming its sources, and its detail lists every line', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('jelmore-1')];
+    const at = (sampleEvent(1).time_us / 1e6) * 1e6;
+    const base = { instance: 'jelmore-1', ip: '203.0.113.9', path: '/api/v1/v1/sessions', method: 'POST' };
+    host.timeline = [
+      sampleEvent(4, { ...base, source: 'proxy', kind: 'request', outcome: 'success', status: 200, ip: '198.51.100.4', time_us: at + 9_000_000 }),
+      sampleEvent(3, { ...base, source: 'service', status: 401, message: 'Request completed', time_us: at + 4_000 }),
+      sampleEvent(2, { ...base, source: 'service', status: null, message: 'Invalid API key', time_us: at + 3_000 }),
+      sampleEvent(1, { ...base, source: 'proxy', status: 401, time_us: at }),
+    ];
+    render(Timeline, withHost(host, { ongo: () => {} }));
+    const list = await screen.findByTestId('timeline-list');
+    await waitFor(() => expect(within(list).getAllByRole('option').length, 'two requests, two rows (not four lines)').toBe(2));
+    const row = within(list).getAllByRole('option')[1]!;
+    expect(row.textContent, 'led by the proxy line, with how many more lines it has').toMatch(/proxy\s*\+2/);
+    await fireEvent.click(row);
+    const parts = await screen.findByTestId('request-parts');
+    expect(
+      within(parts)
+        .getAllByRole('listitem')
+        .map((li) => li.textContent?.replace(/\s+/g, ' ').trim()),
+      'every line of the request, newest first',
+    ).toEqual(['service auth 401: Request completed', 'service auth: Invalid API key', 'proxy auth 401']);
+  });
+});

@@ -17,6 +17,7 @@ import { servicesOf } from '../../lib/instances';
 import type { TimelinePreset } from '../../lib/preset';
 import { arrivals } from './arrivals';
 import { eventKey as key } from './format';
+import { groupRequests } from './requests';
 
 /** Row height in pixels: fixed, so only the visible rows need to exist. */
 export const ROW = 30;
@@ -93,9 +94,13 @@ export class TimelineController {
 
   readonly services = $derived(servicesOf(this.instances));
   readonly first = $derived(Math.max(0, Math.floor(this.scrollTop / ROW) - OVERSCAN));
-  readonly last = $derived(Math.min(this.events.length, Math.ceil((this.scrollTop + this.viewport) / ROW) + OVERSCAN));
-  readonly visible = $derived(this.events.slice(this.first, this.last));
-  readonly current = $derived(this.selected >= 0 ? this.events[this.selected] : undefined);
+  /** The rows shown: one per request, however many lines its service wrote for it. */
+  readonly rows = $derived(groupRequests(this.events));
+  readonly last = $derived(Math.min(this.rows.length, Math.ceil((this.scrollTop + this.viewport) / ROW) + OVERSCAN));
+  readonly visible = $derived(this.rows.slice(this.first, this.last));
+  /** The selected row's lines (one for most rows). */
+  readonly currentParts = $derived(this.selected >= 0 ? (this.rows[this.selected]?.parts ?? []) : []);
+  readonly current = $derived(this.selected >= 0 ? this.rows[this.selected]?.lead : undefined);
   readonly syncProblems = $derived(this.sync.filter((s) => s.last_error));
   readonly fromTime = $derived(parseLocalTime(this.from));
   readonly toTime = $derived(parseLocalTime(this.to));
@@ -132,7 +137,7 @@ export class TimelineController {
         return () => clearTimeout(timer);
       });
       $effect(() => {
-        if (this.last > this.events.length - OVERSCAN && this.next) void this.loadMore();
+        if (this.last > this.rows.length - OVERSCAN && this.next) void this.loadMore();
       });
     });
     this.#host
@@ -226,9 +231,13 @@ export class TimelineController {
       }
       const { newer, older } = arrivals(this.events, page.events);
       if (newer.length > 0) {
+        const shown = this.current ? key(this.current) : null;
+        const before = this.rows.length;
         this.events = [...newer, ...this.events];
-        if (this.selected >= 0) this.selected += newer.length;
-        if (this.list) this.list.scrollTop += newer.length * ROW;
+        // Rows, not lines: a new line may join a row already shown.
+        const added = this.rows.length - before;
+        if (shown !== null) this.selected = this.rows.findIndex((r) => r.parts.some((p) => key(p) === shown));
+        if (this.list) this.list.scrollTop += added * ROW;
       }
       if (older) this.olderArrived = true;
     } catch (e) {
@@ -241,7 +250,7 @@ export class TimelineController {
     this.selected = index;
     this.raw = null;
     this.rawRead = false;
-    const e = this.events[index];
+    const e = this.rows[index]?.lead;
     if (!e) return;
     const wanted = key(e);
     try {
