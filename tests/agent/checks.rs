@@ -183,6 +183,8 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
         extra: &'a [&'a str],
         user: Option<String>,
         want: Vec<(CheckId, CheckStatus)>,
+        /// A key whose rotation the check offers as the fix of what failed.
+        fixes: Vec<(CheckId, &'a str)>,
     }
     let cases = [
         Case {
@@ -201,6 +203,7 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
                 (DataEndpointsProtected, Fail),
                 (RateLimit, Pass),
             ],
+            fixes: vec![],
         },
         Case {
             name: "Sekha with its key inside [server], world-readable, no effective limit",
@@ -214,6 +217,7 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
                 (AuthRefuses, Pass),
                 (RateLimit, Fail),
             ],
+            fixes: vec![(DefaultKey, "mcp_api_key")],
         },
         Case {
             name: "RAE hardened",
@@ -232,6 +236,7 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
                 // ENABLE_RATE_LIMITING is not wired in RAE.
                 (RateLimit, Fail),
             ],
+            fixes: vec![],
         },
         Case {
             name: "RAE as shipped (auth off, default keys)",
@@ -246,6 +251,7 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
                 (AuthRefuses, Fail),
                 (BearerBypass, Fail),
             ],
+            fixes: vec![(DefaultKey, "SECRET_KEY"), (KeyStrength, "SECRET_KEY")],
         },
         Case {
             name: "Jelmore hardened",
@@ -262,6 +268,7 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
                 (DataEndpointsProtected, Fail),
                 (RateLimit, Fail),
             ],
+            fixes: vec![],
         },
         Case {
             name: "Jelmore with API_KEY_HEADER and a short admin key, owned by someone else",
@@ -275,6 +282,7 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
                 (DefaultKey, Fail),
                 (AuthRefuses, Pass),
             ],
+            fixes: vec![(KeyStrength, "API_KEY_ADMIN")],
         },
     ];
     for case in cases {
@@ -288,6 +296,31 @@ async fn service_checks_pass_and_fail_as_each_profile_is_configured() {
         ));
         let results = run(&agent, &SERVICE_CHECKS, TlsMinimum::Tls13).await;
         expect(&results, case.name, &case.want);
+        for (check, key) in &case.fixes {
+            let r = results
+                .iter()
+                .find(|r| r.check == *check)
+                .expect("the check ran");
+            assert!(
+                r.fixes.iter().any(|f| f == key),
+                "{}: {check:?} offers rotating {key} as the fix (a key the service falls back \
+                 to is written where it reads it): {:?}",
+                case.name,
+                r.fixes
+            );
+        }
+        for r in &results {
+            assert!(
+                r.status == Fail || r.fixes.is_empty(),
+                "{}: a check that did not fail offers no fix: {r:?}",
+                case.name
+            );
+            assert!(
+                !r.fixes.iter().any(|f| f == "API_KEY_HEADER"),
+                "{}: API_KEY_HEADER is not a key; its fix is removing it, never a rotation",
+                case.name
+            );
+        }
         for r in results.iter().filter(|r| {
             r.status == Fail && matches!(r.check, ConfigFileMode | KeyStrength | DefaultKey)
         }) {
@@ -392,6 +425,10 @@ async fn published_keys_fail_from_a_file_or_the_environment() {
         &results,
         "the default in the environment beats a strong file key",
         &[(KeyStrength, Fail), (DefaultKey, Fail)],
+    );
+    assert!(
+        results.iter().all(|r| r.fixes.is_empty()),
+        "a key the environment sets is not the file's to rotate: no rotation is offered: {results:?}"
     );
     let said = format!("{:?}\n{:?}", results[0].evidence, results[1].evidence);
     assert!(

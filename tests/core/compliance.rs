@@ -526,3 +526,65 @@ async fn manual_items_recur_waivers_expire_and_evidence_is_kept_by_hash() {
     );
     agent.stop().await;
 }
+
+/// A finding the console can fix offers the fix: Sekha's key sitting under a table (where
+/// Sekha ignores it and falls back to its published default) fails the default-key check, and
+/// the check names the key whose rotation writes a new one where Sekha reads it. The offer
+/// survives the store, and goes once the finding does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_key_check_offers_the_rotation_that_fixes_it() {
+    let lab = Lab::new();
+    let (_fixture, _agent, config) = sekha(&lab).await;
+    std::fs::write(
+        &config,
+        "[server]\nport = 8080\nmcp_api_key = \"kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b\"\n",
+    )
+    .expect("config");
+    lab.console
+        .compliance
+        .run_checks(None, Burst::Always)
+        .await
+        .expect("checks run");
+    let failing: Vec<_> = lab
+        .console
+        .compliance
+        .compliance(&ComplianceQuery::default())
+        .expect("view")
+        .instances
+        .into_iter()
+        .flat_map(|i| i.items)
+        .flat_map(|i| i.checks)
+        .filter(|c| c.check == "default_key")
+        .collect();
+    assert!(
+        !failing.is_empty()
+            && failing
+                .iter()
+                .all(|c| c.status == gatehouse_core::CheckState::Fail
+                    && c.fixes == ["mcp_api_key"]),
+        "the default-key finding offers rotating mcp_api_key: {failing:?}"
+    );
+    std::fs::write(
+        &config,
+        "mcp_api_key = \"kJ8dF3mN9pQ2wR5tY7uH0jK3lM6nP9qS2vT5wX8zA1b\"\n[server]\nport = 8080\n",
+    )
+    .expect("config");
+    lab.console
+        .compliance
+        .run_checks(None, Burst::Always)
+        .await
+        .expect("checks run again");
+    let view = lab
+        .console
+        .compliance
+        .compliance(&ComplianceQuery::default())
+        .expect("view");
+    assert!(
+        view.instances
+            .iter()
+            .flat_map(|i| &i.items)
+            .flat_map(|i| &i.checks)
+            .all(|c| c.fixes.is_empty() || c.status == gatehouse_core::CheckState::Fail),
+        "a passing check offers no fix"
+    );
+}

@@ -94,6 +94,39 @@ describe('the shell', () => {
   });
 });
 
+describe('a finding the console can fix', () => {
+  it('offers rotating the key it names, which opens that key\'s preview and changes nothing yet', async () => {
+    const host = fakeHost();
+    host.fleet = [sampleInstance('sekha-prod')];
+    host.credentialList = [sampleCredential('sekha-prod/api_key/mcp_api_key', 40, { weak: true }), sampleCredential('sekha-prod/api_key/other', 40, { name: 'other' })];
+    host.items = [
+      sampleItem('pre.default-key', {
+        text: 'Change the default API key',
+        state: 'fail',
+        state_text: 'a default or published key is in use',
+        checks: [
+          {
+            check: 'default_key',
+            status: 'fail',
+            summary: 'a default or published key is in use, which anyone who read the docs has: mcp_api_key in config.toml (unset)',
+            evidence: ['mcp_api_key is not set where Sekha reads it in config.toml (no root-level mcp_api_key): it uses its published default'],
+            checked_at: 1_795_401_600,
+            fixes: ['mcp_api_key'],
+          },
+        ],
+      }),
+    ];
+    render(App, { host });
+    await fireEvent.keyDown(window, { key: '5', ctrlKey: true });
+    await fireEvent.click(await screen.findByRole('button', { name: /Change the default API key/ }));
+    await fireEvent.click(await screen.findByRole('button', { name: 'Rotate mcp_api_key…' }));
+    await waitFor(() => expect(heading().textContent, 'the Rotation view').toBe('Rotation'));
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByRole('heading').textContent, 'the preview of exactly that key').toBe('Rotate mcp_api_key on sekha-prod');
+    expect(host.calls.some((c) => c.startsWith('rotateKey')), 'nothing is rotated before the confirmation').toBe(false);
+  });
+});
+
 describe('the palette\'s actions', () => {
   /** A fleet with something for every action: keys due, alerts, an open incident, events. */
   async function busyHost() {

@@ -46,6 +46,8 @@ pub struct Agent {
     grants: grants::Reports,
     /// How secrets are fingerprinted: with the fleet's key once a console sent it.
     fingerprints: RwLock<Fingerprints>,
+    /// This run of the agent, new at every start (`RotationStatus::run`).
+    run: String,
 }
 
 impl std::fmt::Debug for Agent {
@@ -89,6 +91,7 @@ impl Agent {
             clock: Clock::system(),
             grants: grants::Reports::default(),
             fingerprints: RwLock::new(fingerprints),
+            run: new_run()?,
         })
     }
 
@@ -305,7 +308,10 @@ impl Agent {
 
     /// `GET /v1/credentials/rotate?fingerprint=`: what became of a rotation.
     pub fn rotation_status(&self, fingerprint: Option<&str>) -> protocol::RotationStatus {
-        ops::rotate::status(&self.state, fingerprint)
+        protocol::RotationStatus {
+            run: self.run.clone(),
+            ..ops::rotate::status(&self.state, fingerprint)
+        }
     }
 
     /// The last rotation's outcome, if any.
@@ -498,4 +504,14 @@ fn hostname() -> String {
         return name.trim().to_owned();
     }
     std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown".into())
+}
+
+/// A run id: 64 random bits, in hex.
+fn new_run() -> anyhow::Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system's random source failed"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -197,6 +197,16 @@ pub fn checks(
                             printable(&item.text),
                             printable(&item.state_text)
                         );
+                        // What fixes a failure, whether or not the evidence is shown.
+                        for c in item.checks.iter().filter(|c| c.status.as_str() == "fail") {
+                            for name in &c.fixes {
+                                say!(
+                                    "             fix: gatehouse rotate {} {} (shows what changes; --yes to run it)",
+                                    printable(&item.instance),
+                                    printable(name)
+                                );
+                            }
+                        }
                         if *verbose {
                             for c in &item.checks {
                                 say!(

@@ -237,6 +237,10 @@ pub struct RotationStatus {
     pub in_progress: bool,
     /// Its outcome, once finished.
     pub outcome: Option<RotateOutcome>,
+    /// Which run of the agent answers: new at every start. A request sent to an earlier run
+    /// and never recorded can no longer arrive. Empty from agents older than this field.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
 }
 
 /// The body of every non-2xx answer from the agent.
@@ -496,6 +500,11 @@ pub struct CheckResult {
     pub summary: String,
     /// What was looked at and seen, line by line (never a secret).
     pub evidence: Vec<String>,
+    /// The keys (by name, as the inventory lists them) whose rotation fixes what failed: a
+    /// weak or published key in a file, or one the service falls back to because its file
+    /// does not set it where it reads it (the rotation writes it there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

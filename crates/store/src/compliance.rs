@@ -9,6 +9,10 @@ use ts_rs::TS;
 
 use crate::{words, Result};
 
+/// The keys whose rotation fixes a failed check (10).
+pub(crate) const FIXES: &str =
+    "ALTER TABLE compliance_checks ADD COLUMN fixes TEXT NOT NULL DEFAULT '[]';";
+
 pub(crate) const CREATE: &str = "CREATE TABLE compliance_checks (
          instance   TEXT NOT NULL,
          check_id   TEXT NOT NULL,
@@ -158,6 +162,8 @@ pub struct CheckView {
     pub evidence: Vec<String>,
     #[ts(type = "number")]
     pub checked_at: i64,
+    /// Keys whose rotation fixes what failed (by name, as the inventory lists them).
+    pub fixes: Vec<String>,
 }
 
 /// Evidence attached to an item. A file is recorded by name, size and SHA-256; its content
@@ -250,10 +256,11 @@ impl Compliance<'_> {
     /// Keep a check's answer (replacing the one before).
     pub fn store_answer(&self, instance: &str, answer: &CheckView) -> Result<()> {
         self.0.execute(
-            "INSERT INTO compliance_checks (instance, check_id, status, summary, evidence, checked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO compliance_checks (instance, check_id, status, summary, evidence, checked_at, fixes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (instance, check_id) DO UPDATE SET status = excluded.status,
-               summary = excluded.summary, evidence = excluded.evidence, checked_at = excluded.checked_at",
+               summary = excluded.summary, evidence = excluded.evidence,
+               checked_at = excluded.checked_at, fixes = excluded.fixes",
             params![
                 instance,
                 answer.check,
@@ -261,7 +268,8 @@ impl Compliance<'_> {
                 answer.summary,
                 // A list of strings always serializes.
                 serde_json::to_string(&answer.evidence).unwrap_or_default(),
-                answer.checked_at
+                answer.checked_at,
+                serde_json::to_string(&answer.fixes).unwrap_or_default()
             ],
         )?;
         Ok(())
@@ -272,7 +280,7 @@ impl Compliance<'_> {
         Ok(self
             .0
             .query_row(
-                "SELECT status, summary, evidence, checked_at FROM compliance_checks
+                "SELECT status, summary, evidence, checked_at, fixes FROM compliance_checks
                  WHERE instance = ?1 AND check_id = ?2",
                 params![instance, check],
                 |r| {
@@ -289,6 +297,8 @@ impl Compliance<'_> {
                             )
                         })?,
                         checked_at: r.get(3)?,
+                        // Damage here loses only the offer of a fix, never the answer.
+                        fixes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
                     })
                 },
             )

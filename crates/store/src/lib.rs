@@ -54,6 +54,10 @@ const MIGRATIONS: &[&[&str]] = &[
     &[alerts::FACETS, rotations::PREFIXES],
     // 9: rules snoozed on an instance, with the operator's reason.
     &[alerts::SNOOZES],
+    // 10: the keys whose rotation fixes a failed check.
+    &[compliance::FIXES],
+    // 11: the run of the agent a rotation was sent to.
+    &[rotations::AGENT_RUN],
 ];
 
 /// The schema version this build writes.

@@ -4,4 +4,8 @@ import type { CheckState } from "./CheckState";
 /**
  * One check's last answer for an instance.
  */
-export type CheckView = { check: string, status: CheckState, summary: string, evidence: Array<string>, checked_at: number, };
+export type CheckView = { check: string, status: CheckState, summary: string, evidence: Array<string>, checked_at: number, 
+/**
+ * Keys whose rotation fixes what failed (by name, as the inventory lists them).
+ */
+fixes: Array<string>, };

@@ -28,6 +28,8 @@ export type IntentKind =
 
 export interface Intent {
   kind: IntentKind;
+  /** Rotation: the one key to rotate (a compliance finding's fix), whose dialog opens. */
+  target?: { instance: string; name: string };
 }
 
 /** The view that carries each intent out. */

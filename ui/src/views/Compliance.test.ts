@@ -21,6 +21,7 @@ function withItems() {
           summary: 'not mode 0600 for the service user: config.toml (0644)',
           evidence: ['/srv/sekha/config.toml: mode 0644, owner uid 998'],
           checked_at: 1_795_401_600,
+          fixes: [],
         },
       ],
     }),
@@ -184,7 +185,7 @@ describe('text from hosts in compliance', () => {
     host.items = [
       sampleItem('pre.file-permissions', {
         state: 'fail',
-        checks: [{ check: 'config_file_mode', status: 'fail', summary: 'a file is readable by others', evidence: [`/srv/sekha/${HOSTILE}: mode 0644`], checked_at: 1_795_401_600 }],
+        checks: [{ check: 'config_file_mode', status: 'fail', summary: 'a file is readable by others', evidence: [`/srv/sekha/${HOSTILE}: mode 0644`], checked_at: 1_795_401_600, fixes: [] }],
         evidence: [{ id: 1, at: 1_795_401_600, actor: 'alice', kind: 'file', text: `/home/op/${HOSTILE}.pdf`, sha256: 'ab'.repeat(32), size: 10 }],
       }),
     ];

@@ -66,6 +66,7 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
     }
     let min = cx.service.profile.keys.min_length;
     let mut weak = Vec::new();
+    let mut fixes = Vec::new();
     let mut evidence = Vec::new();
     for key in &found.keys {
         let bits = estimated_bits(&key.value);
@@ -81,6 +82,10 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
                 "predictable"
             };
             weak.push(format!("{} in {}: {why}", key.name, short_place(key)));
+            // A variable read as a key by mistake is fixed by removing it, not rotating it.
+            if cx.service.profile.not_key(&key.name).is_none() {
+                fixes.extend(rotation_fixes(key));
+            }
         }
         evidence.push(format!(
             "{} ({}): {} characters, about {:.0} bits, fingerprint {}{}{}",
@@ -102,11 +107,14 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
     }
     evidence.push(found.environment);
     if !weak.is_empty() {
-        fail(
-            check,
-            format!("weak key in use: {}", named(&weak)),
-            evidence,
-        )
+        CheckResult {
+            fixes,
+            ..fail(
+                check,
+                format!("weak key in use: {}", named(&weak)),
+                evidence,
+            )
+        }
     } else {
         pass(
             check,
@@ -127,6 +135,7 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
     let profile = cx.service.profile;
     let mut evidence = Vec::new();
     let mut in_use = Vec::new();
+    let mut fixes = Vec::new();
     for key in &keys {
         let line = if let Some(not_key) = profile.not_key(&key.name) {
             Some(format!(
@@ -155,6 +164,9 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
         if let Some(line) = line {
             if key.in_use() {
                 in_use.push(format!("{} in {}", key.name, short_place(key)));
+                if profile.not_key(&key.name).is_none() {
+                    fixes.extend(rotation_fixes(key));
+                }
             }
             evidence.push(format!("{line}{}", overridden(key)));
         }
@@ -170,14 +182,27 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
         );
         pass(check, "no default or published key is in use", evidence)
     } else {
-        fail(
-            check,
-            format!(
-                "a default or published key is in use, which anyone who read the docs has: {}",
-                named(&in_use)
-            ),
-            evidence,
-        )
+        CheckResult {
+            fixes,
+            ..fail(
+                check,
+                format!(
+                    "a default or published key is in use, which anyone who read the docs has: {}",
+                    named(&in_use)
+                ),
+                evidence,
+            )
+        }
+    }
+}
+
+/// The key a rotation fixes, when one does: a key in a file is replaced there, and a key the
+/// service falls back to is written where it reads it (Sekha's moves to the root, RAE's unset
+/// `SECRET_KEY` is set). A key the environment sets is not the file's to change.
+fn rotation_fixes(key: &FoundKey) -> Option<String> {
+    match key.source {
+        Source::File(_) | Source::Default { .. } if key.in_use() => Some(key.name.clone()),
+        _ => None,
     }
 }
 

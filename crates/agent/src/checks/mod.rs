@@ -102,5 +102,6 @@ fn result(
         status,
         summary: summary.into(),
         evidence,
+        fixes: Vec::new(),
     }
 }

@@ -479,6 +479,8 @@ pub fn status(state: &StateDir, fingerprint: Option<&str>) -> RotationStatus {
     RotationStatus {
         in_progress,
         outcome,
+        // The agent's run is added by `Agent::rotation_status`.
+        run: String::new(),
     }
 }
 

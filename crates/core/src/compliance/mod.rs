@@ -401,6 +401,7 @@ impl Compliance {
                             summary: answer.summary.clone(),
                             evidence: answer.evidence.clone(),
                             checked_at: now,
+                            fixes: answer.fixes.clone(),
                         },
                     )?;
                 }
@@ -1046,11 +1047,18 @@ fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
             "every key is within its rotation period".to_owned(),
         )
     };
+    // An overdue key is fixed by rotating it.
+    let fixes = keys
+        .iter()
+        .filter(|c| c.due_at.is_some() && c.status == Status::Failing)
+        .map(|c| c.name.clone())
+        .collect();
     Answer {
         name: Check::KeyAge.name(),
         status,
         summary,
         evidence,
+        fixes,
     }
 }
 
@@ -1060,6 +1068,7 @@ struct Answer {
     status: CheckState,
     summary: String,
     evidence: Vec<String>,
+    fixes: Vec<String>,
 }
 
 impl From<CheckResult> for Answer {
@@ -1073,6 +1082,7 @@ impl From<CheckResult> for Answer {
             },
             summary: r.summary,
             evidence: r.evidence,
+            fixes: r.fixes,
         }
     }
 }

@@ -702,6 +702,17 @@ impl Rotation {
         )?;
         let key = generate_key()?;
         let new_fingerprint = fingerprints.of(key.expose().as_bytes());
+        // Which run of the agent the request goes to: if it is killed before it records the
+        // request, its next run answers with another, and the rotation is settled at once.
+        let run = match self.ctx.agent(&record).await {
+            Ok(agent) => agent
+                .rotation(&new_fingerprint)
+                .await
+                .ok()
+                .map(|s| s.run)
+                .filter(|r| !r.is_empty()),
+            Err(_) => None,
+        };
         let pending = pending_entry(instance, name, &new_fingerprint);
         self.ctx.vault.store(
             &pending,
@@ -723,6 +734,9 @@ impl Rotation {
             // replaced in turn, clients still presenting it are told from guessing.
             if let Some(prefix) = key.expose().get(..crate::analytics::stale::PREFIX_LEN) {
                 rotations.set_new_prefix(id, prefix)?;
+            }
+            if let Some(run) = &run {
+                rotations.set_agent_run(id, run)?;
             }
             id
         };
@@ -1070,6 +1084,7 @@ impl Rotation {
             name,
             new_fingerprint,
             started_at,
+            agent_run,
         } = p;
         let id = *id;
         let Ok(record) = self.ctx.instance(instance) else {
@@ -1098,15 +1113,20 @@ impl Rotation {
                     .as_ref()
                     .is_some_and(|k| self.ctx.fingerprint_matches(fp, k.expose()))
         };
+        // The agent restarted since the request was sent to it: a request it has no record
+        // of went to a run that is gone, and can no longer arrive.
+        let restarted = agent_run
+            .as_deref()
+            .is_some_and(|sent| !status.run.is_empty() && status.run != sent);
         let committed = match &status.outcome {
             Some(o) => o.committed || held.as_deref().is_some_and(is_new),
             None => match held.as_deref() {
                 Some(fp) if is_new(fp) => true,
-                // No record and another key on the host: definite only once a request still
-                // on its way would have reached the agent.
+                // No record and another key on the host: definite once the agent restarted,
+                // or once a request still on its way would have reached it.
                 Some(_) => {
                     let cutoff = self.ctx.unix() - ROTATE_TIMEOUT.as_secs() as i64 - 30;
-                    if *started_at >= cutoff {
+                    if !restarted && *started_at >= cutoff {
                         return Ok(false);
                     }
                     false
@@ -1144,6 +1164,12 @@ impl Rotation {
                 o.error.clone().unwrap_or_default(),
             ),
             Some(o) => (RotationState::Failed, o.error.clone().unwrap_or_default()),
+            None if restarted => (
+                RotationState::Failed,
+                "the agent restarted before it recorded the request, and the host holds another \
+                 key; nothing changed"
+                    .to_owned(),
+            ),
             None => (
                 RotationState::Failed,
                 "the agent has no record of it and the host holds another key; nothing changed"

@@ -152,8 +152,15 @@ export class RotationController {
    * the bulk dialog with its typed confirmation, or the keys with a word on choosing one.
    * Returns the control to focus (the first key's Rotate…), or null. Nothing is rotated here.
    */
-  async prepare(kind: 'rotate-key' | 'rotate-due'): Promise<string | null> {
+  async prepare(kind: 'rotate-key' | 'rotate-due', target?: { instance: string; name: string }): Promise<string | null> {
     await (this.#loading ?? this.load());
+    if (target) {
+      // One key asked for by name (a compliance finding's fix): its preview, which asks first.
+      const credential = this.credentials.find((c) => isKey(c) && c.instance === target.instance && c.name === target.name);
+      if (credential) this.rotate(credential);
+      else this.note = `${target.name} on ${target.instance} is not in the inventory now: refresh the instance, or choose the key below.`;
+      return null;
+    }
     if (kind === 'rotate-due') {
       if (this.dueKeys.length === 0) this.note = 'No key is overdue, due within 30 days or weak: nothing to rotate now.';
       else this.rotateAllDue();
