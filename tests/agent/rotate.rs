@@ -1360,3 +1360,53 @@ async fn a_restart_an_earlier_agent_left_running_is_ended_before_the_next() {
         "the note of a running restart is gone once the restart ends"
     );
 }
+
+/// A console settling a rotation the agent never recorded cancels it: the agent notes the
+/// new key's fingerprint and refuses that rotation should its request still arrive (late, from
+/// a console killed mid-send), so the console may forget the key at once. A rotation the agent
+/// did record is not cancelled: the answer says what became of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_rotation_is_refused_when_its_request_arrives_late() {
+    let h = host("sekha", "");
+    let agent = boot(&h).await;
+    let late = new_key("sekha");
+    let answer = agent
+        .cancel_rotation(&fingerprint(&late))
+        .await
+        .expect("cancelled");
+    assert!(
+        answer.cancelled && !answer.in_progress && answer.outcome.is_none(),
+        "no record, so it is cancelled: {answer:?}"
+    );
+    let before = std::fs::read_to_string(&h.config_file).expect("config");
+    let refused = agent
+        .rotate(request(&agent, h.key_name, &late))
+        .await
+        .expect_err("the late request is refused");
+    assert_eq!(
+        refused.code,
+        gatehouse_protocol::codes::ROTATION_CANCELLED,
+        "refused with its own code: {refused:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&h.config_file).expect("config"),
+        before,
+        "nothing changed on the host"
+    );
+    assert!(accepts(&h, &h.old_key).await, "the old key still works");
+
+    let other = format!("{}-other", new_key("sekha"));
+    let done = agent
+        .rotate(request(&agent, h.key_name, &other))
+        .await
+        .expect("another key rotates");
+    assert!(done.committed, "another rotation is not affected: {done:?}");
+    let answer = agent
+        .cancel_rotation(&fingerprint(&other))
+        .await
+        .expect("answered");
+    assert!(
+        !answer.cancelled && answer.outcome.as_ref().is_some_and(|o| o.committed),
+        "a rotation the agent recorded is not cancelled; its outcome is said: {answer:?}"
+    );
+}

@@ -920,22 +920,19 @@ async fn a_guessed_key_cannot_be_confirmed_from_a_fingerprint_and_history_carrie
     agent.stop().await;
 }
 
-/// An agent killed before it recorded a rotation request answers, once started again, with a
-/// new run: the request went to a run that is gone and can no longer arrive, so the rotation
-/// is settled as soon as the agent answers ("nothing changed"), not after the rotation
-/// timeout (the fault suite left such rotations pending for minutes). A rotation whose agent
-/// did not restart, or from a console that did not note the run, still waits that long: a
-/// request may be on its way.
+/// A rotation whose request never reached the agent (the console was killed between noting
+/// it and sending it, or the agent before recording it) used to stay pending until any request
+/// on its way would have arrived: minutes, in the fault suite. The console now cancels it on
+/// the agent, which refuses it from then on, and settles it as soon as the agent answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotation_sent_to_a_run_of_the_agent_that_is_gone_is_settled_at_once() {
+async fn a_rotation_the_agent_never_received_is_cancelled_there_and_settled_at_once() {
     let lab = Lab::new();
-    let (agent, pid, old, _config) = sekha_with_agent_config(&lab, "sekha-r", "", "").await;
+    let (agent, pid, old, config) = sekha_with_agent_config(&lab, "sekha-r", "", "").await;
     let old_fp = lab.fingerprint(&old);
     let now = lab.now().unix_timestamp();
-    let (gone, unknown) = {
+    let never = {
         let db = gatehouse_core::Db::open(&lab.data.join("gatehouse.sqlite3")).expect("db");
-        let rotations = db.rotations();
-        let gone = rotations
+        db.rotations()
             .start(
                 "sekha-r",
                 "mcp_api_key",
@@ -944,21 +941,7 @@ async fn a_rotation_sent_to_a_run_of_the_agent_that_is_gone_is_settled_at_once()
                 now,
                 "op",
             )
-            .expect("row");
-        rotations
-            .set_agent_run(gone, "0123456789abcdef")
-            .expect("run");
-        let unknown = rotations
-            .start(
-                "sekha-r",
-                "mcp_api_key",
-                &old_fp,
-                "bbbb2222bbbb2222",
-                now,
-                "op",
-            )
-            .expect("row");
-        (gone, unknown)
+            .expect("row")
     };
     lab.console
         .rotation
@@ -966,31 +949,29 @@ async fn a_rotation_sent_to_a_run_of_the_agent_that_is_gone_is_settled_at_once()
         .await
         .expect("settled");
     let history = lab.console.rotation.rotation_history(10).expect("history");
-    let row = |id: i64| {
-        history
-            .iter()
-            .find(|r| r.id == id)
-            .cloned()
-            .expect("in the history")
-    };
+    let row = history
+        .iter()
+        .find(|r| r.id == never)
+        .expect("in the history");
     assert_eq!(
-        row(gone).state,
+        row.state,
         gatehouse_core::RotationState::Failed,
-        "sent to a run that is gone: settled at once: {:?}",
-        row(gone)
+        "settled at once, not after the rotation timeout: {row:?}"
     );
     assert!(
-        row(gone)
-            .detail
-            .contains("restarted before it recorded the request"),
+        row.detail.contains("never reached the agent") && row.detail.contains("refuses it"),
         "and says why: {}",
-        row(gone).detail
+        row.detail
     );
+    let cancelled: Vec<String> = serde_json::from_str(
+        &std::fs::read_to_string(config.state_dir.join("rotation-cancelled.json"))
+            .expect("the agent noted the cancellation"),
+    )
+    .expect("a list");
     assert_eq!(
-        row(unknown).state,
-        gatehouse_core::RotationState::Pending,
-        "no run noted: a request may still be on its way, so it waits: {:?}",
-        row(unknown)
+        cancelled,
+        ["aaaa1111aaaa1111"],
+        "the agent refuses that rotation from now on"
     );
     agent.stop().await;
     drop(pid);

@@ -199,6 +199,25 @@ impl Agent {
             .await
     }
 
+    /// Cancel the rotation to `new_fingerprint` if the agent has no record of it: it then
+    /// refuses that rotation should its request still arrive (`cancelled` in the answer);
+    /// otherwise the answer says what became of it.
+    pub async fn cancel_rotation(&self, new_fingerprint: &str) -> Result<protocol::RotationStatus> {
+        let fingerprint: String = new_fingerprint
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .collect();
+        call(
+            self.client.delete(format!(
+                "{}{}?fingerprint={fingerprint}",
+                self.base,
+                paths::ROTATE
+            )),
+            &self.target,
+        )
+        .await
+    }
+
     pub async fn checks(
         &self,
         request: &protocol::ChecksRequest,

@@ -46,8 +46,6 @@ pub struct Agent {
     grants: grants::Reports,
     /// How secrets are fingerprinted: with the fleet's key once a console sent it.
     fingerprints: RwLock<Fingerprints>,
-    /// This run of the agent, new at every start (`RotationStatus::run`).
-    run: String,
 }
 
 impl std::fmt::Debug for Agent {
@@ -91,7 +89,6 @@ impl Agent {
             clock: Clock::system(),
             grants: grants::Reports::default(),
             fingerprints: RwLock::new(fingerprints),
-            run: new_run()?,
         })
     }
 
@@ -299,6 +296,17 @@ impl Agent {
         request: protocol::RotateRequest,
     ) -> Result<protocol::RotateOutcome, ApiError> {
         let _one = self.one_action.lock().await;
+        // A console settled this rotation as never received: it must not happen now.
+        let fingerprints = [
+            self.fingerprints().of(&request.new_key),
+            Fingerprints::unkeyed().of(&request.new_key),
+        ];
+        if ops::rotate::cancelled(&self.state, &fingerprints) {
+            return Err(ApiError::conflict(
+                codes::ROTATION_CANCELLED,
+                "a console settled this rotation as never received and cancelled it; nothing was changed",
+            ));
+        }
         // Taken after the wait, so queued rotations never share a backup name.
         let now = self.clock.unix();
         let service = self.service_for(codes::CANNOT_ROTATE)?;
@@ -308,10 +316,22 @@ impl Agent {
 
     /// `GET /v1/credentials/rotate?fingerprint=`: what became of a rotation.
     pub fn rotation_status(&self, fingerprint: Option<&str>) -> protocol::RotationStatus {
-        protocol::RotationStatus {
-            run: self.run.clone(),
-            ..ops::rotate::status(&self.state, fingerprint)
-        }
+        ops::rotate::status(&self.state, fingerprint)
+    }
+
+    /// `DELETE /v1/credentials/rotate?fingerprint=`: a console settling a rotation whose
+    /// request this agent never recorded (the console was killed before sending it, or this
+    /// agent before recording it). Unless it is running or finished, the agent notes the
+    /// fingerprint and refuses that rotation should its request still arrive: then the
+    /// console can forget the key at once instead of waiting out any request on its way.
+    /// Taken under the one-action lock, so it cannot slip between a rotation's start and its
+    /// journal.
+    pub async fn cancel_rotation(
+        &self,
+        fingerprint: &str,
+    ) -> Result<protocol::RotationStatus, ApiError> {
+        let _one = self.one_action.lock().await;
+        ops::rotate::cancel(&self.state, fingerprint)
     }
 
     /// The last rotation's outcome, if any.
@@ -504,14 +524,4 @@ fn hostname() -> String {
         return name.trim().to_owned();
     }
     std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown".into())
-}
-
-/// A run id: 64 random bits, in hex.
-fn new_run() -> anyhow::Result<String> {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 8];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| anyhow::anyhow!("the system's random source failed"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

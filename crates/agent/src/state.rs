@@ -99,6 +99,11 @@ impl StateDir {
         self.path("rotation-outcomes.json")
     }
 
+    /// Rotations a console cancelled as never received (their new keys' fingerprints).
+    pub fn rotation_cancelled(&self) -> PathBuf {
+        self.path("rotation-cancelled.json")
+    }
+
     /// The configs as they were before each rotation (mode 0700, created when first needed).
     pub fn rotation_backups(&self) -> std::io::Result<Dir> {
         Dir::open(&self.root)?.private_subdir("rotation-backups")

@@ -74,3 +74,11 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 pub fn install_crypto_provider() {
     gatehouse_pki::install_provider();
 }
+
+/// A mutex's guard, also when a thread panicked while holding it: every mutex here guards
+/// plain data that a panic cannot leave half-written.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -37,6 +37,8 @@ pub mod paths {
     pub const CREDENTIALS: &str = "/v1/credentials";
     /// POST [`crate::RotateRequest`] → [`crate::RotateOutcome`]: replace a key in the
     /// service's config, restart it, verify, or roll back. GET → the last outcome, if any.
+    /// `POST` a rotation; `GET ?fingerprint=` what became of one; `DELETE ?fingerprint=`
+    /// cancel one the agent has no record of (it refuses it from then on).
     pub const ROTATE: &str = "/v1/credentials/rotate";
     /// POST [`crate::ChecksRequest`] → [`crate::ChecksReport`]: run compliance checks on the
     /// host and against the service.
@@ -237,10 +239,10 @@ pub struct RotationStatus {
     pub in_progress: bool,
     /// Its outcome, once finished.
     pub outcome: Option<RotateOutcome>,
-    /// Which run of the agent answers: new at every start. A request sent to an earlier run
-    /// and never recorded can no longer arrive. Empty from agents older than this field.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub run: String,
+    /// The answer to a cancellation (`DELETE`): the agent had no record of the rotation and
+    /// now refuses it should its request still arrive, so it will never happen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
 }
 
 /// The body of every non-2xx answer from the agent.
@@ -659,6 +661,8 @@ pub mod codes {
     pub const CONFIG_CHANGED: &str = "config_changed";
     /// The agent cannot rotate this key (no service_dir, unknown key, another rotation).
     pub const CANNOT_ROTATE: &str = "cannot_rotate";
+    /// A console settled this rotation as never received and cancelled it: it never runs.
+    pub const ROTATION_CANCELLED: &str = "rotation_cancelled";
     /// A block or unblock was refused or did not take; the message says why.
     pub const CANNOT_BLOCK: &str = "cannot_block";
     /// No database to snapshot or restore, or the snapshot asked for does not exist.

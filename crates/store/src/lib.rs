@@ -56,8 +56,6 @@ const MIGRATIONS: &[&[&str]] = &[
     &[alerts::SNOOZES],
     // 10: the keys whose rotation fixes a failed check.
     &[compliance::FIXES],
-    // 11: the run of the agent a rotation was sent to.
-    &[rotations::AGENT_RUN],
 ];
 
 /// The schema version this build writes.

@@ -24,10 +24,6 @@ pub(crate) const CREATE: &str = "CREATE TABLE rotations (
 /// they refuse: so failures presenting a replaced key can be told from guessing.
 pub(crate) const PREFIXES: &str = "ALTER TABLE rotations ADD COLUMN new_prefix TEXT;";
 
-/// The run of the agent a rotation was sent to (`RotationStatus::run`): an agent answering
-/// with another run restarted since, so a request it never recorded can no longer arrive.
-pub(crate) const AGENT_RUN: &str = "ALTER TABLE rotations ADD COLUMN agent_run TEXT;";
-
 words! {
     /// How a rotation stands or ended.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -88,8 +84,6 @@ pub struct Pending {
     pub new_fingerprint: String,
     /// Unix seconds.
     pub started_at: i64,
-    /// The run of the agent the request was sent to, when it said.
-    pub agent_run: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,15 +106,6 @@ impl Rotations<'_> {
             params![instance, name, old_fingerprint, new_fingerprint, now, operator],
         )?;
         Ok(self.0.last_insert_rowid())
-    }
-
-    /// Keep the run of the agent rotation `id` is sent to.
-    pub fn set_agent_run(&self, id: i64, run: &str) -> Result<()> {
-        self.0.execute(
-            "UPDATE rotations SET agent_run = ?2 WHERE id = ?1",
-            params![id, run],
-        )?;
-        Ok(())
     }
 
     /// Keep the first characters of the key rotation `id` makes.
@@ -163,7 +148,7 @@ impl Rotations<'_> {
     /// Every rotation still pending, oldest first.
     pub fn pending(&self) -> Result<Vec<Pending>> {
         let mut stmt = self.0.prepare(
-            "SELECT id, instance, name, new_fingerprint, started_at, agent_run FROM rotations
+            "SELECT id, instance, name, new_fingerprint, started_at FROM rotations
              WHERE state = 'pending' ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -173,7 +158,6 @@ impl Rotations<'_> {
                 name: r.get(2)?,
                 new_fingerprint: r.get(3)?,
                 started_at: r.get(4)?,
-                agent_run: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -318,7 +318,10 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::REVOCATIONS, put(revocations))
         .route(paths::EVENTS, get(events))
         .route(paths::CREDENTIALS, get(credentials))
-        .route(paths::ROTATE, post(rotate).get(last_rotation))
+        .route(
+            paths::ROTATE,
+            post(rotate).get(last_rotation).delete(cancel_rotation),
+        )
         .route(paths::CHECKS, post(checks))
         .route(paths::RESTART, post(restart))
         .route(paths::SNAPSHOTS, get(snapshots).post(snapshot))
@@ -605,6 +608,22 @@ async fn last_rotation(
     Query(query): Query<RotationQuery>,
 ) -> Response {
     Json(agent.rotation_status(query.fingerprint.as_deref())).into_response()
+}
+
+async fn cancel_rotation(
+    State(agent): State<Arc<Agent>>,
+    Query(query): Query<RotationQuery>,
+) -> Response {
+    match query.fingerprint {
+        Some(fingerprint) if !fingerprint.is_empty() => {
+            respond(agent.cancel_rotation(&fingerprint).await)
+        }
+        _ => error_response(&ApiError::new(
+            400,
+            codes::BAD_REQUEST,
+            "name the rotation to cancel by its new key's fingerprint",
+        )),
+    }
 }
 
 async fn renew_csr(State(agent): State<Arc<Agent>>) -> Response {

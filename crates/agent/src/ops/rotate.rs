@@ -479,9 +479,53 @@ pub fn status(state: &StateDir, fingerprint: Option<&str>) -> RotationStatus {
     RotationStatus {
         in_progress,
         outcome,
-        // The agent's run is added by `Agent::rotation_status`.
-        run: String::new(),
+        cancelled: false,
     }
+}
+
+/// The most cancelled fingerprints kept: a console settles one at a time.
+const CANCELLED_KEPT: usize = 64;
+
+fn cancelled_list(state: &StateDir) -> Vec<String> {
+    fsutil::read_optional(&state.rotation_cancelled())
+        .ok()
+        .flatten()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Cancel the rotation to `fingerprint` unless it is running or finished (see
+/// `Agent::cancel_rotation`; the caller holds the one-action lock).
+pub fn cancel(state: &StateDir, fingerprint: &str) -> Result<RotationStatus, ApiError> {
+    let now = status(state, Some(fingerprint));
+    if now.in_progress || now.outcome.is_some() {
+        return Ok(now);
+    }
+    let mut list = cancelled_list(state);
+    if !list.iter().any(|f| f == fingerprint) {
+        list.push(fingerprint.to_owned());
+    }
+    let keep = list.len().saturating_sub(CANCELLED_KEPT);
+    list.drain(..keep);
+    // A list of strings always serializes.
+    let text = serde_json::to_string(&list).unwrap_or_default();
+    fsutil::write_atomic(&state.rotation_cancelled(), text.as_bytes()).map_err(|e| {
+        ApiError::new(
+            500,
+            codes::CANNOT_ROTATE,
+            format!("cannot note the cancellation: {e}"),
+        )
+    })?;
+    Ok(RotationStatus {
+        cancelled: true,
+        ..now
+    })
+}
+
+/// Whether a console cancelled the rotation to any of `fingerprints`.
+pub fn cancelled(state: &StateDir, fingerprints: &[String]) -> bool {
+    let list = cancelled_list(state);
+    fingerprints.iter().any(|f| list.contains(f))
 }
 
 fn outcomes(state: &StateDir) -> Vec<RotateOutcome> {

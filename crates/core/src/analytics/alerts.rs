@@ -23,6 +23,7 @@ use gatehouse_store::rotations::Committed;
 use super::detect::{self, Attempt, Detector, Firing, Rule};
 use super::stale;
 use super::Analytics;
+use crate::lock;
 use crate::{Error, Result};
 
 pub use gatehouse_store::alerts::{Alert, AlertFilter, AlertState, Snooze};
@@ -250,10 +251,6 @@ impl std::fmt::Debug for Alerting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Alerting").finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether `ip` is in one of `list`'s addresses or CIDR networks.

@@ -21,6 +21,7 @@ use ts_rs::TS;
 use crate::analytics::{Analytics, Severity};
 use crate::context::Ctx;
 use crate::guides;
+use crate::lock;
 use crate::rotation::{operator, Rotation};
 use crate::timeline::Timeline;
 use crate::{Error, EventFilter, Result, TimelineEvent};
@@ -1008,12 +1009,6 @@ impl Incidents {
         )?;
         Ok(())
     }
-}
-
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An action's steps, and its error last if it failed.

@@ -12,6 +12,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::context::Ctx;
+use crate::lock;
 use crate::{Error, Result, Status};
 
 type Duration = std::time::Duration;
@@ -170,6 +171,21 @@ pub struct Rotation {
     ctx: Ctx,
     /// The last credential inventory, for the first screen (reading it asks every agent).
     last_inventory: Arc<Mutex<Option<CredentialInventory>>>,
+    /// Rotations this console is sending right now: never settled (cancelled) from here.
+    in_flight: Arc<Mutex<Vec<i64>>>,
+}
+
+/// A rotation this console is sending; it stops counting as such when dropped, however the
+/// sending ends (an answer, an error, or the future dropped).
+struct InFlight {
+    list: Arc<Mutex<Vec<i64>>>,
+    id: i64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.list).retain(|x| *x != self.id);
+    }
 }
 
 impl Rotation {
@@ -177,6 +193,7 @@ impl Rotation {
         Rotation {
             ctx,
             last_inventory: Arc::default(),
+            in_flight: Arc::default(),
         }
     }
 
@@ -702,17 +719,6 @@ impl Rotation {
         )?;
         let key = generate_key()?;
         let new_fingerprint = fingerprints.of(key.expose().as_bytes());
-        // Which run of the agent the request goes to: if it is killed before it records the
-        // request, its next run answers with another, and the rotation is settled at once.
-        let run = match self.ctx.agent(&record).await {
-            Ok(agent) => agent
-                .rotation(&new_fingerprint)
-                .await
-                .ok()
-                .map(|s| s.run)
-                .filter(|r| !r.is_empty()),
-            Err(_) => None,
-        };
         let pending = pending_entry(instance, name, &new_fingerprint);
         self.ctx.vault.store(
             &pending,
@@ -735,10 +741,12 @@ impl Rotation {
             if let Some(prefix) = key.expose().get(..crate::analytics::stale::PREFIX_LEN) {
                 rotations.set_new_prefix(id, prefix)?;
             }
-            if let Some(run) = &run {
-                rotations.set_agent_run(id, run)?;
-            }
             id
+        };
+        lock(&self.in_flight).push(id);
+        let _sending = InFlight {
+            list: self.in_flight.clone(),
+            id,
         };
         let mut request = gatehouse_protocol::RotateRequest {
             name: name.to_owned(),
@@ -1084,7 +1092,6 @@ impl Rotation {
             name,
             new_fingerprint,
             started_at,
-            agent_run,
         } = p;
         let id = *id;
         let Ok(record) = self.ctx.instance(instance) else {
@@ -1092,14 +1099,25 @@ impl Rotation {
             self.finish_rotation(id, RotationState::Failed, "the instance was removed")?;
             return Ok(true);
         };
-        let status = match self.ctx.agent(&record).await {
-            Ok(agent) => agent.rotation(new_fingerprint).await.map_err(Error::from),
-            Err(e) => Err(e),
-        };
-        let Ok(status) = status else {
+        let agent = match self.ctx.agent(&record).await {
+            Ok(agent) => agent,
             // Still unreachable: ask again next time.
+            Err(_) => return Ok(false),
+        };
+        let Ok(mut status) = agent.rotation(new_fingerprint).await else {
             return Ok(false);
         };
+        let sending_here = lock(&self.in_flight).contains(&id);
+        if status.outcome.is_none() && !status.in_progress && !sending_here {
+            // No record on the agent, and this console is not sending it: cancel it there, so
+            // a request still on its way is refused and the outcome is definite now, instead
+            // of once any such request would have arrived.
+            match agent.cancel_rotation(new_fingerprint).await {
+                Ok(answer) => status = answer,
+                // An agent from before cancellation: wait as before.
+                Err(_) => {}
+            }
+        }
         if status.in_progress {
             return Ok(false);
         }
@@ -1113,20 +1131,15 @@ impl Rotation {
                     .as_ref()
                     .is_some_and(|k| self.ctx.fingerprint_matches(fp, k.expose()))
         };
-        // The agent restarted since the request was sent to it: a request it has no record
-        // of went to a run that is gone, and can no longer arrive.
-        let restarted = agent_run
-            .as_deref()
-            .is_some_and(|sent| !status.run.is_empty() && status.run != sent);
         let committed = match &status.outcome {
             Some(o) => o.committed || held.as_deref().is_some_and(is_new),
             None => match held.as_deref() {
                 Some(fp) if is_new(fp) => true,
-                // No record and another key on the host: definite once the agent restarted,
-                // or once a request still on its way would have reached it.
+                // No record and another key on the host: definite once the agent cancelled
+                // it, or once a request still on its way would have reached it.
                 Some(_) => {
                     let cutoff = self.ctx.unix() - ROTATE_TIMEOUT.as_secs() as i64 - 30;
-                    if !restarted && *started_at >= cutoff {
+                    if !status.cancelled && *started_at >= cutoff {
                         return Ok(false);
                     }
                     false
@@ -1164,10 +1177,10 @@ impl Rotation {
                 o.error.clone().unwrap_or_default(),
             ),
             Some(o) => (RotationState::Failed, o.error.clone().unwrap_or_default()),
-            None if restarted => (
+            None if status.cancelled => (
                 RotationState::Failed,
-                "the agent restarted before it recorded the request, and the host holds another \
-                 key; nothing changed"
+                "the request never reached the agent (this console or the agent stopped first); \
+                 the agent now refuses it, and nothing changed"
                     .to_owned(),
             ),
             None => (
