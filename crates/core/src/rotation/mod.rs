@@ -1112,10 +1112,9 @@ impl Rotation {
             // No record on the agent, and this console is not sending it: cancel it there, so
             // a request still on its way is refused and the outcome is definite now, instead
             // of once any such request would have arrived.
-            match agent.cancel_rotation(new_fingerprint).await {
-                Ok(answer) => status = answer,
-                // An agent from before cancellation: wait as before.
-                Err(_) => {}
+            // An agent from before cancellation answers an error: then wait as before.
+            if let Ok(answer) = agent.cancel_rotation(new_fingerprint).await {
+                status = answer;
             }
         }
         if status.in_progress {
