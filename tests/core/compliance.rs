@@ -267,6 +267,18 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
         fixed.state == ItemState::Pass && !fixed.reopened,
         "fixed, it passes and is no longer marked re-opened: {fixed:?}"
     );
+    let open = lab
+        .console
+        .analytics
+        .alerts(&AlertFilter {
+            subject: Some("pre.file-permissions".into()),
+            ..Default::default()
+        })
+        .expect("alerts");
+    assert!(
+        open.is_empty(),
+        "its drift alert is resolved once the item passes again, not left new: {open:?}"
+    );
     agent.stop().await;
 }
 

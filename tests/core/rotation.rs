@@ -976,3 +976,66 @@ async fn a_rotation_the_agent_never_received_is_cancelled_there_and_settled_at_o
     agent.stop().await;
     drop(pid);
 }
+
+/// The console's own rotations are not changes "on the host", and a hand edit back to an
+/// earlier value is one. Tried on the real services, every rotation from the console came back
+/// later as "changed on the host", while a key set back to a published default by hand (a
+/// value seen before) was never reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_changes_the_console_did_not_make_are_reported_as_changed_on_the_host() {
+    let lab = Lab::new();
+    let (agent, pid, old, config) = sekha_with_agent_config(&lab, "sekha-r", "", "").await;
+    let changes = |lab: &Lab| -> Vec<String> {
+        lab.console
+            .timeline
+            .events(
+                &EventFilter {
+                    kind: Some(gatehouse_events::Kind::Console),
+                    text: Some("changed on the host".into()),
+                    ..Default::default()
+                },
+                None,
+                50,
+            )
+            .expect("timeline")
+            .events
+            .into_iter()
+            .filter_map(|e| e.message)
+            .collect()
+    };
+    lab.console.rotation.credentials().await.expect("inventory");
+    let (result, _key) = lab
+        .console
+        .rotation
+        .rotate_key("sekha-r", "mcp_api_key")
+        .await
+        .expect("rotated");
+    assert!(result.committed, "the rotation commits: {result:?}");
+    lab.console.rotation.credentials().await.expect("inventory");
+    lab.console.rotation.credentials().await.expect("inventory");
+    assert!(
+        changes(&lab).is_empty(),
+        "the console's own rotation is not a change on the host: {:?}",
+        changes(&lab)
+    );
+    // By hand, back to the old value (seen before).
+    let service_config = config
+        .service_dir
+        .as_ref()
+        .expect("dir")
+        .join("config.toml");
+    std::fs::write(&service_config, format!("mcp_api_key = \"{old}\"\n")).expect("config");
+    lab.console.rotation.credentials().await.expect("inventory");
+    let said = changes(&lab);
+    assert!(
+        said.len() == 1
+            && said[0].contains(&format!(
+                "{} → {}",
+                result.new_fingerprint,
+                lab.fingerprint(&old)
+            )),
+        "a hand edit back to an earlier value is a change on the host: {said:?}"
+    );
+    agent.stop().await;
+    drop(pid);
+}

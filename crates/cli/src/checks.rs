@@ -197,15 +197,22 @@ pub fn checks(
                             printable(&item.text),
                             printable(&item.state_text)
                         );
-                        // What fixes a failure, whether or not the evidence is shown.
-                        for c in item.checks.iter().filter(|c| c.status.as_str() == "fail") {
-                            for name in &c.fixes {
-                                say!(
-                                    "             fix: gatehouse rotate {} {} (shows what changes; --yes to run it)",
-                                    printable(&item.instance),
-                                    printable(name)
-                                );
-                            }
+                        // What fixes a failure, whether or not the evidence is shown: each key
+                        // once, though several checks may name it.
+                        let mut fixes: Vec<&String> = item
+                            .checks
+                            .iter()
+                            .filter(|c| c.status.as_str() == "fail")
+                            .flat_map(|c| &c.fixes)
+                            .collect();
+                        fixes.sort();
+                        fixes.dedup();
+                        for name in fixes {
+                            say!(
+                                "             fix: gatehouse rotate {} {} (shows what changes; --yes to run it)",
+                                printable(&item.instance),
+                                printable(name)
+                            );
                         }
                         if *verbose {
                             for c in &item.checks {

@@ -112,7 +112,10 @@ pub fn structlog(line: &[u8]) -> Result<Parsed<'_>, Unparsed> {
         "event" => fields.event = value.text(),
         "level" => fields.level = value.text(),
         "timestamp" => fields.timestamp = value.text(),
-        "key_prefix" => fields.key_prefix = value.text(),
+        // Jelmore logs the first 10 characters of a refused key, and the placeholder
+        // `short_key` for a key of 10 or fewer: that says nothing of which key it was (every
+        // short key reads the same), so it is no prefix.
+        "key_prefix" => fields.key_prefix = value.text().filter(|p| p != "short_key"),
         "key_name" => fields.key_name = value.text(),
         "user_id" => fields.user_id = value.text(),
         "client" => fields.client = value.text(),
@@ -283,6 +286,23 @@ mod tests {
             assert_eq!(p.key_prefix, None, "RAE masks the key; nothing to keep");
             assert_eq!(p.ip, None, "RAE logs no client address");
         }
+    }
+
+    #[test]
+    fn jelmore_s_short_key_placeholder_is_no_prefix() {
+        let line = br#"{"path": "/api/v1/v1/sessions", "key_prefix": "short_key", "client": "203.0.113.3", "event": "Invalid API key", "request_id": "c2df", "timestamp": "2026-11-23T02:33:23.190201Z", "level": "warning"}"#;
+        let p = Format::Structlog.parse(line).expect("parses");
+        assert_eq!(
+            (p.kind, p.outcome),
+            (Kind::Auth, Outcome::Failure),
+            "still a failed sign-in"
+        );
+        assert_eq!(
+            p.key_prefix, None,
+            "every key of 10 characters or fewer is logged as short_key: three different short \
+             keys must not read as one key retried (a client with an old key) nor as one key \
+             tried (no spraying)"
+        );
     }
 
     #[test]

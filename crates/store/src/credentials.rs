@@ -31,6 +31,9 @@ pub struct Seen {
     pub previous: Option<String>,
     /// This report is the first of this value.
     pub new: bool,
+    /// The value reported last before this report, when it was another: the key changed,
+    /// whether to a value never seen or back to an earlier one.
+    pub changed_from: Option<String>,
 }
 
 /// A key as its agent last reported it: for each name, the value seen most recently.
@@ -75,6 +78,15 @@ impl Credentials<'_> {
 
     /// Record that `instance`'s `name` holds the value `fingerprint` at `now`.
     pub fn seen(&self, instance: &str, name: &str, fingerprint: &str, now: i64) -> Result<Seen> {
+        let current: Option<String> = self
+            .0
+            .query_row(
+                "SELECT fingerprint FROM credentials_seen WHERE instance = ?1 AND name = ?2
+                 ORDER BY last_seen DESC, first_seen DESC LIMIT 1",
+                params![instance, name],
+                |r| r.get(0),
+            )
+            .optional()?;
         let new = self.0.execute(
             "INSERT OR IGNORE INTO credentials_seen (instance, name, fingerprint, first_seen, last_seen)
              VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -102,6 +114,7 @@ impl Credentials<'_> {
             first_seen,
             previous,
             new,
+            changed_from: current.filter(|c| c != fingerprint),
         })
     }
 

@@ -166,6 +166,26 @@ impl Rotations<'_> {
     /// The rotations committed on `instance` since `since` (Unix seconds), newest first, each
     /// with the first characters of the key it replaced when an earlier committed rotation
     /// of the same key made that key.
+    /// Whether a rotation from this console explains `instance`'s `name` changing from
+    /// `from` to `to`: one that made `to` (running or committed), or one that went back from
+    /// `from` to `to` (rolled back, failed, or still running).
+    pub fn explains_change(
+        &self,
+        instance: &str,
+        name: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool> {
+        Ok(self.0.query_row(
+            "SELECT EXISTS (SELECT 1 FROM rotations WHERE instance = ?1 AND name = ?2 AND (
+                 (new_fingerprint = ?4 AND state IN ('pending', 'committed'))
+                 OR (old_fingerprint = ?4 AND new_fingerprint = ?3
+                     AND state IN ('pending', 'rolled_back', 'failed'))))",
+            params![instance, name, from, to],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn committed_since(&self, instance: &str, since: i64) -> Result<Vec<Committed>> {
         let mut stmt = self.0.prepare_cached(
             "SELECT r.id, r.instance, r.name, r.old_fingerprint, r.new_fingerprint, r.started_at,

@@ -893,6 +893,34 @@ impl Analytics {
         Ok(())
     }
 
+    /// Resolve the open compliance alert about `item` on `instance`, if there is one: the item
+    /// passes again. Said on the timeline and in the audit log, like a hand resolution.
+    pub(crate) fn resolve_compliance_alert(&self, instance: &str, item: &str) -> Result<()> {
+        let Some(id) = self
+            .ctx
+            .db()
+            .alerts()
+            .unresolved(DRIFT_RULE, instance, item)?
+        else {
+            return Ok(());
+        };
+        self.ctx.audit(
+            "alert_state",
+            instance,
+            &format!("alert {id} marked resolved: {item} passes again"),
+        )?;
+        self.ctx
+            .db()
+            .alerts()
+            .set_state(id, AlertState::Resolved, self.ctx.micros())?;
+        self.ctx.timeline_note(
+            instance,
+            Outcome::Info,
+            &format!("Alert {id} resolved: the item passes again."),
+        );
+        Ok(())
+    }
+
     /// Raise (or join the open one of) a compliance alert: an item that passed and now
     /// fails. Notified like a detection alert.
     pub(crate) fn raise_compliance_alert(

@@ -18,7 +18,7 @@ use crate::analytics::Analytics;
 use crate::context::Ctx;
 use crate::guides;
 use crate::rotation::{operator, Rotation};
-use crate::{CredentialKind, Error, InstanceRecord, Result, Status};
+use crate::{CredentialKind, Error, InstanceRecord, Result};
 
 /// The burst of the rate-limit check spends a service's window: on a schedule, at most daily.
 const RATE_LIMIT_EVERY: i64 = 24 * 3600;
@@ -844,6 +844,11 @@ impl Compliance {
                 )?;
                 reopened.push(item.text.clone());
             } else {
+                if checked == ItemState::Pass {
+                    // Its drift alert, if any is open, is over: the item passes again.
+                    self.analytics
+                        .resolve_compliance_alert(&record.name, &item.id)?;
+                }
                 let detail = match checked {
                     ItemState::Fail => why,
                     ItemState::Pass => "every check passes".into(),
@@ -1006,6 +1011,8 @@ fn item_checks_state(checks: &[CheckView], wanted: usize) -> ItemState {
 
 /// The instance's keys against their rotation policy, from the credential inventory.
 fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
+    // Past its rotation date; a weak key fails the key checks, not this one.
+    let overdue = |c: &&crate::Credential| c.due_at.is_some_and(|due| due <= inventory.checked_at);
     let keys: Vec<_> = inventory
         .credentials
         .iter()
@@ -1033,10 +1040,7 @@ fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
             CheckState::Unknown,
             "no key of this instance is in the inventory".to_owned(),
         )
-    } else if keys
-        .iter()
-        .any(|c| c.due_at.is_some() && c.status == Status::Failing)
-    {
+    } else if keys.iter().any(|c| overdue(c)) {
         (
             CheckState::Fail,
             "a key is past its rotation date".to_owned(),
@@ -1050,7 +1054,7 @@ fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
     // An overdue key is fixed by rotating it.
     let fixes = keys
         .iter()
-        .filter(|c| c.due_at.is_some() && c.status == Status::Failing)
+        .filter(|c| overdue(c))
         .map(|c| c.name.clone())
         .collect();
     Answer {
@@ -1129,6 +1133,75 @@ pub fn items_by_id(template: &Template) -> BTreeMap<&str, &TemplateItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(name: &str, due_at: i64, weak: bool) -> crate::Credential {
+        crate::Credential {
+            id: format!("sekha-1/api_key/{name}"),
+            instance: Some("sekha-1".into()),
+            kind: CredentialKind::ApiKey,
+            name: name.into(),
+            location: "/srv/sekha/config.toml".into(),
+            fingerprint: "9f86d081884c7d65".into(),
+            set_at: Some(due_at - 90 * 86_400),
+            last_rotation: None,
+            expires_at: None,
+            due_at: Some(due_at),
+            policy: "every 90 days".into(),
+            status: if weak {
+                crate::Status::Failing
+            } else {
+                crate::Status::Ok
+            },
+            status_text: if weak {
+                "weak value: rotate it now".into()
+            } else {
+                "due later".into()
+            },
+            weak,
+        }
+    }
+
+    #[test]
+    fn key_age_fails_only_for_a_key_past_its_date_and_offers_rotating_it() {
+        let now = 1_800_000_000;
+        let inventory = |credentials| crate::CredentialInventory {
+            credentials,
+            problems: Vec::new(),
+            key_days: Default::default(),
+            checked_at: now,
+        };
+        let weak_only = key_age(
+            &inventory(vec![key("mcp_api_key", now + 90 * 86_400, true)]),
+            "sekha-1",
+        );
+        assert_eq!(
+            weak_only.status,
+            CheckState::Pass,
+            "a weak key that is not due does not fail the age check (the key checks say it is \
+             weak): {}",
+            weak_only.summary
+        );
+        let overdue = key_age(
+            &inventory(vec![
+                key("mcp_api_key", now - 86_400, false),
+                key("other", now + 86_400, false),
+            ]),
+            "sekha-1",
+        );
+        assert_eq!(
+            (
+                overdue.status,
+                overdue.summary.as_str(),
+                overdue.fixes.as_slice()
+            ),
+            (
+                CheckState::Fail,
+                "a key is past its rotation date",
+                &["mcp_api_key".to_owned()][..]
+            ),
+            "an overdue key fails, and rotating it is the fix"
+        );
+    }
 
     #[test]
     fn the_built_in_templates_parse_and_hold_the_guides_lists() {

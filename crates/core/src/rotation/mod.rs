@@ -450,15 +450,20 @@ impl Rotation {
             .db()
             .credentials()
             .seen(instance, name, fingerprint, now)?;
-        let (first_seen, older, inserted) = (seen.first_seen, seen.previous, seen.new);
-        if inserted {
-            if let Some(previous) = &older {
+        let (first_seen, older) = (seen.first_seen, seen.previous);
+        // A change this console's rotations do not explain: someone changed the key on the
+        // host, to a new value or back to an earlier one.
+        if let Some(from) = &seen.changed_from {
+            let ours =
+                self.ctx
+                    .db()
+                    .rotations()
+                    .explains_change(instance, name, from, fingerprint)?;
+            if !ours {
                 self.ctx.record_action(
                     instance,
                     gatehouse_events::Outcome::Info,
-                    &format!(
-                        "{name} changed on the host (fingerprint {previous} → {fingerprint})."
-                    ),
+                    &format!("{name} changed on the host (fingerprint {from} → {fingerprint})."),
                 );
             }
         }
