@@ -1039,3 +1039,53 @@ async fn only_changes_the_console_did_not_make_are_reported_as_changed_on_the_ho
     agent.stop().await;
     drop(pid);
 }
+
+/// RAE's SECRET_KEY signs tokens; no client presents it. Its preview said "the service's one
+/// key ... every client needs the new key" on the real RAE; it says what a new secret does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_secret_s_preview_speaks_of_tokens_not_of_clients() {
+    let lab = Lab::new();
+    let service = lab.agents.join("rae-service");
+    std::fs::create_dir_all(&service).expect("service dir");
+    std::fs::write(
+        service.join(".env"),
+        format!(
+            "API_KEY={}\nSECRET_KEY={}\nENABLE_API_KEY_AUTH=true\n",
+            "a".repeat(43),
+            "s".repeat(43)
+        ),
+    )
+    .expect("env");
+    let (dir, code) = lab.init_agent("rae-1", OffsetDateTime::now_utc());
+    let agent = start_agent_config(
+        gatehouse_agent::AgentConfig::for_test(dir)
+            .with_profile("rae")
+            .with_service_dir(service),
+    )
+    .await;
+    lab.add("rae-1", &agent, &code).await.expect("enrolled");
+    let secret = lab
+        .console
+        .rotation
+        .rotation_preview("rae-1", "SECRET_KEY")
+        .await
+        .expect("preview");
+    assert!(
+        secret.impact.contains("signs the service's tokens")
+            && !secret.impact.contains("Every client needs"),
+        "a signing secret is not a key clients hold: {}",
+        secret.impact
+    );
+    let key = lab
+        .console
+        .rotation
+        .rotation_preview("rae-1", "API_KEY")
+        .await
+        .expect("preview");
+    assert!(
+        key.impact.contains("client"),
+        "the API key's clients need the new one: {}",
+        key.impact
+    );
+    agent.stop().await;
+}

@@ -1040,7 +1040,7 @@ fn key_age(inventory: &crate::CredentialInventory, instance: &str) -> Answer {
             CheckState::Unknown,
             "no key of this instance is in the inventory".to_owned(),
         )
-    } else if keys.iter().any(|c| overdue(c)) {
+    } else if keys.iter().any(&overdue) {
         (
             CheckState::Fail,
             "a key is past its rotation date".to_owned(),

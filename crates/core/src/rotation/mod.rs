@@ -653,7 +653,14 @@ impl Rotation {
         let profile =
             gatehouse_events::Profile::builtin(&record.profile).and_then(std::result::Result::ok);
         let multiple = profile.as_ref().is_some_and(|p| p.multiple_keys);
-        let mut impact = if multiple {
+        let mut impact = if found.role == "jwt_secret" {
+            format!(
+                "{name} signs the service's tokens; it is no key a client presents. It is \
+                 replaced in {} and the service restarts: tokens signed with the old secret no \
+                 longer verify, so their holders sign in again.",
+                found.file
+            )
+        } else if multiple {
             format!(
                 "{name} is replaced in {} and the service restarts. Its clients need the new key at \
                  once; its other keys keep working.",
