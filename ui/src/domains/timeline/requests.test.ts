@@ -52,4 +52,15 @@ describe('one request, one row', () => {
     const rows = groupRequests([sampleEvent(2, { source: 'service', message: 'Invalid API key', time_us: t + 2_500_000 }, NOW), sampleEvent(1, { time_us: t }, NOW)]);
     expect(rows.length, 'too far apart to be one request').toBe(2);
   });
+
+  it('folds a burst of unparsed lines from one log (a backtrace) into one row, and no more', () => {
+    const t = NOW * 1e6;
+    const line = (seq: number, at: number, source = 'service') =>
+      sampleEvent(seq, { kind: 'unparsed', outcome: 'info', source, ip: null, path: null, status: null, message: `frame ${seq}`, time_us: at }, NOW);
+    const rows = groupRequests([line(20, t + 5_000_000), line(4, t + 3_000, 'proxy'), line(3, t + 2_000), line(2, t + 1_000), line(1, t)]);
+    expect(
+      rows.map((r) => r.parts.length),
+      'a later line, another log\'s line, then three lines of one burst',
+    ).toEqual([1, 1, 3]);
+  });
 });

@@ -43,11 +43,33 @@ function joins(row: Row, e: TimelineEvent): boolean {
   return !row.parts.some((p) => p.source === e.source && p.kind === e.kind && (p.message ?? '') === (e.message ?? '') && p.status === e.status);
 }
 
+/** Lines no format understood that one log wrote in one burst (a crash's backtrace on a
+ * service's stderr, one line per frame) read as one message. */
+const SAME_BURST_US = 1_000_000;
+
+/** Whether `e` continues the burst of unparsed lines `row` shows (the row just before it). */
+function continues(row: Row, e: TimelineEvent): boolean {
+  const last = row.parts[row.parts.length - 1]!;
+  return (
+    e.kind === 'unparsed' &&
+    row.lead.kind === 'unparsed' &&
+    e.instance === last.instance &&
+    e.source === last.source &&
+    Math.abs(last.time_us - e.time_us) <= SAME_BURST_US
+  );
+}
+
 /** The rows of a page of events (newest first): each request's lines in one row, placed where
- * its newest line is, led by the proxy's line when there is one. */
+ * its newest line is, led by the proxy's line when there is one; a burst of lines no format
+ * understood, from one log, is one row too. */
 export function groupRequests(events: readonly TimelineEvent[]): Row[] {
   const rows: Row[] = [];
   for (const e of events) {
+    const previous = rows[rows.length - 1];
+    if (previous && continues(previous, e)) {
+      previous.parts.push(e);
+      continue;
+    }
     let joined = false;
     if (REQUEST_KINDS.has(e.kind)) {
       for (let i = rows.length - 1; i >= Math.max(0, rows.length - LOOK_BACK); i--) {
