@@ -110,14 +110,18 @@ fn status_of(now: i64, due: Option<i64>, weak: bool) -> (Status, String) {
     };
     let days = (due - now).div_euclid(DAY);
     if due <= now {
-        (
-            Status::Failing,
-            format!(
-                "overdue by {} day{}",
-                -days,
-                if days == -1 { "" } else { "s" }
-            ),
-        )
+        let overdue = format!(
+            "overdue by {} day{}",
+            -days,
+            if days == -1 { "" } else { "s" }
+        );
+        // A weak value is the more urgent reason: anyone may hold it.
+        let text = if weak {
+            format!("weak value, and {overdue}: rotate it now")
+        } else {
+            overdue
+        };
+        (Status::Failing, text)
     } else if weak {
         (Status::Failing, "weak value: rotate it now".into())
     } else if days < 30 {
@@ -1227,6 +1231,16 @@ mod tests {
             "only the base64url alphabet: safe in TOML strings and dotenv lines"
         );
         assert_ne!(a.expose(), b.expose(), "every key is new");
+    }
+
+    #[test]
+    fn a_weak_overdue_key_says_it_is_weak_first() {
+        let now = 1_000 * DAY;
+        assert_eq!(
+            status_of(now, Some(now - 235 * DAY), true).1,
+            "weak value, and overdue by 235 days: rotate it now",
+            "Sekha's sample key, dated by its file, is weak before it is old"
+        );
     }
 
     #[test]
