@@ -63,4 +63,17 @@ describe('one request, one row', () => {
       'a later line, another log\'s line, then three lines of one burst',
     ).toEqual([1, 1, 3]);
   });
+
+  it("folds a burst of Gatehouse's own requests (a checks run) into one row, and not the operator's", () => {
+    const t = NOW * 1e6;
+    const probe = (seq: number, at: number) => sampleEvent(seq, { kind: 'rate_limit', outcome: 'failure', status: 429, flags: 32, time_us: at }, NOW);
+    const rows = groupRequests([
+      sampleEvent(9, { kind: 'rate_limit', outcome: 'failure', status: 429, time_us: t + 40_000 }, NOW),
+      ...Array.from({ length: 30 }, (_, i) => probe(30 - i, t + (30 - i) * 1_000)),
+    ]);
+    expect(
+      rows.map((r) => r.parts.length),
+      "a client's own 429 stays a row of its own; the burst of 30 probes is one row",
+    ).toEqual([1, 30]);
+  });
 });

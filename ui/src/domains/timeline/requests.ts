@@ -47,12 +47,18 @@ function joins(row: Row, e: TimelineEvent): boolean {
  * service's stderr, one line per frame) read as one message. */
 const SAME_BURST_US = 1_000_000;
 
-/** Whether `e` continues the burst of unparsed lines `row` shows (the row just before it). */
+/** The flag on lines about Gatehouse's own requests (its checks' probes and bursts). */
+const PROBE = 32;
+
+/** Whether `e` continues the burst `row` shows (the row just before it): lines no format
+ * understood, or lines about Gatehouse's own requests (a compliance run's rate-limit burst is
+ * hundreds of them), from one log within a second of each other. */
 function continues(row: Row, e: TimelineEvent): boolean {
   const last = row.parts[row.parts.length - 1]!;
+  const unparsed = e.kind === 'unparsed' && row.lead.kind === 'unparsed';
+  const ours = (e.flags & PROBE) !== 0 && (row.lead.flags & PROBE) !== 0 && e.kind === row.lead.kind;
   return (
-    e.kind === 'unparsed' &&
-    row.lead.kind === 'unparsed' &&
+    (unparsed || ours) &&
     e.instance === last.instance &&
     e.source === last.source &&
     Math.abs(last.time_us - e.time_us) <= SAME_BURST_US
