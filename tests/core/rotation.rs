@@ -1003,7 +1003,10 @@ async fn only_changes_the_console_did_not_make_are_reported_as_changed_on_the_ho
             .filter_map(|e| e.message)
             .collect()
     };
+    // Sightings are kept by the second: the lab's clock moves on between them, as time does.
+    let tick = |lab: &Lab| lab.set_clock(lab.now() + Duration::seconds(5));
     lab.console.rotation.credentials().await.expect("inventory");
+    tick(&lab);
     let (result, _key) = lab
         .console
         .rotation
@@ -1011,8 +1014,11 @@ async fn only_changes_the_console_did_not_make_are_reported_as_changed_on_the_ho
         .await
         .expect("rotated");
     assert!(result.committed, "the rotation commits: {result:?}");
+    tick(&lab);
     lab.console.rotation.credentials().await.expect("inventory");
+    tick(&lab);
     lab.console.rotation.credentials().await.expect("inventory");
+    tick(&lab);
     assert!(
         changes(&lab).is_empty(),
         "the console's own rotation is not a change on the host: {:?}",

@@ -176,6 +176,29 @@ impl Agent {
             .await
     }
 
+    /// [`events`](Self::events), the agent holding the request until there are any after
+    /// `after`, at most `wait` (an older agent answers at once).
+    pub async fn events_waiting(
+        &self,
+        after: u64,
+        limit: u32,
+        wait: Duration,
+    ) -> Result<protocol::EventsPage> {
+        let wait = wait.min(protocol::MAX_EVENTS_WAIT);
+        call(
+            self.client
+                .get(format!(
+                    "{}{}?after={after}&limit={limit}&wait_ms={}",
+                    self.base,
+                    paths::EVENTS,
+                    wait.as_millis()
+                ))
+                .timeout(wait + Duration::from_secs(30)),
+            &self.target,
+        )
+        .await
+    }
+
     pub async fn credentials(&self) -> Result<protocol::CredentialsReport> {
         self.get(paths::CREDENTIALS).await
     }

@@ -159,6 +159,33 @@ impl Agent {
             .map_err(|e| ApiError::internal("reading the event buffer", e))
     }
 
+    /// `GET /v1/events?after=N&wait_ms=W`: the page after `after`, as soon as it holds
+    /// anything, or empty after `wait` (at most `protocol::MAX_EVENTS_WAIT`). A console
+    /// following the agent learns of a line within the tailer's poll instead of at its next
+    /// pull.
+    pub async fn events_waiting(
+        &self,
+        after: u64,
+        limit: u32,
+        wait: Duration,
+    ) -> Result<protocol::EventsPage, ApiError> {
+        let until = tokio::time::Instant::now() + wait.min(protocol::MAX_EVENTS_WAIT);
+        let arrivals = self.lock_buffer().arrivals();
+        loop {
+            // Registered before the buffer is read, so an append in between still wakes it.
+            let arrived = arrivals.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let page = self.events(after, limit)?;
+            if page.head != after || tokio::time::Instant::now() >= until {
+                return Ok(page);
+            }
+            if tokio::time::timeout_at(until, arrived).await.is_err() {
+                return self.events(after, limit);
+            }
+        }
+    }
+
     pub fn is_enrolled(&self) -> bool {
         self.identity.is_enrolled()
     }
@@ -524,4 +551,55 @@ fn hostname() -> String {
         return name.trim().to_owned();
     }
     std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A console following the agent asks it to hold `GET /v1/events` until there is
+    /// something new. The page answers when the event is stored, not when the wait ends: on
+    /// the runtime's paused clock, no time passes.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_page_answers_when_an_event_is_stored_not_when_its_wait_ends() {
+        gatehouse_pki::install_provider();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("agent");
+        initialise(
+            &StateDir::new(&dir),
+            time::OffsetDateTime::from_unix_timestamp(Clock::system().unix()).expect("now"),
+            Duration::from_secs(900),
+            [3; 20],
+        )
+        .expect("init");
+        let agent = Agent::load(AgentConfig::for_test(dir)).expect("agent");
+        let head = agent.events(0, 10).expect("page").head;
+        let started = tokio::time::Instant::now();
+        let wait = Duration::from_secs(10);
+        let store = async {
+            tokio::task::yield_now().await;
+            let mark = crate::logevent::marker("test", 1, gatehouse_events::Kind::Log, "arrived");
+            agent
+                .lock_buffer()
+                .append_marks(&[mark], 1)
+                .expect("stored");
+        };
+        let (page, ()) = tokio::join!(agent.events_waiting(head, 10, wait), store);
+        let page = page.expect("page");
+        assert_eq!(page.events.len(), 1, "the stored event is in the page");
+        assert!(
+            started.elapsed() < wait,
+            "the page answered when the event arrived, not at the end of its wait (paused clock: \
+             {:?})",
+            started.elapsed()
+        );
+        let quiet = agent
+            .events_waiting(page.head, 10, wait)
+            .await
+            .expect("page");
+        assert!(
+            quiet.events.is_empty() && started.elapsed() >= wait,
+            "with nothing new, it answers empty once the wait is over"
+        );
+    }
 }

@@ -58,6 +58,8 @@ pub struct Buffer {
     /// Why the last append failed, until one succeeds (a full disk, above all): the lines
     /// it held are read again from the stored position, and `/v1/info` says so meanwhile.
     write_problem: Option<String>,
+    /// Woken after each append that stored events: a console's request waiting for them.
+    arrivals: Arc<tokio::sync::Notify>,
 }
 
 impl Buffer {
@@ -113,7 +115,13 @@ impl Buffer {
             capacity: capacity.max(2),
             probes: None,
             write_problem: None,
+            arrivals: Arc::default(),
         })
+    }
+
+    /// What wakes after events are stored (see `Agent::events_waiting`).
+    pub fn arrivals(&self) -> Arc<tokio::sync::Notify> {
+        self.arrivals.clone()
     }
 
     /// Flag the lines about the agent's own requests (see [`ProbeLog`]) from now on.
@@ -196,6 +204,9 @@ impl Buffer {
         now_us: i64,
     ) -> rusqlite::Result<()> {
         let result = self.try_append(events, reached, now_us);
+        if result.is_ok() && !events.is_empty() {
+            self.arrivals.notify_waiters();
+        }
         self.write_problem = match &result {
             Ok(()) => None,
             Err(rusqlite::Error::SqliteFailure(e, _))

@@ -45,17 +45,7 @@ pub async fn run(
     on_due: impl Fn(DueNotice) + Send + Sync + 'static,
 ) {
     let jobs = vec![
-        every(intervals.sync, Duration::ZERO, {
-            let console = console.clone();
-            move || {
-                let console = console.clone();
-                async move {
-                    if let Err(e) = console.timeline.sync_all().await {
-                        tracing::warn!(error = %e, "scheduled sync failed");
-                    }
-                }
-            }
-        }),
+        Box::pin(follow(console.clone(), intervals.sync)),
         every(intervals.refresh, Duration::ZERO, {
             let console = console.clone();
             move || {
@@ -115,6 +105,56 @@ pub async fn run(
     // The tasks end with this future: dropping it (the window closing, Ctrl-C) stops them.
     let _stop = AbortOnDrop(tasks);
     std::future::pending::<()>().await;
+}
+
+/// How long an agent holds a follower's pull when it has nothing new.
+const FOLLOW_WAIT: Duration = Duration::from_secs(5);
+
+/// A follower per instance: a pull the agent holds until it has new events, so a line reaches
+/// the console within the agent's poll of its logs, not at the next pull (`Timeline::
+/// follow_instance`). Every `period`, an instance without a follower gets one (a new
+/// enrollment, an agent back after its back-off); a follower whose pull fails ends, and the
+/// back-off decides when the next starts. An agent that answers at once although asked to
+/// wait (older than waiting) is pulled every `period`.
+async fn follow(console: Console, period: Duration) {
+    let following: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::Arc::default();
+    let mut followers = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        while followers.try_join_next().is_some() {}
+        let names = match console.timeline.followable() {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(error = %e, "the instances to follow could not be read");
+                continue;
+            }
+        };
+        for name in names {
+            if !crate::lock(&following).insert(name.clone()) {
+                continue;
+            }
+            let (console, following) = (console.clone(), following.clone());
+            followers.spawn(async move {
+                loop {
+                    let asked = tokio::time::Instant::now();
+                    match console.timeline.follow_instance(&name, FOLLOW_WAIT).await {
+                        Ok(0) if asked.elapsed() < FOLLOW_WAIT / 2 => {
+                            tokio::time::sleep(period).await;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(instance = %name, error = %e, "following the agent failed");
+                            break;
+                        }
+                    }
+                }
+                crate::lock(&following).remove(&name);
+            });
+        }
+    }
 }
 
 /// Run `job` every `period` (after `first`), one run at a time: a run that overruns delays the

@@ -69,7 +69,12 @@ pub mod paths {
 /// Most events one page carries.
 pub const MAX_EVENTS_PAGE: u32 = 5000;
 
-/// `GET /v1/events?after=<seq>&limit=<n>`: events with `seq > after`, oldest first.
+/// The longest a console may ask an agent to hold `GET /v1/events` for new events
+/// (`wait_ms`).
+pub const MAX_EVENTS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `GET /v1/events?after=<seq>&limit=<n>[&wait_ms=<ms>]`: events with `seq > after`, oldest
+/// first; with `wait_ms`, the agent holds the request until there are any (or that long).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsPage {

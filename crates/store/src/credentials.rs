@@ -78,6 +78,8 @@ impl Credentials<'_> {
 
     /// Record that `instance`'s `name` holds the value `fingerprint` at `now`.
     pub fn seen(&self, instance: &str, name: &str, fingerprint: &str, now: i64) -> Result<Seen> {
+        // The value reported last (sightings are kept by the second: two values reported within
+        // one second are told apart by their first sighting, then arbitrarily).
         let current: Option<String> = self
             .0
             .query_row(

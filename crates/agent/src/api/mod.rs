@@ -658,6 +658,9 @@ struct EventsQuery {
     after: u64,
     #[serde(default = "default_limit")]
     limit: u32,
+    /// Hold the request until there is something after `after`, at most this long.
+    #[serde(default)]
+    wait_ms: u64,
 }
 
 fn default_limit() -> u32 {
@@ -665,7 +668,18 @@ fn default_limit() -> u32 {
 }
 
 async fn events(State(agent): State<Arc<Agent>>, Query(query): Query<EventsQuery>) -> Response {
-    respond(agent.events(query.after, query.limit))
+    if query.wait_ms == 0 {
+        return respond(agent.events(query.after, query.limit));
+    }
+    respond(
+        agent
+            .events_waiting(
+                query.after,
+                query.limit,
+                Duration::from_millis(query.wait_ms),
+            )
+            .await,
+    )
 }
 
 async fn not_found() -> Response {

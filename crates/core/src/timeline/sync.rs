@@ -43,6 +43,51 @@ impl Backoff {
 }
 
 impl Timeline {
+    /// The instances a follower should run for now: enrolled, not revoked, and not waiting
+    /// out a back-off after failed pulls.
+    pub fn followable(&self) -> Result<Vec<String>> {
+        let now = Instant::now();
+        let backoff = self
+            .backoff
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(self
+            .ctx
+            .db()
+            .instances()
+            .all()?
+            .into_iter()
+            .filter(|r| r.revoked_at.is_none() && backoff.ready(&r.name, now))
+            .map(|r| r.name)
+            .collect())
+    }
+
+    /// Follow one instance: ask its agent to answer as soon as it has events after the
+    /// stored position (or after `wait`), then pull them, so a line reaches the console
+    /// within the agent's poll of its logs, not at the next scheduled pull. The wait holds no
+    /// lock: "Sync now" and the CLI pull meanwhile as usual. Returns how many were stored.
+    pub async fn follow_instance(&self, name: &str, wait: Duration) -> Result<u64> {
+        let waited = async {
+            let record = self.ctx.instance(name)?;
+            if record.revoked_at.is_some() {
+                return Err(Error::InstanceRevoked(name.to_owned()));
+            }
+            let after = self.ctx.events().sync_state(name)?.map_or(0, |s| s.after);
+            let agent = self.ctx.agent(&record).await?;
+            agent.events_waiting(after, 1, wait).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = waited {
+            self.backoff
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .failed(name, Instant::now());
+            return Err(e);
+        }
+        self.sync_instance(name).await
+    }
+
     /// Pull new events from one instance's agent. Returns how many were stored.
     pub async fn sync_instance(&self, name: &str) -> Result<u64> {
         // One pull per instance at a time (the schedule, "Sync now", a CLI run in the same
@@ -83,21 +128,7 @@ impl Timeline {
     /// (each is also kept in its sync state, for the window and `overview`).
     pub async fn sync_all_reporting(&self) -> Result<SyncReport> {
         use futures_util::stream::{self, StreamExt};
-        let now = Instant::now();
-        let names: Vec<String> = {
-            let backoff = self
-                .backoff
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            self.ctx
-                .db()
-                .instances()
-                .all()?
-                .into_iter()
-                .filter(|r| r.revoked_at.is_none() && backoff.ready(&r.name, now))
-                .map(|r| r.name)
-                .collect()
-        };
+        let names = self.followable()?;
         let counts: Vec<(String, Result<u64>)> = stream::iter(names)
             .map(|name| async move {
                 let count = self.sync_instance(&name).await;
