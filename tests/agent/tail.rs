@@ -263,6 +263,41 @@ fn a_log_renamed_while_the_agent_was_down_is_read_to_its_end_where_logrotate_put
     );
 }
 
+/// An inode number is reused once its file is deleted: the file found under the number the
+/// position names must also start as the one read did, or it is not read on from the old
+/// offset (that would take in another file's middle); the gap is said instead.
+#[test]
+fn a_file_that_only_shares_the_old_inode_number_is_not_read_on() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut buffer, config) = setup(tmp.path(), Format::NginxCombined);
+    let log = config.path().expect("a file").to_owned();
+    append(&log, (0..3).map(nginx).collect::<String>().as_bytes());
+    {
+        let mut tailer = Tailer::new(config.clone(), &buffer).expect("tailer");
+        tailer.poll(&mut buffer, NOW_US).expect("poll");
+    }
+    let rotated = tmp.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).expect("rename");
+    // The same inode, other content: as a deleted file's number given to a new one.
+    std::fs::write(&rotated, (40..50).map(nginx).collect::<String>()).expect("rewrite");
+    append(&log, nginx(7).as_bytes());
+    let (mut buffer, mut tailer) = restart(tmp.path(), buffer, &config);
+    tailer.poll(&mut buffer, NOW_US).expect("poll");
+    let mut want = expected(0..3);
+    want.push("203.0.113.7".into());
+    assert_eq!(
+        ips(&buffer),
+        want,
+        "nothing read from the unrelated file; the new log from its start"
+    );
+    assert_eq!(
+        says_missing(&buffer).len(),
+        1,
+        "and the possible gap is said: {:?}",
+        says_missing(&buffer)
+    );
+}
+
 /// The agent is killed just after it noticed a rename, while it still reads the old file
 /// (the service had not reopened its log yet). The old file's position is stored with the new
 /// one's, so the restarted agent reads on in it; it used to lose those lines silently.

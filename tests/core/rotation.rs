@@ -930,9 +930,11 @@ async fn a_rotation_the_agent_never_received_is_cancelled_there_and_settled_at_o
     let (agent, pid, old, config) = sekha_with_agent_config(&lab, "sekha-r", "", "").await;
     let old_fp = lab.fingerprint(&old);
     let now = lab.now().unix_timestamp();
-    let never = {
+    let (never, unknown) = {
         let db = gatehouse_core::Db::open(&lab.data.join("gatehouse.sqlite3")).expect("db");
-        db.rotations()
+        let rotations = db.rotations();
+        // Noted by a console process that is gone (no process has this pid).
+        let never = rotations
             .start(
                 "sekha-r",
                 "mcp_api_key",
@@ -941,7 +943,20 @@ async fn a_rotation_the_agent_never_received_is_cancelled_there_and_settled_at_o
                 now,
                 "op",
             )
-            .expect("row")
+            .expect("row");
+        rotations.set_sender(never, "4000000000:1").expect("sender");
+        // Noted just now by a process nobody can ask about: it may be sending it.
+        let unknown = rotations
+            .start(
+                "sekha-r",
+                "mcp_api_key",
+                &old_fp,
+                "bbbb2222bbbb2222",
+                now,
+                "op",
+            )
+            .expect("row");
+        (never, unknown)
     };
     lab.console
         .rotation
@@ -971,7 +986,16 @@ async fn a_rotation_the_agent_never_received_is_cancelled_there_and_settled_at_o
     assert_eq!(
         cancelled,
         ["aaaa1111aaaa1111"],
-        "the agent refuses that rotation from now on"
+        "the agent refuses that rotation from now on, and only that one"
+    );
+    let waiting = history
+        .iter()
+        .find(|r| r.id == unknown)
+        .expect("in the history");
+    assert_eq!(
+        waiting.state,
+        gatehouse_core::RotationState::Pending,
+        "a rotation another console process may be sending right now is left to it: {waiting:?}"
     );
     agent.stop().await;
     drop(pid);
@@ -1007,7 +1031,7 @@ async fn only_changes_the_console_did_not_make_are_reported_as_changed_on_the_ho
     let tick = |lab: &Lab| lab.set_clock(lab.now() + Duration::seconds(5));
     lab.console.rotation.credentials().await.expect("inventory");
     tick(&lab);
-    let (result, _key) = lab
+    let (result, first_key) = lab
         .console
         .rotation
         .rotate_key("sekha-r", "mcp_api_key")
@@ -1041,6 +1065,37 @@ async fn only_changes_the_console_did_not_make_are_reported_as_changed_on_the_ho
                 lab.fingerprint(&old)
             )),
         "a hand edit back to an earlier value is a change on the host: {said:?}"
+    );
+    // Rotated again (old → C), then set back by hand to the value the first rotation made:
+    // that rotation does not explain it.
+    tick(&lab);
+    let (again, key) = lab
+        .console
+        .rotation
+        .rotate_key("sekha-r", "mcp_api_key")
+        .await
+        .expect("rotated again");
+    assert!(again.committed && key.is_some(), "it commits: {again:?}");
+    tick(&lab);
+    lab.console.rotation.credentials().await.expect("inventory");
+    tick(&lab);
+    let first = std::fs::read_to_string(&service_config).expect("config");
+    assert!(first.contains("mcp_api_key"), "the config holds the key");
+    let first_key = first_key.expect("the first rotation's key");
+    std::fs::write(
+        &service_config,
+        format!("mcp_api_key = \"{}\"\n", first_key.expose()),
+    )
+    .expect("config");
+    lab.console.rotation.credentials().await.expect("inventory");
+    let said = changes(&lab);
+    assert!(
+        said.iter().any(|m| m.contains(&format!(
+            "{} → {}",
+            again.new_fingerprint, result.new_fingerprint
+        ))),
+        "a key set back by hand to a value an earlier rotation made is a change on the host: \
+         {said:?}"
     );
     agent.stop().await;
     drop(pid);

@@ -238,9 +238,24 @@ impl Tailer {
         }
         let added = events.len();
         let Some((_, file_id)) = &self.file else {
-            // No file open: only a marker (missing file) to store; keep the saved position.
+            // No file open (the log was renamed and not yet recreated): store what was read,
+            // keeping the last position and where the renamed file was read up to.
             if added > 0 {
-                let keep = self.resumed.clone().unwrap_or_default();
+                let mut keep = self
+                    .committed
+                    .clone()
+                    .or_else(|| self.resumed.clone())
+                    .unwrap_or_default();
+                if let Some(d) = &self.draining {
+                    let at = d.offset - d.partial.len() as u64;
+                    if d.id == keep.file_id {
+                        // The renamed file is the one the position was in: read on there.
+                        keep.offset = at;
+                        keep.rotated = None;
+                    } else {
+                        keep.rotated = Some((d.id, at));
+                    }
+                }
                 buffer
                     .append(&events, &self.key, keep, now_us)
                     .map_err(std::io::Error::other)?;
@@ -287,8 +302,11 @@ impl Tailer {
         let resumed = self.resumed.take();
         // A file rotated away by rename and not read to its end when reading stopped: read on
         // in it, wherever logrotate has moved it since.
-        if let Some((rotated, offset)) = resumed.as_ref().and_then(|p| p.rotated) {
-            if !self.resume_drain(rotated, offset, events, now_us) {
+        if let Some((rotated, offset)) = resumed
+            .as_ref()
+            .and_then(|p| p.rotated.filter(|(id, _)| *id != p.file_id))
+        {
+            if !self.resume_drain(rotated, offset, &[], events, now_us) {
                 events.push(self.marker(
                     now_us,
                     Kind::Log,
@@ -316,7 +334,7 @@ impl Tailer {
             // Another file: the one being read was rotated away while the agent was not
             // reading. Its rest is read where logrotate put it, before the new file; if it is
             // gone, that is said.
-            Some(p) if self.resume_drain(p.file_id, p.offset, events, now_us) => {}
+            Some(p) if self.resume_drain(p.file_id, p.offset, &p.head, events, now_us) => {}
             Some(_) => {
                 events.push(self.marker(
                     now_us,
@@ -338,6 +356,7 @@ impl Tailer {
         &mut self,
         id: u64,
         offset: u64,
+        head: &[u8],
         events: &mut Vec<NewEvent>,
         now_us: i64,
     ) -> bool {
@@ -345,6 +364,13 @@ impl Tailer {
             return false;
         };
         if file.metadata().map_or(true, |m| m.len() < offset) {
+            return false;
+        }
+        // An inode number is reused once its file is deleted: the file must also start as the
+        // one read did, when that is known.
+        let starts = read_head(&file).unwrap_or_default();
+        let common = starts.len().min(head.len());
+        if starts[..common] != head[..common] {
             return false;
         }
         if self.draining.is_some() {
@@ -386,9 +412,14 @@ impl Tailer {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => std::path::Path::new("."),
         };
+        // Compressed copies (logrotate's compress) are not the file that was being read.
+        const COMPRESSED: [&str; 5] = [".gz", ".xz", ".zst", ".bz2", ".lz4"];
         for entry in std::fs::read_dir(dir).ok()?.flatten() {
             let entry_name = entry.file_name().to_string_lossy().into_owned();
-            if entry_name == name || !entry_name.starts_with(&name) {
+            if entry_name == name
+                || !entry_name.starts_with(&name)
+                || COMPRESSED.iter().any(|c| entry_name.ends_with(c))
+            {
                 continue;
             }
             let candidate = entry.path();
@@ -565,8 +596,15 @@ impl Tailer {
             return Ok(());
         };
         let mut chunk = Vec::new();
-        old.file.seek(SeekFrom::Start(old.offset))?;
-        (&old.file).take(CHUNK as u64).read_to_end(&mut chunk)?;
+        let read = old
+            .file
+            .seek(SeekFrom::Start(old.offset))
+            .and_then(|_| (&old.file).take(CHUNK as u64).read_to_end(&mut chunk));
+        if let Err(e) = read {
+            // Kept: the next poll tries it again, or a restart resumes it from its position.
+            self.draining = Some(old);
+            return Err(e);
+        }
         old.offset += chunk.len() as u64;
         old.idle_polls = if chunk.is_empty() {
             old.idle_polls + 1

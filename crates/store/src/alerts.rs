@@ -550,13 +550,13 @@ impl Alerts<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Whether `rule_id` is snoozed on `instance` at `now_us`; if so, the firing is counted
-    /// on the snooze.
-    pub fn hold(&self, rule_id: &str, instance: &str, now_us: i64) -> Result<bool> {
+    /// Whether `rule_id` is snoozed on `instance` at `now_us`; if so, and the firing is a
+    /// new one (not an attack going on), it is counted on the snooze.
+    pub fn hold(&self, rule_id: &str, instance: &str, now_us: i64, new: bool) -> Result<bool> {
         Ok(self.0.execute(
-            "UPDATE alert_snoozes SET held = held + 1
+            "UPDATE alert_snoozes SET held = held + ?4
              WHERE rule_id = ?1 AND instance = ?2 AND until_us > ?3",
-            params![rule_id, instance, now_us],
+            params![rule_id, instance, now_us, i64::from(new)],
         )? > 0)
     }
 }

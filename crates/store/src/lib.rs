@@ -56,6 +56,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[alerts::SNOOZES],
     // 10: the keys whose rotation fixes a failed check.
     &[compliance::FIXES],
+    // 11: the console process that sends a rotation.
+    &[rotations::SENDER],
 ];
 
 /// The schema version this build writes.

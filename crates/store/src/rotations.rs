@@ -24,6 +24,10 @@ pub(crate) const CREATE: &str = "CREATE TABLE rotations (
 /// they refuse: so failures presenting a replaced key can be told from guessing.
 pub(crate) const PREFIXES: &str = "ALTER TABLE rotations ADD COLUMN new_prefix TEXT;";
 
+/// The console process that sends a rotation (pid and start time, where the system tells
+/// them): another process settling it can tell whether the sender still runs.
+pub(crate) const SENDER: &str = "ALTER TABLE rotations ADD COLUMN sender TEXT;";
+
 words! {
     /// How a rotation stands or ended.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -84,6 +88,8 @@ pub struct Pending {
     pub new_fingerprint: String,
     /// Unix seconds.
     pub started_at: i64,
+    /// The console process sending it, when known.
+    pub sender: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +112,15 @@ impl Rotations<'_> {
             params![instance, name, old_fingerprint, new_fingerprint, now, operator],
         )?;
         Ok(self.0.last_insert_rowid())
+    }
+
+    /// Keep which console process sends rotation `id`.
+    pub fn set_sender(&self, id: i64, sender: &str) -> Result<()> {
+        self.0.execute(
+            "UPDATE rotations SET sender = ?2 WHERE id = ?1",
+            params![id, sender],
+        )?;
+        Ok(())
     }
 
     /// Keep the first characters of the key rotation `id` makes.
@@ -148,7 +163,7 @@ impl Rotations<'_> {
     /// Every rotation still pending, oldest first.
     pub fn pending(&self) -> Result<Vec<Pending>> {
         let mut stmt = self.0.prepare(
-            "SELECT id, instance, name, new_fingerprint, started_at FROM rotations
+            "SELECT id, instance, name, new_fingerprint, started_at, sender FROM rotations
              WHERE state = 'pending' ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -158,17 +173,16 @@ impl Rotations<'_> {
                 name: r.get(2)?,
                 new_fingerprint: r.get(3)?,
                 started_at: r.get(4)?,
+                sender: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The rotations committed on `instance` since `since` (Unix seconds), newest first, each
-    /// with the first characters of the key it replaced when an earlier committed rotation
-    /// of the same key made that key.
     /// Whether a rotation from this console explains `instance`'s `name` changing from
-    /// `from` to `to`: one that made `to` (running or committed), or one that went back from
-    /// `from` to `to` (rolled back, failed, or still running).
+    /// `from` to `to`: one from `from` that made `to` (running or committed), or one that
+    /// went back from `from` to `to` (rolled back, failed, or still running). A key set back
+    /// by hand to a value an earlier rotation made is not explained by that rotation.
     pub fn explains_change(
         &self,
         instance: &str,
@@ -178,7 +192,8 @@ impl Rotations<'_> {
     ) -> Result<bool> {
         Ok(self.0.query_row(
             "SELECT EXISTS (SELECT 1 FROM rotations WHERE instance = ?1 AND name = ?2 AND (
-                 (new_fingerprint = ?4 AND state IN ('pending', 'committed'))
+                 (old_fingerprint = ?3 AND new_fingerprint = ?4
+                     AND state IN ('pending', 'committed'))
                  OR (old_fingerprint = ?4 AND new_fingerprint = ?3
                      AND state IN ('pending', 'rolled_back', 'failed'))))",
             params![instance, name, from, to],
@@ -186,6 +201,9 @@ impl Rotations<'_> {
         )?)
     }
 
+    /// The rotations committed on `instance` since `since` (Unix seconds), newest first, each
+    /// with the first characters of the key it replaced when an earlier committed rotation
+    /// of the same key made that key.
     pub fn committed_since(&self, instance: &str, since: i64) -> Result<Vec<Committed>> {
         let mut stmt = self.0.prepare_cached(
             "SELECT r.id, r.instance, r.name, r.old_fingerprint, r.new_fingerprint, r.started_at,

@@ -226,6 +226,17 @@ describe('triage', () => {
     expect(screen.queryByTestId('selection'), 'the selection is cleared').toBeNull();
   });
 
+  it('never acknowledges a resolved alert back onto the list', async () => {
+    const host = triageHost();
+    render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));
+    await fireEvent.click(await screen.findByTestId('tab-alerts'));
+    await fireEvent.click(await screen.findByRole('checkbox', { name: 'Show resolved alerts' }));
+    await fireEvent.click(await screen.findByRole('checkbox', { name: 'Select alert #1' }));
+    await fireEvent.click(screen.getByRole('checkbox', { name: 'Select alert #2' }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Acknowledge 1' }));
+    await waitFor(() => expect(host.calls, 'only the open one').toContain('setAlertsState:2:acknowledged'));
+  });
+
   it('groups by instance with a heading per group', async () => {
     const host = triageHost();
     render(Heatmaps, withHost(host, { theme: 'light', onopen: () => {}, ongo: () => {} }));

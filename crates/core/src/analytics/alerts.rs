@@ -521,7 +521,12 @@ impl Analytics {
                 continue;
             };
             // Snoozed here by the operator: counted on the snooze, never raised.
-            if self.ctx.db().alerts().hold(&rule.id, instance, now_us)? {
+            if self
+                .ctx
+                .db()
+                .alerts()
+                .hold(&rule.id, instance, now_us, firing.new)?
+            {
                 continue;
             }
             // Over before the console heard of it: history, not an alarm.

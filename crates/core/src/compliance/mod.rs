@@ -1086,7 +1086,20 @@ impl From<CheckResult> for Answer {
             },
             summary: r.summary,
             evidence: r.evidence,
-            fixes: r.fixes,
+            // An agent's word: kept only when it reads as a key's name (it is shown as a
+            // command to run), at most a few.
+            fixes: r
+                .fixes
+                .into_iter()
+                .filter(|name| {
+                    !name.is_empty()
+                        && name.len() <= 128
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                })
+                .take(16)
+                .collect(),
         }
     }
 }

@@ -179,6 +179,42 @@ pub struct Rotation {
     in_flight: Arc<Mutex<Vec<i64>>>,
 }
 
+/// How long a rotation whose sender cannot be asked about is taken to be on its way: far
+/// longer than a request takes to reach an agent once a console has noted it.
+const SENDING_GRACE_SECS: i64 = 10;
+
+/// The console process that sends a rotation: its pid and start time on Linux, so another
+/// process can tell whether it still runs (a pid alone may be reused). Elsewhere unknown.
+mod process {
+    /// This process.
+    pub(super) fn this() -> Option<String> {
+        let pid = std::process::id();
+        started(pid).map(|at| format!("{pid}:{at}"))
+    }
+
+    /// Whether the process `sender` names still runs; None when that cannot be told.
+    pub(super) fn alive(sender: &str) -> Option<bool> {
+        let (pid, at) = sender.split_once(':')?;
+        let pid: u32 = pid.parse().ok()?;
+        started(std::process::id())?;
+        Some(started(pid).as_deref() == Some(at))
+    }
+
+    /// When process `pid` started (clock ticks since boot: `/proc/PID/stat`, field 22).
+    #[cfg(target_os = "linux")]
+    fn started(pid: u32) -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name, in parentheses, may hold spaces: fields count from its end.
+        let after = stat.rsplit_once(')')?.1;
+        after.split_whitespace().nth(19).map(str::to_owned)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn started(_pid: u32) -> Option<String> {
+        None
+    }
+}
+
 /// A rotation this console is sending; it stops counting as such when dropped, however the
 /// sending ends (an answer, an error, or the future dropped).
 struct InFlight {
@@ -757,6 +793,9 @@ impl Rotation {
             if let Some(prefix) = key.expose().get(..crate::analytics::stale::PREFIX_LEN) {
                 rotations.set_new_prefix(id, prefix)?;
             }
+            if let Some(me) = process::this() {
+                rotations.set_sender(id, &me)?;
+            }
             id
         };
         lock(&self.in_flight).push(id);
@@ -1108,6 +1147,7 @@ impl Rotation {
             name,
             new_fingerprint,
             started_at,
+            sender,
         } = p;
         let id = *id;
         let Ok(record) = self.ctx.instance(instance) else {
@@ -1124,10 +1164,17 @@ impl Rotation {
             return Ok(false);
         };
         let sending_here = lock(&self.in_flight).contains(&id);
-        if status.outcome.is_none() && !status.in_progress && !sending_here {
-            // No record on the agent, and this console is not sending it: cancel it there, so
-            // a request still on its way is refused and the outcome is definite now, instead
-            // of once any such request would have arrived.
+        // Whether the process that sends it has gone: known where the system says which
+        // processes run; otherwise taken as gone once a request would have reached the agent.
+        let sender_gone = match sender.as_deref().and_then(process::alive) {
+            Some(alive) => !alive,
+            None => *started_at < self.ctx.unix() - SENDING_GRACE_SECS,
+        };
+        if status.outcome.is_none() && !status.in_progress && !sending_here && sender_gone {
+            // No record on the agent, and no console is sending it: cancel it there, so a
+            // request still on its way is refused and the outcome is definite now, instead
+            // of once any such request would have arrived. A rotation another console
+            // process is sending right now is left to it.
             // An agent from before cancellation answers an error: then wait as before.
             if let Ok(answer) = agent.cancel_rotation(new_fingerprint).await {
                 status = answer;
@@ -1231,6 +1278,24 @@ mod tests {
             "only the base64url alphabet: safe in TOML strings and dotenv lines"
         );
         assert_ne!(a.expose(), b.expose(), "every key is new");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_sender_is_alive_while_its_process_runs() {
+        let me = process::this().expect("this process");
+        assert_eq!(process::alive(&me), Some(true), "this process runs");
+        let (pid, _) = me.split_once(':').expect("pid:start");
+        assert_eq!(
+            process::alive(&format!("{pid}:0")),
+            Some(false),
+            "the same pid with another start time is another process (a reused pid)"
+        );
+        assert_eq!(
+            process::alive("4000000000:1"),
+            Some(false),
+            "no process has this pid"
+        );
     }
 
     #[test]

@@ -83,6 +83,10 @@ impl Timeline {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .failed(name, Instant::now());
+            // Shown as the instance's sync state, as a failed pull is.
+            self.ctx
+                .events()
+                .record_sync_failure(name, &e.to_string())?;
             return Err(e);
         }
         self.sync_instance(name).await

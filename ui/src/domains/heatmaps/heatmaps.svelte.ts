@@ -127,6 +127,8 @@ export class HeatmapsController {
   selected = $state<number[]>([]);
   /** The chosen alerts still listed. */
   readonly selectedAlerts = $derived(this.alerts.filter((a) => this.selected.includes(a.id)));
+  /** The chosen alerts that acknowledging would change (not the resolved ones). */
+  readonly acknowledgeable = $derived(this.selectedAlerts.filter((a) => a.state !== 'resolved').length);
   grouping = $state<AlertGrouping>('none');
   /** The alerts in groups (one group, untitled, when not grouped), each newest first. */
   readonly alertGroups = $derived.by(() => {
@@ -307,7 +309,8 @@ export class HeatmapsController {
 
   /** Acknowledge, resolve or reopen the chosen alerts, in one step. */
   async markSelected(state: AlertState): Promise<void> {
-    const chosen = this.selectedAlerts;
+    // A resolved alert is done: acknowledging it would put it back on the list.
+    const chosen = state === 'acknowledged' ? this.selectedAlerts.filter((a) => a.state !== 'resolved') : this.selectedAlerts;
     if (chosen.length === 0) return;
     const done = await this.#mark(chosen, state);
     if (done !== null) {

@@ -236,7 +236,12 @@ export class TimelineController {
         this.events = [...newer, ...this.events];
         // Rows, not lines: a new line may join a row already shown.
         const added = this.rows.length - before;
-        if (shown !== null) this.selected = this.rows.findIndex((r) => r.parts.some((p) => key(p) === shown));
+        if (shown !== null) {
+          this.selected = this.rows.findIndex((r) => r.parts.some((p) => key(p) === shown));
+          // A newer line may lead the row now (the proxy's line of the same request): its
+          // raw line is the one to show.
+          if (this.current && key(this.current) !== shown) void this.select(this.selected);
+        }
         if (this.list) this.list.scrollTop += added * ROW;
       }
       if (older) this.olderArrived = true;
