@@ -423,6 +423,15 @@ fn a_locked_keychain_is_reported_as_locked_and_nothing_is_enrolled() {
     let data = tmp.path().join("console");
     let keyring_home = tmp.path().join("keyring");
     std::fs::create_dir_all(&keyring_home).expect("keyring home");
+    // Its own runtime directory too: gnome-keyring finds a running daemon by the control
+    // socket there, and would otherwise lock the keychain every other test is using.
+    let runtime = tmp.path().join("runtime");
+    std::fs::create_dir_all(&runtime).expect("runtime dir");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
+            .expect("runtime dir mode");
+    }
     let script = r#"
         echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null
         dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
@@ -439,6 +448,7 @@ fn a_locked_keychain_is_reported_as_locked_and_nothing_is_enrolled() {
         .env("ADDR", &agent.address)
         .env("CODE", &agent.code_file)
         .env("XDG_DATA_HOME", &keyring_home)
+        .env("XDG_RUNTIME_DIR", &runtime)
         .env("GATEHOUSE_KEYCHAIN_SERVICE", "Gatehouse locked test")
         .output()
         .expect("dbus-run-session runs");
