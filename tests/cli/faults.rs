@@ -77,6 +77,86 @@ fn require_session() {
     );
 }
 
+/// A D-Bus session with a gnome-keyring of its own, for the console processes this suite
+/// kills: a keychain daemon that a killed client upsets (it has happened, and then comes back
+/// locked) upsets only this suite, never the tests sharing the run's keychain. Ended with the
+/// test.
+struct Keyring {
+    session: Session,
+    /// The session's placeholder process: ending it ends the bus, and the daemon with it.
+    keeper: String,
+    child: Child,
+    _dirs: tempfile::TempDir,
+}
+
+/// What a process needs to use the private keychain.
+#[derive(Debug, Clone)]
+struct Session {
+    env: Vec<(String, String)>,
+}
+
+impl Keyring {
+    fn start() -> Keyring {
+        use std::io::BufRead;
+        use std::os::unix::fs::PermissionsExt;
+        let dirs = tempfile::tempdir().expect("tempdir");
+        let runtime = dirs.path().join("runtime");
+        let data = dirs.path().join("data");
+        std::fs::create_dir_all(&runtime).expect("runtime");
+        std::fs::create_dir_all(&data).expect("data");
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
+            .expect("runtime mode");
+        let mut child = Command::new("dbus-run-session")
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
+                 echo \"$DBUS_SESSION_BUS_ADDRESS $$\"; exec sleep 3600",
+            ])
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("XDG_DATA_HOME", &data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-run-session runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the session's address");
+        let (address, keeper) = line.trim().rsplit_once(' ').expect("an address and a pid");
+        Keyring {
+            session: Session {
+                env: vec![
+                    ("DBUS_SESSION_BUS_ADDRESS".into(), address.to_owned()),
+                    ("XDG_RUNTIME_DIR".into(), runtime.display().to_string()),
+                    ("XDG_DATA_HOME".into(), data.display().to_string()),
+                ],
+            },
+            keeper: keeper.to_owned(),
+            child,
+            _dirs: dirs,
+        }
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        // The placeholder ends, so dbus-run-session ends the bus and waits.
+        let _ = Command::new("kill").arg(&self.keeper).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Session {
+    /// `gatehouse` with the private keychain.
+    fn gatehouse(&self, data: &Path, args: &[&str]) -> Command {
+        let mut cmd = gatehouse(data, args);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+}
+
 /// The agent binary run from a config file; killed with SIGKILL and started again at will.
 struct AgentProcess {
     config: PathBuf,
@@ -171,20 +251,21 @@ impl Drop for AgentProcess {
     }
 }
 
-fn enroll(data: &Path, name: &str, agent: &AgentProcess, code_file: &Path) {
-    let out = run(gatehouse(
-        data,
-        &[
-            "instance",
-            "add",
-            "--name",
-            name,
-            "--address",
-            &agent.address(),
-            "--code-file",
-        ],
-    )
-    .arg(code_file));
+fn enroll(s: &Session, data: &Path, name: &str, agent: &AgentProcess, code_file: &Path) {
+    let out = run(s
+        .gatehouse(
+            data,
+            &[
+                "instance",
+                "add",
+                "--name",
+                name,
+                "--address",
+                &agent.address(),
+                "--code-file",
+            ],
+        )
+        .arg(code_file));
     assert!(out.status.success(), "enrolled: {}", stderr(&out));
 }
 
@@ -290,8 +371,8 @@ fn write_lines(log: &Path, mut rotations: Vec<(Duration, LogFault)>) {
 }
 
 /// The numbers of every line the console holds, and the markers saying lines may be missing.
-fn stored_lines(data: &Path) -> (Vec<u64>, Vec<String>) {
-    let out = run(&mut gatehouse(data, &["events", "--format", "jsonl"]));
+fn stored_lines(s: &Session, data: &Path) -> (Vec<u64>, Vec<String>) {
+    let out = run(&mut s.gatehouse(data, &["events", "--format", "jsonl"]));
     assert!(out.status.success(), "events export: {}", stderr(&out));
     let mut numbers = Vec::new();
     let mut missing = Vec::new();
@@ -315,6 +396,8 @@ fn stored_lines(data: &Path) -> (Vec<u64>, Vec<String>) {
 fn kills_and_log_rotations_at_2000_lines_a_second_lose_and_repeat_no_line() {
     require_session();
     let mut rng = Rng(seed("log lines"));
+    let keyring = Keyring::start();
+    let session = &keyring.session;
     let tmp = tempfile::tempdir().expect("tempdir");
     let agent_dir = tmp.path().join("agent");
     std::fs::create_dir_all(&agent_dir).expect("dir");
@@ -328,7 +411,7 @@ fn kills_and_log_rotations_at_2000_lines_a_second_lose_and_repeat_no_line() {
         ),
     );
     let data = tmp.path().join("console");
-    enroll(&data, "edge-1", &agent, &code);
+    enroll(session, &data, "edge-1", &agent, &code);
 
     // The schedule: rotations of each kind and agent kills at random instants of the run.
     // A log is rotated at most once in each quarter of the run, at least 1.5 s apart: two
@@ -367,10 +450,12 @@ fn kills_and_log_rotations_at_2000_lines_a_second_lose_and_repeat_no_line() {
     let console_kills = Arc::new(AtomicUsize::new(0));
     let syncer = {
         let (done, console_kills, data) = (done.clone(), console_kills.clone(), data.clone());
+        let session = session.clone();
         let mut rng = Rng(rng.next());
         std::thread::spawn(move || {
             while !done.load(Ordering::SeqCst) {
-                let mut child = gatehouse(&data, &["events", "--sync", "--limit", "1"])
+                let mut child = session
+                    .gatehouse(&data, &["events", "--sync", "--limit", "1"])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -407,9 +492,9 @@ fn kills_and_log_rotations_at_2000_lines_a_second_lose_and_repeat_no_line() {
     let (mut numbers, mut missing);
     let mut last = (0, Instant::now());
     loop {
-        let out = run(&mut gatehouse(&data, &["events", "--sync", "--limit", "1"]));
+        let out = run(&mut session.gatehouse(&data, &["events", "--sync", "--limit", "1"]));
         assert!(out.status.success(), "sync: {}", stderr(&out));
-        (numbers, missing) = stored_lines(&data);
+        (numbers, missing) = stored_lines(session, &data);
         if numbers.len() != last.0 {
             last = (numbers.len(), Instant::now());
         }
@@ -605,8 +690,9 @@ struct RotationCounts {
 }
 
 /// What the keychain holds as the key's current value.
-fn keychain_key(service: &str) -> Option<String> {
+fn keychain_key(s: &Session, service: &str) -> Option<String> {
     let out = Command::new("secret-tool")
+        .envs(s.env.iter().map(|(k, v)| (k, v)))
         .args([
             "lookup",
             "service",
@@ -622,6 +708,7 @@ fn keychain_key(service: &str) -> Option<String> {
 
 /// Once the agent answers again: settle (the inventory does), then count what is wrong.
 fn settle_and_count(
+    s: &Session,
     data: &Path,
     keychain: &str,
     service: &Service,
@@ -629,7 +716,7 @@ fn settle_and_count(
     what: &str,
 ) {
     counts.trials += 1;
-    let out = run(&mut gatehouse(data, &["credentials"]));
+    let out = run(&mut s.gatehouse(data, &["credentials"]));
     if !out.status.success() {
         counts
             .problems
@@ -640,7 +727,7 @@ fn settle_and_count(
         Some(key) => service.accepts_when_up(key) == Some(true),
         None => false,
     };
-    let keychain = keychain_key(keychain);
+    let keychain = keychain_key(s, keychain);
     let keychain_works = match &keychain {
         Some(key) => service.accepts_when_up(key) == Some(true),
         None => false,
@@ -658,7 +745,7 @@ fn settle_and_count(
             keychain.is_none()
         ));
     }
-    let out = run(&mut gatehouse(
+    let out = run(&mut s.gatehouse(
         data,
         &["--json", "credentials", "history", "--limit", "1000"],
     ));
@@ -679,6 +766,8 @@ fn settle_and_count(
 fn kills_mid_rotation_leave_no_service_keyless_no_keychain_key_refused_and_nothing_pending() {
     require_session();
     let mut rng = Rng(seed("rotations"));
+    let keyring = Keyring::start();
+    let session = &keyring.session;
     let tmp = tempfile::tempdir().expect("tempdir");
     let service = Service::new(tmp.path());
     let restart = service
@@ -697,15 +786,12 @@ fn kills_mid_rotation_leave_no_service_keyless_no_keychain_key_refused_and_nothi
         ),
     );
     let data = tmp.path().join("console");
-    enroll(&data, "sekha-1", &agent, &code);
+    enroll(session, &data, "sekha-1", &agent, &code);
     let keychain = format!("Gatehouse cli test {}", std::process::id());
 
     // One rotation left alone: it commits, and says how long one takes.
     let started = Instant::now();
-    let out = run(&mut gatehouse(
-        &data,
-        &["rotate", "sekha-1", "mcp_api_key", "--yes"],
-    ));
+    let out = run(&mut session.gatehouse(&data, &["rotate", "sekha-1", "mcp_api_key", "--yes"]));
     let span = started.elapsed();
     assert!(
         out.status.success(),
@@ -714,7 +800,14 @@ fn kills_mid_rotation_leave_no_service_keyless_no_keychain_key_refused_and_nothi
         stderr(&out)
     );
     let mut counts = RotationCounts::default();
-    settle_and_count(&data, &keychain, &service, &mut counts, "undisturbed");
+    settle_and_count(
+        session,
+        &data,
+        &keychain,
+        &service,
+        &mut counts,
+        "undisturbed",
+    );
     assert!(
         counts.problems.is_empty() && counts.committed == 1,
         "the undisturbed rotation leaves everything right: {counts:?}"
@@ -723,7 +816,8 @@ fn kills_mid_rotation_leave_no_service_keyless_no_keychain_key_refused_and_nothi
     eprintln!("an undisturbed rotation took {span_ms} ms; kills fall within 0..{span_ms} ms");
 
     let rotate = |data: &Path| {
-        gatehouse(data, &["rotate", "sekha-1", "mcp_api_key", "--yes"])
+        session
+            .gatehouse(data, &["rotate", "sekha-1", "mcp_api_key", "--yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -737,6 +831,7 @@ fn kills_mid_rotation_leave_no_service_keyless_no_keychain_key_refused_and_nothi
         }
         agent.wait_idle();
         settle_and_count(
+            session,
             &data,
             &keychain,
             &service,
@@ -772,6 +867,7 @@ fn kills_mid_rotation_leave_no_service_keyless_no_keychain_key_refused_and_nothi
         counts.killed_mid_way += usize::from(mid_way);
         agent.wait_idle();
         settle_and_count(
+            session,
             &data,
             &keychain,
             &service,
