@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::{free_port, wait_listening};
 
-use crate::{agent_binary, gatehouse, run, stderr, stdout};
+use crate::{agent_binary, gatehouse, init_agent, run, stderr, stdout};
 
 /// A small seeded generator (SplitMix64): the schedule of a run, replayable from its seed.
 struct Rng(u64);
@@ -182,18 +182,7 @@ impl AgentProcess {
         )
         .expect("agent config");
         let code_file = dir.join("code.txt");
-        let init = Command::new(agent_binary())
-            .args(["init", "--config"])
-            .arg(&config)
-            .arg("--code-file")
-            .arg(&code_file)
-            .output()
-            .expect("init");
-        assert!(
-            init.status.success(),
-            "the agent initialises: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
+        init_agent(&config, &code_file);
         let mut agent = AgentProcess {
             config,
             state,

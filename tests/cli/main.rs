@@ -262,6 +262,23 @@ fn agent_binary() -> std::path::PathBuf {
     path
 }
 
+/// `gatehouse-agent init` for the agent `config` describes, its enrollment code written to
+/// `code_file`.
+fn init_agent(config: &Path, code_file: &Path) {
+    let init = Command::new(agent_binary())
+        .args(["init", "--config"])
+        .arg(config)
+        .arg("--code-file")
+        .arg(code_file)
+        .output()
+        .expect("init");
+    assert!(
+        init.status.success(),
+        "the agent initialises: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+}
+
 struct AgentProcess {
     child: std::process::Child,
     address: String,
@@ -290,18 +307,7 @@ fn start_agent(dir: &Path) -> AgentProcess {
     )
     .expect("config");
     let code_file = dir.join("code.txt");
-    let init = Command::new(agent_binary())
-        .args(["init", "--config"])
-        .arg(&config)
-        .arg("--code-file")
-        .arg(&code_file)
-        .output()
-        .expect("init");
-    assert!(
-        init.status.success(),
-        "the agent initialises: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    init_agent(&config, &code_file);
     let child = Command::new(agent_binary())
         .args(["run", "--config"])
         .arg(&config)
