@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use gatehouse_core::events::{EventStore, Pulled};
 use gatehouse_core::{build_heatmap, time_zone, ChartTheme, HeatmapKind, HeatmapQuery, Window};
-use gatehouse_events::{Kind, Outcome};
+use gatehouse_events::{Kind, Outcome, Source};
 use gatehouse_protocol::WireEvent;
 
 #[path = "lcg.rs"]
@@ -59,7 +59,7 @@ fn main() -> anyhow::Result<()> {
                         WireEvent {
                             seq: s,
                             time_us,
-                            source: "proxy".into(),
+                            source: Source::Proxy,
                             kind: if failed { Kind::Auth } else { Kind::Request },
                             outcome: if failed {
                                 Outcome::Failure

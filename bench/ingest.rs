@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use gatehouse_core::events::{EventStore, Pulled};
 use gatehouse_core::EventFilter;
-use gatehouse_events::{Kind, Outcome};
+use gatehouse_events::{Kind, Outcome, Source};
 use gatehouse_protocol::WireEvent;
 
 #[path = "lcg.rs"]
@@ -37,7 +37,7 @@ fn page(rng: &mut Lcg, first_seq: u64, n: usize) -> Vec<WireEvent> {
             WireEvent {
                 seq,
                 time_us: START_US + seq as i64 * 50_000,
-                source: "proxy".into(),
+                source: Source::Proxy,
                 kind: if attack { Kind::Auth } else { Kind::Request },
                 outcome: if attack { Outcome::Failure } else { Outcome::Success },
                 actor: None,

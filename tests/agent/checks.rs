@@ -540,7 +540,7 @@ async fn the_lines_a_checks_run_makes_are_flagged_as_probes() {
         config.logs = vec![gatehouse_agent::LogConfig::file(
             log,
             Format::Structlog,
-            "service",
+            gatehouse_events::Source::Service,
         )];
         let agent = std::sync::Arc::new(boot(config));
         let listener = gatehouse_agent::server::bind("127.0.0.1:0".parse().expect("addr"))

@@ -119,14 +119,14 @@ fn sekha_line(n: usize) -> String {
 
 fn config() -> (JournalUnit, LogConfig) {
     let unit = JournalUnit::parse("sekha.service").expect("a unit name");
-    let log = LogConfig::journal(unit.clone(), Format::SekhaTracing, "service");
+    let log = LogConfig::journal(unit.clone(), Format::SekhaTracing, gatehouse_events::Source::Service);
     (unit, log)
 }
 
 fn service_lines(buffer: &Buffer) -> Vec<String> {
     all(buffer)
         .into_iter()
-        .filter(|e| e.source == "service")
+        .filter(|e| e.source == gatehouse_events::Source::Service)
         .filter_map(|e| e.message)
         .collect()
 }
@@ -200,7 +200,7 @@ fn journal_entries_are_parsed_and_a_restart_neither_loses_nor_repeats_one() {
         "after the restart: what was written meanwhile, nothing twice"
     );
     assert!(
-        all(&buffer).iter().all(|e| e.source != "agent"),
+        all(&buffer).iter().all(|e| e.source != gatehouse_events::Source::Agent),
         "and nothing to report: {:#?}",
         all(&buffer)
     );
@@ -241,7 +241,7 @@ fn entries_vacuumed_while_the_agent_was_stopped_are_said_to_be_missing() {
     );
     let markers: Vec<_> = all(&buffer)
         .into_iter()
-        .filter(|e| e.source == "agent")
+        .filter(|e| e.source == gatehouse_events::Source::Agent)
         .collect();
     assert!(
         markers.len() == 1

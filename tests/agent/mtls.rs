@@ -270,7 +270,7 @@ async fn events_are_served_in_pages_over_mutual_tls() {
         AgentConfig::for_test(dir.path().to_owned()).with_logs(vec![LogConfig::file(
             log,
             gatehouse_events::Format::NginxCombined,
-            "proxy",
+            gatehouse_events::Source::Proxy,
         )]),
     )
     .await;

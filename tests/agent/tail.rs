@@ -25,7 +25,7 @@ fn append(path: &Path, text: &[u8]) {
 
 fn setup(dir: &Path, format: Format) -> (Buffer, LogConfig) {
     let buffer = Buffer::open(&dir.join("events.sqlite3"), 100_000).expect("buffer");
-    let config = LogConfig::file(dir.join("access.log"), format, "proxy");
+    let config = LogConfig::file(dir.join("access.log"), format, gatehouse_events::Source::Proxy);
     (buffer, config)
 }
 
@@ -37,7 +37,7 @@ fn all(buffer: &Buffer) -> Vec<WireEvent> {
 fn ips(buffer: &Buffer) -> Vec<String> {
     all(buffer)
         .into_iter()
-        .filter(|e| e.source == "proxy")
+        .filter(|e| e.source == gatehouse_events::Source::Proxy)
         .filter_map(|e| e.ip)
         .collect()
 }
@@ -97,7 +97,7 @@ fn copytruncate_is_read_again_from_the_start_and_said() {
         "the unfinished line is kept, and lines after the truncation are read once"
     );
     assert!(
-        all(&buffer).iter().any(|e| e.source == "agent"
+        all(&buffer).iter().any(|e| e.source == gatehouse_events::Source::Agent
             && e.message
                 .as_deref()
                 .is_some_and(|m| m.contains("copytruncate"))),
@@ -151,7 +151,7 @@ fn copytruncate_between_polls_loses_nothing_written_before_it() {
     );
     let said: Vec<String> = all(&buffer)
         .into_iter()
-        .filter(|e| e.source == "agent")
+        .filter(|e| e.source == gatehouse_events::Source::Agent)
         .filter_map(|e| e.message)
         .collect();
     assert!(
@@ -178,7 +178,7 @@ fn copytruncate_without_a_copy_says_lines_may_be_missing() {
         .expect("truncate");
     tailer.poll(&mut buffer, NOW_US).expect("poll");
     assert!(
-        all(&buffer).iter().any(|e| e.source == "agent"
+        all(&buffer).iter().any(|e| e.source == gatehouse_events::Source::Agent
             && e.message
                 .as_deref()
                 .is_some_and(|m| m.contains("may be missing"))),
@@ -216,7 +216,7 @@ fn a_restart_resumes_where_reading_stopped_even_mid_line() {
 fn says_missing(buffer: &Buffer) -> Vec<String> {
     all(buffer)
         .into_iter()
-        .filter(|e| e.source == "agent")
+        .filter(|e| e.source == gatehouse_events::Source::Agent)
         .filter_map(|e| e.message)
         .filter(|m| m.contains("may be missing"))
         .collect()
@@ -375,7 +375,7 @@ fn a_log_truncated_and_written_again_while_the_agent_was_down_is_read_from_its_s
 fn hostile_lines_are_kept_flagged_and_good_lines_after_them_still_parse() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut buffer, mut config) = setup(tmp.path(), Format::Structlog);
-    config.source = "service".into();
+    config.source = gatehouse_events::Source::Service;
     let log = config.path().expect("a file").to_owned();
     let good = br#"{"path": "/api/v1/v1/sessions", "key_prefix": "wrong_key_", "client": "203.0.113.9", "event": "Invalid API key", "timestamp": "2026-11-23T02:33:23.190201Z", "level": "warning"}"#;
     let future =
@@ -446,7 +446,7 @@ fn a_file_that_disappears_is_reported_once_and_followed_when_it_returns() {
             .poll(&mut buffer, NOW_US)
             .expect("a missing file is not an error");
     }
-    let markers = all(&buffer).iter().filter(|e| e.source == "agent").count();
+    let markers = all(&buffer).iter().filter(|e| e.source == gatehouse_events::Source::Agent).count();
     assert_eq!(markers, 1, "reported once, not on every poll");
     append(&log, nginx(7).as_bytes());
     tailer.poll(&mut buffer, NOW_US).expect("poll");
@@ -554,7 +554,7 @@ fn a_log_that_cannot_be_read_is_named_once_and_tried_again_with_back_off() {
     });
     let markers: Vec<_> = all(&buffer)
         .into_iter()
-        .filter(|e| e.source == "agent")
+        .filter(|e| e.source == gatehouse_events::Source::Agent)
         .collect();
     assert_eq!(
         markers.len(),
@@ -608,7 +608,7 @@ fn a_full_disk_loses_no_line_and_says_so_until_there_is_room() {
     let config = LogConfig::file(
         tmp.path().join("access.log"),
         Format::NginxCombined,
-        "proxy",
+        gatehouse_events::Source::Proxy,
     );
     let log = config.path().expect("a file").to_owned();
     append(&log, (0..10).map(nginx).collect::<String>().as_bytes());

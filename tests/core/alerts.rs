@@ -42,7 +42,7 @@ async fn jelmore(
             .with_logs(vec![gatehouse_agent::tail::LogConfig::file(
                 log.clone(),
                 gatehouse_events::Format::Structlog,
-                "service",
+                gatehouse_events::Source::Service,
             )]),
     )
     .await;

@@ -21,7 +21,7 @@ fn failure(seq: u64, time_us: i64, source: &str, ip: Option<&str>) -> WireEvent 
     WireEvent {
         seq,
         time_us,
-        source: source.into(),
+        source: source.parse().expect("a source word"),
         kind: Kind::Auth,
         outcome: Outcome::Failure,
         actor: None,
@@ -294,7 +294,7 @@ fn attempts_are_counted_from_the_proxy_log_when_there_is_one() {
         .page(&jelmore_cell.filter, &[], None, 10)
         .expect("page");
     assert_eq!(page.events.len(), 1, "the cell opens the one counted event");
-    assert_eq!(page.events[0].source, "proxy", "from the proxy log");
+    assert_eq!(page.events[0].source, gatehouse_events::Source::Proxy, "from the proxy log");
 }
 
 #[test]
@@ -466,12 +466,12 @@ async fn a_brute_force_written_on_a_host_raises_one_alert_and_the_offender_shows
                 gatehouse_agent::tail::LogConfig::file(
                     proxy.clone(),
                     gatehouse_events::Format::NginxCombined,
-                    "proxy",
+                    gatehouse_events::Source::Proxy,
                 ),
                 gatehouse_agent::tail::LogConfig::file(
                     service.clone(),
                     gatehouse_events::Format::Structlog,
-                    "service",
+                    gatehouse_events::Source::Service,
                 ),
             ]),
     )
@@ -805,7 +805,7 @@ async fn an_address_a_client_chose_is_marked_and_its_block_needs_a_second_confir
             .with_logs(vec![gatehouse_agent::tail::LogConfig::file(
                 service.clone(),
                 gatehouse_events::Format::Structlog,
-                "service",
+                gatehouse_events::Source::Service,
             )]),
     )
     .await;

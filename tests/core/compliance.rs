@@ -193,7 +193,7 @@ async fn checks_run_over_mtls_and_drift_reopens_with_an_alert_and_a_timeline_ent
         .timeline
         .events(
             &EventFilter {
-                source: Some("console".into()),
+                source: Some(gatehouse_events::Source::Console),
                 text: Some("re-opened".into()),
                 ..Default::default()
             },

@@ -57,7 +57,7 @@ async fn from_an_alert_to_a_contained_incident_with_evidence_and_a_report() {
     config.logs = vec![gatehouse_agent::tail::LogConfig::file(
         proxy.clone(),
         gatehouse_events::Format::NginxCombined,
-        "proxy",
+        gatehouse_events::Source::Proxy,
     )];
     config.firewall.nft_command = netns.as_ref().map(|ns| {
         ["ip", "netns", "exec", &ns.0, "nft"]

@@ -130,7 +130,7 @@ impl Lab {
                 gatehouse_agent::tail::LogConfig::file(
                     log.to_owned(),
                     gatehouse_events::Format::NginxCombined,
-                    "proxy",
+                    gatehouse_events::Source::Proxy,
                 ),
             ])
         })

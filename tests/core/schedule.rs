@@ -34,7 +34,7 @@ async fn events_keep_arriving_while_a_slow_compliance_run_goes_on() {
             .with_logs(vec![gatehouse_agent::tail::LogConfig::file(
                 log.clone(),
                 gatehouse_events::Format::NginxCombined,
-                "proxy",
+                gatehouse_events::Source::Proxy,
             )]),
     )
     .await;

@@ -226,7 +226,7 @@ fn wire(
     WireEvent {
         seq,
         time_us: 1_795_401_600_000_000 + minute * 60_000_000,
-        source: "proxy".into(),
+        source: gatehouse_events::Source::Proxy,
         kind,
         outcome,
         actor: None,

@@ -403,7 +403,7 @@ impl Agent {
             ops::firewall::reprove(&self.settings.firewall, &self.state, self.clock.unix()).await;
         if !said.is_empty() {
             let now_us = self.clock.micros();
-            let events: Vec<crate::buffer::NewEvent> = said
+            let events: Vec<gatehouse_protocol::WireEvent> = said
                 .iter()
                 .map(|text| {
                     tracing::warn!("{text}");

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use std::sync::Arc;
 
-use gatehouse_events::{Kind, Outcome};
+use gatehouse_events::{Kind, Outcome, Source};
 use gatehouse_protocol::{flags, EventsPage, WireEvent};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -29,24 +29,6 @@ pub struct Position {
     /// A file rotated away by rename and not yet read to its end: its identity and where
     /// reading it stopped, so a restarted agent finishes it instead of losing its tail.
     pub rotated: Option<(u64, u64)>,
-}
-
-/// An event before it has a sequence number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEvent {
-    pub time_us: i64,
-    pub source: String,
-    pub kind: Kind,
-    pub outcome: Outcome,
-    pub actor: Option<String>,
-    pub key_prefix: Option<String>,
-    pub ip: Option<String>,
-    pub method: Option<String>,
-    pub path: Option<String>,
-    pub status: Option<u16>,
-    pub message: Option<String>,
-    pub raw: String,
-    pub flags: u32,
 }
 
 #[derive(Debug)]
@@ -167,7 +149,7 @@ impl Buffer {
     /// (leaving a gap marker) if the buffer would exceed its capacity.
     pub fn append(
         &mut self,
-        events: &[NewEvent],
+        events: &[WireEvent],
         path: &str,
         position: Position,
         now_us: i64,
@@ -179,7 +161,7 @@ impl Buffer {
     /// atomically, as [`append`](Self::append) does for a file.
     pub fn append_journal(
         &mut self,
-        events: &[NewEvent],
+        events: &[WireEvent],
         log: &str,
         cursor: Option<&str>,
         now_us: i64,
@@ -188,7 +170,7 @@ impl Buffer {
     }
 
     /// Append events of the agent's own (what it did on the host, not read from a log).
-    pub fn append_marks(&mut self, events: &[NewEvent], now_us: i64) -> rusqlite::Result<()> {
+    pub fn append_marks(&mut self, events: &[WireEvent], now_us: i64) -> rusqlite::Result<()> {
         self.append_at(events, Reached::Nothing, now_us)
     }
 
@@ -199,7 +181,7 @@ impl Buffer {
 
     fn append_at(
         &mut self,
-        events: &[NewEvent],
+        events: &[WireEvent],
         reached: Reached<'_>,
         now_us: i64,
     ) -> rusqlite::Result<()> {
@@ -228,7 +210,7 @@ impl Buffer {
 
     fn try_append(
         &mut self,
-        events: &[NewEvent],
+        events: &[WireEvent],
         reached: Reached<'_>,
         now_us: i64,
     ) -> rusqlite::Result<()> {
@@ -242,7 +224,7 @@ impl Buffer {
             for e in events {
                 let own = self.probes.as_ref().is_some_and(|p| {
                     p.is_own(&Seen {
-                        source: &e.source,
+                        source: e.source,
                         kind: e.kind,
                         outcome: e.outcome,
                         ip: e.ip.as_deref(),
@@ -255,7 +237,7 @@ impl Buffer {
                 let flags = e.flags | if own { flags::PROBE } else { 0 };
                 insert.execute(params![
                     e.time_us,
-                    e.source,
+                    e.source.as_str(),
                     e.kind.as_str(),
                     e.outcome.as_str(),
                     e.actor,
@@ -339,7 +321,7 @@ impl Buffer {
                 Ok(WireEvent {
                     seq: row.get::<_, i64>(0)? as u64,
                     time_us: row.get(1)?,
-                    source: row.get(2)?,
+                    source: vocabulary(2, &row.get::<_, String>(2)?, Source::from_word)?,
                     kind: vocabulary(3, &row.get::<_, String>(3)?, Kind::from_word)?,
                     outcome: vocabulary(4, &row.get::<_, String>(4)?, Outcome::from_word)?,
                     actor: row.get(5)?,
@@ -412,7 +394,7 @@ fn approximate_json_size(e: &WireEvent) -> usize {
     .map(|v| v.as_deref().map_or(0, str::len))
     .sum::<usize>()
         + e.raw.len()
-        + e.source.len();
+        + e.source.as_str().len();
     2 * text + 256
 }
 
@@ -431,10 +413,11 @@ fn vocabulary<T>(column: usize, text: &str, parse: fn(&str) -> Option<T>) -> rus
 mod tests {
     use super::*;
 
-    fn event(n: usize) -> NewEvent {
-        NewEvent {
+    fn event(n: usize) -> WireEvent {
+        WireEvent {
+            seq: 0,
             time_us: n as i64,
-            source: "proxy".into(),
+            source: Source::Proxy,
             kind: Kind::Auth,
             outcome: Outcome::Failure,
             actor: None,
@@ -494,6 +477,25 @@ mod tests {
             }),
             "the position, the file's head and the rotated-away file's position are stored \
              with the events"
+        );
+    }
+
+    #[test]
+    fn a_stored_word_no_build_writes_is_reported_as_damage_not_guessed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("events.sqlite3");
+        let mut buffer = Buffer::open(&path, 1000).expect("open");
+        buffer.append_marks(&[event(1)], 0).expect("append");
+        Connection::open(&path)
+            .expect("open beside the agent")
+            .execute("UPDATE events SET source = 'nginx'", [])
+            .expect("damage the stored source");
+        let err = buffer
+            .page(0, 10)
+            .expect_err("an event whose source no build writes must not be sent as another");
+        assert!(
+            err.to_string().contains("\"nginx\" is not a word Gatehouse writes here"),
+            "the damaged word is named: {err}"
         );
     }
 

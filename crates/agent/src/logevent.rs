@@ -4,10 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse_events::{Format, Kind, Outcome, MAX_LINE};
-use gatehouse_protocol::flags;
+use gatehouse_events::{Format, Kind, Outcome, Source, MAX_LINE};
+use gatehouse_protocol::{flags, WireEvent};
 
-use crate::buffer::NewEvent;
 use crate::config::LogConfig;
 
 /// A line time this far ahead of the agent's clock is flagged and replaced by the time read.
@@ -52,7 +51,7 @@ pub fn event(
     mut flag_bits: u32,
     now_us: i64,
     logged_us: Option<i64>,
-) -> NewEvent {
+) -> WireEvent {
     let line = if line.len() > MAX_LINE {
         flag_bits |= flags::TRUNCATED;
         // Cut on a character boundary, so the cut itself does not look like bad UTF-8.
@@ -100,9 +99,10 @@ pub fn event(
             if p.address_unreadable {
                 flag_bits |= flags::ADDRESS_UNREADABLE;
             }
-            NewEvent {
+            WireEvent {
+                seq: 0,
                 time_us,
-                source: log.source.clone(),
+                source: log.source,
                 kind: p.kind,
                 outcome: p.outcome,
                 actor: p.actor.map(Into::into),
@@ -116,9 +116,10 @@ pub fn event(
                 flags: flag_bits,
             }
         }
-        Err(unparsed) => NewEvent {
+        Err(unparsed) => WireEvent {
+            seq: 0,
             time_us: fallback(&mut flag_bits),
-            source: log.source.clone(),
+            source: log.source,
             kind: Kind::Unparsed,
             outcome: Outcome::Info,
             actor: None,
@@ -144,10 +145,11 @@ pub fn event(
 }
 
 /// An event of the agent's own about the log named `key`.
-pub fn marker(key: &str, now_us: i64, kind: Kind, message: &str) -> NewEvent {
-    NewEvent {
+pub fn marker(key: &str, now_us: i64, kind: Kind, message: &str) -> WireEvent {
+    WireEvent {
+        seq: 0,
         time_us: now_us,
-        source: "agent".into(),
+        source: Source::Agent,
         kind,
         outcome: Outcome::Info,
         actor: None,
@@ -174,7 +176,7 @@ mod tests {
             Some("nginx"),
         )
         .expect("compiles");
-        let log = LogConfig::file("/srv/memo/auth.log", format, "service");
+        let log = LogConfig::file("/srv/memo/auth.log", format, Source::Service);
         let e = event(
             &log,
             b"[23/Nov/2026:02:41:57 +0000] refused key=sk_live ip=203.0.113.7",
@@ -203,7 +205,7 @@ mod tests {
             ),
             "a line the pattern does not match is kept, unparsed, with its text"
         );
-        let nginx = LogConfig::file("/var/log/nginx/access.log", Format::NginxCombined, "proxy");
+        let nginx = LogConfig::file("/var/log/nginx/access.log", Format::NginxCombined, Source::Proxy);
         let garbled = event(&nginx, b"upstream said: nothing", 0, 7, None);
         assert_eq!(
             (garbled.kind, garbled.message.as_deref()),
@@ -229,7 +231,7 @@ mod tests {
                 .with_logs(vec![LogConfig::file(
                     "/srv/proxy.log",
                     Format::NginxCombined,
-                    "proxy",
+                    Source::Proxy,
                 )]);
             config.profiles_dir = Some(dir.path().to_owned());
             crate::config::Settings::resolve(&config)

@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Mutex, PoisonError};
 
-use gatehouse_events::{parse_address, Kind, Outcome};
+use gatehouse_events::{parse_address, Kind, Outcome, Source};
 
 use crate::clock::Clock;
 
@@ -76,8 +76,8 @@ struct Window {
 /// What a log line says, as far as telling the agent's own requests goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Seen<'a> {
-    /// Which log: `service`, `access`, `proxy`.
-    pub source: &'a str,
+    /// Which log.
+    pub source: Source,
     pub kind: Kind,
     pub outcome: Outcome,
     pub ip: Option<&'a str>,
@@ -210,7 +210,7 @@ impl Drop for Probe<'_> {
 /// Rule 2 of the module's documentation, before the time and path: a line from the service's
 /// own logs about a request, from no client or one the agent's request could have.
 fn timing_may_tell(event: &Seen<'_>) -> bool {
-    if !matches!(event.source, "service" | "access") {
+    if !matches!(event.source, Source::Service | Source::Access) {
         return false;
     }
     // A warning or an error the service logs (a dependency down at start) is its own news,
@@ -260,7 +260,7 @@ mod tests {
     use super::*;
 
     struct Line {
-        source: &'static str,
+        source: Source,
         kind: Kind,
         ip: Option<&'static str>,
         path: Option<&'static str>,
@@ -285,7 +285,7 @@ mod tests {
     }
 
     fn line(
-        source: &'static str,
+        source: Source,
         kind: Kind,
         ip: Option<&'static str>,
         path: Option<&'static str>,
@@ -316,13 +316,13 @@ mod tests {
         );
         drop(probe);
         assert!(
-            log.is_own(&line("service", Kind::Auth, Some("203.0.113.9"), None, &ours).seen()),
+            log.is_own(&line(Source::Service, Kind::Auth, Some("203.0.113.9"), None, &ours).seen()),
             "the nonce marks the line, whatever address it names"
         );
         assert!(
             log.is_own(
                 &line(
-                    "proxy",
+                    Source::Proxy,
                     Kind::Auth,
                     Some("127.0.0.1"),
                     Some("/"),
@@ -334,7 +334,7 @@ mod tests {
         );
         let forged = format!("{NONCE_PREFIX}{}", "0".repeat(32));
         assert!(
-            !log.is_own(&line("proxy", Kind::Auth, Some("203.0.113.9"), Some("/"), &forged).seen()),
+            !log.is_own(&line(Source::Proxy, Kind::Auth, Some("203.0.113.9"), Some("/"), &forged).seen()),
             "a made-up nonce marks nothing"
         );
     }
@@ -343,13 +343,13 @@ mod tests {
     fn lines_without_a_nonce_are_judged_by_source_client_path_and_time() {
         let log = ProbeLog::new(Clock::system());
         let probe = log.begin("http://127.0.0.1:8000/v2/compliance/circuit-breakers");
-        let rae = line("service", Kind::Auth, None, None, "{}");
+        let rae = line(Source::Service, Kind::Auth, None, None, "{}");
         assert!(
             log.is_own(&rae.seen()),
             "RAE's line during the probe, with no client, is the probe's"
         );
         let mut uvicorn = line(
-            "service",
+            Source::Service,
             Kind::Request,
             Some("127.0.0.1"),
             Some("/v2/compliance/circuit-breakers?x=1"),
@@ -361,7 +361,7 @@ mod tests {
             "uvicorn's line for that path from loopback"
         );
         let other_path = line(
-            "service",
+            Source::Service,
             Kind::Auth,
             Some("127.0.0.1"),
             Some("/mcp/tools/memory_stats"),
@@ -371,13 +371,13 @@ mod tests {
             !log.is_own(&other_path.seen()),
             "another path is someone else's request"
         );
-        let other_client = line("service", Kind::Auth, Some("203.0.113.9"), None, "x");
+        let other_client = line(Source::Service, Kind::Auth, Some("203.0.113.9"), None, "x");
         assert!(
             !log.is_own(&other_client.seen()),
             "another client is someone else"
         );
         let named = line(
-            "service",
+            Source::Service,
             Kind::Auth,
             Some("127.0.0.1"),
             None,
@@ -387,13 +387,13 @@ mod tests {
             !log.is_own(&named.seen()),
             "a line naming its request by an id that is not a nonce is someone else's"
         );
-        let warning = line("service", Kind::Log, None, None, "WARN dependency down");
+        let warning = line(Source::Service, Kind::Log, None, None, "WARN dependency down");
         assert!(
             !log.is_own(&warning.seen()),
             "a warning the service logs of its own accord is its own, whatever its timing"
         );
         let proxy = line(
-            "proxy",
+            Source::Proxy,
             Kind::Auth,
             Some("127.0.0.1"),
             Some("/v2/compliance/circuit-breakers"),
@@ -404,13 +404,13 @@ mod tests {
             "the proxy's log is judged by the nonce alone"
         );
         drop(probe);
-        let mut late = line("service", Kind::Auth, None, None, "{}");
+        let mut late = line(Source::Service, Kind::Auth, None, None, "{}");
         late.time_us += 60 * 1_000_000;
         assert!(
             !log.is_own(&late.seen()),
             "a line long after the window is not the probe's"
         );
-        let mut early = line("service", Kind::Auth, None, None, "{}");
+        let mut early = line(Source::Service, Kind::Auth, None, None, "{}");
         early.time_us -= 60 * 1_000_000;
         assert!(!log.is_own(&early.seen()), "nor one long before it");
     }

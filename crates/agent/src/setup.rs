@@ -394,7 +394,7 @@ fn agent_config(service: &Service, options: &Options) -> anyhow::Result<String> 
     // The service's own log is its unit's journal; the profile's other logs are files.
     let mut service_log_done = false;
     for log in &profile.logs {
-        if log.source == "service" && !service_log_done {
+        if log.source == gatehouse_events::Source::Service && !service_log_done {
             service_log_done = true;
             text.push_str(&format!(
                 "\n[[logs]]\njournal_unit = {}\n{}source = \"service\"\n",
@@ -406,14 +406,14 @@ fn agent_config(service: &Service, options: &Options) -> anyhow::Result<String> 
                 "\n[[logs]]\npath = {}\n{}source = {}\n",
                 q(&log.path),
                 format_lines(&log.format, ""),
-                q(&log.source)
+                q(log.source.as_str())
             ));
         } else {
             text.push_str(&format!(
                 "\n# Not there on this host when setup ran; uncomment once it is:\n# [[logs]]\n# path = {}\n{}# source = {}\n",
                 q(&log.path),
                 format_lines(&log.format, "# "),
-                q(&log.source)
+                q(log.source.as_str())
             ));
         }
     }

@@ -31,8 +31,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use gatehouse_events::{Kind, MAX_LINE};
+use gatehouse_protocol::WireEvent;
 
-use crate::buffer::{Buffer, NewEvent, Position};
+use crate::buffer::{Buffer, Position};
 use crate::clock::Clock;
 pub use crate::config::LogConfig;
 use crate::config::LogOrigin;
@@ -281,7 +282,7 @@ impl Tailer {
         Ok(added)
     }
 
-    fn open(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
+    fn open(&mut self, events: &mut Vec<WireEvent>, now_us: i64) -> std::io::Result<()> {
         let file = match crate::fsutil::open_regular(self.path()) {
             Ok(regular) => regular.file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -357,7 +358,7 @@ impl Tailer {
         id: u64,
         offset: u64,
         head: &[u8],
-        events: &mut Vec<NewEvent>,
+        events: &mut Vec<WireEvent>,
         now_us: i64,
     ) -> bool {
         let Some(file) = self.rotated_file(id) else {
@@ -463,7 +464,7 @@ impl Tailer {
     /// truncation is in the copy logrotate made (`<log>.1`) if it made one: read it from there
     /// when the copy starts as this file did, then start the file again from 0. Otherwise say
     /// that those lines may be missing.
-    fn on_truncation(&mut self, events: &mut Vec<NewEvent>, now_us: i64) {
+    fn on_truncation(&mut self, events: &mut Vec<WireEvent>, now_us: i64) {
         let before = events.len();
         let copy = {
             let mut name = self.path().as_os_str().to_owned();
@@ -511,7 +512,7 @@ impl Tailer {
         events.push(self.marker(now_us, Kind::Log, &message));
     }
 
-    fn check_rotation(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
+    fn check_rotation(&mut self, events: &mut Vec<WireEvent>, now_us: i64) -> std::io::Result<()> {
         let Some((_, id)) = &self.file else {
             return Ok(());
         };
@@ -551,7 +552,7 @@ impl Tailer {
         }
     }
 
-    fn report_missing(&mut self, events: &mut Vec<NewEvent>, now_us: i64) {
+    fn report_missing(&mut self, events: &mut Vec<WireEvent>, now_us: i64) {
         if !self.missing_reported {
             self.missing_reported = true;
             let message = format!(
@@ -562,7 +563,7 @@ impl Tailer {
         }
     }
 
-    fn lines(&mut self, chunk: &[u8], events: &mut Vec<NewEvent>, now_us: i64) {
+    fn lines(&mut self, chunk: &[u8], events: &mut Vec<WireEvent>, now_us: i64) {
         let mut rest = chunk;
         while let Some(newline) = memchr::memchr(b'\n', rest) {
             let piece = &rest[..newline];
@@ -591,7 +592,7 @@ impl Tailer {
     }
 
     /// Read what was appended to the rotated-away file; let it go once idle long enough.
-    fn drain(&mut self, events: &mut Vec<NewEvent>, now_us: i64) -> std::io::Result<()> {
+    fn drain(&mut self, events: &mut Vec<WireEvent>, now_us: i64) -> std::io::Result<()> {
         let Some(mut old) = self.draining.take() else {
             return Ok(());
         };
@@ -626,18 +627,18 @@ impl Tailer {
     }
 
     /// The old file's unterminated last line is complete once the file is let go.
-    fn finish_drain(&mut self, mut old: Drain, events: &mut Vec<NewEvent>, now_us: i64) {
+    fn finish_drain(&mut self, mut old: Drain, events: &mut Vec<WireEvent>, now_us: i64) {
         if !old.partial.is_empty() && !old.discarding {
             let line = std::mem::take(&mut old.partial);
             events.push(self.event(&line, 0, now_us));
         }
     }
 
-    fn event(&self, line: &[u8], flag_bits: u32, now_us: i64) -> NewEvent {
+    fn event(&self, line: &[u8], flag_bits: u32, now_us: i64) -> WireEvent {
         event(&self.config, line, flag_bits, now_us, None)
     }
 
-    fn marker(&self, now_us: i64, kind: Kind, message: &str) -> NewEvent {
+    fn marker(&self, now_us: i64, kind: Kind, message: &str) -> WireEvent {
         marker(&self.key, now_us, kind, message)
     }
 }

@@ -158,6 +158,22 @@ vocabulary! {
     }
 }
 
+impl Source {
+    /// The source a followed log is written as: `proxy`, `access` or `service` (the agent's
+    /// and the console's own events are read from no log).
+    pub fn for_log(word: &str) -> Result<Source, String> {
+        match word.parse::<Source>() {
+            Ok(source @ (Source::Proxy | Source::Access | Source::Service)) => Ok(source),
+            Ok(_) => Err(format!(
+                "source {word:?} is for Gatehouse's own events; a log is proxy, access or service"
+            )),
+            Err(_) => Err(format!(
+                "source {word:?} is not one of proxy, access or service"
+            )),
+        }
+    }
+}
+
 /// The formats a log source can be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::{Kind, LineFormat, Outcome, Parsed};
+use crate::{Kind, LineFormat, Outcome, Parsed, Source};
 
 /// One service's profile. Unknown keys are errors: a typo must not silently drop a setting.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -291,7 +291,7 @@ pub struct RateLimit {
 #[serde(try_from = "LogSourceTable")]
 pub struct LogSource {
     /// `service`, `access` or `proxy`: where in the chain the log is written.
-    pub source: String,
+    pub source: Source,
     /// A built-in format, or `format = "pattern"` with `pattern` (a regular expression with
     /// named captures) and `time_format`, compiled when the profile is read.
     pub format: LineFormat,
@@ -330,7 +330,7 @@ impl TryFrom<LogSourceTable> for LogSource {
             LineFormat::from_parts(&t.format, t.pattern.as_deref(), t.time_format.as_deref())
                 .map_err(|e| format!("logs {}: {e}", t.path))?;
         Ok(LogSource {
-            source: t.source,
+            source: Source::for_log(&t.source).map_err(|e| format!("logs {}: {e}", t.path))?,
             format,
             path: t.path,
             journal_unit: t.journal_unit,
@@ -593,7 +593,7 @@ mod tests {
             jelmore
                 .logs
                 .iter()
-                .any(|l| l.source == "service" && l.format == Format::Structlog),
+                .any(|l| l.source == Source::Service && l.format == Format::Structlog),
             "Jelmore's stdout (structlog with uvicorn's lines mixed in) is a source"
         );
     }

@@ -86,15 +86,18 @@ pub struct EventsPage {
     pub oldest: u64,
 }
 
-/// A normalized event as the agent buffers it.
+/// A normalized event, from the line the agent read to the console's store: the agent makes
+/// one from each line (`gatehouse_events::Parsed` is the borrowed form a parser returns),
+/// buffers it, and sends it in an [`EventsPage`]; the console ingests it as it came.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WireEvent {
+    /// The agent's sequence number, assigned when the event is buffered (0 before).
     pub seq: u64,
     /// Microseconds since the epoch: the line's own time, or when it was read if it had none.
     pub time_us: i64,
     /// Which log: `service`, `access`, `proxy`, or `agent` for the agent's own markers.
-    pub source: String,
+    pub source: gatehouse_events::Source,
     pub kind: gatehouse_events::Kind,
     pub outcome: gatehouse_events::Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]

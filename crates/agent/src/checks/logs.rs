@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use gatehouse_events::Source;
 use gatehouse_protocol::{CheckId, CheckResult};
 
 use super::{fail, human, pass, unknown, Context};
@@ -19,7 +20,7 @@ pub(super) fn access_log(cx: &Context<'_>, now: i64) -> CheckResult {
     };
     let access: Vec<_> = logs
         .iter()
-        .filter(|l| matches!(l.source.as_str(), "proxy" | "access"))
+        .filter(|l| matches!(l.source, Source::Proxy | Source::Access))
         .collect();
     if access.is_empty() {
         return fail(

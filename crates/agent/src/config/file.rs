@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use gatehouse_events::profile::SignIns;
-use gatehouse_events::LineFormat;
+use gatehouse_events::{LineFormat, Source};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -69,7 +69,7 @@ pub struct LogConfig {
     /// `time_format`), compiled when the config is read.
     pub format: LineFormat,
     /// `service`, `access` or `proxy`.
-    pub source: String,
+    pub source: Source,
     /// Which statuses are failed sign-ins where `format` decides by status: the profile's
     /// (`[auth]` answers), set when the settings are resolved; 401 and 403 without one.
     pub sign_ins: SignIns,
@@ -178,7 +178,7 @@ impl TryFrom<LogTable> for LogConfig {
         Ok(LogConfig {
             origin,
             format,
-            source: table.source,
+            source: Source::for_log(&table.source)?,
             sign_ins: SignIns::default(),
         })
     }
@@ -189,12 +189,12 @@ impl LogConfig {
     pub fn file(
         path: impl Into<PathBuf>,
         format: impl Into<LineFormat>,
-        source: impl Into<String>,
+        source: Source,
     ) -> Self {
         LogConfig {
             origin: LogOrigin::File(path.into()),
             format: format.into(),
-            source: source.into(),
+            source,
             sign_ins: SignIns::default(),
         }
     }
@@ -203,12 +203,12 @@ impl LogConfig {
     pub fn journal(
         unit: JournalUnit,
         format: impl Into<LineFormat>,
-        source: impl Into<String>,
+        source: Source,
     ) -> Self {
         LogConfig {
             origin: LogOrigin::Journal(unit),
             format: format.into(),
-            source: source.into(),
+            source,
             sign_ins: SignIns::default(),
         }
     }
@@ -317,8 +317,8 @@ fn profile_logs_with(
                 .and_then(|u| JournalUnit::parse(u).ok())
                 .filter(&installed);
             match unit {
-                Some(unit) => LogConfig::journal(unit, log.format.clone(), log.source.clone()),
-                None => LogConfig::file(&log.path, log.format.clone(), log.source.clone()),
+                Some(unit) => LogConfig::journal(unit, log.format.clone(), log.source),
+                None => LogConfig::file(&log.path, log.format.clone(), log.source),
             }
         })
         .collect()
@@ -500,6 +500,36 @@ mod tests {
         assert!(
             err.to_string().contains("listen_port"),
             "names the bad key: {err}"
+        );
+    }
+
+    #[test]
+    fn a_log_source_is_one_of_the_three_words_and_a_wrong_one_is_named() {
+        let config = |source: &str| {
+            AgentConfig::parse(
+                &format!(
+                    "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/x\"\n\n\
+                     [[logs]]\npath = \"/var/log/nginx/access.log\"\nformat = \"nginx_combined\"\n\
+                     source = \"{source}\"\n"
+                ),
+                Path::new("agent.toml"),
+            )
+        };
+        let proxy = config("proxy").expect("proxy is a log source");
+        assert_eq!(
+            proxy.logs.first().map(|l| l.source),
+            Some(Source::Proxy),
+            "the word is read as the source it names"
+        );
+        let typo = config("nginx").expect_err("a word that names no source");
+        assert!(
+            typo.to_string().contains("\"nginx\" is not one of proxy, access or service"),
+            "the wrong word and the right ones are named: {typo}"
+        );
+        let own = config("console").expect_err("a log cannot pass for the console's own events");
+        assert!(
+            own.to_string().contains("for Gatehouse's own events"),
+            "says why the console's word is refused: {own}"
         );
     }
 

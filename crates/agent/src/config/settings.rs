@@ -164,7 +164,7 @@ impl Settings {
         let liveness = Liveness::resolve(config.service_url.as_deref(), profile.as_deref().ok());
         let output_logs = logs
             .iter()
-            .filter(|log| log.source == "service")
+            .filter(|log| log.source == gatehouse_events::Source::Service)
             .filter_map(|log| log.path().map(Path::to_path_buf))
             .collect();
         Settings {
@@ -343,7 +343,7 @@ mod tests {
         let logs = vec![LogConfig::file(
             "/var/log/x.log",
             gatehouse_events::Format::NginxCombined,
-            "proxy",
+            gatehouse_events::Source::Proxy,
         )];
         let settings = Settings::resolve(&config.with_logs(logs.clone()));
         assert_eq!(

@@ -46,7 +46,7 @@ pub fn collect(
                 };
                 tails.push(LogTail {
                     path: log.name(),
-                    source: log.source.clone(),
+                    source: log.source.to_string(),
                     lines,
                     error,
                 });

@@ -183,7 +183,7 @@ mod tests {
         WireEvent {
             seq: 0,
             time_us: (T0 + at_s) * S,
-            source: source.into(),
+            source: source.parse().expect("a source word"),
             kind: Kind::Auth,
             outcome: Outcome::Failure,
             actor: None,

@@ -118,7 +118,7 @@ fn csv_row(e: &TimelineEvent, raw: &str) -> String {
     let fields = [
         utc(e.time_us),
         e.instance.clone(),
-        e.source.clone(),
+        e.source.to_string(),
         e.kind.as_str().to_owned(),
         e.outcome.as_str().to_owned(),
         e.ip.clone().unwrap_or_default(),

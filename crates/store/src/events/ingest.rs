@@ -96,7 +96,7 @@ impl EventStore {
                 for chunk in events.chunks(ROWS_PER_INSERT) {
                     rows.clear();
                     for e in chunk {
-                        let source = interner.intern(&e.source)?;
+                        let source = interner.intern(e.source.as_str())?;
                         let ip = interner.intern_opt(&e.ip)?;
                         let path = interner.intern_opt(&e.path)?;
                         let actor = interner.intern_opt(&e.actor)?;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use gatehouse_events::{Kind, Outcome};
+use gatehouse_events::{Kind, Outcome, Source};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -24,7 +24,7 @@ pub struct TimelineEvent {
     #[ts(type = "number")]
     pub seq: i64,
     /// Which log: `proxy`, `access`, `service`, `agent`, `console`.
-    pub source: String,
+    pub source: Source,
     pub kind: Kind,
     pub outcome: Outcome,
     pub ip: Option<String>,
@@ -59,8 +59,8 @@ pub struct EventFilter {
     pub path: Option<String>,
     /// Free text: every word must match an address, path, actor, key, message or method.
     pub text: Option<String>,
-    /// Which log: `proxy`, `access`, `service`, `agent`, `console`.
-    pub source: Option<String>,
+    /// Which log.
+    pub source: Option<Source>,
     /// Only these UTC hours (hours since the epoch): a heatmap cell's exact buckets.
     #[ts(type = "Array<number> | null")]
     pub hours: Option<Vec<i64>>,
@@ -195,7 +195,7 @@ impl EventStore {
             }
         }
         if let Some(source) = &filter.source {
-            column_in("source", &[id_of(source)], &mut clauses);
+            column_in("source", &[id_of(source.as_str())], &mut clauses);
         }
         if filter.attempts {
             let periods = self.counting_sources()?;
@@ -294,7 +294,7 @@ impl EventStore {
             time_us: r.get(0)?,
             instance: name(r.get(1)?).unwrap_or_default(),
             seq: r.get(2)?,
-            source: name(r.get(3)?).unwrap_or_default(),
+            source: word(3, &name(r.get(3)?).unwrap_or_default(), Source::from_word)?,
             kind: code(4, r.get(4)?, kind_of)?,
             outcome: code(5, r.get(5)?, outcome_of)?,
             ip: name(r.get(6)?),
@@ -396,6 +396,17 @@ impl EventStore {
 
 /// A stored integer code read back: one no build writes is damage, reported rather than
 /// guessed.
+/// A stored word read back: one no build writes is damage, reported rather than guessed.
+fn word<T>(column: usize, text: &str, of: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    of(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("{text:?} is not a word Gatehouse writes here").into(),
+        )
+    })
+}
+
 fn code<T>(column: usize, code: i64, of: fn(i64) -> Option<T>) -> rusqlite::Result<T> {
     of(code).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { sampleEvent } from '../../fakes';
 import { groupRequests } from './requests';
+import type { Source } from '../../gen/Source';
 
 const NOW = 1_800_000_000;
 
@@ -55,7 +56,7 @@ describe('one request, one row', () => {
 
   it('folds a burst of unparsed lines from one log (a backtrace) into one row, and no more', () => {
     const t = NOW * 1e6;
-    const line = (seq: number, at: number, source = 'service') =>
+    const line = (seq: number, at: number, source: Source = 'service') =>
       sampleEvent(seq, { kind: 'unparsed', outcome: 'info', source, ip: null, path: null, status: null, message: `frame ${seq}`, time_us: at }, NOW);
     const rows = groupRequests([line(20, t + 5_000_000), line(4, t + 3_000, 'proxy'), line(3, t + 2_000), line(2, t + 1_000), line(1, t)]);
     expect(

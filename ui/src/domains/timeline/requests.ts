@@ -3,6 +3,8 @@
 // the timeline shows them as one row that opens to its parts. Display only: every line stays
 // stored and exported as it is.
 import type { TimelineEvent } from '../../gen/TimelineEvent';
+import type { Kind } from '../../gen/Kind';
+import type { Source } from '../../gen/Source';
 
 /** A row of the timeline: the line it is shown by, and every line of the request (one for
  * most rows), newest first. */
@@ -16,9 +18,9 @@ export const SAME_REQUEST_US = 2_000_000;
 /** How many rows back a line may join: a busy second holds many requests. */
 const LOOK_BACK = 40;
 /** Kinds that describe a request; markers, unparsed lines and the console's notes stand alone. */
-const REQUEST_KINDS = new Set(['auth', 'request', 'rate_limit']);
+const REQUEST_KINDS = new Set<Kind>(['auth', 'request', 'rate_limit']);
 /** Which line leads a row: the proxy's sees the client as the network does. */
-const LEAD_ORDER = ['proxy', 'access'];
+const LEAD_ORDER: Source[] = ['proxy', 'access'];
 
 function rank(e: TimelineEvent): number {
   const at = LEAD_ORDER.indexOf(e.source);
