@@ -7,6 +7,10 @@ its log. The demo fleet and tests run them behind nginx; the real services are t
     fixture_service.py --profile sekha   --port 18181 --workdir DIR --log FILE
     fixture_service.py --profile rae     --port 18182 --workdir DIR --log FILE
     fixture_service.py --profile jelmore --port 18183 --workdir DIR --log FILE --access-log FILE
+    fixture_service.py --profile notes   --port 18184 --workdir DIR --log FILE
+
+`notes` is a service no built-in profile knows (tokens in a JSON config): the tests add it with
+a profile file, as an operator would.
 
 `restart_fixture.sh` restarts one (stop by its pid file, start again), as `systemctl restart`
 would the real service; a start that fails at once is reported by the script with the
@@ -313,7 +317,40 @@ class Jelmore(Service):
         return 404, {}, b'{"detail":"Not Found"}'
 
 
-PROFILES = {"sekha": Sekha, "rae": Rae, "jelmore": Jelmore}
+class Notes(Service):
+    """A service none of Gatehouse's built-in profiles knows, added by writing a profile: its
+    API tokens are a list in a JSON config (`auth.tokens[*].token`) beside a signing secret,
+    read once at start; `Authorization: Bearer` carries one; its own log line names the client
+    and the token's first characters on a failed sign-in."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        with open(os.path.join(self.workdir, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+        self.tokens = {t["token"]: t.get("name", "") for t in config["auth"]["tokens"] if t.get("token")}
+        self.log.line(f"{self.stamp()} INFO notes: started with {len(self.tokens)} token(s)")
+
+    @staticmethod
+    def stamp():
+        return now_iso()
+
+    def handle(self, method, path, headers, body):
+        if path == "/health":
+            return 200, {}, b'{"ok":true}'
+        if path.startswith("/api/notes"):
+            client = (headers.get("X-Forwarded-For") or "127.0.0.1").split(",")[0].strip()
+            auth = headers.get("Authorization") or ""
+            presented = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+            if presented is None:
+                return 401, {}, b'{"error":"token required"}'
+            if presented not in self.tokens:
+                self.log.line(f"{self.stamp()} WARNING notes.auth: sign-in failed from {client} with token '{presented[:6]}'")
+                return 401, {}, b'{"error":"invalid token"}'
+            return 200, {}, b'{"notes":[]}'
+        return 404, {}, b'{"error":"not found"}'
+
+
+PROFILES = {"sekha": Sekha, "rae": Rae, "jelmore": Jelmore, "notes": Notes}
 
 
 def main():

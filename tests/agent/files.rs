@@ -66,7 +66,11 @@ fn agent(h: &Host, logs: Vec<LogConfig>) -> Agent {
 }
 
 fn log(path: &Path) -> LogConfig {
-    LogConfig::file(path, Format::SekhaTracing, gatehouse_events::Source::Service)
+    LogConfig::file(
+        path,
+        Format::SekhaTracing,
+        gatehouse_events::Source::Service,
+    )
 }
 
 #[test]

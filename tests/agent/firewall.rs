@@ -365,10 +365,12 @@ async fn a_block_removed_behind_the_agent_s_back_is_put_back_and_said() {
     );
     let page = agent.events(0, 100).expect("events");
     assert!(
-        page.events.iter().any(|e| e.source == gatehouse_events::Source::Agent
-            && e.message
-                .as_deref()
-                .is_some_and(|m| m.contains("10.77.1.2") && m.contains("put back"))),
+        page.events
+            .iter()
+            .any(|e| e.source == gatehouse_events::Source::Agent
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("10.77.1.2") && m.contains("put back"))),
         "the timeline learns it: {:?}",
         page.events
     );

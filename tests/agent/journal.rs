@@ -119,7 +119,11 @@ fn sekha_line(n: usize) -> String {
 
 fn config() -> (JournalUnit, LogConfig) {
     let unit = JournalUnit::parse("sekha.service").expect("a unit name");
-    let log = LogConfig::journal(unit.clone(), Format::SekhaTracing, gatehouse_events::Source::Service);
+    let log = LogConfig::journal(
+        unit.clone(),
+        Format::SekhaTracing,
+        gatehouse_events::Source::Service,
+    );
     (unit, log)
 }
 
@@ -200,7 +204,9 @@ fn journal_entries_are_parsed_and_a_restart_neither_loses_nor_repeats_one() {
         "after the restart: what was written meanwhile, nothing twice"
     );
     assert!(
-        all(&buffer).iter().all(|e| e.source != gatehouse_events::Source::Agent),
+        all(&buffer)
+            .iter()
+            .all(|e| e.source != gatehouse_events::Source::Agent),
         "and nothing to report: {:#?}",
         all(&buffer)
     );

@@ -60,7 +60,15 @@ fn host_run_by(profile: &'static str, extra: &str, uid: Option<u32>) -> Host {
             "API_KEY",
             format!("API_KEY={old_key}\nENABLE_API_KEY_AUTH=true\nSECRET_KEY=change-this-secret-key-in-production\n"),
         ),
-        _ => (".env", "API_KEY_CLIENT", format!("API_KEY_ADMIN=admin-key-that-stays-0123456789-abcdef\nAPI_KEY_CLIENT={old_key}\nPOSTGRES_PASSWORD=x\n")),
+        "jelmore" => (".env", "API_KEY_CLIENT", format!("API_KEY_ADMIN=admin-key-that-stays-0123456789-abcdef\nAPI_KEY_CLIENT={old_key}\nPOSTGRES_PASSWORD=x\n")),
+        // A service added by a profile file: the second of a list of tokens in a JSON config.
+        _ => (
+            "config.json",
+            "auth.tokens[1].token",
+            format!(
+                "{{\n  \"listen\": 8090,\n  \"auth\": {{\n    \"tokens\": [\n      {{\"name\": \"ops\", \"token\": \"ops-token-that-stays-0123456789-abcdef\"}},\n      {{\"name\": \"app\", \"token\": \"{old_key}\"}}\n    ]\n  }},\n  \"signing_secret\": \"signing-secret-that-stays-0123456789ab\"\n}}\n"
+            ),
+        ),
     };
     let config_file = dir.join(file);
     std::fs::write(&config_file, text).expect("config");
@@ -87,11 +95,14 @@ fn host_run_by(profile: &'static str, extra: &str, uid: Option<u32>) -> Host {
         dir.display(),
         log.display()
     );
-    let agent = AgentConfig::for_test(tmp.path().join("agent"))
+    let mut agent = AgentConfig::for_test(tmp.path().join("agent"))
         .with_profile(profile)
         .with_service_url(format!("http://127.0.0.1:{port}/health"))
         .with_service_dir(dir.clone())
         .with_restart(vec!["sh".into(), "-c".into(), command], 5);
+    if !PROFILES.contains(&profile) {
+        agent.profiles_dir = Some(demo_dir().join("profiles"));
+    }
     Host {
         _tmp: tmp,
         dir,
@@ -171,9 +182,7 @@ fn request(agent: &Agent, name: &str, new_key: &str) -> RotateRequest {
 
 /// Whether the service accepts `key` on its protected endpoint (as the profile says to ask).
 async fn accepts(h: &Host, key: &str) -> bool {
-    let profile = gatehouse_events::Profile::builtin(&h.agent.profile)
-        .expect("built in")
-        .expect("valid");
+    let profile = h.agent.service_profile().expect("a valid profile");
     let base = h
         .agent
         .service_url
@@ -221,9 +230,13 @@ fn mode(path: &Path) -> u32 {
 
 const PROFILES: [&str; 3] = ["sekha", "rae", "jelmore"];
 
+/// The built-in profiles and `notes`, a service added by a profile file alone
+/// (`demo/profiles/notes.toml`: a list of tokens in a JSON config).
+const EVERY_PROFILE: [&str; 4] = ["sekha", "rae", "jelmore", "notes"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
-    for profile in PROFILES {
+    for profile in EVERY_PROFILE {
         let h = host(profile, "");
         let agent = boot(&h).await;
         assert!(
@@ -284,6 +297,19 @@ async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
                 "the other keys are untouched"
             );
         }
+        if profile == "notes" {
+            let before = std::fs::read_to_string(&backup).expect("backup kept");
+            assert_eq!(
+                text,
+                before.replace(&h.old_key, &key),
+                "only the token's bytes changed in the JSON config: layout, the other token and \
+                 the signing secret are as they were"
+            );
+            assert!(
+                accepts(&h, "ops-token-that-stays-0123456789-abcdef").await,
+                "the other token of the list still works"
+            );
+        }
         if profile == "sekha" {
             assert!(
                 text.starts_with("mcp_api_key = "),
@@ -333,7 +359,7 @@ async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_that_does_not_come_back_is_rolled_back_on_every_profile() {
-    for profile in PROFILES {
+    for profile in EVERY_PROFILE {
         let h = host(profile, "");
         let agent = boot(&h).await;
         // Its next start fails once, as Sekha's can on an existing database.
@@ -480,7 +506,7 @@ async fn a_new_key_the_service_refuses_is_rolled_back_on_every_profile() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_edited_by_hand_since_the_last_read_is_left_alone_on_every_profile() {
-    for profile in PROFILES {
+    for profile in EVERY_PROFILE {
         let h = host(profile, "");
         let agent = boot(&h).await;
         let stale = request(&agent, h.key_name, &new_key(profile));
@@ -508,7 +534,7 @@ async fn a_config_edited_by_hand_since_the_last_read_is_left_alone_on_every_prof
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_stopped_mid_rotation_rolls_back_when_it_starts_on_every_profile() {
-    for profile in PROFILES {
+    for profile in EVERY_PROFILE {
         // The restart hangs once (the agent is stopped while it waits).
         let h = host(profile, "");
         let agent = boot(&h).await;
@@ -776,7 +802,7 @@ async fn a_full_disk_changes_nothing_on_every_profile() {
         eprintln!("a_full_disk_changes_nothing_on_every_profile needs root to mount a small tmpfs; not run");
         return;
     }
-    for profile in PROFILES {
+    for profile in EVERY_PROFILE {
         let h = host(profile, "");
         // Move the service's directory onto a 64 KiB tmpfs, then fill it.
         let original = std::fs::read(&h.config_file).expect("config");

@@ -25,7 +25,11 @@ fn append(path: &Path, text: &[u8]) {
 
 fn setup(dir: &Path, format: Format) -> (Buffer, LogConfig) {
     let buffer = Buffer::open(&dir.join("events.sqlite3"), 100_000).expect("buffer");
-    let config = LogConfig::file(dir.join("access.log"), format, gatehouse_events::Source::Proxy);
+    let config = LogConfig::file(
+        dir.join("access.log"),
+        format,
+        gatehouse_events::Source::Proxy,
+    );
     (buffer, config)
 }
 
@@ -97,10 +101,12 @@ fn copytruncate_is_read_again_from_the_start_and_said() {
         "the unfinished line is kept, and lines after the truncation are read once"
     );
     assert!(
-        all(&buffer).iter().any(|e| e.source == gatehouse_events::Source::Agent
-            && e.message
-                .as_deref()
-                .is_some_and(|m| m.contains("copytruncate"))),
+        all(&buffer)
+            .iter()
+            .any(|e| e.source == gatehouse_events::Source::Agent
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("copytruncate"))),
         "the truncation is visible on the timeline"
     );
 }
@@ -178,10 +184,12 @@ fn copytruncate_without_a_copy_says_lines_may_be_missing() {
         .expect("truncate");
     tailer.poll(&mut buffer, NOW_US).expect("poll");
     assert!(
-        all(&buffer).iter().any(|e| e.source == gatehouse_events::Source::Agent
-            && e.message
-                .as_deref()
-                .is_some_and(|m| m.contains("may be missing"))),
+        all(&buffer)
+            .iter()
+            .any(|e| e.source == gatehouse_events::Source::Agent
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("may be missing"))),
         "a possible loss is said, not hidden"
     );
 }
@@ -446,7 +454,10 @@ fn a_file_that_disappears_is_reported_once_and_followed_when_it_returns() {
             .poll(&mut buffer, NOW_US)
             .expect("a missing file is not an error");
     }
-    let markers = all(&buffer).iter().filter(|e| e.source == gatehouse_events::Source::Agent).count();
+    let markers = all(&buffer)
+        .iter()
+        .filter(|e| e.source == gatehouse_events::Source::Agent)
+        .count();
     assert_eq!(markers, 1, "reported once, not on every poll");
     append(&log, nginx(7).as_bytes());
     tailer.poll(&mut buffer, NOW_US).expect("poll");

@@ -294,7 +294,11 @@ fn attempts_are_counted_from_the_proxy_log_when_there_is_one() {
         .page(&jelmore_cell.filter, &[], None, 10)
         .expect("page");
     assert_eq!(page.events.len(), 1, "the cell opens the one counted event");
-    assert_eq!(page.events[0].source, gatehouse_events::Source::Proxy, "from the proxy log");
+    assert_eq!(
+        page.events[0].source,
+        gatehouse_events::Source::Proxy,
+        "from the proxy log"
+    );
 }
 
 #[test]

@@ -494,7 +494,8 @@ mod tests {
             .page(0, 10)
             .expect_err("an event whose source no build writes must not be sent as another");
         assert!(
-            err.to_string().contains("\"nginx\" is not a word Gatehouse writes here"),
+            err.to_string()
+                .contains("\"nginx\" is not a word Gatehouse writes here"),
             "the damaged word is named: {err}"
         );
     }

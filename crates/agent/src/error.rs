@@ -66,6 +66,8 @@ pub enum ConfigError {
          and the config lists no [[logs]]: {detail}"
     )]
     UnknownProfile { profile: String, detail: String },
+    #[error("{}: the profile cannot be read: {detail}", path.display())]
+    ProfileFile { path: PathBuf, detail: String },
 }
 
 impl ConfigError {
@@ -75,6 +77,7 @@ impl ConfigError {
             ConfigError::Parse { .. } => "config_invalid",
             ConfigError::BadProfile { .. } => "config_bad_profile",
             ConfigError::UnknownProfile { .. } => "config_unknown_profile",
+            ConfigError::ProfileFile { .. } => "config_invalid",
         }
     }
 }

@@ -205,7 +205,11 @@ mod tests {
             ),
             "a line the pattern does not match is kept, unparsed, with its text"
         );
-        let nginx = LogConfig::file("/var/log/nginx/access.log", Format::NginxCombined, Source::Proxy);
+        let nginx = LogConfig::file(
+            "/var/log/nginx/access.log",
+            Format::NginxCombined,
+            Source::Proxy,
+        );
         let garbled = event(&nginx, b"upstream said: nothing", 0, 7, None);
         assert_eq!(
             (garbled.kind, garbled.message.as_deref()),

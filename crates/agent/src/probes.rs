@@ -316,7 +316,16 @@ mod tests {
         );
         drop(probe);
         assert!(
-            log.is_own(&line(Source::Service, Kind::Auth, Some("203.0.113.9"), None, &ours).seen()),
+            log.is_own(
+                &line(
+                    Source::Service,
+                    Kind::Auth,
+                    Some("203.0.113.9"),
+                    None,
+                    &ours
+                )
+                .seen()
+            ),
             "the nonce marks the line, whatever address it names"
         );
         assert!(
@@ -334,7 +343,16 @@ mod tests {
         );
         let forged = format!("{NONCE_PREFIX}{}", "0".repeat(32));
         assert!(
-            !log.is_own(&line(Source::Proxy, Kind::Auth, Some("203.0.113.9"), Some("/"), &forged).seen()),
+            !log.is_own(
+                &line(
+                    Source::Proxy,
+                    Kind::Auth,
+                    Some("203.0.113.9"),
+                    Some("/"),
+                    &forged
+                )
+                .seen()
+            ),
             "a made-up nonce marks nothing"
         );
     }
@@ -387,7 +405,13 @@ mod tests {
             !log.is_own(&named.seen()),
             "a line naming its request by an id that is not a nonce is someone else's"
         );
-        let warning = line(Source::Service, Kind::Log, None, None, "WARN dependency down");
+        let warning = line(
+            Source::Service,
+            Kind::Log,
+            None,
+            None,
+            "WARN dependency down",
+        );
         assert!(
             !log.is_own(&warning.seen()),
             "a warning the service logs of its own accord is its own, whatever its timing"

@@ -95,10 +95,10 @@ fn exists(data: &DataDir, kind: Kind, name: &str) -> bool {
 }
 
 fn choose(data: &DataDir, kind: Kind, profile: &str) -> Choice {
-    if let Some(Ok(builtin)) = Profile::builtin(profile) {
+    if let Some(Ok(Some(guides))) = Profile::builtin(profile).map(|p| p.map(|p| p.guides)) {
         let name = match kind {
-            Kind::Checklist => builtin.guides.checklist,
-            Kind::Playbook => builtin.guides.playbook,
+            Kind::Checklist => guides.checklist,
+            Kind::Playbook => guides.playbook,
         };
         return Choice { name, notice: None };
     }

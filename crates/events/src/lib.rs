@@ -10,6 +10,7 @@
 mod access;
 mod address;
 mod json;
+pub mod keypath;
 pub mod pattern;
 pub mod profile;
 mod service;
@@ -20,6 +21,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 pub use crate::address::parse_address;
+pub use crate::keypath::KeyPath;
 pub use crate::pattern::Pattern;
 pub use crate::profile::{Profile, ProfileError};
 pub use crate::time::{parse_nginx_time, parse_rfc3339};

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::keypath::{KeyPath, Segment};
 use crate::{Kind, LineFormat, Outcome, Parsed, Source};
 
 /// One service's profile. Unknown keys are errors: a typo must not silently drop a setting.
@@ -30,7 +31,10 @@ pub struct Profile {
     pub rate_limit: Option<RateLimit>,
     pub logs: Vec<LogSource>,
     pub restart: Restart,
-    pub guides: Guides,
+    /// The checklist and playbook, by name; without them the console uses one named as the
+    /// profile, else the generic ones, and says so.
+    #[serde(default)]
+    pub guides: Option<Guides>,
     /// The service's own database, where incident response can snapshot and restore it.
     #[serde(default)]
     pub database: Option<Database>,
@@ -97,6 +101,22 @@ pub enum ConfigFormat {
     TomlRootKey,
     /// `KEY=value` lines.
     Dotenv,
+    /// A JSON document; `key` is a key path (see [`KeyPath`]).
+    Json,
+    /// A YAML document (its first); `key` is a key path.
+    Yaml,
+    /// An INI file as Python's `configparser` reads it; `key` is `section.key`.
+    Ini,
+}
+
+impl ConfigFormat {
+    /// Whether `key` is a key path into a document rather than a name.
+    pub fn is_structured(self) -> bool {
+        matches!(
+            self,
+            ConfigFormat::Json | ConfigFormat::Yaml | ConfigFormat::Ini
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -111,7 +131,8 @@ pub enum Role {
 pub struct ConfigFile {
     pub path: String,
     pub format: ConfigFormat,
-    /// The one key holding the secret...
+    /// The one key holding the secret (in JSON, YAML and INI files a key path, which may
+    /// name a list of keys: `clients[*].secret`)...
     #[serde(default)]
     pub key: Option<String>,
     /// ...or a prefix: every key starting with it is one (Jelmore's `API_KEY_*`).
@@ -442,6 +463,23 @@ impl Profile {
                     "{}: give exactly one of key or key_prefix",
                     file.path
                 )));
+            }
+            if file.format.is_structured() {
+                let Some(key) = &file.key else {
+                    return Err(error(format!(
+                        "{}: a JSON, YAML or INI file names its key by a key path (key), not key_prefix",
+                        file.path
+                    )));
+                };
+                let path = KeyPath::parse(key).map_err(|e| error(format!("{}: {e}", file.path)))?;
+                if file.format == ConfigFormat::Ini
+                    && !matches!(path.segments(), [Segment::Key(_), Segment::Key(_)])
+                {
+                    return Err(error(format!(
+                        "{}: an INI key is section.key, not {key}",
+                        file.path
+                    )));
+                }
             }
         }
         if profile.logs.is_empty() {

@@ -186,11 +186,7 @@ impl TryFrom<LogTable> for LogConfig {
 
 impl LogConfig {
     /// A log file.
-    pub fn file(
-        path: impl Into<PathBuf>,
-        format: impl Into<LineFormat>,
-        source: Source,
-    ) -> Self {
+    pub fn file(path: impl Into<PathBuf>, format: impl Into<LineFormat>, source: Source) -> Self {
         LogConfig {
             origin: LogOrigin::File(path.into()),
             format: format.into(),
@@ -200,11 +196,7 @@ impl LogConfig {
     }
 
     /// A unit's journal.
-    pub fn journal(
-        unit: JournalUnit,
-        format: impl Into<LineFormat>,
-        source: Source,
-    ) -> Self {
+    pub fn journal(unit: JournalUnit, format: impl Into<LineFormat>, source: Source) -> Self {
         LogConfig {
             origin: LogOrigin::Journal(unit),
             format: format.into(),
@@ -397,7 +389,10 @@ impl AgentConfig {
             .filter(|path| path.is_file());
         match custom {
             Some(path) => {
-                gatehouse_events::Profile::load(&path).map_err(|e| unknown(e.to_string()))
+                gatehouse_events::Profile::load(&path).map_err(|e| ConfigError::ProfileFile {
+                    detail: e.message,
+                    path,
+                })
             }
             None => gatehouse_events::Profile::builtin(&self.profile)
                 .ok_or_else(|| unknown("no such built-in profile".into()))?
@@ -523,7 +518,8 @@ mod tests {
         );
         let typo = config("nginx").expect_err("a word that names no source");
         assert!(
-            typo.to_string().contains("\"nginx\" is not one of proxy, access or service"),
+            typo.to_string()
+                .contains("\"nginx\" is not one of proxy, access or service"),
             "the wrong word and the right ones are named: {typo}"
         );
         let own = config("console").expect_err("a log cannot pass for the console's own events");
@@ -613,6 +609,20 @@ source = "service"
             err.code(),
             "config_unknown_profile",
             "an unknown profile without [[logs]] is refused: {err}"
+        );
+        std::fs::write(
+            dir.path().join("memo.toml"),
+            "name = \"memo\"\nmultiple_keys = maybe\n",
+        )
+        .expect("write a broken profile");
+        let err = config
+            .effective_logs()
+            .expect_err("a profile file that does not parse");
+        let text = err.to_string();
+        assert!(
+            text.contains("memo.toml: the profile cannot be read")
+                && !text.contains("neither built in"),
+            "a profile file that is there but wrong is named with its error, not called missing: {text}"
         );
     }
 

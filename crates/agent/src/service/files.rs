@@ -12,9 +12,9 @@
 use std::path::{Path, PathBuf};
 
 use gatehouse_events::profile::{ConfigFile, ConfigFormat};
-use gatehouse_events::Profile;
+use gatehouse_events::{KeyPath, Profile};
 
-use super::Service;
+use super::{structured, Service};
 use crate::fsutil::{self, Dir, Facts, Regular};
 
 /// What to say when `service_dir` is not set and `what` is needed.
@@ -115,9 +115,13 @@ pub fn read_config(dir: &Path, relative: &str) -> std::io::Result<(String, Facts
     Ok((text, regular.facts))
 }
 
-/// Whether the key called `name` belongs in `file`: its one key, or a variable with its prefix.
+/// Whether the key called `name` belongs in `file`: its one key (or one its key path finds),
+/// or a variable with its prefix.
 pub fn holds(file: &ConfigFile, name: &str) -> bool {
     match (&file.key, &file.key_prefix) {
+        (Some(key), _) if file.format.is_structured() => {
+            KeyPath::parse(key).is_ok_and(|path| path.finds(name))
+        }
         (Some(key), _) => key == name,
         (None, Some(prefix)) => name.starts_with(prefix.as_str()),
         (None, None) => false,
@@ -150,7 +154,31 @@ pub fn keys_in(file: &ConfigFile, text: &str) -> Result<Vec<(String, String)>, K
             .into_iter()
             .filter(|(name, _)| holds(file, name))
             .collect()),
+        ConfigFormat::Json | ConfigFormat::Yaml | ConfigFormat::Ini => {
+            let Some(path) = key_path(file) else {
+                return Ok(Vec::new());
+            };
+            match structured::find(file.format, text, &path) {
+                Ok(found) if found.is_empty() => Err(KeyProblem::Missing(path.to_string())),
+                Ok(found) => Ok(found.into_iter().map(|f| (f.name, f.value)).collect()),
+                Err(problem) => Err(KeyProblem::Unusable(problem)),
+            }
+        }
     }
+}
+
+/// The key path of a JSON, YAML or INI file (checked when the profile was read).
+fn key_path(file: &ConfigFile) -> Option<KeyPath> {
+    file.key.as_deref().and_then(|key| KeyPath::parse(key).ok())
+}
+
+/// The key `name` of a JSON, YAML or INI `file`, found in `text`.
+fn structured_key(file: &ConfigFile, text: &str, name: &str) -> Option<structured::Found> {
+    let path = key_path(file)?;
+    structured::find(file.format, text, &path)
+        .ok()?
+        .into_iter()
+        .find(|f| f.name == name)
 }
 
 /// The value of the key `name` in `text`, the content of `file`, as the service reads it.
@@ -161,6 +189,9 @@ pub fn value_of(file: &ConfigFile, text: &str, name: &str) -> Option<String> {
             .into_iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v),
+        ConfigFormat::Json | ConfigFormat::Yaml | ConfigFormat::Ini => {
+            structured_key(file, text, name).map(|f| f.value)
+        }
     }
 }
 
@@ -222,7 +253,9 @@ fn strip_export(line: &str) -> &str {
 
 /// The config text with `name` set to `value`: a TOML key at the root (above any table,
 /// where the service reads it; a copy inside a table, which the service ignores, is removed),
-/// a dotenv line in place. Everything else is kept as it was.
+/// a dotenv line in place, the bytes of a JSON, YAML or INI value (the text unchanged if the
+/// key is not there, or not written so that it can be replaced in place). Everything else is
+/// kept as it was.
 pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> String {
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -271,6 +304,12 @@ pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> 
                 }
                 None => lines.push(format!("{name}={value}")),
             }
+        }
+        ConfigFormat::Json | ConfigFormat::Yaml | ConfigFormat::Ini => {
+            return match structured_key(file, text, name).and_then(|f| f.span) {
+                Some(span) => structured::replace(file.format, text, span, value),
+                None => text.to_owned(),
+            };
         }
     }
     let mut out = lines.join(newline);

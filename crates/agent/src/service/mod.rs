@@ -3,7 +3,8 @@
 //! through to read its config files, reach it over HTTP and restart it.
 //!
 //! - [`files`]: its config files under `service_dir`, which key each holds and how to read
-//!   and replace it, its database file.
+//!   and replace it, its database file; [`structured`] finds a key by its path in a JSON,
+//!   YAML or INI file and the bytes that spell it.
 //! - [`keys`]: the keys it uses and where each comes from (a file, its default, its
 //!   process's environment, which wins).
 //! - [`probe`]: its base URL, liveness and the protected endpoint, over one HTTP client.
@@ -22,6 +23,7 @@ pub mod listener;
 pub mod netstat;
 pub mod probe;
 pub mod restart;
+pub mod structured;
 
 use gatehouse_events::Profile;
 use gatehouse_pki::Fingerprints;
