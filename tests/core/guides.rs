@@ -234,3 +234,80 @@ cadence = "monthly"
         run.errors
     );
 }
+
+/// A service added by a profile file on its host alone (`demo/profiles/notes.toml`: a list
+/// of tokens in a JSON config): the console knows it by the agent's profile even when told
+/// another at enrollment (and says so), and its facts come from the agent, not from a
+/// built-in profile the console does not have: a token of the list is one of several keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_added_by_files_is_known_by_the_agent_s_profile_and_facts() {
+    let lab = Lab::new();
+    let service = lab.agents.join("notes-service");
+    write_file(
+        &service,
+        "config.json",
+        "{\"auth\": {\"tokens\": [{\"token\": \"first-token-0123456789-abcdefghijklmn\"}, \
+         {\"token\": \"second-token-0123456789-abcdefghijklm\"}]}, \
+         \"signing_secret\": \"signing-secret-0123456789-abcdefghij\"}\n",
+    );
+    let (dir, code) = lab.init_agent("notes-1", OffsetDateTime::now_utc());
+    let mut config = gatehouse_agent::AgentConfig::for_test(dir)
+        .with_profile("notes")
+        .with_service_dir(&service);
+    config.profiles_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/profiles"));
+    let agent = start_agent_config(config).await;
+    let view = lab
+        .console
+        .fleet
+        .add_instance(gatehouse_core::AddInstance {
+            name: "notes-1".into(),
+            address: agent.addr.to_string(),
+            code: code.clone(),
+            profile: "sekha".into(),
+        })
+        .await
+        .expect("enrolled");
+    assert_eq!(
+        view.profile, "notes",
+        "the agent's profile is the truth, not the one chosen at enrollment"
+    );
+    let said = lab
+        .console
+        .timeline
+        .events(
+            &gatehouse_core::EventFilter {
+                instance: Some("notes-1".into()),
+                text: Some("Enrolled".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .expect("timeline");
+    assert!(
+        said.events
+            .iter()
+            .any(|e| e.message.as_deref().is_some_and(|m| {
+                m.contains("You chose profile sekha, but the agent runs notes")
+            })),
+        "the different choice is said where the enrollment is recorded: {:?}",
+        said.events
+    );
+    let preview = lab
+        .console
+        .rotation
+        .rotation_preview("notes-1", "auth.tokens[1].token")
+        .await
+        .expect("a token found by its key path is previewed");
+    assert!(
+        preview.impact.contains("its other keys keep working")
+            && !preview.impact.contains("the service's one key"),
+        "the agent's profile says the service takes several keys: {}",
+        preview.impact
+    );
+    assert!(
+        preview.file.ends_with("config.json"),
+        "the token is in the JSON config: {}",
+        preview.file
+    );
+}

@@ -539,6 +539,17 @@ impl Agent {
                 .unwrap_or_else(PoisonError::into_inner)
                 .write_problem()
                 .map(str::to_owned),
+            service_profile: self
+                .settings
+                .profile()
+                .ok()
+                .map(|p| protocol::ProfileFacts {
+                    display_name: p.display_name.clone(),
+                    multiple_keys: p.multiple_keys,
+                    checklist: p.guides.as_ref().map(|g| g.checklist.clone()),
+                    playbook: p.guides.as_ref().map(|g| g.playbook.clone()),
+                    loses_data: p.restart.loses_data.clone(),
+                }),
         }
     }
 }

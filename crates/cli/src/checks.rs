@@ -208,10 +208,16 @@ pub fn checks(
                         fixes.sort();
                         fixes.dedup();
                         for name in fixes {
+                            // A key path's brackets would be a pattern to the shell.
+                            let name = if name.contains(['[', ']']) {
+                                format!("'{name}'")
+                            } else {
+                                name.clone()
+                            };
                             say!(
                                 "             fix: gatehouse rotate {} {} (shows what changes; --yes to run it)",
                                 printable(&item.instance),
-                                printable(name)
+                                printable(&name)
                             );
                         }
                         if *verbose {

@@ -284,6 +284,27 @@ pub struct Info {
     /// Nothing is lost meanwhile: reading resumes from the last stored position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_problem: Option<String>,
+    /// The profile the agent resolved (built in, or an operator's file in its
+    /// `profiles_dir`): the facts the console acts on, whatever it was told at enrollment.
+    /// Absent from agents older than this field, and when the agent has no valid profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_profile: Option<ProfileFacts>,
+}
+
+/// What the console needs of the agent's service profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileFacts {
+    pub display_name: String,
+    /// Whether the service accepts several keys at once (a rotation leaves the others).
+    pub multiple_keys: bool,
+    /// The checklist and playbook the profile names (`[guides]`), if it names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checklist: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<String>,
+    /// What a restart destroys, if anything (RAE in lite mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loses_data: Option<String>,
 }
 
 /// One thing the agent can or cannot do, as `/v1/info` and `gatehouse-agent check-config`
@@ -741,6 +762,7 @@ mod tests {
             cert_serial: "1a2b".into(),
             capabilities: Vec::new(),
             storage_problem: None,
+            service_profile: None,
         };
         let json = serde_json::to_value(&info).expect("serializes");
         assert_eq!(

@@ -212,6 +212,15 @@ impl Instances<'_> {
         Ok(())
     }
 
+    /// The profile the instance's agent runs, which Gatehouse follows.
+    pub fn set_profile(&self, name: &str, profile: &str) -> Result<()> {
+        self.0.execute(
+            "UPDATE instances SET profile = ?2 WHERE name = ?1",
+            params![name, profile],
+        )?;
+        Ok(())
+    }
+
     /// A failed contact: keeps what was last known, records why this attempt failed.
     pub fn record_failure(&self, name: &str, now: i64, code: &str, message: &str) -> Result<()> {
         self.0.execute(

@@ -1086,8 +1086,8 @@ impl From<CheckResult> for Answer {
             },
             summary: r.summary,
             evidence: r.evidence,
-            // An agent's word: kept only when it reads as a key's name (it is shown as a
-            // command to run), at most a few.
+            // An agent's word: kept only when it reads as a key's name or key path
+            // (`auth.tokens[1].token`; it is shown as a command to run), at most a few.
             fixes: r
                 .fixes
                 .into_iter()
@@ -1096,7 +1096,7 @@ impl From<CheckResult> for Answer {
                         && name.len() <= 128
                         && name
                             .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                            .all(|c| c.is_ascii_alphanumeric() || "_.-[]".contains(c))
                 })
                 .take(16)
                 .collect(),

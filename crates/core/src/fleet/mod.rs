@@ -171,11 +171,16 @@ impl Fleet {
                 return Err(e.into());
             }
         };
-        let profile = if request.profile.trim().is_empty() {
-            info.profile.clone()
-        } else {
-            request.profile.trim().to_owned()
-        };
+        // The agent's profile is the truth: it is what the agent reads keys, logs and checks
+        // with. A different choice made here is said, not followed.
+        let profile = info.profile.clone();
+        let chosen = request.profile.trim();
+        let differs = (!chosen.is_empty() && chosen != profile).then(|| {
+            format!(
+                " You chose profile {chosen}, but the agent runs {profile}: Gatehouse follows the \
+                 agent (its agent.toml's profile says which)."
+            )
+        });
         let record = InstanceRecord::new(
             &name,
             &address,
@@ -193,7 +198,10 @@ impl Fleet {
         self.ctx.record_action(
             &name,
             gatehouse_events::Outcome::Success,
-            &format!("Enrolled the agent at {address} (profile {profile})."),
+            &format!(
+                "Enrolled the agent at {address} (profile {profile}).{}",
+                differs.as_deref().unwrap_or("")
+            ),
         );
         // The first contact over the new mutual-TLS link; its result shows in the view.
         self.refresh_instance(&name).await
@@ -218,6 +226,19 @@ impl Fleet {
                     .db()
                     .instances()
                     .record_contact(name, now, &contact)?;
+                if info.profile != record.profile && !info.profile.is_empty() {
+                    // The agent was given another profile since: follow it, and say so.
+                    self.ctx.db().instances().set_profile(name, &info.profile)?;
+                    self.ctx.record_action(
+                        name,
+                        gatehouse_events::Outcome::Info,
+                        &format!(
+                            "The agent now runs profile {} (it was {}): Gatehouse follows the \
+                             agent's profile.",
+                            info.profile, record.profile
+                        ),
+                    );
+                }
                 if let Some(problem) = info.storage_problem {
                     self.ctx.db().instances().record_failure(
                         name,

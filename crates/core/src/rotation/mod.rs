@@ -690,9 +690,25 @@ impl Rotation {
                 what: "key",
                 name: format!("named {name} on {instance} (its agent reports none)"),
             })?;
-        let profile =
+        // The agent's profile is the truth (an operator's file the console has never seen);
+        // the built-in one of the same name stands in for an agent older than that report.
+        let facts = match self.ctx.agent(&record).await?.info().await {
+            Ok(info) => info.service_profile,
+            Err(e) => {
+                tracing::info!(instance, error = %e, "no profile facts from the agent");
+                None
+            }
+        };
+        let builtin =
             gatehouse_events::Profile::builtin(&record.profile).and_then(std::result::Result::ok);
-        let multiple = profile.as_ref().is_some_and(|p| p.multiple_keys);
+        let multiple = match &facts {
+            Some(f) => f.multiple_keys,
+            None => builtin.as_ref().is_some_and(|p| p.multiple_keys),
+        };
+        let loses_data = match facts {
+            Some(f) => f.loses_data,
+            None => builtin.and_then(|p| p.restart.loses_data),
+        };
         let mut impact = if found.role == "jwt_secret" {
             format!(
                 "{name} signs the service's tokens; it is no key a client presents. It is \
@@ -714,10 +730,7 @@ impl Rotation {
             )
         };
         // What a restart destroys, as the service's profile says (RAE in lite mode).
-        if let Some(loses) = profile
-            .as_ref()
-            .and_then(|p| p.restart.loses_data.as_deref())
-        {
+        if let Some(loses) = loses_data.as_deref() {
             impact.push(' ');
             impact.push_str(loses);
         }
