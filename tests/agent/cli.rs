@@ -35,6 +35,91 @@ fn check_config_accepts_a_valid_file() {
     );
 }
 
+/// check-config says what the agent will use: the profile it resolved and from where, its
+/// guides, each key as it reads it from the service's config (never the value), the restart
+/// command; and a config file that does not read as the profile says is said at once.
+#[test]
+fn check_config_prints_the_resolved_profile_and_reads_each_config_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let service = tmp.path().join("service");
+    std::fs::create_dir(&service).expect("service dir");
+    let token = "a-token-of-the-notes-service-0123456789";
+    std::fs::write(
+        service.join("config.json"),
+        format!("{{\"auth\": {{\"tokens\": [{{\"token\": \"{token}\"}}]}}, \"signing_secret\": \"short\"}}\n"),
+    )
+    .expect("config.json");
+    let profiles = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo/profiles");
+    let config = |profiles: &std::path::Path| {
+        let path = tmp.path().join("agent.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "listen = \"127.0.0.1:7443\"\nprofile = \"notes\"\nstate_dir = \"{}\"\n\
+                 profiles_dir = \"{}\"\nservice_dir = \"{}\"\n",
+                tmp.path().join("state").display(),
+                profiles.display(),
+                service.display()
+            ),
+        )
+        .expect("agent.toml");
+        let out = agent()
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "the config is valid: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = config(&profiles);
+    assert!(
+        text.contains("profile notes (Notes; ")
+            && text.contains("notes.toml): takes several keys at once"),
+        "the resolved profile, where it was read from, and what it says of keys: {text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "key auth.tokens[0].token in {}",
+            service.join("config.json").display()
+        )) && text.contains(&format!("({} characters)", token.len())),
+        "each key as the agent reads it: {text}"
+    );
+    assert!(
+        text.contains("key signing_secret in") && text.contains("(5 characters, weak)"),
+        "a weak key is said: {text}"
+    );
+    assert!(
+        !text.contains(token),
+        "a key's value is never printed: {text}"
+    );
+    assert!(
+        text.contains("restart: systemctl restart notes"),
+        "the restart command it will run: {text}"
+    );
+    // The same file described as TOML: said now, not at the first rotation.
+    let wrong = tmp.path().join("wrong-profiles");
+    std::fs::create_dir(&wrong).expect("dir");
+    std::fs::write(
+        wrong.join("notes.toml"),
+        std::fs::read_to_string(profiles.join("notes.toml"))
+            .expect("profile")
+            .replace(
+                "format = \"json\"\nkey = \"signing_secret\"",
+                "format = \"toml_root_key\"\nkey = \"signing_secret\"",
+            ),
+    )
+    .expect("profile");
+    let text = config(&wrong);
+    assert!(
+        text.contains("warning:") && text.contains("config.json: not valid TOML"),
+        "a JSON file read as TOML is said by check-config: {text}"
+    );
+}
+
 /// The profiles' default log paths and `systemctl restart` units are guesses: none of the
 /// services ships a unit, and a log that is not there is never read. check-config says so.
 #[test]
@@ -69,9 +154,15 @@ fn check_config_warns_of_default_logs_that_do_not_exist_and_units_no_service_shi
     let log = tmp.path().join("sekha.log");
     std::fs::write(&log, "").expect("log");
     std::fs::write(
+        tmp.path().join("config.toml"),
+        "mcp_api_key = \"a-strong-key-of-this-sekha-0123456789abcdef\"\n",
+    )
+    .expect("Sekha's config");
+    std::fs::write(
         &path,
         format!(
-            "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/x\"\nservice_url = \"http://127.0.0.1:8080/health\"\nrestart_command = [\"true\"]\n\n[[logs]]\npath = \"{}\"\nformat = \"sekha_tracing\"\nsource = \"service\"\n",
+            "listen = \"127.0.0.1:7443\"\nprofile = \"sekha\"\nstate_dir = \"/x\"\nservice_url = \"http://127.0.0.1:8080/health\"\nservice_dir = \"{}\"\nrestart_command = [\"true\"]\n\n[[logs]]\npath = \"{}\"\nformat = \"sekha_tracing\"\nsource = \"service\"\n",
+            tmp.path().display(),
             log.display()
         ),
     )
@@ -135,6 +226,11 @@ fn init_prints_a_one_time_code_and_keeps_only_its_hash() {
         .split_whitespace()
         .find(|w| w.starts_with("gh1."))
         .expect("the code is printed");
+    assert_eq!(
+        text.trim(),
+        code,
+        "standard output is the code alone: `init > code.txt` saves just it"
+    );
     let parsed: gatehouse_protocol::EnrollmentCode = code.parse().expect("a valid code");
     let state = tmp.path().join("state");
     let stored = std::fs::read_to_string(state.join("enrollment.json")).expect("record");

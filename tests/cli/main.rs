@@ -277,6 +277,16 @@ fn init_agent(config: &Path, code_file: &Path) {
         "the agent initialises: {}",
         String::from_utf8_lossy(&init.stderr)
     );
+    let saved = std::fs::read_to_string(code_file).expect("the code file");
+    assert_eq!(
+        String::from_utf8_lossy(&init.stdout),
+        saved,
+        "standard output is the code alone, so `init > code.txt` saves what --code-file does"
+    );
+    assert!(
+        String::from_utf8_lossy(&init.stderr).contains("Add instance"),
+        "what to do with the code is on standard error"
+    );
 }
 
 struct AgentProcess {

@@ -177,15 +177,74 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
         cfg.profile,
         cfg.state_dir.display()
     );
+    let mut warnings = settings.warnings();
+    match settings.profile() {
+        Ok(profile) => {
+            let origin = cfg
+                .profiles_dir
+                .as_ref()
+                .map(|dir| dir.join(format!("{}.toml", cfg.profile)))
+                .filter(|path| path.is_file())
+                .map_or_else(|| "built in".to_owned(), |path| path.display().to_string());
+            println!(
+                "   profile {} ({}; {origin}): {}",
+                profile.name,
+                profile.display_name,
+                if profile.multiple_keys {
+                    "takes several keys at once"
+                } else {
+                    "takes one key at a time"
+                }
+            );
+            match &profile.guides {
+                Some(g) => println!("   checklist {} · playbook {}", g.checklist, g.playbook),
+                None => println!(
+                    "   no [guides]: the console uses a checklist and playbook named {}, else its generic ones",
+                    profile.name
+                ),
+            }
+            // Each config file read as the agent will read it, values never shown.
+            let report = gatehouse_agent::credentials::inventory(
+                profile,
+                settings.service.dir.as_deref(),
+                &gatehouse_pki::Fingerprints::unkeyed(),
+            );
+            for key in &report.credentials {
+                println!(
+                    "   key {} in {} ({} characters{})",
+                    key.name,
+                    key.file,
+                    key.length,
+                    if key.weak { ", weak" } else { "" }
+                );
+            }
+            warnings.extend(report.problems);
+        }
+        Err(e) => warnings.push(e.to_string()),
+    }
+    println!(
+        "   restart: {} (allowed {} s)",
+        settings.service.restart_command.join(" "),
+        settings.service.restart_timeout.as_secs()
+    );
     for log in logs {
+        // Each file tried now, as the agent will open it.
+        let read = match log.path() {
+            Some(path) => match std::fs::File::open(path).and_then(|f| f.metadata()) {
+                Ok(meta) => format!(", readable, {} bytes", meta.len()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => format!(", cannot be read: {e}"),
+            },
+            None => String::new(),
+        };
         println!(
-            "   follows {} ({}, {})",
+            "   follows {} ({}, {}{read})",
             log.name(),
             log.format.name(),
             log.source
         );
     }
-    for warning in settings.warnings() {
+    for warning in warnings {
         println!("warning: {warning}");
     }
     println!();
@@ -270,6 +329,8 @@ fn init(
     Ok(())
 }
 
+/// The enrollment code alone on standard output (so `init > code.txt` saves exactly it), and
+/// what to do with it on standard error.
 fn print_code(
     cfg: &AgentConfig,
     code: &str,
@@ -280,23 +341,24 @@ fn print_code(
     let expires = expires
         .format(&format)
         .unwrap_or_else(|_| expires.to_string());
-    println!(
+    eprintln!(
         "Gatehouse agent initialised (profile {}, listening on {}).",
         cfg.profile, cfg.listen
     );
-    println!();
-    println!("Enrollment code, single use, valid until {expires}:");
-    println!();
-    println!("    {code}");
-    println!();
-    println!("In Gatehouse choose Add instance and paste it, or on the console machine run");
-    println!(
+    eprintln!();
+    eprintln!("Enrollment code, single use, valid until {expires} (on standard output):");
+    eprintln!();
+    println!("{code}");
+    eprintln!();
+    eprintln!("In Gatehouse choose Add instance and paste it, or on the console machine run");
+    eprintln!(
         "    gatehouse instance add --name <name> --address <this host>:{} < code.txt",
         cfg.listen.port()
     );
-    println!();
-    println!("The console checks this agent's certificate fingerprint, which is");
-    println!("    {fingerprint}");
+    eprintln!("(`gatehouse-agent init > code.txt` saves the code alone.)");
+    eprintln!();
+    eprintln!("The console checks this agent's certificate fingerprint, which is");
+    eprintln!("    {fingerprint}");
 }
 
 fn run(config: &std::path::Path) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use gatehouse_events::profile::Role;
+use gatehouse_events::profile::{ConfigFormat, Role};
 use gatehouse_events::Profile;
 use gatehouse_protocol::{CredentialsReport, HostCredential};
 
@@ -125,9 +125,10 @@ fn scan(profile: &Profile, service_dir: Option<&Path>) -> (Vec<Found>, Vec<Strin
         };
         let (mut found, problem) = match files::keys_in(file, &text) {
             Ok(found) => (found, None),
-            Err(KeyProblem::Missing(key)) => {
+            Err(KeyProblem::Missing(key)) if file.format == ConfigFormat::TomlRootKey => {
                 (Vec::new(), Some(format!("{shown} has no root-level {key}")))
             }
+            Err(KeyProblem::Missing(key)) => (Vec::new(), Some(format!("{shown} has no {key}"))),
             Err(KeyProblem::Unusable(problem)) => (Vec::new(), Some(format!("{shown}: {problem}"))),
         };
         match (found.is_empty(), &file.key, &file.default) {
