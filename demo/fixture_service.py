@@ -46,6 +46,8 @@ is --rate-limit (Sekha's own number is a config value). RAE answers CORS from AL
 """
 
 import argparse
+import base64
+import urllib.parse
 import datetime
 import sqlite3
 import json
@@ -97,6 +99,8 @@ class Service:
     """One profile's behaviour. `handle` returns (status, headers, body)."""
 
     rate_limit = None
+    # Whether `handle` takes the request's query string too.
+    wants_query = False
 
     def __init__(self, workdir, log, access_log):
         self.workdir, self.log, self.access_log = workdir, log, access_log
@@ -320,8 +324,11 @@ class Jelmore(Service):
 class Notes(Service):
     """A service none of Gatehouse's built-in profiles knows, added by writing a profile: its
     API tokens are a list in a JSON config (`auth.tokens[*].token`) beside a signing secret,
-    read once at start; `Authorization: Bearer` carries one; its own log line names the client
-    and the token's first characters on a failed sign-in."""
+    read once at start; `Authorization: Bearer` carries one (or `?token=`, or HTTP Basic with
+    any user and the token as password); its own log line names the client and the token's
+    first characters on a failed sign-in."""
+
+    wants_query = True
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -334,13 +341,22 @@ class Notes(Service):
     def stamp():
         return now_iso()
 
-    def handle(self, method, path, headers, body):
+    def handle(self, method, path, headers, body, query=""):
         if path == "/health":
             return 200, {}, b'{"ok":true}'
         if path.startswith("/api/notes"):
             client = (headers.get("X-Forwarded-For") or "127.0.0.1").split(",")[0].strip()
             auth = headers.get("Authorization") or ""
-            presented = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+            presented = None
+            if auth.startswith("Bearer "):
+                presented = auth[len("Bearer "):]
+            elif auth.startswith("Basic "):
+                try:
+                    presented = base64.b64decode(auth[len("Basic "):]).decode().split(":", 1)[1]
+                except (ValueError, IndexError, UnicodeDecodeError):
+                    return 400, {}, b'{"error":"bad credentials"}'
+            elif "token" in urllib.parse.parse_qs(query):
+                presented = urllib.parse.parse_qs(query)["token"][0]
             if presented is None:
                 return 401, {}, b'{"error":"token required"}'
             if presented not in self.tokens:
@@ -398,7 +414,9 @@ def main():
         def do(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, extra, out = service.handle(self.command, self.path.split("?")[0], self.headers, body)
+            path, _, query = self.path.partition("?")
+            args = (self.command, path, self.headers, body) + ((query,) if service.wants_query else ())
+            status, extra, out = service.handle(*args)
             self.send_response(status)
             if "Content-Type" not in extra:
                 self.send_header("Content-Type", "application/json")

@@ -52,6 +52,11 @@ pub fn event(
     now_us: i64,
     logged_us: Option<i64>,
 ) -> WireEvent {
+    let redacted = log
+        .redact_query
+        .as_deref()
+        .and_then(|name| redact_query(line, name));
+    let line = redacted.as_deref().unwrap_or(line);
     let line = if line.len() > MAX_LINE {
         flag_bits |= flags::TRUNCATED;
         // Cut on a character boundary, so the cut itself does not look like bad UTF-8.
@@ -144,6 +149,34 @@ pub fn event(
     }
 }
 
+/// `line` with the value of every `?name=` or `&name=` written `[redacted]` (up to the next
+/// `&`, `#`, blank, quote or end), if it has any.
+fn redact_query(line: &[u8], name: &str) -> Option<Vec<u8>> {
+    let needle = format!("{name}=");
+    let mut out: Option<Vec<u8>> = None;
+    let mut from = 0;
+    let mut copied = 0;
+    while let Some(at) = memchr::memmem::find(&line[from..], needle.as_bytes()).map(|i| i + from) {
+        let value = at + needle.len();
+        from = value;
+        if at == 0 || !matches!(line[at - 1], b'?' | b'&') {
+            continue;
+        }
+        let end = line[value..]
+            .iter()
+            .position(|b| matches!(b, b'&' | b'#' | b' ' | b'\t' | b'"' | b'\''))
+            .map_or(line.len(), |i| value + i);
+        let out = out.get_or_insert_with(|| Vec::with_capacity(line.len()));
+        out.extend_from_slice(&line[copied..value]);
+        out.extend_from_slice(b"[redacted]");
+        copied = end;
+        from = end;
+    }
+    let mut out = out?;
+    out.extend_from_slice(&line[copied..]);
+    Some(out)
+}
+
 /// An event of the agent's own about the log named `key`.
 pub fn marker(key: &str, now_us: i64, kind: Kind, message: &str) -> WireEvent {
     WireEvent {
@@ -167,6 +200,37 @@ pub fn marker(key: &str, now_us: i64, kind: Kind, message: &str) -> WireEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_in_the_query_is_redacted_before_anything_reads_the_line() {
+        let mut log = LogConfig::file(
+            "/var/log/nginx/access.log",
+            Format::NginxCombined,
+            Source::Proxy,
+        );
+        log.redact_query = Some("token".into());
+        let line = b"203.0.113.9 - - [07/Dec/2026:10:00:00 +0000] \"GET /api/notes?x=1&token=s3cret-KEY-value&y=2 HTTP/1.1\" 401 24 \"-\" \"curl\" ?mytoken=keep";
+        let e = event(&log, line, 0, 0, None);
+        assert!(
+            !e.raw.contains("s3cret") && !e.path.as_deref().unwrap_or("").contains("s3cret"),
+            "the key is in neither the raw line nor the path: {e:?}"
+        );
+        assert!(
+            e.raw.contains("?x=1&token=[redacted]&y=2") && e.raw.ends_with("?mytoken=keep"),
+            "only that parameter's value is replaced, not a longer name ending in it: {}",
+            e.raw
+        );
+        assert_eq!(
+            (e.kind, e.outcome, e.status),
+            (Kind::Auth, Outcome::Failure, Some(401)),
+            "the line is still read for what it says"
+        );
+        log.redact_query = None;
+        assert!(
+            event(&log, line, 0, 0, None).raw.contains("s3cret"),
+            "without a query key nothing is changed"
+        );
+    }
 
     #[test]
     fn a_pattern_line_is_an_event_and_a_line_it_does_not_match_is_kept() {

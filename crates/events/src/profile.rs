@@ -198,9 +198,24 @@ pub struct NotKey {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
+    /// How a client presents the key: a header (`header`, with `scheme` before the key), a
+    /// query parameter (`query`), a cookie (`cookie`), or HTTP Basic with the key as the
+    /// password of `basic_user`. Exactly one is given.
+    #[serde(default)]
     pub header: String,
     /// Prefix before the key in the header value, e.g. `Bearer ` (case-sensitive).
+    #[serde(default)]
     pub scheme: String,
+    /// `?<query>=KEY` on the request. A key in a URL reaches access logs: the agent writes
+    /// this parameter's value as `[redacted]` in every line it reads.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// `Cookie: <cookie>=KEY`.
+    #[serde(default)]
+    pub cookie: Option<String>,
+    /// `Authorization: Basic` with `basic_user:KEY`.
+    #[serde(default)]
+    pub basic_user: Option<String>,
     #[serde(default)]
     pub missing: Option<Answer>,
     #[serde(default)]
@@ -211,7 +226,86 @@ pub struct Auth {
     pub note: Option<String>,
 }
 
+/// A key as a request carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    Header { name: String, value: String },
+    Query { name: String, value: String },
+}
+
 impl Auth {
+    /// `key` as a client presents it to this service.
+    pub fn present(&self, key: &str) -> Presented {
+        use base64::Engine as _;
+        if let Some(name) = &self.query {
+            return Presented::Query {
+                name: name.clone(),
+                value: key.to_owned(),
+            };
+        }
+        if let Some(name) = &self.cookie {
+            return Presented::Header {
+                name: "Cookie".into(),
+                value: format!("{name}={key}"),
+            };
+        }
+        if let Some(user) = &self.basic_user {
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
+            return Presented::Header {
+                name: "Authorization".into(),
+                value: format!("Basic {pair}"),
+            };
+        }
+        Presented::Header {
+            name: self.header.clone(),
+            value: format!("{}{key}", self.scheme),
+        }
+    }
+
+    /// How the key is presented, for a person: "the Authorization header (Bearer )",
+    /// "the query parameter token".
+    pub fn describe(&self) -> String {
+        match (&self.query, &self.cookie, &self.basic_user) {
+            (Some(q), _, _) => format!("the query parameter {q}"),
+            (_, Some(c), _) => format!("the cookie {c}"),
+            (_, _, Some(u)) => format!("HTTP Basic as the password of {u}"),
+            _ => format!("the {} header", self.header),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let given = [
+            !self.header.is_empty(),
+            self.query.is_some(),
+            self.cookie.is_some(),
+            self.basic_user.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
+        if given != 1 {
+            return Err("[auth] gives exactly one of header, query, cookie or basic_user".into());
+        }
+        if !self.scheme.is_empty() && self.header.is_empty() {
+            return Err("[auth] scheme goes with header".into());
+        }
+        let bad = |name: &str| {
+            name.is_empty()
+                || name
+                    .chars()
+                    .any(|c| !c.is_ascii_graphic() || "=;&?#,\"".contains(c))
+        };
+        match (&self.query, &self.cookie, &self.basic_user) {
+            (Some(n), _, _) | (_, Some(n), _) if bad(n) => {
+                Err(format!("[auth] {n:?} is not a parameter or cookie name"))
+            }
+            (_, _, Some(u)) if u.is_empty() || u.contains(':') => {
+                Err("[auth] basic_user is a user name without ':'".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Which statuses in an access log are failed sign-ins, as these answers say.
     pub fn sign_ins(&self) -> SignIns {
         let status = |a: &Option<Answer>| a.as_ref().map(|a| a.status);
@@ -485,6 +579,7 @@ impl Profile {
         if profile.logs.is_empty() {
             return Err(error("a profile needs at least one log source".into()));
         }
+        profile.auth.check().map_err(error)?;
         if profile.restart.command.is_empty() {
             return Err(error("restart.command is empty".into()));
         }
@@ -902,5 +997,61 @@ mod tests {
             Profile::parse(&bad_format, "custom.toml").is_err(),
             "unknown log format"
         );
+    }
+
+    #[test]
+    fn a_key_is_presented_in_a_header_a_query_a_cookie_or_as_a_basic_password() {
+        let with = |auth: &str| {
+            let text = include_str!("../../../profiles/sekha.toml")
+                .replace("header = \"Authorization\"\nscheme = \"Bearer \"", auth);
+            Profile::parse(&text, "custom.toml")
+        };
+        let present = |auth: &str| with(auth).expect("valid [auth]").auth.present("KEY");
+        assert_eq!(
+            present("header = \"X-API-Key\""),
+            Presented::Header {
+                name: "X-API-Key".into(),
+                value: "KEY".into()
+            },
+            "a header, as the built-in profiles have it"
+        );
+        assert_eq!(
+            present("query = \"token\""),
+            Presented::Query {
+                name: "token".into(),
+                value: "KEY".into()
+            },
+            "a query parameter"
+        );
+        assert_eq!(
+            present("cookie = \"session\""),
+            Presented::Header {
+                name: "Cookie".into(),
+                value: "session=KEY".into()
+            },
+            "a cookie"
+        );
+        assert_eq!(
+            present("basic_user = \"gatehouse\""),
+            Presented::Header {
+                name: "Authorization".into(),
+                // base64("gatehouse:KEY")
+                value: "Basic Z2F0ZWhvdXNlOktFWQ==".into()
+            },
+            "HTTP Basic, the key as the user's password"
+        );
+        for (auth, says) in [
+            ("header = \"A\"\nquery = \"t\"", "exactly one of"),
+            ("note = \"none\"", "exactly one of"),
+            ("query = \"t&x\"", "not a parameter or cookie name"),
+            ("basic_user = \"a:b\"", "without ':'"),
+            (
+                "query = \"t\"\nscheme = \"Bearer \"",
+                "scheme goes with header",
+            ),
+        ] {
+            let err = with(auth).expect_err(auth);
+            assert!(err.message.contains(says), "{auth:?}: {err}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use gatehouse_events::profile::Presented;
 use gatehouse_protocol::{CheckId, CheckResult};
 
 use super::{fail, pass, unknown, Context, PROBE_TIMEOUT};
@@ -20,15 +21,8 @@ pub(super) async fn auth_refuses(cx: &Context<'_>) -> CheckResult {
     let check = CheckId::AuthRefuses;
     let probe = &cx.service.profile.probes.protected;
     let target = format!("{} {}", probe.method, probe.path);
-    let missing = protected_status(cx, None).await;
-    let wrong = protected_status(
-        cx,
-        Some((
-            cx.service.profile.auth.header.as_str(),
-            format!("{}{PROBE_KEY}", cx.service.profile.auth.scheme),
-        )),
-    )
-    .await;
+    let missing = protected_status(cx, None, None).await;
+    let wrong = protected_status(cx, Some(PROBE_KEY), None).await;
     let (missing, wrong) = match (missing, wrong) {
         (Ok(m), Ok(w)) => (m, w),
         (Err(e), _) | (_, Err(e)) => return unknown(check, "the service did not answer", vec![e]),
@@ -62,7 +56,8 @@ pub(super) async fn bearer_bypass(cx: &Context<'_>) -> CheckResult {
     let check = CheckId::BearerBypass;
     let probe = &cx.service.profile.probes.protected;
     let target = format!("{} {}", probe.method, probe.path);
-    match protected_status(cx, Some(("authorization", format!("Bearer {PROBE_KEY}")))).await {
+    let bearer = ("authorization", format!("Bearer {PROBE_KEY}"));
+    match protected_status(cx, None, Some(bearer)).await {
         Ok(status @ (400 | 401 | 403)) => pass(
             check,
             "an arbitrary Bearer token is refused",
@@ -264,15 +259,28 @@ fn base_url(cx: &Context<'_>) -> Result<String, String> {
 }
 
 /// The protected endpoint's status for a request with `header` (or none).
-async fn protected_status(cx: &Context<'_>, header: Option<(&str, String)>) -> Result<u16, String> {
+/// The protected endpoint's status without a key, or with `key` presented as the profile
+/// says, or with `header`.
+async fn protected_status(
+    cx: &Context<'_>,
+    key: Option<&str>,
+    header: Option<(&str, String)>,
+) -> Result<u16, String> {
     let probe = &cx.service.profile.probes.protected;
     // The agent's own request: the failed sign-in it makes is flagged as a probe.
     let window = cx.service.probes.begin(&probe.path);
     let mut headers: Vec<(&str, String)> = window.headers().into_iter().collect();
+    let presented = key.map(|key| cx.service.profile.auth.present(key));
+    if let Some(Presented::Header { name, value }) = &presented {
+        headers.push((name.as_str(), value.clone()));
+    }
     headers.extend(header);
-    let (request, url) = cx
-        .service
-        .protected_request(&base_url(cx)?, headers, PROBE_TIMEOUT)?;
+    let (mut request, url) =
+        cx.service
+            .protected_request(&base_url(cx)?, headers, PROBE_TIMEOUT)?;
+    if let Some(Presented::Query { name, value }) = &presented {
+        request = request.query(&[(name, value)]);
+    }
     let status = request
         .send()
         .await

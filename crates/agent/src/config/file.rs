@@ -73,6 +73,9 @@ pub struct LogConfig {
     /// Which statuses are failed sign-ins where `format` decides by status: the profile's
     /// (`[auth]` answers), set when the settings are resolved; 401 and 403 without one.
     pub sign_ins: SignIns,
+    /// The query parameter the service takes its key in (`[auth] query`): its value is
+    /// written `[redacted]` in every line read, before anything else sees the line.
+    pub redact_query: Option<String>,
 }
 
 /// Where a log's lines come from.
@@ -180,6 +183,7 @@ impl TryFrom<LogTable> for LogConfig {
             format,
             source: Source::for_log(&table.source)?,
             sign_ins: SignIns::default(),
+            redact_query: None,
         })
     }
 }
@@ -192,6 +196,7 @@ impl LogConfig {
             format: format.into(),
             source,
             sign_ins: SignIns::default(),
+            redact_query: None,
         }
     }
 
@@ -202,6 +207,7 @@ impl LogConfig {
             format: format.into(),
             source,
             sign_ins: SignIns::default(),
+            redact_query: None,
         }
     }
 

@@ -149,6 +149,8 @@ impl Settings {
                 // where its logs are.
                 if let Ok(profile) = &profile {
                     log.sign_ins = profile.auth.sign_ins();
+                    // A key presented in the URL is in every access line that logs it.
+                    log.redact_query = profile.auth.query.clone();
                 }
                 log
             })

@@ -88,16 +88,17 @@ impl Service<'_> {
     /// Send `call` to the service over a connection whose far end the kernel says belongs to
     /// the service's account; nothing is written before that is known.
     pub async fn request_own(&self, call: Call<'_>) -> Result<Answer, NoAnswer> {
+        // A key presented as a query parameter is in `call.url`: messages show it without.
+        let shown = call.url.split('?').next().unwrap_or_default();
         let url = reqwest::Url::parse(call.url)
-            .map_err(|e| NoAnswer::Unchecked(format!("{}: {e}", call.url)))?;
+            .map_err(|e| NoAnswer::Unchecked(format!("{shown}: {e}")))?;
         if url.scheme() != "http" {
             return Err(NoAnswer::Unchecked(format!(
-                "{} is not plain HTTP: the agent can tie only a plain HTTP connection on this host to the service's process",
-                call.url
+                "{shown} is not plain HTTP: the agent can tie only a plain HTTP connection on this host to the service's process"
             )));
         }
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            return Err(NoAnswer::Unchecked(format!("{} names no host", call.url)));
+            return Err(NoAnswer::Unchecked(format!("{shown} names no host")));
         };
         let want = self.account().map_err(NoAnswer::Unchecked)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use gatehouse_events::profile::Presented;
 use gatehouse_protocol::{Health, ServiceHealth};
 use reqwest::RequestBuilder;
 
@@ -64,17 +65,28 @@ impl Service<'_> {
             Err("no service_url is configured, so the service cannot be checked".into())
         })?;
         let probe = &self.profile.probes.protected;
-        let auth = &self.profile.auth;
+        // `url` is what messages show: never the key, which a query parameter would carry.
         let url = format!("{base}{}", probe.path);
-        let value = format!("{}{key}", auth.scheme);
-        let mut headers = vec![(auth.header.as_str(), value.as_str())];
+        let (with_key, header) = match self.profile.auth.present(key) {
+            Presented::Header { name, value } => (url.clone(), Some((name, value))),
+            Presented::Query { name, value } => {
+                let mut with_key =
+                    reqwest::Url::parse(&url).map_err(|e| format!("{url} is not a URL: {e}"))?;
+                with_key.query_pairs_mut().append_pair(&name, &value);
+                (with_key.to_string(), None)
+            }
+        };
+        let mut headers: Vec<(&str, &str)> = header
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
         if probe.body.is_some() {
             headers.push(("content-type", "application/json"));
         }
         let answer = self
             .request_own(Call {
                 method: &probe.method,
-                url: &url,
+                url: &with_key,
                 headers: &headers,
                 body: probe.body.as_deref(),
                 timeout: KEY_CHECK_TIMEOUT,
