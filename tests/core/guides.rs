@@ -311,3 +311,189 @@ async fn a_service_added_by_files_is_known_by_the_agent_s_profile_and_facts() {
         preview.file
     );
 }
+
+/// The acceptance of a service added with files only: the notes fixture (tokens in a JSON
+/// config, its own log format declared as a pattern in `demo/profiles/notes.toml`) gets events
+/// from its own log, failed sign-ins counted per address and key prefix, one brute-force alert,
+/// a rotation of one token of the list from the console (kept in the keychain, accepted by the
+/// service, the other token still working), checks with a checklist, and an incident with
+/// steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_added_by_files_alone_is_watched_rotated_checked_and_handled() {
+    let lab = Lab::new();
+    let service = lab.agents.join("notes-svc");
+    let (first, second) = (
+        "first-token-that-stays-0123456789-abcd",
+        "second-token-to-rotate-0123456789-abcd",
+    );
+    write_file(
+        &service,
+        "config.json",
+        &format!(
+            "{{\n  \"auth\": {{\"tokens\": [{{\"token\": \"{first}\"}}, {{\"token\": \"{second}\"}}]}},\n  \"signing_secret\": \"signing-secret-0123456789-abcdefghij\"\n}}\n"
+        ),
+    );
+    let log = lab.agents.join("notes.log");
+    let port = crate::ports::free_port();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
+    let pid = crate::support::PidFile(lab.agents.join("notes.pid"));
+    let command = format!(
+        "sh {} {} --profile notes --port {port} --workdir {} --log {}",
+        demo.join("restart_fixture.sh").display(),
+        pid.0.display(),
+        service.display(),
+        log.display()
+    );
+    let started = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .status()
+        .expect("start");
+    assert!(started.success(), "the notes fixture starts");
+    let health = format!("http://127.0.0.1:{port}/health");
+    let (dir, code) = lab.init_agent("notes-1", OffsetDateTime::now_utc());
+    let mut config = gatehouse_agent::AgentConfig::for_test(dir)
+        .with_profile("notes")
+        .with_service_url(health.clone())
+        .with_service_dir(&service)
+        .with_restart(vec!["sh".into(), "-c".into(), command], 5);
+    config.profiles_dir = Some(demo.join("profiles"));
+    // The profile's own log format (a pattern), at the fixture's log path.
+    let format = config.service_profile().expect("the notes profile").logs[0]
+        .format
+        .clone();
+    config = config.with_logs(vec![gatehouse_agent::tail::LogConfig::file(
+        &log,
+        format,
+        gatehouse_events::Source::Service,
+    )]);
+    let agent = start_agent_config(config).await;
+    lab.add("notes-1", &agent, &code).await.expect("enrolled");
+
+    // Six wrong tokens from one address, as its own log records them.
+    let client = reqwest::Client::new();
+    for i in 0..6 {
+        let status = client
+            .get(format!("http://127.0.0.1:{port}/api/notes"))
+            .header("X-Forwarded-For", "203.0.113.77")
+            .bearer_auth(format!("guess{i}-0123456789"))
+            .send()
+            .await
+            .expect("the fixture answers")
+            .status();
+        assert_eq!(status.as_u16(), 401, "a wrong token is refused");
+    }
+    lab.set_clock(OffsetDateTime::now_utc() + time::Duration::seconds(5));
+    lab.sync_until("notes-1", 6).await;
+    let offenders = lab
+        .console
+        .analytics
+        .offenders(&gatehouse_core::OffenderQuery {
+            window: gatehouse_core::Window::Day,
+            instance: Some("notes-1".into()),
+            ..Default::default()
+        })
+        .expect("offenders");
+    let offender = offenders
+        .iter()
+        .find(|o| o.ip == "203.0.113.77")
+        .unwrap_or_else(|| panic!("the address is an offender: {offenders:?}"));
+    assert_eq!(
+        (offender.failures, offender.distinct_keys),
+        (6, 6),
+        "each line of its own format is a failed sign-in with the token's first characters"
+    );
+    let alerts = lab
+        .console
+        .analytics
+        .alerts(&gatehouse_core::AlertFilter::default())
+        .expect("alerts");
+    assert!(
+        alerts.len() == 1
+            && alerts[0].subject.as_deref() == Some("203.0.113.77")
+            && alerts[0].instance == "notes-1",
+        "one alert about the address: {alerts:#?}"
+    );
+
+    let (result, new_key) = lab
+        .console
+        .rotation
+        .rotate_key("notes-1", "auth.tokens[1].token")
+        .await
+        .expect("the rotation runs");
+    assert!(
+        result.committed && result.error.is_none(),
+        "the token found by its key path is rotated: {result:?}"
+    );
+    let new_key = new_key.expect("the new token is handed over once");
+    let accepts = |token: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("http://127.0.0.1:{port}/api/notes"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("the fixture answers")
+                .status()
+                .is_success()
+        }
+    };
+    assert!(
+        accepts(new_key.expose().clone()).await,
+        "the service takes the new token"
+    );
+    assert!(!accepts(second.into()).await, "and refuses the old one");
+    assert!(
+        accepts(first.into()).await,
+        "the other token of the list still works"
+    );
+    let text = std::fs::read_to_string(service.join("config.json")).expect("config");
+    assert!(
+        text.contains(first)
+            && text.contains("signing-secret-0123456789")
+            && !text.contains(second),
+        "only the rotated token changed in the JSON config: {text}"
+    );
+
+    let run = lab
+        .console
+        .compliance
+        .run_checks(Some("notes-1"), Burst::Always)
+        .await
+        .expect("checks run");
+    assert!(
+        run.errors.is_empty() && run.instances == 1 && run.checks > 1,
+        "the service is checked against a checklist: {run:?}"
+    );
+    let view = compliance_of(&lab, "notes-1");
+    assert!(
+        view.items
+            .iter()
+            .any(|i| i.automated && !i.checks.is_empty()),
+        "the checklist's items are decided by the checks: {view:?}"
+    );
+
+    let now_us = (lab.now().unix_timestamp_nanos() / 1000) as i64;
+    let incident = lab
+        .console
+        .incidents
+        .open_incident(&OpenIncident {
+            origin: gatehouse_core::IncidentOrigin::Hand,
+            title: "Tokens tried against notes".into(),
+            severity: Severity::High,
+            instances: vec!["notes-1".into()],
+            ips: vec!["203.0.113.77".into()],
+            from_us: now_us - 3_600_000_000,
+            to_us: now_us,
+        })
+        .expect("incident");
+    let view = lab.console.incidents.incident(incident.id).expect("view");
+    let playbook = view.playbook.expect("an incident on notes has a playbook");
+    assert!(
+        playbook.steps.len() >= 4,
+        "with steps to follow: {:?}",
+        playbook.steps
+    );
+    drop(agent);
+    drop(pid);
+}
