@@ -20,7 +20,16 @@ async fn memo(lab: &Lab, name: &str) -> Running {
     let profile = include_str!("../../profiles/sekha.toml")
         .replace("name = \"sekha\"", "name = \"memo\"")
         .replace("/var/log/sekha/sekha.log", &log.display().to_string())
-        .replace("journal_unit = \"sekha.service\"\n", "");
+        .replace("journal_unit = \"sekha.service\"\n", "")
+        // Memo's profile names no guides: the console looks for them by its name.
+        .replace(
+            "[guides]\nchecklist = \"sekha\"\nplaybook = \"sekha\"\n",
+            "",
+        );
+    assert!(
+        !profile.contains("[guides]"),
+        "the memo profile names no guides"
+    );
     std::fs::write(profiles.join("memo.toml"), profile).expect("profile");
     let (dir, code) = lab.init_agent(name, OffsetDateTime::now_utc());
     let mut config = gatehouse_agent::AgentConfig::for_test(dir).with_profile("memo");
@@ -496,4 +505,60 @@ async fn a_service_added_by_files_alone_is_watched_rotated_checked_and_handled()
     );
     drop(agent);
     drop(pid);
+}
+
+/// The checklist and playbook an operator's profile names in `[guides]` are the ones its
+/// instances get, whatever the profile is called: the agent says which, and the console
+/// follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checklist_and_playbook_the_agent_s_profile_names_are_used() {
+    let lab = Lab::new();
+    let profiles = lab.agents.join("profiles");
+    std::fs::create_dir_all(&profiles).expect("profiles dir");
+    let log = lab.agents.join("memo.log");
+    std::fs::write(&log, "").expect("log");
+    let profile = include_str!("../../profiles/sekha.toml")
+        .replace("name = \"sekha\"", "name = \"memo\"")
+        .replace("/var/log/sekha/sekha.log", &log.display().to_string())
+        .replace("journal_unit = \"sekha.service\"\n", "")
+        .replace(
+            "[guides]\nchecklist = \"sekha\"\nplaybook = \"sekha\"\n",
+            "[guides]\nchecklist = \"jelmore\"\nplaybook = \"jelmore\"\n",
+        );
+    assert!(
+        profile.contains("checklist = \"jelmore\""),
+        "the profile names Jelmore's guides"
+    );
+    std::fs::write(profiles.join("memo.toml"), profile).expect("profile");
+    let (dir, code) = lab.init_agent("memo-g", OffsetDateTime::now_utc());
+    let mut config = gatehouse_agent::AgentConfig::for_test(dir).with_profile("memo");
+    config.profiles_dir = Some(profiles);
+    let _agent = start_agent_config(config).await;
+    lab.add("memo-g", &_agent, &code).await.expect("enrolled");
+    let view = compliance_of(&lab, "memo-g");
+    assert_eq!(
+        (view.template.as_str(), view.notice.as_deref()),
+        ("Jelmore security tasks", None),
+        "the checklist the agent's profile names, without a notice"
+    );
+    let now_us = (lab.now().unix_timestamp_nanos() / 1000) as i64;
+    let incident = lab
+        .console
+        .incidents
+        .open_incident(&OpenIncident {
+            origin: gatehouse_core::IncidentOrigin::Hand,
+            title: "Memo".into(),
+            severity: Severity::Low,
+            instances: vec!["memo-g".into()],
+            ips: vec![],
+            from_us: now_us - 3_600_000_000,
+            to_us: now_us,
+        })
+        .expect("incident");
+    let view = lab.console.incidents.incident(incident.id).expect("view");
+    assert_eq!(
+        view.playbook.map(|p| p.title),
+        Some("Jelmore security incident checklist".to_owned()),
+        "and the playbook it names"
+    );
 }

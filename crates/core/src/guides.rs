@@ -114,14 +114,37 @@ fn choose(data: &DataDir, kind: Kind, profile: &str) -> Choice {
     }
 }
 
-/// The checklist an instance of `profile` gets.
-pub fn checklist_for(data: &DataDir, profile: &str) -> Choice {
-    choose(data, Kind::Checklist, profile)
+/// The checklist an instance of `profile` gets: the one its agent's profile names
+/// (`named`), else as [`choose`] finds by the profile's name.
+pub fn checklist_for(data: &DataDir, profile: &str, named: Option<&str>) -> Choice {
+    named_or_chosen(data, Kind::Checklist, profile, named)
 }
 
-/// The playbook an incident on an instance of `profile` gets.
-pub fn playbook_for(data: &DataDir, profile: &str) -> Choice {
-    choose(data, Kind::Playbook, profile)
+/// The playbook an incident on an instance of `profile` gets, as [`checklist_for`].
+pub fn playbook_for(data: &DataDir, profile: &str, named: Option<&str>) -> Choice {
+    named_or_chosen(data, Kind::Playbook, profile, named)
+}
+
+fn named_or_chosen(data: &DataDir, kind: Kind, profile: &str, named: Option<&str>) -> Choice {
+    match named {
+        Some(name) if exists(data, kind, name) => Choice {
+            name: name.to_owned(),
+            notice: None,
+        },
+        Some(name) => Choice {
+            name: GENERIC.to_owned(),
+            notice: Some(format!(
+                "The agent's profile names the {word} {name:?}, which this console has neither \
+                 built in nor as {}: the generic {word} is used until that file is added.",
+                data.root()
+                    .join(kind.dir())
+                    .join(format!("{name}.toml"))
+                    .display(),
+                word = kind.word()
+            )),
+        },
+        None => choose(data, kind, profile),
+    }
 }
 
 fn invalid(kind: Kind, reason: String) -> Error {
@@ -259,7 +282,7 @@ mod tests {
         let (_tmp, data) = data();
         for name in Profile::builtin_names() {
             assert_eq!(
-                checklist_for(&data, name),
+                checklist_for(&data, name, None),
                 Choice {
                     name: name.to_owned(),
                     notice: None
@@ -267,12 +290,12 @@ mod tests {
                 "{name}'s [guides] names its own checklist"
             );
             assert_eq!(
-                playbook_for(&data, name).notice,
+                playbook_for(&data, name, None).notice,
                 None,
                 "{name} has a playbook of its own"
             );
         }
-        let memo = checklist_for(&data, "memo");
+        let memo = checklist_for(&data, "memo", None);
         assert_eq!(
             memo.name, GENERIC,
             "an unknown service gets the generic one"
@@ -283,12 +306,12 @@ mod tests {
             "and is told so"
         );
         assert_eq!(
-            playbook_for(&data, "memo").name,
+            playbook_for(&data, "memo", None).name,
             GENERIC,
             "and the generic playbook"
         );
         assert_eq!(
-            checklist_for(&data, "../checklists/memo").name,
+            checklist_for(&data, "../checklists/memo", None).name,
             GENERIC,
             "a profile name with a path in it never names a file"
         );
@@ -306,7 +329,7 @@ mod tests {
             .replace("name = \"generic\"", "name = \"memo\"");
         write(&data, "checklists", "memo", &text);
         assert_eq!(
-            checklist_for(&data, "memo"),
+            checklist_for(&data, "memo", None),
             Choice {
                 name: "memo".into(),
                 notice: None
@@ -319,9 +342,41 @@ mod tests {
             "read from the file"
         );
         assert_eq!(
-            playbook_for(&data, "memo").name,
+            playbook_for(&data, "memo", None).name,
             GENERIC,
             "no playbook file: still the generic playbook"
+        );
+    }
+
+    #[test]
+    fn the_guides_the_agent_s_profile_names_come_first_and_a_missing_one_is_said() {
+        let (_tmp, data) = data();
+        let text = include_str!("../../../checklists/generic.toml")
+            .replace("name = \"generic\"", "name = \"notes-ops\"");
+        write(&data, "checklists", "notes-ops", &text);
+        assert_eq!(
+            checklist_for(&data, "notes", Some("notes-ops")),
+            Choice {
+                name: "notes-ops".into(),
+                notice: None
+            },
+            "the checklist the agent's profile names, though the profile's name is another"
+        );
+        assert_eq!(
+            checklist_for(&data, "sekha", Some("jelmore")).name,
+            "jelmore",
+            "a built-in one it names wins over the profile's name"
+        );
+        let missing = playbook_for(&data, "notes", Some("notes-ir"));
+        assert_eq!(
+            missing.name, GENERIC,
+            "an unknown name falls back to the generic playbook"
+        );
+        assert!(
+            missing.notice.as_deref().is_some_and(
+                |n| n.contains("\"notes-ir\"") && n.contains("playbooks/notes-ir.toml")
+            ),
+            "and says which file would be used: {missing:?}"
         );
     }
 

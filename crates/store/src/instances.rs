@@ -36,9 +36,12 @@ pub(crate) const CREATE: &str = "CREATE TABLE fleet_ca (
          revoked_at INTEGER NOT NULL
      ) STRICT;";
 
+pub(crate) const GUIDES: &str = "ALTER TABLE instances ADD COLUMN checklist TEXT;
+     ALTER TABLE instances ADD COLUMN playbook TEXT;";
+
 const SELECT: &str = "SELECT name, address, profile, created_at, agent_cert_pem,
         client_cert_pem, revoked_at, last_attempt, last_contact, last_error_code, last_error,
-        agent_version, host, service_health, service_detail
+        agent_version, host, service_health, service_detail, checklist, playbook
      FROM instances";
 
 /// An enrolled instance as stored.
@@ -56,6 +59,15 @@ pub struct InstanceRecord {
     pub last_error_code: Option<String>,
     pub last_error: Option<String>,
     pub contact: Contact,
+    /// The checklist and playbook the agent's profile names (`[guides]`), as it last said.
+    pub guides: Guides,
+}
+
+/// The checklist and playbook an agent's profile names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Guides {
+    pub checklist: Option<String>,
+    pub playbook: Option<String>,
 }
 
 /// What the agent said the last time it was reached.
@@ -90,6 +102,7 @@ impl InstanceRecord {
             last_error_code: None,
             last_error: None,
             contact: Contact::default(),
+            guides: Guides::default(),
         }
     }
 
@@ -111,6 +124,10 @@ impl InstanceRecord {
                 host: row.get(12)?,
                 service_health: row.get(13)?,
                 service_detail: row.get(14)?,
+            },
+            guides: Guides {
+                checklist: row.get(15)?,
+                playbook: row.get(16)?,
             },
         })
     }
@@ -208,6 +225,15 @@ impl Instances<'_> {
                 contact.service_health,
                 contact.service_detail
             ],
+        )?;
+        Ok(())
+    }
+
+    /// The checklist and playbook the instance's agent's profile names.
+    pub fn set_guides(&self, name: &str, guides: &Guides) -> Result<()> {
+        self.0.execute(
+            "UPDATE instances SET checklist = ?2, playbook = ?3 WHERE name = ?1",
+            params![name, guides.checklist, guides.playbook],
         )?;
         Ok(())
     }

@@ -58,6 +58,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[compliance::FIXES],
     // 11: the console process that sends a rotation.
     &[rotations::SENDER],
+    // 12: the checklist and playbook the instance's agent's profile names.
+    &[instances::GUIDES],
 ];
 
 /// The schema version this build writes.

@@ -317,7 +317,11 @@ impl Compliance {
         let mut run = CheckRun::default();
         let mut inventory = None;
         for record in records {
-            let chosen = guides::checklist_for(&self.ctx.data_dir, &record.profile);
+            let chosen = guides::checklist_for(
+                &self.ctx.data_dir,
+                &record.profile,
+                record.guides.checklist.as_deref(),
+            );
             let template = match guides::checklist(&self.ctx.data_dir, &chosen.name) {
                 Ok(template) => template,
                 Err(e) => {
@@ -426,7 +430,11 @@ impl Compliance {
             if query.instance.as_ref().is_some_and(|i| *i != record.name) {
                 continue;
             }
-            let chosen = guides::checklist_for(&self.ctx.data_dir, &record.profile);
+            let chosen = guides::checklist_for(
+                &self.ctx.data_dir,
+                &record.profile,
+                record.guides.checklist.as_deref(),
+            );
             let template = match guides::checklist(&self.ctx.data_dir, &chosen.name) {
                 Ok(template) => template,
                 Err(e) => {
@@ -743,7 +751,11 @@ impl Compliance {
 
     fn item(&self, instance: &str, item: &str) -> Result<TemplateItem> {
         let record = self.ctx.instance(instance)?;
-        let chosen = guides::checklist_for(&self.ctx.data_dir, &record.profile);
+        let chosen = guides::checklist_for(
+            &self.ctx.data_dir,
+            &record.profile,
+            record.guides.checklist.as_deref(),
+        );
         let template = guides::checklist(&self.ctx.data_dir, &chosen.name)?;
         template
             .items

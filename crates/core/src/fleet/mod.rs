@@ -189,7 +189,15 @@ impl Fleet {
             agent_cert.pem,
             client_cert.pem,
         );
-        if let Err(e) = self.ctx.db().instances().insert(&record) {
+        let mut record = record;
+        record.guides = guides_of(&info);
+        let inserted = {
+            let db = self.ctx.db();
+            db.instances()
+                .insert(&record)
+                .and_then(|()| db.instances().set_guides(&name, &record.guides))
+        };
+        if let Err(e) = inserted {
             self.forget_client_key(&name);
             return Err(e.into());
         }
@@ -216,6 +224,7 @@ impl Fleet {
         let now = self.ctx.unix();
         match self.fetch_info(&record).await {
             Ok(info) => {
+                let guides = guides_of(&info);
                 let contact = Contact {
                     agent_version: Some(info.agent_version),
                     host: Some(info.host),
@@ -226,6 +235,9 @@ impl Fleet {
                     .db()
                     .instances()
                     .record_contact(name, now, &contact)?;
+                if info.service_profile.is_some() && guides != record.guides {
+                    self.ctx.db().instances().set_guides(name, &guides)?;
+                }
                 if info.profile != record.profile && !info.profile.is_empty() {
                     // The agent was given another profile since: follow it, and say so.
                     self.ctx.db().instances().set_profile(name, &info.profile)?;
@@ -613,4 +625,14 @@ fn view(record: &InstanceRecord, now: i64) -> Result<InstanceView> {
         cert_renew_at: renew_at,
         revoked: record.revoked_at.is_some(),
     })
+}
+
+/// The checklist and playbook the agent's profile names (none from an agent older than
+/// that report, or whose profile names none).
+fn guides_of(info: &protocol::Info) -> gatehouse_store::instances::Guides {
+    let facts = info.service_profile.as_ref();
+    gatehouse_store::instances::Guides {
+        checklist: facts.and_then(|f| f.checklist.clone()),
+        playbook: facts.and_then(|f| f.playbook.clone()),
+    }
 }

@@ -241,7 +241,7 @@ impl Incidents {
         let mut profile = None;
         for name in &input.instances {
             let record = self.ctx.instance(name)?;
-            profile.get_or_insert(record.profile);
+            profile.get_or_insert((record.profile, record.guides.playbook));
         }
         for ip in &input.ips {
             ip.parse::<IpAddr>()
@@ -259,8 +259,8 @@ impl Incidents {
         // The playbook is chosen now, by the first instance's profile; a file that does not
         // read yet is still named, so the incident shows why once it is opened.
         let chosen = profile
-            .as_deref()
-            .map(|p| guides::playbook_for(&self.ctx.data_dir, p));
+            .as_ref()
+            .map(|(p, named)| guides::playbook_for(&self.ctx.data_dir, p, named.as_deref()));
         let first_step = chosen
             .as_ref()
             .and_then(|c| guides::playbook(&self.ctx.data_dir, &c.name).ok())
@@ -355,7 +355,7 @@ impl Incidents {
             Some(stored) => {
                 // Incidents opened before playbooks were chosen by [guides] stored the
                 // profile's name: choosing again from it finds the same playbook.
-                let chosen = guides::playbook_for(&self.ctx.data_dir, &stored);
+                let chosen = guides::playbook_for(&self.ctx.data_dir, &stored, None);
                 let notice = chosen.notice.clone().or_else(|| {
                     (chosen.name == guides::GENERIC)
                         .then(|| guides::GENERIC_PLAYBOOK_NOTICE.to_owned())
