@@ -8,6 +8,7 @@ its log. The demo fleet and tests run them behind nginx; the real services are t
     fixture_service.py --profile rae     --port 18182 --workdir DIR --log FILE
     fixture_service.py --profile jelmore --port 18183 --workdir DIR --log FILE --access-log FILE
     fixture_service.py --profile notes   --port 18184 --workdir DIR --log FILE
+    fixture_service.py --profile jupyter --port 18185 --workdir DIR --log FILE
 
 `notes` is a service no built-in profile knows (tokens in a JSON config): the tests add it with
 a profile file, as an operator would.
@@ -341,7 +342,7 @@ class Notes(Service):
     def stamp():
         return now_iso()
 
-    def handle(self, method, path, headers, body, query=""):
+    def handle(self, method, path, headers, body, query="", peer="127.0.0.1"):
         if path == "/health":
             return 200, {}, b'{"ok":true}'
         if path.startswith("/api/notes"):
@@ -366,7 +367,84 @@ class Notes(Service):
         return 404, {}, b'{"error":"not found"}'
 
 
-PROFILES = {"sekha": Sekha, "rae": Rae, "jelmore": Jelmore, "notes": Notes}
+class Jupyter(Service):
+    """Jupyter Server 2.x as tried (jupyter-server 2.21.1): the token is read once at start from
+    DIR/jupyter_server_config.json (`IdentityProvider.token`, else the deprecated
+    `ServerApp.token`; the file wins over JUPYTER_TOKEN, which is only a default); an empty
+    token turns authentication off. `Authorization: token|bearer <t>` (any case) or
+    `?token=<t>` presents it; every API refusal is 403 `{"message": "Forbidden", ...}` and
+    writes two W lines naming the socket peer (never X-Forwarded-For), a ?token= value as
+    [secret]; accepted requests log nothing at the default level. /api answers its version
+    without a token; a POST without a token is refused by the XSRF check, also 403."""
+
+    wants_query = True
+    VERSION = "2.21.1"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        path = os.path.join(self.workdir, "jupyter_server_config.json")
+        config = {}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                config = json.load(f)
+        token = (config.get("IdentityProvider") or {}).get("token")
+        if token is None:
+            token = (config.get("ServerApp") or {}).get("token")
+            if token is not None:
+                self.line("W", "ServerApp.token config is deprecated in 2.0. Use IdentityProvider.token.")
+        if token is None:
+            token = os.environ.get("JUPYTER_TOKEN") or uuid.uuid4().hex + uuid.uuid4().hex[:16]
+        self.token = token
+        if token == "":
+            self.line("W", "All authentication is disabled.  Anyone who can connect to this server will be able to run code.")
+        self.line("I", f"Jupyter Server {self.VERSION} is running at:")
+        self.line("I", "http://127.0.0.1/?token=...")
+
+    def line(self, level, message):
+        now = datetime.datetime.now()
+        self.log.line(f"[{level} {now.strftime('%Y-%m-%d %H:%M:%S')}.{now.microsecond // 1000:03d} ServerApp] {message}")
+
+    def presented(self, headers, query):
+        auth = headers.get("Authorization") or ""
+        scheme, _, value = auth.strip().partition(" ")
+        if scheme.lower() in ("token", "bearer") and value.strip():
+            return value.strip()
+        values = urllib.parse.parse_qs(query).get("token")
+        return values[0].strip() if values else None
+
+    def handle(self, method, path, headers, body, query="", peer="127.0.0.1"):
+        if path == "/api":
+            return 200, {}, json.dumps({"version": self.VERSION}).encode()
+        if not path.startswith("/api/"):
+            return 404, {}, b'{"message": "Not Found", "reason": null}'
+        shown = path + ("?" + "&".join(
+            f"{k}=[secret]" if k == "token" else f"{k}={v}"
+            for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else "")
+        given = self.presented(headers, query)
+        if self.token != "" and given != self.token:
+            if method == "POST":
+                self.line("W", f"403 POST {path} ({peer}): '_xsrf' argument missing from POST")
+                self.line("W", "wrote error: \"'_xsrf' argument missing from POST\"")
+                self.line("W", f"403 POST {shown} (@{peer}) 0.59ms referer=None")
+                return 403, {}, b'{"message": "\'_xsrf\' argument missing from POST", "reason": null}'
+            self.line("W", "wrote error: 'Forbidden'")
+            self.line("W", f"403 {method} {shown} (@{peer}) 0.52ms referer=None")
+            return 403, {}, b'{"message": "Forbidden", "reason": null}'
+        extra = {}
+        origin = headers.get("Origin")
+        if origin is not None:
+            # A token-authenticated request is allowed from any Origin, which is reflected.
+            extra["Access-Control-Allow-Origin"] = origin
+        if path == "/api/status":
+            return 200, extra, b'{"connections": 0, "kernels": 0}'
+        if path == "/api/sessions":
+            return 200, extra, b"[]"
+        if path.startswith("/api/contents"):
+            return 200, extra, b'{"name": "", "path": "", "type": "directory", "content": []}'
+        return 404, extra, b'{"message": "Not Found", "reason": null}'
+
+
+PROFILES = {"sekha": Sekha, "rae": Rae, "jelmore": Jelmore, "notes": Notes, "jupyter": Jupyter}
 
 
 def main():
@@ -415,7 +493,7 @@ def main():
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             path, _, query = self.path.partition("?")
-            args = (self.command, path, self.headers, body) + ((query,) if service.wants_query else ())
+            args = (self.command, path, self.headers, body) + ((query, self.client_address[0]) if service.wants_query else ())
             status, extra, out = service.handle(*args)
             self.send_response(status)
             if "Content-Type" not in extra:

@@ -61,6 +61,13 @@ fn host_run_by(profile: &'static str, extra: &str, uid: Option<u32>) -> Host {
             format!("API_KEY={old_key}\nENABLE_API_KEY_AUTH=true\nSECRET_KEY=change-this-secret-key-in-production\n"),
         ),
         "jelmore" => (".env", "API_KEY_CLIENT", format!("API_KEY_ADMIN=admin-key-that-stays-0123456789-abcdef\nAPI_KEY_CLIENT={old_key}\nPOSTGRES_PASSWORD=x\n")),
+        "jupyter" => (
+            "jupyter_server_config.json",
+            "IdentityProvider.token",
+            format!(
+                "{{\n  \"ServerApp\": {{\"root_dir\": \"/srv/notebooks\"}},\n  \"IdentityProvider\": {{\"token\": \"{old_key}\"}}\n}}\n"
+            ),
+        ),
         // A service added by a profile file: the second of a list of tokens in a JSON config.
         _ => (
             "config.json",
@@ -97,10 +104,18 @@ fn host_run_by(profile: &'static str, extra: &str, uid: Option<u32>) -> Host {
     );
     let mut agent = AgentConfig::for_test(tmp.path().join("agent"))
         .with_profile(profile)
-        .with_service_url(format!("http://127.0.0.1:{port}/health"))
+        // Jupyter Server has no /health: /api answers without a token.
+        .with_service_url(format!(
+            "http://127.0.0.1:{port}{}",
+            if profile == "jupyter" {
+                "/api"
+            } else {
+                "/health"
+            }
+        ))
         .with_service_dir(dir.clone())
         .with_restart(vec!["sh".into(), "-c".into(), command], 5);
-    if !PROFILES.contains(&profile) {
+    if profile == "notes" {
         agent.profiles_dir = Some(demo_dir().join("profiles"));
     }
     Host {
@@ -189,6 +204,7 @@ async fn accepts(h: &Host, key: &str) -> bool {
         .as_deref()
         .expect("url")
         .trim_end_matches("/health")
+        .trim_end_matches("/api")
         .to_owned();
     let probe = &profile.probes.protected;
     let mut req = reqwest::Client::new().request(
@@ -214,7 +230,11 @@ async fn accepts(h: &Host, key: &str) -> bool {
 }
 
 fn new_key(profile: &str) -> String {
-    format!("{profile}-NEW-key-zyxwvutsrqponmlkjihgfedcba-9876")
+    match profile {
+        // Jupyter's keys are hex, as its own generated tokens are.
+        "jupyter" => "5e1f".repeat(12),
+        _ => format!("{profile}-NEW-key-zyxwvutsrqponmlkjihgfedcba-9876"),
+    }
 }
 
 #[cfg(unix)]
@@ -229,9 +249,10 @@ fn mode(path: &Path) -> u32 {
 
 const PROFILES: [&str; 3] = ["sekha", "rae", "jelmore"];
 
-/// The built-in profiles and `notes`, a service added by a profile file alone
-/// (`demo/profiles/notes.toml`: a list of tokens in a JSON config).
-const EVERY_PROFILE: [&str; 4] = ["sekha", "rae", "jelmore", "notes"];
+/// The built-in profiles (Jupyter Server's token in a JSON config among them) and `notes`, a
+/// service added by a profile file alone (`demo/profiles/notes.toml`: a list of tokens in a
+/// JSON config).
+const EVERY_PROFILE: [&str; 5] = ["sekha", "rae", "jelmore", "jupyter", "notes"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_cuts_over_and_proves_it_on_every_profile() {

@@ -62,7 +62,7 @@ pub enum ConfigError {
     #[error("{}: profile must be a name of letters, digits, '-' or '_', got {profile:?}", path.display())]
     BadProfile { path: PathBuf, profile: String },
     #[error(
-        "profile {profile:?} is neither built in (sekha, rae, jelmore) nor a file in profiles_dir, \
+        "profile {profile:?} is neither built in (sekha, rae, jelmore, jupyter) nor a file in profiles_dir, \
          and the config lists no [[logs]]: {detail}"
     )]
     UnknownProfile { profile: String, detail: String },

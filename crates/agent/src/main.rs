@@ -60,7 +60,7 @@ enum Command {
     /// exactly what its actions need (unit drop-in, ACL, polkit rule), start it, print what it
     /// can do and the enrollment code.
     Setup {
-        /// The service profile: sekha, rae, jelmore, or one in --profiles-dir.
+        /// The service profile: sekha, rae, jelmore, jupyter, or one in --profiles-dir.
         #[arg(long)]
         profile: String,
         /// The service's systemd unit (default: the profile's name, e.g. sekha.service).

@@ -21,7 +21,7 @@ pub struct HeatmapArgs {
     window: String,
     #[arg(long)]
     instance: Option<String>,
-    /// Service profile: sekha, rae, jelmore.
+    /// Service profile: sekha, rae, jelmore, jupyter.
     #[arg(long)]
     service: Option<String>,
     /// light or dark colours.

@@ -201,7 +201,7 @@ struct EventsArgs {
     to: Option<String>,
     #[arg(long)]
     instance: Option<String>,
-    /// Service profile: sekha, rae, jelmore.
+    /// Service profile: sekha, rae, jelmore, jupyter.
     #[arg(long)]
     service: Option<String>,
     /// auth, request, rate_limit, service, log, unparsed, gap, console.

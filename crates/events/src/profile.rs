@@ -518,6 +518,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("sekha", include_str!("../../../profiles/sekha.toml")),
     ("rae", include_str!("../../../profiles/rae.toml")),
     ("jelmore", include_str!("../../../profiles/jelmore.toml")),
+    ("jupyter", include_str!("../../../profiles/jupyter.toml")),
 ];
 
 impl Profile {
@@ -653,8 +654,8 @@ mod tests {
         let names: Vec<_> = Profile::builtin_names().collect();
         assert_eq!(
             names,
-            ["sekha", "rae", "jelmore"],
-            "the three built-in profiles, in order"
+            ["sekha", "rae", "jelmore", "jupyter"],
+            "the built-in profiles, in order"
         );
         for name in names {
             assert_eq!(builtin(name).name, name, "file and name agree");
@@ -1053,5 +1054,67 @@ mod tests {
             let err = with(auth).expect_err(auth);
             assert!(err.message.contains(says), "{auth:?}: {err}");
         }
+    }
+
+    /// Jupyter Server's own lines, as jupyter-server 2.21.1 wrote them when tried: a refusal
+    /// is a failed sign-in from the socket peer, the line before it a message, an accepted
+    /// request (DEBUG level) a success, a ?token= value stays as the server wrote it.
+    #[test]
+    fn jupyter_lines_read_as_the_real_server_writes_them() {
+        let jupyter = builtin("jupyter");
+        let format = &jupyter.logs[0].format;
+        let refused = format
+            .parse(b"[W 2026-12-07 18:06:57.179 ServerApp] 403 GET /api/status (@127.0.0.1) 0.52ms referer=None")
+            .expect("a refusal line parses");
+        assert_eq!(
+            (
+                refused.kind,
+                refused.outcome,
+                refused.status,
+                refused.ip.as_deref(),
+                refused.path.as_deref()
+            ),
+            (
+                Kind::Auth,
+                Outcome::Failure,
+                Some(403),
+                Some("127.0.0.1"),
+                Some("/api/status")
+            ),
+            "a 403 from the peer: {refused:?}"
+        );
+        let query = format
+            .parse(b"[W 2026-12-07 18:06:57.279 ServerApp] 403 GET /api/status?token=[secret] (@10.0.0.8) 0.52ms referer=None")
+            .expect("parses");
+        assert_eq!(
+            query.path.as_deref(),
+            Some("/api/status?token=[secret]"),
+            "the server hides the token itself"
+        );
+        let said = format
+            .parse(b"[W 2026-12-07 18:06:57.179 ServerApp] wrote error: 'Forbidden'")
+            .expect("a message line parses");
+        assert_eq!(
+            (said.kind, said.message.as_deref()),
+            (Kind::Log, Some("wrote error: 'Forbidden'")),
+            "kept as a message, not unparsed"
+        );
+        let accepted = format
+            .parse(b"[D 2026-12-08 03:08:23.244 ServerApp] 200 GET /api/status (2af12b9aeba34a55808b4dbb93cd8d5e@127.0.0.1) 1.16ms")
+            .expect("an accepted request parses");
+        assert_eq!(
+            (accepted.outcome, accepted.actor.as_deref()),
+            (Outcome::Success, Some("2af12b9aeba34a55808b4dbb93cd8d5e")),
+            "a success, by the user the server made for the token"
+        );
+        let terminal = format
+            .parse(b"[W 2026-12-07 18:07:01.002 TerminalsExtensionApp] 403 GET /api/terminals (@127.0.0.1) 0.40ms referer=None")
+            .expect("another logger's refusal parses");
+        assert_eq!(terminal.status, Some(403), "whichever logger writes it");
+        assert_eq!(
+            jupyter.auth.sign_ins().classify(403),
+            (Kind::Auth, Outcome::Failure),
+            "a missing and a wrong token both get 403: it stays a failed sign-in"
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::error::ConfigError;
 pub struct AgentConfig {
     /// Address the mTLS API listens on.
     pub listen: SocketAddr,
-    /// Which service profile this agent runs beside (sekha, rae, jelmore, or a custom one).
+    /// Which service profile this agent runs beside (sekha, rae, jelmore, jupyter, or a custom one).
     pub profile: String,
     /// Where the agent keeps its key, certificates and event buffer.
     pub state_dir: PathBuf,

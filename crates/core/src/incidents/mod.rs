@@ -74,6 +74,7 @@ pub fn playbooks() -> &'static [Playbook] {
             include_str!("../../../../playbooks/sekha.toml"),
             include_str!("../../../../playbooks/rae.toml"),
             include_str!("../../../../playbooks/jelmore.toml"),
+            include_str!("../../../../playbooks/jupyter.toml"),
             include_str!("../../../../playbooks/generic.toml"),
         ]
         .iter()
