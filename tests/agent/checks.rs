@@ -806,6 +806,48 @@ fn backdate(path: &Path, hours: u64) {
         .expect("set mtime");
 }
 
+/// A service's own log whose format names each request's client (a pattern with an `ip`
+/// capture, as Jupyter Server's refusals are read) is an access log; one that names none is
+/// not, whatever else it says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_log_that_names_clients_is_an_access_log() {
+    use CheckStatus::{Fail, Pass};
+    let sekha = Service::start(
+        "sekha",
+        &[("config.toml", "mcp_api_key = \"x\"\n", 0o600)],
+        &[],
+    );
+    let own = sekha.tmp.path().join("service.log");
+    std::fs::write(&own, "W 403 GET /api from 203.0.113.9\n").expect("log");
+    backdate(&own, 0);
+    let with = |pattern: &str| {
+        let mut config = sekha.config("sekha", CheckSettings::default());
+        config.logs = vec![serde_json::from_value(serde_json::json!({
+            "path": own, "format": "pattern", "pattern": pattern, "source": "service"
+        }))
+        .expect("log config")];
+        boot(config)
+    };
+    let naming = with(r"^W (?P<status>\d+) (?P<method>\S+) (?P<path>\S+) from (?P<ip>\S+)$");
+    expect(
+        &run(&naming, &[CheckId::AccessLogRecent], TlsMinimum::Tls13).await,
+        "a service log naming clients, written now",
+        &[(CheckId::AccessLogRecent, Pass)],
+    );
+    let silent = with(r"^W (?P<status>\d+) (?P<message>.*)$");
+    let results = run(&silent, &[CheckId::AccessLogRecent], TlsMinimum::Tls13).await;
+    expect(
+        &results,
+        "a service log naming no client",
+        &[(CheckId::AccessLogRecent, Fail)],
+    );
+    assert!(
+        results[0].summary.contains("no access log"),
+        "says there is none: {}",
+        results[0].summary
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_must_be_recent_and_encrypted_and_the_access_log_recent() {
     use CheckStatus::{Fail, Pass, Unknown};

@@ -120,6 +120,40 @@ fn check_config_prints_the_resolved_profile_and_reads_each_config_file() {
     );
 }
 
+/// `check-config | head -1`: a reader that goes away ends the agent quietly with SIGPIPE's
+/// status, as other tools do, never a panic.
+#[test]
+fn check_config_into_a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:7443\"\nprofile = \"jelmore\"\nstate_dir = \"/var/lib/gatehouse-agent\"\n",
+    )
+    .expect("write config");
+    let status = tmp.path().join("status");
+    // The reader (`true`) is gone long before the agent writes its first line.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 0.5; {} check-config --config {} 2>{}; echo $? > {}) | true",
+            env!("CARGO_BIN_EXE_gatehouse-agent"),
+            config.display(),
+            tmp.path().join("stderr").display(),
+            status.display()
+        ))
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "the pipeline ran");
+    let stderr = std::fs::read_to_string(tmp.path().join("stderr")).expect("stderr");
+    assert_eq!(
+        std::fs::read_to_string(&status).expect("status").trim(),
+        "141",
+        "SIGPIPE's status; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+}
+
 /// The profiles' default log paths and `systemctl restart` units are guesses: none of the
 /// services ships a unit, and a log that is not there is never read. check-config says so.
 #[test]

@@ -788,6 +788,13 @@ fn kills_mid_rotation_leave_no_service_keyless_no_keychain_key_refused_and_nothi
         stdout(&out),
         stderr(&out)
     );
+    assert!(
+        stdout(&out).contains(&format!(
+            "`secret-tool lookup service '{keychain}' username 'instance/sekha-1/key/mcp_api_key'` prints it"
+        )),
+        "a rotation without --show-key says where the new key is to be read: {}",
+        stdout(&out)
+    );
     let mut counts = RotationCounts::default();
     settle_and_count(
         session,

@@ -985,6 +985,26 @@ fn the_agent_s_own_probes_are_shown_but_never_counted() {
         3,
         "the probes are on the timeline, flagged as Gatehouse's own"
     );
+    let attempts = store
+        .page(
+            &EventFilter {
+                attempts: true,
+                ..Default::default()
+            },
+            &[],
+            None,
+            10,
+        )
+        .expect("page");
+    assert_eq!(
+        attempts
+            .events
+            .iter()
+            .map(|e| e.ip.as_deref())
+            .collect::<Vec<_>>(),
+        [Some("203.0.113.9")],
+        "failed sign-ins as heatmaps and incidents count them leave the probes out"
+    );
     drop(store);
     let path = tmp.path().join("events.sqlite3");
     {

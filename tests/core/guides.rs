@@ -342,41 +342,7 @@ async fn a_service_added_by_files_alone_is_watched_rotated_checked_and_handled()
             "{{\n  \"auth\": {{\"tokens\": [{{\"token\": \"{first}\"}}, {{\"token\": \"{second}\"}}]}},\n  \"signing_secret\": \"signing-secret-0123456789-abcdefghij\"\n}}\n"
         ),
     );
-    let log = lab.agents.join("notes.log");
-    let port = crate::ports::free_port();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
-    let pid = crate::support::PidFile(lab.agents.join("notes.pid"));
-    let command = format!(
-        "sh {} {} --profile notes --port {port} --workdir {} --log {}",
-        demo.join("restart_fixture.sh").display(),
-        pid.0.display(),
-        service.display(),
-        log.display()
-    );
-    let started = std::process::Command::new("sh")
-        .args(["-c", &command])
-        .status()
-        .expect("start");
-    assert!(started.success(), "the notes fixture starts");
-    let health = format!("http://127.0.0.1:{port}/health");
-    let (dir, code) = lab.init_agent("notes-1", OffsetDateTime::now_utc());
-    let mut config = gatehouse_agent::AgentConfig::for_test(dir)
-        .with_profile("notes")
-        .with_service_url(health.clone())
-        .with_service_dir(&service)
-        .with_restart(vec!["sh".into(), "-c".into(), command], 5);
-    config.profiles_dir = Some(demo.join("profiles"));
-    // The profile's own log format (a pattern), at the fixture's log path.
-    let format = config.service_profile().expect("the notes profile").logs[0]
-        .format
-        .clone();
-    config = config.with_logs(vec![gatehouse_agent::tail::LogConfig::file(
-        &log,
-        format,
-        gatehouse_events::Source::Service,
-    )]);
-    let agent = start_agent_config(config).await;
-    lab.add("notes-1", &agent, &code).await.expect("enrolled");
+    let (agent, pid, port) = fixture_instance(&lab, "notes-1", "notes", &service, "/health").await;
 
     // Six wrong tokens from one address, as its own log records them.
     let client = reqwest::Client::new();
@@ -561,4 +527,103 @@ async fn the_checklist_and_playbook_the_agent_s_profile_names_are_used() {
         Some("Jelmore security incident checklist".to_owned()),
         "and the playbook it names"
     );
+}
+
+/// The fixture service for `profile` (`demo/fixture_service.py`, restarted by
+/// `restart_fixture.sh`) working in `service`, and an agent beside it enrolled as `name`,
+/// following the fixture's log in the profile's own format. `notes` is read from
+/// `demo/profiles`, as an operator's file; the others are built in.
+async fn fixture_instance(
+    lab: &Lab,
+    name: &str,
+    profile: &str,
+    service: &Path,
+    health: &str,
+) -> (Running, crate::support::PidFile, u16) {
+    let log = lab.agents.join(format!("{name}.log"));
+    let port = crate::ports::free_port();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
+    let pid = crate::support::PidFile(lab.agents.join(format!("{name}.pid")));
+    let command = format!(
+        "sh {} {} --profile {profile} --port {port} --workdir {} --log {}",
+        demo.join("restart_fixture.sh").display(),
+        pid.0.display(),
+        service.display(),
+        log.display()
+    );
+    let started = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .status()
+        .expect("start");
+    assert!(started.success(), "the {profile} fixture starts");
+    let (dir, code) = lab.init_agent(name, OffsetDateTime::now_utc());
+    let mut config = gatehouse_agent::AgentConfig::for_test(dir)
+        .with_profile(profile)
+        .with_service_url(format!("http://127.0.0.1:{port}{health}"))
+        .with_service_dir(service)
+        .with_restart(vec!["sh".into(), "-c".into(), command], 5);
+    if profile == "notes" {
+        config.profiles_dir = Some(demo.join("profiles"));
+    }
+    // The profile's own log format (a pattern), at the fixture's log path.
+    let format = config.service_profile().expect("the profile").logs[0]
+        .format
+        .clone();
+    config = config.with_logs(vec![gatehouse_agent::tail::LogConfig::file(
+        &log,
+        format,
+        gatehouse_events::Source::Service,
+    )]);
+    let agent = start_agent_config(config).await;
+    lab.add(name, &agent, &code).await.expect("enrolled");
+    (agent, pid, port)
+}
+
+/// Jupyter Server's token is hex, as its own generated tokens are, and its agent takes no
+/// other: the console writes the new token in the encoding the agent's profile names, and the
+/// service takes it (a base64url key was refused by the agent before, so no Jupyter token
+/// could be rotated from the console).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jupyter_token_is_rotated_from_the_console_in_the_profile_s_encoding() {
+    let lab = Lab::new();
+    let service = lab.agents.join("jupyter-svc");
+    let old = "a1b2c3d4".repeat(6);
+    write_file(
+        &service,
+        "jupyter_server_config.json",
+        &format!("{{\"ServerApp\": {{\"root_dir\": \"/srv\"}}, \"IdentityProvider\": {{\"token\": \"{old}\"}}}}\n"),
+    );
+    let (_agent, _pid, port) =
+        fixture_instance(&lab, "jupyter-1", "jupyter", &service, "/api").await;
+    let (result, new_key) = lab
+        .console
+        .rotation
+        .rotate_key("jupyter-1", "IdentityProvider.token")
+        .await
+        .expect("the rotation runs");
+    assert!(
+        result.committed && result.error.is_none(),
+        "the token is rotated: {result:?}"
+    );
+    let new_key = new_key.expect("the new token is handed over once");
+    assert!(
+        new_key.expose().len() >= 32 && new_key.expose().chars().all(|c| c.is_ascii_hexdigit()),
+        "a hex token, as the profile says"
+    );
+    let status = |token: String| async move {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/status"))
+            .header("Authorization", format!("token {token}"))
+            .send()
+            .await
+            .expect("the fixture answers")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        status(new_key.expose().clone()).await,
+        200,
+        "the new token works"
+    );
+    assert_eq!(status(old).await, 403, "the old one is refused");
 }

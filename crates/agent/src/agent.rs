@@ -549,6 +549,8 @@ impl Agent {
                     checklist: p.guides.as_ref().map(|g| g.checklist.clone()),
                     playbook: p.guides.as_ref().map(|g| g.playbook.clone()),
                     loses_data: p.restart.loses_data.clone(),
+                    key_encoding: Some(p.keys.encoding.clone()),
+                    key_min_length: u32::try_from(p.keys.min_length).unwrap_or(u32::MAX),
                 }),
         }
     }

@@ -171,7 +171,7 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
     let cfg = AgentConfig::load(path).map_err(|e| config_error(&e))?;
     let settings = Settings::resolve(&cfg);
     let logs = settings.logs().map_err(config_error)?;
-    println!(
+    gatehouse_agent::say!(
         "ok: listen {} · profile {} · state {}",
         cfg.listen,
         cfg.profile,
@@ -186,7 +186,7 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
                 .map(|dir| dir.join(format!("{}.toml", cfg.profile)))
                 .filter(|path| path.is_file())
                 .map_or_else(|| "built in".to_owned(), |path| path.display().to_string());
-            println!(
+            gatehouse_agent::say!(
                 "   profile {} ({}; {origin}): {}",
                 profile.name,
                 profile.display_name,
@@ -197,8 +197,8 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
                 }
             );
             match &profile.guides {
-                Some(g) => println!("   checklist {} · playbook {}", g.checklist, g.playbook),
-                None => println!(
+                Some(g) => gatehouse_agent::say!("   checklist {} · playbook {}", g.checklist, g.playbook),
+                None => gatehouse_agent::say!(
                     "   no [guides]: the console uses a checklist and playbook named {}, else its generic ones",
                     profile.name
                 ),
@@ -210,7 +210,7 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
                 &gatehouse_pki::Fingerprints::unkeyed(),
             );
             for key in &report.credentials {
-                println!(
+                gatehouse_agent::say!(
                     "   key {} in {} ({} characters{})",
                     key.name,
                     key.file,
@@ -222,7 +222,7 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
         }
         Err(e) => warnings.push(e.to_string()),
     }
-    println!(
+    gatehouse_agent::say!(
         "   restart: {} (allowed {} s)",
         settings.service.restart_command.join(" "),
         settings.service.restart_timeout.as_secs()
@@ -237,7 +237,7 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
             },
             None => String::new(),
         };
-        println!(
+        gatehouse_agent::say!(
             "   follows {} ({}, {}{read})",
             log.name(),
             log.format.name(),
@@ -245,9 +245,9 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
         );
     }
     for warning in warnings {
-        println!("warning: {warning}");
+        gatehouse_agent::say!("warning: {warning}");
     }
-    println!();
+    gatehouse_agent::say!();
     let uid = fsutil::agent_uid();
     if uid == 0 && !probe {
         let report = grants::report_path(&cfg.state_dir);
@@ -255,16 +255,19 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
             Ok(text) => {
                 let capabilities: Vec<gatehouse_protocol::Capability> =
                     serde_json::from_str(&text).with_context(|| format!("reading {}", report.display()))?;
-                println!("What the running agent can do (each tried at its start; {}):", report.display());
-                print!("{}", indent(&grants::render(&capabilities)));
+                gatehouse_agent::say!("What the running agent can do (each tried at its start; {}):", report.display());
+                gatehouse_agent::say!("{}", indent(&grants::render(&capabilities)).trim_end_matches('\n'));
             }
-            Err(_) => println!(
+            Err(_) => gatehouse_agent::say!(
                 "The agent has not run with this state directory yet, and root can do what the agent's user may not: start it (systemctl start gatehouse-agent), or run `gatehouse-agent setup`, then ask again (--probe tries as root)."
             ),
         }
     } else {
-        println!("What this process (uid {uid}) can do, each tried now:");
-        print!("{}", indent(&grants::render(&grants::probe(&settings))));
+        gatehouse_agent::say!("What this process (uid {uid}) can do, each tried now:");
+        gatehouse_agent::say!(
+            "{}",
+            indent(&grants::render(&grants::probe(&settings))).trim_end_matches('\n')
+        );
     }
     Ok(())
 }
@@ -348,7 +351,7 @@ fn print_code(
     eprintln!();
     eprintln!("Enrollment code, single use, valid until {expires} (on standard output):");
     eprintln!();
-    println!("{code}");
+    gatehouse_agent::say!("{code}");
     eprintln!();
     eprintln!("In Gatehouse choose Add instance and paste it, or on the console machine run");
     eprintln!(

@@ -201,13 +201,13 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
     systemctl(&["restart", AGENT_UNIT])?;
     did.push(format!("enabled and (re)started {AGENT_UNIT}"));
     for line in &did {
-        println!("setup: {line}");
+        crate::say!("setup: {line}");
     }
     let report = await_report()?;
-    println!();
-    println!("What the agent can do, each tried by the running agent:");
+    crate::say!();
+    crate::say!("What the agent can do, each tried by the running agent:");
     for line in grants::render(&report).lines() {
-        println!("  {line}");
+        crate::say!("  {line}");
     }
     let lacking: Vec<&Capability> = report
         .iter()
@@ -215,8 +215,8 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
         .filter(|c| grants_fix(&c.why))
         .collect();
     if !lacking.is_empty() {
-        println!();
-        println!(
+        crate::say!();
+        crate::say!(
             "setup: {} grant(s) do not work yet; see above",
             lacking.len()
         );
@@ -226,8 +226,8 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
             fsutil::write_atomic(file, format!("{code}\n").as_bytes())
                 .with_context(|| format!("writing the enrollment code to {}", file.display()))?;
         }
-        println!();
-        println!(
+        crate::say!();
+        crate::say!(
             "Enrollment code (single use, 15 minutes; paste it into Add instance, or `gatehouse instance add --name NAME --address HOST:{} < code.txt`){}:",
             options.listen.port(),
             options
@@ -235,7 +235,7 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
                 .as_ref()
                 .map_or(String::new(), |f| format!(", also in {}", f.display()))
         );
-        println!("{code}");
+        crate::say!("{code}");
     }
     Ok(lacking.is_empty())
 }

@@ -687,7 +687,23 @@ pub fn rotate(
             );
             match (&key, show_key) {
                 (Some(key), true) => say!("New key (shown once): {}", key.expose()),
-                _ => say!("The new key is in the OS keychain; --show-key prints it once."),
+                _ => {
+                    // The key is handed over now or read from the keychain later: say where.
+                    let entry = format!("instance/{instance}/key/{name}");
+                    say!(
+                        "The new key is in the OS keychain under service {:?}, account {:?}{} (rotate with --show-key to have it printed here).",
+                        console.vault().service(),
+                        entry,
+                        if cfg!(target_os = "linux") {
+                            format!(
+                                "; `secret-tool lookup service '{}' username '{entry}'` prints it",
+                                console.vault().service()
+                            )
+                        } else {
+                            String::new()
+                        }
+                    )
+                }
             }
         } else {
             say!(

@@ -384,6 +384,21 @@ impl LineFormat {
         }
     }
 
+    /// Whether the format's lines name the client of each request they record (an access
+    /// log's, or a pattern with an `ip` capture): where a failed sign-in's address comes from.
+    pub fn names_clients(&self) -> bool {
+        match self {
+            LineFormat::Builtin(f) => matches!(
+                f,
+                Format::UvicornAccess
+                    | Format::NginxCombined
+                    | Format::NginxJson
+                    | Format::CaddyJson
+            ),
+            LineFormat::Pattern(p) => p.captures_ip(),
+        }
+    }
+
     /// The built-in format, if it is one.
     pub fn builtin(&self) -> Option<Format> {
         match self {

@@ -194,6 +194,11 @@ impl Pattern {
         self.slots.outcome.is_none()
     }
 
+    /// Whether it has an `ip` capture.
+    pub fn captures_ip(&self) -> bool {
+        self.slots.ip.is_some()
+    }
+
     /// The expression as written.
     pub fn as_str(&self) -> &str {
         &self.source

@@ -305,6 +305,12 @@ pub struct ProfileFacts {
     /// What a restart destroys, if anything (RAE in lite mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loses_data: Option<String>,
+    /// How a new key must be written (`base64url` or `hex`) and its least length: the agent
+    /// refuses any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_encoding: Option<String>,
+    #[serde(default)]
+    pub key_min_length: u32,
 }
 
 /// One thing the agent can or cannot do, as `/v1/info` and `gatehouse-agent check-config`

@@ -1,5 +1,6 @@
-//! The access log: one is configured (the proxy's or the service's, which carry the client
-//! address of a failed sign-in) and was written within a day.
+//! The access log: one is configured (the proxy's or the service's access log, or a service
+//! log whose format names each request's client, as a pattern with an `ip` capture does: each
+//! carries the client address of a failed sign-in) and was written within a day.
 
 use std::time::Duration;
 
@@ -20,7 +21,10 @@ pub(super) fn access_log(cx: &Context<'_>, now: i64) -> CheckResult {
     };
     let access: Vec<_> = logs
         .iter()
-        .filter(|l| matches!(l.source, Source::Proxy | Source::Access))
+        .filter(|l| {
+            matches!(l.source, Source::Proxy | Source::Access)
+                || (l.source == Source::Service && l.format.names_clients())
+        })
         .collect();
     if access.is_empty() {
         return fail(

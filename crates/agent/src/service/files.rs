@@ -57,7 +57,7 @@ impl<'a> Service<'a> {
     pub fn database(&self) -> Result<PathBuf, String> {
         let db = self.profile.database.as_ref().ok_or_else(|| {
             format!(
-                "the {} profile names no SQLite database to snapshot (its data lives in a database server: back that up with its own tools)",
+                "the {} profile names no database ([database] with path and format = \"sqlite\"), so there is nothing the agent can snapshot; if its data is in a database server, back that up with its own tools",
                 self.profile.display_name
             )
         })?;

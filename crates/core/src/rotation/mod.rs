@@ -652,24 +652,64 @@ fn account_of_process() -> Option<String> {
     None
 }
 
-/// 256 random bits, base64url without padding (43 characters): what every profile accepts.
-fn generate_key() -> Result<crate::Sensitive<String>> {
+/// How a service's keys are written, as its profile says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyEncoding {
+    /// Unpadded base64url: 43 characters for 256 bits.
+    Base64Url,
+    /// Lower-case hex: 64 characters for 256 bits.
+    Hex,
+}
+
+impl KeyEncoding {
+    fn from_word(word: Option<&str>) -> KeyEncoding {
+        match word {
+            Some("hex") => KeyEncoding::Hex,
+            _ => KeyEncoding::Base64Url,
+        }
+    }
+}
+
+/// Longest key the agent takes.
+const MAX_KEY_CHARS: usize = 256;
+
+/// At least 256 random bits in `encoding`, and at least `min_length` characters (as the
+/// agent checks it).
+fn generate_key(encoding: KeyEncoding, min_length: usize) -> Result<crate::Sensitive<String>> {
     use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 32];
+    let min_length = min_length.min(MAX_KEY_CHARS);
+    let bytes_for = |chars: usize| match encoding {
+        KeyEncoding::Base64Url => (chars * 6).div_ceil(8),
+        KeyEncoding::Hex => chars.div_ceil(2),
+    };
+    let mut bytes = vec![0u8; bytes_for(min_length).max(32)];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| Error::Keychain {
             detail: "the system's random number generator failed".into(),
         })?;
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(43);
-    for chunk in bytes.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+    let mut out = String::with_capacity(bytes.len() * 2);
+    match encoding {
+        KeyEncoding::Base64Url => {
+            const ALPHABET: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            for chunk in bytes.chunks(3) {
+                let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+                    << (8 * (3 - chunk.len()));
+                for i in 0..=chunk.len() {
+                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                }
+            }
+        }
+        KeyEncoding::Hex => {
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            for b in &bytes {
+                out.push(char::from(DIGITS[usize::from(b >> 4)]));
+                out.push(char::from(DIGITS[usize::from(b & 15)]));
+            }
         }
     }
+    out.truncate(MAX_KEY_CHARS);
     bytes.fill(0);
     Ok(crate::Sensitive::new(out))
 }
@@ -777,12 +817,31 @@ impl Rotation {
                 what: "key",
                 name: format!("named {name} on {instance} (its agent reports none)"),
             })?;
+        // The new key is written as the agent's profile says (Jupyter's are hex); the
+        // built-in profile of the same name stands in for an agent older than that report.
+        let (encoding, min_length) = match self.ctx.agent(&record).await?.info().await {
+            Ok(gatehouse_protocol::Info {
+                service_profile: Some(facts),
+                ..
+            }) => (
+                KeyEncoding::from_word(facts.key_encoding.as_deref()),
+                facts.key_min_length as usize,
+            ),
+            _ => gatehouse_events::Profile::builtin(&record.profile)
+                .and_then(std::result::Result::ok)
+                .map_or((KeyEncoding::Base64Url, 0), |p| {
+                    (
+                        KeyEncoding::from_word(Some(&p.keys.encoding)),
+                        p.keys.min_length,
+                    )
+                }),
+        };
         self.ctx.audit(
             "rotate_requested",
             instance,
             &format!("rotate {name} (fingerprint {})", found.fingerprint),
         )?;
-        let key = generate_key()?;
+        let key = generate_key(encoding, min_length)?;
         let new_fingerprint = fingerprints.of(key.expose().as_bytes());
         let pending = pending_entry(instance, name, &new_fingerprint);
         self.ctx.vault.store(
@@ -1280,9 +1339,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_keys_are_256_bits_of_base64url() {
-        let a = generate_key().expect("key");
-        let b = generate_key().expect("key");
+    fn generated_keys_are_256_bits_in_the_profile_s_encoding_and_length() {
+        let a = generate_key(KeyEncoding::Base64Url, 32).expect("key");
+        let b = generate_key(KeyEncoding::Base64Url, 32).expect("key");
         assert_eq!(a.expose().len(), 43, "32 bytes in unpadded base64url");
         assert!(
             a.expose()
@@ -1291,6 +1350,24 @@ mod tests {
             "only the base64url alphabet: safe in TOML strings and dotenv lines"
         );
         assert_ne!(a.expose(), b.expose(), "every key is new");
+        let hex = generate_key(KeyEncoding::Hex, 32).expect("key");
+        assert!(
+            hex.expose().len() == 64 && hex.expose().chars().all(|c| c.is_ascii_hexdigit()),
+            "32 bytes in hex, for a profile whose keys are hex: {}",
+            hex.expose().len()
+        );
+        let long = generate_key(KeyEncoding::Hex, 100).expect("key");
+        assert_eq!(
+            long.expose().len(),
+            100,
+            "as long as the profile's least length"
+        );
+        let longest = generate_key(KeyEncoding::Base64Url, 10_000).expect("key");
+        assert_eq!(
+            longest.expose().len(),
+            MAX_KEY_CHARS,
+            "never longer than the agent takes"
+        );
     }
 
     #[cfg(target_os = "linux")]

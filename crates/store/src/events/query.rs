@@ -200,9 +200,11 @@ impl EventStore {
         if filter.attempts {
             let periods = self.counting_sources()?;
             let (kind, outcome) = (kind_code(Kind::Auth), outcome_code(Outcome::Failure));
+            // The agent's own requests are never an attempt (as in the rollups).
             clauses.push(format!(
-                "kind = {kind} AND outcome = {outcome} AND ({})",
-                counting_clause(&periods, TimeColumn::Micros)
+                "kind = {kind} AND outcome = {outcome} AND (flags & {probe}) = 0 AND ({})",
+                counting_clause(&periods, TimeColumn::Micros),
+                probe = gatehouse_protocol::flags::PROBE
             ));
             term_sets.push(Terms::Ids(vec![kind_term(kind)]));
             term_sets.push(Terms::Ids(vec![outcome_term(outcome)]));
