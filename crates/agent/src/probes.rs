@@ -21,10 +21,13 @@
 //!    accord), names no client or one the agent's request
 //!    could have (loopback, the burst's documentation address), names no path or the path
 //!    the window asked for, and is dated within the window (with a little slack for the
-//!    service's clock, more for lines the agent had to date itself when it read them).
+//!    service's clock, and up to three seconds after it for lines the agent had to date itself
+//!    when it read them), while the window has lines left: at most two per request it sent,
+//!    in each log (a service may log a refusal twice, as RAE does).
 //!
-//! Rule 2 is a matter of timing and could, within a window of milliseconds, take a request
-//! from someone else for the agent's. Only the service's own logs are judged by it: the
+//! Rule 2 is a matter of timing and could take a request from someone else for the agent's,
+//! within the window and its slack; the count bounds that to as many lines as the agent's own
+//! requests could have made, so a burst of someone else's failures in that time is counted. Only the service's own logs are judged by it: the
 //! proxy's log, where the client address can be trusted and from which the console counts
 //! failed sign-ins when an instance has one, is judged by rule 1 alone.
 
@@ -71,7 +74,14 @@ struct Window {
     path: String,
     start_us: i64,
     end_us: Option<i64>,
+    /// How many requests the window's activity sends (one, unless it says otherwise).
+    requests: u32,
+    /// Lines rule 2 took as this window's, in the service's log and in its access log.
+    claimed: [u32; 2],
 }
+
+/// Lines rule 2 may take as the agent's, per request and log.
+const LINES_PER_REQUEST: u32 = 2;
 
 /// What a log line says, as far as telling the agent's own requests goes.
 #[derive(Debug, Clone, Copy)]
@@ -128,13 +138,15 @@ impl ProbeLog {
             path: bare_path(path).to_owned(),
             start_us: now,
             end_us: None,
+            requests: 1,
+            claimed: [0; 2],
         });
         Probe { log: self, nonce }
     }
 
     /// Whether `event` is about a request the agent sent (see the module's documentation).
     pub fn is_own(&self, event: &Seen<'_>) -> bool {
-        let windows = self.lock();
+        let mut windows = self.lock();
         if windows.is_empty() {
             return false;
         }
@@ -156,12 +168,21 @@ impl ProbeLog {
             (SERVICE_SLACK_US, SERVICE_SLACK_US)
         };
         let path = event.path.map(bare_path);
-        windows.iter().any(|w| {
+        let log = usize::from(event.source == Source::Access);
+        let taken = windows.iter_mut().find(|w| {
             let end = w.end_us.unwrap_or(i64::MAX);
             event.time_us >= w.start_us - before
                 && event.time_us <= end.saturating_add(after)
                 && path.is_none_or(|p| p == w.path)
-        })
+                && w.claimed[log] < w.requests.saturating_mul(LINES_PER_REQUEST)
+        });
+        match taken {
+            Some(window) => {
+                window.claimed[log] += 1;
+                true
+            }
+            None => false,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Window>> {
@@ -170,6 +191,19 @@ impl ProbeLog {
 }
 
 impl Probe<'_> {
+    /// The window's activity sends `n` requests (a burst), not one.
+    pub fn sends(&self, n: u32) {
+        if let Some(window) = self
+            .log
+            .lock()
+            .iter_mut()
+            .rev()
+            .find(|w| w.nonce == self.nonce)
+        {
+            window.requests = n.max(1);
+        }
+    }
+
     /// The nonce this window's requests carry.
     pub fn nonce(&self) -> &str {
         &self.nonce
@@ -300,6 +334,50 @@ mod tests {
             time_us: Clock::system().micros(),
             dated_by_agent: false,
         }
+    }
+
+    /// Jupyter Server logs no nonce and no time the agent reads: a burst of someone else's
+    /// failures from loopback just after a key check must not all pass for the agent's.
+    #[test]
+    fn timing_takes_no_more_lines_than_the_agent_s_requests_could_make() {
+        let log = ProbeLog::new(Clock::system());
+        let check = log.begin("/api/status");
+        drop(check);
+        let refused = |n: usize| {
+            let mut l = line(
+                Source::Service,
+                Kind::Auth,
+                Some("127.0.0.1"),
+                Some("/api/status"),
+                &format!("403 GET /api/status (@127.0.0.1) {n}"),
+            );
+            l.dated_by_agent = true;
+            l
+        };
+        let own: Vec<bool> = (0..6).map(|n| log.is_own(&refused(n).seen())).collect();
+        assert_eq!(
+            own,
+            [true, true, false, false, false, false],
+            "one request makes at most two lines of the agent's; the rest are someone else's"
+        );
+        let burst = log.begin("/api");
+        burst.sends(150);
+        drop(burst);
+        let quick = |n: usize| {
+            let mut l = line(
+                Source::Access,
+                Kind::RateLimit,
+                Some("127.0.0.1"),
+                Some("/api"),
+                &format!("429 {n}"),
+            );
+            l.dated_by_agent = true;
+            l
+        };
+        assert!(
+            (0..150).all(|n| log.is_own(&quick(n).seen())),
+            "a burst's window takes as many lines as it sent requests"
+        );
     }
 
     #[test]

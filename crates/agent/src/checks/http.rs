@@ -152,6 +152,7 @@ pub(super) async fn rate_limit(cx: &Context<'_>) -> CheckResult {
     let burst = cx.policy.rate_limit_burst;
     // One window for the whole burst: every line it makes is the agent's own.
     let probe = cx.service.probes.begin(&url);
+    probe.sends(burst);
     let marks = probe.headers();
     let started = Instant::now();
     let mut sent = 0u32;

@@ -266,6 +266,8 @@ async fn handshake(host: &str, port: u16, versions: ProbeVersions) -> Result<Han
 async fn probe_http(cx: &Context<'_>, url: &str) -> Result<Headers, String> {
     // The agent's own requests: what the proxy logs of them is flagged as a probe.
     let window = cx.service.probes.begin(url);
+    // A GET and a preflight.
+    window.sends(2);
     let marks = window.headers();
     let config =
         gatehouse_pki::probe_client_config(ProbeVersions::Both).map_err(|e| e.to_string())?;
