@@ -2,22 +2,12 @@
 //! TLS. Enrollment pins a temporary certificate by fingerprint and trades a one-time token
 //! for a fleet certificate; from then on only the fleet CA is trusted, both ways.
 
-/// A line on standard output for the command line (`check-config`, `init`, `setup`): a reader
-/// that went away (`| head`) ends the program quietly, with the status SIGPIPE gives (141),
-/// instead of a panic.
+/// A line on standard output for the command line (`check-config`, `init`): see
+/// [`output::say`].
 #[macro_export]
 macro_rules! say {
-    () => { $crate::say!("") };
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(141);
-            }
-            eprintln!("error: cannot write to standard output: {e}");
-            std::process::exit(1);
-        }
-    }};
+    () => { $crate::output::say(format_args!("")) };
+    ($($arg:tt)*) => { $crate::output::say(format_args!($($arg)*)) };
 }
 
 pub mod agent;
@@ -34,6 +24,7 @@ pub mod identity;
 pub mod journal;
 pub mod logevent;
 pub mod ops;
+pub mod output;
 pub mod probes;
 pub mod service;
 pub mod setup;

@@ -9,6 +9,12 @@
 //! ships one). Everything it writes is listed in its output; `apt purge gatehouse-agent` takes
 //! the agent's grants back (the ACLs from `/etc/gatehouse-agent/granted-dirs`).
 
+/// A line on standard output (see [`crate::output::say`]).
+macro_rules! say {
+    () => { crate::output::say(format_args!("")) };
+    ($($arg:tt)*) => { crate::output::say(format_args!($($arg)*)) };
+}
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -201,13 +207,13 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
     systemctl(&["restart", AGENT_UNIT])?;
     did.push(format!("enabled and (re)started {AGENT_UNIT}"));
     for line in &did {
-        crate::say!("setup: {line}");
+        say!("setup: {line}");
     }
     let report = await_report()?;
-    crate::say!();
-    crate::say!("What the agent can do, each tried by the running agent:");
+    say!();
+    say!("What the agent can do, each tried by the running agent:");
     for line in grants::render(&report).lines() {
-        crate::say!("  {line}");
+        say!("  {line}");
     }
     let lacking: Vec<&Capability> = report
         .iter()
@@ -215,8 +221,8 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
         .filter(|c| grants_fix(&c.why))
         .collect();
     if !lacking.is_empty() {
-        crate::say!();
-        crate::say!(
+        say!();
+        say!(
             "setup: {} grant(s) do not work yet; see above",
             lacking.len()
         );
@@ -226,8 +232,8 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
             fsutil::write_atomic(file, format!("{code}\n").as_bytes())
                 .with_context(|| format!("writing the enrollment code to {}", file.display()))?;
         }
-        crate::say!();
-        crate::say!(
+        say!();
+        say!(
             "Enrollment code (single use, 15 minutes; paste it into Add instance, or `gatehouse instance add --name NAME --address HOST:{} < code.txt`){}:",
             options.listen.port(),
             options
@@ -235,7 +241,7 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
                 .as_ref()
                 .map_or(String::new(), |f| format!(", also in {}", f.display()))
         );
-        crate::say!("{code}");
+        say!("{code}");
     }
     Ok(lacking.is_empty())
 }
