@@ -179,10 +179,11 @@ impl Rotations<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Whether a rotation from this console explains `instance`'s `name` changing from
-    /// `from` to `to`: one from `from` that made `to` (running or committed), or one that
-    /// went back from `from` to `to` (rolled back, failed, or still running). A key set back
-    /// by hand to a value an earlier rotation made is not explained by that rotation.
+    /// Whether rotations from this console explain `instance`'s `name` changing from `from`
+    /// to `to`: one from `from` that made `to`, or a chain of them, each from the key the one
+    /// before made (running or committed: two rotations between two inventories), or one
+    /// that went back from `from` to `to` (rolled back, failed, or still running). A key set
+    /// back by hand to a value an earlier rotation made is not explained by that rotation.
     pub fn explains_change(
         &self,
         instance: &str,
@@ -190,12 +191,21 @@ impl Rotations<'_> {
         from: &str,
         to: &str,
     ) -> Result<bool> {
+        // Each step of a chain is a later rotation, so the recursion ends.
         Ok(self.0.query_row(
-            "SELECT EXISTS (SELECT 1 FROM rotations WHERE instance = ?1 AND name = ?2 AND (
-                 (old_fingerprint = ?3 AND new_fingerprint = ?4
-                     AND state IN ('pending', 'committed'))
-                 OR (old_fingerprint = ?4 AND new_fingerprint = ?3
-                     AND state IN ('pending', 'rolled_back', 'failed'))))",
+            "WITH RECURSIVE chain(fingerprint, id) AS (
+                 SELECT new_fingerprint, id FROM rotations
+                 WHERE instance = ?1 AND name = ?2 AND old_fingerprint = ?3
+                   AND state IN ('pending', 'committed')
+                 UNION
+                 SELECT r.new_fingerprint, r.id FROM rotations r JOIN chain c
+                   ON r.old_fingerprint = c.fingerprint AND r.id > c.id
+                 WHERE r.instance = ?1 AND r.name = ?2 AND r.state IN ('pending', 'committed')
+             )
+             SELECT EXISTS (SELECT 1 FROM chain WHERE fingerprint = ?4)
+                 OR EXISTS (SELECT 1 FROM rotations WHERE instance = ?1 AND name = ?2
+                     AND old_fingerprint = ?4 AND new_fingerprint = ?3
+                     AND state IN ('pending', 'rolled_back', 'failed'))",
             params![instance, name, from, to],
             |r| r.get(0),
         )?)
@@ -252,5 +262,51 @@ impl Rotations<'_> {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Db;
+
+    /// Two rotations between two inventories: the console saw the first key and then the
+    /// third, and both changes were its own.
+    #[test]
+    fn a_chain_of_this_console_s_rotations_explains_the_change_and_a_key_set_back_does_not() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("db.sqlite3")).expect("opens");
+        let rotations = db.rotations();
+        for (old, new) in [("k1", "k2"), ("k2", "k3")] {
+            let id = rotations
+                .start("jup-1", "token", old, new, 100, "operator")
+                .expect("start");
+            rotations
+                .finish(id, super::RotationState::Committed, "", 101)
+                .expect("finish");
+        }
+        assert!(
+            rotations
+                .explains_change("jup-1", "token", "k1", "k3")
+                .expect("query"),
+            "k1 to k3 is two rotations of this console"
+        );
+        assert!(
+            rotations
+                .explains_change("jup-1", "token", "k2", "k3")
+                .expect("query"),
+            "one rotation still explains its own change"
+        );
+        assert!(
+            !rotations
+                .explains_change("jup-1", "token", "k3", "k1")
+                .expect("query"),
+            "a key set back by hand to an earlier one is not explained"
+        );
+        assert!(
+            !rotations
+                .explains_change("jup-1", "other", "k1", "k3")
+                .expect("query"),
+            "another key's rotations explain nothing"
+        );
     }
 }
