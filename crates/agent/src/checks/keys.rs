@@ -252,7 +252,10 @@ fn estimated_bits(value: &str) -> f64 {
     if chars.is_empty() {
         return 0.0;
     }
-    let pool = {
+    let pool = if chars.iter().all(char::is_ascii_hexdigit) {
+        // A hex key (Jupyter's tokens): sixteen symbols, whatever letters it happens to hold.
+        4.0
+    } else {
         let has = |f: fn(&char) -> bool| chars.iter().any(f);
         let mut pool = 0.0;
         if has(char::is_ascii_lowercase) {
@@ -349,6 +352,13 @@ mod tests {
             "a long key of two repeated letters is not"
         );
         assert_eq!(estimated_bits(""), 0.0, "an empty key has no randomness");
+        // A hex token of 256 bits (Jupyter's), as `secrets.token_hex(32)` makes one.
+        let hex = "5ae76093d1c8f24b90e3a7156c2d8e4f0b1a39c7d6e5f48213b0c9d7a6e5f4c3";
+        let bits = estimated_bits(hex);
+        assert!(
+            (200.0..=256.0).contains(&bits),
+            "a 64-digit hex key carries at most 256 bits, not the 323 a wider alphabet gives: {bits}"
+        );
     }
 
     /// An entropy estimate over the characters rated Sekha's built-in default at 159 bits;
