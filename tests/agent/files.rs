@@ -73,6 +73,56 @@ fn log(path: &Path) -> LogConfig {
     )
 }
 
+/// A key the service takes as a query parameter is in its access log whenever a request
+/// carried it (the agent's own key check among them): the evidence bundle's log tail has it
+/// redacted, as every line the agent reads has.
+#[test]
+fn evidence_redacts_a_key_in_a_query_string() {
+    let h = host();
+    let log_path = h.service.join("access.log");
+    std::fs::write(
+        &log_path,
+        "127.0.0.1 - - [07/Dec/2026:10:00:00 +0000] \"GET /api/status?token=s3cret-key-value HTTP/1.1\" 200 2 \"-\" \"x\"\n",
+    )
+    .expect("log");
+    let log = LogConfig::file(
+        &log_path,
+        Format::NginxCombined,
+        gatehouse_events::Source::Proxy,
+    );
+    gatehouse_pki::install_provider();
+    // The notes service as taking its token in the query string.
+    let profiles = h.tmp.path().join("profiles");
+    std::fs::create_dir_all(&profiles).expect("profiles");
+    std::fs::write(
+        profiles.join("notes.toml"),
+        include_str!("../../demo/profiles/notes.toml").replace(
+            "header = \"Authorization\"\nscheme = \"Bearer \"",
+            "query = \"token\"",
+        ),
+    )
+    .expect("profile");
+    let mut config = AgentConfig::for_test(h.tmp.path().join("agent"))
+        .with_profile("notes")
+        .with_service_dir(&h.service)
+        .with_logs(vec![log]);
+    config.profiles_dir = Some(profiles);
+    gatehouse_agent::initialise(
+        &gatehouse_agent::state::StateDir::new(&config.state_dir),
+        time::OffsetDateTime::now_utc(),
+        Duration::from_secs(900),
+        [3; 20],
+    )
+    .expect("agent init");
+    let agent = Agent::load(config).expect("agent");
+    let report = agent.evidence(10);
+    let text = serde_json::to_string(&report).expect("json");
+    assert!(
+        !text.contains("s3cret-key-value") && text.contains("token=[redacted]"),
+        "the key is redacted in the bundle's log tail: {text}"
+    );
+}
+
 #[test]
 fn evidence_does_not_follow_a_log_swapped_for_a_link_to_a_root_only_file() {
     let h = host();

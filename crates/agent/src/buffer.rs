@@ -321,7 +321,8 @@ impl Buffer {
                 Ok(WireEvent {
                     seq: row.get::<_, i64>(0)? as u64,
                     time_us: row.get(1)?,
-                    source: vocabulary(2, &row.get::<_, String>(2)?, Source::from_word)?,
+                    // A word an older agent took from its config is the service's.
+                    source: Source::from_word(&row.get::<_, String>(2)?).unwrap_or(Source::Service),
                     kind: vocabulary(3, &row.get::<_, String>(3)?, Kind::from_word)?,
                     outcome: vocabulary(4, &row.get::<_, String>(4)?, Outcome::from_word)?,
                     actor: row.get(5)?,
@@ -481,21 +482,31 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_word_no_build_writes_is_reported_as_damage_not_guessed() {
+    fn a_source_word_an_older_agent_took_from_its_config_is_the_service_s_and_a_bad_kind_is_damage()
+    {
         let tmp = tempfile::tempdir().expect("tempdir");
         let path = tmp.path().join("events.sqlite3");
         let mut buffer = Buffer::open(&path, 1000).expect("open");
         buffer.append_marks(&[event(1)], 0).expect("append");
-        Connection::open(&path)
-            .expect("open beside the agent")
-            .execute("UPDATE events SET source = 'nginx'", [])
-            .expect("damage the stored source");
+        let db = Connection::open(&path).expect("open beside the agent");
+        db.execute("UPDATE events SET source = 'nginx'", [])
+            .expect("an older agent's word");
+        let page = buffer
+            .page(0, 10)
+            .expect("an older word does not stop the pages");
+        assert_eq!(
+            page.events.iter().map(|e| e.source).collect::<Vec<_>>(),
+            [Source::Service],
+            "read as the service's, so the line is not lost over its word"
+        );
+        db.execute("UPDATE events SET kind = 'attack'", [])
+            .expect("damage the stored kind");
         let err = buffer
             .page(0, 10)
-            .expect_err("an event whose source no build writes must not be sent as another");
+            .expect_err("an event whose kind no build writes must not be sent as another");
         assert!(
             err.to_string()
-                .contains("\"nginx\" is not a word Gatehouse writes here"),
+                .contains("\"attack\" is not a word Gatehouse writes here"),
             "the damaged word is named: {err}"
         );
     }

@@ -149,8 +149,18 @@ pub fn event(
     }
 }
 
-/// `line` with the value of every `?name=` or `&name=` written `[redacted]` (up to the next
-/// `&`, `#`, blank, quote or end), if it has any.
+/// `line` (a log line as text, for the evidence bundle) with the key the service takes as
+/// the query parameter `name` redacted, as [`redact_query`] does.
+pub fn redacted(line: String, name: Option<&str>) -> String {
+    match name.and_then(|name| redact_query(line.as_bytes(), name)) {
+        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        None => line,
+    }
+}
+
+/// `line` with the value of every `name=` after `?`, `&`, `;`, `&amp;` or `\u0026` (as JSON
+/// logs write `&`) written `[redacted]` (up to the next `&`, `;`, `#`, blank, quote, `\` or
+/// end), if it has any.
 fn redact_query(line: &[u8], name: &str) -> Option<Vec<u8>> {
     let needle = format!("{name}=");
     let mut out: Option<Vec<u8>> = None;
@@ -159,12 +169,16 @@ fn redact_query(line: &[u8], name: &str) -> Option<Vec<u8>> {
     while let Some(at) = memchr::memmem::find(&line[from..], needle.as_bytes()).map(|i| i + from) {
         let value = at + needle.len();
         from = value;
-        if at == 0 || !matches!(line[at - 1], b'?' | b'&') {
+        let before = &line[..at];
+        let separated = matches!(before.last(), Some(b'?' | b'&' | b';'))
+            || before.ends_with(b"\\u0026")
+            || before.ends_with(b"&amp;");
+        if !separated {
             continue;
         }
         let end = line[value..]
             .iter()
-            .position(|b| matches!(b, b'&' | b'#' | b' ' | b'\t' | b'"' | b'\''))
+            .position(|b| matches!(b, b'&' | b';' | b'#' | b' ' | b'\t' | b'"' | b'\'' | b'\\'))
             .map_or(line.len(), |i| value + i);
         let out = out.get_or_insert_with(|| Vec::with_capacity(line.len()));
         out.extend_from_slice(&line[copied..value]);
@@ -225,6 +239,17 @@ mod tests {
             (Kind::Auth, Outcome::Failure, Some(401)),
             "the line is still read for what it says"
         );
+        for spelt in [
+            "{\"uri\": \"/api?x=1\\u0026token=s3cret\"}",
+            "<a href=\"/api?x=1&amp;token=s3cret\">",
+            "GET /api;token=s3cret HTTP/1.1",
+        ] {
+            let out = redacted(spelt.to_owned(), Some("token"));
+            assert!(
+                !out.contains("s3cret") && out.contains("token=[redacted]"),
+                "redacted as JSON, HTML and ; separators spell it too: {out}"
+            );
+        }
         log.redact_query = None;
         assert!(
             event(&log, line, 0, 0, None).raw.contains("s3cret"),

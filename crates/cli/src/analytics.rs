@@ -695,9 +695,12 @@ pub fn rotate(
                         console.vault().service(),
                         entry,
                         if cfg!(target_os = "linux") {
+                            // Quoted for the shell, whatever the names hold.
+                            let quoted = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
                             format!(
-                                "; `secret-tool lookup service '{}' username '{entry}'` prints it",
-                                console.vault().service()
+                                "; `secret-tool lookup service {} username {}` prints it",
+                                quoted(console.vault().service()),
+                                quoted(&entry)
                             )
                         } else {
                             String::new()

@@ -289,11 +289,14 @@ impl Auth {
         if !self.scheme.is_empty() && self.header.is_empty() {
             return Err("[auth] scheme goes with header".into());
         }
+        // Characters a URL and a cookie carry as they are: what the agent redacts is then
+        // spelt in the log as written here.
         let bad = |name: &str| {
             name.is_empty()
-                || name
+                || name.len() > 64
+                || !name
                     .chars()
-                    .any(|c| !c.is_ascii_graphic() || "=;&?#,\"".contains(c))
+                    .all(|c| c.is_ascii_alphanumeric() || "._~-".contains(c))
         };
         match (&self.query, &self.cookie, &self.basic_user) {
             (Some(n), _, _) | (_, Some(n), _) if bad(n) => {
@@ -1045,6 +1048,7 @@ mod tests {
             ("header = \"A\"\nquery = \"t\"", "exactly one of"),
             ("note = \"none\"", "exactly one of"),
             ("query = \"t&x\"", "not a parameter or cookie name"),
+            ("query = \"a+b\"", "not a parameter or cookie name"),
             ("basic_user = \"a:b\"", "without ':'"),
             (
                 "query = \"t\"\nscheme = \"Bearer \"",

@@ -96,7 +96,10 @@ pub struct WireEvent {
     pub seq: u64,
     /// Microseconds since the epoch: the line's own time, or when it was read if it had none.
     pub time_us: i64,
-    /// Which log: `service`, `access`, `proxy`, or `agent` for the agent's own markers.
+    /// Which log: `service`, `access`, `proxy`, or `agent` for the agent's own markers. A word
+    /// an older agent took from its config (before configs were held to these) is read as
+    /// `service`: its lines are not lost over a word.
+    #[serde(deserialize_with = "lenient_source")]
     pub source: gatehouse_events::Source,
     pub kind: gatehouse_events::Kind,
     pub outcome: gatehouse_events::Outcome,
@@ -119,6 +122,14 @@ pub struct WireEvent {
     /// [`flags`] bits.
     #[serde(default)]
     pub flags: u32,
+}
+
+/// A source word, or `service` for one no vocabulary word names.
+fn lenient_source<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<gatehouse_events::Source, D::Error> {
+    let word = std::borrow::Cow::<str>::deserialize(deserializer)?;
+    Ok(gatehouse_events::Source::from_word(&word).unwrap_or(gatehouse_events::Source::Service))
 }
 
 /// Bits of [`WireEvent::flags`].
@@ -750,6 +761,29 @@ mod tests {
             json, r#"["ok","warning","failing","unknown"]"#,
             "agents and consoles of different builds must agree on these words"
         );
+    }
+
+    #[test]
+    fn a_source_word_an_older_agent_sent_is_read_as_the_service_s() {
+        let page = r#"{"events":[{"seq":1,"time_us":1,"source":"app","kind":"auth","outcome":"failure","raw":"x","flags":0}],"head":1,"oldest":1}"#;
+        let page: EventsPage =
+            serde_json::from_str(page).expect("an older agent's page still reads");
+        assert_eq!(
+            page.events[0].source,
+            gatehouse_events::Source::Service,
+            "its lines are not refused over a word its config allowed"
+        );
+        let bad = page_with_kind("attack");
+        assert!(
+            serde_json::from_str::<EventsPage>(&bad).is_err(),
+            "a kind no build writes is still refused"
+        );
+    }
+
+    fn page_with_kind(kind: &str) -> String {
+        format!(
+            r#"{{"events":[{{"seq":1,"time_us":1,"source":"proxy","kind":"{kind}","outcome":"failure","raw":"x","flags":0}}],"head":1,"oldest":1}}"#
+        )
     }
 
     #[test]

@@ -158,15 +158,17 @@ impl Instances<'_> {
     pub fn insert(&self, record: &InstanceRecord) -> Result<()> {
         self.0.execute(
             "INSERT INTO instances (name, address, profile, created_at, agent_cert_pem,
-                                    client_cert_pem)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                    client_cert_pem, checklist, playbook)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 record.name,
                 record.address,
                 record.profile,
                 record.created_at,
                 record.agent_cert_pem,
-                record.client_cert_pem
+                record.client_cert_pem,
+                record.guides.checklist,
+                record.guides.playbook
             ],
         )?;
         Ok(())

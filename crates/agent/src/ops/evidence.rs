@@ -41,7 +41,17 @@ pub fn collect(
                     (None, None) => Ok(Vec::new()),
                 };
                 let (lines, error) = match read {
-                    Ok(lines) => (lines, None),
+                    // A key the service takes in its URL is redacted here too, as in every
+                    // line the agent reads.
+                    Ok(lines) => (
+                        lines
+                            .into_iter()
+                            .map(|line| {
+                                crate::logevent::redacted(line, log.redact_query.as_deref())
+                            })
+                            .collect(),
+                        None,
+                    ),
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 };
                 tails.push(LogTail {

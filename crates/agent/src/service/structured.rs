@@ -9,9 +9,12 @@
 //!   block or across lines, is found but refused for rewriting.
 //! - INI is read as Python's `configparser` reads it by default (the INI services here are
 //!   Python): `[section]` headers, `key = value` or `key: value`, keys without regard to
-//!   case, `#` and `;` starting comment lines only, indented lines continuing a value, a key
-//!   twice in a section an error, `[DEFAULT]` seen from every section. The INI crates at hand
-//!   read comments and continuations differently and give no positions, so this is read here.
+//!   case, `#` and `;` starting comment lines only, indented lines continuing a value (blank
+//!   lines within it kept), a key twice in a section an error, `[DEFAULT]` seen from every
+//!   section that exists. A value over several lines, one inherited from `[DEFAULT]` (changing
+//!   it would change every section's) or one holding `%` (which configparser interpolates) is
+//!   read but not rewritten. The INI crates at hand read comments and continuations
+//!   differently and give no positions, so this is read here.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -135,20 +138,28 @@ enum Node {
         value: String,
         style: TScalarStyle,
         start: usize,
+        /// `!tag value`: not a plain string to rewrite.
+        tagged: bool,
     },
     /// An alias: its target is read, but not rewritten through it.
     Alias,
 }
 
-#[derive(Default)]
-struct Builder {
+/// Deepest nesting read: a document nested deeper (a hostile one) is refused, before its tree
+/// could be too deep to drop.
+const MAX_DEPTH: usize = 64;
+
+struct Builder<'t> {
+    text: &'t str,
     stack: Vec<(Node, Option<Option<String>>)>,
     root: Option<Node>,
     done: bool,
-    chars_to_bytes: Vec<usize>,
+    too_deep: bool,
+    /// Where each line starts, in bytes.
+    line_starts: Vec<usize>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn attach(&mut self, node: Node) {
         match self.stack.last_mut() {
             None => {
@@ -171,17 +182,31 @@ impl Builder {
     }
 
     fn byte(&self, mark: Marker) -> usize {
-        // yaml-rust2 counts characters; the text is sliced by bytes.
-        self.chars_to_bytes
-            .get(mark.index())
-            .copied()
-            .unwrap_or_else(|| self.chars_to_bytes.last().copied().unwrap_or(0))
+        // yaml-rust2's index counts characters, and a block scalar's line by its bytes; its
+        // line and column (characters since the line's start) are exact after that line.
+        let Some(&start) = self.line_starts.get(mark.line().saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let line = &self.text[start..];
+        let line = &line[..line.find('\n').unwrap_or(line.len())];
+        start
+            + line
+                .char_indices()
+                .nth(mark.col())
+                .map_or(line.len(), |(i, _)| i)
     }
 }
 
-impl MarkedEventReceiver for Builder {
+impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, event: Event, mark: Marker) {
         if self.done {
+            return;
+        }
+        if matches!(event, Event::MappingStart(..) | Event::SequenceStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.too_deep = true;
+            self.done = true;
             return;
         }
         match event {
@@ -192,12 +217,13 @@ impl MarkedEventReceiver for Builder {
                     self.attach(node);
                 }
             }
-            Event::Scalar(value, style, _, _) => {
+            Event::Scalar(value, style, _, tag) => {
                 let start = self.byte(mark);
                 self.attach(Node::Scalar {
                     value,
                     style,
                     start,
+                    tagged: tag.is_some(),
                 });
             }
             Event::Alias(_) => self.attach(Node::Alias),
@@ -207,15 +233,32 @@ impl MarkedEventReceiver for Builder {
 }
 
 fn yaml_document(text: &str) -> Result<Node, String> {
-    let mut chars_to_bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-    chars_to_bytes.push(text.len());
+    let line_starts = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
     let mut builder = Builder {
-        chars_to_bytes,
-        ..Builder::default()
+        text,
+        stack: Vec::new(),
+        root: None,
+        done: false,
+        too_deep: false,
+        line_starts,
     };
-    Parser::new_from_str(text)
-        .load(&mut builder, false)
-        .map_err(|e| format!("not valid YAML: {e}"))?;
+    // Event by event (yaml-rust2's `load` recurses once per level of nesting, which a hostile
+    // document could take past the stack), until the first document ends.
+    let mut parser = Parser::new_from_str(text);
+    while !builder.done {
+        let (event, mark) = parser
+            .next_token()
+            .map_err(|e| format!("not valid YAML: {e}"))?;
+        if event == Event::StreamEnd {
+            break;
+        }
+        builder.on_event(event, mark);
+    }
+    if builder.too_deep {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
     Ok(builder.root.unwrap_or(Node::Map(Vec::new())))
 }
 
@@ -223,6 +266,14 @@ fn yaml_document(text: &str) -> Result<Node, String> {
 /// or one written across lines.
 fn scalar_span(text: &str, start: usize, style: TScalarStyle, value: &str) -> Option<Range<usize>> {
     let rest = text.get(start..)?;
+    let quote = match style {
+        TScalarStyle::DoubleQuoted => Some('"'),
+        TScalarStyle::SingleQuoted => Some('\''),
+        _ => None,
+    };
+    if quote.is_some_and(|q| !rest.starts_with(q)) {
+        return None;
+    }
     let end = match style {
         TScalarStyle::Plain => {
             (rest.starts_with(value) && !value.is_empty() && !value.contains('\n'))
@@ -264,15 +315,24 @@ fn yaml(
 ) -> Result<(), String> {
     let Some((first, rest)) = rest.split_first() else {
         return match node {
+            // YAML's null is no key at all.
+            Node::Scalar {
+                value,
+                style: TScalarStyle::Plain,
+                ..
+            } if matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL") => Ok(()),
             Node::Scalar {
                 value,
                 style,
                 start,
+                tagged,
             } => {
                 out.push(Found {
                     name: name(at),
                     value: value.clone(),
-                    span: scalar_span(text, *start, *style, value),
+                    span: (!tagged)
+                        .then(|| scalar_span(text, *start, *style, value))
+                        .flatten(),
                 });
                 Ok(())
             }
@@ -330,6 +390,8 @@ fn ini(text: &str, path: &KeyPath) -> Result<Vec<Found>, String> {
     let mut current: Option<String> = None;
     // The option a continuation line would add to, and its indentation.
     let mut open: Option<(String, usize)> = None;
+    // Blank lines since it: part of its value if a continuation follows.
+    let mut blanks = 0;
     let mut offset = 0;
     for (number, raw_line) in text.split_inclusive('\n').enumerate() {
         let line_start = offset;
@@ -341,21 +403,31 @@ fn ini(text: &str, path: &KeyPath) -> Result<Vec<Found>, String> {
             continue;
         }
         if stripped.is_empty() {
-            open = None;
+            blanks += 1;
             continue;
         }
         if let (Some((option, level)), Some(section)) = (&open, &current) {
             if indent > *level {
                 // A continuation: the value is now several lines, read but not rewritten.
                 if let Some(v) = sections.get_mut(section).and_then(|s| s.get_mut(option)) {
-                    v.value.push('\n');
+                    for _ in 0..=blanks {
+                        v.value.push('\n');
+                    }
                     v.value.push_str(stripped);
                     v.span = None;
                 }
+                blanks = 0;
                 continue;
             }
         }
-        if let Some(header) = stripped.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        blanks = 0;
+        // `[name]`, whatever follows the last `]` (configparser matches `\[(.+)\]` from the
+        // start of the line).
+        if let Some(header) = stripped
+            .strip_prefix('[')
+            .and_then(|s| s.rfind(']').map(|end| &s[..end]))
+            .filter(|h| !h.is_empty())
+        {
             sections.entry(header.to_owned()).or_default();
             current = Some(header.to_owned());
             open = None;
@@ -386,20 +458,30 @@ fn ini(text: &str, path: &KeyPath) -> Result<Vec<Found>, String> {
             option.clone(),
             IniValue {
                 value: value.to_owned(),
-                span: Some(value_start..value_start + value.len()),
+                // configparser reads `%` as interpolation: such a value is not rewritten.
+                span: (!value.contains('%')).then_some(value_start..value_start + value.len()),
             },
         );
         open = Some((option, indent));
     }
-    let found = sections
-        .get(section.as_str())
-        .and_then(|s| s.get(&key))
-        .or_else(|| sections.get("DEFAULT").and_then(|s| s.get(&key)));
+    // A section that does not exist has no keys (configparser raises NoSectionError), and a
+    // value inherited from [DEFAULT] is every section's: read, never rewritten from here.
+    let Some(values) = sections.get(section.as_str()) else {
+        return Ok(Vec::new());
+    };
+    let found = match values.get(&key) {
+        Some(v) => Some((v, true)),
+        None if section != "DEFAULT" => sections
+            .get("DEFAULT")
+            .and_then(|s| s.get(&key))
+            .map(|v| (v, false)),
+        None => None,
+    };
     Ok(found
-        .map(|v| Found {
+        .map(|(v, own)| Found {
             name: path.to_string(),
             value: v.value.clone(),
-            span: v.span.clone(),
+            span: v.span.clone().filter(|_| own),
         })
         .into_iter()
         .collect())
@@ -495,6 +577,27 @@ mod tests {
             text.replace("plainvalue", "\"N3\""),
             "a plain value after non-ASCII text is found at its bytes"
         );
+        let after_block = "motd: |\n  Bienvenue sur le serveur de l'équipe\ntoken: \"s3cr3t-old\"\nnothing: ~\ntagged: !secret name\n";
+        assert_eq!(
+            rotate(ConfigFormat::Yaml, after_block, "token", "NEW"),
+            after_block.replace("\"s3cr3t-old\"", "\"NEW\""),
+            "a key after a block scalar with non-ASCII text is found at its bytes"
+        );
+        assert_eq!(
+            find(ConfigFormat::Yaml, after_block, &path("nothing")),
+            Ok(vec![]),
+            "a null is no key"
+        );
+        let tagged = find(ConfigFormat::Yaml, after_block, &path("tagged")).expect("valid");
+        assert_eq!(
+            tagged[0].span, None,
+            "a tagged value is not rewritten as a plain string"
+        );
+        let deep = format!("{}x\n", "- ".repeat(50_000));
+        assert!(
+            find(ConfigFormat::Yaml, &deep, &path("a")).is_err_and(|e| e.contains("nested deeper")),
+            "a hostile document nested 50,000 deep is refused, not followed down"
+        );
         let block = find(ConfigFormat::Yaml, text, &path("block")).expect("valid YAML");
         assert_eq!(
             block[0].span, None,
@@ -519,10 +622,28 @@ mod tests {
             text.replace("abc;def # not a comment", "NEW"),
             "only the value changes"
         );
+        let inherited = find(ConfigFormat::Ini, text, &path("server.fallback")).expect("valid");
         assert_eq!(
-            find(ConfigFormat::Ini, text, &path("server.fallback")).map(|f| f[0].value.clone()),
-            Ok("inherited".into()),
-            "[DEFAULT] is seen from every section"
+            (inherited[0].value.as_str(), inherited[0].span.clone()),
+            ("inherited", None),
+            "[DEFAULT] is seen from every section, and not rewritten from one of them"
+        );
+        assert_eq!(
+            find(ConfigFormat::Ini, text, &path("nosuch.fallback")),
+            Ok(vec![]),
+            "a section that does not exist has no keys, not even [DEFAULT]'s"
+        );
+        let spaced = "[a] ; the app\ntoken = abc\n\n    def\nother = 50%\n";
+        let token = find(ConfigFormat::Ini, spaced, &path("a.token")).expect("valid");
+        assert_eq!(
+            (token[0].value.as_str(), token[0].span.clone()),
+            ("abc\n\ndef", None),
+            "a header with a note after it, and a blank line within a continued value, as configparser reads them"
+        );
+        assert_eq!(
+            find(ConfigFormat::Ini, spaced, &path("a.other")).map(|f| f[0].span.clone()),
+            Ok(None),
+            "a value with % (interpolated by configparser) is not rewritten"
         );
         let multi = find(ConfigFormat::Ini, text, &path("auth.note")).expect("valid INI");
         assert_eq!(

@@ -173,8 +173,16 @@ impl Fleet {
         };
         // The agent's profile is the truth: it is what the agent reads keys, logs and checks
         // with. A different choice made here is said, not followed.
-        let profile = info.profile.clone();
         let chosen = request.profile.trim();
+        // A name as an agent's config allows one; anything else (a compromised agent's text)
+        // is not taken, and the operator's choice, if any, stands.
+        let profile = if from_agent(&info.profile) {
+            info.profile.clone()
+        } else if from_agent(chosen) {
+            chosen.to_owned()
+        } else {
+            "unknown".to_owned()
+        };
         let differs = (!chosen.is_empty() && chosen != profile).then(|| {
             format!(
                 " You chose profile {chosen}, but the agent runs {profile}: Gatehouse follows the \
@@ -191,13 +199,7 @@ impl Fleet {
         );
         let mut record = record;
         record.guides = guides_of(&info);
-        let inserted = {
-            let db = self.ctx.db();
-            db.instances()
-                .insert(&record)
-                .and_then(|()| db.instances().set_guides(&name, &record.guides))
-        };
-        if let Err(e) = inserted {
+        if let Err(e) = self.ctx.db().instances().insert(&record) {
             self.forget_client_key(&name);
             return Err(e.into());
         }
@@ -238,7 +240,7 @@ impl Fleet {
                 if info.service_profile.is_some() && guides != record.guides {
                     self.ctx.db().instances().set_guides(name, &guides)?;
                 }
-                if info.profile != record.profile && !info.profile.is_empty() {
+                if info.profile != record.profile && from_agent(&info.profile) {
                     // The agent was given another profile since: follow it, and say so.
                     self.ctx.db().instances().set_profile(name, &info.profile)?;
                     self.ctx.record_action(
@@ -628,11 +630,22 @@ fn view(record: &InstanceRecord, now: i64) -> Result<InstanceView> {
 }
 
 /// The checklist and playbook the agent's profile names (none from an agent older than
-/// that report, or whose profile names none).
+/// that report, or whose profile names none, or names one no file could have).
 fn guides_of(info: &protocol::Info) -> gatehouse_store::instances::Guides {
     let facts = info.service_profile.as_ref();
+    let named = |name: Option<&String>| name.filter(|n| from_agent(n)).cloned();
     gatehouse_store::instances::Guides {
-        checklist: facts.and_then(|f| f.checklist.clone()),
-        playbook: facts.and_then(|f| f.playbook.clone()),
+        checklist: named(facts.and_then(|f| f.checklist.as_ref())),
+        playbook: named(facts.and_then(|f| f.playbook.as_ref())),
     }
+}
+
+/// Whether a profile or guide name an agent sent is one a config or profile could hold
+/// (letters, digits, `-` and `_`, at most 64): the console stores it and shows it.
+fn from_agent(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

@@ -296,7 +296,10 @@ impl EventStore {
             time_us: r.get(0)?,
             instance: name(r.get(1)?).unwrap_or_default(),
             seq: r.get(2)?,
-            source: word(3, &name(r.get(3)?).unwrap_or_default(), Source::from_word)?,
+            // A word an older agent took from its config is the service's.
+            source: name(r.get(3)?)
+                .and_then(|w| Source::from_word(&w))
+                .unwrap_or(Source::Service),
             kind: code(4, r.get(4)?, kind_of)?,
             outcome: code(5, r.get(5)?, outcome_of)?,
             ip: name(r.get(6)?),
@@ -398,17 +401,6 @@ impl EventStore {
 
 /// A stored integer code read back: one no build writes is damage, reported rather than
 /// guessed.
-/// A stored word read back: one no build writes is damage, reported rather than guessed.
-fn word<T>(column: usize, text: &str, of: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    of(text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            format!("{text:?} is not a word Gatehouse writes here").into(),
-        )
-    })
-}
-
 fn code<T>(column: usize, code: i64, of: fn(i64) -> Option<T>) -> rusqlite::Result<T> {
     of(code).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
