@@ -51,10 +51,16 @@ fn host() -> Host {
 }
 
 fn agent(h: &Host, logs: Vec<LogConfig>) -> Agent {
+    load_agent(
+        AgentConfig::for_test(h.tmp.path().join("agent"))
+            .with_service_dir(&h.service)
+            .with_logs(logs),
+    )
+}
+
+/// An initialised agent with `config`.
+fn load_agent(config: AgentConfig) -> Agent {
     gatehouse_pki::install_provider();
-    let config = AgentConfig::for_test(h.tmp.path().join("agent"))
-        .with_service_dir(&h.service)
-        .with_logs(logs);
     gatehouse_agent::initialise(
         &gatehouse_agent::state::StateDir::new(&config.state_dir),
         time::OffsetDateTime::now_utc(),
@@ -62,7 +68,7 @@ fn agent(h: &Host, logs: Vec<LogConfig>) -> Agent {
         [3; 20],
     )
     .expect("agent init");
-    Agent::load(config).expect("agent")
+    Agent::load(config).expect("the agent starts")
 }
 
 fn log(path: &Path) -> LogConfig {
@@ -90,7 +96,6 @@ fn evidence_redacts_a_key_in_a_query_string() {
         Format::NginxCombined,
         gatehouse_events::Source::Proxy,
     );
-    gatehouse_pki::install_provider();
     // The notes service as taking its token in the query string.
     let profiles = h.tmp.path().join("profiles");
     std::fs::create_dir_all(&profiles).expect("profiles");
@@ -107,15 +112,7 @@ fn evidence_redacts_a_key_in_a_query_string() {
         .with_service_dir(&h.service)
         .with_logs(vec![log]);
     config.profiles_dir = Some(profiles);
-    gatehouse_agent::initialise(
-        &gatehouse_agent::state::StateDir::new(&config.state_dir),
-        time::OffsetDateTime::now_utc(),
-        Duration::from_secs(900),
-        [3; 20],
-    )
-    .expect("agent init");
-    let agent = Agent::load(config).expect("agent");
-    let report = agent.evidence(10);
+    let report = load_agent(config).evidence(10);
     let text = serde_json::to_string(&report).expect("json");
     assert!(
         !text.contains("s3cret-key-value") && text.contains("token=[redacted]"),
@@ -294,21 +291,13 @@ fn a_log_path_with_a_nul_byte_is_refused_and_never_reported() {
         .replace("name = \"sekha\"", "name = \"memo\"")
         .replace("/var/log/sekha/sekha.log", "/var/log/memo/me\\u0000mo.log");
     std::fs::write(profiles.join("memo.toml"), profile).expect("profile");
-    gatehouse_pki::install_provider();
     let config = AgentConfig {
         profiles_dir: Some(profiles),
         ..AgentConfig::for_test(h.tmp.path().join("agent"))
             .with_profile("memo")
             .with_service_dir(&h.service)
     };
-    gatehouse_agent::initialise(
-        &gatehouse_agent::state::StateDir::new(&config.state_dir),
-        time::OffsetDateTime::now_utc(),
-        Duration::from_secs(900),
-        [3; 20],
-    )
-    .expect("agent init");
-    let agent = Agent::load(config).expect("an agent with such a profile still starts");
+    let agent = load_agent(config);
     let report = agent.evidence(10);
     let paths: Vec<&str> = report
         .logs

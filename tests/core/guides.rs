@@ -43,6 +43,29 @@ async fn memo(lab: &Lab, name: &str) -> Running {
     agent
 }
 
+/// An incident opened by hand on `instance` over the last hour.
+fn incident_by_hand(
+    lab: &Lab,
+    instance: &str,
+    title: &str,
+    severity: Severity,
+    ip: Option<&str>,
+) -> gatehouse_core::Incident {
+    let now_us = (lab.now().unix_timestamp_nanos() / 1000) as i64;
+    lab.console
+        .incidents
+        .open_incident(&OpenIncident {
+            origin: gatehouse_core::IncidentOrigin::Hand,
+            title: title.into(),
+            severity,
+            instances: vec![instance.into()],
+            ips: ip.into_iter().map(Into::into).collect(),
+            from_us: now_us - 3_600_000_000,
+            to_us: now_us,
+        })
+        .expect("incident")
+}
+
 fn compliance_of(lab: &Lab, name: &str) -> InstanceCompliance {
     lab.console
         .compliance
@@ -125,20 +148,13 @@ async fn an_unknown_service_gets_the_generic_checklist_and_playbook_with_a_notic
         "and has manual items too"
     );
 
-    let now_us = (lab.now().unix_timestamp_nanos() / 1000) as i64;
-    let incident = lab
-        .console
-        .incidents
-        .open_incident(&OpenIncident {
-            origin: gatehouse_core::IncidentOrigin::Hand,
-            title: "Keys tried against memo".into(),
-            severity: Severity::High,
-            instances: vec!["memo-1".into()],
-            ips: vec!["203.0.113.9".into()],
-            from_us: now_us - 3_600_000_000,
-            to_us: now_us,
-        })
-        .expect("incident");
+    let incident = incident_by_hand(
+        &lab,
+        "memo-1",
+        "Keys tried against memo",
+        Severity::High,
+        Some("203.0.113.9"),
+    );
     assert_eq!(
         incident.step.as_deref(),
         Some("detection"),
@@ -448,20 +464,13 @@ async fn a_service_added_by_files_alone_is_watched_rotated_checked_and_handled()
         "the checklist's items are decided by the checks: {view:?}"
     );
 
-    let now_us = (lab.now().unix_timestamp_nanos() / 1000) as i64;
-    let incident = lab
-        .console
-        .incidents
-        .open_incident(&OpenIncident {
-            origin: gatehouse_core::IncidentOrigin::Hand,
-            title: "Tokens tried against notes".into(),
-            severity: Severity::High,
-            instances: vec!["notes-1".into()],
-            ips: vec!["203.0.113.77".into()],
-            from_us: now_us - 3_600_000_000,
-            to_us: now_us,
-        })
-        .expect("incident");
+    let incident = incident_by_hand(
+        &lab,
+        "notes-1",
+        "Tokens tried against notes",
+        Severity::High,
+        Some("203.0.113.77"),
+    );
     let view = lab.console.incidents.incident(incident.id).expect("view");
     let playbook = view.playbook.expect("an incident on notes has a playbook");
     assert!(
@@ -507,20 +516,7 @@ async fn the_checklist_and_playbook_the_agent_s_profile_names_are_used() {
         ("Jelmore security tasks", None),
         "the checklist the agent's profile names, without a notice"
     );
-    let now_us = (lab.now().unix_timestamp_nanos() / 1000) as i64;
-    let incident = lab
-        .console
-        .incidents
-        .open_incident(&OpenIncident {
-            origin: gatehouse_core::IncidentOrigin::Hand,
-            title: "Memo".into(),
-            severity: Severity::Low,
-            instances: vec!["memo-g".into()],
-            ips: vec![],
-            from_us: now_us - 3_600_000_000,
-            to_us: now_us,
-        })
-        .expect("incident");
+    let incident = incident_by_hand(&lab, "memo-g", "Memo", Severity::Low, None);
     let view = lab.console.incidents.incident(incident.id).expect("view");
     assert_eq!(
         view.playbook.map(|p| p.title),

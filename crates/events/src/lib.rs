@@ -263,6 +263,14 @@ pub struct Unparsed {
 }
 
 impl Format {
+    /// Whether it is an access log's format: a line per request, with its client and status.
+    pub fn is_access(self) -> bool {
+        matches!(
+            self,
+            Format::UvicornAccess | Format::NginxCombined | Format::NginxJson | Format::CaddyJson
+        )
+    }
+
     /// The format's word, as configs and profiles spell it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -373,13 +381,7 @@ impl LineFormat {
     /// sign-in is the profile's to say (see [`profile::SignIns`]).
     pub fn decides_by_status(&self) -> bool {
         match self {
-            LineFormat::Builtin(f) => matches!(
-                f,
-                Format::UvicornAccess
-                    | Format::NginxCombined
-                    | Format::NginxJson
-                    | Format::CaddyJson
-            ),
+            LineFormat::Builtin(f) => f.is_access(),
             LineFormat::Pattern(p) => p.decides_by_status(),
         }
     }
@@ -388,13 +390,7 @@ impl LineFormat {
     /// log's, or a pattern with an `ip` capture): where a failed sign-in's address comes from.
     pub fn names_clients(&self) -> bool {
         match self {
-            LineFormat::Builtin(f) => matches!(
-                f,
-                Format::UvicornAccess
-                    | Format::NginxCombined
-                    | Format::NginxJson
-                    | Format::CaddyJson
-            ),
+            LineFormat::Builtin(f) => f.is_access(),
             LineFormat::Pattern(p) => p.captures_ip(),
         }
     }
