@@ -151,15 +151,22 @@ fn three_digits(s: &[u8]) -> Option<u16> {
 /// `GET /path HTTP/1.1` into method and path; anything else (a probe sending garbage) has
 /// neither.
 fn split_request(request: &str) -> (Option<&str>, Option<&str>) {
-    let mut parts = request.splitn(3, ' ');
-    match (parts.next(), parts.next()) {
-        (Some(method), Some(path))
-            if !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()) =>
-        {
-            (Some(method), Some(path))
-        }
-        _ => (None, None),
+    // Spaces found byte by byte (splitting a `str` on a char searches for it as UTF-8): the
+    // method is a few capital letters, then memchr finds the end of the path.
+    let bytes = request.as_bytes();
+    let Some(method_end) = bytes.iter().position(|&b| !b.is_ascii_uppercase()) else {
+        return (None, None);
+    };
+    if method_end == 0 || bytes[method_end] != b' ' {
+        return (None, None);
     }
+    let path_start = method_end + 1;
+    let path_end = memchr(b' ', &bytes[path_start..]).map_or(bytes.len(), |i| path_start + i);
+    // Both ends are at ASCII bytes, so on character boundaries.
+    (
+        Some(&request[..method_end]),
+        Some(&request[path_start..path_end]),
+    )
 }
 
 #[cfg(test)]

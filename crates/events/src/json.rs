@@ -118,11 +118,36 @@ fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
 }
 
 /// Index of the quote closing a string whose contents start at `pos`, and whether it has
-/// escapes. Log keys and values are mostly short, where a plain loop beats memchr's set-up;
-/// past 32 bytes (user agents, long paths) memchr takes over.
+/// escapes. Eight bytes at a time: one word, and the high bit of each of its bytes says
+/// whether that byte is a quote or a backslash (a loop byte by byte takes a branch per byte).
+/// Past 64 bytes (user agents, long paths) memchr takes over.
 fn string_end(bytes: &[u8], mut pos: usize) -> Option<(usize, bool)> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const LOW7: u64 = ONES * 0x7f;
+    const HIGH: u64 = ONES * 0x80;
+    // The high bit of each byte of `w` that equals `b` (exactly: no sum carries over).
+    let equal = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        !(((x & LOW7) + LOW7) | x) & HIGH
+    };
     let mut escaped = false;
-    let short_end = bytes.len().min(pos + 32);
+    let short_end = bytes.len().min(pos + 64);
+    while pos + 8 <= short_end {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&bytes[pos..pos + 8]);
+        let w = u64::from_le_bytes(chunk);
+        let hits = equal(w, b'"') | equal(w, b'\\');
+        if hits == 0 {
+            pos += 8;
+            continue;
+        }
+        let found = pos + hits.trailing_zeros() as usize / 8;
+        if bytes[found] == b'"' {
+            return Some((found, escaped));
+        }
+        escaped = true;
+        pos = found + 2;
+    }
     while pos < short_end {
         match bytes[pos] {
             b'"' => return Some((pos, escaped)),
@@ -187,6 +212,52 @@ mod tests {
         let mut out = Vec::new();
         for_each_field(line.as_bytes(), |k, v| out.push((k.to_owned(), v)))?;
         Some(out)
+    }
+
+    /// The word-at-a-time search finds the same closing quote as reading byte by byte, with
+    /// a quote or an escape at every offset around the 8-byte words and the 64-byte switch
+    /// to memchr.
+    #[test]
+    fn string_end_agrees_with_a_byte_by_byte_reading() {
+        fn by_bytes(bytes: &[u8], mut pos: usize) -> Option<(usize, bool)> {
+            let mut escaped = false;
+            while pos < bytes.len() {
+                match bytes[pos] {
+                    b'"' => return Some((pos, escaped)),
+                    b'\\' => {
+                        escaped = true;
+                        pos += 2;
+                    }
+                    _ => pos += 1,
+                }
+            }
+            None
+        }
+        let mut checked = 0;
+        for len in 0..90 {
+            for special in [None, Some(b'"'), Some(b'\\')] {
+                for at in 0..len.max(1) {
+                    for tail in [&b""[..], b"\"", b"x\"y", b"\\\"", b"\\"] {
+                        let mut text = vec![b'a'; len];
+                        if let (Some(byte), Some(slot)) = (special, text.get_mut(at)) {
+                            *slot = byte;
+                        }
+                        text.extend_from_slice(tail);
+                        for start in [0, 1, 3] {
+                            let start = start.min(text.len());
+                            assert_eq!(
+                                string_end(&text, start),
+                                by_bytes(&text, start),
+                                "{:?} from {start}",
+                                String::from_utf8_lossy(&text)
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "every case was compared ({checked})");
     }
 
     #[test]

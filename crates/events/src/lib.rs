@@ -246,6 +246,11 @@ impl<'a> Parsed<'a> {
     /// no field, an empty one, `-` or `unknown` is no address; anything else is unreadable.
     fn set_client(&mut self, text: Option<Cow<'a, str>>) {
         let Some(text) = text else { return };
+        // Nearly every line: an IPv4 address as written, kept as it is.
+        if address::dotted_quad(text.as_bytes()) {
+            self.ip = Some(text);
+            return;
+        }
         if matches!(text.trim(), "" | "-" | "unknown") {
             return;
         }
@@ -474,8 +479,10 @@ pub fn classify_status(status: u16) -> (Kind, Outcome) {
     }
 }
 
+/// The line as text (checked with SIMD: a log line is mostly ASCII, and this runs for every
+/// line read).
 fn utf8(bytes: &[u8]) -> Result<&str, Unparsed> {
-    std::str::from_utf8(bytes).map_err(|_| Unparsed {
+    simdutf8::basic::from_utf8(bytes).map_err(|_| Unparsed {
         reason: "not valid UTF-8",
     })
 }

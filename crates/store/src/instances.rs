@@ -174,18 +174,21 @@ impl Instances<'_> {
         Ok(())
     }
 
+    // The statements a fleet refresh runs for every instance, every time, are kept prepared
+    // (compiling this SELECT cost more than running it).
     pub fn get(&self, name: &str) -> Result<Option<InstanceRecord>> {
         let sql = format!("{SELECT} WHERE name = ?1");
         Ok(self
             .0
-            .query_row(&sql, [name], InstanceRecord::from_row)
+            .prepare_cached(&sql)?
+            .query_row([name], InstanceRecord::from_row)
             .optional()?)
     }
 
     /// Every instance, by name.
     pub fn all(&self) -> Result<Vec<InstanceRecord>> {
         let sql = format!("{SELECT} ORDER BY name");
-        let mut stmt = self.0.prepare(&sql)?;
+        let mut stmt = self.0.prepare_cached(&sql)?;
         let rows = stmt.query_map([], InstanceRecord::from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -214,20 +217,21 @@ impl Instances<'_> {
 
     /// A successful contact: clears the last error.
     pub fn record_contact(&self, name: &str, now: i64, contact: &Contact) -> Result<()> {
-        self.0.execute(
-            "UPDATE instances SET last_attempt = ?2, last_contact = ?2, last_error_code = NULL,
+        self.0
+            .prepare_cached(
+                "UPDATE instances SET last_attempt = ?2, last_contact = ?2, last_error_code = NULL,
                     last_error = NULL, agent_version = ?3, host = ?4, service_health = ?5,
                     service_detail = ?6
              WHERE name = ?1",
-            params![
+            )?
+            .execute(params![
                 name,
                 now,
                 contact.agent_version,
                 contact.host,
                 contact.service_health,
                 contact.service_detail
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
@@ -251,11 +255,12 @@ impl Instances<'_> {
 
     /// A failed contact: keeps what was last known, records why this attempt failed.
     pub fn record_failure(&self, name: &str, now: i64, code: &str, message: &str) -> Result<()> {
-        self.0.execute(
-            "UPDATE instances SET last_attempt = ?2, last_error_code = ?3, last_error = ?4
+        self.0
+            .prepare_cached(
+                "UPDATE instances SET last_attempt = ?2, last_error_code = ?3, last_error = ?4
              WHERE name = ?1",
-            params![name, now, code, message],
-        )?;
+            )?
+            .execute(params![name, now, code, message])?;
         Ok(())
     }
 

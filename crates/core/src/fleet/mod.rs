@@ -219,6 +219,13 @@ impl Fleet {
 
     /// Contact one agent over mutual TLS and record what it says (or why it could not).
     pub async fn refresh_instance(&self, name: &str) -> Result<InstanceView> {
+        self.contact(name).await?;
+        self.instance(name)
+    }
+
+    /// Ask the instance's agent how it is and record the answer (or why there was none).
+    /// Whether the agent answered.
+    async fn contact(&self, name: &str) -> Result<bool> {
         let record = self.ctx.instance(name)?;
         if record.revoked_at.is_some() {
             return Err(Error::InstanceRevoked(name.to_owned()));
@@ -260,6 +267,8 @@ impl Fleet {
                         "agent_storage",
                         &format!("The agent cannot store its service's log lines: {problem}."),
                     )?;
+                    // Reached, but failing: counted as the instance's view shows it.
+                    return Ok(false);
                 }
             }
             Err(e) => {
@@ -270,9 +279,10 @@ impl Fleet {
                     e.code().as_str(),
                     &e.to_string(),
                 )?;
+                return Ok(false);
             }
         }
-        self.instance(name)
+        Ok(true)
     }
 
     /// Refresh every instance that is not revoked, at most [`REFRESH_CONCURRENCY`] at once.
@@ -287,8 +297,9 @@ impl Fleet {
             .filter(|r| r.revoked_at.is_none())
             .map(|r| r.name)
             .collect();
-        let results: Vec<Result<InstanceView>> = stream::iter(names)
-            .map(|name| async move { self.refresh_instance(&name).await })
+        // Each instance's view is read once, at the end, with all the others.
+        let results: Vec<Result<bool>> = stream::iter(names)
+            .map(|name| async move { self.contact(&name).await })
             .buffer_unordered(REFRESH_CONCURRENCY)
             .collect()
             .await;
@@ -296,8 +307,8 @@ impl Fleet {
         let mut failed = 0;
         for result in results {
             match result {
-                Ok(view) if view.error_code.is_none() => reached += 1,
-                Ok(_) => failed += 1,
+                Ok(true) => reached += 1,
+                Ok(false) => failed += 1,
                 Err(e) => return Err(e),
             }
         }
