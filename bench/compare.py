@@ -2,13 +2,13 @@
 """The benchmarks of this checkout side by side with those of an older commit, in one run.
 
     python3 bench/compare.py OLD [--rounds 2] [--events 2000000] [--agents 50] [--runs 3]
-                             [--old-target DIR] [--no-build]
+                             [--old-target DIR] [--no-build] [--only fleet ...]
 
 OLD is checked out into a temporary worktree and built in release mode into a target
 directory of its own (`--old-target`, kept between runs so a second comparison builds
 nothing); this checkout builds into `target/`. Each benchmark then runs for the old build and
-the new one in turn, `--rounds` times, and the table gives each figure's median per side and
-the change. The benchmarks are the programs under `bench/` as each commit has them:
+the new one in turn (each round starting with the other side), `--rounds` times, and the
+table gives each figure's median per side and the change; `--only` runs some of them. The benchmarks are the programs under `bench/` as each commit has them:
 
   parse     bench/parse.rs     lines/s per format (higher is better)
   ingest    bench/ingest.rs    events/s, then the timeline's first page per filter (ms)
@@ -160,6 +160,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--old-target", default=str(Path(tempfile.gettempdir()) / "gatehouse-compare-target"))
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--only", action="append", choices=["parse", "ingest", "heatmap", "fleet", "startup"],
+                        help="run only this benchmark (repeatable); all of them by default")
     args = parser.parse_args()
 
     old_commit = sh(["git", "rev-parse", "--short", args.old], ROOT, quiet=True).strip()
@@ -175,15 +177,19 @@ def main() -> None:
 
     results = {"old": {}, "new": {}}
     order = []
-    for bench in ("parse", "ingest", "heatmap", "fleet"):
-        for _ in range(args.rounds):
-            for side, tree, target in (("old", old_tree, old_target), ("new", ROOT, new_target)):
+    chosen = args.only or ["parse", "ingest", "heatmap", "fleet", "startup"]
+    for bench in [b for b in ("parse", "ingest", "heatmap", "fleet") if b in chosen]:
+        for round_ in range(args.rounds):
+            # Each round changes which side goes first, so neither always runs on a machine
+            # the other has just loaded (50 agents exiting, caches).
+            sides = [("old", old_tree, old_target), ("new", ROOT, new_target)]
+            for side, tree, target in sides if round_ % 2 == 0 else sides[::-1]:
                 for name, value in run_once(bench, tree, target, args).items():
                     results[side].setdefault(name, []).append(value)
                     if name not in order:
                         order.append(name)
     better = {name: b for patterns in PATTERNS.values() for name, b, _ in patterns}
-    for side, found in startup(old_target, new_target, args).items():
+    for side, found in (startup(old_target, new_target, args) if "startup" in chosen else {}).items():
         for name, value in found.items():
             results[side].setdefault(name, []).append(value)
             if name not in order:

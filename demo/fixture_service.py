@@ -9,6 +9,7 @@ its log. The demo fleet and tests run them behind nginx; the real services are t
     fixture_service.py --profile jelmore --port 18183 --workdir DIR --log FILE --access-log FILE
     fixture_service.py --profile notes   --port 18184 --workdir DIR --log FILE
     fixture_service.py --profile jupyter --port 18185 --workdir DIR --log FILE
+    fixture_service.py --profile radicale --port 18186 --workdir DIR --log FILE
 
 `notes` is a service no built-in profile knows (tokens in a JSON config): the tests add it with
 a profile file, as an operator would.
@@ -53,6 +54,8 @@ import datetime
 import sqlite3
 import json
 import os
+import random
+import subprocess
 import sys
 import threading
 import time
@@ -444,7 +447,99 @@ class Jupyter(Service):
         return 404, extra, b'{"message": "Not Found", "reason": null}'
 
 
-PROFILES = {"sekha": Sekha, "rae": Rae, "jelmore": Jelmore, "notes": Notes, "jupyter": Jupyter}
+class Radicale(Service):
+    """Radicale 3.9 (CalDAV/CardDAV) as tried: an INI config (DIR/config) names the htpasswd
+    file (`[auth] htpasswd_filename`, relative to DIR here) and the delay after a refusal
+    (`[auth] delay`, 1 s by default, slept times 0.5 to 1.5); passwords are checked against the
+    file on every sign-in (it is re-read each time; `htpasswd -i -v` checks the bcrypt hash, as
+    Radicale's bcrypt module does), the config only at start. HTTP Basic only: a Bearer token is
+    anonymous; a Basic header that does not decode is a 500 from its exception handler. Its log
+    (stderr in the real server) writes each failed sign-in as two WARNING lines, the second
+    naming the socket peer and an X-Forwarded-For value as sent (it trusts no proxy list); a
+    success names no address. `/.web/` is its web UI, open to anyone."""
+
+    wants_query = True
+    REALM = "Radicale - Password Required"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        import configparser
+        self.config_path = os.path.join(self.workdir, "config")
+        config = configparser.ConfigParser()
+        config.read(self.config_path, encoding="utf-8")
+        users = config.get("auth", "htpasswd_filename", fallback="/etc/radicale/users")
+        self.users = users if os.path.isabs(users) else os.path.join(self.workdir, users)
+        self.delay = config.getfloat("auth", "delay", fallback=1.0)
+        self.thread = 0
+        self.lock = threading.Lock()
+        self.line("INFO", f"Loaded config file '{self.config_path}'", main=True)
+        self.line("INFO", "auth type is 'radicale.auth.htpasswd'", main=True)
+        self.line("INFO", f"auth.delay: {self.delay:f} seconds", main=True)
+        self.line("INFO", "Radicale server ready", main=True)
+        import signal
+        signal.signal(signal.SIGTERM, self.stop)
+
+    def stop(self, *_):
+        self.line("INFO", "Stopping Radicale", main=True)
+        os._exit(0)
+
+    def line(self, level, message, main=False, ident=None):
+        stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+        ident = ident or (str(os.getpid()) if main else f"{os.getpid()}/Thread-? (process_request_thread)")
+        self.log.line(f"[{stamp}] [{ident}] [{level}] {message}")
+
+    def verify(self, user, password):
+        """'ok', 'wrong' or 'unknown', as `htpasswd -v` reads the file now."""
+        done = subprocess.run(["htpasswd", "-i", "-v", self.users, user], input=password.encode(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return {0: "ok", 6: "unknown"}.get(done.returncode, "wrong")
+
+    def handle(self, method, path, headers, body, query="", peer="127.0.0.1"):
+        with self.lock:
+            self.thread += 1
+            ident = f"{os.getpid()}/Thread-{self.thread} (process_request_thread)"
+        forwarded = headers.get("X-Forwarded-For")
+        source = peer + (f" (forwarded for {forwarded!r})" if forwarded else "")
+        self.line("INFO", f"{method} request for {path!r} received from {source} HTTP/1.1", ident=ident)
+        if path == "/" and method == "GET":
+            return 302, {"Location": "/.web", "Content-Type": "text/plain; charset=utf-8"}, b"Redirected to /.web"
+        if path.startswith("/.web"):
+            return 200, {"Content-Type": "text/html"}, b"<!DOCTYPE html><title>Radicale Web Interface</title>"
+        if method == "OPTIONS":
+            return 200, {"Allow": "DELETE, GET, HEAD, MKCALENDAR, MKCOL, MOVE, OPTIONS, PROPFIND, PROPPATCH, PUT, REPORT", "DAV": "1, 2, 3, calendar-access, addressbook, extended-mkcol", "Content-Type": "text/plain"}, b""
+        auth = headers.get("Authorization") or ""
+        user = None
+        if auth.startswith("Basic"):
+            try:
+                user, password = base64.b64decode(auth[len("Basic"):].strip(), validate=True).decode().split(":", 1)
+            except (ValueError, UnicodeDecodeError) as e:
+                self.line("ERROR", f"An exception occurred during {method} request on {path!r}: {e}", ident=ident)
+                return 500, {"Content-Type": "text/plain"}, b"A server error occurred.  Please contact the administrator."
+            verdict = self.verify(user, password)
+            if verdict != "ok":
+                if verdict == "unknown":
+                    self.line("WARNING", f"Login verification user not found (htpasswd): {user!r}", ident=ident)
+                else:
+                    self.line("WARNING", f"Login verification failed for user: {user!r} (htpasswd/bcrypt/BCRYPT)", ident=ident)
+                self.line("WARNING", f"Failed login attempt from {source}: {user!r} (htpasswd)", ident=ident)
+                user = None
+            else:
+                self.line("INFO", f"Successful login: {user!r} (htpasswd)", ident=ident)
+        if user is None:
+            if not auth.startswith("Basic"):
+                self.line("NOTICE", f"Access to {path!r} denied for anonymous user", ident=ident)
+            time.sleep(self.delay * (0.5 + random.random()))
+            return 401, {"WWW-Authenticate": f'Basic realm="{self.REALM}"', "Content-Type": "text/plain; charset=utf-8"}, b"Access to the requested resource forbidden."
+        if method == "PROPFIND":
+            return 207, {"Content-Type": "text/xml; charset=utf-8"}, (
+                b'<?xml version="1.0" encoding="utf-8"?>\n<multistatus xmlns="DAV:"><response><href>'
+                + path.encode() + b"</href><propstat><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>")
+        time.sleep(self.delay * (0.5 + random.random()))
+        return 403, {"Content-Type": "text/plain; charset=utf-8"}, b"Directory listings are not supported."
+
+
+PROFILES = {"sekha": Sekha, "rae": Rae, "jelmore": Jelmore, "notes": Notes, "jupyter": Jupyter,
+            "radicale": Radicale}
 
 
 def main():
@@ -507,7 +602,7 @@ def main():
                 reason = self.responses.get(status, ("",))[0]
                 access.line(f'INFO:     {self.client_address[0]}:{self.client_address[1]} - "{self.command} {self.path} HTTP/1.1" {status} {reason}')
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do
+        do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PROPFIND = do
 
         def log_message(self, *args):
             pass  # the service's own log says what the real service says, nothing more

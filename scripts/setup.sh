@@ -16,8 +16,9 @@ APT_PACKAGES=(
   fonts-dejavu-core xdotool
   # the GUI test copies an enrollment code as an operator would (the app reads the clipboard)
   xclip
-  # the demo fleet: nginx in front of the fixture services
-  nginx
+  # the demo fleet: nginx in front of the fixture services; the Radicale fixture checks its
+  # users' bcrypt hashes with htpasswd -v, as Radicale's bcrypt module does
+  nginx apache2-utils
   # compliance and incident tests: nftables in network namespaces, gpg-encrypted backups
   nftables iproute2 gnupg
   # the suite run again with the clock moved (scripts/test-dates.sh)

@@ -5,10 +5,13 @@
 use std::path::Path;
 
 use gatehouse_core::guides::{GENERIC_CHECKLIST_NOTICE, GENERIC_PLAYBOOK_NOTICE};
-use gatehouse_core::{Burst, ComplianceQuery, InstanceCompliance, OpenIncident, Severity};
+use gatehouse_core::{
+    Burst, ComplianceQuery, EventFilter, InstanceCompliance, OpenIncident, Severity,
+};
 use time::OffsetDateTime;
 
 use crate::lab::{start_agent_config, Lab, Running};
+use crate::support::{contains, files_below};
 
 /// An agent for the operator-written profile "memo" (in its own `profiles_dir`), enrolled
 /// as `name`.
@@ -300,7 +303,7 @@ async fn a_service_added_by_files_is_known_by_the_agent_s_profile_and_facts() {
         .console
         .timeline
         .events(
-            &gatehouse_core::EventFilter {
+            &EventFilter {
                 instance: Some("notes-1".into()),
                 text: Some("Enrolled".into()),
                 ..Default::default()
@@ -525,6 +528,42 @@ async fn the_checklist_and_playbook_the_agent_s_profile_names_are_used() {
     );
 }
 
+/// What a restart destroys, as an operator's profile says it (`[restart] loses_data`), reaches
+/// the incident's restart step: the console has never seen the profile, so it keeps what the
+/// agent said (a built-in profile's name alone would say nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_profile_s_restart_warning_reaches_the_incident() {
+    let lab = Lab::new();
+    let profiles = lab.agents.join("profiles");
+    std::fs::create_dir_all(&profiles).expect("profiles dir");
+    let log = lab.agents.join("ledger.log");
+    std::fs::write(&log, "").expect("log");
+    let warning = "Restart forgets the ledger's open drafts: save them first.";
+    let profile = include_str!("../../profiles/sekha.toml")
+        .replace("name = \"sekha\"", "name = \"ledger\"")
+        .replace("/var/log/sekha/sekha.log", &log.display().to_string())
+        .replace("journal_unit = \"sekha.service\"\n", "")
+        .replacen(
+            "[restart]\n",
+            &format!("[restart]\nloses_data = {warning:?}\n"),
+            1,
+        );
+    assert!(profile.contains(warning), "the test's profile says it");
+    std::fs::write(profiles.join("ledger.toml"), profile).expect("profile");
+    let (dir, code) = lab.init_agent("ledger-1", OffsetDateTime::now_utc());
+    let mut config = gatehouse_agent::AgentConfig::for_test(dir).with_profile("ledger");
+    config.profiles_dir = Some(profiles);
+    let agent = start_agent_config(config).await;
+    lab.add("ledger-1", &agent, &code).await.expect("enrolled");
+    let incident = incident_by_hand(&lab, "ledger-1", "Ledger", Severity::Low, None);
+    let view = lab.console.incidents.incident(incident.id).expect("view");
+    assert_eq!(
+        view.restart_loses_data.as_deref(),
+        Some(warning),
+        "the incident warns of what a restart destroys, as the agent's profile says"
+    );
+}
+
 /// The fixture service for `profile` (`demo/fixture_service.py`, restarted by
 /// `restart_fixture.sh`) working in `service`, and an agent beside it enrolled as `name`,
 /// following the fixture's log in the profile's own format. `notes` is read from
@@ -573,6 +612,237 @@ async fn fixture_instance(
     let agent = start_agent_config(config).await;
     lab.add(name, &agent, &code).await.expect("enrolled");
     (agent, pid, port)
+}
+
+/// The acceptance of a service whose passwords are in an htpasswd file beside an INI config,
+/// with its own log format: the Radicale fixture (as Radicale 3.9 behaves, with the built-in
+/// `radicale` profile). Failed sign-ins are counted per address and user from its log, one
+/// alert; bob's password is rotated from the console: the file holds a bcrypt hash of the new
+/// one (alice's line and the comment untouched), the service takes it with HTTP Basic and
+/// refuses the old, and the inventory knows bob's password by the same fingerprint as the
+/// console's keychain entry (not the hash's); checks run with Radicale's checklist, and an
+/// incident has its playbook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_with_an_htpasswd_file_is_watched_rotated_checked_and_handled() {
+    let lab = Lab::new();
+    let service = lab.agents.join("radicale-svc");
+    let hash =
+        |password: &str| gatehouse_agent::service::htpasswd::hash(password).expect("a bcrypt hash");
+    let (alice, bob) = (
+        "alice-password-0123456789abc",
+        "bob-password-0123456789abcdef",
+    );
+    write_file(
+        &service,
+        "config",
+        "[server]\nhosts = 127.0.0.1:5232\n\n[auth]\ntype = htpasswd\nhtpasswd_filename = users\nhtpasswd_encryption = bcrypt\n# no sleep after a refusal, for the test's pace\ndelay = 0\n",
+    );
+    let (alice_line, bob_line) = (
+        format!("alice:{}", hash(alice)),
+        format!("bob:{}", hash(bob)),
+    );
+    let users = write_file(
+        &service,
+        "users",
+        &format!("# Radicale users\n{alice_line}\n{bob_line}\n"),
+    );
+    let (_agent, _pid, port) =
+        fixture_instance(&lab, "radicale-1", "radicale", &service, "/.web/").await;
+
+    // Five wrong passwords for alice from one forwarded address, as its log records them.
+    let client = reqwest::Client::new();
+    let propfind = |user: &str, password: &str, forwarded: Option<&str>| {
+        let mut request = client
+            .request(
+                reqwest::Method::from_bytes(b"PROPFIND").expect("a method"),
+                format!("http://127.0.0.1:{port}/"),
+            )
+            .basic_auth(user, Some(password));
+        if let Some(address) = forwarded {
+            request = request.header("X-Forwarded-For", address);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("the fixture answers")
+                .status()
+                .as_u16()
+        }
+    };
+    for i in 0..5 {
+        let status = propfind("alice", &format!("guess-{i}"), Some("203.0.113.88")).await;
+        assert_eq!(status, 401, "a wrong password is refused");
+    }
+    lab.set_clock(OffsetDateTime::now_utc() + time::Duration::seconds(5));
+    // Synced until the fifth failed login is in (the agent's own probes add lines of their
+    // own, so a count of lines says nothing), for at most 10 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let offender = loop {
+        lab.console
+            .timeline
+            .sync_instance("radicale-1")
+            .await
+            .expect("sync");
+        let offenders = lab
+            .console
+            .analytics
+            .offenders(&gatehouse_core::OffenderQuery {
+                window: gatehouse_core::Window::Day,
+                instance: Some("radicale-1".into()),
+                ..Default::default()
+            })
+            .expect("offenders");
+        let found = offenders.into_iter().find(|o| o.ip == "203.0.113.88");
+        if found.as_ref().is_some_and(|o| o.failures >= 5) || std::time::Instant::now() > deadline {
+            break found.expect("the forwarded address is an offender");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // And once more after the agent has read its file again: five, not more.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    lab.console
+        .timeline
+        .sync_instance("radicale-1")
+        .await
+        .expect("sync");
+    let offender = lab
+        .console
+        .analytics
+        .offenders(&gatehouse_core::OffenderQuery {
+            window: gatehouse_core::Window::Day,
+            instance: Some("radicale-1".into()),
+            ..Default::default()
+        })
+        .expect("offenders")
+        .into_iter()
+        .find(|o| o.ip == offender.ip)
+        .expect("still an offender");
+    assert_eq!(
+        offender.failures, 5,
+        "each failed login is one failed sign-in (its `Login verification failed` line is not a second)"
+    );
+    let alerts = lab
+        .console
+        .analytics
+        .alerts(&gatehouse_core::AlertFilter::default())
+        .expect("alerts");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.subject.as_deref() == Some("203.0.113.88") && a.instance == "radicale-1"),
+        "an alert about the address: {alerts:#?}"
+    );
+
+    let (result, new_key) = lab
+        .console
+        .rotation
+        .rotate_key("radicale-1", "bob")
+        .await
+        .expect("the rotation runs");
+    assert!(
+        result.committed && result.error.is_none(),
+        "bob's password is rotated: {result:?}"
+    );
+    let new_key = new_key.expect("the new password is handed over once");
+    let text = std::fs::read_to_string(&users).expect("users");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.len() == 3
+            && lines[0] == "# Radicale users"
+            && lines[1] == alice_line
+            && lines[2].starts_with("bob:$2y$10$")
+            && lines[2] != bob_line,
+        "bob's line holds a bcrypt hash of the new password, the rest as it was: {text}"
+    );
+    let leaks: Vec<_> = files_below(&lab.agents)
+        .into_iter()
+        .chain(files_below(&lab.data))
+        .filter(|(_, bytes)| contains(bytes, new_key.expose().as_bytes()))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "no file of the service, the agent (its state: which hash stands for which fingerprint) or the console holds the new password: {leaks:?}"
+    );
+    assert_eq!(
+        propfind("bob", new_key.expose(), None).await,
+        207,
+        "the service takes bob's new password"
+    );
+    assert_eq!(
+        propfind("bob", bob, None).await,
+        401,
+        "and refuses the old one"
+    );
+    assert_eq!(
+        propfind("alice", alice, None).await,
+        207,
+        "alice's still works"
+    );
+    let inventory = lab
+        .console
+        .rotation
+        .credentials()
+        .await
+        .expect("the inventory");
+    let listed = inventory
+        .credentials
+        .iter()
+        .find(|c| c.instance.as_deref() == Some("radicale-1") && c.name == "bob")
+        .unwrap_or_else(|| panic!("bob is listed: {inventory:?}"));
+    assert_eq!(
+        listed.fingerprint, result.new_fingerprint,
+        "bob's password is known by the fingerprint of the password the console keeps, not of its hash"
+    );
+    let timeline = lab
+        .console
+        .timeline
+        .events(
+            &EventFilter {
+                kind: Some(gatehouse_events::Kind::Console),
+                text: Some("changed on the host".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .expect("timeline");
+    assert!(
+        timeline.events.is_empty(),
+        "the console does not take its own rotation for a change made on the host: {:?}",
+        timeline.events
+    );
+
+    let run = lab
+        .console
+        .compliance
+        .run_checks(Some("radicale-1"), Burst::Always)
+        .await
+        .expect("checks run");
+    assert!(
+        run.errors.is_empty() && run.instances == 1 && run.checks > 1,
+        "the service is checked: {run:?}"
+    );
+    let view = compliance_of(&lab, "radicale-1");
+    assert_eq!(
+        (view.template.as_str(), view.notice.as_deref()),
+        ("Radicale security checklist", None),
+        "with Radicale's own checklist"
+    );
+    let incident = incident_by_hand(
+        &lab,
+        "radicale-1",
+        "Passwords tried against Radicale",
+        Severity::High,
+        Some("203.0.113.88"),
+    );
+    let view = lab.console.incidents.incident(incident.id).expect("view");
+    assert_eq!(
+        view.playbook.map(|p| p.title),
+        Some("Radicale incident playbook".to_owned()),
+        "and its playbook"
+    );
 }
 
 /// Jupyter Server's token is hex, as its own generated tokens are, and its agent takes no

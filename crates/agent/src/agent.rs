@@ -21,6 +21,7 @@ use crate::identity::Identity;
 pub use crate::identity::{initialise, new_enrollment, Channel};
 use crate::ops;
 use crate::probes::ProbeLog;
+use crate::service::htpasswd::Hashed;
 use crate::service::{probe, Service};
 use crate::state::StateDir;
 
@@ -291,14 +292,19 @@ impl Agent {
         if before != after && before != Fingerprints::unkeyed() {
             forms.push(before.clone());
         }
+        let known = Hashed::load(&self.state).unwrap_or_default();
         let renamed = match self.service() {
             Ok(service) => forms
                 .iter()
-                .flat_map(|form| ops::credentials::renamed(&service, form, &after))
+                .flat_map(|form| ops::credentials::renamed(&service, form, &after, &known))
                 .collect(),
             Err(_) => Vec::new(),
         };
         if before != after {
+            // The passwords behind hashes this agent wrote cannot be fingerprinted again.
+            Hashed::forget(&self.state).map_err(|e| {
+                ApiError::internal("could not forget the hashed passwords' fingerprints", e)
+            })?;
             self.state
                 .write_fingerprint_key(&key)
                 .map_err(|e| ApiError::internal("could not keep the fingerprint key", e))?;

@@ -357,4 +357,57 @@ mod tests {
             "for Sekha a 403 stays a failed sign-in"
         );
     }
+
+    /// `[auth] sign_in_paths`: a refusal is a failed sign-in only on those paths; a page
+    /// elsewhere that wants a session (behind the same proxy) is a refused request, so a
+    /// visitor reloading it five times is no brute force.
+    #[test]
+    fn a_refusal_is_a_failed_sign_in_only_where_the_profile_says_sign_ins_are() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wiki = include_str!("../../../profiles/sekha.toml")
+            .replace("name = \"sekha\"", "name = \"wiki\"")
+            .replace(
+                "[auth]\n",
+                "[auth]\nsign_in_paths = [\"/login\", \"/api/\"]\n",
+            );
+        assert!(
+            wiki.contains("sign_in_paths"),
+            "the test's profile has the paths"
+        );
+        std::fs::write(dir.path().join("wiki.toml"), wiki).expect("profile");
+        let mut config = crate::config::AgentConfig::for_test(std::path::PathBuf::from("/x"))
+            .with_profile("wiki")
+            .with_logs(vec![LogConfig::file(
+                "/srv/proxy.log",
+                Format::NginxCombined,
+                Source::Proxy,
+            )]);
+        config.profiles_dir = Some(dir.path().to_owned());
+        let log = crate::config::Settings::resolve(&config)
+            .logs()
+            .expect("its [[logs]]")[0]
+            .clone();
+        let event = |path: &str| {
+            let line = format!(
+                r#"203.0.113.7 - - [23/Nov/2026:02:41:57 +0000] "POST {path} HTTP/1.1" 401 1 "-" "x""#
+            );
+            let e = event(&log, line.as_bytes(), 0, 1_795_401_800_000_000, None);
+            (e.kind, e.outcome)
+        };
+        assert_eq!(
+            event("/login"),
+            (Kind::Auth, Outcome::Failure),
+            "a refused sign-in form is a failed sign-in"
+        );
+        assert_eq!(
+            event("/api/v1/pages"),
+            (Kind::Auth, Outcome::Failure),
+            "so is a refused API key"
+        );
+        assert_eq!(
+            event("/wiki/Private"),
+            (Kind::Request, Outcome::Failure),
+            "a page that wants a session is a refused request"
+        );
+    }
 }

@@ -208,13 +208,23 @@ fn check_config(path: &std::path::Path, probe: bool) -> anyhow::Result<()> {
                 profile,
                 settings.service.dir.as_deref(),
                 &gatehouse_pki::Fingerprints::unkeyed(),
+                &Default::default(),
             );
             for key in &report.credentials {
+                // A password the file holds only as a hash (htpasswd) has no length to say.
+                let hashed = profile
+                    .config_files
+                    .iter()
+                    .any(|f| f.format.is_hashed() && key.file.ends_with(f.path.as_str()));
+                let length = if hashed {
+                    "a password hash".to_owned()
+                } else {
+                    format!("{} characters", key.length)
+                };
                 gatehouse_agent::say!(
-                    "   key {} in {} ({} characters{})",
+                    "   key {} in {} ({length}{})",
                     key.name,
                     key.file,
-                    key.length,
                     if key.weak { ", weak" } else { "" }
                 );
             }

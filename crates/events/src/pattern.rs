@@ -261,6 +261,7 @@ fn outcome_word(word: &str) -> Outcome {
     const SUCCESS: &[&str] = &[
         "success",
         "succeeded",
+        "successful",
         "ok",
         "accepted",
         "allowed",

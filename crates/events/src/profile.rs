@@ -107,9 +107,19 @@ pub enum ConfigFormat {
     Yaml,
     /// An INI file as Python's `configparser` reads it; `key` is `section.key`.
     Ini,
+    /// An htpasswd file (`user:hash` lines, as Apache's `htpasswd` writes them); `key` is
+    /// the user whose password is the secret. The file holds only a hash of it: a rotation
+    /// writes a bcrypt hash of the new password, and the service is asked with HTTP Basic
+    /// as that user (`[auth] basic_user`).
+    Htpasswd,
 }
 
 impl ConfigFormat {
+    /// Whether the file holds a hash of the secret rather than the secret.
+    pub fn is_hashed(self) -> bool {
+        self == ConfigFormat::Htpasswd
+    }
+
     /// Whether `key` is a key path into a document rather than a name.
     pub fn is_structured(self) -> bool {
         matches!(
@@ -222,6 +232,12 @@ pub struct Auth {
     pub malformed: Option<Answer>,
     #[serde(default)]
     pub wrong: Option<Answer>,
+    /// Where a refusal is a sign-in that failed: path prefixes (a login form's `/login`, an
+    /// API's `/api/`). A refusal of any other path in an access log (a page that wants a
+    /// session, a static file behind the same proxy) is a refused request, never a failed
+    /// sign-in. Empty: every path.
+    #[serde(default)]
+    pub sign_in_paths: Vec<String>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -233,9 +249,23 @@ pub enum Presented {
     Query { name: String, value: String },
 }
 
+/// In an htpasswd file's `key` and in `[auth] basic_user`: every user (the one whose
+/// password it is).
+pub const EVERY_USER: &str = "*";
+
+/// The user a check presents a made-up password as, when `basic_user` is every user: one no
+/// service has, so a refusal is a refusal.
+pub const PROBE_USER: &str = "gatehouse-probe";
+
 impl Auth {
     /// `key` as a client presents it to this service.
     pub fn present(&self, key: &str) -> Presented {
+        self.present_as(key, None)
+    }
+
+    /// `key` as `user` presents it, where the key is a user's password (`basic_user = "*"`);
+    /// otherwise as [`present`](Self::present).
+    pub fn present_as(&self, key: &str, user: Option<&str>) -> Presented {
         use base64::Engine as _;
         if let Some(name) = &self.query {
             return Presented::Query {
@@ -249,7 +279,12 @@ impl Auth {
                 value: format!("{name}={key}"),
             };
         }
-        if let Some(user) = &self.basic_user {
+        if let Some(basic) = &self.basic_user {
+            let user = match (basic.as_str(), user) {
+                (EVERY_USER, Some(user)) => user,
+                (EVERY_USER, None) => PROBE_USER,
+                (named, _) => named,
+            };
             let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
             return Presented::Header {
                 name: "Authorization".into(),
@@ -268,6 +303,7 @@ impl Auth {
         match (&self.query, &self.cookie, &self.basic_user) {
             (Some(q), _, _) => format!("the query parameter {q}"),
             (_, Some(c), _) => format!("the cookie {c}"),
+            (_, _, Some(u)) if u == EVERY_USER => "HTTP Basic as the password of its user".into(),
             (_, _, Some(u)) => format!("HTTP Basic as the password of {u}"),
             _ => format!("the {} header", self.header),
         }
@@ -320,6 +356,7 @@ impl Auth {
         SignIns {
             anonymous: missing.filter(|m| Some(*m) != wrong && Some(*m) != malformed),
             wrong: wrong.filter(|w| (400..=499).contains(w)),
+            paths: self.sign_in_paths.clone().into(),
         }
     }
 }
@@ -331,10 +368,12 @@ impl Auth {
 /// brute force. Its `wrong` answer's status (a 4xx) is a failed sign-in whatever it is. A
 /// status that both a missing and a wrong key get cannot be told apart in an access log and
 /// stays a failed sign-in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// With `[auth] sign_in_paths`, only refusals of those paths are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignIns {
     anonymous: Option<u16>,
     wrong: Option<u16>,
+    paths: std::sync::Arc<[String]>,
 }
 
 impl SignIns {
@@ -357,6 +396,14 @@ impl SignIns {
         }
         if let Some(status) = parsed.status {
             (parsed.kind, parsed.outcome) = self.classify(status);
+        }
+        let elsewhere = !self.paths.is_empty()
+            && !parsed
+                .path
+                .as_deref()
+                .is_some_and(|path| self.paths.iter().any(|p| path.starts_with(p.as_str())));
+        if elsewhere && (parsed.kind, parsed.outcome) == (Kind::Auth, Outcome::Failure) {
+            parsed.kind = Kind::Request;
         }
     }
 }
@@ -522,6 +569,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("rae", include_str!("../../../profiles/rae.toml")),
     ("jelmore", include_str!("../../../profiles/jelmore.toml")),
     ("jupyter", include_str!("../../../profiles/jupyter.toml")),
+    ("radicale", include_str!("../../../profiles/radicale.toml")),
 ];
 
 impl Profile {
@@ -576,6 +624,33 @@ impl Profile {
                     return Err(error(format!(
                         "{}: an INI key is section.key, not {key}",
                         file.path
+                    )));
+                }
+            }
+            if file.format.is_hashed() {
+                let user = file.key.as_deref().unwrap_or_default();
+                if user.is_empty() || user.contains([':', '\n', '\r']) {
+                    return Err(error(format!(
+                        "{}: an htpasswd file names its user (key, a name without `:`), or \"*\" for every user",
+                        file.path
+                    )));
+                }
+                if file.role != Role::ApiKey {
+                    return Err(error(format!(
+                        "{}: an htpasswd password is a credential (role = \"api_key\")",
+                        file.path
+                    )));
+                }
+                let basic = profile.auth.basic_user.as_deref();
+                if basic != Some(EVERY_USER) && basic != Some(user) {
+                    return Err(error(format!(
+                        "{}: a password in an htpasswd file is checked with HTTP Basic as its user: set [auth] basic_user = \"*\" (the user whose password it is){}",
+                        file.path,
+                        if user == EVERY_USER {
+                            String::new()
+                        } else {
+                            format!(" or {user:?}")
+                        }
                     )));
                 }
             }
@@ -657,7 +732,7 @@ mod tests {
         let names: Vec<_> = Profile::builtin_names().collect();
         assert_eq!(
             names,
-            ["sekha", "rae", "jelmore", "jupyter"],
+            ["sekha", "rae", "jelmore", "jupyter", "radicale"],
             "the built-in profiles, in order"
         );
         for name in names {
@@ -911,7 +986,7 @@ mod tests {
                 r#"203.0.113.7 - - [23/Nov/2026:02:41:57 +0000] "GET /app HTTP/1.1" {status} 1 "-" "x""#
             )
         };
-        let seen = |sign_ins: SignIns, status: u16| {
+        let seen = |sign_ins: &SignIns, status: u16| {
             let text = line(status);
             let mut parsed = nginx.parse(text.as_bytes()).expect("parses");
             sign_ins.apply(&nginx, &mut parsed);
@@ -922,13 +997,13 @@ mod tests {
         for name in Profile::builtin_names() {
             let sign_ins = builtin(name).auth.sign_ins();
             assert_eq!(
-                seen(sign_ins, 401),
+                seen(&sign_ins, 401),
                 failed,
                 "{name}: a missing and a wrong key are both 401, so 401 stays a failed sign-in"
             );
-            assert_eq!(seen(sign_ins, 403), failed, "{name}: 403 as before");
+            assert_eq!(seen(&sign_ins, 403), failed, "{name}: 403 as before");
             assert_eq!(
-                seen(sign_ins, 400),
+                seen(&sign_ins, 400),
                 refused,
                 "{name}: a 400 is not a sign-in (Sekha's malformed header is one among many)"
             );
@@ -944,11 +1019,11 @@ mod tests {
             .auth
             .sign_ins();
         assert_eq!(
-            seen(sign_ins, 403),
+            seen(&sign_ins, 403),
             refused,
             "a service that answers visitors without a key 403: a reload is no brute force"
         );
-        assert_eq!(seen(sign_ins, 401), failed, "a wrong key still is");
+        assert_eq!(seen(&sign_ins, 401), failed, "a wrong key still is");
 
         let hidden = sekha.replace("wrong = { status = 401,", "wrong = { status = 404,");
         let sign_ins = Profile::parse(&hidden, "hidden.toml")
@@ -956,7 +1031,7 @@ mod tests {
             .auth
             .sign_ins();
         assert_eq!(
-            seen(sign_ins, 404),
+            seen(&sign_ins, 404),
             failed,
             "a service that answers a wrong key 404: that 404 is a failed sign-in"
         );
@@ -1000,6 +1075,140 @@ mod tests {
         assert!(
             Profile::parse(&bad_format, "custom.toml").is_err(),
             "unknown log format"
+        );
+    }
+
+    /// Radicale 3.9's own lines, as the real server wrote them: one failed sign-in per failed
+    /// login, from the first X-Forwarded-For entry or else the peer, the user named; the
+    /// verification line before it and every other line are messages.
+    #[test]
+    fn radicale_s_log_lines_are_read_as_the_real_server_writes_them() {
+        let profile = builtin("radicale");
+        let format = &profile.logs[0].format;
+        let read = |line: &str| {
+            let p = format.parse(line.as_bytes()).expect("every line is read");
+            (
+                p.kind,
+                p.outcome,
+                p.ip.map(|s| s.into_owned()),
+                p.actor.map(|s| s.into_owned()),
+                p.time_us,
+            )
+        };
+        let failed = read("[2026-12-07 21:24:21 +0000] [13719/Thread-5 (process_request_thread)] [WARNING] Failed login attempt from 127.0.0.1 (forwarded for '203.0.113.9'): 'alice' (htpasswd)");
+        assert_eq!(
+            (failed.0, failed.1, failed.2.as_deref(), failed.3.as_deref()),
+            (
+                Kind::Auth,
+                Outcome::Failure,
+                Some("203.0.113.9"),
+                Some("alice")
+            ),
+            "a failed login, from the forwarded address, for alice"
+        );
+        assert_eq!(
+            failed.4,
+            crate::parse_rfc3339(b"2026-12-07T21:24:21Z"),
+            "at the time it says"
+        );
+        let direct = read("[2026-12-07 22:24:18 +0100] [13719/Thread-2 (process_request_thread)] [WARNING] Failed login attempt from 127.0.0.1: 'alice' (htpasswd)");
+        assert_eq!(
+            (direct.2.as_deref(), direct.4),
+            (
+                Some("127.0.0.1"),
+                crate::parse_rfc3339(b"2026-12-07T21:24:18Z")
+            ),
+            "without a proxy, the peer; the offset is applied"
+        );
+        let chain = read("[2026-12-07 21:24:22 +0000] [13719/Thread-6 (process_request_thread)] [WARNING] Failed login attempt from 127.0.0.1 (forwarded for '203.0.113.9, 198.51.100.7'): 'alice' (htpasswd)");
+        assert_eq!(
+            chain.2.as_deref(),
+            Some("203.0.113.9"),
+            "a chain's first entry"
+        );
+        let v6 = read("[2026-12-07 21:26:29 +0000] [15377/Thread-3 (process_request_thread)] [WARNING] Failed login attempt from ::1: 'alice' (htpasswd)");
+        assert_eq!(v6.2.as_deref(), Some("::1"), "an IPv6 peer");
+        let quoted = read(
+            r#"[2026-12-07 21:26:29 +0000] [15377/Thread-3 (process_request_thread)] [WARNING] Failed login attempt from 127.0.0.1: "o'brien" (htpasswd)"#,
+        );
+        assert_eq!(quoted.3.as_deref(), Some("o'brien"), "a user with a quote");
+        let ok = read("[2026-12-07 21:24:19 +0000] [13719/Thread-3 (process_request_thread)] [INFO] Successful login: 'alice' (htpasswd)");
+        assert_eq!(
+            (ok.0, ok.1, ok.2, ok.3.as_deref()),
+            (Kind::Auth, Outcome::Success, None, Some("alice")),
+            "a success names the user, no address"
+        );
+        for line in [
+            "[2026-12-07 21:24:21 +0000] [13719/Thread-5 (process_request_thread)] [WARNING] Login verification failed for user: 'alice' (htpasswd/bcrypt/BCRYPT)",
+            "[2026-12-07 21:24:03 +0000] [13719] [INFO] Radicale server ready",
+            "[2026-12-07 21:24:21 +0000] [13719/Thread-5 (process_request_thread)] [INFO] GET request for '/alice/' received from 127.0.0.1 (forwarded for '203.0.113.9') HTTP/1.1",
+        ] {
+            let (kind, outcome, ..) = read(line);
+            assert!(
+                kind != Kind::Auth && outcome != Outcome::Failure,
+                "not a sign-in: {line}"
+            );
+        }
+    }
+
+    /// A password in an htpasswd file is checked with HTTP Basic as its user: a profile that
+    /// says otherwise is refused with the rule; `*` is every user, each presenting its own.
+    #[test]
+    fn an_htpasswd_password_is_checked_as_its_user() {
+        let radicale = include_str!("../../../profiles/radicale.toml");
+        let profile = Profile::parse(radicale, "radicale.toml").expect("the built-in profile");
+        assert!(
+            profile.config_files[0].format.is_hashed(),
+            "Radicale's users file holds hashes"
+        );
+        let basic = |user: Option<&str>| match profile.auth.present_as("pw", user) {
+            Presented::Header { value, .. } => value,
+            other => panic!("HTTP Basic is a header: {other:?}"),
+        };
+        use base64::Engine as _;
+        let pair = |text: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(text)
+            )
+        };
+        assert_eq!(
+            basic(Some("bob")),
+            pair("bob:pw"),
+            "as the user whose password it is"
+        );
+        assert_eq!(
+            basic(None),
+            pair(&format!("{PROBE_USER}:pw")),
+            "a check's made-up password goes as a user no service has"
+        );
+        for (from, to, why) in [
+            (
+                "basic_user = \"*\"",
+                "header = \"Authorization\"",
+                "needs basic_user",
+            ),
+            ("key = \"*\"", "key = \"a:b\"", "a user name has no ':'"),
+            (
+                "role = \"api_key\"\nnote = \"Re-read",
+                "role = \"jwt_secret\"\nnote = \"Re-read",
+                "a password is a credential",
+            ),
+        ] {
+            let text = radicale.replacen(from, to, 1);
+            assert_ne!(text, radicale, "the test changes the profile ({why})");
+            assert!(
+                Profile::parse(&text, "custom.toml").is_err(),
+                "refused: {why}"
+            );
+        }
+        let named = radicale
+            .replacen("key = \"*\"", "key = \"alice\"", 1)
+            .replacen("basic_user = \"*\"", "basic_user = \"bob\"", 1);
+        let err = Profile::parse(&named, "custom.toml").expect_err("alice's password as bob");
+        assert!(
+            err.message.contains("basic_user = \"*\"") && err.message.contains("\"alice\""),
+            "the rule and the user are named: {err}"
         );
     }
 

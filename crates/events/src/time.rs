@@ -1,7 +1,9 @@
 //! Timestamps in the formats the logs use, to microseconds since the epoch, by hand: a
 //! general date parser would cost more than the rest of the line.
 
-/// `2026-11-23T02:41:57.390647Z`, `2026-11-23T02:41:57+01:00`, `2026-11-23T02:41:57.1Z`.
+/// `2026-11-23T02:41:57.390647Z`, `2026-11-23T02:41:57+01:00`, `2026-11-23T02:41:57.1Z`; and
+/// as Python's logging writes `%Y-%m-%d %H:%M:%S %z`: `2026-11-23 02:41:57 +0100` (a space
+/// before an offset without a colon).
 pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
     if s.len() < 20
         || s[4] != b'-'
@@ -35,7 +37,9 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
     }
     let offset = match rest {
         [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
+        | [b' ', sign @ (b'+' | b'-'), h1, h2, m1, m2]
+        | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
             let (h, m) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
             if h > 23 || m > 59 {
                 return None;
@@ -148,6 +152,11 @@ mod tests {
             Some(1_795_401_717_500_000),
             "offsets are applied and short fractions padded"
         );
+        assert_eq!(
+            parse_rfc3339(b"2026-11-23 03:41:57 +0100"),
+            Some(1_795_401_717_000_000),
+            "Python logging's %Y-%m-%d %H:%M:%S %z (Radicale's log)"
+        );
         assert_eq!(parse_rfc3339(b"1970-01-01T00:00:00Z"), Some(0), "the epoch");
         assert_eq!(
             parse_rfc3339(b"2024-02-29T12:00:00Z"),
@@ -163,6 +172,8 @@ mod tests {
             b"2026-13-01T00:00:00Z",
             b"2026-11-23T02:41:57",
             b"2026-11-23T02:41:57.Z",
+            b"2026-11-23 02:41:57  +0100",
+            b"2026-11-23 02:41:57 +01",
             b"yesterday at noon",
         ] {
             assert_eq!(

@@ -39,9 +39,12 @@ pub(crate) const CREATE: &str = "CREATE TABLE fleet_ca (
 pub(crate) const GUIDES: &str = "ALTER TABLE instances ADD COLUMN checklist TEXT;
      ALTER TABLE instances ADD COLUMN playbook TEXT;";
 
+pub(crate) const LOSES_DATA: &str = "ALTER TABLE instances ADD COLUMN restart_loses_data TEXT;";
+
 const SELECT: &str = "SELECT name, address, profile, created_at, agent_cert_pem,
         client_cert_pem, revoked_at, last_attempt, last_contact, last_error_code, last_error,
-        agent_version, host, service_health, service_detail, checklist, playbook
+        agent_version, host, service_health, service_detail, checklist, playbook,
+        restart_loses_data
      FROM instances";
 
 /// An enrolled instance as stored.
@@ -61,6 +64,9 @@ pub struct InstanceRecord {
     pub contact: Contact,
     /// The checklist and playbook the agent's profile names (`[guides]`), as it last said.
     pub guides: Guides,
+    /// What a restart of the service destroys, as the agent's profile last said (an
+    /// operator's profile the console has never seen included).
+    pub restart_loses_data: Option<String>,
 }
 
 /// The checklist and playbook an agent's profile names.
@@ -103,6 +109,7 @@ impl InstanceRecord {
             last_error: None,
             contact: Contact::default(),
             guides: Guides::default(),
+            restart_loses_data: None,
         }
     }
 
@@ -129,6 +136,7 @@ impl InstanceRecord {
                 checklist: row.get(15)?,
                 playbook: row.get(16)?,
             },
+            restart_loses_data: row.get(17)?,
         })
     }
 }
@@ -158,8 +166,8 @@ impl Instances<'_> {
     pub fn insert(&self, record: &InstanceRecord) -> Result<()> {
         self.0.execute(
             "INSERT INTO instances (name, address, profile, created_at, agent_cert_pem,
-                                    client_cert_pem, checklist, playbook)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                    client_cert_pem, checklist, playbook, restart_loses_data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 record.name,
                 record.address,
@@ -168,7 +176,8 @@ impl Instances<'_> {
                 record.agent_cert_pem,
                 record.client_cert_pem,
                 record.guides.checklist,
-                record.guides.playbook
+                record.guides.playbook,
+                record.restart_loses_data
             ],
         )?;
         Ok(())
@@ -240,6 +249,15 @@ impl Instances<'_> {
         self.0.execute(
             "UPDATE instances SET checklist = ?2, playbook = ?3 WHERE name = ?1",
             params![name, guides.checklist, guides.playbook],
+        )?;
+        Ok(())
+    }
+
+    /// What a restart destroys, as the instance's agent's profile says.
+    pub fn set_restart_loses_data(&self, name: &str, loses: Option<&str>) -> Result<()> {
+        self.0.execute(
+            "UPDATE instances SET restart_loses_data = ?2 WHERE name = ?1",
+            params![name, loses],
         )?;
         Ok(())
     }

@@ -60,6 +60,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[rotations::SENDER],
     // 12: the checklist and playbook the instance's agent's profile names.
     &[instances::GUIDES],
+    // 13: what a restart destroys, as the instance's agent's profile says.
+    &[instances::LOSES_DATA],
 ];
 
 /// The schema version this build writes.

@@ -69,10 +69,13 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
     let mut fixes = Vec::new();
     let mut evidence = Vec::new();
     for key in &found.keys {
-        let bits = estimated_bits(&key.value);
-        let short = key.value.len() < min;
-        let published = cx.service.profile.is_published(&key.value);
-        let low = bits < MIN_KEY_BITS;
+        // A hashed password (htpasswd) shows neither its length nor its randomness: the length
+        // is known only for one this agent wrote (a generated key), never guessed.
+        let length = cx.service.length_of(key);
+        let bits = (!key.hashed).then(|| estimated_bits(&key.value));
+        let short = length.is_some_and(|l| l < min);
+        let published = cx.service.is_published(key);
+        let low = bits.is_some_and(|b| b < MIN_KEY_BITS);
         if key.in_use() && (short || low || published) {
             let why = if published {
                 "published"
@@ -87,13 +90,21 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
                 fixes.extend(rotation_fixes(key));
             }
         }
+        let measured = match (bits, length) {
+            (Some(bits), _) => format!(
+                "{} characters, about {bits:.0} bits",
+                key.value.len()
+            ),
+            (None, Some(length)) => format!(
+                "a password hash; the password this agent wrote has {length} characters"
+            ),
+            (None, None) => "a password hash this agent did not write: the password's length and randomness cannot be read from it (a rotation makes one that is known)".to_owned(),
+        };
         evidence.push(format!(
-            "{} ({}): {} characters, about {:.0} bits, fingerprint {}{}{}",
+            "{} ({}): {measured}, fingerprint {}{}{}",
             key.name,
             key.place(),
-            key.value.len(),
-            bits,
-            cx.service.fingerprints.of(&key.value),
+            cx.service.fingerprint_of(key),
             match (published, short, low) {
                 (true, _, _) => " — a published key: weak whatever its length".to_owned(),
                 (_, true, _) => format!(" — shorter than the {min} characters required"),
@@ -151,12 +162,12 @@ pub(super) fn defaults(cx: &Context<'_>) -> CheckResult {
                 profile.display_name,
                 file.display()
             ))
-        } else if profile.is_published(&key.value) {
+        } else if cx.service.is_published(key) {
             Some(format!(
                 "{} in {} is a published default or known key (fingerprint {})",
                 key.name,
                 key.place(),
-                cx.service.fingerprints.of(&key.value)
+                cx.service.fingerprint_of(key)
             ))
         } else {
             None

@@ -21,12 +21,19 @@ use gatehouse_pki::Fingerprints;
 use gatehouse_protocol::RenamedFingerprint;
 
 use crate::service::files::{self, KeyProblem};
+use crate::service::htpasswd::{self, Hashed};
 use crate::service::Service;
 
 /// The inventory of the service beside the agent: its files, and what its process's
 /// environment overrides.
 pub fn of_service(service: &Service<'_>) -> CredentialsReport {
-    let mut report = inventory(service.profile, service.dir(), &service.fingerprints);
+    let known = Hashed::load(service.state).unwrap_or_default();
+    let mut report = inventory(
+        service.profile,
+        service.dir(),
+        &service.fingerprints,
+        &known,
+    );
     if let Ok(found) = service.found_keys() {
         for key in found.keys.iter().filter(|k| !k.in_use()) {
             if let Some(by) = &key.overridden_by {
@@ -43,20 +50,34 @@ pub fn of_service(service: &Service<'_>) -> CredentialsReport {
 
 /// Each credential's fingerprint in the form `before` and in `after`, from one reading of
 /// the files: how the console carries what it knew of a key over to a new fingerprint key.
+/// A password this agent wrote as a hash was known by the password's fingerprint; under the
+/// new key it is known by the hash's (the password is not here to fingerprint again).
 pub fn renamed(
     service: &Service<'_>,
     before: &Fingerprints,
     after: &Fingerprints,
+    known: &Hashed,
 ) -> Vec<RenamedFingerprint> {
     let (found, _) = scan(service.profile, service.dir());
     found
         .into_iter()
         .map(|f| RenamedFingerprint {
-            before: before.of(&f.value),
+            before: fingerprint(before, known, &f),
             after: after.of(&f.value),
             name: f.name,
         })
         .collect()
+}
+
+/// The fingerprint the console knows a credential by (see [`Hashed`]).
+fn fingerprint(fingerprints: &Fingerprints, known: &Hashed, found: &Found) -> String {
+    let of_value = fingerprints.of(&found.value);
+    if !found.hashed {
+        return of_value;
+    }
+    known
+        .password_of(&of_value)
+        .map_or(of_value.clone(), |(password, _)| password.to_owned())
 }
 
 /// Read every credential the profile names from the files under `service_dir`.
@@ -64,6 +85,7 @@ pub fn inventory(
     profile: &Profile,
     service_dir: Option<&Path>,
     fingerprints: &Fingerprints,
+    known: &Hashed,
 ) -> CredentialsReport {
     let (found, problems) = scan(profile, service_dir);
     CredentialsReport {
@@ -71,10 +93,22 @@ pub fn inventory(
             .into_iter()
             .map(|f| HostCredential {
                 role: f.role.into(),
-                fingerprint: fingerprints.of(&f.value),
-                length: f.value.len() as u32,
+                fingerprint: fingerprint(fingerprints, known, &f),
+                // A hashed password's length is known only for one this agent wrote (0: not
+                // known; it is then not judged by its length).
+                length: if f.hashed {
+                    known
+                        .password_of(&fingerprints.of(&f.value))
+                        .map_or(0, |(_, length)| length)
+                } else {
+                    f.value.len() as u32
+                },
                 file_modified: f.modified,
-                weak: f.weak,
+                weak: f.weak
+                    || (f.hashed
+                        && known.password_of(&fingerprints.of(&f.value)).is_some_and(
+                            |(_, length)| (length as usize) < profile.keys.min_length,
+                        )),
                 file_digest: fingerprints.of(f.text.as_bytes()),
                 file: f.file,
                 name: f.name,
@@ -90,6 +124,8 @@ struct Found {
     name: String,
     file: String,
     value: zeroize::Zeroizing<String>,
+    /// `value` is a hash of the secret (an htpasswd password).
+    hashed: bool,
     modified: i64,
     weak: bool,
     text: std::rc::Rc<zeroize::Zeroizing<String>>,
@@ -152,13 +188,19 @@ fn scan(profile: &Profile, service_dir: Option<&Path>) -> (Vec<Found>, Vec<Strin
             None => true,
         });
         let text = std::rc::Rc::new(zeroize::Zeroizing::new(text));
+        let hashed = file.format.is_hashed();
         for (name, value) in found {
-            let weak = value.len() < profile.keys.min_length || profile.is_published(&value);
+            let weak = if hashed {
+                htpasswd::published(profile, &value)
+            } else {
+                value.len() < profile.keys.min_length || profile.is_published(&value)
+            };
             keys.push(Found {
                 role,
                 name,
                 file: shown.clone(),
                 value: zeroize::Zeroizing::new(value),
+                hashed,
                 modified,
                 weak,
                 text: text.clone(),
@@ -191,7 +233,12 @@ mod tests {
                 .expect("built in")
                 .expect("valid profile")
         };
-        let s = inventory(&load("sekha"), Some(dir.path()), &Fingerprints::unkeyed());
+        let s = inventory(
+            &load("sekha"),
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
         assert_eq!(s.credentials.len(), 1, "Sekha's one key: {s:?}");
         assert!(s.problems.is_empty(), "and nothing wrong: {:?}", s.problems);
         assert_eq!(s.credentials[0].name, "mcp_api_key", "by its TOML key");
@@ -201,7 +248,12 @@ mod tests {
             "a fingerprint"
         );
         assert!(!s.credentials[0].weak, "40 characters is long enough");
-        let j = inventory(&load("jelmore"), Some(dir.path()), &Fingerprints::unkeyed());
+        let j = inventory(
+            &load("jelmore"),
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
         let names: Vec<&str> = j.credentials.iter().map(|c| c.name.as_str()).collect();
         assert!(
             j.problems.is_empty(),
@@ -217,7 +269,12 @@ mod tests {
             j.credentials[1].weak,
             "the literal X-API-Key is a published value"
         );
-        let r = inventory(&load("rae"), Some(dir.path()), &Fingerprints::unkeyed());
+        let r = inventory(
+            &load("rae"),
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
         assert_eq!(
             r.credentials.len(),
             2,
@@ -255,7 +312,12 @@ mod tests {
         )
         .expect("write");
         let load = |name: &str| Profile::builtin(name).expect("built in").expect("valid");
-        let sekha = inventory(&load("sekha"), Some(dir.path()), &Fingerprints::unkeyed());
+        let sekha = inventory(
+            &load("sekha"),
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
         let key = &sekha.credentials[0];
         assert_eq!(
             (key.name.as_str(), key.fingerprint.clone(), key.weak),
@@ -272,7 +334,12 @@ mod tests {
             "the operator is told why and what a rotation does: {:?}",
             sekha.problems
         );
-        let rae = inventory(&load("rae"), Some(dir.path()), &Fingerprints::unkeyed());
+        let rae = inventory(
+            &load("rae"),
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
         let secret = rae
             .credentials
             .iter()
@@ -284,7 +351,12 @@ mod tests {
                     == Fingerprints::unkeyed().of("change-this-secret-key-in-production"),
             "as its published default: {secret:?}"
         );
-        let jelmore = inventory(&load("jelmore"), Some(dir.path()), &Fingerprints::unkeyed());
+        let jelmore = inventory(
+            &load("jelmore"),
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
         assert!(
             jelmore
                 .credentials
@@ -311,7 +383,12 @@ mod tests {
         )
         .expect("write");
         let sekha = Profile::builtin("sekha").expect("built in").expect("valid");
-        let report = inventory(&sekha, Some(dir.path()), &Fingerprints::unkeyed());
+        let report = inventory(
+            &sekha,
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
         assert!(
             report.credentials.iter().all(|c| c.weak),
             "a key in a table is not the service's key: its default is"
@@ -322,14 +399,20 @@ mod tests {
             report.problems
         );
         let rae = Profile::builtin("rae").expect("built in").expect("valid");
-        let missing = inventory(&rae, Some(dir.path()), &Fingerprints::unkeyed());
+        let missing = inventory(
+            &rae,
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
         assert!(
             missing.problems.iter().any(|p| p.contains(".env")),
             "a missing .env is named: {:?}",
             missing.problems
         );
         assert!(
-            inventory(&rae, None, &Fingerprints::unkeyed()).problems[0].contains("service_dir"),
+            inventory(&rae, None, &Fingerprints::unkeyed(), &Hashed::default()).problems[0]
+                .contains("service_dir"),
             "without service_dir the agent says what to set"
         );
     }

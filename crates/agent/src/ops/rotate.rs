@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::fsutil::{self, Access, Dir};
 use crate::service::files::{self, no_dir, replace_value, value_of};
+use crate::service::htpasswd::{self, Hashed};
 use crate::service::listener;
 use crate::service::Service;
 use crate::state::StateDir;
@@ -146,7 +147,19 @@ pub async fn rotate(
                 format!("{} no longer holds {}", path.display(), request.name),
             )
         })?;
-    if service.fingerprints.of(&old) != request.expected_fingerprint {
+    // A password in an htpasswd file is held as its hash: the console knows it by the
+    // password's fingerprint when this agent wrote the hash (see `htpasswd::Hashed`).
+    let hashed = file.format.is_hashed();
+    let old_fingerprint = if hashed {
+        let of_hash = service.fingerprints.of(&old);
+        Hashed::load(state)
+            .ok()
+            .and_then(|known| known.password_of(&of_hash).map(|(p, _)| p.to_owned()))
+            .unwrap_or(of_hash)
+    } else {
+        service.fingerprints.of(&old)
+    };
+    if old_fingerprint != request.expected_fingerprint {
         return Err(ApiError::conflict(
             codes::CONFIG_CHANGED,
             format!(
@@ -158,9 +171,19 @@ pub async fn rotate(
     }
     check_new_key(&request.new_key, &service.profile.keys)?;
     environment_allows(service, &request.name, &old)?;
-    let new_text = replace_value(&text, file, &request.name, &request.new_key);
-    // Read the result back as the service would: exactly the new key, or nothing is done.
-    if value_of(file, &new_text, &request.name).as_deref() != Some(request.new_key.as_str())
+    // What the file will hold: the new key, or for a password in an htpasswd file its hash.
+    let written = if hashed {
+        htpasswd::hash(&request.new_key).map_err(|e| {
+            ApiError::conflict(codes::CANNOT_ROTATE, format!("{e}; nothing was changed"))
+        })?
+    } else {
+        request.new_key.clone()
+    };
+    let new_text = replace_value(&text, file, &request.name, &written);
+    // Read the result back as the service would: exactly the new key (a hash the new
+    // password verifies against), or nothing is done.
+    if value_of(file, &new_text, &request.name).as_deref() != Some(written.as_str())
+        || (hashed && htpasswd::verify(&request.new_key, &written) != Some(true))
         || (file.format == ConfigFormat::TomlRootKey && new_text.parse::<toml::Table>().is_err())
     {
         return Err(ApiError::conflict(
@@ -174,7 +197,7 @@ pub async fn rotate(
     let mut outcome = RotateOutcome {
         name: request.name.clone(),
         committed: false,
-        old_fingerprint: service.fingerprints.of(&old),
+        old_fingerprint,
         new_fingerprint: service.fingerprints.of(&request.new_key),
         steps: Vec::new(),
         error: None,
@@ -230,6 +253,26 @@ pub async fn rotate(
         path.display(),
         backup.display()
     ));
+    // Which password the new hash stands for is noted before the hash is written, so the
+    // inventory never shows a hash this agent wrote as one it does not know.
+    if hashed {
+        let length = u32::try_from(request.new_key.chars().count()).unwrap_or(u32::MAX);
+        if let Err(e) = Hashed::remember(
+            state,
+            service.fingerprints.of(&written),
+            outcome.new_fingerprint.clone(),
+            length,
+        ) {
+            let _ = fsutil::remove_if_present(&state.rotation_journal());
+            let _ = fsutil::remove_if_present(&backup);
+            return Err(ApiError::conflict(
+                codes::CANNOT_ROTATE,
+                format!(
+                    "cannot note which password the new hash stands for in the state directory: {e}; nothing was changed"
+                ),
+            ));
+        }
+    }
     // The service's own file stays its own; if it cannot be given back, nothing is written.
     // The write is atomic, so a failed one changed nothing: a refusal, like those above.
     if let Err(e) = config_dir.write_atomic(
@@ -244,11 +287,19 @@ pub async fn rotate(
             format!("cannot write {}: {e}; nothing was changed", path.display()),
         ));
     }
-    outcome.steps.push(format!(
-        "wrote the new {} to {} (mode 0600)",
-        request.name,
-        path.display()
-    ));
+    outcome.steps.push(if hashed {
+        format!(
+            "wrote a bcrypt hash of {}'s new password to {} (mode 0600)",
+            request.name,
+            path.display()
+        )
+    } else {
+        format!(
+            "wrote the new {} to {} (mode 0600)",
+            request.name,
+            path.display()
+        )
+    });
     let restart_started = std::time::Instant::now();
     let restarted = service.restart().await;
     outcome.restart_ms += restart_started.elapsed().as_millis() as u64;
@@ -272,7 +323,8 @@ pub async fn rotate(
                 // The new key goes only to the service's own process; the old one is never
                 // sent anywhere again: that it is refused follows from nothing the service
                 // reads holding it any more.
-                match service.accepts(&request.new_key).await {
+                let user = hashed.then_some(request.name.as_str());
+                match service.accepts_as(&request.new_key, user).await {
                     Ok((true, pid)) => old_key_gone(service, &old, pid).map(|how| {
                         outcome.steps.push(format!(
                             "verified: the service's own process accepts the new key; the old key was not sent anywhere: {how}"
@@ -407,6 +459,17 @@ async fn roll_back(
             outcome
                 .steps
                 .push("restarted the service with the previous config".into());
+            if service
+                .file_holding(&journal.name)
+                .is_some_and(|f| f.format.is_hashed())
+            {
+                // The file holds only the old password's hash: there is no password to try.
+                outcome.steps.push(
+                    "the old password's hash is back in place; the agent does not know the password itself, so it was not tried"
+                        .into(),
+                );
+                return;
+            }
             // The old key is the current one again: it goes to the service's own process only.
             let works = matches!(service.accepts(old).await, Ok((true, _)));
             outcome.old_key_works = Some(works);

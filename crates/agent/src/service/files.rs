@@ -11,10 +11,10 @@
 
 use std::path::{Path, PathBuf};
 
-use gatehouse_events::profile::{ConfigFile, ConfigFormat};
+use gatehouse_events::profile::{ConfigFile, ConfigFormat, EVERY_USER};
 use gatehouse_events::{KeyPath, Profile};
 
-use super::{structured, Service};
+use super::{htpasswd, structured, Service};
 use crate::fsutil::{self, Dir, Facts, Regular};
 
 /// What to say when `service_dir` is not set and `what` is needed.
@@ -122,6 +122,9 @@ pub fn holds(file: &ConfigFile, name: &str) -> bool {
         (Some(key), _) if file.format.is_structured() => {
             KeyPath::parse(key).is_ok_and(|path| path.finds(name))
         }
+        (Some(key), _) if file.format.is_hashed() && key == EVERY_USER => {
+            !name.is_empty() && !name.contains(':')
+        }
         (Some(key), _) => key == name,
         (None, Some(prefix)) => name.starts_with(prefix.as_str()),
         (None, None) => false,
@@ -154,6 +157,23 @@ pub fn keys_in(file: &ConfigFile, text: &str) -> Result<Vec<(String, String)>, K
             .into_iter()
             .filter(|(name, _)| holds(file, name))
             .collect()),
+        ConfigFormat::Htpasswd => {
+            let Some(user) = &file.key else {
+                return Ok(Vec::new());
+            };
+            if user == EVERY_USER {
+                let users = htpasswd::entries(text);
+                return if users.is_empty() {
+                    Err(KeyProblem::Missing("any user".into()))
+                } else {
+                    Ok(users)
+                };
+            }
+            match htpasswd::find(text, user) {
+                Some((hash, _)) => Ok(vec![(user.clone(), hash)]),
+                None => Err(KeyProblem::Missing(user.clone())),
+            }
+        }
         ConfigFormat::Json | ConfigFormat::Yaml | ConfigFormat::Ini => {
             let Some(path) = key_path(file) else {
                 return Ok(Vec::new());
@@ -181,9 +201,11 @@ fn structured_key(file: &ConfigFile, text: &str, name: &str) -> Option<structure
         .find(|f| f.name == name)
 }
 
-/// The value of the key `name` in `text`, the content of `file`, as the service reads it.
+/// The value of the key `name` in `text`, the content of `file`, as the service reads it
+/// (for an htpasswd file, the user's hash).
 pub fn value_of(file: &ConfigFile, text: &str, name: &str) -> Option<String> {
     match file.format {
+        ConfigFormat::Htpasswd => htpasswd::find(text, name).map(|(hash, _)| hash),
         ConfigFormat::TomlRootKey => toml_root_key(text, name).ok().flatten(),
         ConfigFormat::Dotenv => dotenv(text)
             .into_iter()
@@ -255,11 +277,14 @@ fn strip_export(line: &str) -> &str {
 /// where the service reads it; a copy inside a table, which the service ignores, is removed),
 /// a dotenv line in place, the bytes of a JSON, YAML or INI value (the text unchanged if the
 /// key is not there, or not written so that it can be replaced in place). Everything else is
-/// kept as it was.
+/// kept as it was. In an htpasswd file, `value` is the user's new hash.
 pub fn replace_value(text: &str, file: &ConfigFile, name: &str, value: &str) -> String {
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     match file.format {
+        ConfigFormat::Htpasswd => {
+            return htpasswd::replace(text, name, value).unwrap_or_else(|| text.to_owned());
+        }
         ConfigFormat::TomlRootKey => {
             let root_end = lines
                 .iter()

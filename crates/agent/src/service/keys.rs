@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use gatehouse_events::profile::{ConfigFormat, Role};
 
 use super::files::{self, KeyProblem};
+use super::htpasswd;
 use super::listener;
 use super::Service;
 
@@ -20,7 +21,10 @@ pub struct FoundKey {
     /// The config key or variable: `mcp_api_key`, `API_KEY_ADMIN`, `SEKHA__MCP_API_KEY`.
     pub name: String,
     pub role: Role,
+    /// The key as the file holds it: for a password in an htpasswd file, its hash.
     pub value: String,
+    /// Whether `value` is a hash of the secret (see [`htpasswd`](super::htpasswd)).
+    pub hashed: bool,
     pub source: Source,
     /// What wins over it in the service's environment (it is then not in use).
     pub overridden_by: Option<String>,
@@ -68,6 +72,41 @@ pub struct Found {
 }
 
 impl Service<'_> {
+    /// The fingerprint the console knows `key` by: its value's; for a hashed password, the
+    /// password's, when this agent wrote the hash (else the hash's own).
+    pub fn fingerprint_of(&self, key: &FoundKey) -> String {
+        let of_value = self.fingerprints.of(&key.value);
+        if !key.hashed {
+            return of_value;
+        }
+        htpasswd::Hashed::load(self.state)
+            .ok()
+            .and_then(|known| known.password_of(&of_value).map(|(p, _)| p.to_owned()))
+            .unwrap_or(of_value)
+    }
+
+    /// The key's length in characters, if it can be known: a hashed password's only when this
+    /// agent wrote it.
+    pub fn length_of(&self, key: &FoundKey) -> Option<usize> {
+        if !key.hashed {
+            return Some(key.value.chars().count());
+        }
+        let known = htpasswd::Hashed::load(self.state).ok()?;
+        known
+            .password_of(&self.fingerprints.of(&key.value))
+            .map(|(_, length)| length as usize)
+    }
+
+    /// Whether `key` is a published one: equal to one, or for a hashed password, made from one
+    /// (each is tried against the hash).
+    pub fn is_published(&self, key: &FoundKey) -> bool {
+        if key.hashed {
+            htpasswd::published(self.profile, &key.value)
+        } else {
+            self.profile.is_published(&key.value)
+        }
+    }
+
     /// Every key the profile names, as the service reads it (see the module's
     /// documentation). A config file that cannot be read is an error; an environment that
     /// cannot be read is said in [`Found::environment`].
@@ -127,6 +166,7 @@ impl Service<'_> {
                         name: key.clone(),
                         role: file.role,
                         value: default.clone(),
+                        hashed: false,
                         source: Source::Default {
                             file: path.clone(),
                             why,
@@ -140,6 +180,7 @@ impl Service<'_> {
                     name,
                     role: file.role,
                     value,
+                    hashed: file.format.is_hashed(),
                     source: Source::File(path.clone()),
                     overridden_by: None,
                 });
@@ -183,6 +224,7 @@ impl Service<'_> {
                     name: variable.to_owned(),
                     role,
                     value: value.to_owned(),
+                    hashed: false,
                     source: Source::Environment { pid },
                     overridden_by: None,
                 });

@@ -4,7 +4,8 @@
 //!
 //! - [`files`]: its config files under `service_dir`, which key each holds and how to read
 //!   and replace it, its database file; [`structured`] finds a key by its path in a JSON,
-//!   YAML or INI file and the bytes that spell it.
+//!   YAML or INI file and the bytes that spell it; [`htpasswd`] reads and writes a user's
+//!   password hash and remembers which password fingerprint each hash it wrote stands for.
 //! - [`keys`]: the keys it uses and where each comes from (a file, its default, its
 //!   process's environment, which wins).
 //! - [`probe`]: its base URL, liveness and the protected endpoint, over one HTTP client.
@@ -18,6 +19,7 @@
 
 pub mod account;
 pub mod files;
+pub mod htpasswd;
 pub mod keys;
 pub mod listener;
 pub mod netstat;

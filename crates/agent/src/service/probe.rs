@@ -61,13 +61,23 @@ impl Service<'_> {
     /// own process (see [`listener`](super::listener)); the answer says which process that
     /// was, when it could be found.
     pub async fn accepts(&self, key: &str) -> Result<(bool, Option<u32>), String> {
+        self.accepts_as(key, None).await
+    }
+
+    /// [`accepts`](Self::accepts), with `key` presented as `user`'s password where the
+    /// profile's key is a user's password (`basic_user = "*"`).
+    pub async fn accepts_as(
+        &self,
+        key: &str,
+        user: Option<&str>,
+    ) -> Result<(bool, Option<u32>), String> {
         let base = self.origin().unwrap_or_else(|| {
             Err("no service_url is configured, so the service cannot be checked".into())
         })?;
         let probe = &self.profile.probes.protected;
         // `url` is what messages show: never the key, which a query parameter would carry.
         let url = format!("{base}{}", probe.path);
-        let (with_key, header) = match self.profile.auth.present(key) {
+        let (with_key, header) = match self.profile.auth.present_as(key, user) {
             Presented::Header { name, value } => (url.clone(), Some((name, value))),
             Presented::Query { name, value } => {
                 let mut with_key =

@@ -52,7 +52,7 @@ pub fn find(format: ConfigFormat, text: &str, path: &KeyPath) -> Result<Vec<Foun
             yaml(text, &root, path.segments(), &mut Vec::new(), &mut found)?;
         }
         ConfigFormat::Ini => found.extend(ini(text, path)?),
-        ConfigFormat::TomlRootKey | ConfigFormat::Dotenv => {
+        ConfigFormat::TomlRootKey | ConfigFormat::Dotenv | ConfigFormat::Htpasswd => {
             return Err(format!("{format:?} is not read by key path"))
         }
     }

@@ -117,6 +117,7 @@ pub fn templates() -> &'static [Template] {
             include_str!("../../../../checklists/rae.toml"),
             include_str!("../../../../checklists/jelmore.toml"),
             include_str!("../../../../checklists/jupyter.toml"),
+            include_str!("../../../../checklists/radicale.toml"),
             include_str!("../../../../checklists/generic.toml"),
         ]
         .iter()
@@ -1234,7 +1235,7 @@ mod tests {
         let names: Vec<&str> = templates().iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            ["sekha", "rae", "jelmore", "jupyter", "generic"],
+            ["sekha", "rae", "jelmore", "jupyter", "radicale", "generic"],
             "one template per built-in profile, and the generic one"
         );
         let sections = |name: &str| -> BTreeSet<String> {

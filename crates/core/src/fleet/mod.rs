@@ -199,6 +199,7 @@ impl Fleet {
         );
         let mut record = record;
         record.guides = guides_of(&info);
+        record.restart_loses_data = loses_data_of(&info);
         if let Err(e) = self.ctx.db().instances().insert(&record) {
             self.forget_client_key(&name);
             return Err(e.into());
@@ -234,6 +235,7 @@ impl Fleet {
         match self.fetch_info(&record).await {
             Ok(info) => {
                 let guides = guides_of(&info);
+                let loses_data = loses_data_of(&info);
                 let contact = Contact {
                     agent_version: Some(info.agent_version),
                     host: Some(info.host),
@@ -246,6 +248,12 @@ impl Fleet {
                     .record_contact(name, now, &contact)?;
                 if info.service_profile.is_some() && guides != record.guides {
                     self.ctx.db().instances().set_guides(name, &guides)?;
+                }
+                if info.service_profile.is_some() && loses_data != record.restart_loses_data {
+                    self.ctx
+                        .db()
+                        .instances()
+                        .set_restart_loses_data(name, loses_data.as_deref())?;
                 }
                 if info.profile != record.profile && from_agent(&info.profile) {
                     // The agent was given another profile since: follow it, and say so.
@@ -642,6 +650,20 @@ fn view(record: &InstanceRecord, now: i64) -> Result<InstanceView> {
 
 /// The checklist and playbook the agent's profile names (none from an agent older than
 /// that report, or whose profile names none, or names one no file could have).
+/// What a restart destroys, as the agent's profile says: text an agent sent, shown to the
+/// operator as text, kept to one sentence's length.
+fn loses_data_of(info: &protocol::Info) -> Option<String> {
+    const LONGEST: usize = 400;
+    let text = info.service_profile.as_ref()?.loses_data.as_deref()?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(match text.char_indices().nth(LONGEST) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    })
+}
+
 fn guides_of(info: &protocol::Info) -> gatehouse_store::instances::Guides {
     let facts = info.service_profile.as_ref();
     let named = |name: Option<&String>| name.filter(|n| from_agent(n)).cloned();

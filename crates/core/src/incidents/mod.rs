@@ -75,6 +75,7 @@ pub fn playbooks() -> &'static [Playbook] {
             include_str!("../../../../playbooks/rae.toml"),
             include_str!("../../../../playbooks/jelmore.toml"),
             include_str!("../../../../playbooks/jupyter.toml"),
+            include_str!("../../../../playbooks/radicale.toml"),
             include_str!("../../../../playbooks/generic.toml"),
         ]
         .iter()
@@ -338,19 +339,26 @@ impl Incidents {
                 failed_attempts += self.timeline.count(&filter)?;
             }
         }
-        // What a restart destroys is the service's: its profile is the first instance's
-        // (the playbook column names a playbook, which may be the generic one).
-        let profile = incident
+        // What a restart destroys is the service's: as the first instance's agent said it
+        // (its profile may be an operator's file), else as the built-in profile of that name
+        // says (the playbook column names a playbook, which may be the generic one).
+        let first = incident
             .instances
             .first()
-            .and_then(|name| self.ctx.instance(name).ok())
+            .and_then(|name| self.ctx.instance(name).ok());
+        let said = first
+            .as_ref()
+            .and_then(|record| record.restart_loses_data.clone());
+        let profile = first
             .map(|record| record.profile)
             .or_else(|| stored.clone());
-        let restart_loses_data = profile
-            .as_deref()
-            .and_then(gatehouse_events::Profile::builtin)
-            .and_then(std::result::Result::ok)
-            .and_then(|p| p.restart.loses_data);
+        let restart_loses_data = said.or_else(|| {
+            profile
+                .as_deref()
+                .and_then(gatehouse_events::Profile::builtin)
+                .and_then(std::result::Result::ok)
+                .and_then(|p| p.restart.loses_data)
+        });
         let (playbook, playbook_notice) = match stored {
             None => (None, None),
             Some(stored) => {
