@@ -646,7 +646,7 @@ async fn a_service_with_an_htpasswd_file_is_watched_rotated_checked_and_handled(
         "users",
         &format!("# Radicale users\n{alice_line}\n{bob_line}\n"),
     );
-    let (_agent, _pid, port) =
+    let (_agent, pid, port) =
         fixture_instance(&lab, "radicale-1", "radicale", &service, "/.web/").await;
 
     // Five wrong passwords for alice from one forwarded address, as its log records them.
@@ -734,6 +734,13 @@ async fn a_service_with_an_htpasswd_file_is_watched_rotated_checked_and_handled(
         "an alert about the address: {alerts:#?}"
     );
 
+    // Packaged, the users file is root's and Radicale reads it through its group (0640).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    }
+    let fixture_pid = std::fs::read_to_string(&pid.0).expect("the fixture's pid");
     let (result, new_key) = lab
         .console
         .rotation
@@ -744,6 +751,25 @@ async fn a_service_with_an_htpasswd_file_is_watched_rotated_checked_and_handled(
         result.committed && result.error.is_none(),
         "bob's password is rotated: {result:?}"
     );
+    assert!(
+        result.steps.iter().any(|s| s.starts_with("no restart"))
+            && std::fs::read_to_string(&pid.0).expect("pid") == fixture_pid,
+        "Radicale reads the file at each sign-in: nothing is restarted (its clients stay connected): {:?}",
+        result.steps
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&users)
+                .expect("users")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o640,
+            "the group's read grant is kept, or a packaged Radicale could no longer read its users"
+        );
+    }
     let new_key = new_key.expect("the new password is handed over once");
     let text = std::fs::read_to_string(&users).expect("users");
     let lines: Vec<&str> = text.lines().collect();

@@ -21,7 +21,7 @@ pub struct HeatmapArgs {
     window: String,
     #[arg(long)]
     instance: Option<String>,
-    /// Service profile: sekha, rae, jelmore, jupyter.
+    /// Service profile: sekha, rae, jelmore, jupyter, radicale, or an operator's.
     #[arg(long)]
     service: Option<String>,
     /// light or dark colours.

@@ -201,7 +201,7 @@ struct EventsArgs {
     to: Option<String>,
     #[arg(long)]
     instance: Option<String>,
-    /// Service profile: sekha, rae, jelmore, jupyter.
+    /// Service profile: sekha, rae, jelmore, jupyter, radicale, or an operator's.
     #[arg(long)]
     service: Option<String>,
     /// auth, request, rate_limit, service, log, unparsed, gap, console.

@@ -153,6 +153,10 @@ pub struct ConfigFile {
     /// missing key is as bad as a default one.
     #[serde(default)]
     pub default: Option<String>,
+    /// The service reads the file at each use (Radicale its htpasswd file at each sign-in),
+    /// so a new key takes effect without a restart: a rotation restarts nothing.
+    #[serde(default)]
+    pub reread: bool,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -1079,7 +1083,7 @@ mod tests {
     }
 
     /// Radicale 3.9's own lines, as the real server wrote them: one failed sign-in per failed
-    /// login, from the first X-Forwarded-For entry or else the peer, the user named; the
+    /// login, from the last X-Forwarded-For entry or else the peer, the user named; the
     /// verification line before it and every other line are messages.
     #[test]
     fn radicale_s_log_lines_are_read_as_the_real_server_writes_them() {
@@ -1123,8 +1127,8 @@ mod tests {
         let chain = read("[2026-12-07 21:24:22 +0000] [13719/Thread-6 (process_request_thread)] [WARNING] Failed login attempt from 127.0.0.1 (forwarded for '203.0.113.9, 198.51.100.7'): 'alice' (htpasswd)");
         assert_eq!(
             chain.2.as_deref(),
-            Some("203.0.113.9"),
-            "a chain's first entry"
+            Some("198.51.100.7"),
+            "a chain's last entry: the one the proxy in front appended (the first is whatever the client sent)"
         );
         let v6 = read("[2026-12-07 21:26:29 +0000] [15377/Thread-3 (process_request_thread)] [WARNING] Failed login attempt from ::1: 'alice' (htpasswd)");
         assert_eq!(v6.2.as_deref(), Some("::1"), "an IPv6 peer");
@@ -1190,8 +1194,8 @@ mod tests {
             ),
             ("key = \"*\"", "key = \"a:b\"", "a user name has no ':'"),
             (
-                "role = \"api_key\"\nnote = \"Re-read",
-                "role = \"jwt_secret\"\nnote = \"Re-read",
+                "role = \"api_key\"\n# Read again",
+                "role = \"jwt_secret\"\n# Read again",
                 "a password is a credential",
             ),
         ] {

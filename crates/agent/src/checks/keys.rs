@@ -68,6 +68,7 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
     let mut weak = Vec::new();
     let mut fixes = Vec::new();
     let mut evidence = Vec::new();
+    let mut unknowable = Vec::new();
     for key in &found.keys {
         // A hashed password (htpasswd) shows neither its length nor its randomness: the length
         // is known only for one this agent wrote (a generated key), never guessed.
@@ -76,9 +77,14 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
         let short = length.is_some_and(|l| l < min);
         let published = cx.service.is_published(key);
         let low = bits.is_some_and(|b| b < MIN_KEY_BITS);
-        if key.in_use() && (short || low || published) {
+        if key.in_use() && key.hashed && length.is_none() && !published {
+            unknowable.push(format!("{} in {}", key.name, short_place(key)));
+        }
+        if key.in_use() && (short || low || published || key.plaintext) {
             let why = if published {
                 "published"
+            } else if key.plaintext {
+                "kept in plain text (no hash)"
             } else if short {
                 "too short"
             } else {
@@ -91,6 +97,10 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
             }
         }
         let measured = match (bits, length) {
+            (Some(bits), _) if key.plaintext => format!(
+                "a password kept in plain text in the htpasswd file (whoever reads the file has it; the service compares it as it is): {} characters, about {bits:.0} bits",
+                key.value.len()
+            ),
             (Some(bits), _) => format!(
                 "{} characters, about {bits:.0} bits",
                 key.value.len()
@@ -126,6 +136,16 @@ pub(super) fn strength(cx: &Context<'_>) -> CheckResult {
                 evidence,
             )
         }
+    } else if !unknowable.is_empty() {
+        // Passing a password nothing is known of would say more than was checked.
+        unknown(
+            check,
+            format!(
+                "the strength of {} cannot be read from a hash (none is a published password); a rotation writes a generated one whose strength is known",
+                named(&unknowable)
+            ),
+            evidence,
+        )
     } else {
         pass(
             check,

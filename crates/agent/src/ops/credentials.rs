@@ -188,12 +188,17 @@ fn scan(profile: &Profile, service_dir: Option<&Path>) -> (Vec<Found>, Vec<Strin
             None => true,
         });
         let text = std::rc::Rc::new(zeroize::Zeroizing::new(text));
-        let hashed = file.format.is_hashed();
         for (name, value) in found {
+            // An htpasswd entry that is no hash is the password itself, in plain text: weak
+            // whatever it is (whoever reads the file has it).
+            let plain = htpasswd::scheme(&value) == htpasswd::Scheme::Plain;
+            let hashed = file.format.is_hashed() && !plain;
             let weak = if hashed {
                 htpasswd::published(profile, &value)
             } else {
-                value.len() < profile.keys.min_length || profile.is_published(&value)
+                (file.format.is_hashed() && plain)
+                    || value.len() < profile.keys.min_length
+                    || profile.is_published(&value)
             };
             keys.push(Found {
                 role,
@@ -213,6 +218,67 @@ fn scan(profile: &Profile, service_dir: Option<&Path>) -> (Vec<Found>, Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An htpasswd file (Radicale's users): a bcrypt hash nothing is known of is not weak by
+    /// its look, but a password kept in plain text (Radicale's autodetect, its default,
+    /// compares such a line as it is) or a hash of a published password is weak: the
+    /// documentation's `user1:password1` was reported as fine before.
+    #[test]
+    fn a_plain_text_or_published_password_in_an_htpasswd_file_is_weak() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let strong = htpasswd::hash("a-long-random-password-0123456789").expect("hash");
+        std::fs::write(
+            dir.path().join("users"),
+            format!(
+                "alice:{strong}\ncarol:password1\ndave:{{SHA}}44rSFJQ9qtHWTBAvrsKd5K/p2j0=\nerin:a-long-plain-text-password-0123456789\n"
+            ),
+        )
+        .expect("write");
+        let radicale = Profile::builtin("radicale")
+            .expect("built in")
+            .expect("valid");
+        let report = inventory(
+            &radicale,
+            Some(dir.path()),
+            &Fingerprints::unkeyed(),
+            &Hashed::default(),
+        );
+        let weak = |name: &str| {
+            report
+                .credentials
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap_or_else(|| panic!("{name} is listed: {report:?}"))
+                .weak
+        };
+        assert!(!weak("alice"), "a bcrypt hash of no published password");
+        assert!(
+            weak("carol"),
+            "password1 in plain text: published, and readable in the file"
+        );
+        assert!(
+            weak("dave"),
+            "a {{SHA}} hash of password1: the published password is tried"
+        );
+        assert!(
+            weak("erin"),
+            "a long password kept in plain text is still readable by whoever reads the file"
+        );
+        let carol = report
+            .credentials
+            .iter()
+            .find(|c| c.name == "carol")
+            .expect("carol");
+        assert_eq!(
+            carol.fingerprint,
+            Fingerprints::unkeyed().of("password1"),
+            "a plain-text entry is the password: known by its own fingerprint"
+        );
+        assert!(
+            !format!("{report:?}").contains("password1"),
+            "and its value is in no report"
+        );
+    }
 
     #[test]
     fn each_profile_finds_its_keys_and_never_reports_a_value() {

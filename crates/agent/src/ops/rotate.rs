@@ -275,10 +275,18 @@ pub async fn rotate(
     }
     // The service's own file stays its own; if it cannot be given back, nothing is written.
     // The write is atomic, so a failed one changed nothing: a refusal, like those above.
+    // Readable by its owner only; a read grant to the file's group alone (0640, as a
+    // packaged service reading a root-owned file through its group has) is kept, or the
+    // service could no longer read its own file. Anything wider is not.
+    let mode = if facts.mode & 0o044 == 0o040 {
+        0o640
+    } else {
+        0o600
+    };
     if let Err(e) = config_dir.write_atomic(
         &config_name,
         new_text.as_bytes(),
-        Access::owned(0o600, facts.uid, facts.gid),
+        Access::owned(mode, facts.uid, facts.gid),
     ) {
         let _ = fsutil::remove_if_present(&state.rotation_journal());
         let _ = fsutil::remove_if_present(&backup);
@@ -289,27 +297,38 @@ pub async fn rotate(
     }
     outcome.steps.push(if hashed {
         format!(
-            "wrote a bcrypt hash of {}'s new password to {} (mode 0600)",
+            "wrote a bcrypt hash of {}'s new password to {} (mode {mode:04o})",
             request.name,
             path.display()
         )
     } else {
         format!(
-            "wrote the new {} to {} (mode 0600)",
+            "wrote the new {} to {} (mode {mode:04o})",
             request.name,
             path.display()
         )
     });
     let restart_started = std::time::Instant::now();
-    let restarted = service.restart().await;
+    // A file the service reads at each use (an htpasswd file Radicale reads at each sign-in)
+    // takes effect without a restart, which would only cut its clients off.
+    let restarted = if file.reread {
+        Ok(Vec::new())
+    } else {
+        service.restart().await
+    };
     outcome.restart_ms += restart_started.elapsed().as_millis() as u64;
     let verified = match restarted {
         Err(e) => Err(e),
         Ok(done) => {
             outcome.steps.extend(done);
-            outcome
-                .steps
-                .push("restarted the service; its own process answers its liveness probe".into());
+            outcome.steps.push(if file.reread {
+                format!(
+                    "no restart: the service reads {} at each use",
+                    path.display()
+                )
+            } else {
+                "restarted the service; its own process answers its liveness probe".into()
+            });
             if file.role == Role::JwtSecret {
                 // A signing secret is not presented as a key: the protected endpoint cannot
                 // tell. The service came back with it; tokens signed with the old one stop
@@ -453,12 +472,25 @@ async fn roll_back(
         "put the previous config back from {}",
         journal.backup.display()
     ));
-    match service.restart().await {
+    let reread = service
+        .file_holding(&journal.name)
+        .is_some_and(|f| f.reread);
+    let restarted = if reread {
+        Ok(vec![format!(
+            "no restart: the service reads {} at each use",
+            journal.file.display()
+        )])
+    } else {
+        service.restart().await
+    };
+    match restarted {
         Ok(done) => {
             outcome.steps.extend(done);
-            outcome
-                .steps
-                .push("restarted the service with the previous config".into());
+            if !reread {
+                outcome
+                    .steps
+                    .push("restarted the service with the previous config".into());
+            }
             if service
                 .file_holding(&journal.name)
                 .is_some_and(|f| f.format.is_hashed())

@@ -89,17 +89,69 @@ pub fn hash(password: &str) -> Result<String, String> {
         .map_err(|e| format!("cannot hash the new password: {e}"))
 }
 
-/// Whether `password` is the one `hash` was made from: `None` when that cannot be told here
-/// (not a bcrypt hash, or one too costly to check, see [`MAX_CHECK_COST`]).
-pub fn verify(password: &str, hash: &str) -> Option<bool> {
-    let cost: u32 = hash
-        .strip_prefix("$2")
-        .and_then(|rest| rest.get(2..4))
-        .and_then(|digits| digits.parse().ok())?;
-    if cost > MAX_CHECK_COST {
-        return None;
+/// How an htpasswd line keeps its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `$2y$`, `$2b$`, `$2a$`: what a rotation writes.
+    Bcrypt,
+    /// `{SHA}`: unsalted SHA-1, base64.
+    Sha1,
+    /// A hash of another kind (`$apr1$`, htpasswd's default; `$1$`, `$5$`, `$6$`, `$argon2`):
+    /// a hash, but not one checked here.
+    Other(&'static str),
+    /// No known hash: the password itself. Radicale (`htpasswd_encryption = autodetect`, its
+    /// default) then compares it as plain text, so whoever reads the file has it.
+    Plain,
+}
+
+/// How `value`, a user's entry, keeps the password.
+pub fn scheme(value: &str) -> Scheme {
+    let bcrypt = ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| value.starts_with(p))
+        && value.len() == 60;
+    if bcrypt {
+        return Scheme::Bcrypt;
     }
-    bcrypt::verify(password, hash).ok()
+    if value.starts_with("{SHA}") {
+        return Scheme::Sha1;
+    }
+    for (prefix, name) in [
+        ("$apr1$", "apr1 (MD5)"),
+        ("$1$", "MD5-crypt"),
+        ("$5$", "SHA-256-crypt"),
+        ("$6$", "SHA-512-crypt"),
+        ("$argon2", "Argon2"),
+    ] {
+        if value.starts_with(prefix) {
+            return Scheme::Other(name);
+        }
+    }
+    Scheme::Plain
+}
+
+/// Whether `password` is the one `hash` was made from: `None` when that cannot be told here
+/// (a scheme not checked here, or a bcrypt hash too costly to check, see [`MAX_CHECK_COST`]).
+/// A plain-text entry is compared as the service compares it.
+pub fn verify(password: &str, hash: &str) -> Option<bool> {
+    match scheme(hash) {
+        Scheme::Bcrypt => {
+            let cost: u32 = hash.get(4..6)?.parse().ok()?;
+            if cost > MAX_CHECK_COST {
+                return None;
+            }
+            bcrypt::verify(password, hash).ok()
+        }
+        Scheme::Sha1 => {
+            use base64::Engine as _;
+            let digest =
+                ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, password.as_bytes());
+            let spelled = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+            Some(hash["{SHA}".len()..] == spelled)
+        }
+        Scheme::Plain => Some(password == hash),
+        Scheme::Other(_) => None,
+    }
 }
 
 /// Whether `hash` was made from a published password: one of the profile's known weak keys or
@@ -245,7 +297,23 @@ mod tests {
             None,
             "a hash of cost 31 would take days to check: it is not tried"
         );
-        assert_eq!(verify("x", "{SHA}abc"), None, "not bcrypt: not known");
+        // `htpasswd -nbs carol password1`
+        let sha = "{SHA}44rSFJQ9qtHWTBAvrsKd5K/p2j0=";
+        assert_eq!(scheme(sha), Scheme::Sha1);
+        assert_eq!(verify("password1", sha), Some(true), "{{SHA}} is checked");
+        assert_eq!(verify("password2", sha), Some(false));
+        assert_eq!(
+            scheme("password1"),
+            Scheme::Plain,
+            "no hash: the password itself"
+        );
+        assert_eq!(verify("password1", "password1"), Some(true));
+        assert_eq!(
+            scheme("$apr1$x$y"),
+            Scheme::Other("apr1 (MD5)"),
+            "htpasswd's default is a hash, not checked here"
+        );
+        assert_eq!(verify("x", "$apr1$x$y"), None, "so it is not known");
         assert!(
             hash(&"a".repeat(73)).is_err(),
             "a password bcrypt would cut is refused"

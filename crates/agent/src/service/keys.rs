@@ -25,6 +25,9 @@ pub struct FoundKey {
     pub value: String,
     /// Whether `value` is a hash of the secret (see [`htpasswd`](super::htpasswd)).
     pub hashed: bool,
+    /// A password an htpasswd file keeps in plain text (no hash): `value` is the password,
+    /// and whoever reads the file has it.
+    pub plaintext: bool,
     pub source: Source,
     /// What wins over it in the service's environment (it is then not in use).
     pub overridden_by: Option<String>,
@@ -167,6 +170,7 @@ impl Service<'_> {
                         role: file.role,
                         value: default.clone(),
                         hashed: false,
+                        plaintext: false,
                         source: Source::Default {
                             file: path.clone(),
                             why,
@@ -176,11 +180,13 @@ impl Service<'_> {
                 }
             }
             for (name, value) in values {
+                let plain = htpasswd::scheme(&value) == htpasswd::Scheme::Plain;
                 found.push(FoundKey {
                     name,
                     role: file.role,
+                    hashed: file.format.is_hashed() && !plain,
+                    plaintext: file.format.is_hashed() && plain,
                     value,
-                    hashed: file.format.is_hashed(),
                     source: Source::File(path.clone()),
                     overridden_by: None,
                 });
@@ -225,6 +231,7 @@ impl Service<'_> {
                     role,
                     value: value.to_owned(),
                     hashed: false,
+                    plaintext: false,
                     source: Source::Environment { pid },
                     overridden_by: None,
                 });

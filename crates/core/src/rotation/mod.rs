@@ -963,7 +963,9 @@ impl Rotation {
                     outcome.new_fingerprint,
                     operator(),
                     if outcome.verified {
-                        "the new key is accepted and the old one refused."
+                        // The old key is never presented (it would reach the service again):
+                        // what is proven is that nothing the service reads holds it.
+                        "the service takes the new key, and no config file or environment it reads holds the old one any more."
                     } else {
                         "the service came back with it (a signing secret cannot be checked on the service)."
                     }
