@@ -301,13 +301,14 @@ impl Agent {
             Err(_) => Vec::new(),
         };
         if before != after {
-            // The passwords behind hashes this agent wrote cannot be fingerprinted again.
-            Hashed::forget(&self.state).map_err(|e| {
-                ApiError::internal("could not forget the hashed passwords' fingerprints", e)
-            })?;
             self.state
                 .write_fingerprint_key(&key)
                 .map_err(|e| ApiError::internal("could not keep the fingerprint key", e))?;
+            // The passwords behind hashes this agent wrote cannot be fingerprinted again under
+            // the new key (the reply carries each over as its hash's).
+            Hashed::forget(&self.state).map_err(|e| {
+                ApiError::internal("could not forget the hashed passwords' fingerprints", e)
+            })?;
             *self
                 .fingerprints
                 .write()

@@ -409,5 +409,28 @@ mod tests {
             (Kind::Request, Outcome::Failure),
             "a page that wants a session is a refused request"
         );
+        // The client writes the path: spellings a server routes to the sign-in form are the
+        // sign-in form (else a brute force passes as refused requests).
+        for path in [
+            "//login",
+            "/./login",
+            "/LOGIN",
+            "/%6Cogin",
+            "/x/../login",
+            "http://wiki.example/login",
+            "/login?next=/",
+            "/api//v1/pages",
+        ] {
+            assert_eq!(
+                event(path),
+                (Kind::Auth, Outcome::Failure),
+                "{path} is the sign-in form"
+            );
+        }
+        assert_eq!(
+            event("/login-help"),
+            (Kind::Request, Outcome::Failure),
+            "a path that merely starts with the same letters is not"
+        );
     }
 }

@@ -78,6 +78,9 @@ struct Window {
     requests: u32,
     /// Lines rule 2 took as this window's, in the service's log and in its access log.
     claimed: [u32; 2],
+    /// Its requests present no key (a liveness or health probe of an open endpoint): no
+    /// failed sign-in can be theirs, so rule 2 takes none for them.
+    keyless: bool,
 }
 
 /// Lines rule 2 may take as the agent's, per request and log.
@@ -140,6 +143,7 @@ impl ProbeLog {
             end_us: None,
             requests: 1,
             claimed: [0; 2],
+            keyless: false,
         });
         Probe { log: self, nonce }
     }
@@ -169,9 +173,11 @@ impl ProbeLog {
         };
         let path = event.path.map(bare_path);
         let log = usize::from(event.source == Source::Access);
+        let failed_sign_in = (event.kind, event.outcome) == (Kind::Auth, Outcome::Failure);
         let taken = windows.iter_mut().find(|w| {
             let end = w.end_us.unwrap_or(i64::MAX);
-            event.time_us >= w.start_us - before
+            !(w.keyless && failed_sign_in)
+                && event.time_us >= w.start_us - before
                 && event.time_us <= end.saturating_add(after)
                 && path.is_none_or(|p| p == w.path)
                 && w.claimed[log] < w.requests.saturating_mul(LINES_PER_REQUEST)
@@ -191,6 +197,20 @@ impl ProbeLog {
 }
 
 impl Probe<'_> {
+    /// The window's requests present no key (see `Window::keyless`): a failed sign-in near
+    /// them in time is someone else's.
+    pub fn keyless(&self) {
+        if let Some(window) = self
+            .log
+            .lock()
+            .iter_mut()
+            .rev()
+            .find(|w| w.nonce == self.nonce)
+        {
+            window.keyless = true;
+        }
+    }
+
     /// The window's activity sends `n` requests (a burst), not one.
     pub fn sends(&self, n: u32) {
         if let Some(window) = self
@@ -334,6 +354,40 @@ mod tests {
             time_us: Clock::system().micros(),
             dated_by_agent: false,
         }
+    }
+
+    /// A liveness probe presents no key: a failed sign-in from loopback while it runs (Radicale's
+    /// `Failed login attempt from 127.0.0.1`, which names no path) is someone else's, while the
+    /// line about the probe's own request is the agent's. Before, such failures right after a
+    /// rotation (whose restart polls liveness) vanished from every count.
+    #[test]
+    fn a_probe_that_presents_no_key_takes_no_failed_sign_in() {
+        let log = ProbeLog::new(Clock::system());
+        let live = log.begin("/.web/");
+        live.keyless();
+        let failed = line(
+            Source::Service,
+            Kind::Auth,
+            Some("127.0.0.1"),
+            None,
+            "Failed login attempt from 127.0.0.1: 'alice' (htpasswd)",
+        );
+        assert!(
+            !log.is_own(&failed.seen()),
+            "no failed sign-in comes from a request without a key"
+        );
+        let request = line(
+            Source::Service,
+            Kind::Request,
+            Some("127.0.0.1"),
+            None,
+            "GET request for '/.web/' received from 127.0.0.1",
+        );
+        assert!(
+            log.is_own(&request.seen()),
+            "its own request line is the agent's"
+        );
+        drop(live);
     }
 
     /// Jupyter Server logs no nonce and no time the agent reads: a burst of someone else's

@@ -402,14 +402,69 @@ impl SignIns {
             (parsed.kind, parsed.outcome) = self.classify(status);
         }
         let elsewhere = !self.paths.is_empty()
-            && !parsed
-                .path
-                .as_deref()
-                .is_some_and(|path| self.paths.iter().any(|p| path.starts_with(p.as_str())));
+            && !parsed.path.as_deref().is_some_and(|path| {
+                let path = request_path(path);
+                self.paths.iter().any(|p| under(&path, &request_path(p)))
+            });
         if elsewhere && (parsed.kind, parsed.outcome) == (Kind::Auth, Outcome::Failure) {
             parsed.kind = Kind::Request;
         }
     }
+}
+
+/// A request's path as a server routes it, lower-cased, for matching `sign_in_paths`: the
+/// client writes it, so `//login`, `/./login`, `/LOGIN`, `/%6Cogin` and
+/// `http://host/login` are all `/login` (else a brute force could pass as refused requests).
+/// Without the query; `.` and `..` segments resolved, empty ones dropped, unreserved
+/// characters decoded.
+fn request_path(raw: &str) -> String {
+    let raw = match raw.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => raw,
+    };
+    let raw = raw.split(['?', '#']).next().unwrap_or_default();
+    let bytes = raw.as_bytes();
+    let mut decoded = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                let c = char::from((h * 16 + l) as u8);
+                if c.is_ascii_alphanumeric() || "-._~".contains(c) {
+                    decoded.push(c);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        decoded.push(char::from(bytes[i]));
+        i += 1;
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut path = format!("/{}", segments.join("/"));
+    if decoded.ends_with('/') && !segments.is_empty() {
+        path.push('/');
+    }
+    path.to_ascii_lowercase()
+}
+
+/// Whether `path` is `prefix` or below it, segment by segment (`/login` is not under
+/// `/log`; `/api/v1` is under `/api/`).
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix.trim_end_matches('/')
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
 }
 
 /// What the service answers.
@@ -643,6 +698,12 @@ impl Profile {
                     return Err(error(format!(
                         "{}: an htpasswd password is a credential (role = \"api_key\")",
                         file.path
+                    )));
+                }
+                if profile.keys.min_length > 72 {
+                    return Err(error(format!(
+                        "{}: bcrypt reads at most 72 bytes of a password, so keys.min_length cannot be {}",
+                        file.path, profile.keys.min_length
                     )));
                 }
                 let basic = profile.auth.basic_user.as_deref();
@@ -1083,7 +1144,7 @@ mod tests {
     }
 
     /// Radicale 3.9's own lines, as the real server wrote them: one failed sign-in per failed
-    /// login, from the last X-Forwarded-For entry or else the peer, the user named; the
+    /// login, from the socket peer (never the forwarded value, which the client writes), the user named; the
     /// verification line before it and every other line are messages.
     #[test]
     fn radicale_s_log_lines_are_read_as_the_real_server_writes_them() {
@@ -1099,16 +1160,11 @@ mod tests {
                 p.time_us,
             )
         };
-        let failed = read("[2026-12-07 21:24:21 +0000] [13719/Thread-5 (process_request_thread)] [WARNING] Failed login attempt from 127.0.0.1 (forwarded for '203.0.113.9'): 'alice' (htpasswd)");
+        let failed = read("[2026-12-07 21:24:21 +0000] [13719/Thread-5 (process_request_thread)] [WARNING] Failed login attempt from 198.51.100.4 (forwarded for '203.0.113.9'): 'alice' (htpasswd)");
         assert_eq!(
             (failed.0, failed.1, failed.2.as_deref(), failed.3.as_deref()),
-            (
-                Kind::Auth,
-                Outcome::Failure,
-                Some("203.0.113.9"),
-                Some("alice")
-            ),
-            "a failed login, from the forwarded address, for alice"
+            (Kind::Auth, Outcome::Failure, Some("198.51.100.4"), Some("alice")),
+            "a failed login, from the socket peer (the forwarded value is the client's to write), for alice"
         );
         assert_eq!(
             failed.4,
@@ -1124,12 +1180,24 @@ mod tests {
             ),
             "without a proxy, the peer; the offset is applied"
         );
-        let chain = read("[2026-12-07 21:24:22 +0000] [13719/Thread-6 (process_request_thread)] [WARNING] Failed login attempt from 127.0.0.1 (forwarded for '203.0.113.9, 198.51.100.7'): 'alice' (htpasswd)");
-        assert_eq!(
-            chain.2.as_deref(),
-            Some("198.51.100.7"),
-            "a chain's last entry: the one the proxy in front appended (the first is whatever the client sent)"
-        );
+        // A client writes X-Forwarded-For, and Radicale writes it back as Python's repr: a
+        // quote, a trailing space, a chain or words of its own must neither move the address
+        // nor turn the failed login into a message (which would hide it from every count).
+        for forwarded in [
+            "'203.0.113.9, 198.51.100.7'",
+            r#""', 198.51.100.7""#,
+            "'198.51.100.7 '",
+            r#""6.6.6.6'): 'bob' (htpasswd)""#,
+            "'x) (forwarded for 6.6.6.6'",
+        ] {
+            let line = format!("[2026-12-07 21:24:22 +0000] [13719/Thread-6 (process_request_thread)] [WARNING] Failed login attempt from 192.0.2.10 (forwarded for {forwarded}): 'alice' (htpasswd)");
+            let (kind, outcome, ip, ..) = read(&line);
+            assert_eq!(
+                (kind, outcome, ip.as_deref()),
+                (Kind::Auth, Outcome::Failure, Some("192.0.2.10")),
+                "a failed sign-in from the peer whatever the client forwarded: {forwarded}"
+            );
+        }
         let v6 = read("[2026-12-07 21:26:29 +0000] [15377/Thread-3 (process_request_thread)] [WARNING] Failed login attempt from ::1: 'alice' (htpasswd)");
         assert_eq!(v6.2.as_deref(), Some("::1"), "an IPv6 peer");
         let quoted = read(

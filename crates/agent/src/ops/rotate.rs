@@ -170,7 +170,10 @@ pub async fn rotate(
         ));
     }
     check_new_key(&request.new_key, &service.profile.keys)?;
-    environment_allows(service, &request.name, &old)?;
+    // A password file is no key a variable of the environment overrides.
+    if !hashed {
+        environment_allows(service, &request.name, &old)?;
+    }
     // What the file will hold: the new key, or for a password in an htpasswd file its hash.
     let written = if hashed {
         htpasswd::hash(&request.new_key).map_err(|e| {
@@ -275,10 +278,10 @@ pub async fn rotate(
     }
     // The service's own file stays its own; if it cannot be given back, nothing is written.
     // The write is atomic, so a failed one changed nothing: a refusal, like those above.
-    // Readable by its owner only; a read grant to the file's group alone (0640, as a
-    // packaged service reading a root-owned file through its group has) is kept, or the
-    // service could no longer read its own file. Anything wider is not.
-    let mode = if facts.mode & 0o044 == 0o040 {
+    // Readable by its owner only; for a password file, a read grant to the file's group alone
+    // (0640: a packaged Radicale reads its root-owned users file through its group) is kept,
+    // or the service could no longer read it. Anything wider is not.
+    let mode = if hashed && facts.mode & 0o044 == 0o040 {
         0o640
     } else {
         0o600
@@ -290,6 +293,9 @@ pub async fn rotate(
     ) {
         let _ = fsutil::remove_if_present(&state.rotation_journal());
         let _ = fsutil::remove_if_present(&backup);
+        if hashed {
+            let _ = Hashed::forget_one(state, &service.fingerprints.of(&written));
+        }
         return Err(ApiError::conflict(
             codes::CANNOT_ROTATE,
             format!("cannot write {}: {e}; nothing was changed", path.display()),
@@ -472,6 +478,16 @@ async fn roll_back(
         "put the previous config back from {}",
         journal.backup.display()
     ));
+    // The hash the rotation wrote is gone from the file: what it stood for is forgotten.
+    if let Ok(known) = Hashed::load(state) {
+        let written: Vec<String> = known
+            .hashes_for(&journal.new_fingerprint)
+            .map(str::to_owned)
+            .collect();
+        for hash in written {
+            let _ = Hashed::forget_one(state, &hash);
+        }
+    }
     let reread = service
         .file_holding(&journal.name)
         .is_some_and(|f| f.reread);

@@ -123,7 +123,7 @@ pub fn holds(file: &ConfigFile, name: &str) -> bool {
             KeyPath::parse(key).is_ok_and(|path| path.finds(name))
         }
         (Some(key), _) if file.format.is_hashed() && key == EVERY_USER => {
-            !name.is_empty() && !name.contains(':')
+            htpasswd::is_user_name(name)
         }
         (Some(key), _) => key == name,
         (None, Some(prefix)) => name.starts_with(prefix.as_str()),

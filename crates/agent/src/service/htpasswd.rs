@@ -43,12 +43,31 @@ pub fn find(text: &str, user: &str) -> Option<(String, Range<usize>)> {
     None
 }
 
-/// Every user and hash in `text`, each user once (its first line), in the file's order.
+/// The most users read from one file: each is a credential to list and to check, and the
+/// file is the service account's to write.
+pub const MAX_USERS: usize = 1000;
+
+/// Whether `name` is a user name this agent takes from a file (`key = "*"`): letters, digits
+/// and `._@+-`, at most 64 (it names a credential in the console and its keychain).
+pub fn is_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@+-".contains(&b))
+}
+
+/// Every user and hash in `text`, each user once (its first line), in the file's order, at
+/// most [`MAX_USERS`]; a line whose user is no user name (see [`is_user_name`]) is left out.
 pub fn entries(text: &str) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
+        if out.len() == MAX_USERS {
+            break;
+        }
         if let Some((name, hash)) = entry(line.trim_end_matches('\r')) {
-            if !name.is_empty() && !out.iter().any(|(n, _)| n == name) {
+            if is_user_name(name) && seen.insert(name) {
                 out.push((name.to_owned(), hash.to_owned()));
             }
         }
@@ -154,10 +173,37 @@ pub fn verify(password: &str, hash: &str) -> Option<bool> {
     }
 }
 
+/// Bcrypt rounds (2^cost each) spent trying published passwords against hashes, at most this
+/// many a minute: 64 checks at cost 10, about four seconds. The file is the service
+/// account's to write, and a thousand users of cost 12 would otherwise take hours.
+const ROUNDS_PER_MINUTE: u64 = 64 << 10;
+
+/// Hashes already judged, so a second pass costs nothing (at most this many kept).
+const JUDGED_KEPT: usize = 4096;
+
+#[derive(Default)]
+struct Tried {
+    since: Option<std::time::Instant>,
+    rounds: u64,
+    judged: std::collections::HashMap<String, bool>,
+}
+
+static TRIED: std::sync::Mutex<Option<Tried>> = std::sync::Mutex::new(None);
+
 /// Whether `hash` was made from a published password: one of the profile's known weak keys or
-/// a config file's default, each tried against it (at most [`MAX_CHECK_COST`]).
+/// a config file's default, each tried against it (bcrypt at most [`MAX_CHECK_COST`]). Within
+/// a budget of work a minute (see [`ROUNDS_PER_MINUTE`]): a hash left over is not judged
+/// published now, and is tried on a later pass.
 pub fn published(profile: &Profile, hash: &str) -> bool {
-    profile
+    let tried = || {
+        TRIED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(judged) = tried().get_or_insert_with(Tried::default).judged.get(hash) {
+        return *judged;
+    }
+    let candidates: Vec<&String> = profile
         .keys
         .known_weak
         .iter()
@@ -167,7 +213,42 @@ pub fn published(profile: &Profile, hash: &str) -> bool {
                 .iter()
                 .filter_map(|f| f.default.as_ref()),
         )
-        .any(|weak| verify(weak, hash) == Some(true))
+        .collect();
+    let per_try = match scheme(hash) {
+        Scheme::Bcrypt => hash
+            .get(4..6)
+            .and_then(|c| c.parse::<u32>().ok())
+            .filter(|c| *c <= MAX_CHECK_COST)
+            .map_or(0, |c| 1u64 << c),
+        _ => 0,
+    };
+    let rounds = per_try * candidates.len() as u64;
+    {
+        let mut guard = tried();
+        let tried = guard.get_or_insert_with(Tried::default);
+        let now = std::time::Instant::now();
+        if tried
+            .since
+            .is_none_or(|since| now.duration_since(since).as_secs() >= 60)
+        {
+            tried.since = Some(now);
+            tried.rounds = 0;
+        }
+        if tried.rounds + rounds > ROUNDS_PER_MINUTE {
+            return false;
+        }
+        tried.rounds += rounds;
+    }
+    let found = candidates
+        .iter()
+        .any(|weak| verify(weak, hash) == Some(true));
+    let mut guard = tried();
+    let tried = guard.get_or_insert_with(Tried::default);
+    if tried.judged.len() >= JUDGED_KEPT {
+        tried.judged.clear();
+    }
+    tried.judged.insert(hash.to_owned(), found);
+    found
 }
 
 /// What this agent knows of the passwords it wrote as hashes: for each hash's fingerprint,
@@ -187,8 +268,9 @@ struct HashedEntry {
     length: u32,
 }
 
-/// Hashes remembered at most: one per rotation, the oldest forgotten first.
-const REMEMBERED: usize = 64;
+/// Hashes remembered at most: one per rotation, the oldest forgotten first (as many as the
+/// users a file may have, four times over).
+const REMEMBERED: usize = 4 * MAX_USERS;
 
 impl Hashed {
     fn path(state: &StateDir) -> PathBuf {
@@ -223,7 +305,9 @@ impl Hashed {
         password: String,
         length: u32,
     ) -> std::io::Result<()> {
-        let mut known = Hashed::load(state).unwrap_or_default();
+        // An unreadable file is an error, never overwritten: it holds what every hash this
+        // agent wrote stands for.
+        let mut known = Hashed::load(state)?;
         known.entries.retain(|e| e.hash != hash);
         known.entries.push(HashedEntry {
             hash,
@@ -232,6 +316,25 @@ impl Hashed {
         });
         let excess = known.entries.len().saturating_sub(REMEMBERED);
         known.entries.drain(..excess);
+        fsutil::write_atomic(&Self::path(state), &serde_json::to_vec_pretty(&known)?)
+    }
+
+    /// The fingerprints of the hashes written for the password fingerprinted `password`.
+    pub fn hashes_for<'a>(&'a self, password: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.entries
+            .iter()
+            .filter(move |e| e.password == password)
+            .map(|e| e.hash.as_str())
+    }
+
+    /// Forget the hash fingerprinted `hash` (its write failed, or was rolled back).
+    pub fn forget_one(state: &StateDir, hash: &str) -> std::io::Result<()> {
+        let mut known = Hashed::load(state)?;
+        let before = known.entries.len();
+        known.entries.retain(|e| e.hash != hash);
+        if known.entries.len() == before {
+            return Ok(());
+        }
         fsutil::write_atomic(&Self::path(state), &serde_json::to_vec_pretty(&known)?)
     }
 
@@ -248,6 +351,82 @@ impl Hashed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The users file is the service account's to write: a thousand costly hashes must not
+    /// hold the agent for hours trying published passwords against each. The work a minute
+    /// is bounded; what is left over is tried on a later pass.
+    #[test]
+    fn a_file_of_costly_hashes_cannot_stall_the_agent() {
+        let profile = Profile::builtin("radicale")
+            .expect("built in")
+            .expect("valid");
+        assert!(
+            profile.keys.known_weak.len() > 1,
+            "several published passwords to try"
+        );
+        let cheap = bcrypt::hash_with_result("x", 4)
+            .expect("hash")
+            .format_for_version(bcrypt::Version::TwoY);
+        // 200 different hashes of cost 12, each as costly to try as a real one.
+        const ALPHABET: &[u8] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let costly: Vec<String> = (0..200)
+            .map(|i| {
+                let salt = format!(
+                    "{}{}{}",
+                    char::from(ALPHABET[i % 64]),
+                    char::from(ALPHABET[i / 64]),
+                    &cheap[9..29]
+                );
+                format!("$2y$12${salt}{}", &cheap[29..])
+            })
+            .collect();
+        assert!(costly.iter().all(|h| scheme(h) == Scheme::Bcrypt));
+        assert_eq!(
+            bcrypt::verify("x", &costly[0]).map_err(|e| e.to_string()),
+            Ok(false),
+            "each is a well-formed hash bcrypt works through at cost 12"
+        );
+        for hash in &costly {
+            assert!(!published(&profile, hash), "none is a published password");
+        }
+        let judged = TRIED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |t| t.judged.len());
+        assert!(
+            judged <= 2,
+            "a minute's budget tries two such hashes against every published password, not 200 ({judged})"
+        );
+    }
+
+    #[test]
+    fn which_password_a_written_hash_stands_for_is_kept_and_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::new(dir.path());
+        Hashed::remember(&state, "hash-a".into(), "pw-a".into(), 43).expect("kept");
+        Hashed::remember(&state, "hash-b".into(), "pw-b".into(), 43).expect("kept");
+        let known = Hashed::load(&state).expect("load");
+        assert_eq!(known.password_of("hash-a"), Some(("pw-a", 43)));
+        assert_eq!(known.hashes_for("pw-b").collect::<Vec<_>>(), ["hash-b"]);
+        Hashed::forget_one(&state, "hash-a").expect("forgotten");
+        let known = Hashed::load(&state).expect("load");
+        assert_eq!(
+            known.password_of("hash-a"),
+            None,
+            "a rolled-back hash is forgotten"
+        );
+        assert_eq!(
+            known.password_of("hash-b"),
+            Some(("pw-b", 43)),
+            "the others stay"
+        );
+        std::fs::write(dir.path().join("hashed-secrets.json"), "{not json").expect("damage");
+        assert!(
+            Hashed::remember(&state, "hash-c".into(), "pw-c".into(), 43).is_err(),
+            "a damaged file is an error, never overwritten with what little is known"
+        );
+    }
 
     #[test]
     fn a_user_s_hash_is_found_and_replaced_without_touching_the_rest() {

@@ -104,7 +104,8 @@ impl Service<'_> {
     /// (each is tried against the hash).
     pub fn is_published(&self, key: &FoundKey) -> bool {
         if key.hashed {
-            htpasswd::published(self.profile, &key.value)
+            // A hash this agent wrote is of a password it generated: none is published.
+            self.length_of(key).is_none() && htpasswd::published(self.profile, &key.value)
         } else {
             self.profile.is_published(&key.value)
         }

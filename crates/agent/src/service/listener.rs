@@ -64,6 +64,8 @@ pub struct Call<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     pub body: Option<&'a str>,
     pub timeout: Duration,
+    /// The request presents no key (a liveness probe): see `ProbeLog`.
+    pub keyless: bool,
 }
 
 impl Service<'_> {
@@ -151,6 +153,9 @@ impl Service<'_> {
             // The agent's own request: the lines it makes in the service's logs are known as
             // the agent's (see `probes`).
             let probe = self.probes.begin(url.path());
+            if call.keyless {
+                probe.keyless();
+            }
             let marks = probe.headers();
             let status = send(stream, host, &url, call, &marks)
                 .await

@@ -100,6 +100,7 @@ impl Service<'_> {
                 headers: &headers,
                 body: probe.body.as_deref(),
                 timeout: KEY_CHECK_TIMEOUT,
+                keyless: false,
             })
             .await
             .map_err(|e| format!("{} {url}: {e}", probe.method))?;
@@ -128,6 +129,7 @@ impl Service<'_> {
                 headers: &headers,
                 body: liveness.body.as_deref(),
                 timeout: HEALTH_POLL_TIMEOUT,
+                keyless: true,
             })
             .await;
         match answer {
@@ -160,6 +162,7 @@ pub async fn health(
         };
     };
     let probe = probes.begin(url);
+    probe.keyless();
     let mut request = http.request(verb, url);
     for (name, value) in probe.headers() {
         request = request.header(name, value);

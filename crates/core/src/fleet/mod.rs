@@ -648,8 +648,6 @@ fn view(record: &InstanceRecord, now: i64) -> Result<InstanceView> {
     })
 }
 
-/// The checklist and playbook the agent's profile names (none from an agent older than
-/// that report, or whose profile names none, or names one no file could have).
 /// What a restart destroys, as the agent's profile says: text an agent sent, shown to the
 /// operator as text, kept to one sentence's length.
 fn loses_data_of(info: &protocol::Info) -> Option<String> {
@@ -664,6 +662,8 @@ fn loses_data_of(info: &protocol::Info) -> Option<String> {
     })
 }
 
+/// The checklist and playbook the agent's profile names (none from an agent older than
+/// that report, or whose profile names none, or names one no file could have).
 fn guides_of(info: &protocol::Info) -> gatehouse_store::instances::Guides {
     let facts = info.service_profile.as_ref();
     let named = |name: Option<&String>| name.filter(|n| from_agent(n)).cloned();

@@ -339,9 +339,9 @@ impl Incidents {
                 failed_attempts += self.timeline.count(&filter)?;
             }
         }
-        // What a restart destroys is the service's: as the first instance's agent said it
-        // (its profile may be an operator's file), else as the built-in profile of that name
-        // says (the playbook column names a playbook, which may be the generic one).
+        // What a restart destroys is the service's: as the built-in profile of the first
+        // instance's name says, else as its agent said (an operator's profile the console
+        // has never seen). The playbook column names a playbook, which may be the generic one.
         let first = incident
             .instances
             .first()
@@ -352,13 +352,15 @@ impl Incidents {
         let profile = first
             .map(|record| record.profile)
             .or_else(|| stored.clone());
-        let restart_loses_data = said.or_else(|| {
-            profile
-                .as_deref()
-                .and_then(gatehouse_events::Profile::builtin)
-                .and_then(std::result::Result::ok)
-                .and_then(|p| p.restart.loses_data)
-        });
+        // A built-in profile's own words win: an agent cannot talk a known warning away.
+        let builtin = profile
+            .as_deref()
+            .and_then(gatehouse_events::Profile::builtin)
+            .and_then(std::result::Result::ok);
+        let restart_loses_data = match builtin {
+            Some(p) => p.restart.loses_data,
+            None => said,
+        };
         let (playbook, playbook_notice) = match stored {
             None => (None, None),
             Some(stored) => {
