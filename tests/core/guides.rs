@@ -811,6 +811,30 @@ async fn a_service_with_an_htpasswd_file_is_watched_rotated_checked_and_handled(
         207,
         "alice's still works"
     );
+    // The old password tried just after the rotation is someone's failed sign-in, not the
+    // agent's: its check of the new password was accepted, and made no failure.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    lab.console
+        .timeline
+        .sync_instance("radicale-1")
+        .await
+        .expect("sync");
+    let after = lab
+        .console
+        .analytics
+        .offenders(&gatehouse_core::OffenderQuery {
+            window: gatehouse_core::Window::Day,
+            instance: Some("radicale-1".into()),
+            ..Default::default()
+        })
+        .expect("offenders")
+        .into_iter()
+        .find(|o| o.ip == "127.0.0.1")
+        .expect("still an offender");
+    assert_eq!(
+        after.failures, 6,
+        "the old password right after the rotation counts as the sixth failure"
+    );
     let inventory = lab
         .console
         .rotation
@@ -861,6 +885,20 @@ async fn a_service_with_an_htpasswd_file_is_watched_rotated_checked_and_handled(
         ("Radicale security checklist", None),
         "with Radicale's own checklist"
     );
+    let modes = view
+        .items
+        .iter()
+        .find(|i| i.id == "users.file-modes")
+        .expect("the users file's modes are an item");
+    #[cfg(unix)]
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&users).expect("users")) == 0 {
+        // The file is root's (the test ran as root) and 0640: as packaged.
+        assert_eq!(
+            modes.state,
+            gatehouse_core::ItemState::Pass,
+            "a root-owned users file the service's group reads (0640) is as packaged: {modes:?}"
+        );
+    }
     let incident = incident_by_hand(
         &lab,
         "radicale-1",

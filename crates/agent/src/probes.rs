@@ -78,8 +78,9 @@ struct Window {
     requests: u32,
     /// Lines rule 2 took as this window's, in the service's log and in its access log.
     claimed: [u32; 2],
-    /// Its requests present no key (a liveness or health probe of an open endpoint): no
-    /// failed sign-in can be theirs, so rule 2 takes none for them.
+    /// Its requests present no key (a liveness or health probe of an open endpoint) or were
+    /// accepted (a rotation's check of the new key): no failed sign-in can be theirs, so rule 2
+    /// takes none for them.
     keyless: bool,
 }
 
@@ -197,8 +198,8 @@ impl ProbeLog {
 }
 
 impl Probe<'_> {
-    /// The window's requests present no key (see `Window::keyless`): a failed sign-in near
-    /// them in time is someone else's.
+    /// The window's requests present no key, or were accepted (see `Window::keyless`): a
+    /// failed sign-in near them in time is someone else's.
     pub fn keyless(&self) {
         if let Some(window) = self
             .log

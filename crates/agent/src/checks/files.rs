@@ -1,5 +1,6 @@
 //! The service's config files: mode 0600 and, when `[checks] service_user` is set, owned by
-//! that account.
+//! that account. A password file (htpasswd) owned by root may also be 0640: a packaged
+//! service reads it through its group, and no one can write it but root.
 
 use gatehouse_protocol::{CheckId, CheckResult};
 
@@ -37,8 +38,15 @@ pub(super) fn modes(cx: &Context<'_>) -> CheckResult {
         match files::open_config(dir, relative).map(|regular| regular.facts) {
             Ok(facts) => {
                 let (uid, mode) = (facts.uid, facts.mode);
+                let hashes = cx
+                    .service
+                    .profile
+                    .config_files
+                    .iter()
+                    .any(|f| f.path == *relative && f.format.is_hashed());
+                let group_reads_root_s = hashes && uid == 0 && mode & 0o077 == 0o040;
                 let mut problems = Vec::new();
-                if mode & 0o077 != 0 {
+                if mode & 0o077 != 0 && !group_reads_root_s {
                     problems.push("readable or writable by others than its owner");
                 }
                 if let Some((_, want)) = &owner_uid {

@@ -160,6 +160,11 @@ impl Service<'_> {
             let status = send(stream, host, &url, call, &marks)
                 .await
                 .map_err(NoAnswer::Unreachable)?;
+            // A request the service accepted made no failed sign-in either (a rotation's key
+            // check): someone else's wrong password just after it is not the agent's.
+            if (200..300).contains(&status) {
+                probe.keyless();
+            }
             drop(probe);
             let pid = tables
                 .iter()
