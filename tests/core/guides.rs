@@ -46,6 +46,32 @@ async fn memo(lab: &Lab, name: &str) -> Running {
     agent
 }
 
+/// Every offender on `instance` today, after one more sync of its agent's events.
+async fn offenders_now(lab: &Lab, instance: &str) -> Vec<gatehouse_core::Offender> {
+    lab.console
+        .timeline
+        .sync_instance(instance)
+        .await
+        .expect("sync");
+    lab.console
+        .analytics
+        .offenders(&gatehouse_core::OffenderQuery {
+            window: gatehouse_core::Window::Day,
+            instance: Some(instance.into()),
+            ..Default::default()
+        })
+        .expect("offenders")
+}
+
+/// The failed sign-ins counted from `ip` on `instance` today, after one more sync.
+async fn failures_from(lab: &Lab, instance: &str, ip: &str) -> u64 {
+    offenders_now(lab, instance)
+        .await
+        .into_iter()
+        .find(|o| o.ip == ip)
+        .map_or(0, |o| o.failures)
+}
+
 /// An incident opened by hand on `instance` over the last hour.
 fn incident_by_hand(
     lab: &Lab,
@@ -679,53 +705,24 @@ async fn a_service_with_an_htpasswd_file_is_watched_rotated_checked_and_handled(
     // Synced until the fifth failed login is in (the agent's own probes add lines of their
     // own, so a count of lines says nothing), for at most 10 s.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let offender = loop {
-        lab.console
-            .timeline
-            .sync_instance("radicale-1")
-            .await
-            .expect("sync");
-        let offenders = lab
-            .console
-            .analytics
-            .offenders(&gatehouse_core::OffenderQuery {
-                window: gatehouse_core::Window::Day,
-                instance: Some("radicale-1".into()),
-                ..Default::default()
-            })
-            .expect("offenders");
+    loop {
+        let offenders = offenders_now(&lab, "radicale-1").await;
         assert!(
             offenders.iter().all(|o| o.ip != "203.0.113.88"),
             "a forwarded value the client wrote is no address: {offenders:?}"
         );
-        let found = offenders.into_iter().find(|o| o.ip == "127.0.0.1");
-        if found.as_ref().is_some_and(|o| o.failures >= 5) || std::time::Instant::now() > deadline {
-            break found.expect("the socket peer is the offender");
+        let seen = offenders.iter().find(|o| o.ip == "127.0.0.1");
+        if seen.is_some_and(|o| o.failures >= 5) || std::time::Instant::now() > deadline {
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    }
     // And once more after the agent has read its file again: five, not more.
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    lab.console
-        .timeline
-        .sync_instance("radicale-1")
-        .await
-        .expect("sync");
-    let offender = lab
-        .console
-        .analytics
-        .offenders(&gatehouse_core::OffenderQuery {
-            window: gatehouse_core::Window::Day,
-            instance: Some("radicale-1".into()),
-            ..Default::default()
-        })
-        .expect("offenders")
-        .into_iter()
-        .find(|o| o.ip == offender.ip)
-        .expect("still an offender");
     assert_eq!(
-        offender.failures, 5,
-        "each failed login is one failed sign-in (its `Login verification failed` line is not a second)"
+        failures_from(&lab, "radicale-1", "127.0.0.1").await,
+        5,
+        "each failed login is one failed sign-in from the socket peer (its `Login verification failed` line is not a second)"
     );
     let alerts = lab
         .console
@@ -814,25 +811,9 @@ async fn a_service_with_an_htpasswd_file_is_watched_rotated_checked_and_handled(
     // The old password tried just after the rotation is someone's failed sign-in, not the
     // agent's: its check of the new password was accepted, and made no failure.
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    lab.console
-        .timeline
-        .sync_instance("radicale-1")
-        .await
-        .expect("sync");
-    let after = lab
-        .console
-        .analytics
-        .offenders(&gatehouse_core::OffenderQuery {
-            window: gatehouse_core::Window::Day,
-            instance: Some("radicale-1".into()),
-            ..Default::default()
-        })
-        .expect("offenders")
-        .into_iter()
-        .find(|o| o.ip == "127.0.0.1")
-        .expect("still an offender");
     assert_eq!(
-        after.failures, 6,
+        failures_from(&lab, "radicale-1", "127.0.0.1").await,
+        6,
         "the old password right after the rotation counts as the sixth failure"
     );
     let inventory = lab
