@@ -488,6 +488,12 @@ class Radicale(Service):
         ident = ident or (str(os.getpid()) if main else f"{os.getpid()}/Thread-? (process_request_thread)")
         self.log.line(f"[{stamp}] [{ident}] [{level}] {message}")
 
+    def pause(self):
+        """Radicale's sleep after a refusal: delay times 0.5 to 1.5. None at delay 0 (a sleep
+        of nothing fails under libfaketime, which the dated test runs use)."""
+        if self.delay > 0:
+            time.sleep(self.delay * (0.5 + random.random()))
+
     def verify(self, user, password):
         """'ok', 'wrong' or 'unknown', as `htpasswd -v` reads the file now."""
         done = subprocess.run(["htpasswd", "-i", "-v", self.users, user], input=password.encode(),
@@ -528,13 +534,13 @@ class Radicale(Service):
         if user is None:
             if not auth.startswith("Basic"):
                 self.line("NOTICE", f"Access to {path!r} denied for anonymous user", ident=ident)
-            time.sleep(self.delay * (0.5 + random.random()))
+            self.pause()
             return 401, {"WWW-Authenticate": f'Basic realm="{self.REALM}"', "Content-Type": "text/plain; charset=utf-8"}, b"Access to the requested resource forbidden."
         if method == "PROPFIND":
             return 207, {"Content-Type": "text/xml; charset=utf-8"}, (
                 b'<?xml version="1.0" encoding="utf-8"?>\n<multistatus xmlns="DAV:"><response><href>'
                 + path.encode() + b"</href><propstat><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>")
-        time.sleep(self.delay * (0.5 + random.random()))
+        self.pause()
         return 403, {"Content-Type": "text/plain; charset=utf-8"}, b"Directory listings are not supported."
 
 
