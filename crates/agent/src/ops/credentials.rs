@@ -27,12 +27,11 @@ use crate::service::Service;
 /// The inventory of the service beside the agent: its files, and what its process's
 /// environment overrides.
 pub fn of_service(service: &Service<'_>) -> CredentialsReport {
-    let known = Hashed::load(service.state).unwrap_or_default();
     let mut report = inventory(
         service.profile,
         service.dir(),
         &service.fingerprints,
-        &known,
+        service.hashed(),
     );
     if let Ok(found) = service.found_keys() {
         for key in found.keys.iter().filter(|k| !k.in_use()) {

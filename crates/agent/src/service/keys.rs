@@ -82,10 +82,9 @@ impl Service<'_> {
         if !key.hashed {
             return of_value;
         }
-        htpasswd::Hashed::load(self.state)
-            .ok()
-            .and_then(|known| known.password_of(&of_value).map(|(p, _)| p.to_owned()))
-            .unwrap_or(of_value)
+        self.hashed()
+            .password_of(&of_value)
+            .map_or(of_value.clone(), |(p, _)| p.to_owned())
     }
 
     /// The key's length in characters, if it can be known: a hashed password's only when this
@@ -94,8 +93,7 @@ impl Service<'_> {
         if !key.hashed {
             return Some(key.value.chars().count());
         }
-        let known = htpasswd::Hashed::load(self.state).ok()?;
-        known
+        self.hashed()
             .password_of(&self.fingerprints.of(&key.value))
             .map(|(_, length)| length as usize)
     }

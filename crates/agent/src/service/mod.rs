@@ -48,6 +48,8 @@ pub struct Service<'a> {
     pub state: &'a StateDir,
     /// How secrets are fingerprinted: with the fleet's key once a console sent it.
     pub fingerprints: Fingerprints,
+    /// Which password each hash this agent wrote stands for, read once per view.
+    hashed: std::sync::OnceLock<htpasswd::Hashed>,
 }
 
 impl<'a> Service<'a> {
@@ -66,6 +68,13 @@ impl<'a> Service<'a> {
             probes,
             state,
             fingerprints,
+            hashed: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Which password each hash this agent wrote stands for (see [`htpasswd::Hashed`]).
+    pub fn hashed(&self) -> &htpasswd::Hashed {
+        self.hashed
+            .get_or_init(|| htpasswd::Hashed::load(self.state).unwrap_or_default())
     }
 }
