@@ -109,7 +109,7 @@ impl Lab {
                  events {{ worker_connections 64; }}\nhttp {{\n  client_body_temp_path {d}/tmp/body;\n  \
                  proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n  \
                  scgi_temp_path {d}/tmp/scgi;\n  access_log {d}/access.log;\n  \
-                 server {{ listen 8080; location / {{ return 200 \"sekha\\n\"; }} }}\n}}\n"
+                 server {{ listen 8080; location / {{ return 200 \"sekha\\n\"; }} location /login {{ return 401; }} }}\n}}\n"
             ),
         )
         .expect("nginx.conf");
@@ -148,7 +148,31 @@ impl Lab {
     }
 
     fn agent(&self) -> Agent {
+        Agent::load(self.agent_config()).expect("agent")
+    }
+
+    /// Requests to `/login` from `from`: nginx answers each with 401, a failed sign-in in its
+    /// access log. Whether the last one got an answer at all.
+    fn fail_sign_ins(&self, from: &str, to: &str, n: u32) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", from, "timeout", "10", "python3", "-c"])
+            .arg(format!(
+                "import urllib.request,urllib.error,sys\nok=False\nfor _ in range({n}):\n  try:\n    urllib.request.urlopen('http://{to}:8080/login', timeout=1.5)\n  except urllib.error.HTTPError as e:\n    ok = e.code == 401\n  except Exception:\n    ok = False\nsys.exit(0 if ok else 1)"
+            ))
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn access_log(&self) -> std::path::PathBuf {
+        self._tmp.path().join("access.log")
+    }
+
+    fn agent_config(&self) -> AgentConfig {
         let tmp = self._tmp.path().join("agent");
+        if tmp.join("enrollment.json").exists() {
+            return self.config_in(tmp);
+        }
         gatehouse_pki::install_provider();
         gatehouse_agent::initialise(
             &gatehouse_agent::state::StateDir::new(&tmp),
@@ -157,17 +181,18 @@ impl Lab {
             [9; 20],
         )
         .expect("agent init");
-        Agent::load(
-            AgentConfig::for_test(tmp).with_firewall(FirewallSettings {
-                nft_command: Some(
-                    ["ip", "netns", "exec", &self.svc, "nft"]
-                        .map(str::to_owned)
-                        .to_vec(),
-                ),
-                never_block: vec!["10.77.9.0/24".into()],
-            }),
-        )
-        .expect("agent")
+        self.config_in(tmp)
+    }
+
+    fn config_in(&self, tmp: std::path::PathBuf) -> AgentConfig {
+        AgentConfig::for_test(tmp).with_firewall(FirewallSettings {
+            nft_command: Some(
+                ["ip", "netns", "exec", &self.svc, "nft"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ),
+            never_block: vec!["10.77.9.0/24".into()],
+        })
     }
 }
 
@@ -424,4 +449,177 @@ async fn the_allowlist_wins_in_the_firewall_itself() {
         !lab.reaches(&lab.atk, "10.77.1.1"),
         "while the blocked one does not"
     );
+}
+
+/// A policy as a console signs it: brute force (5 failures in 10 min) blocks for 10 min, the
+/// good client's network is allowlisted.
+fn signed_policy(key: &gatehouse_pki::PolicyKey, version: u64) -> gatehouse_protocol::SignedPolicy {
+    let mut rules = gatehouse_detect::default_rules();
+    for rule in &mut rules {
+        if rule.id == "brute-force" {
+            rule.response = gatehouse_detect::Response::Block { ttl_secs: 600 };
+        }
+    }
+    let policy = gatehouse_detect::Policy {
+        version,
+        issued_at: 0,
+        rules,
+        allowlist: vec!["10.77.2.0/24".into()],
+        recidive: gatehouse_detect::Recidive::default(),
+        blocks: vec![],
+    };
+    let text = serde_json::to_string(&policy).expect("json");
+    gatehouse_protocol::SignedPolicy {
+        signature: key.sign(text.as_bytes()),
+        policy: text,
+        key: key.public_hex(),
+    }
+}
+
+/// Waits (at most 15 s) until the agent has kept a decision matching `want`.
+async fn decision(
+    agent: &Agent,
+    after: u64,
+    want: impl Fn(&gatehouse_protocol::Decision) -> bool,
+) -> Option<gatehouse_protocol::Decision> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        let page = agent.decisions(after, 100).expect("decisions");
+        if let Some(d) = page.decisions.into_iter().find(|d| want(d)) {
+            return Some(d);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// The agent protects its host with no console running: an attacker's failed sign-ins in
+/// nginx's log cross the policy's threshold, the agent blocks it in the firewall and proves
+/// the block, and the allowlisted good client, failing as often, is never blocked. A second
+/// attack after the block is lifted is blocked twice as long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_console_the_agent_blocks_an_attack_and_spares_the_allowlist() {
+    if !is_root() {
+        eprintln!("the firewall test needs root to make network namespaces; not run");
+        return;
+    }
+    let lab = Lab::new();
+    let config = lab
+        .agent_config()
+        .with_logs(vec![gatehouse_agent::LogConfig::file(
+            lab.access_log(),
+            gatehouse_events::Format::NginxCombined,
+            gatehouse_events::Source::Access,
+        )]);
+    let agent = std::sync::Arc::new(Agent::load(config).expect("agent"));
+    let console =
+        gatehouse_pki::PolicyKey::from_pkcs8(&gatehouse_pki::PolicyKey::generate().expect("key"))
+            .expect("key");
+    // The console sent its policy earlier; it is closed now. Nothing but the agent runs.
+    let status = agent
+        .take_policy(&signed_policy(&console, 1))
+        .expect("the signed policy is taken");
+    assert_eq!(status.blocking_rules, 1, "one rule blocks here: {status:?}");
+    assert_eq!(status.cannot_block, None, "and it can: {status:?}");
+    let listener = gatehouse_agent::server::bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(gatehouse_agent::server::serve(
+        agent.clone(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // Let the tailer open the log before the attack starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert!(
+        lab.fail_sign_ins(&lab.good, "10.77.2.1", 8),
+        "the good client fails to sign in 8 times (a stale password)"
+    );
+    assert!(
+        lab.fail_sign_ins(&lab.atk, "10.77.1.1", 6),
+        "the attacker's first tries get nginx's 401"
+    );
+    let block = decision(&agent, 0, |d| {
+        d.kind == gatehouse_protocol::DecisionKind::Block && d.ip == "10.77.1.2"
+    })
+    .await
+    .expect("the agent blocks the attacker on its own within 15 s");
+    assert!(
+        block.verified && block.enforced == gatehouse_protocol::Enforced::Firewall,
+        "the block is in the host firewall and read back: {block:?}"
+    );
+    assert_eq!(
+        block.ttl_secs,
+        Some(600),
+        "for the rule's 10 minutes: {block:?}"
+    );
+    assert!(
+        block
+            .lines
+            .iter()
+            .all(|l| l.contains("10.77.1.2") && l.contains("/login"))
+            && block.lines.len() >= 5,
+        "the decision keeps the lines that caused it: {:?}",
+        block.lines
+    );
+    assert!(
+        !lab.reaches(&lab.atk, "10.77.1.1"),
+        "the attacker is cut off"
+    );
+    assert!(
+        lab.reaches(&lab.good, "10.77.2.1"),
+        "the good client still reaches the service"
+    );
+    let spared = decision(&agent, 0, |d| d.ip == "10.77.2.2")
+        .await
+        .expect("the good client's failures crossed the threshold too");
+    assert_eq!(
+        spared.kind,
+        gatehouse_protocol::DecisionKind::Allowlisted,
+        "and the allowlist won: {spared:?}"
+    );
+
+    // Lifted early, and the attacker comes back: a repeat offender's block is longer.
+    agent.unblock("10.77.1.2").await.expect("unblock");
+    assert!(lab.reaches(&lab.atk, "10.77.1.1"), "lifted");
+    lab.fail_sign_ins(&lab.atk, "10.77.1.1", 6);
+    let again = decision(&agent, block.id, |d| {
+        d.kind == gatehouse_protocol::DecisionKind::Block && d.ip == "10.77.1.2"
+    })
+    .await
+    .expect("blocked again");
+    assert_eq!(
+        (again.ttl_secs, again.previous_blocks),
+        (Some(1200), 1),
+        "twice as long for the second offence: {again:?}"
+    );
+    assert!(!lab.reaches(&lab.atk, "10.77.1.1"), "cut off again");
+
+    // Someone flushes the ruleset: the agent notices, puts the block back and says so.
+    nft(&lab, "flush ruleset");
+    assert!(
+        lab.reaches(&lab.atk, "10.77.1.1"),
+        "the flush lifted the block"
+    );
+    agent.reprove_blocks().await;
+    assert!(
+        !lab.reaches(&lab.atk, "10.77.1.1"),
+        "the block is back after the flush"
+    );
+    let drift = decision(&agent, again.id, |d| {
+        d.kind == gatehouse_protocol::DecisionKind::Drift
+    })
+    .await
+    .expect("a drift decision");
+    assert!(
+        drift.note.contains("put back"),
+        "the drift says what was put back: {drift:?}"
+    );
+
+    let _ = stop.send(());
+    serving.await.expect("join").expect("served");
 }

@@ -378,3 +378,82 @@ async fn an_expired_client_certificate_is_refused_on_a_kept_alive_connection() {
     assert_eq!(body.code, "certificate_expired", "and says why");
     agent.stop().await;
 }
+
+/// `PUT /v1/policy` over mutual TLS: the console's signed policy is taken and reported by
+/// `GET`; one signed by another key (even naming the console's), an unsigned one and an older
+/// one are refused with `policy_refused` and leave the running policy alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_console_s_newer_signed_policy_is_taken() {
+    let (_dir, fleet, agent) = serve_fleet().await;
+    let (cert, key) = fleet.client(INSTANCE, Validity::starting(now(), pki::CERT_LIFETIME), 16);
+    let http = client(client_config(&fleet, &cert.pem, &key), agent.addr);
+    let url = format!(
+        "https://{}:{}/v1/policy",
+        pki::agent_name(INSTANCE).expect("n"),
+        agent.addr.port()
+    );
+    let sign = |key: &pki::PolicyKey, version: u64| {
+        let policy = gatehouse_detect::Policy {
+            version,
+            issued_at: 1,
+            rules: gatehouse_detect::default_rules(),
+            allowlist: vec![],
+            recidive: Default::default(),
+            blocks: vec![],
+        };
+        let text = serde_json::to_string(&policy).expect("json");
+        gatehouse_protocol::SignedPolicy {
+            signature: key.sign(text.as_bytes()),
+            policy: text,
+            key: key.public_hex(),
+        }
+    };
+    let console = pki::PolicyKey::from_pkcs8(&pki::PolicyKey::generate().expect("k")).expect("k");
+    let forger = pki::PolicyKey::from_pkcs8(&pki::PolicyKey::generate().expect("k")).expect("k");
+
+    let none: gatehouse_protocol::PolicyStatus = http
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(none.version, None, "no policy before a console sends one");
+    let taken = http
+        .put(&url)
+        .json(&sign(&console, 4))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(taken.status(), 200, "the console's signed policy is taken");
+    let status: gatehouse_protocol::PolicyStatus = taken.json().await.expect("json");
+    assert_eq!(status.version, Some(4));
+    assert_eq!(status.key, Some(console.public_hex()), "its key is pinned");
+
+    let mut posing = sign(&forger, 9);
+    posing.key = console.public_hex();
+    let mut unsigned = sign(&console, 9);
+    unsigned.signature = String::new();
+    for (what, body) in [
+        ("another key", sign(&forger, 9)),
+        ("a forger naming the console's key", posing),
+        ("unsigned", unsigned),
+        ("older", sign(&console, 3)),
+    ] {
+        let refused = http.put(&url).json(&body).send().await.expect("put");
+        assert_eq!(refused.status(), 409, "{what} is refused");
+        let body: gatehouse_protocol::ErrorBody = refused.json().await.expect("error body");
+        assert_eq!(body.code, "policy_refused", "{what}: {}", body.message);
+    }
+    let after: gatehouse_protocol::PolicyStatus = http
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(after.version, Some(4), "the running policy is untouched");
+    agent.stop().await;
+}

@@ -12,6 +12,7 @@ mod ipc_drift;
 mod keychain;
 mod lab;
 mod notify;
+mod protection;
 #[allow(
     dead_code,
     reason = "shared with the other test binaries, which use all of it"

@@ -341,6 +341,31 @@ impl Agent {
         .await
     }
 
+    /// The policy the agent runs.
+    pub async fn policy(&self) -> Result<protocol::PolicyStatus> {
+        self.get(paths::POLICY).await
+    }
+
+    /// Hand the agent a newer signed policy.
+    pub async fn set_policy(
+        &self,
+        signed: &protocol::SignedPolicy,
+    ) -> Result<protocol::PolicyStatus> {
+        call(
+            self.client
+                .put(format!("{}{}", self.base, paths::POLICY))
+                .json(signed),
+            &self.target,
+        )
+        .await
+    }
+
+    /// What the agent decided on its own after decision `after`.
+    pub async fn decisions(&self, after: u64) -> Result<protocol::DecisionsPage> {
+        self.get(&format!("{}?after={after}", paths::DECISIONS))
+            .await
+    }
+
     /// A CSR for the agent's next certificate.
     pub async fn renewal_csr(&self) -> Result<protocol::RenewCsrResponse> {
         call(

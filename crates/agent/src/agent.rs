@@ -14,12 +14,14 @@ use rustls::ServerConfig;
 use crate::buffer::Buffer;
 use crate::checks;
 use crate::config::{AgentConfig, Settings};
+use crate::decisions::Decisions;
 pub use crate::error::ApiError;
 use crate::error::ConfigError;
 use crate::grants::{self, Action};
 use crate::identity::Identity;
 pub use crate::identity::{initialise, new_enrollment, Channel};
 use crate::ops;
+use crate::policy::{PolicyState, Running};
 use crate::probes::ProbeLog;
 use crate::service::htpasswd::Hashed;
 use crate::service::{probe, Service};
@@ -47,6 +49,10 @@ pub struct Agent {
     grants: grants::Reports,
     /// How secrets are fingerprinted: with the fleet's key once a console sent it.
     fingerprints: RwLock<Fingerprints>,
+    /// The console's policy, which the agent enforces on its own.
+    policies: PolicyState,
+    /// What the agent decided on its own.
+    decisions: Mutex<Decisions>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -70,6 +76,8 @@ impl Agent {
         };
         let probes = Arc::new(ProbeLog::new(Clock::system()));
         let mut buffer = Buffer::open(&state.events(), settings.buffer_capacity)?;
+        let decisions = Decisions::open(&state.decisions())?;
+        let policies = PolicyState::load(&state);
         buffer.judge_probes(probes.clone());
         // No redirects: reqwest keeps custom headers (X-API-Key) across one, and the service
         // decides where a redirect leads.
@@ -90,6 +98,8 @@ impl Agent {
             clock: Clock::system(),
             grants: grants::Reports::default(),
             fingerprints: RwLock::new(fingerprints),
+            policies,
+            decisions: Mutex::new(decisions),
         })
     }
 
@@ -410,6 +420,26 @@ impl Agent {
             ops::firewall::reprove(&self.settings.firewall, &self.state, self.clock.unix()).await;
         if !said.is_empty() {
             let now_us = self.clock.micros();
+            let version = self.policy().map_or(0, |p| p.policy.version);
+            for text in &said {
+                self.record_decision(protocol::Decision {
+                    id: 0,
+                    time_us: now_us,
+                    kind: protocol::DecisionKind::Drift,
+                    rule_id: "firewall".into(),
+                    rule_name: "Block drifted".into(),
+                    ip: String::new(),
+                    policy_version: version,
+                    count: 0,
+                    ttl_secs: None,
+                    until: None,
+                    previous_blocks: 0,
+                    enforced: protocol::Enforced::Firewall,
+                    verified: !text.contains("could not"),
+                    note: text.clone(),
+                    lines: Vec::new(),
+                });
+            }
             let events: Vec<gatehouse_protocol::WireEvent> = said
                 .iter()
                 .map(|text| {
@@ -423,6 +453,96 @@ impl Agent {
             }
         }
         said
+    }
+
+    /// The policy running, if a console sent one.
+    pub fn policy(&self) -> Option<Arc<Running>> {
+        self.policies.current()
+    }
+
+    /// Changes with every policy taken.
+    pub fn policy_generation(&self) -> u64 {
+        self.policies.generation()
+    }
+
+    /// `PUT /v1/policy`: take a newer policy signed by the console's key.
+    pub fn take_policy(
+        &self,
+        signed: &protocol::SignedPolicy,
+    ) -> Result<protocol::PolicyStatus, ApiError> {
+        self.policies
+            .take(&self.state, signed)
+            .map_err(|why| ApiError::conflict(codes::POLICY_REFUSED, why))?;
+        Ok(self.policy_status())
+    }
+
+    /// `GET /v1/policy`.
+    pub fn policy_status(&self) -> protocol::PolicyStatus {
+        let Some(running) = self.policies.current() else {
+            return protocol::PolicyStatus::default();
+        };
+        let rules = gatehouse_detect::rules_for(&running.policy.rules, &self.settings.profile_name);
+        let blocking = rules
+            .iter()
+            .filter(|r| matches!(r.response, gatehouse_detect::Response::Block { .. }))
+            .count();
+        protocol::PolicyStatus {
+            version: Some(running.policy.version),
+            issued_at: Some(running.policy.issued_at),
+            key: Some(running.key.clone()),
+            rules: u32::try_from(rules.len()).unwrap_or(u32::MAX),
+            blocking_rules: u32::try_from(blocking).unwrap_or(u32::MAX),
+            cannot_block: if blocking > 0 || !running.policy.blocks.is_empty() {
+                grants::require(&self.settings, Action::Block).err()
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Keep a decision; says so in the agent's log, which a person may read on the host.
+    pub fn record_decision(&self, decision: protocol::Decision) -> Option<u64> {
+        tracing::warn!(kind = ?decision.kind, rule = %decision.rule_id, ip = %decision.ip, note = %decision.note, "decision");
+        match self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(&decision)
+        {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot keep a decision");
+                None
+            }
+        }
+    }
+
+    /// Blocks the agent decided for `ip` since `since_us`.
+    pub fn blocks_since(&self, ip: &str, since_us: i64) -> u32 {
+        self.decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocks_since(ip, since_us)
+            .unwrap_or(0)
+    }
+
+    /// `GET /v1/decisions`.
+    pub fn decisions(&self, after: u64, limit: u32) -> Result<protocol::DecisionsPage, ApiError> {
+        self.decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .page(after, limit.clamp(1, protocol::MAX_DECISIONS_PAGE))
+            .map_err(|e| ApiError::internal("reading the decisions", e))
+    }
+
+    /// What wakes after new events are buffered.
+    pub fn arrivals(&self) -> Arc<tokio::sync::Notify> {
+        self.lock_buffer().arrivals()
+    }
+
+    /// Why the agent cannot block here, if it cannot.
+    pub fn cannot_block(&self) -> Option<String> {
+        grants::require(&self.settings, Action::Block).err()
     }
 
     /// `GET /v1/firewall`.

@@ -1,6 +1,6 @@
 //! The agent's life, in order: load (resolve the config, read the state directory) →
 //! recover (roll back a rotation a stop interrupted, before anything is served) → tail (follow
-//! the logs on a thread of its own) → serve (the API until the shutdown signal) → stop the
+//! the logs on a thread of its own) → enforce (the policy's rules over what is read) → serve (the API until the shutdown signal) → stop the
 //! tailer → let open connections finish. `main.rs` calls [`run`]; tests and benchmarks that
 //! load an [`Agent`] themselves call [`serve`].
 
@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::agent::Agent;
 use crate::api;
 use crate::config::AgentConfig;
+use crate::enforce;
 use crate::tail;
 
 /// How often the blocks the agent made are checked to still be in the firewall.
@@ -54,7 +55,10 @@ pub async fn serve(
             }
         }
     });
+    // The policy's rules, run over every failed sign-in as it is buffered.
+    let enforcing = tokio::spawn(enforce::run(agent.clone()));
     let served = api::serve(agent.clone(), listener, shutdown).await;
+    enforcing.abort();
     reproving.abort();
     tailing.stop().await;
     served?.drain().await;

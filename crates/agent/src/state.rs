@@ -11,6 +11,9 @@
 //!   last outcomes; `rotation-backups/`: the configs as they were before a rotation, which the
 //!   service's account can neither read nor swap (`ops/rotate.rs`).
 //! - `snapshots/`: the service's database snapshots (`ops/database.rs`).
+//! - `policy.json`: the last good policy as the console signed it; `policy.key`: the
+//!   console's policy key, pinned when the first policy arrived (`policy.rs`).
+//! - `decisions.sqlite3`: what the agent decided on its own (`decisions.rs`).
 //!
 //! Every write goes through `fsutil::write_atomic`: a reader sees the old content or the new,
 //! never half. Every read goes through `fsutil::read_optional`: regular files only, no link
@@ -113,6 +116,29 @@ impl StateDir {
         self.path("snapshots")
     }
 
+    /// What the agent decided on its own.
+    pub fn decisions(&self) -> PathBuf {
+        self.path("decisions.sqlite3")
+    }
+
+    /// The last good policy, as signed.
+    pub fn policy(&self) -> std::io::Result<Option<protocol::SignedPolicy>> {
+        read_json(&self.path("policy.json"))
+    }
+
+    pub fn write_policy(&self, policy: &protocol::SignedPolicy) -> std::io::Result<()> {
+        write_atomic(&self.path("policy.json"), &serde_json::to_vec(policy)?)
+    }
+
+    /// The console's policy key (hex), pinned with the first policy.
+    pub fn policy_key(&self) -> std::io::Result<Option<String>> {
+        Ok(read_optional(&self.path("policy.key"))?.map(|k| k.trim().to_owned()))
+    }
+
+    pub fn write_policy_key(&self, key: &str) -> std::io::Result<()> {
+        write_atomic(&self.path("policy.key"), key.as_bytes())
+    }
+
     /// The highest audit row a console anchored here.
     pub fn audit_anchor(&self) -> std::io::Result<Option<protocol::AuditAnchor>> {
         read_json(&self.path("audit-anchor.json"))
@@ -182,6 +208,9 @@ impl StateDir {
         remove_if_present(&self.path("audit-anchor.json"))?;
         // And another fleet, whose fingerprints are keyed differently.
         remove_if_present(&self.path("fingerprint.key"))?;
+        // Whose policies are signed by a key of its own.
+        remove_if_present(&self.path("policy.key"))?;
+        remove_if_present(&self.path("policy.json"))?;
         remove_if_present(&self.path("revoked.txt"))
     }
 

@@ -88,6 +88,11 @@ pub struct Overview {
 }
 
 impl Console {
+    /// The policy the agents enforce on their own, and which version each runs.
+    pub fn policy_overview(&self) -> Result<crate::protection::PolicyOverview> {
+        crate::protection::overview(&self.ctx)
+    }
+
     /// Create the data directory if needed and open the databases.
     pub fn open(data_dir: DataDir, vault: Vault) -> Result<Self> {
         Console::open_with_clock(data_dir, vault, Clock::system())

@@ -29,6 +29,8 @@ pub(crate) struct Ctx {
     pub(crate) audit: Arc<crate::audit::AuditState>,
     /// The fleet's fingerprint key once read, and how each link's agent fingerprints.
     fingerprints: Arc<Mutex<FingerprintState>>,
+    /// The policy key once read, and which policy each agent runs.
+    pub(crate) policies: Arc<Mutex<crate::protection::PolicyLinks>>,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +61,7 @@ impl Ctx {
             data_dir: Arc::new(data_dir),
             audit: Arc::default(),
             fingerprints: Arc::default(),
+            policies: Arc::default(),
         };
         ctx.reload_revocations()?;
         Ok(ctx)
@@ -118,6 +121,9 @@ impl Ctx {
         if let Err(e) = self.link_fingerprints(record, &agent).await {
             tracing::warn!(instance = %record.name, error = %e, "the agent did not take the fleet's fingerprint key");
         }
+        // A new link may be to a re-enrolled agent: ask again which policy it runs.
+        crate::protection::forget_link(self, &record.name);
+        crate::protection::link_policy(self, &record.name, &agent).await;
         Ok(agent)
     }
 

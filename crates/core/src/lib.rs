@@ -19,6 +19,7 @@ pub mod ipc;
 pub mod logging;
 mod paths;
 pub mod preferences;
+pub mod protection;
 pub mod report;
 pub mod rotation;
 pub mod schedule;
@@ -56,6 +57,7 @@ pub use incidents::{
 };
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use preferences::{AppInfo, Preferences, Settings, Theme};
+pub use protection::{AgentPolicy, PolicyOverview};
 pub use report::{ReportFormat, Reports};
 pub use rotation::{
     BulkItem, Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem,
@@ -65,10 +67,6 @@ pub use rotation::{
 pub use sensitive::Sensitive;
 pub use timeline::{utc, ExportFormat, ExportResult, SyncFailure, SyncReport, Timeline};
 pub use vault::{KeychainState, KeychainStatus, Vault, DEFAULT_SERVICE, SERVICE_ENV};
-
-/// A hash map with a fast, randomly seeded hasher: keys come from hosts (addresses, paths,
-/// key prefixes), which must not be able to force collisions, and hashing them is hot.
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Make ring rustls's process-wide crypto provider. Call once at start-up.
 pub fn install_crypto_provider() {

@@ -10,6 +10,7 @@
 
 mod ca;
 mod fingerprint;
+mod policy;
 mod revocation;
 mod tls;
 
@@ -18,6 +19,7 @@ pub use ca::{
     FleetCa, Issued, KeyPem, Validity, CERT_LIFETIME, CERT_LIFETIME_SECS, ENROLLMENT_NAME,
 };
 pub use fingerprint::{secret_fingerprint, Fingerprint, FingerprintKey, Fingerprints};
+pub use policy::{verify_policy, PolicyKey};
 pub use revocation::{RevocationList, Serial};
 pub use tls::{
     agent_server_config, console_client_config, enrollment_client_config, enrollment_server_config,
@@ -27,6 +29,8 @@ pub use tls::{
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("the policy's signature is not valid: {reason}")]
+    BadSignature { reason: &'static str },
     #[error("not a SHA-256 fingerprint: {reason}")]
     BadFingerprint { reason: &'static str },
     #[error("not a valid {what}: {detail}")]
@@ -45,6 +49,7 @@ impl Error {
     /// Stable code for each variant.
     pub fn code(&self) -> &'static str {
         match self {
+            Error::BadSignature { .. } => "bad_signature",
             Error::BadFingerprint { .. } => "bad_fingerprint",
             Error::BadPem { .. } => "bad_pem",
             Error::BadName(_) => "bad_name",

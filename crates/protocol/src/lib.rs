@@ -64,6 +64,12 @@ pub mod paths {
     /// PUT [`crate::FingerprintKeyRequest`] → [`crate::FingerprintKeyReply`]: the fleet's key
     /// for fingerprints of secrets, kept by the agent; the reply renames what the console knew.
     pub const FINGERPRINT_KEY: &str = "/v1/fingerprint-key";
+    /// PUT [`crate::SignedPolicy`] → [`crate::PolicyStatus`]: the rules, responses and
+    /// allowlist the agent enforces on its own; GET → the [`crate::PolicyStatus`] it runs.
+    pub const POLICY: &str = "/v1/policy";
+    /// GET `?after=<id>&limit=<n>` → [`crate::DecisionsPage`]: what the agent decided on its
+    /// own (blocks, alerts, drift), oldest first.
+    pub const DECISIONS: &str = "/v1/decisions";
 }
 
 /// Most events one page carries.
@@ -606,6 +612,103 @@ pub struct BlockList {
     pub blocked: Vec<Blocked>,
 }
 
+/// A policy as the console signed it: the policy's JSON text exactly as signed
+/// (`gatehouse_detect::Policy`), the console's public key and the signature, both hex
+/// (`gatehouse_pki::verify_policy`). Newer consoles may add fields; they are read as absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedPolicy {
+    pub policy: String,
+    pub key: String,
+    pub signature: String,
+}
+
+/// The policy an agent runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyStatus {
+    /// None until a console sent one.
+    pub version: Option<u64>,
+    /// When the console issued it (Unix seconds).
+    pub issued_at: Option<i64>,
+    /// The key the agent pinned: only policies it signed are taken.
+    pub key: Option<String>,
+    /// Rules that apply to this agent's service.
+    pub rules: u32,
+    /// Of those, rules that block.
+    pub blocking_rules: u32,
+    /// Why a rule that blocks cannot block here (no firewall grant), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cannot_block: Option<String>,
+}
+
+/// What an agent decided on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// A rule fired and the address was blocked (see `enforced`).
+    Block,
+    /// A rule fired and its response is to record it.
+    Alert,
+    /// A rule fired for an allowlisted address: nothing was done, and this says so.
+    Allowlisted,
+    /// A block the agent made went missing from the firewall and was put back.
+    Drift,
+}
+
+/// Where a block bites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforced {
+    /// In the host firewall (nftables): the address is this host's TCP peer.
+    Firewall,
+    /// Nowhere: the note says why (no grant, or an address only forwarded to this host).
+    Nowhere,
+}
+
+/// One decision, with the lines that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The agent's sequence number for decisions.
+    pub id: u64,
+    /// When it was decided (microseconds since the epoch).
+    pub time_us: i64,
+    pub kind: DecisionKind,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub ip: String,
+    /// The policy version that made it.
+    pub policy_version: u64,
+    /// Failed sign-ins in the rule's window when it fired.
+    pub count: u64,
+    /// For blocks: how long, and until when (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    /// Earlier blocks of this address the length took into account.
+    #[serde(default)]
+    pub previous_blocks: u32,
+    pub enforced: Enforced,
+    /// Whether the block was read back from the firewall after it was made.
+    pub verified: bool,
+    /// In words: what was done, what was checked, or why nothing could be.
+    pub note: String,
+    /// The last log lines that made the rule fire (at most [`MAX_DECISION_LINES`]).
+    pub lines: Vec<String>,
+}
+
+/// Lines a decision keeps.
+pub const MAX_DECISION_LINES: usize = 20;
+/// Most decisions one page carries.
+pub const MAX_DECISIONS_PAGE: u32 = 500;
+
+/// `GET /v1/decisions?after=<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionsPage {
+    pub decisions: Vec<Decision>,
+    /// The highest id the agent has given.
+    pub head: u64,
+}
+
 /// What a restart did: the service answered its health check again, or why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -713,6 +816,9 @@ pub mod codes {
     pub const CANNOT_BLOCK: &str = "cannot_block";
     /// No database to snapshot or restore, or the snapshot asked for does not exist.
     pub const CANNOT_RESTORE: &str = "cannot_restore";
+    /// A policy that is not signed by the pinned key, not newer than the one running, or not
+    /// valid; the message says which.
+    pub const POLICY_REFUSED: &str = "policy_refused";
 }
 
 /// Errors decoding what the other side sent.

@@ -3,6 +3,7 @@ import type { AuditEntry } from '../gen/AuditEntry';
 import type { AuditVerdict } from '../gen/AuditVerdict';
 import type { DetectionSettings } from '../gen/DetectionSettings';
 import type { KeychainStatus } from '../gen/KeychainStatus';
+import type { PolicyOverview } from '../gen/PolicyOverview';
 import type { Theme } from '../gen/Theme';
 import { HostError, type Host } from '../lib/host';
 import type { FakeHost } from './index';
@@ -12,6 +13,7 @@ export interface SettingsFake {
   timeZone: string | null;
   keychain: KeychainStatus;
   detectionSettings: DetectionSettings;
+  policy: PolicyOverview;
   audit: AuditEntry[];
   auditVerdict: AuditVerdict;
 }
@@ -26,6 +28,7 @@ type SettingsCalls = Pick<
   | 'detection'
   | 'setDetection'
   | 'resetDetection'
+  | 'policyOverview'
   | 'auditLog'
   | 'verifyAudit'
   | 'rotateAuditKey'
@@ -49,10 +52,12 @@ export function settingsFake(host: FakeHost): SettingsFake & SettingsCalls {
           enabled: true,
           severity: 'high',
           basis: 'Sekha security guide, Fail2Ban jail: maxretry = 5, findtime = 600.',
+          response: { kind: 'block', ttl_secs: 3600 },
         },
       ],
       allowlist: [],
     },
+    policy: { version: 1, agents: [] },
     audit: [],
     auditVerdict: { intact: true, rows: 0, first_broken: null, problem: null, unverifiable: 0, key_generation: 1 },
     async appInfo() {
@@ -96,11 +101,16 @@ export function settingsFake(host: FakeHost): SettingsFake & SettingsCalls {
         throw new HostError('invalid_input', `Invalid allowlist: "${bad}" is not an address or a network such as 192.0.2.0/24`);
       }
       host.detectionSettings = detection;
+      host.policy = { ...host.policy, version: host.policy.version + 1 };
       return detection;
     },
     async resetDetection() {
       host.calls.push('resetDetection');
       return host.detectionSettings;
+    },
+    async policyOverview() {
+      host.calls.push('policyOverview');
+      return host.policy;
     },
     async auditLog(limit) {
       host.calls.push(`auditLog:${limit}`);

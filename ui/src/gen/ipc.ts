@@ -36,6 +36,7 @@ import type { OffenderPage } from './OffenderPage';
 import type { OffenderQuery } from './OffenderQuery';
 import type { OpenIncident } from './OpenIncident';
 import type { Overview } from './Overview';
+import type { PolicyOverview } from './PolicyOverview';
 import type { RefreshSummary } from './RefreshSummary';
 import type { ReportFormat } from './ReportFormat';
 import type { RotationPreview } from './RotationPreview';
@@ -85,6 +86,7 @@ export interface Host {
   detection(): Promise<DetectionSettings>;
   setDetection(detection: DetectionSettings): Promise<DetectionSettings>;
   resetDetection(): Promise<DetectionSettings>;
+  policyOverview(): Promise<PolicyOverview>;
   nextOpenedAlert(): Promise<number>;
   credentials(): Promise<CredentialInventory>;
   setKeyRotationDays(instance: string, days: number | null): Promise<void>;
@@ -157,6 +159,7 @@ export function createHost(call: Call): Host {
     detection: () => call('detection') as Promise<DetectionSettings>,
     setDetection: (detection) => call('set_detection', { detection }) as Promise<DetectionSettings>,
     resetDetection: () => call('reset_detection') as Promise<DetectionSettings>,
+    policyOverview: () => call('policy_overview') as Promise<PolicyOverview>,
     nextOpenedAlert: () => call('next_opened_alert') as Promise<number>,
     credentials: () => call('credentials') as Promise<CredentialInventory>,
     setKeyRotationDays: (instance, days) => call('set_key_rotation_days', { instance, days }) as Promise<void>,

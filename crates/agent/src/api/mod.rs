@@ -332,6 +332,8 @@ fn fleet_router(agent: Arc<Agent>) -> Router {
         .route(paths::FIREWALL_UNBLOCK, post(unblock))
         .route(paths::AUDIT_ANCHOR, post(audit_anchor))
         .route(paths::FINGERPRINT_KEY, put(fingerprint_key))
+        .route(paths::POLICY, get(policy_status).put(take_policy))
+        .route(paths::DECISIONS, get(decisions))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             agent.clone(),
@@ -680,6 +682,33 @@ async fn events(State(agent): State<Arc<Agent>>, Query(query): Query<EventsQuery
             )
             .await,
     )
+}
+
+async fn policy_status(State(agent): State<Arc<Agent>>) -> Response {
+    respond(Ok(agent.policy_status()))
+}
+
+async fn take_policy(State(agent): State<Arc<Agent>>, body: Bytes) -> Response {
+    respond(decode::<protocol::SignedPolicy>(&body).and_then(|signed| agent.take_policy(&signed)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct DecisionsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_decisions")]
+    limit: u32,
+}
+
+fn default_decisions() -> u32 {
+    protocol::MAX_DECISIONS_PAGE
+}
+
+async fn decisions(
+    State(agent): State<Arc<Agent>>,
+    Query(query): Query<DecisionsQuery>,
+) -> Response {
+    respond(agent.decisions(query.after, query.limit))
 }
 
 async fn not_found() -> Response {

@@ -25,6 +25,8 @@ use std::time::Duration;
 use gatehouse_protocol::{codes, BlockList, BlockRequest, BlockResult, Blocked};
 use serde::{Deserialize, Serialize};
 
+use gatehouse_detect::allowlist::covers;
+
 use crate::config::FirewallPolicy;
 use crate::error::ApiError;
 use crate::state::StateDir;
@@ -40,6 +42,10 @@ pub struct Record {
     /// What the allow sets hold: the console's allowlist, the host's `never_block` and the
     /// console's address.
     pub allow: Vec<String>,
+    /// The address the console last asked from, kept in the allow sets when the agent
+    /// blocks on its own.
+    #[serde(default)]
+    pub console: Option<String>,
 }
 
 /// One block and when it ends (Unix seconds).
@@ -74,14 +80,17 @@ pub async fn block(
     now: i64,
 ) -> Result<BlockResult, ApiError> {
     request.never.extend(policy.never_block.iter().cloned());
+    let path = state.firewall_blocks();
+    let mut record = Record::load(&path);
+    // A block the agent makes on its own keeps the console's address it last knew.
+    let console = console.or_else(|| record.console.as_deref().and_then(|c| c.parse().ok()));
     let mut allow = request.never.clone();
-    allow.extend(console.map(|c| c.to_canonical().to_string()));
+    allow.extend(console.map(|c: IpAddr| c.to_canonical().to_string()));
     allow.sort();
     allow.dedup();
     let nft = Nft::new(policy);
     let mut result = nft.block(&request, console, &allow).await?;
-    let path = state.firewall_blocks();
-    let mut record = Record::load(&path);
+    record.console = console.map(|c| c.to_canonical().to_string());
     record.blocks.retain(|k| k.ip != result.ip && k.until > now);
     record.blocks.push(Kept {
         ip: result.ip.clone(),
@@ -545,38 +554,6 @@ fn elements(json: &str) -> Result<Vec<Blocked>, String> {
     Ok(out)
 }
 
-/// Whether an allowlist entry (an address or a CIDR network) covers `ip`.
-fn covers(entry: &str, ip: IpAddr) -> bool {
-    let (net, bits) = match entry.split_once('/') {
-        Some((net, bits)) => (net, bits.parse::<u32>().ok()),
-        None => (entry, None),
-    };
-    let Ok(net) = net.trim().parse::<IpAddr>() else {
-        return false;
-    };
-    match (net, ip) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,35 +587,6 @@ mod tests {
                 "{bad:?} is no network and reaches no nft script"
             );
         }
-    }
-
-    #[test]
-    fn allowlist_entries_cover_addresses_and_networks() {
-        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-        assert!(
-            covers("192.0.2.0/24", ip("192.0.2.77")),
-            "a network covers its addresses"
-        );
-        assert!(
-            !covers("192.0.2.0/24", ip("192.0.3.1")),
-            "and not the next one"
-        );
-        assert!(
-            covers("198.51.100.7", ip("198.51.100.7")),
-            "a bare address covers itself"
-        );
-        assert!(
-            covers("2001:db8::/32", ip("2001:db8:1::5")),
-            "IPv6 networks too"
-        );
-        assert!(
-            !covers("2001:db8::/32", ip("192.0.2.1")),
-            "families do not mix"
-        );
-        assert!(
-            !covers("not an address", ip("192.0.2.1")),
-            "garbage covers nothing"
-        );
     }
 
     #[test]

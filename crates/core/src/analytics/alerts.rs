@@ -8,7 +8,6 @@
 //! "clients still use the old key" notice (see [`super::stale`]).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 
 use gatehouse_events::{Kind, Outcome};
@@ -23,6 +22,7 @@ use gatehouse_store::rotations::Committed;
 use super::detect::{self, Attempt, Detector, Firing, Rule};
 use super::stale;
 use super::Analytics;
+use crate::context::Ctx;
 use crate::lock;
 use crate::{Error, Result};
 
@@ -254,58 +254,33 @@ impl std::fmt::Debug for Alerting {
 }
 
 /// Whether `ip` is in one of `list`'s addresses or CIDR networks.
-pub fn allowlisted(list: &[String], ip: &str) -> bool {
-    let Ok(ip) = ip.parse::<IpAddr>() else {
-        return false;
+pub use gatehouse_detect::allowlist::allowlisted;
+
+/// The detection rules and allowlist as stored (the defaults until the operator changes
+/// them): what the console's alerts and the agents' policy are made of.
+pub(crate) fn stored_detection(ctx: &Ctx) -> Result<DetectionSettings> {
+    let store = ctx.db();
+    let settings = store.settings();
+    let rules = match settings.get("detection_rules")? {
+        Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "stored detection rules are unreadable; using the defaults");
+            detect::default_rules()
+        }),
+        None => detect::default_rules(),
     };
-    list.iter().any(|entry| match entry.split_once('/') {
-        None => entry.parse::<IpAddr>().is_ok_and(|a| a == ip),
-        Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
-            (Ok(IpAddr::V4(n)), Ok(bits)) if bits <= 32 => match ip {
-                IpAddr::V4(a) => {
-                    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-                    u32::from(a) & mask == u32::from(n) & mask
-                }
-                IpAddr::V6(_) => false,
-            },
-            (Ok(IpAddr::V6(n)), Ok(bits)) if bits <= 128 => match ip {
-                IpAddr::V6(a) => {
-                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-                    u128::from(a) & mask == u128::from(n) & mask
-                }
-                IpAddr::V4(_) => false,
-            },
-            _ => false,
-        },
-    })
+    let allowlist = match settings.get("allowlist")? {
+        Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Ok(DetectionSettings { rules, allowlist })
 }
 
 fn validate_allowlist(list: &[String]) -> Result<()> {
     for entry in list {
-        let (net, bits) = match entry.split_once('/') {
-            Some((net, bits)) => (net, Some(bits)),
-            None => (entry.as_str(), None),
-        };
-        let max = match net.parse::<IpAddr>() {
-            Ok(IpAddr::V4(_)) => 32,
-            Ok(IpAddr::V6(_)) => 128,
-            Err(_) => {
-                return Err(Error::InvalidInput {
-                    field: "allowlist",
-                    reason: format!(
-                        "\"{entry}\" is not an address or a network such as 192.0.2.0/24"
-                    ),
-                })
-            }
-        };
-        if let Some(bits) = bits {
-            if !bits.parse::<u32>().is_ok_and(|b| b <= max) {
-                return Err(Error::InvalidInput {
-                    field: "allowlist",
-                    reason: format!("\"{entry}\": the prefix length must be 0 to {max}"),
-                });
-            }
-        }
+        gatehouse_detect::allowlist::check(entry).map_err(|reason| Error::InvalidInput {
+            field: "allowlist",
+            reason,
+        })?;
     }
     Ok(())
 }
@@ -366,26 +341,16 @@ fn describe(rule: &Rule, f: &Firing, baseline_per_hour: f64) -> String {
 impl Analytics {
     /// The detection rules and allowlist (the defaults until the operator changes them).
     pub fn detection(&self) -> Result<DetectionSettings> {
-        let store = self.ctx.db();
-        let settings = store.settings();
-        let rules = match settings.get("detection_rules")? {
-            Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "stored detection rules are unreadable; using the defaults");
-                detect::default_rules()
-            }),
-            None => detect::default_rules(),
-        };
-        let allowlist = match settings.get("allowlist")? {
-            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        Ok(DetectionSettings { rules, allowlist })
+        stored_detection(&self.ctx)
     }
 
     /// Replace the rules and allowlist, after checking every value.
     pub fn set_detection(&self, detection: &DetectionSettings) -> Result<DetectionSettings> {
         for rule in &detection.rules {
-            rule.validate()?;
+            rule.validate().map_err(|reason| Error::InvalidInput {
+                field: "rules",
+                reason,
+            })?;
         }
         let mut ids: Vec<&str> = detection.rules.iter().map(|r| r.id.as_str()).collect();
         ids.sort_unstable();
@@ -414,6 +379,7 @@ impl Analytics {
                 .settings()
                 .set("allowlist", &to_json(&detection.allowlist))?;
         }
+        crate::protection::bump(&self.ctx)?;
         tracing::info!(rules = detection.rules.len(), "detection settings changed");
         self.detection()
     }
@@ -426,6 +392,7 @@ impl Analytics {
             "rules reset to the guides' defaults",
         )?;
         self.ctx.db().settings().delete("detection_rules")?;
+        crate::protection::bump(&self.ctx)?;
         self.detection()
     }
 

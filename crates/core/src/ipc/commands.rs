@@ -48,6 +48,7 @@ macro_rules! with_commands {
             sync detection() -> DetectionSettings = |c| c.analytics.detection();
             sync set_detection(detection: DetectionSettings) -> DetectionSettings = |c| c.analytics.set_detection(&detection);
             sync reset_detection() -> DetectionSettings = |c| c.analytics.reset_detection();
+            sync policy_overview() -> PolicyOverview = |c| c.policy_overview();
             shell next_opened_alert() -> i64;
             async credentials() -> CredentialInventory = |c| c.rotation.credentials().await;
             sync set_key_rotation_days(instance: String, days: Option<u32>) -> () =

@@ -210,6 +210,11 @@ impl Timeline {
         if let Err(e) = crate::audit::anchor(&self.ctx, name, &agent).await {
             tracing::warn!(instance = name, error = %e, "the audit log could not be anchored");
         }
+        // The policy after a change, and what the agent decided on its own since last time.
+        crate::protection::link_policy(&self.ctx, name, &agent).await;
+        if let Err(e) = crate::protection::pull_decisions(&self.ctx, name, &agent, false).await {
+            tracing::warn!(instance = name, error = %e, "the agent's decisions could not be pulled");
+        }
         Ok(stored)
     }
 }

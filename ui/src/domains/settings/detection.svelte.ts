@@ -1,5 +1,6 @@
 // The detection rules and the allowlist, edited in place and saved together.
 import type { DetectionSettings } from '../../gen/DetectionSettings';
+import type { PolicyOverview } from '../../gen/PolicyOverview';
 import { toHostError, type Host, type HostError } from '../../lib/host';
 
 export class DetectionController {
@@ -10,6 +11,8 @@ export class DetectionController {
   allowlist = $state('');
   error = $state<HostError | null>(null);
   saved = $state<string | null>(null);
+  /** The agents' policy: its version and which one each agent runs. */
+  policy = $state<PolicyOverview | null>(null);
 
   constructor(host: Host) {
     this.#host = host;
@@ -23,6 +26,14 @@ export class DetectionController {
         this.error = null;
       })
       .catch((e) => (this.error = toHostError(e)));
+    this.loadPolicy();
+  }
+
+  loadPolicy(): void {
+    this.#host
+      .policyOverview()
+      .then((next) => (this.policy = next))
+      .catch((e) => (this.error = toHostError(e)));
   }
 
   async save(): Promise<void> {
@@ -35,7 +46,8 @@ export class DetectionController {
         .filter(Boolean);
       this.#show(await this.#host.setDetection({ rules: this.settings.rules, allowlist: list }));
       this.error = null;
-      this.saved = 'Saved. The rules apply to events from now on.';
+      this.saved = 'Saved. The rules apply to events from now on; each agent gets them at its next sync.';
+      this.loadPolicy();
     } catch (e) {
       this.error = toHostError(e);
     }
@@ -46,6 +58,7 @@ export class DetectionController {
       this.#show(await this.#host.resetDetection());
       this.error = null;
       this.saved = "Back to the guides' rules.";
+      this.loadPolicy();
     } catch (e) {
       this.error = toHostError(e);
     }
