@@ -41,7 +41,7 @@ async fn each_agent_runs_the_console_s_signed_policy_and_its_decisions_reach_the
     .await;
     lab.add("edge", &agent, &code).await.expect("enrolled");
 
-    let overview = lab.console.policy_overview().expect("overview");
+    let overview = lab.console.protection.policy_overview().expect("overview");
     let edge = overview
         .agents
         .iter()
@@ -76,7 +76,12 @@ async fn each_agent_runs_the_console_s_signed_policy_and_its_decisions_reach_the
         .analytics
         .set_detection(&detection)
         .expect("saved");
-    let wanted = lab.console.policy_overview().expect("overview").version;
+    let wanted = lab
+        .console
+        .protection
+        .policy_overview()
+        .expect("overview")
+        .version;
     assert_eq!(wanted, overview.version + 1, "a change makes a new version");
     lab.console
         .timeline
@@ -85,6 +90,7 @@ async fn each_agent_runs_the_console_s_signed_policy_and_its_decisions_reach_the
         .expect("sync");
     let edge = lab
         .console
+        .protection
         .policy_overview()
         .expect("overview")
         .agents

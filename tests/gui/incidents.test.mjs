@@ -160,3 +160,46 @@ test('the alert triaged: its rule snoozed on its instance with a reason, then re
   const errors = await s.findAll('[data-testid=unexpected-error]');
   assert.equal(errors.length, 0, 'no error raised while triaging');
 });
+
+test('why is the address blocked: asked of the fleet with the agent\'s decision and its lines, then unblocked everywhere', async () => {
+  await s.chord([KEY.CONTROL, '6']);
+  const field = await s.until('the why-blocked field', async () => (await s.findAll('[data-testid=why-blocked-ip]'))[0] ?? null);
+  await s.type(field, ATTACKER);
+  await s.click(await s.until('the ask button', () => buttonNamed('section[aria-labelledby=why-blocked-title]', 'Ask every instance')));
+  const answer = await s.until(
+    'the answer with the agent\'s decision',
+    async () => {
+      const el = (await s.findAll('[data-testid=why-blocked]'))[0];
+      if (!el) return null;
+      const t = await s.text(el);
+      // The agent ran the console's policy on its own: brute force is recorded there.
+      return /What the agents decided/.test(t) && /on inc-one/.test(t) && !/has decided nothing/.test(t) ? t : null;
+    },
+    30_000,
+  );
+  if (root) {
+    assert.match(answer, /203\.0\.113\.7 is blocked on inc-one/, `the block placed from the incident is found on its host: ${answer}`);
+  } else {
+    assert.match(answer, /is not blocked on any instance now/, `without root nothing was blocked, and it says so: ${answer}`);
+  }
+  assert.match(answer, /Brute force/, `the decision names its rule: ${answer}`);
+  await shoot('why-blocked');
+  if (root) {
+    await s.click(await s.until('unblock everywhere', () => buttonNamed('section[aria-labelledby=why-blocked-title]', 'Unblock everywhere…')));
+    await s.click(await s.until('the unblock confirmation', () => buttonNamed('[role=dialog]', `Unblock ${ATTACKER} everywhere`)));
+    const outcomes = await s.until(
+      'what each instance did',
+      async () => {
+        const el = (await s.findAll('[data-testid=unblock-outcomes]'))[0];
+        return el ? s.text(el) : null;
+      },
+      30_000,
+    );
+    assert.match(outcomes, /inc-one: unblocked/, `the instance says it lifted the block: ${outcomes}`);
+    const set = spawnSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'set', 'inet', 'gatehouse', 'blocked4'], { encoding: 'utf8' });
+    assert.doesNotMatch(set.stdout, /203\.0\.113\.7/, 'the address is gone from the host firewall set');
+    await shoot('unblocked');
+  }
+  const errors = await s.findAll('[data-testid=unexpected-error]');
+  assert.equal(errors.length, 0, 'no error raised while asking and unblocking');
+});

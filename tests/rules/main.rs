@@ -4,8 +4,8 @@
 //!
 //! - Only `gatehouse-store` runs the console's SQL (the agent keeps its own buffer).
 //! - Only the app crate builds with Tauri, so every other test builds without WebKitGTK.
-//! - The agent and the console share only the wire (`protocol`), certificates (`pki`) and
-//!   the event vocabulary (`events`); neither links the other.
+//! - The agent and the console share only the wire (`protocol`), certificates (`pki`), the
+//!   event vocabulary (`events`) and the detector (`detect`); neither links the other.
 //! - Only `gatehouse-agent-client` speaks the agent's routes.
 //! - The console reads the time from its clock (`crates/core/src/clock.rs`) and the agent
 //!   from its own (`crates/agent/src/clock.rs`); elapsed time (`Instant`) is not a date.
@@ -106,7 +106,12 @@ const CONSOLE: [&str; 5] = [
     "gatehouse-agent-client",
     "gatehouse-console",
 ];
-const SHARED: [&str; 3] = ["gatehouse-protocol", "gatehouse-pki", "gatehouse-events"];
+const SHARED: [&str; 4] = [
+    "gatehouse-protocol",
+    "gatehouse-pki",
+    "gatehouse-events",
+    "gatehouse-detect",
+];
 
 /// Packages that name `dependency` among their normal dependencies, except `allowed`.
 fn depending_on(packages: &[Package], dependency: &str, allowed: &[&str]) -> Vec<String> {

@@ -75,7 +75,13 @@ struct Judge {
     /// The log whose failures count (the proxy's, else the access log's, else the service's),
     /// as the console counts them.
     counting: Option<Source>,
+    /// The last lines of each address's failures, across batches: what a decision keeps.
+    recent: std::collections::HashMap<String, std::collections::VecDeque<String>>,
 }
+
+/// Addresses whose recent lines are kept before starting afresh (addresses are chosen by
+/// whoever sends the requests: bounded).
+const MAX_RECENT: usize = 50_000;
 
 impl Judge {
     fn new(agent: Arc<Agent>) -> Self {
@@ -90,6 +96,7 @@ impl Judge {
             detector: Detector::new(),
             blocks_applied: None,
             counting,
+            recent: std::collections::HashMap::new(),
         }
     }
 
@@ -128,6 +135,18 @@ impl Judge {
             return;
         }
         failures.sort_by_key(|e| e.time_us);
+        if self.recent.len() > MAX_RECENT {
+            self.recent.clear();
+        }
+        for e in &failures {
+            if let Some(ip) = e.ip.as_deref() {
+                let lines = self.recent.entry(ip.to_owned()).or_default();
+                if lines.len() == protocol::MAX_DECISION_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(e.raw.clone());
+            }
+        }
         let attempts: Vec<Attempt<'_>> = failures
             .iter()
             .map(|e| Attempt {
@@ -149,13 +168,11 @@ impl Judge {
                 .iter()
                 .filter(|e| e.ip.as_deref() == Some(ip.as_str()))
                 .collect();
-            let lines: Vec<String> = theirs
-                .iter()
-                .rev()
-                .take(protocol::MAX_DECISION_LINES)
-                .rev()
-                .map(|e| e.raw.clone())
-                .collect();
+            let lines: Vec<String> = self
+                .recent
+                .get(&ip)
+                .map(|l| l.iter().cloned().collect())
+                .unwrap_or_default();
             let forwarded =
                 !theirs.is_empty() && theirs.iter().all(|e| e.flags & flags::IP_SPOOFABLE != 0);
             let decision = self
@@ -164,6 +181,7 @@ impl Judge {
             if decision.enforced == Enforced::Firewall {
                 // Blocked: what comes after the block is a new offence.
                 self.detector.forget(&ip);
+                self.recent.remove(&ip);
             }
             self.agent.record_decision(decision);
         }

@@ -44,9 +44,9 @@ use crate::logevent::{event, marker, Backoff};
 const TAIL_EVERY: Duration = Duration::from_millis(250);
 /// Most bytes read from one file in one poll, so one busy log cannot starve the others.
 const CHUNK: usize = 4 << 20;
-/// After a rename, the old file is still read until it has been idle this many polls (5 s):
-/// a service writes to it until it is told to reopen its log.
-const DRAIN_IDLE_POLLS: u32 = 20;
+/// After a rename, the old file is still read until it has been idle this long: a service
+/// writes to it until it is told to reopen its log.
+const DRAIN_IDLE_US: i64 = 5_000_000;
 /// How many bytes of a log's start are kept to tell, on every poll, that it was truncated and
 /// written again (copytruncate), even when it has grown past where reading stopped.
 const HEAD: usize = 256;
@@ -73,6 +73,7 @@ pub fn follow(logs: &[LogConfig], buffer: &Mutex<Buffer>, clock: &Clock, stop: &
             }
         }
     }
+    let wake = Wake::new(logs);
     while !stop.load(Ordering::Relaxed) {
         let now_us = clock.micros();
         for follower in &mut followers {
@@ -82,10 +83,130 @@ pub fn follow(logs: &[LogConfig], buffer: &Mutex<Buffer>, clock: &Clock, stop: &
                 Follower::Journal(journal) => journal.poll(&mut lock(), now_us),
             };
         }
-        std::thread::sleep(TAIL_EVERY);
+        wake.wait(TAIL_EVERY);
     }
     // Dropping a journal follower stops its journalctl.
     drop(followers);
+}
+
+/// What ends the reader's wait: a followed file written, created or renamed into place
+/// (inotify on the files' directories, names filtered), or [`TAIL_EVERY`] at the latest. A
+/// line is read within about a millisecond of its write instead of up to 250 ms later. Rounds
+/// are at least [`MIN_ROUND`] apart, so a flood of writes is read in batches, not one
+/// transaction per write. Where inotify is missing (not Linux, or no watch left) it sleeps.
+struct Wake {
+    #[cfg(target_os = "linux")]
+    inotify: Option<(
+        rustix::fd::OwnedFd,
+        std::collections::HashSet<std::ffi::OsString>,
+    )>,
+}
+
+/// The shortest time between two reading rounds.
+const MIN_ROUND: Duration = Duration::from_millis(10);
+
+impl Wake {
+    fn new(logs: &[LogConfig]) -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            Wake {
+                inotify: Self::watch(logs)
+                    .map_err(
+                        |e| tracing::info!(error = %e, "no inotify: logs are read every 250 ms"),
+                    )
+                    .ok()
+                    .flatten(),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = logs;
+            Wake {}
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn watch(
+        logs: &[LogConfig],
+    ) -> std::io::Result<
+        Option<(
+            rustix::fd::OwnedFd,
+            std::collections::HashSet<std::ffi::OsString>,
+        )>,
+    > {
+        use rustix::fs::inotify;
+        let mut names = std::collections::HashSet::new();
+        let mut dirs = std::collections::BTreeSet::new();
+        for log in logs {
+            if let LogOrigin::File(path) = &log.origin {
+                if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+                    dirs.insert(if dir.as_os_str().is_empty() {
+                        std::path::Path::new(".")
+                    } else {
+                        dir
+                    });
+                    names.insert(name.to_owned());
+                }
+            }
+        }
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+        for dir in dirs {
+            // A directory not there yet is followed by the 250 ms rounds.
+            let _ = inotify::add_watch(
+                &fd,
+                dir,
+                inotify::WatchFlags::MODIFY
+                    | inotify::WatchFlags::CREATE
+                    | inotify::WatchFlags::MOVED_TO
+                    | inotify::WatchFlags::CLOSE_WRITE,
+            );
+        }
+        Ok(Some((fd, names)))
+    }
+
+    /// Wait until a followed file changes, at most `longest`.
+    fn wait(&self, longest: Duration) {
+        let started = std::time::Instant::now();
+        std::thread::sleep(MIN_ROUND);
+        #[cfg(target_os = "linux")]
+        if let Some((fd, names)) = &self.inotify {
+            use rustix::event::{poll, PollFd, PollFlags, Timespec};
+            use rustix::fs::inotify;
+            use std::os::unix::ffi::OsStrExt;
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+            loop {
+                // What arrived already (during the round or the pause) counts.
+                let mut relevant = false;
+                let mut reader = inotify::Reader::new(fd, &mut buf);
+                while let Ok(event) = reader.next() {
+                    relevant |= event
+                        .file_name()
+                        .is_none_or(|n| names.contains(std::ffi::OsStr::from_bytes(n.to_bytes())));
+                }
+                if relevant {
+                    return;
+                }
+                let Some(left) = longest.checked_sub(started.elapsed()) else {
+                    return;
+                };
+                let timeout = Timespec {
+                    tv_sec: left.as_secs() as i64,
+                    tv_nsec: i64::from(left.subsec_nanos()),
+                };
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                match poll(&mut fds, Some(&timeout)) {
+                    Ok(0) => return,
+                    Ok(_) => continue,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        std::thread::sleep(longest.saturating_sub(started.elapsed()));
+    }
 }
 
 enum Follower {
@@ -123,7 +244,8 @@ struct Drain {
     offset: u64,
     partial: Vec<u8>,
     discarding: bool,
-    idle_polls: u32,
+    /// When it was first found with nothing new, since it last had something.
+    idle_since_us: Option<i64>,
 }
 
 impl Tailer {
@@ -396,7 +518,7 @@ impl Tailer {
             offset,
             partial: Vec::new(),
             discarding: false,
-            idle_polls: 0,
+            idle_since_us: None,
         });
         true
     }
@@ -538,7 +660,7 @@ impl Tailer {
                         offset: self.offset,
                         partial: std::mem::take(&mut self.partial),
                         discarding: std::mem::take(&mut self.discarding),
-                        idle_polls: 0,
+                        idle_since_us: None,
                     });
                 }
                 self.resumed = None;
@@ -607,10 +729,10 @@ impl Tailer {
             return Err(e);
         }
         old.offset += chunk.len() as u64;
-        old.idle_polls = if chunk.is_empty() {
-            old.idle_polls + 1
+        old.idle_since_us = if chunk.is_empty() {
+            old.idle_since_us.or(Some(now_us))
         } else {
-            0
+            None
         };
         // Split its lines with its own partial-line state.
         std::mem::swap(&mut self.partial, &mut old.partial);
@@ -618,7 +740,10 @@ impl Tailer {
         self.lines(&chunk, events, now_us);
         std::mem::swap(&mut self.partial, &mut old.partial);
         std::mem::swap(&mut self.discarding, &mut old.discarding);
-        if old.idle_polls >= DRAIN_IDLE_POLLS {
+        if old
+            .idle_since_us
+            .is_some_and(|t| now_us - t >= DRAIN_IDLE_US)
+        {
             self.finish_drain(old, events, now_us);
         } else {
             self.draining = Some(old);

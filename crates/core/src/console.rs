@@ -31,6 +31,8 @@ pub struct Console {
     pub rotation: Rotation,
     pub compliance: Compliance,
     pub incidents: Incidents,
+    /// The agents' own protection: their policy, why an address is blocked, fleet blocks.
+    pub protection: crate::protection::Protection,
     pub reports: Reports,
     pub audit: AuditLog,
 }
@@ -88,11 +90,6 @@ pub struct Overview {
 }
 
 impl Console {
-    /// The policy the agents enforce on their own, and which version each runs.
-    pub fn policy_overview(&self) -> Result<crate::protection::PolicyOverview> {
-        crate::protection::overview(&self.ctx)
-    }
-
     /// Create the data directory if needed and open the databases.
     pub fn open(data_dir: DataDir, vault: Vault) -> Result<Self> {
         Console::open_with_clock(data_dir, vault, Clock::system())
@@ -121,6 +118,7 @@ impl Console {
             analytics.clone(),
         );
         let audit = AuditLog::new(ctx.clone());
+        let protection = crate::protection::Protection::new(ctx.clone(), incidents.clone());
         Ok(Console {
             ctx,
             preferences,
@@ -130,6 +128,7 @@ impl Console {
             rotation,
             compliance,
             incidents,
+            protection,
             reports,
             audit,
         })

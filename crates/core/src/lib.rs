@@ -46,6 +46,7 @@ pub use compliance::{
 pub use console::{Attention, Console, Overview, Status, View};
 pub use error::{Error, ErrorCode, IpcError, Result, ALL_CODES};
 pub use fleet::{AddInstance, Fleet, InstanceView, RefreshSummary, REFRESH_CONCURRENCY};
+pub use gatehouse_store::decisions::DecisionRecord;
 pub use gatehouse_store::events;
 pub use gatehouse_store::events::{Cursor, EventFilter, EventPage, SyncState, TimelineEvent};
 pub use gatehouse_store::incidents::EntryKind;
@@ -57,7 +58,10 @@ pub use incidents::{
 };
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use preferences::{AppInfo, Preferences, Settings, Theme};
-pub use protection::{AgentPolicy, PolicyOverview};
+pub use protection::{
+    AgentPolicy, BlockedHere, FleetBlockRequest, InstanceOutcome, PolicyOverview, Protection,
+    TemporaryAllow, UnblockAddress, WhyBlocked,
+};
 pub use report::{ReportFormat, Reports};
 pub use rotation::{
     BulkItem, Credential, CredentialInventory, CredentialKind, DueNotice, InventoryProblem,

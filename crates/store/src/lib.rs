@@ -20,6 +20,7 @@ pub mod audit;
 pub mod blocks;
 pub mod compliance;
 pub mod credentials;
+pub mod decisions;
 pub mod incidents;
 pub mod instances;
 pub mod rotations;
@@ -62,6 +63,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[instances::GUIDES],
     // 13: what a restart destroys, as the instance's agent's profile says.
     &[instances::LOSES_DATA],
+    // 14: what the agents decided on their own, pulled from each.
+    &[decisions::CREATE],
 ];
 
 /// The schema version this build writes.
@@ -139,6 +142,10 @@ impl Db {
 
     pub fn blocks(&self) -> blocks::Blocks<'_> {
         blocks::Blocks(&self.conn)
+    }
+
+    pub fn decisions(&self) -> decisions::Decisions<'_> {
+        decisions::Decisions(&self.conn)
     }
 
     fn migrate(&mut self) -> Result<()> {

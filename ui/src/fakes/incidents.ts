@@ -3,6 +3,7 @@ import type { EntryKind } from '../gen/EntryKind';
 import type { Incident } from '../gen/Incident';
 import type { IncidentView } from '../gen/IncidentView';
 import type { Playbook } from '../gen/Playbook';
+import type { WhyBlocked } from '../gen/WhyBlocked';
 import { HostError, type Host } from '../lib/host';
 import type { FakeHost } from './index';
 
@@ -16,6 +17,8 @@ export interface IncidentsFake {
   spoofableAddresses: string[];
   /** What a restart destroys, as the incident's service profile says (null: nothing). */
   restartLosesData: string | null;
+  /** Where each address is blocked now (address → instances), for "why blocked". */
+  blockedOn: Record<string, string[]>;
 }
 
 type IncidentsCalls = Pick<
@@ -35,6 +38,9 @@ type IncidentsCalls = Pick<
   | 'incidentSnapshot'
   | 'incidentRestore'
   | 'snapshots'
+  | 'whyBlocked'
+  | 'unblockAddress'
+  | 'blockEverywhere'
 >;
 
 /** Sekha's playbook as the core has it. */
@@ -78,6 +84,7 @@ export function incidentsFake(host: FakeHost, now: number): IncidentsFake & Inci
     incidentList: [],
     incidentLogs: {},
     restartLosesData: null,
+    blockedOn: {},
     blockRefused: null,
     spoofableAddresses: [],
     async incidents() {
@@ -126,6 +133,50 @@ export function incidentsFake(host: FakeHost, now: number): IncidentsFake & Inci
       }
       log(id, 'action', `block ${ip} on ${instance} for ${ttlSecs} s`, true, [`${ip} added to blocked4 for ${ttlSecs} s`, `verified: ${ip} is in the set with ${ttlSecs - 1} s left, and the input chain drops it`]);
       return viewOf(id);
+    },
+    async whyBlocked(ip) {
+      host.calls.push(`whyBlocked:${ip}`);
+      const on = host.blockedOn[ip] ?? [];
+      const answer: WhyBlocked = {
+        ip,
+        instances: ['alpha', 'beta'].map((instance) => ({
+          instance,
+          blocked: on.includes(instance),
+          expires_in_secs: on.includes(instance) ? 3000 : null,
+          error: null,
+        })),
+        decisions: on.map((instance, i) => ({
+          instance,
+          agent_id: i + 1,
+          time_us: nowUs - 60_000_000,
+          kind: 'block',
+          rule_name: 'Brute force',
+          ip,
+          ttl_secs: 3600,
+          until: now + 3000,
+          enforced: 'firewall',
+          verified: true,
+          note: '5 failed sign-ins from one address within 10 min: blocked in the host firewall for 1 h.',
+          lines: [`${ip} - - [23/Nov/2026:09:00:00 +0000] "POST /login HTTP/1.1" 401 35 "-" "curl/8"`],
+        })),
+        allowlisted_by: null,
+        fleet_block: null,
+      };
+      return answer;
+    },
+    async unblockAddress(request) {
+      host.calls.push(`unblockAddress:${request.ip}:${request.instance ?? '*'}:${request.allow_hours ?? 0}`);
+      const on = host.blockedOn[request.ip] ?? [];
+      const lifted = on.filter((i) => request.instance === null || i === request.instance);
+      host.blockedOn[request.ip] = on.filter((i) => !lifted.includes(i));
+      return ['alpha', 'beta']
+        .filter((i) => request.instance === null || i === request.instance)
+        .map((instance) => ({ instance, ok: true, message: `verified: ${request.ip} is not in the set` }));
+    },
+    async blockEverywhere(request) {
+      host.calls.push(`blockEverywhere:${request.ip}`);
+      host.blockedOn[request.ip] = ['alpha', 'beta'];
+      return ['alpha', 'beta'].map((instance) => ({ instance, ok: true, message: `verified: ${request.ip} is in the set` }));
     },
     async incidentUnblock(id, instance, ip) {
       host.calls.push(`incidentUnblock:${id}:${instance}:${ip}`);

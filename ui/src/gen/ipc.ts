@@ -22,6 +22,7 @@ import type { EventPage } from './EventPage';
 import type { EvidenceInput } from './EvidenceInput';
 import type { ExportFormat } from './ExportFormat';
 import type { ExportResult } from './ExportResult';
+import type { FleetBlockRequest } from './FleetBlockRequest';
 import type { Heatmap } from './Heatmap';
 import type { HeatmapQuery } from './HeatmapQuery';
 import type { HistoryEntry } from './HistoryEntry';
@@ -29,6 +30,7 @@ import type { ImageFormat } from './ImageFormat';
 import type { Incident } from './Incident';
 import type { IncidentStatus } from './IncidentStatus';
 import type { IncidentView } from './IncidentView';
+import type { InstanceOutcome } from './InstanceOutcome';
 import type { InstanceView } from './InstanceView';
 import type { ItemView } from './ItemView';
 import type { KeychainStatus } from './KeychainStatus';
@@ -48,7 +50,9 @@ import type { SnoozeRequest } from './SnoozeRequest';
 import type { SyncState } from './SyncState';
 import type { Theme } from './Theme';
 import type { TimelineEvent } from './TimelineEvent';
+import type { UnblockAddress } from './UnblockAddress';
 import type { WaiverInput } from './WaiverInput';
+import type { WhyBlocked } from './WhyBlocked';
 
 /** Calls a command by its name with its arguments (camelCase keys, as Tauri maps them to the Rust parameters). */
 export type Call = (command: string, args?: Record<string, unknown>) => Promise<unknown>;
@@ -87,6 +91,9 @@ export interface Host {
   setDetection(detection: DetectionSettings): Promise<DetectionSettings>;
   resetDetection(): Promise<DetectionSettings>;
   policyOverview(): Promise<PolicyOverview>;
+  whyBlocked(ip: string): Promise<WhyBlocked>;
+  unblockAddress(request: UnblockAddress): Promise<Array<InstanceOutcome>>;
+  blockEverywhere(request: FleetBlockRequest): Promise<Array<InstanceOutcome>>;
   nextOpenedAlert(): Promise<number>;
   credentials(): Promise<CredentialInventory>;
   setKeyRotationDays(instance: string, days: number | null): Promise<void>;
@@ -160,6 +167,9 @@ export function createHost(call: Call): Host {
     setDetection: (detection) => call('set_detection', { detection }) as Promise<DetectionSettings>,
     resetDetection: () => call('reset_detection') as Promise<DetectionSettings>,
     policyOverview: () => call('policy_overview') as Promise<PolicyOverview>,
+    whyBlocked: (ip) => call('why_blocked', { ip }) as Promise<WhyBlocked>,
+    unblockAddress: (request) => call('unblock_address', { request }) as Promise<Array<InstanceOutcome>>,
+    blockEverywhere: (request) => call('block_everywhere', { request }) as Promise<Array<InstanceOutcome>>,
     nextOpenedAlert: () => call('next_opened_alert') as Promise<number>,
     credentials: () => call('credentials') as Promise<CredentialInventory>,
     setKeyRotationDays: (instance, days) => call('set_key_rotation_days', { instance, days }) as Promise<void>,

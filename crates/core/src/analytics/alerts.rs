@@ -441,6 +441,13 @@ impl Analytics {
         }
         let settings = self.detection()?;
         let rules = detect::rules_for(&settings.rules, profile);
+        // The allowlist, with the temporary entries still running.
+        let mut allow = settings.allowlist.clone();
+        allow.extend(
+            crate::protection::temporary_allowlist(&self.ctx, now_us.div_euclid(1_000_000))?
+                .into_iter()
+                .map(|t| t.entry),
+        );
         if rules.is_empty() {
             return Ok(());
         }
@@ -462,10 +469,7 @@ impl Analytics {
             .zip(&explained)
             .filter(|(_, explained)| !**explained)
             .map(|(e, _)| *e)
-            .filter(|e| {
-                e.ip.as_deref()
-                    .is_none_or(|ip| !allowlisted(&settings.allowlist, ip))
-            })
+            .filter(|e| e.ip.as_deref().is_none_or(|ip| !allowlisted(&allow, ip)))
             .map(|e| Attempt {
                 time_us: e.time_us,
                 ip: e.ip.as_deref(),

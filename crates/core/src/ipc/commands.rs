@@ -48,7 +48,12 @@ macro_rules! with_commands {
             sync detection() -> DetectionSettings = |c| c.analytics.detection();
             sync set_detection(detection: DetectionSettings) -> DetectionSettings = |c| c.analytics.set_detection(&detection);
             sync reset_detection() -> DetectionSettings = |c| c.analytics.reset_detection();
-            sync policy_overview() -> PolicyOverview = |c| c.policy_overview();
+            sync policy_overview() -> PolicyOverview = |c| c.protection.policy_overview();
+            async why_blocked(ip: String) -> WhyBlocked = |c| c.protection.why_blocked(&ip).await;
+            async unblock_address(request: UnblockAddress) -> Vec<InstanceOutcome> =
+                |c| c.protection.unblock(&request).await;
+            async block_everywhere(request: FleetBlockRequest) -> Vec<InstanceOutcome> =
+                |c| c.protection.block_everywhere(&request).await;
             shell next_opened_alert() -> i64;
             async credentials() -> CredentialInventory = |c| c.rotation.credentials().await;
             sync set_key_rotation_days(instance: String, days: Option<u32>) -> () =

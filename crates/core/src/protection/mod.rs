@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::PoisonError;
 
 use gatehouse_agent_client::Agent;
-use gatehouse_detect::Policy;
+use gatehouse_detect::{Policy, PolicyBlock};
 use gatehouse_events::Outcome;
 use gatehouse_pki::PolicyKey;
 use gatehouse_protocol::{self as protocol, Decision, DecisionKind, Enforced};
@@ -22,10 +22,15 @@ use ts_rs::TS;
 use crate::analytics::alerts::stored_detection;
 use crate::context::Ctx;
 use crate::{Error, Result};
+use gatehouse_store::decisions::DecisionRecord;
 
 /// The keychain entry of the console's policy signing key (Ed25519, PKCS#8).
 pub(crate) const POLICY_KEY: &str = "policy.key";
 const VERSION_SETTING: &str = "policy_version";
+/// Addresses blocked fleet-wide by the operator (`PolicyBlock`s, JSON).
+const FLEET_BLOCKS: &str = "fleet_blocks";
+/// Allowlist entries with an end (`TemporaryAllow`s, JSON).
+const TEMPORARY_ALLOW: &str = "allowlist_temporary";
 /// Decisions are pulled at most this often per instance (they also come with "Sync now").
 const DECISIONS_EVERY_US: i64 = 5_000_000;
 
@@ -105,16 +110,60 @@ pub(crate) fn bump(ctx: &Ctx) -> Result<()> {
     set_version(ctx, version(ctx)? + 1)
 }
 
-/// The policy as of now.
+/// An allowlist entry with an end, and why it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TemporaryAllow {
+    pub entry: String,
+    /// Unix seconds.
+    pub until: i64,
+    pub reason: String,
+}
+
+fn read_list<T: serde::de::DeserializeOwned>(ctx: &Ctx, key: &str) -> Result<Vec<T>> {
+    Ok(ctx
+        .db()
+        .settings()
+        .get(key)?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default())
+}
+
+fn write_list<T: Serialize>(ctx: &Ctx, key: &str, list: &[T]) -> Result<()> {
+    let json = serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
+    ctx.db().settings().set(key, &json)?;
+    Ok(())
+}
+
+/// The temporary allowlist entries still running at `now`.
+pub(crate) fn temporary_allowlist(ctx: &Ctx, now: i64) -> Result<Vec<TemporaryAllow>> {
+    Ok(read_list::<TemporaryAllow>(ctx, TEMPORARY_ALLOW)?
+        .into_iter()
+        .filter(|t| t.until > now)
+        .collect())
+}
+
+/// The fleet-wide blocks still running at `now`.
+fn fleet_blocks(ctx: &Ctx, now: i64) -> Result<Vec<PolicyBlock>> {
+    Ok(read_list::<PolicyBlock>(ctx, FLEET_BLOCKS)?
+        .into_iter()
+        .filter(|b| b.until > now)
+        .collect())
+}
+
+/// The policy as of now: the rules, the allowlist with the temporary entries still running,
+/// and the fleet-wide blocks.
 pub(crate) fn current(ctx: &Ctx) -> Result<Policy> {
     let detection = stored_detection(ctx)?;
+    let now = ctx.unix();
+    let mut allowlist = detection.allowlist;
+    allowlist.extend(temporary_allowlist(ctx, now)?.into_iter().map(|t| t.entry));
     Ok(Policy {
         version: version(ctx)?,
-        issued_at: ctx.unix(),
+        issued_at: now,
         rules: detection.rules,
-        allowlist: detection.allowlist,
+        allowlist,
         recidive: Default::default(),
-        blocks: Vec::new(),
+        blocks: fleet_blocks(ctx, now)?,
     })
 }
 
@@ -273,12 +322,28 @@ pub(crate) async fn pull_decisions(
         Err(e) => return Err(e.into()),
     };
     // A re-initialised agent numbers its decisions from 1 again.
-    let after = if page.head < after { 0 } else { after };
+    let after = if page.head < after {
+        ctx.db().decisions().forget(instance)?;
+        0
+    } else {
+        after
+    };
     let fresh: Vec<&Decision> = page.decisions.iter().filter(|d| d.id > after).collect();
     let Some(last) = fresh.last().map(|d| d.id) else {
         return Ok(0);
     };
     for d in &fresh {
+        let record = record_of(instance, d);
+        {
+            let db = ctx.db();
+            db.decisions().put(&record)?;
+            if d.kind == DecisionKind::Block && d.verified {
+                if let Some(until) = d.until {
+                    db.blocks()
+                        .placed(instance, &d.ip, d.time_us.div_euclid(1_000_000), until)?;
+                }
+            }
+        }
         let outcome = match (&d.kind, d.verified) {
             (DecisionKind::Block, true) | (DecisionKind::Drift, true) => Outcome::Success,
             (DecisionKind::Block, false) | (DecisionKind::Drift, false) => Outcome::Failure,
@@ -289,6 +354,33 @@ pub(crate) async fn pull_decisions(
     record_summary(ctx, instance, &fresh, now_us)?;
     ctx.db().settings().set(&key, &last.to_string())?;
     Ok(fresh.len())
+}
+
+fn record_of(instance: &str, d: &Decision) -> DecisionRecord {
+    DecisionRecord {
+        instance: instance.to_owned(),
+        agent_id: i64::try_from(d.id).unwrap_or(i64::MAX),
+        time_us: d.time_us,
+        kind: match d.kind {
+            DecisionKind::Block => "block",
+            DecisionKind::Alert => "alert",
+            DecisionKind::Allowlisted => "allowlisted",
+            DecisionKind::Drift => "drift",
+        }
+        .to_owned(),
+        rule_name: d.rule_name.clone(),
+        ip: d.ip.clone(),
+        ttl_secs: d.ttl_secs.map(i64::from),
+        until: d.until,
+        enforced: match d.enforced {
+            Enforced::Firewall => "firewall",
+            Enforced::Nowhere => "nowhere",
+        }
+        .to_owned(),
+        verified: d.verified,
+        note: d.note.clone(),
+        lines: d.lines.clone(),
+    }
 }
 
 /// "The agent blocked 203.0.113.9 for 10 min (Brute force): …"
@@ -383,4 +475,308 @@ fn record_summary(ctx: &Ctx, instance: &str, decisions: &[&Decision], now_us: i6
     })?;
     alerts.add_addresses(alert.id, &addresses)?;
     Ok(())
+}
+
+/// Where an address stands on one instance, asked live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct BlockedHere {
+    pub instance: String,
+    pub blocked: bool,
+    pub expires_in_secs: Option<u64>,
+    /// Why the instance could not be asked.
+    pub error: Option<String>,
+}
+
+/// "Why is this address blocked?": where it is blocked now, every decision about it with the
+/// lines behind it, and what would keep it from being blocked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct WhyBlocked {
+    pub ip: String,
+    pub instances: Vec<BlockedHere>,
+    pub decisions: Vec<DecisionRecord>,
+    /// The allowlist entry that covers it, if one does (then no agent blocks it).
+    pub allowlisted_by: Option<String>,
+    /// The operator's fleet-wide block of it, if any.
+    pub fleet_block: Option<PolicyBlock>,
+}
+
+/// What one instance did with a fleet action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct InstanceOutcome {
+    pub instance: String,
+    pub ok: bool,
+    pub message: String,
+}
+
+/// An unblock: everywhere or on one instance, and an optional temporary allowlist entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UnblockAddress {
+    pub ip: String,
+    /// None: every instance.
+    pub instance: Option<String>,
+    /// Allowlist the address for this many hours (agents then never block it), with a reason.
+    pub allow_hours: Option<u32>,
+    pub reason: String,
+}
+
+/// A block of one address on every instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FleetBlockRequest {
+    pub ip: String,
+    pub ttl_secs: u32,
+    pub reason: String,
+}
+
+/// The agents' protection, as the operator acts on it: the policy overview, why an address
+/// is blocked, unblocking, and blocking across the fleet.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    ctx: Ctx,
+    incidents: crate::Incidents,
+}
+
+fn bad(field: &'static str, reason: String) -> Error {
+    Error::InvalidInput { field, reason }
+}
+
+impl Protection {
+    pub(crate) fn new(ctx: Ctx, incidents: crate::Incidents) -> Self {
+        Protection { ctx, incidents }
+    }
+
+    /// The policy and which version each agent runs.
+    pub fn policy_overview(&self) -> Result<PolicyOverview> {
+        overview(&self.ctx)
+    }
+
+    fn instances(&self, only: Option<&str>) -> Result<Vec<String>> {
+        let all: Vec<String> = self
+            .ctx
+            .db()
+            .instances()
+            .all()?
+            .into_iter()
+            .filter(|r| r.revoked_at.is_none())
+            .map(|r| r.name)
+            .collect();
+        match only {
+            Some(name) if all.iter().any(|n| n == name) => Ok(vec![name.to_owned()]),
+            Some(name) => Err(Error::InstanceNotFound(name.to_owned())),
+            None => Ok(all),
+        }
+    }
+
+    /// Why `ip` is blocked: asked of every instance now, with every decision kept about it.
+    pub async fn why_blocked(&self, ip: &str) -> Result<WhyBlocked> {
+        use futures_util::stream::{self, StreamExt};
+        let ip = canonical(ip)?;
+        // Decisions pulled now, so the answer is as fresh as the agents'.
+        let names = self.instances(None)?;
+        let asked: Vec<BlockedHere> = stream::iter(names)
+            .map(|name| {
+                let ip = ip.clone();
+                async move {
+                    let answer = async {
+                        let record = self.ctx.instance(&name)?;
+                        let agent = self.ctx.agent(&record).await?;
+                        if let Err(e) = pull_decisions(&self.ctx, &name, &agent, true).await {
+                            tracing::warn!(instance = %name, error = %e, "decisions not pulled");
+                        }
+                        Ok::<_, Error>(agent.blocked().await?)
+                    };
+                    match tokio::time::timeout(std::time::Duration::from_secs(10), answer).await {
+                        Ok(Ok(list)) => {
+                            let here = list.blocked.iter().find(|b| b.ip == ip);
+                            BlockedHere {
+                                instance: name,
+                                blocked: here.is_some(),
+                                expires_in_secs: here.map(|b| b.expires_in_secs),
+                                error: None,
+                            }
+                        }
+                        Ok(Err(e)) => BlockedHere {
+                            instance: name,
+                            blocked: false,
+                            expires_in_secs: None,
+                            error: Some(e.to_string()),
+                        },
+                        Err(_) => BlockedHere {
+                            instance: name,
+                            blocked: false,
+                            expires_in_secs: None,
+                            error: Some("the agent did not answer within 10 s".into()),
+                        },
+                    }
+                }
+            })
+            .buffer_unordered(crate::REFRESH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut instances = asked;
+        instances.sort_by(|a, b| a.instance.cmp(&b.instance));
+        let now = self.ctx.unix();
+        let mut allow = stored_detection(&self.ctx)?.allowlist;
+        allow.extend(
+            temporary_allowlist(&self.ctx, now)?
+                .into_iter()
+                .map(|t| t.entry),
+        );
+        let parsed: std::net::IpAddr = ip
+            .parse()
+            .map_err(|_| bad("ip", format!("{ip:?} is not an IP address")))?;
+        let allowlisted_by = allow
+            .into_iter()
+            .find(|e| gatehouse_detect::allowlist::covers(e, parsed));
+        let fleet_block = fleet_blocks(&self.ctx, now)?
+            .into_iter()
+            .find(|b| b.ip == ip);
+        let decisions = self.ctx.db().decisions().about(&ip, 200)?;
+        Ok(WhyBlocked {
+            ip,
+            instances,
+            decisions,
+            allowlisted_by,
+            fleet_block,
+        })
+    }
+
+    /// Lift the block on `request.ip` on one instance or every one (each audited), drop it
+    /// from the fleet-wide blocks, and optionally allowlist it for some hours.
+    pub async fn unblock(&self, request: &UnblockAddress) -> Result<Vec<InstanceOutcome>> {
+        let ip = canonical(&request.ip)?;
+        let now = self.ctx.unix();
+        let mut changed_policy = false;
+        if request.instance.is_none() {
+            let mut blocks: Vec<PolicyBlock> = read_list(&self.ctx, FLEET_BLOCKS)?;
+            let before = blocks.len();
+            blocks.retain(|b| b.ip != ip && b.until > now);
+            if blocks.len() != before {
+                write_list(&self.ctx, FLEET_BLOCKS, &blocks)?;
+                changed_policy = true;
+            }
+        }
+        if let Some(hours) = request.allow_hours {
+            if !(1..=24 * 90).contains(&hours) || request.reason.trim().is_empty() {
+                return Err(bad(
+                    "allow",
+                    "a temporary allowlist entry lasts 1 hour to 90 days and needs a reason".into(),
+                ));
+            }
+            let until = now + i64::from(hours) * 3600;
+            self.ctx.audit(
+                "allowlist_temporary",
+                "fleet",
+                &format!("allowlist {ip} until {until}: {}", request.reason.trim()),
+            )?;
+            let mut list: Vec<TemporaryAllow> = read_list(&self.ctx, TEMPORARY_ALLOW)?;
+            list.retain(|t| t.until > now && t.entry != ip);
+            list.push(TemporaryAllow {
+                entry: ip.clone(),
+                until,
+                reason: request.reason.trim().to_owned(),
+            });
+            write_list(&self.ctx, TEMPORARY_ALLOW, &list)?;
+            changed_policy = true;
+        }
+        if changed_policy {
+            bump(&self.ctx)?;
+        }
+        let mut out = Vec::new();
+        for name in self.instances(request.instance.as_deref())? {
+            let outcome = match self.incidents.unblock_ip(&name, &ip).await {
+                Ok(result) => InstanceOutcome {
+                    instance: name.clone(),
+                    ok: !result.blocked,
+                    message: result.steps.join("; "),
+                },
+                Err(e) => InstanceOutcome {
+                    instance: name.clone(),
+                    ok: false,
+                    message: e.to_string(),
+                },
+            };
+            // The agents learn of the allowlist entry and the dropped fleet block now.
+            if changed_policy {
+                if let Ok(record) = self.ctx.instance(&name) {
+                    if let Ok(agent) = self.ctx.agent(&record).await {
+                        link_policy(&self.ctx, &name, &agent).await;
+                    }
+                }
+            }
+            out.push(outcome);
+        }
+        Ok(out)
+    }
+
+    /// Block `request.ip` on every instance now (each verified, each audited) and add it to
+    /// the policy, so every agent keeps enforcing it while the console is closed, and one
+    /// linked later applies it too.
+    pub async fn block_everywhere(
+        &self,
+        request: &FleetBlockRequest,
+    ) -> Result<Vec<InstanceOutcome>> {
+        let ip = canonical(&request.ip)?;
+        if request.reason.trim().is_empty() {
+            return Err(bad(
+                "reason",
+                "say why the address is blocked everywhere".into(),
+            ));
+        }
+        if !(60..=gatehouse_detect::MAX_BLOCK_SECS).contains(&request.ttl_secs) {
+            return Err(bad("ttl", "a block lasts 1 minute to 30 days".into()));
+        }
+        let now = self.ctx.unix();
+        let until = now + i64::from(request.ttl_secs);
+        self.ctx.audit(
+            "fleet_block",
+            "fleet",
+            &format!(
+                "block {ip} on every instance until {until}: {}",
+                request.reason.trim()
+            ),
+        )?;
+        let mut blocks: Vec<PolicyBlock> = read_list(&self.ctx, FLEET_BLOCKS)?;
+        blocks.retain(|b| b.ip != ip && b.until > now);
+        blocks.push(PolicyBlock {
+            ip: ip.clone(),
+            until,
+            reason: request.reason.trim().to_owned(),
+        });
+        write_list(&self.ctx, FLEET_BLOCKS, &blocks)?;
+        bump(&self.ctx)?;
+        let mut out = Vec::new();
+        for name in self.instances(None)? {
+            let outcome = match self
+                .incidents
+                .block_ip(&name, &ip, u64::from(request.ttl_secs), true)
+                .await
+            {
+                Ok(result) => InstanceOutcome {
+                    instance: name.clone(),
+                    ok: result.blocked,
+                    message: result.steps.last().cloned().unwrap_or_default(),
+                },
+                Err(e) => InstanceOutcome {
+                    instance: name.clone(),
+                    ok: false,
+                    message: e.to_string(),
+                },
+            };
+            if let Ok(record) = self.ctx.instance(&name) {
+                if let Ok(agent) = self.ctx.agent(&record).await {
+                    link_policy(&self.ctx, &name, &agent).await;
+                }
+            }
+            out.push(outcome);
+        }
+        Ok(out)
+    }
+}
+
+/// The address as the agents spell it (an IPv4 address written as IPv6 is the IPv4 one).
+fn canonical(ip: &str) -> Result<String> {
+    ip.trim()
+        .parse::<std::net::IpAddr>()
+        .map(|a| a.to_canonical().to_string())
+        .map_err(|_| bad("ip", format!("{:?} is not an IP address", ip.trim())))
 }

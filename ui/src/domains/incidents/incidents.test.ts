@@ -62,3 +62,25 @@ describe('the incidents controller', () => {
     expect(incidents.snapshotNames, 'another instance has snapshots of its own').toBeNull();
   });
 });
+
+describe('why an address is blocked', () => {
+  it('asks every instance, lifts the block only once confirmed, and says what each instance did', async () => {
+    const { WhyBlockedController } = await import('./whyblocked.svelte');
+    const host = fakeHost();
+    host.blockedOn['203.0.113.7'] = ['alpha', 'beta'];
+    const why = new WhyBlockedController(host);
+    why.query = ' 203.0.113.7 ';
+    await why.ask();
+    expect(host.calls, 'the address is asked as typed, trimmed').toContain('whyBlocked:203.0.113.7');
+    expect(why.blockedOn, 'where it is blocked now').toEqual(['alpha', 'beta']);
+    expect(why.answer?.decisions[0]?.lines[0], 'with the lines behind the decision').toMatch(/401/);
+    why.unblocking = { instance: 'alpha' };
+    expect(host.calls.filter((c) => c.startsWith('unblock')), 'nothing is lifted before it is confirmed').toEqual([]);
+    why.allowHours = 24;
+    why.reason = 'our office NAT';
+    await why.unblock();
+    expect(host.calls, 'one instance, allowlisted for a day').toContain('unblockAddress:203.0.113.7:alpha:24');
+    expect(why.outcomes?.map((o) => `${o.instance}:${o.ok}`), 'each instance says what it did').toEqual(['alpha:true']);
+    expect(why.blockedOn, 'the answer is asked again: still blocked on beta').toEqual(['beta']);
+  });
+});
