@@ -408,6 +408,11 @@ impl Agent {
         .await
     }
 
+    /// Whether a block this agent made of `ip` still stands (not lifted, not ended).
+    pub fn still_blocked(&self, ip: &str) -> bool {
+        ops::firewall::kept(&self.state, ip, self.clock.unix())
+    }
+
     /// `POST /v1/firewall/unblock`.
     pub async fn unblock(&self, ip: &str) -> Result<protocol::BlockResult, ApiError> {
         ops::firewall::unblock(&self.settings.firewall, &self.state, ip).await
@@ -533,6 +538,13 @@ impl Agent {
             .unwrap_or_else(PoisonError::into_inner)
             .page(after, limit.clamp(1, protocol::MAX_DECISIONS_PAGE))
             .map_err(|e| ApiError::internal("reading the decisions", e))
+    }
+
+    /// The failed sign-ins buffered after `after`, and the head to go on from.
+    pub fn failures_after(&self, after: u64) -> Result<(Vec<protocol::WireEvent>, u64), ApiError> {
+        self.lock_buffer()
+            .failures(after)
+            .map_err(|e| ApiError::internal("reading the event buffer", e))
     }
 
     /// What wakes after new events are buffered.

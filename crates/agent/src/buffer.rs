@@ -279,9 +279,11 @@ impl Buffer {
                 Reached::Journal(_, None) | Reached::Nothing => {}
             }
             // Sequence numbers are contiguous (only a prefix is ever deleted), so the count is
-            // their span: two index lookups instead of a scan of millions of rows.
+            // their span: two index lookups instead of a scan of millions of rows. Each in a
+            // subquery of its own: SQLite reads a lone MIN or MAX from the index, but MIN and MAX
+            // in one SELECT scan the whole table.
             let count: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM events",
+                "SELECT COALESCE((SELECT MAX(seq) FROM events) - (SELECT MIN(seq) FROM events) + 1, 0)",
                 [],
                 |r| r.get(0),
             )?;
@@ -308,6 +310,40 @@ impl Buffer {
         tx.commit()
     }
 
+    /// The failed sign-ins after `after` (at most [`FAILURES_AT_ONCE`]), and where to go on
+    /// from: the head, or the last one returned when there were more. What the agent's own
+    /// rules read; only those rows are made into events.
+    pub fn failures(&self, after: u64) -> rusqlite::Result<(Vec<WireEvent>, u64)> {
+        let head = self.head()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, time_us, source, kind, outcome, actor, key_prefix, ip, method, path,
+                    status, message, raw, flags
+             FROM events WHERE seq > ?1 AND seq <= ?2 AND kind = 'auth' AND outcome = 'failure'
+             ORDER BY seq LIMIT ?3",
+        )?;
+        let events = stmt
+            .query_map(
+                params![after as i64, head as i64, FAILURES_AT_ONCE as i64],
+                row_event,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let next = match events.last() {
+            Some(last) if events.len() == FAILURES_AT_ONCE => last.seq,
+            _ => head,
+        };
+        Ok((events, next))
+    }
+
+    /// The highest sequence number given (it survives deletes: AUTOINCREMENT keeps it).
+    fn head(&self) -> rusqlite::Result<u64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0) as u64)
+    }
+
     /// Events after `after`, oldest first, at most `limit`, and never more than fits in a
     /// response body (`MAX_BODY`): the page ends early and the console asks again.
     pub fn page(&self, after: u64, limit: u32) -> rusqlite::Result<EventsPage> {
@@ -317,25 +353,7 @@ impl Buffer {
              FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let events = stmt
-            .query_map(params![after as i64, limit], |row| {
-                Ok(WireEvent {
-                    seq: row.get::<_, i64>(0)? as u64,
-                    time_us: row.get(1)?,
-                    // A word an older agent took from its config is the service's.
-                    source: Source::from_word(&row.get::<_, String>(2)?).unwrap_or(Source::Service),
-                    kind: vocabulary(3, &row.get::<_, String>(3)?, Kind::from_word)?,
-                    outcome: vocabulary(4, &row.get::<_, String>(4)?, Outcome::from_word)?,
-                    actor: row.get(5)?,
-                    key_prefix: row.get(6)?,
-                    ip: row.get(7)?,
-                    method: row.get(8)?,
-                    path: row.get(9)?,
-                    status: row.get(10)?,
-                    message: row.get(11)?,
-                    raw: row.get(12)?,
-                    flags: row.get(13)?,
-                })
-            })?
+            .query_map(params![after as i64, limit], row_event)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut budget = PAGE_BYTES;
         let events: Vec<WireEvent> = events
@@ -367,6 +385,30 @@ impl Buffer {
         })
     }
 }
+
+/// One row of `events` (the columns `page` selects, in order) as the event it stores.
+fn row_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<WireEvent> {
+    Ok(WireEvent {
+        seq: row.get::<_, i64>(0)? as u64,
+        time_us: row.get(1)?,
+        // A word an older agent took from its config is the service's.
+        source: Source::from_word(&row.get::<_, String>(2)?).unwrap_or(Source::Service),
+        kind: vocabulary(3, &row.get::<_, String>(3)?, Kind::from_word)?,
+        outcome: vocabulary(4, &row.get::<_, String>(4)?, Outcome::from_word)?,
+        actor: row.get(5)?,
+        key_prefix: row.get(6)?,
+        ip: row.get(7)?,
+        method: row.get(8)?,
+        path: row.get(9)?,
+        status: row.get(10)?,
+        message: row.get(11)?,
+        raw: row.get(12)?,
+        flags: row.get(13)?,
+    })
+}
+
+/// The most failed sign-ins [`Buffer::failures`] returns at once.
+pub const FAILURES_AT_ONCE: usize = 20_000;
 
 /// How far a log was read, stored with the events read up to there.
 #[derive(Debug, Clone, Copy)]

@@ -24,8 +24,6 @@ use gatehouse_protocol::{
 use crate::agent::Agent;
 use crate::policy::Running;
 
-/// Events read per round.
-const PAGE: u32 = 5000;
 /// Longest wait between rounds when nothing wakes the enforcer.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -46,18 +44,22 @@ pub async fn run(agent: Arc<Agent>) {
         tokio::pin!(woken);
         woken.as_mut().enable();
         loop {
-            let page = match agent.events(cursor, PAGE) {
-                Ok(page) => page,
+            match agent.failures_after(cursor) {
+                Ok((failures, next)) => {
+                    let more = next != cursor && failures.len() == crate::buffer::FAILURES_AT_ONCE;
+                    cursor = next;
+                    if !failures.is_empty() {
+                        judge.events(&failures).await;
+                    }
+                    if !more {
+                        break;
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e.message, "the enforcer cannot read the buffer");
                     break;
                 }
-            };
-            let Some(last) = page.events.last().map(|e| e.seq) else {
-                break;
-            };
-            cursor = last;
-            judge.events(&page.events).await;
+            }
         }
         judge.fleet_blocks().await;
         let _ = tokio::time::timeout(IDLE, woken).await;
@@ -77,6 +79,9 @@ struct Judge {
     counting: Option<Source>,
     /// The last lines of each address's failures, across batches: what a decision keeps.
     recent: std::collections::HashMap<String, std::collections::VecDeque<String>>,
+    /// Addresses this enforcer blocked, and until when (microseconds): lines that still
+    /// arrive from one (read before the block took, or forwarded) are no new offence.
+    blocked_until: std::collections::HashMap<String, i64>,
 }
 
 /// Addresses whose recent lines are kept before starting afresh (addresses are chosen by
@@ -97,6 +102,7 @@ impl Judge {
             blocks_applied: None,
             counting,
             recent: std::collections::HashMap::new(),
+            blocked_until: std::collections::HashMap::new(),
         }
     }
 
@@ -157,6 +163,8 @@ impl Judge {
             })
             .collect();
         let firings = self.detector.observe("here", &rules, &attempts, 0.0);
+        let now_us = self.agent.clock().micros();
+        self.blocked_until.retain(|_, until| *until > now_us);
         for firing in firings.into_iter().filter(|f| f.new) {
             let Some(rule) = rules.iter().find(|r| r.id == firing.rule_id) else {
                 continue;
@@ -164,6 +172,15 @@ impl Judge {
             let Some(ip) = firing.subject.clone() else {
                 continue;
             };
+            if self.blocked_until.contains_key(&ip) {
+                if self.agent.still_blocked(&ip) {
+                    // Still blocked: nothing new to decide.
+                    self.detector.forget(&ip);
+                    continue;
+                }
+                // Lifted early (an unblock): this is a new offence.
+                self.blocked_until.remove(&ip);
+            }
             let theirs: Vec<&&WireEvent> = failures
                 .iter()
                 .filter(|e| e.ip.as_deref() == Some(ip.as_str()))
@@ -182,6 +199,13 @@ impl Judge {
                 // Blocked: what comes after the block is a new offence.
                 self.detector.forget(&ip);
                 self.recent.remove(&ip);
+                if let Some(until) = decision.until {
+                    if self.blocked_until.len() > MAX_RECENT {
+                        self.blocked_until.clear();
+                    }
+                    self.blocked_until
+                        .insert(ip.clone(), until.saturating_mul(1_000_000));
+                }
             }
             self.agent.record_decision(decision);
         }

@@ -105,6 +105,15 @@ pub async fn block(
     Ok(result)
 }
 
+/// Whether the agent keeps a block of `ip` that has not ended at `now` (Unix seconds): one
+/// lifted by an unblock is not.
+pub fn kept(state: &StateDir, ip: &str, now: i64) -> bool {
+    Record::load(&state.firewall_blocks())
+        .blocks
+        .iter()
+        .any(|k| k.ip == ip && k.until > now)
+}
+
 /// Lift the block on `ip`.
 pub async fn unblock(
     policy: &FirewallPolicy,
