@@ -59,8 +59,9 @@ pub use incidents::{
 pub use paths::{DataDir, DATA_DIR_ENV};
 pub use preferences::{AppInfo, Preferences, Settings, Theme};
 pub use protection::{
-    AgentPolicy, BlockedHere, FleetBlockRequest, InstanceOutcome, PolicyOverview, Protection,
-    TemporaryAllow, UnblockAddress, WhyBlocked,
+    AgentPolicy, AllowReplay, BlockedHere, FleetBlockRequest, InstanceOutcome, PolicyOverview,
+    Protection, ReplayExample, ReplayReport, ReplayRequest, RuleReplay, TemporaryAllow,
+    UnblockAddress, WhyBlocked,
 };
 pub use report::{ReportFormat, Reports};
 pub use rotation::{

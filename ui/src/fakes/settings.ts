@@ -29,6 +29,7 @@ type SettingsCalls = Pick<
   | 'setDetection'
   | 'resetDetection'
   | 'policyOverview'
+  | 'replayRules'
   | 'auditLog'
   | 'verifyAudit'
   | 'rotateAuditKey'
@@ -107,6 +108,24 @@ export function settingsFake(host: FakeHost): SettingsFake & SettingsCalls {
     async resetDetection() {
       host.calls.push('resetDetection');
       return host.detectionSettings;
+    },
+    async replayRules(request) {
+      host.calls.push(`replayRules:${request.rules.length}:${request.allowlist.join(',')}`);
+      return {
+        from_us: 0,
+        to_us: 0,
+        failures: 120,
+        capped: false,
+        rules: request.rules.map((r) => ({
+          rule_id: r.id,
+          rule_name: r.name,
+          firings: 3,
+          addresses: 2,
+          blocks: r.response.kind === 'block' ? 3 : 0,
+          examples: [{ instance: 'alpha', ip: '203.0.113.7', first_us: 0, count: 9 }],
+        })),
+        allowlist: request.allowlist.map((entry) => ({ entry, failures: 14, firings_suppressed: 1 })),
+      };
     },
     async policyOverview() {
       host.calls.push('policyOverview');

@@ -40,6 +40,8 @@ import type { OpenIncident } from './OpenIncident';
 import type { Overview } from './Overview';
 import type { PolicyOverview } from './PolicyOverview';
 import type { RefreshSummary } from './RefreshSummary';
+import type { ReplayReport } from './ReplayReport';
+import type { ReplayRequest } from './ReplayRequest';
 import type { ReportFormat } from './ReportFormat';
 import type { RotationPreview } from './RotationPreview';
 import type { RotationRecord } from './RotationRecord';
@@ -94,6 +96,7 @@ export interface Host {
   whyBlocked(ip: string): Promise<WhyBlocked>;
   unblockAddress(request: UnblockAddress): Promise<Array<InstanceOutcome>>;
   blockEverywhere(request: FleetBlockRequest): Promise<Array<InstanceOutcome>>;
+  replayRules(request: ReplayRequest): Promise<ReplayReport>;
   nextOpenedAlert(): Promise<number>;
   credentials(): Promise<CredentialInventory>;
   setKeyRotationDays(instance: string, days: number | null): Promise<void>;
@@ -170,6 +173,7 @@ export function createHost(call: Call): Host {
     whyBlocked: (ip) => call('why_blocked', { ip }) as Promise<WhyBlocked>,
     unblockAddress: (request) => call('unblock_address', { request }) as Promise<Array<InstanceOutcome>>,
     blockEverywhere: (request) => call('block_everywhere', { request }) as Promise<Array<InstanceOutcome>>,
+    replayRules: (request) => call('replay_rules', { request }) as Promise<ReplayReport>,
     nextOpenedAlert: () => call('next_opened_alert') as Promise<number>,
     credentials: () => call('credentials') as Promise<CredentialInventory>,
     setKeyRotationDays: (instance, days) => call('set_key_rotation_days', { instance, days }) as Promise<void>,

@@ -322,6 +322,20 @@ describe('from the shell', () => {
     await screen.findByText(/"my-laptop" is not an address/);
     expect(host.detectionSettings.allowlist, 'nothing was saved').toEqual([]);
   });
+
+  it('settings preview the rules and allowlist as edited over the stored month, saving nothing', async () => {
+    const host = withFleet();
+    render(App, { host });
+    await fireEvent.keyDown(window, { key: '7', ctrlKey: true });
+    const box = await screen.findByLabelText(/Allowlist/);
+    await fireEvent.input(box, { target: { value: '198.51.100.0/24' } });
+    await fireEvent.change(screen.getByLabelText('Brute force: on the host'), { target: { value: 'alert' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Preview over the last 30 days' }));
+    const replay = await screen.findByTestId('replay');
+    expect(host.calls, 'the edited allowlist is what is replayed').toContain('replayRules:1:198.51.100.0/24');
+    expect(replay.textContent, 'what the allowlist entry would have kept quiet').toMatch(/198\.51\.100\.0\/24\s*14\s*1/);
+    expect(host.calls, 'nothing is saved').not.toContain('setDetection');
+  });
 });
 
 describe('text from hosts in heatmaps', () => {

@@ -54,6 +54,8 @@ macro_rules! with_commands {
                 |c| c.protection.unblock(&request).await;
             async block_everywhere(request: FleetBlockRequest) -> Vec<InstanceOutcome> =
                 |c| c.protection.block_everywhere(&request).await;
+            async replay_rules(request: ReplayRequest) -> ReplayReport =
+                |c| c.protection.replay(request).await;
             shell next_opened_alert() -> i64;
             async credentials() -> CredentialInventory = |c| c.rotation.credentials().await;
             sync set_key_rotation_days(instance: String, days: Option<u32>) -> () =

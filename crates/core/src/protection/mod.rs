@@ -780,3 +780,248 @@ fn canonical(ip: &str) -> Result<String> {
         .map(|a| a.to_canonical().to_string())
         .map_err(|_| bad("ip", format!("{:?} is not an IP address", ip.trim())))
 }
+
+/// Rules and an allowlist to try before saving them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ReplayRequest {
+    pub rules: Vec<gatehouse_detect::Rule>,
+    pub allowlist: Vec<String>,
+}
+
+/// What one rule would have done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RuleReplay {
+    pub rule_id: String,
+    pub rule_name: String,
+    /// Episodes it would have fired (alerts in the console).
+    pub firings: u32,
+    /// Distinct addresses those were about.
+    pub addresses: u32,
+    /// Blocks the agents would have made (per-address rules that block).
+    pub blocks: u32,
+    /// A few of the firings: instance, address (empty for the whole instance), when, failures.
+    pub examples: Vec<ReplayExample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ReplayExample {
+    pub instance: String,
+    pub ip: String,
+    #[ts(type = "number")]
+    pub first_us: i64,
+    #[ts(type = "number")]
+    pub count: u64,
+}
+
+/// What the allowlist would have kept quiet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AllowReplay {
+    pub entry: String,
+    /// Failed sign-ins from addresses it covers.
+    #[ts(type = "number")]
+    pub failures: u64,
+    /// Firings that would have happened without the allowlist and do not with it.
+    pub firings_suppressed: u32,
+}
+
+/// The rules and allowlist run over the stored failed sign-ins of the last 30 days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ReplayReport {
+    #[ts(type = "number")]
+    pub from_us: i64,
+    #[ts(type = "number")]
+    pub to_us: i64,
+    #[ts(type = "number")]
+    pub failures: u64,
+    /// Whether the failures read were cut at [`REPLAY_MOST`].
+    pub capped: bool,
+    pub rules: Vec<RuleReplay>,
+    pub allowlist: Vec<AllowReplay>,
+}
+
+/// The most stored failures a replay reads.
+pub const REPLAY_MOST: usize = 1_000_000;
+const REPLAY_DAYS: i64 = 30;
+
+/// One instance's failures, oldest first: time, address, key prefix, counted.
+type Failures = Vec<(i64, Option<String>, Option<String>, bool)>;
+
+impl Protection {
+    /// What `request`'s rules would have fired and blocked, and what its allowlist would have
+    /// suppressed, over the failed sign-ins stored for the last 30 days.
+    pub async fn replay(&self, request: ReplayRequest) -> Result<ReplayReport> {
+        for rule in &request.rules {
+            rule.validate().map_err(|reason| bad("rules", reason))?;
+        }
+        for entry in &request.allowlist {
+            gatehouse_detect::allowlist::check(entry).map_err(|reason| bad("allowlist", reason))?;
+        }
+        let ctx = self.ctx.clone();
+        tokio::task::spawn_blocking(move || replay(&ctx, &request))
+            .await
+            .map_err(|e| bad("rules", format!("the replay stopped: {e}")))?
+    }
+}
+
+fn replay(ctx: &Ctx, request: &ReplayRequest) -> Result<ReplayReport> {
+    use gatehouse_events::{Kind, Outcome};
+    let to_us = ctx.micros();
+    let from_us = to_us - REPLAY_DAYS * 86_400 * 1_000_000;
+    let instances: Vec<(String, String)> = ctx
+        .db()
+        .instances()
+        .all()?
+        .into_iter()
+        .map(|r| (r.name, r.profile))
+        .collect();
+    let mut read = 0usize;
+    let mut capped = false;
+    let mut per_instance: Vec<(String, String, Failures)> = Vec::new();
+    for (instance, profile) in instances {
+        let mut events = ctx.events();
+        events.refresh()?;
+        let counting = events.counting_source(&instance)?;
+        let filter = gatehouse_store::events::EventFilter {
+            from_us: Some(from_us),
+            to_us: Some(to_us),
+            instance: Some(instance.clone()),
+            kind: Some(Kind::Auth),
+            outcome: Some(Outcome::Failure),
+            ..Default::default()
+        };
+        let mut failures: Failures = Vec::new();
+        let mut before = None;
+        loop {
+            let page = events.page(&filter, &[], before.as_ref(), 1000)?;
+            for e in &page.events {
+                if e.flags & protocol::flags::PROBE != 0 {
+                    continue;
+                }
+                failures.push((
+                    e.time_us,
+                    e.ip.clone(),
+                    e.key_prefix.clone(),
+                    counting.as_deref() == Some(e.source.as_str()),
+                ));
+            }
+            read += page.events.len();
+            if read >= REPLAY_MOST {
+                capped = true;
+                break;
+            }
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        drop(events);
+        failures.reverse();
+        per_instance.push((instance, profile, failures));
+        if capped {
+            break;
+        }
+    }
+    let run = |allow: &[String]| {
+        let mut detector = gatehouse_detect::Detector::new();
+        let mut firings: Vec<gatehouse_detect::Firing> = Vec::new();
+        for (instance, profile, failures) in &per_instance {
+            let rules = gatehouse_detect::rules_for(&request.rules, profile);
+            let attempts: Vec<gatehouse_detect::Attempt<'_>> = failures
+                .iter()
+                .filter(|(_, ip, _, _)| {
+                    ip.as_deref()
+                        .is_none_or(|ip| !gatehouse_detect::allowlist::allowlisted(allow, ip))
+                })
+                .map(|(time_us, ip, key, counted)| gatehouse_detect::Attempt {
+                    time_us: *time_us,
+                    ip: ip.as_deref(),
+                    key_prefix: key.as_deref(),
+                    counted: *counted,
+                })
+                .collect();
+            for chunk in attempts.chunks(10_000) {
+                firings.extend(
+                    detector
+                        .observe(instance, &rules, chunk, 0.0)
+                        .into_iter()
+                        .filter(|f| f.new),
+                );
+            }
+        }
+        firings
+    };
+    let with = run(&request.allowlist);
+    let without = if request.allowlist.is_empty() {
+        Vec::new()
+    } else {
+        run(&[])
+    };
+    let rules = request
+        .rules
+        .iter()
+        .map(|rule| {
+            let mine: Vec<&gatehouse_detect::Firing> =
+                with.iter().filter(|f| f.rule_id == rule.id).collect();
+            let mut addresses: Vec<&str> =
+                mine.iter().filter_map(|f| f.subject.as_deref()).collect();
+            addresses.sort_unstable();
+            addresses.dedup();
+            let blocks = match rule.response {
+                gatehouse_detect::Response::Block { .. } => {
+                    mine.iter().filter(|f| f.subject.is_some()).count()
+                }
+                _ => 0,
+            };
+            RuleReplay {
+                rule_id: rule.id.clone(),
+                rule_name: rule.name.clone(),
+                firings: u32::try_from(mine.len()).unwrap_or(u32::MAX),
+                addresses: u32::try_from(addresses.len()).unwrap_or(u32::MAX),
+                blocks: u32::try_from(blocks).unwrap_or(u32::MAX),
+                examples: mine
+                    .iter()
+                    .rev()
+                    .take(5)
+                    .map(|f| ReplayExample {
+                        instance: f.instance.clone(),
+                        ip: f.subject.clone().unwrap_or_default(),
+                        first_us: f.first_us,
+                        count: f.count,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let allowlist = request
+        .allowlist
+        .iter()
+        .map(|entry| {
+            let covered = |ip: &str| {
+                ip.parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| gatehouse_detect::allowlist::covers(entry, a))
+            };
+            let failures = per_instance
+                .iter()
+                .flat_map(|(_, _, f)| f)
+                .filter(|(_, ip, _, _)| ip.as_deref().is_some_and(covered))
+                .count() as u64;
+            let suppressed = without
+                .iter()
+                .filter(|f| f.subject.as_deref().is_some_and(covered))
+                .count();
+            AllowReplay {
+                entry: entry.clone(),
+                failures,
+                firings_suppressed: u32::try_from(suppressed).unwrap_or(u32::MAX),
+            }
+        })
+        .collect();
+    Ok(ReplayReport {
+        from_us,
+        to_us,
+        failures: per_instance.iter().map(|(_, _, f)| f.len() as u64).sum(),
+        capped,
+        rules,
+        allowlist,
+    })
+}

@@ -1,6 +1,7 @@
 // The detection rules and the allowlist, edited in place and saved together.
 import type { DetectionSettings } from '../../gen/DetectionSettings';
 import type { PolicyOverview } from '../../gen/PolicyOverview';
+import type { ReplayReport } from '../../gen/ReplayReport';
 import { toHostError, type Host, type HostError } from '../../lib/host';
 
 export class DetectionController {
@@ -13,6 +14,9 @@ export class DetectionController {
   saved = $state<string | null>(null);
   /** The agents' policy: its version and which one each agent runs. */
   policy = $state<PolicyOverview | null>(null);
+  /** The rules and allowlist as edited, run over the stored month; null until asked. */
+  replay = $state<ReplayReport | null>(null);
+  replaying = $state(false);
 
   constructor(host: Host) {
     this.#host = host;
@@ -40,10 +44,7 @@ export class DetectionController {
     if (!this.settings) return;
     this.saved = null;
     try {
-      const list = this.allowlist
-        .split(/[\s,]+/)
-        .map((a) => a.trim())
-        .filter(Boolean);
+      const list = this.#allowlist();
       this.#show(await this.#host.setDetection({ rules: this.settings.rules, allowlist: list }));
       this.error = null;
       this.saved = 'Saved. The rules apply to events from now on; each agent gets them at its next sync.';
@@ -51,6 +52,28 @@ export class DetectionController {
     } catch (e) {
       this.error = toHostError(e);
     }
+  }
+
+  /** Run the rules and allowlist as edited over the last 30 days of stored failures. */
+  async preview(): Promise<void> {
+    if (!this.settings) return;
+    this.replaying = true;
+    this.replay = null;
+    try {
+      this.replay = await this.#host.replayRules({ rules: this.settings.rules, allowlist: this.#allowlist() });
+      this.error = null;
+    } catch (e) {
+      this.error = toHostError(e);
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  #allowlist(): string[] {
+    return this.allowlist
+      .split(/[\s,]+/)
+      .map((a) => a.trim())
+      .filter(Boolean);
   }
 
   async reset(): Promise<void> {
