@@ -661,8 +661,33 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
+        // A restart a killed agent began may still be starting the next fixture (its script
+        // outlives the agent, and removes the pid file before it writes the new one): stop what
+        // the pid file names until, for a while, it names nothing new and nothing alive.
+        let read = || {
+            std::fs::read_to_string(&self.pid_file)
+                .ok()
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+        };
+        let alive = |pid: &str| {
+            Command::new("kill")
+                .args(["-0", pid])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut quiet = 0;
+        while quiet < 15 && Instant::now() < deadline {
+            match read() {
+                Some(pid) if alive(&pid) => {
+                    let _ = Command::new("kill").arg(&pid).status();
+                    quiet = 0;
+                }
+                _ => quiet += 1,
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 }

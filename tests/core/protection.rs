@@ -263,3 +263,113 @@ async fn a_rule_and_an_allowlist_entry_are_replayed_over_the_stored_month_before
     );
     agent.stop().await;
 }
+
+/// A block on every instance: each instance says what it did (here the host's firewall fails,
+/// and that is said, not hidden), the address joins the policy each agent runs, so the agent
+/// keeps trying to enforce it on its own, and "why blocked" names the fleet-wide block and
+/// the agent's decision about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_wide_block_reaches_every_agent_s_policy_and_each_instance_says_what_it_did() {
+    let lab = Lab::new();
+    let (dir, code) = lab.init_agent("edge-2", OffsetDateTime::now_utc());
+    let agent = start_agent_config(
+        gatehouse_agent::AgentConfig::for_test(dir.clone()).with_firewall(
+            gatehouse_agent::FirewallSettings {
+                nft_command: Some(vec!["false".into()]),
+                never_block: vec![],
+            },
+        ),
+    )
+    .await;
+    lab.add("edge-2", &agent, &code).await.expect("enrolled");
+    let before = lab
+        .console
+        .protection
+        .policy_overview()
+        .expect("overview")
+        .version;
+
+    let refused = lab
+        .console
+        .protection
+        .block_everywhere(&gatehouse_core::FleetBlockRequest {
+            ip: "203.0.113.80".into(),
+            ttl_secs: 3600,
+            reason: String::new(),
+        })
+        .await
+        .expect_err("a fleet-wide block needs a reason");
+    assert!(refused.to_string().contains("why"), "{refused}");
+
+    let outcomes = lab
+        .console
+        .protection
+        .block_everywhere(&gatehouse_core::FleetBlockRequest {
+            ip: "203.0.113.80".into(),
+            ttl_secs: 3600,
+            reason: "scanner seen on three hosts".into(),
+        })
+        .await
+        .expect("sent to every instance");
+    assert_eq!(outcomes.len(), 1, "one outcome per instance: {outcomes:?}");
+    assert!(
+        !outcomes[0].ok && !outcomes[0].message.is_empty(),
+        "the host whose firewall fails says so: {outcomes:?}"
+    );
+    let overview = lab.console.protection.policy_overview().expect("overview");
+    assert_eq!(overview.version, before + 1, "the block makes a new policy");
+    assert_eq!(
+        overview.agents[0].version,
+        Some(overview.version),
+        "which the agent runs at once"
+    );
+    let kept = gatehouse_agent::state::StateDir::new(&dir)
+        .policy()
+        .expect("read")
+        .expect("kept");
+    assert!(
+        kept.policy.contains("203.0.113.80") && kept.policy.contains("scanner seen on three hosts"),
+        "the agent's policy carries the block and its reason"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let why = loop {
+        let why = lab
+            .console
+            .protection
+            .why_blocked("203.0.113.80")
+            .await
+            .expect("asked");
+        if why
+            .decisions
+            .iter()
+            .any(|d| d.rule_name == "Blocked fleet-wide")
+        {
+            break why;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent applies the policy's block on its own within 15 s: {why:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        why.fleet_block.as_ref().map(|b| b.reason.as_str()),
+        Some("scanner seen on three hosts"),
+        "why blocked names the fleet-wide block"
+    );
+    let decision = why
+        .decisions
+        .iter()
+        .find(|d| d.rule_name == "Blocked fleet-wide")
+        .expect("found above");
+    assert!(
+        !decision.verified && decision.note.contains("not here"),
+        "the agent says the block does not bite on its host: {decision:?}"
+    );
+    assert!(
+        why.instances.iter().all(|i| !i.blocked),
+        "and the live answer agrees: {why:?}"
+    );
+    agent.stop().await;
+}

@@ -195,7 +195,7 @@ test('why is the address blocked: asked of the fleet with the agent\'s decision 
       },
       30_000,
     );
-    assert.match(outcomes, /inc-one: unblocked/, `the instance says it lifted the block: ${outcomes}`);
+    assert.match(outcomes, /inc-one: done/, `the instance says it lifted the block: ${outcomes}`);
     const set = spawnSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'set', 'inet', 'gatehouse', 'blocked4'], { encoding: 'utf8' });
     assert.doesNotMatch(set.stdout, /203\.0\.113\.7/, 'the address is gone from the host firewall set');
     await shoot('unblocked');

@@ -83,4 +83,19 @@ describe('why an address is blocked', () => {
     expect(why.outcomes?.map((o) => `${o.instance}:${o.ok}`), 'each instance says what it did').toEqual(['alpha:true']);
     expect(why.blockedOn, 'the answer is asked again: still blocked on beta').toEqual(['beta']);
   });
+
+  it('blocks an address on every instance only with a reason', async () => {
+    const { WhyBlockedController } = await import('./whyblocked.svelte');
+    const host = fakeHost();
+    const why = new WhyBlockedController(host);
+    why.query = '203.0.113.9';
+    await why.ask();
+    why.blockingEverywhere = true;
+    await why.blockEverywhere();
+    expect(host.calls.filter((c) => c.startsWith('blockEverywhere')), 'no reason, no block').toEqual([]);
+    why.reason = 'scanner seen on three hosts';
+    await why.blockEverywhere();
+    expect(host.calls, 'with one, it is sent').toContain('blockEverywhere:203.0.113.9');
+    expect(why.blockedOn, 'and every instance says it is blocked').toEqual(['alpha', 'beta']);
+  });
 });

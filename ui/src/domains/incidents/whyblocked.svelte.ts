@@ -19,6 +19,9 @@ export class WhyBlockedController {
   unblocking = $state<{ instance: string | null } | null>(null);
   allowHours = $state(0);
   reason = $state('');
+  /** A fleet-wide block being confirmed: how long, and why. */
+  blockingEverywhere = $state(false);
+  blockHours = $state(24);
 
   constructor(host: Host) {
     this.#host = host;
@@ -47,6 +50,27 @@ export class WhyBlockedController {
   /** Where the address is blocked now. */
   get blockedOn(): string[] {
     return (this.answer?.instances ?? []).filter((i) => i.blocked).map((i) => i.instance);
+  }
+
+  /** Block the address asked about on every instance, and keep it in the agents' policy. */
+  async blockEverywhere(): Promise<void> {
+    const answer = this.answer;
+    if (!answer || this.reason.trim() === '') return;
+    this.blockingEverywhere = false;
+    this.busy = `blocking ${answer.ip} on every instance`;
+    this.error = null;
+    try {
+      this.outcomes = await this.#host.blockEverywhere({
+        ip: answer.ip,
+        ttl_secs: this.blockHours * 3600,
+        reason: this.reason.trim(),
+      });
+      this.answer = await this.#host.whyBlocked(answer.ip);
+    } catch (e) {
+      this.error = toHostError(e);
+    } finally {
+      this.busy = null;
+    }
   }
 
   async unblock(): Promise<void> {
