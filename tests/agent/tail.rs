@@ -667,3 +667,57 @@ fn a_full_disk_loses_no_line_and_says_so_until_there_is_room() {
         buffer.write_problem()
     );
 }
+
+/// A runtime shut down while its agent still serves (a test that ends without stopping its
+/// agent, a process on its way out) does not wait forever for the log reader's thread: the
+/// reader is told to stop when the serving future is dropped. Before, the runtime's drop
+/// waited for that thread, which read on until told, and the test hung.
+#[test]
+fn a_runtime_dropped_under_a_serving_agent_does_not_wait_for_its_log_reader() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("agent");
+    gatehouse_pki::install_provider();
+    gatehouse_agent::initialise(
+        &gatehouse_agent::state::StateDir::new(&state),
+        time::OffsetDateTime::now_utc(),
+        std::time::Duration::from_secs(900),
+        [3; 20],
+    )
+    .expect("agent init");
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, "").expect("log");
+    let config = gatehouse_agent::AgentConfig::for_test(state).with_logs(vec![LogConfig::file(
+        &log,
+        Format::NginxCombined,
+        gatehouse_events::Source::Access,
+    )]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let agent = std::sync::Arc::new(gatehouse_agent::Agent::load(config).expect("agent"));
+        let listener = gatehouse_agent::server::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        // Serving until the runtime goes: the shutdown signal never comes.
+        tokio::spawn(gatehouse_agent::server::serve(
+            agent,
+            listener,
+            std::future::pending::<()>(),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    });
+    let (done, dropped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(runtime);
+        let _ = done.send(());
+    });
+    assert!(
+        dropped
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .is_ok(),
+        "the runtime shuts down within 30 s instead of waiting forever for the log reader"
+    );
+}

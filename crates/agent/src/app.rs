@@ -75,10 +75,18 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
-/// The log tailer, on a blocking thread of its own.
+/// The log tailer, on a blocking thread of its own. Told to stop when dropped too: a runtime
+/// that shuts down while `serve` is still running drops it there, and waits for its blocking
+/// threads, which would otherwise be forever.
 struct Tailing {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Tailing {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Tailing {
@@ -97,13 +105,18 @@ impl Tailing {
                 tail::follow(logs, agent.buffer(), agent.clock(), &stop);
             })
         };
-        Tailing { stop, task }
+        Tailing {
+            stop,
+            task: Some(task),
+        }
     }
 
-    async fn stop(self) {
+    async fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "the log reader stopped abnormally");
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the log reader stopped abnormally");
+            }
         }
     }
 }

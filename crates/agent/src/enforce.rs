@@ -84,9 +84,11 @@ struct Judge {
     blocked_until: std::collections::HashMap<String, i64>,
 }
 
-/// Addresses whose recent lines are kept before starting afresh (addresses are chosen by
-/// whoever sends the requests: bounded).
-const MAX_RECENT: usize = 50_000;
+/// Addresses whose recent lines are kept before starting afresh, and the bytes kept of each
+/// line: addresses and lines are chosen by whoever sends the requests, so what is kept is
+/// bounded (here to about 40 MB).
+const MAX_RECENT: usize = 5_000;
+const LINE_KEPT: usize = 400;
 
 impl Judge {
     fn new(agent: Arc<Agent>) -> Self {
@@ -150,7 +152,7 @@ impl Judge {
                 if lines.len() == protocol::MAX_DECISION_LINES {
                     lines.pop_front();
                 }
-                lines.push_back(e.raw.clone());
+                lines.push_back(clip(&e.raw));
             }
         }
         let attempts: Vec<Attempt<'_>> = failures
@@ -368,5 +370,29 @@ impl Judge {
             }
             self.agent.record_decision(decision);
         }
+    }
+}
+
+/// At most [`LINE_KEPT`] bytes of a line, cut at a character boundary, marked when cut.
+fn clip(line: &str) -> String {
+    if line.len() <= LINE_KEPT {
+        return line.to_owned();
+    }
+    let mut end = LINE_KEPT;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &line[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_kept_line_is_cut_at_a_character_and_says_so() {
+        let long = "é".repeat(300);
+        let kept = super::clip(&long);
+        assert!(kept.len() <= super::LINE_KEPT + "…".len(), "bounded");
+        assert!(kept.ends_with('…'), "marked as cut");
+        assert_eq!(super::clip("short"), "short", "a short line is kept whole");
     }
 }

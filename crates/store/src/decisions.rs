@@ -104,6 +104,18 @@ impl Decisions<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Keep only an instance's newest `keep` decisions (an agent sends what it likes).
+    pub fn prune(&self, instance: &str, keep: u32) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "DELETE FROM agent_decisions WHERE rowid IN (
+                     SELECT rowid FROM agent_decisions WHERE instance = ?1
+                     ORDER BY time_us DESC, agent_id DESC LIMIT -1 OFFSET ?2)",
+            )?
+            .execute(params![instance, keep])?;
+        Ok(())
+    }
+
     /// Forget an instance's decisions (it was removed, or its agent started numbering anew).
     pub fn forget(&self, instance: &str) -> Result<()> {
         self.0.execute(

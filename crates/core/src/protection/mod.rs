@@ -31,6 +31,11 @@ const VERSION_SETTING: &str = "policy_version";
 const FLEET_BLOCKS: &str = "fleet_blocks";
 /// Allowlist entries with an end (`TemporaryAllow`s, JSON).
 const TEMPORARY_ALLOW: &str = "allowlist_temporary";
+/// Decisions kept per instance (the newest).
+const DECISIONS_KEPT: u32 = 100_000;
+/// How far past this console's policy version an agent's may be for the console to follow it
+/// (a database restored from an older backup).
+const MAX_VERSION_GAP: u64 = 100_000;
 /// Decisions are pulled at most this often per instance (they also come with "Sync now").
 const DECISIONS_EVERY_US: i64 = 5_000_000;
 
@@ -254,7 +259,17 @@ async fn hand_over(ctx: &Ctx, instance: &str, agent: &Agent) -> Result<AgentPoli
             return Ok(of(running, None));
         }
         if v > wanted {
-            // This console's database is older than the policy it once signed.
+            // This console's database is older than the policy it once signed (restored from
+            // a backup): go on past it. Not by any amount an agent claims: a hostile agent
+            // could otherwise push the fleet's version to the end of its range.
+            if v - wanted > MAX_VERSION_GAP {
+                return Ok(of(
+                    running,
+                    Some(format!(
+                        "the agent says it runs policy version {v}, far past this console's {wanted}: not followed; enroll the agent again if it is yours"
+                    )),
+                ));
+            }
             wanted = v + 1;
             set_version(ctx, wanted)?;
         }
@@ -351,6 +366,7 @@ pub(crate) async fn pull_decisions(
         };
         ctx.record_alert(instance, outcome, &sentence(d));
     }
+    ctx.db().decisions().prune(instance, DECISIONS_KEPT)?;
     record_summary(ctx, instance, &fresh, now_us)?;
     ctx.db().settings().set(&key, &last.to_string())?;
     Ok(fresh.len())
