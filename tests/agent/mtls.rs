@@ -428,7 +428,11 @@ async fn only_the_console_s_newer_signed_policy_is_taken() {
         .expect("put");
     assert_eq!(taken.status(), 200, "the console's signed policy is taken");
     let status: gatehouse_protocol::PolicyStatus = taken.json().await.expect("json");
-    assert_eq!(status.version, Some(4));
+    assert_eq!(
+        status.version,
+        Some(4),
+        "the agent runs the version it took"
+    );
     assert_eq!(status.key, Some(console.public_hex()), "its key is pinned");
 
     let mut posing = sign(&forger, 9);

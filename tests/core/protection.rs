@@ -299,7 +299,10 @@ async fn a_fleet_wide_block_reaches_every_agent_s_policy_and_each_instance_says_
         })
         .await
         .expect_err("a fleet-wide block needs a reason");
-    assert!(refused.to_string().contains("why"), "{refused}");
+    assert!(
+        refused.to_string().contains("why"),
+        "the refusal asks for the reason: {refused}"
+    );
 
     let outcomes = lab
         .console

@@ -552,11 +552,6 @@ impl Agent {
         self.lock_buffer().arrivals()
     }
 
-    /// Why the agent cannot block here, if it cannot.
-    pub fn cannot_block(&self) -> Option<String> {
-        grants::require(&self.settings, Action::Block).err()
-    }
-
     /// `GET /v1/firewall`.
     pub async fn blocked(&self) -> Result<protocol::BlockList, ApiError> {
         ops::firewall::blocked(&self.settings.firewall).await

@@ -16,24 +16,6 @@ pub struct Decisions {
     conn: Connection,
 }
 
-fn kind_word(kind: &DecisionKind) -> &'static str {
-    match kind {
-        DecisionKind::Block => "block",
-        DecisionKind::Alert => "alert",
-        DecisionKind::Allowlisted => "allowlisted",
-        DecisionKind::Drift => "drift",
-    }
-}
-
-fn kind_of(word: &str) -> DecisionKind {
-    match word {
-        "block" => DecisionKind::Block,
-        "allowlisted" => DecisionKind::Allowlisted,
-        "drift" => DecisionKind::Drift,
-        _ => DecisionKind::Alert,
-    }
-}
-
 impl Decisions {
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
@@ -72,7 +54,7 @@ impl Decisions {
             )?
             .execute(params![
                 d.time_us,
-                kind_word(&d.kind),
+                d.kind.as_str(),
                 d.rule_id,
                 d.rule_name,
                 d.ip,
@@ -81,10 +63,7 @@ impl Decisions {
                 d.ttl_secs,
                 d.until,
                 d.previous_blocks,
-                match d.enforced {
-                    Enforced::Firewall => "firewall",
-                    Enforced::Nowhere => "nowhere",
-                },
+                d.enforced.as_str(),
                 d.verified,
                 d.note,
                 lines,
@@ -118,7 +97,7 @@ impl Decisions {
                 Ok(Decision {
                     id: r.get::<_, i64>(0)? as u64,
                     time_us: r.get(1)?,
-                    kind: kind_of(&r.get::<_, String>(2)?),
+                    kind: DecisionKind::from_word(&r.get::<_, String>(2)?),
                     rule_id: r.get(3)?,
                     rule_name: r.get(4)?,
                     ip: r.get(5)?,
@@ -127,7 +106,7 @@ impl Decisions {
                     ttl_secs: r.get(8)?,
                     until: r.get(9)?,
                     previous_blocks: r.get(10)?,
-                    enforced: if r.get::<_, String>(11)? == "firewall" {
+                    enforced: if r.get::<_, String>(11)? == Enforced::Firewall.as_str() {
                         Enforced::Firewall
                     } else {
                         Enforced::Nowhere
@@ -211,7 +190,11 @@ mod tests {
             vec![2, 3, 4],
             "only what follows the console's cursor, oldest first"
         );
-        assert_eq!(page.decisions[0].kind, DecisionKind::Alert);
+        assert_eq!(
+            page.decisions[0].kind,
+            DecisionKind::Alert,
+            "each decision comes back as the kind it was kept as"
+        );
         assert_eq!(
             page.decisions[1].lines,
             vec!["a line".to_owned(), "another".to_owned()],

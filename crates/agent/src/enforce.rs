@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_detect::{allowlist, rules_for, Attempt, Detector, Firing, Response, Rule};
-use gatehouse_events::{Kind, Outcome, Source};
+use gatehouse_events::Source;
 use gatehouse_protocol::{
     self as protocol, flags, BlockRequest, Decision, DecisionKind, Enforced, WireEvent,
 };
@@ -132,9 +132,9 @@ impl Judge {
         if rules.is_empty() {
             return;
         }
+        // The buffer hands over failed sign-ins only.
         let mut failures: Vec<&WireEvent> = events
             .iter()
-            .filter(|e| e.kind == Kind::Auth && e.outcome == Outcome::Failure)
             // The agent's own probes are Gatehouse's, not an attack.
             .filter(|e| e.flags & flags::PROBE == 0)
             .filter(|e| e.ip.is_some())

@@ -170,13 +170,19 @@ mod tests {
         let err = policies
             .take(&state, &signed(&forger, 3))
             .expect_err("another key");
-        assert!(err.contains("another key"), "{err}");
+        assert!(
+            err.contains("another key"),
+            "the refusal says the key is not the pinned one: {err}"
+        );
         let mut posing = signed(&forger, 3);
         posing.key = console.public_hex();
         let err = policies
             .take(&state, &posing)
             .expect_err("a forger naming the console's key");
-        assert!(err.contains("signature"), "{err}");
+        assert!(
+            err.contains("signature"),
+            "the refusal says the signature does not match: {err}"
+        );
         let mut unsigned = signed(&console, 3);
         unsigned.signature = String::new();
         assert!(policies.take(&state, &unsigned).is_err(), "unsigned");
@@ -191,11 +197,17 @@ mod tests {
         let err = policies
             .take(&state, &signed(&console, 2))
             .expect_err("same version");
-        assert!(err.contains("not newer"), "{err}");
+        assert!(
+            err.contains("not newer"),
+            "the same version is refused as not newer: {err}"
+        );
         let err = policies
             .take(&state, &signed(&console, 1))
             .expect_err("older");
-        assert!(err.contains("not newer"), "{err}");
+        assert!(
+            err.contains("not newer"),
+            "an older version is refused as not newer: {err}"
+        );
         assert_eq!(
             policies.current().map(|r| r.policy.version),
             Some(2),

@@ -125,10 +125,19 @@ mod tests {
 
     #[test]
     fn bad_entries_are_refused_in_words() {
-        assert!(check("192.0.2.0/24").is_ok() && check("2001:db8::1").is_ok());
+        assert!(
+            check("192.0.2.0/24").is_ok() && check("2001:db8::1").is_ok(),
+            "a network and an IPv6 address are good entries"
+        );
         let err = check("example.org").expect_err("a name is no address");
-        assert!(err.contains("not an address"), "{err}");
+        assert!(
+            err.contains("not an address"),
+            "the error says what an entry must be: {err}"
+        );
         let err = check("192.0.2.0/40").expect_err("too long");
-        assert!(err.contains("0 to 32"), "{err}");
+        assert!(
+            err.contains("0 to 32"),
+            "the error names the prefix lengths allowed: {err}"
+        );
     }
 }

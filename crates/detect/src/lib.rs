@@ -930,6 +930,34 @@ mod tests {
     }
 
     #[test]
+    fn a_forgotten_address_needs_the_threshold_again_and_others_keep_their_windows() {
+        let r = rule(Detection::BruteForce {
+            failures: 5,
+            window_secs: 600,
+        });
+        let mut d = Detector::new();
+        let four: Vec<_> = (0..4)
+            .flat_map(|i| [attempt(i as f64 * 0.1, "a"), attempt(i as f64 * 0.1, "b")])
+            .collect();
+        assert!(
+            d.observe("x", &[&r], &four, 0.0).is_empty(),
+            "four each: below the threshold"
+        );
+        d.forget("a");
+        let fifth = [attempt(0.5, "a"), attempt(0.5, "b")];
+        let fired: Vec<_> = d
+            .observe("x", &[&r], &fifth, 0.0)
+            .into_iter()
+            .filter_map(|f| f.subject)
+            .collect();
+        assert_eq!(
+            fired,
+            vec!["b".to_owned()],
+            "only the address not forgotten reaches five; the forgotten one starts afresh"
+        );
+    }
+
+    #[test]
     fn invalid_rules_are_refused_with_the_reason() {
         let mut r = rule(Detection::BruteForce {
             failures: 1,

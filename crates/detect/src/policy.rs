@@ -26,17 +26,6 @@ pub enum Response {
     Block { ttl_secs: u32 },
 }
 
-impl Response {
-    /// In words, for the timeline and the CLI.
-    pub fn describe(self) -> String {
-        match self {
-            Response::Off => "nothing on the host".into(),
-            Response::Alert => "record it".into(),
-            Response::Block { ttl_secs } => format!("block for {}", duration(ttl_secs)),
-        }
-    }
-}
-
 /// Repeat offenders: each block of an address within `memory_secs` of an earlier one lasts
 /// `factor` times the one before, up to `max_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,7 +170,10 @@ mod tests {
         good.validate().expect("the defaults make a valid policy");
         let mut bad = good.clone();
         bad.allowlist.push("nowhere".into());
-        assert!(bad.validate().expect_err("bad entry").contains("nowhere"));
+        assert!(
+            bad.validate().expect_err("bad entry").contains("nowhere"),
+            "the refusal names the bad allowlist entry"
+        );
         let mut bad = good.clone();
         bad.rules[0].response = Response::Block { ttl_secs: 5 };
         assert!(
@@ -192,7 +184,10 @@ mod tests {
         );
         let mut bad = good.clone();
         bad.rules.push(bad.rules[0].clone());
-        assert!(bad.validate().expect_err("dup").contains("share the id"));
+        assert!(
+            bad.validate().expect_err("dup").contains("share the id"),
+            "two rules with one id are refused: alerts and decisions name rules by id"
+        );
         let mut bad = good;
         bad.version = 0;
         assert!(bad.validate().is_err(), "version 0 is no version");

@@ -654,6 +654,28 @@ pub enum DecisionKind {
     Drift,
 }
 
+impl DecisionKind {
+    /// Its word, as stored on both sides and written in the wire form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DecisionKind::Block => "block",
+            DecisionKind::Alert => "alert",
+            DecisionKind::Allowlisted => "allowlisted",
+            DecisionKind::Drift => "drift",
+        }
+    }
+
+    /// The kind a word names; a word no build writes is read as a record, the mildest.
+    pub fn from_word(word: &str) -> Self {
+        match word {
+            "block" => DecisionKind::Block,
+            "allowlisted" => DecisionKind::Allowlisted,
+            "drift" => DecisionKind::Drift,
+            _ => DecisionKind::Alert,
+        }
+    }
+}
+
 /// Where a block bites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -662,6 +684,16 @@ pub enum Enforced {
     Firewall,
     /// Nowhere: the note says why (no grant, or an address only forwarded to this host).
     Nowhere,
+}
+
+impl Enforced {
+    /// Its word, as stored on both sides and written in the wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforced::Firewall => "firewall",
+            Enforced::Nowhere => "nowhere",
+        }
+    }
 }
 
 /// One decision, with the lines that caused it.

@@ -377,22 +377,12 @@ fn record_of(instance: &str, d: &Decision) -> DecisionRecord {
         instance: instance.to_owned(),
         agent_id: i64::try_from(d.id).unwrap_or(i64::MAX),
         time_us: d.time_us,
-        kind: match d.kind {
-            DecisionKind::Block => "block",
-            DecisionKind::Alert => "alert",
-            DecisionKind::Allowlisted => "allowlisted",
-            DecisionKind::Drift => "drift",
-        }
-        .to_owned(),
+        kind: d.kind.as_str().to_owned(),
         rule_name: d.rule_name.clone(),
         ip: d.ip.clone(),
         ttl_secs: d.ttl_secs.map(i64::from),
         until: d.until,
-        enforced: match d.enforced {
-            Enforced::Firewall => "firewall",
-            Enforced::Nowhere => "nowhere",
-        }
-        .to_owned(),
+        enforced: d.enforced.as_str().to_owned(),
         verified: d.verified,
         note: d.note.clone(),
         lines: d.lines.clone(),
